@@ -1,0 +1,82 @@
+"""Every limit of design section 9 as a named constant, plus the few the design implies.
+
+The hub and channel read these through :class:`Limits`, so a CLI flag can override a value for
+one run (``letswork start --max-file-size``) without touching the constants.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+KiB = 1024
+MiB = 1024 * KiB
+
+#: Largest WebSocket frame (and so record) either side accepts, in bytes.
+MAX_FRAME_BYTES = 4 * MiB
+#: Largest file a read returns or a write/edit may produce, in bytes.
+MAX_FILE_BYTES = 1 * MiB
+#: Peers connected at once, host's own channels included.
+MAX_PEERS = 8
+#: Per-peer token bucket: sustained requests per second.
+RATE_PER_SECOND = 50.0
+#: Per-peer token bucket: burst size (bucket capacity).
+RATE_BURST = 200
+#: Failed handshakes allowed per source per minute (``CF-Connecting-IP`` behind the tunnel).
+HANDSHAKE_FAILS_PER_SOURCE_PER_MINUTE = 5
+#: Failed handshakes allowed per minute across all sources.
+HANDSHAKE_FAILS_TOTAL_PER_MINUTE = 60
+#: The handshake must finish within this many seconds of the TCP accept.
+HANDSHAKE_TIMEOUT_SECONDS = 10.0
+#: Pending changes per guest.
+MAX_PENDING_PER_GUEST = 100
+#: Bytes of proposed content pending per guest.
+MAX_PENDING_BYTES_PER_GUEST = 64 * MiB
+#: A chat message body, in bytes of UTF-8.
+MAX_CHAT_BYTES = 16 * KiB
+#: A lock expires this many seconds after it was taken (or last refreshed).
+LOCK_EXPIRY_SECONDS = 30 * 60.0
+#: WebSocket ping interval; Cloudflare closes idle sockets after about 100 s.
+PING_INTERVAL_SECONDS = 20.0
+#: A request the hub has not answered in this many seconds fails with ``timeout``.
+REQUEST_TIMEOUT_SECONDS = 30.0
+
+#: Deepest JSON nesting accepted in an application message.
+MAX_JSON_DEPTH = 16
+#: Longest relative path, in characters.
+MAX_PATH_CHARS = 1024
+#: Longest single path component, in bytes of UTF-8 (the common filesystem limit).
+MAX_NAME_BYTES = 255
+#: Display names: 1 to 32 characters from ``[A-Za-z0-9 ._-]``.
+MAX_DISPLAY_NAME_CHARS = 32
+#: Search and list results returned by one call.
+MAX_RESULTS = 1000
+#: Longest short free-text field (reasons, labels, regex patterns).
+MAX_SHORT_TEXT_CHARS = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """The limits in force for one hub or channel; defaults are the module constants."""
+
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    max_file_bytes: int = MAX_FILE_BYTES
+    max_peers: int = MAX_PEERS
+    rate_per_second: float = RATE_PER_SECOND
+    rate_burst: int = RATE_BURST
+    handshake_fails_per_source_per_minute: int = HANDSHAKE_FAILS_PER_SOURCE_PER_MINUTE
+    handshake_fails_total_per_minute: int = HANDSHAKE_FAILS_TOTAL_PER_MINUTE
+    handshake_timeout_seconds: float = HANDSHAKE_TIMEOUT_SECONDS
+    max_pending_per_guest: int = MAX_PENDING_PER_GUEST
+    max_pending_bytes_per_guest: int = MAX_PENDING_BYTES_PER_GUEST
+    max_chat_bytes: int = MAX_CHAT_BYTES
+    lock_expiry_seconds: float = LOCK_EXPIRY_SECONDS
+    ping_interval_seconds: float = PING_INTERVAL_SECONDS
+    request_timeout_seconds: float = REQUEST_TIMEOUT_SECONDS
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value <= 0:
+                raise ValueError(f"limit {field.name} must be positive, got {value!r}")
+        if self.max_file_bytes + 64 * KiB > self.max_frame_bytes:
+            raise ValueError("max_file_bytes must leave 64 KiB of room inside max_frame_bytes")
