@@ -1,0 +1,1 @@
+"""The per-user stdio MCP server and its hub connection."""

@@ -1,0 +1,401 @@
+"""A client connection to the hub: handshake, request ids, events, reconnect.
+
+Used by the channel (the MCP server), the admin CLI, the dashboard, tests and the benchmark.
+
+- Any number of requests may be in flight: each gets its own id and future, and responses are
+  matched by id (never a single "current request" slot).
+- Every request has a timeout (:data:`letswork.shared.limits.REQUEST_TIMEOUT_SECONDS`).
+- Events are handed to ``on_event`` in order.
+- :meth:`HubConnection.run_forever` reconnects with exponential backoff and full jitter,
+  resuming with the stored resume credential once the host has admitted this guest.
+- :attr:`HubConnection.state` is a short text the tools report: ``connected``,
+  ``connecting (attempt 3, next in 4.0s)``, ``awaiting admission``, ``disconnected``,
+  ``revoked``, ``closed``; ``on_state_change`` is told of every change.
+- Until ``hello`` has been answered, no other request is sent (the hub would refuse it).
+
+Errors: :class:`TransportError` (hub unreachable, closed, timeout), :class:`HandshakeError`
+(the hub refused the credential, close code 4401), :class:`OpError` (an error reply).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from letswork.shared import crypto, protocol
+from letswork.shared.errors import (
+    ErrorCode,
+    HandshakeError,
+    LetsworkError,
+    OpError,
+    ProtocolError,
+    RecordError,
+    TransportError,
+)
+from letswork.shared.limits import Limits
+
+log = logging.getLogger("letswork.channel")
+
+EventHandler = Callable[[protocol.Event], Awaitable[None] | None]
+#: Close codes after which reconnecting with the same credential is pointless.
+FATAL_CLOSE_CODES = frozenset({crypto.CloseCode.AUTH_FAILED, crypto.CloseCode.REMOVED})
+
+
+class HubConnection:
+    """One logical connection to a hub, surviving reconnects.
+
+    Args:
+        url: ``ws://`` or ``wss://`` URL of the hub.
+        secret: the credential secret (invite, host key or resume secret).
+        name: display name sent in ``hello``.
+        client: client description sent in ``hello`` (e.g. ``"claude-code"``).
+        on_event: called for each event, in order.
+        on_resume_secret: called with a new resume secret (bytes) when the hub admits us, so
+            the caller can store it (0600) and reconnect with it.
+        limits: frame size and request timeout.
+        headers: extra HTTP headers for the WebSocket opening handshake.
+        on_state_change: called with the new :attr:`state` each time it changes (from inside
+            the connection's tasks: it must not block).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        secret: bytes,
+        *,
+        name: str = "guest",
+        client: str | None = None,
+        on_event: EventHandler | None = None,
+        on_resume_secret: Callable[[bytes], None] | None = None,
+        limits: Limits | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_state_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.url = url
+        self._secret = secret
+        self.name = name
+        self.client = client
+        self.limits = limits or Limits()
+        self._on_event = on_event
+        self._on_resume_secret = on_resume_secret
+        self._headers = dict(headers or {})
+        self._on_state_change = on_state_change
+        self._state = "closed"
+        self._ws: ClientConnection | None = None
+        self._session: crypto.Session | None = None
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._send_lock = asyncio.Lock()
+        self._connected = asyncio.Event()
+        self._admitted = asyncio.Event()
+        self._closed_by_user = False
+        self.hello: dict[str, Any] = {}
+        self.last_error: str | None = None
+        self.close_code: int | None = None
+        self.attempt = 0
+
+    @property
+    def state(self) -> str:
+        """A short text for people and tools: ``connected``, ``connecting (...)``, ..."""
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        if value == self._state:
+            return
+        self._state = value
+        if self._on_state_change is not None:
+            try:
+                self._on_state_change(value)
+            except Exception:
+                log.exception("the on_state_change callback failed")
+
+    # ------------------------------------------------------------------ connect
+
+    async def connect(self, *, timeout: float = 10.0) -> dict[str, Any]:
+        """Open the WebSocket, run the handshake and ``hello``; returns the hello result.
+
+        Raises:
+            TransportError: the hub is unreachable or closed the connection.
+            HandshakeError: the hub refused the credential (4401) or its proof was wrong.
+            OpError: ``hello`` was refused (name taken, session full).
+        """
+        try:
+            ws = await asyncio.wait_for(
+                connect(
+                    self.url,
+                    compression=None,
+                    max_size=self.limits.max_frame_bytes,
+                    ping_interval=self.limits.ping_interval_seconds,
+                    ping_timeout=self.limits.ping_interval_seconds,
+                    open_timeout=timeout,
+                    close_timeout=2,
+                    additional_headers=self._headers or None,
+                    user_agent_header=None,
+                ),
+                timeout=timeout,
+            )
+        except (OSError, asyncio.TimeoutError, InvalidHandshake, InvalidURI) as exc:
+            raise TransportError(f"cannot reach the hub at {self.url}: {_why(exc)}") from None
+        try:
+            session = await asyncio.wait_for(self._handshake(ws), timeout=timeout)
+        except ConnectionClosed as exc:
+            await ws.close()
+            code = exc.rcvd.code if exc.rcvd is not None else None
+            self.close_code = code
+            if code == crypto.CloseCode.AUTH_FAILED:
+                raise HandshakeError(
+                    "the hub refused this invite: it is unknown, revoked or mistyped"
+                ) from None
+            if code == crypto.CloseCode.TOO_MANY_ATTEMPTS:
+                raise TransportError(
+                    "the hub is refusing connections from here after too many failed attempts; "
+                    "wait a minute"
+                ) from None
+            raise TransportError(f"the hub closed the connection ({_close_text(exc)})") from None
+        except asyncio.TimeoutError:
+            await ws.close()
+            raise TransportError("the hub did not complete the handshake in time") from None
+        except HandshakeError:
+            await ws.close(crypto.CloseCode.AUTH_FAILED)
+            raise
+        self._ws, self._session = ws, session
+        self._reader = asyncio.create_task(self._read_loop(ws, session))
+        try:
+            hello = await self.request("hello", {"name": self.name, "client": self.client})
+        except BaseException:
+            await self._drop()
+            raise
+        self.hello = hello
+        self.name = str(hello.get("name", self.name))
+        secret_hex = hello.get("resume_secret")
+        if secret_hex:
+            self._adopt_resume_secret(bytes.fromhex(secret_hex))
+        if hello.get("state") == "admitted":
+            self._admitted.set()
+            self.state = "connected"
+        else:
+            self.state = "awaiting admission"
+        self._connected.set()
+        self.attempt = 0
+        self.last_error = None
+        return hello
+
+    async def _handshake(self, ws: ClientConnection) -> crypto.Session:
+        hs = crypto.ClientHandshake(self._secret)
+        await ws.send(hs.client_hello())
+        reply = await ws.recv()
+        if not isinstance(reply, bytes):
+            raise HandshakeError("the hub sent a text frame during the handshake")
+        finished, session = hs.receive_server_hello(reply)
+        session.max_record_bytes = self.limits.max_frame_bytes
+        await ws.send(finished)
+        return session
+
+    def _adopt_resume_secret(self, secret: bytes) -> None:
+        self._secret = secret
+        if self._on_resume_secret is not None:
+            self._on_resume_secret(secret)
+
+    # ------------------------------------------------------------------ requests
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and self._connected.is_set()
+
+    async def request(
+        self, op: str, args: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Send one request and wait for its response; returns the ``result`` object.
+
+        Raises:
+            OpError: the hub answered with an error (its code and message).
+            TransportError: not connected, connection lost, or no reply within ``timeout``.
+        """
+        ws, session = self._ws, self._session
+        if ws is None or session is None or (op != "hello" and not self._connected.is_set()):
+            # Before hello is answered the hub refuses every other op, so a request made
+            # while (re)connecting fails here at once instead of reaching the hub too early.
+            raise TransportError(self._down_message(), code=ErrorCode.UNAVAILABLE)
+        request_id = next(self._ids)
+        payload = protocol.encode_request(request_id, op, args)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            async with self._send_lock:  # seal + send must keep record order
+                await ws.send(session.seal(payload))
+            wait = self.limits.request_timeout_seconds if timeout is None else timeout
+            return await asyncio.wait_for(asyncio.shield(future), timeout=wait)
+        except asyncio.TimeoutError:
+            raise TransportError(
+                f"the hub did not answer '{op}' within {wait:.0f}s", code=ErrorCode.TIMEOUT
+            ) from None
+        except ConnectionClosed:
+            raise TransportError(self._down_message()) from None
+        finally:
+            self._pending.pop(request_id, None)
+
+    def _down_message(self) -> str:
+        why = f" ({self.last_error})" if self.last_error else ""
+        return f"not connected to the hub: {self.state}{why}"
+
+    async def _read_loop(self, ws: ClientConnection, session: crypto.Session) -> None:
+        error: LetsworkError = TransportError("the connection to the hub was lost")
+        try:
+            async for frame in ws:
+                if not isinstance(frame, bytes):
+                    raise RecordError("the hub sent a text frame")
+                message = protocol.decode_incoming(session.open(frame))
+                if isinstance(message, protocol.Event):
+                    await self._handle_event(message)
+                    continue
+                future = self._pending.get(message.id) if message.id is not None else None
+                if future is None or future.done():
+                    continue  # a reply to a request that already timed out
+                if message.ok:
+                    future.set_result(dict(message.result or {}))
+                else:
+                    err = message.error or {}
+                    future.set_exception(
+                        OpError(
+                            str(err.get("message", "request failed")),
+                            code=_code(err.get("code")),
+                            data=err.get("data") or {},
+                        )
+                    )
+            # The loop ends without an exception on a normal close (1000, 1001).
+            self.close_code = ws.close_code
+            if ws.close_code is not None:
+                reason = f": {ws.close_reason}" if ws.close_reason else ""
+                error = TransportError(
+                    f"the hub closed the connection (code {ws.close_code}{reason})"
+                )
+        except ConnectionClosed as exc:
+            self.close_code = exc.rcvd.code if exc.rcvd is not None else None
+            error = TransportError(f"the hub closed the connection ({_close_text(exc)})")
+        except (RecordError, ProtocolError) as exc:
+            log.warning("dropping the connection: %s", exc.message)
+            error = TransportError(f"the connection was dropped: {exc.message}")
+            with contextlib.suppress(Exception):
+                await ws.close(crypto.CloseCode.PROTOCOL_VIOLATION, "bad record")
+            self.close_code = crypto.CloseCode.PROTOCOL_VIOLATION
+        finally:
+            self.last_error = error.message
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(error)
+            if self._ws is ws:
+                self._ws = None
+                self._session = None
+                self._connected.clear()
+                if self.close_code in FATAL_CLOSE_CODES:
+                    self.state = "revoked"
+                elif not self._closed_by_user:
+                    self.state = "disconnected"
+
+    async def _handle_event(self, event: protocol.Event) -> None:
+        if event.name == "admitted":
+            secret_hex = event.data.get("resume_secret")
+            if isinstance(secret_hex, str) and secret_hex:
+                self._adopt_resume_secret(bytes.fromhex(secret_hex))
+            self._admitted.set()
+            self.state = "connected"
+        if self._on_event is not None:
+            result = self._on_event(event)
+            if result is not None:
+                await result
+
+    async def wait_admitted(self, timeout: float | None = None) -> None:
+        """Wait until the host admits this guest (returns at once if already admitted)."""
+        await asyncio.wait_for(self._admitted.wait(), timeout=timeout)
+
+    async def wait_disconnected(self) -> None:
+        """Wait until the current connection ends."""
+        reader = self._reader
+        if reader is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(reader)
+
+    # ------------------------------------------------------------------ reconnect
+
+    async def run_forever(
+        self,
+        *,
+        base_delay: float = 0.5,
+        max_delay: float = 30.0,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        """Stay connected: reconnect with exponential backoff and full jitter until closed.
+
+        Stops (state ``revoked``) when the hub refuses the credential or removes this peer.
+        """
+        while not self._closed_by_user:
+            if not self.connected:
+                self.attempt += 1
+                self.state = f"connecting (attempt {self.attempt})"
+                try:
+                    await self.connect()
+                except HandshakeError as exc:
+                    self.state = "revoked"
+                    self.last_error = exc.message
+                    return
+                except LetsworkError as exc:
+                    self.last_error = exc.message
+                    delay = min(max_delay, base_delay * 2 ** min(self.attempt, 16)) * rng()
+                    delay = max(delay, base_delay / 2)
+                    self.state = f"connecting (attempt {self.attempt}, next in {delay:.1f}s)"
+                    await asyncio.sleep(delay)
+                    continue
+            await self.wait_disconnected()
+            if self.state == "revoked":
+                return
+            if not self._closed_by_user:
+                self.state = f"connecting (attempt {self.attempt + 1}, next in 0.0s)"
+
+    async def _drop(self) -> None:
+        ws, self._ws, self._session = self._ws, None, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(BaseException):
+                await self._reader
+
+    async def close(self) -> None:
+        """Close for good (no reconnect)."""
+        self._closed_by_user = True
+        self.state = "closed"
+        await self._drop()
+
+
+def _code(value: Any) -> ErrorCode:
+    try:
+        return ErrorCode(value)
+    except ValueError:
+        return ErrorCode.INTERNAL
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the hub running?)"
+    text = str(exc) or type(exc).__name__
+    return text[:200]
+
+
+def _close_text(exc: ConnectionClosed) -> str:
+    if exc.rcvd is None:
+        return "no close frame"
+    reason = f": {exc.rcvd.reason}" if exc.rcvd.reason else ""
+    return f"code {exc.rcvd.code}{reason}"

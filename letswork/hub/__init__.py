@@ -1,0 +1,1 @@
+"""The host side: WebSocket hub, workspace, store, tunnel."""

@@ -1,0 +1,252 @@
+"""A running hub for one project folder: state directory, store, keys, server, file watcher.
+
+:class:`RunningHub` is what ``letswork start`` runs (and what tests start in-process). It owns
+the single-instance lock of the folder, so a second ``start`` in the same folder fails with a
+clear error instead of two hubs fighting over one SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from letswork.hub import statedir
+from letswork.hub.core import HubCore
+from letswork.hub.server import HubServer
+from letswork.hub.store import Store
+from letswork.shared.errors import UsageError
+from letswork.shared.limits import Limits
+
+log = logging.getLogger("letswork.hub")
+
+
+@dataclasses.dataclass(frozen=True)
+class HubConfig:
+    """Options of ``letswork start`` that reach the hub."""
+
+    project: Path
+    bind: str = "127.0.0.1"
+    port: int = 0
+    public_url: str | None = None
+    behind_tunnel: bool = False
+    auto_admit: bool = False
+    new: bool = False
+    first_role: str = "editor"
+    limits: Limits = dataclasses.field(default_factory=Limits)
+    watch: bool = True
+    #: wall clock in seconds since the epoch; tests pass a fake one instead of sleeping.
+    clock: Callable[[], float] = time.time
+
+
+def hub_info(project: Path) -> dict[str, Any] | None:
+    """The running hub's ``hub.json`` for ``project``, or None when no hub runs there."""
+    state = statedir.project_state(project)
+    try:
+        info: dict[str, Any] = json.loads(state.hub_info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    pid = info.get("pid")
+    if not isinstance(pid, int) or not _pid_alive(pid):
+        return None
+    return info
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunningHub:
+    """Start with :meth:`start`, stop with :meth:`stop` (idempotent)."""
+
+    def __init__(self, config: HubConfig) -> None:
+        if not config.project.is_dir():
+            raise UsageError(f"the folder {config.project} does not exist or is not a folder")
+        self.config = config
+        self.root = config.project.resolve()
+        self.state = statedir.project_state(self.root)
+        self._lock_file: IO[str] | None = None
+        self.store: Store | None = None
+        self.core: HubCore | None = None
+        self.server: HubServer | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._stop_watch = asyncio.Event()
+        self.first_invite: str | None = None
+        self.stop_requested = asyncio.Event()
+
+    def _take_folder_lock(self) -> None:
+        handle = open(self.state.lock_path, "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                info = hub_info(self.root) or {}
+                where = f" (pid {info.get('pid')}, port {info.get('port')})" if info else ""
+                raise UsageError(
+                    f"a hub is already running for {self.root}{where}; "
+                    "use `letswork stop` there first, or `letswork status`"
+                ) from None
+            raise
+        self._lock_file = handle
+
+    async def start(self) -> None:
+        """Open the store, reconcile, listen, write ``hub.json``; raises UsageError."""
+        cfg = self.config
+        self._take_folder_lock()
+        try:
+            host_key = statedir.load_or_create_key(self.state.host_key_path)
+            store_key = statedir.load_or_create_key(self.state.store_key_path)
+            self.store = Store.open(self.state.db_path, store_key)
+            if cfg.new:
+                self.store.wipe()
+            port = cfg.port
+            if port == 0 and not cfg.new:
+                previous = self.store.get_meta("port")
+                port = int(previous) if previous and previous.isdigit() else 0
+            now = cfg.clock()
+            self.core = HubCore(
+                self.root,
+                self.store,
+                host_secret=host_key,
+                public_url="ws://127.0.0.1:0",
+                emit=lambda *a: None,
+                close=lambda *a: None,
+                limits=cfg.limits,
+                auto_admit=cfg.auto_admit,
+                clock=cfg.clock,
+            )
+            self.core.on_shutdown = self.stop_requested.set
+            recovered = self.core.recover(now)
+            if any(recovered.values()):
+                log.info("recovered state: %s", recovered)
+            self.server = HubServer(
+                self.core,
+                bind=cfg.bind,
+                port=port,
+                behind_tunnel=cfg.behind_tunnel,
+                clock=cfg.clock,
+            )
+            try:
+                await self.server.start()
+            except OSError as exc:
+                if port != cfg.port and exc.errno == errno.EADDRINUSE:
+                    self.server.port = cfg.port  # the remembered port is taken: any port
+                    await self.server.start()
+                elif exc.errno == errno.EADDRINUSE:
+                    raise UsageError(
+                        f"port {port} on {cfg.bind} is already in use; pick another with --port"
+                    ) from None
+                else:
+                    raise UsageError(
+                        f"cannot listen on {cfg.bind}:{port}: {exc.strerror}"
+                    ) from None
+            self.store.set_meta("port", str(self.server.port))
+            self.set_public_url(cfg.public_url or self.local_url)
+            self.first_invite = self._first_invite(now)
+            statedir.write_private_text(
+                self.state.hub_info_path,
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "port": self.server.port,
+                        "bind": cfg.bind,
+                        "local_url": self.local_url,
+                        "project": str(self.root),
+                        "started_at": now,
+                    }
+                ),
+            )
+            if cfg.watch:
+                self._watcher = asyncio.create_task(self._watch())
+        except BaseException:
+            await self.stop()
+            raise
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.port
+
+    @property
+    def local_url(self) -> str:
+        host = self.config.bind
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - describing, not binding
+            host = "127.0.0.1"
+        return f"ws://{host}:{self.port}"
+
+    def set_public_url(self, url: str) -> None:
+        """Use ``url`` in invite codes from now on (the tunnel calls this on each restart)."""
+        from letswork.shared.invite import normalize_url
+
+        assert self.core is not None and self.store is not None
+        self.core.public_url = normalize_url(url)
+        self.store.set_meta("public_url", self.core.public_url)
+
+    def _first_invite(self, now: float) -> str:
+        """Reprint the session's first open invite, or mint one."""
+        assert self.core is not None and self.store is not None
+        for row in self.store.list_invites():
+            if row.revoked_at is None and row.label == "first":
+                return self.core.invite_code(row.invite_id)
+        _, code = self.core.create_invite(self.config.first_role, "first", now)
+        return code
+
+    def current_invite(self) -> str:
+        """The first invite's code with the current public URL."""
+        assert self.store is not None and self.core is not None
+        return self._first_invite(self.config.clock())
+
+    async def _watch(self) -> None:
+        """Tell peers about files changed on disk by someone other than the hub."""
+        try:
+            from watchfiles import Change, awatch
+        except ImportError:  # pragma: no cover - watchfiles is a dependency
+            return
+        kinds = {Change.added: "created", Change.modified: "modified", Change.deleted: "deleted"}
+        assert self.core is not None
+        core = self.core
+        try:
+            async for changes in awatch(
+                self.root, stop_event=self._stop_watch, debounce=200, recursive=True
+            ):
+                for change, abspath in changes:
+                    core.note_disk_change(
+                        abspath, kinds.get(change, "modified"), self.config.clock()
+                    )
+        except Exception:
+            log.exception("the file watcher stopped; on-disk edits will not be announced")
+
+    async def stop(self) -> None:
+        """Stop serving, release locks, close the store; safe to call more than once."""
+        self._stop_watch.set()
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._watcher, timeout=5)
+            self._watcher = None
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        if self._lock_file is not None:  # only the hub holding the lock owns hub.json
+            with contextlib.suppress(OSError):
+                self.state.hub_info_path.unlink()
+            self._lock_file.close()
+            self._lock_file = None

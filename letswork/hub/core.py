@@ -1,0 +1,1058 @@
+"""The hub's rules, without sockets: peers, roles, admission, changes, locks, admin ops.
+
+:class:`HubCore` is the pure(ish) core that :mod:`letswork.hub.server` adapts to WebSockets,
+in the same split as the magic-wormhole mailbox server (``server.py`` vs
+``server_websocket.py``). It touches the project folder (through :class:`Workspace`) and the
+SQLite store, but never a socket or a clock: every method that depends on time takes ``now``
+(seconds since the epoch), so tests need no sleeps.
+
+Flow of one request (``docs/architecture.md``)::
+
+    server: frame -> Session.open -> protocol.decode_request -> HubCore.handle(peer, req, now)
+    core:   rate limit -> admission -> role (design section 6) -> handler -> result dict
+            (an OpError becomes an error reply; anything else is logged as ``internal``)
+
+Events produced by a handler are handed to the ``emit`` callback given at construction; the
+server queues them per connection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from letswork import __version__
+from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
+from letswork.hub.ratelimit import TokenBucket
+from letswork.hub.store import ChangeRow, GuestRow, Store
+from letswork.hub.workspace import (
+    TEMP_PREFIX,
+    Workspace,
+    apply_edit,
+    check_text,
+    sha256_hex,
+    to_relpath,
+    unified_diff,
+)
+from letswork.shared import crypto, invite, protocol
+from letswork.shared.errors import ErrorCode, LetsworkError, OpError, op_error
+from letswork.shared.limits import Limits
+
+log = logging.getLogger("letswork.hub")
+
+HOST_ID = "host"
+_NAME_RE = re.compile(r"^[A-Za-z0-9 ._-]{1,32}$")
+_NAME_FOLD_RE = re.compile(r"[\s._-]+")
+
+#: A watcher event this soon after the hub's own write to the same path is the hub's own echo.
+OWN_WRITE_WINDOW_SECONDS = 5.0
+
+#: ops a guest may call before the host admits it.
+_PRE_ADMISSION_OPS = frozenset({"hello", "ping"})
+
+EmitFn = Callable[["Peer", str, Mapping[str, Any]], None]
+CloseFn = Callable[["Peer", int, str], None]
+
+
+def name_key(name: str) -> str:
+    """Comparison key of a display name: case-folded, spaces and ``._-`` removed."""
+    return _NAME_FOLD_RE.sub("", name).casefold()
+
+
+def validate_display_name(name: str) -> str:
+    """Return ``name`` stripped, or raise ``OpError(invalid|name_taken)`` (design section 6)."""
+    stripped = name.strip()
+    if not _NAME_RE.match(stripped):
+        raise op_error(
+            ErrorCode.INVALID,
+            "display names are 1-32 characters from letters, digits, space, '.', '_' and '-'",
+        )
+    if name_key(stripped) == HOST_ID:
+        raise op_error(ErrorCode.NAME_TAKEN, f"the name {stripped!r} is reserved for the host")
+    return stripped
+
+
+@dataclasses.dataclass(frozen=True)
+class Credential:
+    """What a handshake's invite id resolved to."""
+
+    kind: str  # "host", "invite" or "resume"
+    psk: bytes
+    role: str
+    invite_id: bytes | None = None
+    guest_id: str | None = None
+
+
+@dataclasses.dataclass(eq=False)
+class Peer:
+    """One authenticated connection."""
+
+    peer_id: str
+    credential: Credential
+    role: str
+    connected_at: float
+    bucket: TokenBucket
+    source: str = ""
+    name: str = ""
+    guest_id: str = ""
+    state: str = "handshaken"  # -> "admitted" | "awaiting_admission"
+    client: str | None = None
+    closed: bool = False
+
+    @property
+    def is_host(self) -> bool:
+        return self.role == "host"
+
+    @property
+    def admitted(self) -> bool:
+        return self.state == "admitted"
+
+
+class HubCore:
+    """The hub's state machine. One instance per running hub.
+
+    Args:
+        root: the project folder (resolved).
+        store: the opened SQLite store.
+        host_secret: the host key (32 bytes) read from the 0600 key file.
+        public_url: the ``ws://`` or ``wss://`` URL written into invite codes.
+        emit: called with (peer, event name, data) for every event a peer should receive.
+        close: called with (peer, close code, reason) to end a peer's connection.
+        limits: the limits in force.
+        auto_admit: admit guests without asking the host.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        store: Store,
+        *,
+        host_secret: bytes,
+        public_url: str,
+        emit: EmitFn,
+        close: CloseFn,
+        limits: Limits | None = None,
+        auto_admit: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = root
+        self.store = store
+        self.limits = limits or Limits()
+        self.workspace = Workspace(root, max_file_bytes=self.limits.max_file_bytes)
+        self.locks = LockTable(
+            case_insensitive=filesystem_is_case_insensitive(root),
+            default_ttl=self.limits.lock_expiry_seconds,
+        )
+        self.public_url = public_url
+        self.auto_admit = auto_admit
+        self._emit = emit
+        self._close = close
+        self._clock = clock
+        self._host_credential = Credential(
+            kind="host", psk=crypto.derive_psk(host_secret), role="host", guest_id=HOST_ID
+        )
+        self._host_invite_id = crypto.derive_invite_id(host_secret)
+        self.peers: dict[str, Peer] = {}
+        self._own_writes: dict[str, float] = {}
+        self.stopping = False
+        self.on_shutdown: Callable[[], None] | None = None
+        self._handlers: dict[str, Callable[[Peer, Any, float], Mapping[str, Any]]] = {
+            name[len("op_") :]: getattr(self, name) for name in dir(self) if name.startswith("op_")
+        }
+        missing = set(protocol.OPS) - set(self._handlers)
+        if missing:  # pragma: no cover - a catalogue/implementation mismatch is a bug
+            raise RuntimeError(f"ops without a handler: {sorted(missing)}")
+
+    # ------------------------------------------------------------------ start-up
+
+    def recover(self, now: float) -> dict[str, int]:
+        """Crash reconciliation, run once at start (design section 8).
+
+        Re-takes the lock of every pending change; a change recorded as ``approved`` but not
+        ``applied`` is marked applied when the disk already has its result, applied now when the
+        disk still has its base, and marked ``conflict`` otherwise. Removes leftover temp files.
+        """
+        counts = {"pending": 0, "reconciled": 0, "temp_files": self.workspace.cleanup_temp_files()}
+        for row in self.store.list_changes(status="approved"):
+            self._finish_approved(row, now, by=row.decided_by or HOST_ID)
+            counts["reconciled"] += 1
+        for row in self.store.list_changes(status="pending"):
+            self._lock_for_change(row, now)
+            counts["pending"] += 1
+        return counts
+
+    # ------------------------------------------------------------------ authentication
+
+    def lookup_credential(self, invite_id: bytes) -> Credential | None:
+        """Resolve a ClientHello's invite id to a credential, or None (unknown or revoked)."""
+        if secrets.compare_digest(invite_id, self._host_invite_id):
+            return self._host_credential
+        row = self.store.get_invite(invite_id)
+        if row is not None:
+            if row.revoked_at is not None:
+                return None
+            return Credential(
+                kind="invite",
+                psk=crypto.derive_psk(row.secret),
+                role=row.role,
+                invite_id=row.invite_id,
+            )
+        found = self.store.find_guest_by_resume_id(invite_id)
+        if found is not None:
+            guest, psk = found
+            if guest.state != "admitted":
+                return None
+            if guest.invite_id is not None:
+                parent = self.store.get_invite(guest.invite_id)
+                if parent is None or parent.revoked_at is not None:
+                    return None
+            return Credential(
+                kind="resume",
+                psk=psk,
+                role=guest.role,
+                invite_id=guest.invite_id,
+                guest_id=guest.guest_id,
+            )
+        return None
+
+    def new_peer(self, credential: Credential, now: float, *, source: str = "") -> Peer:
+        """Register an authenticated connection (before its ``hello``)."""
+        return Peer(
+            peer_id=secrets.token_hex(6),
+            credential=credential,
+            role=credential.role,
+            connected_at=now,
+            bucket=TokenBucket(self.limits.rate_per_second, self.limits.rate_burst),
+            source=source,
+        )
+
+    def can_accept_guest(self) -> bool:
+        """Whether another guest may join (host connections never count against the cap)."""
+        return sum(1 for p in self.peers.values() if not p.is_host) < self.limits.max_peers
+
+    # ------------------------------------------------------------------ dispatch
+
+    def handle(self, peer: Peer, request: protocol.Request, now: float) -> Mapping[str, Any]:
+        """Run one decoded request for ``peer``; returns the result or raises LetsworkError."""
+        if not peer.bucket.take(now):
+            raise op_error(
+                ErrorCode.RATE_LIMITED,
+                "too many requests; slow down and retry shortly",
+                retry_after=round(peer.bucket.retry_after(now), 3),
+            )
+        spec = protocol.OPS[request.op]
+        if request.op != "hello" and peer.state == "handshaken":
+            raise op_error(ErrorCode.INVALID, "the first request must be 'hello'")
+        if peer.state == "awaiting_admission" and request.op not in _PRE_ADMISSION_OPS:
+            raise op_error(
+                ErrorCode.NOT_ADMITTED,
+                "the host has not admitted you yet; wait for the 'admitted' event",
+            )
+        if peer.role not in spec.roles:
+            raise op_error(
+                ErrorCode.FORBIDDEN,
+                f"'{request.op}' is not allowed for the {peer.role} role",
+                role=peer.role,
+            )
+        return self._handlers[request.op](peer, request.args, now)
+
+    def disconnect(self, peer: Peer, now: float, reason: str = "disconnected") -> None:
+        """Forget a connection: release its (non-change) locks and tell the others."""
+        if self.peers.pop(peer.peer_id, None) is None:
+            return
+        peer.closed = True
+        for lock in self.locks.release_all(peer.guest_id if not peer.is_host else peer.peer_id):
+            self._broadcast_lock_released(lock, "left")
+        if peer.state == "admitted":
+            self._broadcast(
+                "peer_left", {"peer_id": peer.peer_id, "name": peer.name, "reason": reason}
+            )
+        self._audit(peer, "leave", now, reason=reason)
+
+    def tick(self, now: float) -> None:
+        """Periodic housekeeping: expire locks."""
+        for lock in self.locks.expire(now):
+            self._broadcast_lock_released(lock, "expired")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _holder_id(self, peer: Peer) -> str:
+        # Host connections each hold their own locks; a guest's locks follow its identity.
+        return peer.peer_id if peer.is_host else peer.guest_id
+
+    def _audit(self, peer: Peer | None, kind: str, now: float, **detail: Any) -> None:
+        actor = "host" if peer is None or peer.is_host else peer.name
+        path = detail.pop("path", None)
+        self.store.audit(actor, kind, now, path=path, **detail)
+
+    def _send(self, peer: Peer, name: str, data: Mapping[str, Any]) -> None:
+        if not peer.closed:
+            self._emit(peer, name, data)
+
+    def _broadcast(
+        self,
+        name: str,
+        data: Mapping[str, Any],
+        *,
+        exclude: Peer | None = None,
+        path: str | None = None,
+        hosts_only: bool = False,
+    ) -> None:
+        shared = True if path is None else self.workspace.rules.is_shared(path)
+        for peer in list(self.peers.values()):
+            if peer is exclude or not peer.admitted:
+                continue
+            if not peer.is_host and (hosts_only or not shared):
+                continue
+            self._send(peer, name, data)
+
+    def _hosts(self) -> Iterable[Peer]:
+        return [p for p in self.peers.values() if p.is_host and p.admitted]
+
+    def _lock_info(self, lock: Lock) -> dict[str, Any]:
+        return {
+            "path": lock.path,
+            "holder": lock.holder_name,
+            "expires_at": lock.expires_at,
+            "change_id": lock.change_id,
+        }
+
+    def _broadcast_lock_released(self, lock: Lock, reason: str) -> None:
+        self._broadcast(
+            "lock_released",
+            {"path": lock.path, "holder": lock.holder_name, "reason": reason},
+            path=lock.path,
+        )
+
+    def _peer_info(self, peer: Peer) -> dict[str, Any]:
+        trusted = False
+        if not peer.is_host and peer.guest_id:
+            row = self.store.get_guest(peer.guest_id)
+            trusted = bool(row and row.trusted)
+        return {
+            "peer_id": peer.peer_id,
+            "name": peer.name,
+            "role": peer.role,
+            "state": "online" if peer.admitted else "awaiting_admission",
+            "trusted": peer.is_host or trusted,
+            "connected_at": peer.connected_at,
+        }
+
+    def _find_peers(self, name: str) -> list[Peer]:
+        key = name_key(name)
+        return [p for p in self.peers.values() if not p.is_host and name_key(p.name) == key]
+
+    def _guest_by_name(self, name: str) -> GuestRow:
+        for peer in self._find_peers(name):
+            row = self.store.get_guest(peer.guest_id)
+            if row is not None:
+                return row
+        raise op_error(ErrorCode.NOT_FOUND, f"no connected guest is called {name!r}")
+
+    def _name_in_use(self, name: str, *, exclude: Peer) -> bool:
+        key = name_key(name)
+        return any(
+            p is not exclude
+            and not p.is_host
+            and p.guest_id != exclude.guest_id
+            and name_key(p.name) == key
+            for p in self.peers.values()
+        )
+
+    def _norm(self, peer: Peer, path: str) -> str:
+        """The canonical relative path (checked by safe_join and the sharing rules)."""
+        return to_relpath(self.root, self.workspace.resolve(path, is_host=peer.is_host))
+
+    # ------------------------------------------------------------------ session ops
+
+    def op_hello(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        if peer.state != "handshaken":
+            raise op_error(ErrorCode.INVALID, "'hello' may only be sent once")
+        cred = peer.credential
+        if cred.kind != "host" and not self.can_accept_guest():
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"the session is full ({self.limits.max_peers} guests); ask the host",
+            )
+        peer.client = args.client
+        resume_secret: str | None = None
+        if cred.kind == "host":
+            peer.name = HOST_ID
+            peer.guest_id = HOST_ID
+            peer.state = "admitted"
+        else:
+            name = validate_display_name(args.name)
+            if cred.kind == "resume":
+                assert cred.guest_id is not None
+                guest = self.store.get_guest(cred.guest_id)
+                if guest is None or guest.state != "admitted":
+                    raise op_error(ErrorCode.FORBIDDEN, "this credential is no longer valid")
+                peer.guest_id = guest.guest_id
+            else:
+                assert cred.invite_id is not None
+                guest = self.store.add_guest(name, cred.role, cred.invite_id, now)
+                self.store.count_invite_use(cred.invite_id)
+                peer.guest_id = guest.guest_id
+            peer.name = name
+            if self._name_in_use(name, exclude=peer):
+                raise op_error(
+                    ErrorCode.NAME_TAKEN,
+                    f"someone in this session is already called {name!r}; pick another name",
+                )
+            if guest.name != name:
+                self.store.set_guest_name(guest.guest_id, name)
+            if cred.kind == "resume":
+                peer.state = "admitted"
+            elif self.auto_admit:
+                resume_secret = self._admit(peer, now)
+            else:
+                peer.state = "awaiting_admission"
+        self.peers[peer.peer_id] = peer
+        self._audit(peer, "join", now, role=peer.role, state=peer.state, client=peer.client)
+        if peer.admitted:
+            self._broadcast(
+                "peer_joined",
+                {"peer_id": peer.peer_id, "name": peer.name, "role": peer.role},
+                exclude=peer,
+            )
+        else:
+            self._broadcast(
+                "awaiting_admission",
+                {"peer_id": peer.peer_id, "name": peer.name, "role": peer.role},
+                hosts_only=True,
+            )
+        return {
+            "peer_id": peer.peer_id,
+            "name": peer.name,
+            "role": peer.role,
+            "state": peer.state,
+            "resume_secret": resume_secret,
+            "project": self.root.name,
+            "hub_version": __version__,
+            "events_seq": 0,
+        }
+
+    def _admit(self, peer: Peer, now: float) -> str:
+        """Admit a waiting guest and mint its resume credential; returns the secret (hex)."""
+        secret = secrets.token_bytes(32)
+        self.store.admit_guest(
+            peer.guest_id, crypto.derive_invite_id(secret), crypto.derive_psk(secret), now
+        )
+        peer.state = "admitted"
+        return secret.hex()
+
+    def op_ping(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        return {"now": now}
+
+    def op_status(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        visible = [p for p in self.peers.values() if p.admitted or peer.is_host or p is peer]
+        locks = [
+            self._lock_info(lock)
+            for lock in self.locks.all(now)
+            if peer.is_host or self.workspace.rules.is_shared(lock.path)
+        ]
+        pending = (
+            len(self.store.list_changes(status="pending"))
+            if peer.is_host
+            else len(self.store.list_changes(status="pending", author_id=peer.guest_id))
+        )
+        return {
+            "project": self.root.name,
+            "you": self._peer_info(peer),
+            "peers": [self._peer_info(p) for p in visible],
+            "locks": locks,
+            "pending": pending,
+        }
+
+    def op_set_display_name(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        if peer.is_host:
+            raise op_error(ErrorCode.FORBIDDEN, "the host's display name is always 'host'")
+        name = validate_display_name(args.name)
+        if self._name_in_use(name, exclude=peer):
+            raise op_error(ErrorCode.NAME_TAKEN, f"someone is already called {name!r}")
+        old = peer.name
+        for p in self.peers.values():
+            if p.guest_id == peer.guest_id:
+                p.name = name
+        self.store.set_guest_name(peer.guest_id, name)
+        self._audit(peer, "rename", now, old=old, new=name)
+        self._broadcast("name_changed", {"peer_id": peer.peer_id, "old": old, "new": name})
+        return {"name": name}
+
+    # ------------------------------------------------------------------ file ops
+
+    def _lock_of(self, path: str, now: float) -> dict[str, Any] | None:
+        lock = self.locks.holder_of(path, now)
+        return self._lock_info(lock) if lock is not None else None
+
+    def op_list_files(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        entries, truncated = self.workspace.list_files(
+            args.path, recursive=args.recursive, depth=args.depth, is_host=peer.is_host
+        )
+        held = {lock.key: lock for lock in self.locks.all(now)}
+        return {
+            "entries": [
+                {
+                    "path": e.path,
+                    "kind": e.kind,
+                    "size": e.size,
+                    "lock": self._lock_info(held[self.locks.key(e.path)])
+                    if self.locks.key(e.path) in held
+                    else None,
+                }
+                for e in entries
+            ],
+            "truncated": truncated,
+        }
+
+    def op_read_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        ft = self.workspace.read_file(
+            args.path, offset=args.offset, limit=args.limit, is_host=peer.is_host
+        )
+        return dataclasses.asdict(ft)
+
+    def op_search_files(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        res = self.workspace.search_files(
+            args.pattern,
+            path=args.path,
+            regex=args.regex,
+            glob=args.glob,
+            case_sensitive=args.case_sensitive,
+            max_results=args.max_results,
+            is_host=peer.is_host,
+        )
+        return {
+            "matches": [dataclasses.asdict(m) for m in res.matches],
+            "truncated": res.truncated,
+            "files_scanned": res.files_scanned,
+        }
+
+    def op_find_files(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        paths, truncated = self.workspace.find_files(
+            args.glob, path=args.path, max_results=args.max_results, is_host=peer.is_host
+        )
+        return {"paths": paths, "truncated": truncated}
+
+    # ------------------------------------------------------------------ changes
+
+    def _current(self, peer: Peer, path: str) -> tuple[Path, str | None, str | None]:
+        """(absolute path, current text or None if absent, sha256 or None)."""
+        abspath = self.workspace.resolve(path, is_host=peer.is_host)
+        if self.workspace.is_symlink(path):
+            raise op_error(
+                ErrorCode.INVALID, f"'{path}' is a symlink; letswork never writes through one"
+            )
+        if not abspath.exists():
+            return abspath, None, None
+        if not abspath.is_file():
+            raise op_error(ErrorCode.NOT_A_FILE, f"'{path}' is not a regular file")
+        text, sha = self.workspace.read_text(path, is_host=peer.is_host)
+        return abspath, text, sha
+
+    @staticmethod
+    def _check_base(path: str, base: str | None, current: str | None) -> None:
+        if base is not None and base != current:
+            raise op_error(
+                ErrorCode.CONFLICT,
+                f"'{path}' changed since you read it (sha256 is now {current or 'absent'}); "
+                "read it again and redo your change",
+                current_sha256=current,
+            )
+
+    def _is_trusted(self, peer: Peer) -> bool:
+        if peer.is_host:
+            return True
+        row = self.store.get_guest(peer.guest_id)
+        return bool(row and row.trusted)
+
+    def _propose(
+        self,
+        peer: Peer,
+        now: float,
+        *,
+        kind: str,
+        path: str,
+        new_path: str | None,
+        base: str | None,
+        old_text: str | None,
+        new_text: str | None,
+    ) -> Mapping[str, Any]:
+        """Common tail of write/edit/delete/move: apply at once or queue a pending change."""
+        holder = self._holder_id(peer)
+        for p in (path, new_path):
+            if p is not None:
+                self.locks.check_writable(p, holder, now)
+        content = new_text.encode("utf-8") if new_text is not None else None
+        new_sha = sha256_hex(content) if content is not None else None
+        diff = unified_diff(path, old_text, new_text, new_path=new_path)
+        row = ChangeRow(
+            id=secrets.token_hex(4),
+            author_id=self._holder_id(peer) if peer.is_host else peer.guest_id,
+            author_name=peer.name,
+            kind=kind,
+            path=path,
+            new_path=new_path,
+            base_sha256=base,
+            new_sha256=new_sha,
+            content=content,
+            diff=diff,
+            size=len(content) if content is not None else 0,
+            status="pending",
+            reason=None,
+            created_at=now,
+            decided_at=None,
+            decided_by=None,
+        )
+        if self._is_trusted(peer):
+            self._apply(row)
+            row = dataclasses.replace(row, status="applied", decided_at=now, decided_by=peer.name)
+            self.store.add_change(row)
+            self._audit(peer, f"{kind}_applied", now, path=path, change=row.id, new_path=new_path)
+            self._announce_file(row, by=peer.name)
+            return {"status": "applied", "change": self._change_info(row, with_diff=True)}
+        count, size = self.store.pending_totals(peer.guest_id)
+        if count >= self.limits.max_pending_per_guest:
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"you have {count} pending changes, the limit; wait for the host to decide some",
+            )
+        if size + row.size > self.limits.max_pending_bytes_per_guest:
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                "your pending changes would exceed the byte limit; "
+                "wait for the host to decide some",
+            )
+        self.store.add_change(row)
+        self._lock_for_change(row, now)
+        self._audit(peer, f"{kind}_proposed", now, path=path, change=row.id, new_path=new_path)
+        info = self._change_info(row, with_diff=False)
+        self._broadcast("change_submitted", {"change": info}, path=path)
+        return {"status": "pending", "change": self._change_info(row, with_diff=True)}
+
+    def _lock_for_change(self, row: ChangeRow, now: float) -> None:
+        for p in (row.path, row.new_path):
+            if p is None:
+                continue
+            try:
+                lock = self.locks.acquire(p, row.author_id, row.author_name, now, change_id=row.id)
+            except OpError:
+                continue  # another change already holds it; approval order decides
+            self._broadcast("lock_taken", {"lock": self._lock_info(lock)}, path=p)
+
+    def note_disk_change(self, abspath: str, change: str, now: float) -> None:
+        """A file changed on disk (watcher): announce it unless the hub itself just wrote it."""
+        try:
+            rel = to_relpath(self.root, Path(abspath))
+        except (OpError, ValueError):
+            return
+        name = rel.rsplit("/", 1)[-1]
+        if rel.startswith(".git/") or name.startswith(TEMP_PREFIX):
+            return
+        if name in (".gitignore", ".letsworkignore"):
+            self.workspace.rules.reload()
+        written = self._own_writes.pop(rel, None)
+        if written is not None and now - written < OWN_WRITE_WINDOW_SECONDS:
+            return
+        self._broadcast("file_changed", {"path": rel, "change": change, "by": None}, path=rel)
+
+    def _apply(self, row: ChangeRow) -> None:
+        """Carry out a change on disk, atomically (raises OpError(disk_error) on OSError)."""
+        ws = self.workspace
+        now = self._clock()
+        for p in (row.path, row.new_path):
+            if p is not None:
+                self._own_writes[p] = now
+        if row.kind in ("write", "edit"):
+            assert row.content is not None
+            ws.write_atomic(row.path, row.content)
+        elif row.kind == "delete":
+            ws.delete(row.path)
+        elif row.kind == "move":
+            assert row.new_path is not None
+            ws.move(row.path, row.new_path)
+
+    def _announce_file(self, row: ChangeRow, *, by: str) -> None:
+        if row.kind == "move":
+            assert row.new_path is not None
+            self._broadcast(
+                "file_changed", {"path": row.path, "change": "deleted", "by": by}, path=row.path
+            )
+            self._broadcast(
+                "file_changed",
+                {"path": row.new_path, "change": "created", "by": by},
+                path=row.new_path,
+            )
+            return
+        change = (
+            "deleted"
+            if row.kind == "delete"
+            else ("created" if row.base_sha256 is None else "modified")
+        )
+        self._broadcast(
+            "file_changed", {"path": row.path, "change": change, "by": by}, path=row.path
+        )
+
+    def _change_info(self, row: ChangeRow, *, with_diff: bool) -> dict[str, Any]:
+        return {
+            "id": row.id,
+            "author": row.author_name,
+            "kind": row.kind,
+            "path": row.path,
+            "new_path": row.new_path,
+            "base_sha256": row.base_sha256,
+            "new_sha256": row.new_sha256,
+            "status": "pending" if row.status == "approved" else row.status,
+            "reason": row.reason,
+            "diff": row.diff if with_diff else None,
+            "created_at": row.created_at,
+            "decided_at": row.decided_at,
+            "decided_by": row.decided_by,
+            "size": row.size,
+        }
+
+    def op_write_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        content = args.content.encode("utf-8")
+        check_text(content, max_bytes=self.limits.max_file_bytes)
+        _, old_text, sha = self._current(peer, args.path)
+        self._check_base(args.path, args.base_sha256, sha)
+        return self._propose(
+            peer,
+            now,
+            kind="write",
+            path=args.path,
+            new_path=None,
+            base=sha,
+            old_text=old_text,
+            new_text=args.content,
+        )
+
+    def op_edit_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        _, old_text, sha = self._current(peer, args.path)
+        if old_text is None:
+            raise op_error(ErrorCode.NOT_FOUND, f"'{args.path}' does not exist; use write_file")
+        self._check_base(args.path, args.base_sha256, sha)
+        new_text = apply_edit(
+            old_text, args.old_string, args.new_string, replace_all=args.replace_all
+        )
+        check_text(new_text.encode("utf-8"), max_bytes=self.limits.max_file_bytes)
+        return self._propose(
+            peer,
+            now,
+            kind="edit",
+            path=args.path,
+            new_path=None,
+            base=sha,
+            old_text=old_text,
+            new_text=new_text,
+        )
+
+    def op_delete_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        _, old_text, sha = self._current(peer, args.path)
+        if old_text is None:
+            raise op_error(ErrorCode.NOT_FOUND, f"'{args.path}' does not exist")
+        self._check_base(args.path, args.base_sha256, sha)
+        return self._propose(
+            peer,
+            now,
+            kind="delete",
+            path=args.path,
+            new_path=None,
+            base=sha,
+            old_text=old_text,
+            new_text=None,
+        )
+
+    def op_move_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        _, old_text, sha = self._current(peer, args.path)
+        if old_text is None:
+            raise op_error(ErrorCode.NOT_FOUND, f"'{args.path}' does not exist")
+        self._check_base(args.path, args.base_sha256, sha)
+        target = self.workspace.resolve(args.new_path, is_host=peer.is_host)
+        if target.exists() or target.is_symlink():
+            raise op_error(ErrorCode.EXISTS, f"'{args.new_path}' already exists")
+        return self._propose(
+            peer,
+            now,
+            kind="move",
+            path=args.path,
+            new_path=args.new_path,
+            base=sha,
+            old_text=None,
+            new_text=None,
+        )
+
+    def _visible_change(self, peer: Peer, change_id: str) -> ChangeRow:
+        row = self.store.get_change(change_id)
+        if row is None or (not peer.is_host and row.author_id != peer.guest_id):
+            raise op_error(ErrorCode.NOT_FOUND, f"no change with id {change_id!r}")
+        return row
+
+    def op_pending_changes(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        rows = self.store.list_changes(status="pending")
+        return {"changes": [self._change_info(r, with_diff=args.include_diff) for r in rows]}
+
+    def op_my_changes(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        author = self._holder_id(peer) if peer.is_host else peer.guest_id
+        rows = self.store.list_changes(status=args.status, author_id=author)
+        return {"changes": [self._change_info(r, with_diff=False) for r in rows]}
+
+    def op_get_change(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        return {"change": self._change_info(self._visible_change(peer, args.id), with_diff=True)}
+
+    def _current_sha_for(self, row: ChangeRow) -> str | None:
+        return self.workspace.file_sha256(row.path)
+
+    def _decide(
+        self,
+        row: ChangeRow,
+        status: str,
+        now: float,
+        *,
+        by: str,
+        reason: str | None = None,
+        diff: str | None = None,
+    ) -> ChangeRow:
+        row = self.store.set_change_status(row.id, status, now=now, by=by, reason=reason, diff=diff)
+        while (lock := self.locks.release_change(row.id)) is not None:
+            self._broadcast_lock_released(lock, "decided")
+        info = self._change_info(row, with_diff=status == "conflict")
+        self._broadcast("change_decided", {"change": info}, path=row.path)
+        return row
+
+    def _finish_approved(self, row: ChangeRow, now: float, *, by: str) -> ChangeRow:
+        """Second half of approve (also crash reconciliation): apply exactly once."""
+        current = self._current_sha_for(row)
+        done = False
+        if row.kind in ("write", "edit"):
+            done = current == row.new_sha256
+        elif row.kind == "delete":
+            done = current is None
+        elif row.kind == "move":
+            assert row.new_path is not None
+            done = current is None and self.workspace.file_sha256(row.new_path) == row.base_sha256
+        if not done:
+            if current != row.base_sha256:
+                return self._conflict(row, now, by=by)
+            self._apply(row)
+        row = self._decide(row, "applied", now, by=by)
+        self._announce_file(row, by=row.author_name)
+        return row
+
+    def _conflict(self, row: ChangeRow, now: float, *, by: str) -> ChangeRow:
+        current_text: str | None
+        try:
+            current_text, _ = self.workspace.read_text(row.path, is_host=True)
+        except OpError:
+            current_text = None
+        new_text = row.content.decode("utf-8") if row.content is not None else None
+        fresh = unified_diff(row.path, current_text, new_text, new_path=row.new_path)
+        return self._decide(row, "conflict", now, by=by, diff=fresh)
+
+    def op_approve_change(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        row = self._visible_change(peer, args.id)
+        if row.status == "rejected":
+            raise op_error(
+                ErrorCode.ALREADY_DECIDED,
+                f"change {row.id} was already rejected",
+                status=row.status,
+            )
+        if row.status in ("applied", "conflict"):
+            return {"change": self._change_info(row, with_diff=True)}
+        if row.status == "pending":
+            current = self._current_sha_for(row)
+            if current != row.base_sha256:
+                row = self._conflict(row, now, by=peer.name)
+                self._audit(peer, "change_conflict", now, path=row.path, change=row.id)
+                return {"change": self._change_info(row, with_diff=True)}
+            # Commit the decision before touching the disk, so a crash in between is
+            # reconciled on restart instead of applying twice or losing the approval.
+            row = self.store.set_change_status(row.id, "approved", now=now, by=peer.name)
+        try:
+            row = self._finish_approved(row, now, by=peer.name)
+        except OpError:
+            # The disk refused (full, read-only): the change goes back to pending, unchanged.
+            self.store.set_change_status(row.id, "pending", now=now, by=None)
+            raise
+        self._audit(peer, "change_" + row.status, now, path=row.path, change=row.id)
+        return {"change": self._change_info(row, with_diff=True)}
+
+    def op_reject_change(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        row = self._visible_change(peer, args.id)
+        if row.status == "applied":
+            raise op_error(
+                ErrorCode.ALREADY_DECIDED, f"change {row.id} was already applied", status=row.status
+            )
+        if row.status == "rejected":
+            return {"change": self._change_info(row, with_diff=False)}
+        row = self._decide(row, "rejected", now, by=peer.name, reason=args.reason)
+        self._audit(peer, "change_rejected", now, path=row.path, change=row.id, reason=args.reason)
+        return {"change": self._change_info(row, with_diff=False)}
+
+    # ------------------------------------------------------------------ locks
+
+    def op_lock_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        path = self._norm(peer, args.path)
+        lock = self.locks.acquire(path, self._holder_id(peer), peer.name, now, ttl=args.ttl_seconds)
+        self._audit(peer, "lock", now, path=path)
+        info = self._lock_info(lock)
+        self._broadcast("lock_taken", {"lock": info}, path=path)
+        return {"lock": info}
+
+    def op_unlock_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        lock = self.locks.release(args.path, self._holder_id(peer))
+        if lock is not None:
+            self._audit(peer, "unlock", now, path=lock.path)
+            self._broadcast_lock_released(lock, "unlocked")
+        return {"released": lock is not None}
+
+    def op_force_unlock(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        lock = self.locks.force_release(args.path)
+        if lock is not None:
+            self._audit(peer, "force_unlock", now, path=lock.path, holder=lock.holder_name)
+            self._broadcast_lock_released(lock, "forced")
+        return {"released": lock is not None, "holder": lock.holder_name if lock else None}
+
+    # ------------------------------------------------------------------ admin
+
+    def _waiting(self, name: str) -> Peer:
+        for peer in self._find_peers(name):
+            if peer.state == "awaiting_admission":
+                return peer
+        raise op_error(ErrorCode.NOT_FOUND, f"no guest called {name!r} is waiting for admission")
+
+    def admit(self, peer: Peer, now: float) -> None:
+        """Admit ``peer`` (a waiting guest) and tell everyone."""
+        secret = self._admit(peer, now)
+        self._send(peer, "admitted", {"name": peer.name, "resume_secret": secret})
+        self._broadcast(
+            "peer_joined",
+            {"peer_id": peer.peer_id, "name": peer.name, "role": peer.role},
+            exclude=peer,
+        )
+
+    def op_admit(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        target = self._waiting(args.name)
+        self.admit(target, now)
+        self._audit(peer, "admit", now, guest=target.name)
+        return {"name": target.name}
+
+    def op_deny(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        target = self._waiting(args.name)
+        self.store.set_guest_state(target.guest_id, "denied")
+        self._send(target, "denied", {"reason": args.reason})
+        self._audit(peer, "deny", now, guest=target.name)
+        self._close(target, crypto.CloseCode.REMOVED, "denied by the host")
+        self.disconnect(target, now, "denied")
+        return {"name": target.name}
+
+    def _remove_guest(self, target: Peer, now: float, reason: str | None, why: str) -> None:
+        self._send(target, "kicked", {"reason": reason})
+        self._close(target, crypto.CloseCode.REMOVED, why)
+        self.disconnect(target, now, why)
+
+    def op_kick(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        targets = self._find_peers(args.name)
+        if not targets:
+            raise op_error(ErrorCode.NOT_FOUND, f"no connected guest is called {args.name!r}")
+        for target in targets:
+            self.store.set_guest_state(target.guest_id, "kicked")
+            self._remove_guest(target, now, args.reason, "kicked by the host")
+        self._audit(peer, "kick", now, guest=args.name, reason=args.reason)
+        return {"name": targets[0].name}
+
+    def _set_trust(self, peer: Peer, name: str, trusted: bool, now: float) -> Mapping[str, Any]:
+        row = self._guest_by_name(name)
+        if row.role != "editor":
+            raise op_error(ErrorCode.INVALID, f"{name!r} is a viewer; only editors can be trusted")
+        self.store.set_trusted(row.guest_id, trusted)
+        self._audit(peer, "trust" if trusted else "untrust", now, guest=row.name)
+        return {"name": row.name, "trusted": trusted}
+
+    def op_trust(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        return self._set_trust(peer, args.name, True, now)
+
+    def op_untrust(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        return self._set_trust(peer, args.name, False, now)
+
+    def create_invite(self, role: str, label: str | None, now: float) -> tuple[bytes, str]:
+        """Mint and store a new invite; returns (invite id, written code)."""
+        inv = invite.generate(self.public_url)
+        invite_id = crypto.derive_invite_id(inv.secret)
+        self.store.add_invite(invite_id, inv.secret, role, label, now)
+        return invite_id, inv.format()
+
+    def invite_code(self, invite_id: bytes) -> str:
+        """The written code of a stored invite, with the hub's current public URL."""
+        row = self.store.get_invite(invite_id)
+        if row is None:
+            raise op_error(ErrorCode.NOT_FOUND, "no such invite")
+        return invite.Invite(secret=row.secret, url=self.public_url).format()
+
+    def op_create_invite(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        invite_id, code = self.create_invite(args.role, args.label, now)
+        self._audit(peer, "invite", now, role=args.role, label=args.label)
+        return {"invite_id": invite_id.hex(), "code": code, "role": args.role, "label": args.label}
+
+    def op_list_invites(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        return {
+            "invites": [
+                {
+                    "invite_id": r.invite_id.hex(),
+                    "role": r.role,
+                    "label": r.label,
+                    "created_at": r.created_at,
+                    "revoked": r.revoked_at is not None,
+                    "uses": r.uses,
+                }
+                for r in self.store.list_invites()
+            ]
+        }
+
+    def op_revoke_invite(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        rows = self.store.list_invites()
+        if args.invite_id is not None:
+            matches = [r for r in rows if r.invite_id.hex().startswith(args.invite_id.lower())]
+        else:
+            matches = [r for r in rows if r.label == args.label]
+        if len(matches) != 1:
+            raise op_error(
+                ErrorCode.NOT_FOUND if not matches else ErrorCode.AMBIGUOUS,
+                "no invite matches" if not matches else "more than one invite matches; be precise",
+            )
+        row = matches[0]
+        revoked = self.store.revoke_invite(row.invite_id, now)
+        guests = {g.guest_id for g in self.store.revoke_guests_of_invite(row.invite_id)}
+        gone: list[str] = []
+        for target in list(self.peers.values()):
+            if target.credential.invite_id == row.invite_id or target.guest_id in guests:
+                gone.append(target.name)
+                self._remove_guest(target, now, "the invite was revoked", "invite revoked")
+        self._audit(peer, "revoke", now, invite=row.invite_id.hex()[:8], label=row.label)
+        return {"invite_id": row.invite_id.hex(), "revoked": revoked, "disconnected": gone}
+
+    def op_shutdown(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        self._audit(peer, "shutdown", now)
+        if self.on_shutdown is not None:
+            self.on_shutdown()
+        return {"stopping": True}
+
+    def shutdown(self, now: float) -> None:
+        """Tell everyone the hub is stopping and release every peer's locks."""
+        self.stopping = True
+        for peer in list(self.peers.values()):
+            self._send(peer, "hub_stopping", {})
+        for peer in list(self.peers.values()):
+            self.disconnect(peer, now, "hub stopped")
+
+
+def describe_error(exc: BaseException) -> LetsworkError:
+    """Map any exception from a handler to a LetsworkError safe to send to the peer."""
+    if isinstance(exc, LetsworkError):
+        return exc
+    return LetsworkError("the hub hit an internal error; the host can see it in the hub log")

@@ -1,0 +1,317 @@
+"""The hub's WebSocket adapter: handshake, record layer and dispatch on the ``websockets`` API.
+
+One task per connection. Everything a peer sends goes through, in order::
+
+    failed-handshake limit (per source, then global)  -> 4429, before reading anything
+    ClientHello -> credential lookup -> MAC -> DH      -> 4401 after a uniform delay on failure
+    ClientFinished                                      -> 4401 on a bad tag
+    records: Session.open                               -> 4400 on any record error
+    protocol.decode_request                             -> error reply, connection stays open
+    HubCore.handle                                      -> result or error reply
+
+A peer's crash or bad frame closes that connection only; the hub logs it and carries on.
+Frames are binary only; compression is off (it achieves nothing on ciphertext).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from letswork.hub.core import HubCore, Peer, describe_error
+from letswork.hub.ratelimit import FailureWindow
+from letswork.shared import crypto, protocol
+from letswork.shared.errors import HandshakeError, LetsworkError, ProtocolError, RecordError
+from letswork.shared.limits import Limits
+
+log = logging.getLogger("letswork.hub")
+
+#: Every failed handshake is answered no earlier than this after its ClientHello arrived, so
+#: the cause (unknown id, revoked, bad MAC) cannot be told apart by timing.
+FAILURE_DELAY_SECONDS = 0.1
+#: Events queued for one slow peer before the hub gives up on it.
+MAX_QUEUED_FRAMES = 10_000
+_CLOSE = object()
+
+
+@dataclass(eq=False)
+class _Conn:
+    ws: ServerConnection
+    session: crypto.Session
+    peer: Peer
+    queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    event_seq: int = 0
+
+
+class HubServer:
+    """Serve a :class:`HubCore` over WebSockets.
+
+    Args:
+        core: the hub's rules.
+        bind: interface to listen on (default loopback only).
+        port: TCP port; 0 picks a free one (read :attr:`port` after :meth:`start`).
+        behind_tunnel: trust ``CF-Connecting-IP`` as the source of a connection whose TCP peer
+            is loopback (cloudflared runs on this machine); never otherwise.
+        clock: wall clock in seconds; injectable for tests.
+    """
+
+    def __init__(
+        self,
+        core: HubCore,
+        *,
+        bind: str = "127.0.0.1",
+        port: int = 0,
+        behind_tunnel: bool = False,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.core = core
+        self.limits = limits or core.limits
+        self.bind = bind
+        self.port = port
+        self.behind_tunnel = behind_tunnel
+        self._clock = clock
+        self._failures = FailureWindow(
+            per_key=self.limits.handshake_fails_per_source_per_minute,
+            total=self.limits.handshake_fails_total_per_minute,
+        )
+        self._replay = crypto.ReplayCache()
+        self._conns: dict[str, _Conn] = {}
+        self._server: Server | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self.stopped = asyncio.Event()
+        self.stats = {"handshake_failures": 0, "refused_rate_limited": 0, "connections": 0}
+        core._emit = self._emit
+        core._close = self._close_peer
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> int:
+        """Start listening; returns the bound port."""
+        self._server = await serve(
+            self._handler,
+            self.bind,
+            self.port,
+            compression=None,
+            max_size=self.limits.max_frame_bytes,
+            ping_interval=self.limits.ping_interval_seconds,
+            ping_timeout=self.limits.ping_interval_seconds,
+            open_timeout=self.limits.handshake_timeout_seconds,
+            close_timeout=5,
+            max_queue=64,
+            server_header=None,
+        )
+        sock = next(iter(self._server.sockets))
+        self.port = int(sock.getsockname()[1])
+        self._ticker = asyncio.create_task(self._tick_loop())
+        return self.port
+
+    async def stop(self) -> None:
+        """Graceful shutdown: events out, locks released, every connection closed with 1001."""
+        if self._server is None:
+            return
+        self.core.shutdown(self._clock())
+        for conn in list(self._conns.values()):
+            conn.queue.put_nowait((_CLOSE, crypto.CloseCode.GOING_AWAY, "hub stopped"))
+        self._server.close(close_connections=False)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._server.wait_closed(), timeout=5)
+        self._server.close(close_connections=True)
+        await self._server.wait_closed()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        self._server = None
+        self.stopped.set()
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.core.tick(self._clock())
+            except Exception:  # pragma: no cover - housekeeping must never kill the hub
+                log.exception("housekeeping failed")
+
+    # ------------------------------------------------------------------ events
+
+    def _emit(self, peer: Peer, name: str, data: Mapping[str, Any]) -> None:
+        conn = self._conns.get(peer.peer_id)
+        if conn is None:
+            return
+        if conn.queue.qsize() >= MAX_QUEUED_FRAMES:
+            log.warning("peer %s is not reading its events; closing it", peer.peer_id)
+            conn.queue.put_nowait((_CLOSE, crypto.CloseCode.GOING_AWAY, "too slow"))
+            return
+        payload = protocol.encode_event(name, conn.event_seq, data)
+        conn.event_seq += 1
+        conn.queue.put_nowait(payload)
+
+    def _close_peer(self, peer: Peer, code: int, reason: str) -> None:
+        conn = self._conns.get(peer.peer_id)
+        if conn is not None:
+            conn.queue.put_nowait((_CLOSE, code, reason))
+
+    # ------------------------------------------------------------------ connections
+
+    def _source(self, ws: ServerConnection) -> str:
+        remote = ws.remote_address[0] if ws.remote_address else "?"
+        if self.behind_tunnel and _is_loopback(remote) and ws.request is not None:
+            forwarded = ws.request.headers.get("CF-Connecting-IP")
+            if forwarded:
+                return "cf:" + forwarded.strip()[:64]
+        return str(remote)
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        source = self._source(ws)
+        self.stats["connections"] += 1
+        now = self._clock()
+        if not self._failures.allowed(source, now):
+            self.stats["refused_rate_limited"] += 1
+            log.warning("refused %s: too many failed handshakes in the last minute", source)
+            await ws.close(crypto.CloseCode.TOO_MANY_ATTEMPTS, "too many failed attempts")
+            return
+        try:
+            conn = await asyncio.wait_for(
+                self._handshake(ws, source), timeout=self.limits.handshake_timeout_seconds
+            )
+        except asyncio.TimeoutError:
+            log.info("handshake from %s timed out", source)
+            await ws.close(crypto.CloseCode.HANDSHAKE_TIMEOUT, "handshake timeout")
+            return
+        except ConnectionClosed:
+            return
+        except _HandshakeFailed as failed:
+            self.stats["handshake_failures"] += 1
+            self._failures.record_failure(source, self._clock())
+            log.warning("handshake from %s failed: %s", source, failed.reason)
+            delay = failed.started + FAILURE_DELAY_SECONDS - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await ws.close(failed.code, "authentication failed")
+            return
+        await self._serve_peer(conn)
+
+    async def _handshake(self, ws: ServerConnection, source: str) -> _Conn:
+        frame = await ws.recv()
+        started = time.monotonic()
+        if not isinstance(frame, bytes):
+            raise _HandshakeFailed("text frame", started, crypto.CloseCode.PROTOCOL_VIOLATION)
+        try:
+            hello = crypto.parse_client_hello(frame)
+        except HandshakeError as exc:
+            raise _HandshakeFailed(
+                f"malformed ClientHello ({exc.message})", started, crypto.close_code_for(exc)
+            ) from None
+        credential = self.core.lookup_credential(hello.invite_id)
+        if credential is None:
+            raise _HandshakeFailed("unknown or revoked invite id", started)
+        server = crypto.ServerHandshake()
+        try:
+            reply = server.respond(hello, credential.psk)
+        except HandshakeError as exc:
+            raise _HandshakeFailed(exc.message, started) from None
+        if not self._replay.check_and_add(hello, self._clock()):
+            raise _HandshakeFailed("replayed ClientHello", started)
+        await ws.send(reply)
+        finished = await ws.recv()
+        if not isinstance(finished, bytes):
+            raise _HandshakeFailed("text frame", started, crypto.CloseCode.PROTOCOL_VIOLATION)
+        try:
+            session = server.receive_client_finished(finished)
+        except HandshakeError as exc:
+            raise _HandshakeFailed(exc.message, started, crypto.close_code_for(exc)) from None
+        session.max_record_bytes = self.limits.max_frame_bytes
+        peer = self.core.new_peer(credential, self._clock(), source=source)
+        return _Conn(ws=ws, session=session, peer=peer)
+
+    async def _serve_peer(self, conn: _Conn) -> None:
+        peer = conn.peer
+        self._conns[peer.peer_id] = conn
+        writer = asyncio.create_task(self._writer(conn))
+        code, reason = crypto.CloseCode.NORMAL, ""
+        try:
+            async for frame in conn.ws:
+                if not isinstance(frame, bytes):
+                    code, reason = crypto.CloseCode.PROTOCOL_VIOLATION, "binary frames only"
+                    break
+                try:
+                    plaintext = conn.session.open(frame)
+                except RecordError as exc:
+                    log.warning("peer %s (%s): %s", peer.peer_id, peer.name, exc.message)
+                    code, reason = crypto.CloseCode.PROTOCOL_VIOLATION, "bad record"
+                    break
+                conn.queue.put_nowait(self._dispatch(peer, plaintext))
+                if writer.done():
+                    break
+        except ConnectionClosed:
+            pass
+        except Exception:  # pragma: no cover - a bug must only cost this connection
+            log.exception("peer %s crashed its connection", peer.peer_id)
+            code, reason = crypto.CloseCode.INTERNAL_ERROR, "internal error"
+        finally:
+            self.core.disconnect(peer, self._clock(), "disconnected")
+            if not writer.done():
+                conn.queue.put_nowait((_CLOSE, code, reason))
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(writer, timeout=5)
+            writer.cancel()
+            self._conns.pop(peer.peer_id, None)
+            with contextlib.suppress(Exception):
+                await conn.ws.close(code, reason)
+
+    def _dispatch(self, peer: Peer, plaintext: bytes) -> bytes:
+        """Decode, run and encode one request; never raises."""
+        request_id: int | None = None
+        try:
+            request = protocol.decode_request(plaintext)
+            request_id = request.id
+            result = self.core.handle(peer, request, self._clock())
+            return protocol.encode_response_ok(request.id, result)
+        except ProtocolError as exc:
+            rid = exc.data.get("id")
+            return protocol.encode_response_error(rid if isinstance(rid, int) else None, exc)
+        except LetsworkError as exc:
+            return protocol.encode_response_error(request_id, exc)
+        except Exception as exc:
+            log.exception("request from %s failed", peer.peer_id)
+            return protocol.encode_response_error(request_id, describe_error(exc))
+
+    async def _writer(self, conn: _Conn) -> None:
+        while True:
+            item = await conn.queue.get()
+            if isinstance(item, tuple) and item and item[0] is _CLOSE:
+                _, code, reason = item
+                with contextlib.suppress(Exception):
+                    await conn.ws.close(code, reason)
+                return
+            try:
+                await conn.ws.send(conn.session.seal(item))
+            except (ConnectionClosed, RecordError):
+                return
+
+
+class _HandshakeFailed(Exception):
+    def __init__(
+        self, reason: str, started: float, code: int = crypto.CloseCode.AUTH_FAILED
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.started = started
+        self.code = code
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,837 @@
+"""The hub's SQLite store: invites, guests, changes, the audit log and settings of one project.
+
+Persistence rules (design section 8; ``docs/parts/store.md`` has the full text):
+
+- One connection, opened once, in WAL mode with ``synchronous=FULL`` and foreign keys on. Every
+  mutating method commits before it returns, so a request that changes state is on disk before
+  the hub acknowledges it. :meth:`Store.transaction` groups several mutations into one commit.
+- The schema is versioned: ``letswork/hub/schema/NNN-name.sql`` files, applied in order, each in
+  its own transaction together with ``PRAGMA user_version = NNN``.
+- Secret columns (invite secrets, resume PSKs) are sealed with AES-256-GCM under the 32-byte
+  ``store.key``; the resume secret itself is never stored, only the PSK derived from it.
+- The clock is passed in (``now`` arguments); nothing here reads the time.
+- ``sqlite3`` errors never escape: every public method converts them to
+  :class:`~letswork.shared.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import importlib.resources
+import json
+import os
+import re
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from letswork.shared.errors import ErrorCode, StoreError, op_error
+
+STORE_KEY_BYTES = 32
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+_AAD_PREFIX = b"letswork-store/1\x00"
+#: ``meta`` row holding a sealed constant, so a wrong ``store.key`` is caught at open.
+KEY_CHECK_META = "_store_key_check"
+_KEY_CHECK_PLAINTEXT = b"letswork store key check v1"
+
+_MIGRATION_NAME = re.compile(r"(\d{3})-[a-z0-9_-]+\.sql")
+
+# SQLite primary result codes that mean "the disk refused", reported as ``disk_error``.
+_DISK_CODES = frozenset({3, 8, 10, 13, 14})  # PERM, READONLY, IOERR, FULL, CANTOPEN
+
+ROLES = ("editor", "viewer")
+GUEST_STATES = ("awaiting_admission", "admitted", "denied", "kicked")
+CHANGE_KINDS = ("write", "edit", "delete", "move")
+CHANGE_STATUSES = ("pending", "approved", "applied", "rejected", "conflict")
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+# --------------------------------------------------------------------------------------------
+# Rows
+
+
+@dataclasses.dataclass(frozen=True)
+class InviteRow:
+    invite_id: bytes
+    secret: bytes = dataclasses.field(repr=False)
+    role: str
+    label: str | None
+    created_at: float
+    revoked_at: float | None
+    uses: int
+
+
+@dataclasses.dataclass(frozen=True)
+class GuestRow:
+    guest_id: str
+    name: str
+    role: str
+    invite_id: bytes | None
+    state: str
+    trusted: bool
+    resume_id: bytes | None
+    created_at: float
+    admitted_at: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ChangeRow:
+    id: str
+    author_id: str
+    author_name: str
+    kind: str
+    path: str
+    new_path: str | None
+    base_sha256: str | None
+    new_sha256: str | None
+    content: bytes | None = dataclasses.field(repr=False)
+    diff: str = dataclasses.field(repr=False)
+    size: int
+    status: str
+    reason: str | None
+    created_at: float
+    decided_at: float | None
+    decided_by: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: float
+    actor: str
+    kind: str
+    path: str | None
+    detail: dict[str, Any]
+
+
+_INVITE_COLS = "invite_id, secret, role, label, created_at, revoked_at, uses"
+_GUEST_COLS = "guest_id, name, role, invite_id, state, trusted, resume_id, created_at, admitted_at"
+# The columns of ChangeRow, in order, over ``changes c JOIN change_data d``.
+_CHANGE_COLS = (
+    "c.id, c.author_id, c.author_name, c.kind, c.path, c.new_path, c.base_sha256, c.new_sha256,"
+    " d.content, d.diff, c.size, c.status, c.reason, c.created_at, c.decided_at, c.decided_by"
+)
+_CHANGE_FROM = "changes c JOIN change_data d ON d.change_id = c.id"
+_CHANGE_META_COLS = (
+    "id, author_id, author_name, kind, path, new_path, base_sha256, new_sha256,"
+    " size, status, reason, created_at, decided_at, decided_by"
+)
+
+
+# Queries over the fixed column lists above (no user input is ever formatted into SQL).
+_SQL_GET_INVITE = f"SELECT {_INVITE_COLS} FROM invites WHERE invite_id = ?"  # noqa: S608
+_SQL_GET_GUEST = f"SELECT {_GUEST_COLS} FROM guests WHERE guest_id = ?"  # noqa: S608
+_SQL_GUEST_BY_RESUME = f"SELECT {_GUEST_COLS}, resume_psk FROM guests WHERE resume_id = ?"  # noqa: S608
+_SQL_GET_CHANGE = f"SELECT {_CHANGE_COLS} FROM {_CHANGE_FROM} WHERE c.id = ?"  # noqa: S608
+_SQL_LIST_INVITES = f"SELECT {_INVITE_COLS} FROM invites ORDER BY created_at, rowid"  # noqa: S608
+_SQL_LIST_GUESTS = f"SELECT {_GUEST_COLS} FROM guests ORDER BY created_at, rowid"  # noqa: S608
+_SQL_LIST_GUESTS_IN_STATE = (
+    f"SELECT {_GUEST_COLS} FROM guests WHERE state = ? ORDER BY created_at, rowid"  # noqa: S608
+)
+_SQL_GUESTS_OF_INVITE = (
+    f"SELECT {_GUEST_COLS} FROM guests WHERE invite_id = ? ORDER BY created_at, rowid"  # noqa: S608
+)
+_SQL_INSERT_CHANGE = f"INSERT INTO changes ({_CHANGE_META_COLS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
+_SQL_INSERT_CHANGE_DATA = "INSERT INTO change_data (change_id, diff, content) VALUES (?, ?, ?)"
+
+
+def _guest_row(row: tuple[Any, ...]) -> GuestRow:
+    guest_id, name, role, invite_id, state, trusted, resume_id, created_at, admitted_at = row
+    return GuestRow(
+        guest_id=guest_id,
+        name=name,
+        role=role,
+        invite_id=invite_id,
+        state=state,
+        trusted=bool(trusted),
+        resume_id=resume_id,
+        created_at=created_at,
+        admitted_at=admitted_at,
+    )
+
+
+def _change_row(row: tuple[Any, ...]) -> ChangeRow:
+    return ChangeRow(*row)
+
+
+# --------------------------------------------------------------------------------------------
+# Schema migrations
+
+
+@dataclasses.dataclass(frozen=True)
+class Migration:
+    """One schema file: ``number`` is what ``PRAGMA user_version`` holds once it is applied."""
+
+    number: int
+    name: str
+    sql: str
+
+
+def load_migrations() -> list[Migration]:
+    """Every ``NNN-name.sql`` file in the package's ``schema`` directory, in order.
+
+    Raises:
+        StoreError: the numbers are not exactly 1, 2, ..., N (a gap or a duplicate).
+    """
+    folder = importlib.resources.files("letswork.hub").joinpath("schema")
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.fullmatch(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.number)
+    numbers = [m.number for m in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise StoreError(f"schema files are not numbered 1..N without gaps: {numbers}")
+    return found
+
+
+def split_sql(script: str) -> list[str]:
+    """Split a schema file into single statements (``sqlite3.complete_statement`` decides)."""
+    statements: list[str] = []
+    start = 0
+    for pos, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[start : pos + 1]):
+            statement = script[start : pos + 1].strip()
+            if statement.strip(";").strip():
+                statements.append(statement)
+            start = pos + 1
+    rest = script[start:]
+    if _strip_sql_comments(rest).strip():
+        raise StoreError(f"schema file has an unterminated statement: {rest.strip()[:60]!r}")
+    return statements
+
+
+def _strip_sql_comments(text: str) -> str:
+    return re.sub(r"--[^\n]*|/\*.*?\*/", "", text, flags=re.DOTALL)
+
+
+def _newer_schema(path: Path, current: int, latest: int) -> StoreError:
+    return StoreError(
+        f"{path} was written by a newer letswork (schema {current}; this version knows up to "
+        f"{latest}); upgrade letswork to open it"
+    )
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _migrate(conn: sqlite3.Connection, path: Path, migrations: list[Migration]) -> None:
+    """Apply every migration numbered above ``user_version``, one transaction each."""
+    latest = migrations[-1].number if migrations else 0
+    current = _user_version(conn)
+    if current > latest:
+        raise _newer_schema(path, current, latest)
+    for migration in migrations:
+        if migration.number <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Read again under the write lock: a concurrent opener may have upgraded already.
+            current = _user_version(conn)
+            if migration.number > current:
+                for statement in split_sql(migration.sql):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {migration.number:d}")
+                current = migration.number
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"schema upgrade {migration.name} failed: {exc}") from exc
+            raise
+
+
+# --------------------------------------------------------------------------------------------
+# Error conversion
+
+
+def _store_error(exc: sqlite3.Error) -> StoreError:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and code & 0xFF in _DISK_CODES:
+        return StoreError(f"state database: {exc}", code=ErrorCode.DISK_ERROR)
+    return StoreError(f"state database: {exc}")
+
+
+def _guarded(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Convert ``sqlite3.Error`` raised by ``fn`` into :class:`StoreError`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise _store_error(exc) from exc
+
+    return wrapper
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def _create_private_file(path: Path) -> None:
+    """Create ``path`` (mode 0600) if missing, and force an existing one to 0600."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if os.name == "posix":
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------
+# The store
+
+
+class Store:
+    """The state of one project, in one SQLite database. Create with :meth:`open`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, store_key: bytes) -> None:
+        self._conn = conn
+        self._path = path
+        self._aead = AESGCM(store_key)
+        self._depth = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, store_key: bytes, *, busy_timeout: float = 5.0) -> Store:
+        """Open (creating if needed) the database at ``path`` and bring its schema up to date.
+
+        Args:
+            path: the database file; created with mode 0600.
+            store_key: 32 bytes that seal the secret columns (``store.key``).
+            busy_timeout: seconds to wait for another process's lock before failing.
+
+        Raises:
+            StoreError: the file is not a database, is locked, is from a newer letswork, or
+                ``store_key`` does not match the one it was written with.
+        """
+        if len(store_key) != STORE_KEY_BYTES:
+            raise StoreError(f"the store key must be {STORE_KEY_BYTES} bytes")
+        try:
+            _create_private_file(path)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open the state database {path}: {exc.strerror}", code=ErrorCode.DISK_ERROR
+            ) from exc
+        try:
+            conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _store_error(exc) from exc
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            _migrate(conn, path, load_migrations())
+            for suffix in ("-wal", "-shm"):
+                side = path.with_name(path.name + suffix)
+                if os.name == "posix" and side.exists():
+                    side.chmod(0o600)
+            store = cls(conn, path, store_key)
+            store._check_key()
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _store_error(exc) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Close the connection (idempotent). Later calls raise :class:`StoreError`."""
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group mutations into one commit (one fsync); nested use becomes a savepoint.
+
+        Nothing inside is durable until the outermost block exits without an exception; an
+        exception rolls the block back and propagates.
+        """
+        try:
+            if self._depth:
+                self._conn.execute("SAVEPOINT lw_nested")
+            else:
+                self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _store_error(exc) from exc
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            with contextlib.suppress(sqlite3.Error):
+                if self._depth:
+                    self._conn.execute("ROLLBACK TO lw_nested")
+                    self._conn.execute("RELEASE lw_nested")
+                else:
+                    self._conn.rollback()
+            raise
+        self._depth -= 1
+        try:
+            self._conn.execute("RELEASE lw_nested" if self._depth else "COMMIT")
+        except sqlite3.Error as exc:
+            if not self._depth:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.rollback()
+            raise _store_error(exc) from exc
+
+    # -- sealing -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _aad(table: str, column: str, row_key: bytes) -> bytes:
+        return b"%s%s\x00%s\x00%s" % (_AAD_PREFIX, table.encode(), column.encode(), row_key)
+
+    def _seal(self, table: str, column: str, row_key: bytes, plaintext: bytes) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, plaintext, self._aad(table, column, row_key))
+
+    def _unseal(self, table: str, column: str, row_key: bytes, sealed: bytes) -> bytes:
+        if len(sealed) < _NONCE_BYTES + _TAG_BYTES:
+            raise StoreError(f"a sealed {table}.{column} value in {self._path} is truncated")
+        try:
+            return self._aead.decrypt(
+                sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], self._aad(table, column, row_key)
+            )
+        except InvalidTag as exc:
+            raise StoreError(
+                f"a sealed {table}.{column} value in {self._path} does not decrypt: the store "
+                "key does not match this database, or the database was altered"
+            ) from exc
+
+    def _check_key(self) -> None:
+        stored = self.get_meta(KEY_CHECK_META)
+        if stored is None:
+            sealed = self._seal("meta", "value", KEY_CHECK_META.encode(), _KEY_CHECK_PLAINTEXT)
+            self.set_meta(KEY_CHECK_META, sealed.hex())
+            return
+        try:
+            self._unseal("meta", "value", KEY_CHECK_META.encode(), bytes.fromhex(stored))
+        except (StoreError, ValueError) as exc:
+            raise StoreError(
+                f"store.key does not match {self._path} (was the key file replaced?); "
+                "restore the old store.key, or start over with `letswork start --new`"
+            ) from exc
+
+    # -- invites -------------------------------------------------------------------------------
+
+    def _invite_row(self, row: tuple[Any, ...]) -> InviteRow:
+        invite_id, sealed, role, label, created_at, revoked_at, uses = row
+        return InviteRow(
+            invite_id=invite_id,
+            secret=self._unseal("invites", "secret", invite_id, sealed),
+            role=role,
+            label=label,
+            created_at=created_at,
+            revoked_at=revoked_at,
+            uses=uses,
+        )
+
+    @_guarded
+    def add_invite(
+        self, invite_id: bytes, secret: bytes, role: str, label: str | None, now: float
+    ) -> InviteRow:
+        sealed = self._seal("invites", "secret", invite_id, secret)
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO invites (invite_id, secret, role, label, created_at, uses)"
+                " VALUES (?, ?, ?, ?, ?, 0)",
+                (invite_id, sealed, role, label, now),
+            )
+        return InviteRow(invite_id, secret, role, label, now, None, 0)
+
+    @_guarded
+    def get_invite(self, invite_id: bytes) -> InviteRow | None:
+        row = self._conn.execute(
+            _SQL_GET_INVITE,
+            (invite_id,),
+        ).fetchone()
+        return None if row is None else self._invite_row(row)
+
+    @_guarded
+    def list_invites(self) -> list[InviteRow]:
+        """Every invite, revoked ones included, oldest first."""
+        rows = self._conn.execute(_SQL_LIST_INVITES).fetchall()
+        return [self._invite_row(row) for row in rows]
+
+    @_guarded
+    def revoke_invite(self, invite_id: bytes, now: float) -> bool:
+        """Mark an invite revoked; ``False`` if it is unknown or already revoked."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "UPDATE invites SET revoked_at = ? WHERE invite_id = ? AND revoked_at IS NULL",
+                (now, invite_id),
+            )
+        return cur.rowcount == 1
+
+    @_guarded
+    def count_invite_use(self, invite_id: bytes) -> None:
+        """Add one to the invite's ``uses``. Raises ``OpError(not_found)`` for an unknown id."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "UPDATE invites SET uses = uses + 1 WHERE invite_id = ?", (invite_id,)
+            )
+        if cur.rowcount != 1:
+            raise op_error(ErrorCode.NOT_FOUND, "no such invite")
+
+    # -- guests --------------------------------------------------------------------------------
+
+    def _require_guest(self, guest_id: str) -> GuestRow:
+        row = self.get_guest(guest_id)
+        if row is None:
+            raise op_error(ErrorCode.NOT_FOUND, f"no guest {guest_id}", guest_id=guest_id)
+        return row
+
+    def _update_guest(self, guest_id: str, sql: str, params: tuple[Any, ...]) -> None:
+        with self.transaction():
+            cur = self._conn.execute(sql, (*params, guest_id))
+        if cur.rowcount != 1:
+            raise op_error(ErrorCode.NOT_FOUND, f"no guest {guest_id}", guest_id=guest_id)
+
+    @_guarded
+    def add_guest(self, name: str, role: str, invite_id: bytes, now: float) -> GuestRow:
+        """A new guest in state ``awaiting_admission`` with a fresh random hex ``guest_id``."""
+        guest_id = secrets.token_hex(8)
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO guests (guest_id, name, role, invite_id, state, trusted, created_at)"
+                " VALUES (?, ?, ?, ?, 'awaiting_admission', 0, ?)",
+                (guest_id, name, role, invite_id, now),
+            )
+        return GuestRow(
+            guest_id, name, role, invite_id, "awaiting_admission", False, None, now, None
+        )
+
+    @_guarded
+    def get_guest(self, guest_id: str) -> GuestRow | None:
+        row = self._conn.execute(
+            _SQL_GET_GUEST,
+            (guest_id,),
+        ).fetchone()
+        return None if row is None else _guest_row(row)
+
+    @_guarded
+    def list_guests(self, *, state: str | None = None) -> list[GuestRow]:
+        """Every guest (or those in ``state``), oldest first."""
+        if state is None:
+            rows = self._conn.execute(_SQL_LIST_GUESTS).fetchall()
+        else:
+            rows = self._conn.execute(
+                _SQL_LIST_GUESTS_IN_STATE,
+                (state,),
+            ).fetchall()
+        return [_guest_row(row) for row in rows]
+
+    @_guarded
+    def find_guest_by_resume_id(self, resume_id: bytes) -> tuple[GuestRow, bytes] | None:
+        """The guest holding this resume credential, and its resume PSK (unsealed)."""
+        row = self._conn.execute(
+            _SQL_GUEST_BY_RESUME,
+            (resume_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        guest = _guest_row(row[:-1])
+        psk = self._unseal("guests", "resume_psk", guest.guest_id.encode(), row[-1])
+        return guest, psk
+
+    @_guarded
+    def admit_guest(
+        self, guest_id: str, resume_id: bytes, resume_psk: bytes, now: float
+    ) -> GuestRow:
+        """State ``admitted``, with the resume credential (id public, PSK sealed)."""
+        sealed = self._seal("guests", "resume_psk", guest_id.encode(), resume_psk)
+        self._update_guest(
+            guest_id,
+            "UPDATE guests SET state = 'admitted', resume_id = ?, resume_psk = ?, admitted_at = ?"
+            " WHERE guest_id = ?",
+            (resume_id, sealed, now),
+        )
+        return self._require_guest(guest_id)
+
+    @_guarded
+    def set_guest_state(self, guest_id: str, state: str) -> None:
+        """Set the state; ``denied`` and ``kicked`` also drop the resume credential."""
+        if state in ("denied", "kicked"):
+            sql = "UPDATE guests SET state = ?, resume_id = NULL, resume_psk = NULL"
+        else:
+            sql = "UPDATE guests SET state = ?"
+        self._update_guest(guest_id, sql + " WHERE guest_id = ?", (state,))
+
+    @_guarded
+    def set_guest_name(self, guest_id: str, name: str) -> None:
+        self._update_guest(guest_id, "UPDATE guests SET name = ? WHERE guest_id = ?", (name,))
+
+    @_guarded
+    def set_trusted(self, guest_id: str, trusted: bool) -> None:
+        self._update_guest(
+            guest_id, "UPDATE guests SET trusted = ? WHERE guest_id = ?", (int(trusted),)
+        )
+
+    @_guarded
+    def guests_of_invite(self, invite_id: bytes) -> list[GuestRow]:
+        rows = self._conn.execute(
+            _SQL_GUESTS_OF_INVITE,
+            (invite_id,),
+        ).fetchall()
+        return [_guest_row(row) for row in rows]
+
+    @_guarded
+    def revoke_guests_of_invite(self, invite_id: bytes) -> list[GuestRow]:
+        """Kick every admitted or waiting guest of the invite, dropping resume credentials.
+
+        Returns the guests that changed (already denied or kicked ones are left as they are).
+        """
+        with self.transaction():
+            ids = [
+                row[0]
+                for row in self._conn.execute(
+                    "SELECT guest_id FROM guests WHERE invite_id = ?"
+                    " AND state IN ('awaiting_admission', 'admitted') ORDER BY created_at, rowid",
+                    (invite_id,),
+                )
+            ]
+            self._conn.executemany(
+                "UPDATE guests SET state = 'kicked', resume_id = NULL, resume_psk = NULL"
+                " WHERE guest_id = ?",
+                [(guest_id,) for guest_id in ids],
+            )
+        return [self._require_guest(guest_id) for guest_id in ids]
+
+    # -- changes -------------------------------------------------------------------------------
+
+    @_guarded
+    def add_change(self, row: ChangeRow) -> None:
+        """Store a new change (content and diff in ``change_data``), committed on return."""
+        with self.transaction():
+            self._conn.execute(
+                _SQL_INSERT_CHANGE,
+                (
+                    row.id,
+                    row.author_id,
+                    row.author_name,
+                    row.kind,
+                    row.path,
+                    row.new_path,
+                    row.base_sha256,
+                    row.new_sha256,
+                    row.size,
+                    row.status,
+                    row.reason,
+                    row.created_at,
+                    row.decided_at,
+                    row.decided_by,
+                ),
+            )
+            self._conn.execute(_SQL_INSERT_CHANGE_DATA, (row.id, row.diff, row.content))
+
+    @_guarded
+    def get_change(self, change_id: str) -> ChangeRow | None:
+        row = self._conn.execute(
+            _SQL_GET_CHANGE,
+            (change_id,),
+        ).fetchone()
+        return None if row is None else _change_row(row)
+
+    @_guarded
+    def list_changes(
+        self,
+        *,
+        status: str | None = None,
+        author_id: str | None = None,
+        include_content: bool = True,
+        include_diff: bool = True,
+    ) -> list[ChangeRow]:
+        """Changes in ``created_at`` order (ties in insertion order), optionally filtered.
+
+        ``include_content=False`` returns ``content=None`` and ``include_diff=False`` returns
+        ``diff=""`` for every row, so that a listing of many large proposals stays cheap.
+        """
+        cols = _CHANGE_COLS
+        if not include_content:
+            cols = cols.replace(" d.content,", " NULL,")
+        if not include_diff:
+            cols = cols.replace(" d.diff,", " '',")
+        where: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            where.append("c.status = ?")
+            params.append(status)
+        if author_id is not None:
+            where.append("c.author_id = ?")
+            params.append(author_id)
+        sql = f"SELECT {cols} FROM {_CHANGE_FROM}"  # noqa: S608 - fixed column lists
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._conn.execute(sql + " ORDER BY c.created_at, c.rowid", params).fetchall()
+        return [_change_row(row) for row in rows]
+
+    @_guarded
+    def pending_totals(self, author_id: str) -> tuple[int, int]:
+        """``(count, total size in bytes)`` of the author's pending changes."""
+        count, total = self._conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM changes"
+            " WHERE author_id = ? AND status = 'pending'",
+            (author_id,),
+        ).fetchone()
+        return int(count), int(total)
+
+    @_guarded
+    def set_change_status(
+        self,
+        change_id: str,
+        status: str,
+        *,
+        now: float,
+        by: str | None = None,
+        reason: str | None = None,
+        diff: str | None = None,
+    ) -> ChangeRow:
+        """Move a change to ``status`` and return the updated row.
+
+        Any status other than ``pending`` sets ``decided_at = now`` (the time of the latest
+        transition); ``by``, ``reason`` and ``diff`` replace the stored values only when given.
+        Back to ``pending`` clears ``decided_at`` and ``decided_by``. Transition rules (no
+        approving twice, ...) are the hub's business, not the store's.
+
+        Raises:
+            OpError: ``not_found`` if there is no such change.
+        """
+        if status == "pending":
+            sql = (
+                "UPDATE changes SET status = ?, decided_at = NULL, decided_by = NULL,"
+                " reason = COALESCE(?, reason) WHERE id = ?"
+            )
+            params: tuple[Any, ...] = (status, reason, change_id)
+        else:
+            sql = (
+                "UPDATE changes SET status = ?, decided_at = ?,"
+                " decided_by = COALESCE(?, decided_by), reason = COALESCE(?, reason) WHERE id = ?"
+            )
+            params = (status, now, by, reason, change_id)
+        with self.transaction():
+            cur = self._conn.execute(sql, params)
+            if cur.rowcount != 1:
+                raise op_error(ErrorCode.NOT_FOUND, f"no change {change_id}", change_id=change_id)
+            if diff is not None:
+                self._conn.execute(
+                    "UPDATE change_data SET diff = ? WHERE change_id = ?", (diff, change_id)
+                )
+        row = self.get_change(change_id)
+        assert row is not None
+        return row
+
+    # -- audit log -----------------------------------------------------------------------------
+
+    @_guarded
+    def audit(
+        self, actor: str, kind: str, now: float, *, path: str | None = None, **detail: Any
+    ) -> None:
+        """Append one audit entry; ``detail`` is stored as a JSON object.
+
+        Values JSON cannot hold are stored as text: bytes as hex, sets and tuples as lists,
+        anything else as ``str(value)``. Never pass a secret here.
+        """
+        text = json.dumps(
+            detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+        )
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO audit (at, actor, kind, path, detail) VALUES (?, ?, ?, ?, ?)",
+                (now, actor, kind, path, text),
+            )
+
+    @_guarded
+    def audit_log(
+        self,
+        *,
+        actor: str | None = None,
+        kind: str | None = None,
+        since: float | None = None,
+        limit: int = 200,
+    ) -> list[AuditRow]:
+        """The newest ``limit`` matching entries (``at >= since``), returned oldest first."""
+        where: list[str] = []
+        params: list[Any] = []
+        if actor is not None:
+            where.append("actor = ?")
+            params.append(actor)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        if since is not None:
+            where.append("at >= ?")
+            params.append(since)
+        sql = "SELECT id, at, actor, kind, path, detail FROM audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        params.append(max(0, limit))
+        rows = self._conn.execute(sql + " ORDER BY id DESC LIMIT ?", params).fetchall()
+        return [
+            AuditRow(id=i, at=at, actor=a, kind=k, path=p, detail=json.loads(d))
+            for i, at, a, k, p, d in reversed(rows)
+        ]
+
+    # -- meta ----------------------------------------------------------------------------------
+
+    @_guarded
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @_guarded
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- reset ---------------------------------------------------------------------------------
+
+    @_guarded
+    def wipe(self) -> None:
+        """Delete every row (``letswork start --new``), keep the schema, and compact the file.
+
+        The file is vacuumed and the WAL truncated so that the old content does not linger in
+        free pages. Cannot run inside :meth:`transaction`.
+        """
+        if self._depth:
+            raise StoreError("wipe() cannot run inside a transaction")
+        with self.transaction():
+            for table in ("change_data", "changes", "guests", "invites", "audit"):
+                self._conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            self._conn.execute("DELETE FROM meta WHERE key != ?", (KEY_CHECK_META,))
+            self._conn.execute("DELETE FROM sqlite_sequence")
+        self._conn.execute("VACUUM")
+        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()

@@ -1,0 +1,1371 @@
+"""The hub's file layer on the host's project folder (design section 7).
+
+Everything here is synchronous and knows nothing about peers beyond one boolean, ``is_host``:
+the host sees every file, a guest sees only what :class:`SharingRules` shares.
+
+* :func:`safe_join` is the **one** resolver of every path a peer names.
+* :class:`SharingRules` decides what guests may see: ``.gitignore`` files (nested ones too),
+  the optional ``.letsworkignore`` at the root, and :data:`BUILTIN_DENY`, which nothing
+  re-includes.
+* :class:`Workspace` lists, reads, searches and writes. Writes are atomic (temporary file in
+  the same folder, fsync, rename), keep the file's mode, and never follow a symlink.
+
+Every refusal is an :class:`~letswork.shared.errors.OpError` with a stable code and a short
+message that says what to do next. No other exception type escapes a public function here for
+a bad path or a disk problem.
+"""
+
+from __future__ import annotations
+
+import collections
+import difflib
+import errno as errno_mod
+import hashlib
+import os
+import re
+import secrets
+import stat
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AnyStr, Literal, NamedTuple
+
+import pathspec
+
+from letswork.shared import limits
+from letswork.shared.errors import ErrorCode, OpError, UsageError, op_error
+
+__all__ = [
+    "BUILTIN_DENY",
+    "TEMP_PREFIX",
+    "FileEntry",
+    "FileText",
+    "SearchMatch",
+    "SearchResult",
+    "SharingRules",
+    "Workspace",
+    "apply_edit",
+    "check_text",
+    "safe_join",
+    "sha256_hex",
+    "to_relpath",
+    "unified_diff",
+]
+
+#: Paths guests never see, whatever the ignore files say (gitignore syntax, any depth).
+BUILTIN_DENY: tuple[str, ...] = (
+    ".git/",
+    ".letsworkignore",
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "id_rsa*",
+    "id_ed25519*",
+    ".ssh/",
+    ".aws/",
+    ".netrc",
+)
+
+#: Name prefix of the temporary files :meth:`Workspace.write_atomic` creates. Such files are
+#: never listed, searched or shared, and :meth:`Workspace.cleanup_temp_files` removes leftovers.
+TEMP_PREFIX = ".letswork-tmp-"
+
+_WINDOWS = os.name == "nt"
+_GITIGNORE = ".gitignore"
+_LETSWORKIGNORE = ".letsworkignore"
+#: Longest ``text`` of a :class:`SearchMatch`; longer lines are cut around the match.
+_MAX_MATCH_TEXT = 300
+#: Ignore files larger than this are read only up to this size.
+_MAX_IGNORE_FILE_BYTES = limits.MAX_FILE_BYTES
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_UNADDRESSABLE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
+_WINDOWS_RESERVED = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"COM{i}" for i in range(1, 10)]
+    + [f"LPT{i}" for i in range(1, 10)]
+)
+
+_O_BINARY = getattr(os, "O_BINARY", 0)
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_READ_FLAGS = os.O_RDONLY | _O_BINARY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY | _O_NOFOLLOW | _O_CLOEXEC
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of ``data`` as 64 lowercase hex digits."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _human_size(n: int) -> str:
+    """``2.3 MiB``, ``1 MiB``, ``12 KiB``, ``17 bytes``."""
+    if n < limits.KiB:
+        return f"{n} bytes"
+    value, unit = (n / limits.MiB, "MiB") if n >= limits.MiB else (n / limits.KiB, "KiB")
+    text = f"{value:.1f}"
+    if text.endswith(".0"):
+        text = text[:-2]
+    return f"{text} {unit}"
+
+
+def _q(path: str) -> str:
+    """A path quoted for a message, control characters escaped, clipped to 200 characters."""
+    text = repr(path)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _too_large(size: int, max_bytes: int) -> OpError:
+    return op_error(
+        ErrorCode.TOO_LARGE,
+        f"file is {_human_size(size)}; the limit is {_human_size(max_bytes)}",
+        size=size,
+        limit=max_bytes,
+    )
+
+
+def check_text(content: bytes, *, max_bytes: int) -> str:
+    """Decode ``content`` as a letswork text file, or refuse it.
+
+    Raises:
+        OpError: ``too_large`` over ``max_bytes``; ``binary_file`` with a NUL byte or
+            bytes that are not UTF-8.
+    """
+    if len(content) > max_bytes:
+        raise _too_large(len(content), max_bytes)
+    if b"\x00" in content:
+        raise op_error(
+            ErrorCode.BINARY_FILE,
+            "file contains NUL bytes; only UTF-8 text files can be shared",
+        )
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise op_error(
+            ErrorCode.BINARY_FILE,
+            f"file is not UTF-8 text (byte 0x{content[exc.start]:02x} at offset {exc.start}); "
+            "only UTF-8 text files can be shared",
+        ) from None
+
+
+def _not_found(rel: str) -> OpError:
+    return op_error(
+        ErrorCode.NOT_FOUND,
+        f"{_q(rel)} does not exist; use list_files or find_files to see what is there",
+    )
+
+
+def _disk_error(exc: OSError, rel: str, action: str) -> OpError:
+    """Map an ``OSError`` from an operation on ``rel`` to the matching :class:`OpError`."""
+    code = exc.errno
+    name = errno_mod.errorcode.get(code, "") if code is not None else ""
+    if code == errno_mod.ENOENT:
+        return _not_found(rel)
+    if code == errno_mod.ENOTDIR:
+        return op_error(ErrorCode.NOT_FOUND, f"{_q(rel)} does not exist: a parent is a file")
+    if code == errno_mod.EISDIR:
+        return op_error(ErrorCode.NOT_A_FILE, f"{_q(rel)} is a directory, not a file")
+    if code == errno_mod.ELOOP:
+        return op_error(ErrorCode.INVALID, f"{_q(rel)} goes through a symlink loop")
+    if code == errno_mod.ENAMETOOLONG:
+        return op_error(ErrorCode.INVALID, f"{_q(rel)} is too long for the host's filesystem")
+    reason = os.strerror(code).lower() if code is not None else str(exc).lower()
+    return op_error(
+        ErrorCode.DISK_ERROR,
+        f"could not {action} {_q(rel)}: {reason}",
+        errno=name,
+    )
+
+
+def _fsync_dir(path: str | Path) -> None:
+    """Best-effort fsync of a directory so a rename or unlink in it is durable."""
+    if _WINDOWS:  # pragma: no cover - directories cannot be opened for fsync on Windows
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _read_fd(fd: int, limit: int, expected: int) -> bytes:
+    """Read up to ``limit`` bytes from ``fd``; stop at EOF or once ``expected`` bytes arrived."""
+    chunks: list[bytes] = []
+    total = 0
+    while total < limit:
+        chunk = os.read(fd, limit - total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        if total >= expected:
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _addressable(name: str) -> bool:
+    """Whether a directory entry's name could be named in a request (safe_join accepts it)."""
+    if _UNADDRESSABLE_NAME.search(name):
+        return False
+    if not name.isascii():
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes in a POSIX file name
+            return False
+    return not (_WINDOWS and not _windows_name_ok(name))
+
+
+def _windows_name_ok(name: str) -> bool:
+    if ":" in name or name.endswith((".", " ")):
+        return False
+    return name.split(".")[0].strip().upper() not in _WINDOWS_RESERVED
+
+
+# --------------------------------------------------------------------------------------------
+# safe_join
+# --------------------------------------------------------------------------------------------
+
+
+def _split_relpath(relpath: str) -> list[str]:
+    """Validate a request path and return its components (``""`` and ``"."`` dropped)."""
+    if not isinstance(relpath, str):
+        raise op_error(ErrorCode.INVALID, "path must be a string")
+    if len(relpath) > limits.MAX_PATH_CHARS:
+        raise op_error(
+            ErrorCode.INVALID,
+            f"path is {len(relpath)} characters; the limit is {limits.MAX_PATH_CHARS}",
+        )
+    if _CONTROL.search(relpath):
+        raise op_error(
+            ErrorCode.INVALID, f"path {_q(relpath)} contains a NUL or other control character"
+        )
+    try:
+        relpath.encode("utf-8")
+    except UnicodeEncodeError:
+        raise op_error(ErrorCode.INVALID, f"path {_q(relpath)} is not valid Unicode") from None
+    if "\\" in relpath:
+        raise op_error(
+            ErrorCode.INVALID,
+            f"path {_q(relpath)} contains a backslash; use '/' between folders",
+        )
+    if relpath.startswith("/"):
+        raise op_error(
+            ErrorCode.INVALID,
+            f"path {_q(relpath)} is absolute; give it relative to the project root",
+        )
+    if _DRIVE.match(relpath):
+        raise op_error(
+            ErrorCode.INVALID,
+            f"path {_q(relpath)} has a drive letter; give it relative to the project root",
+        )
+    parts = [part for part in relpath.split("/") if part not in ("", ".")]
+    for part in parts:
+        if part == "..":
+            raise op_error(
+                ErrorCode.INVALID,
+                f"path {_q(relpath)} contains '..'; give the path from the project root",
+            )
+        if len(part.encode("utf-8")) > limits.MAX_NAME_BYTES:
+            raise op_error(
+                ErrorCode.INVALID,
+                f"a name in path {_q(relpath)} is over {limits.MAX_NAME_BYTES} bytes",
+            )
+        if _WINDOWS and not _windows_name_ok(part):  # pragma: no cover - Windows only
+            raise op_error(ErrorCode.INVALID, f"path {_q(relpath)} has a name Windows cannot store")
+    return parts
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """A checked path: its normalised relpath, the joined path, and where it really leads."""
+
+    rel: str  # "/"-joined components, "" for the root
+    lexical: Path  # root joined with the components; symlinks not followed
+    real: Path  # os.path.realpath(lexical); inside root
+
+
+def _resolve(root: Path, relpath: str) -> _Resolved:
+    parts = _split_relpath(relpath)
+    rel = "/".join(parts)
+    lexical = root.joinpath(*parts)
+    try:
+        real = Path(os.path.realpath(lexical))
+    except (OSError, ValueError):
+        raise op_error(ErrorCode.INVALID, f"path {_q(rel)} cannot be resolved") from None
+    if not real.is_relative_to(root):
+        raise op_error(
+            ErrorCode.INVALID,
+            f"path {_q(rel)} leads outside the project through a symlink",
+        )
+    try:
+        os.stat(lexical)
+    except OSError as exc:
+        if exc.errno == errno_mod.ELOOP:
+            raise op_error(
+                ErrorCode.INVALID, f"path {_q(rel)} goes through a symlink loop"
+            ) from None
+        # Missing paths are fine here (a write may create them); the operation reports them.
+    return _Resolved(rel, lexical, real)
+
+
+def safe_join(root: Path, relpath: str) -> Path:
+    """Resolve a peer's ``relpath`` under ``root``: the one resolver of every path.
+
+    ``root`` must be an absolute, resolved directory. ``relpath`` uses ``/`` between names;
+    ``""`` and ``"."`` name the root, and empty or ``.`` components are dropped.
+
+    Returns:
+        The resolved absolute path (``os.path.realpath``), which is ``root`` or inside it.
+        The path need not exist.
+
+    Raises:
+        OpError: ``invalid`` for an absolute path, a drive letter or UNC form, a backslash,
+            a NUL or other control character, any ``..`` component, a name over 255 bytes, a
+            path over ``limits.MAX_PATH_CHARS`` characters, a symlink (the path itself or a
+            parent) that leads outside ``root``, or a symlink loop.
+    """
+    return _resolve(root, relpath).real
+
+
+def to_relpath(root: Path, abspath: Path) -> str:
+    """The ``/``-separated path of ``abspath`` relative to ``root`` (``""`` for the root).
+
+    Raises:
+        OpError: ``invalid`` when ``abspath`` is not inside ``root``.
+    """
+    try:
+        rel = abspath.relative_to(root)
+    except ValueError:
+        raise op_error(ErrorCode.INVALID, "path is outside the project") from None
+    return "/".join(rel.parts)
+
+
+# --------------------------------------------------------------------------------------------
+# Sharing rules
+# --------------------------------------------------------------------------------------------
+
+
+class _Spec:
+    """A compiled gitignore spec plus one combined regex that rejects non-matches quickly."""
+
+    __slots__ = ("quick", "spec")
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        alternatives = [
+            "(?:" + _NAMED_GROUP.sub("(?:", pattern.regex.pattern) + ")"
+            for pattern in self.spec.patterns
+            if pattern.include is not None and pattern.regex is not None
+        ]
+        self.quick: re.Pattern[str] | None = (
+            re.compile("|".join(alternatives)) if alternatives else None
+        )
+
+    def check(self, path: str) -> bool | None:
+        """True: last match ignores ``path``; False: last match re-includes it; None: no match.
+
+        ``path`` is relative to the ignore file's folder, with a trailing ``/`` for a folder.
+        """
+        if self.quick is None or self.quick.match(path) is None:
+            return None
+        return self.spec.check_file(path).include
+
+
+_Chain = tuple[tuple[str, _Spec], ...]  # (folder relpath, spec of its .gitignore), root first
+
+
+def _detect_case_insensitive(root: Path) -> bool:
+    """Whether the filesystem holding ``root`` compares names without case."""
+    candidates = [root]
+    with suppress(OSError), os.scandir(root) as it:
+        candidates.extend(Path(entry.path) for _, entry in zip(range(64), it, strict=False))
+    for path in candidates:
+        name = path.name
+        swapped = name.swapcase()
+        if swapped == name:
+            continue
+        try:
+            return os.path.samestat(os.lstat(path), os.lstat(path.with_name(swapped)))
+        except OSError:
+            return False
+    return sys.platform in ("darwin", "win32")
+
+
+class SharingRules:
+    """What a guest may see: ignore files plus :data:`BUILTIN_DENY`.
+
+    Order of precedence, lowest first: ``.gitignore`` files from the root down to the file's
+    folder (a deeper file wins, as in git), then ``root/.letsworkignore`` (its ``!`` lines can
+    re-include a gitignored file), then the built-in denies, which always win. A path inside an
+    unshared folder is unshared whatever any later line says (as in git). Ignore files are
+    re-read when their size, mtime or inode changes, so edits apply without a restart.
+
+    On a case-insensitive filesystem (detected, or forced with ``case_insensitive``) patterns
+    and paths are compared in lower case, so ``SECRET.TXT`` cannot dodge ``secret.txt``. The
+    built-in denies always compare in lower case.
+    """
+
+    def __init__(self, root: Path, *, case_insensitive: bool | None = None) -> None:
+        self.root = root
+        self.case_insensitive = (
+            _detect_case_insensitive(root) if case_insensitive is None else case_insensitive
+        )
+        self._builtin = _Spec(BUILTIN_DENY)
+        self._cache: dict[str, tuple[tuple[int, int, int] | None, _Spec | None]] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Forget every cached ignore file; the next check reads them again."""
+        self._cache = {}
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load(self, key: str, path: str) -> _Spec | None:
+        """The spec of the ignore file at ``path`` (cached under ``key``), or None."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
+            self._cache[key] = (None, None)
+            return None
+        sig = (st.st_mtime_ns, st.st_size, st.st_ino)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == sig:
+            return cached[1]
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(_MAX_IGNORE_FILE_BYTES)
+        except OSError:
+            data = b""
+        text = data.decode("utf-8", errors="replace")
+        if self.case_insensitive:
+            text = text.lower()
+        try:
+            spec: _Spec | None = _Spec(text.splitlines())
+        except Exception:  # a broken ignore file shares nothing more than an empty one
+            spec = None
+        self._cache[key] = (sig, spec)
+        return spec
+
+    def _dir_spec(self, dir_rel: str) -> _Spec | None:
+        """The spec of ``dir_rel/.gitignore`` (``dir_rel`` is ``""`` for the root)."""
+        folder = os.path.join(self.root, dir_rel) if dir_rel else str(self.root)
+        return self._load("g:" + dir_rel, os.path.join(folder, _GITIGNORE))
+
+    def _letsworkignore(self) -> _Spec | None:
+        return self._load("l:", os.path.join(self.root, _LETSWORKIGNORE))
+
+    def _root_chain(self) -> _Chain:
+        spec = self._dir_spec("")
+        return (("", spec),) if spec is not None else ()
+
+    def _child_chain(self, chain: _Chain, dir_rel: str) -> _Chain:
+        """The chain for entries of folder ``dir_rel``, given the chain of its own entry."""
+        spec = self._dir_spec(dir_rel)
+        if spec is None:
+            return chain
+        return (*chain, (dir_rel.lower() if self.case_insensitive else dir_rel, spec))
+
+    # -- deciding --------------------------------------------------------------------------
+
+    def _decide(self, rel: str, is_dir: bool, chain: _Chain, extra: _Spec | None) -> bool:
+        """Whether ``rel`` is shared, given that its parent folders are."""
+        name = rel.rsplit("/", 1)[-1]
+        if name.startswith(TEMP_PREFIX):
+            return False
+        lowered = rel.lower()
+        probe_low = lowered + "/" if is_dir else lowered
+        if self._builtin.check(probe_low):
+            return False
+        probe = probe_low if self.case_insensitive else (rel + "/" if is_dir else rel)
+        ignored: bool | None = None
+        for base, spec in chain:
+            result = spec.check(probe[len(base) + 1 :] if base else probe)
+            if result is not None:
+                ignored = result
+        if extra is not None:
+            result = extra.check(probe)
+            if result is not None:
+                ignored = result
+        return not ignored
+
+    def is_shared(self, relpath: str, *, is_dir: bool = False) -> bool:
+        """Whether guests may see ``relpath`` (``/``-separated, relative to the root).
+
+        False for a built-in deny, a gitignored or letsworkignored path, or anything inside
+        an unshared folder. The root itself is shared.
+        """
+        parts = [part for part in relpath.split("/") if part not in ("", ".")]
+        chain = self._root_chain()
+        extra = self._letsworkignore()
+        for index in range(len(parts)):
+            rel = "/".join(parts[: index + 1])
+            last = index == len(parts) - 1
+            if not self._decide(rel, is_dir if last else True, chain, extra):
+                return False
+            if not last:
+                chain = self._child_chain(chain, rel)
+        return True
+
+    def chain_for(self, dir_rel: str) -> _Chain:
+        """The ``.gitignore`` chain that applies to entries of folder ``dir_rel``."""
+        parts = [part for part in dir_rel.split("/") if part]
+        chain = self._root_chain()
+        for index in range(len(parts)):
+            chain = self._child_chain(chain, "/".join(parts[: index + 1]))
+        return chain
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One listed path. ``size`` is the file's size in bytes; 0 for folders and symlinks."""
+
+    path: str
+    kind: Literal["file", "dir", "symlink"]
+    size: int
+
+
+@dataclass(frozen=True)
+class FileText:
+    """A page of a text file.
+
+    ``offset`` is the 0-based index of the first line returned, ``lines`` how many were
+    returned, ``total_lines`` how many the file has; ``sha256`` and ``size`` describe the
+    whole file; ``truncated`` is True when lines follow the page.
+    """
+
+    path: str
+    text: str
+    sha256: str
+    offset: int
+    lines: int
+    total_lines: int
+    size: int
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class SearchMatch:
+    """One matching line: ``line`` is 1-based; ``text`` is the line without its newline."""
+
+    path: str
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    matches: list[SearchMatch]
+    truncated: bool
+    files_scanned: int
+
+
+class _Item(NamedTuple):
+    rel: str
+    path: str  # absolute path on disk (not resolved)
+    name: str
+    kind: Literal["file", "dir", "symlink"]
+    entry: os.DirEntry[str]
+
+
+# --------------------------------------------------------------------------------------------
+# Text helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _count_lines(text: str) -> int:
+    """Lines in ``text``: split on ``\\n`` only; a final line without ``\\n`` counts."""
+    if not text:
+        return 0
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def _split_lines(text: str) -> list[str]:
+    """``text`` split after each ``\\n`` (line ends kept, ``\\r\\n`` stays in its line)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    last = lines.pop()[:-1]
+    if last:
+        lines.append(last)
+    return lines
+
+
+def _clip(line: str, col: int) -> str:
+    if len(line) <= _MAX_MATCH_TEXT:
+        return line
+    start = max(0, min(col - 80, len(line) - _MAX_MATCH_TEXT))
+    end = start + _MAX_MATCH_TEXT
+    return ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")
+
+
+def _line_hits(
+    buf: AnyStr, rx: re.Pattern[AnyStr], nl: AnyStr, cr: AnyStr, limit: int
+) -> list[tuple[int, AnyStr, int]]:
+    """Up to ``limit`` (line number, line without ending, column) for lines ``rx`` matches."""
+    hits: list[tuple[int, AnyStr, int]] = []
+    pos = 0
+    line_no = 1
+    counted = 0  # line_no is the number of the line holding offset `counted`
+    size = len(buf)
+    while pos <= size and len(hits) < limit:
+        match = rx.search(buf, pos)
+        if match is None:
+            break
+        start = match.start()
+        if start >= size and (size == 0 or buf.endswith(nl)):
+            break  # an empty match after the last line ending is on no line
+        line_start = buf.rfind(nl, 0, start) + 1
+        line_no += buf.count(nl, counted, line_start)
+        counted = line_start
+        line_end = buf.find(nl, start)
+        if line_end < 0:
+            line_end = size
+        line = buf[line_start:line_end]
+        if line.endswith(cr):
+            line = line[:-1]
+        hits.append((line_no, line, start - line_start))
+        pos = line_end + 1
+    return hits
+
+
+def _compile_glob(glob: str) -> Callable[[str], bool]:
+    """A gitignore-style matcher: ``*.py`` matches at any depth, ``src/**/x`` from the start."""
+    if not glob.strip():
+        raise op_error(ErrorCode.INVALID, "glob is empty; try '*.py' or 'src/**/*.ts'")
+    if len(glob) > limits.MAX_SHORT_TEXT_CHARS:
+        raise op_error(ErrorCode.INVALID, f"glob is over {limits.MAX_SHORT_TEXT_CHARS} characters")
+    line = glob[2:] if glob.startswith("./") else glob
+    if line.startswith(("!", "#")):
+        line = "\\" + line
+    try:
+        spec = _Spec([line])
+    except Exception as exc:
+        raise op_error(ErrorCode.INVALID, f"glob {_q(glob)} is not valid: {exc}") from None
+    return lambda rel: bool(spec.check(rel))
+
+
+# --------------------------------------------------------------------------------------------
+# Edits and diffs
+# --------------------------------------------------------------------------------------------
+
+
+def apply_edit(text: str, old: str, new: str, *, replace_all: bool) -> str:
+    """Replace the exact string ``old`` with ``new`` in ``text``.
+
+    Raises:
+        OpError: ``invalid`` when ``old`` is empty or equals ``new``; ``no_match`` when ``old``
+            does not occur; ``ambiguous`` when it occurs more than once and ``replace_all`` is
+            false (``data["count"]`` holds the count).
+    """
+    if not old:
+        raise op_error(ErrorCode.INVALID, "old_string is empty; give the exact text to replace")
+    if old == new:
+        raise op_error(ErrorCode.INVALID, "old_string and new_string are identical; nothing to do")
+    count = text.count(old)
+    if count == 0:
+        hint = ""
+        if "\r\n" in text and "\n" in old and "\r\n" not in old:
+            hint = " (the file uses CRLF line endings)"
+        raise op_error(
+            ErrorCode.NO_MATCH,
+            f"old_string was not found in the file{hint}; re-read the file and copy the text "
+            "exactly, including whitespace",
+        )
+    if count > 1 and not replace_all:
+        raise op_error(
+            ErrorCode.AMBIGUOUS,
+            f"old_string occurs {count} times; add surrounding lines to make it unique, "
+            "or set replace_all",
+            count=count,
+        )
+    return text.replace(old, new) if replace_all else text.replace(old, new, 1)
+
+
+def unified_diff(
+    path: str, old: str | None, new: str | None, *, new_path: str | None = None
+) -> str:
+    """A unified diff from ``old`` to ``new`` with ``a/path`` and ``b/path`` headers.
+
+    ``old=None`` is a create (``--- /dev/null``), ``new=None`` a delete (``+++ /dev/null``),
+    ``new_path`` a move. A last line without a newline is marked the way git marks it. An
+    unchanged file at the same path gives ``""``; a create, delete or move always has headers.
+    """
+    from_file = "/dev/null" if old is None else f"a/{path}"
+    to_file = "/dev/null" if new is None else f"b/{new_path if new_path is not None else path}"
+    old_lines = _split_lines(old or "")
+    new_lines = _split_lines(new or "")
+    out: list[str] = []
+    for line in difflib.unified_diff(old_lines, new_lines, fromfile=from_file, tofile=to_file):
+        out.append(line)
+        if not line.endswith("\n"):
+            out.append("\n\\ No newline at end of file\n")
+    if out:
+        return "".join(out)
+    if old is None or new is None or (new_path is not None and new_path != path):
+        return f"--- {from_file}\n+++ {to_file}\n"
+    return ""
+
+
+# --------------------------------------------------------------------------------------------
+# Workspace
+# --------------------------------------------------------------------------------------------
+
+
+class Workspace:
+    """File operations on the host's project folder.
+
+    Reads, listings and searches take ``is_host``: a guest (``False``) never sees an unshared
+    path and gets ``not_shared`` for one, before any existence check, so it cannot probe what
+    hidden files exist. Writes, deletes and moves take no ``is_host``: the hub decides who may
+    change what (and checks sharing with :meth:`resolve` when a guest proposes a change).
+    """
+
+    def __init__(self, root: Path, *, max_file_bytes: int = limits.MAX_FILE_BYTES) -> None:
+        real = Path(os.path.realpath(root))
+        if not real.is_dir():
+            raise UsageError(f"{root} is not a folder; run letswork in your project folder")
+        self.root = real
+        self.max_file_bytes = max_file_bytes
+        self.rules = SharingRules(real)
+
+    # -- resolving -------------------------------------------------------------------------
+
+    def _check(self, relpath: str, *, is_host: bool) -> _Resolved:
+        res = _resolve(self.root, relpath)
+        if not is_host and res.rel:
+            is_dir = os.path.isdir(res.real)
+            real_rel = to_relpath(self.root, res.real)
+            if not self.rules.is_shared(res.rel, is_dir=is_dir) or (
+                real_rel != res.rel and not self.rules.is_shared(real_rel, is_dir=is_dir)
+            ):
+                raise op_error(
+                    ErrorCode.NOT_SHARED, f"path {_q(res.rel)} is not shared by the host"
+                )
+        return res
+
+    def resolve(self, relpath: str, *, is_host: bool) -> Path:
+        """:func:`safe_join` plus the sharing check: ``not_shared`` for a guest.
+
+        The check applies to the path as named and to where it leads through symlinks.
+        """
+        return self._check(relpath, is_host=is_host).real
+
+    def is_symlink(self, relpath: str) -> bool:
+        """Whether ``relpath`` itself is a symlink (which writes, deletes and moves refuse).
+
+        :meth:`resolve` returns the real path, so it cannot answer this.
+        """
+        return _resolve(self.root, relpath).lexical.is_symlink()
+
+    def _symlink_visible(self, path: str) -> bool:
+        """Whether a guest may see a symlink: it leads to a shared path inside the root."""
+        try:
+            real = Path(os.path.realpath(path))
+            if not real.is_relative_to(self.root):
+                return False
+            os.stat(path)
+        except (OSError, ValueError):
+            return False  # dangling, loop, or unreadable
+        return self.rules.is_shared(to_relpath(self.root, real), is_dir=real.is_dir())
+
+    # -- walking ---------------------------------------------------------------------------
+
+    def _scan(self, dir_path: str, dir_rel: str, is_host: bool, chain: _Chain) -> list[_Item]:
+        """The visible entries of one folder, sorted by name. Unreadable folders are empty."""
+        try:
+            with os.scandir(dir_path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            return []
+        items: list[_Item] = []
+        rules = self.rules
+        extra = None if is_host else rules._letsworkignore()
+        for entry in entries:
+            name = entry.name
+            if name.startswith(TEMP_PREFIX) or not _addressable(name):
+                continue
+            kind: Literal["file", "dir", "symlink"]
+            try:
+                if entry.is_symlink():
+                    kind = "symlink"
+                elif entry.is_dir(follow_symlinks=False):
+                    kind = "dir"
+                elif entry.is_file(follow_symlinks=False):
+                    kind = "file"
+                else:
+                    continue  # fifo, socket, device: never listed or opened
+            except OSError:
+                continue
+            rel = f"{dir_rel}/{name}" if dir_rel else name
+            if not is_host:
+                if not rules._decide(rel, kind == "dir", chain, extra):
+                    continue
+                if kind == "symlink" and not self._symlink_visible(entry.path):
+                    continue
+            items.append(_Item(rel, entry.path, name, kind, entry))
+        return items
+
+    def _walk(
+        self, start: _Resolved, *, is_host: bool, max_depth: int | None, breadth_first: bool
+    ) -> Iterator[_Item]:
+        """Entries under folder ``start``; never follows symlinks or enters a ``.git`` below it.
+
+        Depth-first walks yield entries in path order, component by component; breadth-first
+        walks yield shallow entries first.
+        """
+        start_rel = to_relpath(self.root, start.real)
+        chain = () if is_host else self.rules.chain_for(start_rel)
+
+        def children(item: _Item, chain: _Chain) -> _Chain:
+            return chain if is_host else self.rules._child_chain(chain, item.rel)
+
+        if breadth_first:
+            queue: collections.deque[tuple[str, str, int, _Chain]] = collections.deque(
+                [(str(start.real), start_rel, 1, chain)]
+            )
+            while queue:
+                dir_path, dir_rel, depth, dir_chain = queue.popleft()
+                for item in self._scan(dir_path, dir_rel, is_host, dir_chain):
+                    yield item
+                    if _descend(item, depth, max_depth):
+                        queue.append((item.path, item.rel, depth + 1, children(item, dir_chain)))
+            return
+        stack: list[tuple[Iterator[_Item], _Chain]] = [
+            (iter(self._scan(str(start.real), start_rel, is_host, chain)), chain)
+        ]
+        while stack:
+            iterator, dir_chain = stack[-1]
+            found = next(iterator, None)
+            if found is None:
+                stack.pop()
+                continue
+            item = found
+            yield item
+            if _descend(item, len(stack), max_depth):
+                sub_chain = children(item, dir_chain)
+                stack.append((iter(self._scan(item.path, item.rel, is_host, sub_chain)), sub_chain))
+
+    # -- listing ---------------------------------------------------------------------------
+
+    def list_files(
+        self,
+        path: str = "",
+        *,
+        recursive: bool = False,
+        depth: int | None = None,
+        is_host: bool,
+        max_entries: int = 5000,
+    ) -> tuple[list[FileEntry], bool]:
+        """Entries of folder ``path`` sorted by path, and whether the list was cut short.
+
+        ``depth`` (1 = direct children) wins over ``recursive``; ``recursive`` alone means
+        unlimited depth. Recursion never enters a ``.git`` folder below ``path`` and never
+        follows a symlink. When cut at ``max_entries`` the shallowest entries are kept.
+        A file path gives just that file. Paths of a folder reached through a symlink are
+        given by where they really are.
+        """
+        if depth is not None and depth < 1:
+            raise op_error(ErrorCode.INVALID, "depth must be 1 or more")
+        if max_entries < 1:
+            raise op_error(ErrorCode.INVALID, "max_entries must be 1 or more")
+        max_depth = depth if depth is not None else (None if recursive else 1)
+        res = self._check(path, is_host=is_host)
+        try:
+            st = os.stat(res.real)
+        except OSError as exc:
+            raise _disk_error(exc, res.rel, "list") from None
+        if not stat.S_ISDIR(st.st_mode):
+            if not stat.S_ISREG(st.st_mode):
+                raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a file or folder")
+            if res.lexical.is_symlink():
+                return [FileEntry(res.rel, "symlink", 0)], False
+            return [FileEntry(res.rel, "file", st.st_size)], False
+        entries: list[FileEntry] = []
+        truncated = False
+        for item in self._walk(res, is_host=is_host, max_depth=max_depth, breadth_first=True):
+            if len(entries) >= max_entries:
+                truncated = True
+                break
+            size = 0
+            if item.kind == "file":
+                try:
+                    size = item.entry.stat(follow_symlinks=False).st_size
+                except OSError:
+                    continue
+            entries.append(FileEntry(item.rel, item.kind, size))
+        entries.sort(key=lambda e: e.path)
+        return entries, truncated
+
+    def find_files(
+        self, glob: str, *, path: str = "", max_results: int = 200, is_host: bool
+    ) -> tuple[list[str], bool]:
+        """Files (and symlinks) under ``path`` whose path matches ``glob``, sorted.
+
+        ``glob`` uses gitignore syntax against the path relative to ``path``: ``*.py`` matches
+        at any depth, ``src/*.py`` only directly in ``src``, ``**`` spans folders.
+        ``max_results`` is capped at ``limits.MAX_RESULTS``.
+        """
+        matches_glob = _compile_glob(glob)
+        limit = _result_limit(max_results)
+        res = self._check(path, is_host=is_host)
+        if not res.real.is_dir():
+            if not res.real.exists():
+                raise _not_found(res.rel)
+            name = res.rel.rsplit("/", 1)[-1]
+            return ([res.rel] if matches_glob(name) else []), False
+        base = to_relpath(self.root, res.real)
+        cut = len(base) + 1 if base else 0
+        found: list[str] = []
+        for item in self._walk(res, is_host=is_host, max_depth=None, breadth_first=False):
+            if item.kind == "dir" or not matches_glob(item.rel[cut:]):
+                continue
+            if len(found) >= limit:
+                return sorted(found), True
+            found.append(item.rel)
+        return sorted(found), False
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read_bytes(self, res: _Resolved) -> bytes:
+        """The bytes of regular file ``res`` (at most ``max_file_bytes``), or an OpError."""
+        try:
+            fd = os.open(res.real, _READ_FLAGS)
+        except OSError as exc:
+            if exc.errno == errno_mod.EISDIR or res.real.is_dir():
+                raise op_error(
+                    ErrorCode.NOT_A_FILE,
+                    f"{_q(res.rel)} is a folder; use list_files to see what is in it",
+                ) from None
+            raise _disk_error(exc, res.rel, "read") from None
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise op_error(
+                    ErrorCode.NOT_A_FILE,
+                    f"{_q(res.rel)} is a folder; use list_files to see what is in it",
+                )
+            if not stat.S_ISREG(st.st_mode):
+                raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a regular file")
+            if st.st_size > self.max_file_bytes:
+                raise _too_large(st.st_size, self.max_file_bytes)
+            data = _read_fd(fd, self.max_file_bytes + 1, st.st_size)
+        except OSError as exc:
+            raise _disk_error(exc, res.rel, "read") from None
+        finally:
+            os.close(fd)
+        if len(data) > self.max_file_bytes:  # grew since fstat
+            raise _too_large(len(data), self.max_file_bytes)
+        return data
+
+    def read_text(self, path: str, *, is_host: bool) -> tuple[str, str]:
+        """The whole text of a file and the sha256 (hex) of its bytes.
+
+        Raises:
+            OpError: ``not_shared`` (guests), ``not_found``, ``not_a_file``, ``too_large``,
+                ``binary_file``, ``invalid`` (bad path), ``disk_error``.
+        """
+        res = self._check(path, is_host=is_host)
+        data = self._read_bytes(res)
+        return check_text(data, max_bytes=self.max_file_bytes), sha256_hex(data)
+
+    def read_file(
+        self, path: str, *, offset: int = 0, limit: int | None = None, is_host: bool
+    ) -> FileText:
+        """A page of lines: ``offset`` is the 0-based first line, ``limit`` the most lines.
+
+        Lines end at ``\\n`` (kept in ``text``); a last line without one counts too, so
+        ``"a\\nb"`` has 2 lines and ``"a\\n"`` has 1. ``offset == total_lines`` gives an empty
+        page; a larger offset is ``invalid``. Search results' line ``n`` is ``offset=n-1``.
+        """
+        if offset < 0:
+            raise op_error(ErrorCode.INVALID, "offset must be 0 or more")
+        if limit is not None and limit < 0:
+            raise op_error(ErrorCode.INVALID, "limit must be 0 or more")
+        res = self._check(path, is_host=is_host)
+        data = self._read_bytes(res)
+        text = check_text(data, max_bytes=self.max_file_bytes)
+        total = _count_lines(text)
+        if offset > total:
+            raise op_error(
+                ErrorCode.INVALID,
+                f"offset {offset} is past the end of the file ({total} lines)",
+                total_lines=total,
+            )
+        if offset == 0 and (limit is None or limit >= total):
+            page, count = text, total
+        else:
+            lines = _split_lines(text)[offset:]
+            if limit is not None:
+                lines = lines[:limit]
+            page, count = "".join(lines), len(lines)
+        return FileText(
+            path=res.rel,
+            text=page,
+            sha256=sha256_hex(data),
+            offset=offset,
+            lines=count,
+            total_lines=total,
+            size=len(data),
+            truncated=offset + count < total,
+        )
+
+    def file_sha256(self, path: str) -> str | None:
+        """The sha256 of a file's bytes (host view, any size), or None when it does not exist.
+
+        Raises:
+            OpError: ``not_a_file`` for a folder or special file, ``invalid`` for a bad path,
+                ``disk_error`` when it cannot be read.
+        """
+        res = _resolve(self.root, path)
+        try:
+            fd = os.open(res.real, _READ_FLAGS)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno == errno_mod.ENOTDIR:
+                return None
+            if exc.errno == errno_mod.EISDIR or res.real.is_dir():
+                raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is a folder") from None
+            raise _disk_error(exc, res.rel, "read") from None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a regular file")
+            digest = hashlib.sha256()
+            while chunk := os.read(fd, 1 << 20):
+                digest.update(chunk)
+        except OSError as exc:
+            raise _disk_error(exc, res.rel, "read") from None
+        finally:
+            os.close(fd)
+        return digest.hexdigest()
+
+    # -- searching -------------------------------------------------------------------------
+
+    def search_files(
+        self,
+        pattern: str,
+        *,
+        path: str = "",
+        regex: bool = False,
+        glob: str | None = None,
+        case_sensitive: bool = False,
+        max_results: int = 200,
+        is_host: bool,
+    ) -> SearchResult:
+        """Lines matching ``pattern`` in the text files under ``path``, in path order.
+
+        One match per line. ``^`` and ``$`` match at line boundaries. Binary, non-UTF-8,
+        oversize files and symlinks are skipped silently; so is everything unshared for a
+        guest. ``glob`` filters like :meth:`find_files`. ``max_results`` is capped at
+        ``limits.MAX_RESULTS``. ``files_scanned`` counts the text files searched.
+
+        Raises:
+            OpError: ``invalid`` for an empty or over-long pattern or a bad regex (the
+                message carries the ``re`` error).
+        """
+        if not pattern:
+            raise op_error(ErrorCode.INVALID, "pattern is empty")
+        if len(pattern) > limits.MAX_SHORT_TEXT_CHARS:
+            raise op_error(
+                ErrorCode.INVALID, f"pattern is over {limits.MAX_SHORT_TEXT_CHARS} characters"
+            )
+        matches_glob = _compile_glob(glob) if glob is not None else None
+        limit = _result_limit(max_results)
+        flags = re.MULTILINE | (0 if case_sensitive else re.IGNORECASE)
+        source = pattern if regex else re.escape(pattern)
+        try:
+            rx = re.compile(source, flags)
+        except re.error as exc:
+            raise op_error(ErrorCode.INVALID, f"invalid regex: {exc}") from None
+        # Fast path for ASCII files: the same regex on bytes finds the same matches at the
+        # same offsets, so such files are never decoded.
+        rx_bytes: re.Pattern[bytes] | None = None
+        if source.isascii():
+            try:
+                rx_bytes = re.compile(source.encode("ascii"), flags)
+            except re.error:
+                rx_bytes = None
+        # Literal searches first reject files that cannot match with a plain substring test.
+        needle = pattern.encode("utf-8") if not regex and case_sensitive else None
+        needle_lower = (
+            pattern.lower().encode("ascii")
+            if not regex and not case_sensitive and pattern.isascii()
+            else None
+        )
+
+        res = self._check(path, is_host=is_host)
+        files: Iterator[tuple[str, str, str]]
+        if res.real.is_dir():
+            base = to_relpath(self.root, res.real)
+            cut = len(base) + 1 if base else 0
+            files = (
+                (item.rel, item.path, item.rel[cut:])
+                for item in self._walk(res, is_host=is_host, max_depth=None, breadth_first=False)
+                if item.kind == "file"
+            )
+        elif res.lexical.is_symlink() or not res.real.exists():
+            if not res.real.exists():
+                raise _not_found(res.rel)
+            files = iter(())
+        else:
+            files = iter([(res.rel, str(res.real), res.rel.rsplit("/", 1)[-1])])
+
+        matches: list[SearchMatch] = []
+        scanned = 0
+        truncated = False
+        max_bytes = self.max_file_bytes
+        for rel, file_path, glob_rel in files:
+            if matches_glob is not None and not matches_glob(glob_rel):
+                continue
+            data = _read_small(file_path, max_bytes)
+            if data is None or b"\x00" in data:
+                continue
+            scanned += 1
+            if needle is not None and needle not in data:
+                continue
+            if needle_lower is not None and data.isascii() and needle_lower not in data.lower():
+                continue
+            room = limit + 1 - len(matches)
+            if rx_bytes is not None and data.isascii():
+                for line_no, raw, col in _line_hits(data, rx_bytes, b"\n", b"\r", room):
+                    matches.append(SearchMatch(rel, line_no, _clip(raw.decode("ascii"), col)))
+            else:
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    scanned -= 1
+                    continue
+                for line_no, line, col in _line_hits(text, rx, "\n", "\r", room):
+                    matches.append(SearchMatch(rel, line_no, _clip(line, col)))
+            if len(matches) > limit:
+                del matches[limit:]
+                truncated = True
+                break
+        return SearchResult(matches=matches, truncated=truncated, files_scanned=scanned)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _refuse_symlink(res: _Resolved) -> None:
+        if res.lexical.is_symlink():
+            raise op_error(
+                ErrorCode.INVALID,
+                f"{_q(res.rel)} is a symlink; letswork does not write through symlinks",
+            )
+
+    @staticmethod
+    def _make_parents(res: _Resolved) -> None:
+        try:
+            os.makedirs(res.real.parent, exist_ok=True)
+        except OSError as exc:
+            if exc.errno in (errno_mod.ENOTDIR, errno_mod.EEXIST):
+                raise op_error(
+                    ErrorCode.INVALID, f"cannot create {_q(res.rel)}: a parent is a file"
+                ) from None
+            raise _disk_error(exc, res.rel, "create the folder for") from None
+
+    def write_atomic(self, path: str, content: bytes) -> str:
+        """Replace (or create) a file atomically and return the sha256 of ``content``.
+
+        A temporary ``.letswork-tmp-*`` file in the same folder is written, fsynced and renamed
+        over the target; then the folder is fsynced. An existing file's mode is kept (and its
+        owner, where permitted); a new file gets ``0o644 & ~umask``. Missing parent folders
+        are created. On failure the temporary file is removed and the original is untouched.
+
+        Raises:
+            OpError: ``invalid`` (bad path, the root, a symlink, a parent that is a file),
+                ``not_a_file`` (a folder is there), ``too_large`` (over ``max_file_bytes``),
+                ``disk_error`` (the message names the OS reason, e.g. "no space left on
+                device"; ``data["errno"]`` holds the symbol).
+        """
+        res = _resolve(self.root, path)
+        if not res.rel:
+            raise op_error(ErrorCode.INVALID, "cannot write the project root; name a file")
+        if len(content) > self.max_file_bytes:
+            raise _too_large(len(content), self.max_file_bytes)
+        self._refuse_symlink(res)
+        try:
+            old: os.stat_result | None = os.stat(res.real)
+        except FileNotFoundError:
+            old = None
+        except OSError as exc:
+            if exc.errno != errno_mod.ENOTDIR:
+                raise _disk_error(exc, res.rel, "write") from None
+            old = None  # a parent is a file: _make_parents reports it
+        if old is not None and not stat.S_ISREG(old.st_mode):
+            raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is a folder or special file")
+        self._make_parents(res)
+        folder = res.real.parent
+        tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+        fd = -1
+        try:
+            fd = os.open(tmp, _CREATE_FLAGS, 0o644)
+            if old is not None:
+                if hasattr(os, "fchmod"):
+                    os.fchmod(fd, stat.S_IMODE(old.st_mode))
+                if hasattr(os, "fchown"):
+                    with suppress(OSError):
+                        os.fchown(fd, old.st_uid, old.st_gid)
+            view = memoryview(content)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            os.replace(tmp, res.real)
+        except OSError as exc:
+            if fd >= 0:
+                with suppress(OSError):
+                    os.close(fd)
+            with suppress(OSError):
+                os.unlink(tmp)
+            raise _disk_error(exc, res.rel, "write") from None
+        _fsync_dir(folder)
+        return sha256_hex(content)
+
+    def delete(self, path: str) -> None:
+        """Delete a file (not a folder, not a symlink).
+
+        Raises:
+            OpError: ``not_found``, ``not_a_file``, ``invalid`` (bad path, symlink),
+                ``disk_error``.
+        """
+        res = _resolve(self.root, path)
+        if not res.rel:
+            raise op_error(ErrorCode.INVALID, "cannot delete the project root")
+        self._refuse_symlink(res)
+        self._require_file(res)
+        try:
+            os.unlink(res.real)
+        except OSError as exc:
+            raise _disk_error(exc, res.rel, "delete") from None
+        _fsync_dir(res.real.parent)
+
+    def _require_file(self, res: _Resolved) -> None:
+        try:
+            st = os.lstat(res.real)
+        except OSError as exc:
+            raise _disk_error(exc, res.rel, "open") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise op_error(
+                ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is a folder; only files can be changed"
+            )
+        if not stat.S_ISREG(st.st_mode):
+            raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a regular file")
+
+    def move(self, path: str, new_path: str) -> None:
+        """Rename a file; parent folders of ``new_path`` are created.
+
+        A change of case only (``a.txt`` to ``A.txt``) works on case-insensitive filesystems.
+
+        Raises:
+            OpError: ``exists`` when ``new_path`` exists, ``not_found``, ``not_a_file``,
+                ``invalid`` (bad path, symlink, a parent that is a file), ``disk_error``.
+        """
+        src = _resolve(self.root, path)
+        dst = _resolve(self.root, new_path)
+        if not src.rel or not dst.rel:
+            raise op_error(ErrorCode.INVALID, "cannot move the project root")
+        self._refuse_symlink(src)
+        self._require_file(src)
+        exists = os.path.lexists(dst.lexical) or os.path.lexists(dst.real)
+        if exists and not _is_case_rename(src.real, dst.real):
+            raise op_error(
+                ErrorCode.EXISTS,
+                f"{_q(dst.rel)} already exists; delete it first or pick another name",
+            )
+        self._make_parents(dst)
+        try:
+            os.rename(src.real, dst.real)
+        except OSError as exc:
+            raise _disk_error(exc, src.rel, "move") from None
+        _fsync_dir(src.real.parent)
+        if dst.real.parent != src.real.parent:
+            _fsync_dir(dst.real.parent)
+
+    def cleanup_temp_files(self) -> int:
+        """Remove leftover ``.letswork-tmp-*`` files anywhere under the root (crash recovery).
+
+        Does not enter ``.git`` or follow symlinks. Returns how many files were removed.
+        """
+        removed = 0
+        stack = [str(self.root)]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as it:
+                    entries = list(it)
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                        os.unlink(entry.path)
+                        removed += 1
+                    elif entry.is_dir(follow_symlinks=False) and entry.name != ".git":
+                        stack.append(entry.path)
+                except OSError:
+                    continue
+        return removed
+
+
+def _is_case_rename(src: Path, dst: Path) -> bool:
+    """Whether ``dst`` is ``src`` spelled with other case on a case-insensitive filesystem."""
+    if src.parent != dst.parent or src.name == dst.name or src.name.lower() != dst.name.lower():
+        return False
+    try:
+        return os.path.samefile(src, dst)
+    except OSError:
+        return False
+
+
+def _descend(item: _Item, depth: int, max_depth: int | None) -> bool:
+    """Whether a walk enters ``item`` found at ``depth``: folders only, never ``.git``."""
+    return item.kind == "dir" and item.name != ".git" and (max_depth is None or depth < max_depth)
+
+
+def _result_limit(max_results: int) -> int:
+    if max_results < 1:
+        raise op_error(ErrorCode.INVALID, "max_results must be 1 or more")
+    return min(max_results, limits.MAX_RESULTS)
+
+
+def _read_small(path: str, max_bytes: int) -> bytes | None:
+    """The bytes of a regular file of at most ``max_bytes``, else None (never raises)."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            return None
+        data = _read_fd(fd, max_bytes + 1, st.st_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if len(data) <= max_bytes else None

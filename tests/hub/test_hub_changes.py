@@ -1,0 +1,233 @@
+"""Proposals, the approval queue, conflicts and the text-only rules, over real connections."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from letswork.shared.errors import ErrorCode, OpError
+from tests.support.hubs import HubFixture
+
+NOTES = "alpha\nbeta\ngamma\n"
+
+
+def no_temp_files(root: Path) -> bool:
+    return not [p for p in root.rglob("*") if p.name.startswith(".letswork-tmp-")]
+
+
+async def test_host_sees_the_diff_and_approving_writes_the_proposal(hub: HubFixture) -> None:
+    guest = await hub.guest("alice")
+    host = await hub.host()
+    proposed = await guest.call("write_file", path="notes.txt", content="alpha\nBETA\ngamma\n")
+    assert proposed["status"] == "pending"
+    assert (hub.project / "notes.txt").read_text() == NOTES
+    pending = await host.call("pending_changes")
+    [change] = pending["changes"]
+    assert change["author"] == "alice"
+    assert "-beta" in change["diff"] and "+BETA" in change["diff"]
+    approved = await host.call("approve_change", id=change["id"])
+    assert approved["change"]["status"] == "applied"
+    assert (hub.project / "notes.txt").read_text() == "alpha\nBETA\ngamma\n"
+    assert no_temp_files(hub.project)
+
+
+async def test_rejecting_keeps_the_disk_and_tells_the_guest_why(hub: HubFixture) -> None:
+    guest = await hub.guest("bob")
+    host = await hub.host()
+    proposed = await guest.call("edit_file", path="notes.txt", old_string="beta", new_string="B")
+    await host.call("reject_change", id=proposed["change"]["id"], reason="keep beta please")
+    mine = await guest.call("my_changes")
+    [change] = mine["changes"]
+    assert change["status"] == "rejected"
+    assert change["reason"] == "keep beta please"
+    decided = await guest.wait_event("change_decided")
+    assert decided.data["change"]["reason"] == "keep beta please"
+    assert (hub.project / "notes.txt").read_text() == NOTES
+
+
+async def test_host_edit_in_between_turns_approval_into_a_conflict(hub: HubFixture) -> None:
+    guest = await hub.guest("carol")
+    host = await hub.host()
+    proposed = await guest.call("edit_file", path="notes.txt", old_string="gamma", new_string="G")
+    (hub.project / "notes.txt").write_text("host was here\n", encoding="utf-8")
+    result = await host.call("approve_change", id=proposed["change"]["id"])
+    assert result["change"]["status"] == "conflict"
+    assert "host was here" in result["change"]["diff"]
+    assert (hub.project / "notes.txt").read_text() == "host was here\n"
+
+
+async def test_approving_twice_reports_the_status_and_writes_once(hub: HubFixture) -> None:
+    guest = await hub.guest("dave")
+    host = await hub.host()
+    proposed = await guest.call("write_file", path="new.txt", content="one\n")
+    change_id = proposed["change"]["id"]
+    first = await host.call("approve_change", id=change_id)
+    (hub.project / "new.txt").write_text("changed after approval\n", encoding="utf-8")
+    second = await host.call("approve_change", id=change_id)
+    assert first["change"]["status"] == second["change"]["status"] == "applied"
+    assert (hub.project / "new.txt").read_text() == "changed after approval\n"
+
+
+async def test_rejecting_twice_is_idempotent_and_approve_after_reject_is_refused(
+    hub: HubFixture,
+) -> None:
+    guest = await hub.guest("erin")
+    host = await hub.host()
+    change_id = (await guest.call("write_file", path="n.txt", content="x"))["change"]["id"]
+    await host.call("reject_change", id=change_id, reason="no")
+    again = await host.call("reject_change", id=change_id, reason="still no")
+    assert again["change"]["status"] == "rejected"
+    with pytest.raises(OpError) as info:
+        await host.call("approve_change", id=change_id)
+    assert info.value.code == ErrorCode.ALREADY_DECIDED
+    assert not (hub.project / "n.txt").exists()
+
+
+async def test_an_ambiguous_old_string_is_a_clear_error(hub: HubFixture) -> None:
+    (hub.project / "dup.txt").write_text("x = 1\nx = 1\n", encoding="utf-8")
+    guest = await hub.guest("frank")
+    with pytest.raises(OpError) as info:
+        await guest.call("edit_file", path="dup.txt", old_string="x = 1", new_string="x = 2")
+    assert info.value.code == ErrorCode.AMBIGUOUS
+    assert "2" in info.value.message
+
+
+async def test_replace_all_edits_every_occurrence(hub: HubFixture) -> None:
+    (hub.project / "dup.txt").write_text("x = 1\nx = 1\n", encoding="utf-8")
+    host = await hub.host()
+    result = await host.call(
+        "edit_file", path="dup.txt", old_string="x = 1", new_string="x = 2", replace_all=True
+    )
+    assert result["status"] == "applied"
+    assert (hub.project / "dup.txt").read_text() == "x = 2\nx = 2\n"
+
+
+async def test_host_writes_apply_at_once_keeping_the_file_mode(hub: HubFixture) -> None:
+    script = hub.project / "run.sh"
+    script.write_text("#!/bin/sh\necho 1\n", encoding="utf-8")
+    script.chmod(0o755)
+    host = await hub.host()
+    result = await host.call("write_file", path="run.sh", content="#!/bin/sh\necho 2\n")
+    assert result["status"] == "applied"
+    assert script.read_text() == "#!/bin/sh\necho 2\n"
+    assert script.stat().st_mode & 0o777 == 0o755
+
+
+async def test_a_stale_base_sha256_is_refused_as_a_conflict(hub: HubFixture) -> None:
+    guest = await hub.guest("gina")
+    read = await guest.call("read_file", path="notes.txt")
+    assert read["sha256"] == hashlib.sha256(NOTES.encode()).hexdigest()
+    (hub.project / "notes.txt").write_text("moved on\n", encoding="utf-8")
+    with pytest.raises(OpError) as info:
+        await guest.call(
+            "write_file", path="notes.txt", content="mine\n", base_sha256=read["sha256"]
+        )
+    assert info.value.code == ErrorCode.CONFLICT
+
+
+async def test_a_trusted_guest_writes_apply_at_once(hub: HubFixture) -> None:
+    guest = await hub.guest("hank")
+    host = await hub.host()
+    await host.call("trust", name="hank")
+    result = await guest.call("write_file", path="t.txt", content="trusted\n")
+    assert result["status"] == "applied"
+    assert (hub.project / "t.txt").read_text() == "trusted\n"
+    await host.call("untrust", name="hank")
+    result = await guest.call("write_file", path="t.txt", content="again\n")
+    assert result["status"] == "pending"
+
+
+async def test_delete_and_move_proposals_apply_on_approval(hub: HubFixture) -> None:
+    guest = await hub.guest("ivy")
+    host = await hub.host()
+    moved = await guest.call("move_file", path="notes.txt", new_path="docs/notes.txt")
+    deleted = await guest.call("delete_file", path="README.md")
+    for change in (moved, deleted):
+        await host.call("approve_change", id=change["change"]["id"])
+    assert not (hub.project / "notes.txt").exists()
+    assert (hub.project / "docs" / "notes.txt").read_text() == NOTES
+    assert not (hub.project / "README.md").exists()
+
+
+async def test_a_pending_change_holds_the_lock_on_its_path(hub: HubFixture) -> None:
+    alice = await hub.guest("alice")
+    bob = await hub.guest("bob")
+    await alice.call("write_file", path="notes.txt", content="alice's\n")
+    with pytest.raises(OpError) as info:
+        await bob.call("write_file", path="notes.txt", content="bob's\n")
+    assert info.value.code == ErrorCode.LOCKED
+    assert info.value.data["holder"] == "alice"
+
+
+async def test_a_lock_blocks_other_writers_until_released(hub: HubFixture) -> None:
+    alice = await hub.guest("alice")
+    bob = await hub.guest("bob")
+    await alice.call("lock_file", path="notes.txt")
+    with pytest.raises(OpError) as info:
+        await bob.call("edit_file", path="notes.txt", old_string="alpha", new_string="a")
+    assert info.value.code == ErrorCode.LOCKED
+    await alice.call("unlock_file", path="notes.txt")
+    result = await bob.call("edit_file", path="notes.txt", old_string="alpha", new_string="a")
+    assert result["status"] == "pending"
+
+
+async def test_force_unlock_frees_a_guest_lock(hub: HubFixture) -> None:
+    alice = await hub.guest("alice")
+    host = await hub.host()
+    await alice.call("lock_file", path="notes.txt")
+    result = await host.call("force_unlock", path="notes.txt")
+    assert result == {"released": True, "holder": "alice"}
+    await alice.wait_event("lock_released", lambda d: d["reason"] == "forced")
+
+
+async def test_content_with_a_nul_byte_is_refused_as_binary(hub: HubFixture) -> None:
+    host = await hub.host()
+    with pytest.raises(OpError) as info:
+        await host.call("write_file", path="bin.dat", content="a\x00b")
+    assert info.value.code == ErrorCode.BINARY_FILE
+    assert not (hub.project / "bin.dat").exists()
+
+
+async def test_content_over_the_size_limit_is_refused(hub: HubFixture) -> None:
+    host = await hub.host()
+    with pytest.raises(OpError) as info:
+        await host.call("write_file", path="big.txt", content="x" * (1024 * 1024 + 1))
+    assert info.value.code == ErrorCode.TOO_LARGE
+    assert not (hub.project / "big.txt").exists()
+
+
+async def test_content_that_is_not_valid_utf8_is_refused(hub: HubFixture) -> None:
+    host = await hub.host()
+    with pytest.raises(OpError) as info:
+        await host.call("write_file", path="bad.txt", content="lone \ud800 surrogate")
+    assert info.value.code == ErrorCode.BINARY_FILE
+    assert not (hub.project / "bad.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "code"),
+    [
+        ("image.bin", b"\x89PNG\x00\x00", ErrorCode.BINARY_FILE),
+        ("latin1.txt", "caf\xe9".encode("latin-1"), ErrorCode.BINARY_FILE),
+        ("huge.txt", b"y" * (1024 * 1024 + 1), ErrorCode.TOO_LARGE),
+    ],
+)
+async def test_reading_a_binary_or_oversized_file_gives_its_error_code(
+    hub: HubFixture, name: str, data: bytes, code: ErrorCode
+) -> None:
+    (hub.project / name).write_bytes(data)
+    guest = await hub.guest("reader", "viewer")
+    with pytest.raises(OpError) as info:
+        await guest.call("read_file", path=name)
+    assert info.value.code == code
+
+
+async def test_editing_a_binary_file_is_refused_and_nothing_is_written(hub: HubFixture) -> None:
+    (hub.project / "image.bin").write_bytes(b"\x89PNG\x00\x00")
+    host = await hub.host()
+    with pytest.raises(OpError) as info:
+        await host.call("write_file", path="image.bin", content="text now")
+    assert info.value.code == ErrorCode.BINARY_FILE
+    assert (hub.project / "image.bin").read_bytes() == b"\x89PNG\x00\x00"

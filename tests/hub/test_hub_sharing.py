@@ -1,0 +1,112 @@
+"""Sharing rules and path safety as a guest sees them over the wire."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from letswork.shared.errors import ErrorCode, OpError
+from tests.support.hubs import HubFixture
+
+SECRET_FILES = {
+    ".env": "API_KEY=1\n",
+    ".git/config": "[core]\n",
+    "id_rsa": "-----BEGIN KEY-----\n",
+    "debug.log": "gitignored\n",
+    "private/plan.md": "letsworkignored\n",
+    "certs/server.pem": "pem\n",
+}
+
+
+@pytest.fixture
+def secrets_project(hub: HubFixture) -> Path:
+    for rel, text in SECRET_FILES.items():
+        path = hub.project / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    (hub.project / ".letsworkignore").write_text("private/\n!.env\n!id_rsa\n", encoding="utf-8")
+    hub.hub.core.workspace.rules.reload()  # type: ignore[union-attr]
+    return hub.project
+
+
+async def test_unshared_files_are_absent_from_a_guest_listing(
+    hub: HubFixture, secrets_project: Path
+) -> None:
+    guest = await hub.guest("alice", "viewer")
+    listing = await guest.call("list_files", path="", recursive=True)
+    paths = {e["path"] for e in listing["entries"]}
+    assert "notes.txt" in paths
+    for rel in SECRET_FILES:
+        assert rel not in paths
+    assert not any(p.split("/")[0] in (".git", "private") for p in paths)
+
+
+async def test_unshared_files_are_absent_from_search_and_find(
+    hub: HubFixture, secrets_project: Path
+) -> None:
+    guest = await hub.guest("alice", "viewer")
+    found = await guest.call("find_files", glob="**/*")
+    assert not set(found["paths"]) & set(SECRET_FILES)
+    for needle in ("API_KEY", "core", "BEGIN KEY", "gitignored", "letsworkignored", "pem"):
+        result = await guest.call("search_files", pattern=needle)
+        assert result["matches"] == [], needle
+
+
+@pytest.mark.parametrize("rel", sorted(SECRET_FILES))
+async def test_reading_an_unshared_file_gives_not_shared(
+    hub: HubFixture, secrets_project: Path, rel: str
+) -> None:
+    guest = await hub.guest("alice", "viewer")
+    with pytest.raises(OpError) as info:
+        await guest.call("read_file", path=rel)
+    assert info.value.code == ErrorCode.NOT_SHARED
+
+
+@pytest.mark.parametrize("rel", sorted(SECRET_FILES))
+async def test_the_host_reads_every_file(hub: HubFixture, secrets_project: Path, rel: str) -> None:
+    host = await hub.host()
+    result = await host.call("read_file", path=rel)
+    assert result["text"] == SECRET_FILES[rel]
+
+
+async def test_a_guest_cannot_propose_a_write_to_an_unshared_file(
+    hub: HubFixture, secrets_project: Path
+) -> None:
+    guest = await hub.guest("alice", "editor")
+    with pytest.raises(OpError) as info:
+        await guest.call("write_file", path=".env", content="API_KEY=stolen\n")
+    assert info.value.code == ErrorCode.NOT_SHARED
+    assert (hub.project / ".env").read_text() == SECRET_FILES[".env"]
+
+
+ESCAPES = [
+    "../outside.txt",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "src/../../outside.txt",
+    "C:\\Windows\\win.ini",
+    "\\\\server\\share\\x",
+    "a\x00b",
+    "link-out/outside.txt",
+    "file-link",
+]
+
+
+@pytest.mark.parametrize("rel", ESCAPES)
+async def test_escape_attempts_over_the_wire_neither_read_nor_write_outside(
+    hub: HubFixture, tmp_path: Path, rel: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "outside.txt").write_text("outside\n", encoding="utf-8")
+    os.symlink(outside, hub.project / "link-out")
+    os.symlink(outside / "outside.txt", hub.project / "file-link")
+    host = await hub.host()
+    with pytest.raises(OpError):
+        await host.call("read_file", path=rel)
+    with pytest.raises(OpError):
+        await host.call("write_file", path=rel, content="pwned\n")
+    assert (outside / "outside.txt").read_text() == "outside\n"
+    assert sorted(p.name for p in outside.iterdir()) == ["outside.txt"]

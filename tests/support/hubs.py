@@ -1,0 +1,129 @@
+"""Test support: run a real hub on loopback port 0 and connect real protocol clients to it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from letswork.channel.connection import HubConnection
+from letswork.hub import statedir
+from letswork.hub.app import HubConfig, RunningHub
+from letswork.shared import invite, protocol
+from letswork.shared.limits import Limits
+
+
+def make_project(root: Path) -> Path:
+    """A small project tree with shared files, secrets and ignored files."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "src").mkdir(exist_ok=True)
+    (root / "src" / "app.py").write_text("def main():\n    return 1\n", encoding="utf-8")
+    (root / "README.md").write_text("# demo\n\nhello world\n", encoding="utf-8")
+    (root / "notes.txt").write_text("alpha\nbeta\ngamma\n", encoding="utf-8")
+    (root / ".env").write_text("API_KEY=supersecret\n", encoding="utf-8")
+    (root / ".gitignore").write_text("build/\n*.log\n", encoding="utf-8")
+    (root / "debug.log").write_text("ignored\n", encoding="utf-8")
+    return root
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    """A temporary copy of a real source tree (no caches)."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dst
+
+
+@dataclass
+class Client:
+    """A connected protocol client that records the events it receives."""
+
+    conn: HubConnection
+    events: list[protocol.Event] = field(default_factory=list)
+    _waiters: list[tuple[Callable[[protocol.Event], bool], asyncio.Future[protocol.Event]]] = field(
+        default_factory=list
+    )
+
+    async def call(self, op: str, **args: Any) -> dict[str, Any]:
+        return await self.conn.request(op, args)
+
+    def on_event(self, event: protocol.Event) -> None:
+        self.events.append(event)
+        for pred, fut in list(self._waiters):
+            if not fut.done() and pred(event):
+                fut.set_result(event)
+
+    async def wait_event(
+        self, name: str, pred: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 10
+    ) -> protocol.Event:
+        def match(e: protocol.Event) -> bool:
+            return e.name == name and (pred is None or pred(e.data))
+
+        for e in self.events:
+            if match(e):
+                return e
+        fut: asyncio.Future[protocol.Event] = asyncio.get_running_loop().create_future()
+        self._waiters.append((match, fut))
+        return await asyncio.wait_for(fut, timeout)
+
+
+@dataclass
+class HubFixture:
+    hub: RunningHub
+    project: Path
+    clients: list[Client] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.hub.local_url
+
+    @property
+    def invite_secret(self) -> bytes:
+        assert self.hub.first_invite is not None
+        return invite.parse(self.hub.first_invite).secret
+
+    @property
+    def host_secret(self) -> bytes:
+        return statedir.read_secret_file(self.hub.state.host_key_path)
+
+    async def connect(self, secret: bytes, name: str = "guest", **kw: Any) -> Client:
+        client = Client(conn=HubConnection(self.url, secret, name=name, **kw))
+        client.conn._on_event = client.on_event
+        await client.conn.connect()
+        self.clients.append(client)
+        return client
+
+    async def host(self) -> Client:
+        return await self.connect(self.host_secret, "host")
+
+    async def invite(self, role: str = "editor", label: str | None = None) -> bytes:
+        host = await self.host()
+        result = await host.call("create_invite", role=role, label=label)
+        await host.conn.close()
+        return invite.parse(result["code"]).secret
+
+    async def guest(self, name: str, role: str = "editor") -> Client:
+        return await self.connect(await self.invite(role, name), name)
+
+    async def close_clients(self) -> None:
+        for c in self.clients:
+            with contextlib.suppress(Exception):
+                await c.conn.close()
+        self.clients.clear()
+
+
+@contextlib.asynccontextmanager
+async def running_hub(project: Path, **config: Any) -> AsyncIterator[HubFixture]:
+    config.setdefault("auto_admit", True)
+    config.setdefault("watch", False)
+    config.setdefault("limits", Limits())
+    hub = RunningHub(HubConfig(project=project, **config))
+    await hub.start()
+    fx = HubFixture(hub=hub, project=project)
+    try:
+        yield fx
+    finally:
+        await fx.close_clients()
+        await hub.stop()
