@@ -15,6 +15,9 @@ MiB = 1024 * KiB
 MAX_FRAME_BYTES = 4 * MiB
 #: Largest file a read returns or a write/edit may produce, in bytes.
 MAX_FILE_BYTES = 1 * MiB
+#: Highest value ``--max-file-size`` may set; the catalogue's content fields allow this much,
+#: and the hub enforces the configured (usually lower) limit with ``too_large``.
+MAX_FILE_BYTES_CEILING = 3 * MiB
 #: Peers connected at once, host's own channels included.
 MAX_PEERS = 8
 #: Per-peer token bucket: sustained requests per second.

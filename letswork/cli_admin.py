@@ -1,0 +1,235 @@
+"""Host admin commands: they talk to the folder's running hub over the protocol, as the host.
+
+``letswork status | pending | diff | approve | reject | invite | invites | revoke | kick |
+admit | deny | trust | untrust | stop``. Each finds the hub of ``--project`` (default: the
+current folder) through its ``hub.json``, authenticates with the host key (0600 in the state
+directory), runs one request and prints the result. Errors become one line and an exit code in
+:func:`letswork.cli._run`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from letswork.shared.errors import TransportError, UsageError
+from letswork.shared.sanitize import clean_line, clean_terminal
+
+PROJECT_OPTION = click.option(
+    "--project",
+    "project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default="the current folder",
+    help="The shared folder whose hub to talk to.",
+)
+
+
+async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Connect to ``project``'s (resolved path) running hub as the host, run one op.
+
+    Raises:
+        UsageError: no hub is running for the folder.
+        TransportError / OpError: the hub is unreachable or refused the op.
+    """
+    from letswork.channel.connection import HubConnection
+    from letswork.hub import statedir
+    from letswork.hub.app import hub_info
+
+    root = project
+    info = hub_info(root)
+    if info is None:
+        raise UsageError(f"no hub is running for {root}; start one there with `letswork start`")
+    secret = statedir.read_secret_file(statedir.project_state(root).host_key_path)
+    conn = HubConnection(str(info["local_url"]), secret, name="host", client="letswork-cli")
+    try:
+        await conn.connect(timeout=5)
+    except TransportError as exc:
+        raise TransportError(
+            f"the hub for {root} (pid {info.get('pid')}) is not answering: {exc.message}"
+        ) from None
+    try:
+        return await conn.request(op, args or {})
+    finally:
+        await conn.close()
+
+
+def _call(project: Path, op: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    from letswork.cli import _run
+
+    root = project.resolve()
+
+    async def body() -> dict[str, Any]:
+        return await host_call(root, op, args)
+
+    return _run(body)
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _change_line(change: dict[str, Any]) -> str:
+    target = change["path"] + (f" -> {change['new_path']}" if change.get("new_path") else "")
+    return (
+        f"{change['id']}  {change['status']:<8} {change['kind']:<6} "
+        f"{clean_line(str(change['author']), 32):<16} {clean_line(target, 120)}"
+    )
+
+
+def register(main: click.Group) -> None:
+    """Add the admin commands to the ``letswork`` group."""
+
+    @main.command()
+    @PROJECT_OPTION
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    def status(project: Path, as_json: bool) -> None:
+        """Show who is connected, the locks and the number of pending changes."""
+        result = _call(project, "status")
+        if as_json:
+            _echo_json(result)
+            return
+        click.echo(f"project: {clean_line(result['project'])}")
+        click.echo(f"pending changes: {result['pending']}")
+        click.echo("peers:")
+        for p in result["peers"]:
+            flag = " (trusted)" if p["trusted"] and p["role"] != "host" else ""
+            click.echo(f"  {clean_line(p['name'], 32):<16} {p['role']:<7} {p['state']}{flag}")
+        if result["locks"]:
+            click.echo("locks:")
+            for lock in result["locks"]:
+                click.echo(
+                    f"  {clean_line(lock['path'], 120)}  held by {clean_line(lock['holder'])}"
+                )
+
+    @main.command()
+    @PROJECT_OPTION
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with diffs).")
+    def pending(project: Path, as_json: bool) -> None:
+        """List the changes waiting for your approval: ID, author, path, summary."""
+        result = _call(project, "pending_changes", {"include_diff": as_json})
+        if as_json:
+            _echo_json(result["changes"])
+            return
+        if not result["changes"]:
+            click.echo("no pending changes")
+        for change in result["changes"]:
+            click.echo(_change_line(change))
+
+    @main.command()
+    @PROJECT_OPTION
+    @click.argument("change_id")
+    def diff(project: Path, change_id: str) -> None:
+        """Show the unified diff of change CHANGE_ID."""
+        change = _call(project, "get_change", {"id": change_id})["change"]
+        click.echo(_change_line(change))
+        click.echo(clean_terminal(change.get("diff") or ""))
+
+    @main.command()
+    @PROJECT_OPTION
+    @click.argument("change_id")
+    def approve(project: Path, change_id: str) -> None:
+        """Approve change CHANGE_ID: the hub writes it to disk (or reports a conflict)."""
+        change = _call(project, "approve_change", {"id": change_id})["change"]
+        click.echo(_change_line(change))
+        if change["status"] == "conflict":
+            click.echo(
+                "the file changed since the guest proposed this; nothing was written. Fresh diff:",
+                err=True,
+            )
+            click.echo(clean_terminal(change.get("diff") or ""))
+            raise SystemExit(1)
+
+    @main.command()
+    @PROJECT_OPTION
+    @click.argument("change_id")
+    @click.option("--reason", default=None, help="Told to the guest.")
+    def reject(project: Path, change_id: str, reason: str | None) -> None:
+        """Reject change CHANGE_ID; the disk is left as it is."""
+        change = _call(project, "reject_change", {"id": change_id, "reason": reason})["change"]
+        click.echo(_change_line(change))
+
+    @main.command()
+    @PROJECT_OPTION
+    @click.option(
+        "--role", type=click.Choice(["editor", "viewer"]), default="editor", show_default=True
+    )
+    @click.option("--label", default=None, help="A name for the invite (to revoke it by).")
+    def invite(project: Path, role: str, label: str | None) -> None:
+        """Create one more invite; give each person their own, so revoking one spares the rest."""
+        result = _call(project, "create_invite", {"role": role, "label": label})
+        click.echo(f"letswork join {result['code']}")
+
+    @main.command()
+    @PROJECT_OPTION
+    @click.option("--json", "as_json", is_flag=True)
+    def invites(project: Path, as_json: bool) -> None:
+        """List the invites of this session (ids, roles, labels, uses)."""
+        result = _call(project, "list_invites")
+        if as_json:
+            _echo_json(result["invites"])
+            return
+        for inv in result["invites"]:
+            state = "revoked" if inv["revoked"] else "active"
+            label = clean_line(inv["label"] or "-", 64)
+            click.echo(
+                f"{inv['invite_id'][:12]}  {inv['role']:<6} {state:<7} uses={inv['uses']} {label}"
+            )
+
+    @main.command()
+    @PROJECT_OPTION
+    @click.argument("invite")
+    def revoke(project: Path, invite: str) -> None:
+        """Revoke INVITE (an id prefix from `letswork invites`, or a label).
+
+        Everyone who joined with it is disconnected and cannot come back with it.
+        """
+        hexdigits = set("0123456789abcdef")
+        args = (
+            {"invite_id": invite.lower()}
+            if len(invite) >= 6 and set(invite.lower()) <= hexdigits
+            else {"label": invite}
+        )
+        result = _call(project, "revoke_invite", args)
+        gone = ", ".join(clean_line(n) for n in result["disconnected"]) or "nobody"
+        click.echo(f"revoked {result['invite_id'][:12]}; disconnected: {gone}")
+
+    def _named(op: str, doc: str) -> None:
+        @main.command(name=op, help=doc)
+        @PROJECT_OPTION
+        @click.argument("name")
+        def command(project: Path, name: str) -> None:
+            result = _call(project, op, {"name": name})
+            click.echo(f"{op}: {clean_line(result['name'])}")
+
+    _named("admit", "Let NAME, who is waiting for admission, into the session.")
+    _named("trust", "Apply NAME's changes at once, without asking (editors only).")
+    _named("untrust", "Put NAME's changes back in the approval queue.")
+
+    @main.command()
+    @PROJECT_OPTION
+    @click.argument("name")
+    @click.option("--reason", default=None, help="Told to the guest.")
+    def kick(project: Path, name: str, reason: str | None) -> None:
+        """Disconnect NAME and release their locks; their credential stops working."""
+        result = _call(project, "kick", {"name": name, "reason": reason})
+        click.echo(f"kicked: {clean_line(result['name'])}")
+
+    @main.command()
+    @PROJECT_OPTION
+    @click.argument("name")
+    @click.option("--reason", default=None, help="Told to the guest.")
+    def deny(project: Path, name: str, reason: str | None) -> None:
+        """Refuse NAME, who is waiting for admission."""
+        result = _call(project, "deny", {"name": name, "reason": reason})
+        click.echo(f"denied: {clean_line(result['name'])}")
+
+    @main.command()
+    @PROJECT_OPTION
+    def stop(project: Path) -> None:
+        """Stop the folder's hub (as Ctrl+C in `letswork start` would)."""
+        _call(project, "shutdown")
+        click.echo("the hub is stopping")
