@@ -481,7 +481,9 @@ MALFORMED: list[tuple[str, bytes, ErrorCode, str]] = [
     ),
     (
         "content_too_long",
-        request({"path": "a", "content": "x" * (limits.MAX_FILE_BYTES_CEILING + 1)}, op="write_file"),
+        request(
+            {"path": "a", "content": "x" * (limits.MAX_FILE_BYTES_CEILING + 1)}, op="write_file"
+        ),
         ErrorCode.TOO_LARGE,
         "too_long",
     ),
