@@ -92,9 +92,10 @@ def main() -> None:
 
 # ---------------------------------------------------------------------------- admin
 
-from letswork import cli_admin  # noqa: E402 - registers status, pending, approve, ...
+from letswork import cli_admin, cli_join  # noqa: E402 - register the other commands
 
 cli_admin.register(main)
+cli_join.register(main)
 
 # ---------------------------------------------------------------------------- start
 
@@ -270,3 +271,55 @@ def _announce(code: str, no_ui: bool, *, tunnel: str | None = None) -> None:
         click.echo("└" + "─" * width + "┘", err=True)
     click.echo(line)
     sys.stdout.flush()
+
+
+# ============================================================================ channel
+# `letswork channel`: the stdio MCP server an assistant's MCP client starts
+# (letswork/channel/). Kept as one section at the end of this module.
+
+
+@main.command()
+@click.option(
+    "--session",
+    "session_name",
+    metavar="NAME",
+    help="Stored session to connect with (written by `letswork join`).",
+)
+@click.option(
+    "--host",
+    "host_mode",
+    is_flag=True,
+    help="Connect as the host, to the hub running for --project.",
+)
+@click.option(
+    "--project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="With --host: the shared folder (default: the current folder).",
+)
+@click.option("--name", metavar="NAME", help="Display name the others see (guests only).")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def channel(
+    session_name: str | None,
+    host_mode: bool,
+    project: Path | None,
+    name: str | None,
+    verbose: bool,
+) -> None:
+    """Run the stdio MCP server your assistant talks to (its MCP client starts this).
+
+    A guest connects with the invite in LETSWORK_INVITE, or with a session stored by
+    `letswork join` (--session NAME). The host connects with --host to the hub running for
+    --project. Only MCP messages go to stdout; logs go to stderr and to
+    <state dir>/logs/channel-NAME.log.
+    """
+    from letswork.channel.config import channel_log_path, resolve
+    from letswork.channel.server import run_stdio
+
+    try:
+        config = resolve(session=session_name, host=host_mode, project=project, name=name)
+        log_file = channel_log_path(config.label)
+    except LetsworkError as exc:
+        sys.exit(_fail(exc))
+    setup_logging(logging.DEBUG if verbose else logging.INFO, log_file)
+    _run(lambda: run_stdio(config))

@@ -90,7 +90,9 @@ class RunningHub:
         self.stop_requested = asyncio.Event()
 
     def _take_folder_lock(self) -> None:
-        handle = open(self.state.lock_path, "a+", encoding="utf-8")  # noqa: SIM115
+        fd = os.open(self.state.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)
+        handle = os.fdopen(fd, "a+", encoding="utf-8")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

@@ -1,0 +1,314 @@
+"""``letswork join`` (the guest's one command) and ``letswork doctor``.
+
+``join`` validates the code before connecting, stores it in a 0600 session file, connects once
+to check it and waits for the host's admission, then registers the channel with Claude Code
+(``claude mcp add -s local letswork -- letswork channel --session NAME``) or prints the JSON
+for any MCP client. The invite never appears in the registered command line (croc's
+CVE-2023-43621 was a secret on a command line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from letswork.shared.errors import HandshakeError, LetsworkError, UsageError
+
+CHANNEL_PUSH_HINT = (
+    "To let Claude Code receive live events from the session, start it with:\n"
+    "  claude --dangerously-load-development-channels server:letswork"
+)
+
+
+def default_display_name() -> str:
+    """The OS user name reduced to the display-name alphabet, or ``guest``."""
+    try:
+        raw = getpass.getuser()
+    except (KeyError, OSError):
+        raw = ""
+    name = re.sub(r"[^A-Za-z0-9._-]", "", raw)[:32]
+    if not name or re.sub(r"[\s._-]", "", name).casefold() == "host":
+        return "guest"
+    return name
+
+
+def channel_command(session: str) -> list[str]:
+    """The argv an MCP client runs for this session: never contains the invite."""
+    exe = Path(sys.executable).parent / "letswork"
+    if exe.is_file() and os.access(exe, os.X_OK):
+        return [str(exe), "channel", "--session", session]
+    found = shutil.which("letswork")
+    if found:
+        return [found, "channel", "--session", session]
+    return [sys.executable, "-m", "letswork", "channel", "--session", session]
+
+
+def mcp_json(session: str) -> str:
+    """The ``mcpServers`` snippet for any MCP client."""
+    cmd = channel_command(session)
+    return json.dumps({"mcpServers": {"letswork": {"command": cmd[0], "args": cmd[1:]}}}, indent=2)
+
+
+def register_with_claude(claude: str, session: str) -> None:
+    """Replace any stale ``letswork`` entry, then add ours (scope: local)."""
+    subprocess.run(
+        [claude, "mcp", "remove", "-s", "local", "letswork"],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    added = subprocess.run(
+        [claude, "mcp", "add", "-s", "local", "letswork", "--", *channel_command(session)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if added.returncode != 0:
+        raise LetsworkError(
+            f"`claude mcp add` failed: {(added.stderr or added.stdout).strip()[:300]}"
+        )
+
+
+def _pick_session_name(secret: bytes, wanted: str | None) -> str:
+    from letswork.channel import sessions
+
+    if wanted:
+        return sessions.validate_session_name(wanted)
+    for name in sessions.list_sessions():
+        try:
+            if sessions.load_session(name).invite_secret == secret:
+                return name  # joining again with a fresh code for the same invite
+        except UsageError:
+            continue
+    existing = set(sessions.list_sessions())
+    name, n = "letswork", 1
+    while name in existing:
+        n += 1
+        name = f"letswork-{n}"
+    return name
+
+
+async def _check_and_wait(session: str, name: str) -> dict[str, object]:
+    """Connect once with the stored session; wait for admission; returns the hello result."""
+    from letswork.channel import sessions
+    from letswork.channel.connection import HubConnection
+
+    record = sessions.load_session(session)
+
+    def store_resume(secret: bytes) -> None:
+        sessions.update_session(session, resume_secret=secret)
+
+    secrets_to_try = [s for s in (record.resume_secret, record.invite_secret) if s]
+    last: LetsworkError | None = None
+    for secret in secrets_to_try:
+        conn = HubConnection(
+            record.url, secret, name=name, client="letswork-join", on_resume_secret=store_resume
+        )
+        try:
+            hello = await conn.connect()
+        except HandshakeError as exc:
+            last = exc  # a resume credential the hub forgot: fall back to the invite
+            continue
+        try:
+            if hello.get("state") != "admitted":
+                click.echo(
+                    f"waiting for the host to admit you (you appear as {hello.get('name')!s}); "
+                    "they can run `letswork admit` or press the admit key in the dashboard...",
+                    err=True,
+                )
+                await conn.wait_admitted()
+            sessions.update_session(
+                session, name=str(hello.get("name", name)), role=str(hello["role"])
+            )
+            return hello
+        finally:
+            await conn.close()
+    assert last is not None
+    raise last
+
+
+def register(main: click.Group) -> None:
+    """Add ``join`` and ``doctor`` to the ``letswork`` group."""
+
+    @main.command()
+    @click.argument("code", required=False)
+    @click.option(
+        "--session",
+        "session_name",
+        metavar="NAME",
+        help="Name to store this session under (default: letswork).",
+    )
+    @click.option(
+        "--name",
+        "display_name",
+        metavar="NAME",
+        help="Your display name (1-32 of A-Z a-z 0-9 space . _ -).",
+    )
+    @click.option(
+        "--no-launch", is_flag=True, help="Register the channel but do not start Claude Code."
+    )
+    @click.option(
+        "--print-config",
+        is_flag=True,
+        help="Print the MCP JSON config instead of registering with Claude Code.",
+    )
+    def join(
+        code: str | None,
+        session_name: str | None,
+        display_name: str | None,
+        no_launch: bool,
+        print_config: bool,
+    ) -> None:
+        """Join a session with the invite CODE the host gave you.
+
+        CODE may also come from LETSWORK_INVITE, or be typed at the prompt (so it stays out of
+        your shell history). A mistyped code is reported before any connection is made.
+        """
+        from letswork.channel import sessions
+        from letswork.cli import _fail, _run
+        from letswork.shared import invite
+
+        raw = code or os.environ.get("LETSWORK_INVITE") or ""
+        if not raw:
+            if not sys.stdin.isatty():
+                sys.exit(_fail(UsageError("no invite code: pass it, or set LETSWORK_INVITE")))
+            raw = click.prompt("Invite code", err=True)
+        try:
+            inv = invite.parse(raw)
+        except LetsworkError as exc:
+            sys.exit(_fail(exc))
+        name = display_name or default_display_name()
+        try:
+            session = _pick_session_name(inv.secret, session_name)
+        except LetsworkError as exc:
+            sys.exit(_fail(exc))
+        try:
+            old = sessions.load_session(session)
+        except (LetsworkError, FileNotFoundError):
+            old = None
+        keep_resume = old.resume_secret if old and old.invite_secret == inv.secret else None
+        sessions.save_session(
+            session,
+            sessions.SessionRecord(
+                url=inv.url, invite_secret=inv.secret, resume_secret=keep_resume, name=name
+            ),
+        )
+        click.echo(f"invite accepted; session stored as {session!r}", err=True)
+
+        async def body() -> dict[str, object]:
+            return await _check_and_wait(session, name)
+
+        hello = _run(body)
+        click.echo(
+            f"joined {hello.get('project')!s} as {hello.get('name')!s} ({hello.get('role')!s})",
+            err=True,
+        )
+        claude = shutil.which("claude")
+        if claude is None or print_config:
+            if claude is None:
+                click.echo(
+                    "Claude Code is not installed; add this to your MCP client's config:", err=True
+                )
+            click.echo(mcp_json(session))
+            return
+        try:
+            register_with_claude(claude, session)
+        except LetsworkError as exc:
+            sys.exit(_fail(exc))
+        click.echo("registered the letswork channel with Claude Code (scope: local)", err=True)
+        click.echo(CHANNEL_PUSH_HINT, err=True)
+        if not no_launch:
+            os.execvp(claude, [claude])  # noqa: S606 - hand the terminal to Claude Code
+
+    @main.command()
+    @click.option(
+        "--project",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=".",
+        show_default="the current folder",
+    )
+    def doctor(project: Path) -> None:
+        """Check Python, the package, cloudflared, Claude Code, the state directory and the hub."""
+        problems = run_doctor(project.resolve())
+        sys.exit(1 if problems else 0)
+
+
+def run_doctor(project: Path) -> int:
+    """Print one line per check; returns the number of problems that need fixing."""
+    from letswork import __version__
+    from letswork.hub import statedir
+    from letswork.hub.app import hub_info
+
+    problems = 0
+
+    def ok(text: str) -> None:
+        click.echo(f"ok    {text}")
+
+    def bad(text: str, fix: str) -> None:
+        nonlocal problems
+        problems += 1
+        click.echo(f"FIX   {text}\n      -> {fix}")
+
+    def note(text: str) -> None:
+        click.echo(f"note  {text}")
+
+    v = sys.version_info
+    if v >= (3, 10):
+        ok(f"Python {v.major}.{v.minor}.{v.micro}")
+    else:
+        bad(f"Python {v.major}.{v.minor}", "install Python 3.10 or newer")
+    ok(f"letswork {__version__} ({Path(__file__).parent})")
+    cloudflared = shutil.which("cloudflared")
+    if cloudflared:
+        ok(f"cloudflared at {cloudflared}")
+    else:
+        note(
+            "cloudflared not found: `letswork start` will run in local mode "
+            "(install it to share over the internet; see `letswork start --help`)"
+        )
+    claude = shutil.which("claude")
+    if claude:
+        ok(f"Claude Code at {claude}")
+    else:
+        note(
+            "Claude Code (`claude`) not found: `letswork join` will print MCP JSON instead "
+            "(npm install -g @anthropic-ai/claude-code)"
+        )
+    root = statedir.state_root()
+    if root.exists():
+        mode = root.stat().st_mode & 0o777
+        if mode & 0o077:
+            bad(f"state directory {root} is mode {mode:o}", f"chmod 700 {root}")
+        else:
+            ok(f"state directory {root} (mode {mode:o})")
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
+                bad(f"{path} is readable by others", f"chmod 600 {path}")
+    else:
+        ok(f"state directory {root} (not created yet)")
+    info = hub_info(project)
+    if info is None:
+        note(f"no hub is running for {project} (start one with `letswork start`)")
+    else:
+        from letswork.cli_admin import host_call
+
+        try:
+            asyncio.run(host_call(project, "ping"))
+            where = f"pid {info['pid']}, {info['local_url']}"
+            ok(f"hub running for {project} ({where}), answers as host")
+        except LetsworkError as exc:
+            bad(
+                f"hub for {project} (pid {info['pid']}) does not answer: {exc.message}",
+                "stop it (`letswork stop` or kill the pid) and start again",
+            )
+    return problems

@@ -1,0 +1,120 @@
+"""`letswork join` and `letswork doctor` as a guest runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from letswork.shared import invite
+from tests.support.hubs import make_project
+from tests.support.processes import hub_process, spawn
+
+FAKE_CLAUDE = """#!/bin/sh
+# A stand-in for Claude Code's CLI: records its argv, one line per call.
+printf '%s\\n' "$*" >> "$FAKE_CLAUDE_LOG"
+exit 0
+"""
+
+
+def letswork(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "letswork", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "project")
+
+
+@pytest.fixture
+def fake_claude(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    claude = bin_dir / "claude"
+    claude.write_text(FAKE_CLAUDE, encoding="utf-8")
+    claude.chmod(0o755)
+    log = tmp_path / "claude.log"
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_CLAUDE_LOG": str(log)}
+    return env, log
+
+
+def _typo(code: str) -> str:
+    i = 2 if code[2] != "0" else 3
+    return code[:i] + ("0" if code[i] != "0" else "1") + code[i + 1 :]
+
+
+def test_a_mistyped_code_fails_before_connecting_and_names_the_problem() -> None:
+    code = invite.generate("ws://127.0.0.1:9").format()  # nothing listens on port 9
+    out = letswork("join", _typo(code), "--no-launch")
+    assert out.returncode == 2
+    assert "mistyped" in out.stderr
+    assert "cannot reach" not in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_join_registers_a_channel_command_without_the_invite_and_a_0600_session(
+    project: Path, fake_claude: tuple[dict[str, str], Path], state_dir: Path
+) -> None:
+    env, log = fake_claude
+    with hub_process(project, "--auto-admit") as hp:
+        out = letswork("join", hp.code, "--no-launch", "--name", "alice", env=env)
+        assert out.returncode == 0, out.stderr
+    calls = log.read_text().splitlines()
+    add = next(c for c in calls if c.startswith("mcp add"))
+    assert add.startswith("mcp add -s local letswork -- ")
+    assert add.endswith("channel --session letswork")
+    secret_hex = invite.parse(hp.code).secret.hex()
+    assert hp.code not in add
+    assert hp.code.split("@")[0] not in add
+    assert secret_hex not in add
+    session = state_dir / "sessions" / "letswork.json"
+    assert stat.S_IMODE(session.stat().st_mode) == 0o600
+    stored = json.loads(session.read_text())
+    assert stored["invite_secret"] == secret_hex
+    assert stored["resume_secret"]  # admitted: the resume credential was stored
+
+
+def test_join_without_claude_prints_the_mcp_json(project: Path, tmp_path: Path) -> None:
+    with hub_process(project, "--auto-admit") as hp:
+        out = letswork("join", hp.code, "--name", "bob", env={"PATH": str(tmp_path)})
+        assert out.returncode == 0, out.stderr
+    config = json.loads(out.stdout)
+    server = config["mcpServers"]["letswork"]
+    assert server["args"][-3:] == ["channel", "--session", "letswork"]
+    assert hp.code not in out.stdout
+
+
+def test_join_waits_for_admission_until_the_host_admits(project: Path) -> None:
+    with hub_process(project) as hp:
+        joiner = spawn(["join", hp.code, "--name", "carol", "--print-config"])
+        try:
+            deadline = time.monotonic() + 30
+            while not any("waiting for the host" in line for line in joiner.stderr_lines):
+                assert joiner.proc.poll() is None, "".join(joiner.stderr_lines)
+                assert time.monotonic() < deadline, "join never said it was waiting"
+                joiner.threads[1].join(timeout=0.05)  # wait on the reader, not a sleep
+            admitted = letswork("admit", "carol", "--project", str(project))
+            assert admitted.returncode == 0, admitted.stderr
+            assert joiner.proc.wait(timeout=30) == 0, "".join(joiner.stderr_lines)
+        finally:
+            joiner.close()
+
+
+def test_doctor_reports_a_running_hub(project: Path) -> None:
+    with hub_process(project):
+        out = letswork("doctor", "--project", str(project))
+    assert out.returncode == 0, out.stdout
+    assert "hub running for" in out.stdout
