@@ -13,11 +13,12 @@ and prints one line to stderr; a traceback means a bug.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -210,12 +211,17 @@ def start(
         limits=limits,
     )
 
+    ui = not no_ui and sys.stdout.isatty()
+
     async def body() -> None:
         hub = RunningHub(config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, hub.stop_requested.set)
         await hub.start()
+        if not ui:
+            assert hub.core is not None
+            hub.core.observer = _log_event
         supervisor: Any = None
         try:
             if use_tunnel:
@@ -223,20 +229,30 @@ def start(
 
                 def on_url(url: str) -> None:
                     hub.set_public_url(url)
-                    _announce(hub.current_invite(), no_ui, tunnel=url)
+                    if not ui:  # the dashboard shows the new invite itself
+                        _announce(hub.current_invite(), tunnel=url)
 
                 supervisor = TunnelSupervisor(local_port=hub.port, on_url=on_url)
                 await supervisor.start()
-            else:
+            elif not ui:
                 if tunnel == "auto" and public_url is None:
                     click.echo(LOCAL_MODE_BANNER.format(url=hub.local_url, port=hub.port), err=True)
-                _announce(hub.current_invite(), no_ui)
-            if no_ui or not sys.stdout.isatty():
+                _announce(hub.current_invite())
+            if not ui:
                 await hub.stop_requested.wait()
             else:
+                from letswork.ui.claude import register_host_assistant
                 from letswork.ui.dashboard import run_dashboard
 
-                await run_dashboard(hub)
+                notes = []
+                if tunnel == "auto" and not use_tunnel and public_url is None:
+                    notes.append(
+                        "local mode: cloudflared is not installed (see letswork start --help)"
+                    )
+                registered = await asyncio.to_thread(register_host_assistant, project)
+                if registered:
+                    notes.append(registered)
+                await run_dashboard(hub, notes=notes)
         finally:
             if supervisor is not None:
                 await supervisor.stop()
@@ -260,7 +276,14 @@ or --public-url URL behind your own proxy.
 """
 
 
-def _announce(code: str, no_ui: bool, *, tunnel: str | None = None) -> None:
+def _log_event(name: str, data: Mapping[str, Any]) -> None:
+    """--no-ui: every hub event as one plain log line, peer text neutralised."""
+    from letswork.shared.sanitize import clean_line
+
+    log.info("event %s %s", name, clean_line(json.dumps(data, ensure_ascii=False), 400))
+
+
+def _announce(code: str, *, tunnel: str | None = None) -> None:
     """Print the invite: the exact join line on stdout (scripts read it), a box on stderr."""
     line = f"letswork join {code}"
     if sys.stderr.isatty():

@@ -162,6 +162,8 @@ class HubCore:
         self._own_writes: dict[str, float] = {}
         self.stopping = False
         self.on_shutdown: Callable[[], None] | None = None
+        #: sees every broadcast event once (``letswork start --no-ui`` logs them).
+        self.observer: Callable[[str, Mapping[str, Any]], None] | None = None
         self._handlers: dict[str, Callable[[Peer, Any, float], Mapping[str, Any]]] = {
             name[len("op_") :]: getattr(self, name) for name in dir(self) if name.startswith("op_")
         }
@@ -269,9 +271,11 @@ class HubCore:
         peer.closed = True
         for lock in self.locks.release_all(peer.guest_id if not peer.is_host else peer.peer_id):
             self._broadcast_lock_released(lock, "left")
-        if peer.state == "admitted":
+        if peer.state in ("admitted", "awaiting_admission"):
             self._broadcast(
-                "peer_left", {"peer_id": peer.peer_id, "name": peer.name, "reason": reason}
+                "peer_left",
+                {"peer_id": peer.peer_id, "name": peer.name, "reason": reason},
+                hosts_only=peer.state != "admitted",
             )
         self._audit(peer, "leave", now, reason=reason)
 
@@ -304,6 +308,8 @@ class HubCore:
         path: str | None = None,
         hosts_only: bool = False,
     ) -> None:
+        if self.observer is not None:
+            self.observer(name, data)
         shared = True if path is None else self.workspace.rules.is_shared(path)
         for peer in list(self.peers.values()):
             if peer is exclude or not peer.admitted:
@@ -541,19 +547,24 @@ class HubCore:
 
     # ------------------------------------------------------------------ changes
 
-    def _current(self, peer: Peer, path: str) -> tuple[Path, str | None, str | None]:
-        """(absolute path, current text or None if absent, sha256 or None)."""
-        abspath = self.workspace.resolve(path, is_host=peer.is_host)
+    def _current(self, peer: Peer, path: str) -> tuple[str, str | None, str | None]:
+        """(canonical relative path, current text or None if absent, sha256 or None).
+
+        Every change op goes through here, so locks, diffs and the queue always see the one
+        canonical spelling of a path (``./a.py`` and ``a.py/`` are ``a.py``).
+        """
         if self.workspace.is_symlink(path):
             raise op_error(
                 ErrorCode.INVALID, f"'{path}' is a symlink; letswork never writes through one"
             )
+        abspath = self.workspace.resolve(path, is_host=peer.is_host)
+        rel = to_relpath(self.root, abspath)
         if not abspath.exists():
-            return abspath, None, None
+            return rel, None, None
         if not abspath.is_file():
-            raise op_error(ErrorCode.NOT_A_FILE, f"'{path}' is not a regular file")
-        text, sha = self.workspace.read_text(path, is_host=peer.is_host)
-        return abspath, text, sha
+            raise op_error(ErrorCode.NOT_A_FILE, f"'{rel}' is not a regular file")
+        text, sha = self.workspace.read_text(rel, is_host=peer.is_host)
+        return rel, text, sha
 
     @staticmethod
     def _check_base(path: str, base: str | None, current: str | None) -> None:
@@ -719,73 +730,50 @@ class HubCore:
     def op_write_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
         content = args.content.encode("utf-8")
         check_text(content, max_bytes=self.limits.max_file_bytes)
-        _, old_text, sha = self._current(peer, args.path)
-        self._check_base(args.path, args.base_sha256, sha)
+        path, old_text, sha = self._current(peer, args.path)
+        self._check_base(path, args.base_sha256, sha)
         return self._propose(
-            peer,
-            now,
-            kind="write",
-            path=args.path,
-            new_path=None,
-            base=sha,
-            old_text=old_text,
-            new_text=args.content,
-        )
+            peer, now, kind="write", path=path, new_path=None, base=sha,
+            old_text=old_text, new_text=args.content,
+        )  # fmt: skip
+
+    def _existing(self, peer: Peer, path: str) -> tuple[str, str, str | None]:
+        rel, text, sha = self._current(peer, path)
+        if text is None:
+            raise op_error(ErrorCode.NOT_FOUND, f"'{rel}' does not exist")
+        return rel, text, sha
 
     def op_edit_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        _, old_text, sha = self._current(peer, args.path)
-        if old_text is None:
-            raise op_error(ErrorCode.NOT_FOUND, f"'{args.path}' does not exist; use write_file")
-        self._check_base(args.path, args.base_sha256, sha)
+        path, old_text, sha = self._existing(peer, args.path)
+        self._check_base(path, args.base_sha256, sha)
         new_text = apply_edit(
             old_text, args.old_string, args.new_string, replace_all=args.replace_all
         )
         check_text(new_text.encode("utf-8"), max_bytes=self.limits.max_file_bytes)
         return self._propose(
-            peer,
-            now,
-            kind="edit",
-            path=args.path,
-            new_path=None,
-            base=sha,
-            old_text=old_text,
-            new_text=new_text,
-        )
+            peer, now, kind="edit", path=path, new_path=None, base=sha,
+            old_text=old_text, new_text=new_text,
+        )  # fmt: skip
 
     def op_delete_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        _, old_text, sha = self._current(peer, args.path)
-        if old_text is None:
-            raise op_error(ErrorCode.NOT_FOUND, f"'{args.path}' does not exist")
-        self._check_base(args.path, args.base_sha256, sha)
+        path, old_text, sha = self._existing(peer, args.path)
+        self._check_base(path, args.base_sha256, sha)
         return self._propose(
-            peer,
-            now,
-            kind="delete",
-            path=args.path,
-            new_path=None,
-            base=sha,
-            old_text=old_text,
-            new_text=None,
-        )
+            peer, now, kind="delete", path=path, new_path=None, base=sha,
+            old_text=old_text, new_text=None,
+        )  # fmt: skip
 
     def op_move_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        _, old_text, sha = self._current(peer, args.path)
-        if old_text is None:
-            raise op_error(ErrorCode.NOT_FOUND, f"'{args.path}' does not exist")
-        self._check_base(args.path, args.base_sha256, sha)
-        target = self.workspace.resolve(args.new_path, is_host=peer.is_host)
-        if target.exists() or target.is_symlink():
-            raise op_error(ErrorCode.EXISTS, f"'{args.new_path}' already exists")
+        path, _, sha = self._existing(peer, args.path)
+        self._check_base(path, args.base_sha256, sha)
+        new_path, target_text, _ = self._current(peer, args.new_path)
+        target = self.root / new_path
+        if target_text is not None or target.exists() or target.is_symlink():
+            raise op_error(ErrorCode.EXISTS, f"'{new_path}' already exists")
         return self._propose(
-            peer,
-            now,
-            kind="move",
-            path=args.path,
-            new_path=args.new_path,
-            base=sha,
-            old_text=None,
-            new_text=None,
-        )
+            peer, now, kind="move", path=path, new_path=new_path, base=sha,
+            old_text=None, new_text=None,
+        )  # fmt: skip
 
     def _visible_change(self, peer: Peer, change_id: str) -> ChangeRow:
         row = self.store.get_change(change_id)
@@ -905,14 +893,14 @@ class HubCore:
         return {"lock": info}
 
     def op_unlock_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        lock = self.locks.release(args.path, self._holder_id(peer))
+        lock = self.locks.release(self._norm(peer, args.path), self._holder_id(peer))
         if lock is not None:
             self._audit(peer, "unlock", now, path=lock.path)
             self._broadcast_lock_released(lock, "unlocked")
         return {"released": lock is not None}
 
     def op_force_unlock(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        lock = self.locks.force_release(args.path)
+        lock = self.locks.force_release(self._norm(peer, args.path))
         if lock is not None:
             self._audit(peer, "force_unlock", now, path=lock.path, holder=lock.holder_name)
             self._broadcast_lock_released(lock, "forced")

@@ -231,3 +231,22 @@ async def test_editing_a_binary_file_is_refused_and_nothing_is_written(hub: HubF
         await host.call("write_file", path="image.bin", content="text now")
     assert info.value.code == ErrorCode.BINARY_FILE
     assert (hub.project / "image.bin").read_bytes() == b"\x89PNG\x00\x00"
+
+
+@pytest.mark.parametrize("spelling", ["./notes.txt", "notes.txt/", ".//notes.txt"])
+async def test_another_spelling_of_a_locked_path_is_still_locked(
+    hub: HubFixture, spelling: str
+) -> None:
+    host = await hub.host()
+    guest = await hub.guest("gus")
+    await host.call("lock_file", path="notes.txt")
+    with pytest.raises(OpError) as info:
+        await guest.call("write_file", path=spelling, content="sneaky\n")
+    assert info.value.code == ErrorCode.LOCKED
+
+
+async def test_a_proposal_records_the_canonical_path(hub: HubFixture) -> None:
+    guest = await hub.guest("hal")
+    result = await guest.call("write_file", path="./src//app.py", content="x = 1\n")
+    assert result["change"]["path"] == "src/app.py"
+    assert "a/src/app.py" in result["change"]["diff"]
