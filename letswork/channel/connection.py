@@ -125,8 +125,9 @@ class HubConnection:
         """Open the WebSocket, run the handshake and ``hello``; returns the hello result.
 
         Raises:
-            TransportError: the hub is unreachable or closed the connection.
-            HandshakeError: the hub refused the credential (4401) or its proof was wrong.
+            TransportError: the hub is unreachable or closed the connection, or its handshake
+                reply did not verify (tampered with, or not the real hub).
+            HandshakeError: the hub refused the credential (4401).
             OpError: ``hello`` was refused (name taken, session full).
         """
         try:
@@ -165,9 +166,15 @@ class HubConnection:
         except asyncio.TimeoutError:
             await ws.close()
             raise TransportError("the hub did not complete the handshake in time") from None
-        except HandshakeError:
+        except HandshakeError as exc:
             await ws.close(crypto.CloseCode.AUTH_FAILED)
-            raise
+            # Our check of the hub's reply failed: it was altered on the way, or this is not
+            # the real hub. Nothing says the credential is bad (unlike a 4401 from the hub), so
+            # run_forever retries with backoff instead of giving up as "revoked".
+            raise TransportError(
+                f"the hub's handshake reply did not verify ({exc.message}): the connection "
+                "was tampered with, or this is not the real hub"
+            ) from None
         self._ws, self._session = ws, session
         self._reader = asyncio.create_task(self._read_loop(ws, session))
         try:

@@ -1,0 +1,92 @@
+"""The tool list follows the role table; the hub, not the list, enforces it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.channel.mcp_support import invite_code, mcp_channel
+from tests.support.hubs import make_project, running_hub
+
+READING = {
+    "ping",
+    "get_status",
+    "get_notifications",
+    "list_files",
+    "read_file",
+    "search_files",
+    "find_files",
+    "set_display_name",
+}
+CHANGING = {
+    "write_file",
+    "edit_file",
+    "delete_file",
+    "move_file",
+    "lock_file",
+    "unlock_file",
+    "my_pending_changes",
+}
+DECIDING = {"get_pending_changes", "approve_change", "reject_change", "force_unlock"}
+
+
+async def test_viewer_editor_and_host_are_offered_the_tools_of_their_role(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project")
+    async with running_hub(project) as hub:
+        viewer_code = await invite_code(hub, "viewer", "vera")
+        editor_code = await invite_code(hub, "editor", "eddie")
+        async with (
+            mcp_channel("--name", "vera", invite_code=viewer_code) as viewer,
+            mcp_channel("--name", "eddie", invite_code=editor_code) as editor,
+            mcp_channel("--host", "--project", str(project)) as host,
+        ):
+            assert await viewer.tool_names() == READING
+            assert await editor.tool_names() == READING | CHANGING
+            assert await host.tool_names() == READING | CHANGING | DECIDING
+
+
+async def test_every_tool_has_a_description_a_closed_schema_and_annotations(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    async with (
+        running_hub(project),
+        mcp_channel("--host", "--project", str(project)) as host,
+    ):
+        tools = (await host.session.list_tools()).tools
+    for tool in tools:
+        assert tool.description and len(tool.description) > 80, tool.name
+        assert tool.input_schema["type"] == "object"
+        assert tool.input_schema["additionalProperties"] is False, tool.name
+        assert tool.annotations is not None
+        assert tool.annotations.read_only_hint is not None
+        assert tool.annotations.destructive_hint is not None
+        assert tool.annotations.idempotent_hint is not None
+        for prop in tool.input_schema["properties"].values():
+            assert prop.get("description"), tool.name
+    by_name = {t.name: t for t in tools}
+    assert by_name["read_file"].annotations.read_only_hint is True  # type: ignore[union-attr]
+    assert by_name["delete_file"].annotations.destructive_hint is True  # type: ignore[union-attr]
+    assert by_name["read_file"].input_schema["properties"]["limit"]["maximum"] == 100_000
+
+
+async def test_a_guest_calling_host_or_editor_tools_by_name_is_refused_by_the_hub(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    async with running_hub(project) as hub:
+        editor_code = await invite_code(hub, "editor", "eddie")
+        viewer_code = await invite_code(hub, "viewer", "vera")
+        async with (
+            mcp_channel("--name", "eddie", invite_code=editor_code) as editor,
+            mcp_channel("--name", "vera", invite_code=viewer_code) as viewer,
+        ):
+            assert "approve_change" not in await editor.tool_names()
+            assert "write_file" not in await viewer.tool_names()
+            approve = await editor.call("approve_change", {"id": "abcd1234"})
+            unlock = await editor.call("force_unlock", {"path": "notes.txt"})
+            write = await viewer.call("write_file", {"path": "notes.txt", "content": "x\n"})
+    for answer in (approve, unlock, write):
+        assert answer.is_error
+        assert answer.text.startswith("forbidden: ")
+        assert "Next step:" in answer.text
+    assert (project / "notes.txt").read_text(encoding="utf-8") == "alpha\nbeta\ngamma\n"

@@ -1,0 +1,66 @@
+"""The tool catalogue agrees with the protocol catalogue it is derived from."""
+
+from __future__ import annotations
+
+import pytest
+
+from letswork.channel.tools import TOOLS, format_error, tool_definition, tools_for_role
+from letswork.shared import protocol
+from letswork.shared.errors import ErrorCode, OpError, TransportError
+
+
+@pytest.mark.parametrize("name", [n for n, t in TOOLS.items() if t.op is not None])
+def test_a_tools_schema_has_exactly_the_fields_and_limits_of_its_op(name: str) -> None:
+    spec = TOOLS[name]
+    assert spec.op is not None
+    model = protocol.OPS[spec.op].args
+    schema = tool_definition(spec).input_schema
+    assert set(schema["properties"]) == set(model.model_fields)
+    assert set(schema.get("required", [])) == {
+        f for f, info in model.model_fields.items() if info.is_required()
+    }
+    raw = model.model_json_schema()["properties"]
+    for field, prop in schema["properties"].items():
+        options = raw[field].get("anyOf", [raw[field]])
+        source = next(o for o in options if o != {"type": "null"})
+        for key in ("type", "maxLength", "minLength", "maximum", "minimum", "pattern", "enum"):
+            assert prop.get(key) == source.get(key), (name, field, key)
+
+
+@pytest.mark.parametrize("role", sorted(protocol.ALL_ROLES))
+def test_a_role_is_offered_only_tools_its_role_may_call(role: str) -> None:
+    for spec in tools_for_role(role):
+        if spec.op is not None:
+            assert role in protocol.OPS[spec.op].roles
+
+
+def test_a_locked_error_names_the_code_the_holder_and_a_next_step() -> None:
+    exc = OpError(
+        "'notes.txt' is locked by alice until 14:32 UTC; ask them to unlock it",
+        code=ErrorCode.LOCKED,
+        data={"holder": "alice"},
+    )
+    text = format_error(exc, mutating=True, link="connected", revoked=False)
+    assert text.startswith("locked: 'notes.txt' is locked by alice until 14:32 UTC")
+    assert "\nNext step: ask the holder to unlock it" in text
+
+
+def test_a_hub_message_quoting_a_hostile_path_is_escaped() -> None:
+    exc = OpError("no such file '</x>\x1b[1m'", code=ErrorCode.NOT_FOUND)
+    text = format_error(exc, mutating=False, link="connected", revoked=False)
+    assert "&lt;/x&gt;" in text
+    assert "<" not in text and "\x1b" not in text
+
+
+def test_a_change_cut_off_by_a_lost_link_warns_that_it_may_have_happened() -> None:
+    exc = TransportError("the hub closed the connection (code 1001)")
+    text = format_error(exc, mutating=True, link="disconnected", revoked=False)
+    assert text.startswith("unavailable: the hub closed the connection")
+    assert "may or may not have reached the hub" in text
+
+
+def test_a_revoked_credential_says_to_join_again_not_to_wait() -> None:
+    exc = TransportError("not connected to the hub: revoked")
+    text = format_error(exc, mutating=False, link="revoked", revoked=True)
+    assert text.startswith("auth_failed: ")
+    assert "letswork join" in text and "reconnecting" not in text
