@@ -26,7 +26,13 @@ import click
 
 from letswork import __version__
 from letswork.shared.errors import LetsworkError, UsageError
-from letswork.shared.limits import MAX_FILE_BYTES, MAX_FILE_BYTES_CEILING, MAX_PEERS, Limits
+from letswork.shared.limits import (
+    MAX_FILE_BYTES,
+    MAX_FILE_BYTES_CEILING,
+    MAX_PEERS,
+    RATE_PER_SECOND,
+    Limits,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("letswork")
@@ -153,6 +159,19 @@ cli_join.register(main)
     help="Largest file read or written, bytes.",
 )
 @click.option(
+    "--fsync",
+    is_flag=True,
+    help="Flush every change to disk before acknowledging it (survives a power cut, "
+    "not only a crash; slower).",
+)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(1, 100_000),
+    default=RATE_PER_SECOND,
+    show_default=True,
+    help="Requests per second each peer may send (burst: 4x this).",
+)
+@click.option(
     "--new",
     is_flag=True,
     help="Discard this folder's previous session (invites, pending changes, log).",
@@ -173,6 +192,8 @@ def start(
     auto_admit: bool,
     max_guests: int,
     max_file_size: int,
+    fsync: bool,
+    rate_limit: float,
     new: bool,
     no_ui: bool,
     verbose: bool,
@@ -198,6 +219,8 @@ def start(
         max_peers=max_guests,
         max_file_bytes=max_file_size,
         max_frame_bytes=max(Limits().max_frame_bytes, max_file_size * 2 + 64 * 1024),
+        rate_per_second=rate_limit,
+        rate_burst=max(1, int(rate_limit * 4)),
     )
     config = HubConfig(
         project=project,
@@ -209,6 +232,7 @@ def start(
         new=new,
         first_role=role,
         limits=limits,
+        fsync=fsync,
     )
 
     ui = not no_ui and sys.stdout.isatty()

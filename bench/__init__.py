@@ -1,0 +1,1 @@
+"""The letswork benchmark harness: ``python -m bench`` or ``python bench/run.py``."""
