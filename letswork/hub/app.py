@@ -44,6 +44,8 @@ class HubConfig:
     first_role: str = "editor"
     limits: Limits = dataclasses.field(default_factory=Limits)
     watch: bool = True
+    #: fsync every commit (survives power loss, not only a crash of the hub process).
+    fsync: bool = False
     #: wall clock in seconds since the epoch; tests pass a fake one instead of sleeping.
     clock: Callable[[], float] = time.time
 
@@ -114,7 +116,7 @@ class RunningHub:
         try:
             host_key = statedir.load_or_create_key(self.state.host_key_path)
             store_key = statedir.load_or_create_key(self.state.store_key_path)
-            self.store = Store.open(self.state.db_path, store_key)
+            self.store = Store.open(self.state.db_path, store_key, fsync=cfg.fsync)
             if cfg.new:
                 self.store.wipe()
             port = cfg.port
