@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from letswork import __version__
+from letswork.hub.collab import HOST_ID, CollabOps, name_key
 from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
 from letswork.hub.ratelimit import TokenBucket
 from letswork.hub.store import ChangeRow, GuestRow, Store
@@ -46,9 +47,9 @@ from letswork.shared.limits import Limits
 
 log = logging.getLogger("letswork.hub")
 
-HOST_ID = "host"
+__all__ = ["HOST_ID", "HubCore", "Peer", "describe_error", "name_key", "validate_display_name"]
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9 ._-]{1,32}$")
-_NAME_FOLD_RE = re.compile(r"[\s._-]+")
 
 #: A watcher event this soon after the hub's own write to the same path is the hub's own echo.
 OWN_WRITE_WINDOW_SECONDS = 5.0
@@ -58,11 +59,6 @@ _PRE_ADMISSION_OPS = frozenset({"hello", "ping"})
 
 EmitFn = Callable[["Peer", str, Mapping[str, Any]], None]
 CloseFn = Callable[["Peer", int, str], None]
-
-
-def name_key(name: str) -> str:
-    """Comparison key of a display name: case-folded, spaces and ``._-`` removed."""
-    return _NAME_FOLD_RE.sub("", name).casefold()
 
 
 def validate_display_name(name: str) -> str:
@@ -83,7 +79,7 @@ class Credential:
     """What a handshake's invite id resolved to."""
 
     kind: str  # "host", "invite" or "resume"
-    psk: bytes
+    psk: bytes = dataclasses.field(repr=False)  # never in a log line or a traceback
     role: str
     invite_id: bytes | None = None
     guest_id: str | None = None
@@ -104,6 +100,12 @@ class Peer:
     state: str = "handshaken"  # -> "admitted" | "awaiting_admission"
     client: str | None = None
     closed: bool = False
+    #: Time of the last request other than ``ping`` (presence: online, idle, away).
+    last_active: float = 0.0
+    #: The capability card this connection published (``publish_card``), if any.
+    card: dict[str, Any] | None = None
+    #: Messages that waited for this participant go out after the reply to ``hello``.
+    deliver_pending: bool = False
 
     @property
     def is_host(self) -> bool:
@@ -114,8 +116,11 @@ class Peer:
         return self.state == "admitted"
 
 
-class HubCore:
+class HubCore(CollabOps):
     """The hub's state machine. One instance per running hub.
+
+    The collaboration ops (messages, tasks, variables, presence, activity log, ``leave``) come
+    from :class:`~letswork.hub.collab.CollabOps`.
 
     Args:
         root: the project folder (resolved).
@@ -184,7 +189,9 @@ class HubCore:
         for row in self.store.list_changes(status="approved"):
             self._finish_approved(row, now, by=row.decided_by or HOST_ID)
             counts["reconciled"] += 1
-        for row in self.store.list_changes(status="pending"):
+        for row in self.store.list_changes(
+            status="pending", include_content=False, include_diff=False
+        ):
             self._lock_for_change(row, now)
             counts["pending"] += 1
         return counts
@@ -232,6 +239,7 @@ class HubCore:
             connected_at=now,
             bucket=TokenBucket(self.limits.rate_per_second, self.limits.rate_burst),
             source=source,
+            last_active=now,
         )
 
     def can_accept_guest(self) -> bool:
@@ -249,6 +257,8 @@ class HubCore:
                 retry_after=round(peer.bucket.retry_after(now), 3),
             )
         spec = protocol.OPS[request.op]
+        if request.op != "ping":
+            peer.last_active = now
         if request.op != "hello" and peer.state == "handshaken":
             raise op_error(ErrorCode.INVALID, "the first request must be 'hello'")
         if peer.state == "awaiting_admission" and request.op not in _PRE_ADMISSION_OPS:
@@ -421,6 +431,7 @@ class HubCore:
                 peer.state = "awaiting_admission"
         self.peers[peer.peer_id] = peer
         self._audit(peer, "join", now, role=peer.role, state=peer.state, client=peer.client)
+        peer.deliver_pending = peer.admitted  # see after_reply
         if peer.admitted:
             self._broadcast(
                 "peer_joined",
@@ -464,9 +475,11 @@ class HubCore:
             if peer.is_host or self.workspace.rules.is_shared(lock.path)
         ]
         pending = (
-            len(self.store.list_changes(status="pending"))
+            len(
+                self.store.list_changes(status="pending", include_content=False, include_diff=False)
+            )
             if peer.is_host
-            else len(self.store.list_changes(status="pending", author_id=peer.guest_id))
+            else self.store.pending_totals(peer.guest_id)[0]
         )
         return {
             "project": self.root.name,
@@ -534,7 +547,7 @@ class HubCore:
             is_host=peer.is_host,
         )
         return {
-            "matches": [dataclasses.asdict(m) for m in res.matches],
+            "matches": [{"path": m.path, "line": m.line, "text": m.text} for m in res.matches],
             "truncated": res.truncated,
             "files_scanned": res.files_scanned,
         }
@@ -623,8 +636,11 @@ class HubCore:
         if self._is_trusted(peer):
             self._apply(row)
             row = dataclasses.replace(row, status="applied", decided_at=now, decided_by=peer.name)
-            self.store.add_change(row)
-            self._audit(peer, f"{kind}_applied", now, path=path, change=row.id, new_path=new_path)
+            with self.store.transaction():  # one commit (one fsync) per request
+                self.store.add_change(row)
+                self._audit(
+                    peer, f"{kind}_applied", now, path=path, change=row.id, new_path=new_path
+                )
             self._announce_file(row, by=peer.name)
             return {"status": "applied", "change": self._change_info(row, with_diff=True)}
         count, size = self.store.pending_totals(peer.guest_id)
@@ -639,9 +655,10 @@ class HubCore:
                 "your pending changes would exceed the byte limit; "
                 "wait for the host to decide some",
             )
-        self.store.add_change(row)
+        with self.store.transaction():  # committed before the reply: nothing acknowledged is lost
+            self.store.add_change(row)
+            self._audit(peer, f"{kind}_proposed", now, path=path, change=row.id, new_path=new_path)
         self._lock_for_change(row, now)
-        self._audit(peer, f"{kind}_proposed", now, path=path, change=row.id, new_path=new_path)
         info = self._change_info(row, with_diff=False)
         self._broadcast("change_submitted", {"change": info}, path=path)
         return {"status": "pending", "change": self._change_info(row, with_diff=True)}
@@ -782,12 +799,23 @@ class HubCore:
         return row
 
     def op_pending_changes(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        rows = self.store.list_changes(status="pending")
-        return {"changes": [self._change_info(r, with_diff=args.include_diff) for r in rows]}
+        """The queue, oldest first. Diffs are included until half a frame is used; later
+        changes come without one (``diff: null``) and ``get_change`` fetches it."""
+        rows = self.store.list_changes(status="pending", include_content=False)
+        budget = self.limits.max_frame_bytes // 2 if args.include_diff else 0
+        changes = []
+        for row in rows:
+            cost = len(row.diff) + 512
+            changes.append(self._change_info(row, with_diff=cost <= budget))
+            if cost <= budget:
+                budget -= cost
+        return {"changes": changes}
 
     def op_my_changes(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
         author = self._holder_id(peer) if peer.is_host else peer.guest_id
-        rows = self.store.list_changes(status=args.status, author_id=author)
+        rows = self.store.list_changes(
+            status=args.status, author_id=author, include_content=False, include_diff=False
+        )
         return {"changes": [self._change_info(r, with_diff=False) for r in rows]}
 
     def op_get_change(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
@@ -923,6 +951,7 @@ class HubCore:
             {"peer_id": peer.peer_id, "name": peer.name, "role": peer.role},
             exclude=peer,
         )
+        self._deliver_pending(peer, now)
 
     def op_admit(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
         target = self._waiting(args.name)
@@ -951,6 +980,8 @@ class HubCore:
         for target in targets:
             self.store.set_guest_state(target.guest_id, "kicked")
             self._remove_guest(target, now, args.reason, "kicked by the host")
+        for guest_id in dict.fromkeys(t.guest_id for t in targets):
+            self._release_claims(guest_id, now)
         self._audit(peer, "kick", now, guest=args.name, reason=args.reason)
         return {"name": targets[0].name}
 
@@ -1021,6 +1052,8 @@ class HubCore:
             if target.credential.invite_id == row.invite_id or target.guest_id in guests:
                 gone.append(target.name)
                 self._remove_guest(target, now, "the invite was revoked", "invite revoked")
+        for guest_id in guests:
+            self._release_claims(guest_id, now)
         self._audit(peer, "revoke", now, invite=row.invite_id.hex()[:8], label=row.label)
         return {"invite_id": row.invite_id.hex(), "revoked": revoked, "disconnected": gone}
 

@@ -27,7 +27,7 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from letswork.hub.core import HubCore, Peer, describe_error
+from letswork.hub.core import Credential, HubCore, Peer, describe_error
 from letswork.hub.ratelimit import FailureWindow
 from letswork.shared import crypto, protocol
 from letswork.shared.errors import HandshakeError, LetsworkError, ProtocolError, RecordError
@@ -171,11 +171,22 @@ class HubServer:
                 return "cf:" + forwarded.strip()[:64]
         return str(remote)
 
+    def _allowed(self, source: str, now: float) -> bool:
+        """Whether ``source`` is under the failed-handshake limits.
+
+        A local source (loopback, no tunnel header: the host's channel, dashboard and admin
+        commands) is held to its own per-source limit only. The global cap is for the tunnel;
+        an attacker there must not lock the host out of its own hub (docs/security.md).
+        """
+        if _is_loopback(source):
+            return self._failures.failures(source, now) < self._failures.per_key
+        return self._failures.allowed(source, now)
+
     async def _handler(self, ws: ServerConnection) -> None:
         source = self._source(ws)
         self.stats["connections"] += 1
         now = self._clock()
-        if not self._failures.allowed(source, now):
+        if not self._allowed(source, now):
             self.stats["refused_rate_limited"] += 1
             log.warning("refused %s: too many failed handshakes in the last minute", source)
             await ws.close(crypto.CloseCode.TOO_MANY_ATTEMPTS, "too many failed attempts")
@@ -191,8 +202,10 @@ class HubServer:
         except ConnectionClosed:
             return
         except _HandshakeFailed as failed:
-            self.stats["handshake_failures"] += 1
-            self._failures.record_failure(source, self._clock())
+            limited = failed.code == crypto.CloseCode.TOO_MANY_ATTEMPTS
+            self.stats["refused_rate_limited" if limited else "handshake_failures"] += 1
+            if failed.count:
+                self._failures.record_failure(source, self._clock())
             log.warning("handshake from %s failed: %s", source, failed.reason)
             delay = failed.started + FAILURE_DELAY_SECONDS - time.monotonic()
             if delay > 0:
@@ -204,6 +217,39 @@ class HubServer:
     async def _handshake(self, ws: ServerConnection, source: str) -> _Conn:
         frame = await ws.recv()
         started = time.monotonic()
+        # The limits are checked again now that the hello is here, and a failed hello is
+        # counted before the next await: hellos of connections opened in parallel are judged
+        # one after another against current counts. (The check at accept time alone let a burst
+        # of parallel guesses all through.)
+        if not self._allowed(source, self._clock()):
+            raise _HandshakeFailed(
+                "too many failed handshakes in the last minute",
+                started,
+                crypto.CloseCode.TOO_MANY_ATTEMPTS,
+            )
+        try:
+            server, credential, reply = self._judge_hello(frame, started)
+        except _HandshakeFailed as failed:
+            if failed.count:
+                self._failures.record_failure(source, self._clock())
+                failed.count = False
+            raise
+        await ws.send(reply)
+        finished = await ws.recv()
+        if not isinstance(finished, bytes):
+            raise _HandshakeFailed("text frame", started, crypto.CloseCode.PROTOCOL_VIOLATION)
+        try:
+            session = server.receive_client_finished(finished)
+        except HandshakeError as exc:
+            raise _HandshakeFailed(exc.message, started, crypto.close_code_for(exc)) from None
+        session.max_record_bytes = self.limits.max_frame_bytes
+        peer = self.core.new_peer(credential, self._clock(), source=source)
+        return _Conn(ws=ws, session=session, peer=peer)
+
+    def _judge_hello(
+        self, frame: bytes | str, started: float
+    ) -> tuple[crypto.ServerHandshake, Credential, bytes]:
+        """Check a ClientHello (no await): the server side of the handshake and the reply."""
         if not isinstance(frame, bytes):
             raise _HandshakeFailed("text frame", started, crypto.CloseCode.PROTOCOL_VIOLATION)
         try:
@@ -222,17 +268,7 @@ class HubServer:
             raise _HandshakeFailed(exc.message, started) from None
         if not self._replay.check_and_add(hello, self._clock()):
             raise _HandshakeFailed("replayed ClientHello", started)
-        await ws.send(reply)
-        finished = await ws.recv()
-        if not isinstance(finished, bytes):
-            raise _HandshakeFailed("text frame", started, crypto.CloseCode.PROTOCOL_VIOLATION)
-        try:
-            session = server.receive_client_finished(finished)
-        except HandshakeError as exc:
-            raise _HandshakeFailed(exc.message, started, crypto.close_code_for(exc)) from None
-        session.max_record_bytes = self.limits.max_frame_bytes
-        peer = self.core.new_peer(credential, self._clock(), source=source)
-        return _Conn(ws=ws, session=session, peer=peer)
+        return server, credential, reply
 
     async def _serve_peer(self, conn: _Conn) -> None:
         peer = conn.peer
@@ -251,6 +287,8 @@ class HubServer:
                     code, reason = crypto.CloseCode.PROTOCOL_VIOLATION, "bad record"
                     break
                 conn.queue.put_nowait(self._dispatch(peer, plaintext))
+                if self._after_reply(peer):
+                    break  # the session ended in this request (leave): reply, then close 1000
                 if writer.done():
                     break
         except ConnectionClosed:
@@ -268,6 +306,15 @@ class HubServer:
             self._conns.pop(peer.peer_id, None)
             with contextlib.suppress(Exception):
                 await conn.ws.close(code, reason)
+
+    def _after_reply(self, peer: Peer) -> bool:
+        """What follows a reply (queued events such as messages that waited for this peer);
+        True when the core ended the peer's session. Never raises."""
+        try:
+            return self.core.after_reply(peer, self._clock())
+        except Exception:  # pragma: no cover - a bug must only cost this connection
+            log.exception("after-reply work for %s failed", peer.peer_id)
+            return False
 
     def _dispatch(self, peer: Peer, plaintext: bytes) -> bytes:
         """Decode, run and encode one request; never raises."""
@@ -308,6 +355,8 @@ class _HandshakeFailed(Exception):
         self.reason = reason
         self.started = started
         self.code = code
+        #: whether the handler still has to count this failure against the limits
+        self.count = code != crypto.CloseCode.TOO_MANY_ATTEMPTS
 
 
 def _is_loopback(host: str) -> bool:

@@ -114,6 +114,57 @@ class AuditRow:
     detail: dict[str, Any]
 
 
+@dataclasses.dataclass(frozen=True)
+class MessageRow:
+    """A message; ``to_id`` is None for a broadcast. ``refs`` are the resolved references."""
+
+    id: int
+    type: str
+    sender_id: str
+    sender_name: str
+    to_id: str | None
+    to_name: str | None
+    body: str
+    refs: list[dict[str, Any]]
+    created_at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceiptRow:
+    """How far one recipient got with one message."""
+
+    message_id: int
+    recipient_id: str
+    recipient_name: str
+    status: str
+    delivered_at: float | None
+    read_at: float | None
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskRow:
+    id: int
+    title: str
+    description: str
+    priority: str
+    status: str
+    assignee_id: str | None
+    assignee_name: str | None
+    note: str | None
+    created_by: str
+    created_at: float
+    updated_at: float
+    depends_on: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class VarRow:
+    key: str
+    value: str
+    updated_by: str
+    updated_at: float
+
+
 _INVITE_COLS = "invite_id, secret, role, label, created_at, revoked_at, uses"
 _GUEST_COLS = "guest_id, name, role, invite_id, state, trusted, resume_id, created_at, admitted_at"
 # The columns of ChangeRow, in order, over ``changes c JOIN change_data d``.
@@ -143,6 +194,21 @@ _SQL_GUESTS_OF_INVITE = (
 )
 _SQL_INSERT_CHANGE = f"INSERT INTO changes ({_CHANGE_META_COLS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
 _SQL_INSERT_CHANGE_DATA = "INSERT INTO change_data (change_id, diff, content) VALUES (?, ?, ?)"
+_MESSAGE_COLS_M = (
+    "m.id, m.type, m.sender_id, m.sender_name, m.to_id, m.to_name, m.body, m.refs, m.created_at"
+)
+_SQL_GET_MESSAGE = f"SELECT {_MESSAGE_COLS_M} FROM messages m WHERE m.id = ?"  # noqa: S608
+_TASK_COLS = (
+    "t.id, t.title, t.description, t.priority, t.status, t.assignee_id, t.assignee_name,"
+    " t.note, t.created_by, t.created_at, t.updated_at"
+)
+_SQL_GET_TASK = f"SELECT {_TASK_COLS} FROM tasks t WHERE t.id = ?"  # noqa: S608
+_SQL_LIST_TASKS = f"SELECT {_TASK_COLS} FROM tasks t ORDER BY t.id"  # noqa: S608
+_SQL_TASKS_OF = f"SELECT {_TASK_COLS} FROM tasks t WHERE t.assignee_id = ? ORDER BY t.id"  # noqa: S608
+_SQL_DEPENDENTS = (
+    f"SELECT {_TASK_COLS} FROM tasks t JOIN task_deps d ON d.task_id = t.id"  # noqa: S608
+    " WHERE d.depends_on = ? ORDER BY t.id"
+)
 
 
 def _guest_row(row: tuple[Any, ...]) -> GuestRow:
@@ -162,6 +228,20 @@ def _guest_row(row: tuple[Any, ...]) -> GuestRow:
 
 def _change_row(row: tuple[Any, ...]) -> ChangeRow:
     return ChangeRow(*row)
+
+
+def _task_row(row: tuple[Any, ...], deps: tuple[int, ...]) -> TaskRow:
+    tid, title, description, priority, status, a_id, a_name, note, by, created, updated = row
+    return TaskRow(
+        tid, title, description, priority, status, a_id, a_name, note, by, created, updated, deps
+    )
+
+
+def _message_row(row: tuple[Any, ...]) -> MessageRow:
+    mid, type_, sender_id, sender_name, to_id, to_name, body, refs, created_at = row
+    return MessageRow(
+        mid, type_, sender_id, sender_name, to_id, to_name, body, json.loads(refs), created_at
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -313,13 +393,19 @@ class Store:
     # -- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, store_key: bytes, *, busy_timeout: float = 5.0) -> Store:
+    def open(
+        cls, path: Path, store_key: bytes, *, busy_timeout: float = 5.0, fsync: bool = False
+    ) -> Store:
         """Open (creating if needed) the database at ``path`` and bring its schema up to date.
 
         Args:
             path: the database file; created with mode 0600.
             store_key: 32 bytes that seal the secret columns (``store.key``).
             busy_timeout: seconds to wait for another process's lock before failing.
+            fsync: ``synchronous=FULL`` (every commit survives a power cut; one fsync each,
+                about 6 ms here). The default, ``NORMAL`` in WAL mode, makes every commit
+                survive a crash of the hub process (SIGKILL included) and never corrupts the
+                database; an OS crash or power cut may lose the last commits.
 
         Raises:
             StoreError: the file is not a database, is locked, is from a newer letswork, or
@@ -339,7 +425,7 @@ class Store:
             raise _store_error(exc) from exc
         try:
             conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
             _migrate(conn, path, load_migrations())
             for suffix in ("-wal", "-shm"):
@@ -777,11 +863,16 @@ class Store:
         actor: str | None = None,
         kind: str | None = None,
         since: float | None = None,
+        before_id: int | None = None,
         limit: int = 200,
     ) -> list[AuditRow]:
-        """The newest ``limit`` matching entries (``at >= since``), returned oldest first."""
+        """The newest ``limit`` matching entries (``at >= since``, ``id < before_id``),
+        returned oldest first."""
         where: list[str] = []
         params: list[Any] = []
+        if before_id is not None:
+            where.append("id < ?")
+            params.append(before_id)
         if actor is not None:
             where.append("actor = ?")
             params.append(actor)
@@ -800,6 +891,339 @@ class Store:
             AuditRow(id=i, at=at, actor=a, kind=k, path=p, detail=json.loads(d))
             for i, at, a, k, p, d in reversed(rows)
         ]
+
+    # -- messages ------------------------------------------------------------------------------
+
+    @_guarded
+    def add_message(
+        self,
+        *,
+        type: str,
+        sender_id: str,
+        sender_name: str,
+        to_id: str | None,
+        to_name: str | None,
+        body: str,
+        refs: list[dict[str, Any]],
+        now: float,
+        recipients: list[tuple[str, str, str]],
+    ) -> MessageRow:
+        """Store a message and one receipt per ``(recipient_id, name, status)``, in one commit.
+
+        A receipt whose status is ``delivered`` gets ``delivered_at = now``.
+        """
+        refs_json = json.dumps(refs, ensure_ascii=False, separators=(",", ":"))
+        with self.transaction():
+            cur = self._conn.execute(
+                "INSERT INTO messages (type, sender_id, sender_name, to_id, to_name, body, refs,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (type, sender_id, sender_name, to_id, to_name, body, refs_json, now),
+            )
+            message_id = int(cur.lastrowid or 0)
+            self._conn.executemany(
+                "INSERT INTO message_receipts (message_id, recipient_id, recipient_name, status,"
+                " delivered_at) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (message_id, rid, name, status, now if status != "sent" else None)
+                    for rid, name, status in recipients
+                ],
+            )
+        return MessageRow(message_id, type, sender_id, sender_name, to_id, to_name, body, refs, now)
+
+    @_guarded
+    def get_message(self, message_id: int) -> MessageRow | None:
+        row = self._conn.execute(_SQL_GET_MESSAGE, (message_id,)).fetchone()
+        return None if row is None else _message_row(row)
+
+    @_guarded
+    def list_messages(
+        self,
+        reader_id: str,
+        *,
+        since_id: int = 0,
+        sender_name: str | None = None,
+        type: str | None = None,
+        unread_only: bool = False,
+        broadcasts_since: float = 0.0,
+        limit: int = 50,
+    ) -> list[tuple[MessageRow, ReceiptRow | None]]:
+        """Messages ``reader_id`` may see, oldest first, with the reader's own receipt.
+
+        Visible: what the reader sent, what was directed to it, and broadcasts sent at or after
+        ``broadcasts_since`` (or that it has a receipt for). ``unread_only`` keeps only
+        messages the reader received and has not read.
+        """
+        where = [
+            "m.id > ?",
+            "(m.sender_id = ? OR m.to_id = ?"
+            " OR (m.to_id IS NULL AND (m.created_at >= ? OR r.recipient_id IS NOT NULL)))",
+        ]
+        params: list[Any] = [reader_id, since_id, reader_id, reader_id, broadcasts_since]
+        if sender_name is not None:
+            where.append("lower(m.sender_name) = lower(?)")
+            params.append(sender_name)
+        if type is not None:
+            where.append("m.type = ?")
+            params.append(type)
+        if unread_only:
+            where.append("m.sender_id != ? AND (r.status IS NULL OR r.status != 'read')")
+            params.append(reader_id)
+        params.append(max(0, limit))
+        sql = (
+            f"SELECT {_MESSAGE_COLS_M}, r.recipient_id, r.recipient_name, r.status,"  # noqa: S608
+            " r.delivered_at, r.read_at FROM messages m LEFT JOIN message_receipts r"
+            " ON r.message_id = m.id AND r.recipient_id = ?"
+            " WHERE " + " AND ".join(where) + " ORDER BY m.id LIMIT ?"
+        )
+        out: list[tuple[MessageRow, ReceiptRow | None]] = []
+        for row in self._conn.execute(sql, params):
+            message = _message_row(row[:9])
+            receipt = None if row[9] is None else ReceiptRow(message.id, *row[9:])
+            out.append((message, receipt))
+        return out
+
+    @_guarded
+    def receipts(self, message_ids: list[int]) -> dict[int, list[ReceiptRow]]:
+        """Every receipt of the given messages, by message id (recipients in insertion order)."""
+        out: dict[int, list[ReceiptRow]] = {mid: [] for mid in message_ids}
+        for start in range(0, len(message_ids), 500):
+            chunk = message_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._conn.execute(
+                "SELECT message_id, recipient_id, recipient_name, status, delivered_at, read_at"  # noqa: S608
+                f" FROM message_receipts WHERE message_id IN ({marks})"
+                " ORDER BY message_id, rowid",
+                chunk,
+            )
+            for row in rows:
+                out[row[0]].append(ReceiptRow(*row))
+        return out
+
+    @_guarded
+    def undelivered(self, recipient_id: str) -> list[MessageRow]:
+        """Messages to ``recipient_id`` whose receipt is still ``sent``, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {_MESSAGE_COLS_M} FROM messages m JOIN message_receipts r"  # noqa: S608
+            " ON r.message_id = m.id WHERE r.recipient_id = ? AND r.status = 'sent'"
+            " ORDER BY m.id",
+            (recipient_id,),
+        ).fetchall()
+        return [_message_row(row) for row in rows]
+
+    @_guarded
+    def advance_receipt(
+        self, message_id: int, recipient_id: str, recipient_name: str, status: str, now: float
+    ) -> ReceiptRow | None:
+        """Move a receipt forward (``sent`` < ``delivered`` < ``read``), creating it if needed.
+
+        Returns the new receipt, or None when it was already at ``status`` or beyond.
+        """
+        rank = {"sent": 0, "delivered": 1, "read": 2}
+        with self.transaction():
+            row = self._conn.execute(
+                "SELECT status, delivered_at, read_at FROM message_receipts"
+                " WHERE message_id = ? AND recipient_id = ?",
+                (message_id, recipient_id),
+            ).fetchone()
+            if row is not None and rank[row[0]] >= rank[status]:
+                return None
+            delivered_at = row[1] if row is not None and row[1] is not None else now
+            read_at = now if status == "read" else None
+            self._conn.execute(
+                "INSERT INTO message_receipts (message_id, recipient_id, recipient_name, status,"
+                " delivered_at, read_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (message_id, recipient_id) DO UPDATE SET status = excluded.status,"
+                " delivered_at = excluded.delivered_at, read_at = excluded.read_at",
+                (message_id, recipient_id, recipient_name, status, delivered_at, read_at),
+            )
+        return ReceiptRow(message_id, recipient_id, recipient_name, status, delivered_at, read_at)
+
+    @_guarded
+    def count_messages_sent(self, sender_id: str) -> int:
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM messages WHERE sender_id = ?", (sender_id,)
+        ).fetchone()
+        return int(row[0])
+
+    # -- tasks ---------------------------------------------------------------------------------
+
+    def _deps_of(self, task_ids: list[int] | None) -> dict[int, tuple[int, ...]]:
+        if task_ids is None:
+            rows = self._conn.execute(
+                "SELECT task_id, depends_on FROM task_deps ORDER BY task_id, depends_on"
+            ).fetchall()
+        else:
+            rows = []
+            for start in range(0, len(task_ids), 500):
+                chunk = task_ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows += self._conn.execute(
+                    "SELECT task_id, depends_on FROM task_deps"  # noqa: S608 - only '?' marks
+                    f" WHERE task_id IN ({marks}) ORDER BY task_id, depends_on",
+                    chunk,
+                ).fetchall()
+        deps: dict[int, list[int]] = {}
+        for task_id, dep in rows:
+            deps.setdefault(task_id, []).append(dep)
+        return {task_id: tuple(ids) for task_id, ids in deps.items()}
+
+    def _task_rows(self, rows: list[tuple[Any, ...]], *, all_deps: bool = False) -> list[TaskRow]:
+        deps = self._deps_of(None if all_deps else [row[0] for row in rows])
+        return [_task_row(row, deps.get(row[0], ())) for row in rows]
+
+    @_guarded
+    def count_tasks(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0])
+
+    @_guarded
+    def add_task(
+        self,
+        *,
+        title: str,
+        description: str,
+        priority: str,
+        status: str,
+        assignee_id: str | None,
+        assignee_name: str | None,
+        created_by: str,
+        now: float,
+        depends_on: tuple[int, ...] = (),
+    ) -> TaskRow:
+        """Store a new task and its dependencies (which must exist), committed on return."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "INSERT INTO tasks (title, description, priority, status, assignee_id,"
+                " assignee_name, created_by, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    title,
+                    description,
+                    priority,
+                    status,
+                    assignee_id,
+                    assignee_name,
+                    created_by,
+                    now,
+                    now,
+                ),
+            )
+            task_id = int(cur.lastrowid or 0)
+            self._conn.executemany(
+                "INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)",
+                [(task_id, dep) for dep in sorted(set(depends_on))],
+            )
+        task = self.get_task(task_id)
+        assert task is not None
+        return task
+
+    @_guarded
+    def get_task(self, task_id: int) -> TaskRow | None:
+        rows = self._conn.execute(_SQL_GET_TASK, (task_id,)).fetchall()
+        return self._task_rows(rows)[0] if rows else None
+
+    @_guarded
+    def list_tasks(self) -> list[TaskRow]:
+        """Every task, by id."""
+        return self._task_rows(self._conn.execute(_SQL_LIST_TASKS).fetchall(), all_deps=True)
+
+    @_guarded
+    def tasks_assigned(self, assignee_id: str) -> list[TaskRow]:
+        """The tasks assigned to ``assignee_id``, by id."""
+        rows = self._conn.execute(_SQL_TASKS_OF, (assignee_id,)).fetchall()
+        return self._task_rows(rows)
+
+    @_guarded
+    def dependents(self, task_id: int) -> list[TaskRow]:
+        """The tasks that depend on ``task_id``, by id."""
+        rows = self._conn.execute(_SQL_DEPENDENTS, (task_id,)).fetchall()
+        return self._task_rows(rows)
+
+    @_guarded
+    def update_task(
+        self,
+        task_id: int,
+        *,
+        status: str,
+        assignee_id: str | None,
+        assignee_name: str | None,
+        note: str | None,
+        now: float,
+    ) -> TaskRow:
+        """Replace a task's status, assignee and note. Raises ``OpError(not_found)``."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "UPDATE tasks SET status = ?, assignee_id = ?, assignee_name = ?, note = ?,"
+                " updated_at = ? WHERE id = ?",
+                (status, assignee_id, assignee_name, note, now, task_id),
+            )
+        if cur.rowcount != 1:
+            raise op_error(ErrorCode.NOT_FOUND, f"no task {task_id}", task_id=task_id)
+        task = self.get_task(task_id)
+        assert task is not None
+        return task
+
+    @_guarded
+    def count_tasks_done(self, assignee_id: str) -> int:
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM tasks WHERE assignee_id = ? AND status = 'done'", (assignee_id,)
+        ).fetchone()
+        return int(row[0])
+
+    # -- shared variables ----------------------------------------------------------------------
+
+    @_guarded
+    def set_var(self, key: str, value: str, by: str, now: float) -> VarRow:
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO vars (key, value, updated_by, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+                " updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                (key, value, by, now),
+            )
+        return VarRow(key, value, by, now)
+
+    @_guarded
+    def get_var(self, key: str) -> VarRow | None:
+        row = self._conn.execute(
+            "SELECT key, value, updated_by, updated_at FROM vars WHERE key = ?", (key,)
+        ).fetchone()
+        return None if row is None else VarRow(*row)
+
+    @_guarded
+    def list_vars(self) -> list[VarRow]:
+        """Every variable, by key."""
+        rows = self._conn.execute(
+            "SELECT key, value, updated_by, updated_at FROM vars ORDER BY key"
+        ).fetchall()
+        return [VarRow(*row) for row in rows]
+
+    @_guarded
+    def count_vars(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM vars").fetchone()[0])
+
+    @_guarded
+    def delete_var(self, key: str) -> bool:
+        with self.transaction():
+            cur = self._conn.execute("DELETE FROM vars WHERE key = ?", (key,))
+        return cur.rowcount == 1
+
+    # -- summaries -----------------------------------------------------------------------------
+
+    @_guarded
+    def change_counts(
+        self, *, author_id: str | None = None, author_name: str | None = None
+    ) -> dict[str, int]:
+        """``{"proposed", "applied", "rejected"}`` counts of one author's changes (every change
+        it made counts as proposed, including those applied at once)."""
+        column, value = (
+            ("author_id", author_id) if author_id is not None else ("author_name", author_name)
+        )
+        row = self._conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(status = 'applied'), 0),"  # noqa: S608 - fixed names
+            f" COALESCE(SUM(status = 'rejected'), 0) FROM changes WHERE {column} = ?",
+            (value,),
+        ).fetchone()
+        return {"proposed": int(row[0]), "applied": int(row[1]), "rejected": int(row[2])}
 
     # -- meta ----------------------------------------------------------------------------------
 
@@ -829,7 +1253,18 @@ class Store:
         if self._depth:
             raise StoreError("wipe() cannot run inside a transaction")
         with self.transaction():
-            for table in ("change_data", "changes", "guests", "invites", "audit"):
+            for table in (
+                "message_receipts",
+                "messages",
+                "task_deps",
+                "tasks",
+                "vars",
+                "change_data",
+                "changes",
+                "guests",
+                "invites",
+                "audit",
+            ):
                 self._conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             self._conn.execute("DELETE FROM meta WHERE key != ?", (KEY_CHECK_META,))
             self._conn.execute("DELETE FROM sqlite_sequence")

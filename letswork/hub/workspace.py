@@ -649,6 +649,49 @@ def _line_hits(
     return hits
 
 
+def _may_fold(data: bytes) -> bool:
+    """Whether ``data`` holds a non-ASCII character that a case-insensitive ``re`` pattern
+    matches with an ASCII letter: U+0130 and U+0131 (i), U+017F LONG S (s), U+212A KELVIN
+    SIGN (k). One-byte tests go first: they are ``memchr`` and rule out most files at once."""
+    return (
+        (b"\xc4" in data and (b"\xc4\xb0" in data or b"\xc4\xb1" in data))
+        or (b"\xc5" in data and b"\xc5\xbf" in data)
+        or (b"\xaa" in data and b"\xe2\x84\xaa" in data)
+    )
+
+
+def _literal_hits(
+    data: bytes, haystack: bytes, needle: bytes, limit: int
+) -> list[tuple[int, bytes, int]]:
+    """:func:`_line_hits` for a literal ``needle`` found with ``bytes.find`` in ``haystack``.
+
+    ``haystack`` is ``data`` itself, or ``data.lower()`` for a case-insensitive search of
+    ASCII text (the same length, so offsets agree); lines are taken from ``data``. A
+    case-insensitive regex scan is several times slower than lowering once and finding.
+    """
+    hits: list[tuple[int, bytes, int]] = []
+    pos = 0
+    line_no = 1
+    counted = 0
+    size = len(data)
+    while len(hits) < limit:
+        start = haystack.find(needle, pos)
+        if start < 0:
+            break
+        line_start = data.rfind(b"\n", 0, start) + 1
+        line_no += data.count(b"\n", counted, line_start)
+        counted = line_start
+        line_end = data.find(b"\n", start)
+        if line_end < 0:
+            line_end = size
+        line = data[line_start:line_end]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        hits.append((line_no, line, start - line_start))
+        pos = line_end + 1
+    return hits
+
+
 def _compile_glob(glob: str) -> Callable[[str], bool]:
     """A gitignore-style matcher: ``*.py`` matches at any depth, ``src/**/x`` from the start."""
     if not glob.strip():
@@ -702,6 +745,18 @@ def apply_edit(text: str, old: str, new: str, *, replace_all: bool) -> str:
     return text.replace(old, new) if replace_all else text.replace(old, new, 1)
 
 
+def _one_sided_diff(from_file: str, to_file: str, lines: list[str], sign: str) -> str:
+    """What difflib gives for a create or delete (every line added or removed), built directly:
+    difflib's matcher costs milliseconds per 10 KiB and finds nothing here."""
+    n = len(lines)
+    span = "1" if n == 1 else f"1,{n}"
+    hunk = f"@@ -0,0 +{span} @@\n" if sign == "+" else f"@@ -{span} +0,0 @@\n"
+    body = sign + sign.join(lines)
+    if not body.endswith("\n"):
+        body += "\n\\ No newline at end of file\n"
+    return f"--- {from_file}\n+++ {to_file}\n{hunk}{body}"
+
+
 def unified_diff(
     path: str, old: str | None, new: str | None, *, new_path: str | None = None
 ) -> str:
@@ -715,6 +770,10 @@ def unified_diff(
     to_file = "/dev/null" if new is None else f"b/{new_path if new_path is not None else path}"
     old_lines = _split_lines(old or "")
     new_lines = _split_lines(new or "")
+    if (not old_lines) != (not new_lines):
+        return _one_sided_diff(
+            from_file, to_file, old_lines or new_lines, "-" if old_lines else "+"
+        )
     out: list[str] = []
     for line in difflib.unified_diff(old_lines, new_lines, fromfile=from_file, tofile=to_file):
         out.append(line)
@@ -1115,6 +1174,7 @@ class Workspace:
             else None
         )
 
+        fold_risk = needle_lower is not None and any(c in needle_lower for c in b"iks")
         res = self._check(path, is_host=is_host)
         files: Iterator[tuple[str, str, str]]
         if res.real.is_dir():
@@ -1145,10 +1205,35 @@ class Workspace:
             scanned += 1
             if needle is not None and needle not in data:
                 continue
-            if needle_lower is not None and data.isascii() and needle_lower not in data.lower():
-                continue
+            lowered = None
+            if needle_lower is not None:
+                ascii_text = data.isascii()
+                if ascii_text or not (fold_risk and _may_fold(data)):
+                    # bytes.lower() folds ASCII letters only; that is the whole story unless
+                    # the needle has a letter that a non-ASCII character also matches.
+                    low = data.lower()
+                    if needle_lower not in low:
+                        continue
+                    lowered = low
             room = limit + 1 - len(matches)
-            if rx_bytes is not None and data.isascii():
+            literal = needle if needle is not None else needle_lower
+            haystack = data if needle is not None else lowered
+            if literal is not None and haystack is not None:
+                # A literal: bytes.find gives the regex's matches (UTF-8 is self-synchronising
+                # and the case folding above is exact for this needle and file).
+                ascii_text = data.isascii()
+                if not ascii_text:
+                    try:
+                        data.decode("utf-8")
+                    except UnicodeDecodeError:
+                        scanned -= 1
+                        continue
+                for line_no, raw, col in _literal_hits(data, haystack, literal, room):
+                    line = raw.decode("utf-8")
+                    if not ascii_text:
+                        col = len(raw[:col].decode("utf-8"))
+                    matches.append(SearchMatch(rel, line_no, _clip(line, col)))
+            elif rx_bytes is not None and data.isascii():
                 for line_no, raw, col in _line_hits(data, rx_bytes, b"\n", b"\r", room):
                     matches.append(SearchMatch(rel, line_no, _clip(raw.decode("ascii"), col)))
             else:

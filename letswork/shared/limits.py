@@ -56,6 +56,46 @@ MAX_RESULTS = 1000
 #: Longest short free-text field (reasons, labels, regex patterns).
 MAX_SHORT_TEXT_CHARS = 1024
 
+# The collaboration layer (messages, task board, shared variables, presence; issue 6).
+#: File references one message may carry.
+MAX_MESSAGE_REFS = 5
+#: Lines of one file reference the hub attaches; a longer range is cut (``truncated``).
+MAX_REF_LINES = 200
+#: Bytes of UTF-8 text the hub attaches for one file reference; longer text is cut.
+MAX_REF_TEXT_BYTES = 8 * KiB
+#: Messages one ``get_messages`` call returns at most.
+MAX_MESSAGES_PER_PAGE = 200
+#: Rough byte budget of one ``get_messages``, ``get_var`` or ``board`` result, well inside a frame.
+MAX_LISTING_BYTES = 2 * MiB
+#: Tasks on the board, all statuses together.
+MAX_TASKS = 500
+#: Tasks one ``plan`` call creates at most.
+MAX_PLAN_TASKS = 100
+#: Dependencies of one task.
+MAX_TASK_DEPS = 50
+#: A task title, in characters.
+MAX_TASK_TITLE_CHARS = 200
+#: A task description, in characters.
+MAX_TASK_DESCRIPTION_CHARS = 4000
+#: A task's result note, in characters.
+MAX_TASK_NOTE_CHARS = 2000
+#: Characters of a description or note shown per task on the ``board`` (``get_task`` has all).
+MAX_BOARD_TEXT_CHARS = 280
+#: Shared variables.
+MAX_VARS = 500
+#: A shared variable's key, in characters (``[A-Za-z0-9_.:-]``).
+MAX_VAR_KEY_CHARS = 128
+#: A shared variable's value, in bytes of UTF-8.
+MAX_VAR_VALUE_BYTES = 16 * KiB
+#: A peer whose last request is older than this is ``idle`` (``ping`` does not count).
+IDLE_AFTER_SECONDS = 60.0
+#: A peer idle for longer than this is ``away``.
+AWAY_AFTER_SECONDS = 15 * 60.0
+#: MCP server names one capability card may list.
+MAX_CARD_SERVERS = 32
+#: Audit entries one ``activity_log`` call returns at most.
+MAX_ACTIVITY_ENTRIES = 500
+
 
 @dataclasses.dataclass(frozen=True)
 class Limits:

@@ -42,6 +42,7 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal, NoReturn
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -61,7 +62,14 @@ __all__ = [
     "MAX_ID",
     "OPS",
     "REASONS",
+    "ActivityEntry",
+    "ActivityLogArgs",
+    "ActivityLogResult",
+    "AddTaskArgs",
     "AdmittedData",
+    "BoardResult",
+    "CapabilityCard",
+    "CardResult",
     "ChangeDecidedData",
     "ChangeDetail",
     "ChangeIdArgs",
@@ -74,6 +82,7 @@ __all__ = [
     "CreateInviteArgs",
     "CreateInviteResult",
     "DeleteFileArgs",
+    "DeleteVarResult",
     "EditFileArgs",
     "Empty",
     "Entry",
@@ -83,18 +92,33 @@ __all__ = [
     "FindFilesArgs",
     "FindFilesResult",
     "ForceUnlockResult",
+    "GetMessagesArgs",
+    "GetMessagesResult",
+    "GetVarArgs",
+    "GetVarResult",
     "GuestRole",
     "HelloArgs",
     "HelloResult",
     "InviteInfo",
+    "LeaveResult",
     "ListFilesArgs",
     "ListFilesResult",
     "ListInvitesResult",
+    "ListPeersResult",
     "LockFileArgs",
     "LockInfo",
     "LockReleasedData",
     "LockResult",
     "LockTakenData",
+    "MarkReadArgs",
+    "MarkReadResult",
+    "MessageData",
+    "MessageInfo",
+    "MessageReceiptData",
+    "MessageRef",
+    "MessageRefArgs",
+    "MessageResult",
+    "MessageType",
     "MoveFileArgs",
     "MyChangesArgs",
     "NameArgs",
@@ -108,9 +132,15 @@ __all__ = [
     "PeerLeftData",
     "PendingChangesArgs",
     "PingResult",
+    "PlanArgs",
+    "PlanResult",
+    "PlanTaskArgs",
+    "PresenceInfo",
+    "PublishCardArgs",
     "ReadFileArgs",
     "ReadFileResult",
     "ReasonData",
+    "Receipt",
     "RejectChangeArgs",
     "Request",
     "Response",
@@ -120,10 +150,23 @@ __all__ = [
     "SearchFilesArgs",
     "SearchFilesResult",
     "SearchMatch",
+    "SendMessageArgs",
+    "SetVarArgs",
     "ShutdownResult",
     "StatusResult",
+    "TaskIdArgs",
+    "TaskInfo",
+    "TaskPriority",
+    "TaskResult",
+    "TaskStatus",
+    "TaskUpdatedData",
     "TrustResult",
     "UnlockResult",
+    "UpdateTaskArgs",
+    "VarChangedData",
+    "VarInfo",
+    "VarKeyArgs",
+    "VarResult",
     "WireModel",
     "WriteFileArgs",
     "decode_incoming",
@@ -542,6 +585,356 @@ class ShutdownResult(WireModel):
 
 
 # --------------------------------------------------------------------------------------------
+# The collaboration layer: messages, task board, shared variables, presence, activity log.
+# Text another person wrote travels as it is; the channel and the dashboard neutralise it at
+# the exits (letswork.shared.sanitize). Here only sizes and characters are checked.
+# --------------------------------------------------------------------------------------------
+
+MessageType = Literal[
+    "finding", "status", "question", "handoff", "task", "review", "context", "chat"
+]
+ReceiptStatus = Literal["sent", "delivered", "read"]
+TaskStatus = Literal["open", "claimed", "in_progress", "blocked", "done", "failed"]
+TaskPriority = Literal["low", "normal", "high", "critical"]
+TaskChange = Literal["added", "claimed", "unclaimed", "updated", "unblocked", "blocked", "released"]
+
+#: Ids the hub gives messages and tasks (positive integers).
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+#: A line number, counting from 1.
+LineNumber = Annotated[int, Field(ge=1, le=MAX_ID)]
+#: A message body; the hub also checks its size in bytes of UTF-8 (``MAX_CHAT_BYTES``).
+MessageBody = Annotated[str, Field(min_length=1, max_length=limits.MAX_CHAT_BYTES)]
+TaskTitle = Annotated[str, Field(min_length=1, max_length=limits.MAX_TASK_TITLE_CHARS)]
+TaskDescription = Annotated[str, Field(max_length=limits.MAX_TASK_DESCRIPTION_CHARS)]
+TaskNote = Annotated[str, Field(max_length=limits.MAX_TASK_NOTE_CHARS)]
+#: A name for a task inside one ``plan`` call, so that its tasks can depend on each other.
+PlanKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+VarKey = Annotated[
+    str, Field(min_length=1, max_length=limits.MAX_VAR_KEY_CHARS, pattern=r"^[A-Za-z0-9_.:-]+$")
+]
+#: A variable key, or ``*`` for every variable.
+VarKeyOrAll = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=limits.MAX_VAR_KEY_CHARS,
+        pattern=r"^(?:\*|[A-Za-z0-9_.:-]+)$",
+    ),
+]
+#: A variable's value; the hub also checks its size in bytes (``MAX_VAR_VALUE_BYTES``).
+VarValue = Annotated[str, Field(max_length=limits.MAX_VAR_VALUE_BYTES)]
+#: An audit entry's kind (``lock``, ``write_proposed``, ``message``, ...).
+ActivityKind = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z_]+$")]
+
+# An absolute path where it starts a card string or follows a space, quote, '=', '(' or ','.
+_ABSOLUTE_PATH = re.compile(r"""(?:^|[\s"'=(,;])(?:/|\\|~|[A-Za-z]:[\\/]|file:)""", re.I)
+
+
+def _no_absolute_path(value: str) -> str:
+    if _ABSOLUTE_PATH.search(value):
+        raise ValueError("must not contain an absolute path (the card is shown to other people)")
+    return value
+
+
+#: A string of a capability card: no absolute paths (they reveal the user's folders).
+CardText = Annotated[str, Field(max_length=64), AfterValidator(_no_absolute_path)]
+CardName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_absolute_path)]
+
+
+class MessageRefArgs(WireModel):
+    """A file reference in ``send_message``: lines ``start_line``..``end_line`` of ``path``."""
+
+    path: FilePath
+    start_line: LineNumber
+    end_line: LineNumber | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MessageRefArgs:
+        if self.end_line is not None and self.end_line < self.start_line:
+            raise ValueError("end_line must not be before start_line")
+        return self
+
+
+class MessageRef(WireModel):
+    """A file reference as the hub resolved it when the message was sent.
+
+    ``text`` holds the lines (cut to ``MAX_REF_LINES`` lines and ``MAX_REF_TEXT_BYTES`` bytes,
+    then ``truncated`` is true); it is ``null`` when the path is no longer shared with the
+    reader. ``end_line`` is the last line actually attached.
+    """
+
+    path: FilePath
+    start_line: LineNumber
+    end_line: LineNumber
+    text: str | None = None
+    sha256: Sha256 | None = None
+    truncated: bool = False
+
+
+class Receipt(WireModel):
+    """How far one recipient got with a message: ``sent`` (not yet delivered), ``delivered``,
+    ``read``."""
+
+    name: DisplayName
+    status: ReceiptStatus
+    delivered_at: Timestamp | None = None
+    read_at: Timestamp | None = None
+
+
+class MessageInfo(WireModel):
+    """One message. ``to`` is ``null`` for a broadcast.
+
+    ``read`` is set on messages the reader received (whether it had read it before this
+    result); ``receipts`` on messages the reader sent.
+    """
+
+    id: RowId
+    type: MessageType
+    sender: DisplayName
+    to: DisplayName | None = None
+    body: MessageBody
+    refs: list[MessageRef] = Field(default_factory=list)
+    created_at: Timestamp
+    read: bool | None = None
+    receipts: list[Receipt] | None = None
+
+
+class SendMessageArgs(WireModel):
+    type: MessageType = "chat"
+    body: MessageBody
+    to: DisplayName | None = None
+    refs: Annotated[list[MessageRefArgs], Field(max_length=limits.MAX_MESSAGE_REFS)] = Field(
+        default_factory=list
+    )
+
+
+class MessageResult(WireModel):
+    message: MessageInfo
+
+
+class GetMessagesArgs(WireModel):
+    since_id: Count | None = None
+    sender: DisplayName | None = None
+    type: MessageType | None = None
+    limit: Annotated[int, Field(ge=1, le=limits.MAX_MESSAGES_PER_PAGE)] = 50
+    include_read: bool = False
+    mark_read: bool = True
+
+
+class GetMessagesResult(WireModel):
+    messages: list[MessageInfo]
+    has_more: bool
+
+
+class MarkReadArgs(WireModel):
+    ids: Annotated[list[RowId], Field(min_length=1, max_length=limits.MAX_MESSAGES_PER_PAGE)]
+
+
+class MarkReadResult(WireModel):
+    marked: list[RowId]
+
+
+class TaskInfo(WireModel):
+    """One task of the board. ``waiting_on`` lists the dependencies not yet done.
+
+    On the ``board``, ``description`` and ``note`` are cut to ``MAX_BOARD_TEXT_CHARS``
+    characters and ``truncated`` is true when either was; ``get_task`` gives them whole.
+    """
+
+    id: RowId
+    title: TaskTitle
+    description: TaskDescription
+    priority: TaskPriority
+    status: TaskStatus
+    assignee: DisplayName | None = None
+    depends_on: list[RowId]
+    waiting_on: list[RowId]
+    note: TaskNote | None = None
+    created_by: DisplayName
+    created_at: Timestamp
+    updated_at: Timestamp
+    truncated: bool = False
+
+
+class AddTaskArgs(WireModel):
+    title: TaskTitle
+    description: TaskDescription = ""
+    priority: TaskPriority = "normal"
+    depends_on: Annotated[list[RowId], Field(max_length=limits.MAX_TASK_DEPS)] = Field(
+        default_factory=list
+    )
+
+
+class TaskResult(WireModel):
+    task: TaskInfo
+
+
+class PlanTaskArgs(WireModel):
+    """One task of a ``plan``: ``depends_on`` names keys of this plan (strings) or the ids of
+    existing tasks (integers)."""
+
+    key: PlanKey
+    title: TaskTitle
+    description: TaskDescription = ""
+    priority: TaskPriority = "normal"
+    assignee: DisplayName | None = None
+    depends_on: Annotated[list[RowId | PlanKey], Field(max_length=limits.MAX_TASK_DEPS)] = Field(
+        default_factory=list
+    )
+
+
+class PlanArgs(WireModel):
+    tasks: Annotated[list[PlanTaskArgs], Field(min_length=1, max_length=limits.MAX_PLAN_TASKS)]
+
+
+class PlanResult(WireModel):
+    tasks: list[TaskInfo]
+    ids: dict[PlanKey, RowId]
+
+
+class TaskIdArgs(WireModel):
+    id: RowId
+
+
+class UpdateTaskArgs(WireModel):
+    id: RowId
+    status: TaskStatus | None = None
+    note: TaskNote | None = None
+
+
+class BoardResult(WireModel):
+    """Every task, grouped by status; in each group by priority (critical first), then id."""
+
+    open: list[TaskInfo]
+    claimed: list[TaskInfo]
+    in_progress: list[TaskInfo]
+    blocked: list[TaskInfo]
+    done: list[TaskInfo]
+    failed: list[TaskInfo]
+    total: Count
+    truncated: bool
+
+
+class VarInfo(WireModel):
+    """One shared variable; ``value`` is ``null`` only in a ``get_var *`` result too large to
+    carry every value (get that key on its own). ``size`` is the value's size in bytes."""
+
+    key: VarKey
+    value: VarValue | None = None
+    size: Count
+    updated_by: DisplayName
+    updated_at: Timestamp
+
+
+class SetVarArgs(WireModel):
+    key: VarKey
+    value: VarValue
+
+
+class VarResult(WireModel):
+    var: VarInfo
+
+
+class GetVarArgs(WireModel):
+    key: VarKeyOrAll
+
+
+class GetVarResult(WireModel):
+    vars: list[VarInfo]
+    truncated: bool
+
+
+class VarKeyArgs(WireModel):
+    key: VarKey
+
+
+class DeleteVarResult(WireModel):
+    deleted: bool
+
+
+class CapabilityCard(WireModel):
+    """What a peer chose to tell the others about its set-up."""
+
+    client: CardText
+    mcp_servers: Annotated[list[CardName], Field(max_length=limits.MAX_CARD_SERVERS)] = Field(
+        default_factory=list
+    )
+
+
+class PublishCardArgs(WireModel):
+    """``opt_in`` must be true: the user agreed to show this card to the session."""
+
+    opt_in: bool
+    client: CardText = ""
+    mcp_servers: Annotated[list[CardName], Field(max_length=limits.MAX_CARD_SERVERS)] = Field(
+        default_factory=list
+    )
+
+
+class CardResult(WireModel):
+    card: CapabilityCard
+
+
+class PresenceInfo(WireModel):
+    """One connected peer with what it is doing.
+
+    ``state`` is ``online`` when its last request (``ping`` aside) was under a minute ago,
+    ``idle`` up to 15 minutes, ``away`` beyond; ``idle_minutes`` counts whole minutes.
+    """
+
+    peer_id: Ident
+    name: DisplayName
+    role: Role
+    state: Literal["online", "idle", "away", "awaiting_admission"]
+    idle_minutes: Count
+    connected_at: Timestamp
+    last_active_at: Timestamp
+    locks: list[FilePath]
+    tasks: list[RowId]
+    card: CapabilityCard | None = None
+
+
+class ListPeersResult(WireModel):
+    peers: list[PresenceInfo]
+
+
+class ActivityLogArgs(WireModel):
+    actor: DisplayName | None = None
+    kind: ActivityKind | None = None
+    since: Timestamp | None = None
+    limit: Annotated[int, Field(ge=1, le=limits.MAX_ACTIVITY_ENTRIES)] = 100
+
+
+class ActivityEntry(WireModel):
+    """One audit entry: who (``actor``, a display name) did what (``kind``), when, on which
+    path, with small details."""
+
+    id: RowId
+    at: Timestamp
+    actor: ShortText
+    kind: ShortText
+    path: RelPath | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActivityLogResult(WireModel):
+    entries: list[ActivityEntry]
+
+
+class LeaveResult(WireModel):
+    """What this participant did in the session, counted over its whole identity (a guest
+    across reconnects; for the host, every host connection)."""
+
+    changes_proposed: Count
+    changes_applied: Count
+    changes_rejected: Count
+    messages_sent: Count
+    tasks_done: Count
+    locks_released: Count
+    tasks_released: Count
+
+
+# --------------------------------------------------------------------------------------------
 # Event data.
 # --------------------------------------------------------------------------------------------
 
@@ -605,6 +998,40 @@ class FileChangedData(WireModel):
     path: FilePath
     change: Literal["created", "modified", "deleted"]
     by: DisplayName | None = None
+
+
+class MessageData(WireModel):
+    """``message``: sent to each recipient (and the sender's other connections)."""
+
+    message: MessageInfo
+
+
+class MessageReceiptData(WireModel):
+    """``message_receipt``: sent to the sender when a recipient got or read its message."""
+
+    message_id: RowId
+    recipient: DisplayName
+    status: Literal["delivered", "read"]
+    at: Timestamp
+
+
+class TaskUpdatedData(WireModel):
+    """``task_updated``: ``by`` is absent when the hub changed the task itself (unblocked
+    because its dependencies are done, blocked again, released when its assignee left)."""
+
+    task: TaskInfo
+    change: TaskChange
+    by: DisplayName | None = None
+
+
+class VarChangedData(WireModel):
+    """``var_changed``: ``value`` is absent when the variable was deleted."""
+
+    key: VarKey
+    value: VarValue | None = None
+    deleted: bool
+    by: DisplayName
+    at: Timestamp
 
 
 # --------------------------------------------------------------------------------------------
@@ -872,6 +1299,166 @@ _OP_LIST = (
         group="locks",
         mutates=True,
     ),
+    # messages
+    _op(
+        "send_message",
+        SendMessageArgs,
+        MessageResult,
+        ALL_ROLES,
+        "Send a message to one peer or to everyone, optionally quoting lines of shared files.",
+        group="messages",
+        mutates=True,
+        errors=(_E.NOT_FOUND, _E.NOT_SHARED, _E.NOT_A_FILE, _E.BINARY_FILE, _E.DISK_ERROR),
+    ),
+    _op(
+        "get_messages",
+        GetMessagesArgs,
+        GetMessagesResult,
+        ALL_ROLES,
+        "List messages to and from this peer (unread ones by default) and mark them read.",
+        group="messages",
+    ),
+    _op(
+        "mark_read",
+        MarkReadArgs,
+        MarkReadResult,
+        ALL_ROLES,
+        "Mark received messages read (the senders get a read receipt).",
+        group="messages",
+        mutates=True,
+    ),
+    # the task board
+    _op(
+        "add_task",
+        AddTaskArgs,
+        TaskResult,
+        _WRITERS,
+        "Add a task to the board, optionally depending on other tasks.",
+        group="tasks",
+        mutates=True,
+        errors=(_E.NOT_FOUND, _E.QUOTA_EXCEEDED),
+    ),
+    _op(
+        "plan",
+        PlanArgs,
+        PlanResult,
+        _WRITERS,
+        "Add several tasks with assignees and dependencies at once, all or none.",
+        group="tasks",
+        mutates=True,
+        errors=(_E.NOT_FOUND, _E.QUOTA_EXCEEDED),
+    ),
+    _op(
+        "claim_task",
+        TaskIdArgs,
+        TaskResult,
+        _WRITERS,
+        "Claim a task: it becomes yours until you finish, fail or unclaim it.",
+        group="tasks",
+        mutates=True,
+        errors=(_E.NOT_FOUND,),
+    ),
+    _op(
+        "unclaim_task",
+        TaskIdArgs,
+        TaskResult,
+        _WRITERS,
+        "Give a claimed task back to the board.",
+        group="tasks",
+        mutates=True,
+        errors=(_E.NOT_FOUND,),
+    ),
+    _op(
+        "update_task",
+        UpdateTaskArgs,
+        TaskResult,
+        _WRITERS,
+        "Change a task's status and/or its result note.",
+        group="tasks",
+        mutates=True,
+        errors=(_E.NOT_FOUND,),
+    ),
+    _op(
+        "board",
+        Empty,
+        BoardResult,
+        ALL_ROLES,
+        "Show every task, grouped by status.",
+        group="tasks",
+    ),
+    _op(
+        "get_task",
+        TaskIdArgs,
+        TaskResult,
+        ALL_ROLES,
+        "Show one task with its whole description and note.",
+        group="tasks",
+        errors=(_E.NOT_FOUND,),
+    ),
+    # shared variables
+    _op(
+        "set_var",
+        SetVarArgs,
+        VarResult,
+        _WRITERS,
+        "Set a shared variable.",
+        group="variables",
+        mutates=True,
+        errors=(_E.QUOTA_EXCEEDED,),
+    ),
+    _op(
+        "get_var",
+        GetVarArgs,
+        GetVarResult,
+        ALL_ROLES,
+        "Read one shared variable, or all of them with '*'.",
+        group="variables",
+        errors=(_E.NOT_FOUND,),
+    ),
+    _op(
+        "delete_var",
+        VarKeyArgs,
+        DeleteVarResult,
+        _WRITERS,
+        "Delete a shared variable.",
+        group="variables",
+        mutates=True,
+    ),
+    # presence and activity
+    _op(
+        "list_peers",
+        Empty,
+        ListPeersResult,
+        ALL_ROLES,
+        "Who is here, how active, and what each holds: locks, claimed tasks, capability card.",
+        group="presence",
+    ),
+    _op(
+        "publish_card",
+        PublishCardArgs,
+        CardResult,
+        ALL_ROLES,
+        "Show the others this peer's client and MCP servers (only with the user's opt-in).",
+        group="presence",
+        mutates=True,
+    ),
+    _op(
+        "activity_log",
+        ActivityLogArgs,
+        ActivityLogResult,
+        ALL_ROLES,
+        "Read the session's activity log, filtered by actor, kind and time.",
+        group="presence",
+    ),
+    _op(
+        "leave",
+        Empty,
+        LeaveResult,
+        ALL_ROLES,
+        "End this session with a summary; releases this peer's locks and claimed tasks.",
+        group="presence",
+        mutates=True,
+    ),
     # people and invites
     _op(
         "admit",
@@ -978,6 +1565,14 @@ _EVENT_LIST = (
     EventSpec("lock_taken", LockTakenData, "A path was locked."),
     EventSpec("lock_released", LockReleasedData, "A lock was released, and why."),
     EventSpec("file_changed", FileChangedData, "A shared file was created, modified or deleted."),
+    EventSpec("message", MessageData, "A message for this peer (directed or broadcast)."),
+    EventSpec(
+        "message_receipt",
+        MessageReceiptData,
+        "Sent to a message's sender: a recipient got it, or read it.",
+    ),
+    EventSpec("task_updated", TaskUpdatedData, "A task was added or changed."),
+    EventSpec("var_changed", VarChangedData, "A shared variable was set or deleted."),
     EventSpec("kicked", ReasonData, "Sent to the guest itself: the host disconnected it."),
     EventSpec("hub_stopping", Empty, "The hub is shutting down."),
 )

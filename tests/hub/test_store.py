@@ -19,6 +19,8 @@ KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
 INVITE_ID = b"I" * 16
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+#: The newest schema number this version ships.
+LATEST = len(load_migrations())
 
 
 @pytest.fixture
@@ -107,7 +109,7 @@ def test_reopen_runs_no_migration(
     monkeypatch.setattr(store_mod, "split_sql", fail)
     with Store.open(db_path, KEY) as again:
         assert again.get_meta("k") == "v"
-    assert _user_version(db_path) == 1
+    assert _user_version(db_path) == LATEST
 
 
 def test_later_migration_file_is_applied_on_reopen(
@@ -116,11 +118,12 @@ def test_later_migration_file_is_applied_on_reopen(
     store.set_meta("k", "v")
     store.close()
     real = load_migrations()
-    extra = Migration(2, "002-notes.sql", "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);")
+    n = LATEST + 1
+    extra = Migration(n, f"{n:03d}-notes.sql", "CREATE TABLE notes (id INTEGER PRIMARY KEY);")
     monkeypatch.setattr(store_mod, "load_migrations", lambda: [*real, extra])
     with Store.open(db_path, KEY) as again:
         assert again.get_meta("k") == "v"
-    assert _user_version(db_path) == 2
+    assert _user_version(db_path) == n
     assert "notes" in _tables(db_path)
 
 
@@ -129,11 +132,14 @@ def test_failing_migration_is_rolled_back_whole(
 ) -> None:
     store.close()
     real = load_migrations()
-    broken = Migration(2, "002-broken.sql", "CREATE TABLE half (x);\nCREATE TABLE invites (x);")
+    n = LATEST + 1
+    broken = Migration(
+        n, f"{n:03d}-broken.sql", "CREATE TABLE half (x);\nCREATE TABLE invites (x);"
+    )
     monkeypatch.setattr(store_mod, "load_migrations", lambda: [*real, broken])
-    with pytest.raises(StoreError, match=r"002-broken\.sql"):
+    with pytest.raises(StoreError, match=rf"{n:03d}-broken\.sql"):
         Store.open(db_path, KEY)
-    assert _user_version(db_path) == 1
+    assert _user_version(db_path) == LATEST
     assert "half" not in _tables(db_path)
 
 

@@ -57,6 +57,45 @@ CHANGE: dict[str, Any] = {
     "size": 2,
 }
 DECIDED = {**CHANGE, "status": "applied", "decided_at": T + 5, "decided_by": "host"}
+MESSAGE: dict[str, Any] = {
+    "id": 7,
+    "type": "finding",
+    "sender": "alice",
+    "to": "bob",
+    "body": "the bug is in parse()",
+    "refs": [
+        {
+            "path": "src/app.py",
+            "start_line": 3,
+            "end_line": 4,
+            "text": "def parse():\n    pass\n",
+            "sha256": SHA,
+            "truncated": False,
+        }
+    ],
+    "created_at": T,
+    "receipts": [{"name": "bob", "status": "read", "delivered_at": T + 1, "read_at": T + 2}],
+}
+TASK: dict[str, Any] = {
+    "id": 3,
+    "title": "Write the parser",
+    "description": "",
+    "priority": "high",
+    "status": "blocked",
+    "assignee": "alice",
+    "depends_on": [1, 2],
+    "waiting_on": [2],
+    "created_by": "host",
+    "created_at": T,
+    "updated_at": T + 5,
+}
+VAR: dict[str, Any] = {
+    "key": "build.target",
+    "value": "x86_64",
+    "size": 6,
+    "updated_by": "bob",
+    "updated_at": T,
+}
 PEER: dict[str, Any] = {
     "peer_id": "p1",
     "name": "alice",
@@ -104,6 +143,33 @@ ARGS_EXAMPLES: dict[str, dict[str, Any]] = {
     "list_invites": {},
     "revoke_invite": {"label": "for carol"},
     "shutdown": {},
+    "send_message": {
+        "type": "question",
+        "body": "which branch?",
+        "to": "bob",
+        "refs": [{"path": "src/app.py", "start_line": 1, "end_line": 9}],
+    },
+    "get_messages": {"since_id": 4, "sender": "bob", "type": "chat", "limit": 200},
+    "mark_read": {"ids": [1, 2, 3]},
+    "add_task": {"title": "Parser", "priority": "critical", "depends_on": [1]},
+    "plan": {
+        "tasks": [
+            {"key": "a", "title": "First"},
+            {"key": "b", "title": "Then", "assignee": "bob", "depends_on": ["a", 4]},
+        ]
+    },
+    "claim_task": {"id": 3},
+    "unclaim_task": {"id": 3},
+    "update_task": {"id": 3, "status": "done", "note": "merged"},
+    "board": {},
+    "get_task": {"id": 3},
+    "set_var": {"key": "build.target", "value": "x86_64"},
+    "get_var": {"key": "*"},
+    "delete_var": {"key": "build.target"},
+    "list_peers": {},
+    "publish_card": {"opt_in": True, "client": "claude-code", "mcp_servers": ["github"]},
+    "activity_log": {"actor": "bob", "kind": "write_proposed", "since": T, "limit": 10},
+    "leave": {},
 }
 
 #: One valid ``result`` per op.
@@ -190,6 +256,69 @@ RESULT_EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "revoke_invite": {"invite_id": "9f" * 8, "revoked": True, "disconnected": ["bob"]},
     "shutdown": {"stopping": True},
+    "send_message": {"message": MESSAGE},
+    "get_messages": {
+        "messages": [MESSAGE, {**MESSAGE, "id": 8, "to": None, "receipts": None, "read": False}],
+        "has_more": False,
+    },
+    "mark_read": {"marked": [1, 3]},
+    "add_task": {"task": TASK},
+    "plan": {"tasks": [TASK], "ids": {"a": 3}},
+    "claim_task": {"task": TASK},
+    "unclaim_task": {"task": {**TASK, "assignee": None}},
+    "update_task": {"task": {**TASK, "status": "done", "note": "merged", "waiting_on": []}},
+    "board": {
+        "open": [],
+        "claimed": [],
+        "in_progress": [],
+        "blocked": [{**TASK, "truncated": True}],
+        "done": [],
+        "failed": [],
+        "total": 1,
+        "truncated": False,
+    },
+    "get_task": {"task": TASK},
+    "set_var": {"var": VAR},
+    "get_var": {"vars": [VAR, {**VAR, "key": "big", "value": None}], "truncated": True},
+    "delete_var": {"deleted": True},
+    "list_peers": {
+        "peers": [
+            {
+                "peer_id": "p1",
+                "name": "alice",
+                "role": "editor",
+                "state": "idle",
+                "idle_minutes": 3,
+                "connected_at": T,
+                "last_active_at": T + 10,
+                "locks": ["src/app.py"],
+                "tasks": [3],
+                "card": {"client": "claude-code", "mcp_servers": ["github"]},
+            }
+        ]
+    },
+    "publish_card": {"card": {"client": "claude-code", "mcp_servers": []}},
+    "activity_log": {
+        "entries": [
+            {
+                "id": 1,
+                "at": T,
+                "actor": "bob",
+                "kind": "write_proposed",
+                "path": "a.py",
+                "detail": {"change": "c1"},
+            }
+        ]
+    },
+    "leave": {
+        "changes_proposed": 3,
+        "changes_applied": 1,
+        "changes_rejected": 1,
+        "messages_sent": 4,
+        "tasks_done": 2,
+        "locks_released": 0,
+        "tasks_released": 1,
+    },
 }
 
 #: One valid ``data`` per event.
@@ -207,6 +336,10 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
     "file_changed": {"path": "a.py", "change": "modified", "by": "bob"},
     "kicked": {},
     "hub_stopping": {},
+    "message": {"message": {**MESSAGE, "receipts": None, "read": False}},
+    "message_receipt": {"message_id": 7, "recipient": "bob", "status": "read", "at": T},
+    "task_updated": {"task": TASK, "change": "unblocked"},
+    "var_changed": {"key": "build.target", "deleted": True, "by": "bob", "at": T},
 }
 
 HOST_ONLY = {
@@ -743,9 +876,10 @@ def test_host_only_ops_allow_only_the_host() -> None:
     assert {name for name, spec in OPS.items() if spec.roles == {"host"}} == HOST_ONLY
 
 
-def test_viewers_have_no_mutating_op_but_renaming_themselves() -> None:
+def test_viewers_mutate_nothing_shared_but_their_name_messages_card_and_leaving() -> None:
+    # Viewers read everything and talk; files, locks, tasks and variables need an editor.
     allowed = {n for n, s in OPS.items() if s.mutates and "viewer" in s.roles}
-    assert allowed == {"set_display_name"}
+    assert allowed == {"set_display_name", "send_message", "mark_read", "publish_card", "leave"}
 
 
 def test_every_file_changing_op_is_mutating_and_closed_to_viewers() -> None:
