@@ -95,6 +95,10 @@ def env_for(state: Path) -> dict[str, str]:
     return {**os.environ, "LETSWORK_STATE_DIR": str(state), "PYTHONPATH": str(ROOT)}
 
 
+#: Every `letswork start` of this run, subprocess to join line, in seconds.
+STARTS: list[float] = []
+
+
 @dataclass
 class HubProc:
     proc: subprocess.Popen[str]
@@ -130,7 +134,8 @@ def start_hub(project: Path, state: Path, *extra: str) -> HubProc:
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("letswork join "):
-            return HubProc(proc, line.split(" ", 2)[2].strip(), time.perf_counter() - t0)
+            STARTS.append(time.perf_counter() - t0)
+            return HubProc(proc, line.split(" ", 2)[2].strip(), STARTS[-1])
     raise RuntimeError("letswork start exited before printing its invite")
 
 
@@ -249,6 +254,7 @@ async def bench_end_to_end(
         )
     timings: dict[str, list[float]] = {}
     payloads: dict[str, str] = {}
+    floor_args: dict[str, dict[str, Any]] = {}  # the floor is sent the same arguments
     try:
         async with (
             mcp_session(channel_args("--name", "bench"), env) as guest,
@@ -256,6 +262,7 @@ async def bench_end_to_end(
         ):
             for key, (tool, make_args) in ops.items():
                 payloads[key] = await guest.call(tool, make_args(99_999))
+                floor_args[key] = make_args(0)
                 n = iterations if "1024k" not in key else max(10, iterations // 5)
                 counter = iter(range(n + 10))
                 proposed: list[str] = []
@@ -267,9 +274,14 @@ async def bench_end_to_end(
                     if tool == "write_file":
                         ids.append(re.search(r"change ([0-9a-f]{4,64})", text).group(1))  # type: ignore[union-attr]
 
-                timings[key] = await timed(once, n)
-                for cid in proposed:  # keep under the pending-change caps
-                    await host.call("reject_change", {"id": cid, "reason": "bench"})
+                samples: list[float] = []
+                while len(samples) < n:  # in batches, under the pending-change caps
+                    batch = min(40, n - len(samples))
+                    samples += await timed(once, batch, warmup=0 if samples else 3)
+                    for cid in proposed:
+                        await host.call("reject_change", {"id": cid, "reason": "bench"})
+                    proposed.clear()
+                timings[key] = samples
                 if tool == "write_file":
                     await host.call(
                         "reject_change",
@@ -292,6 +304,7 @@ async def bench_end_to_end(
                 )
                 approve.append(time.perf_counter() - t0)
             timings["approve_change"] = approve
+            floor_args["approve_change"] = {"id": cid.group(1)}
     finally:
         stop_hub(hub)
     payload_file = work / "payloads.json"
@@ -304,7 +317,7 @@ async def bench_end_to_end(
             n = len(timings[key])
 
             async def fonce(key: str = key) -> None:
-                await fl.call(key, {"_key": key})
+                await fl.call(key, {**floor_args.get(key, {}), "_key": key})
 
             floor[key] = await timed(fonce, n)
     table = {}
@@ -312,7 +325,72 @@ async def bench_end_to_end(
         lw, fs = summary(timings[key]), summary(floor[key])
         table[key] = {"letswork": lw, "floor": fs, "ratio_p50": lw["p50"] / fs["p50"]}
     results["end_to_end"] = table
+    # What one read_file result carries: the channel pages at 60,000 characters, so the
+    # "1024k" read through MCP is the first page of the 1 MiB file (the hub section reads it
+    # whole).
+    results["read_result_chars"] = {
+        k: len(v) for k, v in payloads.items() if k.startswith("read_file")
+    }
     results["search_tree_files"] = n_files
+
+
+async def bench_hub_ops(
+    work: Path, iterations: int, results: dict[str, Any], sizes: list[int]
+) -> None:
+    """Reads (whole file) and write proposals at the hub level: one protocol client, no MCP.
+
+    Unlike the MCP tool, the protocol has no page cap, so ``read_file`` here returns all of a
+    1 MiB file; the write target (1.5x the read) is checked against this read.
+    """
+    project = work / "hubops"
+    project.mkdir()
+    for size in sizes:
+        (project / f"payload-{size}.txt").write_text(text_of(size), encoding="utf-8")
+    state = work / "state-hubops"
+    hub = start_hub(project, state)
+    inv = invite.parse(hub.code)
+    os.environ["LETSWORK_STATE_DIR"] = str(state)
+    host_secret = statedir.read_secret_file(statedir.project_state(project).host_key_path)
+    out: dict[str, Any] = {}
+    try:
+        guest = HubConnection(inv.url, inv.secret, name="ops")
+        host = HubConnection(inv.url, host_secret, name="host")
+        await guest.connect()
+        await host.connect()
+        for size in sizes:
+            path = f"payload-{size}.txt"
+            n = iterations if size < MiB else max(10, iterations // 5)
+
+            async def read(path: str = path) -> None:
+                r = await guest.request("read_file", {"path": path})
+                assert not r["truncated"]
+
+            out[f"read_file_{size // KiB}k"] = summary(await timed(read, n))
+            content = text_of(size)
+            counter = iter(range(10**6))
+            ids: list[str] = []
+
+            async def write(
+                content: str = content, size: int = size, it: Any = counter, ids: Any = ids
+            ) -> None:
+                r = await guest.request(
+                    "write_file", {"path": f"w/{size}/{next(it)}.txt", "content": content}
+                )
+                ids.append(r["change"]["id"])
+
+            samples: list[float] = []
+            while len(samples) < n:  # batches under the pending-change caps
+                batch = min(40, n - len(samples))
+                samples += await timed(write, batch, warmup=0 if samples else 3)
+                for cid in ids:
+                    await host.request("reject_change", {"id": cid, "reason": "bench"})
+                ids.clear()
+            out[f"write_file_{size // KiB}k"] = summary(samples)
+        await guest.close()
+        await host.close()
+    finally:
+        stop_hub(hub)
+    results["hub_ops"] = out
 
 
 async def bench_raw_ws(iterations: int, results: dict[str, Any], sizes: list[int]) -> None:
@@ -375,8 +453,25 @@ async def bench_throughput(work: Path, duration: float, results: dict[str, Any])
                 [lambda s=s: s.call("read_file", {"path": "small.txt"}) for s in sessions],
                 duration,
             )
+            text = await sessions[0].call("read_file", {"path": "small.txt"})
     finally:
         stop_hub(hub)
+    # The same through 8 floor servers (same SDK, same text, from memory): what 8 MCP
+    # sessions on this machine can do before letswork adds anything.
+    payload_file = work / "tp-payloads.json"
+    payload_file.write_text(json.dumps({"read_file": text}), encoding="utf-8")
+    async with contextlib.AsyncExitStack() as stack:
+        floors = [
+            await stack.enter_async_context(
+                mcp_session([str(ROOT / "bench" / "floor_server.py"), str(payload_file)], env)
+            )
+            for _ in range(8)
+        ]
+        for f in floors:
+            await f.call("read_file", {"path": "small.txt"})
+        out["mcp_floor"] = await _drive(
+            [lambda f=f: f.call("read_file", {"path": "small.txt"}) for f in floors], duration
+        )
     results["throughput"] = out
 
 
@@ -515,10 +610,18 @@ async def bench_search_growth(work: Path, sizes: list[int], results: dict[str, A
         inv = invite.parse(hub.first_invite)
         conn = HubConnection(inv.url, inv.secret, name="searcher")
         await conn.connect()
-        pattern = "def __init__"
+        # A pattern found in no file, so that both tools read the whole tree: with a common
+        # one, letswork stops at max_results (1,000) while git grep reads on, and the tree
+        # sizes compare nothing (the larger trees repeat files, so rare lines repeat too).
+        pattern = "letswork bench: a line no file holds"
+        found: dict[str, Any] = {}
 
-        async def lw(conn: HubConnection = conn, pattern: str = pattern) -> None:
-            await conn.request("search_files", {"pattern": pattern, "max_results": 1000})
+        async def lw(
+            conn: HubConnection = conn, pattern: str = pattern, found: Any = found
+        ) -> None:
+            found.update(
+                await conn.request("search_files", {"pattern": pattern, "max_results": 1000})
+            )
 
         lw_t = await timed(lw, 5, warmup=1)
         await conn.close()
@@ -537,6 +640,9 @@ async def bench_search_growth(work: Path, sizes: list[int], results: dict[str, A
                 gg.append(time.perf_counter() - t0)
             gg = gg[1:]
         out[str(n)] = {
+            "matches": len(found["matches"]),
+            "truncated": found["truncated"],
+            "files_scanned": found["files_scanned"],
             "letswork_ms": summary(lw_t)["p50"],
             "git_grep_ms": summary(gg)["p50"] if gg else None,
         }
@@ -576,6 +682,17 @@ def print_table(r: dict[str, Any]) -> None:
                 f"{op:<18}{lw['p50']:>11.2f}ms{lw['p95']:>7.2f}ms{lw['p99']:>7.2f}ms"
                 f"{fl['p50']:>9.2f}ms{row['ratio_p50']:>6.2f}x"
             )
+    if "read_result_chars" in r:
+        print(
+            "  (characters one read_file result carries: "
+            + ", ".join(f"{k} {v:,}" for k, v in r["read_result_chars"].items())
+            + "; the channel pages at 60,000)"
+        )
+    if "hub_ops" in r:
+        print(
+            "\nhub level, no MCP (p50/p99): "
+            + ", ".join(f"{k} {v['p50']:.2f}/{v['p99']:.2f}ms" for k, v in r["hub_ops"].items())
+        )
     if "raw_websocket" in r:
         print(
             "\nraw WebSocket round trip (p50): "
@@ -591,8 +708,13 @@ def print_table(r: dict[str, Any]) -> None:
         s = r["startup"]
         if "in_process_start_ms" in s:
             print(f"start-up: in-process {s['in_process_start_ms']['p50']:.1f}ms (p50); ", end="")
-        if "subprocess_to_join_line_ms" in s:
-            print(f"`letswork start` to join line {s['subprocess_to_join_line_ms']:.0f}ms", end="")
+        if "subprocess_to_join_line" in s:
+            j = s["subprocess_to_join_line"]
+            print(
+                f"`letswork start` to join line p50 {j['p50']:.0f}ms "
+                f"(min {min(x * 1000 for x in STARTS):.0f}ms, n={j['n']})",
+                end="",
+            )
         print()
     if "handshake" in r:
         print(
@@ -610,7 +732,11 @@ def print_table(r: dict[str, Any]) -> None:
         for n, v in r["search_growth"].items():
             ratio = f"{v['ratio']:.2f}x" if "ratio" in v else "-"
             gg = f"{v['git_grep_ms']:.1f}ms" if v["git_grep_ms"] else "n/a"
-            print(f"search {n:>6} files: letswork {v['letswork_ms']:.1f}ms, git grep {gg}, {ratio}")
+            print(
+                f"search {n:>6} files: letswork {v['letswork_ms']:.1f}ms, git grep {gg}, {ratio}"
+                f"  ({v['matches']} matches, {v['files_scanned']} files scanned"
+                f"{', truncated' if v['truncated'] else ''})"
+            )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -655,6 +781,8 @@ def main(argv: list[str] | None = None) -> None:
             work = Path(tmp)
             if want("e2e"):
                 await bench_end_to_end(work, iterations, results, sizes)
+            if want("hub"):
+                await bench_hub_ops(work, iterations, results, sizes)
             if want("raw"):
                 await bench_raw_ws(iterations, results, sizes)
             if want("throughput"):
@@ -667,6 +795,8 @@ def main(argv: list[str] | None = None) -> None:
                 await bench_search_growth(work, search_sizes, results)
 
     asyncio.run(run_all())
+    if STARTS:
+        results.setdefault("startup", {})["subprocess_to_join_line"] = summary(STARTS)
     print_table(results)
     if a.out:
         a.out.write_text(json.dumps(results, indent=2), encoding="utf-8")

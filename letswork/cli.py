@@ -13,6 +13,7 @@ and prints one line to stderr; a traceback means a bug.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import shutil
@@ -345,12 +346,19 @@ def _announce(code: str, *, tunnel: str | None = None) -> None:
     help="With --host: the shared folder (default: the current folder).",
 )
 @click.option("--name", metavar="NAME", help="Display name the others see (guests only).")
+@click.option(
+    "--publish-card",
+    is_flag=True,
+    help="Allow the assistant to show the session its client name and the MCP servers it "
+    "chooses to mention (the publish_card tool). Off by default: nothing is sent without it.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def channel(
     session_name: str | None,
     host_mode: bool,
     project: Path | None,
     name: str | None,
+    publish_card: bool,
     verbose: bool,
 ) -> None:
     """Run the stdio MCP server your assistant talks to (its MCP client starts this).
@@ -365,6 +373,7 @@ def channel(
 
     try:
         config = resolve(session=session_name, host=host_mode, project=project, name=name)
+        config = dataclasses.replace(config, publish_card=publish_card)
         log_file = channel_log_path(config.label)
     except LetsworkError as exc:
         sys.exit(_fail(exc))

@@ -48,6 +48,8 @@ class ChannelConfig:
         invite_secret: the invite to fall back on when the hub no longer knows ``secret``.
         role: the role, when known before connecting (host, or stored from last time).
         label: a short name for log files.
+        publish_card: the user opted in to ``publish_card`` (``--publish-card``); without it
+            the tool is refused and no card is ever sent.
     """
 
     secret: bytes = dataclasses.field(repr=False)
@@ -60,6 +62,7 @@ class ChannelConfig:
     label: str = "channel"
     client: str = "letswork-channel"
     limits: Limits = dataclasses.field(default_factory=Limits)
+    publish_card: bool = False
 
     @property
     def host(self) -> bool:

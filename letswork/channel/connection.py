@@ -98,6 +98,9 @@ class HubConnection:
         self._connected = asyncio.Event()
         self._admitted = asyncio.Event()
         self._closed_by_user = False
+        #: False: :meth:`run_forever` returns when the current connection ends instead of
+        #: reconnecting (set before ``leave``, after which the hub closes the link).
+        self.reconnect = True
         self.hello: dict[str, Any] = {}
         self.last_error: str | None = None
         self.close_code: int | None = None
@@ -363,7 +366,7 @@ class HubConnection:
                     await asyncio.sleep(delay)
                     continue
             await self.wait_disconnected()
-            if self.state == "revoked":
+            if self.state == "revoked" or not self.reconnect:
                 return
             if not self._closed_by_user:
                 self.state = f"connecting (attempt {self.attempt + 1}, next in 0.0s)"

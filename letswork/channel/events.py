@@ -4,7 +4,8 @@ Events reach the assistant three ways (design section 10): a ``notifications/cla
 push (:attr:`Note.content` and :attr:`Note.meta`), a "since your last call" digest appended to
 tool results (:meth:`Inbox.digest`), and the ``get_notifications`` tool (:meth:`Inbox.take`).
 
-Every string another peer supplied (display names, paths, reasons) passes through
+Every string another peer supplied (display names, paths, reasons, message bodies, task
+titles and notes, variable values) passes through
 :func:`letswork.shared.sanitize.clean_line` before it enters a note, so no peer can open or
 close a tag such as ``<channel>`` in the model's context or paint the host's terminal. Meta
 values additionally have their quotes escaped, since a client may render them as attributes.
@@ -119,6 +120,118 @@ def _generic(name: str, data: Mapping[str, Any]) -> str:
     return f"{text}: {', '.join(fields)}" if fields else text
 
 
+# The collaboration layer (messages, the task board, shared variables). Bodies, titles, notes
+# and values are other people's text: one clean line each, cut short (the tools show them
+# whole). Read receipts are silent: get_messages shows them to the sender.
+
+_COLLAB_DATA = (
+    protocol.MessageData,
+    protocol.MessageReceiptData,
+    protocol.TaskUpdatedData,
+    protocol.VarChangedData,
+)
+_BODY_CHARS = 300
+_TITLE_CHARS = 120
+_VALUE_CHARS = 200
+
+
+def _excerpt(text: str, max_chars: int) -> tuple[str, bool]:
+    """``text`` as one clean line of at most ``max_chars``, and whether it was cut."""
+    whole = clean_line(text, len(text) * 5 + 1)  # escaping at most quintuples ("&amp;")
+    if len(whole) <= max_chars:
+        return whole, False
+    return whole[: max_chars - 1] + "…", True
+
+
+def _task_ref(task: protocol.TaskInfo) -> str:
+    return f'task #{task.id} "{clean_line(task.title, _TITLE_CHARS)}"'
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(f"#{i}" for i in ids)
+
+
+def _describe_message(m: protocol.MessageInfo, me: str) -> tuple[str | None, dict[str, str]] | None:
+    if m.sender == me:
+        return None  # our own message, seen by another of our connections
+    body, cut = _excerpt(m.body, _BODY_CHARS)
+    to = "everyone" if m.to is None else "you"
+    text = f"{_who(m.sender)} to {to} ({m.type}, message #{m.id}): {body}"
+    if m.refs:
+        quoted = ", ".join(f"{_path(r.path)}:{r.start_line}-{r.end_line}" for r in m.refs)
+        text += f" [quotes {quoted}]"
+    if cut or m.refs:
+        text += " (get_messages shows it whole)"
+    extra = {"from": m.sender, "type": m.type, "message_id": str(m.id)}
+    if m.to is not None:
+        extra["to"] = m.to
+    return text, extra
+
+
+def _describe_task(data: protocol.TaskUpdatedData, me: str) -> tuple[str, dict[str, str]] | None:
+    if data.by is not None and data.by == me:
+        return None  # the tool result already said it
+    task = data.task
+    ref = _task_ref(task)
+    by = _who(data.by) if data.by is not None else "the hub"
+    mine = task.assignee is not None and task.assignee == me
+    change = data.change
+    if change == "added":
+        text = f"{by} added {ref} ({task.priority} priority"
+        text += f", waiting on {_ids(task.waiting_on)})" if task.waiting_on else ")"
+        if task.assignee is not None:
+            text += " for you" if mine else f" for {_who(task.assignee)}"
+    elif change == "claimed":
+        text = f"{by} claimed {ref}"
+    elif change == "unclaimed":
+        text = f"{by} put {ref} back on the board"
+    elif change == "updated":
+        text = f"{by} set {ref} to {task.status}"
+        if task.note:
+            note, _ = _excerpt(task.note, _VALUE_CHARS)
+            text += f"; note: {note}"
+        if mine:
+            text += " (it is assigned to you)"
+    elif change == "unblocked":
+        text = f"{ref} is unblocked: the tasks it depends on are done"
+        if mine:
+            text += "; it is yours, start it"
+        elif task.assignee is None:
+            text += "; claim_task takes it"
+    elif change == "blocked":
+        text = f"{ref} is blocked again: a task it depends on was reopened"
+    else:  # released
+        text = f"{ref} is back on the board: its assignee left"
+    extra = {"task_id": str(task.id), "status": task.status, "change": change}
+    if data.by is not None:
+        extra["by"] = data.by
+    if task.assignee is not None:
+        extra["assignee"] = task.assignee
+    return text, extra
+
+
+def _describe_var(data: protocol.VarChangedData, me: str) -> tuple[str, dict[str, str]] | None:
+    if data.by == me:
+        return None
+    key = clean_line(data.key, 128)
+    extra = {"key": data.key, "by": data.by, "deleted": "true" if data.deleted else "false"}
+    if data.deleted or data.value is None:
+        return f"{_who(data.by)} deleted the shared variable {key}", extra
+    value, cut = _excerpt(data.value, _VALUE_CHARS)
+    text = f"{_who(data.by)} set the shared variable {key} = {value}"
+    return text + (" (get_var shows it whole)" if cut else ""), extra
+
+
+def _describe_collab(data: BaseModel, *, me: str) -> tuple[str | None, dict[str, str]] | None:
+    if isinstance(data, protocol.MessageData):
+        return _describe_message(data.message, me)
+    if isinstance(data, protocol.TaskUpdatedData):
+        return _describe_task(data, me)
+    if isinstance(data, protocol.VarChangedData):
+        return _describe_var(data, me)
+    return None  # message_receipt: silent
+
+
 def _describe(
     name: str, data: BaseModel, *, me: str, role: str | None
 ) -> tuple[str | None, dict[str, str]] | None:
@@ -219,6 +332,8 @@ def _describe(
             f"{_path(data.path)} was {data.change} {by}; re-read it before editing",
             {"path": data.path},
         )
+    if isinstance(data, _COLLAB_DATA):
+        return _describe_collab(data, me=me)
     if isinstance(data, protocol.ReasonData):
         why = f": {clean_line(data.reason, 300)}" if data.reason else ""
         if name == "denied":

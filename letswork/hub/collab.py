@@ -343,12 +343,15 @@ class CollabOps:
 
     def _mark_read(self, peer: Peer, rows: Iterable[MessageRow], now: float) -> list[int]:
         ident = self._ident(peer)
+        joined = self._joined_at(peer)
         marked: list[int] = []
         notes: list[tuple[MessageRow, ReceiptRow]] = []
         with self.store.transaction():
             for row in rows:
                 if row.sender_id == ident or (row.to_id is not None and row.to_id != ident):
                     continue
+                if row.to_id is None and row.created_at < joined:
+                    continue  # a broadcast from before this guest joined stays invisible to it
                 receipt = self.store.advance_receipt(row.id, ident, peer.name, "read", now)
                 if receipt is not None:
                     marked.append(row.id)

@@ -611,6 +611,19 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
+def _page(text: str, offset: int, limit: int | None, total: int) -> tuple[str, int]:
+    """Lines ``offset`` to ``offset + limit`` of ``text`` (of ``total`` lines) and their count.
+
+    Splits only as far as the page ends and cuts the page out of ``text`` in one slice: a
+    2000-line page of a 1 MiB file no longer splits and re-joins every line of it.
+    """
+    stop = total if limit is None else min(total, offset + limit)
+    parts = text.split("\n", stop)
+    start = min(len(text), sum(map(len, parts[:offset])) + offset)
+    end = min(len(text), start + sum(map(len, parts[offset:stop])) + (stop - offset))
+    return text[start:end], stop - offset
+
+
 def _clip(line: str, col: int) -> str:
     if len(line) <= _MAX_MATCH_TEXT:
         return line
@@ -745,14 +758,17 @@ def apply_edit(text: str, old: str, new: str, *, replace_all: bool) -> str:
     return text.replace(old, new) if replace_all else text.replace(old, new, 1)
 
 
-def _one_sided_diff(from_file: str, to_file: str, lines: list[str], sign: str) -> str:
+def _one_sided_diff(from_file: str, to_file: str, text: str, sign: str) -> str:
     """What difflib gives for a create or delete (every line added or removed), built directly:
-    difflib's matcher costs milliseconds per 10 KiB and finds nothing here."""
-    n = len(lines)
+    difflib's matcher costs milliseconds per 10 KiB and finds nothing here. The lines are
+    prefixed with one ``replace`` rather than split and joined (1 MiB: ~1 ms, not ~6)."""
+    n = _count_lines(text)
     span = "1" if n == 1 else f"1,{n}"
     hunk = f"@@ -0,0 +{span} @@\n" if sign == "+" else f"@@ -{span} +0,0 @@\n"
-    body = sign + sign.join(lines)
-    if not body.endswith("\n"):
+    body = sign + text.replace("\n", "\n" + sign)
+    if text.endswith("\n"):
+        body = body[:-1]  # no sign after the last line ending
+    else:
         body += "\n\\ No newline at end of file\n"
     return f"--- {from_file}\n+++ {to_file}\n{hunk}{body}"
 
@@ -768,12 +784,10 @@ def unified_diff(
     """
     from_file = "/dev/null" if old is None else f"a/{path}"
     to_file = "/dev/null" if new is None else f"b/{new_path if new_path is not None else path}"
+    if (not old) != (not new):
+        return _one_sided_diff(from_file, to_file, old or new or "", "-" if old else "+")
     old_lines = _split_lines(old or "")
     new_lines = _split_lines(new or "")
-    if (not old_lines) != (not new_lines):
-        return _one_sided_diff(
-            from_file, to_file, old_lines or new_lines, "-" if old_lines else "+"
-        )
     out: list[str] = []
     for line in difflib.unified_diff(old_lines, new_lines, fromfile=from_file, tofile=to_file):
         out.append(line)
@@ -1074,10 +1088,7 @@ class Workspace:
         if offset == 0 and (limit is None or limit >= total):
             page, count = text, total
         else:
-            lines = _split_lines(text)[offset:]
-            if limit is not None:
-                lines = lines[:limit]
-            page, count = "".join(lines), len(lines)
+            page, count = _page(text, offset, limit, total)
         return FileText(
             path=res.rel,
             text=page,

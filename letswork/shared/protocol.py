@@ -223,11 +223,26 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _file_text(value: Any) -> Any:
     """Refuse file content with an unpaired surrogate as ``binary_file``, the code the hub gives
     content that is not UTF-8 text (elsewhere pydantic refuses it as ``string_unicode``)."""
-    if isinstance(value, str) and _SURROGATE.search(value):
+    # An ASCII string (an O(1) flag in CPython) has no surrogate, and encoding is ~10x faster
+    # than scanning 1 MiB with the regex; the regex only runs on text that fails to encode.
+    if (
+        isinstance(value, str)
+        and not value.isascii()
+        and not _encodes(value)
+        and _SURROGATE.search(value)
+    ):
         raise PydanticCustomError(
             "binary_content", "content is not valid UTF-8 text (unpaired surrogate)"
         )
     return value
+
+
+def _encodes(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _FileTextCheck = BeforeValidator(_file_text)
@@ -284,6 +299,7 @@ class WireModel(BaseModel):
         frozen=True,
         allow_inf_nan=False,
         hide_input_in_errors=True,
+        defer_build=True,
     )
 
 
@@ -1698,6 +1714,12 @@ def _has_lone_surrogate(value: Any) -> bool:
     return False
 
 
+#: json.loads with these options builds a new decoder per call; one is enough.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_unique_keys, parse_constant=_reject_constant, parse_float=_finite_float
+)
+
+
 def _load_object(data: bytes, max_bytes: int) -> dict[str, Any]:
     """Bytes to a JSON object, enforcing size, UTF-8, depth and I-JSON (RFC 7493)."""
     if len(data) > max_bytes:
@@ -1714,12 +1736,7 @@ def _load_object(data: bytes, max_bytes: int) -> dict[str, Any]:
     if _json_depth(data) > limits.MAX_JSON_DEPTH:
         _fail("too_deep", f"message is nested deeper than {limits.MAX_JSON_DEPTH} levels")
     try:
-        value = json.loads(
-            text,
-            object_pairs_hook=_unique_keys,
-            parse_constant=_reject_constant,
-            parse_float=_finite_float,
-        )
+        value = _DECODER.decode(text)
     except RecursionError:
         _fail("too_deep", f"message is nested deeper than {limits.MAX_JSON_DEPTH} levels")
     except ValueError as exc:

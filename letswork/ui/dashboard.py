@@ -9,7 +9,10 @@ key, exactly like the admin CLI, as a peer named ``host`` (client ``dashboard``)
 - the pending changes and a syntax-highlighted diff of the selected one; ``a`` approves it,
   ``r`` rejects it with a reason typed into a prompt;
 - the locks;
-- an activity feed: one line per event, newest last.
+- an activity feed: one line per event, newest last: people, changes, locks, the messages the
+  host can read (to the host, or to everyone), task board and shared variable changes, read
+  receipts. On connecting it first shows the recent history from the hub's ``activity_log``
+  (after a reconnect: what happened while it was away).
 
 State comes from the hub's ``status`` and ``pending_changes`` ops, reloaded (coalesced) after
 every event that can change it and every few seconds; diffs are fetched one at a time with
@@ -67,6 +70,8 @@ M = TypeVar("M", bound=BaseModel)
 MAX_DIFF_LINES = 2000
 #: Lines kept in the activity feed.
 MAX_ACTIVITY_LINES = 1000
+#: Entries of the hub's activity log shown when the dashboard first connects.
+HISTORY_ENTRIES = 50
 #: The dashboard reloads the hub's state this often even without events, seconds.
 REFRESH_INTERVAL_SECONDS = 5.0
 #: Reconnect backoff: first delay and ceiling, seconds.
@@ -173,12 +178,126 @@ def describe_event(event: protocol.Event) -> tuple[Text, bool]:
         by = f" by {one_line(data.by, 64)}" if data.by else " on disk"
         text.append(f"{one_line(data.path)} {data.change}{by}", style="dim")
         refresh = False
+    elif isinstance(data, protocol.MessageData):
+        text.append_text(describe_message(data.message))
+        refresh = False
+    elif isinstance(data, protocol.MessageReceiptData):
+        what = "read" if data.status == "read" else "received"
+        text.append(f"{one_line(data.recipient, 64)} {what} message #{data.message_id}", "dim")
+        refresh = False
+    elif isinstance(data, protocol.TaskUpdatedData):
+        text.append_text(describe_task_change(data))
+        refresh = False
+    elif isinstance(data, protocol.VarChangedData):
+        key = one_line(data.key, 128)
+        if data.deleted or data.value is None:
+            text.append(f"{one_line(data.by, 64)} deleted variable {key}")
+        else:
+            text.append(f"{one_line(data.by, 64)} set variable {key} = ")
+            text.append(one_line(data.value, 200))
+        refresh = False
     elif event.name == "hub_stopping":
         text.append("the hub is stopping", style=_ERROR_STYLE)
         refresh = False
     else:
         text.append(f"event {one_line(event.name, 64)}", style="dim")
     return text, refresh
+
+
+def describe_message(message: protocol.MessageInfo) -> Text:
+    """``alice -> host [question] #4: body...``, the body on one line, shown literally."""
+    text = Text(end="")
+    to = "everyone" if message.to is None else one_line(message.to, 64)
+    text.append(f"{one_line(message.sender, 64)} -> {to}", style="bold cyan")
+    text.append(f" [{message.type}] #{message.id}: ", style="dim")
+    text.append(one_line(message.body, 300))
+    if message.refs:
+        quoted = ", ".join(
+            f"{one_line(r.path)}:{r.start_line}-{r.end_line}" for r in message.refs[:5]
+        )
+        text.append(f" (quotes {quoted})", style="dim")
+    return text
+
+
+def describe_task_change(data: protocol.TaskUpdatedData) -> Text:
+    """One line for a ``task_updated`` event."""
+    task = data.task
+    who = one_line(data.by, 64) if data.by is not None else "the hub"
+    head = {
+        "added": f"{who} added task #{task.id}: ",
+        "claimed": f"{who} claimed task #{task.id}: ",
+        "unclaimed": f"{who} put back task #{task.id}: ",
+        "updated": f"{who} set task #{task.id} to {task.status}: ",
+        "released": f"task #{task.id} went back to the board (its assignee left): ",
+        "unblocked": f"task #{task.id} is unblocked: ",
+        "blocked": f"task #{task.id} is blocked again: ",
+    }[data.change]
+    text = Text(head, end="")
+    text.append(one_line(task.title, 200), style="bold")
+    if task.assignee is not None and data.change in ("added", "updated"):
+        text.append(f" (assigned to {one_line(task.assignee, 64)})", style="dim")
+    if task.note and data.change == "updated":
+        text.append(f" — {one_line(task.note, 200)}", style="dim")
+    return text
+
+
+#: How the activity log's entry kinds read in the feed (``{actor}`` and the details).
+_ACTIVITY_PHRASES: Mapping[str, str] = {
+    "join": "{actor} joined ({role})",
+    "leave": "{actor} left ({reason})",
+    "rename": "{old} is now called {new}",
+    "lock": "{actor} locked {path}",
+    "unlock": "{actor} unlocked {path}",
+    "force_unlock": "{actor} broke {holder}'s lock on {path}",
+    "write_proposed": "{actor} proposed a write of {path} [{change}]",
+    "edit_proposed": "{actor} proposed an edit of {path} [{change}]",
+    "delete_proposed": "{actor} proposed a delete of {path} [{change}]",
+    "move_proposed": "{actor} proposed a move of {path} to {new_path} [{change}]",
+    "change_applied": "{actor}: change {change} applied ({path})",
+    "change_rejected": "{actor}: change {change} rejected ({path})",
+    "change_conflict": "change {change} hit a conflict ({path})",
+    "message": "{actor} sent a {type} message to {to} (#{id})",
+    "task_add": "{actor} added task #{task}: {title}",
+    "plan": "{actor} planned tasks {tasks}",
+    "task_claim": "{actor} claimed task #{task}",
+    "task_unclaim": "{actor} put back task #{task}",
+    "task_update": "{actor} set task #{task} to {status}",
+    "var_set": "{actor} set variable {key}",
+    "var_delete": "{actor} deleted variable {key}",
+    "card": "{actor} published a capability card",
+    "admit": "{actor} admitted {guest}",
+    "deny": "{actor} denied {guest}",
+    "kick": "{actor} removed {guest}",
+    "trust": "{actor} trusted {guest}",
+    "untrust": "{actor} stopped trusting {guest}",
+    "invite": "{actor} created an invite: {role} {label}",
+    "revoke": "{actor} revoked invite {invite} {label}",
+    "shutdown": "{actor} stopped the hub",
+}
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def describe_activity(entry: protocol.ActivityEntry) -> Text:
+    """One feed line for an entry of the hub's activity log, every value sanitised."""
+    values = _Blank()
+    for key, value in entry.detail.items():
+        if isinstance(value, list):
+            value = ", ".join(f"#{v}" if isinstance(v, int) else str(v) for v in value[:20])
+        values[str(key)] = one_line("" if value is None else str(value), 120)
+    values["actor"] = one_line(entry.actor, 64)
+    values["path"] = one_line(entry.path or "")
+    if entry.kind == "message" and not values.get("to"):
+        values["to"] = "everyone"
+    phrase = _ACTIVITY_PHRASES.get(entry.kind)
+    if phrase is None:
+        rest = " ".join(f"{k}={v}" for k, v in values.items() if k not in ("actor", "path") and v)
+        line = f"{values['actor']} {one_line(entry.kind, 64)} {values['path']} {rest}"
+        return Text(_ONE_LINE.sub(" ", line).strip(), style="dim", end="")
+    return Text(_ONE_LINE.sub(" ", phrase.format_map(values)).strip(), style="dim", end="")
 
 
 def _clock_text(ts: float | None = None) -> str:
@@ -397,6 +516,10 @@ class Dashboard(App[None]):
         self._stop_event = stop_event
         self._notes = list(notes)
         self._banner_text: Text | None = None
+        #: When the link to the hub was last lost (None before the first connection).
+        self._lost_at: float | None = None
+        #: How many times the activity log's history was loaded (tests wait on it).
+        self.history_loads = 0
 
     # -------------------------------------------------------------- layout
 
@@ -457,10 +580,11 @@ class Dashboard(App[None]):
         """The exact line a guest runs."""
         return f"letswork join {clean_terminal(self.invite_code)}"
 
-    def add_activity(self, line: str | Text, style: str = "") -> None:
-        """Append one line to the activity feed (a str is sanitised and shown literally)."""
+    def add_activity(self, line: str | Text, style: str = "", *, at: float | None = None) -> None:
+        """Append one line to the activity feed (a str is sanitised and shown literally);
+        ``at`` is when it happened, if not now."""
         body = line.copy() if isinstance(line, Text) else Text(clean_terminal(line), style=style)
-        entry = Text(_clock_text() + " ", style="dim", end="")
+        entry = Text(_clock_text(at) + " ", style="dim", end="")
         entry.append_text(body)
         self.activity.append(entry)
         del self.activity[:-MAX_ACTIVITY_LINES]
@@ -514,12 +638,16 @@ class Dashboard(App[None]):
                 continue
             if attempt > 1 or self.connection_state != "connecting":
                 self.add_activity("reconnected to the hub", _OK_STYLE)
+            self.run_worker(
+                self._load_history(self._lost_at, time.time()), group="history", exit_on_error=False
+            )
             attempt, delay = 0, RECONNECT_FIRST_DELAY
             self.connection_state = "connected"
             self._show_banner(None)
             self._render_status()
             self._request_refresh()
             await self.conn.wait_disconnected()
+            self._lost_at = time.time()
             self.connection_state = "disconnected"
             why = self.conn.last_error or "the connection was lost"
             self._show_banner(f"Connection to the hub lost: {why}. Reconnecting...")
@@ -538,12 +666,35 @@ class Dashboard(App[None]):
             name = one_line(str(event.data.get("name", "a guest")), 64)
             self.bell()
             self._notify(f"{name} is waiting to be admitted: y admits, n denies.", "warning")
-        elif event.name == "change_submitted":
+        elif event.name == "change_submitted" or _to_host(event):
             self._notify(line.plain, "information")
         elif event.name == "hub_stopping":
             self._show_banner("The hub is stopping.")
         if refresh:
             self._request_refresh()
+
+    async def _load_history(self, since: float | None, until: float) -> None:
+        """Show the activity log's entries from before this connection: the latest ones on
+        the first connection, those since the link was lost after a reconnect."""
+        args: dict[str, Any] = {"limit": HISTORY_ENTRIES}
+        if since is not None:
+            args["since"] = since
+        try:
+            log_result = await self._call("activity_log", protocol.ActivityLogResult, args)
+        except LetsworkError as exc:
+            self.add_activity(f"could not load the activity log: {exc.message}", _WARN_STYLE)
+            return
+        entries = [
+            e
+            for e in log_result.entries
+            if e.at < until and not (e.actor == "host" and e.kind in ("join", "leave"))
+        ]
+        if entries:
+            head = "earlier activity:" if since is None else "while the dashboard was away:"
+            self.add_activity(head, "dim italic")
+        for entry in entries:
+            self.add_activity(describe_activity(entry), at=entry.at)
+        self.history_loads += 1
 
     # -------------------------------------------------------------- loading state
 
@@ -899,6 +1050,12 @@ class Dashboard(App[None]):
         self.notices.append((severity, text))
         del self.notices[:-100]
         self.notify(text, severity=severity, markup=False)
+
+
+def _to_host(event: protocol.Event) -> bool:
+    """``event`` is a message to the host alone (the host is told, not just the feed)."""
+    message = event.data.get("message") if event.name == "message" else None
+    return isinstance(message, Mapping) and message.get("to") == "host"
 
 
 def _restore_cursor(table: DataTable[Any], key: str | None) -> None:

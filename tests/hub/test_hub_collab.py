@@ -548,3 +548,16 @@ async def test_tasks_variables_and_undelivered_messages_survive_a_restart(projec
         assert (await bob.call("get_var", key="release"))["vars"][0]["value"] == "v1.2"
         history = await bob.call("get_messages", include_read=True)
         assert [m["body"] for m in history["messages"]] == ["kept for you"]
+
+
+async def test_mark_read_cannot_reveal_a_broadcast_sent_before_the_reader_joined(
+    hub: HubFixture,
+) -> None:
+    alice = await hub.guest("alice")
+    await alice.call("send_message", type="chat", body="secret plan before carol joined")
+    carol = await hub.guest("carol")
+    before = await carol.call("get_messages", include_read=True)
+    assert before["messages"] == []
+    await carol.call("mark_read", ids=list(range(1, 5)))
+    after = await carol.call("get_messages", include_read=True)
+    assert after["messages"] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -580,6 +581,38 @@ def test_search_handles_non_ascii_text_case_insensitively(ws: Workspace, root: P
     _write(root, "de.txt", "Größe\nÄRGER\n")
     result = ws.search_files("ärger", is_host=False)
     assert [(m.line, m.text) for m in result.matches] == [(2, "ÄRGER")]
+
+
+def test_search_literal_matches_letters_that_fold_to_ascii(ws: Workspace, root: Path) -> None:
+    _write(root, "fold.txt", "500 \u212a\nplain\nmi\u017fs\n")
+    hits = ws.search_files("k", path="fold.txt", is_host=False).matches
+    assert [(m.line, m.text) for m in hits] == [(1, "500 \u212a")]
+    hits = ws.search_files("MISS", path="fold.txt", is_host=False).matches
+    assert [m.line for m in hits] == [3]
+
+
+@pytest.mark.parametrize("case_sensitive", [False, True])
+@pytest.mark.parametrize(
+    ("pattern", "text"),
+    [
+        ("add", "def add():\r\n  ADD\nAdd add\n"),
+        ("ß", "Größe\nstraße und STRASSE\n"),
+        ("needle", "é" * 400 + "NEEDLE" + "ü" * 400 + "\nneedle\n"),
+        ("i", "İstanbul\nıi\nno\n"),
+        ("a\nb", "xa\nby\na\nb\n"),
+        ("x", "no newline at the end x"),
+    ],
+)
+def test_search_literal_finds_what_the_escaped_regex_finds(
+    ws: Workspace, root: Path, pattern: str, text: str, case_sensitive: bool
+) -> None:
+    _write(root, "t.txt", text)
+    literal = ws.search_files(pattern, path="t.txt", case_sensitive=case_sensitive, is_host=True)
+    regex = ws.search_files(
+        re.escape(pattern), path="t.txt", regex=True, case_sensitive=case_sensitive, is_host=True
+    )
+    assert literal == regex
+    assert literal.matches
 
 
 def test_search_clips_very_long_lines(ws: Workspace, root: Path) -> None:
