@@ -51,6 +51,8 @@ __all__ = ["HOST_ID", "HubCore", "Peer", "describe_error", "name_key", "validate
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9 ._-]{1,32}$")
 
+#: Longest diff sent back in the reply to a proposal (characters).
+REPLY_DIFF_CHARS = 64 * 1024
 #: A watcher event this soon after the hub's own write to the same path is the hub's own echo.
 OWN_WRITE_WINDOW_SECONDS = 5.0
 
@@ -656,7 +658,7 @@ class HubCore(CollabOps):
                 raise
             row = self.store.set_change_status(row.id, "applied", now=now, by=peer.name)
             self._announce_file(row, by=peer.name)
-            return {"status": "applied", "change": self._change_info(row, with_diff=True)}
+            return {"status": "applied", "change": self._reply_change(row)}
         count, size = self.store.pending_totals(peer.guest_id)
         if count >= self.limits.max_pending_per_guest:
             raise op_error(
@@ -672,12 +674,26 @@ class HubCore(CollabOps):
         with self.store.transaction():  # committed before the reply: nothing acknowledged is lost
             self.store.add_change(row)
             self._audit(peer, f"{kind}_proposed", now, path=path, change=row.id, new_path=new_path)
-        self._lock_for_change(row, now)
+        # The submitter learns all of this from the reply; events are for everyone else.
+        self._lock_for_change(row, now, author=peer)
         info = self._change_info(row, with_diff=False)
-        self._broadcast("change_submitted", {"change": info}, path=path)
-        return {"status": "pending", "change": self._change_info(row, with_diff=True)}
+        self._broadcast("change_submitted", {"change": info}, path=path, exclude=peer)
+        return {"status": "pending", "change": self._reply_change(row)}
 
-    def _lock_for_change(self, row: ChangeRow, now: float) -> None:
+    def _reply_change(self, row: ChangeRow) -> dict[str, Any]:
+        """The change for the proposer's reply, its diff cut to REPLY_DIFF_CHARS: the full diff
+        of a 1 MiB file would double the reply, and ``get_change`` has it whole."""
+        info = self._change_info(row, with_diff=True)
+        diff = info["diff"] or ""
+        if len(diff) > REPLY_DIFF_CHARS:
+            cut = diff.rfind("\n", 0, REPLY_DIFF_CHARS) + 1 or REPLY_DIFF_CHARS
+            rest = diff.count("\n", cut)
+            info["diff"] = (
+                diff[:cut] + f"... ({rest} more diff lines; get_change {row.id} shows all)\n"
+            )
+        return info
+
+    def _lock_for_change(self, row: ChangeRow, now: float, *, author: Peer | None = None) -> None:
         for p in (row.path, row.new_path):
             if p is None:
                 continue
@@ -685,7 +701,7 @@ class HubCore(CollabOps):
                 lock = self.locks.acquire(p, row.author_id, row.author_name, now, change_id=row.id)
             except OpError:
                 continue  # another change already holds it; approval order decides
-            self._broadcast("lock_taken", {"lock": self._lock_info(lock)}, path=p)
+            self._broadcast("lock_taken", {"lock": self._lock_info(lock)}, path=p, exclude=author)
 
     def note_disk_change(self, abspath: str, change: str, now: float) -> None:
         """A file changed on disk (watcher): announce it unless the hub itself just wrote it."""

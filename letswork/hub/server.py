@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import ipaddress
 import logging
 import time
@@ -135,8 +136,12 @@ class HubServer:
         self.stopped.set()
 
     async def _tick_loop(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(1.0)
+            ticks += 1
+            if ticks % 10 == 0:
+                _trim_heap()
             try:
                 self.core.tick(self._clock())
             except Exception:  # pragma: no cover - housekeeping must never kill the hub
@@ -357,6 +362,26 @@ class _HandshakeFailed(Exception):
         self.code = code
         #: whether the handler still has to count this failure against the limits
         self.count = code != crypto.CloseCode.TOO_MANY_ATTEMPTS
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def _trim_heap() -> None:
+    """Hand freed heap back to the OS: glibc keeps it after large proposals are decided, so
+    the hub's RSS would stay at its peak (measured in docs/performance.md)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _is_loopback(host: str) -> bool:
