@@ -168,3 +168,43 @@ def test_python_dash_m_letswork_and_the_console_script_agree() -> None:
     assert out.returncode == 0
     assert "letswork" in out.stdout
     assert os.path.basename(sys.executable)
+
+
+def _children(pid: int) -> set[int]:
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        kids.update(int(k) for k in text)
+    return kids
+
+
+async def test_start_then_an_mcp_guest_proposes_and_the_cli_approves_on_a_real_tree(
+    tmp_path: Path,
+) -> None:
+    """The issue-5 walk-through as subprocesses: `letswork start` on a copy of click's sources,
+    a real MCP client driving `letswork channel` with the printed invite, `letswork pending
+    --json`, `letswork approve`, then SIGTERM: exit 0, no child left."""
+    import click as click_pkg
+
+    from tests.channel.mcp_support import mcp_channel
+    from tests.support.hubs import copy_tree
+
+    project = copy_tree(Path(click_pkg.__file__).parent, tmp_path / "click-src")
+    with hub_process(project, "--auto-admit") as hp:
+        async with mcp_channel("--name", "alice", invite_code=hp.code) as guest:
+            answer = await guest.ok(
+                "write_file", {"path": "NOTES.md", "content": "# proposed by alice\n"}
+            )
+            assert "pending" in answer
+            listed = letswork("pending", "--json", "--project", str(project))
+            assert listed.returncode == 0, listed.stderr
+            [change] = json.loads(listed.stdout)
+            assert change["author"] == "alice"
+            assert change["path"] == "NOTES.md"
+            approved = letswork("approve", change["id"], "--project", str(project))
+            assert approved.returncode == 0, approved.stderr
+            assert (project / "NOTES.md").read_text() == "# proposed by alice\n"
+        children = _children(hp.pid)
+        assert hp.terminate(timeout=10) == 0
+    alive = [c for c in children if Path(f"/proc/{c}").exists()]
+    assert alive == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 
@@ -250,3 +251,25 @@ async def test_a_proposal_records_the_canonical_path(hub: HubFixture) -> None:
     result = await guest.call("write_file", path="./src//app.py", content="x = 1\n")
     assert result["change"]["path"] == "src/app.py"
     assert "a/src/app.py" in result["change"]["diff"]
+
+
+async def test_an_edit_on_disk_by_the_host_reaches_guests_as_file_changed(
+    project: Path,
+) -> None:
+    from tests.support.hubs import running_hub
+
+    async with running_hub(project, watch=True) as fx:
+        guest = await fx.guest("wanda", "viewer")
+        event = None
+        for attempt in range(20):  # the watcher may still be starting: edit until it is heard
+            (project / "notes.txt").write_text(f"host edit {attempt}\n", encoding="utf-8")
+            try:
+                event = await guest.wait_event(
+                    "file_changed", lambda d: d["path"] == "notes.txt", timeout=1
+                )
+                break
+            except asyncio.TimeoutError:
+                continue
+        assert event is not None
+        assert event.data["change"] in ("modified", "created")
+        assert event.data.get("by") is None
