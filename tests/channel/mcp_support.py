@@ -76,6 +76,8 @@ class ToolAnswer:
 class ChannelClient:
     session: ClientSession
     pushes: Pushes
+    #: with guest_channel: the protocol client that watched this guest join.
+    observer: Client | None = None
 
     async def tool_names(self) -> set[str]:
         return {t.name for t in (await self.session.list_tools()).tools}
@@ -142,3 +144,17 @@ def change_id(text: str) -> str:
     match = re.search(r"change ([0-9a-f]{4,64})", text)
     assert match, text
     return match.group(1)
+
+
+@contextlib.asynccontextmanager
+async def guest_channel(
+    hub: HubFixture, name: str, role: str = "editor"
+) -> AsyncIterator[ChannelClient]:
+    """A guest's `letswork channel` with an invite of its own, yielded once the hub has seen it
+    join (so events sent after this point reach it)."""
+    watcher = await observer(hub)
+    code = await invite_code(hub, role, name)
+    async with mcp_channel("--name", name, invite_code=code) as client:
+        await joined(watcher, name)
+        client.observer = watcher
+        yield client

@@ -16,6 +16,7 @@ from websockets.asyncio.client import connect
 from letswork.shared import crypto, protocol
 from tests.channel.mcp_support import (
     ChannelParams,
+    guest_channel,
     invite_code,
     joined,
     mcp_channel,
@@ -189,28 +190,24 @@ async def test_a_hostile_task_title_message_and_variable_reach_the_channel_neutr
     tmp_path: Path,
 ) -> None:
     project = make_project(tmp_path / "project")
-    async with running_hub(project) as hub:
-        watcher = await observer(hub)
-        code = await invite_code(hub, "viewer", "vera")
-        async with mcp_channel("--name", "vera", invite_code=code) as vera:
-            await joined(watcher, "vera")
-            mallory = await hub.guest("mallory", "editor")
-            await mallory.call("send_message", to="vera", body=HOSTILE)
-            task = (await mallory.call("add_task", title=HOSTILE, description=HOSTILE))["task"]
-            await mallory.call("update_task", id=task["id"], note=HOSTILE)
-            await mallory.call("set_var", key="evil", value=HOSTILE)
-            message = await vera.pushes.wait(_event("message"))
-            added = await vera.pushes.wait(
-                lambda n: n.meta.get("event") == "task_updated" and n.meta["change"] == "added"
-            )
-            noted = await vera.pushes.wait(
-                lambda n: n.meta.get("event") == "task_updated" and n.meta["change"] == "updated"
-            )
-            var = await vera.pushes.wait(_event("var_changed"))
-            listed = await vera.call("get_messages")
-            shown = await vera.ok("get_task", {"id": task["id"]})
-            board = await vera.ok("board")
-            value = await vera.ok("get_var", {"key": "evil"})
+    async with running_hub(project) as hub, guest_channel(hub, "vera", "viewer") as vera:
+        mallory = await hub.guest("mallory", "editor")
+        await mallory.call("send_message", to="vera", body=HOSTILE)
+        task = (await mallory.call("add_task", title=HOSTILE, description=HOSTILE))["task"]
+        await mallory.call("update_task", id=task["id"], note=HOSTILE)
+        await mallory.call("set_var", key="evil", value=HOSTILE)
+        message = await vera.pushes.wait(_event("message"))
+        added = await vera.pushes.wait(
+            lambda n: n.meta.get("event") == "task_updated" and n.meta["change"] == "added"
+        )
+        noted = await vera.pushes.wait(
+            lambda n: n.meta.get("event") == "task_updated" and n.meta["change"] == "updated"
+        )
+        var = await vera.pushes.wait(_event("var_changed"))
+        listed = await vera.call("get_messages")
+        shown = await vera.ok("get_task", {"id": task["id"]})
+        board = await vera.ok("board")
+        value = await vera.ok("get_var", {"key": "evil"})
     for note in (message, added, noted, var):
         _neutral(note.content)
         _neutral_meta(note)
@@ -293,16 +290,12 @@ async def test_publish_card_is_refused_without_the_users_opt_in_flag_and_sends_n
     tmp_path: Path,
 ) -> None:
     project = make_project(tmp_path / "project")
-    async with running_hub(project) as hub:
-        watcher = await observer(hub)
-        code = await invite_code(hub, "editor", "alice")
-        async with mcp_channel("--name", "alice", invite_code=code) as alice:
-            await joined(watcher, "alice")
-            answer = await alice.call(
-                "publish_card", {"opt_in": True, "client": "claude-code", "mcp_servers": ["gh"]}
-            )
-            peers = await watcher.call("list_peers")
-            log = await watcher.call("activity_log", kind="card")
+    async with running_hub(project) as hub, guest_channel(hub, "alice", "editor") as alice:
+        answer = await alice.call(
+            "publish_card", {"opt_in": True, "client": "claude-code", "mcp_servers": ["gh"]}
+        )
+        peers = await alice.observer.call("list_peers")
+        log = await alice.observer.call("activity_log", kind="card")
     assert answer.is_error
     assert answer.text.startswith("invalid: publishing a capability card needs the user's opt-in")
     assert "--publish-card" in answer.text
@@ -340,20 +333,16 @@ async def test_publish_card_with_the_flag_shows_the_card_and_refuses_absolute_pa
 
 async def test_leave_summarises_and_the_channel_stays_disconnected(tmp_path: Path) -> None:
     project = make_project(tmp_path / "project")
-    async with running_hub(project) as hub:
-        watcher = await observer(hub)
-        code = await invite_code(hub, "editor", "alice")
-        async with mcp_channel("--name", "alice", invite_code=code) as alice:
-            await joined(watcher, "alice")
-            task = _number(r"#(\d+)", await alice.ok("add_task", {"title": "half done"}))
-            await alice.ok("claim_task", {"id": task})
-            await alice.ok("lock_file", {"path": "notes.txt"})
-            await alice.ok("send_message", {"body": "bye"})
-            summary = await alice.ok("leave")
-            left = await watcher.wait_event("peer_left", lambda d: d["name"] == "alice")
-            after = await alice.call("ping")
-            peers = await watcher.call("list_peers")
-            board = await watcher.call("board")
+    async with running_hub(project) as hub, guest_channel(hub, "alice", "editor") as alice:
+        task = _number(r"#(\d+)", await alice.ok("add_task", {"title": "half done"}))
+        await alice.ok("claim_task", {"id": task})
+        await alice.ok("lock_file", {"path": "notes.txt"})
+        await alice.ok("send_message", {"body": "bye"})
+        summary = await alice.ok("leave")
+        left = await alice.observer.wait_event("peer_left", lambda d: d["name"] == "alice")
+        after = await alice.call("ping")
+        peers = await alice.observer.call("list_peers")
+        board = await alice.observer.call("board")
     assert summary.startswith("You left the letswork session.")
     assert "sent 1 message" in summary
     assert "Released now: 1 lock and 1 claimed task (back on the board)" in summary
@@ -362,6 +351,8 @@ async def test_leave_summarises_and_the_channel_stays_disconnected(tmp_path: Pat
     assert after.is_error and after.text.startswith("unavailable: you left the letswork session")
     assert "alice" not in [p["name"] for p in peers["peers"]]
     assert [t["id"] for t in board["open"]] == [task]
-    joins = [e for e in watcher.events if e.name == "peer_joined" and e.data["name"] == "alice"]
+    joins = [
+        e for e in alice.observer.events if e.name == "peer_joined" and e.data["name"] == "alice"
+    ]
     assert len(joins) == 1
     assert not any(n.meta.get("state") == "disconnected" for n in alice.pushes.notes)

@@ -12,6 +12,7 @@ from letswork.hub.app import HubConfig, RunningHub
 from tests.channel.mcp_support import (
     WAIT,
     ChannelParams,
+    guest_channel,
     invite_code,
     joined,
     mcp_channel,
@@ -130,15 +131,11 @@ async def test_a_revoked_invite_stops_the_channel_retrying_and_tools_say_to_join
     tmp_path: Path,
 ) -> None:
     project = make_project(tmp_path / "project")
-    async with running_hub(project) as hub:
-        watcher = await observer(hub)
-        code = await invite_code(hub, "editor", "alice")
-        async with mcp_channel("--name", "alice", invite_code=code) as guest:
-            await joined(watcher, "alice")
-            host = await hub.host()
-            await host.call("revoke_invite", label="alice")
-            revoked = await guest.pushes.wait(_link("revoked"))
-            answer = await guest.call("get_status")
+    async with running_hub(project) as hub, guest_channel(hub, "alice", "editor") as guest:
+        host = await hub.host()
+        await host.call("revoke_invite", label="alice")
+        revoked = await guest.pushes.wait(_link("revoked"))
+        answer = await guest.call("get_status")
     assert "refused this channel's credential" in revoked.content
     assert answer.is_error
     assert answer.text.startswith("auth_failed: ")
