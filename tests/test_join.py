@@ -7,7 +7,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -101,11 +100,9 @@ def test_join_waits_for_admission_until_the_host_admits(project: Path) -> None:
     with hub_process(project) as hp:
         joiner = spawn(["join", hp.code, "--name", "carol", "--print-config"])
         try:
-            deadline = time.monotonic() + 30
-            while not any("waiting for the host" in line for line in joiner.stderr_lines):
-                assert joiner.proc.poll() is None, "".join(joiner.stderr_lines)
-                assert time.monotonic() < deadline, "join never said it was waiting"
-                joiner.threads[1].join(timeout=0.05)  # wait on the reader, not a sleep
+            assert joiner.wait_stderr("waiting for the host", timeout=30), "".join(
+                joiner.stderr_lines
+            )
             admitted = letswork("admit", "carol", "--project", str(project))
             assert admitted.returncode == 0, admitted.stderr
             assert joiner.proc.wait(timeout=30) == 0, "".join(joiner.stderr_lines)

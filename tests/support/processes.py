@@ -25,6 +25,17 @@ class HubProcess:
     stdout_lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
     stderr_lines: list[str] = field(default_factory=list)
     threads: list[threading.Thread] = field(default_factory=list)
+    stderr_changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def wait_stderr(self, text: str, timeout: float) -> bool:
+        """Wait until a stderr line contains ``text`` (or the process ends); True if seen."""
+        with self.stderr_changed:
+            return self.stderr_changed.wait_for(
+                lambda: (
+                    any(text in line for line in self.stderr_lines) or self.proc.poll() is not None
+                ),
+                timeout,
+            ) and any(text in line for line in self.stderr_lines)
 
     @property
     def pid(self) -> int:
@@ -87,7 +98,11 @@ def spawn(args: list[str], env: dict[str, str] | None = None) -> HubProcess:
     def drain_err() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
-            hp.stderr_lines.append(line)
+            with hp.stderr_changed:
+                hp.stderr_lines.append(line)
+                hp.stderr_changed.notify_all()
+        with hp.stderr_changed:
+            hp.stderr_changed.notify_all()
 
     hp.threads = [threading.Thread(target=f, daemon=True) for f in (drain_out, drain_err)]
     for t in hp.threads:
