@@ -255,7 +255,7 @@ def start(
                 def on_url(url: str) -> None:
                     hub.set_public_url(url)
                     if not ui:  # the dashboard shows the new invite itself
-                        _announce(hub.current_invite(), tunnel=url)
+                        _announce(hub.current_invite())
 
                 supervisor = TunnelSupervisor(local_port=hub.port, on_url=on_url)
                 await supervisor.start()
@@ -308,7 +308,7 @@ def _log_event(name: str, data: Mapping[str, Any]) -> None:
     log.info("event %s %s", name, clean_line(json.dumps(data, ensure_ascii=False), 400))
 
 
-def _announce(code: str, *, tunnel: str | None = None) -> None:
+def _announce(code: str) -> None:
     """Print the invite: the exact join line on stdout (scripts read it), a box on stderr."""
     line = f"letswork join {code}"
     if sys.stderr.isatty():
