@@ -39,14 +39,31 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-def tiers(fast: int, slow: int, env: str) -> list[Any]:
+#: ``LETSWORK_SLOW_SIZE=ci`` runs the slow tier at the sizes CI can afford (``.ci/run`` sets it);
+#: unset, ``pytest --slow`` runs the sizes the issue asks for.
+SLOW_SIZE = os.environ.get("LETSWORK_SLOW_SIZE", "full").strip() or "full"
+
+
+def slow_size(full: int, ci: int, env: str) -> int:
+    """The slow tier's count: ``env`` if set, else ``ci`` under ``LETSWORK_SLOW_SIZE=ci``, else
+    ``full`` (the issue's count)."""
+    if SLOW_SIZE not in ("full", "ci"):
+        raise ValueError(f"LETSWORK_SLOW_SIZE must be 'full' or 'ci', not {SLOW_SIZE!r}")
+    return env_int(env, ci if SLOW_SIZE == "ci" else full)
+
+
+def tiers(fast: int, slow: int, env: str, *, ci: int | None = None) -> list[Any]:
     """``pytest.param`` cases: a small count in the default tier, a large one marked slow.
 
-    The environment variable ``env`` overrides the slow count (e.g. to run 100,000 by hand).
+    ``slow`` is the full count (``pytest --slow``); ``ci`` the count under
+    ``LETSWORK_SLOW_SIZE=ci`` (default: ``slow``). The environment variable ``env`` overrides
+    both (e.g. to run a family longer by hand).
     """
     return [
         pytest.param(fast, id="fast"),
-        pytest.param(env_int(env, slow), id="slow", marks=pytest.mark.slow),
+        pytest.param(
+            slow_size(slow, slow if ci is None else ci, env), id="slow", marks=pytest.mark.slow
+        ),
     ]
 
 

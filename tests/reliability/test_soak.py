@@ -11,8 +11,9 @@ Checks: no error other than ``rate_limited``; after the load, with only the host
 again, exactly the file descriptors and tasks there were before it; resident memory after the
 warm-up (the first fifth) grows by less than ``RSS_GROWTH_BOUND``.
 
-The issue asks for 5 minutes; the slow tier runs ``LETSWORK_SOAK_SECONDS`` (default 45) to stay
-within CI's budget. ``docs/security.md`` has the figures of a 300-second run made by hand.
+``pytest --slow`` runs it for the 5 minutes the issue asks for; CI's slow tier
+(``LETSWORK_SLOW_SIZE=ci``) for 45 seconds. ``LETSWORK_SOAK_SECONDS`` overrides both.
+``docs/security.md`` has the figures of both.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from letswork.channel.connection import HubConnection
 from letswork.hub import statedir
 from letswork.shared import invite
 from letswork.shared.errors import ErrorCode, OpError, TransportError
-from tests.reliability.support import env_int, report
+from tests.reliability.support import env_int, report, slow_size
 
 GUESTS = 8
 IN_FLIGHT = 8
@@ -236,7 +237,7 @@ async def host_decides(
 async def test_eight_guests_at_their_rate_limit_get_no_other_error_and_leak_nothing(
     project: Path,
 ) -> None:
-    seconds = env_int("LETSWORK_SOAK_SECONDS", 45)
+    seconds = slow_size(300, 45, "LETSWORK_SOAK_SECONDS")
     rng = random.Random(env_int("LETSWORK_SOAK_SEED", 8))
     for g in range(GUESTS):
         (project / f"guest{g}").mkdir()
