@@ -144,6 +144,8 @@ class HubServer:
                 _trim_heap()
             try:
                 self.core.tick(self._clock())
+            except LetsworkError as exc:  # a full disk, say: said, and tried again next tick
+                log.warning("housekeeping: %s", exc.message)
             except Exception:  # pragma: no cover - housekeeping must never kill the hub
                 log.exception("housekeeping failed")
 
@@ -292,6 +294,9 @@ class HubServer:
                     code, reason = crypto.CloseCode.PROTOCOL_VIOLATION, "bad record"
                     break
                 conn.queue.put_nowait(self._dispatch(peer, plaintext))
+                # An idle peer must not pin its last request (a 1 MiB proposal is ~2 MiB as
+                # frame and plaintext) while the loop waits for the next one.
+                del frame, plaintext
                 if self._after_reply(peer):
                     break  # the session ended in this request (leave): reply, then close 1000
                 if writer.done():
