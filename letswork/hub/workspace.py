@@ -205,16 +205,20 @@ def _fsync_dir(path: str | Path) -> None:
 
 
 def _read_fd(fd: int, limit: int, expected: int) -> bytes:
-    """Read up to ``limit`` bytes from ``fd``; stop at EOF or once ``expected`` bytes arrived."""
+    """Read up to ``limit`` bytes from ``fd``: to EOF, or until exactly the ``expected`` bytes
+    (fstat's size) arrived; a file that grew meanwhile is read on to EOF or ``limit``."""
     chunks: list[bytes] = []
     total = 0
     while total < limit:
-        chunk = os.read(fd, limit - total)
+        # os.read allocates the whole request up front: ask for what fstat promised, plus one
+        # byte to see growth, not for ``limit`` (a 1 MiB buffer per small file halved search).
+        want = limit - total if total > expected else min(limit - total, expected - total + 1)
+        chunk = os.read(fd, want)
         if not chunk:
             break
         chunks.append(chunk)
         total += len(chunk)
-        if total >= expected:
+        if total == expected:
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 

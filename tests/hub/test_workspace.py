@@ -19,6 +19,7 @@ from letswork.hub.workspace import (
     FileEntry,
     SharingRules,
     Workspace,
+    _read_fd,
     apply_edit,
     check_text,
     sha256_hex,
@@ -975,3 +976,27 @@ def test_workspace_root_must_be_a_folder(tmp_path: Path) -> None:
 
 def test_limits_default_file_size_is_used(root: Path) -> None:
     assert Workspace(root).max_file_bytes == limits.MAX_FILE_BYTES
+
+
+@pytest.mark.parametrize(
+    ("size", "stat_said", "limit", "expected_len"),
+    [
+        (100_000, 100_000, 1_000_001, 100_000),  # as fstat said
+        (100_000, 10, 1_000_001, 100_000),  # grew after fstat: read on to EOF
+        (100_000, 10, 50_001, 50_001),  # grew past the limit: stop at the limit
+        (100, 5_000, 1_000_001, 100),  # shrank after fstat: EOF
+        (0, 0, 1_000_001, 0),
+        (7, 0, 1_000_001, 7),  # fstat said 0 (a procfs-like file): read on
+    ],
+)
+def test_reading_a_file_returns_its_bytes_whatever_fstat_said_up_to_the_limit(
+    tmp_path: Path, size: int, stat_said: int, limit: int, expected_len: int
+) -> None:
+    data = os.urandom(size)
+    (tmp_path / "f").write_bytes(data)
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        got = _read_fd(fd, limit, stat_said)
+    finally:
+        os.close(fd)
+    assert got == data[:expected_len]
