@@ -1127,7 +1127,8 @@ class Workspace:
             if not stat.S_ISREG(st.st_mode):
                 raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a regular file")
             digest = hashlib.sha256()
-            while chunk := os.read(fd, 1 << 20):
+            step = max(4096, min(1 << 20, st.st_size + 1))  # os.read allocates all it asks for
+            while chunk := os.read(fd, step):
                 digest.update(chunk)
         except OSError as exc:
             raise _disk_error(exc, res.rel, "read") from None
