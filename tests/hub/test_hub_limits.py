@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,30 @@ async def test_a_full_session_refuses_one_more_guest_but_never_the_host(project:
         assert info.value.code == ErrorCode.QUOTA_EXCEEDED
         host = await fx.host()
         assert "now" in await host.call("ping")
+
+
+async def test_an_idle_peer_does_not_keep_its_last_large_request_in_hub_memory(
+    project: Path,
+) -> None:
+    content = "x" * (900 * 1024)
+    async with running_hub(project) as fx:
+        guest = await fx.guest("big")
+        host = await fx.host()
+        tracemalloc.start(25)
+        try:
+            result = await guest.call("write_file", path="big.txt", content=content)
+            await host.call("reject_change", id=result["change"]["id"], reason="too big")
+            await host.call("ping")  # the guest now idles, waiting for its next request
+            gc.collect()
+            snapshot = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+    held = [
+        stat
+        for stat in snapshot.statistics("traceback")
+        if stat.size >= 512 * 1024
+        and any(
+            frame.filename.endswith(("hub/server.py", "hub/core.py")) for frame in stat.traceback
+        )
+    ]
+    assert held == [], [str(s) + "\n" + "\n".join(s.traceback.format()[-6:]) for s in held]
