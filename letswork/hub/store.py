@@ -32,6 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from letswork.hub.workspace import unified_diff
 from letswork.shared.errors import ErrorCode, StoreError, op_error
 
 STORE_KEY_BYTES = 32
@@ -170,7 +171,8 @@ _GUEST_COLS = "guest_id, name, role, invite_id, state, trusted, resume_id, creat
 # The columns of ChangeRow, in order, over ``changes c JOIN change_data d``.
 _CHANGE_COLS = (
     "c.id, c.author_id, c.author_name, c.kind, c.path, c.new_path, c.base_sha256, c.new_sha256,"
-    " d.content, d.diff, c.size, c.status, c.reason, c.created_at, c.decided_at, c.decided_by"
+    " d.content, d.diff, c.size, c.status, c.reason, c.created_at, c.decided_at, c.decided_by,"
+    " d.diff_derived"
 )
 _CHANGE_FROM = "changes c JOIN change_data d ON d.change_id = c.id"
 _CHANGE_META_COLS = (
@@ -193,7 +195,9 @@ _SQL_GUESTS_OF_INVITE = (
     f"SELECT {_GUEST_COLS} FROM guests WHERE invite_id = ? ORDER BY created_at, rowid"  # noqa: S608
 )
 _SQL_INSERT_CHANGE = f"INSERT INTO changes ({_CHANGE_META_COLS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
-_SQL_INSERT_CHANGE_DATA = "INSERT INTO change_data (change_id, diff, content) VALUES (?, ?, ?)"
+_SQL_INSERT_CHANGE_DATA = (
+    "INSERT INTO change_data (change_id, diff, content, diff_derived) VALUES (?, ?, ?, ?)"
+)
 _MESSAGE_COLS_M = (
     "m.id, m.type, m.sender_id, m.sender_name, m.to_id, m.to_name, m.body, m.refs, m.created_at"
 )
@@ -226,8 +230,30 @@ def _guest_row(row: tuple[Any, ...]) -> GuestRow:
     )
 
 
-def _change_row(row: tuple[Any, ...]) -> ChangeRow:
-    return ChangeRow(*row)
+def _change_row(row: tuple[Any, ...], *, with_content: bool = True) -> ChangeRow:
+    """A ChangeRow from ``_CHANGE_COLS``; a derived diff (schema 3) is rebuilt from the
+    content, which is then dropped unless ``with_content``."""
+    *fields, derived = row
+    change = ChangeRow(*fields)
+    if derived and fields[9] is not None:  # the diff column, unless the caller left it out
+        content = change.content
+        assert content is not None, "a derived diff needs its content"
+        change = dataclasses.replace(
+            change, diff=unified_diff(change.path, None, content.decode("utf-8"))
+        )
+    if not with_content:
+        change = dataclasses.replace(change, content=None)
+    return change
+
+
+def _derivable(row: ChangeRow) -> bool:
+    """Whether ``row.diff`` is the create diff of its content, so need not be stored."""
+    return (
+        row.kind == "write"
+        and row.new_path is None
+        and row.content is not None
+        and row.diff.startswith("--- /dev/null\n")
+    )
 
 
 def _task_row(row: tuple[Any, ...], deps: tuple[int, ...]) -> TaskRow:
@@ -738,7 +764,12 @@ class Store:
                     row.decided_by,
                 ),
             )
-            self._conn.execute(_SQL_INSERT_CHANGE_DATA, (row.id, row.diff, row.content))
+            # A new file's diff is its content again: keep one copy (schema 3).
+            derived = _derivable(row)
+            self._conn.execute(
+                _SQL_INSERT_CHANGE_DATA,
+                (row.id, "" if derived else row.diff, row.content, int(derived)),
+            )
 
     @_guarded
     def get_change(self, change_id: str) -> ChangeRow | None:
@@ -763,10 +794,12 @@ class Store:
         ``diff=""`` for every row, so that a listing of many large proposals stays cheap.
         """
         cols = _CHANGE_COLS
-        if not include_content:
-            cols = cols.replace(" d.content,", " NULL,")
         if not include_diff:
-            cols = cols.replace(" d.diff,", " '',")
+            cols = cols.replace(" d.diff,", " NULL,")
+            if not include_content:
+                cols = cols.replace(" d.content,", " NULL,")
+        elif not include_content:  # a derived diff is rebuilt from the content, dropped after
+            cols = cols.replace(" d.content,", " CASE WHEN d.diff_derived = 1 THEN d.content END,")
         where: list[str] = []
         params: list[Any] = []
         if status is not None:
@@ -779,7 +812,10 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._conn.execute(sql + " ORDER BY c.created_at, c.rowid", params).fetchall()
-        return [_change_row(row) for row in rows]
+        changes = [_change_row(row, with_content=include_content) for row in rows]
+        if not include_diff:
+            changes = [dataclasses.replace(c, diff="") for c in changes]
+        return changes
 
     @_guarded
     def pending_totals(self, author_id: str) -> tuple[int, int]:
@@ -830,7 +866,8 @@ class Store:
                 raise op_error(ErrorCode.NOT_FOUND, f"no change {change_id}", change_id=change_id)
             if diff is not None:
                 self._conn.execute(
-                    "UPDATE change_data SET diff = ? WHERE change_id = ?", (diff, change_id)
+                    "UPDATE change_data SET diff = ?, diff_derived = 0 WHERE change_id = ?",
+                    (diff, change_id),
                 )
         row = self.get_change(change_id)
         assert row is not None

@@ -6,13 +6,17 @@ import os
 import random
 import sqlite3
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from letswork.hub import store as store_mod
 from letswork.hub.store import ChangeRow, Migration, Store, load_migrations, split_sql
+from letswork.hub.workspace import unified_diff
 from letswork.shared.errors import ErrorCode, OpError, StoreError
 
 KEY = bytes(range(32))
@@ -594,3 +598,45 @@ def test_wipe_deletes_every_row_and_keeps_the_schema(
     store.close()
     with Store.open(db_path, KEY) as again:
         assert len(again.list_invites()) == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",))))
+def test_the_diff_of_a_new_file_reads_back_exactly_as_proposed(text: str) -> None:
+    diff = unified_diff("src/new.py", None, text)
+    with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "state.db", KEY) as s:
+        s.add_change(_change("c1", content=text.encode("utf-8"), diff=diff, path="src/new.py"))
+        assert s.get_change("c1").diff == diff  # type: ignore[union-attr]
+        [listed] = s.list_changes(include_content=False)
+        assert listed.diff == diff and listed.content is None
+        [bare] = s.list_changes(include_content=False, include_diff=False)
+        assert bare.diff == "" and bare.content is None
+
+
+def test_a_new_file_is_stored_once_not_again_as_its_diff(store: Store, db_path: Path) -> None:
+    content = b"line\n" * 50_000
+    diff = unified_diff("big.txt", None, content.decode())
+    store.add_change(_change("c1", content=content, diff=diff, path="big.txt"))
+    conn = sqlite3.connect(db_path)
+    try:
+        stored = conn.execute("SELECT length(diff), length(content) FROM change_data").fetchone()
+    finally:
+        conn.close()
+    assert stored == (0, len(content))
+
+
+def test_a_fresh_diff_replaces_a_derived_one(store: Store) -> None:
+    content = b"new\n"
+    store.add_change(
+        _change("c1", content=content, diff=unified_diff("a.txt", None, "new\n"), path="a.txt")
+    )
+    fresh = unified_diff("a.txt", "old\n", "new\n")
+    store.set_change_status("c1", "conflict", now=200.0, diff=fresh)
+    assert store.get_change("c1").diff == fresh  # type: ignore[union-attr]
+
+
+def test_an_edit_whose_diff_looks_like_a_create_is_stored_as_given(store: Store) -> None:
+    # Only a write of a new file is derived; any other change keeps the diff it came with.
+    diff = "--- /dev/null\n+++ b/a.txt\n@@ -0,0 +1 @@\n+other\n"
+    store.add_change(_change("c1", kind="edit", content=b"new\n", diff=diff, path="a.txt"))
+    assert store.get_change("c1").diff == diff  # type: ignore[union-attr]
