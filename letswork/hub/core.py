@@ -37,6 +37,8 @@ from letswork.hub.workspace import (
     Workspace,
     apply_edit,
     check_text,
+    create_diff_head,
+    cut_diff,
     sha256_hex,
     to_relpath,
     unified_diff,
@@ -621,7 +623,9 @@ class HubCore(CollabOps):
                 self.locks.check_writable(p, holder, now)
         content = new_text.encode("utf-8") if new_text is not None else None
         new_sha = sha256_hex(content) if content is not None else None
-        diff = unified_diff(path, old_text, new_text, new_path=new_path)
+        # A new file's diff is derived from its content by the store; the reply needs its head.
+        create = kind == "write" and old_text is None and new_path is None and content is not None
+        diff = "" if create else unified_diff(path, old_text, new_text, new_path=new_path)
         row = ChangeRow(
             id=secrets.token_hex(8),  # 64 bits: no collision in any real queue
             author_id=self._holder_id(peer) if peer.is_host else peer.guest_id,
@@ -645,7 +649,7 @@ class HubCore(CollabOps):
             # reconciled on restart by file hashes, like an approval, so no write is unrecorded.
             row = dataclasses.replace(row, status="approved", decided_at=now, decided_by=peer.name)
             with self.store.transaction():  # one commit (one fsync) before touching the disk
-                self.store.add_change(row)
+                self.store.add_change(row, derive_diff=create)
                 self._audit(
                     peer, f"{kind}_applied", now, path=path, change=row.id, new_path=new_path
                 )
@@ -672,25 +676,27 @@ class HubCore(CollabOps):
                 "wait for the host to decide some",
             )
         with self.store.transaction():  # committed before the reply: nothing acknowledged is lost
-            self.store.add_change(row)
+            self.store.add_change(row, derive_diff=create)
             self._audit(peer, f"{kind}_proposed", now, path=path, change=row.id, new_path=new_path)
         # The submitter learns all of this from the reply; events are for everyone else.
         self._lock_for_change(row, now, author=peer)
         info = self._change_info(row, with_diff=False)
         self._broadcast("change_submitted", {"change": info}, path=path, exclude=peer)
-        return {"status": "pending", "change": self._reply_change(row)}
+        created = new_text if create else None
+        return {"status": "pending", "change": self._reply_change(row, created=created)}
 
-    def _reply_change(self, row: ChangeRow) -> dict[str, Any]:
+    def _reply_change(self, row: ChangeRow, *, created: str | None = None) -> dict[str, Any]:
         """The change for the proposer's reply, its diff cut to REPLY_DIFF_CHARS: the full diff
-        of a 1 MiB file would double the reply, and ``get_change`` has it whole."""
+        of a 1 MiB file would double the reply, and ``get_change`` has it whole. ``created``:
+        the text of a new file, whose diff (not in ``row``) is built only as far as shown."""
         info = self._change_info(row, with_diff=True)
-        diff = info["diff"] or ""
-        if len(diff) > REPLY_DIFF_CHARS:
-            cut = diff.rfind("\n", 0, REPLY_DIFF_CHARS) + 1 or REPLY_DIFF_CHARS
-            rest = diff.count("\n", cut)
-            info["diff"] = (
-                diff[:cut] + f"... ({rest} more diff lines; get_change {row.id} shows all)\n"
-            )
+        if created is not None:
+            head, rest = create_diff_head(row.path, created, REPLY_DIFF_CHARS)
+        else:
+            head, rest = cut_diff(info["diff"] or "", REPLY_DIFF_CHARS)
+        if rest:
+            head += f"... ({rest} more diff lines; get_change {row.id} shows all)\n"
+        info["diff"] = head
         return info
 
     def _lock_for_change(self, row: ChangeRow, now: float, *, author: Peer | None = None) -> None:

@@ -246,16 +246,6 @@ def _change_row(row: tuple[Any, ...], *, with_content: bool = True) -> ChangeRow
     return change
 
 
-def _derivable(row: ChangeRow) -> bool:
-    """Whether ``row.diff`` is the create diff of its content, so need not be stored."""
-    return (
-        row.kind == "write"
-        and row.new_path is None
-        and row.content is not None
-        and row.diff.startswith("--- /dev/null\n")
-    )
-
-
 def _task_row(row: tuple[Any, ...], deps: tuple[int, ...]) -> TaskRow:
     tid, title, description, priority, status, a_id, a_name, note, by, created, updated = row
     return TaskRow(
@@ -742,8 +732,19 @@ class Store:
     # -- changes -------------------------------------------------------------------------------
 
     @_guarded
-    def add_change(self, row: ChangeRow) -> None:
-        """Store a new change (content and diff in ``change_data``), committed on return."""
+    def add_change(self, row: ChangeRow, *, derive_diff: bool = False) -> None:
+        """Store a new change (content and diff in ``change_data``), committed on return.
+
+        ``derive_diff``: the change creates a file, and its diff is
+        ``unified_diff(path, None, content)``; ``row.diff`` is ignored and not stored, and every
+        read rebuilds it (schema 3).
+
+        Raises:
+            ValueError: ``derive_diff`` for anything but a ``write`` with content and no
+                ``new_path``.
+        """
+        if derive_diff and (row.kind != "write" or row.content is None or row.new_path):
+            raise ValueError("only a write of a new file has a derived diff")
         with self.transaction():
             self._conn.execute(
                 _SQL_INSERT_CHANGE,
@@ -765,10 +766,9 @@ class Store:
                 ),
             )
             # A new file's diff is its content again: keep one copy (schema 3).
-            derived = _derivable(row)
             self._conn.execute(
                 _SQL_INSERT_CHANGE_DATA,
-                (row.id, "" if derived else row.diff, row.content, int(derived)),
+                (row.id, "" if derive_diff else row.diff, row.content, int(derive_diff)),
             )
 
     @_guarded

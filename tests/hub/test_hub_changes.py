@@ -273,3 +273,28 @@ async def test_an_edit_on_disk_by_the_host_reaches_guests_as_file_changed(
         assert event is not None
         assert event.data["change"] in ("modified", "created")
         assert event.data.get("by") is None
+
+
+@pytest.mark.parametrize("who", ["guest", "host"])
+async def test_a_large_new_file_gets_a_reply_with_the_head_of_its_diff_and_the_host_sees_all(
+    hub: HubFixture, who: str
+) -> None:
+    content = "".join(f"line {i}\n" for i in range(20_000))  # ~190 KB, over the reply's cut
+    whole = "--- /dev/null\n+++ b/big.txt\n@@ -0,0 +1,20000 @@\n" + "".join(
+        f"+line {i}\n" for i in range(20_000)
+    )
+    author = await (hub.guest("dora") if who == "guest" else hub.host())
+    host = await hub.host()
+    reply = await author.call("write_file", path="big.txt", content=content)
+    head = reply["change"]["diff"]
+    shown, note = head.rsplit("... (", 1)
+    assert whole.startswith(shown) and shown.endswith("\n")
+    rest = whole.count("\n") - shown.count("\n")
+    assert note == f"{rest} more diff lines; get_change {reply['change']['id']} shows all)\n"
+    full = await host.call("get_change", id=reply["change"]["id"])
+    assert full["change"]["diff"] == whole
+    if who == "guest":
+        [pending] = (await host.call("pending_changes"))["changes"]
+        assert pending["diff"] == whole
+        await host.call("approve_change", id=pending["id"])
+    assert (hub.project / "big.txt").read_text() == content

@@ -605,7 +605,8 @@ def test_wipe_deletes_every_row_and_keeps_the_schema(
 def test_the_diff_of_a_new_file_reads_back_exactly_as_proposed(text: str) -> None:
     diff = unified_diff("src/new.py", None, text)
     with tempfile.TemporaryDirectory() as tmp, Store.open(Path(tmp) / "state.db", KEY) as s:
-        s.add_change(_change("c1", content=text.encode("utf-8"), diff=diff, path="src/new.py"))
+        row = _change("c1", content=text.encode("utf-8"), diff="", path="src/new.py")
+        s.add_change(row, derive_diff=True)
         assert s.get_change("c1").diff == diff  # type: ignore[union-attr]
         [listed] = s.list_changes(include_content=False)
         assert listed.diff == diff and listed.content is None
@@ -616,7 +617,7 @@ def test_the_diff_of_a_new_file_reads_back_exactly_as_proposed(text: str) -> Non
 def test_a_new_file_is_stored_once_not_again_as_its_diff(store: Store, db_path: Path) -> None:
     content = b"line\n" * 50_000
     diff = unified_diff("big.txt", None, content.decode())
-    store.add_change(_change("c1", content=content, diff=diff, path="big.txt"))
+    store.add_change(_change("c1", content=content, diff=diff, path="big.txt"), derive_diff=True)
     conn = sqlite3.connect(db_path)
     try:
         stored = conn.execute("SELECT length(diff), length(content) FROM change_data").fetchone()
@@ -627,16 +628,18 @@ def test_a_new_file_is_stored_once_not_again_as_its_diff(store: Store, db_path: 
 
 def test_a_fresh_diff_replaces_a_derived_one(store: Store) -> None:
     content = b"new\n"
-    store.add_change(
-        _change("c1", content=content, diff=unified_diff("a.txt", None, "new\n"), path="a.txt")
-    )
+    store.add_change(_change("c1", content=content, diff="", path="a.txt"), derive_diff=True)
     fresh = unified_diff("a.txt", "old\n", "new\n")
     store.set_change_status("c1", "conflict", now=200.0, diff=fresh)
     assert store.get_change("c1").diff == fresh  # type: ignore[union-attr]
 
 
-def test_an_edit_whose_diff_looks_like_a_create_is_stored_as_given(store: Store) -> None:
-    # Only a write of a new file is derived; any other change keeps the diff it came with.
-    diff = "--- /dev/null\n+++ b/a.txt\n@@ -0,0 +1 @@\n+other\n"
-    store.add_change(_change("c1", kind="edit", content=b"new\n", diff=diff, path="a.txt"))
-    assert store.get_change("c1").diff == diff  # type: ignore[union-attr]
+def test_only_a_write_with_content_can_have_a_derived_diff(store: Store) -> None:
+    for row in (
+        _change("c1", kind="edit"),
+        _change("c2", content=None, kind="delete"),
+        _change("c3", kind="move", new_path="b.txt"),
+    ):
+        with pytest.raises(ValueError, match="derived diff"):
+            store.add_change(row, derive_diff=True)
+    assert store.list_changes() == []

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from letswork.hub.workspace import (
     BUILTIN_DENY,
@@ -22,6 +24,8 @@ from letswork.hub.workspace import (
     _read_fd,
     apply_edit,
     check_text,
+    create_diff_head,
+    cut_diff,
     sha256_hex,
     unified_diff,
 )
@@ -1000,3 +1004,25 @@ def test_reading_a_file_returns_its_bytes_whatever_fstat_said_up_to_the_limit(
     finally:
         os.close(fd)
     assert got == data[:expected_len]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from("ab\n\r é\u2028"), max_size=300),
+    max_chars=st.integers(1, 120),
+    path=st.sampled_from(["a.txt", "src/深い/x.py"]),
+)
+def test_the_head_of_a_new_files_diff_is_the_head_of_its_whole_diff(
+    text: str, max_chars: int, path: str
+) -> None:
+    assert create_diff_head(path, text, max_chars) == cut_diff(
+        unified_diff(path, None, text), max_chars
+    )
+
+
+def test_a_cut_diff_says_how_many_line_ends_it_left_out() -> None:
+    diff = unified_diff("a.txt", None, "one\ntwo\nthree\n")
+    assert cut_diff(diff, len(diff)) == (diff, 0)
+    head, rest = cut_diff(diff, len(diff) - 1)
+    assert diff.startswith(head) and head.endswith("\n")
+    assert rest == diff.count("\n") - head.count("\n") == 1
