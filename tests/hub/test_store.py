@@ -643,3 +643,26 @@ def test_only_a_write_with_content_can_have_a_derived_diff(store: Store) -> None
         with pytest.raises(ValueError, match="derived diff"):
             store.add_change(row, derive_diff=True)
     assert store.list_changes() == []
+
+
+def test_a_schema_2_database_keeps_its_stored_diffs_after_the_upgrade(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = load_migrations()
+    monkeypatch.setattr(store_mod, "load_migrations", lambda: real[:2])
+    diff = unified_diff("src/new.py", None, "stored\n")
+    with Store.open(db_path, KEY) as old:  # as letswork with schema 2 wrote it
+        conn = old._conn
+        conn.execute(
+            "INSERT INTO changes (id, author_id, author_name, kind, path, size, status,"
+            " created_at) VALUES ('c1', 'g1', 'alice', 'write', 'src/new.py', 7, 'pending', 1)"
+        )
+        conn.execute(
+            "INSERT INTO change_data (change_id, diff, content) VALUES ('c1', ?, ?)",
+            (diff, b"stored\n"),
+        )
+    assert _user_version(db_path) == 2
+    monkeypatch.setattr(store_mod, "load_migrations", lambda: real)
+    with Store.open(db_path, KEY) as new:
+        assert new.get_change("c1").diff == diff  # type: ignore[union-attr]
+    assert _user_version(db_path) == LATEST
