@@ -144,8 +144,6 @@ class HubServer:
                 _trim_heap()
             try:
                 self.core.tick(self._clock())
-            except LetsworkError as exc:  # a full disk, say: said, and tried again next tick
-                log.warning("housekeeping: %s", exc.message)
             except Exception:  # pragma: no cover - housekeeping must never kill the hub
                 log.exception("housekeeping failed")
 
