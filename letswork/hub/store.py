@@ -235,13 +235,13 @@ def _change_row(row: tuple[Any, ...], *, with_content: bool = True) -> ChangeRow
     content, which is then dropped unless ``with_content``."""
     *fields, derived = row
     change = ChangeRow(*fields)
-    if derived and fields[9] is not None:  # the diff column, unless the caller left it out
+    if derived:
         content = change.content
         assert content is not None, "a derived diff needs its content"
         change = dataclasses.replace(
             change, diff=unified_diff(change.path, None, content.decode("utf-8"))
         )
-    if not with_content:
+    if not with_content and change.content is not None:
         change = dataclasses.replace(change, content=None)
     return change
 
@@ -795,7 +795,7 @@ class Store:
         """
         cols = _CHANGE_COLS
         if not include_diff:
-            cols = cols.replace(" d.diff,", " NULL,")
+            cols = cols.replace(" d.diff,", " '',").replace(" d.diff_derived", " 0")
             if not include_content:
                 cols = cols.replace(" d.content,", " NULL,")
         elif not include_content:  # a derived diff is rebuilt from the content, dropped after
@@ -812,10 +812,7 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._conn.execute(sql + " ORDER BY c.created_at, c.rowid", params).fetchall()
-        changes = [_change_row(row, with_content=include_content) for row in rows]
-        if not include_diff:
-            changes = [dataclasses.replace(c, diff="") for c in changes]
-        return changes
+        return [_change_row(row, with_content=include_content) for row in rows]
 
     @_guarded
     def pending_totals(self, author_id: str) -> tuple[int, int]:
