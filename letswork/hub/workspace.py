@@ -766,15 +766,20 @@ def _one_sided_diff(from_file: str, to_file: str, text: str, sign: str) -> str:
     """What difflib gives for a create or delete (every line added or removed), built directly:
     difflib's matcher costs milliseconds per 10 KiB and finds nothing here. The lines are
     prefixed with one ``replace`` rather than split and joined (1 MiB: ~1 ms, not ~6)."""
-    n = _count_lines(text)
-    span = "1" if n == 1 else f"1,{n}"
-    hunk = f"@@ -0,0 +{span} @@\n" if sign == "+" else f"@@ -{span} +0,0 @@\n"
     body = sign + text.replace("\n", "\n" + sign)
     if text.endswith("\n"):
         body = body[:-1]  # no sign after the last line ending
     else:
         body += "\n\\ No newline at end of file\n"
-    return f"--- {from_file}\n+++ {to_file}\n{hunk}{body}"
+    return _one_sided_header(from_file, to_file, text, sign) + body
+
+
+def _one_sided_header(from_file: str, to_file: str, text: str, sign: str) -> str:
+    """The three header lines of :func:`_one_sided_diff` (the hunk counts all of ``text``)."""
+    n = _count_lines(text)
+    span = "1" if n == 1 else f"1,{n}"
+    hunk = f"@@ -0,0 +{span} @@\n" if sign == "+" else f"@@ -{span} +0,0 @@\n"
+    return f"--- {from_file}\n+++ {to_file}\n{hunk}"
 
 
 def unified_diff(
@@ -822,11 +827,8 @@ def create_diff_head(path: str, text: str, max_chars: int) -> tuple[str, int]:
     # The diff of a create maps each character of text in place, so the diff of a prefix of
     # more than max_chars characters holds the whole head; only the hunk header needs the
     # full line count, and the line ends after the cut are counted from the text.
-    n = _count_lines(text)
-    span = "1" if n == 1 else f"1,{n}"
-    partial = f"--- /dev/null\n+++ b/{path}\n@@ -0,0 +{span} @@\n+" + text[:max_chars].replace(
-        "\n", "\n+"
-    )
+    partial = _one_sided_header("/dev/null", f"b/{path}", text, "+")
+    partial += "+" + text[:max_chars].replace("\n", "\n+")
     cut = partial.rfind("\n", 0, max_chars) + 1 or max_chars
     head = partial[:cut]
     total = 3 + text.count("\n") + (0 if text.endswith("\n") else 2)
