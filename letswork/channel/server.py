@@ -19,8 +19,8 @@ answers the MCP client:
   and kept for ``get_notifications``. So are the channel's own link changes (lost, back,
   refused).
 
-Nothing but MCP frames goes to stdout: the SDK's stdio transport points file descriptor 1 at
-stderr while it serves, and logs go to stderr and a log file.
+Nothing but MCP frames goes to stdout: the stdio transport (:mod:`letswork.channel.stdio`)
+points file descriptor 1 at stderr while it serves, and logs go to stderr and a log file.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.session import ServerSession
-from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -47,6 +46,7 @@ from letswork.channel.collab_tools import CARD_NOT_ALLOWED, LEFT_TEXT
 from letswork.channel.config import ChannelConfig
 from letswork.channel.connection import HubConnection
 from letswork.channel.events import Inbox, Note, describe_event, local_note, note_params
+from letswork.channel.stdio import serve_stdio
 from letswork.channel.tools import TOOLS, ToolContext, format_error, tool_definition, tools_for_role
 from letswork.hub.app import hub_info
 from letswork.shared import crypto, protocol
@@ -519,5 +519,5 @@ async def run_stdio(config: ChannelConfig) -> None:
     channel = Channel(config)
     where = f"the hub of {config.project}" if config.project else config.url
     log.info("channel starting: %s as %s", where, config.name)
-    async with stdio_server() as (read_stream, write_stream):
+    async with serve_stdio() as (read_stream, write_stream):
         await serve(channel, read_stream, write_stream)

@@ -1,0 +1,135 @@
+"""The channel's stdio transport: pipes without worker threads, files through the SDK's path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from letswork.channel.stdio import _Lines
+from tests.channel.mcp_support import ROOT, WAIT, invite_code
+from tests.support.hubs import make_project, running_hub
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+def _call(request_id: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments},
+    }
+
+
+def _env(code: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "LETSWORK_INVITE"}
+    return {**env, "PYTHONPATH": str(ROOT), "LETSWORK_INVITE": code}
+
+
+def _frames(*messages: dict[str, Any]) -> bytes:
+    return b"".join(json.dumps(m).encode() + b"\n" for m in messages)
+
+
+def _answers(stdout: bytes) -> dict[int, dict[str, Any]]:
+    messages = [json.loads(line) for line in stdout.splitlines()]
+    assert all(m["jsonrpc"] == "2.0" for m in messages)
+    return {m["id"]: m for m in messages if "id" in m}
+
+
+async def _lines_of(data: bytes, limit: int) -> list[str]:
+    reader = asyncio.StreamReader(limit=limit)
+    reader.feed_data(data)
+    reader.feed_eof()
+    return [line async for line in _Lines(reader)]
+
+
+async def test_a_line_over_the_limit_is_dropped_whole_and_the_next_line_is_read() -> None:
+    lines = await _lines_of(b"x" * 100 + b"\n" + b'{"a": 1}\n', limit=16)
+    assert lines == ["\n", '{"a": 1}\n']
+
+
+async def test_a_line_over_the_limit_that_arrives_without_its_newline_yet_is_dropped() -> None:
+    lines = await _lines_of(b"y" * 100, limit=16)
+    assert lines == ["\n"]
+
+
+async def test_a_last_message_without_a_newline_is_still_read() -> None:
+    assert await _lines_of(b'{"a": 1}\n{"b": 2}', limit=1024) == ['{"a": 1}\n', '{"b": 2}']
+
+
+async def test_every_request_written_before_stdin_closes_gets_its_answer_on_a_pipe(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    async with running_hub(project) as hub:
+        code = await invite_code(hub, "editor", "pia")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "letswork", "channel", "--name", "pia",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=_env(code),
+            cwd=ROOT,
+        )  # fmt: skip
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(_frames(INITIALIZE, INITIALIZED))
+        await proc.stdin.drain()
+        line = await asyncio.wait_for(proc.stdout.readline(), WAIT)
+        assert json.loads(line)["id"] == 1
+        # 20 reads, then end of input at once: every reply must be flushed before exit.
+        proc.stdin.write(
+            _frames(*(_call(i, "read_file", {"path": "notes.txt"}) for i in range(2, 22)))
+        )
+        proc.stdin.close()
+        stdout = await asyncio.wait_for(proc.stdout.read(), WAIT)
+        assert await asyncio.wait_for(proc.wait(), WAIT) == 0
+    answers = _answers(stdout)
+    # Each is answered: read, or refused with the SDK's "Connection closed" when end of input
+    # came first. Those refusals are the very last bytes written before exit.
+    assert sorted(answers) == list(range(2, 22))
+    for answer in answers.values():
+        assert "result" in answer or answer["error"]["message"] == "Connection closed"
+
+
+async def test_a_channel_reading_a_file_and_writing_a_file_answers_through_the_sdk_transport(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    requests = tmp_path / "requests.jsonl"
+    requests.write_bytes(_frames(INITIALIZE, INITIALIZED, _call(2, "ping", {})))
+    replies = tmp_path / "replies.jsonl"
+    async with running_hub(project) as hub:
+        code = await invite_code(hub, "viewer", "fay")
+
+        def run() -> int:
+            with requests.open("rb") as stdin, replies.open("wb") as stdout:
+                return subprocess.run(
+                    [sys.executable, "-m", "letswork", "channel", "--name", "fay"],
+                    stdin=stdin,
+                    stdout=stdout,
+                    stderr=subprocess.DEVNULL,
+                    env=_env(code),
+                    cwd=ROOT,
+                    timeout=WAIT,
+                    check=False,
+                ).returncode
+
+        assert await asyncio.to_thread(run) == 0
+    answers = _answers(replies.read_bytes())
+    assert answers[1]["result"]["serverInfo"]["name"] == "letswork"
+    assert 2 in answers
