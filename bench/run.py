@@ -226,10 +226,15 @@ def text_of(size: int) -> str:
 # ---------------------------------------------------------------------------- sections
 
 
+#: Calls per round: letswork and the floor take turns, one round each, so that both see the
+#: same machine (a shared VM drifts by tens of percent within a minute).
+ROUND = 10
+
+
 async def bench_end_to_end(
     work: Path, iterations: int, results: dict[str, Any], payload_sizes: list[int]
 ) -> None:
-    """letswork through MCP vs the floor, op by op."""
+    """letswork through MCP vs the floor, op by op, in alternating rounds."""
     project = work / "e2e"
     n_files = make_tree(project / "tree", 2000)
     for size in payload_sizes:
@@ -253,77 +258,84 @@ async def bench_end_to_end(
             lambda i, s=size: {"path": f"w/{s}/{i:05d}.txt", "content": text_of(s)},
         )
     timings: dict[str, list[float]] = {}
+    floor: dict[str, list[float]] = {}
     payloads: dict[str, str] = {}
-    floor_args: dict[str, dict[str, Any]] = {}  # the floor is sent the same arguments
+    payload_file = work / "payloads.json"
+
+    def change_id(text: str) -> str:
+        found = re.search(r"change ([0-9a-f]{4,64})", text)
+        assert found, text
+        return found.group(1)
+
     try:
         async with (
             mcp_session(channel_args("--name", "bench"), env) as guest,
             mcp_session(channel_args("--host", "--project", str(project)), env_for(state)) as host,
         ):
+            # What letswork answers for each op becomes what the floor answers from memory.
             for key, (tool, make_args) in ops.items():
                 payloads[key] = await guest.call(tool, make_args(99_999))
-                floor_args[key] = make_args(0)
-                n = iterations if "1024k" not in key else max(10, iterations // 5)
-                counter = iter(range(n + 10))
-                proposed: list[str] = []
-
-                async def once(
-                    tool: str = tool, make: Any = make_args, it: Any = counter, ids: Any = proposed
-                ) -> None:
-                    text = await guest.call(tool, make(next(it)))
-                    if tool == "write_file":
-                        ids.append(re.search(r"change ([0-9a-f]{4,64})", text).group(1))  # type: ignore[union-attr]
-
-                samples: list[float] = []
-                while len(samples) < n:  # in batches, under the pending-change caps
-                    batch = min(40, n - len(samples))
-                    samples += await timed(once, batch, warmup=0 if samples else 3)
-                    for cid in proposed:
-                        await host.call("reject_change", {"id": cid, "reason": "bench"})
-                    proposed.clear()
-                timings[key] = samples
                 if tool == "write_file":
                     await host.call(
-                        "reject_change",
-                        {
-                            "id": re.search(r"change ([0-9a-f]{4,64})", payloads[key]).group(1),
-                            "reason": "bench",
-                        },
-                    )  # type: ignore[union-attr]
-            # approve_change: propose then approve, timing the approval only.
-            approve: list[float] = []
-            for i in range(max(10, iterations // 2)):
-                text = await guest.call(
-                    "write_file", {"path": f"approve/{i}.txt", "content": text_of(10 * KiB)}
-                )
-                cid = re.search(r"change ([0-9a-f]{4,64})", text)
-                assert cid, text
-                t0 = time.perf_counter()
-                payloads.setdefault(
-                    "approve_change", await host.call("approve_change", {"id": cid.group(1)})
-                )
-                approve.append(time.perf_counter() - t0)
-            timings["approve_change"] = approve
-            floor_args["approve_change"] = {"id": cid.group(1)}
+                        "reject_change", {"id": change_id(payloads[key]), "reason": "bench"}
+                    )
+            first = await guest.call(
+                "write_file", {"path": "approve/first.txt", "content": text_of(10 * KiB)}
+            )
+            payloads["approve_change"] = await host.call("approve_change", {"id": change_id(first)})
+            payload_file.write_text(json.dumps(payloads), encoding="utf-8")
+            async with mcp_session(
+                [str(ROOT / "bench" / "floor_server.py"), str(payload_file)], dict(os.environ)
+            ) as fl:
+                for key, (tool, make_args) in ops.items():
+                    n = iterations if "1024k" not in key else max(10, iterations // 5)
+                    counter = iter(range(n + 10))
+                    proposed: list[str] = []
+
+                    floor_args = {**make_args(0), "_key": key}
+
+                    async def once(
+                        tool: str = tool,
+                        make: Any = make_args,
+                        it: Any = counter,
+                        ids: Any = proposed,
+                    ) -> None:
+                        text = await guest.call(tool, make(next(it)))
+                        if tool == "write_file":
+                            ids.append(change_id(text))
+
+                    async def fonce(key: str = key, args: Any = floor_args) -> None:
+                        await fl.call(key, args)
+
+                    lw: list[float] = []
+                    fs: list[float] = []
+                    while len(lw) < n:  # rounds under the pending-change caps
+                        batch = min(ROUND, n - len(lw))
+                        lw += await timed(once, batch, warmup=0 if lw else 3)
+                        fs += await timed(fonce, batch, warmup=0 if fs else 3)
+                        for cid in proposed:
+                            await host.call("reject_change", {"id": cid, "reason": "bench"})
+                        proposed.clear()
+                    timings[key], floor[key] = lw, fs
+                # approve_change: propose, then time the approval, then one floor call.
+                timings["approve_change"], floor["approve_change"] = [], []
+                for i in range(max(10, iterations // 2)):
+                    text = await guest.call(
+                        "write_file", {"path": f"approve/{i}.txt", "content": text_of(10 * KiB)}
+                    )
+                    cid = change_id(text)
+                    t0 = time.perf_counter()
+                    await host.call("approve_change", {"id": cid})
+                    timings["approve_change"].append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    await fl.call("approve_change", {"id": cid, "_key": "approve_change"})
+                    floor["approve_change"].append(time.perf_counter() - t0)
     finally:
         stop_hub(hub)
-    payload_file = work / "payloads.json"
-    payload_file.write_text(json.dumps(payloads), encoding="utf-8")
-    floor: dict[str, list[float]] = {}
-    async with mcp_session(
-        [str(ROOT / "bench" / "floor_server.py"), str(payload_file)], dict(os.environ)
-    ) as fl:
-        for key in timings:
-            n = len(timings[key])
-
-            async def fonce(key: str = key) -> None:
-                await fl.call(key, {**floor_args.get(key, {}), "_key": key})
-
-            floor[key] = await timed(fonce, n)
     table = {}
     for key in timings:
-        lw, fs = summary(timings[key]), summary(floor[key])
-        table[key] = {"letswork": lw, "floor": fs, "ratio_p50": lw["p50"] / fs["p50"]}
+        lw_s, fs_s = summary(timings[key]), summary(floor[key])
+        table[key] = {"letswork": lw_s, "floor": fs_s, "ratio_p50": lw_s["p50"] / fs_s["p50"]}
     results["end_to_end"] = table
     # What one read_file result carries: the channel pages at 60,000 characters, so the
     # "1024k" read through MCP is the first page of the 1 MiB file (the hub section reads it
