@@ -12,8 +12,9 @@ As in the SDK's transport, while serving, fd 0 reads the null device and fd 1 po
 stderr, so a stray read sees end of file and a stray write (a ``print``, a child process)
 cannot corrupt the frame stream; both are restored on exit.
 
-Limits: a line (one JSON-RPC message) may be up to :data:`MAX_LINE_BYTES`; a longer one is
-dropped whole and answered as the SDK answers any line that is not JSON-RPC.
+Limits: a line (one JSON-RPC message) may be up to :data:`MAX_LINE_BYTES`. A longer one is
+dropped whole and logged, and is then treated as the SDK treats any line that is not JSON-RPC
+(it gets no answer: its id cannot be read).
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ __all__ = ["MAX_LINE_BYTES", "serve_stdio"]
 
 log = logging.getLogger("letswork.channel")
 
-#: The longest line read from stdin (bytes). A 1 MiB file in a ``write_file`` call is at most
-#: ~6 MiB of JSON (every byte escaped as ``\\u00XX``); the hub's frame limit is 4 MiB.
-MAX_LINE_BYTES = 64 * 1024 * 1024
+#: The longest line read from stdin (bytes); reading pauses while twice this is buffered.
+#: A request the hub could take is far shorter: its frame limit is 4 MiB, and a 1 MiB file is
+#: at most ~6 MiB as JSON even with every character escaped as ``\uXXXX``.
+MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
 def _is_pipe(fd: int) -> bool:

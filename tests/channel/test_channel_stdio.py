@@ -72,10 +72,12 @@ async def test_a_last_message_without_a_newline_is_still_read() -> None:
     assert await _lines_of(b'{"a": 1}\n{"b": 2}', limit=1024) == ['{"a": 1}\n', '{"b": 2}']
 
 
-async def test_every_request_written_before_stdin_closes_gets_its_answer_on_a_pipe(
+async def test_replies_larger_than_the_pipe_buffer_arrive_whole_and_in_any_number(
     tmp_path: Path,
 ) -> None:
     project = make_project(tmp_path / "project")
+    line = "0123456789abcdef" * 7 + "\n"  # 113 characters
+    (project / "big.txt").write_text(line * 3000, encoding="utf-8")  # ~330 KB
     async with running_hub(project) as hub:
         code = await invite_code(hub, "editor", "pia")
         proc = await asyncio.create_subprocess_exec(
@@ -85,25 +87,33 @@ async def test_every_request_written_before_stdin_closes_gets_its_answer_on_a_pi
             stderr=asyncio.subprocess.DEVNULL,
             env=_env(code),
             cwd=ROOT,
+            limit=2**24,
         )  # fmt: skip
         assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(_frames(INITIALIZE, INITIALIZED))
-        await proc.stdin.drain()
-        line = await asyncio.wait_for(proc.stdout.readline(), WAIT)
-        assert json.loads(line)["id"] == 1
-        # 20 reads, then end of input at once: every reply must be flushed before exit.
+        # Eight reads at once: each reply is a 60,000-character page, the eight together
+        # ~8 times the 64 KiB a pipe holds, so the channel's writes must wait for the reader.
         proc.stdin.write(
-            _frames(*(_call(i, "read_file", {"path": "notes.txt"}) for i in range(2, 22)))
+            _frames(
+                INITIALIZE,
+                INITIALIZED,
+                *(_call(i, "read_file", {"path": "big.txt"}) for i in range(2, 10)),
+            )
         )
+        await proc.stdin.drain()
+        answers: dict[int, dict[str, Any]] = {}
+        while len(answers) < 9:
+            reply = await asyncio.wait_for(proc.stdout.readline(), WAIT)
+            assert reply.endswith(b"\n"), "the channel closed stdout"
+            message = json.loads(reply)
+            if "id" in message:
+                answers[message["id"]] = message
         proc.stdin.close()
-        stdout = await asyncio.wait_for(proc.stdout.read(), WAIT)
         assert await asyncio.wait_for(proc.wait(), WAIT) == 0
-    answers = _answers(stdout)
-    # Each is answered: read, or refused with the SDK's "Connection closed" when end of input
-    # came first. Those refusals are the very last bytes written before exit.
-    assert sorted(answers) == list(range(2, 22))
-    for answer in answers.values():
-        assert "result" in answer or answer["error"]["message"] == "Connection closed"
+    for i in range(2, 10):
+        text = answers[i]["result"]["content"][0]["text"]
+        header, page = text.split("\n", 1)
+        assert header.startswith("big.txt · lines 1-530 of 3000")
+        assert page == line * 530
 
 
 async def test_a_channel_reading_a_file_and_writing_a_file_answers_through_the_sdk_transport(
