@@ -165,8 +165,9 @@ class Mcp:
 
 
 @contextlib.asynccontextmanager
-async def mcp_session(args: list[str], env: dict[str, str]) -> AsyncIterator[Mcp]:
-    params = StdioServerParameters(command=sys.executable, args=args, env=env, cwd=str(ROOT))
+async def mcp_session(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> AsyncIterator[Mcp]:
+    # ``python -m`` imports from its working directory first: ``cwd`` picks the tree.
+    params = StdioServerParameters(command=sys.executable, args=args, env=env, cwd=str(cwd))
     with open(os.devnull, "w", encoding="utf-8") as devnull:
         async with (
             stdio_client(params, errlog=devnull) as (read, write),

@@ -1,0 +1,123 @@
+"""A/B: two letswork source trees, each with its own hub and channel, in alternating rounds.
+
+    python -m bench.ab TREE_A TREE_B [--ops ping,read_file] [--calls 1000]
+
+For a change too small for the run-to-run drift of ``python -m bench``: both trees are timed
+through MCP in the same minute, taking turns one round of 10 calls at a time. Make TREE_A
+with ``git worktree add /tmp/a HEAD`` (or ``git archive HEAD | tar -x -C /tmp/a``). Run it
+with the same trees as A and B first: the A/A ratio is the noise floor (±1-5% here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.run import RATE, KiB, Mcp, mcp_session, text_of
+
+ROUND = 10
+ARGS: dict[str, dict[str, Any]] = {
+    "ping": {},
+    "read_file": {"path": "payload.txt"},
+    "list_files": {},
+}
+
+
+def start_hub(src: Path, project: Path, state: Path) -> tuple[subprocess.Popen[str], str]:
+    """``letswork start`` from ``src``; returns the process and its invite code."""
+    env = {**os.environ, "LETSWORK_STATE_DIR": str(state), "PYTHONPATH": str(src)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "letswork", "start", str(project), "--tunnel", "none",
+         "--no-ui", "--auto-admit", "--rate-limit", str(RATE)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=src,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("letswork join "):
+            return proc, line.split(" ", 2)[2].strip()
+    raise RuntimeError(f"letswork start from {src} exited before printing its invite")
+
+
+async def compare(trees: list[Path], ops: list[str], calls: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="letswork-ab-"))
+    hubs: list[subprocess.Popen[str]] = []
+    envs: list[dict[str, str]] = []
+    for tag, src in zip("ab", trees, strict=True):
+        project = work / tag
+        project.mkdir()
+        (project / "payload.txt").write_text(text_of(10 * KiB), encoding="utf-8")
+        proc, code = start_hub(src, project, work / f"state-{tag}")
+        hubs.append(proc)
+        envs.append(
+            {
+                **os.environ,
+                "LETSWORK_STATE_DIR": str(work / f"state-{tag}"),
+                "LETSWORK_INVITE": code,
+                "PYTHONPATH": str(src),
+            }
+        )
+    try:
+        async with (
+            mcp_session(["-m", "letswork", "channel", "--name", "a"], envs[0], trees[0]) as a,
+            mcp_session(["-m", "letswork", "channel", "--name", "b"], envs[1], trees[1]) as b,
+        ):
+            for op in ops:
+                samples: dict[str, list[float]] = {"a": [], "b": []}
+                sessions: list[tuple[str, Mcp]] = [("a", a), ("b", b)]
+                for _ in range(20):  # warm-up
+                    for _, session in sessions:
+                        await session.call(op, ARGS[op])
+                while len(samples["b"]) < calls:
+                    for tag, session in sessions:
+                        for _ in range(ROUND):
+                            t0 = time.perf_counter()
+                            await session.call(op, ARGS[op])
+                            samples[tag].append(time.perf_counter() - t0)
+                pa = statistics.median(samples["a"]) * 1000
+                pb = statistics.median(samples["b"]) * 1000
+                print(f"{op:<10} A p50 {pa:.3f} ms   B p50 {pb:.3f} ms   B/A {pb / pa:.3f}")
+    finally:
+        for proc in hubs:
+            proc.terminate()
+            proc.wait(timeout=15)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ab",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("tree_a", type=Path, help="a letswork source tree (holds letswork/)")
+    parser.add_argument("tree_b", type=Path, help="the other tree")
+    parser.add_argument("--ops", default="ping,read_file", help=f"of {', '.join(ARGS)}")
+    parser.add_argument("--calls", type=int, default=1000, help="timed calls per op and tree")
+    a = parser.parse_args(argv)
+    trees = [a.tree_a.resolve(), a.tree_b.resolve()]
+    for tree in trees:
+        if not (tree / "letswork" / "__init__.py").is_file():
+            parser.error(f"{tree} has no letswork/ package")
+    ops = [op for op in a.ops.split(",") if op]
+    unknown = [op for op in ops if op not in ARGS]
+    if unknown:
+        parser.error(f"unknown op(s): {', '.join(unknown)}; choose from {', '.join(ARGS)}")
+    asyncio.run(compare(trees, ops, a.calls))
+
+
+if __name__ == "__main__":
+    main()
