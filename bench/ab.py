@@ -1,6 +1,6 @@
 """A/B: two letswork source trees, each with its own hub and channel, in alternating rounds.
 
-    python -m bench.ab TREE_A TREE_B [--ops ping,read_file] [--calls 1000]
+    python -m bench.ab TREE_A TREE_B [--ops ping,read_file,read_file_1m] [--calls 1000]
 
 For a change too small for the run-to-run drift of ``python -m bench``: both trees are timed
 through MCP in the same minute, taking turns one round of 10 calls at a time. Make TREE_A
@@ -24,10 +24,12 @@ from typing import Any
 from bench.run import RATE, KiB, Mcp, mcp_session, text_of
 
 ROUND = 10
-ARGS: dict[str, dict[str, Any]] = {
-    "ping": {},
-    "read_file": {"path": "payload.txt"},
-    "list_files": {},
+#: op name -> (tool, arguments)
+OPS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ping": ("ping", {}),
+    "read_file": ("read_file", {"path": "payload.txt"}),  # 10 KiB
+    "read_file_1m": ("read_file", {"path": "big.txt"}),  # the first page of 1 MiB
+    "list_files": ("list_files", {}),
 }
 
 
@@ -59,6 +61,7 @@ async def compare(trees: list[Path], ops: list[str], calls: int) -> None:
         project = work / tag
         project.mkdir()
         (project / "payload.txt").write_text(text_of(10 * KiB), encoding="utf-8")
+        (project / "big.txt").write_text(text_of(1024 * KiB), encoding="utf-8")
         proc, code = start_hub(src, project, work / f"state-{tag}")
         hubs.append(proc)
         envs.append(
@@ -75,16 +78,17 @@ async def compare(trees: list[Path], ops: list[str], calls: int) -> None:
             mcp_session(["-m", "letswork", "channel", "--name", "b"], envs[1], trees[1]) as b,
         ):
             for op in ops:
+                tool, args = OPS[op]
                 samples: dict[str, list[float]] = {"a": [], "b": []}
                 sessions: list[tuple[str, Mcp]] = [("a", a), ("b", b)]
                 for _ in range(20):  # warm-up
                     for _, session in sessions:
-                        await session.call(op, ARGS[op])
+                        await session.call(tool, args)
                 while len(samples["b"]) < calls:
                     for tag, session in sessions:
                         for _ in range(ROUND):
                             t0 = time.perf_counter()
-                            await session.call(op, ARGS[op])
+                            await session.call(tool, args)
                             samples[tag].append(time.perf_counter() - t0)
                 pa = statistics.median(samples["a"]) * 1000
                 pb = statistics.median(samples["b"]) * 1000
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("tree_a", type=Path, help="a letswork source tree (holds letswork/)")
     parser.add_argument("tree_b", type=Path, help="the other tree")
-    parser.add_argument("--ops", default="ping,read_file", help=f"of {', '.join(ARGS)}")
+    parser.add_argument("--ops", default="ping,read_file", help=f"of {', '.join(OPS)}")
     parser.add_argument("--calls", type=int, default=1000, help="timed calls per op and tree")
     a = parser.parse_args(argv)
     trees = [a.tree_a.resolve(), a.tree_b.resolve()]
@@ -113,9 +117,9 @@ def main(argv: list[str] | None = None) -> None:
         if not (tree / "letswork" / "__init__.py").is_file():
             parser.error(f"{tree} has no letswork/ package")
     ops = [op for op in a.ops.split(",") if op]
-    unknown = [op for op in ops if op not in ARGS]
+    unknown = [op for op in ops if op not in OPS]
     if unknown:
-        parser.error(f"unknown op(s): {', '.join(unknown)}; choose from {', '.join(ARGS)}")
+        parser.error(f"unknown op(s): {', '.join(unknown)}; choose from {', '.join(OPS)}")
     asyncio.run(compare(trees, ops, a.calls))
 
 

@@ -599,11 +599,12 @@ class _Item(NamedTuple):
 # --------------------------------------------------------------------------------------------
 
 
-def _count_lines(text: str) -> int:
+def _count_lines(text: AnyStr) -> int:
     """Lines in ``text``: split on ``\\n`` only; a final line without ``\\n`` counts."""
     if not text:
         return 0
-    return text.count("\n") + (0 if text.endswith("\n") else 1)
+    nl = "\n" if isinstance(text, str) else b"\n"
+    return text.count(nl) + (0 if text.endswith(nl) else 1)
 
 
 def _split_lines(text: str) -> list[str]:
@@ -615,14 +616,25 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
-def _page(text: str, offset: int, limit: int | None, total: int) -> tuple[str, int]:
+#: Characters (or bytes) counted at a time while looking for the end of a page.
+_PAGE_SCAN = 1 << 16
+
+
+def _page(text: AnyStr, offset: int, limit: int | None, total: int) -> tuple[AnyStr, int]:
     """Lines ``offset`` to ``offset + limit`` of ``text`` (of ``total`` lines) and their count.
 
     Splits only as far as the page ends and cuts the page out of ``text`` in one slice: a
-    2000-line page of a 1 MiB file no longer splits and re-joins every line of it.
+    2000-line page of a 1 MiB file no longer splits and re-joins every line of it. The split
+    runs on a prefix that holds the page, found by counting line ends 64 Ki at a time, since
+    the last part of a split is a copy of the rest of the text (~0.3 ms per MiB).
     """
     stop = total if limit is None else min(total, offset + limit)
-    parts = text.split("\n", stop)
+    nl: AnyStr = "\n" if isinstance(text, str) else b"\n"
+    bound, seen = 0, 0
+    while seen < stop and bound < len(text):
+        seen += text.count(nl, bound, bound + _PAGE_SCAN)
+        bound += _PAGE_SCAN
+    parts = text[:bound].split(nl, stop)
     start = min(len(text), sum(map(len, parts[:offset])) + offset)
     end = min(len(text), start + sum(map(len, parts[offset:stop])) + (stop - offset))
     return text[start:end], stop - offset
@@ -1112,18 +1124,16 @@ class Workspace:
             raise op_error(ErrorCode.INVALID, "limit must be 0 or more")
         res = self._check(path, is_host=is_host)
         data = self._read_bytes(res)
-        text = check_text(data, max_bytes=self.max_file_bytes)
-        total = _count_lines(text)
-        if offset > total:
-            raise op_error(
-                ErrorCode.INVALID,
-                f"offset {offset} is past the end of the file ({total} lines)",
-                total_lines=total,
-            )
-        if offset == 0 and (limit is None or limit >= total):
-            page, count = text, total
+        if data.isascii() and b"\x00" not in data:
+            # ASCII is UTF-8: the file is text, and only its page needs decoding (the first
+            # page of a 1 MiB file decoded all of it, ~0.4 ms).
+            total = _count_lines(data)
+            raw, count = self._page_of(data, offset, limit, total)
+            page = raw.decode("ascii")
         else:
-            page, count = _page(text, offset, limit, total)
+            text = check_text(data, max_bytes=self.max_file_bytes)
+            total = _count_lines(text)
+            page, count = self._page_of(text, offset, limit, total)
         return FileText(
             path=res.rel,
             text=page,
@@ -1134,6 +1144,18 @@ class Workspace:
             size=len(data),
             truncated=offset + count < total,
         )
+
+    @staticmethod
+    def _page_of(body: AnyStr, offset: int, limit: int | None, total: int) -> tuple[AnyStr, int]:
+        if offset > total:
+            raise op_error(
+                ErrorCode.INVALID,
+                f"offset {offset} is past the end of the file ({total} lines)",
+                total_lines=total,
+            )
+        if offset == 0 and (limit is None or limit >= total):
+            return body, total
+        return _page(body, offset, limit, total)
 
     def file_sha256(self, path: str) -> str | None:
         """The sha256 of a file's bytes (host view, any size), or None when it does not exist.

@@ -7,14 +7,17 @@ import hashlib
 import os
 import re
 import stat
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from letswork.hub import workspace
 from letswork.hub.workspace import (
     BUILTIN_DENY,
     TEMP_PREFIX,
@@ -411,6 +414,41 @@ def test_read_file_offset_past_the_end_is_invalid(ws: Workspace, lines_file: str
 def test_read_file_offset_at_the_end_gives_an_empty_page(ws: Workspace, lines_file: str) -> None:
     page = ws.read_file(lines_file, offset=10, is_host=False)
     assert (page.text, page.lines) == ("", 0)
+
+
+def _model_lines(text: str) -> list[str]:
+    """The lines of ``text`` as read_file defines them: ends at ``\\n`` only, a last line
+    without one counts."""
+    return re.findall(r"[^\n]*\n|[^\n]+\Z", text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from("ab\n\r é\u2028"), max_size=200),
+    offset=st.integers(0, 45),
+    limit=st.none() | st.integers(0, 45),
+    scan=st.sampled_from([1, 3, 16, 1 << 16]),
+)
+def test_a_page_is_the_files_lines_from_offset_to_offset_plus_limit(
+    text: str, offset: int, limit: int | None, scan: int
+) -> None:
+    # ASCII and other UTF-8 files take different paths; the scan step is how far the hub
+    # counts line ends at a time while looking for a page's end.
+    lines = _model_lines(text)
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.object(workspace, "_PAGE_SCAN", scan):
+        (Path(tmp) / "f.txt").write_bytes(text.encode("utf-8"))
+        ws = Workspace(Path(tmp))
+        if offset > len(lines):
+            with pytest.raises(OpError) as info:
+                ws.read_file("f.txt", offset=offset, limit=limit, is_host=True)
+            assert _code(info) == ErrorCode.INVALID
+            return
+        page = ws.read_file("f.txt", offset=offset, limit=limit, is_host=True)
+    shown = lines[offset:] if limit is None else lines[offset : offset + limit]
+    assert page.text == "".join(shown)
+    assert (page.lines, page.total_lines) == (len(shown), len(lines))
+    assert page.truncated == (offset + len(shown) < len(lines))
+    assert page.sha256 == sha256_hex(text.encode("utf-8"))
 
 
 def test_read_of_a_file_with_nul_is_binary_file(ws: Workspace, root: Path) -> None:
