@@ -121,6 +121,7 @@ async def serve_stdio() -> AsyncIterator[
         async with stdio_server() as streams:
             yield streams
         return
+    # The SDK types its arguments as anyio.AsyncFile; it only iterates, writes and flushes them.
     async with _pipes() as (lines, output), stdio_server(lines, output) as streams:  # type: ignore[arg-type]
         yield streams
 
@@ -133,12 +134,12 @@ async def _pipes() -> AsyncIterator[tuple[_Lines, _Output]]:
     wire_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
     # The pipe transports switch the descriptions to non-blocking; give them back as found.
     blocking = os.get_blocking(wire_in), os.get_blocking(wire_out)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    os.dup2(2, 1)
     transports: list[asyncio.BaseTransport] = []
     try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        os.dup2(2, 1)
         reader = asyncio.StreamReader(limit=MAX_LINE_BYTES)
         read_transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(wire_in, "rb", buffering=0)
