@@ -28,6 +28,18 @@ from tests.support.hubs import Client, HubFixture
 ROOT = Path(__file__).resolve().parents[2]
 CHANNEL_METHOD = "notifications/claude/channel"
 WAIT = 30.0  # seconds: a guard against hangs, never a measurement
+#: The raw JSON-RPC opening of a session, for tests that write frames to the channel by hand.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
 
 class ChannelParams(BaseModel):

@@ -13,7 +13,7 @@ from typing import Any
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from tests.channel.mcp_support import ROOT, WAIT, invite_code
+from tests.channel.mcp_support import INITIALIZE, INITIALIZED, ROOT, WAIT, invite_code
 from tests.support.hubs import make_project, running_hub
 
 
@@ -48,18 +48,9 @@ async def test_the_channel_writes_only_json_rpc_messages_to_stdout_even_when_ver
             cwd=ROOT,
         )  # fmt: skip
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        requests = [
-            {
-                "jsonrpc": "2.0",
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "test", "version": "1"},
-                },
-            },
-            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        requests: list[dict[str, Any]] = [
+            INITIALIZE,
+            INITIALIZED,
             {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
             {
                 "jsonrpc": "2.0",

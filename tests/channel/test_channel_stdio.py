@@ -11,20 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from letswork.channel.stdio import _Lines
-from tests.channel.mcp_support import ROOT, WAIT, invite_code
+from tests.channel.mcp_support import INITIALIZE, INITIALIZED, ROOT, WAIT, invite_code
 from tests.support.hubs import make_project, running_hub
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"},
-    },
-}
-INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
 
 
 def _call(request_id: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
