@@ -623,11 +623,22 @@ _PAGE_SCAN = 1 << 16
 def _page(text: AnyStr, offset: int, limit: int | None, total: int) -> tuple[AnyStr, int]:
     """Lines ``offset`` to ``offset + limit`` of ``text`` (of ``total`` lines) and their count.
 
+    Raises:
+        OpError: ``invalid`` for an ``offset`` past ``total``.
+
     Splits only as far as the page ends and cuts the page out of ``text`` in one slice: a
     2000-line page of a 1 MiB file no longer splits and re-joins every line of it. The split
     runs on a prefix that holds the page, found by counting line ends 64 Ki at a time, since
     the last part of a split is a copy of the rest of the text (~0.3 ms per MiB).
     """
+    if offset > total:
+        raise op_error(
+            ErrorCode.INVALID,
+            f"offset {offset} is past the end of the file ({total} lines)",
+            total_lines=total,
+        )
+    if offset == 0 and (limit is None or limit >= total):
+        return text, total
     stop = total if limit is None else min(total, offset + limit)
     nl: AnyStr = "\n" if isinstance(text, str) else b"\n"
     bound, seen = 0, 0
@@ -841,8 +852,7 @@ def create_diff_head(path: str, text: str, max_chars: int) -> tuple[str, int]:
     # full line count, and the line ends after the cut are counted from the text.
     partial = _one_sided_header("/dev/null", f"b/{path}", text, "+")
     partial += "+" + text[:max_chars].replace("\n", "\n+")
-    cut = partial.rfind("\n", 0, max_chars) + 1 or max_chars
-    head = partial[:cut]
+    head, _ = cut_diff(partial, max_chars)
     total = 3 + text.count("\n") + (0 if text.endswith("\n") else 2)
     return head, total - head.count("\n")
 
@@ -1128,12 +1138,12 @@ class Workspace:
             # ASCII is UTF-8: the file is text, and only its page needs decoding (the first
             # page of a 1 MiB file decoded all of it, ~0.4 ms).
             total = _count_lines(data)
-            raw, count = self._page_of(data, offset, limit, total)
+            raw, count = _page(data, offset, limit, total)
             page = raw.decode("ascii")
         else:
             text = check_text(data, max_bytes=self.max_file_bytes)
             total = _count_lines(text)
-            page, count = self._page_of(text, offset, limit, total)
+            page, count = _page(text, offset, limit, total)
         return FileText(
             path=res.rel,
             text=page,
@@ -1144,18 +1154,6 @@ class Workspace:
             size=len(data),
             truncated=offset + count < total,
         )
-
-    @staticmethod
-    def _page_of(body: AnyStr, offset: int, limit: int | None, total: int) -> tuple[AnyStr, int]:
-        if offset > total:
-            raise op_error(
-                ErrorCode.INVALID,
-                f"offset {offset} is past the end of the file ({total} lines)",
-                total_lines=total,
-            )
-        if offset == 0 and (limit is None or limit >= total):
-            return body, total
-        return _page(body, offset, limit, total)
 
     def file_sha256(self, path: str) -> str | None:
         """The sha256 of a file's bytes (host view, any size), or None when it does not exist.
