@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.run import RATE, KiB, Mcp, mcp_session, text_of
+from bench.run import HubProc, KiB, Mcp, env_for, mcp_session, start_hub, stop_hub, text_of
 
 ROUND = 10
 #: op name -> (tool, arguments)
@@ -33,45 +30,18 @@ OPS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def start_hub(src: Path, project: Path, state: Path) -> tuple[subprocess.Popen[str], str]:
-    """``letswork start`` from ``src``; returns the process and its invite code."""
-    env = {**os.environ, "LETSWORK_STATE_DIR": str(state), "PYTHONPATH": str(src)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "letswork", "start", str(project), "--tunnel", "none",
-         "--no-ui", "--auto-admit", "--rate-limit", str(RATE)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env,
-        cwd=src,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("letswork join "):
-            return proc, line.split(" ", 2)[2].strip()
-    raise RuntimeError(f"letswork start from {src} exited before printing its invite")
-
-
 async def compare(trees: list[Path], ops: list[str], calls: int) -> None:
     work = Path(tempfile.mkdtemp(prefix="letswork-ab-"))
-    hubs: list[subprocess.Popen[str]] = []
+    hubs: list[HubProc] = []
     envs: list[dict[str, str]] = []
     for tag, src in zip("ab", trees, strict=True):
         project = work / tag
         project.mkdir()
         (project / "payload.txt").write_text(text_of(10 * KiB), encoding="utf-8")
         (project / "big.txt").write_text(text_of(1024 * KiB), encoding="utf-8")
-        proc, code = start_hub(src, project, work / f"state-{tag}")
-        hubs.append(proc)
-        envs.append(
-            {
-                **os.environ,
-                "LETSWORK_STATE_DIR": str(work / f"state-{tag}"),
-                "LETSWORK_INVITE": code,
-                "PYTHONPATH": str(src),
-            }
-        )
+        state = work / f"state-{tag}"
+        hubs.append(start_hub(project, state, src=src))
+        envs.append({**env_for(state, src), "LETSWORK_INVITE": hubs[-1].code})
     try:
         async with (
             mcp_session(["-m", "letswork", "channel", "--name", "a"], envs[0], trees[0]) as a,
@@ -94,11 +64,8 @@ async def compare(trees: list[Path], ops: list[str], calls: int) -> None:
                 pb = statistics.median(samples["b"]) * 1000
                 print(f"{op:<10} A p50 {pa:.3f} ms   B p50 {pb:.3f} ms   B/A {pb / pa:.3f}")
     finally:
-        for proc in hubs:
-            proc.terminate()
-            proc.wait(timeout=15)
-            if proc.stdout is not None:
-                proc.stdout.close()
+        for hub in hubs:
+            stop_hub(hub)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -91,8 +91,9 @@ def rss_kib(pid: int) -> int:
 # ---------------------------------------------------------------------------- processes
 
 
-def env_for(state: Path) -> dict[str, str]:
-    return {**os.environ, "LETSWORK_STATE_DIR": str(state), "PYTHONPATH": str(ROOT)}
+def env_for(state: Path, src: Path = ROOT) -> dict[str, str]:
+    """The environment of a letswork process with state in ``state``, code from ``src``."""
+    return {**os.environ, "LETSWORK_STATE_DIR": str(state), "PYTHONPATH": str(src)}
 
 
 #: Every `letswork start` of this run, subprocess to join line, in seconds.
@@ -106,7 +107,8 @@ class HubProc:
     startup_s: float
 
 
-def start_hub(project: Path, state: Path, *extra: str) -> HubProc:
+def start_hub(project: Path, state: Path, *extra: str, src: Path = ROOT) -> HubProc:
+    """``letswork start`` (code from ``src``) until it prints its invite."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [
@@ -129,7 +131,8 @@ def start_hub(project: Path, state: Path, *extra: str) -> HubProc:
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
         text=True,
-        env=env_for(state),
+        env=env_for(state, src),
+        cwd=src,  # python -m imports from here first
     )
     assert proc.stdout is not None
     for line in proc.stdout:
