@@ -105,6 +105,13 @@ class ChannelClient:
         return answer.text
 
 
+def channel_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a `letswork channel` subprocess: this checkout's code, no
+    inherited invite, plus ``extra`` (such as ``LETSWORK_INVITE``)."""
+    env = {k: v for k, v in os.environ.items() if k != "LETSWORK_INVITE"}
+    return {**env, "PYTHONPATH": str(ROOT), **extra}
+
+
 @contextlib.asynccontextmanager
 async def mcp_channel(
     *args: str, invite_code: str | None = None, log: Path | None = None

@@ -13,15 +13,15 @@ from typing import Any
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from tests.channel.mcp_support import INITIALIZE, INITIALIZED, ROOT, WAIT, invite_code
+from tests.channel.mcp_support import (
+    INITIALIZE,
+    INITIALIZED,
+    ROOT,
+    WAIT,
+    channel_env,
+    invite_code,
+)
 from tests.support.hubs import make_project, running_hub
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "LETSWORK_INVITE"}
-    env["PYTHONPATH"] = str(ROOT)
-    env.update(extra)
-    return env
 
 
 async def _read_message(stdout: asyncio.StreamReader, lines: list[bytes]) -> dict[str, Any]:
@@ -44,7 +44,7 @@ async def test_the_channel_writes_only_json_rpc_messages_to_stdout_even_when_ver
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=_env(LETSWORK_INVITE=code),
+            env=channel_env(LETSWORK_INVITE=code),
             cwd=ROOT,
         )  # fmt: skip
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
@@ -95,7 +95,7 @@ async def test_a_channel_without_an_invite_exits_with_code_2_and_a_message_on_st
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=_env(),
+        env=channel_env(),
         cwd=ROOT,
     )  # fmt: skip
     stdout, stderr = await asyncio.wait_for(proc.communicate(), WAIT)

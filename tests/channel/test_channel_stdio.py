@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from letswork.channel.stdio import _Lines
-from tests.channel.mcp_support import INITIALIZE, INITIALIZED, ROOT, WAIT, invite_code
+from tests.channel.mcp_support import (
+    INITIALIZE,
+    INITIALIZED,
+    ROOT,
+    WAIT,
+    channel_env,
+    invite_code,
+)
 from tests.support.hubs import make_project, running_hub
 
 
@@ -22,11 +28,6 @@ def _call(request_id: int, name: str, arguments: dict[str, Any]) -> dict[str, An
         "method": "tools/call",
         "params": {"name": name, "arguments": arguments},
     }
-
-
-def _env(code: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "LETSWORK_INVITE"}
-    return {**env, "PYTHONPATH": str(ROOT), "LETSWORK_INVITE": code}
 
 
 def _frames(*messages: dict[str, Any]) -> bytes:
@@ -73,7 +74,7 @@ async def test_replies_larger_than_the_pipe_buffer_arrive_whole_and_in_any_numbe
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,
-            env=_env(code),
+            env=channel_env(LETSWORK_INVITE=code),
             cwd=ROOT,
             limit=2**24,
         )  # fmt: skip
@@ -121,7 +122,7 @@ async def test_a_channel_reading_a_file_and_writing_a_file_answers_through_the_s
                     stdin=stdin,
                     stdout=stdout,
                     stderr=subprocess.DEVNULL,
-                    env=_env(code),
+                    env=channel_env(LETSWORK_INVITE=code),
                     cwd=ROOT,
                     timeout=WAIT,
                     check=False,
