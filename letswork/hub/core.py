@@ -45,7 +45,7 @@ from letswork.hub.workspace import (
 )
 from letswork.shared import crypto, invite, protocol
 from letswork.shared.errors import ErrorCode, LetsworkError, OpError, op_error
-from letswork.shared.limits import Limits
+from letswork.shared.limits import KNOCKS_PER_INVITE_PER_MINUTE, Limits
 
 log = logging.getLogger("letswork.hub")
 
@@ -171,6 +171,8 @@ class HubCore(CollabOps):
         self._buckets: dict[str, TokenBucket] = {}  # per guest id, kept across reconnects
         #: invite id -> time until which its holders may not knock again (after ``deny``).
         self._deny_until: dict[bytes, float] = {}
+        #: invite id -> its budget of hellos that wait for admission (bounded by the invites).
+        self._knocks: dict[bytes, TokenBucket] = {}
         self._own_writes: dict[str, float] = {}
         self.stopping = False
         self.on_shutdown: Callable[[], None] | None = None
@@ -268,7 +270,8 @@ class HubCore(CollabOps):
     def _check_may_knock(self, peer: Peer, now: float) -> None:
         """Refuse an invite's ``hello`` during its deny cooldown or over the waiting caps.
 
-        Raises ``OpError(forbidden)`` (cooldown; ``retry_after`` in seconds) or
+        Raises ``OpError(forbidden)`` (cooldown; ``retry_after`` in seconds),
+        ``OpError(rate_limited)`` (over ``KNOCKS_PER_INVITE_PER_MINUTE``; ``retry_after``) or
         ``OpError(quota_exceeded)`` (``MAX_WAITING_PER_INVITE`` / ``MAX_WAITING_TOTAL``). The
         connection is closed (1000) once the error reply is out.
         """
@@ -289,6 +292,17 @@ class HubCore(CollabOps):
         limits = self.limits
         if self.auto_admit:
             return
+        knocks = self._knocks.setdefault(
+            invite_id,
+            TokenBucket(KNOCKS_PER_INVITE_PER_MINUTE / 60.0, KNOCKS_PER_INVITE_PER_MINUTE),
+        )
+        if not knocks.take(now):
+            peer.closed = True
+            raise op_error(
+                ErrorCode.RATE_LIMITED,
+                "this invite asked to be admitted too often; wait and retry",
+                retry_after=round(knocks.retry_after(now), 3),
+            )
         if len(self._waiting_peers(invite_id)) >= limits.max_waiting_per_invite:
             peer.closed = True
             raise op_error(
@@ -563,6 +577,7 @@ class HubCore(CollabOps):
             invite_id, keep=self.limits.max_guests_per_invite, spare=online
         ):
             self._buckets.pop(gone, None)
+            self._release_claims(gone, now)  # a forgotten identity's tasks go back to the board
         # Its own budget from now on, no longer the one its invite's waiting guests share.
         peer.bucket = self._buckets.setdefault(
             peer.guest_id, TokenBucket(self.limits.rate_per_second, self.limits.rate_burst)

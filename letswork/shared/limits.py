@@ -107,6 +107,9 @@ MAX_WAITING_TOTAL = 8
 #: After ``deny``, the invite cannot knock again for this many seconds (hello gets
 #: ``forbidden`` with ``retry_after``); guests it already admitted are not affected.
 DENY_COOLDOWN_SECONDS = 10 * 60.0
+#: Hellos that may wait for admission through one invite per minute (and its burst); more get
+#: ``rate_limited``: a knock loop cannot flood the host with ``awaiting_admission`` events.
+KNOCKS_PER_INVITE_PER_MINUTE = 10
 #: Stored guest identities (rows) per invite. Admitting one more forgets the oldest offline
 #: identity of that invite with no pending change (its resume credential stops working).
 MAX_GUESTS_PER_INVITE = 32

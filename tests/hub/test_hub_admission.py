@@ -14,7 +14,14 @@ import pytest
 
 from letswork.shared import invite
 from letswork.shared.errors import ErrorCode, OpError
-from letswork.shared.limits import DENY_COOLDOWN_SECONDS, Limits
+from letswork.shared.limits import (
+    DENY_COOLDOWN_SECONDS,
+    KNOCKS_PER_INVITE_PER_MINUTE,
+    MAX_GUESTS_PER_INVITE,
+    MAX_WAITING_PER_INVITE,
+    MAX_WAITING_TOTAL,
+    Limits,
+)
 from tests.support.hubs import Client, HubFixture, running_hub
 
 
@@ -92,24 +99,22 @@ async def test_waiting_guests_do_not_count_towards_max_guests(project: Path) -> 
 
 
 async def test_a_guest_over_the_per_invite_waiting_cap_gets_quota_exceeded(project: Path) -> None:
-    limits = Limits(max_waiting_per_invite=2)
-    async with running_hub(project, auto_admit=False, limits=limits) as fx:
+    async with running_hub(project, auto_admit=False) as fx:
         host = await fx.host()
         code = await new_invite(host, "shared")
-        await knock(fx, code, "w1", host)
-        await knock(fx, code, "w2", host)
-        third = await refused(fx, code, "w3")
+        for i in range(MAX_WAITING_PER_INVITE):
+            await knock(fx, code, f"w{i}", host)
+        over = await refused(fx, code, "one-more")
         other = await knock(fx, await new_invite(host, "other"), "bob", host)
-    assert third.code == ErrorCode.QUOTA_EXCEEDED
-    assert "of this invite are already waiting" in third.message
+    assert over.code == ErrorCode.QUOTA_EXCEEDED
+    assert "of this invite are already waiting" in over.message
     assert other.conn.hello is not None
 
 
 async def test_a_guest_over_the_total_waiting_cap_gets_quota_exceeded_but_resumes_get_in(
     project: Path,
 ) -> None:
-    limits = Limits(max_waiting_per_invite=2, max_waiting_total=3)
-    async with running_hub(project, auto_admit=False, limits=limits) as fx:
+    async with running_hub(project, auto_admit=False) as fx:
         host = await fx.host()
         resume: list[bytes] = []
         alice = await fx.connect(
@@ -118,14 +123,14 @@ async def test_a_guest_over_the_total_waiting_cap_gets_quota_exceeded_but_resume
         await host.call("admit", name="alice")
         await alice.conn.wait_admitted(timeout=10)
         await leave(fx, alice, host)
-        a, b = await new_invite(host, "a"), await new_invite(host, "b")
-        await knock(fx, a, "a1", host)
-        await knock(fx, a, "a2", host)
-        await knock(fx, b, "b1", host)
-        over = await refused(fx, await new_invite(host, "c"), "c1")
+        for i in range(MAX_WAITING_TOTAL):
+            if i % MAX_WAITING_PER_INVITE == 0:
+                code = await new_invite(host, f"invite-{i}")
+            await knock(fx, code, f"w{i}", host)
+        over = await refused(fx, await new_invite(host, "late"), "late")
         back = await fx.connect(resume[-1], "alice")
     assert over.code == ErrorCode.QUOTA_EXCEEDED
-    assert "3 guests are already waiting" in over.message
+    assert f"{MAX_WAITING_TOTAL} guests are already waiting" in over.message
     assert back.conn.hello is not None and back.conn.hello["state"] == "admitted"
 
 
@@ -226,7 +231,7 @@ async def test_eight_waiting_connections_of_one_undenied_invite_do_not_lock_out_
         bob = await knock(fx, await new_invite(host, "bob"), "bob", host)
         await host.call("admit", name="bob")
         await bob.conn.wait_admitted(timeout=10)
-    assert got_in == Limits().max_waiting_per_invite
+    assert got_in == MAX_WAITING_PER_INVITE
 
 
 # ---------------------------------------------------------------------------- storage
@@ -256,15 +261,35 @@ async def test_a_reconnect_loop_of_waiting_guests_adds_no_guest_or_audit_rows(
     project: Path,
 ) -> None:
     loops = 25
-    async with running_hub(project, auto_admit=False) as fx:
+    clock = FakeClock()
+    async with running_hub(project, auto_admit=False, clock=clock) as fx:
         host = await fx.host()
         code = await new_invite(host, "loop")
         before = rows(fx, "guests"), rows(fx, "audit")
         for i in range(loops):
+            clock.now += 60 / KNOCKS_PER_INVITE_PER_MINUTE  # at the knock rate limit
             guest = await knock(fx, code, "looper" if i % 2 else f"looper-{i}", host)
             await leave(fx, guest, host)
         after = rows(fx, "guests"), rows(fx, "audit")
     assert after == before  # bound: 0 rows per waiting connection
+
+
+async def test_an_invite_knocking_faster_than_the_knock_limit_gets_rate_limited(
+    project: Path,
+) -> None:
+    clock = FakeClock()
+    async with running_hub(project, auto_admit=False, clock=clock) as fx:
+        host = await fx.host()
+        code = await new_invite(host, "loop")
+        for i in range(KNOCKS_PER_INVITE_PER_MINUTE):
+            await leave(fx, await knock(fx, code, f"k{i}", host), host)
+        limited = await refused(fx, code, "one-more")
+        other = await knock(fx, await new_invite(host, "other"), "bob", host)
+        clock.now += 60 / KNOCKS_PER_INVITE_PER_MINUTE
+        later = await knock(fx, code, "later", host)
+    assert limited.code == ErrorCode.RATE_LIMITED
+    assert limited.data["retry_after"] > 0
+    assert other.conn.hello is not None and later.conn.hello is not None
 
 
 async def test_an_admitted_guests_resume_loop_adds_no_guest_rows(project: Path) -> None:
@@ -287,12 +312,12 @@ async def test_an_admitted_guests_resume_loop_adds_no_guest_rows(project: Path) 
 async def test_an_auto_admit_loop_under_new_names_keeps_at_most_the_per_invite_guest_rows(
     project: Path,
 ) -> None:
-    keep = 4
-    async with running_hub(project, limits=Limits(max_guests_per_invite=keep)) as fx:
+    keep = MAX_GUESTS_PER_INVITE
+    async with running_hub(project) as fx:
         host = await fx.host()
         code = await new_invite(host, "loop")
         resume: list[bytes] = []
-        for i in range(3 * keep):
+        for i in range(keep + 8):
             guest = await fx.connect(code, f"loop-{i}", on_resume_secret=resume.append)
             await leave(fx, guest, host)
         newest = await fx.connect(resume[-1], "loop-newest")
@@ -303,14 +328,13 @@ async def test_an_auto_admit_loop_under_new_names_keeps_at_most_the_per_invite_g
 
 
 async def test_a_forgotten_identity_with_a_pending_change_is_kept(project: Path) -> None:
-    keep = 2
-    async with running_hub(project, limits=Limits(max_guests_per_invite=keep)) as fx:
+    async with running_hub(project, limits=Limits(max_guests_per_invite=2)) as fx:
         host = await fx.host()
         code = await new_invite(host, "loop")
         author = await fx.connect(code, "author")
         await author.call("write_file", path="new.txt", content="hi\n")
         await leave(fx, author, host)
-        for i in range(2 * keep):
+        for i in range(4):
             guest = await fx.connect(code, f"loop-{i}")
             await leave(fx, guest, host)
         stored = fx.hub.store.list_guests() if fx.hub.store else []
