@@ -45,7 +45,7 @@ from letswork.hub.workspace import (
 )
 from letswork.shared import crypto, invite, protocol
 from letswork.shared.errors import ErrorCode, LetsworkError, OpError, op_error
-from letswork.shared.limits import KNOCKS_PER_INVITE_PER_MINUTE, Limits
+from letswork.shared.limits import HELLO_TIMEOUT_SECONDS, KNOCKS_PER_INVITE_PER_MINUTE, Limits
 
 log = logging.getLogger("letswork.hub")
 
@@ -173,6 +173,8 @@ class HubCore(CollabOps):
         self._deny_until: dict[bytes, float] = {}
         #: invite id -> its budget of hellos that wait for admission (bounded by the invites).
         self._knocks: dict[bytes, TokenBucket] = {}
+        #: connections past the handshake whose hello was not accepted yet (see tick).
+        self._greeting: dict[str, Peer] = {}
         self._own_writes: dict[str, float] = {}
         self.stopping = False
         self.on_shutdown: Callable[[], None] | None = None
@@ -242,8 +244,9 @@ class HubCore(CollabOps):
         return None
 
     def new_peer(self, credential: Credential, now: float, *, source: str = "") -> Peer:
-        """Register an authenticated connection (before its ``hello``)."""
-        return Peer(
+        """Register an authenticated connection (before its ``hello``). It is closed with 4408
+        unless a ``hello`` of it is accepted within ``HELLO_TIMEOUT_SECONDS``."""
+        peer = Peer(
             peer_id=secrets.token_hex(6),
             credential=credential,
             role=credential.role,
@@ -252,6 +255,8 @@ class HubCore(CollabOps):
             source=source,
             last_active=now,
         )
+        self._greeting[peer.peer_id] = peer
+        return peer
 
     def can_accept_guest(self) -> bool:
         """Whether another guest may be admitted: fewer than ``max_peers`` admitted guests are
@@ -350,6 +355,7 @@ class HubCore(CollabOps):
 
     def disconnect(self, peer: Peer, now: float, reason: str = "disconnected") -> None:
         """Forget a connection: release its (non-change) locks and tell the others."""
+        self._greeting.pop(peer.peer_id, None)
         if self.peers.pop(peer.peer_id, None) is None:
             return
         peer.closed = True
@@ -365,9 +371,14 @@ class HubCore(CollabOps):
             self._audit(peer, "leave", now, reason=reason)
 
     def tick(self, now: float) -> None:
-        """Periodic housekeeping: expire locks."""
+        """Periodic housekeeping: expire locks, close connections that never said hello."""
         for lock in self.locks.expire(now):
             self._broadcast_lock_released(lock, "expired")
+        for peer in list(self._greeting.values()):
+            if now - peer.connected_at >= HELLO_TIMEOUT_SECONDS:
+                del self._greeting[peer.peer_id]
+                peer.closed = True
+                self._close(peer, crypto.CloseCode.HANDSHAKE_TIMEOUT, "no hello in time")
 
     # ------------------------------------------------------------------ helpers
 
@@ -518,6 +529,7 @@ class HubCore(CollabOps):
             # A guest's request budget follows the guest, not the connection: reconnecting
             # must not refill it (each connection used to start with a full burst).
             peer.bucket = self._buckets.setdefault(peer.guest_id, peer.bucket)
+        self._greeting.pop(peer.peer_id, None)
         self.peers[peer.peer_id] = peer
         if peer.admitted:  # a waiting guest adds no row anywhere (see admit)
             self._audit(peer, "join", now, role=peer.role, state=peer.state, client=peer.client)
@@ -561,6 +573,14 @@ class HubCore(CollabOps):
         """
         invite_id = peer.credential.invite_id
         assert invite_id is not None
+        # Its own request budget from now on: the connection's (auto-admit: it paid for this
+        # hello), not the one its invite's waiting guests share.
+        limits = self.limits
+        own = (
+            peer.bucket
+            if peer.state == "handshaken"
+            else TokenBucket(limits.rate_per_second, limits.rate_burst)
+        )
         secret = secrets.token_bytes(32)
         self.store.add_admitted_guest(
             peer.guest_id,
@@ -574,14 +594,11 @@ class HubCore(CollabOps):
         peer.state = "admitted"
         online = {p.guest_id for p in self.peers.values()} | {peer.guest_id}
         for gone in self.store.prune_guests_of_invite(
-            invite_id, keep=self.limits.max_guests_per_invite, spare=online
+            invite_id, keep=limits.max_guests_per_invite, spare=online
         ):
             self._buckets.pop(gone, None)
             self._release_claims(gone, now)  # a forgotten identity's tasks go back to the board
-        # Its own budget from now on, no longer the one its invite's waiting guests share.
-        peer.bucket = self._buckets.setdefault(
-            peer.guest_id, TokenBucket(self.limits.rate_per_second, self.limits.rate_burst)
-        )
+        peer.bucket = self._buckets.setdefault(peer.guest_id, own)
         return secret.hex()
 
     def op_ping(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:

@@ -110,6 +110,9 @@ DENY_COOLDOWN_SECONDS = 10 * 60.0
 #: Hellos that may wait for admission through one invite per minute (and its burst); more get
 #: ``rate_limited``: a knock loop cannot flood the host with ``awaiting_admission`` events.
 KNOCKS_PER_INVITE_PER_MINUTE = 10
+#: A connection past the handshake must have its ``hello`` accepted within this many seconds
+#: (close 4408): it holds memory and counts against no cap until then.
+HELLO_TIMEOUT_SECONDS = 10.0
 #: Stored guest identities (rows) per invite. Admitting one more forgets the oldest offline
 #: identity of that invite with no pending change (its resume credential stops working).
 MAX_GUESTS_PER_INVITE = 32

@@ -6,16 +6,20 @@ Real hubs on loopback (``running_hub(project, auto_admit=False)``) with a fake c
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
-from letswork.shared import invite
+from letswork.shared import crypto, invite
 from letswork.shared.errors import ErrorCode, OpError
 from letswork.shared.limits import (
     DENY_COOLDOWN_SECONDS,
+    HELLO_TIMEOUT_SECONDS,
     KNOCKS_PER_INVITE_PER_MINUTE,
     MAX_GUESTS_PER_INVITE,
     MAX_WAITING_PER_INVITE,
@@ -410,3 +414,30 @@ async def test_kicking_a_waiting_guest_disconnects_it(project: Path) -> None:
         status = await host.call("status")
     assert kicked.name == "kicked"
     assert [p["name"] for p in status["peers"] if p["name"] == "w"] == []
+
+
+# ---------------------------------------------------------------------------- hello deadline
+
+
+async def test_a_connection_that_never_says_hello_is_closed_after_the_hello_timeout(
+    project: Path,
+) -> None:
+    clock = FakeClock()
+    async with running_hub(project, auto_admit=False, clock=clock) as fx:
+        host = await fx.host()
+        code = await new_invite(host, "silent")
+        async with connect(fx.url, compression=None) as raw:
+            hs = crypto.ClientHandshake(code)
+            await raw.send(hs.client_hello())
+            reply = await raw.recv()
+            assert isinstance(reply, bytes)
+            finished, _ = hs.receive_server_hello(reply)
+            await raw.send(finished)
+            await host.call("ping")  # the hub has registered the connection by now
+            clock.now += HELLO_TIMEOUT_SECONDS
+            with pytest.raises(ConnectionClosed) as info:
+                await asyncio.wait_for(raw.recv(), timeout=10)
+        still = await host.call("ping")
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == crypto.CloseCode.HANDSHAKE_TIMEOUT
+    assert "now" in still
