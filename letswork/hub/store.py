@@ -621,7 +621,11 @@ class Store:
 
     @_guarded
     def add_guest(self, name: str, role: str, invite_id: bytes, now: float) -> GuestRow:
-        """A new guest in state ``awaiting_admission`` with a fresh random hex ``guest_id``."""
+        """A new guest in state ``awaiting_admission`` with a fresh random hex ``guest_id``.
+
+        The hub no longer calls this (a waiting guest is kept in memory; ``add_admitted_guest``
+        writes the row at admission); it stays for the store's own tests and old states.
+        """
         guest_id = secrets.token_hex(8)
         with self.transaction():
             self._conn.execute(

@@ -345,6 +345,19 @@ async def test_a_forgotten_identity_with_a_pending_change_is_kept(project: Path)
     assert "author" in {g.name for g in stored}
 
 
+async def test_a_kicked_identity_is_forgotten_before_an_older_offline_one(project: Path) -> None:
+    async with running_hub(project, limits=Limits(max_guests_per_invite=2)) as fx:
+        host = await fx.host()
+        code = await new_invite(host, "team")
+        await leave(fx, await fx.connect(code, "older"), host)
+        kicked = await fx.connect(code, "kicked")
+        await host.call("kick", name="kicked")
+        await kicked.wait_event("kicked")
+        await leave(fx, await fx.connect(code, "newest"), host)
+        stored = fx.hub.store.list_guests() if fx.hub.store else []
+    assert sorted(g.name for g in stored) == ["newest", "older"]
+
+
 async def test_admission_trust_and_names_survive_a_restart(project: Path) -> None:
     resume: list[bytes] = []
     async with running_hub(project, auto_admit=False) as fx:
