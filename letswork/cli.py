@@ -150,7 +150,7 @@ cli_join.register(main)
     type=click.IntRange(1, 64),
     default=MAX_PEERS,
     show_default=True,
-    help="Guests connected at once.",
+    help="Admitted guests connected at once (guests still waiting for admission do not count).",
 )
 @click.option(
     "--max-file-size",

@@ -18,10 +18,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from letswork.shared.errors import HandshakeError, LetsworkError, UsageError
+from letswork.shared.errors import HandshakeError, LetsworkError, TransportError, UsageError
+
+if TYPE_CHECKING:
+    from letswork.channel.connection import HubConnection
 
 CHANNEL_PUSH_HINT = (
     "To let Claude Code receive live events from the session, start it with:\n"
@@ -126,7 +130,7 @@ async def _check_and_wait(session: str, name: str) -> dict[str, object]:
                     "they can run `letswork admit` or press the admit key in the dashboard...",
                     err=True,
                 )
-                await conn.wait_admitted()
+                await _wait_admitted(conn)
             sessions.update_session(
                 session, name=str(hello.get("name", name)), role=str(hello["role"])
             )
@@ -135,6 +139,31 @@ async def _check_and_wait(session: str, name: str) -> dict[str, object]:
             await conn.close()
     assert last is not None
     raise last
+
+
+async def _wait_admitted(conn: HubConnection) -> None:
+    """Wait until the host admits this guest.
+
+    Raises:
+        LetsworkError: the host denied this guest (close 4403): its invite cannot ask again for
+            a while (``DENY_COOLDOWN_SECONDS``).
+        TransportError: the connection ended before an answer.
+    """
+    from letswork.shared import crypto
+
+    admitted = asyncio.ensure_future(conn.wait_admitted())
+    gone = asyncio.ensure_future(conn.wait_disconnected())
+    await asyncio.wait({admitted, gone}, return_when=asyncio.FIRST_COMPLETED)
+    gone.cancel()
+    if admitted.done():
+        return
+    admitted.cancel()
+    if conn.close_code == crypto.CloseCode.REMOVED:
+        raise LetsworkError(
+            "the host refused to admit you; this invite cannot ask again for a while "
+            "(ask the host for a new invite if that was a mistake)"
+        )
+    raise TransportError("the connection to the hub ended before the host admitted you")
 
 
 def register(main: click.Group) -> None:

@@ -115,3 +115,24 @@ def test_doctor_reports_a_running_hub(project: Path) -> None:
         out = letswork("doctor", "--project", str(project))
     assert out.returncode == 0, out.stdout
     assert "hub running for" in out.stdout
+
+
+def test_join_says_the_host_refused_and_exits_when_the_host_denies(project: Path) -> None:
+    with hub_process(project) as hp:
+        joiner = spawn(["join", hp.code, "--name", "mallory", "--print-config"])
+        try:
+            assert joiner.wait_stderr("waiting for the host", timeout=30), "".join(
+                joiner.stderr_lines
+            )
+            denied = letswork("deny", "mallory", "--project", str(project))
+            assert denied.returncode == 0, denied.stderr
+            assert joiner.proc.wait(timeout=30) == 1, "".join(joiner.stderr_lines)
+            again = letswork("join", hp.code, "--name", "mallory-2", "--print-config")
+        finally:
+            joiner.close()
+    said = "".join(joiner.stderr_lines)
+    assert "the host refused to admit you" in said
+    assert "Traceback" not in said
+    assert again.returncode == 1
+    assert "turned this invite away" in again.stderr
+    assert "Traceback" not in again.stderr

@@ -45,7 +45,7 @@ from letswork.hub.workspace import (
 )
 from letswork.shared import crypto, invite, protocol
 from letswork.shared.errors import ErrorCode, LetsworkError, OpError, op_error
-from letswork.shared.limits import Limits
+from letswork.shared.limits import HELLO_TIMEOUT_SECONDS, KNOCKS_PER_INVITE_PER_MINUTE, Limits
 
 log = logging.getLogger("letswork.hub")
 
@@ -169,6 +169,12 @@ class HubCore(CollabOps):
         self._host_invite_id = crypto.derive_invite_id(host_secret)
         self.peers: dict[str, Peer] = {}
         self._buckets: dict[str, TokenBucket] = {}  # per guest id, kept across reconnects
+        #: invite id -> time until which its holders may not knock again (after ``deny``).
+        self._deny_until: dict[bytes, float] = {}
+        #: invite id -> its budget of hellos that wait for admission (bounded by the invites).
+        self._knocks: dict[bytes, TokenBucket] = {}
+        #: connections past the handshake whose hello was not accepted yet (see tick).
+        self._greeting: dict[str, Peer] = {}
         self._own_writes: dict[str, float] = {}
         self.stopping = False
         self.on_shutdown: Callable[[], None] | None = None
@@ -191,6 +197,8 @@ class HubCore(CollabOps):
         disk still has its base, and marked ``conflict`` otherwise. Removes leftover temp files.
         """
         counts = {"pending": 0, "reconciled": 0, "temp_files": self.workspace.cleanup_temp_files()}
+        # Rows an older hub wrote at every hello; waiting guests now live in memory only.
+        counts["unadmitted_guests"] = self.store.drop_unadmitted_guests()
         for row in self.store.list_changes(status="approved"):
             self._finish_approved(row, now, by=row.decided_by or HOST_ID)
             counts["reconciled"] += 1
@@ -236,8 +244,9 @@ class HubCore(CollabOps):
         return None
 
     def new_peer(self, credential: Credential, now: float, *, source: str = "") -> Peer:
-        """Register an authenticated connection (before its ``hello``)."""
-        return Peer(
+        """Register an authenticated connection (before its ``hello``). It is closed with 4408
+        unless a ``hello`` of it is accepted within ``HELLO_TIMEOUT_SECONDS``."""
+        peer = Peer(
             peer_id=secrets.token_hex(6),
             credential=credential,
             role=credential.role,
@@ -246,10 +255,75 @@ class HubCore(CollabOps):
             source=source,
             last_active=now,
         )
+        self._greeting[peer.peer_id] = peer
+        return peer
 
     def can_accept_guest(self) -> bool:
-        """Whether another guest may join (host connections never count against the cap)."""
-        return sum(1 for p in self.peers.values() if not p.is_host) < self.limits.max_peers
+        """Whether another guest may be admitted: fewer than ``max_peers`` admitted guests are
+        connected (host connections and guests awaiting admission never count)."""
+        admitted = sum(1 for p in self.peers.values() if not p.is_host and p.admitted)
+        return admitted < self.limits.max_peers
+
+    def _waiting_peers(self, invite_id: bytes | None = None) -> list[Peer]:
+        return [
+            p
+            for p in self.peers.values()
+            if p.state == "awaiting_admission"
+            and (invite_id is None or p.credential.invite_id == invite_id)
+        ]
+
+    def _check_may_knock(self, peer: Peer, now: float) -> None:
+        """Refuse an invite's ``hello`` during its deny cooldown or over the waiting caps.
+
+        Raises ``OpError(forbidden)`` (cooldown; ``retry_after`` in seconds),
+        ``OpError(rate_limited)`` (over ``KNOCKS_PER_INVITE_PER_MINUTE``; ``retry_after``) or
+        ``OpError(quota_exceeded)`` (``MAX_WAITING_PER_INVITE`` / ``MAX_WAITING_TOTAL``). The
+        connection is closed (1000) once the error reply is out.
+        """
+        invite_id = peer.credential.invite_id
+        assert invite_id is not None
+        until = self._deny_until.get(invite_id)
+        if until is not None and until <= now:
+            del self._deny_until[invite_id]
+        elif until is not None:
+            peer.closed = True
+            minutes = max(1, round((until - now) / 60))
+            raise op_error(
+                ErrorCode.FORBIDDEN,
+                "the host turned this invite away; it cannot knock again for about "
+                f"{minutes} min (ask the host if that was a mistake)",
+                retry_after=round(until - now, 3),
+            )
+        limits = self.limits
+        if self.auto_admit:
+            return
+        knocks = self._knocks.setdefault(
+            invite_id,
+            TokenBucket(KNOCKS_PER_INVITE_PER_MINUTE / 60.0, KNOCKS_PER_INVITE_PER_MINUTE),
+        )
+        if not knocks.take(now):
+            peer.closed = True
+            raise op_error(
+                ErrorCode.RATE_LIMITED,
+                "this invite asked to be admitted too often; wait and retry",
+                retry_after=round(knocks.retry_after(now), 3),
+            )
+        if len(self._waiting_peers(invite_id)) >= limits.max_waiting_per_invite:
+            peer.closed = True
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"{limits.max_waiting_per_invite} guests of this invite are already waiting for "
+                "the host to admit them; try again once the host has answered them",
+                waiting=limits.max_waiting_per_invite,
+            )
+        if len(self._waiting_peers()) >= limits.max_waiting_total:
+            peer.closed = True
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"{limits.max_waiting_total} guests are already waiting for the host to admit "
+                "them; try again once the host has answered them",
+                waiting=limits.max_waiting_total,
+            )
 
     # ------------------------------------------------------------------ dispatch
 
@@ -281,6 +355,7 @@ class HubCore(CollabOps):
 
     def disconnect(self, peer: Peer, now: float, reason: str = "disconnected") -> None:
         """Forget a connection: release its (non-change) locks and tell the others."""
+        self._greeting.pop(peer.peer_id, None)
         if self.peers.pop(peer.peer_id, None) is None:
             return
         peer.closed = True
@@ -292,12 +367,18 @@ class HubCore(CollabOps):
                 {"peer_id": peer.peer_id, "name": peer.name, "reason": reason},
                 hosts_only=peer.state != "admitted",
             )
-        self._audit(peer, "leave", now, reason=reason)
+        if peer.admitted:  # a waiting guest adds no row (its join was never logged either)
+            self._audit(peer, "leave", now, reason=reason)
 
     def tick(self, now: float) -> None:
-        """Periodic housekeeping: expire locks."""
+        """Periodic housekeeping: expire locks, close connections that never said hello."""
         for lock in self.locks.expire(now):
             self._broadcast_lock_released(lock, "expired")
+        for peer in list(self._greeting.values()):
+            if now - peer.connected_at >= HELLO_TIMEOUT_SECONDS:
+                del self._greeting[peer.peer_id]
+                peer.closed = True
+                self._close(peer, crypto.CloseCode.HANDSHAKE_TIMEOUT, "no hello in time")
 
     # ------------------------------------------------------------------ helpers
 
@@ -376,12 +457,15 @@ class HubCore(CollabOps):
                 return row
         raise op_error(ErrorCode.NOT_FOUND, f"no connected guest is called {name!r}")
 
-    def _name_in_use(self, name: str, *, exclude: Peer) -> bool:
+    def _name_in_use(self, name: str, *, exclude: Peer, waiting: bool = True) -> bool:
+        """Whether another connected guest is called ``name``; guests awaiting admission
+        count only when ``waiting`` (their names never block an admitted guest)."""
         key = name_key(name)
         return any(
             p is not exclude
             and not p.is_host
             and p.guest_id != exclude.guest_id
+            and (waiting or p.admitted)
             and name_key(p.name) == key
             for p in self.peers.values()
         )
@@ -396,11 +480,12 @@ class HubCore(CollabOps):
         if peer.state != "handshaken":
             raise op_error(ErrorCode.INVALID, "'hello' may only be sent once")
         cred = peer.credential
-        if cred.kind != "host" and not self.can_accept_guest():
-            raise op_error(
-                ErrorCode.QUOTA_EXCEEDED,
-                f"the session is full ({self.limits.max_peers} guests); ask the host",
-            )
+        if cred.kind == "invite":
+            self._check_may_knock(peer, now)
+        # Guests awaiting admission do not count against --max-guests; the cap is checked
+        # again when the host admits them.
+        if (cred.kind == "resume" or self.auto_admit) and cred.kind != "host":
+            self._check_session_room()
         peer.client = args.client
         resume_secret: str | None = None
         if cred.kind == "host":
@@ -415,31 +500,39 @@ class HubCore(CollabOps):
                 if guest is None or guest.state != "admitted":
                     raise op_error(ErrorCode.FORBIDDEN, "this credential is no longer valid")
                 peer.guest_id = guest.guest_id
+                stored_name = guest.name
             else:
-                assert cred.invite_id is not None
-                guest = self.store.add_guest(name, cred.role, cred.invite_id, now)
-                self.store.count_invite_use(cred.invite_id)
-                peer.guest_id = guest.guest_id
+                # Nothing is stored for a guest until it is admitted (_admit writes its row).
+                peer.guest_id = secrets.token_hex(8)
             peer.name = name
-            if self._name_in_use(name, exclude=peer):
+            # A waiting guest's name never keeps an admitted guest out (it could squat one).
+            if self._name_in_use(name, exclude=peer, waiting=cred.kind == "invite"):
                 raise op_error(
                     ErrorCode.NAME_TAKEN,
                     f"someone in this session is already called {name!r}; pick another name",
                 )
-            if guest.name != name:
-                self.store.set_guest_name(guest.guest_id, name)
             if cred.kind == "resume":
+                if stored_name != name:
+                    self.store.set_guest_name(peer.guest_id, name)
                 peer.state = "admitted"
             elif self.auto_admit:
                 resume_secret = self._admit(peer, now)
             else:
                 peer.state = "awaiting_admission"
-        if not peer.is_host:
+        if peer.state == "awaiting_admission":
+            # One request budget per invite for its waiting connections: opening more of
+            # them must not buy more requests. Bounded by the number of invites.
+            assert cred.invite_id is not None
+            key = "invite:" + cred.invite_id.hex()
+            peer.bucket = self._buckets.setdefault(key, peer.bucket)
+        elif not peer.is_host:
             # A guest's request budget follows the guest, not the connection: reconnecting
             # must not refill it (each connection used to start with a full burst).
             peer.bucket = self._buckets.setdefault(peer.guest_id, peer.bucket)
+        self._greeting.pop(peer.peer_id, None)
         self.peers[peer.peer_id] = peer
-        self._audit(peer, "join", now, role=peer.role, state=peer.state, client=peer.client)
+        if peer.admitted:  # a waiting guest adds no row anywhere (see admit)
+            self._audit(peer, "join", now, role=peer.role, state=peer.state, client=peer.client)
         peer.deliver_pending = peer.admitted  # see after_reply
         if peer.admitted:
             self._broadcast(
@@ -464,13 +557,48 @@ class HubCore(CollabOps):
             "events_seq": 0,
         }
 
+    def _check_session_room(self) -> None:
+        if not self.can_accept_guest():
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"the session is full ({self.limits.max_peers} guests); ask the host",
+            )
+
     def _admit(self, peer: Peer, now: float) -> str:
-        """Admit a waiting guest and mint its resume credential; returns the secret (hex)."""
+        """Admit a waiting guest: store its row (the first write for this guest) with a fresh
+        resume credential; returns the resume secret (hex).
+
+        The invite keeps at most ``max_guests_per_invite`` stored guests: the oldest offline
+        ones with no pending change are forgotten (``Store.prune_guests_of_invite``).
+        """
+        invite_id = peer.credential.invite_id
+        assert invite_id is not None
+        # Its own request budget from now on: the connection's (auto-admit: it paid for this
+        # hello), not the one its invite's waiting guests share.
+        limits = self.limits
+        own = (
+            peer.bucket
+            if peer.state == "handshaken"
+            else TokenBucket(limits.rate_per_second, limits.rate_burst)
+        )
         secret = secrets.token_bytes(32)
-        self.store.admit_guest(
-            peer.guest_id, crypto.derive_invite_id(secret), crypto.derive_psk(secret), now
+        self.store.add_admitted_guest(
+            peer.guest_id,
+            peer.name,
+            peer.role,
+            invite_id,
+            crypto.derive_invite_id(secret),
+            crypto.derive_psk(secret),
+            now,
         )
         peer.state = "admitted"
+        online = {p.guest_id for p in self.peers.values()} | {peer.guest_id}
+        for gone in self.store.prune_guests_of_invite(
+            invite_id, keep=limits.max_guests_per_invite, spare=online
+        ):
+            self._buckets.pop(gone, None)
+            self._release_claims(gone, now)  # a forgotten identity's tasks go back to the board
+        peer.bucket = self._buckets.setdefault(peer.guest_id, own)
         return secret.hex()
 
     def op_ping(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
@@ -979,8 +1107,19 @@ class HubCore(CollabOps):
         raise op_error(ErrorCode.NOT_FOUND, f"no guest called {name!r} is waiting for admission")
 
     def admit(self, peer: Peer, now: float) -> None:
-        """Admit ``peer`` (a waiting guest) and tell everyone."""
+        """Admit ``peer`` (a waiting guest) and tell everyone.
+
+        Raises ``OpError(quota_exceeded)`` when ``max_peers`` admitted guests are connected and
+        ``OpError(name_taken)`` when an admitted guest took its name meanwhile.
+        """
+        self._check_session_room()
+        if self._name_in_use(peer.name, exclude=peer, waiting=False):
+            raise op_error(
+                ErrorCode.NAME_TAKEN,
+                f"an admitted guest is already called {peer.name!r}; deny this one",
+            )
         secret = self._admit(peer, now)
+        self._audit(peer, "join", now, role=peer.role, state=peer.state, client=peer.client)
         self._send(peer, "admitted", {"name": peer.name, "resume_secret": secret})
         self._broadcast(
             "peer_joined",
@@ -996,12 +1135,19 @@ class HubCore(CollabOps):
         return {"name": target.name}
 
     def op_deny(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+        """Refuse a waiting guest, and with it its invite for ``deny_cooldown_seconds``: every
+        other waiting guest of that invite is refused too, and its hellos get ``forbidden``
+        until the cooldown ends. Guests the invite already admitted stay. Nothing is stored
+        but the host's audit entry."""
         target = self._waiting(args.name)
-        self.store.set_guest_state(target.guest_id, "denied")
-        self._send(target, "denied", {"reason": args.reason})
+        invite_id = target.credential.invite_id
+        assert invite_id is not None
+        self._deny_until[invite_id] = now + self.limits.deny_cooldown_seconds
         self._audit(peer, "deny", now, guest=target.name)
-        self._close(target, crypto.CloseCode.REMOVED, "denied by the host")
-        self.disconnect(target, now, "denied")
+        for other in [target, *(p for p in self._waiting_peers(invite_id) if p is not target)]:
+            self._send(other, "denied", {"reason": args.reason})
+            self._close(other, crypto.CloseCode.REMOVED, "denied by the host")
+            self.disconnect(other, now, "denied")
         return {"name": target.name}
 
     def _remove_guest(self, target: Peer, now: float, reason: str | None, why: str) -> None:
@@ -1013,8 +1159,11 @@ class HubCore(CollabOps):
         targets = self._find_peers(args.name)
         if not targets:
             raise op_error(ErrorCode.NOT_FOUND, f"no connected guest is called {args.name!r}")
+        # A waiting guest can carry an admitted guest's name: the admitted ones are meant.
+        targets = [t for t in targets if t.admitted] or targets
         for target in targets:
-            self.store.set_guest_state(target.guest_id, "kicked")
+            if target.admitted:  # a waiting guest has no row
+                self.store.set_guest_state(target.guest_id, "kicked")
             self._remove_guest(target, now, args.reason, "kicked by the host")
         for guest_id in dict.fromkeys(t.guest_id for t in targets):
             self._release_claims(guest_id, now)

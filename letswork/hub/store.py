@@ -25,7 +25,7 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -621,7 +621,11 @@ class Store:
 
     @_guarded
     def add_guest(self, name: str, role: str, invite_id: bytes, now: float) -> GuestRow:
-        """A new guest in state ``awaiting_admission`` with a fresh random hex ``guest_id``."""
+        """A new guest in state ``awaiting_admission`` with a fresh random hex ``guest_id``.
+
+        The hub no longer calls this (a waiting guest is kept in memory; ``add_admitted_guest``
+        writes the row at admission); it stays for the store's own tests and old states.
+        """
         guest_id = secrets.token_hex(8)
         with self.transaction():
             self._conn.execute(
@@ -632,6 +636,76 @@ class Store:
         return GuestRow(
             guest_id, name, role, invite_id, "awaiting_admission", False, None, now, None
         )
+
+    @_guarded
+    def add_admitted_guest(
+        self,
+        guest_id: str,
+        name: str,
+        role: str,
+        invite_id: bytes,
+        resume_id: bytes,
+        resume_psk: bytes,
+        now: float,
+    ) -> GuestRow:
+        """Store a guest the host has just admitted, with its resume credential, in one
+        transaction, and count the use of its invite. Nothing is stored for a guest before
+        this (a waiting guest lives in the hub's memory only).
+
+        Raises ``OpError(not_found)`` when the invite is gone.
+        """
+        sealed = self._seal("guests", "resume_psk", guest_id.encode(), resume_psk)
+        with self.transaction():
+            cur = self._conn.execute(
+                "UPDATE invites SET uses = uses + 1 WHERE invite_id = ?", (invite_id,)
+            )
+            if cur.rowcount != 1:
+                raise op_error(ErrorCode.NOT_FOUND, "no such invite")
+            self._conn.execute(
+                "INSERT INTO guests (guest_id, name, role, invite_id, state, trusted, resume_id,"
+                " resume_psk, created_at, admitted_at)"
+                " VALUES (?, ?, ?, ?, 'admitted', 0, ?, ?, ?, ?)",
+                (guest_id, name, role, invite_id, resume_id, sealed, now, now),
+            )
+        return self._require_guest(guest_id)
+
+    @_guarded
+    def prune_guests_of_invite(
+        self, invite_id: bytes, *, keep: int, spare: Iterable[str] = ()
+    ) -> list[str]:
+        """Forget the oldest guests of an invite beyond ``keep`` rows; returns their ids.
+
+        Guests in ``spare`` (connected now) and guests with a pending change are never
+        forgotten, so the invite may keep more than ``keep`` rows while they last. Kicked
+        guests go first, then the oldest by ``admitted_at``.
+        """
+        spared = set(spare)
+        with self.transaction():
+            rows = self._conn.execute(
+                "SELECT guest_id FROM guests WHERE invite_id = ?"
+                " ORDER BY state = 'admitted', COALESCE(admitted_at, created_at), rowid",
+                (invite_id,),
+            ).fetchall()
+            excess = len(rows) - keep
+            gone: list[str] = []
+            for (guest_id,) in rows:
+                if len(gone) >= excess:
+                    break
+                if guest_id in spared or self.pending_totals(guest_id)[0]:
+                    continue
+                self._conn.execute("DELETE FROM guests WHERE guest_id = ?", (guest_id,))
+                gone.append(guest_id)
+        return gone
+
+    @_guarded
+    def drop_unadmitted_guests(self) -> int:
+        """Delete guests that were never admitted (rows an older hub wrote at ``hello``);
+        returns how many. Run at start-up."""
+        with self.transaction():
+            cur = self._conn.execute(
+                "DELETE FROM guests WHERE state IN ('awaiting_admission', 'denied')"
+            )
+        return cur.rowcount
 
     @_guarded
     def get_guest(self, guest_id: str) -> GuestRow | None:

@@ -18,7 +18,8 @@ MAX_FILE_BYTES = 1 * MiB
 #: Highest value ``--max-file-size`` may set; the catalogue's content fields allow this much,
 #: and the hub enforces the configured (usually lower) limit with ``too_large``.
 MAX_FILE_BYTES_CEILING = 3 * MiB
-#: Peers connected at once, host's own channels included.
+#: Admitted guests connected at once (``--max-guests``); the host's connections and guests
+#: awaiting admission (see ``MAX_WAITING_TOTAL``) do not count.
 MAX_PEERS = 8
 #: Per-peer token bucket: sustained requests per second.
 RATE_PER_SECOND = 50.0
@@ -97,6 +98,26 @@ MAX_CARD_SERVERS = 32
 MAX_ACTIVITY_ENTRIES = 500
 
 
+# Admission (issue 13, item 6): guests awaiting admission live in memory only, under their own
+# caps, and never count towards ``--max-guests`` (admitted guests only).
+#: Guests awaiting admission at once through one invite; more get ``quota_exceeded``.
+MAX_WAITING_PER_INVITE = 2
+#: Guests awaiting admission at once, all invites together; more get ``quota_exceeded``.
+MAX_WAITING_TOTAL = 8
+#: After ``deny``, the invite cannot knock again for this many seconds (hello gets
+#: ``forbidden`` with ``retry_after``); guests it already admitted are not affected.
+DENY_COOLDOWN_SECONDS = 10 * 60.0
+#: Hellos that may wait for admission through one invite per minute (and its burst); more get
+#: ``rate_limited``: a knock loop cannot flood the host with ``awaiting_admission`` events.
+KNOCKS_PER_INVITE_PER_MINUTE = 10
+#: A connection past the handshake must have its ``hello`` accepted within this many seconds
+#: (close 4408): it holds memory and counts against no cap until then.
+HELLO_TIMEOUT_SECONDS = 10.0
+#: Stored guest identities (rows) per invite. Admitting one more forgets the oldest offline
+#: identity of that invite with no pending change (its resume credential stops working).
+MAX_GUESTS_PER_INVITE = 32
+
+
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """The limits in force for one hub or channel; defaults are the module constants."""
@@ -115,6 +136,10 @@ class Limits:
     lock_expiry_seconds: float = LOCK_EXPIRY_SECONDS
     ping_interval_seconds: float = PING_INTERVAL_SECONDS
     request_timeout_seconds: float = REQUEST_TIMEOUT_SECONDS
+    max_waiting_per_invite: int = MAX_WAITING_PER_INVITE
+    max_waiting_total: int = MAX_WAITING_TOTAL
+    deny_cooldown_seconds: float = DENY_COOLDOWN_SECONDS
+    max_guests_per_invite: int = MAX_GUESTS_PER_INVITE
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -1141,7 +1141,7 @@ _OP_LIST = (
         ALL_ROLES,
         "Introduce this peer with a display name; the first request after the handshake.",
         group="session",
-        errors=(_E.NAME_TAKEN,),
+        errors=(_E.NAME_TAKEN, _E.QUOTA_EXCEEDED),
     ),
     _op("ping", Empty, PingResult, ALL_ROLES, "Check the hub is alive.", group="session"),
     _op(
@@ -1484,7 +1484,7 @@ _OP_LIST = (
         "Admit a guest that is awaiting admission.",
         group="admin",
         mutates=True,
-        errors=(_E.NOT_FOUND,),
+        errors=(_E.NOT_FOUND, _E.QUOTA_EXCEEDED, _E.NAME_TAKEN),
     ),
     _op(
         "deny",
