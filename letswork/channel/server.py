@@ -183,7 +183,12 @@ class Channel:
         return url
 
     async def supervise(self) -> None:
-        """Keep the link up until :meth:`close`; returns when the hub refuses us for good."""
+        """Keep the link up until :meth:`close`; returns when the hub refuses us for good.
+
+        Whatever a hub sends, this loop goes on: ``run_forever`` turns the hub's faults into
+        backoff, and an unexpected error out of it (a bug) is logged and retried after a pause
+        rather than ending the supervisor, which would leave the channel down for good.
+        """
         delay = 0.5
         while not self._closing:
             if self.conn is None:
@@ -194,7 +199,16 @@ class Channel:
                     continue
                 self.conn = self._new_connection(url)
             conn = self.conn
-            await conn.run_forever()
+            try:
+                await conn.run_forever()
+            except Exception:
+                log.exception("the hub link failed unexpectedly; retrying")
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                self.conn = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
             if self._closing:
                 return
             invite_secret = self.config.invite_secret
@@ -377,8 +391,7 @@ class Channel:
                 raise TransportError(f"not connected to the hub: {self._wait_reason}")
             if spec.op == "leave" and conn.connected:
                 return await self._leave(conn, args)
-            raw = await conn.request(spec.op, args)
-            parsed = protocol.parse_result(spec.op, raw)
+            parsed = await conn.call(spec.op, args)
         except LetsworkError as exc:
             if isinstance(exc, TransportError):
                 self._told_down = True
@@ -403,8 +416,7 @@ class Channel:
         self._closing = True
         conn.reconnect = False
         try:
-            raw = await conn.request("leave", args)
-            parsed = protocol.parse_result("leave", raw)
+            parsed = await conn.call("leave", args)
         except OpError as exc:  # refused (or invalid): the session goes on
             self._closing = False
             conn.reconnect = True
