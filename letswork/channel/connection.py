@@ -56,6 +56,9 @@ log = logging.getLogger("letswork.channel")
 EventHandler = Callable[[protocol.Event], Awaitable[None] | None]
 #: A checked success reply: the ``result`` object as sent, and the op's result model of it.
 Reply = tuple[dict[str, Any], BaseModel]
+#: WebSocket close codes this side sends when the hub's frames break the WebSocket protocol:
+#: 1002 protocol error, 1007 invalid UTF-8 in a text frame, 1009 a frame over ``max_size``.
+_WEBSOCKET_FAULTS = frozenset({1002, 1007, 1009})
 #: Close codes after which reconnecting with the same credential is pointless.
 FATAL_CLOSE_CODES = frozenset({crypto.CloseCode.AUTH_FAILED, crypto.CloseCode.REMOVED})
 
@@ -330,7 +333,16 @@ class HubConnection:
                 )
         except ConnectionClosed as exc:
             self.close_code = exc.rcvd.code if exc.rcvd is not None else None
-            error = TransportError(f"the hub closed the connection ({_close_text(exc)})")
+            if exc.sent is not None and exc.sent.code in _WEBSOCKET_FAULTS:
+                # We closed it: the hub sent a frame over our limit, or not WebSocket at all.
+                fault = True
+                error = HubProtocolError(
+                    f"the hub sent a bad WebSocket frame ({exc.sent.reason or exc.sent.code}); "
+                    "dropped the connection"
+                )
+                log.warning("dropping the connection: %s", error.message)
+            else:
+                error = TransportError(f"the hub closed the connection ({_close_text(exc)})")
         except (RecordError, HubProtocolError) as exc:
             fault = True
             log.warning("dropping the connection: %s", exc.message)
@@ -377,7 +389,8 @@ class HubConnection:
             return
         if not 1 <= message.id <= self._last_id:
             raise HubProtocolError(
-                f"the hub answered request {message.id}, which this client never sent",
+                f"the hub sent a reply to request {message.id}, which this client never "
+                "sent; dropped the connection",
                 data={"reason": "bad_value", "field": "id"},
             )
         entry = self._pending.get(message.id)

@@ -117,8 +117,9 @@ class FakeHub:
         secrets: the credential secrets it accepts (invite, resume); others get 4401.
         script: run for each authenticated connection; its default answers validly.
         port: the loopback port (0: any free port).
-        server_hello: if given, called with (connection number, the real ServerHello) and
-            its return value is sent instead, to test the client's side of the handshake.
+        server_hello: if given, called with (connection number, the real ServerHello); bytes
+            it returns are sent instead (and the connection ends there), to test the client's
+            side of the handshake; ``None`` means send the real one.
 
     Attributes:
         connections: how many connections completed the handshake.
@@ -131,7 +132,7 @@ class FakeHub:
         script: Script = good_script,
         *,
         port: int = 0,
-        server_hello: Callable[[int, bytes], bytes] | None = None,
+        server_hello: Callable[[int, bytes], bytes | None] | None = None,
     ) -> None:
         self._psks = {crypto.derive_invite_id(s): crypto.derive_psk(s) for s in secrets}
         self.script = script
@@ -182,8 +183,9 @@ class FakeHub:
             reply = handshake.respond(hello, psk)
             number = self.hellos
             self.hellos += 1
-            if self.server_hello is not None:
-                await ws.send(self.server_hello(number, reply))
+            mangled = self.server_hello(number, reply) if self.server_hello else None
+            if mangled is not None:
+                await ws.send(mangled)
                 await ws.wait_closed()
                 return
             await ws.send(reply)
