@@ -59,6 +59,10 @@ Reply = tuple[dict[str, Any], BaseModel]
 #: WebSocket close codes this side sends when the hub's frames break the WebSocket protocol:
 #: 1002 protocol error, 1007 invalid UTF-8 in a text frame, 1009 a frame over ``max_size``.
 _WEBSOCKET_FAULTS = frozenset({1002, 1007, 1009})
+#: A connection that ends sooner than this after ``hello`` counts towards the backoff, as a
+#: fault does: a hub that answers ``hello`` and hangs up at once cannot make the client
+#: reconnect at full speed. A longer-lived connection reconnects at once (a hub restart).
+STABLE_CONNECTION_SECONDS = 10.0
 #: Close codes after which reconnecting with the same credential is pointless.
 FATAL_CLOSE_CODES = frozenset({crypto.CloseCode.AUTH_FAILED, crypto.CloseCode.REMOVED})
 
@@ -121,10 +125,11 @@ class HubConnection:
         self.close_code: int | None = None
         self.attempt = 0
         #: Connections in a row that this side dropped because the hub broke the protocol
-        #: (a bad record or message); :meth:`run_forever` backs off on it. Reset by a
-        #: connection that ends any other way.
+        #: (a bad record or message), or that ended soon after ``hello``; :meth:`run_forever`
+        #: backs off on it. Reset by a connection that lasted and ended any other way.
         self.faults = 0
         self._faulted = False  # the current connection was dropped for a protocol fault
+        self._up_since = 0.0  # loop time at which the current connection's hello succeeded
 
     @property
     def state(self) -> str:
@@ -220,6 +225,7 @@ class HubConnection:
         else:
             self.state = "awaiting admission"
         self._connected.set()
+        self._up_since = asyncio.get_running_loop().time()
         self.attempt = 0
         self.last_error = None
         return hello
@@ -461,8 +467,9 @@ class HubConnection:
         """Stay connected: reconnect with exponential backoff and full jitter until closed.
 
         Stops (state ``revoked``) when the hub refuses the credential or removes this peer.
-        A connection dropped because the hub broke the protocol counts as a failed attempt
-        for the backoff (:attr:`faults`). Never raises a :class:`LetsworkError`.
+        A connection dropped because the hub broke the protocol, or that ended within
+        :data:`STABLE_CONNECTION_SECONDS` of ``hello``, counts as a failed attempt for the
+        backoff (:attr:`faults`). Never raises a :class:`LetsworkError`.
         """
         while not self._closed_by_user:
             if not self.connected:
@@ -487,9 +494,10 @@ class HubConnection:
             if self._closed_by_user:
                 continue
             delay = 0.0
-            if self._faulted:
-                # The hub broke the protocol after hello: back off as after a failed attempt,
-                # so a hostile or broken hub cannot make this loop reconnect at full speed.
+            lasted = asyncio.get_running_loop().time() - self._up_since
+            if self._faulted or lasted < STABLE_CONNECTION_SECONDS:
+                # The hub broke the protocol after hello, or hung up at once: back off as after
+                # a failed attempt, so it cannot make this loop reconnect at full speed.
                 self.faults += 1
                 delay = min(max_delay, base_delay * 2 ** min(self.faults, 16)) * rng()
                 delay = max(delay, base_delay / 2)

@@ -51,6 +51,7 @@ from letswork.channel.tools import TOOLS, ToolContext, format_error, tool_defini
 from letswork.hub.app import hub_info
 from letswork.shared import crypto, protocol
 from letswork.shared.errors import LetsworkError, OpError, TransportError
+from letswork.shared.limits import MAX_QUEUED_PUSHES
 from letswork.shared.sanitize import clean_line
 
 if TYPE_CHECKING:  # the SDK's stream protocols are only exported from a private module
@@ -120,6 +121,7 @@ class Channel:
         self._fallback_list_served = False
         self._wait_reason = "connecting to the hub"
         self._outbox: asyncio.Queue[Note | None] = asyncio.Queue()
+        self._pushes_dropped = False  # the push queue was full once (logged once)
         self._mcp: ServerSession | None = None
         self._mcp_ready = asyncio.Event()
         self._up = False
@@ -308,7 +310,13 @@ class Channel:
 
     def _deliver(self, note: Note) -> None:
         self.inbox.add(note)
-        self._outbox.put_nowait(note)
+        # The MCP client may stop reading while a hub floods events: the pushes waiting for
+        # it are capped, and what is left out stays in the (bounded) inbox.
+        if self._outbox.qsize() < MAX_QUEUED_PUSHES:
+            self._outbox.put_nowait(note)
+        elif not self._pushes_dropped:
+            self._pushes_dropped = True
+            log.warning("the MCP client is not reading notifications; holding them back")
 
     async def close(self) -> None:
         self._closing = True

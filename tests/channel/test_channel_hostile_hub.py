@@ -1,15 +1,21 @@
-"""A hub that answers ``hello`` with a malformed reply: the channel says `unavailable`, keeps
-retrying with backoff, and recovers once a hub behaves (issue 13, item 11)."""
+"""A hostile hub against the channel (issue 13, item 11): a malformed ``hello`` reply makes
+tools say `unavailable` while the channel retries with backoff and recovers once a hub behaves;
+a flood of events cannot grow the queue of pushes while the MCP client is not reading."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from letswork.channel.config import ChannelConfig
+from letswork.channel.server import Channel
 from letswork.hub.app import HubConfig, RunningHub
 from letswork.shared import invite
-from tests.channel.mcp_support import ChannelParams, invite_code, mcp_channel
-from tests.support.fake_hub import FakeHub, non_hex_hello_script
+from letswork.shared.limits import MAX_QUEUED_PUSHES
+from tests.channel.mcp_support import WAIT, ChannelParams, invite_code, mcp_channel
+from tests.support.fake_hub import FakeHub, FakeLink, fake_hub, good_result, non_hex_hello_script
 from tests.support.hubs import make_project, running_hub
 
 
@@ -54,3 +60,46 @@ async def test_a_non_hex_resume_secret_leaves_the_channel_retrying_until_a_hub_b
     assert "Traceback" not in during.text
     assert "The link to the letswork hub is up" in back.content
     assert after.endswith("gamma\n")
+
+
+class _UpChannel(Channel):
+    """A Channel that lets the test wait for the link to come up."""
+
+    def __init__(self, config: ChannelConfig) -> None:
+        super().__init__(config)
+        self.up = asyncio.Event()
+
+    def _on_state(self, state: str) -> None:
+        super()._on_state(state)
+        if state == "connected":
+            self.up.set()
+
+
+async def test_a_flood_of_events_while_the_mcp_client_is_not_reading_is_capped() -> None:
+    secret = secrets.token_bytes(16)
+    flood = MAX_QUEUED_PUSHES + 200
+    event = {"path": "a.py", "change": "modified", "by": "bob"}
+
+    async def script(link: FakeLink) -> None:
+        hello = await link.request()
+        await link.reply(hello, good_result("hello"))
+        ping = await link.request()
+        for seq in range(flood):
+            await link.send_obj({"event": "file_changed", "seq": seq, "data": event})
+        await link.reply(ping, good_result("ping"))  # after every event, in record order
+        await link.serve_good()
+
+    async with fake_hub([secret, bytes.fromhex("0f" * 32)], script) as hub:
+        channel = _UpChannel(ChannelConfig(secret=secret, url=hub.url, name="alice"))
+        supervisor = asyncio.create_task(channel.supervise())  # no MCP client ever reads
+        try:
+            await asyncio.wait_for(channel.up.wait(), WAIT)
+            assert channel.conn is not None
+            await asyncio.wait_for(channel.conn.request("ping"), WAIT)
+            queued = channel._outbox.qsize()
+            kept = channel.inbox.take()
+        finally:
+            await channel.close()
+            await asyncio.wait_for(supervisor, WAIT)
+    assert queued == MAX_QUEUED_PUSHES
+    assert kept[0] and kept[0][-1].content  # the newest events are still in the inbox

@@ -66,7 +66,10 @@ async def test_a_reply_to_a_request_never_sent_fails_the_request_in_flight() -> 
             await conn.close()
 
 
-async def test_run_forever_backs_off_longer_after_each_connection_the_hub_breaks() -> None:
+@pytest.mark.parametrize("misdeed", ["garbage", "hang_up"])
+async def test_run_forever_backs_off_longer_after_each_connection_the_hub_breaks(
+    misdeed: str,
+) -> None:
     secret = secrets.token_bytes(16)
     states: list[str] = []
     up_on_the_good_hub = asyncio.Event()
@@ -74,9 +77,12 @@ async def test_run_forever_backs_off_longer_after_each_connection_the_hub_breaks
     async def script(link: FakeLink) -> None:
         hello = await link.request()
         await link.reply(hello, good_result("hello"))
-        if link.index < 3:  # three hubs that each send garbage right after hello
-            await link.send(b"\xff not json")
-            await link.ws.wait_closed()
+        if link.index < 3:  # three hubs that each misbehave right after hello
+            if misdeed == "garbage":
+                await link.send(b"\xff not json")
+                await link.ws.wait_closed()
+            else:
+                await link.ws.close()  # a normal close (1000), at once
             return
         await link.serve_good()
 
