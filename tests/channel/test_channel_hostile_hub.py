@@ -103,3 +103,31 @@ async def test_a_flood_of_events_while_the_mcp_client_is_not_reading_is_capped()
             await asyncio.wait_for(supervisor, WAIT)
     assert queued == MAX_QUEUED_PUSHES
     assert kept[0] and kept[0][-1].content  # the newest events are still in the inbox
+
+
+async def test_a_rate_limited_reply_with_an_unprintable_retry_after_is_still_an_error_result() -> (
+    None
+):
+    secret = secrets.token_bytes(16)
+
+    async def script(link: FakeLink) -> None:
+        hello = await link.request()
+        await link.reply(hello, good_result("hello"))
+        request = await link.request()
+        error = {"code": "rate_limited", "message": "slow down", "data": {"retry_after": 10**309}}
+        await link.send_obj({"id": request["id"], "ok": False, "error": error})
+        await link.serve_good()
+
+    async with fake_hub([secret, bytes.fromhex("0f" * 32)], script) as hub:
+        channel = _UpChannel(ChannelConfig(secret=secret, url=hub.url, name="alice"))
+        supervisor = asyncio.create_task(channel.supervise())
+        try:
+            await asyncio.wait_for(channel.up.wait(), WAIT)
+            answer = await channel.call_tool("read_file", {"path": "a.py"})
+        finally:
+            await channel.close()
+            await asyncio.wait_for(supervisor, WAIT)
+    assert answer.is_error
+    text = answer.content[0].text  # type: ignore[union-attr]
+    assert text.startswith("rate_limited: slow down\n")
+    assert "retry after" not in text
