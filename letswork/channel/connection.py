@@ -12,9 +12,16 @@ Used by the channel (the MCP server), the admin CLI, the dashboard, tests and th
   ``connecting (attempt 3, next in 4.0s)``, ``awaiting admission``, ``disconnected``,
   ``revoked``, ``closed``; ``on_state_change`` is told of every change.
 - Until ``hello`` has been answered, no other request is sent (the hub would refuse it).
+- Nothing from the hub is trusted: every response is checked against the result model of the
+  op it answers (:func:`letswork.shared.protocol.parse_result`), every catalogue event against
+  its data model, and a response must answer a request this connection sent. A message that
+  fails is the hub's protocol error: the connection is closed with 4400, every request in
+  flight fails with :class:`HubProtocolError`, and :meth:`HubConnection.run_forever` backs off
+  before it reconnects. Events the catalogue does not know are passed on (a newer hub).
 
-Errors: :class:`TransportError` (hub unreachable, closed, timeout), :class:`HandshakeError`
-(the hub refused the credential, close code 4401), :class:`OpError` (an error reply).
+Errors: :class:`TransportError` (hub unreachable, closed, timeout), its subclass
+:class:`HubProtocolError` (the hub broke the catalogue), :class:`HandshakeError` (the hub
+refused the credential, close code 4401), :class:`OpError` (an error reply).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -34,6 +42,7 @@ from letswork.shared import crypto, protocol
 from letswork.shared.errors import (
     ErrorCode,
     HandshakeError,
+    HubProtocolError,
     LetsworkError,
     OpError,
     ProtocolError,
@@ -45,6 +54,15 @@ from letswork.shared.limits import Limits
 log = logging.getLogger("letswork.channel")
 
 EventHandler = Callable[[protocol.Event], Awaitable[None] | None]
+#: A checked success reply: the ``result`` object as sent, and the op's result model of it.
+Reply = tuple[dict[str, Any], BaseModel]
+#: WebSocket close codes this side sends when the hub's frames break the WebSocket protocol:
+#: 1002 protocol error, 1007 invalid UTF-8 in a text frame, 1009 a frame over ``max_size``.
+_WEBSOCKET_FAULTS = frozenset({1002, 1007, 1009})
+#: A connection that ends sooner than this after ``hello`` counts towards the backoff, as a
+#: fault does: a hub that answers ``hello`` and hangs up at once cannot make the client
+#: reconnect at full speed. A longer-lived connection reconnects at once (a hub restart).
+STABLE_CONNECTION_SECONDS = 10.0
 #: Close codes after which reconnecting with the same credential is pointless.
 FATAL_CLOSE_CODES = frozenset({crypto.CloseCode.AUTH_FAILED, crypto.CloseCode.REMOVED})
 
@@ -92,7 +110,8 @@ class HubConnection:
         self._ws: ClientConnection | None = None
         self._session: crypto.Session | None = None
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._pending: dict[int, tuple[str, asyncio.Future[Reply]]] = {}
+        self._last_id = 0  # the highest request id sent on this object
         self._reader: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
         self._connected = asyncio.Event()
@@ -105,6 +124,12 @@ class HubConnection:
         self.last_error: str | None = None
         self.close_code: int | None = None
         self.attempt = 0
+        #: Connections in a row that this side dropped because the hub broke the protocol
+        #: (a bad record or message), or that ended soon after ``hello``; :meth:`run_forever`
+        #: backs off on it. Reset by a connection that lasted and ended any other way.
+        self.faults = 0
+        self._faulted = False  # the current connection was dropped for a protocol fault
+        self._up_since = 0.0  # loop time at which the current connection's hello succeeded
 
     @property
     def state(self) -> str:
@@ -130,6 +155,8 @@ class HubConnection:
         Raises:
             TransportError: the hub is unreachable or closed the connection, or its handshake
                 reply did not verify (tampered with, or not the real hub).
+            HubProtocolError: the hub's reply to ``hello`` (or an event before it) breaks the
+                catalogue, a non-hex ``resume_secret`` for example.
             HandshakeError: the hub refused the credential (4401).
             OpError: ``hello`` was refused (name taken, session full).
         """
@@ -179,23 +206,26 @@ class HubConnection:
                 "was tampered with, or this is not the real hub"
             ) from None
         self._ws, self._session = ws, session
+        self._faulted = False
         self._reader = asyncio.create_task(self._read_loop(ws, session))
         try:
-            hello = await self.request("hello", {"name": self.name, "client": self.client})
+            hello, model = await self._call("hello", {"name": self.name, "client": self.client})
         except BaseException:
             await self._drop()
             raise
+        assert isinstance(model, protocol.HelloResult)
         self.hello = hello
-        self.name = str(hello.get("name", self.name))
-        secret_hex = hello.get("resume_secret")
-        if secret_hex:
-            self._adopt_resume_secret(bytes.fromhex(secret_hex))
-        if hello.get("state") == "admitted":
+        self.name = model.name
+        if model.resume_secret:
+            # The catalogue's pattern guarantees an even number of hex digits.
+            self._adopt_resume_secret(bytes.fromhex(model.resume_secret))
+        if model.state == "admitted":
             self._admitted.set()
             self.state = "connected"
         else:
             self.state = "awaiting admission"
         self._connected.set()
+        self._up_since = asyncio.get_running_loop().time()
         self.attempt = 0
         self.last_error = None
         return hello
@@ -225,21 +255,45 @@ class HubConnection:
     async def request(
         self, op: str, args: Mapping[str, Any] | None = None, *, timeout: float | None = None
     ) -> dict[str, Any]:
-        """Send one request and wait for its response; returns the ``result`` object.
+        """Send one request and wait for its response; returns the ``result`` object, already
+        checked against ``protocol.OPS[op].result``.
 
         Raises:
-            OpError: the hub answered with an error (its code and message).
+            OpError: the hub answered with an error (its code and message), or ``args`` do not
+                fit the op (refused before sending, as the hub would).
+            HubProtocolError: the reply (or another message meanwhile) broke the catalogue;
+                the connection was dropped.
             TransportError: not connected, connection lost, or no reply within ``timeout``.
         """
+        result, _ = await self._call(op, args, timeout=timeout)
+        return result
+
+    async def call(
+        self, op: str, args: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> BaseModel:
+        """As :meth:`request`, but returns the result as an instance of ``OPS[op].result``.
+
+        Raises:
+            The errors of :meth:`request`.
+        """
+        _, model = await self._call(op, args, timeout=timeout)
+        return model
+
+    async def _call(
+        self, op: str, args: Mapping[str, Any] | None, *, timeout: float | None = None
+    ) -> Reply:
         ws, session = self._ws, self._session
         if ws is None or session is None or (op != "hello" and not self._connected.is_set()):
             # Before hello is answered the hub refuses every other op, so a request made
             # while (re)connecting fails here at once instead of reaching the hub too early.
             raise TransportError(self._down_message(), code=ErrorCode.UNAVAILABLE)
         request_id = next(self._ids)
-        payload = protocol.encode_request(request_id, op, args)
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
+        payload = protocol.encode_request(
+            request_id, op, args, max_bytes=self.limits.max_frame_bytes
+        )
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._last_id = request_id
+        self._pending[request_id] = (op, future)
         try:
             async with self._send_lock:  # seal + send must keep record order
                 await ws.send(session.seal(payload))
@@ -260,28 +314,22 @@ class HubConnection:
 
     async def _read_loop(self, ws: ClientConnection, session: crypto.Session) -> None:
         error: LetsworkError = TransportError("the connection to the hub was lost")
+        fault = False
         try:
             async for frame in ws:
                 if not isinstance(frame, bytes):
                     raise RecordError("the hub sent a text frame")
-                message = protocol.decode_incoming(session.open(frame))
+                plaintext = session.open(frame)
+                try:
+                    message = protocol.decode_incoming(
+                        plaintext, max_bytes=self.limits.max_frame_bytes
+                    )
+                except ProtocolError as exc:
+                    raise _hub_fault("a malformed message", exc) from None
                 if isinstance(message, protocol.Event):
                     await self._handle_event(message)
-                    continue
-                future = self._pending.get(message.id) if message.id is not None else None
-                if future is None or future.done():
-                    continue  # a reply to a request that already timed out
-                if message.ok:
-                    future.set_result(dict(message.result or {}))
                 else:
-                    err = message.error or {}
-                    future.set_exception(
-                        OpError(
-                            str(err.get("message", "request failed")),
-                            code=_code(err.get("code")),
-                            data=err.get("data") or {},
-                        )
-                    )
+                    self._handle_response(message)
             # The loop ends without an exception on a normal close (1000, 1001).
             self.close_code = ws.close_code
             if ws.close_code is not None:
@@ -291,19 +339,36 @@ class HubConnection:
                 )
         except ConnectionClosed as exc:
             self.close_code = exc.rcvd.code if exc.rcvd is not None else None
-            error = TransportError(f"the hub closed the connection ({_close_text(exc)})")
-        except (RecordError, ProtocolError) as exc:
+            if exc.sent is not None and exc.sent.code in _WEBSOCKET_FAULTS:
+                # We closed it: the hub sent a frame over our limit, or not WebSocket at all.
+                fault = True
+                error = HubProtocolError(
+                    f"the hub sent a bad WebSocket frame ({exc.sent.reason or exc.sent.code}); "
+                    "dropped the connection"
+                )
+                log.warning("dropping the connection: %s", error.message)
+            else:
+                error = TransportError(f"the hub closed the connection ({_close_text(exc)})")
+        except (RecordError, HubProtocolError) as exc:
+            fault = True
             log.warning("dropping the connection: %s", exc.message)
-            error = TransportError(f"the connection was dropped: {exc.message}")
-            with contextlib.suppress(Exception):
-                await ws.close(crypto.CloseCode.PROTOCOL_VIOLATION, "bad record")
-            self.close_code = crypto.CloseCode.PROTOCOL_VIOLATION
+            if isinstance(exc, HubProtocolError):
+                error = exc
+            else:
+                error = TransportError(f"the connection was dropped: {exc.message}")
+            await self._close_for_fault(ws, "bad record" if isinstance(exc, RecordError) else "")
+        except Exception:  # a bug here must not leave the socket open and the caller hanging
+            fault = True
+            log.exception("dropping the connection after an unexpected error")
+            error = TransportError("the connection was dropped after an internal error")
+            await self._close_for_fault(ws, "")
         finally:
             self.last_error = error.message
-            for future in self._pending.values():
+            for _, future in self._pending.values():
                 if not future.done():
                     future.set_exception(error)
             if self._ws is ws:
+                self._faulted = fault
                 self._ws = None
                 self._session = None
                 self._connected.clear()
@@ -312,17 +377,72 @@ class HubConnection:
                 elif not self._closed_by_user:
                     self.state = "disconnected"
 
+    async def _close_for_fault(self, ws: ClientConnection, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await ws.close(crypto.CloseCode.PROTOCOL_VIOLATION, reason or "bad message")
+        self.close_code = crypto.CloseCode.PROTOCOL_VIOLATION
+
+    def _handle_response(self, message: protocol.Response) -> None:
+        """Settle the request ``message`` answers, after checking its result.
+
+        Raises:
+            HubProtocolError: the response answers a request never sent, or its result does
+                not fit the op's result model.
+        """
+        if message.id is None:
+            # The hub could not read a request's id; ours always have one, so nothing waits.
+            log.warning("ignoring an error reply without a request id")
+            return
+        if not 1 <= message.id <= self._last_id:
+            raise HubProtocolError(
+                f"the hub sent a reply to request {message.id}, which this client never "
+                "sent; dropped the connection",
+                data={"reason": "bad_value", "field": "id"},
+            )
+        entry = self._pending.get(message.id)
+        if entry is None or entry[1].done():
+            return  # a reply to a request that already timed out
+        op, future = entry
+        if message.ok:
+            raw = dict(message.result or {})
+            try:
+                model = protocol.parse_result(op, raw)
+            except ProtocolError as exc:
+                raise _hub_fault(f"a malformed reply to '{op}'", exc) from None
+            future.set_result((raw, model))
+        else:
+            err = message.error or {}
+            future.set_exception(
+                OpError(
+                    str(err.get("message", "request failed")),
+                    code=_code(err.get("code")),
+                    data=err.get("data") or {},
+                )
+            )
+
     async def _handle_event(self, event: protocol.Event) -> None:
-        if event.name == "admitted":
-            secret_hex = event.data.get("resume_secret")
-            if isinstance(secret_hex, str) and secret_hex:
-                self._adopt_resume_secret(bytes.fromhex(secret_hex))
-            self._admitted.set()
-            self.state = "connected"
+        """Check a catalogue event's data, act on ``admitted``, then hand it to ``on_event``.
+
+        Raises:
+            HubProtocolError: the data of a catalogue event does not fit its model.
+        """
+        if event.name in protocol.EVENTS:
+            try:
+                data = protocol.parse_event_data(event.name, event.data)
+            except ProtocolError as exc:
+                raise _hub_fault(f"a malformed '{event.name}' event", exc) from None
+            if isinstance(data, protocol.AdmittedData):
+                if data.resume_secret:
+                    self._adopt_resume_secret(bytes.fromhex(data.resume_secret))
+                self._admitted.set()
+                self.state = "connected"
         if self._on_event is not None:
-            result = self._on_event(event)
-            if result is not None:
-                await result
+            try:
+                result = self._on_event(event)
+                if result is not None:
+                    await result
+            except Exception:  # the handler's bug must not cost the connection
+                log.exception("the on_event callback failed on a %r event", event.name[:64])
 
     async def wait_admitted(self, timeout: float | None = None) -> None:
         """Wait until the host admits this guest (returns at once if already admitted)."""
@@ -347,6 +467,9 @@ class HubConnection:
         """Stay connected: reconnect with exponential backoff and full jitter until closed.
 
         Stops (state ``revoked``) when the hub refuses the credential or removes this peer.
+        A connection dropped because the hub broke the protocol, or that ended within
+        :data:`STABLE_CONNECTION_SECONDS` of ``hello``, counts as a failed attempt for the
+        backoff (:attr:`faults`). Never raises a :class:`LetsworkError`.
         """
         while not self._closed_by_user:
             if not self.connected:
@@ -368,8 +491,21 @@ class HubConnection:
             await self.wait_disconnected()
             if self.state == "revoked" or not self.reconnect:
                 return
-            if not self._closed_by_user:
-                self.state = f"connecting (attempt {self.attempt + 1}, next in 0.0s)"
+            if self._closed_by_user:
+                continue
+            delay = 0.0
+            lasted = asyncio.get_running_loop().time() - self._up_since
+            if self._faulted or lasted < STABLE_CONNECTION_SECONDS:
+                # The hub broke the protocol after hello, or hung up at once: back off as after
+                # a failed attempt, so it cannot make this loop reconnect at full speed.
+                self.faults += 1
+                delay = min(max_delay, base_delay * 2 ** min(self.faults, 16)) * rng()
+                delay = max(delay, base_delay / 2)
+            else:
+                self.faults = 0
+            self.state = f"connecting (attempt {self.attempt + 1}, next in {delay:.1f}s)"
+            if delay:
+                await asyncio.sleep(delay)
 
     async def _drop(self) -> None:
         ws, self._ws, self._session = self._ws, None, None
@@ -393,6 +529,14 @@ def _code(value: Any) -> ErrorCode:
         return ErrorCode(value)
     except ValueError:
         return ErrorCode.INTERNAL
+
+
+def _hub_fault(what: str, exc: ProtocolError) -> HubProtocolError:
+    """The decoder's refusal of a hub message, as the hub's protocol error."""
+    return HubProtocolError(
+        f"the hub sent {what} ({exc.message}); dropped the connection",
+        data={k: v for k, v in exc.data.items() if k in ("reason", "field")},
+    )
 
 
 def _why(exc: BaseException) -> str:

@@ -51,6 +51,7 @@ from letswork.channel.tools import TOOLS, ToolContext, format_error, tool_defini
 from letswork.hub.app import hub_info
 from letswork.shared import crypto, protocol
 from letswork.shared.errors import LetsworkError, OpError, TransportError
+from letswork.shared.limits import MAX_QUEUED_PUSHES
 from letswork.shared.sanitize import clean_line
 
 if TYPE_CHECKING:  # the SDK's stream protocols are only exported from a private module
@@ -120,6 +121,7 @@ class Channel:
         self._fallback_list_served = False
         self._wait_reason = "connecting to the hub"
         self._outbox: asyncio.Queue[Note | None] = asyncio.Queue()
+        self._pushes_dropped = False  # the push queue was full once (logged once)
         self._mcp: ServerSession | None = None
         self._mcp_ready = asyncio.Event()
         self._up = False
@@ -183,7 +185,12 @@ class Channel:
         return url
 
     async def supervise(self) -> None:
-        """Keep the link up until :meth:`close`; returns when the hub refuses us for good."""
+        """Keep the link up until :meth:`close`; returns when the hub refuses us for good.
+
+        Whatever a hub sends, this loop goes on: ``run_forever`` turns the hub's faults into
+        backoff, and an unexpected error out of it (a bug) is logged and retried after a pause
+        rather than ending the supervisor, which would leave the channel down for good.
+        """
         delay = 0.5
         while not self._closing:
             if self.conn is None:
@@ -194,7 +201,16 @@ class Channel:
                     continue
                 self.conn = self._new_connection(url)
             conn = self.conn
-            await conn.run_forever()
+            try:
+                await conn.run_forever()
+            except Exception:
+                log.exception("the hub link failed unexpectedly; retrying")
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                self.conn = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
             if self._closing:
                 return
             invite_secret = self.config.invite_secret
@@ -294,7 +310,13 @@ class Channel:
 
     def _deliver(self, note: Note) -> None:
         self.inbox.add(note)
-        self._outbox.put_nowait(note)
+        # The MCP client may stop reading while a hub floods events: the pushes waiting for
+        # it are capped, and what is left out stays in the (bounded) inbox.
+        if self._outbox.qsize() < MAX_QUEUED_PUSHES:
+            self._outbox.put_nowait(note)
+        elif not self._pushes_dropped:
+            self._pushes_dropped = True
+            log.warning("the MCP client is not reading notifications; holding them back")
 
     async def close(self) -> None:
         self._closing = True
@@ -377,8 +399,7 @@ class Channel:
                 raise TransportError(f"not connected to the hub: {self._wait_reason}")
             if spec.op == "leave" and conn.connected:
                 return await self._leave(conn, args)
-            raw = await conn.request(spec.op, args)
-            parsed = protocol.parse_result(spec.op, raw)
+            parsed = await conn.call(spec.op, args)
         except LetsworkError as exc:
             if isinstance(exc, TransportError):
                 self._told_down = True
@@ -403,8 +424,7 @@ class Channel:
         self._closing = True
         conn.reconnect = False
         try:
-            raw = await conn.request("leave", args)
-            parsed = protocol.parse_result("leave", raw)
+            parsed = await conn.call("leave", args)
         except OpError as exc:  # refused (or invalid): the session goes on
             self._closing = False
             conn.reconnect = True

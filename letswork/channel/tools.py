@@ -830,6 +830,10 @@ _MAYBE_DONE = (
 )
 
 
+#: The longest ``retry_after`` a ``rate_limited`` message shows (a day, in seconds).
+_MAX_RETRY_AFTER_SECONDS = 86_400.0
+
+
 def format_error(exc: LetsworkError, *, mutating: bool, link: str, revoked: bool) -> str:
     """The text of an ``isError`` tool result: ``code: message`` and a next step.
 
@@ -844,8 +848,15 @@ def format_error(exc: LetsworkError, *, mutating: bool, link: str, revoked: bool
             "invite and run `letswork join` with it; letswork will not retry by itself."
         )
     text = f"{code.value}: {message}"
-    if code == ErrorCode.RATE_LIMITED and isinstance(exc.data.get("retry_after"), (int, float)):
-        text += f" (retry after {exc.data['retry_after']:.1f}s)"
+    retry_after = exc.data.get("retry_after")
+    # The hub's data is free-form: only a sane number is shown (10**309 cannot be formatted).
+    if (
+        code == ErrorCode.RATE_LIMITED
+        and isinstance(retry_after, (int, float))
+        and not isinstance(retry_after, bool)
+        and 0 <= retry_after <= _MAX_RETRY_AFTER_SECONDS
+    ):
+        text += f" (retry after {retry_after:.1f}s)"
     nxt = _NEXT.get(code, "see the message.")
     if isinstance(exc, TransportError) and not message.startswith("not connected"):
         # The link broke (or timed out) during this call: the message says how, not the state.

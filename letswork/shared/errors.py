@@ -12,7 +12,9 @@
     ├── OpError                        an op was refused for a stable reason (not_found, locked,
     │                                  ...); crosses the wire as an error response
     ├── TransportError                 local view of the connection: hub unreachable, closed,
-    │                                  request timed out
+    │   │                              request timed out
+    │   └── HubProtocolError           the hub sent a reply or event that breaks the catalogue:
+    │                                  the client drops the link (4400) and reconnects later
     └── StoreError                     the SQLite store failed (converted from ``sqlite3``)
 
 A misbehaving peer (:class:`PeerError`) is kept apart from local misuse (:class:`UsageError`):
@@ -135,6 +137,19 @@ class TransportError(LetsworkError):
     """The connection to the hub is down, closed, or a request timed out (local view)."""
 
     default_code = ErrorCode.UNAVAILABLE
+
+
+class HubProtocolError(TransportError):
+    """The hub sent a message the catalogue does not allow (seen from the client).
+
+    A reply or event that is not JSON, has the wrong shape, a field of the wrong type, a
+    non-hex token, an out-of-range number, or answers a request that was never sent. The
+    client converts the :class:`ProtocolError` of the decode functions into this at the
+    boundary, closes the connection with 4400 and fails every request in flight with it;
+    reconnecting loops back off. It is a :class:`TransportError` (code ``unavailable``)
+    because, to the caller, the link to the hub is down; ``data`` keeps the decoder's
+    ``reason`` and ``field``.
+    """
 
 
 class StoreError(LetsworkError):

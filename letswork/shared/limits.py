@@ -97,6 +97,11 @@ MAX_CARD_SERVERS = 32
 #: Audit entries one ``activity_log`` call returns at most.
 MAX_ACTIVITY_ENTRIES = 500
 
+# What a hub can make the client hold (issue 13, item 11).
+#: Channel notifications queued for the MCP client at once; a hub's events beyond this, while
+#: the client is not reading, are kept only in the inbox that get_notifications reads.
+MAX_QUEUED_PUSHES = 1000
+
 
 # Admission (issue 13, item 6): guests awaiting admission live in memory only, under their own
 # caps, and never count towards ``--max-guests`` (admitted guests only).

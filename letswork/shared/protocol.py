@@ -60,6 +60,7 @@ __all__ = [
     "COMMON_ERRORS",
     "EVENTS",
     "MAX_ID",
+    "MAX_TIMESTAMP",
     "OPS",
     "REASONS",
     "ActivityEntry",
@@ -265,8 +266,11 @@ DisplayName = Annotated[
 ]
 #: Opaque identifiers chosen by the hub (peer ids, change ids).
 Ident = Annotated[str, Field(min_length=1, max_length=64)]
-#: Lowercase hex tokens chosen by the hub (invite ids, resume secrets).
+#: Lowercase hex tokens chosen by the hub (invite ids).
 HexToken = Annotated[str, Field(pattern=r"^[0-9a-f]{1,128}$")]
+#: A credential secret the hub mints (resume secrets): 16 to 64 bytes as lowercase hex, an even
+#: number of digits, the form a session file stores (the hub mints 32 bytes).
+SecretHex = Annotated[str, Field(pattern=r"^(?:[0-9a-f]{2}){16,64}$")]
 #: Short free text: reasons, patterns, globs.
 ShortText = Annotated[str, Field(max_length=limits.MAX_SHORT_TEXT_CHARS)]
 NonEmptyShortText = Annotated[str, Field(min_length=1, max_length=limits.MAX_SHORT_TEXT_CHARS)]
@@ -279,8 +283,11 @@ FileText = Annotated[str, Field(max_length=limits.MAX_FILE_BYTES_CEILING), _File
 NonEmptyFileText = Annotated[
     str, Field(min_length=1, max_length=limits.MAX_FILE_BYTES_CEILING), _FileTextCheck
 ]
+#: The latest timestamp a message may carry: 9999-12-31T23:59:59Z, the last second that
+#: ``time.gmtime`` and ``datetime`` can render on every platform.
+MAX_TIMESTAMP = 253_402_300_799.0
 #: Seconds since the Unix epoch.
-Timestamp = Annotated[float, Field(ge=0)]
+Timestamp = Annotated[float, Field(ge=0, le=MAX_TIMESTAMP)]
 #: Sizes, counts, line numbers and sequence numbers.
 Count = Annotated[int, Field(ge=0, le=MAX_ID)]
 MaxResults = Annotated[int, Field(ge=1, le=limits.MAX_RESULTS)]
@@ -394,7 +401,7 @@ class HelloResult(WireModel):
     name: DisplayName
     role: Role
     state: Literal["admitted", "awaiting_admission"]
-    resume_secret: HexToken | None = None
+    resume_secret: SecretHex | None = None
     project: ShortText
     hub_version: SoftwareName
     events_seq: Count
@@ -971,7 +978,7 @@ class PeerLeftData(WireModel):
 
 class AdmittedData(WireModel):
     name: DisplayName
-    resume_secret: HexToken | None = None
+    resume_secret: SecretHex | None = None
 
 
 class ReasonData(WireModel):
