@@ -244,7 +244,9 @@ def _change_row(row: tuple[Any, ...], *, with_content: bool = True) -> ChangeRow
     """A ChangeRow from ``_CHANGE_COLS``; a derived diff (schema 3) is rebuilt from the
     content, which is then dropped unless ``with_content``."""
     *fields, derived, kept = row
-    change = ChangeRow(*fields, data_pruned=not kept)
+    change = ChangeRow(*fields)
+    if not kept:
+        change = dataclasses.replace(change, data_pruned=True)
     if derived:
         content = change.content
         assert content is not None, "a derived diff needs its content"
