@@ -457,6 +457,9 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL").fetchone()
             conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
+            # The usage triggers (schema 4) open small ephemeral tables on every write; on a
+            # temp file each costs a file open (~1 ms per change update), in memory ~10 us.
+            conn.execute("PRAGMA temp_store = MEMORY")
             _migrate(conn, path, load_migrations())
             for suffix in ("-wal", "-shm"):
                 side = path.with_name(path.name + suffix)
