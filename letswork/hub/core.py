@@ -679,9 +679,14 @@ class HubCore(CollabOps):
         return {"status": "pending", "change": self._reply_change(row, created=created)}
 
     def _check_pending_room(self, peer: Peer, size: int) -> None:
-        """Refuse (``quota_exceeded``) a proposal of ``size`` bytes that would take the
-        guest's, or all guests', pending changes over their caps."""
-        count, pending = self.store.pending_totals(peer.guest_id)
+        """Refuse (``quota_exceeded``) a proposal of ``size`` bytes of content that would take
+        the guest's, or all guests', pending changes over their caps. The bytes caps count
+        what is stored (content and diff); the check runs before this change's diff exists, so
+        a guest may end over its cap by at most one change's diff."""
+        count, _ = self.store.pending_totals(peer.guest_id)
+        # Bytes as stored (content and diff), not just the content: an edit's diff holds the
+        # old text too.
+        pending = self.store.usage("pending", peer.guest_id)[1]
         if count >= self.limits.max_pending_per_guest:
             raise op_error(
                 ErrorCode.QUOTA_EXCEEDED,

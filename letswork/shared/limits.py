@@ -32,7 +32,7 @@ HANDSHAKE_FAILS_TOTAL_PER_MINUTE = 60
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
 #: Pending changes per guest.
 MAX_PENDING_PER_GUEST = 100
-#: Bytes of proposed content pending per guest.
+#: Bytes of proposed content and diffs (as stored) pending per guest.
 MAX_PENDING_BYTES_PER_GUEST = 64 * MiB
 #: A chat message body, in bytes of UTF-8.
 MAX_CHAT_BYTES = 16 * KiB
@@ -123,7 +123,7 @@ MAX_AUDIT_ENTRIES_TOTAL = 50_000
 MAX_AUDIT_BYTES_TOTAL = 32 * MiB
 #: Pending changes of all guests together; one more is refused until the host decides some.
 MAX_PENDING_TOTAL = 400
-#: Bytes of proposed content pending, all guests together.
+#: Bytes of proposed content and diffs pending, all guests together.
 MAX_PENDING_BYTES_TOTAL = 256 * MiB
 #: Decided changes (applied, rejected, conflict) that keep their content and diff; older ones
 #: keep only their summary (``get_change`` says ``data_pruned``; the diff is gone).

@@ -234,7 +234,7 @@ def _recount(conn: sqlite3.Connection) -> dict[tuple[str, str], tuple[int, int]]
         " FROM changes c JOIN change_data d ON d.change_id = c.id"
     ):
         if status == "pending":
-            add("pending", author, size)
+            add("pending", author, len(content or b"") + len(diff.encode()))
         if status in store_mod.DECIDED_STATUSES:
             add("decided", author, 0)
             if kept:
@@ -292,7 +292,7 @@ def test_schema_4_counts_what_an_older_database_already_holds(tmp_path: Path) ->
     conn.close()
     with Store.open(path, KEY) as s:
         assert _usage_table(s._conn) == _recount(s._conn)
-        assert s.usage("pending") == (1, 3)
+        assert s.usage("pending") == (1, 4)  # content 'abc' and diff 'd'.
         assert s.usage("decided_data", "g1") == (2, 8)
 
 

@@ -10,7 +10,7 @@
 -- whole scope. Scopes and what they count:
 --   messages      per sender_id: rows of messages; bytes of body + refs as stored (UTF-8)
 --   audit         per actor_id: rows of audit; bytes of actor + kind + path + detail
---   pending       per author_id: changes in status 'pending'; bytes = their size
+--   pending       per author_id: changes in status 'pending'; bytes = their data_bytes
 --   decided       per author_id: changes in applied/rejected/conflict; bytes 0 (summaries)
 --   decided_data  per author_id: decided changes that still keep content and diff;
 --                 bytes = data_bytes
@@ -61,9 +61,9 @@ INSERT INTO usage (scope, owner, rows, bytes)
 INSERT INTO usage (scope, owner, rows, bytes)
     SELECT 'audit', '*', rows, bytes FROM usage WHERE scope = 'audit' AND owner = '';
 INSERT INTO usage (scope, owner, rows, bytes)
-    SELECT 'pending', o, COUNT(*), COALESCE(SUM(size), 0) FROM (
-        SELECT author_id AS o, size FROM changes WHERE status = 'pending'
-        UNION ALL SELECT '*', size FROM changes WHERE status = 'pending'
+    SELECT 'pending', o, COUNT(*), COALESCE(SUM(b), 0) FROM (
+        SELECT author_id AS o, data_bytes AS b FROM changes WHERE status = 'pending'
+        UNION ALL SELECT '*', data_bytes FROM changes WHERE status = 'pending'
     ) WHERE true GROUP BY o;
 INSERT INTO usage (scope, owner, rows, bytes)
     SELECT 'decided', o, COUNT(*), 0 FROM (
@@ -104,8 +104,8 @@ END;
 
 CREATE TRIGGER changes_usage_insert AFTER INSERT ON changes BEGIN
     INSERT INTO usage (scope, owner, rows, bytes) VALUES
-        ('pending', NEW.author_id, (NEW.status = 'pending'), CASE WHEN NEW.status = 'pending' THEN NEW.size ELSE 0 END),
-        ('pending', '*', (NEW.status = 'pending'), CASE WHEN NEW.status = 'pending' THEN NEW.size ELSE 0 END),
+        ('pending', NEW.author_id, (NEW.status = 'pending'), CASE WHEN NEW.status = 'pending' THEN NEW.data_bytes ELSE 0 END),
+        ('pending', '*', (NEW.status = 'pending'), CASE WHEN NEW.status = 'pending' THEN NEW.data_bytes ELSE 0 END),
         ('decided', NEW.author_id, (NEW.status IN ('applied', 'rejected', 'conflict')), 0),
         ('decided', '*', (NEW.status IN ('applied', 'rejected', 'conflict')), 0),
         ('decided_data', NEW.author_id, (NEW.status IN ('applied', 'rejected', 'conflict') AND NEW.data_kept = 1), CASE WHEN NEW.status IN ('applied', 'rejected', 'conflict') AND NEW.data_kept = 1 THEN NEW.data_bytes ELSE 0 END),
@@ -116,8 +116,8 @@ END;
 
 CREATE TRIGGER changes_usage_delete AFTER DELETE ON changes BEGIN
     INSERT INTO usage (scope, owner, rows, bytes) VALUES
-        ('pending', OLD.author_id, -(OLD.status = 'pending'), -(CASE WHEN OLD.status = 'pending' THEN OLD.size ELSE 0 END)),
-        ('pending', '*', -(OLD.status = 'pending'), -(CASE WHEN OLD.status = 'pending' THEN OLD.size ELSE 0 END)),
+        ('pending', OLD.author_id, -(OLD.status = 'pending'), -(CASE WHEN OLD.status = 'pending' THEN OLD.data_bytes ELSE 0 END)),
+        ('pending', '*', -(OLD.status = 'pending'), -(CASE WHEN OLD.status = 'pending' THEN OLD.data_bytes ELSE 0 END)),
         ('decided', OLD.author_id, -(OLD.status IN ('applied', 'rejected', 'conflict')), -(0)),
         ('decided', '*', -(OLD.status IN ('applied', 'rejected', 'conflict')), -(0)),
         ('decided_data', OLD.author_id, -(OLD.status IN ('applied', 'rejected', 'conflict') AND OLD.data_kept = 1), -(CASE WHEN OLD.status IN ('applied', 'rejected', 'conflict') AND OLD.data_kept = 1 THEN OLD.data_bytes ELSE 0 END)),
@@ -131,10 +131,10 @@ BEGIN
     INSERT INTO usage (scope, owner, rows, bytes) VALUES
         ('pending', NEW.author_id,
          (NEW.status = 'pending') - (OLD.status = 'pending'),
-         (CASE WHEN NEW.status = 'pending' THEN NEW.size ELSE 0 END) - (CASE WHEN OLD.status = 'pending' THEN OLD.size ELSE 0 END)),
+         (CASE WHEN NEW.status = 'pending' THEN NEW.data_bytes ELSE 0 END) - (CASE WHEN OLD.status = 'pending' THEN OLD.data_bytes ELSE 0 END)),
         ('pending', '*',
          (NEW.status = 'pending') - (OLD.status = 'pending'),
-         (CASE WHEN NEW.status = 'pending' THEN NEW.size ELSE 0 END) - (CASE WHEN OLD.status = 'pending' THEN OLD.size ELSE 0 END)),
+         (CASE WHEN NEW.status = 'pending' THEN NEW.data_bytes ELSE 0 END) - (CASE WHEN OLD.status = 'pending' THEN OLD.data_bytes ELSE 0 END)),
         ('decided', NEW.author_id,
          (NEW.status IN ('applied', 'rejected', 'conflict')) - (OLD.status IN ('applied', 'rejected', 'conflict')),
          (0) - (0)),
