@@ -229,8 +229,8 @@ def _recount(conn: sqlite3.Connection) -> dict[tuple[str, str], tuple[int, int]]
     ):
         size = len(actor.encode()) + len(kind.encode()) + len((path or "").encode())
         add("audit", actor_id or "", size + len(detail.encode()))
-    for author, status, size, kept, content, diff in conn.execute(
-        "SELECT c.author_id, c.status, c.size, c.data_kept, d.content, d.diff"
+    for author, status, kept, content, diff in conn.execute(
+        "SELECT c.author_id, c.status, c.data_kept, d.content, d.diff"
         " FROM changes c JOIN change_data d ON d.change_id = c.id"
     ):
         if status == "pending":
