@@ -16,10 +16,11 @@ worst case the caps allow for one such guest (:func:`payload_bound`), twice over
 pages, indexes and free pages, plus 2 MiB.
 
 Tiers: the default run shrinks the caps (``SMALL``) so that 20 simulated seconds (1,200
-requests) reach the guest's own caps (messages, audit, pending or decided changes); ``pytest --slow`` runs the real caps for ten simulated minutes (30,200 requests),
-long enough that every cap a guest can reach is reached in the first half, which is also
-reported, so the second half shows the plateau. docs/security.md quotes the figures; rerun
-with ``pytest --slow -s tests/reliability/test_state_growth.py``.
+requests) reach the guest's own caps (messages, audit, pending or decided changes);
+``pytest --slow`` runs the real caps for ten simulated minutes (30,200 requests), long enough
+that every cap a guest can reach is reached in the first half, whose size is also reported, so
+the second half shows the plateau. docs/security.md quotes the figures; rerun with
+``pytest --slow -s tests/reliability/test_state_growth.py -k slow``.
 """
 
 from __future__ import annotations
@@ -222,8 +223,7 @@ class Run:
             "plan",
             {
                 "tasks": [
-                    {"key": f"k{n}", "title": title, "description": description}
-                    for n in range(5)
+                    {"key": f"k{n}", "title": title, "description": description} for n in range(5)
                 ]
             },
         )
@@ -351,4 +351,3 @@ def test_the_largest_message_of_the_mix_is_near_the_stored_cap(tmp_path: Path) -
     stored = len(row.body.encode()) + len(refs.encode())
     assert 0.9 * lim.MAX_MESSAGE_STORED_BYTES < stored <= lim.MAX_MESSAGE_STORED_BYTES
     run.store.close()
-
