@@ -56,6 +56,8 @@ CHANGE_STATUSES = ("pending", "approved", "applied", "rejected", "conflict")
 #: Statuses of a decided change: final, so its content and diff may be pruned (schema 4).
 DECIDED_STATUSES = ("applied", "rejected", "conflict")
 _DECIDED_SQL = "('applied', 'rejected', 'conflict')"
+#: The ``usage`` owner meaning "every owner but the host" (computed, never stored).
+_GUESTS = "*guests"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -566,6 +568,10 @@ class Store:
     def _usage(self, scope: str, owner: str) -> tuple[int, int]:
         """``(rows, bytes)`` of ``scope`` held by ``owner`` (``"*"``: everyone), as the
         triggers of schema 4 keep them: one primary-key lookup."""
+        if owner == _GUESTS:  # everyone but the host: two lookups
+            rows, size = self._usage(scope, "*")
+            host_rows, host_size = self._usage(scope, "host")
+            return rows - host_rows, size - host_size
         row = self._conn.execute(
             "SELECT rows, bytes FROM usage WHERE scope = ? AND owner = ?", (scope, owner)
         ).fetchone()
@@ -629,19 +635,35 @@ class Store:
             (sender_id, newest),
             self._delete_message,
         )
+        # All guests together: guests cannot push the host's messages out (the host's own
+        # are bounded by the per-sender caps above).
         self._prune(
             "messages",
-            "*",
+            _GUESTS,
             lim.max_messages_total,
             lim.max_message_bytes_total,
-            "SELECT id FROM messages WHERE id < ? ORDER BY id LIMIT 1",
+            "SELECT id FROM messages INDEXED BY messages_of_guests"
+            " WHERE sender_id != 'host' AND id < ? ORDER BY id LIMIT 1",
             (newest,),
             self._delete_message,
         )
 
     def _prune_audit(self, actor_id: str | None, newest: int) -> None:
         lim = self.limits
-        if actor_id not in (None, "host"):  # the host's own entries go only with the ring
+        if actor_id == "host":
+            # The host's own history is a ring of the total's size that guests cannot touch.
+            self._prune(
+                "audit",
+                "host",
+                lim.max_audit_entries_total,
+                lim.max_audit_bytes_total,
+                "SELECT id FROM audit INDEXED BY audit_by_actor_id"
+                " WHERE actor_id = 'host' AND id < ? ORDER BY id LIMIT 1",
+                (newest,),
+                self._delete_audit,
+            )
+            return
+        if actor_id is not None:
             self._prune(
                 "audit",
                 actor_id,
@@ -652,12 +674,13 @@ class Store:
                 (actor_id, newest),
                 self._delete_audit,
             )
-        self._prune(
+        self._prune(  # all guests together (and entries older than schema 4)
             "audit",
-            "*",
+            _GUESTS,
             lim.max_audit_entries_total,
             lim.max_audit_bytes_total,
-            "SELECT id FROM audit WHERE id < ? ORDER BY id LIMIT 1",
+            "SELECT id FROM audit INDEXED BY audit_of_guests"
+            " WHERE actor_id IS NOT 'host' AND id < ? ORDER BY id LIMIT 1",
             (newest,),
             self._delete_audit,
         )

@@ -108,18 +108,20 @@ MAX_MESSAGE_STORED_BYTES = 128 * KiB
 MAX_MESSAGES_PER_SENDER = 2_000
 #: Bytes of messages kept per sender (body + stored references); its oldest are pruned first.
 MAX_MESSAGE_BYTES_PER_SENDER = 16 * MiB
-#: Messages kept in total; beyond it the oldest of anyone are pruned.
+#: Messages of all guests together; beyond it the oldest guest's message is pruned. The host's
+#: own messages have only the per-sender caps, so guests cannot push them out.
 MAX_MESSAGES_TOTAL = 10_000
-#: Bytes of messages kept in total.
+#: Bytes of messages of all guests together.
 MAX_MESSAGE_BYTES_TOTAL = 64 * MiB
 #: Audit (activity log) entries kept per guest: its own oldest are pruned first, so one guest
 #: cannot push the host's or another guest's history out of the log.
 MAX_AUDIT_ENTRIES_PER_GUEST = 10_000
 #: Bytes of audit entries (actor, kind, path, detail) kept per guest.
 MAX_AUDIT_BYTES_PER_GUEST = 8 * MiB
-#: Audit entries kept in total (a ring: the oldest are pruned first).
+#: Audit entries of all guests together (a ring: the oldest guest entry goes first). The host's
+#: own entries are a separate ring of the same size, which guests cannot touch.
 MAX_AUDIT_ENTRIES_TOTAL = 50_000
-#: Bytes of audit entries kept in total.
+#: Bytes of audit entries of all guests together (and, separately, of the host).
 MAX_AUDIT_BYTES_TOTAL = 32 * MiB
 #: Pending changes of all guests together; one more is refused until the host decides some.
 MAX_PENDING_TOTAL = 400

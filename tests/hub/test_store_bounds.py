@@ -117,10 +117,13 @@ def test_a_sender_over_its_byte_cap_loses_its_own_oldest_messages(store: Store) 
     assert _ids(store, "g1") == ids
 
 
-def test_the_total_message_ring_drops_the_oldest_of_anyone(store: Store) -> None:
+def test_the_ring_of_all_guests_messages_drops_the_oldest_guests_and_never_the_hosts(
+    store: Store,
+) -> None:
+    host = _say(store, "host")
     ids = [_say(store, f"g{i}") for i in range(3) for _ in range(2)]  # 6 rows > 5
-    assert _ids(store) == ids[1:]
-    assert store.usage("messages") == (5, 5 * len("hi[]"))
+    assert _ids(store) == [host, *ids[1:]]
+    assert store.usage("messages") == (6, 6 * len("hi[]"))
 
 
 def test_a_pruned_message_leaves_no_receipt_and_no_offline_delivery(store: Store) -> None:
@@ -150,13 +153,20 @@ def test_a_guest_flooding_the_audit_log_prunes_only_its_own_entries(store: Store
     assert [r.path for r in rows if r.actor == "mallory"] == ["p7", "p8", "p9"]
 
 
-def test_the_audit_ring_drops_the_oldest_entries_beyond_its_total(store: Store) -> None:
+def test_the_audit_ring_of_all_guests_drops_the_oldest_guest_entry_and_never_the_hosts(
+    store: Store,
+) -> None:
     store.audit("host", "invite", 1.0, actor_id="host")
-    for guest in ("g1", "g2"):
-        for n in range(3):
+    for guest in ("g1", "g2", "g3"):
+        for n in range(3 if guest != "g3" else 1):
             store.audit(guest, "lock", 2.0 + n, actor_id=guest)
-    assert store.usage("audit")[0] == 6
-    assert _audit_actors(store) == ["g1", "g1", "g1", "g2", "g2", "g2"]
+    assert _audit_actors(store) == ["host", "g1", "g1", "g2", "g2", "g2", "g3"]
+
+
+def test_the_hosts_own_audit_entries_are_a_ring_of_the_totals_size(store: Store) -> None:
+    for n in range(10):
+        store.audit("host", "invite", float(n), actor_id="host", label=str(n))
+    assert [r.detail["label"] for r in store.audit_log(limit=100)] == [str(n) for n in range(4, 10)]
 
 
 def test_decided_changes_beyond_the_data_cap_keep_only_their_summary(store: Store) -> None:

@@ -26,6 +26,9 @@ CREATE TABLE usage (
 -- the hub's own). The per-guest ring of the activity log prunes by this.
 ALTER TABLE audit ADD COLUMN actor_id TEXT;
 CREATE INDEX audit_by_actor_id ON audit (actor_id, id);
+-- The oldest entries and messages of guests (the rings of all guests together skip the host's).
+CREATE INDEX audit_of_guests ON audit (id) WHERE actor_id IS NOT 'host';
+CREATE INDEX messages_of_guests ON messages (id) WHERE sender_id != 'host';
 
 -- data_bytes: bytes of content + diff held in change_data for this change. data_kept = 0: a
 -- decided change whose content and diff were pruned (only its summary row remains).
