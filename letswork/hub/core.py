@@ -189,9 +189,11 @@ class HubCore(CollabOps):
 
         Re-takes the lock of every pending change; a change recorded as ``approved`` but not
         ``applied`` is marked applied when the disk already has its result, applied now when the
-        disk still has its base, and marked ``conflict`` otherwise. Removes leftover temp files.
+        disk still has its base, and marked ``conflict`` otherwise. Removes leftover temp files,
+        and prunes the store's rings to the caps in force.
         """
         counts = {"pending": 0, "reconciled": 0, "temp_files": self.workspace.cleanup_temp_files()}
+        self.store.prune()  # a database that grew under larger caps (or before schema 4)
         for row in self.store.list_changes(status="approved"):
             self._finish_approved(row, now, by=row.decided_by or HOST_ID)
             counts["reconciled"] += 1

@@ -723,6 +723,25 @@ class Store:
         )
 
     @_guarded
+    def prune(self) -> None:
+        """Bring every owner of every ring under :attr:`limits` now (the hub calls it at start).
+
+        A database that grew before schema 4, or under larger caps, is otherwise pruned by its
+        owners' next writes, which would make one request pay for all of it.
+        """
+        with self.transaction():
+            owners = self._conn.execute(
+                "SELECT scope, owner FROM usage WHERE owner != '*' AND rows > 0"
+            ).fetchall()
+            for scope, owner in owners:
+                if scope == "messages":
+                    self._prune_messages(owner, 2**62)
+                elif scope == "audit":
+                    self._prune_audit(owner or None, 2**62)
+                elif scope == "decided":
+                    self._prune_decided("", owner)
+
+    @_guarded
     def usage(self, scope: str, owner: str = "*") -> tuple[int, int]:
         """``(rows, bytes)`` one owner (``"*"``: everyone) holds in a scope: ``messages``
         (per sender), ``audit`` (per actor id), ``pending``, ``decided`` and ``decided_data``

@@ -368,3 +368,28 @@ def test_a_write_at_the_cap_prunes_in_the_same_work_for_a_small_and_a_large_tabl
             costs.append(_vm_steps(s, write))
     small, large = costs
     assert large < small * 1.5, costs
+
+
+def test_prune_brings_a_store_that_grew_under_larger_caps_under_the_caps_at_once(
+    tmp_path: Path,
+) -> None:
+    with Store.open(tmp_path / "grown.db", KEY) as s:
+        s.limits = Limits()  # the defaults: nothing is pruned while it grows
+        for n in range(12):
+            _say(s, "g1")
+            s.audit("g1", "lock", float(n), actor_id="g1")
+            s.audit("host", "invite", float(n), actor_id="host")
+            _decide(s, _change(s, "g1", n), n)
+        s.limits = SMALL
+        s.prune()
+        assert store_usage(s) == {
+            "messages": 3,  # g1's share
+            "audit": 3 + 6,  # g1's share and the host's ring
+            "decided": 4,  # g1's share
+            "decided_data": 2,
+        }
+        assert _usage_table(s._conn) == _recount(s._conn)
+
+
+def store_usage(s: Store) -> dict[str, int]:
+    return {scope: s.usage(scope)[0] for scope in ("messages", "audit", "decided", "decided_data")}
