@@ -12,6 +12,10 @@ Persistence rules (design section 8; ``docs/parts/store.md`` has the full text):
 - The clock is passed in (``now`` arguments); nothing here reads the time.
 - ``sqlite3`` errors never escape: every public method converts them to
   :class:`~letswork.shared.errors.StoreError`.
+- What peers can make it keep is bounded (schema 4, issue 13 item 8): messages, the audit log
+  and decided changes are rings per owner and in total under :attr:`Store.limits`, pruned
+  oldest first in the transaction of the write that crossed a cap, against running totals
+  (the ``usage`` table) that triggers keep.
 """
 
 from __future__ import annotations
