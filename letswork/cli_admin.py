@@ -126,6 +126,12 @@ def register(main: click.Group) -> None:
         """Show the unified diff of change CHANGE_ID."""
         change = _call(project, "get_change", {"id": change_id})["change"]
         click.echo(_change_line(change))
+        if change.get("data_pruned"):
+            click.echo(
+                "(decided long ago: the hub keeps the diff of only its newest decided changes, "
+                "and this one's was pruned)"
+            )
+            return
         click.echo(clean_terminal(change.get("diff") or ""))
 
     @main.command()

@@ -376,6 +376,17 @@ class CollabOps:
             if target.ident == me:
                 raise op_error(ErrorCode.INVALID, "you cannot send a message to yourself")
         refs = self._resolve_refs(args.refs)
+        stored = size + len(json.dumps(refs, ensure_ascii=False, separators=(",", ":")).encode())
+        if stored > self.limits.max_message_stored_bytes:
+            # Quoted text full of quotes, backslashes or control characters escapes to several
+            # times its size in JSON: the stored row, not the raw text, is what is capped.
+            raise op_error(
+                ErrorCode.TOO_LARGE,
+                f"with its file references the message would store {stored} bytes; the limit "
+                f"is {self.limits.max_message_stored_bytes}: reference fewer lines",
+                size=stored,
+                limit=self.limits.max_message_stored_bytes,
+            )
         if target is not None:
             readers = self._connections(target.ident)
             recipients = [(target.ident, target.name, "delivered" if readers else "sent")]

@@ -153,6 +153,7 @@ class HubCore(CollabOps):
         self.root = root
         self.store = store
         self.limits = limits or Limits()
+        store.limits = self.limits  # its rings and caps (issue 13, item 8)
         self.workspace = Workspace(root, max_file_bytes=self.limits.max_file_bytes)
         self.locks = LockTable(
             case_insensitive=filesystem_is_case_insensitive(root),
@@ -194,11 +195,13 @@ class HubCore(CollabOps):
 
         Re-takes the lock of every pending change; a change recorded as ``approved`` but not
         ``applied`` is marked applied when the disk already has its result, applied now when the
-        disk still has its base, and marked ``conflict`` otherwise. Removes leftover temp files.
+        disk still has its base, and marked ``conflict`` otherwise. Removes leftover temp files,
+        and prunes the store's rings to the caps in force.
         """
         counts = {"pending": 0, "reconciled": 0, "temp_files": self.workspace.cleanup_temp_files()}
         # Rows an older hub wrote at every hello; waiting guests now live in memory only.
         counts["unadmitted_guests"] = self.store.drop_unadmitted_guests()
+        self.store.prune()  # a database that grew under larger caps (or before schema 4)
         for row in self.store.list_changes(status="approved"):
             self._finish_approved(row, now, by=row.decided_by or HOST_ID)
             counts["reconciled"] += 1
@@ -388,8 +391,9 @@ class HubCore(CollabOps):
 
     def _audit(self, peer: Peer | None, kind: str, now: float, **detail: Any) -> None:
         actor = "host" if peer is None or peer.is_host else peer.name
+        actor_id = HOST_ID if peer is None or peer.is_host else (peer.guest_id or None)
         path = detail.pop("path", None)
-        self.store.audit(actor, kind, now, path=path, **detail)
+        self.store.audit(actor, kind, now, path=path, actor_id=actor_id, **detail)
 
     def _send(self, peer: Peer, name: str, data: Mapping[str, Any]) -> None:
         if not peer.closed:
@@ -750,6 +754,9 @@ class HubCore(CollabOps):
             if p is not None:
                 self.locks.check_writable(p, holder, now)
         content = new_text.encode("utf-8") if new_text is not None else None
+        trusted = self._is_trusted(peer)
+        if not trusted:  # refused before the diff is computed: over the cap costs nothing
+            self._check_pending_room(peer, len(content) if content is not None else 0)
         new_sha = sha256_hex(content) if content is not None else None
         # A new file's diff is derived from its content by the store; the reply needs its head.
         create = kind == "write" and old_text is None and new_path is None and content is not None
@@ -772,7 +779,7 @@ class HubCore(CollabOps):
             decided_at=None,
             decided_by=None,
         )
-        if self._is_trusted(peer):
+        if trusted:
             # Record first ('approved'), then write, then mark 'applied': a crash in between is
             # reconciled on restart by file hashes, like an approval, so no write is unrecorded.
             row = dataclasses.replace(row, status="approved", decided_at=now, decided_by=peer.name)
@@ -791,18 +798,6 @@ class HubCore(CollabOps):
             row = self.store.set_change_status(row.id, "applied", now=now, by=peer.name)
             self._announce_file(row, by=peer.name)
             return {"status": "applied", "change": self._reply_change(row)}
-        count, size = self.store.pending_totals(peer.guest_id)
-        if count >= self.limits.max_pending_per_guest:
-            raise op_error(
-                ErrorCode.QUOTA_EXCEEDED,
-                f"you have {count} pending changes, the limit; wait for the host to decide some",
-            )
-        if size + row.size > self.limits.max_pending_bytes_per_guest:
-            raise op_error(
-                ErrorCode.QUOTA_EXCEEDED,
-                "your pending changes would exceed the byte limit; "
-                "wait for the host to decide some",
-            )
         with self.store.transaction():  # committed before the reply: nothing acknowledged is lost
             self.store.add_change(row, derive_diff=create)
             self._audit(peer, f"{kind}_proposed", now, path=path, change=row.id, new_path=new_path)
@@ -812,6 +807,37 @@ class HubCore(CollabOps):
         self._broadcast("change_submitted", {"change": info}, path=path, exclude=peer)
         created = new_text if create else None
         return {"status": "pending", "change": self._reply_change(row, created=created)}
+
+    def _check_pending_room(self, peer: Peer, size: int) -> None:
+        """Refuse (``quota_exceeded``) a proposal of ``size`` bytes of content that would take
+        the guest's, or all guests', pending changes over their caps. The bytes caps count
+        what is stored (content and diff); the check runs before this change's diff exists, so
+        a guest may end over its cap by at most one change's diff."""
+        count, _ = self.store.pending_totals(peer.guest_id)
+        # Bytes as stored (content and diff), not just the content: an edit's diff holds the
+        # old text too.
+        pending = self.store.usage("pending", peer.guest_id)[1]
+        if count >= self.limits.max_pending_per_guest:
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"you have {count} pending changes, the limit; wait for the host to decide some",
+            )
+        if pending + size > self.limits.max_pending_bytes_per_guest:
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                "your pending changes would exceed the byte limit; "
+                "wait for the host to decide some",
+            )
+        total, total_bytes = self.store.pending_grand_totals()
+        if (
+            total >= self.limits.max_pending_total
+            or total_bytes + size > self.limits.max_pending_bytes_total
+        ):
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"the host has {total} changes from all guests waiting, the session's limit; "
+                "wait for the host to decide some",
+            )
 
     def _reply_change(self, row: ChangeRow, *, created: str | None = None) -> dict[str, Any]:
         """The change for the proposer's reply, its diff cut to REPLY_DIFF_CHARS: the full diff
@@ -901,11 +927,13 @@ class HubCore(CollabOps):
             "new_sha256": row.new_sha256,
             "status": "pending" if row.status == "approved" else row.status,
             "reason": row.reason,
-            "diff": row.diff if with_diff else None,
+            "diff": row.diff if with_diff and not row.data_pruned else None,
             "created_at": row.created_at,
             "decided_at": row.decided_at,
             "decided_by": row.decided_by,
             "size": row.size,
+            # Optional on the wire: present only for a decided change whose diff was pruned.
+            **({"data_pruned": True} if row.data_pruned else {}),
         }
 
     def op_write_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:

@@ -12,6 +12,10 @@ Persistence rules (design section 8; ``docs/parts/store.md`` has the full text):
 - The clock is passed in (``now`` arguments); nothing here reads the time.
 - ``sqlite3`` errors never escape: every public method converts them to
   :class:`~letswork.shared.errors.StoreError`.
+- What peers can make it keep is bounded (schema 4, issue 13 item 8): messages, the audit log
+  and decided changes are rings per owner and in total under :attr:`Store.limits`, pruned
+  oldest first in the transaction of the write that crossed a cap, against running totals
+  (the ``usage`` table) that triggers keep.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from letswork.hub.workspace import unified_diff
 from letswork.shared.errors import ErrorCode, StoreError, op_error
+from letswork.shared.limits import Limits
 
 STORE_KEY_BYTES = 32
 _NONCE_BYTES = 12
@@ -52,6 +57,11 @@ ROLES = ("editor", "viewer")
 GUEST_STATES = ("awaiting_admission", "admitted", "denied", "kicked")
 CHANGE_KINDS = ("write", "edit", "delete", "move")
 CHANGE_STATUSES = ("pending", "approved", "applied", "rejected", "conflict")
+#: Statuses of a decided change: final, so its content and diff may be pruned (schema 4).
+DECIDED_STATUSES = ("applied", "rejected", "conflict")
+_DECIDED_SQL = "('applied', 'rejected', 'conflict')"
+#: The ``usage`` owner meaning "every owner but the host" (computed, never stored).
+_GUESTS = "*guests"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -103,6 +113,9 @@ class ChangeRow:
     created_at: float
     decided_at: float | None
     decided_by: str | None
+    #: A decided change whose content and diff were pruned (schema 4): ``diff`` is ``""`` and
+    #: ``content`` None, only the summary remains.
+    data_pruned: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,7 +185,7 @@ _GUEST_COLS = "guest_id, name, role, invite_id, state, trusted, resume_id, creat
 _CHANGE_COLS = (
     "c.id, c.author_id, c.author_name, c.kind, c.path, c.new_path, c.base_sha256, c.new_sha256,"
     " d.content, d.diff, c.size, c.status, c.reason, c.created_at, c.decided_at, c.decided_by,"
-    " d.diff_derived"
+    " d.diff_derived, c.data_kept"
 )
 _CHANGE_FROM = "changes c JOIN change_data d ON d.change_id = c.id"
 _CHANGE_META_COLS = (
@@ -194,7 +207,10 @@ _SQL_LIST_GUESTS_IN_STATE = (
 _SQL_GUESTS_OF_INVITE = (
     f"SELECT {_GUEST_COLS} FROM guests WHERE invite_id = ? ORDER BY created_at, rowid"  # noqa: S608
 )
-_SQL_INSERT_CHANGE = f"INSERT INTO changes ({_CHANGE_META_COLS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
+_SQL_INSERT_CHANGE = (
+    f"INSERT INTO changes ({_CHANGE_META_COLS}, data_bytes)"  # noqa: S608
+    f" VALUES ({', '.join('?' * 15)})"
+)
 _SQL_INSERT_CHANGE_DATA = (
     "INSERT INTO change_data (change_id, diff, content, diff_derived) VALUES (?, ?, ?, ?)"
 )
@@ -233,8 +249,10 @@ def _guest_row(row: tuple[Any, ...]) -> GuestRow:
 def _change_row(row: tuple[Any, ...], *, with_content: bool = True) -> ChangeRow:
     """A ChangeRow from ``_CHANGE_COLS``; a derived diff (schema 3) is rebuilt from the
     content, which is then dropped unless ``with_content``."""
-    *fields, derived = row
+    *fields, derived, kept = row
     change = ChangeRow(*fields)
+    if not kept:
+        change = dataclasses.replace(change, data_pruned=True)
     if derived:
         content = change.content
         assert content is not None, "a derived diff needs its content"
@@ -405,6 +423,8 @@ class Store:
         self._path = path
         self._aead = AESGCM(store_key)
         self._depth = 0
+        #: The caps this store keeps to (issue 13, item 8); the hub core sets its own.
+        self.limits = Limits()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -443,6 +463,9 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL").fetchone()
             conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
             conn.execute("PRAGMA foreign_keys = ON")
+            # The usage triggers (schema 4) open small ephemeral tables on every write; on a
+            # temp file each costs a file open (~1 ms per change update), in memory ~10 us.
+            conn.execute("PRAGMA temp_store = MEMORY")
             _migrate(conn, path, load_migrations())
             for suffix in ("-wal", "-shm"):
                 side = path.with_name(path.name + suffix)
@@ -543,6 +566,191 @@ class Store:
                 f"store.key does not match {self._path} (was the key file replaced?); "
                 "restore the old store.key, or start over with `letswork start --new`"
             ) from exc
+
+    # -- bounded storage (schema 4) ------------------------------------------------------------
+
+    def _usage(self, scope: str, owner: str) -> tuple[int, int]:
+        """``(rows, bytes)`` of ``scope`` held by ``owner`` (``"*"``: everyone), as the
+        triggers of schema 4 keep them: one primary-key lookup."""
+        if owner == _GUESTS:  # everyone but the host: two lookups
+            rows, size = self._usage(scope, "*")
+            host_rows, host_size = self._usage(scope, "host")
+            return rows - host_rows, size - host_size
+        row = self._conn.execute(
+            "SELECT rows, bytes FROM usage WHERE scope = ? AND owner = ?", (scope, owner)
+        ).fetchone()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    def _prune(
+        self,
+        scope: str,
+        owner: str,
+        max_rows: int,
+        max_bytes: int,
+        oldest_sql: str,
+        params: tuple[Any, ...],
+        drop: Callable[[Any], None],
+    ) -> int:
+        """Drop the oldest rows of ``scope``/``owner`` while it is over either cap.
+
+        ``oldest_sql`` selects the key of the oldest droppable row through an index (never
+        the row just written); each step is one indexed lookup and one indexed delete, and
+        every row is dropped once, so the cost per request is amortised O(1). Returns how many
+        rows were dropped.
+        """
+        dropped = 0
+        while True:
+            rows, size = self._usage(scope, owner)
+            if rows <= max_rows and size <= max_bytes:
+                return dropped
+            found = self._conn.execute(oldest_sql, params).fetchone()
+            if found is None:
+                return dropped
+            drop(found[0])
+            dropped += 1
+
+    def _delete_message(self, message_id: Any) -> None:
+        self._conn.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+
+    def _delete_audit(self, audit_id: Any) -> None:
+        self._conn.execute("DELETE FROM audit WHERE id = ?", (audit_id,))
+
+    def _delete_change(self, change_id: Any) -> None:
+        self._conn.execute("DELETE FROM changes WHERE id = ?", (change_id,))
+
+    def _drop_change_data(self, change_id: Any) -> None:
+        self._conn.execute(
+            "UPDATE change_data SET content = NULL, diff = '', diff_derived = 0"
+            " WHERE change_id = ?",
+            (change_id,),
+        )
+        self._conn.execute(
+            "UPDATE changes SET data_kept = 0, data_bytes = 0 WHERE id = ?", (change_id,)
+        )
+
+    def _prune_messages(self, sender_id: str, newest: int) -> None:
+        lim = self.limits
+        self._prune(
+            "messages",
+            sender_id,
+            lim.max_messages_per_sender,
+            lim.max_message_bytes_per_sender,
+            "SELECT id FROM messages WHERE sender_id = ? AND id < ? ORDER BY id LIMIT 1",
+            (sender_id, newest),
+            self._delete_message,
+        )
+        # All guests together: guests cannot push the host's messages out (the host's own
+        # are bounded by the per-sender caps above).
+        self._prune(
+            "messages",
+            _GUESTS,
+            lim.max_messages_total,
+            lim.max_message_bytes_total,
+            "SELECT id FROM messages INDEXED BY messages_of_guests"
+            " WHERE sender_id != 'host' AND id < ? ORDER BY id LIMIT 1",
+            (newest,),
+            self._delete_message,
+        )
+
+    def _prune_audit(self, actor_id: str | None, newest: int) -> None:
+        lim = self.limits
+        if actor_id == "host":
+            # The host's own history is a ring of the total's size that guests cannot touch.
+            self._prune(
+                "audit",
+                "host",
+                lim.max_audit_entries_total,
+                lim.max_audit_bytes_total,
+                "SELECT id FROM audit INDEXED BY audit_by_actor_id"
+                " WHERE actor_id = 'host' AND id < ? ORDER BY id LIMIT 1",
+                (newest,),
+                self._delete_audit,
+            )
+            return
+        if actor_id is not None:
+            self._prune(
+                "audit",
+                actor_id,
+                lim.max_audit_entries_per_guest,
+                lim.max_audit_bytes_per_guest,
+                "SELECT id FROM audit INDEXED BY audit_by_actor_id"
+                " WHERE actor_id = ? AND id < ? ORDER BY id LIMIT 1",
+                (actor_id, newest),
+                self._delete_audit,
+            )
+        self._prune(  # all guests together (and entries older than schema 4)
+            "audit",
+            _GUESTS,
+            lim.max_audit_entries_total,
+            lim.max_audit_bytes_total,
+            "SELECT id FROM audit INDEXED BY audit_of_guests"
+            " WHERE actor_id IS NOT 'host' AND id < ? ORDER BY id LIMIT 1",
+            (newest,),
+            self._delete_audit,
+        )
+
+    def _prune_decided(self, change_id: str, author_id: str) -> None:
+        """After ``change_id`` was decided: forget the author's and everyone's oldest decided
+        changes beyond the caps, then drop the content and diff of the oldest decided changes
+        beyond the data caps. ``change_id`` itself always keeps its data."""
+        lim = self.limits
+        self._prune(
+            "decided",
+            author_id,
+            lim.max_decided_per_author,
+            2**62,
+            "SELECT id FROM changes INDEXED BY changes_decided_by_author WHERE author_id = ?"  # noqa: S608
+            f" AND status IN {_DECIDED_SQL} AND id != ? ORDER BY decided_at, rowid LIMIT 1",
+            (author_id, change_id),
+            self._delete_change,
+        )
+        self._prune(
+            "decided",
+            "*",
+            lim.max_decided_total,
+            2**62,
+            "SELECT id FROM changes INDEXED BY changes_decided"  # noqa: S608
+            f" WHERE status IN {_DECIDED_SQL} AND id != ? ORDER BY decided_at, rowid LIMIT 1",
+            (change_id,),
+            self._delete_change,
+        )
+        self._prune(
+            "decided_data",
+            "*",
+            lim.max_decided_with_data,
+            lim.max_decided_data_bytes,
+            "SELECT id FROM changes INDEXED BY changes_decided_with_data"  # noqa: S608
+            f" WHERE status IN {_DECIDED_SQL} AND data_kept = 1 AND id != ?"
+            " ORDER BY decided_at, rowid LIMIT 1",
+            (change_id,),
+            self._drop_change_data,
+        )
+
+    @_guarded
+    def prune(self) -> None:
+        """Bring every owner of every ring under :attr:`limits` now (the hub calls it at start).
+
+        A database that grew before schema 4, or under larger caps, is otherwise pruned by its
+        owners' next writes, which would make one request pay for all of it.
+        """
+        with self.transaction():
+            owners = self._conn.execute(
+                "SELECT scope, owner FROM usage WHERE owner != '*' AND rows > 0"
+            ).fetchall()
+            for scope, owner in owners:
+                if scope == "messages":
+                    self._prune_messages(owner, 2**62)
+                elif scope == "audit":
+                    self._prune_audit(owner or None, 2**62)
+                elif scope == "decided":
+                    self._prune_decided("", owner)
+
+    @_guarded
+    def usage(self, scope: str, owner: str = "*") -> tuple[int, int]:
+        """``(rows, bytes)`` one owner (``"*"``: everyone) holds in a scope: ``messages``
+        (per sender), ``audit`` (per actor id), ``pending``, ``decided`` and ``decided_data``
+        (per author id)."""
+        return self._usage(scope, owner)
 
     # -- invites -------------------------------------------------------------------------------
 
@@ -837,6 +1045,7 @@ class Store:
                     row.created_at,
                     row.decided_at,
                     row.decided_by,
+                    len(row.content or b"") + (0 if derive_diff else len(row.diff.encode("utf-8"))),
                 ),
             )
             # A new file's diff is its content again: keep one copy (schema 3).
@@ -844,6 +1053,8 @@ class Store:
                 _SQL_INSERT_CHANGE_DATA,
                 (row.id, "" if derive_diff else row.diff, row.content, int(derive_diff)),
             )
+            if row.status in DECIDED_STATUSES:
+                self._prune_decided(row.id, row.author_id)
 
     @_guarded
     def get_change(self, change_id: str) -> ChangeRow | None:
@@ -899,6 +1110,11 @@ class Store:
         return int(count), int(total)
 
     @_guarded
+    def pending_grand_totals(self) -> tuple[int, int]:
+        """``(count, total size in bytes)`` of every author's pending changes (one lookup)."""
+        return self._usage("pending", "*")
+
+    @_guarded
     def set_change_status(
         self,
         change_id: str,
@@ -940,6 +1156,16 @@ class Store:
                     "UPDATE change_data SET diff = ?, diff_derived = 0 WHERE change_id = ?",
                     (diff, change_id),
                 )
+                self._conn.execute(
+                    "UPDATE changes SET data_bytes = ? + (SELECT COALESCE(length(content), 0)"
+                    " FROM change_data WHERE change_id = ?) WHERE id = ?",
+                    (len(diff.encode("utf-8")), change_id, change_id),
+                )
+            if status in DECIDED_STATUSES:
+                author = self._conn.execute(
+                    "SELECT author_id FROM changes WHERE id = ?", (change_id,)
+                ).fetchone()[0]
+                self._prune_decided(change_id, author)
         row = self.get_change(change_id)
         assert row is not None
         return row
@@ -948,21 +1174,33 @@ class Store:
 
     @_guarded
     def audit(
-        self, actor: str, kind: str, now: float, *, path: str | None = None, **detail: Any
+        self,
+        actor: str,
+        kind: str,
+        now: float,
+        *,
+        path: str | None = None,
+        actor_id: str | None = None,
+        **detail: Any,
     ) -> None:
         """Append one audit entry; ``detail`` is stored as a JSON object.
 
         Values JSON cannot hold are stored as text: bytes as hex, sets and tuples as lists,
-        anything else as ``str(value)``. Never pass a secret here.
+        anything else as ``str(value)``. Never pass a secret here. ``actor_id`` (``"host"`` or
+        a guest id) is whose share of the log the entry counts against: beyond
+        ``limits.max_audit_entries_per_guest`` / ``max_audit_bytes_per_guest`` a guest's own
+        oldest entries are pruned, beyond the ``max_audit_*_total`` caps anyone's.
         """
         text = json.dumps(
             detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
         )
         with self.transaction():
-            self._conn.execute(
-                "INSERT INTO audit (at, actor, kind, path, detail) VALUES (?, ?, ?, ?, ?)",
-                (now, actor, kind, path, text),
+            cur = self._conn.execute(
+                "INSERT INTO audit (at, actor, kind, path, detail, actor_id)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (now, actor, kind, path, text, actor_id),
             )
+            self._prune_audit(actor_id, int(cur.lastrowid or 0))
 
     @_guarded
     def audit_log(
@@ -1018,7 +1256,9 @@ class Store:
     ) -> MessageRow:
         """Store a message and one receipt per ``(recipient_id, name, status)``, in one commit.
 
-        A receipt whose status is ``delivered`` gets ``delivered_at = now``.
+        A receipt whose status is ``delivered`` gets ``delivered_at = now``. Beyond
+        ``limits.max_messages_per_sender`` / ``max_message_bytes_per_sender`` the sender's own
+        oldest messages are pruned (receipts with them), beyond the ``*_total`` caps anyone's.
         """
         refs_json = json.dumps(refs, ensure_ascii=False, separators=(",", ":"))
         with self.transaction():
@@ -1036,6 +1276,7 @@ class Store:
                     for rid, name, status in recipients
                 ],
             )
+            self._prune_messages(sender_id, message_id)
         return MessageRow(message_id, type, sender_id, sender_name, to_id, to_name, body, refs, now)
 
     @_guarded
@@ -1372,6 +1613,7 @@ class Store:
                 "guests",
                 "invites",
                 "audit",
+                "usage",
             ):
                 self._conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
             self._conn.execute("DELETE FROM meta WHERE key != ?", (KEY_CHECK_META,))

@@ -33,7 +33,7 @@ HANDSHAKE_FAILS_TOTAL_PER_MINUTE = 60
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
 #: Pending changes per guest.
 MAX_PENDING_PER_GUEST = 100
-#: Bytes of proposed content pending per guest.
+#: Bytes of proposed content and diffs (as stored) pending per guest.
 MAX_PENDING_BYTES_PER_GUEST = 64 * MiB
 #: A chat message body, in bytes of UTF-8.
 MAX_CHAT_BYTES = 16 * KiB
@@ -122,6 +122,47 @@ HELLO_TIMEOUT_SECONDS = 10.0
 #: identity of that invite with no pending change (its resume credential stops working).
 MAX_GUESTS_PER_INVITE = 32
 
+# What a peer can make the hub store in state.db (issue 13, item 8). Every table a peer grows
+# is either capped (over the cap is refused with quota_exceeded and a next step) or a ring
+# (oldest pruned first), per peer and in total, in rows and bytes. docs/security.md has the
+# table of caps and the worst case each allows. Pruning runs in the request's own transaction,
+# by indexed deletes against running totals kept by triggers (schema 4), never by a scan.
+#: Bytes one message may take in state.db: body plus its file references as stored (JSON);
+#: a message whose references escape to more is refused (``too_large``): reference fewer lines.
+MAX_MESSAGE_STORED_BYTES = 128 * KiB
+#: Messages kept per sender; beyond it the sender's own oldest are pruned (with their receipts).
+MAX_MESSAGES_PER_SENDER = 2_000
+#: Bytes of messages kept per sender (body + stored references); its oldest are pruned first.
+MAX_MESSAGE_BYTES_PER_SENDER = 16 * MiB
+#: Messages of all guests together; beyond it the oldest guest's message is pruned. The host's
+#: own messages have only the per-sender caps, so guests cannot push them out.
+MAX_MESSAGES_TOTAL = 10_000
+#: Bytes of messages of all guests together.
+MAX_MESSAGE_BYTES_TOTAL = 64 * MiB
+#: Audit (activity log) entries kept per guest: its own oldest are pruned first, so one guest
+#: cannot push the host's or another guest's history out of the log.
+MAX_AUDIT_ENTRIES_PER_GUEST = 10_000
+#: Bytes of audit entries (actor, kind, path, detail) kept per guest.
+MAX_AUDIT_BYTES_PER_GUEST = 8 * MiB
+#: Audit entries of all guests together (a ring: the oldest guest entry goes first). The host's
+#: own entries are a separate ring of the same size, which guests cannot touch.
+MAX_AUDIT_ENTRIES_TOTAL = 50_000
+#: Bytes of audit entries of all guests together (and, separately, of the host).
+MAX_AUDIT_BYTES_TOTAL = 32 * MiB
+#: Pending changes of all guests together; one more is refused until the host decides some.
+MAX_PENDING_TOTAL = 400
+#: Bytes of proposed content and diffs pending, all guests together.
+MAX_PENDING_BYTES_TOTAL = 256 * MiB
+#: Decided changes (applied, rejected, conflict) that keep their content and diff; older ones
+#: keep only their summary (``get_change`` says ``data_pruned``; the diff is gone).
+MAX_DECIDED_WITH_DATA = 100
+#: Bytes of content and diff kept for decided changes, all authors together.
+MAX_DECIDED_DATA_BYTES = 64 * MiB
+#: Decided changes remembered per author (summaries); the author's oldest are deleted first.
+MAX_DECIDED_PER_AUTHOR = 2_000
+#: Decided changes remembered in total.
+MAX_DECIDED_TOTAL = 10_000
+
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
@@ -145,6 +186,22 @@ class Limits:
     max_waiting_total: int = MAX_WAITING_TOTAL
     deny_cooldown_seconds: float = DENY_COOLDOWN_SECONDS
     max_guests_per_invite: int = MAX_GUESTS_PER_INVITE
+    # What state.db keeps (issue 13, item 8); tests shrink these to reach the caps quickly.
+    max_message_stored_bytes: int = MAX_MESSAGE_STORED_BYTES
+    max_messages_per_sender: int = MAX_MESSAGES_PER_SENDER
+    max_message_bytes_per_sender: int = MAX_MESSAGE_BYTES_PER_SENDER
+    max_messages_total: int = MAX_MESSAGES_TOTAL
+    max_message_bytes_total: int = MAX_MESSAGE_BYTES_TOTAL
+    max_audit_entries_per_guest: int = MAX_AUDIT_ENTRIES_PER_GUEST
+    max_audit_bytes_per_guest: int = MAX_AUDIT_BYTES_PER_GUEST
+    max_audit_entries_total: int = MAX_AUDIT_ENTRIES_TOTAL
+    max_audit_bytes_total: int = MAX_AUDIT_BYTES_TOTAL
+    max_pending_total: int = MAX_PENDING_TOTAL
+    max_pending_bytes_total: int = MAX_PENDING_BYTES_TOTAL
+    max_decided_with_data: int = MAX_DECIDED_WITH_DATA
+    max_decided_data_bytes: int = MAX_DECIDED_DATA_BYTES
+    max_decided_per_author: int = MAX_DECIDED_PER_AUTHOR
+    max_decided_total: int = MAX_DECIDED_TOTAL
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -153,3 +210,21 @@ class Limits:
                 raise ValueError(f"limit {field.name} must be positive, got {value!r}")
         if self.max_file_bytes + 64 * KiB > self.max_frame_bytes:
             raise ValueError("max_file_bytes must leave 64 KiB of room inside max_frame_bytes")
+        # The newest row is never pruned, so one row must fit every ring it is counted in.
+        if not (
+            self.max_message_stored_bytes
+            <= self.max_message_bytes_per_sender
+            <= self.max_message_bytes_total
+        ):
+            raise ValueError("message byte caps must grow from one message to sender to total")
+        if self.max_messages_per_sender > self.max_messages_total:
+            raise ValueError("max_messages_per_sender must not exceed max_messages_total")
+        if (
+            self.max_audit_entries_per_guest > self.max_audit_entries_total
+            or self.max_audit_bytes_per_guest > self.max_audit_bytes_total
+        ):
+            raise ValueError("a guest's audit share must not exceed the audit total")
+        if self.max_pending_per_guest > self.max_pending_total:
+            raise ValueError("max_pending_per_guest must not exceed max_pending_total")
+        if self.max_decided_per_author > self.max_decided_total:
+            raise ValueError("max_decided_per_author must not exceed max_decided_total")

@@ -373,6 +373,9 @@ class ChangeInfo(WireModel):
     decided_at: Timestamp | None = None
     decided_by: DisplayName | None = None
     size: Count
+    #: A decided change whose content and diff were pruned (only the newest decided changes
+    #: keep theirs, ``MAX_DECIDED_WITH_DATA``); ``diff`` is then null. Sent only when true.
+    data_pruned: bool = False
 
 
 class InviteInfo(WireModel):
