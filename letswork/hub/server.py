@@ -3,6 +3,7 @@
 One task per connection. Everything a peer sends goes through, in order::
 
     handshakes in progress (global), at TCP accept     -> connection closed, nothing read
+    opening handshake over 16 KiB                      -> connection closed
     opening handshake: browser Origin header           -> HTTP 403
     handshakes in progress (per source)                -> HTTP 503
     failed-handshake limit (per source, then global)  -> 4429, before reading anything
@@ -42,12 +43,13 @@ from typing import Any
 from websockets.asyncio.server import Server, ServerConnection, serve, unix_serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from letswork.hub.core import Credential, HubCore, Peer, describe_error
 from letswork.hub.ratelimit import FailureWindow, InProgress
 from letswork.shared import crypto, protocol
 from letswork.shared.errors import HandshakeError, LetsworkError, ProtocolError, RecordError
-from letswork.shared.limits import MAX_HANDSHAKE_FRAME_BYTES, Limits
+from letswork.shared.limits import MAX_HANDSHAKE_FRAME_BYTES, MAX_UPGRADE_REQUEST_BYTES, Limits
 
 log = logging.getLogger("letswork.hub")
 
@@ -120,6 +122,7 @@ class HubServer:
             "refused_rate_limited": 0,
             "refused_busy": 0,
             "refused_origin": 0,
+            "refused_oversized": 0,
             "connections": 0,
         }
         core._emit = self._emit
@@ -148,6 +151,17 @@ class HubServer:
             def connection_lost(self, exc: Exception | None) -> None:
                 hub._in_progress.leave(self)
                 super().connection_lost(exc)
+
+            def data_received(self, data: bytes) -> None:
+                # websockets allows 128 header lines of 8 KiB, and holds several copies of
+                # them while parsing: 64 slow upgrade requests alone held ~250 MiB.
+                if self.protocol.state is State.CONNECTING:
+                    self.upgrade_bytes = getattr(self, "upgrade_bytes", 0) + len(data)
+                    if self.upgrade_bytes > MAX_UPGRADE_REQUEST_BYTES:
+                        hub.stats["refused_oversized"] += 1
+                        self.transport.abort()
+                        return
+                super().data_received(data)
 
         # Frames stay at a ClientHello's size until _handshake judges the hello: a stranger's
         # 4 MiB frame is refused from its header (1009), before its payload is buffered.

@@ -102,6 +102,9 @@ MAX_ACTIVITY_ENTRIES = 500
 #: Largest WebSocket frame accepted until the ClientHello is authenticated, in bytes: the
 #: ClientHello's size (``crypto.CLIENT_HELLO_LEN``; the ClientFinished is 34).
 MAX_HANDSHAKE_FRAME_BYTES = 98
+#: Bytes of a TCP connection's HTTP upgrade request (request line and headers; cloudflared's
+#: are about 1 KiB); more closes the connection.
+MAX_UPGRADE_REQUEST_BYTES = 16 * KiB
 #: TCP connections still in their handshake (opening handshake, ClientHello, ClientFinished)
 #: held at once; one more is closed at accept. The host's tools use the Unix socket and are
 #: not counted.
