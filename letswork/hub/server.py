@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve, unix_serve
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
@@ -346,7 +346,15 @@ class HubServer:
             log.info("handshake from %s timed out", source)
             await ws.close(crypto.CloseCode.HANDSHAKE_TIMEOUT, "handshake timeout")
             return
-        except ConnectionClosed:
+        except ConnectionClosedOK:
+            return
+        except ConnectionClosedError as closed:
+            # An oversized frame (1009), a protocol error or a dropped connection before the
+            # handshake completed: a failed handshake, or slots could be churned for free.
+            self.stats["handshake_failures"] += 1
+            if limited:
+                self._failures.record_failure(source, self._clock())
+            log.info("handshake from %s broke off: %s", source, closed)
             return
         except _HandshakeFailed as failed:
             limited_out = failed.code == crypto.CloseCode.TOO_MANY_ATTEMPTS
