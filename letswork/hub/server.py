@@ -7,6 +7,7 @@ One task per connection. Everything a peer sends goes through, in order::
     opening handshake: browser Origin header           -> HTTP 403
     handshakes in progress (per source)                -> HTTP 503
     failed-handshake limit (per source, then global)  -> 4429, before reading anything
+                          (loopback: on its ClientHello; the host key's is exempt)
     frames larger than a ClientHello                   -> 1009, until the hello is judged
     ClientHello -> credential lookup -> MAC -> DH      -> 4401 after a uniform delay on failure
     ClientFinished                                      -> 4401 on a bad tag
@@ -307,7 +308,8 @@ class HubServer:
 
         A loopback source without a tunnel header (another local process, or a local guest)
         is held to its own per-source limit only; the global cap is for the tunnel. The host's
-        own tools use the Unix socket, which no limit applies to (docs/security.md).
+        own tools use the Unix socket, which no limit applies to, and a ClientHello naming the
+        host key from loopback is exempt from this limit too (docs/security.md).
         """
         if _is_loopback(source):
             return self._failures.failures(source, now) < self._failures.per_key
@@ -327,7 +329,9 @@ class HubServer:
     async def _run(self, ws: ServerConnection, source: str, *, limited: bool) -> None:
         self.stats["connections"] += 1
         now = self._clock()
-        if limited and not self._allowed(source, now):
+        # A loopback source is judged on its ClientHello instead (_handshake): the host key's
+        # hello must get through even when local strangers used up the loopback bucket.
+        if limited and not _is_loopback(source) and not self._allowed(source, now):
             self.stats["refused_rate_limited"] += 1
             log.warning("refused %s: too many failed handshakes in the last minute", source)
             await ws.close(crypto.CloseCode.TOO_MANY_ATTEMPTS, "too many failed attempts")
@@ -377,7 +381,11 @@ class HubServer:
         # counted before the next await: hellos of connections opened in parallel are judged
         # one after another against current counts. (The check at accept time alone let a burst
         # of parallel guesses all through.)
-        if limited and not self._allowed(source, self._clock()):
+        if (
+            limited
+            and not self._allowed(source, self._clock())
+            and not (_is_loopback(source) and self._is_host_hello(frame))
+        ):
             raise _HandshakeFailed(
                 "too many failed handshakes in the last minute",
                 started,
@@ -405,6 +413,16 @@ class HubServer:
         session.max_record_bytes = self.limits.max_frame_bytes
         peer = self.core.new_peer(credential, self._clock(), source=source)
         return _Conn(ws=ws, session=session, peer=peer)
+
+    def _is_host_hello(self, frame: bytes | str) -> bool:
+        """Whether ``frame`` is a well-formed ClientHello naming the host key (MAC unchecked)."""
+        if not isinstance(frame, bytes):
+            return False
+        try:
+            hello = crypto.parse_client_hello(frame)
+        except HandshakeError:
+            return False
+        return self.core.is_host_invite_id(hello.invite_id)
 
     def _judge_hello(
         self, frame: bytes | str, started: float

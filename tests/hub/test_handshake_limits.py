@@ -191,14 +191,32 @@ async def test_the_host_socket_still_connects_after_bad_client_hellos_from_loopb
         codes = [await bad_hello(fx.url) for _ in range(6)]
         assert codes[:5] == [crypto.CloseCode.AUTH_FAILED] * 5
         assert codes[5] == crypto.CloseCode.TOO_MANY_ATTEMPTS
-        # Loopback TCP is now limited, even for the host key: it is the strangers' door.
-        with pytest.raises(TransportError, match="too many failed attempts"):
-            await host_works(fx.url, fx.host_secret)
-        # Every handshake slot is held by half-open connections too.
+        # Every handshake slot is held by half-open connections too: loopback TCP is full,
+        # the host's socket is not.
         for _ in range(4):
             closing.append(await half_open(fx))
+        with pytest.raises(TransportError):
+            await host_works(fx.url, fx.host_secret)
         assert fx.hub.host_url.startswith("ws+unix:")
         await host_works(fx.hub.host_url, fx.host_secret)
+
+
+async def test_the_host_key_gets_in_over_loopback_tcp_after_bad_client_hellos(
+    project: Path,
+) -> None:
+    async with running_hub(project, clock=FakeClock()) as fx:
+        codes = [await bad_hello(fx.url) for _ in range(6)]
+        assert codes[-1] == crypto.CloseCode.TOO_MANY_ATTEMPTS
+        # Strangers' invites from loopback are limited now; the host key is not.
+        with pytest.raises(TransportError, match="too many failed attempts"):
+            await fx.connect(fx.invite_secret, "alice")
+        await host_works(fx.url, fx.host_secret)
+        # Nor is a bad host-key hello a way around the limit for anyone else: it still fails.
+        async with connect(fx.url) as ws:
+            hello = bytearray(crypto.ClientHandshake(fx.host_secret).client_hello())
+            hello[-1] ^= 1  # the MAC
+            await ws.send(bytes(hello))
+            assert await closed_code(ws) == crypto.CloseCode.AUTH_FAILED
 
 
 async def test_the_host_socket_is_private_and_only_the_handshake_lets_one_in(
