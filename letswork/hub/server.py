@@ -49,7 +49,13 @@ from websockets.protocol import State
 from letswork.hub.core import Credential, HubCore, Peer, describe_error
 from letswork.hub.ratelimit import FailureWindow, InProgress
 from letswork.shared import crypto, protocol
-from letswork.shared.errors import HandshakeError, LetsworkError, ProtocolError, RecordError
+from letswork.shared.errors import (
+    HandshakeError,
+    LetsworkError,
+    ProtocolError,
+    RecordError,
+    UsageError,
+)
 from letswork.shared.limits import MAX_HANDSHAKE_FRAME_BYTES, MAX_UPGRADE_REQUEST_BYTES, Limits
 
 log = logging.getLogger("letswork.hub")
@@ -135,7 +141,8 @@ class HubServer:
         """Start listening (TCP, and the Unix socket if given); returns the bound port.
 
         Raises:
-            OSError: the port or the socket path cannot be bound.
+            OSError: the port cannot be bound.
+            UsageError: the Unix socket cannot be made (something else is at its path).
         """
         hub = self
 
@@ -200,12 +207,17 @@ class HubServer:
     async def _start_local(self, path: Path, options: dict[str, Any]) -> None:
         """Listen on the host's Unix socket at ``path`` (a stale socket file is replaced)."""
         _unlink_socket(path)
-        self._local_server = await unix_serve(
-            self._local_handler,
-            str(path),
-            process_request=self._process_local_request,
-            **options,
-        )
+        try:
+            self._local_server = await unix_serve(
+                self._local_handler,
+                str(path),
+                process_request=self._process_local_request,
+                **options,
+            )
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on the host socket {path}: {exc.strerror or exc}"
+            ) from None
         # The folder is 0700 already; 0600 on the socket keeps it the host's even if not.
         os.chmod(path, 0o600)
 

@@ -24,8 +24,8 @@ from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatu
 from letswork.channel.connection import HubConnection
 from letswork.hub import statedir
 from letswork.shared import crypto
-from letswork.shared.errors import HandshakeError, TransportError
-from letswork.shared.limits import MAX_HANDSHAKE_FRAME_BYTES, Limits, MiB
+from letswork.shared.errors import HandshakeError, TransportError, UsageError
+from letswork.shared.limits import Limits, MiB
 from tests.reliability.support import FakeClock
 from tests.support.hubs import HubFixture, running_hub
 from tests.support.processes import hub_process
@@ -79,6 +79,8 @@ async def closing() -> AsyncIterator[list[ClientConnection]]:
 
 
 def test_the_handshake_frame_limit_is_the_client_hellos_size() -> None:
+    from letswork.shared.limits import MAX_HANDSHAKE_FRAME_BYTES
+
     assert MAX_HANDSHAKE_FRAME_BYTES == crypto.CLIENT_HELLO_LEN
     assert crypto.CLIENT_FINISHED_LEN <= MAX_HANDSHAKE_FRAME_BYTES
 
@@ -250,3 +252,12 @@ def test_the_admin_cli_gets_in_after_bad_client_hellos_from_loopback(project: Pa
         )
         assert status.returncode == 0, status.stderr
         assert hp.terminate(timeout=10) == 0
+
+
+async def test_a_file_in_the_way_of_the_host_socket_fails_start_clearly(project: Path) -> None:
+    sock = statedir.project_state(project.resolve()).dir / "hub.sock"
+    sock.write_text("not a socket")
+    with pytest.raises(UsageError, match="host socket"):
+        async with running_hub(project):
+            pass
+    assert sock.read_text() == "not a socket"  # only a socket is ever removed

@@ -170,11 +170,13 @@ async def run_flood(project: Path, child: Child) -> None:
     strangers = [Stranger(i, url.hostname, url.port, stop) for i in range(STRANGERS)]
     latencies: list[float] = []
     samples: list[int] = []
+    fds: list[int] = []
     attack = [asyncio.create_task(s.run()) for s in strangers]
     work = [asyncio.create_task(keep_working(c, stop, latencies)) for c in peers]
     deadline = time.monotonic() + SECONDS
     while time.monotonic() < deadline:
         samples.append(child.rss())
+        fds.append(child.fds())
         await asyncio.sleep(0.25)
     stop.set()
     answered = await asyncio.gather(*work)
@@ -194,6 +196,7 @@ async def run_flood(project: Path, child: Child) -> None:
         rss_baseline_mib=round(baseline / MiB, 1),
         rss_peak_mib=round(peak / MiB, 1),
         rss_median_mib=round(statistics.median(samples) / MiB, 1),
+        fds_peak=max(fds),
         answered=answered,
         latency_p50_ms=round(1000 * latencies[len(latencies) // 2], 1),
         latency_p99_ms=round(1000 * latencies[int(len(latencies) * 0.99)], 1),
