@@ -150,6 +150,9 @@ class HubServer:
             """A TCP connection that holds a handshake slot from accept until it is admitted
             to the record layer or closed; none free: closed before anything is read."""
 
+            #: bytes received while the HTTP upgrade request was still being read
+            upgrade_bytes = 0
+
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
                 super().connection_made(transport)
                 if not hub._in_progress.enter(self):
@@ -161,14 +164,17 @@ class HubServer:
                 super().connection_lost(exc)
 
             def data_received(self, data: bytes) -> None:
-                # websockets allows 128 header lines of 8 KiB, and holds several copies of
-                # them while parsing: 64 slow upgrade requests alone held ~250 MiB.
+                # websockets allows 128 header lines of 8 KiB and holds several copies while
+                # parsing: such requests in the 64 slots took the hub to 299 MiB.
                 if self.protocol.state is State.CONNECTING:
-                    self.upgrade_bytes = getattr(self, "upgrade_bytes", 0) + len(data)
+                    self.upgrade_bytes += len(data)
                     if self.upgrade_bytes > MAX_UPGRADE_REQUEST_BYTES:
                         hub.stats["refused_oversized"] += 1
                         self.transport.abort()
                         return
+                else:
+                    # Upgraded: out of the data path for good, websockets' own method from now.
+                    self.data_received = super().data_received  # type: ignore[method-assign]
                 super().data_received(data)
 
         # Frames stay at a ClientHello's size until _handshake judges the hello: a stranger's

@@ -261,3 +261,21 @@ async def test_a_file_in_the_way_of_the_host_socket_fails_start_clearly(project:
         async with running_hub(project):
             pass
     assert sock.read_text() == "not a socket"  # only a socket is ever removed
+
+
+async def test_an_upgrade_request_over_16_kib_is_closed_before_it_is_answered(
+    project: Path,
+) -> None:
+    async with running_hub(project) as fx:
+        host, port = fx.url.removeprefix("ws://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            head = b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            writer.write(head + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"p" * 1000) for i in range(17)))
+            await writer.drain()
+            # No final blank line: websockets alone would wait for the rest until its timeout.
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        finally:
+            writer.close()
+        assert fx.hub.server is not None
+        assert fx.hub.server.stats["refused_oversized"] == 1
