@@ -26,6 +26,7 @@ from letswork.hub import statedir
 from letswork.shared import crypto
 from letswork.shared.errors import HandshakeError, TransportError, UsageError
 from letswork.shared.limits import Limits, MiB
+from tests.channel.mcp_support import joined, mcp_channel, observer
 from tests.reliability.support import FakeClock
 from tests.support.hubs import HubFixture, running_hub
 from tests.support.processes import hub_process
@@ -279,3 +280,16 @@ async def test_an_upgrade_request_over_16_kib_is_closed_before_it_is_answered(
             writer.close()
         assert fx.hub.server is not None
         assert fx.hub.server.stats["refused_oversized"] == 1
+
+
+async def test_the_host_channel_gets_in_after_bad_client_hellos_from_loopback(
+    project: Path,
+) -> None:
+    async with running_hub(project, clock=FakeClock()) as fx:
+        watcher = await observer(fx)
+        codes = [await bad_hello(fx.url) for _ in range(6)]
+        assert codes[-1] == crypto.CloseCode.TOO_MANY_ATTEMPTS  # loopback TCP is locked out
+        async with mcp_channel("--host", "--project", str(project)) as host:
+            await joined(watcher, "host")
+            answer = await host.ok("read_file", {"path": "notes.txt"})
+        assert "alpha" in answer
