@@ -37,11 +37,11 @@ from letswork.channel.connection import HubConnection
 from letswork.hub import statedir
 from letswork.shared import crypto, invite
 from letswork.shared.limits import MiB
-from tests.reliability.support import env_int, report
+from tests.reliability.support import env_int, report, slow_size
 from tests.reliability.test_soak import Child, hub_child
 
-STRANGERS = env_int("LETSWORK_FLOOD_STRANGERS", 1000)
-SECONDS = env_int("LETSWORK_FLOOD_SECONDS", 30)
+STRANGERS = env_int("LETSWORK_FLOOD_STRANGERS", 1000)  # the count, in CI too
+SECONDS = slow_size(30, 15, "LETSWORK_FLOOD_SECONDS")
 RSS_BOUND = 120 * MiB
 KINDS = tuple(os.environ.get("LETSWORK_FLOOD_KINDS", "big,loris,half,partial,guess").split(","))
 KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
