@@ -44,7 +44,8 @@ async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) 
     if info is None:
         raise UsageError(f"no hub is running for {root}; start one there with `letswork start`")
     secret = statedir.read_secret_file(statedir.project_state(root).host_key_path)
-    conn = HubConnection(str(info["local_url"]), secret, name="host", client="letswork-cli")
+    url = info.get("host_url") or info["local_url"]  # the Unix socket strangers cannot reach
+    conn = HubConnection(str(url), secret, name="host", client="letswork-cli")
     try:
         await conn.connect(timeout=5)
     except TransportError as exc:

@@ -32,10 +32,11 @@ import itertools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from letswork.shared import crypto, protocol
@@ -63,6 +64,8 @@ _WEBSOCKET_FAULTS = frozenset({1002, 1007, 1009})
 #: fault does: a hub that answers ``hello`` and hangs up at once cannot make the client
 #: reconnect at full speed. A longer-lived connection reconnects at once (a hub restart).
 STABLE_CONNECTION_SECONDS = 10.0
+#: A hub URL of this form names the hub's Unix socket (the host's own tools; see hub.json).
+UNIX_URL_PREFIX = "ws+unix:"
 #: Close codes after which reconnecting with the same credential is pointless.
 FATAL_CLOSE_CODES = frozenset({crypto.CloseCode.AUTH_FAILED, crypto.CloseCode.REMOVED})
 
@@ -160,10 +163,15 @@ class HubConnection:
             HandshakeError: the hub refused the credential (4401).
             OpError: ``hello`` was refused (name taken, session full).
         """
+        # ``ws+unix:<path>`` is the hub's Unix socket for the host's own tools (hub.json).
+        opener = (
+            partial(unix_connect, self.url.removeprefix(UNIX_URL_PREFIX), "ws://localhost/")
+            if self.url.startswith(UNIX_URL_PREFIX)
+            else partial(connect, self.url)
+        )
         try:
             ws = await asyncio.wait_for(
-                connect(
-                    self.url,
+                opener(
                     compression=None,
                     max_size=self.limits.max_frame_bytes,
                     ping_interval=self.limits.ping_interval_seconds,

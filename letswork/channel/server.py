@@ -174,7 +174,7 @@ class Channel:
         if self.config.project is None:
             return self.config.url
         info = hub_info(self.config.project)
-        url = info.get("local_url") if info else None
+        url = _host_url(info)
         if not isinstance(url, str):
             self._wait_reason = (
                 f"waiting for the hub: no letswork hub is running for {self.config.project}; "
@@ -263,7 +263,7 @@ class Channel:
                 )
             if self.config.project is not None and state.startswith("connecting"):
                 info = hub_info(self.config.project)  # a restarted hub may use another port
-                url = info.get("local_url") if info else None
+                url = _host_url(info)
                 if isinstance(url, str) and url != conn.url:
                     log.info("the hub now listens at %s", url)
                     conn.url = url
@@ -541,3 +541,11 @@ async def run_stdio(config: ChannelConfig) -> None:
     log.info("channel starting: %s as %s", where, config.name)
     async with serve_stdio() as (read_stream, write_stream):
         await serve(channel, read_stream, write_stream)
+
+
+def _host_url(info: dict[str, Any] | None) -> Any:
+    """Where the host channel connects: the hub's Unix socket, which strangers cannot reach
+    (so cannot lock out), or its local URL from an older hub.json."""
+    if not info:
+        return None
+    return info.get("host_url") or info.get("local_url")

@@ -15,6 +15,8 @@ import fcntl
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +30,9 @@ from letswork.shared.errors import UsageError
 from letswork.shared.limits import Limits
 
 log = logging.getLogger("letswork.hub")
+
+#: Longest Unix socket path used in place (``sun_path`` is 104 bytes on macOS, 108 on Linux).
+_MAX_SOCKET_PATH_BYTES = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +95,7 @@ class RunningHub:
         self._stop_watch = asyncio.Event()
         self.first_invite: str | None = None
         self.stop_requested = asyncio.Event()
+        self._socket_dir: Path | None = None
 
     def _take_folder_lock(self) -> None:
         fd = os.open(self.state.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -145,6 +151,7 @@ class RunningHub:
                 port=port,
                 behind_tunnel=cfg.behind_tunnel,
                 clock=cfg.clock,
+                socket_path=self._socket_path(),
             )
             try:
                 await self.server.start()
@@ -171,6 +178,7 @@ class RunningHub:
                         "port": self.server.port,
                         "bind": cfg.bind,
                         "local_url": self.local_url,
+                        "host_url": self.host_url,
                         "project": str(self.root),
                         "started_at": now,
                     }
@@ -193,6 +201,26 @@ class RunningHub:
         if host in ("0.0.0.0", "::", ""):  # noqa: S104 - describing, not binding
             host = "127.0.0.1"
         return f"ws://{host}:{self.port}"
+
+    @property
+    def host_url(self) -> str:
+        """Where the host's own tools connect: ``ws+unix:<socket path>`` when the hub has its
+        Unix socket (POSIX), else :attr:`local_url`. See :func:`letswork.channel.connection`."""
+        assert self.server is not None
+        if self.server.socket_path is not None:
+            return "ws+unix:" + str(self.server.socket_path)
+        return self.local_url
+
+    def _socket_path(self) -> Path | None:
+        """The host's socket: ``hub.sock`` in the 0700 state folder, or in a fresh private
+        (0700) temporary folder when that path is too long for ``sun_path``; None off POSIX."""
+        if os.name != "posix":
+            return None
+        path = self.state.dir / "hub.sock"
+        if len(os.fsencode(path)) <= _MAX_SOCKET_PATH_BYTES:
+            return path
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="letswork-"))
+        return self._socket_dir / "hub.sock"
 
     def set_public_url(self, url: str) -> None:
         """Use ``url`` in invite codes from now on (the tunnel calls this on each restart)."""
@@ -246,6 +274,9 @@ class RunningHub:
         if self.server is not None:
             await self.server.stop()
             self.server = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -214,6 +214,11 @@ class HubCore(CollabOps):
 
     # ------------------------------------------------------------------ authentication
 
+    def is_host_invite_id(self, invite_id: bytes) -> bool:
+        """Whether a ClientHello's invite id is the host key's (no store lookup; its MAC is
+        still to be checked). The hub exempts these from strangers' failure limits."""
+        return secrets.compare_digest(invite_id, self._host_invite_id)
+
     def lookup_credential(self, invite_id: bytes) -> Credential | None:
         """Resolve a ClientHello's invite id to a credential, or None (unknown or revoked)."""
         if secrets.compare_digest(invite_id, self._host_invite_id):

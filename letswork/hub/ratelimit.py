@@ -3,6 +3,7 @@
 - :class:`TokenBucket` limits each peer's requests (design section 9: 50/s sustained, burst 200).
 - :class:`FailureWindow` limits failed handshakes per source and in total over a sliding window
   (5 per source and 60 in all per minute), in memory bounded whatever an attacker sends.
+- :class:`InProgress` caps handshakes in progress, per source and in total.
 
 A clock that steps backwards is tolerated: time simply does not advance until it catches up.
 """
@@ -129,3 +130,64 @@ class FailureWindow:
         """Failures of ``key`` still inside the window at ``now``."""
         self._prune(now)
         return self._count(key, now)
+
+
+class InProgress:
+    """Slots for work in progress (handshakes), at most ``total`` at once and ``per_key`` per key.
+
+    A holder (any hashable, e.g. a connection) takes a global slot with :meth:`enter`, may then
+    be charged to a key with :meth:`assign` (the source, once it is known), and gives both back
+    with :meth:`leave`, which is idempotent. Memory is bounded by ``total`` holders.
+    """
+
+    def __init__(self, *, per_key: int, total: int) -> None:
+        if per_key < 1 or total < 1:
+            raise ValueError("per_key and total must be at least 1")
+        self.per_key = per_key
+        self.total = total
+        self._holders: dict[object, str | None] = {}
+        self._per_key: collections.Counter[str] = collections.Counter()
+
+    def __len__(self) -> int:
+        return len(self._holders)
+
+    def holders(self) -> list[object]:
+        """Every holder of a slot, oldest first."""
+        return list(self._holders)
+
+    def count(self, key: str) -> int:
+        """Holders charged to ``key``."""
+        return self._per_key.get(key, 0)
+
+    def enter(self, holder: object) -> bool:
+        """Take a global slot for ``holder``; ``False`` (and none taken) when all are held."""
+        if holder in self._holders:
+            return True
+        if len(self._holders) >= self.total:
+            return False
+        self._holders[holder] = None
+        return True
+
+    def assign(self, holder: object, key: str) -> bool:
+        """Charge ``holder`` (which must hold a slot) to ``key``; ``False`` when ``key`` is at
+        its cap or ``holder`` holds no slot. A holder is charged to one key at most."""
+        if holder not in self._holders:
+            return False
+        current = self._holders[holder]
+        if current == key:
+            return True
+        if current is not None or self._per_key[key] >= self.per_key:
+            return False
+        self._holders[holder] = key
+        self._per_key[key] += 1
+        return True
+
+    def leave(self, holder: object) -> None:
+        """Give back ``holder``'s slot and its key's; nothing if it holds none."""
+        if holder not in self._holders:
+            return
+        key = self._holders.pop(holder)
+        if key is not None:
+            self._per_key[key] -= 1
+            if self._per_key[key] <= 0:
+                del self._per_key[key]

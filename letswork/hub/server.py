@@ -2,12 +2,24 @@
 
 One task per connection. Everything a peer sends goes through, in order::
 
+    handshakes in progress (global), at TCP accept     -> connection closed, nothing read
+    opening handshake over 16 KiB                      -> connection closed
+    opening handshake: browser Origin header           -> HTTP 403
+    handshakes in progress (per source)                -> HTTP 503
     failed-handshake limit (per source, then global)  -> 4429, before reading anything
+                          (loopback: on its ClientHello; the host key's is exempt)
+    frames larger than a ClientHello                   -> 1009, until the hello is judged
     ClientHello -> credential lookup -> MAC -> DH      -> 4401 after a uniform delay on failure
     ClientFinished                                      -> 4401 on a bad tag
+    no ClientFinished within the handshake timeout      -> 4408, counted as a failure
     records: Session.open                               -> 4400 on any record error
     protocol.decode_request                             -> error reply, connection stays open
     HubCore.handle                                      -> result or error reply
+
+The host's own tools (dashboard, admin commands, host channel) may connect over a Unix socket
+in the 0600/0700 state directory instead (``socket_path``): the same handshake, but none of the
+limits above, which are for strangers, so that strangers cannot lock the host out
+(docs/security.md, issue 13 item 5).
 
 A peer's crash or bad frame closes that connection only; the hub logs it and carries on.
 Frames are binary only; compression is off (it achieves nothing on ciphertext).
@@ -18,21 +30,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import http
 import ipaddress
 import logging
+import os
+import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.server import Server, ServerConnection, serve, unix_serve
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
+from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from letswork.hub.core import Credential, HubCore, Peer, describe_error
-from letswork.hub.ratelimit import FailureWindow
+from letswork.hub.ratelimit import FailureWindow, InProgress
 from letswork.shared import crypto, protocol
-from letswork.shared.errors import HandshakeError, LetsworkError, ProtocolError, RecordError
-from letswork.shared.limits import Limits
+from letswork.shared.errors import (
+    HandshakeError,
+    LetsworkError,
+    ProtocolError,
+    RecordError,
+    UsageError,
+)
+from letswork.shared.limits import MAX_HANDSHAKE_FRAME_BYTES, MAX_UPGRADE_REQUEST_BYTES, Limits
 
 log = logging.getLogger("letswork.hub")
 
@@ -63,6 +87,8 @@ class HubServer:
         behind_tunnel: trust ``CF-Connecting-IP`` as the source of a connection whose TCP peer
             is loopback (cloudflared runs on this machine); never otherwise.
         clock: wall clock in seconds; injectable for tests.
+        socket_path: also listen on this Unix socket (made 0600; its folder must be private)
+            for the host's own tools, outside the limits strangers are held to. POSIX only.
     """
 
     def __init__(
@@ -74,6 +100,7 @@ class HubServer:
         behind_tunnel: bool = False,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.time,
+        socket_path: Path | None = None,
     ) -> None:
         self.core = core
         self.limits = limits or core.limits
@@ -81,6 +108,12 @@ class HubServer:
         self.port = port
         self.behind_tunnel = behind_tunnel
         self._clock = clock
+        self.socket_path = socket_path
+        self._in_progress = InProgress(
+            per_key=self.limits.max_handshakes_in_progress_per_source,
+            total=self.limits.max_handshakes_in_progress,
+        )
+        self._local_server: Server | None = None
         self._failures = FailureWindow(
             per_key=self.limits.handshake_fails_per_source_per_minute,
             total=self.limits.handshake_fails_total_per_minute,
@@ -90,31 +123,109 @@ class HubServer:
         self._server: Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.stopped = asyncio.Event()
-        self.stats = {"handshake_failures": 0, "refused_rate_limited": 0, "connections": 0}
+        self.stats = {
+            "handshake_failures": 0,
+            "handshake_timeouts": 0,
+            "refused_rate_limited": 0,
+            "refused_busy": 0,
+            "refused_origin": 0,
+            "refused_oversized": 0,
+            "connections": 0,
+        }
         core._emit = self._emit
         core._close = self._close_peer
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> int:
-        """Start listening; returns the bound port."""
+        """Start listening (TCP, and the Unix socket if given); returns the bound port.
+
+        Raises:
+            OSError: the port cannot be bound.
+            UsageError: the Unix socket cannot be made (something else is at its path).
+        """
+        hub = self
+
+        class _Counted(ServerConnection):
+            """A TCP connection that holds a handshake slot from accept until it is admitted
+            to the record layer or closed; none free: closed before anything is read."""
+
+            #: bytes received while the HTTP upgrade request was still being read
+            upgrade_bytes = 0
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                super().connection_made(transport)
+                if not hub._in_progress.enter(self):
+                    hub.stats["refused_busy"] += 1
+                    self.transport.abort()
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                hub._in_progress.leave(self)
+                super().connection_lost(exc)
+
+            def data_received(self, data: bytes) -> None:
+                # websockets allows 128 header lines of 8 KiB and holds several copies while
+                # parsing: such requests in the 64 slots took the hub to 299 MiB.
+                if self.protocol.state is State.CONNECTING:
+                    self.upgrade_bytes += len(data)
+                    if self.upgrade_bytes > MAX_UPGRADE_REQUEST_BYTES:
+                        hub.stats["refused_oversized"] += 1
+                        self.transport.abort()
+                        return
+                else:
+                    # Upgraded: out of the data path for good, websockets' own method from now.
+                    self.data_received = super().data_received  # type: ignore[method-assign]
+                super().data_received(data)
+
+        # Frames stay at a ClientHello's size until _handshake judges the hello: a stranger's
+        # 4 MiB frame is refused from its header (1009), before its payload is buffered.
+        options: dict[str, Any] = {
+            "compression": None,
+            "max_size": MAX_HANDSHAKE_FRAME_BYTES,
+            "ping_interval": self.limits.ping_interval_seconds,
+            "ping_timeout": self.limits.ping_interval_seconds,
+            "open_timeout": self.limits.handshake_timeout_seconds,
+            "close_timeout": 5,
+            "max_queue": 64,
+            "server_header": None,
+        }
         self._server = await serve(
             self._handler,
             self.bind,
             self.port,
-            compression=None,
-            max_size=self.limits.max_frame_bytes,
-            ping_interval=self.limits.ping_interval_seconds,
-            ping_timeout=self.limits.ping_interval_seconds,
-            open_timeout=self.limits.handshake_timeout_seconds,
-            close_timeout=5,
-            max_queue=64,
-            server_header=None,
+            process_request=self._process_request,
+            create_connection=_Counted,
+            **options,
         )
         sock = next(iter(self._server.sockets))
         self.port = int(sock.getsockname()[1])
+        if self.socket_path is not None:
+            try:
+                await self._start_local(self.socket_path, options)
+            except BaseException:
+                self._server.close()
+                await self._server.wait_closed()
+                self._server = None
+                raise
         self._ticker = asyncio.create_task(self._tick_loop())
         return self.port
+
+    async def _start_local(self, path: Path, options: dict[str, Any]) -> None:
+        """Listen on the host's Unix socket at ``path`` (a stale socket file is replaced)."""
+        _unlink_socket(path)
+        try:
+            self._local_server = await unix_serve(
+                self._local_handler,
+                str(path),
+                process_request=self._process_local_request,
+                **options,
+            )
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on the host socket {path}: {exc.strerror or exc}"
+            ) from None
+        # The folder is 0700 already; 0600 on the socket keeps it the host's even if not.
+        os.chmod(path, 0o600)
 
     async def stop(self) -> None:
         """Graceful shutdown: events out, locks released, every connection closed with 1001."""
@@ -123,11 +234,22 @@ class HubServer:
         self.core.shutdown(self._clock())
         for conn in list(self._conns.values()):
             conn.queue.put_nowait((_CLOSE, crypto.CloseCode.GOING_AWAY, "hub stopped"))
-        self._server.close(close_connections=False)
+        # Strangers still in their handshake get no grace period: shutdown must not wait out
+        # their handshake timeout.
+        for holder in self._in_progress.holders():
+            if isinstance(holder, ServerConnection):
+                holder.transport.abort()
+        servers = [s for s in (self._server, self._local_server) if s is not None]
+        for server in servers:
+            server.close(close_connections=False)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._server.wait_closed(), timeout=5)
-        self._server.close(close_connections=True)
-        await self._server.wait_closed()
+            await asyncio.wait_for(asyncio.gather(*(s.wait_closed() for s in servers)), timeout=5)
+        for server in servers:
+            server.close(close_connections=True)
+            await server.wait_closed()
+        self._local_server = None
+        if self.socket_path is not None:
+            _unlink_socket(self.socket_path)
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -168,48 +290,98 @@ class HubServer:
 
     # ------------------------------------------------------------------ connections
 
-    def _source(self, ws: ServerConnection) -> str:
+    def _source(self, ws: ServerConnection, request: Request | None = None) -> str:
+        request = request if request is not None else ws.request
         remote = ws.remote_address[0] if ws.remote_address else "?"
-        if self.behind_tunnel and _is_loopback(remote) and ws.request is not None:
-            forwarded = ws.request.headers.get("CF-Connecting-IP")
+        if self.behind_tunnel and _is_loopback(remote) and request is not None:
+            forwarded = request.headers.get("CF-Connecting-IP")
             if forwarded:
                 return "cf:" + forwarded.strip()[:64]
         return str(remote)
 
+    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        """The opening handshake of a TCP connection: browsers refused, then the per-source
+        cap on handshakes in progress (the source is known only now, from the headers)."""
+        refused = self._process_local_request(ws, request)
+        if refused is not None:
+            return refused
+        source = self._source(ws, request)
+        if not self._in_progress.assign(ws, source):
+            self.stats["refused_busy"] += 1
+            log.warning("refused %s: too many handshakes in progress", source)
+            return ws.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "too many handshakes\n")
+        return None
+
+    def _process_local_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        """Refuse an upgrade that carries ``Origin``: only browsers send it (our client and
+        cloudflared do not), and a web page must never reach the hub (issue 13 item 5)."""
+        if "Origin" in request.headers:
+            self.stats["refused_origin"] += 1
+            log.warning("refused a WebSocket upgrade from a browser page")
+            return ws.respond(http.HTTPStatus.FORBIDDEN, "browsers may not connect\n")
+        return None
+
     def _allowed(self, source: str, now: float) -> bool:
         """Whether ``source`` is under the failed-handshake limits.
 
-        A local source (loopback, no tunnel header: the host's channel, dashboard and admin
-        commands) is held to its own per-source limit only. The global cap is for the tunnel;
-        an attacker there must not lock the host out of its own hub (docs/security.md).
+        A loopback source without a tunnel header (another local process, or a local guest)
+        is held to its own per-source limit only; the global cap is for the tunnel. The host's
+        own tools use the Unix socket, which no limit applies to, and a ClientHello naming the
+        host key from loopback is exempt from this limit too (docs/security.md).
         """
         if _is_loopback(source):
             return self._failures.failures(source, now) < self._failures.per_key
         return self._failures.allowed(source, now)
 
     async def _handler(self, ws: ServerConnection) -> None:
-        source = self._source(ws)
+        """A TCP connection: a stranger until its handshake completes."""
+        try:
+            await self._run(ws, self._source(ws), limited=True)
+        finally:
+            self._in_progress.leave(ws)
+
+    async def _local_handler(self, ws: ServerConnection) -> None:
+        """A connection on the host's Unix socket: the handshake, but no strangers' limits."""
+        await self._run(ws, "local", limited=False)
+
+    async def _run(self, ws: ServerConnection, source: str, *, limited: bool) -> None:
         self.stats["connections"] += 1
         now = self._clock()
-        if not self._allowed(source, now):
+        # A loopback source is judged on its ClientHello instead (_handshake): the host key's
+        # hello must get through even when local strangers used up the loopback bucket.
+        if limited and not _is_loopback(source) and not self._allowed(source, now):
             self.stats["refused_rate_limited"] += 1
             log.warning("refused %s: too many failed handshakes in the last minute", source)
             await ws.close(crypto.CloseCode.TOO_MANY_ATTEMPTS, "too many failed attempts")
             return
         try:
             conn = await asyncio.wait_for(
-                self._handshake(ws, source), timeout=self.limits.handshake_timeout_seconds
+                self._handshake(ws, source, limited=limited),
+                timeout=self.limits.handshake_timeout_seconds,
             )
         except asyncio.TimeoutError:
+            # A stalled handshake costs the hub a slot for the whole timeout: it counts as a
+            # failure, so one source cannot hold slots forever by reconnecting.
+            self.stats["handshake_timeouts"] += 1
+            if limited:
+                self._failures.record_failure(source, self._clock())
             log.info("handshake from %s timed out", source)
             await ws.close(crypto.CloseCode.HANDSHAKE_TIMEOUT, "handshake timeout")
             return
-        except ConnectionClosed:
+        except ConnectionClosedOK:
+            return
+        except ConnectionClosedError as closed:
+            # An oversized frame (1009), a protocol error or a dropped connection before the
+            # handshake completed: a failed handshake, or slots could be churned for free.
+            self.stats["handshake_failures"] += 1
+            if limited:
+                self._failures.record_failure(source, self._clock())
+            log.info("handshake from %s broke off: %s", source, closed)
             return
         except _HandshakeFailed as failed:
-            limited = failed.code == crypto.CloseCode.TOO_MANY_ATTEMPTS
-            self.stats["refused_rate_limited" if limited else "handshake_failures"] += 1
-            if failed.count:
+            limited_out = failed.code == crypto.CloseCode.TOO_MANY_ATTEMPTS
+            self.stats["refused_rate_limited" if limited_out else "handshake_failures"] += 1
+            if failed.count and limited:
                 self._failures.record_failure(source, self._clock())
             log.warning("handshake from %s failed: %s", source, failed.reason)
             delay = failed.started + FAILURE_DELAY_SECONDS - time.monotonic()
@@ -217,16 +389,21 @@ class HubServer:
                 await asyncio.sleep(delay)
             await ws.close(failed.code, "authentication failed")
             return
+        self._in_progress.leave(ws)
         await self._serve_peer(conn)
 
-    async def _handshake(self, ws: ServerConnection, source: str) -> _Conn:
+    async def _handshake(self, ws: ServerConnection, source: str, *, limited: bool) -> _Conn:
         frame = await ws.recv()
         started = time.monotonic()
         # The limits are checked again now that the hello is here, and a failed hello is
         # counted before the next await: hellos of connections opened in parallel are judged
         # one after another against current counts. (The check at accept time alone let a burst
         # of parallel guesses all through.)
-        if not self._allowed(source, self._clock()):
+        if (
+            limited
+            and not self._allowed(source, self._clock())
+            and not (_is_loopback(source) and self._is_host_hello(frame))
+        ):
             raise _HandshakeFailed(
                 "too many failed handshakes in the last minute",
                 started,
@@ -235,10 +412,14 @@ class HubServer:
         try:
             server, credential, reply = self._judge_hello(frame, started)
         except _HandshakeFailed as failed:
-            if failed.count:
+            if failed.count and limited:
                 self._failures.record_failure(source, self._clock())
-                failed.count = False
+            failed.count = False
             raise
+        # The hello proved a credential: normal frames from here. Not later: our client sends
+        # its first request right behind ClientFinished, and the parser sizes the next frame
+        # as soon as its first byte is in, so raising the limit after ClientFinished would race.
+        ws.protocol.max_message_size = self.limits.max_frame_bytes
         await ws.send(reply)
         finished = await ws.recv()
         if not isinstance(finished, bytes):
@@ -250,6 +431,16 @@ class HubServer:
         session.max_record_bytes = self.limits.max_frame_bytes
         peer = self.core.new_peer(credential, self._clock(), source=source)
         return _Conn(ws=ws, session=session, peer=peer)
+
+    def _is_host_hello(self, frame: bytes | str) -> bool:
+        """Whether ``frame`` is a well-formed ClientHello naming the host key (MAC unchecked)."""
+        if not isinstance(frame, bytes):
+            return False
+        try:
+            hello = crypto.parse_client_hello(frame)
+        except HandshakeError:
+            return False
+        return self.core.is_host_invite_id(hello.invite_id)
 
     def _judge_hello(
         self, frame: bytes | str, started: float
@@ -388,6 +579,13 @@ def _trim_heap() -> None:
     the hub's RSS would stay at its peak (measured in docs/performance.md)."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
+
+
+def _unlink_socket(path: Path) -> None:
+    """Remove the Unix socket at ``path`` if there is one (never another kind of file)."""
+    with contextlib.suppress(OSError):
+        if stat.S_ISSOCK(path.lstat().st_mode):
+            path.unlink()
 
 
 def _is_loopback(host: str) -> bool:

@@ -10,6 +10,7 @@ Layout (``state_root()`` is ``platformdirs.user_state_dir("letswork")`` unless
           host.key                      the host's credential, 0600
           store.key                     seals secret columns of state.db, 0600
           hub.json                      address and port of the running hub, 0600
+          hub.sock                      the host tools' Unix socket while a hub runs, 0600
           hub.log                       the hub's log
           hub.lock                      held while a hub runs for this project
 

@@ -164,6 +164,23 @@ MAX_DECIDED_PER_AUTHOR = 2_000
 MAX_DECIDED_TOTAL = 10_000
 
 
+# Strangers before the handshake (issue 13, item 4): a connection that has not proved a
+# credential costs the hub little, and only so many of them are held at once.
+#: Largest WebSocket frame accepted until the ClientHello is authenticated, in bytes: the
+#: ClientHello's size (``crypto.CLIENT_HELLO_LEN``; the ClientFinished is 34).
+MAX_HANDSHAKE_FRAME_BYTES = 98
+#: Bytes of a TCP connection's HTTP upgrade request (request line and headers; cloudflared's
+#: are about 1 KiB); more closes the connection.
+MAX_UPGRADE_REQUEST_BYTES = 16 * KiB
+#: TCP connections still in their handshake (opening handshake, ClientHello, ClientFinished)
+#: held at once; one more is closed at accept. The host's tools use the Unix socket and are
+#: not counted.
+MAX_HANDSHAKES_IN_PROGRESS = 64
+#: Handshakes in progress per source (``CF-Connecting-IP`` behind the tunnel, else the TCP
+#: peer address, so every local process shares one); one more is refused with HTTP 503.
+MAX_HANDSHAKES_IN_PROGRESS_PER_SOURCE = 8
+
+
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """The limits in force for one hub or channel; defaults are the module constants."""
@@ -176,6 +193,8 @@ class Limits:
     handshake_fails_per_source_per_minute: int = HANDSHAKE_FAILS_PER_SOURCE_PER_MINUTE
     handshake_fails_total_per_minute: int = HANDSHAKE_FAILS_TOTAL_PER_MINUTE
     handshake_timeout_seconds: float = HANDSHAKE_TIMEOUT_SECONDS
+    max_handshakes_in_progress: int = MAX_HANDSHAKES_IN_PROGRESS
+    max_handshakes_in_progress_per_source: int = MAX_HANDSHAKES_IN_PROGRESS_PER_SOURCE
     max_pending_per_guest: int = MAX_PENDING_PER_GUEST
     max_pending_bytes_per_guest: int = MAX_PENDING_BYTES_PER_GUEST
     max_chat_bytes: int = MAX_CHAT_BYTES

@@ -1154,7 +1154,7 @@ async def run_dashboard(
     """
     host_secret = read_secret_file(hub.state.host_key_path)
     app = Dashboard(
-        hub.local_url,
+        hub.host_url,
         host_secret,
         hub.current_invite(),
         str(hub.root),

@@ -68,6 +68,12 @@ class Child:
         self.proc.send_signal(signal.SIGUSR1)
         return int(self.read()["tasks"])
 
+    def read_stats(self) -> dict[str, Any]:
+        """The hub server's counters (handshake failures, refusals, connections)."""
+        self.proc.send_signal(signal.SIGUSR1)
+        stats: dict[str, Any] = self.read()["stats"]
+        return stats
+
     def rss(self) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -79,9 +85,9 @@ class Child:
 
 
 @contextlib.contextmanager
-def hub_child(project: Path) -> Iterator[Child]:
+def hub_child(project: Path, *args: str) -> Iterator[Child]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.reliability.hub_child", str(project)],
+        [sys.executable, "-m", "tests.reliability.hub_child", str(project), *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
