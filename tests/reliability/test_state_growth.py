@@ -40,7 +40,7 @@ from letswork.shared import crypto, invite, protocol
 from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, LetsworkError
 from letswork.shared.limits import KiB, Limits, MiB
-from tests.reliability.support import report, slow_size
+from tests.reliability.support import report
 from tests.support.hubs import make_project
 
 #: A small epoch, so that a float holds times to ~1e-10 s (at 1.8e9 it is 2.4e-7 s, which is
@@ -291,17 +291,13 @@ class Run:
         }
 
 
-#: Simulated seconds of the slow tier: ten minutes, one under CI's size (it keeps .ci/run short).
-_SLOW_SECONDS = slow_size(600, 60, "LETSWORK_GROWTH_SECONDS")
-
-
 def _cases() -> list[Any]:
     fast = [pytest.param(role, SMALL, 20.0, id=f"{role}-fast") for role in _ROLES]
     slow = [
         pytest.param(
             role,
             REAL if role == "trusted" else REAL_UNTRUSTED,
-            float(_SLOW_SECONDS),
+            600.0,
             id=f"{role}-slow",
             marks=pytest.mark.slow,
         )
