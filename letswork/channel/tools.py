@@ -298,6 +298,8 @@ def _r_search(r: protocol.SearchFilesResult, args: Mapping[str, Any], ctx: ToolC
     head += f"{_count(r.files_scanned, 'file')} scanned"
     if r.truncated:
         head += " (truncated: narrow path or glob, or raise max_results)"
+    if r.cut_short:
+        head += " (cut short: the search hit the hub's time limit; narrow path or glob)"
     lines = [head + (":" if r.matches else ".")]
     for m in r.matches:
         snippet = strip_controls(m.text).replace("\n", " ")
@@ -549,17 +551,19 @@ _TOOL_LIST = (
         "search_files",
         "search_files",
         "Search shared files",
-        """Search the shared text files for `pattern`: a plain substring, or a Python regular
-        expression with regex=true; case-insensitive unless case_sensitive=true. Limit it to
-        files under `path` and/or matching `glob` (e.g. '*.py'). Returns `path:line: text`
-        lines, line numbers from 1 (read around a hit with read_file offset=line-1). At most
-        `max_results` matches; the result says when it was cut. Errors: invalid (a bad
-        regular expression: fix it, or search a plain string).""",
+        """Search the shared text files for `pattern`: a plain substring, or a regular
+        expression (RE2 syntax: Python's, less backreferences and lookaround) with
+        regex=true; case-insensitive unless case_sensitive=true. Limit it to files under
+        `path` and/or matching `glob` (e.g. '*.py'). Returns `path:line: text` lines, line
+        numbers from 1 (read around a hit with read_file offset=line-1). At most
+        `max_results` matches; the result says when it was cut, or cut short by the hub's
+        time limit. Errors: invalid (a bad regular expression: fix it, or search a plain
+        string).""",
         _r_search,
         fields={
             "pattern": "Text to find, or a regular expression when regex is true.",
             "path": "Folder to search in, relative to the project root; '' is everything.",
-            "regex": "Treat pattern as a Python regular expression.",
+            "regex": "Treat pattern as a regular expression (RE2 syntax).",
             "glob": "Only search files whose path matches this glob, e.g. '*.py'.",
             "case_sensitive": "Match upper and lower case exactly.",
             "max_results": "Most matching lines to return (1-1000).",

@@ -17,9 +17,10 @@ sizes and characters are checked here. The channel and the dashboard neutralise 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from letswork.hub.store import MessageRow, ReceiptRow, Store, TaskRow, VarRow
@@ -360,7 +361,9 @@ class CollabOps:
             self._notify_receipt(row, receipt)
         return marked
 
-    def op_send_message(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+    def op_send_message(
+        self, peer: Peer, args: Any, now: float
+    ) -> Generator[Callable[[], Any], Any, Mapping[str, Any]]:
         size = len(args.body.encode("utf-8"))
         if size > self.limits.max_chat_bytes:
             raise op_error(
@@ -375,7 +378,9 @@ class CollabOps:
             target = self._resolve_person(args.to)
             if target.ident == me:
                 raise op_error(ErrorCode.INVALID, "you cannot send a message to yourself")
-        refs = self._resolve_refs(args.refs)
+        refs: list[dict[str, Any]] = []
+        if args.refs:  # reading and hashing the files is a worker's job (HubCore.begin)
+            refs = yield functools.partial(self._resolve_refs, args.refs)
         stored = size + len(json.dumps(refs, ensure_ascii=False, separators=(",", ":")).encode())
         if stored > self.limits.max_message_stored_bytes:
             # Quoted text full of quotes, backslashes or control characters escapes to several

@@ -14,16 +14,25 @@ Flow of one request (``docs/architecture.md``)::
 
 Events produced by a handler are handed to the ``emit`` callback given at construction; the
 server queues them per connection.
+
+File work (walks, searches, reads with their hashes, diffs) never runs on the event loop:
+:meth:`HubCore.begin` returns a :class:`Job` for such a request, whose :attr:`Job.work` the
+server runs in a worker thread while the store, the locks and the peers are touched only by
+:meth:`Job.resume` on the loop. A request of a peer that is gone (kicked, revoked, denied,
+disconnected) is refused at dispatch and again after each piece of work, and nothing of it is
+applied.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import secrets
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +58,15 @@ from letswork.shared.limits import HELLO_TIMEOUT_SECONDS, KNOCKS_PER_INVITE_PER_
 
 log = logging.getLogger("letswork.hub")
 
-__all__ = ["HOST_ID", "HubCore", "Peer", "describe_error", "name_key", "validate_display_name"]
+__all__ = [
+    "HOST_ID",
+    "HubCore",
+    "Job",
+    "Peer",
+    "describe_error",
+    "name_key",
+    "validate_display_name",
+]
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9 ._-]{1,32}$")
 
@@ -58,11 +75,23 @@ REPLY_DIFF_CHARS = 64 * 1024
 #: A watcher event this soon after the hub's own write to the same path is the hub's own echo.
 OWN_WRITE_WINDOW_SECONDS = 5.0
 
+#: ops whose file work is a search or a walk: long (up to the search deadline), so they get
+#: their own worker threads (``Job.search``).
+_SEARCH_OPS = frozenset({"search_files", "find_files", "list_files"})
+
 #: ops a guest may call before the host admits it.
 _PRE_ADMISSION_OPS = frozenset({"hello", "ping"})
 
+#: A change is re-prepared at most this many times when the hub wrote files while it was being
+#: prepared off the loop (its base and diff could be stale); then it fails with ``conflict``.
+_PREPARE_TRIES = 3
+
 EmitFn = Callable[["Peer", str, Mapping[str, Any]], None]
 CloseFn = Callable[["Peer", int, str], None]
+#: A handler that needs file work is a generator: it yields the work (a callable for a worker
+#: thread) and is sent what the work returned (or has what it raised thrown in); what it
+#: returns is the result.
+Steps = Generator[Callable[[], Any], Any, Mapping[str, Any]]
 
 
 def validate_display_name(name: str) -> str:
@@ -103,13 +132,23 @@ class Peer:
     guest_id: str = ""
     state: str = "handshaken"  # -> "admitted" | "awaiting_admission"
     client: str | None = None
-    closed: bool = False
     #: Time of the last request other than ``ping`` (presence: online, idle, away).
     last_active: float = 0.0
     #: The capability card this connection published (``publish_card``), if any.
     card: dict[str, Any] | None = None
     #: Messages that waited for this participant go out after the reply to ``hello``.
     deliver_pending: bool = False
+    #: Set once the hub is done with this connection (kick, revoke, deny, disconnect); file
+    #: work running for it in a worker thread polls it, and no request of it is applied after.
+    gone: threading.Event = dataclasses.field(default_factory=threading.Event, repr=False)
+
+    @property
+    def closed(self) -> bool:
+        return self.gone.is_set()
+
+    def close(self) -> None:
+        """Mark the connection gone (thread-safe; idempotent)."""
+        self.gone.set()
 
     @property
     def is_host(self) -> bool:
@@ -118,6 +157,53 @@ class Peer:
     @property
     def admitted(self) -> bool:
         return self.state == "admitted"
+
+
+class Job:
+    """The rest of one request whose file work runs off the event loop.
+
+    :attr:`work` is the next piece: a callable for a worker thread that touches only the disk
+    and its own arguments (never the store, the locks or the peers). Run it, then hand what it
+    returned to :meth:`resume`, or what it raised to :meth:`fail`, on the loop: each gives the
+    result, or this job again with its next piece of work. Both refuse first (``forbidden``)
+    when the peer is gone, so nothing of a kicked peer's request is applied after the kick.
+    """
+
+    def __init__(self, core: HubCore, peer: Peer, steps: Steps, *, search: bool = False) -> None:
+        self.core = core
+        self.peer = peer
+        self._steps = steps
+        self.work: Callable[[], Any] = _nothing
+        #: the work is a search or a walk (long): it runs on the search workers
+        self.search = search
+
+    def start(self) -> Mapping[str, Any] | Job:
+        return self._advance(lambda: next(self._steps))
+
+    def resume(self, value: Any) -> Mapping[str, Any] | Job:
+        """Go on with what :attr:`work` returned (on the loop)."""
+        return self._advance(lambda: self._steps.send(value))
+
+    def fail(self, exc: BaseException) -> Mapping[str, Any] | Job:
+        """Go on with what :attr:`work` raised (on the loop)."""
+        return self._advance(lambda: self._steps.throw(exc))
+
+    def _advance(self, step: Callable[[], Callable[[], Any]]) -> Mapping[str, Any] | Job:
+        try:
+            self.core._require_open(self.peer)
+        except OpError:
+            self._steps.close()
+            raise
+        try:
+            self.work = step()
+        except StopIteration as done:
+            result: Mapping[str, Any] = done.value
+            return result
+        return self
+
+
+def _nothing() -> None:
+    return None
 
 
 class HubCore(CollabOps):
@@ -149,6 +235,7 @@ class HubCore(CollabOps):
         limits: Limits | None = None,
         auto_admit: bool = False,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root = root
         self.store = store
@@ -164,6 +251,10 @@ class HubCore(CollabOps):
         self._emit = emit
         self._close = close
         self._clock = clock
+        self._monotonic = monotonic  # search deadlines; read from worker threads too
+        #: Bumped by every write the hub makes: a change prepared off the loop while it moved
+        #: is prepared again.
+        self._writes = 0
         self._host_credential = Credential(
             kind="host", psk=crypto.derive_psk(host_secret), role="host", guest_id=HOST_ID
         )
@@ -181,7 +272,7 @@ class HubCore(CollabOps):
         self.on_shutdown: Callable[[], None] | None = None
         #: sees every broadcast event once (``letswork start --no-ui`` logs them).
         self.observer: Callable[[str, Mapping[str, Any]], None] | None = None
-        self._handlers: dict[str, Callable[[Peer, Any, float], Mapping[str, Any]]] = {
+        self._handlers: dict[str, Callable[[Peer, Any, float], Mapping[str, Any] | Steps]] = {
             name[len("op_") :]: getattr(self, name) for name in dir(self) if name.startswith("op_")
         }
         missing = set(protocol.OPS) - set(self._handlers)
@@ -294,7 +385,7 @@ class HubCore(CollabOps):
         if until is not None and until <= now:
             del self._deny_until[invite_id]
         elif until is not None:
-            peer.closed = True
+            peer.close()
             minutes = max(1, round((until - now) / 60))
             raise op_error(
                 ErrorCode.FORBIDDEN,
@@ -310,14 +401,14 @@ class HubCore(CollabOps):
             TokenBucket(KNOCKS_PER_INVITE_PER_MINUTE / 60.0, KNOCKS_PER_INVITE_PER_MINUTE),
         )
         if not knocks.take(now):
-            peer.closed = True
+            peer.close()
             raise op_error(
                 ErrorCode.RATE_LIMITED,
                 "this invite asked to be admitted too often; wait and retry",
                 retry_after=round(knocks.retry_after(now), 3),
             )
         if len(self._waiting_peers(invite_id)) >= limits.max_waiting_per_invite:
-            peer.closed = True
+            peer.close()
             raise op_error(
                 ErrorCode.QUOTA_EXCEEDED,
                 f"{limits.max_waiting_per_invite} guests of this invite are already waiting for "
@@ -325,7 +416,7 @@ class HubCore(CollabOps):
                 waiting=limits.max_waiting_per_invite,
             )
         if len(self._waiting_peers()) >= limits.max_waiting_total:
-            peer.closed = True
+            peer.close()
             raise op_error(
                 ErrorCode.QUOTA_EXCEEDED,
                 f"{limits.max_waiting_total} guests are already waiting for the host to admit "
@@ -336,7 +427,31 @@ class HubCore(CollabOps):
     # ------------------------------------------------------------------ dispatch
 
     def handle(self, peer: Peer, request: protocol.Request, now: float) -> Mapping[str, Any]:
-        """Run one decoded request for ``peer``; returns the result or raises LetsworkError."""
+        """Run one decoded request for ``peer`` to the end on this thread, file work included;
+        returns the result or raises LetsworkError.
+
+        For callers without an event loop (tests, tools). The hub's server uses :meth:`begin`,
+        which keeps file work off the loop.
+        """
+        outcome = self.begin(peer, request, now)
+        while isinstance(outcome, Job):
+            try:
+                value = outcome.work()
+            except Exception as exc:
+                outcome = outcome.fail(exc)
+            else:
+                outcome = outcome.resume(value)
+        return outcome
+
+    def begin(self, peer: Peer, request: protocol.Request, now: float) -> Mapping[str, Any] | Job:
+        """Start one decoded request for ``peer``: its result, or a :class:`Job` when it needs
+        file work (run ``job.work`` in a worker, then ``job.resume`` on the loop).
+
+        Raises:
+            LetsworkError: the request is refused (``forbidden`` once the peer is gone, rate
+                limit, admission, role) or its handler failed.
+        """
+        self._require_open(peer)
         if not peer.bucket.take(now):
             raise op_error(
                 ErrorCode.RATE_LIMITED,
@@ -359,14 +474,29 @@ class HubCore(CollabOps):
                 f"'{request.op}' is not allowed for the {peer.role} role",
                 role=peer.role,
             )
-        return self._handlers[request.op](peer, request.args, now)
+        outcome = self._handlers[request.op](peer, request.args, now)
+        if isinstance(outcome, Generator):
+            return Job(self, peer, outcome, search=request.op in _SEARCH_OPS).start()
+        return outcome
+
+    @staticmethod
+    def _require_open(peer: Peer) -> None:
+        """Refuse anything more for a peer that is gone: once kick or revoke has returned, no
+        request of that peer is applied, even one already read from its socket."""
+        if peer.closed:
+            raise op_error(
+                ErrorCode.FORBIDDEN, "this connection was closed by the hub; nothing was applied"
+            )
 
     def disconnect(self, peer: Peer, now: float, reason: str = "disconnected") -> None:
-        """Forget a connection: release its (non-change) locks and tell the others."""
+        """Forget a connection: release its (non-change) locks and tell the others.
+
+        From here on the peer's requests are refused, and its file work in flight stops.
+        """
+        peer.close()
         self._greeting.pop(peer.peer_id, None)
         if self.peers.pop(peer.peer_id, None) is None:
             return
-        peer.closed = True
         for lock in self.locks.release_all(peer.guest_id if not peer.is_host else peer.peer_id):
             self._broadcast_lock_released(lock, "left")
         if peer.state in ("admitted", "awaiting_admission"):
@@ -385,7 +515,7 @@ class HubCore(CollabOps):
         for peer in list(self._greeting.values()):
             if now - peer.connected_at >= HELLO_TIMEOUT_SECONDS:
                 del self._greeting[peer.peer_id]
-                peer.closed = True
+                peer.close()
                 self._close(peer, crypto.CloseCode.HANDSHAKE_TIMEOUT, "no hello in time")
 
     # ------------------------------------------------------------------ helpers
@@ -656,9 +786,22 @@ class HubCore(CollabOps):
         lock = self.locks.holder_of(path, now)
         return self._lock_info(lock) if lock is not None else None
 
-    def op_list_files(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        entries, truncated = self.workspace.list_files(
-            args.path, recursive=args.recursive, depth=args.depth, is_host=peer.is_host
+    def _deadline(self, peer: Peer) -> Callable[[], bool]:
+        """A ``should_stop`` for file work: true once the peer is gone or the search deadline
+        (``limits.search_deadline_seconds`` from now) has passed. Safe to call from a worker."""
+        deadline = self._monotonic() + self.limits.search_deadline_seconds
+        gone = peer.gone
+        clock = self._monotonic
+        return lambda: gone.is_set() or clock() >= deadline
+
+    def op_list_files(self, peer: Peer, args: Any, now: float) -> Steps:
+        should_stop = self._deadline(peer)
+        entries, truncated = yield lambda: self.workspace.list_files(
+            args.path,
+            recursive=args.recursive,
+            depth=args.depth,
+            is_host=peer.is_host,
+            should_stop=should_stop,
         )
         held = {lock.key: lock for lock in self.locks.all(now)}
         return {
@@ -676,14 +819,15 @@ class HubCore(CollabOps):
             "truncated": truncated,
         }
 
-    def op_read_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        ft = self.workspace.read_file(
+    def op_read_file(self, peer: Peer, args: Any, now: float) -> Steps:
+        ft = yield lambda: self.workspace.read_file(
             args.path, offset=args.offset, limit=args.limit, is_host=peer.is_host
         )
         return dict(vars(ft))  # its fields (asdict deep-copies: ~0.1 ms per read)
 
-    def op_search_files(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        res = self.workspace.search_files(
+    def op_search_files(self, peer: Peer, args: Any, now: float) -> Steps:
+        should_stop = self._deadline(peer)
+        res = yield lambda: self.workspace.search_files(
             args.pattern,
             path=args.path,
             regex=args.regex,
@@ -691,16 +835,23 @@ class HubCore(CollabOps):
             case_sensitive=args.case_sensitive,
             max_results=args.max_results,
             is_host=peer.is_host,
+            should_stop=should_stop,
         )
         return {
             "matches": [{"path": m.path, "line": m.line, "text": m.text} for m in res.matches],
             "truncated": res.truncated,
             "files_scanned": res.files_scanned,
+            "cut_short": res.cut_short,
         }
 
-    def op_find_files(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        paths, truncated = self.workspace.find_files(
-            args.glob, path=args.path, max_results=args.max_results, is_host=peer.is_host
+    def op_find_files(self, peer: Peer, args: Any, now: float) -> Steps:
+        should_stop = self._deadline(peer)
+        paths, truncated = yield lambda: self.workspace.find_files(
+            args.glob,
+            path=args.path,
+            max_results=args.max_results,
+            is_host=peer.is_host,
+            should_stop=should_stop,
         )
         return {"paths": paths, "truncated": truncated}
 
@@ -741,31 +892,32 @@ class HubCore(CollabOps):
         row = self.store.get_guest(peer.guest_id)
         return bool(row and row.trusted)
 
-    def _propose(
-        self,
-        peer: Peer,
-        now: float,
-        *,
-        kind: str,
-        path: str,
-        new_path: str | None,
-        base: str | None,
-        old_text: str | None,
-        new_text: str | None,
-    ) -> Mapping[str, Any]:
-        """Common tail of write/edit/delete/move: apply at once or queue a pending change."""
+    def _change_steps(self, peer: Peer, now: float, prepare: Callable[[], _Draft]) -> Steps:
+        """Prepare a change off the loop (``prepare``: read, hash, edit, diff), then propose
+        it on the loop. Prepared again when the hub wrote files meanwhile, so its base, diff
+        and the apply of a trusted editor never rest on a stale read."""
+        for _ in range(_PREPARE_TRIES):
+            writes = self._writes
+            draft: _Draft = yield prepare
+            if self._writes == writes:
+                return self._propose(peer, now, draft)
+        raise op_error(
+            ErrorCode.CONFLICT, "the files kept changing while this change was prepared; retry"
+        )
+
+    def _propose(self, peer: Peer, now: float, draft: _Draft) -> Mapping[str, Any]:
+        """Common tail of write/edit/delete/move: apply at once or queue a pending change.
+        Runs on the loop, with no await before the apply: a kick cannot land in between."""
+        self._require_open(peer)
+        kind, path, new_path, content = draft.kind, draft.path, draft.new_path, draft.content
         holder = self._holder_id(peer)
         for p in (path, new_path):
             if p is not None:
                 self.locks.check_writable(p, holder, now)
-        content = new_text.encode("utf-8") if new_text is not None else None
         trusted = self._is_trusted(peer)
-        if not trusted:  # refused before the diff is computed: over the cap costs nothing
+        if not trusted:
             self._check_pending_room(peer, len(content) if content is not None else 0)
-        new_sha = sha256_hex(content) if content is not None else None
-        # A new file's diff is derived from its content by the store; the reply needs its head.
-        create = kind == "write" and old_text is None and new_path is None and content is not None
-        diff = "" if create else unified_diff(path, old_text, new_text, new_path=new_path)
+        create = draft.create
         row = ChangeRow(
             id=secrets.token_hex(8),  # 64 bits: no collision in any real queue
             author_id=self._holder_id(peer) if peer.is_host else peer.guest_id,
@@ -773,10 +925,10 @@ class HubCore(CollabOps):
             kind=kind,
             path=path,
             new_path=new_path,
-            base_sha256=base,
-            new_sha256=new_sha,
+            base_sha256=draft.base,
+            new_sha256=draft.new_sha,
             content=content,
-            diff=diff,
+            diff=draft.diff,
             size=len(content) if content is not None else 0,
             status="pending",
             reason=None,
@@ -810,14 +962,14 @@ class HubCore(CollabOps):
         self._lock_for_change(row, now, author=peer)
         info = self._change_info(row, with_diff=False)
         self._broadcast("change_submitted", {"change": info}, path=path, exclude=peer)
-        created = new_text if create else None
+        created = draft.new_text if create else None
         return {"status": "pending", "change": self._reply_change(row, created=created)}
 
     def _check_pending_room(self, peer: Peer, size: int) -> None:
         """Refuse (``quota_exceeded``) a proposal of ``size`` bytes of content that would take
         the guest's, or all guests', pending changes over their caps. The bytes caps count
-        what is stored (content and diff); the check runs before this change's diff exists, so
-        a guest may end over its cap by at most one change's diff."""
+        what is stored (content and diff); ``size`` counts only this change's content, so a
+        guest may end over its cap by at most one change's diff."""
         count, _ = self.store.pending_totals(peer.guest_id)
         # Bytes as stored (content and diff), not just the content: an edit's diff holds the
         # old text too.
@@ -888,6 +1040,7 @@ class HubCore(CollabOps):
         """Carry out a change on disk, atomically (raises OpError(disk_error) on OSError)."""
         ws = self.workspace
         now = self._clock()
+        self._writes += 1
         for p in (row.path, row.new_path):
             if p is not None:
                 self._own_writes[p] = now
@@ -941,15 +1094,15 @@ class HubCore(CollabOps):
             **({"data_pruned": True} if row.data_pruned else {}),
         }
 
-    def op_write_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        content = args.content.encode("utf-8")
-        check_text(content, max_bytes=self.limits.max_file_bytes)
-        path, old_text, sha = self._current(peer, args.path)
-        self._check_base(path, args.base_sha256, sha)
-        return self._propose(
-            peer, now, kind="write", path=path, new_path=None, base=sha,
-            old_text=old_text, new_text=args.content,
-        )  # fmt: skip
+    def op_write_file(self, peer: Peer, args: Any, now: float) -> Steps:
+        def prepare() -> _Draft:
+            content = args.content.encode("utf-8")
+            check_text(content, max_bytes=self.limits.max_file_bytes)
+            path, old_text, sha = self._current(peer, args.path)
+            self._check_base(path, args.base_sha256, sha)
+            return _draft("write", path, None, sha, old_text, args.content)
+
+        return (yield from self._change_steps(peer, now, prepare))
 
     def _existing(self, peer: Peer, path: str) -> tuple[str, str, str | None]:
         rel, text, sha = self._current(peer, path)
@@ -957,37 +1110,37 @@ class HubCore(CollabOps):
             raise op_error(ErrorCode.NOT_FOUND, f"'{rel}' does not exist")
         return rel, text, sha
 
-    def op_edit_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        path, old_text, sha = self._existing(peer, args.path)
-        self._check_base(path, args.base_sha256, sha)
-        new_text = apply_edit(
-            old_text, args.old_string, args.new_string, replace_all=args.replace_all
-        )
-        check_text(new_text.encode("utf-8"), max_bytes=self.limits.max_file_bytes)
-        return self._propose(
-            peer, now, kind="edit", path=path, new_path=None, base=sha,
-            old_text=old_text, new_text=new_text,
-        )  # fmt: skip
+    def op_edit_file(self, peer: Peer, args: Any, now: float) -> Steps:
+        def prepare() -> _Draft:
+            path, old_text, sha = self._existing(peer, args.path)
+            self._check_base(path, args.base_sha256, sha)
+            new_text = apply_edit(
+                old_text, args.old_string, args.new_string, replace_all=args.replace_all
+            )
+            check_text(new_text.encode("utf-8"), max_bytes=self.limits.max_file_bytes)
+            return _draft("edit", path, None, sha, old_text, new_text)
 
-    def op_delete_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        path, old_text, sha = self._existing(peer, args.path)
-        self._check_base(path, args.base_sha256, sha)
-        return self._propose(
-            peer, now, kind="delete", path=path, new_path=None, base=sha,
-            old_text=old_text, new_text=None,
-        )  # fmt: skip
+        return (yield from self._change_steps(peer, now, prepare))
 
-    def op_move_file(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
-        path, _, sha = self._existing(peer, args.path)
-        self._check_base(path, args.base_sha256, sha)
-        new_path, target_text, _ = self._current(peer, args.new_path)
-        target = self.root / new_path
-        if target_text is not None or target.exists() or target.is_symlink():
-            raise op_error(ErrorCode.EXISTS, f"'{new_path}' already exists")
-        return self._propose(
-            peer, now, kind="move", path=path, new_path=new_path, base=sha,
-            old_text=None, new_text=None,
-        )  # fmt: skip
+    def op_delete_file(self, peer: Peer, args: Any, now: float) -> Steps:
+        def prepare() -> _Draft:
+            path, old_text, sha = self._existing(peer, args.path)
+            self._check_base(path, args.base_sha256, sha)
+            return _draft("delete", path, None, sha, old_text, None)
+
+        return (yield from self._change_steps(peer, now, prepare))
+
+    def op_move_file(self, peer: Peer, args: Any, now: float) -> Steps:
+        def prepare() -> _Draft:
+            path, _, sha = self._existing(peer, args.path)
+            self._check_base(path, args.base_sha256, sha)
+            new_path, target_text, _ = self._current(peer, args.new_path)
+            target = self.root / new_path
+            if target_text is not None or target.exists() or target.is_symlink():
+                raise op_error(ErrorCode.EXISTS, f"'{new_path}' already exists")
+            return _draft("move", path, new_path, sha, None, None)
+
+        return (yield from self._change_steps(peer, now, prepare))
 
     def _visible_change(self, peer: Peer, change_id: str) -> ChangeRow:
         row = self.store.get_change(change_id)
@@ -1038,9 +1191,22 @@ class HubCore(CollabOps):
         self._broadcast("change_decided", {"change": info}, path=row.path)
         return row
 
-    def _finish_approved(self, row: ChangeRow, now: float, *, by: str) -> ChangeRow:
-        """Second half of approve (also crash reconciliation): apply exactly once."""
-        current = self._current_sha_for(row)
+    def _finish_approved(
+        self,
+        row: ChangeRow,
+        now: float,
+        *,
+        by: str,
+        current: str | None = None,
+        hashed: bool = False,
+    ) -> ChangeRow:
+        """Second half of approve (also crash reconciliation): apply exactly once.
+
+        ``current`` (with ``hashed``): the file's sha256 (None: absent) as just read off the
+        loop by approve; otherwise it is read here (crash reconciliation, before the hub
+        serves anyone)."""
+        if not hashed:
+            current = self._current_sha_for(row)
         done = False
         if row.kind in ("write", "edit"):
             done = current == row.new_sha256
@@ -1057,37 +1223,57 @@ class HubCore(CollabOps):
         self._announce_file(row, by=row.author_name)
         return row
 
-    def _conflict(self, row: ChangeRow, now: float, *, by: str) -> ChangeRow:
+    def _conflict(
+        self, row: ChangeRow, now: float, *, by: str, diff: str | None = None
+    ) -> ChangeRow:
+        fresh = diff if diff is not None else self._conflict_diff(row)
+        return self._decide(row, "conflict", now, by=by, diff=fresh)
+
+    def _conflict_diff(self, row: ChangeRow) -> str:
+        """The diff from the file as it is now to the change's result (file work)."""
         current_text: str | None
         try:
             current_text, _ = self.workspace.read_text(row.path, is_host=True)
         except OpError:
             current_text = None
         new_text = row.content.decode("utf-8") if row.content is not None else None
-        fresh = unified_diff(row.path, current_text, new_text, new_path=row.new_path)
-        return self._decide(row, "conflict", now, by=by, diff=fresh)
+        return unified_diff(row.path, current_text, new_text, new_path=row.new_path)
 
-    def op_approve_change(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
+    def op_approve_change(self, peer: Peer, args: Any, now: float) -> Steps:
         row = self._visible_change(peer, args.id)
-        if row.status == "rejected":
+        for _ in range(_PREPARE_TRIES):
+            if row.status == "rejected":
+                raise op_error(
+                    ErrorCode.ALREADY_DECIDED,
+                    f"change {row.id} was already rejected",
+                    status=row.status,
+                )
+            if row.status in ("applied", "conflict"):
+                return {"change": self._change_info(row, with_diff=True)}
+            writes, pending = self._writes, row
+            # The file's hash (and a conflict's diff) off the loop; then the change is read
+            # again, since another approve or reject may have decided it meanwhile.
+            current = yield functools.partial(self._current_sha_for, pending)
+            conflict_diff = None
+            if row.status == "pending" and current != row.base_sha256:
+                conflict_diff = yield functools.partial(self._conflict_diff, pending)
+            row = self._visible_change(peer, args.id)
+            if self._writes == writes and row.status == pending.status:
+                break
+        else:
             raise op_error(
-                ErrorCode.ALREADY_DECIDED,
-                f"change {row.id} was already rejected",
-                status=row.status,
+                ErrorCode.CONFLICT, "the files kept changing while this change was checked; retry"
             )
-        if row.status in ("applied", "conflict"):
-            return {"change": self._change_info(row, with_diff=True)}
         if row.status == "pending":
-            current = self._current_sha_for(row)
-            if current != row.base_sha256:
-                row = self._conflict(row, now, by=peer.name)
+            if conflict_diff is not None:
+                row = self._conflict(row, now, by=peer.name, diff=conflict_diff)
                 self._audit(peer, "change_conflict", now, path=row.path, change=row.id)
                 return {"change": self._change_info(row, with_diff=True)}
             # Commit the decision before touching the disk, so a crash in between is
             # reconciled on restart instead of applying twice or losing the approval.
             row = self.store.set_change_status(row.id, "approved", now=now, by=peer.name)
         try:
-            row = self._finish_approved(row, now, by=peer.name)
+            row = self._finish_approved(row, now, by=peer.name, current=current, hashed=True)
         except OpError:
             # The disk refused (full, read-only): the change goes back to pending, unchanged.
             self.store.set_change_status(row.id, "pending", now=now, by=None)
@@ -1288,6 +1474,46 @@ class HubCore(CollabOps):
             self._send(peer, "hub_stopping", {})
         for peer in list(self.peers.values()):
             self.disconnect(peer, now, "hub stopped")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Draft:
+    """A change as prepared off the loop: what it does, its base and its diff."""
+
+    kind: str
+    path: str
+    new_path: str | None
+    base: str | None
+    new_text: str | None
+    content: bytes | None
+    new_sha: str | None
+    diff: str
+    #: a new file: its diff is derived from its content by the store
+    create: bool
+
+
+def _draft(
+    kind: str,
+    path: str,
+    new_path: str | None,
+    base: str | None,
+    old_text: str | None,
+    new_text: str | None,
+) -> _Draft:
+    """Hash and diff a change (CPU work, for a worker thread)."""
+    content = new_text.encode("utf-8") if new_text is not None else None
+    create = kind == "write" and old_text is None and new_path is None and content is not None
+    return _Draft(
+        kind=kind,
+        path=path,
+        new_path=new_path,
+        base=base,
+        new_text=new_text,
+        content=content,
+        new_sha=sha256_hex(content) if content is not None else None,
+        diff="" if create else unified_diff(path, old_text, new_text, new_path=new_path),
+        create=create,
+    )
 
 
 def describe_error(exc: BaseException) -> LetsworkError:

@@ -14,7 +14,8 @@ One task per connection. Everything a peer sends goes through, in order::
     no ClientFinished within the handshake timeout      -> 4408, counted as a failure
     records: Session.open                               -> 4400 on any record error
     protocol.decode_request                             -> error reply, connection stays open
-    HubCore.handle                                      -> result or error reply
+    HubCore.begin                                       -> result or error reply, or a Job:
+      Job.work in a worker thread, Job.resume on the loop, until the result
 
 The host's own tools (dashboard, admin commands, host channel) may connect over a Unix socket
 in the 0600/0700 state directory instead (``socket_path``): the same handshake, but none of the
@@ -23,6 +24,13 @@ limits above, which are for strangers, so that strangers cannot lock the host ou
 
 A peer's crash or bad frame closes that connection only; the hub logs it and carries on.
 Frames are binary only; compression is off (it achieves nothing on ciphertext).
+
+The event loop only routes: walks and searches run in one thread pool
+(``limits.search_workers``), reads (with their hashes), diffs and quoted lines in another
+(``limits.file_workers``), so searches never hold up reads and writes. Each peer's requests
+are answered one at a time, in order, by that peer's own task, so one peer's long search
+delays only that peer, and its ``ping`` is answered at once even then. When the peer goes,
+its task is cancelled and its file work stops at the next file (``Peer.gone``).
 """
 
 from __future__ import annotations
@@ -35,8 +43,10 @@ import ipaddress
 import logging
 import os
 import stat
+import sys
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,17 +56,24 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError, Conne
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from letswork.hub.core import Credential, HubCore, Peer, describe_error
+from letswork.hub.core import Credential, HubCore, Job, Peer, describe_error
 from letswork.hub.ratelimit import FailureWindow, InProgress
 from letswork.shared import crypto, protocol
 from letswork.shared.errors import (
+    ErrorCode,
     HandshakeError,
     LetsworkError,
     ProtocolError,
     RecordError,
     UsageError,
+    op_error,
 )
-from letswork.shared.limits import MAX_HANDSHAKE_FRAME_BYTES, MAX_UPGRADE_REQUEST_BYTES, Limits
+from letswork.shared.limits import (
+    MAX_HANDSHAKE_FRAME_BYTES,
+    MAX_QUEUED_REQUESTS_PER_PEER,
+    MAX_UPGRADE_REQUEST_BYTES,
+    Limits,
+)
 
 log = logging.getLogger("letswork.hub")
 
@@ -65,6 +82,10 @@ log = logging.getLogger("letswork.hub")
 FAILURE_DELAY_SECONDS = 0.1
 #: Events queued for one slow peer before the hub gives up on it.
 MAX_QUEUED_FRAMES = 10_000
+#: How soon a thread that asks for the GIL gets it (CPython's default is 5 ms). Worker threads
+#: run Python code between files (walking, sharing rules); with 1 ms the event loop waits at
+#: most about that long each time it wants the GIL back, so pings stay fast during searches.
+GIL_SWITCH_SECONDS = 0.001
 _CLOSE = object()
 
 
@@ -132,6 +153,12 @@ class HubServer:
             "refused_oversized": 0,
             "connections": 0,
         }
+        self._search_pool = ThreadPoolExecutor(
+            max_workers=self.limits.search_workers, thread_name_prefix="letswork-search"
+        )
+        self._file_pool = ThreadPoolExecutor(
+            max_workers=self.limits.file_workers, thread_name_prefix="letswork-files"
+        )
         core._emit = self._emit
         core._close = self._close_peer
 
@@ -144,6 +171,8 @@ class HubServer:
             OSError: the port cannot be bound.
             UsageError: the Unix socket cannot be made (something else is at its path).
         """
+        if sys.getswitchinterval() > GIL_SWITCH_SECONDS:
+            sys.setswitchinterval(GIL_SWITCH_SECONDS)  # process-wide; see the constant
         hub = self
 
         class _Counted(ServerConnection):
@@ -254,6 +283,9 @@ class HubServer:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        # Every peer is gone, so running file work stops at its next file.
+        self._search_pool.shutdown(wait=False, cancel_futures=True)
+        self._file_pool.shutdown(wait=False, cancel_futures=True)
         self._server = None
         self.stopped.set()
 
@@ -467,12 +499,18 @@ class HubServer:
         return server, credential, reply
 
     async def _serve_peer(self, conn: _Conn) -> None:
+        """Read the peer's records; its requests go to its own task (:meth:`_answer_in_order`),
+        except ``ping``, answered here at once. Stops reading once the core closed the peer."""
         peer = conn.peer
         self._conns[peer.peer_id] = conn
         writer = asyncio.create_task(self._writer(conn))
+        requests: asyncio.Queue[protocol.Request] = asyncio.Queue(MAX_QUEUED_REQUESTS_PER_PEER)
+        answerer = asyncio.create_task(self._answer_in_order(conn, requests))
         code, reason = crypto.CloseCode.NORMAL, ""
         try:
             async for frame in conn.ws:
+                if peer.closed or answerer.done() or writer.done():
+                    break  # kicked or left: what is still buffered is never served
                 if not isinstance(frame, bytes):
                     code, reason = crypto.CloseCode.PROTOCOL_VIOLATION, "binary frames only"
                     break
@@ -482,21 +520,39 @@ class HubServer:
                     log.warning("peer %s (%s): %s", peer.peer_id, peer.name, exc.message)
                     code, reason = crypto.CloseCode.PROTOCOL_VIOLATION, "bad record"
                     break
-                conn.queue.put_nowait(self._dispatch(peer, plaintext))
                 # An idle peer must not pin its last request (a 1 MiB proposal is ~2 MiB as
                 # frame and plaintext) while the loop waits for the next one.
-                del frame, plaintext
-                if self._after_reply(peer):
-                    break  # the session ended in this request (leave): reply, then close 1000
-                if writer.done():
-                    break
+                del frame
+                try:
+                    request = protocol.decode_request(plaintext)
+                except ProtocolError as exc:
+                    rid = exc.data.get("id")
+                    rid = rid if isinstance(rid, int) else None
+                    conn.queue.put_nowait(protocol.encode_response_error(rid, exc))
+                    continue
+                finally:
+                    del plaintext
+                if request.op == "ping" and peer.state != "handshaken":
+                    # Never behind the peer's own search: a ping shows the hub is alive.
+                    conn.queue.put_nowait(await self._answer(peer, request))
+                elif requests.full():
+                    # Refused rather than awaited: this task must keep reading, to see the
+                    # peer go (which stops its file work) however many requests it piles up.
+                    conn.queue.put_nowait(_too_many_in_flight(request.id))
+                else:
+                    requests.put_nowait(request)
+                del request
         except ConnectionClosed:
             pass
         except Exception:  # pragma: no cover - a bug must only cost this connection
             log.exception("peer %s crashed its connection", peer.peer_id)
             code, reason = crypto.CloseCode.INTERNAL_ERROR, "internal error"
         finally:
+            # Marks the peer gone first: its file work in a worker stops at the next file.
             self.core.disconnect(peer, self._clock(), "disconnected")
+            answerer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await answerer
             if not writer.done():
                 conn.queue.put_nowait((_CLOSE, code, reason))
                 with contextlib.suppress(Exception):
@@ -505,6 +561,21 @@ class HubServer:
             self._conns.pop(peer.peer_id, None)
             with contextlib.suppress(Exception):
                 await conn.ws.close(code, reason)
+
+    async def _answer_in_order(
+        self, conn: _Conn, requests: asyncio.Queue[protocol.Request]
+    ) -> None:
+        """Answer one peer's requests one at a time, in the order they came."""
+        peer = conn.peer
+        while True:
+            request = await requests.get()
+            conn.queue.put_nowait(await self._answer(peer, request))
+            del request  # not pinned while the next one is awaited
+            if self._after_reply(peer):
+                # The session ended in this request (leave) or the peer was removed: reply,
+                # then close (a kick's 4403 is already queued ahead of this 1000).
+                conn.queue.put_nowait((_CLOSE, crypto.CloseCode.NORMAL, ""))
+                return
 
     def _after_reply(self, peer: Peer) -> bool:
         """What follows a reply (queued events such as messages that waited for this peer);
@@ -515,22 +586,28 @@ class HubServer:
             log.exception("after-reply work for %s failed", peer.peer_id)
             return False
 
-    def _dispatch(self, peer: Peer, plaintext: bytes) -> bytes:
-        """Decode, run and encode one request; never raises."""
-        request_id: int | None = None
+    async def _answer(self, peer: Peer, request: protocol.Request) -> bytes:
+        """Run and encode one decoded request; never raises. File work runs in the pool."""
         try:
-            request = protocol.decode_request(plaintext)
-            request_id = request.id
-            result = self.core.handle(peer, request, self._clock())
-            return protocol.encode_response_ok(request.id, result)
-        except ProtocolError as exc:
-            rid = exc.data.get("id")
-            return protocol.encode_response_error(rid if isinstance(rid, int) else None, exc)
+            outcome = self.core.begin(peer, request, self._clock())
+            while isinstance(outcome, Job):
+                outcome = await self._run_work(outcome)
+            return protocol.encode_response_ok(request.id, outcome)
         except LetsworkError as exc:
-            return protocol.encode_response_error(request_id, exc)
+            return protocol.encode_response_error(request.id, exc)
         except Exception as exc:
             log.exception("request from %s failed", peer.peer_id)
-            return protocol.encode_response_error(request_id, describe_error(exc))
+            return protocol.encode_response_error(request.id, describe_error(exc))
+
+    async def _run_work(self, job: Job) -> Mapping[str, Any] | Job:
+        """One piece of a job's file work in its pool, then its next step on the loop."""
+        loop = asyncio.get_running_loop()
+        pool = self._search_pool if job.search else self._file_pool
+        try:
+            value = await loop.run_in_executor(pool, job.work)
+        except Exception as exc:
+            return job.fail(exc)
+        return job.resume(value)
 
     async def _writer(self, conn: _Conn) -> None:
         while True:
@@ -544,6 +621,18 @@ class HubServer:
                 await conn.ws.send(conn.session.seal(item))
             except (ConnectionClosed, RecordError):
                 return
+
+
+def _too_many_in_flight(request_id: int) -> bytes:
+    return protocol.encode_response_error(
+        request_id,
+        op_error(
+            ErrorCode.RATE_LIMITED,
+            f"more than {MAX_QUEUED_REQUESTS_PER_PEER} of your requests are waiting for an "
+            "answer; wait for some replies, then retry",
+            retry_after=1.0,
+        ),
+    )
 
 
 class _HandshakeFailed(Exception):

@@ -30,9 +30,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AnyStr, Literal, NamedTuple
+from typing import Any, AnyStr, Literal, NamedTuple
 
 import pathspec
+import re2
 
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError, UsageError, op_error
@@ -581,9 +582,13 @@ class SearchMatch:
 
 @dataclass(frozen=True)
 class SearchResult:
+    """``cut_short``: the search stopped early (deadline, or its peer went away), so files
+    after the last one scanned were not searched."""
+
     matches: list[SearchMatch]
     truncated: bool
     files_scanned: int
+    cut_short: bool = False
 
 
 class _Item(NamedTuple):
@@ -659,11 +664,11 @@ def _clip(line: str, col: int) -> str:
     return ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")
 
 
-def _line_hits(
-    buf: AnyStr, rx: re.Pattern[AnyStr], nl: AnyStr, cr: AnyStr, limit: int
-) -> list[tuple[int, AnyStr, int]]:
-    """Up to ``limit`` (line number, line without ending, column) for lines ``rx`` matches."""
-    hits: list[tuple[int, AnyStr, int]] = []
+def _line_hits(buf: bytes, rx: Any, limit: int) -> list[tuple[int, bytes, int]]:
+    """Up to ``limit`` (line number, line without ending, byte column) for the lines of UTF-8
+    ``buf`` that ``rx`` (from :func:`_compile_re2`) matches."""
+    nl, cr = b"\n", b"\r"
+    hits: list[tuple[int, bytes, int]] = []
     pos = 0
     line_no = 1
     counted = 0  # line_no is the number of the line holding offset `counted`
@@ -730,6 +735,46 @@ def _literal_hits(
         hits.append((line_no, line, start - line_start))
         pos = line_end + 1
     return hits
+
+
+def _never() -> bool:
+    return False
+
+
+def _compile_re2(source: str, case_sensitive: bool, *, regex: bool) -> Any:
+    """``source`` compiled by RE2 with ``^``/``$`` at line boundaries.
+
+    Raises:
+        OpError: ``invalid`` with RE2's reason, and what RE2 lacks (backreferences,
+            lookaround), for a pattern it refuses; ``invalid`` for a regex (``regex``) of more
+            than ``limits.MAX_REGEX_PROGRAM_SIZE`` instructions.
+    """
+    options = re2.Options()
+    options.log_errors = False  # the reason goes to the peer, not to the hub's stderr
+    options.case_sensitive = case_sensitive
+    # Only where a match starts is needed. With groups RE2 must track submatches, which is
+    # O(text x program) (1 s per MiB for "(.*){10}"); without, its DFA answers in one pass.
+    options.never_capture = True
+    try:
+        # Built directly, not through re2.compile: its cache would keep 128 patterns of a
+        # peer's choosing alive, each with up to 8 MiB of DFA memory.
+        compiled = re2._Regexp("(?m)" + source, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise op_error(
+            ErrorCode.INVALID,
+            f"invalid regex: {reason}. Regexes use RE2 syntax: no backreferences (\\1) and "
+            "no lookaround ((?=...), (?!...), (?<=...), (?<!...)); write \\z for Python's \\Z",
+        ) from None
+    if regex and compiled.programsize > limits.MAX_REGEX_PROGRAM_SIZE:
+        raise op_error(
+            ErrorCode.INVALID,
+            f"the regex is too complex ({compiled.programsize} RE2 instructions, the limit is "
+            f"{limits.MAX_REGEX_PROGRAM_SIZE}); use smaller repeat counts",
+        )
+    return compiled
 
 
 def _compile_glob(glob: str) -> Callable[[str], bool]:
@@ -1006,12 +1051,14 @@ class Workspace:
         depth: int | None = None,
         is_host: bool,
         max_entries: int = 5000,
+        should_stop: Callable[[], bool] | None = None,
     ) -> tuple[list[FileEntry], bool]:
         """Entries of folder ``path`` sorted by path, and whether the list was cut short.
 
         ``depth`` (1 = direct children) wins over ``recursive``; ``recursive`` alone means
         unlimited depth. Recursion never enters a ``.git`` folder below ``path`` and never
-        follows a symlink. When cut at ``max_entries`` the shallowest entries are kept.
+        follows a symlink. When cut at ``max_entries`` the shallowest entries are kept; when
+        ``should_stop`` (asked before each entry) returns true, the walk ends there.
         A file path gives just that file. Paths of a folder reached through a symlink are
         given by where they really are.
         """
@@ -1033,8 +1080,9 @@ class Workspace:
             return [FileEntry(res.rel, "file", st.st_size)], False
         entries: list[FileEntry] = []
         truncated = False
+        stop = should_stop or _never
         for item in self._walk(res, is_host=is_host, max_depth=max_depth, breadth_first=True):
-            if len(entries) >= max_entries:
+            if len(entries) >= max_entries or stop():
                 truncated = True
                 break
             size = 0
@@ -1048,13 +1096,21 @@ class Workspace:
         return entries, truncated
 
     def find_files(
-        self, glob: str, *, path: str = "", max_results: int = 200, is_host: bool
+        self,
+        glob: str,
+        *,
+        path: str = "",
+        max_results: int = 200,
+        is_host: bool,
+        should_stop: Callable[[], bool] | None = None,
     ) -> tuple[list[str], bool]:
-        """Files (and symlinks) under ``path`` whose path matches ``glob``, sorted.
+        """Files (and symlinks) under ``path`` whose path matches ``glob``, sorted, and whether
+        the list was cut short.
 
         ``glob`` uses gitignore syntax against the path relative to ``path``: ``*.py`` matches
         at any depth, ``src/*.py`` only directly in ``src``, ``**`` spans folders.
-        ``max_results`` is capped at ``limits.MAX_RESULTS``.
+        ``max_results`` is capped at ``limits.MAX_RESULTS``. ``should_stop`` is asked before
+        each entry of the walk; when it returns true the walk ends there (cut short).
         """
         matches_glob = _compile_glob(glob)
         limit = _result_limit(max_results)
@@ -1067,7 +1123,10 @@ class Workspace:
         base = to_relpath(self.root, res.real)
         cut = len(base) + 1 if base else 0
         found: list[str] = []
+        stop = should_stop or _never
         for item in self._walk(res, is_host=is_host, max_depth=None, breadth_first=False):
+            if stop():
+                return sorted(found), True
             if item.kind == "dir" or not matches_glob(item.rel[cut:]):
                 continue
             if len(found) >= limit:
@@ -1199,6 +1258,7 @@ class Workspace:
         case_sensitive: bool = False,
         max_results: int = 200,
         is_host: bool,
+        should_stop: Callable[[], bool] | None = None,
     ) -> SearchResult:
         """Lines matching ``pattern`` in the text files under ``path``, in path order.
 
@@ -1207,9 +1267,15 @@ class Workspace:
         guest. ``glob`` filters like :meth:`find_files`. ``max_results`` is capped at
         ``limits.MAX_RESULTS``. ``files_scanned`` counts the text files searched.
 
+        Regular expressions use RE2 (linear time in the text searched, whatever the pattern),
+        so no pattern can stall a worker; RE2 has no backreferences and no lookaround.
+        ``should_stop`` is asked before each file and folder entry: when it returns true the
+        search ends with what it found so far and ``cut_short`` set (a deadline, or the peer
+        went away). Thread-safe: it touches only the disk and its arguments.
+
         Raises:
-            OpError: ``invalid`` for an empty or over-long pattern or a bad regex (the
-                message carries the ``re`` error).
+            OpError: ``invalid`` for an empty or over-long pattern or a regex that RE2 does
+                not accept (the message carries RE2's error).
         """
         if not pattern:
             raise op_error(ErrorCode.INVALID, "pattern is empty")
@@ -1219,20 +1285,7 @@ class Workspace:
             )
         matches_glob = _compile_glob(glob) if glob is not None else None
         limit = _result_limit(max_results)
-        flags = re.MULTILINE | (0 if case_sensitive else re.IGNORECASE)
-        source = pattern if regex else re.escape(pattern)
-        try:
-            rx = re.compile(source, flags)
-        except re.error as exc:
-            raise op_error(ErrorCode.INVALID, f"invalid regex: {exc}") from None
-        # Fast path for ASCII files: the same regex on bytes finds the same matches at the
-        # same offsets, so such files are never decoded.
-        rx_bytes: re.Pattern[bytes] | None = None
-        if source.isascii():
-            try:
-                rx_bytes = re.compile(source.encode("ascii"), flags)
-            except re.error:
-                rx_bytes = None
+        rx = _compile_re2(pattern if regex else re2.escape(pattern), case_sensitive, regex=regex)
         # Literal searches first reject files that cannot match with a plain substring test.
         needle = pattern.encode("utf-8") if not regex and case_sensitive else None
         needle_lower = (
@@ -1243,14 +1296,16 @@ class Workspace:
 
         fold_risk = needle_lower is not None and any(c in needle_lower for c in b"iks")
         res = self._check(path, is_host=is_host)
-        files: Iterator[tuple[str, str, str]]
+        stop = should_stop or _never
+        files: Iterator[tuple[str, str, str] | None]
         if res.real.is_dir():
             base = to_relpath(self.root, res.real)
             cut = len(base) + 1 if base else 0
+            # Every entry (folders too) comes out of the walk, so a tree of empty folders
+            # still reaches the stop check.
             files = (
-                (item.rel, item.path, item.rel[cut:])
+                (item.rel, item.path, item.rel[cut:]) if item.kind == "file" else None
                 for item in self._walk(res, is_host=is_host, max_depth=None, breadth_first=False)
-                if item.kind == "file"
             )
         elif res.lexical.is_symlink() or not res.real.exists():
             if not res.real.exists():
@@ -1262,8 +1317,15 @@ class Workspace:
         matches: list[SearchMatch] = []
         scanned = 0
         truncated = False
+        cut_short = False
         max_bytes = self.max_file_bytes
-        for rel, file_path, glob_rel in files:
+        for found in files:
+            if stop():
+                cut_short = True
+                break
+            if found is None:
+                continue
+            rel, file_path, glob_rel = found
             if matches_glob is not None and not matches_glob(glob_rel):
                 continue
             data = _read_small(file_path, max_bytes)
@@ -1273,49 +1335,42 @@ class Workspace:
             if needle is not None and needle not in data:
                 continue
             lowered = None
-            if needle_lower is not None:
-                ascii_text = data.isascii()
-                if ascii_text or not (fold_risk and _may_fold(data)):
-                    # bytes.lower() folds ASCII letters only; that is the whole story unless
-                    # the needle has a letter that a non-ASCII character also matches.
-                    low = data.lower()
-                    if needle_lower not in low:
-                        continue
-                    lowered = low
+            if needle_lower is not None and (data.isascii() or not (fold_risk and _may_fold(data))):
+                # bytes.lower() folds ASCII letters only; that is the whole story unless the
+                # needle has a letter that a non-ASCII character also matches.
+                low = data.lower()
+                if needle_lower not in low:
+                    continue
+                lowered = low
+            ascii_text = data.isascii()
+            if not ascii_text:
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError:
+                    scanned -= 1
+                    continue
             room = limit + 1 - len(matches)
             literal = needle if needle is not None else needle_lower
             haystack = data if needle is not None else lowered
             if literal is not None and haystack is not None:
                 # A literal: bytes.find gives the regex's matches (UTF-8 is self-synchronising
                 # and the case folding above is exact for this needle and file).
-                ascii_text = data.isascii()
-                if not ascii_text:
-                    try:
-                        data.decode("utf-8")
-                    except UnicodeDecodeError:
-                        scanned -= 1
-                        continue
-                for line_no, raw, col in _literal_hits(data, haystack, literal, room):
-                    line = raw.decode("utf-8")
-                    if not ascii_text:
-                        col = len(raw[:col].decode("utf-8"))
-                    matches.append(SearchMatch(rel, line_no, _clip(line, col)))
-            elif rx_bytes is not None and data.isascii():
-                for line_no, raw, col in _line_hits(data, rx_bytes, b"\n", b"\r", room):
-                    matches.append(SearchMatch(rel, line_no, _clip(raw.decode("ascii"), col)))
+                hits = _literal_hits(data, haystack, literal, room)
             else:
-                try:
-                    text = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    scanned -= 1
-                    continue
-                for line_no, line, col in _line_hits(text, rx, "\n", "\r", room):
-                    matches.append(SearchMatch(rel, line_no, _clip(line, col)))
+                # RE2 compiled from a str runs on UTF-8 bytes: offsets are byte offsets.
+                hits = _line_hits(data, rx, room)
+            for line_no, raw, col in hits:
+                line = raw.decode("utf-8")
+                if not ascii_text:
+                    col = len(raw[:col].decode("utf-8"))
+                matches.append(SearchMatch(rel, line_no, _clip(line, col)))
             if len(matches) > limit:
                 del matches[limit:]
                 truncated = True
                 break
-        return SearchResult(matches=matches, truncated=truncated, files_scanned=scanned)
+        return SearchResult(
+            matches=matches, truncated=truncated, files_scanned=scanned, cut_short=cut_short
+        )
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -180,6 +180,29 @@ MAX_HANDSHAKES_IN_PROGRESS = 64
 #: peer address, so every local process shares one); one more is refused with HTTP 503.
 MAX_HANDSHAKES_IN_PROGRESS_PER_SOURCE = 8
 
+# Work off the event loop (issue 13, item 3): searches, walks, hashes and diffs run in worker
+# threads; the loop only routes.
+#: Seconds a ``search_files`` (or the walk of a ``find_files``) may run; then it stops and its
+#: result says ``cut_short`` (``truncated`` for ``find_files``). Well under the client's
+#: REQUEST_TIMEOUT_SECONDS, so the partial answer arrives.
+SEARCH_DEADLINE_SECONDS = 10.0
+#: Largest compiled regex a search accepts, in RE2 instructions (``(.|.)*#`` is 14,
+#: ``\w{100}`` about 800). RE2's time is linear in the text, times the program's size where its
+#: DFA gives up on crafted text: ``a[ab]{999}c`` (1,005) took 18 s per MiB of random a/b.
+MAX_REGEX_PROGRAM_SIZE = 1000
+#: Worker threads for searches and walks (``search_files``, ``find_files``, ``list_files``).
+#: Their work is mostly Python holding the GIL, so a second thread added no throughput in
+#: bench/search_load.py but doubled the event loop's wait for the GIL (ping p99 33 ms, not 18).
+SEARCH_WORKERS = 1
+#: Worker threads for the other file work (reads and their hashes, diffs of changes, quoted
+#: lines of messages): never queued behind searches, so a flood of searches cannot stall them.
+FILE_WORKERS = 2
+#: Requests of one peer read and waiting behind its running request; one more is refused at
+#: once with ``rate_limited``. Bounds the decoded requests (up to a frame each) a peer can
+#: make the hub hold, as the WebSocket layer's own queue (``max_queue=64`` frames) does; an
+#: assistant may well make 20 calls at once. ``ping`` never waits behind them.
+MAX_QUEUED_REQUESTS_PER_PEER = 64
+
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
@@ -221,6 +244,9 @@ class Limits:
     max_decided_data_bytes: int = MAX_DECIDED_DATA_BYTES
     max_decided_per_author: int = MAX_DECIDED_PER_AUTHOR
     max_decided_total: int = MAX_DECIDED_TOTAL
+    search_deadline_seconds: float = SEARCH_DEADLINE_SECONDS
+    search_workers: int = SEARCH_WORKERS
+    file_workers: int = FILE_WORKERS
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

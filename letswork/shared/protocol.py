@@ -476,6 +476,9 @@ class SearchFilesResult(WireModel):
     matches: list[SearchMatch]
     truncated: bool
     files_scanned: Count
+    #: The search stopped at its deadline (``SEARCH_DEADLINE_SECONDS``) before every file was
+    #: searched; absent from older hubs.
+    cut_short: bool = False
 
 
 class FindFilesArgs(WireModel):
