@@ -137,13 +137,16 @@ def _get(data: Any, path: tuple[Any, ...]) -> Any:
     return data
 
 
-def _hostile(example: dict[str, Any], parse: Any) -> tuple[BaseModel, int]:
-    """``example`` with HOSTILE appended to every string the catalogue accepts it in."""
+def hostile_variant(
+    example: dict[str, Any], parse: Any, hostile: str = HOSTILE
+) -> tuple[BaseModel, int]:
+    """``example`` with ``hostile`` appended to every string the catalogue accepts it in, parsed
+    with ``parse``; and how many strings took it."""
     data = copy.deepcopy(example)
     accepted = 0
     for path in list(_leaves(data)):
         old = _get(data, path)
-        _set(data, path, old + HOSTILE)
+        _set(data, path, old + hostile)
         try:
             parse(data)
         except ProtocolError:
@@ -194,7 +197,7 @@ _TOOL_RESULTS = {spec.op: RESULT_EXAMPLES[spec.op] for spec in TOOLS.values() if
 def test_every_tool_result_cleans_every_field_a_hub_can_fill(
     name: str, example: dict[str, Any]
 ) -> None:
-    result, accepted = _hostile(example, lambda d: protocol.parse_result(name, d))
+    result, accepted = hostile_variant(example, lambda d: protocol.parse_result(name, d))
     ctx = ToolContext(me="me", role="host", link=f"connecting; last error: {HOSTILE}")
     for spec in (s for s in TOOLS.values() if s.op == name):
         text = spec.render(result, {**ARGS_EXAMPLES.get(name, {}), **spec.defaults}, ctx)
@@ -216,7 +219,7 @@ def test_every_event_note_cleans_every_field_a_hub_can_fill(
     name: str, example: dict[str, Any]
 ) -> None:
     if name in protocol.EVENTS:
-        parsed, _ = _hostile(example, lambda d: protocol.parse_event_data(name, d))
+        parsed, _ = hostile_variant(example, lambda d: protocol.parse_event_data(name, d))
         data = parsed.model_dump(mode="json")
     else:
         data = {k: v + HOSTILE if isinstance(v, str) else v for k, v in example.items()}
