@@ -18,9 +18,14 @@ written (tests/channel/test_channel_hidden_text.py holds that side).
 from __future__ import annotations
 
 import ast
+import logging
+import sys
 from pathlib import Path
 
 import pytest
+
+from letswork.shared.sanitize import MARKER
+from letswork.ui import printer
 
 PACKAGE = Path(__file__).resolve().parents[1] / "letswork"
 EXEMPT = {
@@ -175,3 +180,63 @@ def test_the_guard_finds_each_way_around_the_printer(line: str) -> None:
 )
 def test_the_guard_lets_the_printer_and_plain_text_through(line: str) -> None:
     assert not violations(line), violations(line)
+
+
+# ------------------------------------------------------------------ the printer's own cleaning
+
+
+def test_a_log_record_is_cleaned_and_kept_on_one_line() -> None:
+    """A peer's text in a log message cannot paint the terminal or forge a log line."""
+    formatter = printer.CleanFormatter("%(levelname)s %(message)s")
+    hostile = "bob\x1b]0;pwned\x07\nERROR the host approved everything\u200b"
+    record = logging.LogRecord(
+        "letswork.hub", logging.WARNING, __file__, 1, "peer %s", (hostile,), None
+    )
+    assert formatter.format(record) == (
+        f"WARNING peer bob{MARKER}]0;pwned{MARKER} ERROR the host approved everything{MARKER}"
+    )
+    try:
+        raise ValueError(f"bad {hostile}")
+    except ValueError:
+        failed = logging.LogRecord(
+            "letswork", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    text = formatter.format(failed)
+    assert text.startswith("ERROR failed\nTraceback")  # the traceback keeps its lines
+    assert "\x1b" not in text and "\u200b" not in text and MARKER in text
+
+
+def test_the_last_resort_handler_and_uncaught_exceptions_are_cleaned(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logging, "lastResort", logging.lastResort)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    printer.install()
+    # What Python does with a record when no handler is configured (pytest configures one).
+    record = logging.LogRecord(
+        "websockets.client",
+        logging.WARNING,
+        __file__,
+        1,
+        "reason: %s",
+        ("\x1b]52;c;eA==\x07",),
+        None,
+    )
+    assert logging.lastResort is not None
+    logging.lastResort.handle(record)
+    try:
+        raise RuntimeError("hub said \x1b]0;pwned\x07")
+    except RuntimeError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    err = capsys.readouterr().err
+    assert f"reason: {MARKER}]52;c;eA=={MARKER}" in err
+    assert f"RuntimeError: hub said {MARKER}]0;pwned{MARKER}" in err
+    assert "\x1b" not in err and "\x07" not in err
+
+
+def test_echo_cleans_whatever_it_is_given(capsys: pytest.CaptureFixture[str]) -> None:
+    printer.echo("joined demo\x1b]52;c;eA==\x07\U000e0061", err=True)
+    printer.echo("ok")
+    out = capsys.readouterr()
+    assert out.err == f"joined demo{MARKER}]52;c;eA=={MARKER}\n"
+    assert out.out == "ok\n"

@@ -5,9 +5,10 @@ with :func:`letswork.shared.sanitize.clean_terminal` before click writes it: a c
 a project name or an error message from a hub, a path or a name from a guest, loses its escape
 sequences and invisible characters on the way, whoever composed the line. Log records reach
 the terminal (and log files) through :class:`CleanFormatter`, which cleans the formatted
-record, traceback included; :func:`install` puts the same cleaning on Python's last-resort
-log handler (records of loggers nobody configured, such as ``websockets`` or ``letswork``
-itself in the admin commands and ``letswork join``) and on uncaught exceptions.
+record, traceback included, and keeps each message on one line; :func:`install` puts the
+same cleaning on Python's last-resort log handler (records of loggers nobody configured, such
+as ``websockets``, or ``letswork`` itself in the admin commands and ``letswork join``) and on
+uncaught exceptions.
 
 The dashboard writes through Textual instead, and puts every peer string on screen as a
 ``rich.text.Text`` after :func:`~letswork.shared.sanitize.clean_terminal`, never as markup.
@@ -24,7 +25,7 @@ import sys
 import traceback
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 import click
 
@@ -44,10 +45,18 @@ def one_line(text: str, max_chars: int | None = None) -> str:
 
 
 class CleanFormatter(logging.Formatter):
-    """A formatter whose output (message, arguments and traceback) is cleaned for a terminal."""
+    """A formatter whose output is cleaned for a terminal: the message (with its arguments) is
+    cleaned and kept on one line, so a peer's text cannot forge a log line of its own; a
+    traceback is cleaned and keeps its lines."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        return clean_terminal(super().format(record))
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return clean_terminal(super().formatMessage(record)).replace("\n", " ")
+
+    def formatException(self, ei: Any) -> str:
+        return clean_terminal(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return clean_terminal(super().formatStack(stack_info))
 
 
 def stream_handler(
