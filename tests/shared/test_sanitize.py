@@ -170,8 +170,10 @@ _SPICY = st.lists(
     st.one_of(
         st.characters(min_codepoint=0, max_codepoint=0xFF),
         st.sampled_from(
-            list("\u200b\u2028\u2029\ufe0e\ufe0f\ufe00\u034f\u3164\ud800\ue000\ufeff[m;\x1b\x9b")
-            + ["\U000e0041", "\U0001f389", "\U000f0001", "\U0003ffff", MARKER, "\x1b[", "\r\n"]
+            [
+                *"\u200b\u2028\u2029\ufe0e\ufe0f\ufe00\u034f\u3164\ud800\ue000\ufeff[m;\x1b\x9b",
+                *("\U000e0041", "\U0001f389", "\U000f0001", "\U0003ffff", MARKER, "\x1b[", "\r\n"),
+            ]
         ),
         st.characters(),
     ),
