@@ -343,7 +343,8 @@ def run_doctor(project: Path) -> int:
             ok(f"hub running for {project} ({where}), answers as host")
         except LetsworkError as exc:
             bad(
-                f"hub for {project} (pid {info['pid']}) does not answer: {exc.message}",
+                f"hub for {project} (pid {info['pid']}) does not answer: "
+                f"{printer.one_line(exc.message)}",
                 "stop it (`letswork stop` or kill the pid) and start again",
             )
     return problems

@@ -160,3 +160,26 @@ async def test_a_hostile_error_message_from_the_hub_reaches_the_terminal_cleaned
     assert line.startswith(f"letswork: go away{MARKER}]52;c;")
     assert line.endswith("registered the letswork channel with Claude Code")
     assert "registered the letswork channel" not in output.replace(line, "")
+
+
+async def test_a_hostile_http_answer_to_the_upgrade_reaches_the_terminal_cleaned() -> None:
+    """websockets quotes a bad header of the hub's HTTP answer in its error, read as
+    ISO-8859-1: bytes 0x9b and 0x9d are 8-bit CSI and OSC."""
+
+    async def squatter(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: \x9b2J\x9d0;pwned\x9c\r\n\r\n"
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(squatter, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        code = invite.Invite(secrets.token_bytes(16), f"ws://127.0.0.1:{port}/").format()
+        exit_code, output = await _join(code, "--name", "alice", "--print-config")
+    assert exit_code == 1, output
+    assert not any(raw in output for raw in ("\x9b", "\x9c", "\x9d", "\x1b")), ascii(output)
+    assert f"invalid Sec-WebSocket-Accept header: {MARKER}0;pwned{MARKER}" in output

@@ -777,7 +777,7 @@ class Dashboard(App[None]):
             self._banner_text = None
             banner.display = False
             return
-        self._banner_text = Text(clean_terminal(message), style="bold")
+        self._banner_text = Text(one_line(message, 2000), style="bold")
         banner.update(self._banner_text)
         banner.display = True
 
