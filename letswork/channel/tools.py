@@ -862,10 +862,11 @@ _MAX_RETRY_AFTER_SECONDS = 86_400.0
 def format_error(exc: LetsworkError, *, mutating: bool, link: str, revoked: bool) -> str:
     """The text of an ``isError`` tool result: ``code: message`` and a next step.
 
-    The hub's message may quote paths and names other people chose, so it is cleaned.
+    The hub's message may quote paths and names other people chose, so it is cleaned, and kept
+    on one line: a hub cannot write a "Next step:" line of its own.
     """
     code = exc.code
-    message = clean(exc.message)
+    message = clean_line(exc.message, 4000)
     if isinstance(exc, TransportError) and revoked:
         return (
             f"auth_failed: {message}\nNext step: the hub no longer accepts this channel's "
