@@ -7,8 +7,9 @@ it. The scan fails when a new way to the terminal appears anywhere else in ``let
 - a log handler or formatter that does not clean (``logging.StreamHandler``, ``FileHandler``,
   ``Formatter``, ``basicConfig``), or a change to ``logging.lastResort``/``sys.excepthook``;
 - Rich markup: ``Text.from_markup``, ``Text.from_ansi``, ``markup=True``, ``rich.print``, a
-  ``Console``; a Textual ``notify`` without ``markup=False``; a ``DataTable`` cell, a ``Static``
-  or an ``update`` given a bare string (Textual reads those as markup).
+  ``Console``; a Textual ``notify`` without ``markup=False``; a ``DataTable`` cell given a bare
+  string or the result of anything but ``Text``/``peer_text``, a ``Static`` or an ``update``
+  given a bare string (Textual reads those as markup).
 
 The printer module itself is exempt, and so is the channel's stdio transport: its stdout is
 the MCP client's pipe, not a terminal, and what it carries is cleaned where the results are
@@ -110,7 +111,8 @@ def violations(source: str, where: str = "<source>") -> list[str]:
             report(node, f"{name} given a bare string (markup)")
         if name.endswith(".add_row"):
             for arg in node.args:
-                if not (isinstance(arg, ast.Call) and _dotted(arg.func) in CELL_BUILDERS):
+                built = isinstance(arg, ast.Call) and _dotted(arg.func) in CELL_BUILDERS
+                if _is_bare_string(arg) or (isinstance(arg, ast.Call) and not built):
                     report(node, f"{name} given a cell that is not a Text")
     return found
 
@@ -159,7 +161,8 @@ def test_the_exempt_modules_exist() -> None:
         "RichLog(markup=True)",
         "Static(f'{name} joined')",
         "view.update('[bold]' + name)",
-        "table.add_row(name, Text(role))",
+        "table.add_row(f'{name}', Text(role))",
+        "table.add_row(one_line(name), Text(role))",
     ],
 )
 def test_the_guard_finds_each_way_around_the_printer(line: str) -> None:
@@ -173,6 +176,7 @@ def test_the_guard_finds_each_way_around_the_printer(line: str) -> None:
         "click.prompt('Invite code', err=True)",
         "self.notify(text, severity='error', markup=False)",
         "table.add_row(peer_text(name), Text(role), key=peer_id)",
+        "table.add_row(what, Text(role))",  # a Text built on the lines before
         "view.update(Text(note, style='dim'))",
         "Static(id='status')",
         "os.write(fd, view)",
