@@ -376,6 +376,11 @@ class ChangeInfo(WireModel):
     #: A decided change whose content and diff were pruned (only the newest decided changes
     #: keep theirs, ``MAX_DECIDED_WITH_DATA``); ``diff`` is then null. Sent only when true.
     data_pruned: bool = False
+    #: Why the change needs the host's approval whoever proposes it: it touches a sensitive
+    #: path (an ignore file, git attributes or modules, editor or CI config, hooks: the hub's
+    #: ``SENSITIVE_PATHS``), e.g. ``".gitignore: an ignore file: it decides which files guests
+    #: may see"``. Sent only for such a change; older hubs never send it.
+    sensitive: ShortText | None = None
 
 
 class InviteInfo(WireModel):
