@@ -186,6 +186,17 @@ def _what(change: protocol.ChangeInfo) -> str:
     return f"{article} {change.kind} of {path}"
 
 
+def _sensitive(change: protocol.ChangeInfo) -> str:
+    """The sentence that marks a change to a sensitive path (it alters what guests see or runs
+    code on the host), or ``""``; the reason comes from the hub, so it is cleaned."""
+    if not change.sensitive:
+        return ""
+    return (
+        f"SENSITIVE PATH ({clean_line(change.sensitive, 300)}): it waits for the host's "
+        "approval whoever proposes it, trusted editors included"
+    )
+
+
 def _diff(diff: str | None) -> str:
     if not diff:
         return "(no diff)"
@@ -326,11 +337,12 @@ def _r_change(r: protocol.ChangeResult, args: Mapping[str, Any], ctx: ToolContex
     if r.status == "applied":
         sha = f" The file's sha256 is now {c.new_sha256}." if c.new_sha256 else ""
         return f"Applied {_what(c)} (change {clean_line(c.id, 64)}).{sha}\n{_diff(c.diff)}"
+    mark = f"{_sensitive(c)}.\n" if c.sensitive else ""
     return (
         f"Proposed change {clean_line(c.id, 64)}: {_what(c)}. Nothing is written until the host "
         "approves it; meanwhile the path stays locked for others. You will get an event when "
         "the host decides; my_pending_changes shows its status.\n"
-        f"Diff:\n{_diff(c.diff)}"
+        f"{mark}Diff:\n{_diff(c.diff)}"
     )
 
 
@@ -358,6 +370,8 @@ def _change_line(c: protocol.ChangeInfo) -> str:
         line += f"; reason: {clean_line(c.reason, 300)}"
     if c.status == "conflict":
         line += "; the file changed first: read it again and propose anew"
+    if c.sensitive:
+        line += f"; {_sensitive(c)}"
     return line
 
 
@@ -385,6 +399,8 @@ def _r_pending(r: protocol.ChangeList, args: Mapping[str, Any], ctx: ToolContext
             f"Change {clean_line(c.id, 64)}: {_what(c)} by {_name(c.author)}, proposed "
             f"{_clock(c.created_at)}, {_size(c.size)}"
         )
+        if c.sensitive:
+            head += f"\n{_sensitive(c)}. Read it with care before approving."
         blocks.append(head if c.diff is None else f"{head}\n{_diff(c.diff)}")
     return "\n\n".join(blocks)
 
