@@ -35,8 +35,10 @@ __all__ = [
     "SENSITIVE_PATHS",
     "change_sensitivity",
     "fold_name",
+    "git_dir_reason",
     "git_layout_reason",
     "git_metadata_reason",
+    "is_git_dir",
     "is_git_name",
     "sensitive_reason",
 ]
@@ -103,6 +105,33 @@ def git_metadata_reason(relpath: str) -> str | None:
             return (
                 f"{part!r} is git metadata (a .git file or folder); letswork never shares, "
                 "reads or writes it, because git runs commands named there"
+            )
+    return None
+
+
+def is_git_dir(folder: str | Path) -> bool:
+    """Whether git would take ``folder`` for a git directory (:data:`GIT_DIR_MARKERS`): one
+    ``lstat`` when it has no ``HEAD``, at most four."""
+    if not os.path.lexists(os.path.join(folder, "HEAD")):
+        return False
+    if os.path.lexists(os.path.join(folder, "commondir")):
+        return True
+    return os.path.lexists(os.path.join(folder, "objects")) and os.path.lexists(
+        os.path.join(folder, "refs")
+    )
+
+
+def git_dir_reason(root: Path, relpath: str) -> str | None:
+    """Why reading ``relpath`` would read git metadata: the path, or a folder above it up to
+    ``root`` itself, is a git directory (:func:`is_git_dir`: a bare repository, a worktree's
+    git dir), whatever its name; or None."""
+    parts = [part for part in relpath.split("/") if part]
+    for index in range(len(parts) + 1):
+        if is_git_dir(root.joinpath(*parts[:index])):
+            where = "/".join(parts[:index]) or "the project root"
+            return (
+                f"{where!r} is a git repository's metadata (HEAD with objects/ and refs/, or "
+                "with commondir); letswork never shares, reads or writes it"
             )
     return None
 

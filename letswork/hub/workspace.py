@@ -35,7 +35,14 @@ from typing import Any, AnyStr, Literal, NamedTuple
 import pathspec
 import re2
 
-from letswork.hub.policy import fold_name, git_layout_reason, git_metadata_reason, is_git_name
+from letswork.hub.policy import (
+    fold_name,
+    git_dir_reason,
+    git_layout_reason,
+    git_metadata_reason,
+    is_git_dir,
+    is_git_name,
+)
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError, UsageError, op_error
 
@@ -1076,7 +1083,11 @@ class Workspace:
         if not res.rel:
             return res
         real_rel = to_relpath(self.root, res.real)
-        why = git_metadata_reason(res.rel) or git_metadata_reason(real_rel)
+        why = (
+            git_metadata_reason(res.rel)
+            or git_metadata_reason(real_rel)
+            or git_dir_reason(self.root, real_rel)  # an lstat or so per folder
+        )
         if why is not None:
             # Nobody reads git metadata through the hub, the host included; a guest gets the
             # not_shared of every unshared path, whether or not it exists.
@@ -1136,7 +1147,8 @@ class Workspace:
         return _resolve(self.root, relpath).lexical.is_symlink()
 
     def _symlink_visible(self, path: str) -> bool:
-        """Whether a guest may see a symlink: it leads to a shared path inside the root."""
+        """Whether a guest may see a symlink: it leads to a shared path inside the root, and
+        not into git metadata."""
         try:
             real = Path(os.path.realpath(path))
             if not real.is_relative_to(self.root):
@@ -1144,7 +1156,10 @@ class Workspace:
             os.stat(path)
         except (OSError, ValueError):
             return False  # dangling, loop, or unreadable
-        return self.rules.is_shared(to_relpath(self.root, real), is_dir=real.is_dir())
+        real_rel = to_relpath(self.root, real)
+        if git_metadata_reason(real_rel) or git_dir_reason(self.root, real_rel):
+            return False
+        return self.rules.is_shared(real_rel, is_dir=real.is_dir())
 
     # -- walking ---------------------------------------------------------------------------
 
@@ -1160,7 +1175,9 @@ class Workspace:
         extra = None if is_host else rules._letsworkignore()
         for entry in entries:
             name = entry.name
-            if name.startswith(TEMP_PREFIX) or not _addressable(name):
+            # Git metadata does not exist through the hub, for the host either: a .git of any
+            # spelling, file or folder, and a folder git takes for a repository (bare ones).
+            if name.startswith(TEMP_PREFIX) or not _addressable(name) or is_git_name(name):
                 continue
             kind: Literal["file", "dir", "symlink"]
             try:
@@ -1173,6 +1190,8 @@ class Workspace:
                 else:
                     continue  # fifo, socket, device: never listed or opened
             except OSError:
+                continue
+            if kind == "dir" and is_git_dir(entry.path):
                 continue
             rel = f"{dir_rel}/{name}" if dir_rel else name
             if not is_host:

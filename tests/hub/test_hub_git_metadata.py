@@ -89,6 +89,31 @@ async def test_a_symlink_to_the_gitlink_does_not_read_it(hub: HubFixture) -> Non
     assert await _code(host.call("read_file", path="innocent.txt")) == ErrorCode.FORBIDDEN
 
 
+async def test_the_hosts_search_never_reads_a_gitlink(hub: HubFixture) -> None:
+    _write(hub.project, "sub/.git", GITLINK)
+    host = await hub.host()
+    found = await host.call("search_files", pattern="gitdir")
+    assert found["matches"] == []
+    listing = await host.call("list_files", path="sub")
+    assert listing["entries"] == []
+
+
+@pytest.mark.parametrize("who", ["guest", "host"])
+async def test_nobody_reads_inside_an_embedded_bare_repository(hub: HubFixture, who: str) -> None:
+    for name in ("HEAD", "objects/info/packs", "refs/heads/main"):
+        _write(hub.project, f"vendor/lib.git/{name}")
+    _write(hub.project, "vendor/lib.git/config", "[remote]\nurl = https://user:token@x/\n")
+    os.symlink("lib.git/config", hub.project / "vendor" / "cfg")
+    peer = await hub.guest("alice", "viewer") if who == "guest" else await hub.host()
+    expected = ErrorCode.NOT_SHARED if who == "guest" else ErrorCode.FORBIDDEN
+    for rel in ("vendor/lib.git/config", "vendor/cfg"):
+        assert await _code(peer.call("read_file", path=rel)) == expected
+    assert await _code(peer.call("list_files", path="vendor/lib.git")) == expected
+    assert (await peer.call("search_files", pattern="token"))["matches"] == []
+    listing = await peer.call("list_files", path="", recursive=True)
+    assert not [e for e in listing["entries"] if "lib.git" in e["path"]]
+
+
 # ------------------------------------------------------------------------------- writing
 
 

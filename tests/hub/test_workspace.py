@@ -143,12 +143,15 @@ def test_host_reads_every_unshared_file_but_git_metadata(ws: Workspace, rel: str
     assert sha == hashlib.sha256(SECRETS[rel].encode()).hexdigest()
 
 
-def test_host_listing_shows_unshared_files_and_the_git_folder(ws: Workspace) -> None:
+def test_host_listing_shows_unshared_files_but_no_git_metadata(ws: Workspace, root: Path) -> None:
+    _write(root, "sub/.git", "gitdir: /home/host/x\n")
+    for rel in ("HEAD", "objects/x", "refs/y", "config"):
+        _write(root, f"vendor/lib.git/{rel}", "TOPSECRET git\n")
     entries, _ = ws.list_files(recursive=True, is_host=True)
     paths = _paths(entries)
     assert set(SECRETS) - {".git/config"} <= paths
-    assert ".git" in paths
-    assert ".git/config" not in paths  # a recursive walk never enters .git
+    assert "vendor" in paths
+    assert not [p for p in paths if ".git" in p.split("/") or p.startswith("vendor/lib.git")]
 
 
 @pytest.mark.parametrize("op", ["read", "list", "search", "find"])
