@@ -419,6 +419,9 @@ _Extra = tuple["_Spec | None", "_Spec | None"] | None
 
 #: The sha256 that :class:`GuestVersion` records for "no such file" (a guest deleted it).
 ABSENT = "absent"
+#: The "sha256" of an ignore file that could not be read to the end: it may be a guest's
+#: version, so a recorded one keeps applying (fail closed).
+_UNREADABLE = "unreadable"
 
 
 @dataclass(frozen=True)
@@ -534,19 +537,23 @@ class SharingRules:
         if found is None:
             return None
         _, sha = self._load("k:" + key, os.path.join(self.root, key))
-        return found[0] if sha in found[0].guest_shas else None
+        return found[0] if sha in found[0].guest_shas or sha == _UNREADABLE else None
 
     def disk_state(self, key: str) -> tuple[bytes | None, str]:
-        """The ignore file ``key`` as the rules read it now: its bytes (None when absent) and
-        their sha256 (:data:`ABSENT` when absent)."""
-        data = self._read_ignore(os.path.join(self.root, key))
-        return data, (ABSENT if data is None else sha256_hex(data))
+        """The ignore file ``key`` as the rules read it now: the bytes they parse (None when
+        absent; at most ``MAX_FILE_BYTES``) and the sha256 of the whole file (:data:`ABSENT`
+        when absent)."""
+        read = self._read_ignore(os.path.join(self.root, key))
+        return (None, ABSENT) if read is None else read
 
     # -- loading ---------------------------------------------------------------------------
 
-    def _read_ignore(self, path: str) -> bytes | None:
-        """The bytes of the ignore file at ``path``, or None: absent, not a regular file, or a
-        symlink that stays inside the project (a guest could write its target)."""
+    def _read_ignore(self, path: str) -> tuple[bytes, str] | None:
+        """The bytes the rules parse of the ignore file at ``path`` (its first
+        ``MAX_FILE_BYTES``) and the sha256 of all of it, or None: absent, not a regular file,
+        or a symlink that stays inside the project (a guest could write its target). The hash
+        covers the whole file, so a guest's version longer than what is parsed (a move of a
+        large file) is still recognised as the guest's."""
         try:
             if os.path.islink(path):
                 real = Path(os.path.realpath(path))
@@ -559,9 +566,13 @@ class SharingRules:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 return None
-            return _read_fd(fd, _MAX_IGNORE_FILE_BYTES, st.st_size)
+            data = _read_fd(fd, _MAX_IGNORE_FILE_BYTES, st.st_size)
+            digest = hashlib.sha256(data)
+            while chunk := os.read(fd, 1 << 20):
+                digest.update(chunk)
+            return data, digest.hexdigest()
         except OSError:
-            return b""
+            return b"", _UNREADABLE
         finally:
             os.close(fd)
 
@@ -592,8 +603,8 @@ class SharingRules:
         cached = self._cache.get(key)
         if cached is not None and cached[0] == sig:
             return cached[1], cached[2]
-        data = self._read_ignore(path)
-        sha = ABSENT if data is None else sha256_hex(data)
+        read = self._read_ignore(path)
+        data, sha = (None, ABSENT) if read is None else read
         spec = self._parse(data)
         self._cache[key] = (sig, spec, sha)
         return spec, sha
@@ -602,7 +613,7 @@ class SharingRules:
         """(spec on disk, spec of the host's version) of one ignore file."""
         spec, sha = self._load(key, path)
         found = self._guest.get(record)
-        if found is None or sha not in found[0].guest_shas:
+        if found is None or (sha not in found[0].guest_shas and sha != _UNREADABLE):
             return spec, spec
         return spec, found[1]
 

@@ -320,3 +320,16 @@ async def test_the_hosts_own_write_to_a_sensitive_path_applies_and_is_marked(
     result = await host.call("write_file", path=".letsworkignore", content="private/\n")
     assert result["status"] == "applied"
     assert result["change"]["sensitive"].startswith(".letsworkignore: ")
+
+
+async def test_a_gitignore_longer_than_the_rules_read_is_still_known_as_the_guests(
+    project: Path,
+) -> None:
+    _write(project, ".gitignore", "secrets.yml\n")
+    _write(project, "sub/secrets.yml", SECRET)
+    # Over MAX_FILE_BYTES, what the rules parse of an ignore file; allowed by --max-file-size.
+    _write(project, "big.txt", "!secrets.yml\n" + "# padding\n" * 150_000)
+    async with running_hub(project, limits=Limits(max_file_bytes=2 * 1024 * 1024)) as fx:
+        guest = await fx.guest("alice")
+        await _approved(fx, guest, "move_file", path="big.txt", new_path="sub/.gitignore")
+        await _not_shared(guest, "sub/secrets.yml")
