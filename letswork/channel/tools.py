@@ -446,7 +446,10 @@ _PROPOSAL_NOTE = (
     "For a guest this PROPOSES the change: it waits in the host's approval queue and nothing "
     "is written until the host approves it (the result gives the change id and its diff; an "
     "event tells you the decision). The proposal locks the path for others meanwhile. For "
-    "the host, or a guest the host trusts, it is applied at once."
+    "the host, or a guest the host trusts, it is applied at once, except that a guest's change "
+    "to a sensitive path (ignore files, .gitattributes, .gitmodules, .envrc, editor and CI "
+    "config, hooks) always waits for the host. Git metadata (.git, repository folders) is "
+    "never written, by anyone (forbidden)."
 )
 
 
@@ -624,7 +627,8 @@ _TOOL_LIST = (
         the path: the message says who and until when; ask them or wait), conflict (the file
         changed since you read it: read it again and redo the change), quota_exceeded (too
         many pending proposals: wait for the host's decisions), too_large, not_shared
-        (the path is hidden from you: choose another), forbidden (viewers cannot write).""",
+        (the path is hidden from you: choose another), forbidden (viewers cannot write; git
+        metadata is never written).""",
         _r_change,
         fields={
             "path": "File path relative to the project root, '/'-separated.",
@@ -826,8 +830,9 @@ _NEXT: Mapping[ErrorCode, str] = {
     "set replace_all=true.",
     ErrorCode.TOO_LARGE: "read in pages with offset/limit, or split the change into smaller ones.",
     ErrorCode.BINARY_FILE: "only UTF-8 text files can be read or written through letswork.",
-    ErrorCode.FORBIDDEN: "your role does not allow this, or the task is someone else's; ask "
-    "the host (or the task's assignee).",
+    ErrorCode.FORBIDDEN: "your role does not allow this, the path is git metadata (never read "
+    "or written through letswork: do not retry), or the task is someone else's; ask the host "
+    "(or the task's assignee).",
     ErrorCode.RATE_LIMITED: "too many requests at once: wait a moment and retry.",
     ErrorCode.QUOTA_EXCEEDED: "for pending changes, wait for the host to decide some "
     "(my_pending_changes shows them); for tasks or variables, the message names the limit.",

@@ -1124,10 +1124,13 @@ COMMON_ERRORS: tuple[ErrorCode, ...] = (
 )
 
 _E = ErrorCode
-_FILE_READ_ERRORS = (_E.NOT_FOUND, _E.NOT_SHARED, _E.DISK_ERROR)
+#: ``forbidden`` of its own: nobody reads git metadata, the host included (issue 13, item 1).
+_FILE_READ_ERRORS = (_E.NOT_FOUND, _E.NOT_SHARED, _E.FORBIDDEN, _E.DISK_ERROR)
+#: ``forbidden`` of its own: git metadata is never written, by anyone (issue 13, item 1).
 _CHANGE_ERRORS = (
     _E.NOT_FOUND,
     _E.NOT_SHARED,
+    _E.FORBIDDEN,
     _E.NOT_A_FILE,
     _E.LOCKED,
     _E.CONFLICT,
@@ -1292,7 +1295,7 @@ _OP_LIST = (
         "Apply a pending change (status conflict if the file moved on).",
         group="approvals",
         mutates=True,
-        errors=(_E.NOT_FOUND, _E.ALREADY_DECIDED, _E.DISK_ERROR),
+        errors=(_E.NOT_FOUND, _E.ALREADY_DECIDED, _E.FORBIDDEN, _E.QUOTA_EXCEEDED, _E.DISK_ERROR),
     ),
     _op(
         "reject_change",
