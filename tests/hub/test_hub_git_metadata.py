@@ -114,6 +114,15 @@ async def test_nobody_reads_inside_an_embedded_bare_repository(hub: HubFixture, 
     assert not [e for e in listing["entries"] if "lib.git" in e["path"]]
 
 
+async def test_a_message_cannot_quote_a_gitlink_even_from_the_host(hub: HubFixture) -> None:
+    _write(hub.project, ".git", GITLINK)
+    host = await hub.host()
+    await hub.guest("alice", "viewer")
+    ref = {"path": ".git", "start_line": 1}
+    call = host.call("send_message", to="alice", type="chat", body="look", refs=[ref])
+    assert await _code(call) == ErrorCode.NOT_SHARED
+
+
 # ------------------------------------------------------------------------------- writing
 
 
@@ -143,7 +152,10 @@ async def test_a_trusted_editor_cannot_write_into_a_git_folder_at_any_depth(
     assert not os.path.lexists(hub.project / f"{where}{name}")
 
 
-@pytest.mark.parametrize("rel", [".git", "sub/.git", ".git/config", "a/b/c/.GIT/HEAD", "GIT~1"])
+@pytest.mark.parametrize(
+    "rel",
+    [".git", "sub/.git", ".git/config", "a/b/c/.GIT/HEAD", "GIT~1", "./sub//.git/", "x/./.Git"],
+)
 async def test_the_host_cannot_write_git_metadata_through_the_hub(
     hub: HubFixture, rel: str
 ) -> None:

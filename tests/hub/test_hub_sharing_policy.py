@@ -333,3 +333,13 @@ async def test_a_gitignore_longer_than_the_rules_read_is_still_known_as_the_gues
         guest = await fx.guest("alice")
         await _approved(fx, guest, "move_file", path="big.txt", new_path="sub/.gitignore")
         await _not_shared(guest, "sub/secrets.yml")
+
+
+async def test_a_write_through_a_symlink_to_a_sensitive_folder_waits(hub: HubFixture) -> None:
+    (hub.project / ".vscode").mkdir()
+    (hub.project / "vs").symlink_to(".vscode")
+    guest = await _trusted(hub)
+    result = await guest.call("write_file", path="vs/tasks.json", content="{}\n")
+    assert result["status"] == "pending"
+    assert result["change"]["path"] == ".vscode/tasks.json"
+    assert result["change"]["sensitive"].startswith(".vscode/: ")
