@@ -127,7 +127,10 @@ def git_dir_reason(root: Path, relpath: str) -> str | None:
     git dir), whatever its name; or None."""
     parts = [part for part in relpath.split("/") if part]
     for index in range(len(parts) + 1):
-        if is_git_dir(root.joinpath(*parts[:index])):
+        folder = root.joinpath(*parts[:index])
+        if not os.path.isdir(folder):
+            return None  # nor is anything below it: a path's cost is the folders that exist
+        if is_git_dir(folder):
             where = "/".join(parts[:index]) or "the project root"
             return (
                 f"{where!r} is a git repository's metadata (HEAD with objects/ and refs/, or "
@@ -145,11 +148,15 @@ def git_layout_reason(root: Path, relpath: str) -> str | None:
     ``commondir`` (:data:`GIT_DIR_MARKERS`). A change completing that layout, or changing
     anything inside one, is refused. The entry of the path below the folder counts as present
     when its name folds (:func:`fold_name`) to a marker; other entries are looked up on disk
-    (``lstat``). Costs at most four ``lstat`` per folder of the path.
+    (``lstat``). Costs at most five ``lstat`` per folder of the path that exists.
     """
     parts = [part for part in relpath.split("/") if part]
     for index in range(len(parts)):
         folder = root.joinpath(*parts[:index])
+        if not os.path.isdir(folder):
+            # Nothing exists below: one new entry names at most one marker, never HEAD and
+            # objects or commondir at once, so no deeper folder can become a repository.
+            return None
         below = fold_name(parts[index])
 
         def present(marker: str, folder: Path = folder, below: str = below) -> bool:
