@@ -124,12 +124,12 @@ def is_git_dir(folder: str | Path) -> bool:
 def git_dir_reason(root: Path, relpath: str) -> str | None:
     """Why reading ``relpath`` would read git metadata: the path, or a folder above it up to
     ``root`` itself, is a git directory (:func:`is_git_dir`: a bare repository, a worktree's
-    git dir), whatever its name; or None."""
+    git dir), whatever its name; or None. One ``lstat`` per folder without a ``HEAD``."""
+    folder = str(root)
     parts = [part for part in relpath.split("/") if part]
     for index in range(len(parts) + 1):
-        folder = root.joinpath(*parts[:index])
-        if not os.path.isdir(folder):
-            return None  # nor is anything below it: a path's cost is the folders that exist
+        if index:
+            folder = os.path.join(folder, parts[index - 1])
         if is_git_dir(folder):
             where = "/".join(parts[:index]) or "the project root"
             return (
