@@ -1119,13 +1119,13 @@ class HubCore(CollabOps):
                 not make room.
         """
         rules = self.workspace.rules
-        known = rules.guest_versions()
         versions: dict[str, GuestVersion] = {}
         for key, sha_after in ignore_files.items():
             data, sha_now = rules.disk_state(key)
-            old = known.get(key)
-            if old is not None and sha_now in old.guest_shas:
-                versions[key] = GuestVersion(frozenset({sha_now, sha_after}), old.host_content)
+            old = rules.guest_version(key)  # still on disk (or unreadable: assume so)
+            if old is not None:
+                on_disk = {sha_now} if sha_now in old.guest_shas else set(old.guest_shas)
+                versions[key] = GuestVersion(frozenset({*on_disk, sha_after}), old.host_content)
             else:
                 versions[key] = GuestVersion(frozenset({sha_after}), data)
         if not self._guest_versions_fit(versions):

@@ -302,3 +302,18 @@ def test_guest_versions_round_trip_the_store_and_outlive_a_wipe(tmp_path: Path) 
         }
         store.drop_guest_ignore_version("a/.gitignore")
         assert set(store.guest_ignore_versions()) == {".gitignore"}
+
+
+def test_an_unreadable_guest_version_keeps_the_hosts_version_applying(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write(tmp_path, ".gitignore", "!secret.txt\n")
+    rules = SharingRules(tmp_path, case_insensitive=False)
+    rules.put_guest_version(".gitignore", _guest(b"secret.txt\n", sha256_hex(b"!secret.txt\n")))
+
+    def failing_read(fd: int, limit: int, expected: int) -> bytes:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(workspace, "_read_fd", failing_read)
+    assert not rules.is_shared("secret.txt")
+    assert rules.guest_version(".gitignore") is not None  # not dropped as taken back
