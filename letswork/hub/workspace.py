@@ -5,8 +5,12 @@ the host sees every file, a guest sees only what :class:`SharingRules` shares.
 
 * :func:`safe_join` is the **one** resolver of every path a peer names.
 * :class:`SharingRules` decides what guests may see: ``.gitignore`` files (nested ones too),
-  the optional ``.letsworkignore`` at the root, and :data:`BUILTIN_DENY`, which nothing
-  re-includes.
+  the optional ``.letsworkignore`` at the root, and :data:`BUILTIN_DENY` and every ``.git``
+  name, which nothing re-includes; a guest's version of an ignore file only narrows
+  (:class:`GuestVersion`).
+* Git metadata (:mod:`letswork.hub.policy`) is read and written by nobody, the host included:
+  walks skip it, reads get ``forbidden`` (``not_shared`` for a guest), and every write, delete
+  and move checks it again right before touching the disk.
 * :class:`Workspace` lists, reads, searches and writes. Writes are atomic (temporary file in
   the same folder, fsync, rename), keep the file's mode, and never follow a symlink.
 
