@@ -79,10 +79,13 @@ def _echo_json(data: Any) -> None:
 
 def _change_line(change: dict[str, Any]) -> str:
     target = change["path"] + (f" -> {change['new_path']}" if change.get("new_path") else "")
-    return (
+    line = (
         f"{one_line(str(change['id']), 64)}  {change['status']:<8} {change['kind']:<6} "
         f"{one_line(str(change['author']), 32):<16} {one_line(target, 120)}"
     )
+    if change.get("sensitive"):  # a newer hub's mark: alters sharing or runs code on the host
+        line += f"  [sensitive: {one_line(str(change['sensitive']), 300)}]"
+    return line
 
 
 def register(main: click.Group) -> None:

@@ -112,6 +112,23 @@ async def test_pending_json_lists_a_proposal_and_approve_applies_it(project: Pat
         assert hp.terminate(timeout=10) == 0
 
 
+async def test_pending_names_the_reason_a_change_to_a_sensitive_path_waits(project: Path) -> None:
+    with hub_process(project, "--auto-admit") as hp:
+        inv = invite.parse(hp.code)
+        guest = HubConnection(inv.url, inv.secret, name="alice")
+        await guest.connect()
+        await guest.request("write_file", {"path": "sub/.gitignore", "content": "!secret\n"})
+        await guest.request("write_file", {"path": "notes.txt", "content": "plain\n"})
+        listed = letswork("pending", "--project", str(project))
+        assert listed.returncode == 0, listed.stderr
+        sensitive, plain = listed.stdout.splitlines()
+        assert "sub/.gitignore" in sensitive
+        assert "[sensitive: .gitignore: an ignore file: it decides which files guests" in sensitive
+        assert "notes.txt" in plain and "sensitive" not in plain
+        await guest.close()
+        assert hp.terminate(timeout=10) == 0
+
+
 async def test_a_waiting_guest_is_admitted_by_the_admit_command_and_not_asked_again(
     project: Path,
 ) -> None:

@@ -274,6 +274,8 @@ def _describe(
             if is_host
             else "it waits for the host's approval"
         )
+        if change.sensitive:
+            nxt = f"sensitive path ({clean_line(change.sensitive, 300)}); {nxt}"
         return (
             f"{_who(change.author)} proposed {_kind_phrase(change)} "
             f"(change {_id(change.id)}); {nxt}",

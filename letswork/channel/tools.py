@@ -193,6 +193,17 @@ def _what(change: protocol.ChangeInfo) -> str:
     return f"{article} {change.kind} of {path}"
 
 
+def _sensitive(change: protocol.ChangeInfo) -> str:
+    """The sentence that marks a change to a sensitive path (it alters what guests see or runs
+    code on the host), or ``""``; the reason comes from the hub, so it is cleaned."""
+    if not change.sensitive:
+        return ""
+    return (
+        f"SENSITIVE PATH ({clean_line(change.sensitive, 300)}): it waits for the host's "
+        "approval whoever proposes it, trusted editors included"
+    )
+
+
 def _diff(diff: str | None) -> str:
     if not diff:
         return "(no diff)"
@@ -346,11 +357,12 @@ def _r_change(r: protocol.ChangeResult, args: Mapping[str, Any], ctx: ToolContex
     if r.status == "applied":
         sha = f" The file's sha256 is now {c.new_sha256}." if c.new_sha256 else ""
         return f"Applied {_what(c)} (change {clean_line(c.id, 64)}).{sha}\n{_diff(c.diff)}"
+    mark = f"{_sensitive(c)}.\n" if c.sensitive else ""
     return (
         f"Proposed change {clean_line(c.id, 64)}: {_what(c)}. Nothing is written until the host "
         "approves it; meanwhile the path stays locked for others. You will get an event when "
         "the host decides; my_pending_changes shows its status.\n"
-        f"Diff:\n{_diff(c.diff)}"
+        f"{mark}Diff:\n{_diff(c.diff)}"
     )
 
 
@@ -378,6 +390,8 @@ def _change_line(c: protocol.ChangeInfo) -> str:
         line += f"; reason: {clean_line(c.reason, 300)}"
     if c.status == "conflict":
         line += "; the file changed first: read it again and propose anew"
+    if c.sensitive:
+        line += f"; {_sensitive(c)}"
     return line
 
 
@@ -406,6 +420,8 @@ def _r_pending(r: protocol.ChangeList, args: Mapping[str, Any], ctx: ToolContext
             f"Change {clean_line(c.id, 64)}: {_what(c)} by {_name(c.author)}, proposed "
             f"{_clock(c.created_at)}, {_size(c.size)}"
         )
+        if c.sensitive:
+            head += f"\n{_sensitive(c)}. Read it with care before approving."
         blocks.append(head if c.diff is None else f"{head}\n{_diff(c.diff)}")
     return "\n\n".join(blocks)
 
@@ -451,7 +467,10 @@ _PROPOSAL_NOTE = (
     "For a guest this PROPOSES the change: it waits in the host's approval queue and nothing "
     "is written until the host approves it (the result gives the change id and its diff; an "
     "event tells you the decision). The proposal locks the path for others meanwhile. For "
-    "the host, or a guest the host trusts, it is applied at once."
+    "the host, or a guest the host trusts, it is applied at once, except that a guest's change "
+    "to a sensitive path (ignore files, .gitattributes, .gitmodules, .envrc, editor and CI "
+    "config, hooks) always waits for the host. Git metadata (.git, repository folders) is "
+    "never written, by anyone (forbidden)."
 )
 
 
@@ -629,7 +648,8 @@ _TOOL_LIST = (
         the path: the message says who and until when; ask them or wait), conflict (the file
         changed since you read it: read it again and redo the change), quota_exceeded (too
         many pending proposals: wait for the host's decisions), too_large, not_shared
-        (the path is hidden from you: choose another), forbidden (viewers cannot write).""",
+        (the path is hidden from you: choose another), forbidden (viewers cannot write; git
+        metadata is never written).""",
         _r_change,
         fields={
             "path": "File path relative to the project root, '/'-separated.",
@@ -831,8 +851,9 @@ _NEXT: Mapping[ErrorCode, str] = {
     "set replace_all=true.",
     ErrorCode.TOO_LARGE: "read in pages with offset/limit, or split the change into smaller ones.",
     ErrorCode.BINARY_FILE: "only UTF-8 text files can be read or written through letswork.",
-    ErrorCode.FORBIDDEN: "your role does not allow this, or the task is someone else's; ask "
-    "the host (or the task's assignee).",
+    ErrorCode.FORBIDDEN: "your role does not allow this, the path is git metadata (never read "
+    "or written through letswork: do not retry), or the task is someone else's; ask the host "
+    "(or the task's assignee).",
     ErrorCode.RATE_LIMITED: "too many requests at once: wait a moment and retry.",
     ErrorCode.QUOTA_EXCEEDED: "for pending changes, wait for the host to decide some "
     "(my_pending_changes shows them); for tasks or variables, the message names the limit.",

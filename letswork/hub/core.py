@@ -39,10 +39,13 @@ from typing import Any
 from letswork import __version__
 from letswork.hub.collab import HOST_ID, CollabOps, name_key
 from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
+from letswork.hub.policy import change_sensitivity, git_metadata_reason
 from letswork.hub.ratelimit import TokenBucket
 from letswork.hub.store import ChangeRow, GuestRow, Store
 from letswork.hub.workspace import (
+    ABSENT,
     TEMP_PREFIX,
+    GuestVersion,
     Workspace,
     apply_edit,
     check_text,
@@ -242,6 +245,8 @@ class HubCore(CollabOps):
         self.limits = limits or Limits()
         store.limits = self.limits  # its rings and caps (issue 13, item 8)
         self.workspace = Workspace(root, max_file_bytes=self.limits.max_file_bytes)
+        # Guests' versions of ignore files outlive the hub (issue 13, item 2).
+        self.workspace.rules.set_guest_versions(store.guest_ignore_versions())
         self.locks = LockTable(
             case_insensitive=filesystem_is_case_insensitive(root),
             default_ttl=self.limits.lock_expiry_seconds,
@@ -293,8 +298,15 @@ class HubCore(CollabOps):
         # Rows an older hub wrote at every hello; waiting guests now live in memory only.
         counts["unadmitted_guests"] = self.store.drop_unadmitted_guests()
         self.store.prune()  # a database that grew under larger caps (or before schema 4)
+        counts["host_took_back"] = self._drop_stale_guest_versions()
         for row in self.store.list_changes(status="approved"):
-            self._finish_approved(row, now, by=row.decided_by or HOST_ID)
+            try:
+                self._finish_approved(row, now, by=row.decided_by or HOST_ID)
+            except OpError as exc:
+                # Refused now (git metadata, a full disk, the ignore files' cap): it waits for
+                # the host again instead of stopping the hub.
+                log.warning("approved change %s not applied at start: %s", row.id, exc.message)
+                self.store.set_change_status(row.id, "pending", now=now, by=None)
             counts["reconciled"] += 1
         for row in self.store.list_changes(
             status="pending", include_content=False, include_diff=False
@@ -869,6 +881,9 @@ class HubCore(CollabOps):
             )
         abspath = self.workspace.resolve(path, is_host=peer.is_host)
         rel = to_relpath(self.root, abspath)
+        # Git metadata by name or layout (lstat of a few names per folder, in the worker);
+        # checked again right before the change reaches the disk (_apply).
+        self.workspace.check_changeable(path)
         if not abspath.exists():
             return rel, None, None
         if not abspath.is_file():
@@ -914,7 +929,11 @@ class HubCore(CollabOps):
         for p in (path, new_path):
             if p is not None:
                 self.locks.check_writable(p, holder, now)
-        trusted = self._is_trusted(peer)
+        # A change to a sensitive path alters what guests see or runs code on the host: a
+        # guest's waits for the host, trusted editor or not (issue 13, item 2).
+        trusted = self._is_trusted(peer) and (
+            peer.is_host or change_sensitivity(path, new_path) is None
+        )
         if not trusted:
             self._check_pending_room(peer, len(content) if content is not None else 0)
         create = draft.create
@@ -1027,9 +1046,9 @@ class HubCore(CollabOps):
         except (OpError, ValueError):
             return
         name = rel.rsplit("/", 1)[-1]
-        if rel.startswith(".git/") or name.startswith(TEMP_PREFIX):
+        if git_metadata_reason(rel) is not None or name.startswith(TEMP_PREFIX):
             return
-        if name in (".gitignore", ".letsworkignore"):
+        if self.workspace.rules.ignore_file_key(rel) is not None:
             self.workspace.rules.reload()
         written = self._own_writes.pop(rel, None)
         if written is not None and now - written < OWN_WRITE_WINDOW_SECONDS:
@@ -1037,9 +1056,19 @@ class HubCore(CollabOps):
         self._broadcast("file_changed", {"path": rel, "change": change, "by": None}, path=rel)
 
     def _apply(self, row: ChangeRow) -> None:
-        """Carry out a change on disk, atomically (raises OpError(disk_error) on OSError)."""
+        """Carry out a change on disk, atomically.
+
+        Raises ``OpError``: ``disk_error`` on OSError, ``forbidden`` when it would touch git
+        metadata now (checked again by the workspace), ``quota_exceeded`` over the caps of
+        guests' ignore file versions. A guest's change to an ignore file is recorded before
+        it reaches the disk; a host's takes the file back once written.
+        """
         ws = self.workspace
         now = self._clock()
+        ignore_files = self._ignore_files_of(row)
+        by_host = row.author_name == HOST_ID
+        if ignore_files and not by_host:
+            self._record_guest_versions(ignore_files, now)
         self._writes += 1
         for p in (row.path, row.new_path):
             if p is not None:
@@ -1052,6 +1081,85 @@ class HubCore(CollabOps):
         elif row.kind == "move":
             assert row.new_path is not None
             ws.move(row.path, row.new_path)
+        if by_host:
+            rules = ws.rules
+            for key in ignore_files:
+                if key in rules.guest_versions():
+                    self.store.drop_guest_ignore_version(key)
+                    rules.drop_guest_version(key)
+
+    def _ignore_files_of(self, row: ChangeRow) -> dict[str, str]:
+        """The ignore files ``row`` writes or removes: key -> sha256 of the file after it
+        (:data:`ABSENT` when removed). Names only: cheap on the loop."""
+        rules = self.workspace.rules
+        after: list[tuple[str, str | None]] = [
+            (row.path, row.new_sha256 if row.kind in ("write", "edit") else ABSENT)
+        ]
+        if row.kind == "move" and row.new_path is not None:
+            after.append((row.new_path, row.base_sha256))  # the moved file's content
+        found: dict[str, str] = {}
+        for path, sha in after:
+            key = rules.ignore_file_key(path)
+            if key is not None:
+                found[key] = sha or ABSENT
+        return found
+
+    def _record_guest_versions(self, ignore_files: Mapping[str, str], now: float) -> None:
+        """Record, before a guest's change reaches the disk, that it writes these ignore files
+        (key -> sha256 after), keeping the host's version of each (issue 13, item 2).
+
+        The host's version is the file on disk now, unless a guest version recorded earlier is
+        still what is on disk: then that record's host version is kept. The version on disk
+        now stays a guest version too, so a write that then fails, or a crash before it,
+        changes nothing. Reads each ignore file once (small, bounded by MAX_FILE_BYTES).
+
+        Raises:
+            OpError: ``quota_exceeded`` over ``max_guest_ignore_files`` or
+                ``max_guest_ignore_bytes``, when taking back what the host rewrote since does
+                not make room.
+        """
+        rules = self.workspace.rules
+        versions: dict[str, GuestVersion] = {}
+        for key, sha_after in ignore_files.items():
+            data, sha_now = rules.disk_state(key)
+            old = rules.guest_version(key)  # still on disk (or unreadable: assume so)
+            if old is not None:
+                on_disk = {sha_now} if sha_now in old.guest_shas else set(old.guest_shas)
+                versions[key] = GuestVersion(frozenset({*on_disk, sha_after}), old.host_content)
+            else:
+                versions[key] = GuestVersion(frozenset({sha_after}), data)
+        if not self._guest_versions_fit(versions):
+            self._drop_stale_guest_versions()
+            if not self._guest_versions_fit(versions):
+                raise op_error(
+                    ErrorCode.QUOTA_EXCEEDED,
+                    f"guests' versions of {len(rules.guest_versions())} ignore files are on "
+                    "record, the limit; the host takes one back by saving it, or rejects this "
+                    "change",
+                )
+        with self.store.transaction():
+            for key, version in versions.items():
+                self.store.put_guest_ignore_version(key, version, now)
+        for key, version in versions.items():
+            rules.put_guest_version(key, version)
+
+    def _guest_versions_fit(self, versions: Mapping[str, GuestVersion]) -> bool:
+        merged = {**self.workspace.rules.guest_versions(), **versions}
+        size = sum(len(v.host_content or b"") for v in merged.values())
+        return (
+            len(merged) <= self.limits.max_guest_ignore_files
+            and size <= self.limits.max_guest_ignore_bytes
+        )
+
+    def _drop_stale_guest_versions(self) -> int:
+        """Forget the guest versions no longer on disk (the host wrote those files since);
+        returns how many. One ``stat`` per record, and a read where the file changed."""
+        rules = self.workspace.rules
+        stale = [key for key in rules.guest_versions() if rules.guest_version(key) is None]
+        for key in stale:
+            self.store.drop_guest_ignore_version(key)
+            rules.drop_guest_version(key)
+        return len(stale)
 
     def _announce_file(self, row: ChangeRow, *, by: str) -> None:
         if row.kind == "move":
@@ -1075,6 +1183,7 @@ class HubCore(CollabOps):
         )
 
     def _change_info(self, row: ChangeRow, *, with_diff: bool) -> dict[str, Any]:
+        sensitive = change_sensitivity(row.path, row.new_path)
         return {
             "id": row.id,
             "author": row.author_name,
@@ -1092,6 +1201,8 @@ class HubCore(CollabOps):
             "size": row.size,
             # Optional on the wire: present only for a decided change whose diff was pruned.
             **({"data_pruned": True} if row.data_pruned else {}),
+            # Optional on the wire: present only for a change to a sensitive path.
+            **({"sensitive": sensitive} if sensitive else {}),
         }
 
     def op_write_file(self, peer: Peer, args: Any, now: float) -> Steps:

@@ -36,7 +36,7 @@ from typing import Any, ParamSpec, TypeVar
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from letswork.hub.workspace import unified_diff
+from letswork.hub.workspace import GuestVersion, unified_diff
 from letswork.shared.errors import ErrorCode, StoreError, op_error
 from letswork.shared.limits import Limits
 
@@ -1169,6 +1169,40 @@ class Store:
         row = self.get_change(change_id)
         assert row is not None
         return row
+
+    # -- guests' versions of ignore files (schema 5, issue 13 item 2) ------------------------------
+
+    @_guarded
+    def guest_ignore_versions(self) -> dict[str, GuestVersion]:
+        """Every recorded guest version of an ignore file, by the file's key."""
+        rows = self._conn.execute(
+            "SELECT path, guest_shas, host_content FROM guest_ignore_versions"
+        ).fetchall()
+        return {
+            str(path): GuestVersion(
+                frozenset(str(shas).split()), None if host is None else bytes(host)
+            )
+            for path, shas, host in rows
+        }
+
+    @_guarded
+    def put_guest_ignore_version(self, key: str, version: GuestVersion, now: float) -> None:
+        """Record (or replace) the guest version of ignore file ``key``; committed on return.
+        The caps (``MAX_GUEST_IGNORE_FILES``, ``MAX_GUEST_IGNORE_BYTES``) are the caller's."""
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO guest_ignore_versions (path, guest_shas, host_content, recorded_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET"
+                " guest_shas = excluded.guest_shas, host_content = excluded.host_content,"
+                " recorded_at = excluded.recorded_at",
+                (key, " ".join(sorted(version.guest_shas)), version.host_content, now),
+            )
+
+    @_guarded
+    def drop_guest_ignore_version(self, key: str) -> None:
+        """Forget the guest version of ``key``: the version on disk is the host's."""
+        with self.transaction():
+            self._conn.execute("DELETE FROM guest_ignore_versions WHERE path = ?", (key,))
 
     # -- audit log -----------------------------------------------------------------------------
 

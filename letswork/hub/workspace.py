@@ -5,8 +5,12 @@ the host sees every file, a guest sees only what :class:`SharingRules` shares.
 
 * :func:`safe_join` is the **one** resolver of every path a peer names.
 * :class:`SharingRules` decides what guests may see: ``.gitignore`` files (nested ones too),
-  the optional ``.letsworkignore`` at the root, and :data:`BUILTIN_DENY`, which nothing
-  re-includes.
+  the optional ``.letsworkignore`` at the root, and :data:`BUILTIN_DENY` and every ``.git``
+  name, which nothing re-includes; a guest's version of an ignore file only narrows
+  (:class:`GuestVersion`).
+* Git metadata (:mod:`letswork.hub.policy`) is read and written by nobody, the host included:
+  walks skip it, reads get ``forbidden`` (``not_shared`` for a guest), and every write, delete
+  and move checks it again right before touching the disk.
 * :class:`Workspace` lists, reads, searches and writes. Writes are atomic (temporary file in
   the same folder, fsync, rename), keep the file's mode, and never follow a symlink.
 
@@ -26,7 +30,7 @@ import re
 import secrets
 import stat
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,14 +39,24 @@ from typing import Any, AnyStr, Literal, NamedTuple
 import pathspec
 import re2
 
+from letswork.hub.policy import (
+    fold_name,
+    git_dir_reason,
+    git_layout_reason,
+    git_metadata_reason,
+    is_git_dir,
+    is_git_name,
+)
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError, UsageError, op_error
 
 __all__ = [
+    "ABSENT",
     "BUILTIN_DENY",
     "TEMP_PREFIX",
     "FileEntry",
     "FileText",
+    "GuestVersion",
     "SearchMatch",
     "SearchResult",
     "SharingRules",
@@ -55,9 +69,11 @@ __all__ = [
     "unified_diff",
 ]
 
-#: Paths guests never see, whatever the ignore files say (gitignore syntax, any depth).
+#: Paths guests never see, whatever the ignore files say (gitignore syntax, any depth). Every
+#: other spelling of ``.git`` (``.GIT``, ``.git.``, ``GIT~1``...) is denied by name as well
+#: (:func:`~letswork.hub.policy.is_git_name`), file or folder.
 BUILTIN_DENY: tuple[str, ...] = (
-    ".git/",
+    ".git",
     ".letsworkignore",
     ".env",
     ".env.*",
@@ -85,6 +101,9 @@ _MAX_IGNORE_FILE_BYTES = limits.MAX_FILE_BYTES
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _UNADDRESSABLE_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+#: An NTFS 8.3 short name (``PROGRA~1``, ``GITIGN~1``, ``PRE-CO~1.YAM``): an alias of some
+#: long name in its folder, so it could name a protected file under another spelling.
+_SHORT_NAME = re.compile(r"[^.~]{0,7}~[0-9]{1,7}(\.[^.]{0,3})?")
 _NAMED_GROUP = re.compile(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>")
 _WINDOWS_RESERVED = frozenset(
     ["CON", "PRN", "AUX", "NUL"]
@@ -237,7 +256,11 @@ def _addressable(name: str) -> bool:
 
 
 def _windows_name_ok(name: str) -> bool:
+    """Whether Windows stores ``name`` as itself: no stream suffix, no trailing dot or space
+    (dropped), no device name, and no 8.3 short-name form (``GIT~1`` may name ``.git``)."""
     if ":" in name or name.endswith((".", " ")):
+        return False
+    if _SHORT_NAME.fullmatch(name):
         return False
     return name.split(".")[0].strip().upper() not in _WINDOWS_RESERVED
 
@@ -392,7 +415,33 @@ class _Spec:
         return self.spec.check_file(path).include
 
 
-_Chain = tuple[tuple[str, _Spec], ...]  # (folder relpath, spec of its .gitignore), root first
+#: (folder relpath, spec of its .gitignore on disk, spec of the host's version), root first.
+#: The two specs are the same object unless a guest wrote the file on disk (GuestVersion).
+_Chain = tuple[tuple[str, "_Spec | None", "_Spec | None"], ...]
+#: The spec of ``.letsworkignore`` on disk and of the host's version, or None (the host).
+_Extra = tuple["_Spec | None", "_Spec | None"] | None
+
+#: The sha256 that :class:`GuestVersion` records for "no such file" (a guest deleted it).
+ABSENT = "absent"
+#: The "sha256" of an ignore file that could not be read to the end: it may be a guest's
+#: version, so a recorded one keeps applying (fail closed).
+_UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class GuestVersion:
+    """An ignore file whose version on disk a guest wrote (issue 13, item 2).
+
+    ``guest_shas``: the sha256 (hex) of the guest's version, or :data:`ABSENT` when the guest
+    deleted the file or moved it away; while the file on disk hashes to one of them, the
+    version on disk is the guest's. Two at most: the version on disk when the guest's change
+    was recorded, and the one it writes, so a write that fails or a crash between the record
+    and the write never turns a guest's version into the host's. ``host_content``: the file as
+    the host last wrote it (None: the host had no such file).
+    """
+
+    guest_shas: frozenset[str]
+    host_content: bytes | None
 
 
 def _detect_case_insensitive(root: Path) -> bool:
@@ -413,13 +462,23 @@ def _detect_case_insensitive(root: Path) -> bool:
 
 
 class SharingRules:
-    """What a guest may see: ignore files plus :data:`BUILTIN_DENY`.
+    """What a guest may see: ignore files plus :data:`BUILTIN_DENY` and git metadata.
 
     Order of precedence, lowest first: ``.gitignore`` files from the root down to the file's
     folder (a deeper file wins, as in git), then ``root/.letsworkignore`` (its ``!`` lines can
-    re-include a gitignored file), then the built-in denies, which always win. A path inside an
-    unshared folder is unshared whatever any later line says (as in git). Ignore files are
-    re-read when their size, mtime or inode changes, so edits apply without a restart.
+    re-include a gitignored file), then the built-in denies and every ``.git`` name
+    (:func:`~letswork.hub.policy.is_git_name`), which always win. A path inside an unshared
+    folder is unshared whatever any later line says (as in git). Ignore files are re-read when
+    their size, mtime or inode changes, so edits apply without a restart. An ignore file that
+    is a symlink into the project is not read (as git does not): a guest could write its
+    target under another name. One leading outside the project is followed.
+
+    **Guests cannot widen what they see** (issue 13, item 2). An ignore file a guest wrote is
+    recorded as a :class:`GuestVersion` (:meth:`put_guest_version`); while it is on disk, a
+    path is shared only if it is shared both under the ignore files on disk and under the
+    host's versions of them. A guest's write can so only narrow what guests see, even one the
+    host approved; once the host writes the file (through the hub or in its own editor), the
+    version on disk is the host's again.
 
     On a case-insensitive filesystem (detected, or forced with ``case_insensitive``) patterns
     and paths are compared in lower case, so ``SECRET.TXT`` cannot dodge ``secret.txt``. The
@@ -432,89 +491,197 @@ class SharingRules:
             _detect_case_insensitive(root) if case_insensitive is None else case_insensitive
         )
         self._builtin = _Spec(BUILTIN_DENY)
-        self._cache: dict[str, tuple[tuple[int, int, int] | None, _Spec | None]] = {}
+        self._cache: dict[str, tuple[tuple[int, int, int] | None, _Spec | None, str]] = {}
+        # Replaced whole on every change (never mutated), so worker threads read a snapshot.
+        self._guest: dict[str, tuple[GuestVersion, _Spec | None]] = {}
         self.reload()
 
     def reload(self) -> None:
         """Forget every cached ignore file; the next check reads them again."""
         self._cache = {}
 
+    # -- guests' versions of ignore files --------------------------------------------------
+
+    def ignore_file_key(self, relpath: str) -> str | None:
+        """The key under which the ignore file at ``relpath`` is recorded, or None when the
+        rules do not read a file there (``.gitignore`` at any depth, ``.letsworkignore`` at the
+        root). On a case-insensitive filesystem every spelling of one file has one key."""
+        folder, _, name = relpath.rpartition("/")
+        if self.case_insensitive:
+            name = fold_name(name)
+            folder = folder.lower()
+        if name == _GITIGNORE:
+            return f"{folder}/{_GITIGNORE}" if folder else _GITIGNORE
+        if name == _LETSWORKIGNORE and not folder:
+            return _LETSWORKIGNORE
+        return None
+
+    def set_guest_versions(self, versions: Mapping[str, GuestVersion]) -> None:
+        """Replace every recorded guest version (the store's, when the hub starts)."""
+        self._guest = {key: (gv, self._parse(gv.host_content)) for key, gv in versions.items()}
+
+    def put_guest_version(self, key: str, version: GuestVersion) -> None:
+        """Record that a guest's change writes (or deletes) the ignore file ``key``; call it
+        before the change reaches the disk."""
+        self._guest = {**self._guest, key: (version, self._parse(version.host_content))}
+
+    def drop_guest_version(self, key: str) -> None:
+        """The host wrote ``key``: its version on disk is the host's."""
+        if key in self._guest:
+            self._guest = {k: v for k, v in self._guest.items() if k != key}
+
+    def guest_versions(self) -> dict[str, GuestVersion]:
+        """Every recorded guest version, whether or not it is still on disk."""
+        return {key: gv for key, (gv, _) in self._guest.items()}
+
+    def guest_version(self, key: str) -> GuestVersion | None:
+        """The guest version of ``key`` if it is what is on disk now (reads the file when it
+        changed since it was last read), else None."""
+        found = self._guest.get(key)
+        if found is None:
+            return None
+        _, sha = self._load("k:" + key, os.path.join(self.root, key))
+        return found[0] if sha in found[0].guest_shas or sha == _UNREADABLE else None
+
+    def disk_state(self, key: str) -> tuple[bytes | None, str]:
+        """The ignore file ``key`` as the rules read it now: the bytes they parse (None when
+        absent; at most ``MAX_FILE_BYTES``) and the sha256 of the whole file (:data:`ABSENT`
+        when absent)."""
+        read = self._read_ignore(os.path.join(self.root, key))
+        return (None, ABSENT) if read is None else read
+
     # -- loading ---------------------------------------------------------------------------
 
-    def _load(self, key: str, path: str) -> _Spec | None:
-        """The spec of the ignore file at ``path`` (cached under ``key``), or None."""
+    def _read_ignore(self, path: str) -> tuple[bytes, str] | None:
+        """The bytes the rules parse of the ignore file at ``path`` (its first
+        ``MAX_FILE_BYTES``) and the sha256 of all of it, or None: absent, not a regular file,
+        or a symlink that stays inside the project (a guest could write its target). The hash
+        covers the whole file, so a guest's version longer than what is parsed (a move of a
+        large file) is still recognised as the guest's."""
         try:
-            st = os.stat(path)
-        except OSError:
-            st = None
-        if st is None or not stat.S_ISREG(st.st_mode):
-            self._cache[key] = (None, None)
+            if os.path.islink(path):
+                real = Path(os.path.realpath(path))
+                if real.is_relative_to(self.root):
+                    return None
+            fd = os.open(path, _READ_FLAGS & ~_O_NOFOLLOW)
+        except (OSError, ValueError):
             return None
-        sig = (st.st_mtime_ns, st.st_size, st.st_ino)
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] == sig:
-            return cached[1]
         try:
-            with open(path, "rb") as fh:
-                data = fh.read(_MAX_IGNORE_FILE_BYTES)
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            data = _read_fd(fd, _MAX_IGNORE_FILE_BYTES, st.st_size)
+            digest = hashlib.sha256(data)
+            while chunk := os.read(fd, 1 << 20):
+                digest.update(chunk)
+            return data, digest.hexdigest()
         except OSError:
-            data = b""
+            return b"", _UNREADABLE
+        finally:
+            os.close(fd)
+
+    def _parse(self, data: bytes | None) -> _Spec | None:
+        if data is None:
+            return None
         text = data.decode("utf-8", errors="replace")
         if self.case_insensitive:
             text = text.lower()
         try:
-            spec: _Spec | None = _Spec(text.splitlines())
+            return _Spec(text.splitlines())
         except Exception:  # a broken ignore file shares nothing more than an empty one
-            spec = None
-        self._cache[key] = (sig, spec)
-        return spec
+            return None
 
-    def _dir_spec(self, dir_rel: str) -> _Spec | None:
-        """The spec of ``dir_rel/.gitignore`` (``dir_rel`` is ``""`` for the root)."""
+    def _load(self, key: str, path: str) -> tuple[_Spec | None, str]:
+        """The spec of the ignore file at ``path`` (cached under ``key``) or None, and the
+        sha256 of its bytes (:data:`ABSENT` when there is none)."""
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                st = os.stat(path)
+        except OSError:
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
+            self._cache[key] = (None, None, ABSENT)
+            return None, ABSENT
+        sig = (st.st_mtime_ns, st.st_size, st.st_ino)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == sig:
+            return cached[1], cached[2]
+        read = self._read_ignore(path)
+        data, sha = (None, ABSENT) if read is None else read
+        spec = self._parse(data)
+        self._cache[key] = (sig, spec, sha)
+        return spec, sha
+
+    def _pair(self, key: str, path: str, record: str) -> tuple[_Spec | None, _Spec | None]:
+        """(spec on disk, spec of the host's version) of one ignore file."""
+        spec, sha = self._load(key, path)
+        found = self._guest.get(record)
+        if found is None or (sha not in found[0].guest_shas and sha != _UNREADABLE):
+            return spec, spec
+        return spec, found[1]
+
+    def _dir_pair(self, dir_rel: str) -> tuple[_Spec | None, _Spec | None]:
+        """The specs of ``dir_rel/.gitignore`` (``dir_rel`` is ``""`` for the root)."""
         folder = os.path.join(self.root, dir_rel) if dir_rel else str(self.root)
-        return self._load("g:" + dir_rel, os.path.join(folder, _GITIGNORE))
+        record = self.ignore_file_key(f"{dir_rel}/{_GITIGNORE}" if dir_rel else _GITIGNORE)
+        assert record is not None
+        return self._pair("g:" + dir_rel, os.path.join(folder, _GITIGNORE), record)
 
-    def _letsworkignore(self) -> _Spec | None:
-        return self._load("l:", os.path.join(self.root, _LETSWORKIGNORE))
+    def _letsworkignore(self) -> tuple[_Spec | None, _Spec | None]:
+        return self._pair("l:", os.path.join(self.root, _LETSWORKIGNORE), _LETSWORKIGNORE)
 
     def _root_chain(self) -> _Chain:
-        spec = self._dir_spec("")
-        return (("", spec),) if spec is not None else ()
+        disk, host = self._dir_pair("")
+        return (("", disk, host),) if disk is not None or host is not None else ()
 
     def _child_chain(self, chain: _Chain, dir_rel: str) -> _Chain:
         """The chain for entries of folder ``dir_rel``, given the chain of its own entry."""
-        spec = self._dir_spec(dir_rel)
-        if spec is None:
+        disk, host = self._dir_pair(dir_rel)
+        if disk is None and host is None:
             return chain
-        return (*chain, (dir_rel.lower() if self.case_insensitive else dir_rel, spec))
+        return (*chain, (dir_rel.lower() if self.case_insensitive else dir_rel, disk, host))
 
     # -- deciding --------------------------------------------------------------------------
 
-    def _decide(self, rel: str, is_dir: bool, chain: _Chain, extra: _Spec | None) -> bool:
-        """Whether ``rel`` is shared, given that its parent folders are."""
+    def _decide(self, rel: str, is_dir: bool, chain: _Chain, extra: _Extra) -> bool:
+        """Whether ``rel`` is shared, given that its parent folders are: not ignored under
+        the ignore files on disk, nor under the host's versions of them."""
         name = rel.rsplit("/", 1)[-1]
-        if name.startswith(TEMP_PREFIX):
+        if name.startswith(TEMP_PREFIX) or is_git_name(name):
             return False
         lowered = rel.lower()
         probe_low = lowered + "/" if is_dir else lowered
         if self._builtin.check(probe_low):
             return False
         probe = probe_low if self.case_insensitive else (rel + "/" if is_dir else rel)
-        ignored: bool | None = None
-        for base, spec in chain:
-            result = spec.check(probe[len(base) + 1 :] if base else probe)
+        on_disk: bool | None = None
+        by_host: bool | None = None
+        for base, disk, host in chain:
+            sub = probe[len(base) + 1 :] if base else probe
+            result = disk.check(sub) if disk is not None else None
             if result is not None:
-                ignored = result
+                on_disk = result
+            if host is not disk:
+                result = host.check(sub) if host is not None else None
+            if result is not None:
+                by_host = result
         if extra is not None:
-            result = extra.check(probe)
+            disk, host = extra
+            result = disk.check(probe) if disk is not None else None
             if result is not None:
-                ignored = result
-        return not ignored
+                on_disk = result
+            if host is not disk:
+                result = host.check(probe) if host is not None else None
+            if result is not None:
+                by_host = result
+        return not on_disk and not by_host
 
     def is_shared(self, relpath: str, *, is_dir: bool = False) -> bool:
         """Whether guests may see ``relpath`` (``/``-separated, relative to the root).
 
-        False for a built-in deny, a gitignored or letsworkignored path, or anything inside
+        False for a built-in deny, a ``.git`` name, a gitignored or letsworkignored path (on
+        disk, or in the host's version of an ignore file a guest wrote), or anything inside
         an unshared folder. The root itself is shared.
         """
         parts = [part for part in relpath.split("/") if part not in ("", ".")]
@@ -928,9 +1095,24 @@ class Workspace:
 
     def _check(self, relpath: str, *, is_host: bool) -> _Resolved:
         res = _resolve(self.root, relpath)
-        if not is_host and res.rel:
+        if not res.rel:
+            return res
+        real_rel = to_relpath(self.root, res.real)
+        why = (
+            git_metadata_reason(res.rel)
+            or git_metadata_reason(real_rel)
+            or git_dir_reason(self.root, real_rel)  # an lstat or so per folder
+        )
+        if why is not None:
+            # Nobody reads git metadata through the hub, the host included; a guest gets the
+            # not_shared of every unshared path, whether or not it exists.
+            if is_host:
+                raise op_error(ErrorCode.FORBIDDEN, f"path {_q(res.rel)}: {why}")
+            raise op_error(
+                ErrorCode.NOT_SHARED, f"path {_q(res.rel)} is not shared by the host: {why}"
+            )
+        if not is_host:
             is_dir = os.path.isdir(res.real)
-            real_rel = to_relpath(self.root, res.real)
             if not self.rules.is_shared(res.rel, is_dir=is_dir) or (
                 real_rel != res.rel and not self.rules.is_shared(real_rel, is_dir=is_dir)
             ):
@@ -942,9 +1124,35 @@ class Workspace:
     def resolve(self, relpath: str, *, is_host: bool) -> Path:
         """:func:`safe_join` plus the sharing check: ``not_shared`` for a guest.
 
-        The check applies to the path as named and to where it leads through symlinks.
+        The check applies to the path as named and to where it leads through symlinks. Git
+        metadata (a ``.git`` name anywhere in either) is ``forbidden`` for the host too.
         """
         return self._check(relpath, is_host=is_host).real
+
+    def check_changeable(self, relpath: str) -> None:
+        """Refuse a change of the file ``relpath`` that would touch git metadata.
+
+        Checked on the path as named and where it really leads: a ``.git`` name at any depth
+        (:func:`~letswork.hub.policy.git_metadata_reason`), or a folder that is, or with this
+        file would become, a git repository layout
+        (:func:`~letswork.hub.policy.git_layout_reason`; a few ``lstat`` per folder). The
+        writes, deletes and moves of this class check it again themselves, right before they
+        touch the disk.
+
+        Raises:
+            OpError: ``forbidden`` with the reason; ``invalid`` for a bad path.
+        """
+        self._refuse_git(_resolve(self.root, relpath))
+
+    def _refuse_git(self, res: _Resolved) -> None:
+        real_rel = to_relpath(self.root, res.real)
+        why = (
+            git_metadata_reason(res.rel)
+            or git_metadata_reason(real_rel)
+            or git_layout_reason(self.root, real_rel)
+        )
+        if why is not None:
+            raise op_error(ErrorCode.FORBIDDEN, f"{_q(res.rel)}: {why}")
 
     def is_symlink(self, relpath: str) -> bool:
         """Whether ``relpath`` itself is a symlink (which writes, deletes and moves refuse).
@@ -954,7 +1162,8 @@ class Workspace:
         return _resolve(self.root, relpath).lexical.is_symlink()
 
     def _symlink_visible(self, path: str) -> bool:
-        """Whether a guest may see a symlink: it leads to a shared path inside the root."""
+        """Whether a guest may see a symlink: it leads to a shared path inside the root, and
+        not into git metadata."""
         try:
             real = Path(os.path.realpath(path))
             if not real.is_relative_to(self.root):
@@ -962,7 +1171,10 @@ class Workspace:
             os.stat(path)
         except (OSError, ValueError):
             return False  # dangling, loop, or unreadable
-        return self.rules.is_shared(to_relpath(self.root, real), is_dir=real.is_dir())
+        real_rel = to_relpath(self.root, real)
+        if git_metadata_reason(real_rel) or git_dir_reason(self.root, real_rel):
+            return False
+        return self.rules.is_shared(real_rel, is_dir=real.is_dir())
 
     # -- walking ---------------------------------------------------------------------------
 
@@ -978,7 +1190,9 @@ class Workspace:
         extra = None if is_host else rules._letsworkignore()
         for entry in entries:
             name = entry.name
-            if name.startswith(TEMP_PREFIX) or not _addressable(name):
+            # Git metadata does not exist through the hub, for the host either: a .git of any
+            # spelling, file or folder, and a folder git takes for a repository (bare ones).
+            if name.startswith(TEMP_PREFIX) or not _addressable(name) or is_git_name(name):
                 continue
             kind: Literal["file", "dir", "symlink"]
             try:
@@ -991,6 +1205,8 @@ class Workspace:
                 else:
                     continue  # fifo, socket, device: never listed or opened
             except OSError:
+                continue
+            if kind == "dir" and is_git_dir(entry.path):
                 continue
             rel = f"{dir_rel}/{name}" if dir_rel else name
             if not is_host:
@@ -1403,6 +1619,7 @@ class Workspace:
 
         Raises:
             OpError: ``invalid`` (bad path, the root, a symlink, a parent that is a file),
+                ``forbidden`` (git metadata: :meth:`check_changeable`),
                 ``not_a_file`` (a folder is there), ``too_large`` (over ``max_file_bytes``),
                 ``disk_error`` (the message names the OS reason, e.g. "no space left on
                 device"; ``data["errno"]`` holds the symbol).
@@ -1410,6 +1627,7 @@ class Workspace:
         res = _resolve(self.root, path)
         if not res.rel:
             raise op_error(ErrorCode.INVALID, "cannot write the project root; name a file")
+        self._refuse_git(res)
         if len(content) > self.max_file_bytes:
             raise _too_large(len(content), self.max_file_bytes)
         self._refuse_symlink(res)
@@ -1458,11 +1676,12 @@ class Workspace:
 
         Raises:
             OpError: ``not_found``, ``not_a_file``, ``invalid`` (bad path, symlink),
-                ``disk_error``.
+                ``forbidden`` (git metadata: :meth:`check_changeable`), ``disk_error``.
         """
         res = _resolve(self.root, path)
         if not res.rel:
             raise op_error(ErrorCode.INVALID, "cannot delete the project root")
+        self._refuse_git(res)
         self._refuse_symlink(res)
         self._require_file(res)
         try:
@@ -1490,12 +1709,15 @@ class Workspace:
 
         Raises:
             OpError: ``exists`` when ``new_path`` exists, ``not_found``, ``not_a_file``,
-                ``invalid`` (bad path, symlink, a parent that is a file), ``disk_error``.
+                ``invalid`` (bad path, symlink, a parent that is a file), ``forbidden`` (git
+                metadata at either end: :meth:`check_changeable`), ``disk_error``.
         """
         src = _resolve(self.root, path)
         dst = _resolve(self.root, new_path)
         if not src.rel or not dst.rel:
             raise op_error(ErrorCode.INVALID, "cannot move the project root")
+        self._refuse_git(src)
+        self._refuse_git(dst)
         self._refuse_symlink(src)
         self._require_file(src)
         exists = os.path.lexists(dst.lexical) or os.path.lexists(dst.real)
@@ -1532,7 +1754,7 @@ class Workspace:
                     if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
                         os.unlink(entry.path)
                         removed += 1
-                    elif entry.is_dir(follow_symlinks=False) and entry.name != ".git":
+                    elif entry.is_dir(follow_symlinks=False) and not is_git_name(entry.name):
                         stack.append(entry.path)
                 except OSError:
                     continue
@@ -1550,8 +1772,12 @@ def _is_case_rename(src: Path, dst: Path) -> bool:
 
 
 def _descend(item: _Item, depth: int, max_depth: int | None) -> bool:
-    """Whether a walk enters ``item`` found at ``depth``: folders only, never ``.git``."""
-    return item.kind == "dir" and item.name != ".git" and (max_depth is None or depth < max_depth)
+    """Whether a walk enters ``item`` found at ``depth``: folders only, never a ``.git`` name."""
+    return (
+        item.kind == "dir"
+        and not is_git_name(item.name)
+        and (max_depth is None or depth < max_depth)
+    )
 
 
 def _result_limit(max_results: int) -> int:

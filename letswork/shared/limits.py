@@ -163,6 +163,16 @@ MAX_DECIDED_PER_AUTHOR = 2_000
 #: Decided changes remembered in total.
 MAX_DECIDED_TOTAL = 10_000
 
+# Guests cannot widen what guests see (issue 13, item 2): the hub keeps the host's version of
+# every ignore file whose version on disk a guest's change wrote (schema 5). Rows grow only
+# with changes the host approved (ignore files are sensitive paths), and belong to a file, not
+# to a guest, so these caps are totals. Over either, applying one more such change is refused
+# (quota_exceeded) until the host takes some ignore files back by writing them itself.
+#: Ignore files whose guest-written version is on record at once.
+MAX_GUEST_IGNORE_FILES = 200
+#: Bytes of the host's versions kept for them (each is read up to MAX_FILE_BYTES).
+MAX_GUEST_IGNORE_BYTES = 16 * MiB
+
 
 # Strangers before the handshake (issue 13, item 4): a connection that has not proved a
 # credential costs the hub little, and only so many of them are held at once.
@@ -244,6 +254,8 @@ class Limits:
     max_decided_data_bytes: int = MAX_DECIDED_DATA_BYTES
     max_decided_per_author: int = MAX_DECIDED_PER_AUTHOR
     max_decided_total: int = MAX_DECIDED_TOTAL
+    max_guest_ignore_files: int = MAX_GUEST_IGNORE_FILES
+    max_guest_ignore_bytes: int = MAX_GUEST_IGNORE_BYTES
     search_deadline_seconds: float = SEARCH_DEADLINE_SECONDS
     search_workers: int = SEARCH_WORKERS
     file_workers: int = FILE_WORKERS

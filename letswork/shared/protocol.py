@@ -376,6 +376,11 @@ class ChangeInfo(WireModel):
     #: A decided change whose content and diff were pruned (only the newest decided changes
     #: keep theirs, ``MAX_DECIDED_WITH_DATA``); ``diff`` is then null. Sent only when true.
     data_pruned: bool = False
+    #: Why the change needs the host's approval whoever proposes it: it touches a sensitive
+    #: path (an ignore file, git attributes or modules, editor or CI config, hooks: the hub's
+    #: ``SENSITIVE_PATHS``), e.g. ``".gitignore: an ignore file: it decides which files guests
+    #: may see"``. Sent only for such a change; older hubs never send it.
+    sensitive: ShortText | None = None
 
 
 class InviteInfo(WireModel):
@@ -1119,10 +1124,13 @@ COMMON_ERRORS: tuple[ErrorCode, ...] = (
 )
 
 _E = ErrorCode
-_FILE_READ_ERRORS = (_E.NOT_FOUND, _E.NOT_SHARED, _E.DISK_ERROR)
+#: ``forbidden`` of its own: nobody reads git metadata, the host included (issue 13, item 1).
+_FILE_READ_ERRORS = (_E.NOT_FOUND, _E.NOT_SHARED, _E.FORBIDDEN, _E.DISK_ERROR)
+#: ``forbidden`` of its own: git metadata is never written, by anyone (issue 13, item 1).
 _CHANGE_ERRORS = (
     _E.NOT_FOUND,
     _E.NOT_SHARED,
+    _E.FORBIDDEN,
     _E.NOT_A_FILE,
     _E.LOCKED,
     _E.CONFLICT,
@@ -1287,7 +1295,7 @@ _OP_LIST = (
         "Apply a pending change (status conflict if the file moved on).",
         group="approvals",
         mutates=True,
-        errors=(_E.NOT_FOUND, _E.ALREADY_DECIDED, _E.DISK_ERROR),
+        errors=(_E.NOT_FOUND, _E.ALREADY_DECIDED, _E.FORBIDDEN, _E.QUOTA_EXCEEDED, _E.DISK_ERROR),
     ),
     _op(
         "reject_change",

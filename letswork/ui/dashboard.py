@@ -114,6 +114,14 @@ def describe_change(change: protocol.ChangeInfo) -> str:
     return f"{change.kind} {where}"
 
 
+def sensitive_mark(change: protocol.ChangeInfo) -> str:
+    """`` [sensitive: reason]`` for a change to a sensitive path (it alters what guests see or
+    runs code on the host), sanitised; ``""`` for any other change."""
+    if not change.sensitive:
+        return ""
+    return f" [sensitive: {one_line(change.sensitive, 300)}]"
+
+
 def diff_renderable(change: protocol.ChangeInfo) -> tuple[str, RenderableType]:
     """The sanitised diff text of ``change`` and what the diff viewer shows for it."""
     # Cut before cleaning: the cleaner's cost, and how much its markers can make a line grow,
@@ -132,6 +140,12 @@ def diff_renderable(change: protocol.ChangeInfo) -> tuple[str, RenderableType]:
     header.append(f"  {change.size} bytes", style="dim")
     if change.status != "pending":
         header.append(f"  [{change.status}]", style=_WARN_STYLE)
+    if change.sensitive:
+        header.append(
+            f"\nsensitive path: {one_line(change.sensitive, 300)}. It waits for you even from a "
+            "trusted editor: read it with care.",
+            style=_WARN_STYLE,
+        )
     body: RenderableType
     if diff.strip():
         body = Syntax(diff, "diff", theme="ansi_dark", word_wrap=True, background_color="default")
@@ -162,6 +176,7 @@ def describe_event(event: protocol.Event) -> tuple[Text, bool]:
     elif isinstance(data, protocol.ChangeSubmittedData):
         change = data.change
         text.append(f"{one_line(change.author, 64)} proposes: {describe_change(change)}")
+        text.append(sensitive_mark(change), style=_WARN_STYLE)
         text.append(f" [{one_line(change.id, 64)}] (a approve, r reject)", style="dim")
     elif isinstance(data, protocol.ChangeDecidedData):
         change = data.change
@@ -828,10 +843,13 @@ class Dashboard(App[None]):
         keep = _cursor_key(table)
         table.clear()
         for change in self.pending.values():
+            what = peer_text(describe_change(change), "", 200)
+            if change.sensitive:
+                what.append(sensitive_mark(change), style=_WARN_STYLE)
             table.add_row(
                 peer_text(change.id, "bold", 16),
                 peer_text(change.author, "cyan", 32),
-                peer_text(describe_change(change), "", 200),
+                what,
                 key=change.id,
             )
         table.border_title = f"Pending changes ({len(self.pending)}): a approve, r reject"

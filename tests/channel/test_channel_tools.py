@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from letswork.channel.tools import TOOLS, format_error, tool_definition, tools_for_role
+from letswork.channel.tools import TOOLS, ToolContext, format_error, tool_definition, tools_for_role
 from letswork.shared import protocol
 from letswork.shared.errors import ErrorCode, OpError, TransportError
 
@@ -64,3 +64,55 @@ def test_a_revoked_credential_says_to_join_again_not_to_wait() -> None:
     text = format_error(exc, mutating=False, link="revoked", revoked=True)
     assert text.startswith("auth_failed: ")
     assert "letswork join" in text and "reconnecting" not in text
+
+
+REASON = ".gitignore: an ignore file: it decides which files guests may see"
+
+
+def _sensitive_change(**over: object) -> dict[str, object]:
+    change: dict[str, object] = {
+        "id": "ab12cd34",
+        "author": "tess",
+        "kind": "write",
+        "path": "sub/.gitignore",
+        "status": "pending",
+        "created_at": 1.0,
+        "size": 14,
+        "diff": "--- /dev/null\n+++ b/sub/.gitignore\n@@ -0,0 +1 @@\n+!secrets.yml\n",
+        "sensitive": REASON,
+    }
+    change.update(over)
+    return change
+
+
+def test_the_hosts_pending_list_names_why_a_change_to_a_sensitive_path_waits() -> None:
+    ctx = ToolContext(me="host", role="host", link="connected")
+    plain_change = _sensitive_change(id="ef56", path="a.txt", sensitive=None)
+    result = protocol.ChangeList.model_validate({"changes": [_sensitive_change(), plain_change]})
+    text = TOOLS["get_pending_changes"].render(result, {}, ctx)
+    sensitive, plain = text.split("\n\n")[1:]
+    assert f"SENSITIVE PATH ({REASON})" in sensitive
+    assert "trusted editors included" in sensitive
+    assert "SENSITIVE" not in plain
+
+
+def test_a_trusted_editor_learns_why_its_change_to_a_sensitive_path_waits() -> None:
+    ctx = ToolContext(me="tess", role="editor", link="connected")
+    result = protocol.ChangeResult.model_validate(
+        {"status": "pending", "change": _sensitive_change()}
+    )
+    text = TOOLS["write_file"].render(result, {}, ctx)
+    assert f"SENSITIVE PATH ({REASON}): it waits for the host's approval" in text
+    mine = protocol.ChangeList.model_validate({"changes": [_sensitive_change()]})
+    assert f"SENSITIVE PATH ({REASON})" in TOOLS["my_pending_changes"].render(mine, {}, ctx)
+
+
+def test_the_hosts_note_of_a_proposal_names_the_sensitive_reason_cleaned() -> None:
+    from letswork.channel.events import describe_event
+
+    data = {"change": _sensitive_change(sensitive="x</channel>\x1b[2J: runs code")}
+    event = protocol.Event("change_submitted", 1, data)
+    note = describe_event(event, seq=1, me="host", role="host", now=2.0)
+    assert note is not None
+    assert "sensitive path (x&lt;/channel&gt;: runs code)" in note.content
+    assert "\x1b" not in note.content and "<" not in note.content

@@ -136,24 +136,36 @@ def test_guest_gets_not_shared_for_a_missing_unshared_path(ws: Workspace, rel: s
     assert _code(info) == ErrorCode.NOT_SHARED
 
 
-@pytest.mark.parametrize("rel", sorted(SECRETS))
-def test_host_reads_every_unshared_file(ws: Workspace, rel: str) -> None:
+@pytest.mark.parametrize("rel", sorted(set(SECRETS) - {".git/config"}))
+def test_host_reads_every_unshared_file_but_git_metadata(ws: Workspace, rel: str) -> None:
     text, sha = ws.read_text(rel, is_host=True)
     assert text == SECRETS[rel]
     assert sha == hashlib.sha256(SECRETS[rel].encode()).hexdigest()
 
 
-def test_host_listing_shows_unshared_files_and_the_git_folder(ws: Workspace) -> None:
+def test_host_listing_shows_unshared_files_but_no_git_metadata(ws: Workspace, root: Path) -> None:
+    _write(root, "sub/.git", "gitdir: /home/host/x\n")
+    for rel in ("HEAD", "objects/x", "refs/y", "config"):
+        _write(root, f"vendor/lib.git/{rel}", "TOPSECRET git\n")
     entries, _ = ws.list_files(recursive=True, is_host=True)
     paths = _paths(entries)
     assert set(SECRETS) - {".git/config"} <= paths
-    assert ".git" in paths
-    assert ".git/config" not in paths  # a recursive walk never enters .git
+    assert "vendor" in paths
+    assert not [p for p in paths if ".git" in p.split("/") or p.startswith("vendor/lib.git")]
 
 
-def test_host_can_list_inside_the_git_folder_explicitly(ws: Workspace) -> None:
-    entries, _ = ws.list_files(".git", is_host=True)
-    assert _paths(entries) == {".git/config"}
+@pytest.mark.parametrize("op", ["read", "list", "search", "find"])
+def test_the_host_cannot_read_or_list_inside_the_git_folder(ws: Workspace, op: str) -> None:
+    calls = {
+        "read": lambda: ws.read_file(".git/config", is_host=True),
+        "list": lambda: ws.list_files(".git", is_host=True),
+        "search": lambda: ws.search_files("TOPSECRET", path=".git", is_host=True),
+        "find": lambda: ws.find_files("*", path=".git", is_host=True),
+    }
+    with pytest.raises(OpError) as info:
+        calls[op]()
+    assert _code(info) == ErrorCode.FORBIDDEN
+    assert "git metadata" in info.value.message
 
 
 def test_host_search_never_enters_the_git_folder(ws: Workspace) -> None:
@@ -217,7 +229,7 @@ def test_builtin_denies_are_never_shared(tmp_path: Path, rel: str) -> None:
 
 def test_builtin_deny_list_is_the_documented_one() -> None:
     assert BUILTIN_DENY == (
-        ".git/",
+        ".git",
         ".letsworkignore",
         ".env",
         ".env.*",

@@ -481,6 +481,8 @@ ESCAPES_ROOTED = (
 ESCAPES = ESCAPES_ANYWHERE + ESCAPES_ROOTED
 #: Paths a guest may not see (the host may).
 UNSHARED = (".env", ".git/config", "debug.log", ".env.production", "build/x.txt")
+#: Git metadata, which nobody reads or writes through the hub, the host included (issue 13).
+GIT_METADATA = (".git", "src/.git", ".GIT/config", "GIT~1/HEAD", ".git./hooks/x", ".Git")
 
 PATH_FIELDS = (
     ("list_files", "path"),
@@ -519,7 +521,7 @@ def request_cases(draw: st.DrawFn) -> RequestCase:
     if kind == "hostile_path":
         role = draw(st.sampled_from(("host", "editor", "viewer")))
         op, name = draw(st.sampled_from(PATH_FIELDS))
-        pool = ESCAPES if role == "host" else ESCAPES + UNSHARED
+        pool = ESCAPES + GIT_METADATA if role == "host" else ESCAPES + GIT_METADATA + UNSHARED
         path = draw(st.sampled_from(pool))
         if path in ESCAPES_ANYWHERE:
             path = draw(st.sampled_from(("", "src/", "./", "src//", "src/deep/"))) + path
@@ -603,7 +605,8 @@ def request_siblings(rnd: random.Random, case: RequestCase, count: int) -> list[
         rid = rnd.randint(0, MAX_ID)
         if case.kind == "hostile_path":
             op, name = rnd.choice(PATH_FIELDS)
-            path = rnd.choice(ESCAPES if case.role == "host" else ESCAPES + UNSHARED)
+            host = case.role == "host"
+            path = rnd.choice(ESCAPES + GIT_METADATA + (() if host else UNSHARED))
             if path in ESCAPES_ANYWHERE:
                 path = rnd.choice(("", "src/", "./", "src//", "src/deep/")) + path
             args = dict(TEMPLATES[op])

@@ -93,6 +93,26 @@ async def test_pending_change_appears_with_its_diff_and_a_applies_it(tmp_path: P
             assert [c["status"] for c in mine["changes"]] == ["applied"]
 
 
+async def test_a_change_to_a_sensitive_path_is_marked_with_its_reason(tmp_path: Path) -> None:
+    async with running_hub(project(tmp_path)) as fx:
+        alice = await fx.guest("alice")
+        host = await fx.host()
+        await host.call("trust", name="alice")  # trusted, and still asked
+        async with dashboard_for(fx) as (app, pilot):
+            result = await alice.call("write_file", path="sub/.gitignore", content="!secret\n")
+            assert result["status"] == "pending"
+            change_id = result["change"]["id"]
+            await wait_until(pilot, lambda: app.shown_change_id == change_id, "the diff")
+
+            reason = ".gitignore: an ignore file: it decides which files guests may see"
+            cell = app.query_one("#changes", DataTable).get_row(change_id)[2]
+            assert cell.plain == f"write sub/.gitignore [sensitive: {reason}]"
+            header = rendered(app.query_one("#diff", Static).content)  # type: ignore[arg-type]
+            assert f"sensitive path: {reason}" in " ".join(header.split())
+            feed = "\n".join(line.plain for line in app.activity)
+            assert f"proposes: write sub/.gitignore [sensitive: {reason}]" in feed
+
+
 async def test_r_with_a_reason_rejects_and_the_author_sees_the_reason(tmp_path: Path) -> None:
     async with running_hub(project(tmp_path)) as fx:
         alice = await fx.guest("alice")

@@ -1,0 +1,205 @@
+"""What no change through the hub may touch, and what only the host decides (issue 13, items 1-2).
+
+Three rules, all about paths the hub is asked to change:
+
+* **Git metadata** (:func:`is_git_name`, :func:`git_metadata_reason`). Every name that git, or
+  the filesystem under it, takes for ``.git``: any case, trailing dots and spaces, an NTFS
+  stream suffix, characters HFS+ ignores, and the 8.3 short name ``GIT~1``. Such a name, file
+  (a worktree's or submodule's gitlink, ``gitdir: <path>``) or folder, at any depth, is never
+  shared with guests, read or written through the hub, by anyone: git runs commands named in
+  its metadata (``core.fsmonitor``, hooks).
+* **Git repository layouts** (:func:`git_layout_reason`). A folder git itself would take for a
+  repository (git's ``is_git_directory``: ``HEAD`` plus ``objects/`` and ``refs/``, or
+  ``HEAD`` plus ``commondir``; a bare repository is exactly that) is git metadata whatever its
+  name: a change that would complete such a layout, or change anything inside one, is refused.
+  This reads the disk (a few ``lstat`` per folder of the path), so it is checked when a change
+  is proposed (in a worker) and again right before it is applied.
+* **Sensitive paths** (:data:`SENSITIVE_PATHS`, :func:`sensitive_reason`). Files that decide
+  what guests see or that run code on the host's machine. A guest's change to one is never
+  applied without the host's approval, not even a trusted editor's, and carries the reason.
+
+Names are compared after :func:`fold_name`, which is stricter than any one filesystem: a name
+that some filesystem could take for a protected one is treated as that one. Nothing here is
+used to open a file; it only decides refusals and marks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+__all__ = [
+    "GIT_DIR_MARKERS",
+    "SENSITIVE_PATHS",
+    "change_sensitivity",
+    "fold_name",
+    "git_dir_reason",
+    "git_layout_reason",
+    "git_metadata_reason",
+    "is_git_dir",
+    "is_git_name",
+    "sensitive_reason",
+]
+
+#: Code points HFS+ ignores when it compares names (git's ``is_hfs_dotgit`` list):
+#: ``.g\u200cit`` names ``.git`` there.
+_HFS_IGNORABLE = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+#: The NTFS 8.3 short name of ``.git`` (git refuses ``git~1``; any number is refused here).
+_GIT_SHORT_NAME = re.compile(r"git~[0-9]+")
+
+#: What makes a folder a git directory for git (``setup.c: is_git_directory``): ``HEAD`` with
+#: ``objects/`` and ``refs/``, or ``HEAD`` with a ``commondir`` file (a worktree's git dir,
+#: whose objects and refs live where ``commondir`` points).
+GIT_DIR_MARKERS = ("HEAD", "objects", "refs", "commondir")
+
+#: Paths whose change alters what guests may see or runs code on the host, and why. An entry
+#: ending in ``/`` is a folder (everything below it); the others are file names. All match at
+#: any depth, compared with :func:`fold_name`. A guest's change to one always waits for the
+#: host, trusted editor or not; moves count on both ends.
+SENSITIVE_PATHS: tuple[tuple[str, str], ...] = (
+    (".gitignore", "an ignore file: it decides which files guests may see"),
+    (".letsworkignore", "the letswork ignore file: it decides which files guests may see"),
+    (".gitattributes", "git attributes name filters and diff drivers that git runs on the host"),
+    (".gitmodules", "submodules: git fetches and checks out the repositories it names"),
+    (".envrc", "direnv runs it in the host's shell on entering the folder"),
+    (".pre-commit-config.yaml", "pre-commit runs the hooks it names on the host"),
+    (".vscode/", "editor settings and tasks can run commands on the host"),
+    (".idea/", "IDE settings and run configurations can run commands on the host"),
+    (".devcontainer/", "a dev container definition runs commands and mounts folders of the host"),
+    (".github/workflows/", "CI workflows run with the repository's secrets"),
+    (".husky/", "git hooks that run on the host"),
+)
+
+
+def fold_name(name: str) -> str:
+    """``name`` as the most lenient filesystem would compare it, for refusals only.
+
+    Drops the characters HFS+ ignores, applies NFKC (fullwidth letters, the long s and the
+    Kelvin sign become ASCII) and case folding, cuts an NTFS stream suffix (``:...``) and
+    strips the trailing dots and spaces NTFS drops.
+    """
+    if name.isascii():
+        folded = name.lower()  # NFKC and casefold change no ASCII but the case
+    else:
+        folded = unicodedata.normalize("NFKC", _HFS_IGNORABLE.sub("", name)).casefold()
+    return folded.split(":", 1)[0].rstrip(". ")
+
+
+def is_git_name(name: str) -> bool:
+    """Whether some filesystem could take the path component ``name`` for ``.git``."""
+    if name.isascii() and "git" not in name.lower():
+        return False  # the common case, cheap: walks ask this of every entry
+    folded = fold_name(name)
+    return folded == ".git" or _GIT_SHORT_NAME.fullmatch(folded) is not None
+
+
+def git_metadata_reason(relpath: str) -> str | None:
+    """Why ``relpath`` (``/``-separated) is git metadata by name, or None.
+
+    A path is git metadata when any of its components is a ``.git`` name (:func:`is_git_name`).
+    """
+    for part in relpath.split("/"):
+        if part and is_git_name(part):
+            return (
+                f"{part!r} is git metadata (a .git file or folder); letswork never shares, "
+                "reads or writes it, because git runs commands named there"
+            )
+    return None
+
+
+def is_git_dir(folder: str | Path) -> bool:
+    """Whether git would take ``folder`` for a git directory (:data:`GIT_DIR_MARKERS`): one
+    ``lstat`` when it has no ``HEAD``, at most four."""
+    if not os.path.lexists(os.path.join(folder, "HEAD")):
+        return False
+    if os.path.lexists(os.path.join(folder, "commondir")):
+        return True
+    return os.path.lexists(os.path.join(folder, "objects")) and os.path.lexists(
+        os.path.join(folder, "refs")
+    )
+
+
+def git_dir_reason(root: Path, relpath: str) -> str | None:
+    """Why reading ``relpath`` would read git metadata: the path, or a folder above it up to
+    ``root`` itself, is a git directory (:func:`is_git_dir`: a bare repository, a worktree's
+    git dir), whatever its name; or None. One ``lstat`` per folder without a ``HEAD``."""
+    folder = str(root)
+    parts = [part for part in relpath.split("/") if part]
+    for index in range(len(parts) + 1):
+        if index:
+            folder = os.path.join(folder, parts[index - 1])
+        if is_git_dir(folder):
+            where = "/".join(parts[:index]) or "the project root"
+            return (
+                f"{where!r} is a git repository's metadata (HEAD with objects/ and refs/, or "
+                "with commondir); letswork never shares, reads or writes it"
+            )
+    return None
+
+
+def git_layout_reason(root: Path, relpath: str) -> str | None:
+    """Why changing file ``relpath`` would touch a git repository layout, or None.
+
+    For every folder from ``root`` down to the file's parent, the folder counts as a git
+    directory when, with the file in place (so a write, the target of a move, a delete or the
+    source of a move alike), it holds ``HEAD`` and either ``objects`` and ``refs`` or
+    ``commondir`` (:data:`GIT_DIR_MARKERS`). A change completing that layout, or changing
+    anything inside one, is refused. The entry of the path below the folder counts as present
+    when its name folds (:func:`fold_name`) to a marker; other entries are looked up on disk
+    (``lstat``). Costs at most five ``lstat`` per folder of the path that exists.
+    """
+    parts = [part for part in relpath.split("/") if part]
+    for index in range(len(parts)):
+        folder = root.joinpath(*parts[:index])
+        if not os.path.isdir(folder):
+            # Nothing exists below: one new entry names at most one marker, never HEAD and
+            # objects or commondir at once, so no deeper folder can become a repository.
+            return None
+        below = fold_name(parts[index])
+
+        def present(marker: str, folder: Path = folder, below: str = below) -> bool:
+            return below == marker.lower() or os.path.lexists(folder / marker)
+
+        if present("HEAD") and ((present("objects") and present("refs")) or present("commondir")):
+            where = "/".join(parts[:index]) or "the project root"
+            return (
+                f"this change would put a file in, or complete, a git repository layout in "
+                f"{where!r} (HEAD with objects/ and refs/, or with commondir); letswork never "
+                "writes git metadata, because git runs commands named there"
+            )
+    return None
+
+
+def sensitive_reason(relpath: str) -> str | None:
+    """Why a change to ``relpath`` alters the sharing policy or runs code on the host, or None.
+
+    The answer names the matching entry of :data:`SENSITIVE_PATHS` and its reason, e.g.
+    ``".gitignore: an ignore file: it decides which files guests may see"``.
+    """
+    parts = [fold_name(part) for part in relpath.split("/") if part]
+    if not parts:
+        return None
+    for pattern, why in SENSITIVE_PATHS:
+        if pattern.endswith("/"):
+            names = pattern.rstrip("/").split("/")
+            span = len(names)
+            # Folders only: the pattern's names must sit above the file itself.
+            for start in range(len(parts) - span):
+                if parts[start : start + span] == names:
+                    return f"{pattern}: {why}"
+        elif parts[-1] == pattern:
+            return f"{pattern}: {why}"
+    return None
+
+
+def change_sensitivity(path: str, new_path: str | None = None) -> str | None:
+    """:func:`sensitive_reason` of a change: both ends of a move count; None when neither is
+    sensitive. Two different reasons are joined with ``"; "``."""
+    reasons: list[str] = []
+    for p in (path, new_path):
+        reason = sensitive_reason(p) if p is not None else None
+        if reason is not None and reason not in reasons:
+            reasons.append(reason)
+    return "; ".join(reasons) or None

@@ -1,0 +1,345 @@
+"""Guests cannot widen the sharing policy (issue 13, item 2): a guest's change to an ignore
+file, even one the host approved, never makes a hidden file visible to guests; and a change to
+a sensitive path always waits for the host, with its reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from letswork.hub.policy import SENSITIVE_PATHS
+from letswork.shared.errors import ErrorCode, OpError
+from letswork.shared.limits import Limits
+from tests.support.hubs import Client, HubFixture, running_hub
+
+SECRET = "TOPSECRET=1\n"
+#: Where a hidden secrets.yml sits for each depth the issue asks about.
+DEPTHS = ["", "sub", "a/b/c"]
+
+
+def _write(root: Path, rel: str, text: str = "x\n") -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _join(folder: str, name: str) -> str:
+    return f"{folder}/{name}" if folder else name
+
+
+@pytest.fixture
+def hidden(hub: HubFixture) -> HubFixture:
+    """The root .gitignore hides secrets.yml at every depth; one is planted at each."""
+    _write(hub.project, ".gitignore", "build/\n*.log\nsecrets.yml\n")
+    for folder in DEPTHS:
+        _write(hub.project, _join(folder, "secrets.yml"), SECRET)
+        _write(hub.project, _join(folder, "ok.txt"), "fine\n")
+    return hub
+
+
+async def _not_shared(guest: Client, rel: str) -> None:
+    with pytest.raises(OpError) as info:
+        await guest.call("read_file", path=rel)
+    assert info.value.code == ErrorCode.NOT_SHARED
+    found = await guest.call("search_files", pattern="TOPSECRET")
+    assert found["matches"] == []
+    listing = await guest.call("list_files", path="", recursive=True)
+    assert rel not in {e["path"] for e in listing["entries"]}
+
+
+async def _approved(hub: HubFixture, guest: Client, op: str, **args: object) -> dict[str, object]:
+    proposed = await guest.call(op, **args)
+    assert proposed["status"] == "pending"
+    host = await hub.host()
+    done = await host.call("approve_change", id=proposed["change"]["id"])
+    assert done["change"]["status"] == "applied"
+    return done["change"]  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------------------- widening
+
+
+def _reinclude(folder: str) -> str:
+    """What a guest writes to folder's .gitignore to re-include secrets.yml."""
+    if not folder:
+        return "build/\n*.log\n!secrets.yml\n"  # the root: drop the line, re-include
+    return "!secrets.yml\n"
+
+
+@pytest.mark.parametrize("folder", DEPTHS)
+async def test_an_approved_gitignore_of_a_guest_cannot_reinclude_a_hidden_file(
+    hidden: HubFixture, folder: str
+) -> None:
+    guest = await hidden.guest("alice")
+    await _approved(
+        hidden, guest, "write_file", path=_join(folder, ".gitignore"), content=_reinclude(folder)
+    )
+    assert (hidden.project / _join(folder, ".gitignore")).read_text() == _reinclude(folder)
+    await _not_shared(guest, _join(folder, "secrets.yml"))
+    assert (await guest.call("read_file", path=_join(folder, "ok.txt")))["text"] == "fine\n"
+
+
+@pytest.mark.parametrize("folder", DEPTHS)
+async def test_an_edit_of_a_gitignore_by_a_guest_cannot_reinclude_a_hidden_file(
+    hidden: HubFixture, folder: str
+) -> None:
+    rel = _join(folder, ".gitignore")
+    if folder:
+        _write(hidden.project, rel, "nothing.txt\n")
+    guest = await hidden.guest("alice")
+    old = "secrets.yml\n" if not folder else "nothing.txt\n"
+    await _approved(
+        hidden, guest, "edit_file", path=rel, old_string=old, new_string="!secrets.yml\n"
+    )
+    await _not_shared(guest, _join(folder, "secrets.yml"))
+
+
+@pytest.mark.parametrize("folder", DEPTHS)
+async def test_a_trusted_editors_gitignore_cannot_reinclude_a_hidden_file(
+    hidden: HubFixture, folder: str
+) -> None:
+    guest = await hidden.guest("tess")
+    host = await hidden.host()
+    await host.call("trust", name="tess")
+    await _approved(
+        hidden, guest, "write_file", path=_join(folder, ".gitignore"), content=_reinclude(folder)
+    )
+    await _not_shared(guest, _join(folder, "secrets.yml"))
+
+
+async def test_deleting_the_gitignore_does_not_unhide_what_it_hid(hidden: HubFixture) -> None:
+    guest = await hidden.guest("alice")
+    await _approved(hidden, guest, "delete_file", path=".gitignore")
+    assert not (hidden.project / ".gitignore").exists()
+    await _not_shared(guest, "secrets.yml")
+    await _not_shared(guest, "debug.log")
+
+
+async def test_moving_the_gitignore_away_does_not_unhide_what_it_hid(hidden: HubFixture) -> None:
+    guest = await hidden.guest("alice")
+    await _approved(hidden, guest, "move_file", path=".gitignore", new_path="old-ignore.txt")
+    await _not_shared(guest, "a/b/c/secrets.yml")
+
+
+async def test_moving_a_file_onto_a_nested_gitignore_cannot_reinclude(hidden: HubFixture) -> None:
+    guest = await hidden.guest("alice")
+    host = await hidden.host()
+    await host.call("write_file", path="sub/draft.txt", content="!secrets.yml\n")
+    await _approved(hidden, guest, "move_file", path="sub/draft.txt", new_path="sub/.gitignore")
+    await _not_shared(guest, "sub/secrets.yml")
+
+
+async def test_a_second_guest_write_keeps_the_hosts_version(hidden: HubFixture) -> None:
+    guest = await hidden.guest("alice")
+    await _approved(hidden, guest, "write_file", path="sub/.gitignore", content="# mine\n")
+    await _approved(hidden, guest, "write_file", path="sub/.gitignore", content="!secrets.yml\n")
+    await _not_shared(guest, "sub/secrets.yml")
+
+
+async def test_a_guests_gitignore_can_still_hide_more(hidden: HubFixture) -> None:
+    guest = await hidden.guest("alice")
+    await _approved(hidden, guest, "write_file", path="sub/.gitignore", content="ok.txt\n")
+    with pytest.raises(OpError) as info:
+        await guest.call("read_file", path="sub/ok.txt")
+    assert info.value.code == ErrorCode.NOT_SHARED
+
+
+async def test_what_the_host_writes_through_the_hub_becomes_the_hosts_version(
+    hidden: HubFixture,
+) -> None:
+    guest = await hidden.guest("alice")
+    await _approved(hidden, guest, "write_file", path="sub/.gitignore", content="!secrets.yml\n")
+    host = await hidden.host()
+    result = await host.call("write_file", path="sub/.gitignore", content="!secrets.yml\n")
+    assert result["status"] == "applied"
+    assert (await guest.call("read_file", path="sub/secrets.yml"))["text"] == SECRET
+
+
+async def test_what_the_host_saves_in_its_own_editor_becomes_the_hosts_version(
+    hidden: HubFixture,
+) -> None:
+    guest = await hidden.guest("alice")
+    await _approved(hidden, guest, "write_file", path="sub/.gitignore", content="!secrets.yml\n")
+    _write(hidden.project, "sub/.gitignore", "!secrets.yml\n# the host agrees\n")
+    assert (await guest.call("read_file", path="sub/secrets.yml"))["text"] == SECRET
+
+
+async def test_a_guests_version_still_applies_after_a_hub_restart(project: Path) -> None:
+    _write(project, ".gitignore", "secrets.yml\n")
+    _write(project, "sub/secrets.yml", SECRET)
+    async with running_hub(project) as fx:
+        guest = await fx.guest("alice")
+        await _approved(fx, guest, "write_file", path="sub/.gitignore", content="!secrets.yml\n")
+        await _approved(fx, guest, "delete_file", path=".gitignore")
+    async with running_hub(project) as fx:
+        guest = await fx.guest("bob", "viewer")
+        await _not_shared(guest, "sub/secrets.yml")
+
+
+async def test_the_guest_version_of_the_earlier_write_governs_after_a_failed_write(
+    hidden: HubFixture,
+) -> None:
+    guest = await hidden.guest("alice")
+    await _approved(hidden, guest, "write_file", path=".gitignore", content="!secrets.yml\n")
+    proposed = await guest.call("write_file", path=".gitignore", content="# other\n")
+    core = hidden.hub.core
+    assert core is not None
+    real = core.workspace.write_atomic
+
+    def full_disk(path: str, content: bytes) -> str:
+        raise OpError(ErrorCode.DISK_ERROR, "no space left on device")
+
+    core.workspace.write_atomic = full_disk  # type: ignore[method-assign]
+    host = await hidden.host()
+    with pytest.raises(OpError):
+        await host.call("approve_change", id=proposed["change"]["id"])
+    core.workspace.write_atomic = real  # type: ignore[method-assign]
+    await _not_shared(guest, "secrets.yml")
+
+
+async def test_a_guest_cannot_write_or_move_onto_the_letsworkignore(hub: HubFixture) -> None:
+    _write(hub.project, ".gitignore", "secrets.yml\n")
+    _write(hub.project, "secrets.yml", SECRET)
+    guest = await hub.guest("tess")
+    host = await hub.host()
+    await host.call("trust", name="tess")
+    await host.call("write_file", path="draft.txt", content="!secrets.yml\n")
+    for call in (
+        guest.call("write_file", path=".letsworkignore", content="!secrets.yml\n"),
+        guest.call("write_file", path=".LetsWorkIgnore", content="!secrets.yml\n"),
+        guest.call("move_file", path="draft.txt", new_path=".letsworkignore"),
+    ):
+        with pytest.raises(OpError) as info:
+            await call
+        assert info.value.code in (ErrorCode.NOT_SHARED, ErrorCode.FORBIDDEN)
+    assert not (hub.project / ".letsworkignore").exists()
+    await _not_shared(guest, "secrets.yml")
+
+
+async def test_the_guest_ignore_versions_are_capped_until_the_host_takes_one_back(
+    project: Path,
+) -> None:
+    _write(project, ".gitignore", "secrets.yml\n")
+    async with running_hub(project, limits=Limits(max_guest_ignore_files=2)) as fx:
+        guest = await fx.guest("alice")
+        host = await fx.host()
+        for folder in ("one", "two"):
+            await _approved(fx, guest, "write_file", path=f"{folder}/.gitignore", content="#\n")
+        third = await guest.call("write_file", path="three/.gitignore", content="#\n")
+        with pytest.raises(OpError) as info:
+            await host.call("approve_change", id=third["change"]["id"])
+        assert info.value.code == ErrorCode.QUOTA_EXCEEDED
+        assert not (project / "three" / ".gitignore").exists()
+        _write(project, "one/.gitignore", "# the host's now\n")  # takes one back
+        done = await host.call("approve_change", id=third["change"]["id"])
+        assert done["change"]["status"] == "applied"
+
+
+# ------------------------------------------------------------------------------- sensitive
+
+#: One path per entry of SENSITIVE_PATHS (and a case variant), as a trusted editor writes it.
+SENSITIVE_WRITES = [
+    ".gitignore",
+    "sub/.gitignore",
+    "a/b/c/.GitIgnore",
+    ".gitattributes",
+    ".gitmodules",
+    ".envrc",
+    "tools/.envrc",
+    ".pre-commit-config.yaml",
+    ".vscode/tasks.json",
+    ".idea/workspace.xml",
+    ".devcontainer/devcontainer.json",
+    ".github/workflows/ci.yml",
+    ".husky/pre-commit",
+]
+
+
+def test_the_sensitive_writes_cover_every_sensitive_entry() -> None:
+    from letswork.hub.policy import sensitive_reason
+
+    covered = {str(sensitive_reason(p)).split(": ", 1)[0] for p in SENSITIVE_WRITES}
+    # Guests never see .letsworkignore (a built-in deny), so they cannot propose it at all.
+    assert covered == {pattern for pattern, _ in SENSITIVE_PATHS} - {".letsworkignore"}
+
+
+async def _trusted(hub: HubFixture) -> Client:
+    guest = await hub.guest("tess")
+    host = await hub.host()
+    await host.call("trust", name="tess")
+    return guest
+
+
+@pytest.mark.parametrize("rel", SENSITIVE_WRITES)
+async def test_a_trusted_editors_change_to_a_sensitive_path_waits_with_its_reason(
+    hub: HubFixture, rel: str
+) -> None:
+    guest = await _trusted(hub)
+    result = await guest.call("write_file", path=rel, content="run = evil\n")
+    assert result["status"] == "pending"
+    target = hub.project / rel
+    assert not target.exists() or target.read_text() != "run = evil\n"
+    pattern = result["change"]["sensitive"].split(": ", 1)[0]
+    assert pattern in {p for p, _ in SENSITIVE_PATHS}
+    host = await hub.host()
+    [queued] = (await host.call("pending_changes"))["changes"]
+    assert queued["sensitive"] == result["change"]["sensitive"]
+
+
+async def test_an_ordinary_path_of_a_trusted_editor_still_applies_at_once(hub: HubFixture) -> None:
+    guest = await _trusted(hub)
+    result = await guest.call("write_file", path=".github/README.md", content="hi\n")
+    assert result["status"] == "applied"
+    assert "sensitive" not in result["change"]
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [("notes.txt", ".envrc"), ("notes.txt", ".vscode/settings.json"), (".envrc", "notes2.txt")],
+)
+async def test_a_trusted_editors_move_with_a_sensitive_end_waits(
+    hub: HubFixture, src: str, dst: str
+) -> None:
+    if src == ".envrc":
+        _write(hub.project, ".envrc", "export A=1\n")
+    guest = await _trusted(hub)
+    result = await guest.call("move_file", path=src, new_path=dst)
+    assert result["status"] == "pending"
+    assert result["change"]["sensitive"]
+    assert (hub.project / src).exists() and not (hub.project / dst).exists()
+
+
+async def test_the_hosts_own_write_to_a_sensitive_path_applies_and_is_marked(
+    hub: HubFixture,
+) -> None:
+    host = await hub.host()
+    result = await host.call("write_file", path=".envrc", content="export A=1\n")
+    assert result["status"] == "applied"
+    assert result["change"]["sensitive"].startswith(".envrc: ")
+    result = await host.call("write_file", path=".letsworkignore", content="private/\n")
+    assert result["status"] == "applied"
+    assert result["change"]["sensitive"].startswith(".letsworkignore: ")
+
+
+async def test_a_gitignore_longer_than_the_rules_read_is_still_known_as_the_guests(
+    project: Path,
+) -> None:
+    _write(project, ".gitignore", "secrets.yml\n")
+    _write(project, "sub/secrets.yml", SECRET)
+    # Over MAX_FILE_BYTES, what the rules parse of an ignore file; allowed by --max-file-size.
+    _write(project, "big.txt", "!secrets.yml\n" + "# padding\n" * 150_000)
+    async with running_hub(project, limits=Limits(max_file_bytes=2 * 1024 * 1024)) as fx:
+        guest = await fx.guest("alice")
+        await _approved(fx, guest, "move_file", path="big.txt", new_path="sub/.gitignore")
+        await _not_shared(guest, "sub/secrets.yml")
+
+
+async def test_a_write_through_a_symlink_to_a_sensitive_folder_waits(hub: HubFixture) -> None:
+    (hub.project / ".vscode").mkdir()
+    (hub.project / "vs").symlink_to(".vscode")
+    guest = await _trusted(hub)
+    result = await guest.call("write_file", path="vs/tasks.json", content="{}\n")
+    assert result["status"] == "pending"
+    assert result["change"]["path"] == ".vscode/tasks.json"
+    assert result["change"]["sensitive"].startswith(".vscode/: ")
