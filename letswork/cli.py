@@ -8,6 +8,10 @@ This module is the one place that turns errors into user messages and exit codes
 
 Every command catches :class:`~letswork.shared.errors.LetsworkError` through :func:`_run`
 and prints one line to stderr; a traceback means a bug.
+
+Everything written to the terminal goes through the one printer, :mod:`letswork.ui.printer`
+(issue 13, item 10): an error message may quote what a hub or a peer sent, so it is cleaned
+and kept on one line; log records are cleaned by the printer's formatter.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from letswork.shared.limits import (
     RATE_PER_SECOND,
     Limits,
 )
+from letswork.ui import printer
 
 T = TypeVar("T")
 log = logging.getLogger("letswork")
@@ -54,7 +59,8 @@ To share over SSH:    the guest runs  ssh -N -L {port}:127.0.0.1:{port} you@this
 
 
 def _fail(exc: LetsworkError) -> int:
-    click.echo(f"letswork: {exc.message}", err=True)
+    """Print ``exc``'s message as one cleaned line on stderr; returns the exit code."""
+    printer.echo(f"letswork: {printer.one_line(exc.message)}", err=True)
     return 2 if isinstance(exc, UsageError) else 1
 
 
@@ -73,19 +79,20 @@ async def _as_coro(fn: Callable[[], Awaitable[T]]) -> T:
 
 
 def setup_logging(level: int, log_file: Path | None = None) -> None:
-    """Logs go to stderr (never stdout) and, when given, to a 0600 log file."""
+    """Logs go to stderr (never stdout) and, when given, to a 0600 log file, both cleaned by
+    the printer's formatter (a record may quote a peer's name or a hub's close reason)."""
     root = logging.getLogger("letswork")
     root.setLevel(level)
     root.handlers.clear()
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
-    root.addHandler(handler)
+    root.addHandler(
+        printer.stream_handler(sys.stderr, "%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    )
     if log_file is not None:
         log_file.touch(mode=0o600, exist_ok=True)
         log_file.chmod(0o600)
-        fh = logging.FileHandler(log_file, encoding="utf-8")
-        fh.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        root.addHandler(fh)
+        root.addHandler(
+            printer.file_handler(log_file, "%(asctime)s %(name)s %(levelname)s %(message)s")
+        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -96,6 +103,7 @@ def main() -> None:
     The host runs `letswork start` in a project folder and shares the printed invite code;
     each guest runs `letswork join CODE`. Everything between them is end-to-end encrypted.
     """
+    printer.install()
 
 
 # ---------------------------------------------------------------------------- admin
@@ -213,7 +221,7 @@ def start(
     state = statedir.project_state(project)
     setup_logging(logging.DEBUG if verbose else logging.INFO, state.log_path)
     if tunnel == "cloudflared" and shutil.which("cloudflared") is None:
-        click.echo(CLOUDFLARED_MISSING, err=True)
+        printer.echo(CLOUDFLARED_MISSING, err=True)
         sys.exit(1)
     use_tunnel = tunnel != "none" and public_url is None and shutil.which("cloudflared") is not None
     limits = Limits(
@@ -261,7 +269,8 @@ def start(
                 await supervisor.start()
             elif not ui:
                 if tunnel == "auto" and public_url is None:
-                    click.echo(LOCAL_MODE_BANNER.format(url=hub.local_url, port=hub.port), err=True)
+                    banner = LOCAL_MODE_BANNER.format(url=hub.local_url, port=hub.port)
+                    printer.echo(banner, err=True)
                 _announce(hub.current_invite())
             if not ui:
                 await hub.stop_requested.wait()
@@ -303,9 +312,7 @@ or --public-url URL behind your own proxy.
 
 def _log_event(name: str, data: Mapping[str, Any]) -> None:
     """--no-ui: every hub event as one plain log line, peer text neutralised."""
-    from letswork.shared.sanitize import clean_line
-
-    log.info("event %s %s", name, clean_line(json.dumps(data, ensure_ascii=False), 400))
+    log.info("event %s %s", name, printer.one_line(json.dumps(data, ensure_ascii=False), 400))
 
 
 def _announce(code: str) -> None:
@@ -313,11 +320,11 @@ def _announce(code: str) -> None:
     line = f"letswork join {code}"
     if sys.stderr.isatty():
         width = max(len(line), 44) + 4
-        click.echo("┌" + "─" * width + "┐", err=True)
-        click.echo("│  " + "Invite (send it to one person):".ljust(width - 2) + "│", err=True)
-        click.echo("│  " + line.ljust(width - 2) + "│", err=True)
-        click.echo("└" + "─" * width + "┘", err=True)
-    click.echo(line)
+        printer.echo("┌" + "─" * width + "┐", err=True)
+        printer.echo("│  " + "Invite (send it to one person):".ljust(width - 2) + "│", err=True)
+        printer.echo("│  " + line.ljust(width - 2) + "│", err=True)
+        printer.echo("└" + "─" * width + "┘", err=True)
+    printer.echo(line)
     sys.stdout.flush()
 
 

@@ -4,7 +4,10 @@
 admit | deny | trust | untrust | stop``. Each finds the hub of ``--project`` (default: the
 current folder) through its ``hub.json``, authenticates with the host key (0600 in the state
 directory), runs one request and prints the result. Errors become one line and an exit code in
-:func:`letswork.cli._run`.
+:func:`letswork.cli._run`. Output goes through the one printer (:mod:`letswork.ui.printer`);
+names, paths, labels and reasons are put on one line each with :func:`printer.one_line`, diffs
+are printed cleaned (a terminal cannot show a file's invisible characters anyway), and
+``--json`` output escapes every non-ASCII character (``json.dumps``), so it stays exact.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 import click
 
 from letswork.shared.errors import TransportError, UsageError
-from letswork.shared.sanitize import clean_line, clean_terminal
+from letswork.ui import printer
+from letswork.ui.printer import one_line
 
 PROJECT_OPTION = click.option(
     "--project",
@@ -70,17 +74,17 @@ def _call(project: Path, op: str, args: dict[str, Any] | None = None) -> dict[st
 
 
 def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
+    printer.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
 def _change_line(change: dict[str, Any]) -> str:
     target = change["path"] + (f" -> {change['new_path']}" if change.get("new_path") else "")
     line = (
-        f"{change['id']}  {change['status']:<8} {change['kind']:<6} "
-        f"{clean_line(str(change['author']), 32):<16} {clean_line(target, 120)}"
+        f"{one_line(str(change['id']), 64)}  {change['status']:<8} {change['kind']:<6} "
+        f"{one_line(str(change['author']), 32):<16} {one_line(target, 120)}"
     )
     if change.get("sensitive"):  # a newer hub's mark: alters sharing or runs code on the host
-        line += f"  [sensitive: {clean_line(str(change['sensitive']), 300)}]"
+        line += f"  [sensitive: {one_line(str(change['sensitive']), 300)}]"
     return line
 
 
@@ -96,18 +100,16 @@ def register(main: click.Group) -> None:
         if as_json:
             _echo_json(result)
             return
-        click.echo(f"project: {clean_line(result['project'])}")
-        click.echo(f"pending changes: {result['pending']}")
-        click.echo("peers:")
+        printer.echo(f"project: {one_line(result['project'])}")
+        printer.echo(f"pending changes: {result['pending']}")
+        printer.echo("peers:")
         for p in result["peers"]:
             flag = " (trusted)" if p["trusted"] and p["role"] != "host" else ""
-            click.echo(f"  {clean_line(p['name'], 32):<16} {p['role']:<7} {p['state']}{flag}")
+            printer.echo(f"  {one_line(p['name'], 32):<16} {p['role']:<7} {p['state']}{flag}")
         if result["locks"]:
-            click.echo("locks:")
+            printer.echo("locks:")
             for lock in result["locks"]:
-                click.echo(
-                    f"  {clean_line(lock['path'], 120)}  held by {clean_line(lock['holder'])}"
-                )
+                printer.echo(f"  {one_line(lock['path'], 120)}  held by {one_line(lock['holder'])}")
 
     @main.command()
     @PROJECT_OPTION
@@ -119,9 +121,9 @@ def register(main: click.Group) -> None:
             _echo_json(result["changes"])
             return
         if not result["changes"]:
-            click.echo("no pending changes")
+            printer.echo("no pending changes")
         for change in result["changes"]:
-            click.echo(_change_line(change))
+            printer.echo(_change_line(change))
 
     @main.command()
     @PROJECT_OPTION
@@ -129,14 +131,14 @@ def register(main: click.Group) -> None:
     def diff(project: Path, change_id: str) -> None:
         """Show the unified diff of change CHANGE_ID."""
         change = _call(project, "get_change", {"id": change_id})["change"]
-        click.echo(_change_line(change))
+        printer.echo(_change_line(change))
         if change.get("data_pruned"):
-            click.echo(
+            printer.echo(
                 "(decided long ago: the hub keeps the diff of only its newest decided changes, "
                 "and this one's was pruned)"
             )
             return
-        click.echo(clean_terminal(change.get("diff") or ""))
+        printer.echo(change.get("diff") or "")
 
     @main.command()
     @PROJECT_OPTION
@@ -144,13 +146,13 @@ def register(main: click.Group) -> None:
     def approve(project: Path, change_id: str) -> None:
         """Approve change CHANGE_ID: the hub writes it to disk (or reports a conflict)."""
         change = _call(project, "approve_change", {"id": change_id})["change"]
-        click.echo(_change_line(change))
+        printer.echo(_change_line(change))
         if change["status"] == "conflict":
-            click.echo(
+            printer.echo(
                 "the file changed since the guest proposed this; nothing was written. Fresh diff:",
                 err=True,
             )
-            click.echo(clean_terminal(change.get("diff") or ""))
+            printer.echo(change.get("diff") or "")
             raise SystemExit(1)
 
     @main.command()
@@ -160,7 +162,7 @@ def register(main: click.Group) -> None:
     def reject(project: Path, change_id: str, reason: str | None) -> None:
         """Reject change CHANGE_ID; the disk is left as it is."""
         change = _call(project, "reject_change", {"id": change_id, "reason": reason})["change"]
-        click.echo(_change_line(change))
+        printer.echo(_change_line(change))
 
     @main.command()
     @PROJECT_OPTION
@@ -171,7 +173,7 @@ def register(main: click.Group) -> None:
     def invite(project: Path, role: str, label: str | None) -> None:
         """Create one more invite; give each person their own, so revoking one spares the rest."""
         result = _call(project, "create_invite", {"role": role, "label": label})
-        click.echo(f"letswork join {result['code']}")
+        printer.echo(f"letswork join {one_line(result['code'])}")
 
     @main.command()
     @PROJECT_OPTION
@@ -184,8 +186,8 @@ def register(main: click.Group) -> None:
             return
         for inv in result["invites"]:
             state = "revoked" if inv["revoked"] else "active"
-            label = clean_line(inv["label"] or "-", 64)
-            click.echo(
+            label = one_line(inv["label"] or "-", 64)
+            printer.echo(
                 f"{inv['invite_id'][:12]}  {inv['role']:<6} {state:<7} uses={inv['uses']} {label}"
             )
 
@@ -204,8 +206,8 @@ def register(main: click.Group) -> None:
             else {"label": invite}
         )
         result = _call(project, "revoke_invite", args)
-        gone = ", ".join(clean_line(n) for n in result["disconnected"]) or "nobody"
-        click.echo(f"revoked {result['invite_id'][:12]}; disconnected: {gone}")
+        gone = ", ".join(one_line(n) for n in result["disconnected"]) or "nobody"
+        printer.echo(f"revoked {result['invite_id'][:12]}; disconnected: {gone}")
 
     def _named(op: str, doc: str) -> None:
         @main.command(name=op, help=doc)
@@ -213,7 +215,7 @@ def register(main: click.Group) -> None:
         @click.argument("name")
         def command(project: Path, name: str) -> None:
             result = _call(project, op, {"name": name})
-            click.echo(f"{op}: {clean_line(result['name'])}")
+            printer.echo(f"{op}: {one_line(result['name'])}")
 
     _named("admit", "Let NAME, who is waiting for admission, into the session.")
     _named("trust", "Apply NAME's changes at once, without asking (editors only).")
@@ -226,7 +228,7 @@ def register(main: click.Group) -> None:
     def kick(project: Path, name: str, reason: str | None) -> None:
         """Disconnect NAME and release their locks; their credential stops working."""
         result = _call(project, "kick", {"name": name, "reason": reason})
-        click.echo(f"kicked: {clean_line(result['name'])}")
+        printer.echo(f"kicked: {one_line(result['name'])}")
 
     @main.command()
     @PROJECT_OPTION
@@ -235,11 +237,11 @@ def register(main: click.Group) -> None:
     def deny(project: Path, name: str, reason: str | None) -> None:
         """Refuse NAME, who is waiting for admission."""
         result = _call(project, "deny", {"name": name, "reason": reason})
-        click.echo(f"denied: {clean_line(result['name'])}")
+        printer.echo(f"denied: {one_line(result['name'])}")
 
     @main.command()
     @PROJECT_OPTION
     def stop(project: Path) -> None:
         """Stop the folder's hub (as Ctrl+C in `letswork start` would)."""
         _call(project, "shutdown")
-        click.echo("the hub is stopping")
+        printer.echo("the hub is stopping")

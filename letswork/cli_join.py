@@ -5,6 +5,10 @@ to check it and waits for the host's admission, then registers the channel with 
 (``claude mcp add -s local letswork -- letswork channel --session NAME``) or prints the JSON
 for any MCP client. The invite never appears in the registered command line (croc's
 CVE-2023-43621 was a secret on a command line).
+
+Anyone answering at the invite's address can send ``join`` text before it has authenticated
+anything (a close reason), and a hub sends the project name and error messages: all of it is
+printed through :mod:`letswork.ui.printer`, cleaned, each field on one line (issue 13, item 10).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING
 import click
 
 from letswork.shared.errors import HandshakeError, LetsworkError, TransportError, UsageError
+from letswork.ui import printer
 
 if TYPE_CHECKING:
     from letswork.channel.connection import HubConnection
@@ -125,8 +130,9 @@ async def _check_and_wait(session: str, name: str) -> dict[str, object]:
             continue
         try:
             if hello.get("state") != "admitted":
-                click.echo(
-                    f"waiting for the host to admit you (you appear as {hello.get('name')!s}); "
+                printer.echo(
+                    "waiting for the host to admit you (you appear as "
+                    f"{printer.one_line(str(hello.get('name')), 64)}); "
                     "they can run `letswork admit` or press the admit key in the dashboard...",
                     err=True,
                 )
@@ -232,30 +238,30 @@ def register(main: click.Group) -> None:
                 url=inv.url, invite_secret=inv.secret, resume_secret=keep_resume, name=name
             ),
         )
-        click.echo(f"invite accepted; session stored as {session!r}", err=True)
+        printer.echo(f"invite accepted; session stored as {session!r}", err=True)
 
         async def body() -> dict[str, object]:
             return await _check_and_wait(session, name)
 
         hello = _run(body)
-        click.echo(
-            f"joined {hello.get('project')!s} as {hello.get('name')!s} ({hello.get('role')!s})",
-            err=True,
-        )
+        project = printer.one_line(str(hello.get("project")), 200)
+        who = printer.one_line(str(hello.get("name")), 64)
+        role = printer.one_line(str(hello.get("role")), 16)
+        printer.echo(f"joined {project} as {who} ({role})", err=True)
         claude = shutil.which("claude")
         if claude is None or print_config:
             if claude is None:
-                click.echo(
+                printer.echo(
                     "Claude Code is not installed; add this to your MCP client's config:", err=True
                 )
-            click.echo(mcp_json(session))
+            printer.echo(mcp_json(session))
             return
         try:
             register_with_claude(claude, session)
         except LetsworkError as exc:
             sys.exit(_fail(exc))
-        click.echo("registered the letswork channel with Claude Code (scope: local)", err=True)
-        click.echo(CHANNEL_PUSH_HINT, err=True)
+        printer.echo("registered the letswork channel with Claude Code (scope: local)", err=True)
+        printer.echo(CHANNEL_PUSH_HINT, err=True)
         if not no_launch:
             os.execvp(claude, [claude])  # noqa: S606 - hand the terminal to Claude Code
 
@@ -281,15 +287,15 @@ def run_doctor(project: Path) -> int:
     problems = 0
 
     def ok(text: str) -> None:
-        click.echo(f"ok    {text}")
+        printer.echo(f"ok    {text}")
 
     def bad(text: str, fix: str) -> None:
         nonlocal problems
         problems += 1
-        click.echo(f"FIX   {text}\n      -> {fix}")
+        printer.echo(f"FIX   {text}\n      -> {fix}")
 
     def note(text: str) -> None:
-        click.echo(f"note  {text}")
+        printer.echo(f"note  {text}")
 
     v = sys.version_info
     if v >= (3, 10):
@@ -337,7 +343,8 @@ def run_doctor(project: Path) -> int:
             ok(f"hub running for {project} ({where}), answers as host")
         except LetsworkError as exc:
             bad(
-                f"hub for {project} (pid {info['pid']}) does not answer: {exc.message}",
+                f"hub for {project} (pid {info['pid']}) does not answer: "
+                f"{printer.one_line(exc.message)}",
                 "stop it (`letswork stop` or kill the pid) and start again",
             )
     return problems

@@ -4,11 +4,12 @@ Events reach the assistant three ways (design section 10): a ``notifications/cla
 push (:attr:`Note.content` and :attr:`Note.meta`), a "since your last call" digest appended to
 tool results (:meth:`Inbox.digest`), and the ``get_notifications`` tool (:meth:`Inbox.take`).
 
-Every string another peer supplied (display names, paths, reasons, message bodies, task
-titles and notes, variable values) passes through
+Every string another peer or the hub supplied (display names, paths, reasons, message bodies,
+task titles and notes, variable values, unknown events' fields) passes through
 :func:`letswork.shared.sanitize.clean_line` before it enters a note, so no peer can open or
-close a tag such as ``<channel>`` in the model's context or paint the host's terminal. Meta
-values additionally have their quotes escaped, since a client may render them as attributes.
+close a tag such as ``<channel>`` in the model's context, paint the host's terminal, or hide
+text in invisible characters (they are removed, and marked). Meta values additionally have
+their quotes escaped, since a client may render them as attributes.
 
 Events this peer caused itself (its own proposal, its own lock) are dropped: the tool result
 already told the assistant. The exception is a decision on its own change, which is exactly
@@ -23,6 +24,7 @@ import collections
 import dataclasses
 import itertools
 import re
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -137,10 +139,10 @@ _VALUE_CHARS = 200
 
 def _excerpt(text: str, max_chars: int) -> tuple[str, bool]:
     """``text`` as one clean line of at most ``max_chars``, and whether it was cut."""
-    whole = clean_line(text, len(text) * 5 + 1)  # escaping at most quintuples ("&amp;")
+    whole = clean_line(text, sys.maxsize)  # markers and escapes make it longer than text
     if len(whole) <= max_chars:
         return whole, False
-    return whole[: max_chars - 1] + "…", True
+    return clean_line(text, max_chars), True
 
 
 def _task_ref(task: protocol.TaskInfo) -> str:

@@ -1,2 +1,3 @@
-"""The host's terminal dashboard (:mod:`letswork.ui.dashboard`) and Claude Code set-up
+"""The terminal: the host's dashboard (:mod:`letswork.ui.dashboard`), the one printer every
+command writes through (:mod:`letswork.ui.printer`), and Claude Code set-up
 (:mod:`letswork.ui.claude`)."""

@@ -21,8 +21,10 @@ every event that can change it and every few seconds; diffs are fetched one at a
 Every string another person supplied (names, paths, diffs, reasons, error messages) goes through
 :func:`letswork.shared.sanitize.clean_terminal` and is put on screen as a :class:`rich.text.Text`
 (or a :class:`rich.syntax.Syntax`), never as markup, so neither an ANSI escape nor ``[bold]``
-written by a guest is interpreted. Hub errors become notifications; a lost connection shows a
-banner while the dashboard reconnects with backoff.
+written by a guest is interpreted, and invisible characters (Unicode tags, zero-width
+characters, ...) show as ``[hidden text removed]`` rather than as nothing.
+``tests/test_one_printer.py`` keeps markup out of this module. Hub errors become
+notifications; a lost connection shows a banner while the dashboard reconnects with backoff.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ from letswork.shared import invite as invite_codes
 from letswork.shared import protocol
 from letswork.shared.errors import HandshakeError, LetsworkError, ProtocolError
 from letswork.shared.limits import MAX_SHORT_TEXT_CHARS, Limits
-from letswork.shared.sanitize import clean_terminal
+from letswork.shared.sanitize import clean_terminal, terminal_line
 
 if TYPE_CHECKING:
     from letswork.hub.app import RunningHub
@@ -68,6 +70,8 @@ M = TypeVar("M", bound=BaseModel)
 
 #: Longest diff shown, in lines; the rest is summarised (``letswork diff ID`` shows it all).
 MAX_DIFF_LINES = 2000
+#: Longest diff shown, in characters (one huge line would otherwise pass).
+MAX_DIFF_CHARS = 200_000
 #: Lines kept in the activity feed.
 MAX_ACTIVITY_LINES = 1000
 #: Entries of the hub's activity log shown when the dashboard first connects.
@@ -91,10 +95,10 @@ _ONE_LINE = re.compile(r"\s+")
 
 
 def one_line(text: str, max_chars: int = 160) -> str:
-    """Peer-supplied text for one line of the terminal: escapes and controls removed,
-    whitespace runs (newlines, tabs) folded to one space, cut to ``max_chars``."""
-    flat = _ONE_LINE.sub(" ", clean_terminal(text)).strip()
-    return flat if len(flat) <= max_chars else flat[: max_chars - 1] + "…"
+    """Peer-supplied text for one line of the terminal: escapes, controls and invisible
+    characters removed (and marked), whitespace runs (newlines, tabs) folded to one space, cut
+    to ``max_chars``."""
+    return terminal_line(text, max_chars)
 
 
 def peer_text(text: str, style: str = "", max_chars: int = 160) -> Text:
@@ -120,12 +124,15 @@ def sensitive_mark(change: protocol.ChangeInfo) -> str:
 
 def diff_renderable(change: protocol.ChangeInfo) -> tuple[str, RenderableType]:
     """The sanitised diff text of ``change`` and what the diff viewer shows for it."""
-    diff = clean_terminal(change.diff or "")
-    lines = diff.split("\n")
-    if len(lines) > MAX_DIFF_LINES:
-        more = len(lines) - MAX_DIFF_LINES
-        diff = "\n".join(lines[:MAX_DIFF_LINES])
-        diff += f"\n... {more} more lines: see them all with `letswork diff {change.id}`\n"
+    # Cut before cleaning: the cleaner's cost, and how much its markers can make a line grow,
+    # are per character. Cleaning keeps every newline and adds none.
+    lines = (change.diff or "").split("\n", MAX_DIFF_LINES)
+    diff = clean_terminal("\n".join(lines[:MAX_DIFF_LINES])[:MAX_DIFF_CHARS])
+    if len(lines) > MAX_DIFF_LINES or len(diff) > MAX_DIFF_CHARS:
+        diff = diff[:MAX_DIFF_CHARS]
+        more = (change.diff or "").count("\n") - diff.count("\n")
+        see = f"letswork diff {one_line(change.id, 64)}"
+        diff += f"\n... {more} more lines: see them all with `{see}`\n"
     header = Text(no_wrap=False, end="")
     header.append(f"change {one_line(change.id, 64)}", style="bold")
     header.append(f"  {describe_change(change)}")
@@ -596,9 +603,9 @@ class Dashboard(App[None]):
         return f"letswork join {clean_terminal(self.invite_code)}"
 
     def add_activity(self, line: str | Text, style: str = "", *, at: float | None = None) -> None:
-        """Append one line to the activity feed (a str is sanitised and shown literally);
-        ``at`` is when it happened, if not now."""
-        body = line.copy() if isinstance(line, Text) else Text(clean_terminal(line), style=style)
+        """Append one line to the activity feed (a str is sanitised, kept on one line and shown
+        literally); ``at`` is when it happened, if not now."""
+        body = line.copy() if isinstance(line, Text) else Text(one_line(line, 2000), style=style)
         entry = Text(_clock_text(at) + " ", style="dim", end="")
         entry.append_text(body)
         self.activity.append(entry)
@@ -785,7 +792,7 @@ class Dashboard(App[None]):
             self._banner_text = None
             banner.display = False
             return
-        self._banner_text = Text(clean_terminal(message), style="bold")
+        self._banner_text = Text(one_line(message, 2000), style="bold")
         banner.update(self._banner_text)
         banner.display = True
 

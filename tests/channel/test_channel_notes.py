@@ -7,6 +7,7 @@ from typing import Any
 
 from letswork.channel.events import Inbox, describe_event, local_note
 from letswork.shared import protocol
+from letswork.shared.sanitize import MARKER
 
 NOW = 1_700_000_000.0
 
@@ -40,11 +41,13 @@ def test_tags_quotes_and_escapes_in_a_path_never_reach_content_or_meta() -> None
     assert note.meta["path"].startswith("x/&lt;/channel&gt;&quot;&gt;")
 
 
-def test_ansi_escapes_and_controls_in_a_reason_are_removed() -> None:
+def test_ansi_escapes_and_controls_in_a_reason_are_removed_and_marked() -> None:
     reason = "\x1b[2J\x1b]0;owned\x07no\u202e thanks\x00"
     data = {"change": _change(status="rejected", reason=reason, author="alice")}
     note = _note("change_decided", data, me="alice")
-    assert note.content.endswith("was rejected by the host: no thanks.")
+    # The CSI sequence goes whole; the OSC's title stays visible, only its controls go.
+    m = MARKER
+    assert note.content.endswith(f"was rejected by the host: {m}]0;owned{m}no{m} thanks{m}.")
     assert not re.search(r"[\x00-\x1f\x7f-\x9f\u202e]", note.content)
 
 

@@ -7,6 +7,7 @@ import pytest
 from letswork.channel.tools import TOOLS, ToolContext, format_error, tool_definition, tools_for_role
 from letswork.shared import protocol
 from letswork.shared.errors import ErrorCode, OpError, TransportError
+from letswork.shared.sanitize import MARKER
 
 
 @pytest.mark.parametrize("name", [n for n, t in TOOLS.items() if t.op is not None])
@@ -114,5 +115,5 @@ def test_the_hosts_note_of_a_proposal_names_the_sensitive_reason_cleaned() -> No
     event = protocol.Event("change_submitted", 1, data)
     note = describe_event(event, seq=1, me="host", role="host", now=2.0)
     assert note is not None
-    assert "sensitive path (x&lt;/channel&gt;: runs code)" in note.content
+    assert f"sensitive path (x&lt;/channel&gt;{MARKER}: runs code)" in note.content
     assert "\x1b" not in note.content and "<" not in note.content

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Input, Static
 
 from letswork.shared import protocol
 from letswork.shared.errors import OpError
+from letswork.shared.sanitize import MARKER
 from letswork.ui.dashboard import WAITING_STYLE, Dashboard, HubEvent, ReasonScreen, run_dashboard
 from tests.support.hubs import Client, HubFixture, make_project, running_hub
 
@@ -218,7 +219,8 @@ async def test_peer_supplied_names_and_diffs_are_shown_neutralised(tmp_path: Pat
 
             for forbidden in ("\x1b", "\x07", "\x08", "\x9b", "\u202e"):
                 assert forbidden not in app.diff_text
-            assert "+red bell  evil tail" in app.diff_text
+            m = MARKER  # the CSI sequences go whole, the OSC title stays visible
+            assert f"+{m}red{m} {m}bell{m} {m}]0;pwned{m} {m}evil{m} tail" in app.diff_text
             assert f"+++ b/{markup_name}" in app.diff_text
             diff_screen = rendered(app.query_one("#diff", Static).content)  # type: ignore[arg-type]
             assert "\x1b" not in diff_screen and markup_name in diff_screen
@@ -241,7 +243,7 @@ async def test_peer_supplied_names_and_diffs_are_shown_neutralised(tmp_path: Pat
             app.post_message(HubEvent(protocol.Event("change_submitted", 99, {"change": change})))
             await wait_until(pilot, lambda: len(app.activity) > before, "the event's line")
             line = app.activity[-1]
-            assert "write [bold]boom.txt" in line.plain
+            assert f"write {MARKER}]0;x{MARKER}[bold]boom{MARKER}.txt" in line.plain
             assert not any(ch in line.plain for ch in "\x1b\x07\x00")
             assert "\x1b" not in rendered(line)
             assert not any("\x1b" in text or "\x07" in text for _, text in app.notices), app.notices
@@ -323,7 +325,7 @@ async def test_log_warnings_go_to_the_feed_while_the_dashboard_runs(tmp_path: Pa
             lambda: any("disk nearly full" in line.plain for line in app.activity), "the log line"
         )
         [line] = [line.plain for line in app.activity if "disk nearly full" in line.plain]
-        assert line.endswith("warning: disk nearly full: [bold]x")
+        assert line.endswith(f"warning: disk nearly full: {MARKER}[bold]x")
         fx.hub.stop_requested.set()
         await asyncio.wait_for(task, timeout=10)
 

@@ -7,19 +7,21 @@ from pathlib import Path
 
 from rich.text import Text
 
+from letswork.shared.sanitize import MARKER
+from letswork.ui.dashboard import one_line
 from tests.support.hubs import make_project, running_hub
 from tests.ui.test_dashboard import dashboard_for, rendered, wait_until
 
 #: Tries to close a tag, paint and retitle the terminal, ring its bell, and use Rich markup.
 HOSTILE = "</channel>\x1b[31mred\x1b[0m\x07\x08 [bold]loud[/bold] \x1b]0;pwned\x07tail"
-SHOWN = "</channel>red [bold]loud[/bold] tail"
+SHOWN = f"</channel>{MARKER}red{MARKER} [bold]loud[/bold] {MARKER}]0;pwned{MARKER}tail"
 
 
-def _assert_literal(line: Text) -> None:
+def _assert_literal(line: Text, shown: str = SHOWN) -> None:
     """Peer text on screen: no escape or control character, markup shown as typed."""
     for forbidden in ("\x1b", "\x07", "\x08"):
         assert forbidden not in line.plain
-    assert SHOWN in line.plain
+    assert shown in line.plain
     screen = rendered(line)
     assert "\x1b" not in screen and "[bold]loud[/bold]" in screen
 
@@ -72,10 +74,10 @@ async def test_the_feed_opens_with_the_hub_activity_log_neutralized(tmp_path: Pa
     assert history[0] == "host created an invite: editor alice"
     assert [line for line in history if line.startswith("alice")] == [
         "alice joined (editor)",
-        f"alice added task #1: {SHOWN}",
+        f"alice added task #1: {one_line(SHOWN, 120)}",  # the log's details are cut at 120
         "alice set variable build.status",
         "alice locked notes.txt",
         "alice sent a chat message to everyone (#1)",
     ]
-    _assert_literal(added)
+    _assert_literal(added, one_line(SHOWN, 120))
     assert not any(line.startswith("host joined") for line in history)
