@@ -367,19 +367,31 @@ def to_relpath(root: Path, abspath: Path) -> str:
 
 
 class _Spec:
-    """A compiled gitignore spec plus one combined regex that rejects non-matches quickly."""
+    """A compiled gitignore spec plus one combined regex that rejects non-matches quickly.
+
+    The quick filter runs on RE2, never on Python's ``re``, and a glob (a peer's pattern, in
+    ``find_files`` and ``search_files``) is matched by it alone: ``re`` backtracks on some
+    (``*?*?*?*?*?*?*?*?*?*?x`` took 28 s on one 43-character name) while holding the GIL,
+    which stalls the event loop too.
+    """
 
     __slots__ = ("quick", "spec")
 
     def __init__(self, lines: Sequence[str]) -> None:
-        self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        try:
+            self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        except Exception:
+            # pathspec matches on RE2 once google-re2 is installed, and RE2 refuses a set of
+            # some 4,000 patterns: an ignore file that big must still hide what it names.
+            self.spec = pathspec.GitIgnoreSpec.from_lines(lines, backend="simple")
         alternatives = [
             "(?:" + _NAMED_GROUP.sub("(?:", pattern.regex.pattern) + ")"
             for pattern in self.spec.patterns
             if pattern.include is not None and pattern.regex is not None
         ]
-        self.quick: re.Pattern[str] | None = (
-            re.compile("|".join(alternatives)) if alternatives else None
+        #: RE2, or _MATCH_ALL when RE2 cannot take them all: then the spec alone decides.
+        self.quick: _Re2Filter | None = (
+            (_re2_filter("|".join(alternatives)) or _MATCH_ALL) if alternatives else None
         )
 
     def check(self, path: str) -> bool | None:
@@ -387,9 +399,43 @@ class _Spec:
 
         ``path`` is relative to the ignore file's folder, with a trailing ``/`` for a folder.
         """
-        if self.quick is None or self.quick.match(path) is None:
+        if self.quick is None or not self.quick.match(path):
             return None
         return self.spec.check_file(path).include
+
+
+class _Re2Filter:
+    """A regex on RE2 that only answers whether it matches at the start of a path, through
+    RE2's own call: the Python wrapper's generator and offset decoding cost twice as much as
+    the match (0.8 µs against ``re``'s 1.4 µs for the built-in denies)."""
+
+    __slots__ = ("_rx",)
+
+    def __init__(self, source: str) -> None:
+        options = re2.Options()
+        options.log_errors = False
+        options.never_capture = True
+        self._rx = re2._Regexp(source, options)._regexp  # raises re2.error if refused
+
+    def match(self, path: str) -> bool:
+        data = path.encode("utf-8", "surrogateescape")
+        return bool(self._rx.Match(_ANCHOR_START, data, 0, len(data))[0] != _NO_MATCH)
+
+
+_ANCHOR_START = re2._Anchor.ANCHOR_START
+_NO_MATCH = re2._NULL_SPAN
+
+
+def _re2_filter(source: str) -> _Re2Filter | None:
+    """``source`` as a :class:`_Re2Filter`, or None when RE2 refuses it (too big)."""
+    try:
+        return _Re2Filter(source)
+    except re2.error:
+        return None
+
+
+#: A quick filter that passes every path (the empty regex matches at the start of any).
+_MATCH_ALL = _Re2Filter("")
 
 
 _Chain = tuple[tuple[str, _Spec], ...]  # (folder relpath, spec of its .gitignore), root first
@@ -790,7 +836,13 @@ def _compile_glob(glob: str) -> Callable[[str], bool]:
         spec = _Spec([line])
     except Exception as exc:
         raise op_error(ErrorCode.INVALID, f"glob {_q(glob)} is not valid: {exc}") from None
-    return lambda rel: bool(spec.check(rel))
+    if spec.quick is _MATCH_ALL:
+        raise op_error(ErrorCode.INVALID, f"glob {_q(glob)} is too complex")
+    # One pattern, never negated ("!" is escaped above): the path matches the glob exactly
+    # when its RE2 filter matches. The spec's own matching is left out: it is Python's re
+    # with pathspec before 1.0.
+    quick = spec.quick
+    return lambda rel: quick is not None and quick.match(rel)
 
 
 # --------------------------------------------------------------------------------------------
