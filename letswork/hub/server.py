@@ -71,6 +71,8 @@ from letswork.shared.errors import (
 from letswork.shared.limits import (
     MAX_HANDSHAKE_FRAME_BYTES,
     MAX_QUEUED_REQUESTS_PER_PEER,
+    MAX_UNSENT_BYTES_PER_PEER,
+    MAX_UNSENT_REPLY_BYTES,
     MAX_UPGRADE_REQUEST_BYTES,
     Limits,
 )
@@ -89,6 +91,12 @@ GIL_SWITCH_SECONDS = 0.001
 _CLOSE = object()
 
 
+def _open_event() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 @dataclass(eq=False)
 class _Conn:
     ws: ServerConnection
@@ -96,6 +104,12 @@ class _Conn:
     peer: Peer
     queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     event_seq: int = 0
+    #: bytes of the frames in ``queue`` (their socket has not taken them yet)
+    unsent: int = 0
+    #: set while ``unsent`` is under MAX_UNSENT_REPLY_BYTES; the peer's next request waits
+    room: asyncio.Event = field(default_factory=_open_event)
+    #: dropped for not reading: nothing more is queued
+    dropped: bool = False
 
 
 class HubServer:
@@ -307,13 +321,38 @@ class HubServer:
         conn = self._conns.get(peer.peer_id)
         if conn is None:
             return
+        if conn.dropped:
+            return
         if conn.queue.qsize() >= MAX_QUEUED_FRAMES:
-            log.warning("peer %s is not reading its events; closing it", peer.peer_id)
-            conn.queue.put_nowait((_CLOSE, crypto.CloseCode.GOING_AWAY, "too slow"))
+            self._drop(conn)
             return
         payload = protocol.encode_event(name, conn.event_seq, data)
         conn.event_seq += 1
+        self._put(conn, payload)
+
+    def _put(self, conn: _Conn, payload: bytes) -> None:
+        """Queue one frame for the peer's socket. Past MAX_UNSENT_REPLY_BYTES unsent its next
+        request waits (:meth:`_wait_for_room`); past MAX_UNSENT_BYTES_PER_PEER it is dropped."""
+        if conn.dropped:
+            return
+        conn.unsent += len(payload)
         conn.queue.put_nowait(payload)
+        if conn.unsent >= MAX_UNSENT_REPLY_BYTES:
+            conn.room.clear()
+        if conn.unsent > MAX_UNSENT_BYTES_PER_PEER:
+            self._drop(conn)
+
+    def _drop(self, conn: _Conn) -> None:
+        """End a connection that does not read what the hub sends it: a close frame would
+        wait behind the frames it does not read, so the socket is cut. The core forgets the
+        peer when its reader ends (not here: this may run inside one of the core's loops)."""
+        log.warning("peer %s is not reading what the hub sends; dropping it", conn.peer.peer_id)
+        conn.dropped = True
+        conn.peer.close()  # nothing more of it is applied, its file work stops
+        while not conn.queue.empty():
+            conn.queue.get_nowait()
+        conn.unsent = 0
+        conn.ws.transport.abort()
 
     def _close_peer(self, peer: Peer, code: int, reason: str) -> None:
         conn = self._conns.get(peer.peer_id)
@@ -528,17 +567,17 @@ class HubServer:
                 except ProtocolError as exc:
                     rid = exc.data.get("id")
                     rid = rid if isinstance(rid, int) else None
-                    conn.queue.put_nowait(protocol.encode_response_error(rid, exc))
+                    self._put(conn, protocol.encode_response_error(rid, exc))
                     continue
                 finally:
                     del plaintext
                 if request.op == "ping" and peer.state != "handshaken":
                     # Never behind the peer's own search: a ping shows the hub is alive.
-                    conn.queue.put_nowait(await self._answer(peer, request))
+                    self._put(conn, await self._answer(peer, request))
                 elif requests.full():
                     # Refused rather than awaited: this task must keep reading, to see the
                     # peer go (which stops its file work) however many requests it piles up.
-                    conn.queue.put_nowait(_too_many_in_flight(request.id))
+                    self._put(conn, _too_many_in_flight(request.id))
                 else:
                     requests.put_nowait(request)
                 del request
@@ -568,14 +607,20 @@ class HubServer:
         """Answer one peer's requests one at a time, in the order they came."""
         peer = conn.peer
         while True:
+            await self._wait_for_room(conn)
             request = await requests.get()
-            conn.queue.put_nowait(await self._answer(peer, request))
+            self._put(conn, await self._answer(peer, request))
             del request  # not pinned while the next one is awaited
             if self._after_reply(peer):
                 # The session ended in this request (leave) or the peer was removed: reply,
                 # then close (a kick's 4403 is already queued ahead of this 1000).
                 conn.queue.put_nowait((_CLOSE, crypto.CloseCode.NORMAL, ""))
                 return
+
+    async def _wait_for_room(self, conn: _Conn) -> None:
+        """Until the peer's socket has taken enough of what is queued for it: a peer that
+        stops reading gets no more answers, so its replies cannot pile up in the hub."""
+        await conn.room.wait()
 
     def _after_reply(self, peer: Peer) -> bool:
         """What follows a reply (queued events such as messages that waited for this peer);
@@ -621,6 +666,11 @@ class HubServer:
                 await conn.ws.send(conn.session.seal(item))
             except (ConnectionClosed, RecordError):
                 return
+            finally:
+                if not conn.dropped:
+                    conn.unsent -= len(item)
+                    if conn.unsent < MAX_UNSENT_REPLY_BYTES:
+                        conn.room.set()
 
 
 def _too_many_in_flight(request_id: int) -> bytes:

@@ -202,6 +202,13 @@ FILE_WORKERS = 2
 #: make the hub hold, as the WebSocket layer's own queue (``max_queue=64`` frames) does; an
 #: assistant may well make 20 calls at once. ``ping`` never waits behind them.
 MAX_QUEUED_REQUESTS_PER_PEER = 64
+#: Bytes of replies and events queued for one peer and not yet taken by its socket, past
+#: which its next request waits: a peer that stops reading while it asks for 1 MiB files
+#: would otherwise make the hub hold every answer (50 MiB a second at the rate limit).
+MAX_UNSENT_REPLY_BYTES = 8 * MiB
+#: Bytes queued for one peer and not taken by its socket (events, refusals and pings, which
+#: never wait), past which the hub drops the connection: it is not reading.
+MAX_UNSENT_BYTES_PER_PEER = 32 * MiB
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from letswork.hub import server as server_mod
 from letswork.hub.core import HubCore
+from letswork.hub.server import HubServer
+from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError
 from tests.support.hubs import HubFixture
 
@@ -28,6 +32,12 @@ def core_of(hub: HubFixture) -> HubCore:
     core = hub.hub.core
     assert core is not None
     return core
+
+
+def server_of(hub: HubFixture) -> HubServer:
+    server = hub.hub.server
+    assert server is not None
+    return server
 
 
 def long_name(project: Path) -> str:
@@ -78,3 +88,76 @@ async def test_an_ignore_file_too_big_for_re2_still_hides_what_it_names(hub: Hub
 
     assert caught.value.code == ErrorCode.NOT_SHARED
     assert "secret.yml" not in [e["path"] for e in listed["entries"]]
+
+
+async def test_a_peer_that_stops_reading_makes_the_hub_hold_a_bounded_backlog(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1 MiB of text per reply; 40 of them are five times the bound, past any socket buffer.
+    (hub.project / "big.txt").write_text(("x" * 1023 + "\n") * 1024, encoding="utf-8")
+    viewer = await hub.guest("viewer", role="viewer")
+    server = server_of(hub)
+    conn = next(c for c in server._conns.values() if c.peer.name == "viewer")
+    count = 40
+    answered = 0
+    peak = 0
+    settled = asyncio.Event()  # the hub answered them all, or holds back the next one
+    answer, put = server._answer, conn.queue.put_nowait
+    wait_for_room = getattr(server, "_wait_for_room", None)
+
+    async def counted(*args: Any) -> bytes:
+        nonlocal answered
+        reply = await answer(*args)
+        answered += 1
+        if answered == count:
+            settled.set()
+        return reply
+
+    def measured(item: Any) -> None:
+        nonlocal peak
+        put(item)
+        peak = max(peak, sum(len(i) for i in conn.queue._queue if isinstance(i, bytes)))
+
+    async def held(c: Any) -> None:
+        if not c.room.is_set():
+            settled.set()
+        assert wait_for_room is not None
+        await wait_for_room(c)
+
+    monkeypatch.setattr(server, "_answer", counted)
+    monkeypatch.setattr(conn.queue, "put_nowait", measured)
+    monkeypatch.setattr(server, "_wait_for_room", held, raising=False)
+    assert viewer.conn._ws is not None
+    viewer.conn._ws.transport.pause_reading()
+    reads = [asyncio.create_task(viewer.call("read_file", path="big.txt")) for _ in range(count)]
+
+    await asyncio.wait_for(settled.wait(), WAIT)
+    assert peak <= limits.MAX_UNSENT_REPLY_BYTES + 2 * limits.MiB  # one more reply at most
+    assert answered < count
+
+    viewer.conn._ws.transport.resume_reading()
+    done = await asyncio.wait_for(asyncio.gather(*reads), 3 * WAIT)
+    assert all(d["total_lines"] == 1024 for d in done)
+
+
+async def test_a_peer_that_lets_frames_pile_up_past_the_cap_is_dropped(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Events, refusals and pings never wait for room; under this cap the replies do not
+    # either (it is below the point where they would wait), so the cap is what holds.
+    monkeypatch.setattr(server_mod, "MAX_UNSENT_BYTES_PER_PEER", 4 * limits.MiB)
+    (hub.project / "big.txt").write_text(("x" * 1023 + "\n") * 1024, encoding="utf-8")
+    host = await hub.host()
+    viewer = await hub.guest("viewer", role="viewer")
+    ws = viewer.conn._ws
+    assert ws is not None
+    ws.transport.pause_reading()
+    reads = [asyncio.create_task(viewer.call("read_file", path="big.txt")) for _ in range(40)]
+
+    left = await host.wait_event("peer_left", lambda d: d["name"] == "viewer")
+
+    assert left.data["name"] == "viewer"
+    assert not any(p.name == "viewer" for p in core_of(hub).peers.values())
+    ws.transport.resume_reading()
+    outcomes = await asyncio.wait_for(asyncio.gather(*reads, return_exceptions=True), WAIT)
+    assert any(isinstance(o, Exception) for o in outcomes)
