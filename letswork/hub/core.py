@@ -896,6 +896,9 @@ class HubCore(CollabOps):
         """Prepare a change off the loop (``prepare``: read, hash, edit, diff), then propose
         it on the loop. Prepared again when the hub wrote files meanwhile, so its base, diff
         and the apply of a trusted editor never rest on a stale read."""
+        if not self._is_trusted(peer):
+            # Before any file work: a guest at its cap costs the hub no read and no diff.
+            self._check_pending_room(peer, 0)
         for _ in range(_PREPARE_TRIES):
             writes = self._writes
             draft: _Draft = yield prepare

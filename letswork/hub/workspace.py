@@ -21,6 +21,7 @@ import collections
 import difflib
 import errno as errno_mod
 import hashlib
+import itertools
 import os
 import re
 import secrets
@@ -918,7 +919,7 @@ def unified_diff(
     old_lines = _split_lines(old or "")
     new_lines = _split_lines(new or "")
     out: list[str] = []
-    for line in difflib.unified_diff(old_lines, new_lines, fromfile=from_file, tofile=to_file):
+    for line in _unified_lines(old_lines, new_lines, from_file, to_file):
         out.append(line)
         if not line.endswith("\n"):
             out.append("\n\\ No newline at end of file\n")
@@ -927,6 +928,86 @@ def unified_diff(
     if old is None or new is None or (new_path is not None and new_path != path):
         return f"--- {from_file}\n+++ {to_file}\n"
     return ""
+
+
+class _CostlyDiff(Exception):
+    """The diff needs more of difflib's work than ``limits.MAX_DIFF_STEPS``."""
+
+
+class _BudgetMatcher(difflib.SequenceMatcher[str]):
+    """difflib's matcher (autojunk on, as in ``difflib.unified_diff``), with a budget.
+
+    Its cost is in ``find_longest_match``, which scans, for each line of ``a`` in its range,
+    every position of that line in ``b``: quadratic for texts whose lines recur often (a
+    1 MiB file with every tenth line changed took 15 s). Each call is charged that count
+    (an upper bound of its work) before it runs, and raises :class:`_CostlyDiff` once the
+    diff's ``steps`` are spent; a call is never cut midway, so none runs past the budget.
+    """
+
+    # difflib's own attributes, which typeshed does not declare
+    b2j: dict[str, list[int]]
+    matching_blocks: list[difflib.Match] | None
+    opcodes: list[tuple[str, int, int, int, int]] | None
+
+    def __init__(self, a: list[str], b: list[str], steps: int) -> None:
+        super().__init__(None, a, b)
+        b2j = self.b2j
+        self._cost = [0, *itertools.accumulate(len(b2j.get(line, ())) + 1 for line in a)]
+        self._size = len(a)
+        self._left = steps
+
+    def find_longest_match(
+        self, alo: int = 0, ahi: int | None = None, blo: int = 0, bhi: int | None = None
+    ) -> difflib.Match:
+        high = self._size if ahi is None else ahi
+        self._left -= self._cost[high] - self._cost[alo]
+        if self._left < 0:
+            raise _CostlyDiff
+        return super().find_longest_match(alo, high, blo, bhi)
+
+
+def _unified_lines(a: list[str], b: list[str], from_file: str, to_file: str) -> Iterator[str]:
+    """``difflib.unified_diff(a, b, from_file, to_file)`` within ``limits.MAX_DIFF_STEPS``;
+    past them, one hunk from the first line that differs to the last (the lines around
+    them as context), which still shows every change."""
+    matcher = _BudgetMatcher(a, b, limits.MAX_DIFF_STEPS)
+    try:
+        groups = list(matcher.get_grouped_opcodes(3))
+    except _CostlyDiff:
+        end = min(len(a), len(b))
+        head = next((i for i in range(end) if a[i] != b[i]), end)
+        tail = next((i for i in range(end - head) if a[-1 - i] != b[-1 - i]), end - head)
+        blocks = [difflib.Match(0, 0, head)] if head else []
+        if tail:
+            blocks.append(difflib.Match(len(a) - tail, len(b) - tail, tail))
+        matcher.matching_blocks = [*blocks, difflib.Match(len(a), len(b), 0)]
+        matcher.opcodes = None
+        groups = list(matcher.get_grouped_opcodes(3))
+    if not groups:
+        return
+    yield f"--- {from_file}\n"
+    yield f"+++ {to_file}\n"
+    for group in groups:
+        first, last = group[0], group[-1]
+        old_range = _unified_range(first[1], last[2])
+        new_range = _unified_range(first[3], last[4])
+        yield f"@@ -{old_range} +{new_range} @@\n"
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                yield from (" " + line for line in a[i1:i2])
+                continue
+            if tag in ("replace", "delete"):
+                yield from ("-" + line for line in a[i1:i2])
+            if tag in ("replace", "insert"):
+                yield from ("+" + line for line in b[j1:j2])
+
+
+def _unified_range(start: int, stop: int) -> str:
+    """A hunk's range as ``difflib`` writes it (``start`` is 0-based, ``stop`` exclusive)."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start if not length else start + 1},{length}"
 
 
 def cut_diff(diff: str, max_chars: int) -> tuple[str, int]:

@@ -190,6 +190,12 @@ SEARCH_DEADLINE_SECONDS = 10.0
 #: ``\w{100}`` about 800). RE2's time is linear in the text, times the program's size where its
 #: DFA gives up on crafted text: ``a[ab]{999}c`` (1,005) took 18 s per MiB of random a/b.
 MAX_REGEX_PROGRAM_SIZE = 1000
+#: Work one diff may take in difflib's matcher, counted as the positions of a line in the new
+#: text that it may scan for each old line: an upper bound of its time (about 1-2 s here). Past
+#: it the diff is one hunk from the first changed line to the last: still every change, just
+#: not the smallest diff. A 1 MiB file with every tenth line changed took 10^8 steps and 15 s
+#: in difflib; a change of a few lines to it, 2 x 10^5.
+MAX_DIFF_STEPS = 10_000_000
 #: Worker threads for searches and walks (``search_files``, ``find_files``, ``list_files``).
 #: Their work is mostly Python holding the GIL, so a second thread added no throughput in
 #: bench/search_load.py but doubled the event loop's wait for the GIL (ping p99 33 ms, not 18).

@@ -9,6 +9,8 @@ bounds how long a broken hub may take to fail them.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import random
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from letswork.hub.core import HubCore
 from letswork.hub.server import HubServer
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError
-from tests.support.hubs import HubFixture
+from letswork.shared.limits import Limits
+from tests.support.hubs import HubFixture, running_hub
 
 WAIT = 10.0  # seconds any one event may take before the test fails
 
@@ -161,3 +164,52 @@ async def test_a_peer_that_lets_frames_pile_up_past_the_cap_is_dropped(
     ws.transport.resume_reading()
     outcomes = await asyncio.wait_for(asyncio.gather(*reads, return_exceptions=True), WAIT)
     assert any(isinstance(o, Exception) for o in outcomes)
+
+
+def recurring_lines(count: int, seed: int) -> str:
+    """Lines from a pool of count/100 + 2 values: each recurs about 100 times, just under
+    difflib's "popular" cut, so its matcher compares each line with all its repeats."""
+    rng = random.Random(seed)
+    pool = [f"line {i}\n" for i in range(count // 100 + 2)]
+    return "".join(rng.choice(pool) for _ in range(count))
+
+
+async def test_a_proposal_whose_diff_would_cost_difflib_too_much_is_one_replaced_block(
+    hub: HubFixture,
+) -> None:
+    old, new = recurring_lines(50_000, 1), recurring_lines(50_000, 2)
+    (hub.project / "data.txt").write_text(old, encoding="utf-8")
+    editor = await hub.guest("ed", role="editor")
+    base = hashlib.sha256(old.encode()).hexdigest()
+
+    proposed = await editor.call("write_file", path="data.txt", content=new, base_sha256=base)
+    change = await editor.call("get_change", id=proposed["change"]["id"])
+
+    lines = change["change"]["diff"].splitlines()[2:]  # after the --- and +++ headers
+    # difflib would interleave kept and changed lines here, at 5 x 10^7 steps (12 s at 10^5 lines)
+    assert [line for line in lines if line.startswith("@@ ")] == ["@@ -1,50000 +1,50000 @@"]
+    assert "".join(line[1:] + "\n" for line in lines if line.startswith("-")) == old
+    assert "".join(line[1:] + "\n" for line in lines if line.startswith("+")) == new
+
+
+async def test_a_proposal_over_the_pending_cap_is_refused_before_any_file_work(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_hub(project, limits=Limits(max_pending_per_guest=1)) as hub:
+        editor = await hub.guest("ed", role="editor")
+        await editor.call("write_file", path="one.txt", content="1\n", base_sha256=None)
+        ws = core_of(hub).workspace
+        touched: list[str] = []
+        original = ws.is_symlink  # the first file work of every change
+
+        def recorded(path: str) -> bool:
+            touched.append(path)
+            return original(path)
+
+        monkeypatch.setattr(ws, "is_symlink", recorded)
+
+        with pytest.raises(OpError) as caught:
+            await editor.call("edit_file", path="notes.txt", old_string="beta", new_string="b")
+
+        assert caught.value.code == ErrorCode.QUOTA_EXCEEDED
+        assert touched == []
