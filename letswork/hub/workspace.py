@@ -1495,7 +1495,8 @@ class Workspace:
             for line_no, raw, col in hits:
                 line = raw.decode("utf-8")
                 if not ascii_text:
-                    col = len(raw[:col].decode("utf-8"))
+                    # A match may start inside a character: RE2's \C matches any byte.
+                    col = len(raw[:col].decode("utf-8", "ignore"))
                 matches.append(SearchMatch(rel, line_no, _clip(line, col)))
             if len(matches) > limit:
                 del matches[limit:]

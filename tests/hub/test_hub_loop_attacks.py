@@ -213,3 +213,15 @@ async def test_a_proposal_over_the_pending_cap_is_refused_before_any_file_work(
 
         assert caught.value.code == ErrorCode.QUOTA_EXCEEDED
         assert touched == []
+
+
+async def test_a_regex_match_that_starts_inside_a_character_is_answered(
+    hub: HubFixture,
+) -> None:
+    (hub.project / "accents.txt").write_text("héllo wörld\n", encoding="utf-8")
+    viewer = await hub.guest("viewer", role="viewer")
+
+    # \C is any byte: here it matches the second byte of "é", so the match starts inside it.
+    found = await viewer.call("search_files", pattern=r"\Cllo", regex=True, path="accents.txt")
+
+    assert [(m["line"], m["text"]) for m in found["matches"]] == [(1, "héllo wörld")]
