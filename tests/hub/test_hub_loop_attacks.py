@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from letswork.hub import server as server_mod
-from letswork.hub.core import HubCore
+from letswork.hub.core import HubCore, Job, Peer
 from letswork.hub.server import HubServer
-from letswork.shared import limits
+from letswork.shared import limits, protocol
 from letswork.shared.errors import ErrorCode, OpError
 from letswork.shared.limits import Limits
 from tests.support.hubs import HubFixture, running_hub
@@ -225,3 +226,115 @@ async def test_a_regex_match_that_starts_inside_a_character_is_answered(
     found = await viewer.call("search_files", pattern=r"\Cllo", regex=True, path="accents.txt")
 
     assert [(m["line"], m["text"]) for m in found["matches"]] == [(1, "héllo wörld")]
+
+
+def request(op: str, args: dict[str, Any], rid: int = 1) -> protocol.Request:
+    return protocol.decode_request(protocol.encode_request(rid, op, args))
+
+
+def finish(job: Job, value: Any) -> Mapping[str, Any]:
+    """Resume ``job`` with ``value`` (its work, done earlier), then run it to its result."""
+    outcome = job.resume(value)
+    while isinstance(outcome, Job):
+        try:
+            value = outcome.work()
+        except Exception as exc:
+            outcome = outcome.fail(exc)
+        else:
+            outcome = outcome.resume(value)
+    return outcome
+
+
+def peer_named(hub: HubFixture, name: str) -> Peer:
+    return next(p for p in core_of(hub).peers.values() if p.name == name)
+
+
+async def test_a_trusted_editor_writing_other_files_cannot_make_the_hosts_write_fail(
+    hub: HubFixture,
+) -> None:
+    host = await hub.host()
+    await hub.guest("eve", role="editor")
+    await host.call("trust", name="eve")
+    core = core_of(hub)
+    eve, host_peer = peer_named(hub, "eve"), peer_named(hub, "host")
+    outcome = core.begin(
+        host_peer, request("write_file", {"path": "mine.txt", "content": "h\n"}), 0
+    )
+
+    # Each time the host's change is prepared off the loop, eve writes another file meanwhile.
+    for i in range(5):
+        if not isinstance(outcome, Job):
+            break
+        prepared = outcome.work()
+        core.handle(eve, request("write_file", {"path": f"eve{i}.txt", "content": "e\n"}), 0)
+        outcome = outcome.resume(prepared)
+
+    assert isinstance(outcome, dict)
+    assert outcome["status"] == "applied"
+    assert (hub.project / "mine.txt").read_text(encoding="utf-8") == "h\n"
+
+
+async def test_a_trusted_editor_writing_other_files_cannot_make_an_approval_fail(
+    hub: HubFixture,
+) -> None:
+    host = await hub.host()
+    await hub.guest("eve", role="editor")
+    await host.call("trust", name="eve")
+    ed = await hub.guest("ed", role="editor")
+    proposed = await ed.call("edit_file", path="notes.txt", old_string="beta", new_string="B")
+    core = core_of(hub)
+    eve, host_peer = peer_named(hub, "eve"), peer_named(hub, "host")
+    approve = request("approve_change", {"id": proposed["change"]["id"]})
+    outcome = core.begin(host_peer, approve, 0)
+
+    for i in range(5):
+        if not isinstance(outcome, Job):
+            break
+        hashed = outcome.work()
+        core.handle(eve, request("write_file", {"path": f"eve{i}.txt", "content": "e\n"}), 0)
+        outcome = outcome.resume(hashed)
+
+    assert isinstance(outcome, dict)
+    assert outcome["change"]["status"] == "applied"
+    assert (hub.project / "notes.txt").read_text(encoding="utf-8") == "alpha\nB\ngamma\n"
+
+
+async def test_an_approval_whose_file_the_hub_wrote_while_it_was_hashed_is_a_conflict(
+    hub: HubFixture,
+) -> None:
+    host = await hub.host()
+    ed = await hub.guest("ed", role="editor")
+    first = await ed.call("edit_file", path="notes.txt", old_string="beta", new_string="B")
+    second = await ed.call("edit_file", path="notes.txt", old_string="alpha", new_string="A")
+    core = core_of(hub)
+    approve = request("approve_change", {"id": first["change"]["id"]})
+    outcome = core.begin(peer_named(hub, "host"), approve, 0)
+    assert isinstance(outcome, Job)
+    hashed = outcome.work()  # notes.txt as the first change expects it
+
+    await host.call("approve_change", id=second["change"]["id"])  # the hub writes notes.txt
+    approved = finish(outcome, hashed)
+
+    assert approved["change"]["status"] == "conflict"
+    assert (hub.project / "notes.txt").read_text(encoding="utf-8") == "A\nbeta\ngamma\n"
+
+
+async def test_a_change_prepared_before_the_host_hid_its_path_is_not_applied(
+    hub: HubFixture,
+) -> None:
+    host = await hub.host()
+    await hub.guest("eve", role="editor")
+    await host.call("trust", name="eve")
+    core = core_of(hub)
+    write = request("write_file", {"path": "private/plan.txt", "content": "eve\n"})
+    outcome = core.begin(peer_named(hub, "eve"), write, 0)
+    assert isinstance(outcome, Job)
+    prepared = outcome.work()  # private/ is still shared
+
+    gitignore = (hub.project / ".gitignore").read_text(encoding="utf-8") + "private/\n"
+    await host.call("write_file", path=".gitignore", content=gitignore)
+    with pytest.raises(OpError) as caught:
+        finish(outcome, prepared)
+
+    assert caught.value.code == ErrorCode.NOT_SHARED
+    assert not (hub.project / "private" / "plan.txt").exists()
