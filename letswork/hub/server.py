@@ -25,9 +25,10 @@ limits above, which are for strangers, so that strangers cannot lock the host ou
 A peer's crash or bad frame closes that connection only; the hub logs it and carries on.
 Frames are binary only; compression is off (it achieves nothing on ciphertext).
 
-The event loop only routes: walks and searches run in one thread pool
-(``limits.search_workers``), reads (with their hashes), diffs and quoted lines in another
-(``limits.file_workers``), so searches never hold up reads and writes. Each peer's requests
+The event loop only routes: guests' walks and searches run in one thread pool
+(``limits.search_workers``), their reads (with their hashes), diffs and quoted lines in another
+(``limits.file_workers``), so searches never hold up reads and writes; the host's file work has
+its own (``limits.host_workers``), so no guest's work delays it. Each peer's requests
 are answered one at a time, in order, by that peer's own task, so one peer's long search
 delays only that peer, and its ``ping`` is answered at once even then. When the peer goes,
 its task is cancelled and its file work stops at the next file (``Peer.gone``).
@@ -173,6 +174,9 @@ class HubServer:
         self._file_pool = ThreadPoolExecutor(
             max_workers=self.limits.file_workers, thread_name_prefix="letswork-files"
         )
+        self._host_pool = ThreadPoolExecutor(
+            max_workers=self.limits.host_workers, thread_name_prefix="letswork-host"
+        )
         core._emit = self._emit
         core._close = self._close_peer
 
@@ -300,6 +304,7 @@ class HubServer:
         # Every peer is gone, so running file work stops at its next file.
         self._search_pool.shutdown(wait=False, cancel_futures=True)
         self._file_pool.shutdown(wait=False, cancel_futures=True)
+        self._host_pool.shutdown(wait=False, cancel_futures=True)
         self._server = None
         self.stopped.set()
 
@@ -647,7 +652,10 @@ class HubServer:
     async def _run_work(self, job: Job) -> Mapping[str, Any] | Job:
         """One piece of a job's file work in its pool, then its next step on the loop."""
         loop = asyncio.get_running_loop()
-        pool = self._search_pool if job.search else self._file_pool
+        if job.peer.is_host:
+            pool = self._host_pool  # never behind guests' work
+        else:
+            pool = self._search_pool if job.search else self._file_pool
         try:
             value = await loop.run_in_executor(pool, job.work)
         except Exception as exc:

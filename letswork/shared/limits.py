@@ -203,6 +203,10 @@ SEARCH_WORKERS = 1
 #: Worker threads for the other file work (reads and their hashes, diffs of changes, quoted
 #: lines of messages): never queued behind searches, so a flood of searches cannot stall them.
 FILE_WORKERS = 2
+#: Worker threads for the host's own file work, searches included: a guest that keeps the
+#: search worker busy (a 10 s search of a large tree, back to back) or the file workers (large
+#: diffs) never delays the host's listings, searches, reads and approvals.
+HOST_WORKERS = 2
 #: Requests of one peer read and waiting behind its running request; one more is refused at
 #: once with ``rate_limited``. Bounds the decoded requests (up to a frame each) a peer can
 #: make the hub hold, as the WebSocket layer's own queue (``max_queue=64`` frames) does; an
@@ -260,6 +264,7 @@ class Limits:
     search_deadline_seconds: float = SEARCH_DEADLINE_SECONDS
     search_workers: int = SEARCH_WORKERS
     file_workers: int = FILE_WORKERS
+    host_workers: int = HOST_WORKERS
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

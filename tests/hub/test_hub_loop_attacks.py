@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -338,3 +339,32 @@ async def test_a_change_prepared_before_the_host_hid_its_path_is_not_applied(
 
     assert caught.value.code == ErrorCode.NOT_SHARED
     assert not (hub.project / "private" / "plan.txt").exists()
+
+
+async def test_the_hosts_listing_and_search_do_not_wait_behind_a_guests_search(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = core_of(hub).workspace
+    entered, release = threading.Event(), threading.Event()
+    original = ws.search_files
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("is_host"):  # the guest's search holds the search worker
+            entered.set()
+            release.wait(3 * WAIT)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ws, "search_files", held)
+    viewer = await hub.guest("viewer", role="viewer")
+    host = await hub.host()
+    search = asyncio.create_task(viewer.call("search_files", pattern="hello"))
+    assert await asyncio.to_thread(entered.wait, WAIT)
+
+    listed = await asyncio.wait_for(host.call("list_files"), WAIT)
+    found = await asyncio.wait_for(host.call("search_files", pattern="alpha"), WAIT)
+
+    assert "notes.txt" in [e["path"] for e in listed["entries"]]
+    assert [m["path"] for m in found["matches"]] == ["notes.txt"]
+    assert not search.done()
+    release.set()
+    await asyncio.wait_for(search, WAIT)
