@@ -1046,6 +1046,10 @@ class HubCore(CollabOps):
         written = self._own_writes.pop(rel, None)
         if written is not None and now - written < OWN_WRITE_WINDOW_SECONDS:
             return
+        # Written by someone else (the host's editor, a tool): a change read or hashed off
+        # the loop meanwhile reads it again (_written_since) instead of writing over it.
+        self._writes += 1
+        self._note_written(rel)
         self._broadcast("file_changed", {"path": rel, "change": change, "by": None}, path=rel)
 
     def _note_written(self, path: str) -> None:

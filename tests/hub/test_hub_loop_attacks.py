@@ -368,3 +368,46 @@ async def test_the_hosts_listing_and_search_do_not_wait_behind_a_guests_search(
     assert not search.done()
     release.set()
     await asyncio.wait_for(search, WAIT)
+
+
+async def test_a_change_prepared_while_the_host_edited_its_file_on_disk_is_not_applied(
+    hub: HubFixture,
+) -> None:
+    host = await hub.host()
+    await hub.guest("eve", role="editor")
+    await host.call("trust", name="eve")
+    core = core_of(hub)
+    notes = hub.project / "notes.txt"
+    base = hashlib.sha256(notes.read_bytes()).hexdigest()
+    write = request("write_file", {"path": "notes.txt", "content": "eve\n", "base_sha256": base})
+    outcome = core.begin(peer_named(hub, "eve"), write, 0)
+    assert isinstance(outcome, Job)
+    prepared = outcome.work()  # notes.txt as eve read it
+
+    notes.write_text("the host's unsaved work, saved\n", encoding="utf-8")
+    core.note_disk_change(str(notes), "modified", 0)  # what the watcher reports
+    with pytest.raises(OpError) as caught:
+        finish(outcome, prepared)
+
+    assert caught.value.code == ErrorCode.CONFLICT
+    assert notes.read_text(encoding="utf-8") == "the host's unsaved work, saved\n"
+
+
+async def test_a_change_prepared_before_another_locked_its_file_is_refused(
+    hub: HubFixture,
+) -> None:
+    host = await hub.host()
+    await hub.guest("eve", role="editor")
+    await host.call("trust", name="eve")
+    core = core_of(hub)
+    write = request("write_file", {"path": "notes.txt", "content": "eve\n"})
+    outcome = core.begin(peer_named(hub, "eve"), write, 0)
+    assert isinstance(outcome, Job)
+    prepared = outcome.work()
+
+    await host.call("lock_file", path="notes.txt")
+    with pytest.raises(OpError) as caught:
+        finish(outcome, prepared)
+
+    assert caught.value.code == ErrorCode.LOCKED
+    assert (hub.project / "notes.txt").read_text(encoding="utf-8") == "alpha\nbeta\ngamma\n"
