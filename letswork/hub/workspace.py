@@ -711,9 +711,13 @@ def _clip(line: str, col: int) -> str:
     return ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")
 
 
-def _line_hits(buf: bytes, rx: Any, limit: int) -> list[tuple[int, bytes, int]]:
+def _line_hits(
+    buf: bytes, rx: Any, limit: int, stop: Callable[[], bool]
+) -> tuple[list[tuple[int, bytes, int]], bool]:
     """Up to ``limit`` (line number, line without ending, byte column) for the lines of UTF-8
-    ``buf`` that ``rx`` (from :func:`_compile_re2`) matches."""
+    ``buf`` that ``rx`` (from :func:`_compile_re2`) matches, and whether ``stop`` (asked
+    between two searches: each may scan to the end of ``buf``, as ``(?s).*`` does from every
+    line) cut them short."""
     nl, cr = b"\n", b"\r"
     hits: list[tuple[int, bytes, int]] = []
     pos = 0
@@ -721,6 +725,8 @@ def _line_hits(buf: bytes, rx: Any, limit: int) -> list[tuple[int, bytes, int]]:
     counted = 0  # line_no is the number of the line holding offset `counted`
     size = len(buf)
     while pos <= size and len(hits) < limit:
+        if hits and stop():
+            return hits, True
         match = rx.search(buf, pos)
         if match is None:
             break
@@ -738,7 +744,7 @@ def _line_hits(buf: bytes, rx: Any, limit: int) -> list[tuple[int, bytes, int]]:
             line = line[:-1]
         hits.append((line_no, line, start - line_start))
         pos = line_end + 1
-    return hits
+    return hits, False
 
 
 def _may_fold(data: bytes) -> bool:
@@ -1491,7 +1497,7 @@ class Workspace:
                 hits = _literal_hits(data, haystack, literal, room)
             else:
                 # RE2 compiled from a str runs on UTF-8 bytes: offsets are byte offsets.
-                hits = _line_hits(data, rx, room)
+                hits, cut_short = _line_hits(data, rx, room, stop)
             for line_no, raw, col in hits:
                 line = raw.decode("utf-8")
                 if not ascii_text:
@@ -1501,6 +1507,8 @@ class Workspace:
             if len(matches) > limit:
                 del matches[limit:]
                 truncated = True
+                break
+            if cut_short:
                 break
         return SearchResult(
             matches=matches, truncated=truncated, files_scanned=scanned, cut_short=cut_short

@@ -411,3 +411,35 @@ async def test_a_change_prepared_before_another_locked_its_file_is_refused(
 
     assert caught.value.code == ErrorCode.LOCKED
     assert (hub.project / "notes.txt").read_text(encoding="utf-8") == "alpha\nbeta\ngamma\n"
+
+
+class SteppingClock:
+    """A monotonic clock that jumps ``step`` seconds at every reading (thread-safe)."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.now = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self.lock:
+            self.now += self.step
+            return self.now
+
+
+async def test_a_regex_that_scans_to_the_end_of_the_file_from_every_line_stops_at_the_deadline(
+    hub: HubFixture,
+) -> None:
+    # (?s)x.* matches from every line to the end of the file: 1,000 hits on a 1 MiB file
+    # scanned 1,000 times its size (6 s), all of it between two deadline checks.
+    (hub.project / "big.txt").write_text(("x" * 60 + "\n") * 17_000, encoding="utf-8")
+    core = core_of(hub)
+    core._monotonic = SteppingClock(core.limits.search_deadline_seconds / 4)
+    viewer = await hub.guest("viewer", role="viewer")
+
+    found = await viewer.call(
+        "search_files", pattern="(?s)x.*", regex=True, path="big.txt", max_results=1000
+    )
+
+    assert found["cut_short"] is True
+    assert 0 < len(found["matches"]) < 10
