@@ -805,6 +805,9 @@ def _compile_re2(source: str, case_sensitive: bool, *, regex: bool) -> Any:
     options = re2.Options()
     options.log_errors = False  # the reason goes to the peer, not to the hub's stderr
     options.case_sensitive = case_sensitive
+    # RE2 compiles (holding the GIL) until its program outgrows this: far past the size cap
+    # below at RE2's default 8 MiB (60-80 ms for (?i)\pL{1000}).
+    options.max_mem = limits.MAX_REGEX_MEMORY_BYTES
     # Only where a match starts is needed. With groups RE2 must track submatches, which is
     # O(text x program) (1 s per MiB for "(.*){10}"); without, its DFA answers in one pass.
     options.never_capture = True
@@ -816,6 +819,12 @@ def _compile_re2(source: str, case_sensitive: bool, *, regex: bool) -> Any:
         reason = exc.args[0] if exc.args else exc
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
+        if "pattern too large" in str(reason):  # over MAX_REGEX_MEMORY_BYTES
+            raise op_error(
+                ErrorCode.INVALID,
+                f"the regex is too complex (over {limits.MAX_REGEX_PROGRAM_SIZE} RE2 "
+                "instructions); use smaller repeat counts",
+            ) from None
         raise op_error(
             ErrorCode.INVALID,
             f"invalid regex: {reason}. Regexes use RE2 syntax: no backreferences (\\1) and "

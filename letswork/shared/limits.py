@@ -190,6 +190,11 @@ SEARCH_DEADLINE_SECONDS = 10.0
 #: ``\w{100}`` about 800). RE2's time is linear in the text, times the program's size where its
 #: DFA gives up on crafted text: ``a[ab]{999}c`` (1,005) took 18 s per MiB of random a/b.
 MAX_REGEX_PROGRAM_SIZE = 1000
+#: Memory RE2 may use for one search's regex: its program and its DFA cache. RE2 builds a
+#: program until it reaches about 2/3 of this, holding the GIL, before it refuses it: at
+#: RE2's default of 8 MiB, ``(?i)\pL{1000}`` took 60-80 ms to refuse, a stall of the event
+#: loop per request; at 1 MiB, 5 ms. Programs under MAX_REGEX_PROGRAM_SIZE need far less.
+MAX_REGEX_MEMORY_BYTES = 1 * MiB
 #: Work one diff may take in difflib's matcher, counted as the positions of a line in the new
 #: text that it may scan for each old line: an upper bound of its time (about 1-2 s here). Past
 #: it the diff is one hunk from the first changed line to the last: still every change, just

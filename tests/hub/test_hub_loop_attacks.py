@@ -443,3 +443,16 @@ async def test_a_regex_that_scans_to_the_end_of_the_file_from_every_line_stops_a
 
     assert found["cut_short"] is True
     assert 0 < len(found["matches"]) < 10
+
+
+async def test_a_huge_regex_is_refused_before_re2_compiles_all_of_it(hub: HubFixture) -> None:
+    viewer = await hub.guest("viewer", role="viewer")
+
+    # 71,825 instructions: at RE2's default memory RE2 built them all (60-80 ms holding the
+    # GIL, so the loop stalled as long) before the size cap refused them.
+    with pytest.raises(OpError) as caught:
+        await viewer.call("search_files", pattern=r"(?i)\pL{60}z", regex=True)
+
+    assert caught.value.code == ErrorCode.INVALID
+    assert "too complex" in caught.value.message
+    assert "71825" not in caught.value.message  # RE2 stopped before it had them all
