@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from letswork.hub import server as server_mod
+from letswork.hub import store as store_mod
 from letswork.hub.core import HubCore, Job, Peer
 from letswork.hub.server import HubServer
 from letswork.shared import limits, protocol
@@ -456,3 +457,26 @@ async def test_a_huge_regex_is_refused_before_re2_compiles_all_of_it(hub: HubFix
     assert caught.value.code == ErrorCode.INVALID
     assert "too complex" in caught.value.message
     assert "71825" not in caught.value.message  # RE2 stopped before it had them all
+
+
+async def test_the_pending_list_without_diffs_diffs_nothing(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = await hub.host()
+    editor = await hub.guest("ed", role="editor")
+    body = ("x" * 60 + "\n") * 17_000  # 1 MiB: its diff, rebuilt from it, took ~6 ms
+    for i in range(3):
+        await editor.call("write_file", path=f"new{i}.txt", content=body)
+    diffed: list[str] = []
+    original = store_mod.unified_diff
+
+    def counted(path: str, *args: Any, **kwargs: Any) -> str:
+        diffed.append(path)
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(store_mod, "unified_diff", counted)
+
+    listed = await host.call("pending_changes", include_diff=False)
+
+    assert len(listed["changes"]) == 3
+    assert diffed == []
