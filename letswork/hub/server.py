@@ -46,7 +46,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +75,7 @@ from letswork.shared.limits import (
     MAX_UNSENT_BYTES_PER_PEER,
     MAX_UNSENT_REPLY_BYTES,
     MAX_UPGRADE_REQUEST_BYTES,
+    REPLY_BYTES_PER_REQUEST,
     Limits,
 )
 
@@ -174,6 +175,9 @@ class HubServer:
         self._file_pool = ThreadPoolExecutor(
             max_workers=self.limits.file_workers, thread_name_prefix="letswork-files"
         )
+        #: per guest identity: the bytes of replies it may still be sent at once
+        self._reply_budgets: dict[str, _ReplyBudget] = {}
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests record it
         self._host_pool = ThreadPoolExecutor(
             max_workers=self.limits.host_workers, thread_name_prefix="letswork-host"
         )
@@ -614,13 +618,28 @@ class HubServer:
         while True:
             await self._wait_for_room(conn)
             request = await requests.get()
-            self._put(conn, await self._answer(peer, request))
+            reply = await self._answer(peer, request)
+            self._put(conn, reply)
             del request  # not pinned while the next one is awaited
+            await self._pace(peer, len(reply))
+            del reply
             if self._after_reply(peer):
                 # The session ended in this request (leave) or the peer was removed: reply,
                 # then close (a kick's 4403 is already queued ahead of this 1000).
                 conn.queue.put_nowait((_CLOSE, crypto.CloseCode.NORMAL, ""))
                 return
+
+    async def _pace(self, peer: Peer, size: int) -> None:
+        """Hold a guest's next request while its replies run ahead of its byte rate
+        (REPLY_BYTES_PER_REQUEST per request its rate limit allows): encoding them holds the
+        GIL, so unpaced large replies would keep the loop busy for everyone."""
+        if peer.is_host or not peer.admitted:
+            return
+        rate = self.limits.rate_per_second * REPLY_BYTES_PER_REQUEST
+        budget = self._reply_budgets.setdefault(peer.guest_id, _ReplyBudget(rate))
+        wait = budget.spend(size, time.monotonic())
+        if wait > 0:
+            await self._sleep(wait)
 
     async def _wait_for_room(self, conn: _Conn) -> None:
         """Until the peer's socket has taken enough of what is queued for it: a peer that
@@ -679,6 +698,24 @@ class HubServer:
                     conn.unsent -= len(item)
                     if conn.unsent < MAX_UNSENT_REPLY_BYTES:
                         conn.room.set()
+
+
+class _ReplyBudget:
+    """Bytes of replies refilled at ``rate`` a second, up to two seconds' worth; spending
+    more than there is leaves a debt, which the guest waits out."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.left = 2 * rate
+        self.last: float | None = None
+
+    def spend(self, size: int, now: float) -> float:
+        """Spend ``size`` bytes; returns the seconds to wait before the next request."""
+        if self.last is not None:
+            self.left = min(2 * self.rate, self.left + (now - self.last) * self.rate)
+        self.last = now
+        self.left -= size
+        return -self.left / self.rate if self.left < 0 else 0.0
 
 
 def _too_many_in_flight(request_id: int) -> bytes:

@@ -224,6 +224,12 @@ MAX_UNSENT_REPLY_BYTES = 8 * MiB
 #: Bytes queued for one peer and not taken by its socket (events, refusals and pings, which
 #: never wait), past which the hub drops the connection: it is not reading.
 MAX_UNSENT_BYTES_PER_PEER = 32 * MiB
+#: Bytes of replies a guest is sent per request its rate limit allows, on average: at
+#: RATE_PER_SECOND, 8 MiB a second (twice that at once); past it its next request waits.
+#: Encoding a reply holds the GIL (5 ms per MiB of JSON) wherever it runs, so 8 viewers
+#: reading a 1 MiB file at their request rate kept the event loop busy and the pings' p99
+#: at 125 ms.
+REPLY_BYTES_PER_REQUEST = 160 * KiB
 
 
 @dataclasses.dataclass(frozen=True)

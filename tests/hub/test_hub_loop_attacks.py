@@ -480,3 +480,30 @@ async def test_the_pending_list_without_diffs_diffs_nothing(
 
     assert len(listed["changes"]) == 3
     assert diffed == []
+
+
+async def test_a_guest_reading_large_files_back_to_back_is_paced_and_the_host_is_not(
+    hub: HubFixture,
+) -> None:
+    (hub.project / "big.txt").write_text(("x" * 1023 + "\n") * 1024, encoding="utf-8")
+    server = server_of(hub)
+    waits: dict[str, list[float]] = {"viewer": [], "host": []}
+    current: list[str] = []
+
+    async def recorded(seconds: float) -> None:
+        waits[current[0]].append(seconds)
+
+    server._sleep = recorded
+    viewer = await hub.guest("viewer", role="viewer")
+    host = await hub.host()
+    rate = limits.RATE_PER_SECOND * limits.REPLY_BYTES_PER_REQUEST  # 8 MiB a second
+
+    for name, client in (("viewer", viewer), ("host", host)):
+        current[:] = [name]
+        for _ in range(24):  # 24 MiB: over the 16 MiB a guest may be sent at once
+            await client.call("read_file", path="big.txt")
+
+    assert waits["host"] == []
+    assert waits["viewer"], "the viewer was sent 24 MiB at once"
+    # at most the debt of the 8 MiB past the allowance (each reply is a little over 1 MiB)
+    assert max(waits["viewer"]) <= 9 * limits.MiB / rate
