@@ -620,14 +620,14 @@ class HubServer:
             request = await requests.get()
             reply = await self._answer(peer, request)
             self._put(conn, reply)
-            del request  # not pinned while the next one is awaited
-            await self._pace(peer, len(reply))
-            del reply
+            size = len(reply)
+            del request, reply  # not pinned while the next one is awaited
             if self._after_reply(peer):
                 # The session ended in this request (leave) or the peer was removed: reply,
                 # then close (a kick's 4403 is already queued ahead of this 1000).
                 conn.queue.put_nowait((_CLOSE, crypto.CloseCode.NORMAL, ""))
                 return
+            await self._pace(peer, size)
 
     async def _pace(self, peer: Peer, size: int) -> None:
         """Hold a guest's next request while its replies run ahead of its byte rate
