@@ -88,6 +88,12 @@ _PRE_ADMISSION_OPS = frozenset({"hello", "ping"})
 #: A change is re-prepared at most this many times when the hub wrote files while it was being
 #: prepared off the loop (its base and diff could be stale); then it fails with ``conflict``.
 _PREPARE_TRIES = 3
+#: Paths whose last write the hub remembers (HubCore._written); past them it forgets them all
+#: and counts every preparation made before as stale.
+_MAX_WRITE_STAMPS = 4096
+#: Keys of HubCore._written that no path has: any ignore file; every path.
+_POLICY = "\0policy"
+_EVERY_PATH = "\0every"
 
 EmitFn = Callable[["Peer", str, Mapping[str, Any]], None]
 CloseFn = Callable[["Peer", int, str], None]
@@ -257,9 +263,12 @@ class HubCore(CollabOps):
         self._close = close
         self._clock = clock
         self._monotonic = monotonic  # search deadlines; read from worker threads too
-        #: Bumped by every write the hub makes: a change prepared off the loop while it moved
-        #: is prepared again.
+        #: Bumped by every write the hub makes; ``_written`` holds its value at the last write
+        #: to each path (by lock key) and to any ignore file (``_POLICY``). A change prepared
+        #: off the loop is prepared again when one of its paths, or the sharing policy, was
+        #: written meanwhile; writes to other files leave it be (_written_since).
         self._writes = 0
+        self._written: dict[str, int] = {}
         self._host_credential = Credential(
             kind="host", psk=crypto.derive_psk(host_secret), role="host", guest_id=HOST_ID
         )
@@ -911,10 +920,13 @@ class HubCore(CollabOps):
         """Prepare a change off the loop (``prepare``: read, hash, edit, diff), then propose
         it on the loop. Prepared again when the hub wrote files meanwhile, so its base, diff
         and the apply of a trusted editor never rest on a stale read."""
+        if not self._is_trusted(peer):
+            # Before any file work: a guest at its cap costs the hub no read and no diff.
+            self._check_pending_room(peer, 0)
         for _ in range(_PREPARE_TRIES):
             writes = self._writes
             draft: _Draft = yield prepare
-            if self._writes == writes:
+            if not self._written_since(writes, draft.path, draft.new_path):
                 return self._propose(peer, now, draft)
         raise op_error(
             ErrorCode.CONFLICT, "the files kept changing while this change was prepared; retry"
@@ -1053,7 +1065,26 @@ class HubCore(CollabOps):
         written = self._own_writes.pop(rel, None)
         if written is not None and now - written < OWN_WRITE_WINDOW_SECONDS:
             return
+        # Written by someone else (the host's editor, a tool): a change read or hashed off
+        # the loop meanwhile reads it again (_written_since) instead of writing over it.
+        self._writes += 1
+        self._note_written(rel)
         self._broadcast("file_changed", {"path": rel, "change": change, "by": None}, path=rel)
+
+    def _note_written(self, path: str) -> None:
+        if len(self._written) >= _MAX_WRITE_STAMPS:
+            # Forgetting stamps must not make a preparation look fresh: every one made before
+            # this write counts as stale instead.
+            self._written = {_EVERY_PATH: self._writes - 1}
+        self._written[self.locks.key(path)] = self._writes
+        if path.rsplit("/", 1)[-1].lower() in (".gitignore", ".letsworkignore"):
+            self._written[_POLICY] = self._writes
+
+    def _written_since(self, writes: int, *paths: str | None) -> bool:
+        """Whether the hub wrote one of ``paths``, or an ignore file, since ``_writes`` was
+        ``writes``: a change read and diffed meanwhile may rest on a stale read."""
+        keys = [_EVERY_PATH, _POLICY, *(self.locks.key(p) for p in paths if p is not None)]
+        return any(self._written.get(key, 0) > writes for key in keys)
 
     def _apply(self, row: ChangeRow) -> None:
         """Carry out a change on disk, atomically.
@@ -1073,6 +1104,7 @@ class HubCore(CollabOps):
         for p in (row.path, row.new_path):
             if p is not None:
                 self._own_writes[p] = now
+                self._note_written(p)
         if row.kind in ("write", "edit"):
             assert row.content is not None
             ws.write_atomic(row.path, row.content)
@@ -1262,7 +1294,11 @@ class HubCore(CollabOps):
     def op_pending_changes(self, peer: Peer, args: Any, now: float) -> Mapping[str, Any]:
         """The queue, oldest first. Diffs are included until half a frame is used; later
         changes come without one (``diff: null``) and ``get_change`` fetches it."""
-        rows = self.store.list_changes(status="pending", include_content=False)
+        # Without diffs (the dashboard's reload after each event) nothing is diffed: a queue
+        # of 1 MiB new files rebuilt every diff, 6 ms each, on the loop.
+        rows = self.store.list_changes(
+            status="pending", include_content=False, include_diff=args.include_diff
+        )
         budget = self.limits.max_frame_bytes // 2 if args.include_diff else 0
         changes = []
         for row in rows:
@@ -1369,7 +1405,9 @@ class HubCore(CollabOps):
             if row.status == "pending" and current != row.base_sha256:
                 conflict_diff = yield functools.partial(self._conflict_diff, pending)
             row = self._visible_change(peer, args.id)
-            if self._writes == writes and row.status == pending.status:
+            if not self._written_since(writes, row.path, row.new_path) and (
+                row.status == pending.status
+            ):
                 break
         else:
             raise op_error(

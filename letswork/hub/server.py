@@ -25,9 +25,10 @@ limits above, which are for strangers, so that strangers cannot lock the host ou
 A peer's crash or bad frame closes that connection only; the hub logs it and carries on.
 Frames are binary only; compression is off (it achieves nothing on ciphertext).
 
-The event loop only routes: walks and searches run in one thread pool
-(``limits.search_workers``), reads (with their hashes), diffs and quoted lines in another
-(``limits.file_workers``), so searches never hold up reads and writes. Each peer's requests
+The event loop only routes: guests' walks and searches run in one thread pool
+(``limits.search_workers``), their reads (with their hashes), diffs and quoted lines in another
+(``limits.file_workers``), so searches never hold up reads and writes; the host's file work has
+its own (``limits.host_workers``), so no guest's work delays it. Each peer's requests
 are answered one at a time, in order, by that peer's own task, so one peer's long search
 delays only that peer, and its ``ping`` is answered at once even then. When the peer goes,
 its task is cancelled and its file work stops at the next file (``Peer.gone``).
@@ -45,7 +46,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +72,10 @@ from letswork.shared.errors import (
 from letswork.shared.limits import (
     MAX_HANDSHAKE_FRAME_BYTES,
     MAX_QUEUED_REQUESTS_PER_PEER,
+    MAX_UNSENT_BYTES_PER_PEER,
+    MAX_UNSENT_REPLY_BYTES,
     MAX_UPGRADE_REQUEST_BYTES,
+    REPLY_BYTES_PER_REQUEST,
     Limits,
 )
 
@@ -89,6 +93,12 @@ GIL_SWITCH_SECONDS = 0.001
 _CLOSE = object()
 
 
+def _open_event() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event
+
+
 @dataclass(eq=False)
 class _Conn:
     ws: ServerConnection
@@ -96,6 +106,12 @@ class _Conn:
     peer: Peer
     queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     event_seq: int = 0
+    #: bytes of the frames in ``queue`` (their socket has not taken them yet)
+    unsent: int = 0
+    #: set while ``unsent`` is under MAX_UNSENT_REPLY_BYTES; the peer's next request waits
+    room: asyncio.Event = field(default_factory=_open_event)
+    #: dropped for not reading: nothing more is queued
+    dropped: bool = False
 
 
 class HubServer:
@@ -158,6 +174,12 @@ class HubServer:
         )
         self._file_pool = ThreadPoolExecutor(
             max_workers=self.limits.file_workers, thread_name_prefix="letswork-files"
+        )
+        #: per guest identity: the bytes of replies it may still be sent at once
+        self._reply_budgets: dict[str, _ReplyBudget] = {}
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests record it
+        self._host_pool = ThreadPoolExecutor(
+            max_workers=self.limits.host_workers, thread_name_prefix="letswork-host"
         )
         core._emit = self._emit
         core._close = self._close_peer
@@ -286,6 +308,7 @@ class HubServer:
         # Every peer is gone, so running file work stops at its next file.
         self._search_pool.shutdown(wait=False, cancel_futures=True)
         self._file_pool.shutdown(wait=False, cancel_futures=True)
+        self._host_pool.shutdown(wait=False, cancel_futures=True)
         self._server = None
         self.stopped.set()
 
@@ -307,13 +330,38 @@ class HubServer:
         conn = self._conns.get(peer.peer_id)
         if conn is None:
             return
+        if conn.dropped:
+            return
         if conn.queue.qsize() >= MAX_QUEUED_FRAMES:
-            log.warning("peer %s is not reading its events; closing it", peer.peer_id)
-            conn.queue.put_nowait((_CLOSE, crypto.CloseCode.GOING_AWAY, "too slow"))
+            self._drop(conn)
             return
         payload = protocol.encode_event(name, conn.event_seq, data)
         conn.event_seq += 1
+        self._put(conn, payload)
+
+    def _put(self, conn: _Conn, payload: bytes) -> None:
+        """Queue one frame for the peer's socket. Past MAX_UNSENT_REPLY_BYTES unsent its next
+        request waits (:meth:`_wait_for_room`); past MAX_UNSENT_BYTES_PER_PEER it is dropped."""
+        if conn.dropped:
+            return
+        conn.unsent += len(payload)
         conn.queue.put_nowait(payload)
+        if conn.unsent >= MAX_UNSENT_REPLY_BYTES:
+            conn.room.clear()
+        if conn.unsent > MAX_UNSENT_BYTES_PER_PEER:
+            self._drop(conn)
+
+    def _drop(self, conn: _Conn) -> None:
+        """End a connection that does not read what the hub sends it: a close frame would
+        wait behind the frames it does not read, so the socket is cut. The core forgets the
+        peer when its reader ends (not here: this may run inside one of the core's loops)."""
+        log.warning("peer %s is not reading what the hub sends; dropping it", conn.peer.peer_id)
+        conn.dropped = True
+        conn.peer.close()  # nothing more of it is applied, its file work stops
+        while not conn.queue.empty():
+            conn.queue.get_nowait()
+        conn.unsent = 0
+        conn.ws.transport.abort()
 
     def _close_peer(self, peer: Peer, code: int, reason: str) -> None:
         conn = self._conns.get(peer.peer_id)
@@ -528,17 +576,17 @@ class HubServer:
                 except ProtocolError as exc:
                     rid = exc.data.get("id")
                     rid = rid if isinstance(rid, int) else None
-                    conn.queue.put_nowait(protocol.encode_response_error(rid, exc))
+                    self._put(conn, protocol.encode_response_error(rid, exc))
                     continue
                 finally:
                     del plaintext
                 if request.op == "ping" and peer.state != "handshaken":
                     # Never behind the peer's own search: a ping shows the hub is alive.
-                    conn.queue.put_nowait(await self._answer(peer, request))
+                    self._put(conn, await self._answer(peer, request))
                 elif requests.full():
                     # Refused rather than awaited: this task must keep reading, to see the
                     # peer go (which stops its file work) however many requests it piles up.
-                    conn.queue.put_nowait(_too_many_in_flight(request.id))
+                    self._put(conn, _too_many_in_flight(request.id))
                 else:
                     requests.put_nowait(request)
                 del request
@@ -568,14 +616,35 @@ class HubServer:
         """Answer one peer's requests one at a time, in the order they came."""
         peer = conn.peer
         while True:
+            await self._wait_for_room(conn)
             request = await requests.get()
-            conn.queue.put_nowait(await self._answer(peer, request))
-            del request  # not pinned while the next one is awaited
+            reply = await self._answer(peer, request)
+            self._put(conn, reply)
+            size = len(reply)
+            del request, reply  # not pinned while the next one is awaited
             if self._after_reply(peer):
                 # The session ended in this request (leave) or the peer was removed: reply,
                 # then close (a kick's 4403 is already queued ahead of this 1000).
                 conn.queue.put_nowait((_CLOSE, crypto.CloseCode.NORMAL, ""))
                 return
+            await self._pace(peer, size)
+
+    async def _pace(self, peer: Peer, size: int) -> None:
+        """Hold a guest's next request while its replies run ahead of its byte rate
+        (REPLY_BYTES_PER_REQUEST per request its rate limit allows): encoding them holds the
+        GIL, so unpaced large replies would keep the loop busy for everyone."""
+        if peer.is_host or not peer.admitted:
+            return
+        rate = self.limits.rate_per_second * REPLY_BYTES_PER_REQUEST
+        budget = self._reply_budgets.setdefault(peer.guest_id, _ReplyBudget(rate))
+        wait = budget.spend(size, time.monotonic())
+        if wait > 0:
+            await self._sleep(wait)
+
+    async def _wait_for_room(self, conn: _Conn) -> None:
+        """Until the peer's socket has taken enough of what is queued for it: a peer that
+        stops reading gets no more answers, so its replies cannot pile up in the hub."""
+        await conn.room.wait()
 
     def _after_reply(self, peer: Peer) -> bool:
         """What follows a reply (queued events such as messages that waited for this peer);
@@ -602,7 +671,10 @@ class HubServer:
     async def _run_work(self, job: Job) -> Mapping[str, Any] | Job:
         """One piece of a job's file work in its pool, then its next step on the loop."""
         loop = asyncio.get_running_loop()
-        pool = self._search_pool if job.search else self._file_pool
+        if job.peer.is_host:
+            pool = self._host_pool  # never behind guests' work
+        else:
+            pool = self._search_pool if job.search else self._file_pool
         try:
             value = await loop.run_in_executor(pool, job.work)
         except Exception as exc:
@@ -621,6 +693,29 @@ class HubServer:
                 await conn.ws.send(conn.session.seal(item))
             except (ConnectionClosed, RecordError):
                 return
+            finally:
+                if not conn.dropped:
+                    conn.unsent -= len(item)
+                    if conn.unsent < MAX_UNSENT_REPLY_BYTES:
+                        conn.room.set()
+
+
+class _ReplyBudget:
+    """Bytes of replies refilled at ``rate`` a second, up to two seconds' worth; spending
+    more than there is leaves a debt, which the guest waits out."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.left = 2 * rate
+        self.last: float | None = None
+
+    def spend(self, size: int, now: float) -> float:
+        """Spend ``size`` bytes; returns the seconds to wait before the next request."""
+        if self.last is not None:
+            self.left = min(2 * self.rate, self.left + (now - self.last) * self.rate)
+        self.last = now
+        self.left -= size
+        return -self.left / self.rate if self.left < 0 else 0.0
 
 
 def _too_many_in_flight(request_id: int) -> bytes:

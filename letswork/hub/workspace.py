@@ -25,6 +25,7 @@ import collections
 import difflib
 import errno as errno_mod
 import hashlib
+import itertools
 import os
 import re
 import secrets
@@ -390,19 +391,31 @@ def to_relpath(root: Path, abspath: Path) -> str:
 
 
 class _Spec:
-    """A compiled gitignore spec plus one combined regex that rejects non-matches quickly."""
+    """A compiled gitignore spec plus one combined regex that rejects non-matches quickly.
+
+    The quick filter runs on RE2, never on Python's ``re``, and a glob (a peer's pattern, in
+    ``find_files`` and ``search_files``) is matched by it alone: ``re`` backtracks on some
+    (``*?*?*?*?*?*?*?*?*?*?x`` took 28 s on one 43-character name) while holding the GIL,
+    which stalls the event loop too.
+    """
 
     __slots__ = ("quick", "spec")
 
     def __init__(self, lines: Sequence[str]) -> None:
-        self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        try:
+            self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
+        except Exception:
+            # pathspec matches on RE2 once google-re2 is installed, and RE2 refuses a set of
+            # some 4,000 patterns: an ignore file that big must still hide what it names.
+            self.spec = pathspec.GitIgnoreSpec.from_lines(lines, backend="simple")
         alternatives = [
             "(?:" + _NAMED_GROUP.sub("(?:", pattern.regex.pattern) + ")"
             for pattern in self.spec.patterns
             if pattern.include is not None and pattern.regex is not None
         ]
-        self.quick: re.Pattern[str] | None = (
-            re.compile("|".join(alternatives)) if alternatives else None
+        #: RE2, or _MATCH_ALL when RE2 cannot take them all: then the spec alone decides.
+        self.quick: _Re2Filter | None = (
+            (_re2_filter("|".join(alternatives)) or _MATCH_ALL) if alternatives else None
         )
 
     def check(self, path: str) -> bool | None:
@@ -410,9 +423,43 @@ class _Spec:
 
         ``path`` is relative to the ignore file's folder, with a trailing ``/`` for a folder.
         """
-        if self.quick is None or self.quick.match(path) is None:
+        if self.quick is None or not self.quick.match(path):
             return None
         return self.spec.check_file(path).include
+
+
+class _Re2Filter:
+    """A regex on RE2 that only answers whether it matches at the start of a path, through
+    RE2's own call: the Python wrapper's generator and offset decoding cost twice as much as
+    the match (0.8 µs against ``re``'s 1.4 µs for the built-in denies)."""
+
+    __slots__ = ("_rx",)
+
+    def __init__(self, source: str) -> None:
+        options = re2.Options()
+        options.log_errors = False
+        options.never_capture = True
+        self._rx = re2._Regexp(source, options)._regexp  # raises re2.error if refused
+
+    def match(self, path: str) -> bool:
+        data = path.encode("utf-8", "surrogateescape")
+        return bool(self._rx.Match(_ANCHOR_START, data, 0, len(data))[0] != _NO_MATCH)
+
+
+_ANCHOR_START = re2._Anchor.ANCHOR_START
+_NO_MATCH = re2._NULL_SPAN
+
+
+def _re2_filter(source: str) -> _Re2Filter | None:
+    """``source`` as a :class:`_Re2Filter`, or None when RE2 refuses it (too big)."""
+    try:
+        return _Re2Filter(source)
+    except re2.error:
+        return None
+
+
+#: A quick filter that passes every path (the empty regex matches at the start of any).
+_MATCH_ALL = _Re2Filter("")
 
 
 #: (folder relpath, spec of its .gitignore on disk, spec of the host's version), root first.
@@ -831,9 +878,13 @@ def _clip(line: str, col: int) -> str:
     return ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")
 
 
-def _line_hits(buf: bytes, rx: Any, limit: int) -> list[tuple[int, bytes, int]]:
+def _line_hits(
+    buf: bytes, rx: Any, limit: int, stop: Callable[[], bool]
+) -> tuple[list[tuple[int, bytes, int]], bool]:
     """Up to ``limit`` (line number, line without ending, byte column) for the lines of UTF-8
-    ``buf`` that ``rx`` (from :func:`_compile_re2`) matches."""
+    ``buf`` that ``rx`` (from :func:`_compile_re2`) matches, and whether ``stop`` (asked
+    between two searches: each may scan to the end of ``buf``, as ``(?s).*`` does from every
+    line) cut them short."""
     nl, cr = b"\n", b"\r"
     hits: list[tuple[int, bytes, int]] = []
     pos = 0
@@ -841,6 +892,8 @@ def _line_hits(buf: bytes, rx: Any, limit: int) -> list[tuple[int, bytes, int]]:
     counted = 0  # line_no is the number of the line holding offset `counted`
     size = len(buf)
     while pos <= size and len(hits) < limit:
+        if hits and stop():
+            return hits, True
         match = rx.search(buf, pos)
         if match is None:
             break
@@ -858,7 +911,7 @@ def _line_hits(buf: bytes, rx: Any, limit: int) -> list[tuple[int, bytes, int]]:
             line = line[:-1]
         hits.append((line_no, line, start - line_start))
         pos = line_end + 1
-    return hits
+    return hits, False
 
 
 def _may_fold(data: bytes) -> bool:
@@ -919,6 +972,9 @@ def _compile_re2(source: str, case_sensitive: bool, *, regex: bool) -> Any:
     options = re2.Options()
     options.log_errors = False  # the reason goes to the peer, not to the hub's stderr
     options.case_sensitive = case_sensitive
+    # RE2 compiles (holding the GIL) until its program outgrows this: far past the size cap
+    # below at RE2's default 8 MiB (60-80 ms for (?i)\pL{1000}).
+    options.max_mem = limits.MAX_REGEX_MEMORY_BYTES
     # Only where a match starts is needed. With groups RE2 must track submatches, which is
     # O(text x program) (1 s per MiB for "(.*){10}"); without, its DFA answers in one pass.
     options.never_capture = True
@@ -930,6 +986,12 @@ def _compile_re2(source: str, case_sensitive: bool, *, regex: bool) -> Any:
         reason = exc.args[0] if exc.args else exc
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
+        if "pattern too large" in str(reason):  # over MAX_REGEX_MEMORY_BYTES
+            raise op_error(
+                ErrorCode.INVALID,
+                f"the regex is too complex (over {limits.MAX_REGEX_PROGRAM_SIZE} RE2 "
+                "instructions); use smaller repeat counts",
+            ) from None
         raise op_error(
             ErrorCode.INVALID,
             f"invalid regex: {reason}. Regexes use RE2 syntax: no backreferences (\\1) and "
@@ -957,7 +1019,13 @@ def _compile_glob(glob: str) -> Callable[[str], bool]:
         spec = _Spec([line])
     except Exception as exc:
         raise op_error(ErrorCode.INVALID, f"glob {_q(glob)} is not valid: {exc}") from None
-    return lambda rel: bool(spec.check(rel))
+    if spec.quick is _MATCH_ALL:
+        raise op_error(ErrorCode.INVALID, f"glob {_q(glob)} is too complex")
+    # One pattern, never negated ("!" is escaped above): the path matches the glob exactly
+    # when its RE2 filter matches. The spec's own matching is left out: it is Python's re
+    # with pathspec before 1.0.
+    quick = spec.quick
+    return lambda rel: quick is not None and quick.match(rel)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1033,7 +1101,7 @@ def unified_diff(
     old_lines = _split_lines(old or "")
     new_lines = _split_lines(new or "")
     out: list[str] = []
-    for line in difflib.unified_diff(old_lines, new_lines, fromfile=from_file, tofile=to_file):
+    for line in _unified_lines(old_lines, new_lines, from_file, to_file):
         out.append(line)
         if not line.endswith("\n"):
             out.append("\n\\ No newline at end of file\n")
@@ -1042,6 +1110,86 @@ def unified_diff(
     if old is None or new is None or (new_path is not None and new_path != path):
         return f"--- {from_file}\n+++ {to_file}\n"
     return ""
+
+
+class _CostlyDiff(Exception):
+    """The diff needs more of difflib's work than ``limits.MAX_DIFF_STEPS``."""
+
+
+class _BudgetMatcher(difflib.SequenceMatcher[str]):
+    """difflib's matcher (autojunk on, as in ``difflib.unified_diff``), with a budget.
+
+    Its cost is in ``find_longest_match``, which scans, for each line of ``a`` in its range,
+    every position of that line in ``b``: quadratic for texts whose lines recur often (a
+    1 MiB file with every tenth line changed took 15 s). Each call is charged that count
+    (an upper bound of its work) before it runs, and raises :class:`_CostlyDiff` once the
+    diff's ``steps`` are spent; a call is never cut midway, so none runs past the budget.
+    """
+
+    # difflib's own attributes, which typeshed does not declare
+    b2j: dict[str, list[int]]
+    matching_blocks: list[difflib.Match] | None
+    opcodes: list[tuple[str, int, int, int, int]] | None
+
+    def __init__(self, a: list[str], b: list[str], steps: int) -> None:
+        super().__init__(None, a, b)
+        b2j = self.b2j
+        self._cost = [0, *itertools.accumulate(len(b2j.get(line, ())) + 1 for line in a)]
+        self._size = len(a)
+        self._left = steps
+
+    def find_longest_match(
+        self, alo: int = 0, ahi: int | None = None, blo: int = 0, bhi: int | None = None
+    ) -> difflib.Match:
+        high = self._size if ahi is None else ahi
+        self._left -= self._cost[high] - self._cost[alo]
+        if self._left < 0:
+            raise _CostlyDiff
+        return super().find_longest_match(alo, high, blo, bhi)
+
+
+def _unified_lines(a: list[str], b: list[str], from_file: str, to_file: str) -> Iterator[str]:
+    """``difflib.unified_diff(a, b, from_file, to_file)`` within ``limits.MAX_DIFF_STEPS``;
+    past them, one hunk from the first line that differs to the last (the lines around
+    them as context), which still shows every change."""
+    matcher = _BudgetMatcher(a, b, limits.MAX_DIFF_STEPS)
+    try:
+        groups = list(matcher.get_grouped_opcodes(3))
+    except _CostlyDiff:
+        end = min(len(a), len(b))
+        head = next((i for i in range(end) if a[i] != b[i]), end)
+        tail = next((i for i in range(end - head) if a[-1 - i] != b[-1 - i]), end - head)
+        blocks = [difflib.Match(0, 0, head)] if head else []
+        if tail:
+            blocks.append(difflib.Match(len(a) - tail, len(b) - tail, tail))
+        matcher.matching_blocks = [*blocks, difflib.Match(len(a), len(b), 0)]
+        matcher.opcodes = None
+        groups = list(matcher.get_grouped_opcodes(3))
+    if not groups:
+        return
+    yield f"--- {from_file}\n"
+    yield f"+++ {to_file}\n"
+    for group in groups:
+        first, last = group[0], group[-1]
+        old_range = _unified_range(first[1], last[2])
+        new_range = _unified_range(first[3], last[4])
+        yield f"@@ -{old_range} +{new_range} @@\n"
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                yield from (" " + line for line in a[i1:i2])
+                continue
+            if tag in ("replace", "delete"):
+                yield from ("-" + line for line in a[i1:i2])
+            if tag in ("replace", "insert"):
+                yield from ("+" + line for line in b[j1:j2])
+
+
+def _unified_range(start: int, stop: int) -> str:
+    """A hunk's range as ``difflib`` writes it (``start`` is 0-based, ``stop`` exclusive)."""
+    length = stop - start
+    if length == 1:
+        return str(start + 1)
+    return f"{start if not length else start + 1},{length}"
 
 
 def cut_diff(diff: str, max_chars: int) -> tuple[str, int]:
@@ -1574,15 +1722,18 @@ class Workspace:
                 hits = _literal_hits(data, haystack, literal, room)
             else:
                 # RE2 compiled from a str runs on UTF-8 bytes: offsets are byte offsets.
-                hits = _line_hits(data, rx, room)
+                hits, cut_short = _line_hits(data, rx, room, stop)
             for line_no, raw, col in hits:
                 line = raw.decode("utf-8")
                 if not ascii_text:
-                    col = len(raw[:col].decode("utf-8"))
+                    # A match may start inside a character: RE2's \C matches any byte.
+                    col = len(raw[:col].decode("utf-8", "ignore"))
                 matches.append(SearchMatch(rel, line_no, _clip(line, col)))
             if len(matches) > limit:
                 del matches[limit:]
                 truncated = True
+                break
+            if cut_short:
                 break
         return SearchResult(
             matches=matches, truncated=truncated, files_scanned=scanned, cut_short=cut_short

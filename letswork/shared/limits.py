@@ -200,6 +200,17 @@ SEARCH_DEADLINE_SECONDS = 10.0
 #: ``\w{100}`` about 800). RE2's time is linear in the text, times the program's size where its
 #: DFA gives up on crafted text: ``a[ab]{999}c`` (1,005) took 18 s per MiB of random a/b.
 MAX_REGEX_PROGRAM_SIZE = 1000
+#: Memory RE2 may use for one search's regex: its program and its DFA cache. RE2 builds a
+#: program until it reaches about 2/3 of this, holding the GIL, before it refuses it: at
+#: RE2's default of 8 MiB, ``(?i)\pL{1000}`` took 60-80 ms to refuse, a stall of the event
+#: loop per request; at 1 MiB, 5 ms. Programs under MAX_REGEX_PROGRAM_SIZE need far less.
+MAX_REGEX_MEMORY_BYTES = 1 * MiB
+#: Work one diff may take in difflib's matcher, counted as the positions of a line in the new
+#: text that it may scan for each old line: an upper bound of its time (about 1-2 s here). Past
+#: it the diff is one hunk from the first changed line to the last: still every change, just
+#: not the smallest diff. A 1 MiB file with every tenth line changed took 10^8 steps and 15 s
+#: in difflib; a change of a few lines to it, 2 x 10^5.
+MAX_DIFF_STEPS = 10_000_000
 #: Worker threads for searches and walks (``search_files``, ``find_files``, ``list_files``).
 #: Their work is mostly Python holding the GIL, so a second thread added no throughput in
 #: bench/search_load.py but doubled the event loop's wait for the GIL (ping p99 33 ms, not 18).
@@ -207,11 +218,28 @@ SEARCH_WORKERS = 1
 #: Worker threads for the other file work (reads and their hashes, diffs of changes, quoted
 #: lines of messages): never queued behind searches, so a flood of searches cannot stall them.
 FILE_WORKERS = 2
+#: Worker threads for the host's own file work, searches included: a guest that keeps the
+#: search worker busy (a 10 s search of a large tree, back to back) or the file workers (large
+#: diffs) never delays the host's listings, searches, reads and approvals.
+HOST_WORKERS = 2
 #: Requests of one peer read and waiting behind its running request; one more is refused at
 #: once with ``rate_limited``. Bounds the decoded requests (up to a frame each) a peer can
 #: make the hub hold, as the WebSocket layer's own queue (``max_queue=64`` frames) does; an
 #: assistant may well make 20 calls at once. ``ping`` never waits behind them.
 MAX_QUEUED_REQUESTS_PER_PEER = 64
+#: Bytes of replies and events queued for one peer and not yet taken by its socket, past
+#: which its next request waits: a peer that stops reading while it asks for 1 MiB files
+#: would otherwise make the hub hold every answer (50 MiB a second at the rate limit).
+MAX_UNSENT_REPLY_BYTES = 8 * MiB
+#: Bytes queued for one peer and not taken by its socket (events, refusals and pings, which
+#: never wait), past which the hub drops the connection: it is not reading.
+MAX_UNSENT_BYTES_PER_PEER = 32 * MiB
+#: Bytes of replies a guest is sent per request its rate limit allows, on average: at
+#: RATE_PER_SECOND, 8 MiB a second (twice that at once); past it its next request waits.
+#: Encoding a reply holds the GIL (5 ms per MiB of JSON) wherever it runs, so 8 viewers
+#: reading a 1 MiB file at their request rate kept the event loop busy and the pings' p99
+#: at 125 ms.
+REPLY_BYTES_PER_REQUEST = 160 * KiB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,6 +287,7 @@ class Limits:
     search_deadline_seconds: float = SEARCH_DEADLINE_SECONDS
     search_workers: int = SEARCH_WORKERS
     file_workers: int = FILE_WORKERS
+    host_workers: int = HOST_WORKERS
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
