@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from letswork.hub import workspace
+from letswork.hub import policy, workspace
 from letswork.hub.policy import (
     SENSITIVE_PATHS,
     change_sensitivity,
     fold_name,
+    git_dir_reason,
     git_layout_reason,
     git_metadata_reason,
     is_git_name,
@@ -158,9 +159,16 @@ def test_a_move_is_sensitive_at_either_end_with_both_reasons() -> None:
         ([], "HEAD", False),
     ],
 )
+@pytest.mark.parametrize("dir_fds", [True, False])  # False: Windows, lookups by path
 def test_a_change_touching_a_git_layout_is_named(
-    tmp_path: Path, existing: list[str], target: str, refused: bool
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    existing: list[str],
+    target: str,
+    refused: bool,
+    dir_fds: bool,
 ) -> None:
+    monkeypatch.setattr(policy, "_DIR_FDS", policy._DIR_FDS and dir_fds)
     for rel in existing:
         _write(tmp_path, f"sub/repo/{rel}")
     assert (git_layout_reason(tmp_path, f"sub/repo/{target}") is not None) is refused
@@ -178,6 +186,47 @@ def test_a_deeper_file_of_a_layout_folder_below_it_is_refused(tmp_path: Path) ->
         _write(tmp_path, f"r/{rel}")
     assert git_layout_reason(tmp_path, "r/a/b/c.txt") is not None
     assert git_layout_reason(tmp_path, "other/c.txt") is None
+
+
+@pytest.mark.parametrize("dir_fds", [True, False])
+def test_a_read_inside_a_git_dir_is_named_at_the_git_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dir_fds: bool
+) -> None:
+    monkeypatch.setattr(policy, "_DIR_FDS", policy._DIR_FDS and dir_fds)
+    for rel in ("HEAD", "objects/x", "refs/heads/main"):
+        _write(tmp_path, f"vendor/lib.git/{rel}")
+    reason = git_dir_reason(tmp_path, "vendor/lib.git/refs/heads/main")
+    assert reason is not None and "'vendor/lib.git'" in reason
+    assert git_dir_reason(tmp_path, "vendor/other/x") is None
+    assert git_dir_reason(tmp_path, "vendor/lib.git/refs/heads/main/deeper") is not None
+
+
+@pytest.mark.parametrize("check", ["layout", "git_dir"])
+def test_the_git_checks_of_a_deep_path_resolve_each_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, check: str
+) -> None:
+    # A trusted editor's write to an existing 400-deep path ran the layout check on the event
+    # loop with every lstat resolving the whole prefix again (and a Path built per folder):
+    # ~130 ms a write at 510 deep. Counted as the bytes of path handed to the kernel, not timed.
+    depth = 400
+    rel = "/".join(["a"] * depth) + "/f.txt"
+    _write(tmp_path, rel)
+    handed: list[int] = []
+    for name in ("lstat", "stat", "open"):
+        real = getattr(os, name)
+
+        def counting(path: object, *args: object, _real: object = real, **kw: object) -> object:
+            handed.append(len(os.fsencode(path)) if isinstance(path, (str, Path)) else 0)
+            return _real(path, *args, **kw)  # type: ignore[operator]
+
+        monkeypatch.setattr(os, name, counting)
+    if check == "layout":
+        assert git_layout_reason(tmp_path, rel) is None
+    else:
+        assert git_dir_reason(tmp_path, rel) is None
+    monkeypatch.undo()
+    assert len(handed) <= 5 * (depth + 2)
+    assert sum(handed) <= 16 * (depth + 2) + len(os.fsencode(str(tmp_path))) * 4
 
 
 @pytest.mark.parametrize("name", ["GIT~1", "PROGRA~1", "GITIGN~1", "PRE-CO~1.YAM", "a~12"])
