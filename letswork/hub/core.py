@@ -39,7 +39,7 @@ from typing import Any
 from letswork import __version__
 from letswork.hub.collab import HOST_ID, CollabOps, name_key
 from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
-from letswork.hub.policy import change_sensitivity, git_metadata_reason
+from letswork.hub.policy import change_sensitivity, git_dir_reason, git_metadata_reason
 from letswork.hub.ratelimit import TokenBucket
 from letswork.hub.store import ChangeRow, GuestRow, Store
 from letswork.hub.workspace import (
@@ -1048,6 +1048,8 @@ class HubCore(CollabOps):
         name = rel.rsplit("/", 1)[-1]
         if git_metadata_reason(rel) is not None or name.startswith(TEMP_PREFIX):
             return
+        if git_dir_reason(self.root, rel) is not None:
+            return  # inside a bare repository or a worktree's git dir: its refs name branches
         if self.workspace.rules.ignore_file_key(rel) is not None:
             self.workspace.rules.reload()
         written = self._own_writes.pop(rel, None)
