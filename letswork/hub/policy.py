@@ -73,6 +73,17 @@ SENSITIVE_PATHS: tuple[tuple[str, str], ...] = (
     (".devcontainer/", "a dev container definition runs commands and mounts folders of the host"),
     (".github/workflows/", "CI workflows run with the repository's secrets"),
     (".husky/", "git hooks that run on the host"),
+    # The same classes under the names projects give them (found attacking issue 13's change).
+    (
+        ".gitconfig",
+        "git config a host wires in with include.path: it can name commands git runs "
+        "(core.fsmonitor, core.hooksPath)",
+    ),
+    (".githooks/", "git hooks (the usual core.hooksPath folder) that run on the host"),
+    (
+        ".devcontainer.json",
+        "a dev container definition runs commands and mounts folders of the host",
+    ),
 )
 
 

@@ -253,6 +253,10 @@ SENSITIVE_WRITES = [
     ".devcontainer/devcontainer.json",
     ".github/workflows/ci.yml",
     ".husky/pre-commit",
+    # Found attacking issue 13's change: the same class under the names projects use for it.
+    ".gitconfig",  # wired in with include.path: core.fsmonitor runs on the next git status
+    "sub/.githooks/pre-commit",  # the usual core.hooksPath folder
+    ".devcontainer.json",  # the root-file form of .devcontainer/devcontainer.json
 ]
 
 

@@ -114,6 +114,10 @@ def test_fold_name_is_lenient_for_refusals_only() -> None:
         (".github/workflows/sub/x.yml", ".github/workflows/"),
         (".husky/pre-commit", ".husky/"),
         (".husky/_/husky.sh", ".husky/"),
+        (".gitconfig", ".gitconfig"),
+        ("tools/.GitConfig", ".gitconfig"),
+        (".githooks/pre-push", ".githooks/"),
+        (".devcontainer.json", ".devcontainer.json"),
     ],
 )
 def test_sensitive_paths_name_their_entry_and_reason(path: str, pattern: str) -> None:
@@ -124,7 +128,16 @@ def test_sensitive_paths_name_their_entry_and_reason(path: str, pattern: str) ->
 
 @pytest.mark.parametrize(
     "path",
-    ["src/app.py", ".vscode", ".github/workflows", ".github/README.md", "my.gitignore", "envrc"],
+    [
+        "src/app.py",
+        ".vscode",
+        ".github/workflows",
+        ".github/README.md",
+        "my.gitignore",
+        "envrc",
+        ".githooks",
+        "gitconfig",
+    ],
 )
 def test_other_paths_are_not_sensitive(path: str) -> None:
     assert sensitive_reason(path) is None
