@@ -1101,7 +1101,7 @@ class HubCore(CollabOps):
             after.append((row.new_path, row.base_sha256))  # the moved file's content
         found: dict[str, str] = {}
         for path, sha in after:
-            key = rules.ignore_file_key(path)
+            key = rules.record_key(path)  # the key of its record under any spelling
             if key is not None:
                 found[key] = sha or ABSENT
         return found

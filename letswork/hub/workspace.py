@@ -444,6 +444,36 @@ class GuestVersion:
     host_content: bytes | None
 
 
+class _Records(NamedTuple):
+    """Guests' versions of ignore files: by key (with the host version's spec), and the keys
+    by :func:`_fold_key`, to find a record made under another spelling of the same folder."""
+
+    exact: dict[str, tuple[GuestVersion, _Spec | None]]
+    folded: dict[str, tuple[str, ...]]
+
+
+def _fold_key(key: str) -> str:
+    """``key`` with every name folded (:func:`~letswork.hub.policy.fold_name`): coarser than
+    any filesystem's idea of one name, so two spellings of one folder always fold alike."""
+    return "/".join(fold_name(part) for part in key.split("/"))
+
+
+def _records(exact: dict[str, tuple[GuestVersion, _Spec | None]]) -> _Records:
+    folded: dict[str, tuple[str, ...]] = {}
+    for key in exact:
+        fkey = _fold_key(key)
+        folded[fkey] = (*folded.get(fkey, ()), key)
+    return _Records(exact, folded)
+
+
+def _same_folder(path: str, other: str) -> bool:
+    """Whether the files ``path`` and ``other`` would sit in one folder on disk."""
+    try:
+        return os.path.samestat(os.stat(os.path.dirname(path)), os.stat(os.path.dirname(other)))
+    except OSError:
+        return False
+
+
 def _detect_case_insensitive(root: Path) -> bool:
     """Whether the filesystem holding ``root`` compares names without case."""
     candidates = [root]
@@ -493,7 +523,7 @@ class SharingRules:
         self._builtin = _Spec(BUILTIN_DENY)
         self._cache: dict[str, tuple[tuple[int, int, int] | None, _Spec | None, str]] = {}
         # Replaced whole on every change (never mutated), so worker threads read a snapshot.
-        self._guest: dict[str, tuple[GuestVersion, _Spec | None]] = {}
+        self._guest = _Records({}, {})
         self.reload()
 
     def reload(self) -> None:
@@ -516,32 +546,62 @@ class SharingRules:
             return _LETSWORKIGNORE
         return None
 
+    def record_key(self, relpath: str) -> str | None:
+        """The key to record a guest's change to the ignore file at ``relpath`` under: the key
+        of the record the file already has, whatever spelling of its folder that record was
+        made with (APFS and HFS+ take ``café`` composed and decomposed for one folder), else
+        :meth:`ignore_file_key`. None when the rules do not read a file there."""
+        key = self.ignore_file_key(relpath)
+        if key is None:
+            return None
+        found = self._record_of(self._guest, key, os.path.join(self.root, key))
+        return key if found is None else found[0]
+
     def set_guest_versions(self, versions: Mapping[str, GuestVersion]) -> None:
         """Replace every recorded guest version (the store's, when the hub starts)."""
-        self._guest = {key: (gv, self._parse(gv.host_content)) for key, gv in versions.items()}
+        self._guest = _records(
+            {key: (gv, self._parse(gv.host_content)) for key, gv in versions.items()}
+        )
 
     def put_guest_version(self, key: str, version: GuestVersion) -> None:
-        """Record that a guest's change writes (or deletes) the ignore file ``key``; call it
-        before the change reaches the disk."""
-        self._guest = {**self._guest, key: (version, self._parse(version.host_content))}
+        """Record that a guest's change writes (or deletes) the ignore file ``key`` (from
+        :meth:`record_key`); call it before the change reaches the disk."""
+        entry = (version, self._parse(version.host_content))
+        self._guest = _records({**self._guest.exact, key: entry})
 
     def drop_guest_version(self, key: str) -> None:
         """The host wrote ``key``: its version on disk is the host's."""
-        if key in self._guest:
-            self._guest = {k: v for k, v in self._guest.items() if k != key}
+        if key in self._guest.exact:
+            self._guest = _records({k: v for k, v in self._guest.exact.items() if k != key})
 
     def guest_versions(self) -> dict[str, GuestVersion]:
         """Every recorded guest version, whether or not it is still on disk."""
-        return {key: gv for key, (gv, _) in self._guest.items()}
+        return {key: gv for key, (gv, _) in self._guest.exact.items()}
 
     def guest_version(self, key: str) -> GuestVersion | None:
         """The guest version of ``key`` if it is what is on disk now (reads the file when it
         changed since it was last read), else None."""
-        found = self._guest.get(key)
+        found = self._guest.exact.get(key)
         if found is None:
             return None
         _, sha = self._load("k:" + key, os.path.join(self.root, key))
         return found[0] if sha in found[0].guest_shas or sha == _UNREADABLE else None
+
+    def _record_of(
+        self, records: _Records, key: str, path: str
+    ) -> tuple[str, tuple[GuestVersion, _Spec | None]] | None:
+        """The record of the ignore file at ``path`` (key ``key``), and its key: the record
+        made under ``key``, or under another spelling of its folder (same folded key,
+        :func:`_fold_key`, and the same folder on disk)."""
+        found = records.exact.get(key)
+        if found is not None:
+            return key, found
+        if not records.folded:
+            return None
+        for other in records.folded.get(_fold_key(key), ()):
+            if other != key and _same_folder(os.path.join(self.root, other), path):
+                return other, records.exact[other]
+        return None
 
     def disk_state(self, key: str) -> tuple[bytes | None, str]:
         """The ignore file ``key`` as the rules read it now: the bytes they parse (None when
@@ -615,11 +675,11 @@ class SharingRules:
 
     def _pair(self, key: str, path: str, record: str) -> tuple[_Spec | None, _Spec | None]:
         """(spec on disk, spec of the host's version) of one ignore file."""
-        spec, sha = self._load(key, path)
-        found = self._guest.get(record)
-        if found is None or (sha not in found[0].guest_shas and sha != _UNREADABLE):
+        spec, sha = self._load(key, path)  # the disk first: a record is put before its write
+        found = self._record_of(self._guest, record, path)
+        if found is None or (sha not in found[1][0].guest_shas and sha != _UNREADABLE):
             return spec, spec
-        return spec, found[1]
+        return spec, found[1][1]
 
     def _dir_pair(self, dir_rel: str) -> tuple[_Spec | None, _Spec | None]:
         """The specs of ``dir_rel/.gitignore`` (``dir_rel`` is ``""`` for the root)."""

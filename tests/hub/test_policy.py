@@ -317,6 +317,55 @@ def test_a_walk_prunes_with_the_hosts_version_too(tmp_path: Path) -> None:
     assert ws.search_files("TOPSECRET", is_host=False).matches == []
 
 
+#: A folder name with a precomposed letter, and the same name decomposed (NFD).
+NFC, NFD = "caf\u00e9", "cafe\u0301"
+
+
+def _aliased(root: Path) -> None:
+    """``NFC/`` and ``NFD/`` name one folder, as on APFS and HFS+ (which ignore normalisation):
+    simulated by a symlink, which the hub never takes for the spelling of a guest's path."""
+    _write(root, ".gitignore", "secrets.yml\n")
+    _write(root, f"{NFC}/secrets.yml", "TOPSECRET\n")
+    os.symlink(NFC, root / NFD)
+
+
+@pytest.mark.parametrize("insensitive", [True, False])
+def test_a_guest_version_written_under_another_spelling_of_its_folder_still_applies(
+    tmp_path: Path, insensitive: bool
+) -> None:
+    # On macOS a guest wrote café/.gitignore (NFD) with !secrets.yml: the record was keyed by
+    # that spelling, while listings (and a read spelled NFC) looked the folder's ignore file up
+    # by the spelling on disk, found no record, and re-included secrets.yml.
+    _aliased(tmp_path)
+    ws = workspace.Workspace(tmp_path)
+    ws.rules = SharingRules(ws.root, case_insensitive=insensitive)
+    rules = ws.rules
+    guest = b"!secrets.yml\n"
+    key = rules.record_key(f"{NFD}/.gitignore")
+    assert key is not None
+    rules.put_guest_version(key, _guest(None, sha256_hex(guest)))
+    _write(tmp_path, f"{NFC}/.gitignore", guest.decode())
+    assert not rules.is_shared(f"{NFC}/secrets.yml")
+    entries, _ = ws.list_files(NFC, is_host=False)
+    assert f"{NFC}/secrets.yml" not in {e.path for e in entries}
+    # A second change through the other spelling finds the same record, and its host version.
+    assert rules.record_key(f"{NFC}/.gitignore") == key
+    assert rules.guest_version(key) is not None
+
+
+def test_folders_that_only_fold_alike_keep_their_own_guest_versions(tmp_path: Path) -> None:
+    _write(tmp_path, "Sub/.gitignore", "!secrets.yml\n")
+    _write(tmp_path, "sub/.gitignore", "!secrets.yml\n")
+    _write(tmp_path, "sub/secrets.yml", "ok\n")
+    rules = SharingRules(tmp_path, case_insensitive=False)
+    rules.put_guest_version(
+        "Sub/.gitignore", _guest(b"secrets.yml\n", sha256_hex(b"!secrets.yml\n"))
+    )
+    assert rules.record_key("sub/.gitignore") == "sub/.gitignore"
+    assert rules.is_shared("sub/secrets.yml")  # the host's own sub/.gitignore re-includes it
+    assert not rules.is_shared("Sub/secrets.yml")
+
+
 def test_an_ignore_file_symlinked_inside_the_project_is_not_read(tmp_path: Path) -> None:
     _write(tmp_path, "notes.txt", "secret.txt\n")
     os.symlink("notes.txt", tmp_path / ".gitignore")
