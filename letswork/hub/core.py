@@ -51,6 +51,7 @@ from letswork.hub.workspace import (
     check_text,
     create_diff_head,
     cut_diff,
+    ignore_file_ids,
     sha256_hex,
     to_relpath,
     unified_diff,
@@ -1070,7 +1071,7 @@ class HubCore(CollabOps):
         ignore_files = self._ignore_files_of(row)
         by_host = row.author_name == HOST_ID
         if ignore_files and not by_host:
-            self._record_guest_versions(ignore_files, now)
+            self._record_guest_versions(row, ignore_files, now)
         self._writes += 1
         for p in (row.path, row.new_path):
             if p is not None:
@@ -1091,29 +1092,42 @@ class HubCore(CollabOps):
                     rules.drop_guest_version(key)
 
     def _ignore_files_of(self, row: ChangeRow) -> dict[str, str]:
-        """The ignore files ``row`` writes or removes: key -> sha256 of the file after it
-        (:data:`ABSENT` when removed). Names only: cheap on the loop."""
+        """The ignore files ``row`` changes: key -> ``"written"`` (its content),
+        ``"removed"`` (a delete, the source of a move) or ``"moved_in"`` (the target of a
+        move). Names only: cheap on the loop."""
         rules = self.workspace.rules
-        after: list[tuple[str, str | None]] = [
-            (row.path, row.new_sha256 if row.kind in ("write", "edit") else ABSENT)
-        ]
+        after = [(row.path, "written" if row.kind in ("write", "edit") else "removed")]
         if row.kind == "move" and row.new_path is not None:
-            after.append((row.new_path, row.base_sha256))  # the moved file's content
+            after.append((row.new_path, "moved_in"))
         found: dict[str, str] = {}
-        for path, sha in after:
+        for path, how in after:
             key = rules.record_key(path)  # the key of its record under any spelling
             if key is not None:
-                found[key] = sha or ABSENT
+                found[key] = how
         return found
 
-    def _record_guest_versions(self, ignore_files: Mapping[str, str], now: float) -> None:
-        """Record, before a guest's change reaches the disk, that it writes these ignore files
-        (key -> sha256 after), keeping the host's version of each (issue 13, item 2).
+    def _ids_after(self, row: ChangeRow, how: str) -> frozenset[str]:
+        """How the ignore file ``row`` changes is known once changed (``how``: from
+        :meth:`_ignore_files_of`): the ids of its new content (:func:`ignore_file_ids`)."""
+        if how == "written":
+            assert row.content is not None
+            return ignore_file_ids(row.content) | {row.new_sha256 or ABSENT}
+        if how == "moved_in":  # the moved file's content, read before the move
+            _, ids = self.workspace.rules.disk_state(row.path)
+            return ids | {row.base_sha256 or ABSENT}
+        return frozenset({ABSENT})
+
+    def _record_guest_versions(
+        self, row: ChangeRow, ignore_files: Mapping[str, str], now: float
+    ) -> None:
+        """Record, before a guest's change ``row`` reaches the disk, that it changes these
+        ignore files (from :meth:`_ignore_files_of`), keeping the host's version of each
+        (issue 13, item 2).
 
         The host's version is the file on disk now, unless a guest version recorded earlier is
         still what is on disk: then that record's host version is kept. The version on disk
         now stays a guest version too, so a write that then fails, or a crash before it,
-        changes nothing. Reads each ignore file once (small, bounded by MAX_FILE_BYTES).
+        changes nothing. Reads each ignore file once, and the source of a move onto one.
 
         Raises:
             OpError: ``quota_exceeded`` over ``max_guest_ignore_files`` or
@@ -1122,14 +1136,15 @@ class HubCore(CollabOps):
         """
         rules = self.workspace.rules
         versions: dict[str, GuestVersion] = {}
-        for key, sha_after in ignore_files.items():
-            data, sha_now = rules.disk_state(key)
+        for key, how in ignore_files.items():
+            after = self._ids_after(row, how)
+            data, ids_now = rules.disk_state(key)
             old = rules.guest_version(key)  # still on disk (or unreadable: assume so)
             if old is not None:
-                on_disk = {sha_now} if sha_now in old.guest_shas else set(old.guest_shas)
-                versions[key] = GuestVersion(frozenset({*on_disk, sha_after}), old.host_content)
+                on_disk = ids_now if not ids_now.isdisjoint(old.guest_shas) else old.guest_shas
+                versions[key] = GuestVersion(on_disk | after, old.host_content)
             else:
-                versions[key] = GuestVersion(frozenset({sha_after}), data)
+                versions[key] = GuestVersion(after, data)
         if not self._guest_versions_fit(versions):
             self._drop_stale_guest_versions()
             if not self._guest_versions_fit(versions):

@@ -63,6 +63,7 @@ __all__ = [
     "Workspace",
     "apply_edit",
     "check_text",
+    "ignore_file_ids",
     "safe_join",
     "sha256_hex",
     "to_relpath",
@@ -426,18 +427,71 @@ ABSENT = "absent"
 #: The "sha256" of an ignore file that could not be read to the end: it may be a guest's
 #: version, so a recorded one keeps applying (fail closed).
 _UNREADABLE = "unreadable"
+_ABSENT_IDS = frozenset({ABSENT})
+_UNREADABLE_IDS = frozenset({_UNREADABLE})
+#: Prefix of :class:`_LinesDigest` hex digests among a :class:`GuestVersion`'s identifiers.
+_LINES = "lines:"
+_BOM = b"\xef\xbb\xbf"
+_LINE_BREAK = re.compile(rb"[\r\n]")
+
+
+class _LinesDigest:
+    """The sha256 of an ignore file's lines as formatters leave them (found attacking issue 13).
+
+    pre-commit's end-of-file-fixer, trailing-whitespace, mixed-line-ending and
+    fix-byte-order-marker, and editors on save, rewrite a file without anyone reading it. A
+    guest who wrote a version they will touch had the host's next commit take it for the
+    host's own. So a guest's version is also known by this digest, which ignores a leading
+    BOM, the kind of line ending, trailing blanks and blank lines: a rewrite that changes
+    only those leaves the version the guest's (and only narrows what guests see). Fed in
+    chunks, so a file of any size is digested whole.
+    """
+
+    __slots__ = ("_carry", "_digest", "_first")
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._carry = b""
+        self._first = True
+
+    def update(self, chunk: bytes) -> None:
+        if self._first:
+            self._first = False
+            chunk = chunk.removeprefix(_BOM)
+        *lines, self._carry = _LINE_BREAK.split(self._carry + chunk)
+        for line in lines:
+            self._line(line)
+
+    def _line(self, line: bytes) -> None:
+        line = line.rstrip(b" \t\x0b\x0c")
+        if line:
+            self._digest.update(line + b"\n")
+
+    def hexdigest(self) -> str:
+        self._line(self._carry)
+        self._carry = b""
+        return _LINES + self._digest.hexdigest()
+
+
+def ignore_file_ids(content: bytes) -> frozenset[str]:
+    """How :class:`GuestVersion` knows ``content`` as an ignore file on disk: its sha256 and
+    its :class:`_LinesDigest`."""
+    lines = _LinesDigest()
+    lines.update(content)
+    return frozenset({sha256_hex(content), lines.hexdigest()})
 
 
 @dataclass(frozen=True)
 class GuestVersion:
     """An ignore file whose version on disk a guest wrote (issue 13, item 2).
 
-    ``guest_shas``: the sha256 (hex) of the guest's version, or :data:`ABSENT` when the guest
+    ``guest_shas``: how the guest's version is known (:func:`ignore_file_ids`: its sha256,
+    and the digest of its lines as formatters leave them), or :data:`ABSENT` when the guest
     deleted the file or moved it away; while the file on disk hashes to one of them, the
-    version on disk is the guest's. Two at most: the version on disk when the guest's change
-    was recorded, and the one it writes, so a write that fails or a crash between the record
-    and the write never turns a guest's version into the host's. ``host_content``: the file as
-    the host last wrote it (None: the host had no such file).
+    version on disk is the guest's. Two versions at most: the one on disk when the guest's
+    change was recorded, and the one it writes, so a write that fails or a crash between the
+    record and the write never turns a guest's version into the host's. ``host_content``: the
+    file as the host last wrote it (None: the host had no such file).
     """
 
     guest_shas: frozenset[str]
@@ -464,6 +518,11 @@ def _records(exact: dict[str, tuple[GuestVersion, _Spec | None]]) -> _Records:
         fkey = _fold_key(key)
         folded[fkey] = (*folded.get(fkey, ()), key)
     return _Records(exact, folded)
+
+
+def _is_guests(ids: frozenset[str], version: GuestVersion) -> bool:
+    """Whether a file on disk known by ``ids`` is ``version``'s (an unreadable one may be)."""
+    return not ids.isdisjoint(version.guest_shas) or _UNREADABLE in ids
 
 
 def _same_folder(path: str, other: str) -> bool:
@@ -521,7 +580,9 @@ class SharingRules:
             _detect_case_insensitive(root) if case_insensitive is None else case_insensitive
         )
         self._builtin = _Spec(BUILTIN_DENY)
-        self._cache: dict[str, tuple[tuple[int, int, int] | None, _Spec | None, str]] = {}
+        self._cache: dict[
+            str, tuple[tuple[int, int, int] | None, _Spec | None, frozenset[str]]
+        ] = {}
         # Replaced whole on every change (never mutated), so worker threads read a snapshot.
         self._guest = _Records({}, {})
         self.reload()
@@ -584,8 +645,8 @@ class SharingRules:
         found = self._guest.exact.get(key)
         if found is None:
             return None
-        _, sha = self._load("k:" + key, os.path.join(self.root, key))
-        return found[0] if sha in found[0].guest_shas or sha == _UNREADABLE else None
+        _, ids = self._load("k:" + key, os.path.join(self.root, key))
+        return found[0] if _is_guests(ids, found[0]) else None
 
     def _record_of(
         self, records: _Records, key: str, path: str
@@ -603,21 +664,22 @@ class SharingRules:
                 return other, records.exact[other]
         return None
 
-    def disk_state(self, key: str) -> tuple[bytes | None, str]:
-        """The ignore file ``key`` as the rules read it now: the bytes they parse (None when
-        absent; at most ``MAX_FILE_BYTES``) and the sha256 of the whole file (:data:`ABSENT`
-        when absent)."""
-        read = self._read_ignore(os.path.join(self.root, key))
-        return (None, ABSENT) if read is None else read
+    def disk_state(self, relpath: str) -> tuple[bytes | None, frozenset[str]]:
+        """The ignore file ``relpath`` (a key) as the rules read it now: the bytes they parse
+        (None when absent; at most ``MAX_FILE_BYTES``) and how a :class:`GuestVersion` knows
+        the whole file (:func:`ignore_file_ids`; :data:`ABSENT` when absent). Also reads the
+        source of a move onto an ignore file."""
+        read = self._read_ignore(os.path.join(self.root, relpath))
+        return (None, _ABSENT_IDS) if read is None else read
 
     # -- loading ---------------------------------------------------------------------------
 
-    def _read_ignore(self, path: str) -> tuple[bytes, str] | None:
+    def _read_ignore(self, path: str) -> tuple[bytes, frozenset[str]] | None:
         """The bytes the rules parse of the ignore file at ``path`` (its first
-        ``MAX_FILE_BYTES``) and the sha256 of all of it, or None: absent, not a regular file,
-        or a symlink that stays inside the project (a guest could write its target). The hash
-        covers the whole file, so a guest's version longer than what is parsed (a move of a
-        large file) is still recognised as the guest's."""
+        ``MAX_FILE_BYTES``) and the ids of all of it (:func:`ignore_file_ids`), or None:
+        absent, not a regular file, or a symlink that stays inside the project (a guest could
+        write its target). The ids cover the whole file, so a guest's version longer than what
+        is parsed (a move of a large file) is still recognised as the guest's."""
         try:
             if os.path.islink(path):
                 real = Path(os.path.realpath(path))
@@ -632,11 +694,14 @@ class SharingRules:
                 return None
             data = _read_fd(fd, _MAX_IGNORE_FILE_BYTES, st.st_size)
             digest = hashlib.sha256(data)
+            lines = _LinesDigest()
+            lines.update(data)
             while chunk := os.read(fd, 1 << 20):
                 digest.update(chunk)
-            return data, digest.hexdigest()
+                lines.update(chunk)
+            return data, frozenset({digest.hexdigest(), lines.hexdigest()})
         except OSError:
-            return b"", _UNREADABLE
+            return b"", _UNREADABLE_IDS
         finally:
             os.close(fd)
 
@@ -651,9 +716,9 @@ class SharingRules:
         except Exception:  # a broken ignore file shares nothing more than an empty one
             return None
 
-    def _load(self, key: str, path: str) -> tuple[_Spec | None, str]:
-        """The spec of the ignore file at ``path`` (cached under ``key``) or None, and the
-        sha256 of its bytes (:data:`ABSENT` when there is none)."""
+    def _load(self, key: str, path: str) -> tuple[_Spec | None, frozenset[str]]:
+        """The spec of the ignore file at ``path`` (cached under ``key``) or None, and its ids
+        (:func:`ignore_file_ids`; :data:`ABSENT` when there is none)."""
         try:
             st = os.lstat(path)
             if stat.S_ISLNK(st.st_mode):
@@ -661,23 +726,23 @@ class SharingRules:
         except OSError:
             st = None
         if st is None or not stat.S_ISREG(st.st_mode):
-            self._cache[key] = (None, None, ABSENT)
-            return None, ABSENT
+            self._cache[key] = (None, None, _ABSENT_IDS)
+            return None, _ABSENT_IDS
         sig = (st.st_mtime_ns, st.st_size, st.st_ino)
         cached = self._cache.get(key)
         if cached is not None and cached[0] == sig:
             return cached[1], cached[2]
         read = self._read_ignore(path)
-        data, sha = (None, ABSENT) if read is None else read
+        data, ids = (None, _ABSENT_IDS) if read is None else read
         spec = self._parse(data)
-        self._cache[key] = (sig, spec, sha)
-        return spec, sha
+        self._cache[key] = (sig, spec, ids)
+        return spec, ids
 
     def _pair(self, key: str, path: str, record: str) -> tuple[_Spec | None, _Spec | None]:
         """(spec on disk, spec of the host's version) of one ignore file."""
-        spec, sha = self._load(key, path)  # the disk first: a record is put before its write
+        spec, ids = self._load(key, path)  # the disk first: a record is put before its write
         found = self._record_of(self._guest, record, path)
-        if found is None or (sha not in found[1][0].guest_shas and sha != _UNREADABLE):
+        if found is None or not _is_guests(ids, found[1][0]):
             return spec, spec
         return spec, found[1][1]
 

@@ -165,6 +165,33 @@ async def test_what_the_host_saves_in_its_own_editor_becomes_the_hosts_version(
     assert (await guest.call("read_file", path="sub/secrets.yml"))["text"] == SECRET
 
 
+#: A guest's .gitignore as a hostile guest writes it, and as the host's formatters (pre-commit's
+#: end-of-file-fixer, trailing-whitespace, mixed-line-ending, fix-byte-order-marker, or an
+#: editor's save) rewrite it without the host reading a line.
+FORMATTED = [
+    ("!secrets.yml", "!secrets.yml\n"),
+    ("!secrets.yml   \n", "!secrets.yml\n"),
+    ("!secrets.yml\r\n", "!secrets.yml\n"),
+    ("\ufeff!secrets.yml\n", "!secrets.yml\n"),
+    ("!secrets.yml\n\n\n", "!secrets.yml\n"),
+    ("# keep\r!secrets.yml", "# keep\n!secrets.yml\n"),
+]
+
+
+@pytest.mark.parametrize(("written", "formatted"), FORMATTED)
+async def test_a_formatter_rewriting_a_guests_gitignore_does_not_make_it_the_hosts(
+    hidden: HubFixture, written: str, formatted: str
+) -> None:
+    # Found attacking issue 13's change: the guest knows the project's pre-commit hooks (it
+    # can read .pre-commit-config.yaml), writes a version they will touch, and the host's next
+    # git commit "saves" it as the host's own: secrets.yml was re-included.
+    guest = await hidden.guest("alice")
+    await _approved(hidden, guest, "write_file", path="sub/.gitignore", content=written)
+    await _not_shared(guest, "sub/secrets.yml")
+    (hidden.project / "sub" / ".gitignore").write_bytes(formatted.encode())  # the hook runs
+    await _not_shared(guest, "sub/secrets.yml")
+
+
 async def test_a_guests_version_still_applies_after_a_hub_restart(project: Path) -> None:
     _write(project, ".gitignore", "secrets.yml\n")
     _write(project, "sub/secrets.yml", SECRET)
