@@ -263,6 +263,70 @@ async def test_the_guest_ignore_versions_are_capped_until_the_host_takes_one_bac
         assert done["change"]["status"] == "applied"
 
 
+async def test_at_the_cap_the_host_and_ordinary_changes_still_apply(project: Path) -> None:
+    _write(project, ".gitignore", "secrets.yml\n")
+    async with running_hub(project, limits=Limits(max_guest_ignore_files=1)) as fx:
+        guest = await fx.guest("alice")
+        host = await fx.host()
+        await _approved(fx, guest, "write_file", path="one/.gitignore", content="#\n")
+        two = await guest.call("write_file", path="two/.gitignore", content="#\n")
+        with pytest.raises(OpError) as info:
+            await host.call("approve_change", id=two["change"]["id"])
+        assert info.value.code == ErrorCode.QUOTA_EXCEEDED
+        mine = await host.call("write_file", path="three/.gitignore", content="x.log\n")
+        assert mine["status"] == "applied"
+        await _approved(fx, guest, "write_file", path="notes.txt", content="still works\n")
+
+
+async def test_moving_the_gitignore_away_editing_it_and_back_cannot_reinclude(
+    hidden: HubFixture,
+) -> None:
+    guest = await hidden.guest("tess")
+    host = await hidden.host()
+    await host.call("trust", name="tess")
+    await _approved(hidden, guest, "move_file", path=".gitignore", new_path="old.txt")
+    edited = await guest.call(
+        "edit_file", path="old.txt", old_string="secrets.yml\n", new_string="!secrets.yml\n"
+    )
+    assert edited["status"] == "applied"  # an ordinary file: a trusted editor's edit applies
+    await _approved(hidden, guest, "move_file", path="old.txt", new_path=".gitignore")
+    assert "!secrets.yml" in (hidden.project / ".gitignore").read_text()
+    await _not_shared(guest, "sub/secrets.yml")
+
+
+async def test_a_folder_named_gitignore_cannot_stand_in_for_a_deleted_one(hub: HubFixture) -> None:
+    _write(hub.project, "sub/.gitignore", "local.yml\n")
+    _write(hub.project, "sub/local.yml", SECRET)
+    guest = await _trusted(hub)
+    await _approved(hub, guest, "delete_file", path="sub/.gitignore")
+    made = await guest.call("write_file", path="sub/.gitignore/x.txt", content="x\n")
+    assert made["status"] == "applied"  # not an ignore file: a folder of that name
+    await _not_shared(guest, "sub/local.yml")
+
+
+async def test_a_letsworkignore_in_a_subfolder_cannot_be_proposed(hidden: HubFixture) -> None:
+    guest = await _trusted(hidden)
+    with pytest.raises(OpError) as info:
+        await guest.call("write_file", path="sub/.letsworkignore", content="!secrets.yml\n")
+    assert info.value.code == ErrorCode.NOT_SHARED
+    await _not_shared(guest, "sub/secrets.yml")
+
+
+async def test_a_sensitive_mark_outlives_the_pruning_of_the_changes_diff(project: Path) -> None:
+    async with running_hub(project, limits=Limits(max_decided_with_data=1)) as fx:
+        guest = await fx.guest("alice")
+        host = await fx.host()
+        proposed = await guest.call("write_file", path=".envrc", content="curl x | sh\n")
+        cid = proposed["change"]["id"]
+        await host.call("reject_change", id=cid, reason="no")
+        for n in range(2):
+            await host.call("write_file", path=f"host/{n}.txt", content=f"{n}\n")
+        for peer in (host, guest):
+            change = (await peer.call("get_change", id=cid))["change"]
+            assert change["data_pruned"] is True
+            assert change["sensitive"].startswith(".envrc: ")
+
+
 # ------------------------------------------------------------------------------- sensitive
 
 #: One path per entry of SENSITIVE_PATHS (and a case variant), as a trusted editor writes it.
