@@ -428,3 +428,18 @@ def test_an_unreadable_guest_version_keeps_the_hosts_version_applying(
     monkeypatch.setattr(workspace, "_read_fd", failing_read)
     assert not rules.is_shared("secret.txt")
     assert rules.guest_version(".gitignore") is not None  # not dropped as taken back
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 1 << 20])
+def test_the_lines_digest_ignores_formatting_whatever_the_chunks(size: int) -> None:
+    def digest(data: bytes) -> str:
+        lines = workspace._LinesDigest()
+        for start in range(0, len(data), size):
+            lines.update(data[start : start + size])
+        return lines.hexdigest()
+
+    guest = b"\xef\xbb\xbf# mine  \r\n\r\n!secrets.yml \t\r\nbuild/"
+    assert digest(guest) == digest(b"# mine\n!secrets.yml\nbuild/\n")
+    assert digest(guest) in workspace.ignore_file_ids(b"# mine\n\n!secrets.yml\nbuild/\n\n")
+    for other in (b"# mine\nsecrets.yml\nbuild/\n", b"# mine\n!secrets.yml\n build/\n"):
+        assert digest(guest) != digest(other)  # a changed or indented pattern is a new version
