@@ -165,6 +165,8 @@ def test_a_move_is_sensitive_at_either_end_with_both_reasons() -> None:
         (["HEAD", "objects/x", "refs/y"], "config", True),  # inside a bare repository
         (["HEAD", "objects/x", "refs/y"], "hooks/pre-commit", True),
         (["objects/x", "refs/y"], "head", True),  # a case-insensitive filesystem's HEAD
+        (["objects/x", "refs/y"], "HE\u200cAD", True),  # HFS+ ignores U+200C: it is HEAD
+        (["HEAD", "refs/y"], "OBJECTS./x", True),  # NTFS drops the trailing dot
         (["objects/x"], "HEAD", False),
         (["refs/x"], "HEAD", False),
         (["HEAD"], "objects/x", False),
