@@ -274,6 +274,9 @@ class HubCore(CollabOps):
         #: connections past the handshake whose hello was not accepted yet (see tick).
         self._greeting: dict[str, Peer] = {}
         self._own_writes: dict[str, float] = {}
+        #: change id -> the sensitive mark of a pending change whose paths' names do not give it
+        #: (it goes through a symlinked sensitive path: Workspace.change_sensitivity)
+        self._marks: dict[str, str] = {}
         self.stopping = False
         self.on_shutdown: Callable[[], None] | None = None
         #: sees every broadcast event once (``letswork start --no-ui`` logs them).
@@ -313,6 +316,7 @@ class HubCore(CollabOps):
             status="pending", include_content=False, include_diff=False
         ):
             self._lock_for_change(row, now)
+            self._remember_mark(row, self._sensitivity_on_disk(row))
             counts["pending"] += 1
         return counts
 
@@ -908,13 +912,27 @@ class HubCore(CollabOps):
         row = self.store.get_guest(peer.guest_id)
         return bool(row and row.trusted)
 
-    def _change_steps(self, peer: Peer, now: float, prepare: Callable[[], _Draft]) -> Steps:
-        """Prepare a change off the loop (``prepare``: read, hash, edit, diff), then propose
-        it on the loop. Prepared again when the hub wrote files meanwhile, so its base, diff
-        and the apply of a trusted editor never rest on a stale read."""
+    def _change_steps(
+        self,
+        peer: Peer,
+        now: float,
+        prepare: Callable[[], _Draft],
+        path: str,
+        new_path: str | None = None,
+    ) -> Steps:
+        """Prepare a change off the loop (``prepare``: read, hash, edit, diff, and how
+        sensitive ``path`` and ``new_path`` are, as named), then propose it on the loop.
+        Prepared again when the hub wrote files meanwhile, so its base, diff and the apply of
+        a trusted editor never rest on a stale read."""
+
+        def prepared() -> _Draft:
+            draft = prepare()
+            sensitive = self.workspace.change_sensitivity(path, new_path)
+            return dataclasses.replace(draft, sensitive=sensitive)
+
         for _ in range(_PREPARE_TRIES):
             writes = self._writes
-            draft: _Draft = yield prepare
+            draft: _Draft = yield prepared
             if self._writes == writes:
                 return self._propose(peer, now, draft)
         raise op_error(
@@ -932,9 +950,8 @@ class HubCore(CollabOps):
                 self.locks.check_writable(p, holder, now)
         # A change to a sensitive path alters what guests see or runs code on the host: a
         # guest's waits for the host, trusted editor or not (issue 13, item 2).
-        trusted = self._is_trusted(peer) and (
-            peer.is_host or change_sensitivity(path, new_path) is None
-        )
+        sensitive = draft.sensitive or change_sensitivity(path, new_path)
+        trusted = self._is_trusted(peer) and (peer.is_host or sensitive is None)
         if not trusted:
             self._check_pending_room(peer, len(content) if content is not None else 0)
         create = draft.create
@@ -956,6 +973,7 @@ class HubCore(CollabOps):
             decided_at=None,
             decided_by=None,
         )
+        self._remember_mark(row, sensitive)
         if trusted:
             # Record first ('approved'), then write, then mark 'applied': a crash in between is
             # reconciled on restart by file hashes, like an approval, so no write is unrecorded.
@@ -974,7 +992,9 @@ class HubCore(CollabOps):
                 raise
             row = self.store.set_change_status(row.id, "applied", now=now, by=peer.name)
             self._announce_file(row, by=peer.name)
-            return {"status": "applied", "change": self._reply_change(row)}
+            reply = {"status": "applied", "change": self._reply_change(row)}
+            self._marks.pop(row.id, None)
+            return reply
         with self.store.transaction():  # committed before the reply: nothing acknowledged is lost
             self.store.add_change(row, derive_diff=create)
             self._audit(peer, f"{kind}_proposed", now, path=path, change=row.id, new_path=new_path)
@@ -1200,7 +1220,7 @@ class HubCore(CollabOps):
         )
 
     def _change_info(self, row: ChangeRow, *, with_diff: bool) -> dict[str, Any]:
-        sensitive = change_sensitivity(row.path, row.new_path)
+        sensitive = self._marks.get(row.id) or change_sensitivity(row.path, row.new_path)
         return {
             "id": row.id,
             "author": row.author_name,
@@ -1230,7 +1250,7 @@ class HubCore(CollabOps):
             self._check_base(path, args.base_sha256, sha)
             return _draft("write", path, None, sha, old_text, args.content)
 
-        return (yield from self._change_steps(peer, now, prepare))
+        return (yield from self._change_steps(peer, now, prepare, args.path))
 
     def _existing(self, peer: Peer, path: str) -> tuple[str, str, str | None]:
         rel, text, sha = self._current(peer, path)
@@ -1248,7 +1268,7 @@ class HubCore(CollabOps):
             check_text(new_text.encode("utf-8"), max_bytes=self.limits.max_file_bytes)
             return _draft("edit", path, None, sha, old_text, new_text)
 
-        return (yield from self._change_steps(peer, now, prepare))
+        return (yield from self._change_steps(peer, now, prepare, args.path))
 
     def op_delete_file(self, peer: Peer, args: Any, now: float) -> Steps:
         def prepare() -> _Draft:
@@ -1256,7 +1276,7 @@ class HubCore(CollabOps):
             self._check_base(path, args.base_sha256, sha)
             return _draft("delete", path, None, sha, old_text, None)
 
-        return (yield from self._change_steps(peer, now, prepare))
+        return (yield from self._change_steps(peer, now, prepare, args.path))
 
     def op_move_file(self, peer: Peer, args: Any, now: float) -> Steps:
         def prepare() -> _Draft:
@@ -1268,7 +1288,7 @@ class HubCore(CollabOps):
                 raise op_error(ErrorCode.EXISTS, f"'{new_path}' already exists")
             return _draft("move", path, new_path, sha, None, None)
 
-        return (yield from self._change_steps(peer, now, prepare))
+        return (yield from self._change_steps(peer, now, prepare, args.path, args.new_path))
 
     def _visible_change(self, peer: Peer, change_id: str) -> ChangeRow:
         row = self.store.get_change(change_id)
@@ -1317,7 +1337,21 @@ class HubCore(CollabOps):
             self._broadcast_lock_released(lock, "decided")
         info = self._change_info(row, with_diff=status == "conflict")
         self._broadcast("change_decided", {"change": info}, path=row.path)
+        self._marks.pop(row.id, None)
         return row
+
+    def _remember_mark(self, row: ChangeRow, sensitive: str | None) -> None:
+        """Keep ``sensitive`` for the views of ``row`` while it is pending, when the names of
+        its paths do not give it (a symlinked sensitive path)."""
+        if sensitive is not None and sensitive != change_sensitivity(row.path, row.new_path):
+            self._marks[row.id] = sensitive
+
+    def _sensitivity_on_disk(self, row: ChangeRow) -> str | None:
+        """:meth:`Workspace.change_sensitivity` of a stored change (file work: at start)."""
+        try:
+            return self.workspace.change_sensitivity(row.path, row.new_path)
+        except OpError:
+            return None
 
     def _finish_approved(
         self,
@@ -1618,6 +1652,8 @@ class _Draft:
     diff: str
     #: a new file: its diff is derived from its content by the store
     create: bool
+    #: why it alters the sharing policy or runs code on the host (Workspace.change_sensitivity)
+    sensitive: str | None = None
 
 
 def _draft(

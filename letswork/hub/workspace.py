@@ -40,12 +40,14 @@ import pathspec
 import re2
 
 from letswork.hub.policy import (
+    SENSITIVE_PATHS,
     fold_name,
     git_dir_reason,
     git_layout_reason,
     git_metadata_reason,
     is_git_dir,
     is_git_name,
+    sensitive_reason,
 )
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError, UsageError, op_error
@@ -1283,6 +1285,53 @@ class Workspace:
         )
         if why is not None:
             raise op_error(ErrorCode.FORBIDDEN, f"{_q(res.rel)}: {why}")
+
+    def change_sensitivity(self, path: str, new_path: str | None = None) -> str | None:
+        """Why a change of ``path`` (and ``new_path``, a move's target) alters what guests see
+        or runs code on the host, or None: :func:`~letswork.hub.policy.sensitive_reason` of
+        each end as named and where it really leads, and as a path inside the target of a
+        symlink the project has at a sensitive path (``.vscode -> config/vscode``,
+        ``.envrc -> scripts/env.sh``: tools read the target under the sensitive name). Two
+        reasons are joined with ``"; "``.
+
+        A ``realpath`` per entry of :data:`~letswork.hub.policy.SENSITIVE_PATHS` (a few
+        ``lstat``): call it off the loop. Symlinks at a sensitive path below the root are
+        found only when the change names them.
+
+        Raises:
+            OpError: ``invalid`` for a bad path.
+        """
+        reasons: list[str] = []
+        for p in (path, new_path):
+            if p is None:
+                continue
+            res = _resolve(self.root, p)
+            real_rel = to_relpath(self.root, res.real)
+            for reason in (
+                sensitive_reason(res.rel),
+                sensitive_reason(real_rel),
+                self._sensitive_alias(res.real),
+            ):
+                if reason is not None and reason not in reasons:
+                    reasons.append(reason)
+        return "; ".join(reasons) or None
+
+    def _sensitive_alias(self, real: Path) -> str | None:
+        """The reason of a root-level entry of ``SENSITIVE_PATHS`` that is (or goes through) a
+        symlink whose target is, or for a folder holds, ``real``."""
+        for pattern, why in SENSITIVE_PATHS:
+            name = pattern.rstrip("/")
+            lexical = self.root / name
+            try:
+                target = Path(os.path.realpath(lexical))
+            except (OSError, ValueError):
+                continue
+            if target == lexical or not target.is_relative_to(self.root):
+                continue  # no symlink on the way, or one leading out: guests write neither
+            folder = pattern.endswith("/")
+            if real == target if not folder else (real != target and real.is_relative_to(target)):
+                return f"{pattern}: {why}"
+        return None
 
     def is_symlink(self, relpath: str) -> bool:
         """Whether ``relpath`` itself is a symlink (which writes, deletes and moves refuse).

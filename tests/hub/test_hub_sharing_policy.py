@@ -4,6 +4,7 @@ a sensitive path always waits for the host, with its reason."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -428,6 +429,51 @@ async def test_a_gitignore_longer_than_the_rules_read_is_still_known_as_the_gues
         guest = await fx.guest("alice")
         await _approved(fx, guest, "move_file", path="big.txt", new_path="sub/.gitignore")
         await _not_shared(guest, "sub/secrets.yml")
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "written"),
+    [
+        # Found attacking issue 13's change: the host keeps .vscode as a symlink to a shared
+        # folder; a trusted editor's .vscode/tasks.json applied at once, unmarked, since only
+        # where the path really leads (config/vscode/tasks.json) was judged.
+        (".vscode", "config/vscode", ".vscode/tasks.json"),
+        (".vscode", "config/vscode", "config/vscode/tasks.json"),  # by the target's name
+        (".github/workflows", "ci/workflows", "ci/workflows/release.yml"),
+        (".envrc", "scripts/env.sh", "scripts/env.sh"),  # direnv runs the target
+        ("sub/.husky", "hooks", "sub/.husky/pre-commit"),
+    ],
+)
+async def test_a_change_through_a_hosts_symlinked_sensitive_path_waits_and_is_marked(
+    hub: HubFixture, link: str, target: str, written: str
+) -> None:
+    _write(hub.project, target if "." in target.rsplit("/", 1)[-1] else f"{target}/keep.txt")
+    (hub.project / link).parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(
+        os.path.relpath(hub.project / target, (hub.project / link).parent), hub.project / link
+    )
+    guest = await _trusted(hub)
+    result = await guest.call("write_file", path=written, content="run = evil\n")
+    assert result["status"] == "pending"
+    assert result["change"]["sensitive"]
+    host = await hub.host()
+    [queued] = (await host.call("pending_changes"))["changes"]
+    assert queued["sensitive"] == result["change"]["sensitive"]
+
+
+async def test_the_mark_of_a_change_through_a_symlinked_sensitive_folder_outlives_a_restart(
+    project: Path,
+) -> None:
+    _write(project, "config/vscode/keep.txt")
+    (project / ".vscode").symlink_to("config/vscode")
+    async with running_hub(project) as fx:
+        guest = await _trusted(fx)
+        result = await guest.call("write_file", path=".vscode/tasks.json", content="{}\n")
+        assert result["status"] == "pending"
+    async with running_hub(project) as fx:
+        host = await fx.host()
+        [queued] = (await host.call("pending_changes"))["changes"]
+        assert queued["sensitive"].startswith(".vscode/: ")
 
 
 async def test_a_write_through_a_symlink_to_a_sensitive_folder_waits(hub: HubFixture) -> None:
