@@ -193,6 +193,18 @@ async def test_a_formatter_rewriting_a_guests_gitignore_does_not_make_it_the_hos
     await _not_shared(guest, "sub/secrets.yml")
 
 
+async def test_padding_the_hosts_lines_past_the_read_cap_reincludes_nothing(
+    project: Path,
+) -> None:
+    _write(project, ".gitignore", "secrets.yml\n")
+    _write(project, "secrets.yml", SECRET)
+    padded = "# pad\n" * 200_000 + "secrets.yml\n"  # 1.2 MB: the rules parse the first MiB
+    async with running_hub(project, limits=Limits(max_file_bytes=2 * 1024 * 1024)) as fx:
+        guest = await fx.guest("alice")
+        await _approved(fx, guest, "write_file", path=".gitignore", content=padded)
+        await _not_shared(guest, "secrets.yml")
+
+
 async def test_a_guests_version_still_applies_after_a_hub_restart(project: Path) -> None:
     _write(project, ".gitignore", "secrets.yml\n")
     _write(project, "sub/secrets.yml", SECRET)
