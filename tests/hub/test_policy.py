@@ -216,6 +216,7 @@ def test_a_read_inside_a_git_dir_is_named_at_the_git_dir(
     assert git_dir_reason(tmp_path, "vendor/lib.git/refs/heads/main/deeper") is not None
 
 
+@pytest.mark.skipif(not policy._DIR_FDS, reason="no dir fds here (Windows): lookups by path")
 @pytest.mark.parametrize("check", ["layout", "git_dir"])
 def test_the_git_checks_of_a_deep_path_resolve_each_folder_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, check: str
