@@ -67,8 +67,14 @@ def _dotted(node: ast.AST) -> str:
 
 
 def _is_bare_string(node: ast.AST) -> bool:
+    if isinstance(node, ast.BinOp):
+        # A concatenation is text unless it visibly joins bytes (a digest's ``update``).
+        return not any(
+            isinstance(part, ast.Constant) and isinstance(part.value, bytes)
+            for part in ast.walk(node)
+        )
     return (isinstance(node, ast.Constant) and isinstance(node.value, str)) or isinstance(
-        node, (ast.JoinedStr, ast.BinOp)
+        node, ast.JoinedStr
     )
 
 
@@ -180,6 +186,7 @@ def test_the_guard_finds_each_way_around_the_printer(line: str) -> None:
         "view.update(Text(note, style='dim'))",
         "Static(id='status')",
         "os.write(fd, view)",
+        "digest.update(last + b'\\n')",  # bytes joined for a hash, not text for a widget
     ],
 )
 def test_the_guard_lets_the_printer_and_plain_text_through(line: str) -> None:

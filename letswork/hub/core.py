@@ -39,7 +39,7 @@ from typing import Any
 from letswork import __version__
 from letswork.hub.collab import HOST_ID, CollabOps, name_key
 from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
-from letswork.hub.policy import change_sensitivity, git_metadata_reason
+from letswork.hub.policy import change_sensitivity, git_dir_reason, git_metadata_reason
 from letswork.hub.ratelimit import TokenBucket
 from letswork.hub.store import ChangeRow, GuestRow, Store
 from letswork.hub.workspace import (
@@ -51,6 +51,7 @@ from letswork.hub.workspace import (
     check_text,
     create_diff_head,
     cut_diff,
+    ignore_file_ids,
     sha256_hex,
     to_relpath,
     unified_diff,
@@ -282,6 +283,9 @@ class HubCore(CollabOps):
         #: connections past the handshake whose hello was not accepted yet (see tick).
         self._greeting: dict[str, Peer] = {}
         self._own_writes: dict[str, float] = {}
+        #: change id -> the sensitive mark of a pending change whose paths' names do not give it
+        #: (it goes through a symlinked sensitive path: Workspace.change_sensitivity)
+        self._marks: dict[str, str] = {}
         self.stopping = False
         self.on_shutdown: Callable[[], None] | None = None
         #: sees every broadcast event once (``letswork start --no-ui`` logs them).
@@ -321,6 +325,7 @@ class HubCore(CollabOps):
             status="pending", include_content=False, include_diff=False
         ):
             self._lock_for_change(row, now)
+            self._remember_mark(row, self._sensitivity_on_disk(row))
             counts["pending"] += 1
         return counts
 
@@ -916,16 +921,30 @@ class HubCore(CollabOps):
         row = self.store.get_guest(peer.guest_id)
         return bool(row and row.trusted)
 
-    def _change_steps(self, peer: Peer, now: float, prepare: Callable[[], _Draft]) -> Steps:
-        """Prepare a change off the loop (``prepare``: read, hash, edit, diff), then propose
-        it on the loop. Prepared again when the hub wrote files meanwhile, so its base, diff
-        and the apply of a trusted editor never rest on a stale read."""
+    def _change_steps(
+        self,
+        peer: Peer,
+        now: float,
+        prepare: Callable[[], _Draft],
+        path: str,
+        new_path: str | None = None,
+    ) -> Steps:
+        """Prepare a change off the loop (``prepare``: read, hash, edit, diff, and how
+        sensitive ``path`` and ``new_path`` are, as named), then propose it on the loop.
+        Prepared again when the hub wrote files meanwhile, so its base, diff and the apply of
+        a trusted editor never rest on a stale read."""
         if not self._is_trusted(peer):
             # Before any file work: a guest at its cap costs the hub no read and no diff.
             self._check_pending_room(peer, 0)
+
+        def prepared() -> _Draft:
+            draft = prepare()
+            sensitive = self.workspace.change_sensitivity(path, new_path)
+            return dataclasses.replace(draft, sensitive=sensitive)
+
         for _ in range(_PREPARE_TRIES):
             writes = self._writes
-            draft: _Draft = yield prepare
+            draft: _Draft = yield prepared
             if not self._written_since(writes, draft.path, draft.new_path):
                 return self._propose(peer, now, draft)
         raise op_error(
@@ -943,9 +962,8 @@ class HubCore(CollabOps):
                 self.locks.check_writable(p, holder, now)
         # A change to a sensitive path alters what guests see or runs code on the host: a
         # guest's waits for the host, trusted editor or not (issue 13, item 2).
-        trusted = self._is_trusted(peer) and (
-            peer.is_host or change_sensitivity(path, new_path) is None
-        )
+        sensitive = draft.sensitive or change_sensitivity(path, new_path)
+        trusted = self._is_trusted(peer) and (peer.is_host or sensitive is None)
         if not trusted:
             self._check_pending_room(peer, len(content) if content is not None else 0)
         create = draft.create
@@ -967,6 +985,7 @@ class HubCore(CollabOps):
             decided_at=None,
             decided_by=None,
         )
+        self._remember_mark(row, sensitive)
         if trusted:
             # Record first ('approved'), then write, then mark 'applied': a crash in between is
             # reconciled on restart by file hashes, like an approval, so no write is unrecorded.
@@ -985,7 +1004,9 @@ class HubCore(CollabOps):
                 raise
             row = self.store.set_change_status(row.id, "applied", now=now, by=peer.name)
             self._announce_file(row, by=peer.name)
-            return {"status": "applied", "change": self._reply_change(row)}
+            reply = {"status": "applied", "change": self._reply_change(row)}
+            self._marks.pop(row.id, None)
+            return reply
         with self.store.transaction():  # committed before the reply: nothing acknowledged is lost
             self.store.add_change(row, derive_diff=create)
             self._audit(peer, f"{kind}_proposed", now, path=path, change=row.id, new_path=new_path)
@@ -1060,6 +1081,8 @@ class HubCore(CollabOps):
         name = rel.rsplit("/", 1)[-1]
         if git_metadata_reason(rel) is not None or name.startswith(TEMP_PREFIX):
             return
+        if git_dir_reason(self.root, rel) is not None:
+            return  # inside a bare repository or a worktree's git dir: its refs name branches
         if self.workspace.rules.ignore_file_key(rel) is not None:
             self.workspace.rules.reload()
         written = self._own_writes.pop(rel, None)
@@ -1099,7 +1122,7 @@ class HubCore(CollabOps):
         ignore_files = self._ignore_files_of(row)
         by_host = row.author_name == HOST_ID
         if ignore_files and not by_host:
-            self._record_guest_versions(ignore_files, now)
+            self._record_guest_versions(row, ignore_files, now)
         self._writes += 1
         for p in (row.path, row.new_path):
             if p is not None:
@@ -1121,29 +1144,42 @@ class HubCore(CollabOps):
                     rules.drop_guest_version(key)
 
     def _ignore_files_of(self, row: ChangeRow) -> dict[str, str]:
-        """The ignore files ``row`` writes or removes: key -> sha256 of the file after it
-        (:data:`ABSENT` when removed). Names only: cheap on the loop."""
+        """The ignore files ``row`` changes: key -> ``"written"`` (its content),
+        ``"removed"`` (a delete, the source of a move) or ``"moved_in"`` (the target of a
+        move). Names only: cheap on the loop."""
         rules = self.workspace.rules
-        after: list[tuple[str, str | None]] = [
-            (row.path, row.new_sha256 if row.kind in ("write", "edit") else ABSENT)
-        ]
+        after = [(row.path, "written" if row.kind in ("write", "edit") else "removed")]
         if row.kind == "move" and row.new_path is not None:
-            after.append((row.new_path, row.base_sha256))  # the moved file's content
+            after.append((row.new_path, "moved_in"))
         found: dict[str, str] = {}
-        for path, sha in after:
-            key = rules.ignore_file_key(path)
+        for path, how in after:
+            key = rules.record_key(path)  # the key of its record under any spelling
             if key is not None:
-                found[key] = sha or ABSENT
+                found[key] = how
         return found
 
-    def _record_guest_versions(self, ignore_files: Mapping[str, str], now: float) -> None:
-        """Record, before a guest's change reaches the disk, that it writes these ignore files
-        (key -> sha256 after), keeping the host's version of each (issue 13, item 2).
+    def _ids_after(self, row: ChangeRow, how: str) -> frozenset[str]:
+        """How the ignore file ``row`` changes is known once changed (``how``: from
+        :meth:`_ignore_files_of`): the ids of its new content (:func:`ignore_file_ids`)."""
+        if how == "written":
+            assert row.content is not None
+            return ignore_file_ids(row.content) | {row.new_sha256 or ABSENT}
+        if how == "moved_in":  # the moved file's content, read before the move
+            _, ids = self.workspace.rules.disk_state(row.path)
+            return ids | {row.base_sha256 or ABSENT}
+        return frozenset({ABSENT})
+
+    def _record_guest_versions(
+        self, row: ChangeRow, ignore_files: Mapping[str, str], now: float
+    ) -> None:
+        """Record, before a guest's change ``row`` reaches the disk, that it changes these
+        ignore files (from :meth:`_ignore_files_of`), keeping the host's version of each
+        (issue 13, item 2).
 
         The host's version is the file on disk now, unless a guest version recorded earlier is
         still what is on disk: then that record's host version is kept. The version on disk
         now stays a guest version too, so a write that then fails, or a crash before it,
-        changes nothing. Reads each ignore file once (small, bounded by MAX_FILE_BYTES).
+        changes nothing. Reads each ignore file once, and the source of a move onto one.
 
         Raises:
             OpError: ``quota_exceeded`` over ``max_guest_ignore_files`` or
@@ -1152,14 +1188,15 @@ class HubCore(CollabOps):
         """
         rules = self.workspace.rules
         versions: dict[str, GuestVersion] = {}
-        for key, sha_after in ignore_files.items():
-            data, sha_now = rules.disk_state(key)
+        for key, how in ignore_files.items():
+            after = self._ids_after(row, how)
+            data, ids_now = rules.disk_state(key)
             old = rules.guest_version(key)  # still on disk (or unreadable: assume so)
             if old is not None:
-                on_disk = {sha_now} if sha_now in old.guest_shas else set(old.guest_shas)
-                versions[key] = GuestVersion(frozenset({*on_disk, sha_after}), old.host_content)
+                on_disk = ids_now if not ids_now.isdisjoint(old.guest_shas) else old.guest_shas
+                versions[key] = GuestVersion(on_disk | after, old.host_content)
             else:
-                versions[key] = GuestVersion(frozenset({sha_after}), data)
+                versions[key] = GuestVersion(after, data)
         if not self._guest_versions_fit(versions):
             self._drop_stale_guest_versions()
             if not self._guest_versions_fit(versions):
@@ -1215,7 +1252,7 @@ class HubCore(CollabOps):
         )
 
     def _change_info(self, row: ChangeRow, *, with_diff: bool) -> dict[str, Any]:
-        sensitive = change_sensitivity(row.path, row.new_path)
+        sensitive = self._marks.get(row.id) or change_sensitivity(row.path, row.new_path)
         return {
             "id": row.id,
             "author": row.author_name,
@@ -1245,7 +1282,7 @@ class HubCore(CollabOps):
             self._check_base(path, args.base_sha256, sha)
             return _draft("write", path, None, sha, old_text, args.content)
 
-        return (yield from self._change_steps(peer, now, prepare))
+        return (yield from self._change_steps(peer, now, prepare, args.path))
 
     def _existing(self, peer: Peer, path: str) -> tuple[str, str, str | None]:
         rel, text, sha = self._current(peer, path)
@@ -1263,7 +1300,7 @@ class HubCore(CollabOps):
             check_text(new_text.encode("utf-8"), max_bytes=self.limits.max_file_bytes)
             return _draft("edit", path, None, sha, old_text, new_text)
 
-        return (yield from self._change_steps(peer, now, prepare))
+        return (yield from self._change_steps(peer, now, prepare, args.path))
 
     def op_delete_file(self, peer: Peer, args: Any, now: float) -> Steps:
         def prepare() -> _Draft:
@@ -1271,7 +1308,7 @@ class HubCore(CollabOps):
             self._check_base(path, args.base_sha256, sha)
             return _draft("delete", path, None, sha, old_text, None)
 
-        return (yield from self._change_steps(peer, now, prepare))
+        return (yield from self._change_steps(peer, now, prepare, args.path))
 
     def op_move_file(self, peer: Peer, args: Any, now: float) -> Steps:
         def prepare() -> _Draft:
@@ -1283,7 +1320,7 @@ class HubCore(CollabOps):
                 raise op_error(ErrorCode.EXISTS, f"'{new_path}' already exists")
             return _draft("move", path, new_path, sha, None, None)
 
-        return (yield from self._change_steps(peer, now, prepare))
+        return (yield from self._change_steps(peer, now, prepare, args.path, args.new_path))
 
     def _visible_change(self, peer: Peer, change_id: str) -> ChangeRow:
         row = self.store.get_change(change_id)
@@ -1336,7 +1373,21 @@ class HubCore(CollabOps):
             self._broadcast_lock_released(lock, "decided")
         info = self._change_info(row, with_diff=status == "conflict")
         self._broadcast("change_decided", {"change": info}, path=row.path)
+        self._marks.pop(row.id, None)
         return row
+
+    def _remember_mark(self, row: ChangeRow, sensitive: str | None) -> None:
+        """Keep ``sensitive`` for the views of ``row`` while it is pending, when the names of
+        its paths do not give it (a symlinked sensitive path)."""
+        if sensitive is not None and sensitive != change_sensitivity(row.path, row.new_path):
+            self._marks[row.id] = sensitive
+
+    def _sensitivity_on_disk(self, row: ChangeRow) -> str | None:
+        """:meth:`Workspace.change_sensitivity` of a stored change (file work: at start)."""
+        try:
+            return self.workspace.change_sensitivity(row.path, row.new_path)
+        except OpError:
+            return None
 
     def _finish_approved(
         self,
@@ -1639,6 +1690,8 @@ class _Draft:
     diff: str
     #: a new file: its diff is derived from its content by the store
     create: bool
+    #: why it alters the sharing policy or runs code on the host (Workspace.change_sensitivity)
+    sensitive: str | None = None
 
 
 def _draft(

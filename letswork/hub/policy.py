@@ -25,9 +25,12 @@ used to open a file; it only decides refusals and marks.
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import re
 import unicodedata
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = [
@@ -70,6 +73,17 @@ SENSITIVE_PATHS: tuple[tuple[str, str], ...] = (
     (".devcontainer/", "a dev container definition runs commands and mounts folders of the host"),
     (".github/workflows/", "CI workflows run with the repository's secrets"),
     (".husky/", "git hooks that run on the host"),
+    # The same classes under the names projects give them (found attacking issue 13's change).
+    (
+        ".gitconfig",
+        "git config a host wires in with include.path: it can name commands git runs "
+        "(core.fsmonitor, core.hooksPath)",
+    ),
+    (".githooks/", "git hooks (the usual core.hooksPath folder) that run on the host"),
+    (
+        ".devcontainer.json",
+        "a dev container definition runs commands and mounts folders of the host",
+    ),
 )
 
 
@@ -121,22 +135,98 @@ def is_git_dir(folder: str | Path) -> bool:
     )
 
 
+#: Folders are walked with one open file descriptor per level where the platform allows it,
+#: so each ``lstat`` resolves one name, not the whole path again: the checks below run on the
+#: event loop at apply, and a 500-deep path cost ~130 ms a write when every call walked the
+#: prefix anew. ``O_PATH`` (Linux) opens a folder that can be searched but not read.
+_DIR_FDS = (
+    os.open in os.supports_dir_fd
+    and os.stat in os.supports_dir_fd
+    and os.stat in os.supports_follow_symlinks
+)
+_O_FOLDER = (
+    getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+)
+
+#: Answers "does this name exist in the folder" (``lstat``, no symlink followed).
+_Has = Callable[[str], bool]
+
+
+def _has_at(fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except OSError:
+        return False
+    return True
+
+
+def _has_in(folder: str, name: str) -> bool:
+    return os.path.lexists(os.path.join(folder, name))
+
+
+def _first_folder(
+    root: str, parts: Sequence[str], found: Callable[[int, _Has], bool]
+) -> int | None:
+    """Ask ``found(index, has)`` of ``root`` (index 0) and of each folder ``root/parts[:index]``
+    in turn, down to ``root/parts`` itself; return the first index it answers true for, or None.
+    Stops at the first folder that does not exist (or is not one): nothing below it exists.
+
+    Linear in the depth: each folder is opened relative to its parent (symlinks followed, as a
+    path lookup would), so no call resolves more than one name.
+    """
+    fd = -1
+    if _DIR_FDS:
+        try:
+            fd = os.open(root, _O_FOLDER)
+        except OSError:
+            fd = -1
+    folder = root
+    try:
+        for index in range(len(parts) + 1):
+            if index:
+                name = parts[index - 1]
+                folder = os.path.join(folder, name)
+                if fd >= 0:
+                    try:
+                        below = os.open(name, _O_FOLDER, dir_fd=fd)
+                    except OSError as exc:
+                        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                            return None
+                        below = -1  # e.g. no read permission without O_PATH: go by path
+                    os.close(fd)
+                    fd = below
+                if fd < 0 and not os.path.isdir(folder):
+                    return None
+            has = functools.partial(_has_at, fd) if fd >= 0 else functools.partial(_has_in, folder)
+            if found(index, has):
+                return index
+        return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _git_dir_in(has: _Has) -> bool:
+    """:func:`is_git_dir` for a folder known by ``has``."""
+    if not has("HEAD"):
+        return False
+    return has("commondir") or (has("objects") and has("refs"))
+
+
 def git_dir_reason(root: Path, relpath: str) -> str | None:
     """Why reading ``relpath`` would read git metadata: the path, or a folder above it up to
     ``root`` itself, is a git directory (:func:`is_git_dir`: a bare repository, a worktree's
-    git dir), whatever its name; or None. One ``lstat`` per folder without a ``HEAD``."""
-    folder = str(root)
+    git dir), whatever its name; or None. One ``lstat`` per folder without a ``HEAD``, each
+    resolving one name."""
     parts = [part for part in relpath.split("/") if part]
-    for index in range(len(parts) + 1):
-        if index:
-            folder = os.path.join(folder, parts[index - 1])
-        if is_git_dir(folder):
-            where = "/".join(parts[:index]) or "the project root"
-            return (
-                f"{where!r} is a git repository's metadata (HEAD with objects/ and refs/, or "
-                "with commondir); letswork never shares, reads or writes it"
-            )
-    return None
+    index = _first_folder(str(root), parts, lambda _, has: _git_dir_in(has))
+    if index is None:
+        return None
+    where = "/".join(parts[:index]) or "the project root"
+    return (
+        f"{where!r} is a git repository's metadata (HEAD with objects/ and refs/, or "
+        "with commondir); letswork never shares, reads or writes it"
+    )
 
 
 def git_layout_reason(root: Path, relpath: str) -> str | None:
@@ -148,28 +238,34 @@ def git_layout_reason(root: Path, relpath: str) -> str | None:
     ``commondir`` (:data:`GIT_DIR_MARKERS`). A change completing that layout, or changing
     anything inside one, is refused. The entry of the path below the folder counts as present
     when its name folds (:func:`fold_name`) to a marker; other entries are looked up on disk
-    (``lstat``). Costs at most five ``lstat`` per folder of the path that exists.
+    (``lstat``). Costs at most five ``lstat`` per folder of the path that exists, each
+    resolving one name; nothing exists below the first folder that does not (one new entry
+    names at most one marker, never HEAD and objects or commondir at once, so no deeper folder
+    can become a repository).
     """
     parts = [part for part in relpath.split("/") if part]
-    for index in range(len(parts)):
-        folder = root.joinpath(*parts[:index])
-        if not os.path.isdir(folder):
-            # Nothing exists below: one new entry names at most one marker, never HEAD and
-            # objects or commondir at once, so no deeper folder can become a repository.
-            return None
+    if not parts:
+        return None
+
+    def layout(index: int, has: _Has) -> bool:
         below = fold_name(parts[index])
 
-        def present(marker: str, folder: Path = folder, below: str = below) -> bool:
-            return below == marker.lower() or os.path.lexists(folder / marker)
+        def present(marker: str) -> bool:
+            return below == marker.lower() or has(marker)
 
-        if present("HEAD") and ((present("objects") and present("refs")) or present("commondir")):
-            where = "/".join(parts[:index]) or "the project root"
-            return (
-                f"this change would put a file in, or complete, a git repository layout in "
-                f"{where!r} (HEAD with objects/ and refs/, or with commondir); letswork never "
-                "writes git metadata, because git runs commands named there"
-            )
-    return None
+        return present("HEAD") and (
+            (present("objects") and present("refs")) or present("commondir")
+        )
+
+    index = _first_folder(str(root), parts[:-1], layout)
+    if index is None:
+        return None
+    where = "/".join(parts[:index]) or "the project root"
+    return (
+        f"this change would put a file in, or complete, a git repository layout in "
+        f"{where!r} (HEAD with objects/ and refs/, or with commondir); letswork never "
+        "writes git metadata, because git runs commands named there"
+    )
 
 
 def sensitive_reason(relpath: str) -> str | None:

@@ -41,12 +41,14 @@ import pathspec
 import re2
 
 from letswork.hub.policy import (
+    SENSITIVE_PATHS,
     fold_name,
     git_dir_reason,
     git_layout_reason,
     git_metadata_reason,
     is_git_dir,
     is_git_name,
+    sensitive_reason,
 )
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError, UsageError, op_error
@@ -64,6 +66,7 @@ __all__ = [
     "Workspace",
     "apply_edit",
     "check_text",
+    "ignore_file_ids",
     "safe_join",
     "sha256_hex",
     "to_relpath",
@@ -473,22 +476,115 @@ ABSENT = "absent"
 #: The "sha256" of an ignore file that could not be read to the end: it may be a guest's
 #: version, so a recorded one keeps applying (fail closed).
 _UNREADABLE = "unreadable"
+_ABSENT_IDS = frozenset({ABSENT})
+_UNREADABLE_IDS = frozenset({_UNREADABLE})
+#: Prefix of :class:`_LinesDigest` hex digests among a :class:`GuestVersion`'s identifiers.
+_LINES = "lines:"
+_BOM = b"\xef\xbb\xbf"
+_TRAILING_BLANKS = re.compile(rb"[ \t\x0b\x0c]+(?=\n)")
+_BLANK_LINES = re.compile(rb"\n\n+")
+
+
+class _LinesDigest:
+    """The sha256 of an ignore file's lines as formatters leave them (found attacking issue 13).
+
+    pre-commit's end-of-file-fixer, trailing-whitespace, mixed-line-ending and
+    fix-byte-order-marker, and editors on save, rewrite a file without anyone reading it. A
+    guest who wrote a version they will touch had the host's next commit take it for the
+    host's own. So a guest's version is also known by this digest, which ignores a leading
+    BOM, the kind of line ending, trailing blanks and blank lines: a rewrite that changes
+    only those leaves the version the guest's (and only narrows what guests see). Fed in
+    chunks, so a file of any size is digested whole.
+    """
+
+    __slots__ = ("_carry", "_digest", "_first")
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._carry = b""
+        self._first = True
+
+    def update(self, chunk: bytes) -> None:
+        data = self._carry + chunk
+        if self._first:
+            if len(data) < len(_BOM) and _BOM.startswith(data):
+                self._carry = data  # maybe a BOM cut between chunks
+                return
+            self._first = False
+            data = data.removeprefix(_BOM)
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        self._carry = data[cut:]
+        # Whole lines, normalised by C-level passes (a line at a time cost ~60 ms per MiB of
+        # short lines): one line ending, no trailing blanks, no blank lines.
+        block = _TRAILING_BLANKS.sub(b"", data[:cut].replace(b"\r", b"\n"))
+        self._digest.update(_BLANK_LINES.sub(b"\n", block).lstrip(b"\n"))
+
+    def hexdigest(self) -> str:
+        last = self._carry.rstrip(b" \t\x0b\x0c")
+        if last:
+            self._digest.update(last + b"\n")
+        self._carry = b""
+        return _LINES + self._digest.hexdigest()
+
+
+def ignore_file_ids(content: bytes) -> frozenset[str]:
+    """How :class:`GuestVersion` knows ``content`` as an ignore file on disk: its sha256 and
+    its :class:`_LinesDigest`."""
+    lines = _LinesDigest()
+    lines.update(content)
+    return frozenset({sha256_hex(content), lines.hexdigest()})
 
 
 @dataclass(frozen=True)
 class GuestVersion:
     """An ignore file whose version on disk a guest wrote (issue 13, item 2).
 
-    ``guest_shas``: the sha256 (hex) of the guest's version, or :data:`ABSENT` when the guest
+    ``guest_shas``: how the guest's version is known (:func:`ignore_file_ids`: its sha256,
+    and the digest of its lines as formatters leave them), or :data:`ABSENT` when the guest
     deleted the file or moved it away; while the file on disk hashes to one of them, the
-    version on disk is the guest's. Two at most: the version on disk when the guest's change
-    was recorded, and the one it writes, so a write that fails or a crash between the record
-    and the write never turns a guest's version into the host's. ``host_content``: the file as
-    the host last wrote it (None: the host had no such file).
+    version on disk is the guest's. Two versions at most: the one on disk when the guest's
+    change was recorded, and the one it writes, so a write that fails or a crash between the
+    record and the write never turns a guest's version into the host's. ``host_content``: the
+    file as the host last wrote it (None: the host had no such file).
     """
 
     guest_shas: frozenset[str]
     host_content: bytes | None
+
+
+class _Records(NamedTuple):
+    """Guests' versions of ignore files: by key (with the host version's spec), and the keys
+    by :func:`_fold_key`, to find a record made under another spelling of the same folder."""
+
+    exact: dict[str, tuple[GuestVersion, _Spec | None]]
+    folded: dict[str, tuple[str, ...]]
+
+
+def _fold_key(key: str) -> str:
+    """``key`` with every name folded (:func:`~letswork.hub.policy.fold_name`): coarser than
+    any filesystem's idea of one name, so two spellings of one folder always fold alike."""
+    return "/".join(fold_name(part) for part in key.split("/"))
+
+
+def _records(exact: dict[str, tuple[GuestVersion, _Spec | None]]) -> _Records:
+    folded: dict[str, tuple[str, ...]] = {}
+    for key in exact:
+        fkey = _fold_key(key)
+        folded[fkey] = (*folded.get(fkey, ()), key)
+    return _Records(exact, folded)
+
+
+def _is_guests(ids: frozenset[str], version: GuestVersion) -> bool:
+    """Whether a file on disk known by ``ids`` is ``version``'s (an unreadable one may be)."""
+    return not ids.isdisjoint(version.guest_shas) or _UNREADABLE in ids
+
+
+def _same_folder(path: str, other: str) -> bool:
+    """Whether the files ``path`` and ``other`` would sit in one folder on disk."""
+    try:
+        return os.path.samestat(os.stat(os.path.dirname(path)), os.stat(os.path.dirname(other)))
+    except OSError:
+        return False
 
 
 def _detect_case_insensitive(root: Path) -> bool:
@@ -538,9 +634,11 @@ class SharingRules:
             _detect_case_insensitive(root) if case_insensitive is None else case_insensitive
         )
         self._builtin = _Spec(BUILTIN_DENY)
-        self._cache: dict[str, tuple[tuple[int, int, int] | None, _Spec | None, str]] = {}
+        self._cache: dict[
+            str, tuple[tuple[int, int, int] | None, _Spec | None, frozenset[str]]
+        ] = {}
         # Replaced whole on every change (never mutated), so worker threads read a snapshot.
-        self._guest: dict[str, tuple[GuestVersion, _Spec | None]] = {}
+        self._guest = _Records({}, {})
         self.reload()
 
     def reload(self) -> None:
@@ -563,48 +661,79 @@ class SharingRules:
             return _LETSWORKIGNORE
         return None
 
+    def record_key(self, relpath: str) -> str | None:
+        """The key to record a guest's change to the ignore file at ``relpath`` under: the key
+        of the record the file already has, whatever spelling of its folder that record was
+        made with (APFS and HFS+ take ``café`` composed and decomposed for one folder), else
+        :meth:`ignore_file_key`. None when the rules do not read a file there."""
+        key = self.ignore_file_key(relpath)
+        if key is None:
+            return None
+        found = self._record_of(self._guest, key, os.path.join(self.root, key))
+        return key if found is None else found[0]
+
     def set_guest_versions(self, versions: Mapping[str, GuestVersion]) -> None:
         """Replace every recorded guest version (the store's, when the hub starts)."""
-        self._guest = {key: (gv, self._parse(gv.host_content)) for key, gv in versions.items()}
+        self._guest = _records(
+            {key: (gv, self._parse(gv.host_content)) for key, gv in versions.items()}
+        )
 
     def put_guest_version(self, key: str, version: GuestVersion) -> None:
-        """Record that a guest's change writes (or deletes) the ignore file ``key``; call it
-        before the change reaches the disk."""
-        self._guest = {**self._guest, key: (version, self._parse(version.host_content))}
+        """Record that a guest's change writes (or deletes) the ignore file ``key`` (from
+        :meth:`record_key`); call it before the change reaches the disk."""
+        entry = (version, self._parse(version.host_content))
+        self._guest = _records({**self._guest.exact, key: entry})
 
     def drop_guest_version(self, key: str) -> None:
         """The host wrote ``key``: its version on disk is the host's."""
-        if key in self._guest:
-            self._guest = {k: v for k, v in self._guest.items() if k != key}
+        if key in self._guest.exact:
+            self._guest = _records({k: v for k, v in self._guest.exact.items() if k != key})
 
     def guest_versions(self) -> dict[str, GuestVersion]:
         """Every recorded guest version, whether or not it is still on disk."""
-        return {key: gv for key, (gv, _) in self._guest.items()}
+        return {key: gv for key, (gv, _) in self._guest.exact.items()}
 
     def guest_version(self, key: str) -> GuestVersion | None:
         """The guest version of ``key`` if it is what is on disk now (reads the file when it
         changed since it was last read), else None."""
-        found = self._guest.get(key)
+        found = self._guest.exact.get(key)
         if found is None:
             return None
-        _, sha = self._load("k:" + key, os.path.join(self.root, key))
-        return found[0] if sha in found[0].guest_shas or sha == _UNREADABLE else None
+        _, ids = self._load("k:" + key, os.path.join(self.root, key))
+        return found[0] if _is_guests(ids, found[0]) else None
 
-    def disk_state(self, key: str) -> tuple[bytes | None, str]:
-        """The ignore file ``key`` as the rules read it now: the bytes they parse (None when
-        absent; at most ``MAX_FILE_BYTES``) and the sha256 of the whole file (:data:`ABSENT`
-        when absent)."""
-        read = self._read_ignore(os.path.join(self.root, key))
-        return (None, ABSENT) if read is None else read
+    def _record_of(
+        self, records: _Records, key: str, path: str
+    ) -> tuple[str, tuple[GuestVersion, _Spec | None]] | None:
+        """The record of the ignore file at ``path`` (key ``key``), and its key: the record
+        made under ``key``, or under another spelling of its folder (same folded key,
+        :func:`_fold_key`, and the same folder on disk)."""
+        found = records.exact.get(key)
+        if found is not None:
+            return key, found
+        if not records.folded:
+            return None
+        for other in records.folded.get(_fold_key(key), ()):
+            if other != key and _same_folder(os.path.join(self.root, other), path):
+                return other, records.exact[other]
+        return None
+
+    def disk_state(self, relpath: str) -> tuple[bytes | None, frozenset[str]]:
+        """The ignore file ``relpath`` (a key) as the rules read it now: the bytes they parse
+        (None when absent; at most ``MAX_FILE_BYTES``) and how a :class:`GuestVersion` knows
+        the whole file (:func:`ignore_file_ids`; :data:`ABSENT` when absent). Also reads the
+        source of a move onto an ignore file."""
+        read = self._read_ignore(os.path.join(self.root, relpath))
+        return (None, _ABSENT_IDS) if read is None else read
 
     # -- loading ---------------------------------------------------------------------------
 
-    def _read_ignore(self, path: str) -> tuple[bytes, str] | None:
+    def _read_ignore(self, path: str) -> tuple[bytes, frozenset[str]] | None:
         """The bytes the rules parse of the ignore file at ``path`` (its first
-        ``MAX_FILE_BYTES``) and the sha256 of all of it, or None: absent, not a regular file,
-        or a symlink that stays inside the project (a guest could write its target). The hash
-        covers the whole file, so a guest's version longer than what is parsed (a move of a
-        large file) is still recognised as the guest's."""
+        ``MAX_FILE_BYTES``) and the ids of all of it (:func:`ignore_file_ids`), or None:
+        absent, not a regular file, or a symlink that stays inside the project (a guest could
+        write its target). The ids cover the whole file, so a guest's version longer than what
+        is parsed (a move of a large file) is still recognised as the guest's."""
         try:
             if os.path.islink(path):
                 real = Path(os.path.realpath(path))
@@ -619,11 +748,14 @@ class SharingRules:
                 return None
             data = _read_fd(fd, _MAX_IGNORE_FILE_BYTES, st.st_size)
             digest = hashlib.sha256(data)
+            lines = _LinesDigest()
+            lines.update(data)
             while chunk := os.read(fd, 1 << 20):
                 digest.update(chunk)
-            return data, digest.hexdigest()
+                lines.update(chunk)
+            return data, frozenset({digest.hexdigest(), lines.hexdigest()})
         except OSError:
-            return b"", _UNREADABLE
+            return b"", _UNREADABLE_IDS
         finally:
             os.close(fd)
 
@@ -638,9 +770,9 @@ class SharingRules:
         except Exception:  # a broken ignore file shares nothing more than an empty one
             return None
 
-    def _load(self, key: str, path: str) -> tuple[_Spec | None, str]:
-        """The spec of the ignore file at ``path`` (cached under ``key``) or None, and the
-        sha256 of its bytes (:data:`ABSENT` when there is none)."""
+    def _load(self, key: str, path: str) -> tuple[_Spec | None, frozenset[str]]:
+        """The spec of the ignore file at ``path`` (cached under ``key``) or None, and its ids
+        (:func:`ignore_file_ids`; :data:`ABSENT` when there is none)."""
         try:
             st = os.lstat(path)
             if stat.S_ISLNK(st.st_mode):
@@ -648,25 +780,25 @@ class SharingRules:
         except OSError:
             st = None
         if st is None or not stat.S_ISREG(st.st_mode):
-            self._cache[key] = (None, None, ABSENT)
-            return None, ABSENT
+            self._cache[key] = (None, None, _ABSENT_IDS)
+            return None, _ABSENT_IDS
         sig = (st.st_mtime_ns, st.st_size, st.st_ino)
         cached = self._cache.get(key)
         if cached is not None and cached[0] == sig:
             return cached[1], cached[2]
         read = self._read_ignore(path)
-        data, sha = (None, ABSENT) if read is None else read
+        data, ids = (None, _ABSENT_IDS) if read is None else read
         spec = self._parse(data)
-        self._cache[key] = (sig, spec, sha)
-        return spec, sha
+        self._cache[key] = (sig, spec, ids)
+        return spec, ids
 
     def _pair(self, key: str, path: str, record: str) -> tuple[_Spec | None, _Spec | None]:
         """(spec on disk, spec of the host's version) of one ignore file."""
-        spec, sha = self._load(key, path)
-        found = self._guest.get(record)
-        if found is None or (sha not in found[0].guest_shas and sha != _UNREADABLE):
+        spec, ids = self._load(key, path)  # the disk first: a record is put before its write
+        found = self._record_of(self._guest, record, path)
+        if found is None or not _is_guests(ids, found[1][0]):
             return spec, spec
-        return spec, found[1]
+        return spec, found[1][1]
 
     def _dir_pair(self, dir_rel: str) -> tuple[_Spec | None, _Spec | None]:
         """The specs of ``dir_rel/.gitignore`` (``dir_rel`` is ``""`` for the root)."""
@@ -1301,6 +1433,53 @@ class Workspace:
         )
         if why is not None:
             raise op_error(ErrorCode.FORBIDDEN, f"{_q(res.rel)}: {why}")
+
+    def change_sensitivity(self, path: str, new_path: str | None = None) -> str | None:
+        """Why a change of ``path`` (and ``new_path``, a move's target) alters what guests see
+        or runs code on the host, or None: :func:`~letswork.hub.policy.sensitive_reason` of
+        each end as named and where it really leads, and as a path inside the target of a
+        symlink the project has at a sensitive path (``.vscode -> config/vscode``,
+        ``.envrc -> scripts/env.sh``: tools read the target under the sensitive name). Two
+        reasons are joined with ``"; "``.
+
+        A ``realpath`` per entry of :data:`~letswork.hub.policy.SENSITIVE_PATHS` (a few
+        ``lstat``): call it off the loop. Symlinks at a sensitive path below the root are
+        found only when the change names them.
+
+        Raises:
+            OpError: ``invalid`` for a bad path.
+        """
+        reasons: list[str] = []
+        for p in (path, new_path):
+            if p is None:
+                continue
+            res = _resolve(self.root, p)
+            real_rel = to_relpath(self.root, res.real)
+            for reason in (
+                sensitive_reason(res.rel),
+                sensitive_reason(real_rel),
+                self._sensitive_alias(res.real),
+            ):
+                if reason is not None and reason not in reasons:
+                    reasons.append(reason)
+        return "; ".join(reasons) or None
+
+    def _sensitive_alias(self, real: Path) -> str | None:
+        """The reason of a root-level entry of ``SENSITIVE_PATHS`` that is (or goes through) a
+        symlink whose target is, or for a folder holds, ``real``."""
+        for pattern, why in SENSITIVE_PATHS:
+            name = pattern.rstrip("/")
+            lexical = self.root / name
+            try:
+                target = Path(os.path.realpath(lexical))
+            except (OSError, ValueError):
+                continue
+            if target == lexical or not target.is_relative_to(self.root):
+                continue  # no symlink on the way, or one leading out: guests write neither
+            folder = pattern.endswith("/")
+            if real == target if not folder else (real != target and real.is_relative_to(target)):
+                return f"{pattern}: {why}"
+        return None
 
     def is_symlink(self, relpath: str) -> bool:
         """Whether ``relpath`` itself is a symlink (which writes, deletes and moves refuse).

@@ -114,6 +114,23 @@ async def test_nobody_reads_inside_an_embedded_bare_repository(hub: HubFixture, 
     assert not [e for e in listing["entries"] if "lib.git" in e["path"]]
 
 
+async def test_the_watcher_announces_nothing_inside_a_bare_repository(hub: HubFixture) -> None:
+    # The host's own git work in vendor/lib.git (a fetch, a commit) reached guests as
+    # file_changed events naming its refs: the branch names of a repository nobody may read.
+    for name in ("HEAD", "objects/info/packs", "refs/heads/main"):
+        _write(hub.project, f"vendor/lib.git/{name}")
+    guest = await hub.guest("alice", "viewer")
+    host = await hub.host()
+    core = hub.hub.core
+    assert core is not None
+    for rel in ("vendor/lib.git/refs/heads/secret-merger", "vendor/lib.git/HEAD", "notes.txt"):
+        _write(hub.project, rel)
+        core.note_disk_change(str(hub.project / rel), "modified", 0.0)
+    for peer in (guest, host):
+        await peer.wait_event("file_changed", lambda d: d["path"] == "notes.txt")
+        assert [e.data["path"] for e in peer.events if e.name == "file_changed"] == ["notes.txt"]
+
+
 async def test_a_message_cannot_quote_a_gitlink_even_from_the_host(hub: HubFixture) -> None:
     _write(hub.project, ".git", GITLINK)
     host = await hub.host()

@@ -4,6 +4,7 @@ a sensitive path always waits for the host, with its reason."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,45 @@ async def test_what_the_host_saves_in_its_own_editor_becomes_the_hosts_version(
     assert (await guest.call("read_file", path="sub/secrets.yml"))["text"] == SECRET
 
 
+#: A guest's .gitignore as a hostile guest writes it, and as the host's formatters (pre-commit's
+#: end-of-file-fixer, trailing-whitespace, mixed-line-ending, fix-byte-order-marker, or an
+#: editor's save) rewrite it without the host reading a line.
+FORMATTED = [
+    ("!secrets.yml", "!secrets.yml\n"),
+    ("!secrets.yml   \n", "!secrets.yml\n"),
+    ("!secrets.yml\r\n", "!secrets.yml\n"),
+    ("\ufeff!secrets.yml\n", "!secrets.yml\n"),
+    ("!secrets.yml\n\n\n", "!secrets.yml\n"),
+    ("# keep\r!secrets.yml", "# keep\n!secrets.yml\n"),
+]
+
+
+@pytest.mark.parametrize(("written", "formatted"), FORMATTED)
+async def test_a_formatter_rewriting_a_guests_gitignore_does_not_make_it_the_hosts(
+    hidden: HubFixture, written: str, formatted: str
+) -> None:
+    # Found attacking issue 13's change: the guest knows the project's pre-commit hooks (it
+    # can read .pre-commit-config.yaml), writes a version they will touch, and the host's next
+    # git commit "saves" it as the host's own: secrets.yml was re-included.
+    guest = await hidden.guest("alice")
+    await _approved(hidden, guest, "write_file", path="sub/.gitignore", content=written)
+    await _not_shared(guest, "sub/secrets.yml")
+    (hidden.project / "sub" / ".gitignore").write_bytes(formatted.encode())  # the hook runs
+    await _not_shared(guest, "sub/secrets.yml")
+
+
+async def test_padding_the_hosts_lines_past_the_read_cap_reincludes_nothing(
+    project: Path,
+) -> None:
+    _write(project, ".gitignore", "secrets.yml\n")
+    _write(project, "secrets.yml", SECRET)
+    padded = "# pad\n" * 200_000 + "secrets.yml\n"  # 1.2 MB: the rules parse the first MiB
+    async with running_hub(project, limits=Limits(max_file_bytes=2 * 1024 * 1024)) as fx:
+        guest = await fx.guest("alice")
+        await _approved(fx, guest, "write_file", path=".gitignore", content=padded)
+        await _not_shared(guest, "secrets.yml")
+
+
 async def test_a_guests_version_still_applies_after_a_hub_restart(project: Path) -> None:
     _write(project, ".gitignore", "secrets.yml\n")
     _write(project, "sub/secrets.yml", SECRET)
@@ -236,6 +276,70 @@ async def test_the_guest_ignore_versions_are_capped_until_the_host_takes_one_bac
         assert done["change"]["status"] == "applied"
 
 
+async def test_at_the_cap_the_host_and_ordinary_changes_still_apply(project: Path) -> None:
+    _write(project, ".gitignore", "secrets.yml\n")
+    async with running_hub(project, limits=Limits(max_guest_ignore_files=1)) as fx:
+        guest = await fx.guest("alice")
+        host = await fx.host()
+        await _approved(fx, guest, "write_file", path="one/.gitignore", content="#\n")
+        two = await guest.call("write_file", path="two/.gitignore", content="#\n")
+        with pytest.raises(OpError) as info:
+            await host.call("approve_change", id=two["change"]["id"])
+        assert info.value.code == ErrorCode.QUOTA_EXCEEDED
+        mine = await host.call("write_file", path="three/.gitignore", content="x.log\n")
+        assert mine["status"] == "applied"
+        await _approved(fx, guest, "write_file", path="notes.txt", content="still works\n")
+
+
+async def test_moving_the_gitignore_away_editing_it_and_back_cannot_reinclude(
+    hidden: HubFixture,
+) -> None:
+    guest = await hidden.guest("tess")
+    host = await hidden.host()
+    await host.call("trust", name="tess")
+    await _approved(hidden, guest, "move_file", path=".gitignore", new_path="old.txt")
+    edited = await guest.call(
+        "edit_file", path="old.txt", old_string="secrets.yml\n", new_string="!secrets.yml\n"
+    )
+    assert edited["status"] == "applied"  # an ordinary file: a trusted editor's edit applies
+    await _approved(hidden, guest, "move_file", path="old.txt", new_path=".gitignore")
+    assert "!secrets.yml" in (hidden.project / ".gitignore").read_text()
+    await _not_shared(guest, "sub/secrets.yml")
+
+
+async def test_a_folder_named_gitignore_cannot_stand_in_for_a_deleted_one(hub: HubFixture) -> None:
+    _write(hub.project, "sub/.gitignore", "local.yml\n")
+    _write(hub.project, "sub/local.yml", SECRET)
+    guest = await _trusted(hub)
+    await _approved(hub, guest, "delete_file", path="sub/.gitignore")
+    made = await guest.call("write_file", path="sub/.gitignore/x.txt", content="x\n")
+    assert made["status"] == "applied"  # not an ignore file: a folder of that name
+    await _not_shared(guest, "sub/local.yml")
+
+
+async def test_a_letsworkignore_in_a_subfolder_cannot_be_proposed(hidden: HubFixture) -> None:
+    guest = await _trusted(hidden)
+    with pytest.raises(OpError) as info:
+        await guest.call("write_file", path="sub/.letsworkignore", content="!secrets.yml\n")
+    assert info.value.code == ErrorCode.NOT_SHARED
+    await _not_shared(guest, "sub/secrets.yml")
+
+
+async def test_a_sensitive_mark_outlives_the_pruning_of_the_changes_diff(project: Path) -> None:
+    async with running_hub(project, limits=Limits(max_decided_with_data=1)) as fx:
+        guest = await fx.guest("alice")
+        host = await fx.host()
+        proposed = await guest.call("write_file", path=".envrc", content="curl x | sh\n")
+        cid = proposed["change"]["id"]
+        await host.call("reject_change", id=cid, reason="no")
+        for n in range(2):
+            await host.call("write_file", path=f"host/{n}.txt", content=f"{n}\n")
+        for peer in (host, guest):
+            change = (await peer.call("get_change", id=cid))["change"]
+            assert change["data_pruned"] is True
+            assert change["sensitive"].startswith(".envrc: ")
+
+
 # ------------------------------------------------------------------------------- sensitive
 
 #: One path per entry of SENSITIVE_PATHS (and a case variant), as a trusted editor writes it.
@@ -253,6 +357,10 @@ SENSITIVE_WRITES = [
     ".devcontainer/devcontainer.json",
     ".github/workflows/ci.yml",
     ".husky/pre-commit",
+    # Found attacking issue 13's change: the same class under the names projects use for it.
+    ".gitconfig",  # wired in with include.path: core.fsmonitor runs on the next git status
+    "sub/.githooks/pre-commit",  # the usual core.hooksPath folder
+    ".devcontainer.json",  # the root-file form of .devcontainer/devcontainer.json
 ]
 
 
@@ -333,6 +441,51 @@ async def test_a_gitignore_longer_than_the_rules_read_is_still_known_as_the_gues
         guest = await fx.guest("alice")
         await _approved(fx, guest, "move_file", path="big.txt", new_path="sub/.gitignore")
         await _not_shared(guest, "sub/secrets.yml")
+
+
+@pytest.mark.parametrize(
+    ("link", "target", "written"),
+    [
+        # Found attacking issue 13's change: the host keeps .vscode as a symlink to a shared
+        # folder; a trusted editor's .vscode/tasks.json applied at once, unmarked, since only
+        # where the path really leads (config/vscode/tasks.json) was judged.
+        (".vscode", "config/vscode", ".vscode/tasks.json"),
+        (".vscode", "config/vscode", "config/vscode/tasks.json"),  # by the target's name
+        (".github/workflows", "ci/workflows", "ci/workflows/release.yml"),
+        (".envrc", "scripts/env.sh", "scripts/env.sh"),  # direnv runs the target
+        ("sub/.husky", "hooks", "sub/.husky/pre-commit"),
+    ],
+)
+async def test_a_change_through_a_hosts_symlinked_sensitive_path_waits_and_is_marked(
+    hub: HubFixture, link: str, target: str, written: str
+) -> None:
+    _write(hub.project, target if "." in target.rsplit("/", 1)[-1] else f"{target}/keep.txt")
+    (hub.project / link).parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(
+        os.path.relpath(hub.project / target, (hub.project / link).parent), hub.project / link
+    )
+    guest = await _trusted(hub)
+    result = await guest.call("write_file", path=written, content="run = evil\n")
+    assert result["status"] == "pending"
+    assert result["change"]["sensitive"]
+    host = await hub.host()
+    [queued] = (await host.call("pending_changes"))["changes"]
+    assert queued["sensitive"] == result["change"]["sensitive"]
+
+
+async def test_the_mark_of_a_change_through_a_symlinked_sensitive_folder_outlives_a_restart(
+    project: Path,
+) -> None:
+    _write(project, "config/vscode/keep.txt")
+    (project / ".vscode").symlink_to("config/vscode")
+    async with running_hub(project) as fx:
+        guest = await _trusted(fx)
+        result = await guest.call("write_file", path=".vscode/tasks.json", content="{}\n")
+        assert result["status"] == "pending"
+    async with running_hub(project) as fx:
+        host = await fx.host()
+        [queued] = (await host.call("pending_changes"))["changes"]
+        assert queued["sensitive"].startswith(".vscode/: ")
 
 
 async def test_a_write_through_a_symlink_to_a_sensitive_folder_waits(hub: HubFixture) -> None:

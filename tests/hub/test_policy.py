@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from letswork.hub import workspace
+from letswork.hub import policy, workspace
 from letswork.hub.policy import (
     SENSITIVE_PATHS,
     change_sensitivity,
     fold_name,
+    git_dir_reason,
     git_layout_reason,
     git_metadata_reason,
     is_git_name,
@@ -113,6 +114,10 @@ def test_fold_name_is_lenient_for_refusals_only() -> None:
         (".github/workflows/sub/x.yml", ".github/workflows/"),
         (".husky/pre-commit", ".husky/"),
         (".husky/_/husky.sh", ".husky/"),
+        (".gitconfig", ".gitconfig"),
+        ("tools/.GitConfig", ".gitconfig"),
+        (".githooks/pre-push", ".githooks/"),
+        (".devcontainer.json", ".devcontainer.json"),
     ],
 )
 def test_sensitive_paths_name_their_entry_and_reason(path: str, pattern: str) -> None:
@@ -123,7 +128,16 @@ def test_sensitive_paths_name_their_entry_and_reason(path: str, pattern: str) ->
 
 @pytest.mark.parametrize(
     "path",
-    ["src/app.py", ".vscode", ".github/workflows", ".github/README.md", "my.gitignore", "envrc"],
+    [
+        "src/app.py",
+        ".vscode",
+        ".github/workflows",
+        ".github/README.md",
+        "my.gitignore",
+        "envrc",
+        ".githooks",
+        "gitconfig",
+    ],
 )
 def test_other_paths_are_not_sensitive(path: str) -> None:
     assert sensitive_reason(path) is None
@@ -151,6 +165,8 @@ def test_a_move_is_sensitive_at_either_end_with_both_reasons() -> None:
         (["HEAD", "objects/x", "refs/y"], "config", True),  # inside a bare repository
         (["HEAD", "objects/x", "refs/y"], "hooks/pre-commit", True),
         (["objects/x", "refs/y"], "head", True),  # a case-insensitive filesystem's HEAD
+        (["objects/x", "refs/y"], "HE\u200cAD", True),  # HFS+ ignores U+200C: it is HEAD
+        (["HEAD", "refs/y"], "OBJECTS./x", True),  # NTFS drops the trailing dot
         (["objects/x"], "HEAD", False),
         (["refs/x"], "HEAD", False),
         (["HEAD"], "objects/x", False),
@@ -158,9 +174,16 @@ def test_a_move_is_sensitive_at_either_end_with_both_reasons() -> None:
         ([], "HEAD", False),
     ],
 )
+@pytest.mark.parametrize("dir_fds", [True, False])  # False: Windows, lookups by path
 def test_a_change_touching_a_git_layout_is_named(
-    tmp_path: Path, existing: list[str], target: str, refused: bool
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    existing: list[str],
+    target: str,
+    refused: bool,
+    dir_fds: bool,
 ) -> None:
+    monkeypatch.setattr(policy, "_DIR_FDS", policy._DIR_FDS and dir_fds)
     for rel in existing:
         _write(tmp_path, f"sub/repo/{rel}")
     assert (git_layout_reason(tmp_path, f"sub/repo/{target}") is not None) is refused
@@ -178,6 +201,48 @@ def test_a_deeper_file_of_a_layout_folder_below_it_is_refused(tmp_path: Path) ->
         _write(tmp_path, f"r/{rel}")
     assert git_layout_reason(tmp_path, "r/a/b/c.txt") is not None
     assert git_layout_reason(tmp_path, "other/c.txt") is None
+
+
+@pytest.mark.parametrize("dir_fds", [True, False])
+def test_a_read_inside_a_git_dir_is_named_at_the_git_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dir_fds: bool
+) -> None:
+    monkeypatch.setattr(policy, "_DIR_FDS", policy._DIR_FDS and dir_fds)
+    for rel in ("HEAD", "objects/x", "refs/heads/main"):
+        _write(tmp_path, f"vendor/lib.git/{rel}")
+    reason = git_dir_reason(tmp_path, "vendor/lib.git/refs/heads/main")
+    assert reason is not None and "'vendor/lib.git'" in reason
+    assert git_dir_reason(tmp_path, "vendor/other/x") is None
+    assert git_dir_reason(tmp_path, "vendor/lib.git/refs/heads/main/deeper") is not None
+
+
+@pytest.mark.skipif(not policy._DIR_FDS, reason="no dir fds here (Windows): lookups by path")
+@pytest.mark.parametrize("check", ["layout", "git_dir"])
+def test_the_git_checks_of_a_deep_path_resolve_each_folder_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, check: str
+) -> None:
+    # A trusted editor's write to an existing 400-deep path ran the layout check on the event
+    # loop with every lstat resolving the whole prefix again (and a Path built per folder):
+    # ~130 ms a write at 510 deep. Counted as the bytes of path handed to the kernel, not timed.
+    depth = 400
+    rel = "/".join(["a"] * depth) + "/f.txt"
+    _write(tmp_path, rel)
+    handed: list[int] = []
+    for name in ("lstat", "stat", "open"):
+        real = getattr(os, name)
+
+        def counting(path: object, *args: object, _real: object = real, **kw: object) -> object:
+            handed.append(len(os.fsencode(path)) if isinstance(path, (str, Path)) else 0)
+            return _real(path, *args, **kw)  # type: ignore[operator]
+
+        monkeypatch.setattr(os, name, counting)
+    if check == "layout":
+        assert git_layout_reason(tmp_path, rel) is None
+    else:
+        assert git_dir_reason(tmp_path, rel) is None
+    monkeypatch.undo()
+    assert len(handed) <= 5 * (depth + 2)
+    assert sum(handed) <= 16 * (depth + 2) + len(os.fsencode(str(tmp_path))) * 4
 
 
 @pytest.mark.parametrize("name", ["GIT~1", "PROGRA~1", "GITIGN~1", "PRE-CO~1.YAM", "a~12"])
@@ -255,6 +320,55 @@ def test_a_walk_prunes_with_the_hosts_version_too(tmp_path: Path) -> None:
     assert ws.search_files("TOPSECRET", is_host=False).matches == []
 
 
+#: A folder name with a precomposed letter, and the same name decomposed (NFD).
+NFC, NFD = "caf\u00e9", "cafe\u0301"
+
+
+def _aliased(root: Path) -> None:
+    """``NFC/`` and ``NFD/`` name one folder, as on APFS and HFS+ (which ignore normalisation):
+    simulated by a symlink, which the hub never takes for the spelling of a guest's path."""
+    _write(root, ".gitignore", "secrets.yml\n")
+    _write(root, f"{NFC}/secrets.yml", "TOPSECRET\n")
+    os.symlink(NFC, root / NFD)
+
+
+@pytest.mark.parametrize("insensitive", [True, False])
+def test_a_guest_version_written_under_another_spelling_of_its_folder_still_applies(
+    tmp_path: Path, insensitive: bool
+) -> None:
+    # On macOS a guest wrote café/.gitignore (NFD) with !secrets.yml: the record was keyed by
+    # that spelling, while listings (and a read spelled NFC) looked the folder's ignore file up
+    # by the spelling on disk, found no record, and re-included secrets.yml.
+    _aliased(tmp_path)
+    ws = workspace.Workspace(tmp_path)
+    ws.rules = SharingRules(ws.root, case_insensitive=insensitive)
+    rules = ws.rules
+    guest = b"!secrets.yml\n"
+    key = rules.record_key(f"{NFD}/.gitignore")
+    assert key is not None
+    rules.put_guest_version(key, _guest(None, sha256_hex(guest)))
+    _write(tmp_path, f"{NFC}/.gitignore", guest.decode())
+    assert not rules.is_shared(f"{NFC}/secrets.yml")
+    entries, _ = ws.list_files(NFC, is_host=False)
+    assert f"{NFC}/secrets.yml" not in {e.path for e in entries}
+    # A second change through the other spelling finds the same record, and its host version.
+    assert rules.record_key(f"{NFC}/.gitignore") == key
+    assert rules.guest_version(key) is not None
+
+
+def test_folders_that_only_fold_alike_keep_their_own_guest_versions(tmp_path: Path) -> None:
+    _write(tmp_path, "Sub/.gitignore", "!secrets.yml\n")
+    _write(tmp_path, "sub/.gitignore", "!secrets.yml\n")
+    _write(tmp_path, "sub/secrets.yml", "ok\n")
+    rules = SharingRules(tmp_path, case_insensitive=False)
+    rules.put_guest_version(
+        "Sub/.gitignore", _guest(b"secrets.yml\n", sha256_hex(b"!secrets.yml\n"))
+    )
+    assert rules.record_key("sub/.gitignore") == "sub/.gitignore"
+    assert rules.is_shared("sub/secrets.yml")  # the host's own sub/.gitignore re-includes it
+    assert not rules.is_shared("Sub/secrets.yml")
+
+
 def test_an_ignore_file_symlinked_inside_the_project_is_not_read(tmp_path: Path) -> None:
     _write(tmp_path, "notes.txt", "secret.txt\n")
     os.symlink("notes.txt", tmp_path / ".gitignore")
@@ -317,3 +431,18 @@ def test_an_unreadable_guest_version_keeps_the_hosts_version_applying(
     monkeypatch.setattr(workspace, "_read_fd", failing_read)
     assert not rules.is_shared("secret.txt")
     assert rules.guest_version(".gitignore") is not None  # not dropped as taken back
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 1 << 20])
+def test_the_lines_digest_ignores_formatting_whatever_the_chunks(size: int) -> None:
+    def digest(data: bytes) -> str:
+        lines = workspace._LinesDigest()
+        for start in range(0, len(data), size):
+            lines.update(data[start : start + size])
+        return lines.hexdigest()
+
+    guest = b"\xef\xbb\xbf# mine  \r\n\r\n!secrets.yml \t\r\nbuild/"
+    assert digest(guest) == digest(b"# mine\n!secrets.yml\nbuild/\n")
+    assert digest(guest) in workspace.ignore_file_ids(b"# mine\n\n!secrets.yml\nbuild/\n\n")
+    for other in (b"# mine\nsecrets.yml\nbuild/\n", b"# mine\n!secrets.yml\n build/\n"):
+        assert digest(guest) != digest(other)  # a changed or indented pattern is a new version
