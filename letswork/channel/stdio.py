@@ -12,6 +12,11 @@ As in the SDK's transport, while serving, fd 0 reads the null device and fd 1 po
 stderr, so a stray read sees end of file and a stray write (a ``print``, a child process)
 cannot corrupt the frame stream; both are restored on exit.
 
+At the end of input the streams hold the end back until every request read before it has
+been answered, for at most :data:`EOF_DRAIN_SECONDS`: the SDK cancels requests still running
+when its input ends, so a client that writes its requests and closes stdin (a script, or a
+client shutting down right after its last call) would otherwise lose the answers.
+
 Limits: a line (one JSON-RPC message) may be up to :data:`MAX_LINE_BYTES`. A longer one is
 dropped whole and logged, and is then treated as the SDK treats any line that is not JSON-RPC
 (it gets no answer: its id cannot be read).
@@ -27,15 +32,18 @@ import os
 import stat
 import sys
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
+import anyio
 from mcp.server.stdio import stdio_server
+from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
 if TYPE_CHECKING:
     from mcp.shared._stream_protocols import ReadStream, WriteStream
     from mcp.shared.message import SessionMessage
 
-__all__ = ["MAX_LINE_BYTES", "serve_stdio"]
+__all__ = ["EOF_DRAIN_SECONDS", "MAX_LINE_BYTES", "serve_stdio"]
 
 log = logging.getLogger("letswork.channel")
 
@@ -43,6 +51,9 @@ log = logging.getLogger("letswork.channel")
 #: A request the hub could take is far shorter: its frame limit is 4 MiB, and a 1 MiB file is
 #: at most ~6 MiB as JSON even with every character escaped as ``\uXXXX``.
 MAX_LINE_BYTES = 16 * 1024 * 1024
+#: After the end of input, how long the channel goes on answering the requests read before it
+#: (seconds); a tool call waits at most REQUEST_TIMEOUT_SECONDS for the hub, so most finish.
+EOF_DRAIN_SECONDS = 10.0
 
 
 def _is_pipe(fd: int) -> bool:
@@ -118,12 +129,126 @@ async def serve_stdio() -> AsyncIterator[
         ``(read_stream, write_stream)`` for :meth:`mcp.server.lowlevel.Server.run`.
     """
     if sys.platform == "win32" or not (_is_pipe(0) and _is_pipe(1)):
-        async with stdio_server() as streams:
-            yield streams
+        async with stdio_server() as (read_stream, write_stream):
+            yield drain_on_eof(read_stream, write_stream)
         return
     # The SDK types its arguments as anyio.AsyncFile; it only iterates, writes and flushes them.
     async with _pipes() as (lines, output), stdio_server(lines, output) as streams:  # type: ignore[arg-type]
-        yield streams
+        yield drain_on_eof(*streams)
+
+
+def drain_on_eof(
+    read_stream: ReadStream[SessionMessage | Exception], write_stream: WriteStream[SessionMessage]
+) -> tuple[ReadStream[SessionMessage | Exception], WriteStream[SessionMessage]]:
+    """Wrap an MCP stream pair so that the end of input reaches the SDK only once every
+    request read before it is answered (a response or an error with its id, or a
+    ``notifications/cancelled`` for it), or after :data:`EOF_DRAIN_SECONDS`."""
+    drain = _Drain()
+    return _DrainingReader(read_stream, drain), _AnswerWatcher(write_stream, drain)
+
+
+class _Drain:
+    """The ids of requests read and not yet answered."""
+
+    def __init__(self) -> None:
+        self.open: set[Any] = set()
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def read(self, message: object) -> None:
+        if isinstance(message, JSONRPCRequest):
+            self.open.add(message.id)
+            self.idle.clear()
+        elif isinstance(message, JSONRPCNotification) and message.method == (
+            "notifications/cancelled"
+        ):
+            params = message.params or {}
+            self.answered(params.get("requestId"))
+
+    def answered(self, request_id: Any) -> None:
+        self.open.discard(request_id)
+        if not self.open:
+            self.idle.set()
+
+    async def wait(self) -> None:
+        if self.open:
+            log.info("input ended; answering %d request(s) still running", len(self.open))
+        with anyio.move_on_after(EOF_DRAIN_SECONDS):
+            await self.idle.wait()
+
+
+class _DrainingReader:
+    """A ReadStream whose end waits for :class:`_Drain`."""
+
+    def __init__(self, inner: ReadStream[SessionMessage | Exception], drain: _Drain) -> None:
+        self._inner = inner
+        self._drain = drain
+
+    @property
+    def last_context(self) -> Any:  # the sender's contextvars, where the SDK's stream has them
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> SessionMessage | Exception:
+        try:
+            item = await self._inner.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            await self._drain.wait()
+            raise
+        self._drain.read(getattr(item, "message", None))
+        return item
+
+    def __aiter__(self) -> _DrainingReader:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _DrainingReader:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> bool | None:
+        await self.aclose()
+        return None
+
+
+class _AnswerWatcher:
+    """A WriteStream that tells :class:`_Drain` which requests were answered."""
+
+    def __init__(self, inner: WriteStream[SessionMessage], drain: _Drain) -> None:
+        self._inner = inner
+        self._drain = drain
+
+    async def send(self, item: SessionMessage, /) -> None:
+        await self._inner.send(item)
+        message = item.message
+        if isinstance(message, (JSONRPCResponse, JSONRPCError)):
+            self._drain.answered(message.id)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> _AnswerWatcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> bool | None:
+        await self.aclose()
+        return None
 
 
 @contextlib.asynccontextmanager

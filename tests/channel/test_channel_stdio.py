@@ -9,6 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
+import pytest
+from mcp.shared.message import SessionMessage
+from mcp_types import JSONRPCNotification, JSONRPCRequest
+
+from letswork.channel import stdio
 from letswork.channel.stdio import _Lines
 from tests.channel.mcp_support import (
     INITIALIZE,
@@ -132,3 +138,53 @@ async def test_a_channel_reading_a_file_and_writing_a_file_answers_through_the_s
     answers = _answers(replies.read_bytes())
     assert answers[1]["result"]["serverInfo"]["name"] == "letswork"
     assert 2 in answers
+
+
+async def test_requests_piped_before_the_end_of_input_are_all_answered(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project")
+    async with running_hub(project) as hub:
+        code = await invite_code(hub, "viewer", "gil")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "letswork", "channel", "--name", "gil",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            env=channel_env(LETSWORK_INVITE=code),
+            cwd=ROOT,
+        )  # fmt: skip
+        # Every request, then the end of input at once: each tool call still needs the hub
+        # link, which is not up yet when the input ends.
+        stdout, _ = await asyncio.wait_for(
+            proc.communicate(
+                _frames(
+                    INITIALIZE,
+                    INITIALIZED,
+                    *(_call(i, "read_file", {"path": "README.md"}) for i in range(2, 6)),
+                )
+            ),
+            WAIT,
+        )
+    assert proc.returncode == 0
+    answers = _answers(stdout)
+    assert sorted(answers) == [1, 2, 3, 4, 5]
+    assert all("result" in answers[i] for i in range(2, 6))
+
+
+async def test_the_end_of_input_waits_for_no_request_the_client_cancelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Were the cancelled request still awaited, the end would be held for an hour.
+    monkeypatch.setattr(stdio, "EOF_DRAIN_SECONDS", 3600.0)
+    send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](4)
+    out_send, out_receive = anyio.create_memory_object_stream[SessionMessage](4)
+    reader, writer = stdio.drain_on_eof(receive, out_send)
+    cancel = JSONRPCNotification(
+        jsonrpc="2.0", method="notifications/cancelled", params={"requestId": 7}
+    )
+    async with send, reader, writer, out_receive:
+        await send.send(SessionMessage(JSONRPCRequest(jsonrpc="2.0", id=7, method="tools/call")))
+        await send.send(SessionMessage(cancel))
+        await send.aclose()
+        with anyio.fail_after(WAIT):
+            seen = [item async for item in reader]
+    assert len(seen) == 2
