@@ -1,6 +1,7 @@
-"""A file name that is not UTF-8 on the host's disk (issue 13, items 9-10, decode-level tricks):
-the hub's file watcher keeps announcing on-disk edits after one appears. Before, the watcher
-library's decoding error ended the watcher for the rest of the session, silently."""
+"""Names that are not UTF-8 on the host's disk (issue 13, items 9-10, decode-level tricks): a
+file named so does not stop the hub's file watcher (before, the watcher library's decoding error
+ended it for the rest of the session, silently), and a project folder named so does not stop
+every ``hello`` (before, the hub could not encode the project's name, and nobody got in)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from tests.support.hubs import Client, running_hub
+from tests.support.hubs import Client, make_project, running_hub
 
 
 async def _heard(project: Path, guest: Client, name: str) -> bool:
@@ -37,3 +38,17 @@ async def test_a_file_name_that_is_not_utf8_does_not_stop_the_file_watcher(
         assert await _heard(project, guest, "after.txt")
         listed = await guest.call("list_files", path="")
     assert all("bad" not in e["path"] for e in listed["entries"])  # not addressable: not listed
+
+
+async def test_a_project_folder_whose_name_is_not_utf8_still_lets_everyone_in(
+    tmp_path: Path,
+) -> None:
+    folder = Path(os.fsdecode(os.path.join(os.fsencode(tmp_path), b"proj\xff\xfe")))
+    project = make_project(folder)
+    async with running_hub(project) as fx:
+        host = await fx.host()
+        guest = await fx.guest("wanda", "viewer")
+        status = await guest.call("status")
+        listed = await host.call("list_files", path="")
+    assert status["project"] == "proj\ufffd\ufffd"  # each byte that is not UTF-8 shows as U+FFFD
+    assert any(e["path"] == "notes.txt" for e in listed["entries"])
