@@ -5,7 +5,8 @@ it. The scan fails when a new way to the terminal appears anywhere else in ``let
 - ``print``, ``click.echo``/``secho``/``echo_via_pager``, a write to ``sys.stdout``/``stderr``
   (or their buffers), ``os.write`` to descriptor 1 or 2;
 - a log handler or formatter that does not clean (``logging.StreamHandler``, ``FileHandler``,
-  ``Formatter``, ``basicConfig``), or a change to ``logging.lastResort``/``sys.excepthook``;
+  ``Formatter``, ``basicConfig``, made or subclassed), or a change to
+  ``logging.lastResort``/``sys.excepthook``;
 - Rich markup: ``Text.from_markup``, ``Text.from_ansi``, ``markup=True``, ``rich.print``, a
   ``Console`` or a ``console.print``/``log``; a Textual ``notify`` without ``markup=False``; a
   ``DataTable`` cell (``add_row``, ``update_cell``) given a bare string or the result of
@@ -181,6 +182,14 @@ def violations(source: str, where: str = "<source>") -> list[str]:
     tree = ast.parse(source)
     aliases = _aliases(tree)
     for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                inherited = _resolve(_dotted(base), aliases)
+                if inherited.startswith("logging.") and _writes(inherited):
+                    report(
+                        node, f"subclasses {inherited} (a handler or formatter that does not clean)"
+                    )
+            continue
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
@@ -331,6 +340,8 @@ def test_the_exempt_modules_exist() -> None:
         "table.border_title = f'{name} (guest)'",
         "widget.tooltip = name",
         "table.update_cell(key, 'name', one_line(name))",
+        "class Loud(logging.StreamHandler):\n    pass",
+        "from logging import Formatter\nclass Plain(Formatter):\n    pass",
     ],
 )
 def test_the_guard_finds_each_way_around_the_printer(line: str) -> None:
@@ -355,6 +366,7 @@ def test_the_guard_finds_each_way_around_the_printer(line: str) -> None:
         "table.border_title = Text(f'Locks ({len(locks)})')",
         "table.border_title = 'People'",
         "table.update_cell(key, 'name', peer_text(name))",
+        "class ToTheFeed(logging.Handler):\n    pass",
     ],
 )
 def test_the_guard_lets_the_printer_and_plain_text_through(line: str) -> None:
