@@ -1,9 +1,10 @@
-"""What the channel offers an assistant besides its rendered results (issue 13, items 9-10).
+"""What reaches an assistant besides the channel's rendered results (issue 13, items 9-10).
 
-An error the channel did not expect while it answers a tool: the MCP
-SDK would send the exception's text to the assistant as it is, and a renderer's exception can
-quote what a hub sent. The channel answers with a fixed error result instead and logs the
-exception, cleaned."""
+An error the channel did not expect while it answers a tool: the MCP SDK would send the
+exception's text to the assistant as it is, and a renderer's exception can quote what a hub
+sent, so the channel answers with a fixed error result and logs the exception, cleaned. And
+nothing else is declared: no resources, prompts or log messages a hub's text could fill.
+"""
 
 from __future__ import annotations
 
