@@ -58,9 +58,13 @@ To share over SSH:    the guest runs  ssh -N -L {port}:127.0.0.1:{port} you@this
 """
 
 
+#: The longest error message a command prints (characters, on one line).
+MAX_ERROR_CHARS = 2000
+
+
 def _fail(exc: LetsworkError) -> int:
     """Print ``exc``'s message as one cleaned line on stderr; returns the exit code."""
-    printer.echo(f"letswork: {printer.one_line(exc.message)}", err=True)
+    printer.echo(f"letswork: {printer.one_line(exc.message, MAX_ERROR_CHARS)}", err=True)
     return 2 if isinstance(exc, UsageError) else 1
 
 

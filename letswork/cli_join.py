@@ -344,7 +344,7 @@ def run_doctor(project: Path) -> int:
         except LetsworkError as exc:
             bad(
                 f"hub for {project} (pid {info['pid']}) does not answer: "
-                f"{printer.one_line(exc.message)}",
+                f"{printer.one_line(exc.message, 2000)}",
                 "stop it (`letswork stop` or kill the pid) and start again",
             )
     return problems

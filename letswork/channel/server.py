@@ -62,6 +62,7 @@ __all__ = [
     "CHANNEL_NOTIFICATION",
     "EXPERIMENTAL_CAPABILITIES",
     "INSTRUCTIONS",
+    "INTERNAL_ERROR_TEXT",
     "Channel",
     "ChannelNotification",
     "build_server",
@@ -81,6 +82,12 @@ ROLE_WAIT_SECONDS = 10.0
 #: waits for its outcome (once the link has been up, or an attempt has failed, calls
 #: answer at once).
 STARTUP_GRACE_SECONDS = 5.0
+
+#: What a tool call answers when the channel itself failed (a bug): never the exception's text.
+INTERNAL_ERROR_TEXT = (
+    "internal: the letswork channel failed to answer this call (a bug in letswork; the "
+    "channel's log has the details).\nNext step: retry once; if it fails again, tell the user."
+)
 
 INSTRUCTIONS = f"""\
 letswork connects you to a project folder shared from another person's machine (the host's). \
@@ -373,7 +380,16 @@ class Channel:
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         self.attach(ctx)
-        return await self.call_tool(params.name, params.arguments or {})
+        try:
+            return await self.call_tool(params.name, params.arguments or {})
+        except MCPError:
+            raise
+        except Exception:
+            # The SDK would send the exception's text to the assistant as it is, and it may
+            # quote what a hub or a peer sent: a fixed answer goes instead; the log (cleaned by
+            # the printer's formatter) keeps the details.
+            log.exception("answering the tool %s failed", params.name[:64])
+            return self._result(INTERNAL_ERROR_TEXT, is_error=True)
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         """Run one tool; hub refusals and link trouble become ``isError`` results.

@@ -33,6 +33,10 @@ log = logging.getLogger("letswork.hub")
 
 #: Longest Unix socket path used in place (``sun_path`` is 104 bytes on macOS, 108 on Linux).
 _MAX_SOCKET_PATH_BYTES = 100
+#: The file watcher is started again after a failure, first after this many seconds ...
+WATCH_RESTART_FIRST_DELAY = 0.5
+#: ... doubling up to this; a watcher that ran longer than this before failing starts over.
+WATCH_RESTART_MAX_DELAY = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,7 +249,15 @@ class RunningHub:
         return self._first_invite(self.config.clock())
 
     async def _watch(self) -> None:
-        """Tell peers about files changed on disk by someone other than the hub."""
+        """Tell peers about files changed on disk by someone other than the hub.
+
+        The watcher is started again when it fails: watchfiles gives up on a whole batch, and
+        ends, when one changed path is not UTF-8 (a file name in bytes 0x80-0xFF, from an
+        archive or another tool), which would otherwise silence on-disk edits for the rest of
+        the session. Restarts back off from :data:`WATCH_RESTART_FIRST_DELAY` to
+        :data:`WATCH_RESTART_MAX_DELAY`; edits in that batch and during the pause are not
+        announced (guests' ``base_sha256`` still catches a file that changed under them).
+        """
         try:
             from watchfiles import Change, awatch
         except ImportError:  # pragma: no cover - watchfiles is a dependency
@@ -253,16 +265,31 @@ class RunningHub:
         kinds = {Change.added: "created", Change.modified: "modified", Change.deleted: "deleted"}
         assert self.core is not None
         core = self.core
-        try:
-            async for changes in awatch(
-                self.root, stop_event=self._stop_watch, debounce=200, recursive=True
-            ):
-                for change, abspath in changes:
-                    core.note_disk_change(
-                        abspath, kinds.get(change, "modified"), self.config.clock()
-                    )
-        except Exception:
-            log.exception("the file watcher stopped; on-disk edits will not be announced")
+        delay = WATCH_RESTART_FIRST_DELAY
+        while not self._stop_watch.is_set():
+            started = time.monotonic()
+            try:
+                async for changes in awatch(
+                    self.root, stop_event=self._stop_watch, debounce=200, recursive=True
+                ):
+                    for change, abspath in changes:
+                        core.note_disk_change(
+                            abspath, kinds.get(change, "modified"), self.config.clock()
+                        )
+                return
+            except Exception as exc:
+                if time.monotonic() - started > WATCH_RESTART_MAX_DELAY:
+                    delay = WATCH_RESTART_FIRST_DELAY  # it had been working: start over
+                while getattr(exc, "exceptions", None):  # the task group's first error
+                    exc = exc.exceptions[0]  # type: ignore[attr-defined]
+                log.warning(
+                    "the file watcher failed (%s); starting it again in %.1fs",
+                    str(exc)[:300] or type(exc).__name__,
+                    delay,
+                )
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop_watch.wait(), delay)
+            delay = min(delay * 2, WATCH_RESTART_MAX_DELAY)
 
     async def stop(self) -> None:
         """Stop serving, release locks, close the store; safe to call more than once."""

@@ -717,7 +717,8 @@ class HubCore(CollabOps):
             "role": peer.role,
             "state": peer.state,
             "resume_secret": resume_secret,
-            "project": self.root.name,
+            # A folder name that is not UTF-8 cannot be sent: its bytes show as U+FFFD.
+            "project": self.root.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
             "hub_version": __version__,
             "events_seq": 0,
         }
@@ -784,7 +785,7 @@ class HubCore(CollabOps):
             else self.store.pending_totals(peer.guest_id)[0]
         )
         return {
-            "project": self.root.name,
+            "project": self.root.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
             "you": self._peer_info(peer),
             "peers": [self._peer_info(p) for p in visible],
             "locks": locks,

@@ -1825,9 +1825,12 @@ _BOUNDS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
 def _where(prefix: str, loc: tuple[int | str, ...]) -> str:
+    """``prefix.field[0].key``. A key can be whatever the other side sent (an unknown field, a
+    mapping's key), so each is clipped to 64 characters, as :func:`_check_keys` does: an error
+    message never quotes more than that of it, however large the key."""
     out = prefix
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+        out += f"[{part}]" if isinstance(part, int) else f".{_clip(str(part), 64)}"
     return out
 
 

@@ -55,6 +55,7 @@ from letswork.shared.hidden_table import RANGES, UNICODE_VERSION
 
 __all__ = [
     "HIDDEN_CATEGORIES",
+    "LINE_WINDOW",
     "MARKER",
     "UNICODE_VERSION",
     "clean",
@@ -85,6 +86,11 @@ HIDDEN_EXTRA: tuple[tuple[int, int], ...] = (
     (0xE0000, 0xEFFFF),  # plane 14: TAG characters, VARIATION SELECTOR-17..256, unassigned
 )
 _KEPT = frozenset({0x09, 0x0A})  # tab, newline
+#: A one-line field of ``n`` characters cleans at most ``n * LINE_WINDOW + 1024`` characters
+#: of its text (:func:`clean_line`, :func:`terminal_line`): the rest could not be shown anyway.
+#: Names, paths, reasons and error messages (at most 1,024 characters by the catalogue) are
+#: never cut by it; an unknown event's fields or a protocol error's quote can be.
+LINE_WINDOW = 16
 
 
 def hidden_ranges(category: Callable[[str], str] = unicodedata.category) -> list[tuple[int, int]]:
@@ -221,16 +227,36 @@ def _cut(text: str, max_chars: int) -> str:
     return head + "…"
 
 
+def _window(text: str, max_chars: int) -> tuple[str, bool]:
+    """The part of ``text`` a line of ``max_chars`` can show, and whether more was left out.
+
+    Cleaning costs time per character, so a one-line field cleans only the first
+    :data:`LINE_WINDOW` characters per character it shows (plus 1,024): a field a hub or a
+    peer made megabytes long costs what a short one does. Only a run of removed characters
+    (or of whitespace) longer than that can keep visible text after it out of the line, and
+    the line then ends in ``…``, so a person still sees that it was cut.
+    """
+    limit = max_chars * LINE_WINDOW + 1024
+    if len(text) <= limit:
+        return text, False
+    return text[:limit], True
+
+
 def clean_line(text: str, max_chars: int = 200) -> str:
     """:func:`clean` on one line: newlines and tabs become spaces, cut to ``max_chars``."""
-    return _cut(_ONE_LINE.sub(" ", clean(text)), max_chars)
+    head, more = _window(text, max_chars)
+    flat = _ONE_LINE.sub(" ", clean(head))
+    return _cut(flat + "…" if more else flat, max_chars)
 
 
 def terminal_line(text: str, max_chars: int | None = 160) -> str:
     """:func:`clean_terminal` on one line: whitespace runs become one space, cut to
     ``max_chars`` (None: not cut)."""
-    flat = _WHITESPACE.sub(" ", clean_terminal(text)).strip()
-    return flat if max_chars is None else _cut(flat, max_chars)
+    if max_chars is None:
+        return _WHITESPACE.sub(" ", clean_terminal(text)).strip()
+    head, more = _window(text, max_chars)
+    flat = _WHITESPACE.sub(" ", clean_terminal(head)).strip()
+    return _cut(flat + "…" if more else flat, max_chars)
 
 
 def write_table() -> None:  # pragma: no cover - run by hand for a new Unicode version

@@ -835,7 +835,7 @@ class Dashboard(App[None]):
                 key=peer.peer_id,
             )
         guests = sum(p.role != "host" for p in self.peer_list)
-        table.border_title = f"People ({guests} guest{'s' if guests != 1 else ''})"
+        table.border_title = Text(f"People ({guests} guest{'s' if guests != 1 else ''})")
         _restore_cursor(table, keep)
 
     def _render_changes(self) -> None:
@@ -852,7 +852,7 @@ class Dashboard(App[None]):
                 what,
                 key=change.id,
             )
-        table.border_title = f"Pending changes ({len(self.pending)}): a approve, r reject"
+        table.border_title = Text(f"Pending changes ({len(self.pending)}): a approve, r reject")
         _restore_cursor(table, keep)
 
     def _render_locks(self) -> None:
@@ -877,7 +877,7 @@ class Dashboard(App[None]):
                 Text(expires),
                 key=key,
             )
-        table.border_title = f"Locks ({len(self.lock_list)})"
+        table.border_title = Text(f"Locks ({len(self.lock_list)})")
         _restore_cursor(table, keep)
 
     def _render_diff(self, change: protocol.ChangeInfo | None, note: str | None = None) -> None:

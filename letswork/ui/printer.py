@@ -31,7 +31,16 @@ import click
 
 from letswork.shared.sanitize import clean_terminal, terminal_line
 
-__all__ = ["CleanFormatter", "echo", "file_handler", "install", "one_line", "stream_handler"]
+__all__ = [
+    "MAX_LOG_LINE_CHARS",
+    "MAX_TRACEBACK_CHARS",
+    "CleanFormatter",
+    "echo",
+    "file_handler",
+    "install",
+    "one_line",
+    "stream_handler",
+]
 
 
 def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
@@ -44,19 +53,35 @@ def one_line(text: str, max_chars: int | None = None) -> str:
     return terminal_line(text, max_chars)
 
 
+#: The longest log line a record's message makes (characters, cleaned); longer ones end in ``…``.
+MAX_LOG_LINE_CHARS = 4000
+#: The longest traceback (or stack) a record or an uncaught exception prints (characters).
+MAX_TRACEBACK_CHARS = 20_000
+
+
+def _bounded(text: str, max_chars: int) -> str:
+    """``text`` cleaned, keeping its lines: at most ``max_chars`` of it are cleaned and shown
+    (a hub's or a peer's text quoted in an exception could be megabytes)."""
+    shown = clean_terminal(text[:max_chars])
+    if len(text) <= max_chars and len(shown) <= max_chars:
+        return shown
+    return shown[:max_chars] + "\n… (cut: too long to show)"
+
+
 class CleanFormatter(logging.Formatter):
     """A formatter whose output is cleaned for a terminal: the message (with its arguments) is
-    cleaned and kept on one line, so a peer's text cannot forge a log line of its own; a
-    traceback is cleaned and keeps its lines."""
+    cleaned and kept on one line of at most :data:`MAX_LOG_LINE_CHARS`, so a peer's text cannot
+    forge a log line of its own nor make one megabytes long (a log file is kept on disk); a
+    traceback is cleaned, keeps its lines and is cut at :data:`MAX_TRACEBACK_CHARS`."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        return clean_terminal(super().formatMessage(record)).replace("\n", " ")
+        return terminal_line(super().formatMessage(record), MAX_LOG_LINE_CHARS)
 
     def formatException(self, ei: Any) -> str:
-        return clean_terminal(super().formatException(ei))
+        return _bounded(super().formatException(ei), MAX_TRACEBACK_CHARS)
 
     def formatStack(self, stack_info: str) -> str:
-        return clean_terminal(super().formatStack(stack_info))
+        return _bounded(super().formatStack(stack_info), MAX_TRACEBACK_CHARS)
 
 
 def stream_handler(
@@ -87,7 +112,8 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-    echo("".join(traceback.format_exception(kind, exc, tb)), err=True, nl=False)
+    shown = _bounded("".join(traceback.format_exception(kind, exc, tb)), MAX_TRACEBACK_CHARS)
+    echo(shown, err=True, nl=not shown.endswith("\n"))
 
 
 def install() -> None:
