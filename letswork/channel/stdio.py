@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp.server.stdio import stdio_server
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
+from typing_extensions import Self
 
 if TYPE_CHECKING:
     from mcp.shared._stream_protocols import ReadStream, WriteStream
@@ -177,12 +178,33 @@ class _Drain:
             await self.idle.wait()
 
 
-class _DrainingReader:
-    """A ReadStream whose end waits for :class:`_Drain`."""
+class _Wrapper:
+    """Closing and ``async with`` of a wrapped SDK stream."""
 
-    def __init__(self, inner: ReadStream[SessionMessage | Exception], drain: _Drain) -> None:
+    def __init__(self, inner: Any, drain: _Drain) -> None:
         self._inner = inner
         self._drain = drain
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> bool | None:
+        await self.aclose()
+        return None
+
+
+class _DrainingReader(_Wrapper):
+    """A ReadStream whose end waits for :class:`_Drain`."""
+
+    _inner: ReadStream[SessionMessage | Exception]
 
     @property
     def last_context(self) -> Any:  # the sender's contextvars, where the SDK's stream has them
@@ -206,49 +228,17 @@ class _DrainingReader:
         except anyio.EndOfStream:
             raise StopAsyncIteration from None
 
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
-    async def __aenter__(self) -> _DrainingReader:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> bool | None:
-        await self.aclose()
-        return None
-
-
-class _AnswerWatcher:
+class _AnswerWatcher(_Wrapper):
     """A WriteStream that tells :class:`_Drain` which requests were answered."""
 
-    def __init__(self, inner: WriteStream[SessionMessage], drain: _Drain) -> None:
-        self._inner = inner
-        self._drain = drain
+    _inner: WriteStream[SessionMessage]
 
     async def send(self, item: SessionMessage, /) -> None:
         await self._inner.send(item)
         message = item.message
         if isinstance(message, (JSONRPCResponse, JSONRPCError)):
             self._drain.answered(message.id)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def __aenter__(self) -> _AnswerWatcher:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> bool | None:
-        await self.aclose()
-        return None
 
 
 @contextlib.asynccontextmanager
