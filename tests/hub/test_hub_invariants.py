@@ -8,19 +8,24 @@ real protocol clients (and, for the gates before ``hello``, a client driven by h
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
+from letswork.hub.core import HubCore, Peer
 from letswork.shared import crypto, invite, protocol
 from letswork.shared.errors import ErrorCode, HandshakeError, OpError
+from letswork.shared.limits import Limits
 from tests.support.hubs import Client, HubFixture, running_hub
 
 NOTES = "alpha\nbeta\ngamma\n"
@@ -390,3 +395,209 @@ async def test_approving_a_write_whose_path_became_a_folder_writes_nothing(
     assert info.value.code in (ErrorCode.NOT_A_FILE, ErrorCode.INVALID)
     assert statuses(hub)[change_id] != "applied"
     assert (hub.project / "new.txt" / "inside.txt").read_text() == "host\n"
+
+
+# ---------------------------------------------------------------- found by the mutation pass
+# Each test below kills a mutant that survived every other test (bench/mutants.py).
+
+
+def core_of(fx: HubFixture) -> HubCore:
+    core = fx.hub.core
+    assert core is not None
+    return core
+
+
+def peer_named(fx: HubFixture, name: str) -> Peer:
+    return next(p for p in core_of(fx).peers.values() if p.name == name)
+
+
+def request(op: str, args: dict[str, Any]) -> protocol.Request:
+    return protocol.decode_request(protocol.encode_request(1, op, args))
+
+
+@pytest.mark.parametrize(
+    ("op", "args"),
+    [
+        ("lock_file", {"path": "notes.txt"}),
+        ("add_task", {"title": "after the kick"}),
+        ("set_var", {"key": "after", "value": "the kick"}),
+    ],
+)
+async def test_a_request_without_file_work_dispatched_after_a_kick_applies_nothing(
+    hub: HubFixture, op: str, args: dict[str, Any]
+) -> None:
+    """The write of test_hub_event_loop.py is refused again after its file work; an op with
+    no file work is refused only at dispatch, so only this holds that check."""
+    host = await hub.host()
+    await hub.guest("eve")
+    core = core_of(hub)
+    eve = peer_named(hub, "eve")
+    await host.call("kick", name="eve")  # eve's request was already read from its socket
+    with pytest.raises(OpError) as caught:
+        core.handle(eve, request(op, args), 0.0)
+    status = await host.call("status")
+    board = await host.call("board")
+    missing = await refusal(host, "get_var", key="after")
+    assert caught.value.code == ErrorCode.FORBIDDEN
+    assert status["locks"] == []
+    assert json.dumps(board).count("after the kick") == 0
+    assert missing.code == ErrorCode.NOT_FOUND
+
+
+async def test_a_message_whose_quotes_are_read_while_its_sender_is_kicked_is_not_stored(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = await hub.host()
+    eve = await hub.guest("eve")
+    core = core_of(hub)
+    entered, release = threading.Event(), threading.Event()
+    read_file = core.workspace.read_file
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        release.wait(10)
+        return read_file(*args, **kwargs)
+
+    monkeypatch.setattr(core.workspace, "read_file", held)
+    sending = asyncio.create_task(
+        eve.call(
+            "send_message",
+            body="sent before the kick",
+            refs=[{"path": "notes.txt", "start_line": 1}],
+        )
+    )
+    assert await asyncio.to_thread(entered.wait, 10), "the quote was never read"
+    await host.call("kick", name="eve")
+    release.set()
+    await asyncio.wait_for(asyncio.gather(sending, return_exceptions=True), 10)
+    messages = await host.call("get_messages", include_read=True)
+    assert all(m["body"] != "sent before the kick" for m in messages["messages"])
+
+
+async def test_a_revoked_invite_cannot_connect_again(hub: HubFixture) -> None:
+    host = await hub.host()
+    code = (await host.call("create_invite", role="editor", label="gone"))["code"]
+    await host.call("revoke_invite", label="gone")
+    with pytest.raises(HandshakeError):
+        await hub.connect(invite.parse(code).secret, "late")
+
+
+async def test_a_resuming_guest_is_refused_when_the_session_is_full(project: Path) -> None:
+    resume: list[bytes] = []
+    async with running_hub(project, auto_admit=False, limits=Limits(max_peers=1)) as fx:
+        host = await fx.host()
+        alice_code = (await host.call("create_invite", role="editor", label="a"))["code"]
+        alice = await fx.connect(
+            invite.parse(alice_code).secret, "alice", on_resume_secret=resume.append
+        )
+        await host.wait_event("awaiting_admission", lambda d: d["name"] == "alice")
+        await host.call("admit", name="alice")
+        await alice.conn.wait_admitted(timeout=10)
+        peer_id = alice.conn.hello["peer_id"]
+        await alice.conn.close()
+        await host.wait_event("peer_left", lambda d: d["peer_id"] == peer_id)
+        bob_code = (await host.call("create_invite", role="editor", label="b"))["code"]
+        bob = await fx.connect(invite.parse(bob_code).secret, "bob")
+        await host.wait_event("awaiting_admission", lambda d: d["name"] == "bob")
+        await host.call("admit", name="bob")
+        await bob.conn.wait_admitted(timeout=10)
+        with pytest.raises(OpError) as full:
+            await fx.connect(resume[-1], "alice")
+    assert full.value.code == ErrorCode.QUOTA_EXCEEDED
+
+
+async def test_a_guest_over_its_pending_change_count_is_refused(project: Path) -> None:
+    limits = Limits(max_pending_per_guest=2, max_pending_total=4)
+    async with running_hub(project, limits=limits) as fx:
+        alice = await fx.guest("alice")
+        bob = await fx.guest("bob")
+        for i in range(2):
+            await propose(alice, f"a{i}.txt", "x\n")
+        over = await refusal(alice, "write_file", path="a2.txt", content="x\n")
+        other = await propose(bob, "b.txt", "x\n")  # a per-guest cap: bob still may
+    assert over.code == ErrorCode.QUOTA_EXCEEDED
+    assert sorted(statuses(fx).values()) == ["pending"] * 3
+    assert other in statuses(fx)
+
+
+async def test_a_guest_over_its_pending_bytes_is_refused(project: Path) -> None:
+    limits = Limits(max_pending_bytes_per_guest=64 * 1024)
+    async with running_hub(project, limits=limits) as fx:
+        alice = await fx.guest("alice")
+        await propose(alice, "a.txt", "x" * 40_000)
+        over = await refusal(alice, "write_file", path="b.txt", content="y" * 40_000)
+        small = await propose(alice, "c.txt", "z\n")
+    assert over.code == ErrorCode.QUOTA_EXCEEDED
+    assert len(statuses(fx)) == 2 and small in statuses(fx)
+
+
+async def test_a_guest_does_not_see_guests_waiting_for_admission(project: Path) -> None:
+    async with running_hub(project, auto_admit=False) as fx:
+        host = await fx.host()
+        code = (await host.call("create_invite", role="editor", label="a"))["code"]
+        alice = await fx.connect(invite.parse(code).secret, "alice")
+        await host.wait_event("awaiting_admission", lambda d: d["name"] == "alice")
+        await host.call("admit", name="alice")
+        await alice.conn.wait_admitted(timeout=10)
+        other = (await host.call("create_invite", role="editor", label="w"))["code"]
+        await fx.connect(invite.parse(other).secret, "waiting-one")
+        await host.wait_event("awaiting_admission", lambda d: d["name"] == "waiting-one")
+        seen_by_alice = await alice.call("status")
+        seen_by_host = await host.call("status")
+    assert "waiting-one" not in [p["name"] for p in seen_by_alice["peers"]]
+    assert "waiting-one" in [p["name"] for p in seen_by_host["peers"]]
+
+
+async def test_rejecting_an_applied_change_is_refused_and_the_file_stays(hub: HubFixture) -> None:
+    alice = await hub.guest("alice")
+    host = await hub.host()
+    change_id = await propose(alice, "notes.txt", "alice\n")
+    await host.call("approve_change", id=change_id)
+    refused = await refusal(host, "reject_change", id=change_id, reason="too late")
+    assert refused.code == ErrorCode.ALREADY_DECIDED
+    assert statuses(hub) == {change_id: "applied"}
+    assert (hub.project / "notes.txt").read_text() == "alice\n"
+
+
+async def test_a_guest_gets_no_event_about_an_unshared_path(hub: HubFixture) -> None:
+    alice = await hub.guest("alice")
+    host = await hub.host()
+    await host.call("write_file", path="debug.log", content="ignored by .gitignore\n")
+    await host.call("lock_file", path=".env")
+    await host.call("write_file", path="notes.txt", content="shared\n")
+    await alice.wait_event("file_changed", lambda d: d["path"] == "notes.txt")
+    await host.wait_event("file_changed", lambda d: d["path"] == "debug.log")
+    paths = [json.dumps(e.data) for e in alice.events]
+    assert not [p for p in paths if "debug.log" in p or ".env" in p]
+
+
+async def test_a_viewer_cannot_be_trusted(hub: HubFixture) -> None:
+    await hub.guest("vera", role="viewer")
+    host = await hub.host()
+    refused = await refusal(host, "trust", name="vera")
+    assert refused.code == ErrorCode.INVALID
+    assert core_of(hub).store.list_guests()[0].trusted is False
+
+
+async def test_a_guests_move_onto_an_existing_file_is_refused_at_once(hub: HubFixture) -> None:
+    alice = await hub.guest("alice")
+    refused = await refusal(alice, "move_file", path="notes.txt", new_path="README.md")
+    assert refused.code == ErrorCode.EXISTS
+    assert statuses(hub) == {}
+
+
+async def test_a_replayed_client_hello_gets_no_server_hello(hub: HubFixture) -> None:
+    hs = crypto.ClientHandshake(hub.invite_secret)
+    async with connect(hub.url, compression=None) as first:
+        await first.send(hs.client_hello())
+        assert isinstance(await first.recv(), bytes)
+    async with connect(hub.url, compression=None) as replay:
+        await replay.send(hs.client_hello())
+        try:
+            frame = await replay.recv()
+        except ConnectionClosed as closed:
+            received = closed.rcvd
+        else:
+            raise AssertionError(f"the hub answered a replayed hello: {frame!r:.60}")
+    assert received is not None
+    assert received.code == crypto.CloseCode.AUTH_FAILED
