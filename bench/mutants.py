@@ -193,7 +193,9 @@ MUTANTS: tuple[Mutant, ...] = (
         CORE,
         "        try:\n            self.core._require_open(self.peer)\n        except OpError:",
         "        try:\n            pass\n        except OpError:",
-        (f"{_INV}::test_a_message_whose_quotes_are_read_while_its_sender_is_kicked_is_not_stored",),
+        (
+            f"{_INV}::test_a_message_whose_quotes_were_read_before_its_sender_was_kicked_is_not_stored",
+        ),
         "Job: a removed peer's file work is applied to nothing",
     ),
     _m(
@@ -892,9 +894,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", action="append", default=[], help="mutant names containing this")
     parser.add_argument("--suite", nargs="+", help="run these tests for every mutant instead")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument(
+        "--table", action="store_true", help="the mutants as a Markdown table (docs/security.md)"
+    )
     parser.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS)
     args = parser.parse_args(argv)
     chosen = [m for m in MUTANTS if not args.k or any(k in m.name for k in args.k)]
+    if args.table:
+        print("| mutant | the check it removes | killed by |")
+        print("|---|---|---|")
+        for m in chosen:
+            tests = [k.split("::")[-1] for k in m.kills]
+            by = (
+                f"equivalent: {m.equivalent}"
+                if m.equivalent
+                else ", ".join(f"`{t}`" for t in tests)
+            )
+            print(f"| `{m.name}` | {m.what} | {by} |")
+        return 0
     if args.list:
         for m in chosen:
             kills = f"equivalent: {m.equivalent}" if m.equivalent else ", ".join(m.kills)
