@@ -789,7 +789,7 @@ MUTANTS: tuple[Mutant, ...] = (
         RATE,
         "        if key is not None:\n            self._per_key[key] -= 1\n",
         "        if False:\n            self._per_key[key] -= 1\n",
-        ("tests/hub/test_ratelimit.py",),
+        ("tests/hub/test_in_progress.py::test_leaving_gives_the_sources_slot_back",),
         "InProgress.leave: gives the source's slot back",
     ),
     _m(
@@ -797,7 +797,7 @@ MUTANTS: tuple[Mutant, ...] = (
         RATE,
         "        if current is not None or self._per_key[key] >= self.per_key:\n",
         "        if current is not None:\n",
-        ("tests/hub/test_ratelimit.py",),
+        ("tests/hub/test_in_progress.py::test_a_source_gets_per_key_slots_and_no_more",),
         "InProgress.assign: the per-source cap",
     ),
 )
