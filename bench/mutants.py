@@ -151,6 +151,26 @@ MUTANTS: tuple[Mutant, ...] = (
         "_current: no change through a symlink",
     ),
     _m(
+        "core-write-folder",
+        CORE,
+        "        if not abspath.is_file():\n",
+        "        if False:\n",
+        (),
+        "_current: a change names a regular file, never a folder",
+        equivalent="reading the file for its base (Workspace.read_text) refuses anything but a "
+        "regular file with the same not_a_file (ws-read-not-regular)",
+    ),
+    _m(
+        "ws-read-not-regular",
+        WS,
+        "            if not stat.S_ISREG(st.st_mode):\n"
+        '                raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a regular '
+        'file")\n            if st.st_size > self.max_file_bytes:',
+        "            if st.st_size > self.max_file_bytes:",
+        ("tests/hub/test_workspace.py::test_read_of_a_fifo_is_not_a_file_and_does_not_block",),
+        "read: only a regular file (a FIFO reads as empty)",
+    ),
+    _m(
         "ws-write-folder",
         WS,
         "        if old is not None and not stat.S_ISREG(old.st_mode):\n",
