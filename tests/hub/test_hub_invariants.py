@@ -125,7 +125,7 @@ async def propose_then_stop(project: Path, content: str) -> str:
         return await propose(alice, "notes.txt", content)
 
 
-def mark_approved(project: Path, state_db: Path, change_id: str) -> None:
+def mark_approved(state_db: Path, change_id: str) -> None:
     """What a crash between approve's commit and its write leaves: status ``approved``."""
     with contextlib.closing(sqlite3.connect(state_db, isolation_level=None)) as conn:
         conn.execute(
@@ -144,7 +144,7 @@ async def crashed_mid_approval(
     change_id = await propose_then_stop(project, proposed)
     async with running_hub(project) as fx:
         state_db = fx.hub.state.db_path
-    mark_approved(project, state_db, change_id)
+    mark_approved(state_db, change_id)
     (project / "notes.txt").write_text(on_disk, encoding="utf-8")
     async with running_hub(project) as fx:
         yield fx, change_id
@@ -177,7 +177,7 @@ async def test_recovery_of_an_approved_change_already_on_disk_does_not_write_it_
     change_id = await propose_then_stop(project, "alice\n")
     async with running_hub(project) as fx:
         state_db = fx.hub.state.db_path
-    mark_approved(project, state_db, change_id)
+    mark_approved(state_db, change_id)
     (project / "notes.txt").write_text("alice\n", encoding="utf-8")  # the write did happen
     inode = (project / "notes.txt").stat().st_ino
     async with running_hub(project) as fx:
