@@ -12,6 +12,7 @@ run times out); it *survives* when all pass. docs/security.md, "Invariants held 
     python -m bench.mutants -k core- -k ws-  # the mutants whose name contains one of these
     python -m bench.mutants --suite tests    # discovery: against the whole suite instead
     python -m bench.mutants --list           # names, files and the tests that kill them
+    python -m bench.mutants --suite tests --without tests/hub/test_x.py  # the suite before x
 
 Exit status 1 when a mutant survives or a file did not match. Each run compiles afresh
 (``PYTHONPYCACHEPREFIX`` in a temporary folder), so a stale ``.pyc`` of the same size and
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -869,7 +871,9 @@ def _run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, str]:
     return "error", " / ".join(tail)
 
 
-def run(mutants: list[Mutant], suite: list[str] | None, timeout: float) -> int:
+def run(
+    mutants: list[Mutant], suite: list[str] | None, timeout: float, *, without: Sequence[str] = ()
+) -> int:
     sources = {m.path: (ROOT / m.path).read_text(encoding="utf-8") for m in mutants}
     for m in mutants:
         if sources[m.path].count(m.old) != 1:
@@ -878,6 +882,8 @@ def run(mutants: list[Mutant], suite: list[str] | None, timeout: float) -> int:
     with tempfile.TemporaryDirectory(prefix="letswork-mutants-") as tmp:
         tree = Path(tmp)
         _copy_tree(tree)
+        for name in without:
+            (tree / name).unlink()
         if suite is None:
             for m in mutants:
                 if m.equivalent:
@@ -913,6 +919,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.mutants", description=__doc__)
     parser.add_argument("-k", action="append", default=[], help="mutant names containing this")
     parser.add_argument("--suite", nargs="+", help="run these tests for every mutant instead")
+    parser.add_argument(
+        "--without",
+        nargs="+",
+        default=[],
+        help="test files to leave out of the copy (what did the suite do before them?)",
+    )
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument(
         "--table", action="store_true", help="the mutants as a Markdown table (docs/security.md)"
@@ -937,7 +949,7 @@ def main(argv: list[str] | None = None) -> int:
             kills = f"equivalent: {m.equivalent}" if m.equivalent else ", ".join(m.kills)
             print(f"{m.name:34} {m.path:28} {kills}")
         return 0
-    return run(chosen, args.suite, args.timeout)
+    return run(chosen, args.suite, args.timeout, without=args.without)
 
 
 if __name__ == "__main__":
