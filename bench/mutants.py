@@ -474,6 +474,7 @@ MUTANTS: tuple[Mutant, ...] = (
         '    if relpath.startswith("/"):\n',
         "    if False:\n",
         (
+            "tests/hub/test_hub_sharing.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
             "tests/hub/test_safe_join_refusals.py::test_safe_join_refuses_each_documented_form_and_says_why",
         ),
         "safe_join: no absolute path",
@@ -484,6 +485,7 @@ MUTANTS: tuple[Mutant, ...] = (
         '    if "\\\\" in relpath:\n',
         "    if False:\n",
         (
+            "tests/hub/test_hub_sharing.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
             "tests/hub/test_safe_join_refusals.py::test_safe_join_refuses_each_documented_form_and_says_why",
         ),
         "safe_join: no backslash",
