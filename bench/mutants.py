@@ -813,7 +813,10 @@ MUTANTS: tuple[Mutant, ...] = (
         RATE,
         "        if key is not None:\n            self._per_key[key] -= 1\n",
         "        if False:\n            self._per_key[key] -= 1\n",
-        ("tests/hub/test_in_progress.py::test_leaving_gives_the_sources_slot_back",),
+        (
+            "tests/hub/test_handshake_limits.py::test_the_host_socket_still_connects_after_bad_client_hellos_from_loopback",
+            "tests/hub/test_in_progress.py::test_leaving_gives_the_sources_slot_back",
+        ),
         "InProgress.leave: gives the source's slot back",
     ),
     _m(
@@ -821,7 +824,10 @@ MUTANTS: tuple[Mutant, ...] = (
         RATE,
         "        if current is not None or self._per_key[key] >= self.per_key:\n",
         "        if current is not None:\n",
-        ("tests/hub/test_in_progress.py::test_a_source_gets_per_key_slots_and_no_more",),
+        (
+            "tests/hub/test_handshake_limits.py::test_the_per_source_cap_refuses_the_next_half_open_handshake_with_503",
+            "tests/hub/test_in_progress.py::test_a_source_gets_per_key_slots_and_no_more",
+        ),
         "InProgress.assign: the per-source cap",
     ),
 )
