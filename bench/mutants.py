@@ -180,7 +180,7 @@ MUTANTS: tuple[Mutant, ...] = (
         (
             "tests/hub/test_workspace_invariants.py::test_write_atomic_onto_a_fifo_is_not_a_file_and_keeps_the_fifo",
         ),
-        "write_atomic: never replaces a folder",
+        "write_atomic: only over a regular file (never a FIFO or socket)",
     ),
     _m(
         "ws-require-file",
@@ -191,7 +191,7 @@ MUTANTS: tuple[Mutant, ...] = (
         (
             "tests/hub/test_workspace_invariants.py::test_deleting_or_moving_a_fifo_is_not_a_file_and_keeps_it",
         ),
-        "delete: only a regular file",
+        "delete: only a regular file (never a FIFO or socket)",
     ),
     # ---- core.py: admission, roles, visibility, the change queue
     _m(
