@@ -1,7 +1,11 @@
-"""Shared fixtures: an isolated state directory for every test, and the ``--slow`` tier."""
+"""Shared fixtures: an isolated state directory for every test, the ``--slow`` tier, and the
+``unprivileged`` tests, which skip where file permissions do not bind (root)."""
 
 from __future__ import annotations
 
+import functools
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +24,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@functools.cache
+def _permissions_ignored() -> bool:
+    """Whether this process may write into a folder it made read-only (root, or a capability
+    such as CAP_DAC_OVERRIDE): the ``unprivileged`` tests cannot show anything then."""
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o500)
+        try:
+            with open(os.path.join(folder, "probe"), "w"):
+                pass
+        except PermissionError:
+            return False
+        finally:
+            os.chmod(folder, 0o700)
+    return True
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if "unprivileged" in item.keywords and _permissions_ignored():
+        pytest.skip(
+            "running with privileges that ignore file permissions; "
+            ".ci/unprivileged runs these as an unprivileged user"
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -568,7 +568,12 @@ class HubCore(CollabOps):
         exclude: Peer | None = None,
         path: str | None = None,
         hosts_only: bool = False,
+        redacted: tuple[str, Mapping[str, Any]] | None = None,
     ) -> None:
+        """Send an event to every admitted peer (guests: only about shared paths).
+
+        ``redacted`` is (guest id, data): guests other than that one get this data instead.
+        """
         if self.observer is not None:
             self.observer(name, data)
         shared = True if path is None else self.workspace.rules.is_shared(path)
@@ -577,7 +582,10 @@ class HubCore(CollabOps):
                 continue
             if not peer.is_host and (hosts_only or not shared):
                 continue
-            self._send(peer, name, data)
+            if redacted is not None and not peer.is_host and peer.guest_id != redacted[0]:
+                self._send(peer, name, redacted[1])
+            else:
+                self._send(peer, name, data)
 
     def _hosts(self) -> Iterable[Peer]:
         return [p for p in self.peers.values() if p.is_host and p.admitted]
@@ -1373,7 +1381,12 @@ class HubCore(CollabOps):
         while (lock := self.locks.release_change(row.id)) is not None:
             self._broadcast_lock_released(lock, "decided")
         info = self._change_info(row, with_diff=status == "conflict")
-        self._broadcast("change_decided", {"change": info}, path=row.path)
+        # A conflict's diff holds the proposed text: the author and the host see it, other
+        # guests see that the change was decided, never what it said.
+        bare = {"change": {**info, "diff": None}}
+        self._broadcast(
+            "change_decided", {"change": info}, path=row.path, redacted=(row.author_id, bare)
+        )
         self._marks.pop(row.id, None)
         return row
 

@@ -112,6 +112,12 @@ def channel_env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 
+def coverage_env() -> dict[str, str]:
+    """coverage.py's settings for subprocesses (``COVERAGE_PROCESS_CONFIG``), if it is
+    measuring this run: an MCP client starts its server with a bare environment."""
+    return {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}
+
+
 @contextlib.asynccontextmanager
 async def mcp_channel(
     *args: str, invite_code: str | None = None, log: Path | None = None
@@ -120,6 +126,7 @@ async def mcp_channel(
     env = {
         "LETSWORK_STATE_DIR": os.environ["LETSWORK_STATE_DIR"],
         "PYTHONPATH": str(ROOT),
+        **coverage_env(),
     }
     if invite_code is not None:
         env["LETSWORK_INVITE"] = invite_code

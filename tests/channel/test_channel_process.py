@@ -19,6 +19,7 @@ from tests.channel.mcp_support import (
     ROOT,
     WAIT,
     channel_env,
+    coverage_env,
     invite_code,
 )
 from tests.support.hubs import make_project, running_hub
@@ -117,6 +118,7 @@ async def test_a_2026_client_that_discovers_instead_of_initializing_sees_the_cap
                 "LETSWORK_STATE_DIR": os.environ["LETSWORK_STATE_DIR"],
                 "PYTHONPATH": str(ROOT),
                 "LETSWORK_INVITE": code,
+                **coverage_env(),
             },
             cwd=ROOT,
         )

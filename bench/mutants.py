@@ -1,0 +1,965 @@
+"""Hand mutations of the security-critical code, and the tests that must kill them (issue 13).
+
+Each :class:`Mutant` removes or weakens one check: it replaces one exact, unique piece of
+source text. The script copies the sources and tests into a temporary folder once; for each
+mutant it applies it there, runs the tests named for it (or a whole ``--suite``) in that copy
+(``PYTHONPATH`` points at it, so subprocesses import the mutant too), and puts the file back.
+The working tree is never changed. A mutant is *killed* when at least one test fails (or the
+run times out); it *survives* when all pass. docs/security.md, "Invariants held by tests
+(mutation check)", has the table.
+
+    python -m bench.mutants                  # every mutant against the tests named for it
+    python -m bench.mutants -k core- -k ws-  # the mutants whose name contains one of these
+    python -m bench.mutants --suite tests    # discovery: against the whole suite instead
+    python -m bench.mutants --list           # names, files and the tests that kill them
+    python -m bench.mutants --suite tests --without tests/hub/test_x.py  # the suite before x
+
+Exit status 1 when a mutant survives or a file did not match. Each run compiles afresh
+(``PYTHONPYCACHEPREFIX`` in a temporary folder), so a stale ``.pyc`` of the same size and
+second can never stand in for the mutated source. Run it with the project's venv
+(``.venv/bin/python -m bench.mutants``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_SECONDS = 600
+
+_INV = "tests/hub/test_hub_invariants.py"
+_REC = "tests/shared/test_record_invariants.py"
+_MUT = "tests/hub/test_mutation_kills.py"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str  # relative to the repository root
+    old: str  # exact text, found exactly once
+    new: str
+    kills: tuple[str, ...]  # test node ids (or files) that must fail with the mutant in place
+    what: str  # the check it removes, in words
+    #: why no test can kill it (another check holds the same invariant); such a mutant is run
+    #: only with --suite, where it is expected to survive
+    equivalent: str = ""
+
+
+def _m(
+    name: str,
+    path: str,
+    old: str,
+    new: str,
+    kills: tuple[str, ...],
+    what: str,
+    equivalent: str = "",
+) -> Mutant:
+    return Mutant(name, path, old, new, kills, what, equivalent)
+
+
+CORE = "letswork/hub/core.py"
+WS = "letswork/hub/workspace.py"
+CRYPTO = "letswork/shared/crypto.py"
+SERVER = "letswork/hub/server.py"
+RATE = "letswork/hub/ratelimit.py"
+
+MUTANTS: tuple[Mutant, ...] = (
+    # ---- issue 13's list: invariants no test held
+    _m(
+        "core-visible-author",
+        CORE,
+        "if row is None or (not peer.is_host and row.author_id != peer.guest_id):",
+        "if row is None:",
+        (f"{_INV}::test_a_guest_gets_not_found_for_another_guests_change_and_sees_its_own",),
+        "_visible_change: a guest sees only its own changes",
+    ),
+    _m(
+        "core-recover-conflict",
+        CORE,
+        "            if current != row.base_sha256:\n"
+        "                return self._conflict(row, now, by=by)\n",
+        "",
+        (
+            f"{_INV}::test_recovery_marks_an_approved_change_a_conflict_when_the_file_changed_meanwhile",
+        ),
+        "_finish_approved: an approved change whose file moved on is a conflict",
+    ),
+    _m(
+        "core-reapprove-conflict",
+        CORE,
+        'if row.status in ("applied", "conflict"):\n                return {"change"',
+        'if row.status in ("applied",):\n                return {"change"',
+        (f"{_INV}::test_approving_a_conflict_again_writes_nothing_and_it_stays_a_conflict",),
+        "approve_change: a conflict is final",
+    ),
+    _m(
+        "crypto-recv-seq-limit",
+        CRYPTO,
+        "        if expected >= SEQ_LIMIT:\n",
+        "        if False:\n",
+        (f"{_REC}::test_a_record_at_sequence_2_pow_64_minus_1_is_refused_though_its_tag_verifies",),
+        "Session.open: seq 2^64-1 is never accepted",
+    ),
+    _m(
+        "crypto-record-version",
+        CRYPTO,
+        "        if header[2] != PROTOCOL_VERSION:\n",
+        "        if False:\n",
+        (f"{_REC}::test_a_record_with_a_wrong_version_byte_is_refused_though_its_tag_verifies",),
+        "Session.open: the record's version byte",
+    ),
+    _m(
+        "core-hello-first",
+        CORE,
+        'if request.op != "hello" and peer.state == "handshaken":',
+        "if False:",
+        (f"{_INV}::test_a_request_before_hello_is_refused_and_does_nothing",),
+        "begin: the first request must be hello",
+    ),
+    _m(
+        "core-awaiting-admission",
+        CORE,
+        'if peer.state == "awaiting_admission" and request.op not in _PRE_ADMISSION_OPS:',
+        "if False:",
+        (f"{_INV}::test_ops_of_a_guest_awaiting_admission_are_refused_until_it_is_admitted",),
+        "begin: a waiting guest may only ping",
+    ),
+    _m(
+        "core-resume-parent-revoked",
+        CORE,
+        "                if parent is None or parent.revoked_at is not None:\n",
+        "                if False:\n",
+        (
+            f"{_INV}::test_a_resume_credential_is_refused_when_only_its_parent_invite_is_marked_revoked",
+        ),
+        "lookup_credential: a resume credential dies with its parent invite",
+    ),
+    _m(
+        "core-write-symlink",
+        CORE,
+        "        if self.workspace.is_symlink(path):\n",
+        "        if False:\n",
+        (f"{_INV}::test_a_change_through_a_symlink_is_refused_and_its_target_is_untouched",),
+        "_current: no change through a symlink",
+    ),
+    _m(
+        "core-write-folder",
+        CORE,
+        "        if not abspath.is_file():\n",
+        "        if False:\n",
+        (),
+        "_current: a change names a regular file, never a folder",
+        equivalent="reading the file for its base (Workspace.read_text) refuses anything but a "
+        "regular file with the same not_a_file (ws-read-not-regular)",
+    ),
+    _m(
+        "ws-read-not-regular",
+        WS,
+        "            if not stat.S_ISREG(st.st_mode):\n"
+        '                raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a regular '
+        'file")\n            if st.st_size > self.max_file_bytes:',
+        "            if st.st_size > self.max_file_bytes:",
+        ("tests/hub/test_workspace.py::test_read_of_a_fifo_is_not_a_file_and_does_not_block",),
+        "read: only a regular file (a FIFO reads as empty)",
+    ),
+    _m(
+        "ws-write-folder",
+        WS,
+        "        if old is not None and not stat.S_ISREG(old.st_mode):\n",
+        "        if False:\n",
+        (
+            "tests/hub/test_workspace_invariants.py::test_write_atomic_onto_a_fifo_is_not_a_file_and_keeps_the_fifo",
+        ),
+        "write_atomic: only over a regular file (never a FIFO or socket)",
+    ),
+    _m(
+        "ws-require-file",
+        WS,
+        "        self._refuse_symlink(res)\n        self._require_file(res)\n        try:\n"
+        "            os.unlink(res.real)",
+        "        self._refuse_symlink(res)\n        try:\n            os.unlink(res.real)",
+        (
+            "tests/hub/test_workspace_invariants.py::test_deleting_or_moving_a_fifo_is_not_a_file_and_keeps_it",
+        ),
+        "delete: only a regular file (never a FIFO or socket)",
+    ),
+    # ---- core.py: admission, roles, visibility, the change queue
+    _m(
+        "core-role-table",
+        CORE,
+        "        if peer.role not in spec.roles:\n",
+        "        if False:\n",
+        (f"{_INV}::test_a_guest_cannot_decide_another_guests_change",),
+        "begin: the role table",
+    ),
+    _m(
+        "core-gone-at-dispatch",
+        CORE,
+        "        self._require_open(peer)\n        if not peer.bucket.take(now):",
+        "        if not peer.bucket.take(now):",
+        (f"{_INV}::test_a_request_without_file_work_dispatched_after_a_kick_applies_nothing",),
+        "begin: a removed peer's request is refused at dispatch",
+    ),
+    _m(
+        "core-gone-at-resume",
+        CORE,
+        "        try:\n            self.core._require_open(self.peer)\n        except OpError:",
+        "        try:\n            pass\n        except OpError:",
+        (
+            f"{_INV}::test_a_message_whose_quotes_were_read_before_its_sender_was_kicked_is_not_stored",
+        ),
+        "Job: a removed peer's file work is applied to nothing",
+    ),
+    _m(
+        "core-gone-at-propose",
+        CORE,
+        "        self._require_open(peer)\n        kind, path, new_path, content",
+        "        kind, path, new_path, content",
+        (),
+        "_propose: checked again right before the apply",
+        equivalent="_propose runs only as the next step of a Job, and Job._advance refuses a "
+        "gone peer just before it (core-gone-at-resume)",
+    ),
+    _m(
+        "core-rate-limit",
+        CORE,
+        "        if not peer.bucket.take(now):\n",
+        "        if False:\n",
+        (
+            "tests/hub/test_hub_limits.py::test_a_burst_over_the_rate_limit_gets_rate_limited_and_the_connection_survives",
+        ),
+        "begin: the per-peer token bucket",
+    ),
+    _m(
+        "core-revoked-invite",
+        CORE,
+        "            if row.revoked_at is not None:\n                return None\n",
+        "",
+        (f"{_INV}::test_a_revoked_invite_cannot_connect_again",),
+        "lookup_credential: a revoked invite authenticates nobody",
+    ),
+    _m(
+        "core-resume-state",
+        CORE,
+        '            if guest.state != "admitted":\n                return None\n',
+        "",
+        (),
+        "lookup_credential: a kicked guest's resume credential is dead",
+        equivalent="every way out of 'admitted' (kick, revoke) also drops the resume id, so a "
+        "guest that is not admitted is never found by it",
+    ),
+    _m(
+        "core-host-name-reserved",
+        CORE,
+        "    if name_key(stripped) == HOST_ID:\n",
+        "    if False:\n",
+        ("tests/hub/test_hub_roles.py::test_a_guest_cannot_take_the_host_name_when_joining",),
+        "validate_display_name: 'host' is reserved",
+    ),
+    _m(
+        "core-deny-cooldown",
+        CORE,
+        "        elif until is not None:\n            peer.close()",
+        "        elif False:\n            peer.close()",
+        (
+            "tests/hub/test_hub_admission.py::test_a_denied_invite_cannot_knock_again_until_the_cooldown_ends",
+        ),
+        "_check_may_knock: a denied invite cannot knock during its cooldown",
+    ),
+    _m(
+        "core-waiting-per-invite",
+        CORE,
+        "if len(self._waiting_peers(invite_id)) >= limits.max_waiting_per_invite:",
+        "if len(self._waiting_peers(invite_id)) > limits.max_waiting_per_invite:",
+        (
+            "tests/hub/test_hub_admission.py::test_a_guest_over_the_per_invite_waiting_cap_gets_quota_exceeded",
+        ),
+        "_check_may_knock: waiting guests per invite (off by one)",
+    ),
+    _m(
+        "core-waiting-total",
+        CORE,
+        "        if len(self._waiting_peers()) >= limits.max_waiting_total:\n",
+        "        if False:\n",
+        (
+            "tests/hub/test_hub_admission.py::test_a_guest_over_the_total_waiting_cap_gets_quota_exceeded_but_resumes_get_in",
+        ),
+        "_check_may_knock: waiting guests in all",
+    ),
+    _m(
+        "core-max-guests",
+        CORE,
+        "        return admitted < self.limits.max_peers\n",
+        "        return admitted <= self.limits.max_peers\n",
+        (
+            "tests/hub/test_hub_limits.py::test_a_full_session_refuses_one_more_guest_but_never_the_host",
+        ),
+        "can_accept_guest: --max-guests (off by one)",
+    ),
+    _m(
+        "core-resume-session-room",
+        CORE,
+        'if (cred.kind == "resume" or self.auto_admit) and cred.kind != "host":',
+        'if self.auto_admit and cred.kind != "host":',
+        (f"{_INV}::test_a_resuming_guest_is_refused_when_the_session_is_full",),
+        "hello: a resuming guest counts against --max-guests",
+    ),
+    _m(
+        "core-admission-needed",
+        CORE,
+        '            else:\n                peer.state = "awaiting_admission"\n',
+        "            else:\n                resume_secret = self._admit(peer, now)\n",
+        ("tests/hub/test_hub_admission.py::test_waiting_guests_do_not_count_towards_max_guests",),
+        "hello: without --auto-admit a new guest waits for the host",
+    ),
+    _m(
+        "core-trusted",
+        CORE,
+        "        row = self.store.get_guest(peer.guest_id)\n"
+        "        return bool(row and row.trusted)\n",
+        "        return True\n",
+        (
+            "tests/hub/test_hub_changes.py::test_host_sees_the_diff_and_approving_writes_the_proposal",
+        ),
+        "_is_trusted: only trusted editors apply without approval",
+    ),
+    _m(
+        "core-pending-count",
+        CORE,
+        "        if count >= self.limits.max_pending_per_guest:\n",
+        "        if False:\n",
+        (f"{_INV}::test_a_guest_over_its_pending_change_count_is_refused",),
+        "_check_pending_room: pending changes per guest",
+    ),
+    _m(
+        "core-pending-bytes",
+        CORE,
+        "        if pending + size > self.limits.max_pending_bytes_per_guest:\n",
+        "        if False:\n",
+        (f"{_INV}::test_a_guest_over_its_pending_bytes_is_refused",),
+        "_check_pending_room: pending bytes per guest",
+    ),
+    _m(
+        "core-my-changes-author",
+        CORE,
+        "status=args.status, author_id=author, include_content=False",
+        "status=args.status, author_id=None, include_content=False",
+        (f"{_INV}::test_a_guests_list_and_count_of_changes_hold_only_its_own",),
+        "my_changes: a guest lists only its own",
+    ),
+    _m(
+        "core-status-pending-own",
+        CORE,
+        "            else self.store.pending_totals(peer.guest_id)[0]\n",
+        "            else self.store.pending_grand_totals()[0]\n",
+        (f"{_INV}::test_a_guests_list_and_count_of_changes_hold_only_its_own",),
+        "status: a guest counts only its own pending changes",
+    ),
+    _m(
+        "core-status-waiting-hidden",
+        CORE,
+        "visible = [p for p in self.peers.values() if p.admitted or peer.is_host or p is peer]",
+        "visible = list(self.peers.values())",
+        (f"{_INV}::test_a_guest_does_not_see_guests_waiting_for_admission",),
+        "status: guests do not see who waits for admission",
+    ),
+    _m(
+        "core-conflict-diff-redacted",
+        CORE,
+        "if redacted is not None and not peer.is_host and peer.guest_id != redacted[0]:",
+        "if False:",
+        (f"{_INV}::test_a_conflict_of_one_guests_change_shows_its_diff_to_no_other_guest",),
+        "change_decided: a conflict's diff goes to the host and the author only",
+    ),
+    _m(
+        "core-reject-applied",
+        CORE,
+        '        if row.status == "applied":\n            raise op_error(\n'
+        '                ErrorCode.ALREADY_DECIDED, f"change {row.id} was already applied"',
+        "        if False:\n            raise op_error(\n"
+        '                ErrorCode.ALREADY_DECIDED, f"change {row.id} was already applied"',
+        (f"{_INV}::test_rejecting_an_applied_change_is_refused_and_the_file_stays",),
+        "reject_change: an applied change stays applied",
+    ),
+    _m(
+        "core-approve-rejected",
+        CORE,
+        '            if row.status == "rejected":\n',
+        "            if False:\n",
+        (
+            "tests/hub/test_hub_changes.py::test_rejecting_twice_is_idempotent_and_approve_after_reject_is_refused",
+        ),
+        "approve_change: a rejected change is never applied",
+    ),
+    _m(
+        "core-locks-enforced",
+        CORE,
+        "                self.locks.check_writable(p, holder, now)\n",
+        "                pass\n",
+        ("tests/hub/test_hub_changes.py::test_a_pending_change_holds_the_lock_on_its_path",),
+        "_propose: another peer's lock refuses the change",
+    ),
+    _m(
+        "core-base-sha",
+        CORE,
+        "        if base is not None and base != current:\n",
+        "        if False:\n",
+        ("tests/hub/test_hub_changes.py::test_a_stale_base_sha256_is_refused_as_a_conflict",),
+        "_check_base: a stale base_sha256 is a conflict",
+    ),
+    _m(
+        "core-kick-forgets-resume",
+        CORE,
+        '                self.store.set_guest_state(target.guest_id, "kicked")\n',
+        "                pass\n",
+        (f"{_INV}::test_a_resume_credential_of_a_kicked_guest_is_refused",),
+        "kick: the guest's resume credential dies",
+    ),
+    _m(
+        "core-revoke-disconnects",
+        CORE,
+        "if target.credential.invite_id == row.invite_id or target.guest_id in guests:",
+        "if False:",
+        (
+            "tests/hub/test_hub_event_loop.py::test_a_message_dispatched_after_a_revoke_returns_is_not_stored",
+        ),
+        "revoke_invite: its connected guests are removed",
+    ),
+    _m(
+        "core-unshared-events",
+        CORE,
+        "            if not peer.is_host and (hosts_only or not shared):\n",
+        "            if not peer.is_host and hosts_only:\n",
+        (f"{_INV}::test_a_guest_gets_no_event_about_an_unshared_path",),
+        "_broadcast: guests get no event about an unshared path",
+    ),
+    _m(
+        "core-trust-viewer",
+        CORE,
+        '        if row.role != "editor":\n',
+        "        if False:\n",
+        (f"{_INV}::test_a_viewer_cannot_be_trusted",),
+        "trust: viewers cannot be trusted",
+    ),
+    _m(
+        "core-move-target-exists",
+        CORE,
+        "            if target_text is not None or target.exists() or target.is_symlink():\n",
+        "            if False:\n",
+        (f"{_INV}::test_a_guests_move_onto_an_existing_file_is_refused_at_once",),
+        "move_file: never onto an existing path",
+    ),
+    # ---- workspace.py: safe_join and the sharing rules
+    _m(
+        "ws-dotdot",
+        WS,
+        '        if part == "..":\n',
+        "        if False:\n",
+        ("tests/hub/test_safe_join.py::test_a_dotdot_that_would_stay_inside_is_still_rejected",),
+        "safe_join: no '..' component",
+    ),
+    _m(
+        "ws-absolute",
+        WS,
+        '    if relpath.startswith("/"):\n',
+        "    if False:\n",
+        (
+            "tests/hub/test_hub_sharing.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
+            "tests/hub/test_safe_join_refusals.py::test_safe_join_refuses_each_documented_form_and_says_why",
+        ),
+        "safe_join: no absolute path",
+    ),
+    _m(
+        "ws-backslash",
+        WS,
+        '    if "\\\\" in relpath:\n',
+        "    if False:\n",
+        (
+            "tests/hub/test_hub_sharing.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
+            "tests/hub/test_safe_join_refusals.py::test_safe_join_refuses_each_documented_form_and_says_why",
+        ),
+        "safe_join: no backslash",
+    ),
+    _m(
+        "ws-control",
+        WS,
+        "    if _CONTROL.search(relpath):\n",
+        "    if False:\n",
+        (
+            "tests/hub/test_safe_join_refusals.py::test_safe_join_refuses_each_documented_form_and_says_why",
+        ),
+        "safe_join: no control character",
+    ),
+    _m(
+        "ws-symlink-outside",
+        WS,
+        "    if not real.is_relative_to(root):\n",
+        "    if False:\n",
+        ("tests/hub/test_safe_join.py::test_safe_join_rejects_or_stays_inside_root",),
+        "safe_join: a symlink may not lead outside the root",
+    ),
+    _m(
+        "ws-symlink-target-shared",
+        WS,
+        "real_rel != res.rel and not self.rules.is_shared(real_rel, is_dir=is_dir)",
+        "False",
+        ("tests/hub/test_workspace.py::test_a_symlink_to_an_unshared_file_is_not_shared",),
+        "_check: a symlink's target must be shared too",
+    ),
+    _m(
+        "ws-builtin-deny",
+        WS,
+        "        if self._builtin.check(probe_low):\n",
+        "        if False:\n",
+        ("tests/hub/test_workspace.py::test_guest_listing_omits_every_unshared_path",),
+        "sharing: the built-in denies (.env, .git, keys)",
+    ),
+    _m(
+        "ws-builtin-case",
+        WS,
+        "        lowered = rel.lower()\n",
+        "        lowered = rel\n",
+        ("tests/hub/test_workspace.py::test_builtin_denies_are_never_shared",),
+        "sharing: built-in denies compare in lower case (.ENV)",
+    ),
+    _m(
+        "ws-unshared-parent",
+        WS,
+        "            if not self._decide(rel, is_dir if last else True, chain, extra):\n"
+        "                return False\n",
+        "            if last and not self._decide(rel, is_dir, chain, extra):\n"
+        "                return False\n",
+        ("tests/hub/test_workspace.py::test_a_reinclude_cannot_reach_into_an_ignored_folder",),
+        "sharing: a path inside an unshared folder is unshared",
+    ),
+    _m(
+        "ws-listed-symlink",
+        WS,
+        '                if kind == "symlink" and not self._symlink_visible(entry.path):\n',
+        "                if False:\n",
+        ("tests/hub/test_workspace.py::test_a_symlink_to_an_unshared_file_is_not_shared",),
+        "listing: a guest sees a symlink only when its target is shared",
+    ),
+    _m(
+        "ws-temp-files",
+        WS,
+        # (on main after issue 13 items 1-2 the line goes on: `or is_git_name(name):`)
+        '\n        name = rel.rsplit("/", 1)[-1]\n        if name.startswith(TEMP_PREFIX)',
+        '\n        name = rel.rsplit("/", 1)[-1]\n        if False',
+        ("tests/hub/test_workspace.py::test_builtin_denies_are_never_shared",),
+        "sharing: temporary files of atomic writes are never shared",
+    ),
+    _m(
+        "ws-refuse-symlink",
+        WS,
+        "        if res.lexical.is_symlink():\n            raise op_error(\n"
+        "                ErrorCode.INVALID,\n"
+        '                f"{_q(res.rel)} is a symlink; letswork',
+        "        if False:\n            raise op_error(\n"
+        "                ErrorCode.INVALID,\n"
+        '                f"{_q(res.rel)} is a symlink; letswork',
+        ("tests/hub/test_workspace.py::test_write_atomic_refuses_to_write_through_a_symlink",),
+        "write/delete/move: the workspace refuses a symlink too",
+    ),
+    _m(
+        "ws-read-size",
+        WS,
+        "            if st.st_size > self.max_file_bytes:\n",
+        "            if False:\n",
+        ("tests/hub/test_workspace.py::test_read_over_the_size_limit_is_too_large",),
+        "read: the size limit",
+    ),
+    # ---- crypto.py: the record layer and the handshake
+    _m(
+        "crypto-record-seq",
+        CRYPTO,
+        "        if seq != expected:\n",
+        "        if False:\n",
+        (
+            f"{_REC}::test_a_record_ahead_of_the_expected_sequence_is_refused_though_its_tag_verifies",
+        ),
+        "Session.open: exactly the next sequence number",
+    ),
+    _m(
+        "crypto-record-magic",
+        CRYPTO,
+        "        if header[:2] != RECORD_MAGIC:\n",
+        "        if False:\n",
+        (f"{_REC}::test_a_record_with_wrong_magic_is_refused_though_its_tag_verifies",),
+        "Session.open: the record's magic",
+    ),
+    _m(
+        "crypto-record-dead",
+        CRYPTO,
+        '        if self._dead:\n            raise RecordError("session is closed after an earlier '
+        'record error")\n        record = bytes(record)',
+        "        record = bytes(record)",
+        ("tests/shared/test_crypto.py::test_reordered_records_are_a_record_error",),
+        "Session.open: a failed session stays dead",
+    ),
+    _m(
+        "crypto-record-size",
+        CRYPTO,
+        "        if len(record) > self.max_record_bytes:\n",
+        "        if False:\n",
+        (
+            "tests/shared/test_crypto.py::test_record_over_max_record_bytes_is_a_record_error_when_opened",
+        ),
+        "Session.open: the record size limit",
+    ),
+    _m(
+        "crypto-send-seq-limit",
+        CRYPTO,
+        "        if seq >= SEQ_LIMIT:\n",
+        "        if False:\n",
+        ("tests/shared/test_crypto.py::test_sequence_number_2_pow_64_minus_1_is_never_sent",),
+        "Session.seal: seq 2^64-1 is never sent",
+    ),
+    _m(
+        "crypto-nonce-seq",
+        CRYPTO,
+        '    return (int.from_bytes(iv, "big") ^ seq).to_bytes(IV_LEN, "big")',
+        '    return (int.from_bytes(iv, "big") ^ 0).to_bytes(IV_LEN, "big")',
+        ("tests/shared/test_crypto.py::test_vectors_in_protocol_md_match_the_implementation",),
+        "records: a fresh nonce per sequence number",
+    ),
+    _m(
+        "crypto-hello-mac",
+        CRYPTO,
+        "    if not hmac.compare_digest(expected, hello.mac):\n",
+        "    if False:\n",
+        ("tests/shared/test_crypto.py::test_wrong_secret_fails_the_mac_check_at_the_server",),
+        "handshake: the ClientHello MAC",
+    ),
+    _m(
+        "crypto-server-finished",
+        CRYPTO,
+        "        if not hmac.compare_digest(_hmac(keys.fin_s, th), server_finished):\n",
+        "        if False:\n",
+        ("tests/shared/test_crypto.py::test_tampered_server_hello_fails_at_the_client",),
+        "handshake: the server's finished tag (the hub knows the secret)",
+    ),
+    _m(
+        "crypto-client-finished",
+        CRYPTO,
+        "        if not hmac.compare_digest(_hmac(keys.fin_c, self._th), data[2:]):\n",
+        "        if False:\n",
+        ("tests/shared/test_crypto.py::test_tampered_client_finished_fails_at_the_server",),
+        "handshake: the client's finished tag",
+    ),
+    _m(
+        "crypto-low-order",
+        CRYPTO,
+        '    except ValueError:\n        raise HandshakeError("peer ephemeral key is a low-order '
+        'point") from None',
+        "    except ValueError:\n        return bytes(32)",
+        ("tests/shared/test_crypto.py::test_low_order_client_ephemeral_key_fails_at_the_server",),
+        "handshake: a low-order ephemeral key is refused",
+    ),
+    _m(
+        "crypto-replay-cache",
+        CRYPTO,
+        "        if seen_at is not None and now - seen_at < self.ttl_seconds:\n",
+        "        if False:\n",
+        (
+            "tests/shared/test_crypto.py::test_replay_cache_rejects_a_replayed_client_hello_within_the_ttl",
+        ),
+        "handshake: a replayed ClientHello is refused",
+    ),
+    # ---- server.py: handshake limits
+    _m(
+        "server-hello-frame-size",
+        SERVER,
+        '            "max_size": MAX_HANDSHAKE_FRAME_BYTES,\n',
+        '            "max_size": self.limits.max_frame_bytes,\n',
+        (
+            "tests/hub/test_handshake_limits.py::test_a_frame_one_byte_over_a_client_hello_closes_the_connection_with_1009",
+        ),
+        "a frame before the handshake is at most a ClientHello",
+    ),
+    _m(
+        "server-in-progress-total",
+        SERVER,
+        "                if not hub._in_progress.enter(self):\n",
+        "                if False:\n",
+        (
+            "tests/hub/test_handshake_limits.py::test_a_frame_one_byte_over_a_client_hello_closes_the_connection_with_1009",
+        ),
+        "handshakes in progress, in all",
+    ),
+    _m(
+        "server-in-progress-source",
+        SERVER,
+        "        if not self._in_progress.assign(ws, source):\n",
+        "        if False:\n",
+        (
+            "tests/hub/test_handshake_limits.py::test_the_per_source_cap_refuses_the_next_half_open_handshake_with_503",
+        ),
+        "handshakes in progress, per source",
+    ),
+    _m(
+        "server-timeout-counts",
+        SERVER,
+        '            self.stats["handshake_timeouts"] += 1\n            if limited:\n'
+        "                self._failures.record_failure(source, self._clock())\n",
+        '            self.stats["handshake_timeouts"] += 1\n',
+        (
+            "tests/hub/test_handshake_limits.py::test_a_timed_out_handshake_counts_as_a_failed_handshake",
+        ),
+        "a handshake that times out counts as a failure",
+    ),
+    _m(
+        "server-origin",
+        SERVER,
+        '        if "Origin" in request.headers:\n',
+        "        if False:\n",
+        (
+            "tests/hub/test_handshake_limits.py::test_a_websocket_upgrade_with_an_origin_header_is_refused_with_403",
+        ),
+        "browser upgrades (Origin) are refused",
+    ),
+    _m(
+        "server-loopback-host-only",
+        SERVER,
+        "            and not (_is_loopback(source) and self._is_host_hello(frame))\n",
+        "            and not _is_loopback(source)\n",
+        (
+            "tests/hub/test_handshake_limits.py::test_the_host_socket_still_connects_after_bad_client_hellos_from_loopback",
+        ),
+        "only the host key's hello is exempt from loopback's failure limit",
+    ),
+    _m(
+        "server-cf-header-trust",
+        SERVER,
+        "        if self.behind_tunnel and _is_loopback(remote) and request is not None:\n",
+        "        if request is not None:\n",
+        (
+            "tests/reliability/test_brute_force.py::test_a_forged_tunnel_header_is_ignored_when_not_behind_the_tunnel",
+        ),
+        "CF-Connecting-IP is trusted only behind the tunnel",
+    ),
+    _m(
+        "server-upgrade-size",
+        SERVER,
+        "                    if self.upgrade_bytes > MAX_UPGRADE_REQUEST_BYTES:\n",
+        "                    if False:\n",
+        (
+            "tests/hub/test_handshake_limits.py::test_an_upgrade_request_over_16_kib_is_closed_before_it_is_answered",
+        ),
+        "the HTTP upgrade request is at most 16 KiB",
+    ),
+    _m(
+        "server-replay",
+        SERVER,
+        "        if not self._replay.check_and_add(hello, self._clock()):\n",
+        "        if False:\n",
+        (f"{_INV}::test_a_replayed_client_hello_gets_no_server_hello",),
+        "the hub refuses a replayed ClientHello",
+    ),
+    _m(
+        "server-stop-reading-removed-peer",
+        SERVER,
+        "                if peer.closed or answerer.done() or writer.done():\n",
+        "                if answerer.done() or writer.done():\n",
+        (),
+        "a removed peer's buffered frames are never served",
+        equivalent="HubCore.begin refuses a gone peer's request (core-gone-at-dispatch), and "
+        "the close queued by the kick is written before any reply",
+    ),
+    # ---- ratelimit.py
+    _m(
+        "rate-bucket",
+        RATE,
+        "        if self._tokens + _EPSILON >= n:\n            self._tokens = max(",
+        "        if True:\n            self._tokens = max(",
+        ("tests/hub/test_ratelimit.py::test_bucket_allows_a_full_burst_then_refuses",),
+        "TokenBucket.take: no token, no request",
+    ),
+    _m(
+        "rate-bucket-cap",
+        RATE,
+        "self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)",
+        "self._tokens = self._tokens + (now - self._last) * self.rate",
+        ("tests/hub/test_ratelimit.py::test_bucket_never_holds_more_than_its_burst",),
+        "TokenBucket: at most a burst saved up",
+    ),
+    _m(
+        "rate-window-total",
+        RATE,
+        "        return len(self._all) < self.total and self._count(key, now) < self.per_key\n",
+        "        return self._count(key, now) < self.per_key\n",
+        ("tests/hub/test_ratelimit.py::test_failure_window_caps_the_total_across_keys",),
+        "FailureWindow: the global cap",
+    ),
+    _m(
+        "rate-window-edge",
+        RATE,
+        "        while self._all and self._all[0] <= horizon:\n",
+        "        while self._all and self._all[0] < horizon - 1:\n",
+        ("tests/hub/test_ratelimit.py::test_total_recovers_once_failures_leave_the_window",),
+        "FailureWindow: failures leave the global window after 60 s",
+    ),
+    _m(
+        "rate-in-progress-leave",
+        RATE,
+        "        if key is not None:\n            self._per_key[key] -= 1\n",
+        "        if False:\n            self._per_key[key] -= 1\n",
+        (
+            "tests/hub/test_handshake_limits.py::test_the_host_socket_still_connects_after_bad_client_hellos_from_loopback",
+            "tests/hub/test_in_progress.py::test_leaving_gives_the_sources_slot_back",
+        ),
+        "InProgress.leave: gives the source's slot back",
+    ),
+    _m(
+        "rate-in-progress-per-key",
+        RATE,
+        "        if current is not None or self._per_key[key] >= self.per_key:\n",
+        "        if current is not None:\n",
+        (
+            "tests/hub/test_handshake_limits.py::test_the_per_source_cap_refuses_the_next_half_open_handshake_with_503",
+            "tests/hub/test_in_progress.py::test_a_source_gets_per_key_slots_and_no_more",
+        ),
+        "InProgress.assign: the per-source cap",
+    ),
+)
+
+
+#: what the tests need of the repository (they read docs/protocol.md and README.md)
+COPIED = ("letswork", "tests", "docs", "README.md", "pyproject.toml")
+
+
+def _copy_tree(dest: Path) -> None:
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for name in COPIED:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=skip)
+        else:
+            shutil.copy2(src, dest / name)
+
+
+def _run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, str]:
+    """Run pytest on ``tests`` in ``tree``: ("passed" | "failed" | "timeout" | "error", first
+    failure)."""
+    with tempfile.TemporaryDirectory(prefix="letswork-mutant-") as cache:
+        env = dict(
+            os.environ,
+            PYTHONPATH=str(tree),
+            PYTHONPYCACHEPREFIX=cache,
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider"]
+        try:
+            proc = subprocess.run(
+                [*cmd, *tests],
+                cwd=tree,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return "timeout", f"no result in {timeout:.0f} s"
+    failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", proc.stdout, re.MULTILINE)
+    if proc.returncode == 0:
+        return "passed", ""
+    if proc.returncode == 1 and failed:
+        return "failed", failed[0]
+    tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+    return "error", " / ".join(tail)
+
+
+def run(
+    mutants: list[Mutant], suite: list[str] | None, timeout: float, *, without: Sequence[str] = ()
+) -> int:
+    sources = {m.path: (ROOT / m.path).read_text(encoding="utf-8") for m in mutants}
+    for m in mutants:
+        if sources[m.path].count(m.old) != 1:
+            print(f"{m.name}: its text occurs {sources[m.path].count(m.old)} times in {m.path}")
+            return 1
+    with tempfile.TemporaryDirectory(prefix="letswork-mutants-") as tmp:
+        tree = Path(tmp)
+        _copy_tree(tree)
+        for name in without:
+            (tree / name).unlink()
+        if suite is None:
+            for m in mutants:
+                if m.equivalent:
+                    print(f"equivalent {m.name:33} {m.equivalent}", flush=True)
+            mutants = [m for m in mutants if not m.equivalent]
+        baseline = suite or sorted({t for m in mutants for t in m.kills})
+        outcome, first = _run_tests(tree, baseline, timeout)
+        if outcome != "passed":
+            print(f"the tests fail without any mutant ({outcome}: {first}); fix that first")
+            return 1
+        survivors = 0
+        for m in mutants:
+            path = tree / m.path
+            started = time.monotonic()
+            path.write_text(sources[m.path].replace(m.old, m.new, 1), encoding="utf-8")
+            try:
+                outcome, first = _run_tests(tree, suite or list(m.kills), timeout)
+            finally:
+                path.write_text(sources[m.path], encoding="utf-8")
+            took = time.monotonic() - started
+            if outcome == "passed" and m.equivalent:
+                print(f"survived  {m.name:34} {took:5.1f}s  equivalent: {m.equivalent}")
+            elif outcome == "passed":
+                survivors += 1
+                print(f"SURVIVED  {m.name:34} {took:5.1f}s  {m.what}", flush=True)
+            else:
+                print(f"killed    {m.name:34} {took:5.1f}s  {outcome}: {first}", flush=True)
+    print(f"{len(mutants) - survivors} of {len(mutants)} mutants killed or equivalent")
+    return 1 if survivors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.mutants", description=__doc__)
+    parser.add_argument("-k", action="append", default=[], help="mutant names containing this")
+    parser.add_argument("--suite", nargs="+", help="run these tests for every mutant instead")
+    parser.add_argument(
+        "--without",
+        nargs="+",
+        default=[],
+        help="test files to leave out of the copy (what did the suite do before them?)",
+    )
+    parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument(
+        "--table", action="store_true", help="the mutants as a Markdown table (docs/security.md)"
+    )
+    parser.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS)
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTANTS if not args.k or any(k in m.name for k in args.k)]
+    if args.table:
+        print("| mutant | the check it removes | killed by |")
+        print("|---|---|---|")
+        for m in chosen:
+            tests = [k.split("::")[-1] for k in m.kills]
+            by = (
+                f"equivalent: {m.equivalent}"
+                if m.equivalent
+                else ", ".join(f"`{t}`" for t in tests)
+            )
+            print(f"| `{m.name}` | {m.what} | {by} |")
+        return 0
+    if args.list:
+        for m in chosen:
+            kills = f"equivalent: {m.equivalent}" if m.equivalent else ", ".join(m.kills)
+            print(f"{m.name:34} {m.path:28} {kills}")
+        return 0
+    return run(chosen, args.suite, args.timeout, without=args.without)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
