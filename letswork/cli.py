@@ -216,8 +216,8 @@ def start(
     Starts the hub, the tunnel and the dashboard. Ctrl+C stops everything; the session
     (invites, pending changes) is kept for the next `letswork start` in the same folder.
     """
-    from letswork.hub import statedir
     from letswork.hub.app import HubConfig, RunningHub
+    from letswork.local import statedir
 
     if not path.is_dir():
         sys.exit(_fail(UsageError(f"the folder {path} does not exist")))

@@ -39,9 +39,9 @@ async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) 
         UsageError: no hub is running for the folder.
         TransportError / OpError: the hub is unreachable or refused the op.
     """
-    from letswork.channel.connection import HubConnection
-    from letswork.hub import statedir
-    from letswork.hub.app import hub_info
+    from letswork.client.connection import HubConnection
+    from letswork.local import statedir
+    from letswork.local.hubinfo import hub_info
 
     root = project
     info = hub_info(root)

@@ -30,7 +30,7 @@ from letswork.shared.errors import HandshakeError, LetsworkError, TransportError
 from letswork.ui import printer
 
 if TYPE_CHECKING:
-    from letswork.channel.connection import HubConnection
+    from letswork.client.connection import HubConnection
 
 CHANNEL_PUSH_HINT = (
     "To let Claude Code receive live events from the session, start it with:\n"
@@ -110,7 +110,7 @@ def _pick_session_name(secret: bytes, wanted: str | None) -> str:
 async def _check_and_wait(session: str, name: str) -> dict[str, object]:
     """Connect once with the stored session; wait for admission; returns the hello result."""
     from letswork.channel import sessions
-    from letswork.channel.connection import HubConnection
+    from letswork.client.connection import HubConnection
 
     record = sessions.load_session(session)
 
@@ -281,8 +281,8 @@ def register(main: click.Group) -> None:
 def run_doctor(project: Path) -> int:
     """Print one line per check; returns the number of problems that need fixing."""
     from letswork import __version__
-    from letswork.hub import statedir
-    from letswork.hub.app import hub_info
+    from letswork.local import statedir
+    from letswork.local.hubinfo import hub_info
 
     problems = 0
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from letswork.channel.connection import HubConnection
-from letswork.hub import statedir
+from letswork.client.connection import HubConnection
+from letswork.local import statedir
 from letswork.shared import invite
 from letswork.shared.sanitize import MARKER
 from tests.support.fake_hub import GOOD_HELLO, FakeLink, fake_hub

@@ -53,8 +53,8 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, RichLog, Static
 
-from letswork.channel.connection import HubConnection
-from letswork.hub.statedir import read_secret_file
+from letswork.client.connection import HubConnection
+from letswork.local.statedir import read_secret_file
 from letswork.shared import invite as invite_codes
 from letswork.shared import protocol
 from letswork.shared.errors import HandshakeError, LetsworkError, ProtocolError
