@@ -303,6 +303,7 @@ def test_the_checker_sees_a_circle_under_type_checking(tmp_path: Path) -> None:
         ("channel/x.py", "import letswork.cli\n", "letswork.channel.x -> letswork.cli"),
         ("tools/x.py", "", "letswork.tools: in no part of MAY_IMPORT; give its part a place there"),
     ],
+    ids=["shared-to-hub", "client-to-local", "ui-to-hub", "channel-to-cli", "unknown-part"],
 )
 def test_the_checker_refuses_an_import_upwards_or_sideways(
     tmp_path: Path, module: str, source: str, wrong: str
