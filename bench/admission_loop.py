@@ -21,9 +21,9 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
-from letswork.channel.connection import HubConnection
-from letswork.hub import statedir
+from letswork.client.connection import HubConnection
 from letswork.hub.app import HubConfig, RunningHub
+from letswork.local import statedir
 from letswork.shared import invite
 
 

@@ -39,9 +39,9 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
-from letswork.channel.connection import HubConnection
-from letswork.hub import statedir
+from letswork.client.connection import HubConnection
 from letswork.hub.app import HubConfig, RunningHub
+from letswork.local import statedir
 from letswork.shared import invite
 from letswork.shared.limits import Limits
 

@@ -34,8 +34,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.run import start_hub, stop_hub, summary
-from letswork.channel.connection import HubConnection
-from letswork.hub import statedir
+from letswork.client.connection import HubConnection
+from letswork.local import statedir
 from letswork.shared import invite
 
 LINE = "x" * 33 + "\n"  # 34 characters: (.|.)*# took Python's re over 8 s on one such line

@@ -129,13 +129,13 @@ def test_a_field_within_the_catalogues_limits_is_never_cut_by_the_window() -> No
 def test_the_no_ui_event_log_cleans_only_the_line_it_writes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from letswork import cli
+    from letswork.cli import start
 
     spy = _CleanerSpy(monkeypatch)
     lines: list[str] = []
-    monkeypatch.setattr(cli.log, "info", lambda fmt, *args: lines.append(fmt % args))
+    monkeypatch.setattr(start.log, "info", lambda fmt, *args: lines.append(fmt % args))
     # A conflict's event carries the fresh diff: a whole file's worth of a guest's text.
-    cli._log_event("change_decided", {"change": {"id": "c1", "diff": BIG}})
+    start._log_event("change_decided", {"change": {"id": "c1", "diff": BIG}})
     assert spy.largest <= 400 * sanitize.LINE_WINDOW + 1024
     [line] = lines
     assert len(line) < 500 and line.endswith("…")

@@ -1,1 +1,1 @@
-"""The per-user stdio MCP server and its hub connection."""
+"""The per-user stdio MCP server."""

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from letswork.channel import sessions
-from letswork.hub import statedir
+from letswork.local import statedir
 from letswork.shared import crypto, invite
 from letswork.shared.errors import UsageError
 from letswork.shared.limits import Limits

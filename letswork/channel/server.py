@@ -44,11 +44,11 @@ from letswork import __version__
 from letswork.channel import sessions
 from letswork.channel.collab_tools import CARD_NOT_ALLOWED, LEFT_TEXT
 from letswork.channel.config import ChannelConfig
-from letswork.channel.connection import HubConnection
 from letswork.channel.events import Inbox, Note, describe_event, local_note, note_params
 from letswork.channel.stdio import serve_stdio
 from letswork.channel.tools import TOOLS, ToolContext, format_error, tool_definition, tools_for_role
-from letswork.hub.app import hub_info
+from letswork.client.connection import HubConnection
+from letswork.local.hubinfo import hub_info
 from letswork.shared import crypto, protocol
 from letswork.shared.errors import LetsworkError, OpError, TransportError
 from letswork.shared.limits import MAX_QUEUED_PUSHES

@@ -16,8 +16,8 @@ Each session is one JSON file, readable only by the user::
 The channel prefers ``resume_secret`` when it has one (the host is asked once), falls back to
 the invite when the hub no longer knows the resume credential, and stores a new resume secret
 whenever the hub mints one. Files are written atomically through
-:func:`letswork.hub.statedir.write_private_text` and read through
-:func:`letswork.hub.statedir.read_secret_file`, which refuses a file other users can read.
+:func:`letswork.local.statedir.write_private_text` and read through
+:func:`letswork.local.statedir.read_secret_file`, which refuses a file other users can read.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from letswork.hub import statedir
+from letswork.local import statedir
 from letswork.shared.errors import UsageError
 
 __all__ = [

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
-import json
 import logging
 import os
 import shutil
@@ -20,12 +19,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from letswork.hub import statedir
 from letswork.hub.core import HubCore
 from letswork.hub.server import HubServer
 from letswork.hub.store import Store
+from letswork.local import statedir
+from letswork.local.hubinfo import hub_info, write_hub_info
 from letswork.shared.errors import UsageError
 from letswork.shared.limits import Limits
 
@@ -57,29 +57,6 @@ class HubConfig:
     fsync: bool = False
     #: wall clock in seconds since the epoch; tests pass a fake one instead of sleeping.
     clock: Callable[[], float] = time.time
-
-
-def hub_info(project: Path) -> dict[str, Any] | None:
-    """The running hub's ``hub.json`` for ``project``, or None when no hub runs there."""
-    state = statedir.project_state(project)
-    try:
-        info: dict[str, Any] = json.loads(state.hub_info_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    pid = info.get("pid")
-    if not isinstance(pid, int) or not _pid_alive(pid):
-        return None
-    return info
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class RunningHub:
@@ -174,19 +151,17 @@ class RunningHub:
             self.store.set_meta("port", str(self.server.port))
             self.set_public_url(cfg.public_url or self.local_url)
             self.first_invite = self._first_invite(now)
-            statedir.write_private_text(
-                self.state.hub_info_path,
-                json.dumps(
-                    {
-                        "pid": os.getpid(),
-                        "port": self.server.port,
-                        "bind": cfg.bind,
-                        "local_url": self.local_url,
-                        "host_url": self.host_url,
-                        "project": str(self.root),
-                        "started_at": now,
-                    }
-                ),
+            write_hub_info(
+                self.state,
+                {
+                    "pid": os.getpid(),
+                    "port": self.server.port,
+                    "bind": cfg.bind,
+                    "local_url": self.local_url,
+                    "host_url": self.host_url,
+                    "project": str(self.root),
+                    "started_at": now,
+                },
             )
             if cfg.watch:
                 self._watcher = asyncio.create_task(self._watch())
@@ -209,7 +184,7 @@ class RunningHub:
     @property
     def host_url(self) -> str:
         """Where the host's own tools connect: ``ws+unix:<socket path>`` when the hub has its
-        Unix socket (POSIX), else :attr:`local_url`. See :func:`letswork.channel.connection`."""
+        Unix socket (POSIX), else :attr:`local_url`. See :mod:`letswork.client.connection`."""
         assert self.server is not None
         if self.server.socket_path is not None:
             return "ws+unix:" + str(self.server.socket_path)

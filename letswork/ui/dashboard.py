@@ -37,7 +37,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel
 from rich.console import Group, RenderableType
@@ -53,20 +54,54 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Input, RichLog, Static
 
-from letswork.channel.connection import HubConnection
-from letswork.hub.statedir import read_secret_file
+from letswork.client.connection import HubConnection
+from letswork.local.statedir import ProjectState, read_secret_file
 from letswork.shared import invite as invite_codes
 from letswork.shared import protocol
 from letswork.shared.errors import HandshakeError, LetsworkError, ProtocolError
 from letswork.shared.limits import MAX_SHORT_TEXT_CHARS, Limits
 from letswork.shared.sanitize import clean_terminal, terminal_line
 
-if TYPE_CHECKING:
-    from letswork.hub.app import RunningHub
-
 log = logging.getLogger("letswork.ui")
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class _PublicAddress(Protocol):
+    @property
+    def public_url(self) -> str: ...
+
+
+class _HubSettings(Protocol):
+    @property
+    def limits(self) -> Limits: ...
+
+
+class HostedHub(Protocol):
+    """What the dashboard uses of the hub it runs beside: :class:`letswork.hub.app.RunningHub`,
+    which ``letswork start`` passes. A protocol, so the terminal layer imports nothing of the
+    hub (docs/architecture.md, "The cut")."""
+
+    @property
+    def root(self) -> Path: ...
+
+    @property
+    def state(self) -> ProjectState: ...
+
+    @property
+    def config(self) -> _HubSettings: ...
+
+    @property
+    def core(self) -> _PublicAddress | None: ...
+
+    @property
+    def host_url(self) -> str: ...
+
+    @property
+    def stop_requested(self) -> asyncio.Event: ...
+
+    def current_invite(self) -> str: ...
+
 
 #: Longest diff shown, in lines; the rest is summarised (``letswork diff ID`` shows it all).
 MAX_DIFF_LINES = 2000
@@ -1142,7 +1177,7 @@ def _logs_to_feed(app: Dashboard) -> Iterator[None]:
             logger.addHandler(handler)
 
 
-async def _follow_invite(hub: RunningHub, app: Dashboard, every: float = 1.0) -> None:
+async def _follow_invite(hub: HostedHub, app: Dashboard, every: float = 1.0) -> None:
     """Show the new invite when the tunnel's public address changes."""
     seen = hub.core.public_url if hub.core is not None else None
     while True:
@@ -1160,7 +1195,7 @@ async def _follow_invite(hub: RunningHub, app: Dashboard, every: float = 1.0) ->
 
 
 async def run_dashboard(
-    hub: RunningHub,
+    hub: HostedHub,
     *,
     notes: Sequence[str] = (),
     headless: bool = False,

@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from letswork.channel.config import ChannelConfig
 from letswork.channel.server import Channel
-from letswork.hub import statedir
+from letswork.local import statedir
 from letswork.shared import sanitize
 from letswork.shared.sanitize import MARKER
 from tests.channel.mcp_support import WAIT, mcp_channel

@@ -21,8 +21,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
-from letswork.channel.connection import HubConnection
-from letswork.hub import statedir
+from letswork.client.connection import HubConnection
+from letswork.local import statedir
 from letswork.shared import crypto
 from letswork.shared.errors import HandshakeError, TransportError, UsageError
 from letswork.shared.limits import Limits, MiB

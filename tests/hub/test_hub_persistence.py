@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from letswork.channel.connection import HubConnection
+from letswork.client.connection import HubConnection
 from letswork.shared import invite
 from tests.support.hubs import HubFixture, running_hub
 from tests.support.processes import hub_process

@@ -1,7 +1,7 @@
 """Hypothesis strategies for fuzzing the client with a hostile hub (issue 13, item 11).
 
 The mirror of :mod:`tests.reliability.fuzzing`: there the hub is fed hostile frames, here the
-client (:class:`letswork.channel.connection.HubConnection`) is. A :class:`ClientCase` says what
+client (:class:`letswork.client.connection.HubConnection`) is. A :class:`ClientCase` says what
 the client asks and what a fake hub (:mod:`tests.support.fake_hub`) sends back instead of, or
 before, a valid answer. Families:
 

@@ -34,8 +34,8 @@ from typing import Any
 
 import pytest
 
-from letswork.channel.connection import HubConnection
-from letswork.hub import statedir
+from letswork.client.connection import HubConnection
+from letswork.local import statedir
 from letswork.shared import invite
 from letswork.shared.errors import ErrorCode, LetsworkError, OpError
 from tests.reliability.support import env_int, report, tiers

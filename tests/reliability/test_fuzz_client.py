@@ -27,10 +27,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from letswork.channel import connection as connection_module
 from letswork.channel.config import ChannelConfig
-from letswork.channel.connection import HubConnection
 from letswork.channel.server import Channel
+from letswork.client import connection as connection_module
+from letswork.client.connection import HubConnection
 from letswork.shared import protocol
 from letswork.shared.errors import (
     HubProtocolError,

@@ -34,7 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
-from letswork.channel.connection import HubConnection
+from letswork.client.connection import HubConnection
 from letswork.shared import crypto, protocol
 from tests.reliability import fuzzing
 from tests.reliability.support import (

@@ -28,7 +28,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from letswork.channel.connection import HubConnection
+from letswork.client.connection import HubConnection
 from letswork.shared import crypto
 from letswork.shared.errors import ErrorCode, TransportError
 from tests.support.hubs import HubFixture, running_hub

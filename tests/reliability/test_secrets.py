@@ -27,9 +27,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from websockets.asyncio.client import connect
 
-from letswork.channel.connection import HubConnection
-from letswork.hub import statedir
+from letswork.client.connection import HubConnection
 from letswork.hub.core import Credential
+from letswork.local import statedir
 from letswork.shared import crypto, invite
 from letswork.shared.errors import HandshakeError, LetsworkError
 from tests.reliability.support import report

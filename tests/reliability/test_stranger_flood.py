@@ -33,8 +33,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from letswork.channel.connection import HubConnection
-from letswork.hub import statedir
+from letswork.client.connection import HubConnection
+from letswork.local import statedir
 from letswork.shared import crypto, invite
 from letswork.shared.limits import MiB
 from tests.reliability.support import env_int, report, slow_size

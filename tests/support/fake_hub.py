@@ -6,7 +6,7 @@ hands each authenticated connection to a *script*: a coroutine that reads the cl
 and answers whatever it likes, sealed with the real record layer. The client under test cannot
 tell it from a real hub until the answers break the catalogue, which is the point: the tests of
 hub-to-client frames (``tests/reliability/test_fuzz_client.py``) and of a malformed ``hello``
-(``tests/test_join_hostile_hub.py``, ``tests/channel/test_channel_hostile_hub.py``) use it.
+(``tests/cli/test_join_hostile_hub.py``, ``tests/channel/test_channel_hostile_hub.py``) use it.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from letswork.channel.connection import HubConnection
-from letswork.hub import statedir
+from letswork.client.connection import HubConnection
 from letswork.hub.app import HubConfig, RunningHub
+from letswork.local import statedir
 from letswork.shared import invite, protocol
 from letswork.shared.limits import Limits
 

@@ -1,6 +1,6 @@
 """The host's terminal against hostile text (issue 13, items 9-10): the admin commands, their
-error line (`cli._fail`), and the log lines of `letswork start --no-ui` and hub.log print what
-a peer or a hub wrote cleaned, through the one printer."""
+error line (`cli._common.fail`), and the log lines of `letswork start --no-ui` and hub.log print
+what a peer or a hub wrote cleaned, through the one printer."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from letswork.channel.connection import HubConnection
-from letswork.hub import statedir
+from letswork.client.connection import HubConnection
+from letswork.local import statedir
 from letswork.shared import invite
 from letswork.shared.sanitize import MARKER
 from tests.support.fake_hub import GOOD_HELLO, FakeLink, fake_hub
@@ -57,7 +57,8 @@ def project(tmp_path: Path) -> Path:
 async def test_an_admin_commands_hostile_error_message_is_printed_cleaned_on_one_line(
     project: Path,
 ) -> None:
-    """`cli._fail`: a hub's error message with OSC 52, OSC 0, tags and a line break of its own."""
+    """`cli._common.fail`: a hub's error message with OSC 52, OSC 0, tags and a line break of
+    its own."""
     host_secret = secrets.token_bytes(32)
     message = f"nope{OSC52}{OSC0}{TAGS}\nletswork: all changes approved"
 

@@ -52,6 +52,7 @@ from letswork.shared.errors import (
 )
 from letswork.shared.limits import Limits
 
+#: The channel's logger, as before the client had its own package: log lines keep their name.
 log = logging.getLogger("letswork.channel")
 
 EventHandler = Callable[[protocol.Event], Awaitable[None] | None]

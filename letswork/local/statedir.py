@@ -1,4 +1,5 @@
-"""Where the hub keeps its per-project state, and how secret files are written and read.
+"""Where letswork keeps this machine's per-project state, and how secret files are written and
+read (the hub, the channel, the dashboard and the CLI all go through here).
 
 Layout (``state_root()`` is ``platformdirs.user_state_dir("letswork")`` unless
 ``LETSWORK_STATE_DIR`` is set)::

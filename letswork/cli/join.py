@@ -1,4 +1,4 @@
-"""``letswork join`` (the guest's one command) and ``letswork doctor``.
+"""``letswork join``: the guest's one command.
 
 ``join`` validates the code before connecting, stores it in a 0600 session file, connects once
 to check it and waits for the host's admission, then registers the channel with Claude Code
@@ -26,11 +26,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from letswork.cli._common import fail, run
 from letswork.shared.errors import HandshakeError, LetsworkError, TransportError, UsageError
 from letswork.ui import printer
 
 if TYPE_CHECKING:
-    from letswork.channel.connection import HubConnection
+    from letswork.client.connection import HubConnection
 
 CHANNEL_PUSH_HINT = (
     "To let Claude Code receive live events from the session, start it with:\n"
@@ -110,7 +111,7 @@ def _pick_session_name(secret: bytes, wanted: str | None) -> str:
 async def _check_and_wait(session: str, name: str) -> dict[str, object]:
     """Connect once with the stored session; wait for admission; returns the hello result."""
     from letswork.channel import sessions
-    from letswork.channel.connection import HubConnection
+    from letswork.client.connection import HubConnection
 
     record = sessions.load_session(session)
 
@@ -173,7 +174,7 @@ async def _wait_admitted(conn: HubConnection) -> None:
 
 
 def register(main: click.Group) -> None:
-    """Add ``join`` and ``doctor`` to the ``letswork`` group."""
+    """Add ``join`` to the ``letswork`` group."""
 
     @main.command()
     @click.argument("code", required=False)
@@ -210,23 +211,22 @@ def register(main: click.Group) -> None:
         your shell history). A mistyped code is reported before any connection is made.
         """
         from letswork.channel import sessions
-        from letswork.cli import _fail, _run
         from letswork.shared import invite
 
         raw = code or os.environ.get("LETSWORK_INVITE") or ""
         if not raw:
             if not sys.stdin.isatty():
-                sys.exit(_fail(UsageError("no invite code: pass it, or set LETSWORK_INVITE")))
+                sys.exit(fail(UsageError("no invite code: pass it, or set LETSWORK_INVITE")))
             raw = click.prompt("Invite code", err=True)
         try:
             inv = invite.parse(raw)
         except LetsworkError as exc:
-            sys.exit(_fail(exc))
+            sys.exit(fail(exc))
         name = display_name or default_display_name()
         try:
             session = _pick_session_name(inv.secret, session_name)
         except LetsworkError as exc:
-            sys.exit(_fail(exc))
+            sys.exit(fail(exc))
         try:
             old = sessions.load_session(session)
         except (LetsworkError, FileNotFoundError):
@@ -243,7 +243,7 @@ def register(main: click.Group) -> None:
         async def body() -> dict[str, object]:
             return await _check_and_wait(session, name)
 
-        hello = _run(body)
+        hello = run(body)
         project = printer.one_line(str(hello.get("project")), 200)
         who = printer.one_line(str(hello.get("name")), 64)
         role = printer.one_line(str(hello.get("role")), 16)
@@ -259,92 +259,8 @@ def register(main: click.Group) -> None:
         try:
             register_with_claude(claude, session)
         except LetsworkError as exc:
-            sys.exit(_fail(exc))
+            sys.exit(fail(exc))
         printer.echo("registered the letswork channel with Claude Code (scope: local)", err=True)
         printer.echo(CHANNEL_PUSH_HINT, err=True)
         if not no_launch:
             os.execvp(claude, [claude])  # noqa: S606 - hand the terminal to Claude Code
-
-    @main.command()
-    @click.option(
-        "--project",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=".",
-        show_default="the current folder",
-    )
-    def doctor(project: Path) -> None:
-        """Check Python, the package, cloudflared, Claude Code, the state directory and the hub."""
-        problems = run_doctor(project.resolve())
-        sys.exit(1 if problems else 0)
-
-
-def run_doctor(project: Path) -> int:
-    """Print one line per check; returns the number of problems that need fixing."""
-    from letswork import __version__
-    from letswork.hub import statedir
-    from letswork.hub.app import hub_info
-
-    problems = 0
-
-    def ok(text: str) -> None:
-        printer.echo(f"ok    {text}")
-
-    def bad(text: str, fix: str) -> None:
-        nonlocal problems
-        problems += 1
-        printer.echo(f"FIX   {text}\n      -> {fix}")
-
-    def note(text: str) -> None:
-        printer.echo(f"note  {text}")
-
-    v = sys.version_info
-    if v >= (3, 10):
-        ok(f"Python {v.major}.{v.minor}.{v.micro}")
-    else:
-        bad(f"Python {v.major}.{v.minor}", "install Python 3.10 or newer")
-    ok(f"letswork {__version__} ({Path(__file__).parent})")
-    cloudflared = shutil.which("cloudflared")
-    if cloudflared:
-        ok(f"cloudflared at {cloudflared}")
-    else:
-        note(
-            "cloudflared not found: `letswork start` will run in local mode "
-            "(install it to share over the internet; see `letswork start --help`)"
-        )
-    claude = shutil.which("claude")
-    if claude:
-        ok(f"Claude Code at {claude}")
-    else:
-        note(
-            "Claude Code (`claude`) not found: `letswork join` will print MCP JSON instead "
-            "(npm install -g @anthropic-ai/claude-code)"
-        )
-    root = statedir.state_root()
-    if root.exists():
-        mode = root.stat().st_mode & 0o777
-        if mode & 0o077:
-            bad(f"state directory {root} is mode {mode:o}", f"chmod 700 {root}")
-        else:
-            ok(f"state directory {root} (mode {mode:o})")
-        for path in sorted(root.rglob("*")):
-            if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
-                bad(f"{path} is readable by others", f"chmod 600 {path}")
-    else:
-        ok(f"state directory {root} (not created yet)")
-    info = hub_info(project)
-    if info is None:
-        note(f"no hub is running for {project} (start one with `letswork start`)")
-    else:
-        from letswork.cli_admin import host_call
-
-        try:
-            asyncio.run(host_call(project, "ping"))
-            where = f"pid {info['pid']}, {info['local_url']}"
-            ok(f"hub running for {project} ({where}), answers as host")
-        except LetsworkError as exc:
-            bad(
-                f"hub for {project} (pid {info['pid']}) does not answer: "
-                f"{printer.one_line(exc.message, 2000)}",
-                "stop it (`letswork stop` or kill the pid) and start again",
-            )
-    return problems

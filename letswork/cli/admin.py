@@ -4,7 +4,7 @@
 admit | deny | trust | untrust | stop``. Each finds the hub of ``--project`` (default: the
 current folder) through its ``hub.json``, authenticates with the host key (0600 in the state
 directory), runs one request and prints the result. Errors become one line and an exit code in
-:func:`letswork.cli._run`. Output goes through the one printer (:mod:`letswork.ui.printer`);
+:func:`letswork.cli._common.run`. Output goes through the one printer (:mod:`letswork.ui.printer`);
 names, paths, labels and reasons are put on one line each with :func:`printer.one_line`, diffs
 are printed cleaned (a terminal cannot show a file's invisible characters anyway), and
 ``--json`` output escapes every non-ASCII character (``json.dumps``), so it stays exact.
@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from letswork.cli._common import run
 from letswork.shared.errors import TransportError, UsageError
 from letswork.ui import printer
 from letswork.ui.printer import one_line
@@ -39,9 +40,9 @@ async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) 
         UsageError: no hub is running for the folder.
         TransportError / OpError: the hub is unreachable or refused the op.
     """
-    from letswork.channel.connection import HubConnection
-    from letswork.hub import statedir
-    from letswork.hub.app import hub_info
+    from letswork.client.connection import HubConnection
+    from letswork.local import statedir
+    from letswork.local.hubinfo import hub_info
 
     root = project
     info = hub_info(root)
@@ -63,14 +64,12 @@ async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) 
 
 
 def _call(project: Path, op: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-    from letswork.cli import _run
-
     root = project.resolve()
 
     async def body() -> dict[str, Any]:
         return await host_call(root, op, args)
 
-    return _run(body)
+    return run(body)
 
 
 def _echo_json(data: Any) -> None:

@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 
-from letswork.channel.connection import HubConnection
+from letswork.client.connection import HubConnection
 from letswork.shared import crypto, protocol
 from letswork.shared.errors import HubProtocolError, ProtocolError
 from tests.shared.test_protocol import MESSAGE

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from letswork.channel.connection import HubConnection
 from letswork.cli import main
+from letswork.client.connection import HubConnection
 from letswork.shared import invite
 from tests.support.hubs import make_project
 from tests.support.processes import hub_process

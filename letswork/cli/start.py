@@ -1,36 +1,22 @@
-"""The ``letswork`` command line (click).
-
-This module is the one place that turns errors into user messages and exit codes:
-
-- exit 0: success (and a clean stop on Ctrl+C or SIGTERM)
-- exit 1: the operation failed (hub refused, not reachable, disk error, ...)
-- exit 2: usage error (bad argument, mistyped invite code, folder missing, port in use)
-
-Every command catches :class:`~letswork.shared.errors.LetsworkError` through :func:`_run`
-and prints one line to stderr; a traceback means a bug.
-
-Everything written to the terminal goes through the one printer, :mod:`letswork.ui.printer`
-(issue 13, item 10): an error message may quote what a hub or a peer sent, so it is cleaned
-and kept on one line; log records are cleaned by the printer's formatter.
-"""
+"""``letswork start``: share a folder. Starts the hub, the tunnel and the dashboard (or, with
+``--no-ui``, plain log lines and the join line)."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import shutil
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from letswork import __version__
-from letswork.shared.errors import LetsworkError, UsageError
+from letswork.cli._common import fail, run, setup_logging
+from letswork.shared.errors import UsageError
 from letswork.shared.limits import (
     MAX_FILE_BYTES,
     MAX_FILE_BYTES_CEILING,
@@ -40,7 +26,6 @@ from letswork.shared.limits import (
 )
 from letswork.ui import printer
 
-T = TypeVar("T")
 log = logging.getLogger("letswork")
 
 LOCAL_MODE_BANNER = """\
@@ -58,69 +43,7 @@ To share over SSH:    the guest runs  ssh -N -L {port}:127.0.0.1:{port} you@this
 """
 
 
-#: The longest error message a command prints (characters, on one line).
-MAX_ERROR_CHARS = 2000
-
-
-def _fail(exc: LetsworkError) -> int:
-    """Print ``exc``'s message as one cleaned line on stderr; returns the exit code."""
-    printer.echo(f"letswork: {printer.one_line(exc.message, MAX_ERROR_CHARS)}", err=True)
-    return 2 if isinstance(exc, UsageError) else 1
-
-
-def _run(coro_fn: Callable[[], Awaitable[T]]) -> T:
-    """Run an async command body; map LetsworkError to a message and an exit code."""
-    try:
-        return asyncio.run(_as_coro(coro_fn))
-    except LetsworkError as exc:
-        sys.exit(_fail(exc))
-    except KeyboardInterrupt:
-        sys.exit(130)
-
-
-async def _as_coro(fn: Callable[[], Awaitable[T]]) -> T:
-    return await fn()
-
-
-def setup_logging(level: int, log_file: Path | None = None) -> None:
-    """Logs go to stderr (never stdout) and, when given, to a 0600 log file, both cleaned by
-    the printer's formatter (a record may quote a peer's name or a hub's close reason)."""
-    root = logging.getLogger("letswork")
-    root.setLevel(level)
-    root.handlers.clear()
-    root.addHandler(
-        printer.stream_handler(sys.stderr, "%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
-    )
-    if log_file is not None:
-        log_file.touch(mode=0o600, exist_ok=True)
-        log_file.chmod(0o600)
-        root.addHandler(
-            printer.file_handler(log_file, "%(asctime)s %(name)s %(levelname)s %(message)s")
-        )
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="letswork")
-def main() -> None:
-    """Real-time collaboration on one codebase, each person through their own AI assistant.
-
-    The host runs `letswork start` in a project folder and shares the printed invite code;
-    each guest runs `letswork join CODE`. Everything between them is end-to-end encrypted.
-    """
-    printer.install()
-
-
-# ---------------------------------------------------------------------------- admin
-
-from letswork import cli_admin, cli_join  # noqa: E402 - register the other commands
-
-cli_admin.register(main)
-cli_join.register(main)
-
-# ---------------------------------------------------------------------------- start
-
-
-@main.command()
+@click.command()
 @click.argument(
     "path", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
 )
@@ -216,11 +139,11 @@ def start(
     Starts the hub, the tunnel and the dashboard. Ctrl+C stops everything; the session
     (invites, pending changes) is kept for the next `letswork start` in the same folder.
     """
-    from letswork.hub import statedir
     from letswork.hub.app import HubConfig, RunningHub
+    from letswork.local import statedir
 
     if not path.is_dir():
-        sys.exit(_fail(UsageError(f"the folder {path} does not exist")))
+        sys.exit(fail(UsageError(f"the folder {path} does not exist")))
     project = path.resolve()
     state = statedir.project_state(project)
     setup_logging(logging.DEBUG if verbose else logging.INFO, state.log_path)
@@ -297,7 +220,7 @@ def start(
             await hub.stop()
             log.info("hub stopped")
 
-    _run(body)
+    run(body)
 
 
 CLOUDFLARED_MISSING = """\
@@ -332,61 +255,6 @@ def _announce(code: str) -> None:
     sys.stdout.flush()
 
 
-# ============================================================================ channel
-# `letswork channel`: the stdio MCP server an assistant's MCP client starts
-# (letswork/channel/). Kept as one section at the end of this module.
-
-
-@main.command()
-@click.option(
-    "--session",
-    "session_name",
-    metavar="NAME",
-    help="Stored session to connect with (written by `letswork join`).",
-)
-@click.option(
-    "--host",
-    "host_mode",
-    is_flag=True,
-    help="Connect as the host, to the hub running for --project.",
-)
-@click.option(
-    "--project",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="With --host: the shared folder (default: the current folder).",
-)
-@click.option("--name", metavar="NAME", help="Display name the others see (guests only).")
-@click.option(
-    "--publish-card",
-    is_flag=True,
-    help="Allow the assistant to show the session its client name and the MCP servers it "
-    "chooses to mention (the publish_card tool). Off by default: nothing is sent without it.",
-)
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def channel(
-    session_name: str | None,
-    host_mode: bool,
-    project: Path | None,
-    name: str | None,
-    publish_card: bool,
-    verbose: bool,
-) -> None:
-    """Run the stdio MCP server your assistant talks to (its MCP client starts this).
-
-    A guest connects with the invite in LETSWORK_INVITE, or with a session stored by
-    `letswork join` (--session NAME). The host connects with --host to the hub running for
-    --project. Only MCP messages go to stdout; logs go to stderr and to
-    <state dir>/logs/channel-NAME.log.
-    """
-    from letswork.channel.config import channel_log_path, resolve
-    from letswork.channel.server import run_stdio
-
-    try:
-        config = resolve(session=session_name, host=host_mode, project=project, name=name)
-        config = dataclasses.replace(config, publish_card=publish_card)
-        log_file = channel_log_path(config.label)
-    except LetsworkError as exc:
-        sys.exit(_fail(exc))
-    setup_logging(logging.DEBUG if verbose else logging.INFO, log_file)
-    _run(lambda: run_stdio(config))
+def register(main: click.Group) -> None:
+    """Add ``start`` to the ``letswork`` group."""
+    main.add_command(start)

@@ -9,8 +9,8 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from letswork.hub import statedir
-from letswork.hub.statedir import (
+from letswork.local import statedir
+from letswork.local.statedir import (
     load_or_create_key,
     project_slug,
     project_state,
