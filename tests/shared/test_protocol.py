@@ -15,19 +15,14 @@ from pydantic import BaseModel, ValidationError
 
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError, ProtocolError, op_error
-from letswork.shared.protocol import (
-    ALL_ROLES,
-    COMMON_ERRORS,
-    EVENTS,
-    MAX_ID,
-    OPS,
+from letswork.shared.protocol.base import ALL_ROLES, MAX_ID, LockInfo, WireModel
+from letswork.shared.protocol.catalogue import COMMON_ERRORS, EVENTS, OPS
+from letswork.shared.protocol.changes import ChangeInfo
+from letswork.shared.protocol.wire import (
     REASONS,
-    ChangeInfo,
     Event,
-    LockInfo,
     Request,
     Response,
-    WireModel,
     decode_incoming,
     decode_request,
     encode_event,
@@ -1014,9 +1009,7 @@ def test_every_op_and_event_of_the_catalogue_is_documented_in_protocol_md() -> N
     import re
     from pathlib import Path
 
-    from letswork.shared import protocol
-
     doc = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
     headings = set(re.findall(r"^#{3,5} `([a-z_]+)`$", doc, flags=re.M))
-    missing = (set(protocol.OPS) | set(protocol.EVENTS)) - headings
+    missing = (set(OPS) | set(EVENTS)) - headings
     assert not missing, f"not in docs/protocol.md: {sorted(missing)}"
