@@ -13,7 +13,7 @@ from letswork.shared.errors import HubProtocolError, ProtocolError
 from letswork.shared.protocol.base import MAX_TIMESTAMP
 from letswork.shared.protocol.session import PingResult
 from letswork.shared.protocol.wire import parse_event_data, parse_result
-from tests.shared.test_protocol import MESSAGE
+from tests.shared.protocol.examples import MESSAGE
 from tests.support.fake_hub import FakeLink, fake_hub, good_result
 
 WAIT = 30.0  # seconds: a guard against hangs, never a measurement

@@ -42,7 +42,7 @@ from letswork.shared.errors import ProtocolError
 from letswork.shared.protocol import catalogue
 from letswork.shared.protocol.base import MAX_ID
 from letswork.shared.protocol.wire import parse_event_data, parse_result
-from tests.shared.test_protocol import ARGS_EXAMPLES
+from tests.shared.protocol.examples import ARGS_EXAMPLES
 from tests.support.fake_hub import dumps, good_event, good_result
 
 #: The request id the client's first request after ``hello`` gets (``hello`` is 1).

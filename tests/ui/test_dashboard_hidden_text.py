@@ -19,7 +19,7 @@ from letswork.shared.protocol.wire import Event, parse_event_data
 from letswork.shared.sanitize import MARKER
 from letswork.ui.dashboard import describe_activity, describe_event, diff_renderable
 from tests.channel.test_channel_hidden_text import hostile_variant
-from tests.shared.test_protocol import EVENT_EXAMPLES, RESULT_EXAMPLES
+from tests.shared.protocol.examples import EVENT_EXAMPLES, RESULT_EXAMPLES
 from tests.support.hubs import make_project, running_hub
 from tests.ui.test_dashboard import dashboard_for, rendered, wait_until
 
