@@ -185,6 +185,7 @@ OPS: tuple[OpSpec, ...] = (
         mutates=True,
         errors=(*_CHANGE_ERRORS, _E.EXISTS),
     ),
+    # the approval queue
     op(
         "pending_changes",
         PendingChangesArgs,

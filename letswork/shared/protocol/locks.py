@@ -1,5 +1,5 @@
 """The ``locks`` group: taking, releasing and breaking the lock on a path, with the
-``lock_taken`` and ``lock_released`` events. :class:`~.base.LockInfo` is in ``base``: the
+``lock_taken`` and ``lock_released`` events. ``LockInfo`` is in ``base``: the
 ``session`` and ``files`` groups show locks too.
 """
 

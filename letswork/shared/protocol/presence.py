@@ -1,5 +1,5 @@
 """The ``presence`` group: who is here and how active (``list_peers``), capability cards,
-the activity log, and leaving with a summary. It has no events (yet).
+the activity log, and leaving with a summary. It has no events.
 """
 
 from __future__ import annotations

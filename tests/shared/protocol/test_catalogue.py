@@ -3,10 +3,13 @@ model a frozen strict wire model, and docs/protocol.md documenting every op and 
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import typing
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
@@ -57,6 +60,15 @@ def _types_in(annotation: Any) -> Iterator[Any]:
     yield annotation
     for arg in typing.get_args(annotation):
         yield from _types_in(arg)
+
+
+def _groups() -> list[ModuleType]:
+    """The group modules: every module of the package but base, catalogue and wire."""
+    return [
+        importlib.import_module(f"{protocol.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(protocol.__path__)
+        if info.name not in {"base", "catalogue", "wire"}
+    ]
 
 
 # ---------------------------------------------------------------------------- examples
@@ -111,11 +123,7 @@ def test_catalogue_keys_match_spec_names_and_error_lists_are_unique() -> None:
 def test_each_group_module_holds_its_own_ops_and_the_catalogue_lists_them_all_once() -> None:
     # One module per op group (changes holds the approvals too); the catalogue is assembled
     # from them, so a module left out, or a name listed twice, would lose ops silently.
-    modules = [
-        importlib.import_module(f"{protocol.__name__}.{info.name}")
-        for info in pkgutil.iter_modules(protocol.__path__)
-        if info.name not in {"base", "catalogue", "wire"}
-    ]
+    modules = _groups()
     groups = {spec.group for spec in OPS.values()} - {"approvals"}
     assert {module.__name__.rsplit(".", 1)[1] for module in modules} == groups
     for module in modules:
@@ -123,6 +131,33 @@ def test_each_group_module_holds_its_own_ops_and_the_catalogue_lists_them_all_on
         assert {spec.group for spec in module.OPS} <= own, module.__name__
     assert sum(len(module.OPS) for module in modules) == len(OPS)
     assert sum(len(module.EVENTS) for module in modules) == len(EVENTS)
+
+
+def test_imports_inside_the_package_run_one_way() -> None:
+    # Group modules build on base alone; catalogue gathers the groups; wire reads catalogue.
+    # Nothing in shared/ reaches outside it.
+    package = protocol.__name__
+    allowed_outside = {"letswork.shared.errors", "letswork.shared.limits", "letswork.shared"}
+    for path in Path(protocol.__path__[0]).glob("*.py"):
+        name = path.stem
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found |= {
+                    f"{node.module}.{alias.name}" if node.module == package else node.module
+                    for alias in node.names
+                }
+        mine = {m.removeprefix(package + ".") for m in found if m.startswith(package + ".")}
+        outside = {m for m in found if m.startswith("letswork.") and not m.startswith(package)}
+        assert outside <= allowed_outside, name
+        if name == "base":
+            assert not mine, name
+        elif name == "catalogue":
+            assert mine <= {"base"} | {m.__name__.rsplit(".", 1)[1] for m in _groups()}, name
+        elif name == "wire":
+            assert mine <= {"base", "catalogue"}, name
+        elif name != "__init__":
+            assert mine <= {"base"}, name
 
 
 def test_every_model_is_a_frozen_strict_wire_model() -> None:
