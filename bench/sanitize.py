@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 from letswork.channel.tools import TOOLS, ToolContext
-from letswork.shared import protocol
+from letswork.shared.protocol.wire import parse_result
 from letswork.shared.sanitize import clean_line, mark_hidden
 
 MiB = 1 << 20
@@ -99,7 +99,7 @@ def main() -> None:
         "receipts": None,
         "read": False,
     }
-    result = protocol.parse_result(
+    result = parse_result(
         "get_messages",
         {"messages": [{**message, "id": i} for i in range(1, 101)], "has_more": False},
     )

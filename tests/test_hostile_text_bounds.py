@@ -14,8 +14,9 @@ import sys
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from letswork.shared import protocol, sanitize
+from letswork.shared import sanitize
 from letswork.shared.errors import ProtocolError
+from letswork.shared.protocol.wire import parse_result
 from letswork.shared.sanitize import MARKER
 from letswork.ui import printer
 from tests.support.fake_hub import GOOD_HELLO, FakeLink, fake_hub
@@ -46,7 +47,7 @@ async def _join(*args: str) -> tuple[int, str]:
 def test_a_protocol_error_names_a_hostile_key_in_at_most_64_characters() -> None:
     result = {**GOOD_HELLO, HUGE_KEY: 1}
     try:
-        protocol.parse_result("hello", result)
+        parse_result("hello", result)
     except ProtocolError as exc:
         message, field = exc.message, exc.data["field"]
     else:  # pragma: no cover - the catalogue refuses unknown fields

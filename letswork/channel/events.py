@@ -31,8 +31,16 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from letswork.shared import protocol
 from letswork.shared.errors import ProtocolError
+from letswork.shared.protocol.base import ReasonData
+from letswork.shared.protocol.changes import ChangeDecidedData, ChangeInfo, ChangeSubmittedData
+from letswork.shared.protocol.files import FileChangedData
+from letswork.shared.protocol.locks import LockReleasedData, LockTakenData
+from letswork.shared.protocol.messages import MessageData, MessageInfo, MessageReceiptData
+from letswork.shared.protocol.session import AdmittedData, NameChangedData, PeerData, PeerLeftData
+from letswork.shared.protocol.tasks import TaskInfo, TaskUpdatedData
+from letswork.shared.protocol.variables import VarChangedData
+from letswork.shared.protocol.wire import Event, parse_event_data
 from letswork.shared.sanitize import clean_line
 
 __all__ = [
@@ -100,7 +108,7 @@ def _path(path: str) -> str:
     return clean_line(path, 300)
 
 
-def _kind_phrase(change: protocol.ChangeInfo) -> str:
+def _kind_phrase(change: ChangeInfo) -> str:
     path = _path(change.path)
     if change.kind == "move" and change.new_path:
         return f"move of {path} to {_path(change.new_path)}"
@@ -127,10 +135,10 @@ def _generic(name: str, data: Mapping[str, Any]) -> str:
 # whole). Read receipts are silent: get_messages shows them to the sender.
 
 _COLLAB_DATA = (
-    protocol.MessageData,
-    protocol.MessageReceiptData,
-    protocol.TaskUpdatedData,
-    protocol.VarChangedData,
+    MessageData,
+    MessageReceiptData,
+    TaskUpdatedData,
+    VarChangedData,
 )
 _BODY_CHARS = 300
 _TITLE_CHARS = 120
@@ -145,7 +153,7 @@ def _excerpt(text: str, max_chars: int) -> tuple[str, bool]:
     return clean_line(text, max_chars), True
 
 
-def _task_ref(task: protocol.TaskInfo) -> str:
+def _task_ref(task: TaskInfo) -> str:
     return f'task #{task.id} "{clean_line(task.title, _TITLE_CHARS)}"'
 
 
@@ -153,7 +161,7 @@ def _ids(ids: list[int]) -> str:
     return ", ".join(f"#{i}" for i in ids)
 
 
-def _describe_message(m: protocol.MessageInfo, me: str) -> tuple[str | None, dict[str, str]] | None:
+def _describe_message(m: MessageInfo, me: str) -> tuple[str | None, dict[str, str]] | None:
     if m.sender == me:
         return None  # our own message, seen by another of our connections
     body, cut = _excerpt(m.body, _BODY_CHARS)
@@ -170,7 +178,7 @@ def _describe_message(m: protocol.MessageInfo, me: str) -> tuple[str | None, dic
     return text, extra
 
 
-def _describe_task(data: protocol.TaskUpdatedData, me: str) -> tuple[str, dict[str, str]] | None:
+def _describe_task(data: TaskUpdatedData, me: str) -> tuple[str, dict[str, str]] | None:
     if data.by is not None and data.by == me:
         return None  # the tool result already said it
     task = data.task
@@ -212,7 +220,7 @@ def _describe_task(data: protocol.TaskUpdatedData, me: str) -> tuple[str, dict[s
     return text, extra
 
 
-def _describe_var(data: protocol.VarChangedData, me: str) -> tuple[str, dict[str, str]] | None:
+def _describe_var(data: VarChangedData, me: str) -> tuple[str, dict[str, str]] | None:
     if data.by == me:
         return None
     key = clean_line(data.key, 128)
@@ -225,11 +233,11 @@ def _describe_var(data: protocol.VarChangedData, me: str) -> tuple[str, dict[str
 
 
 def _describe_collab(data: BaseModel, *, me: str) -> tuple[str | None, dict[str, str]] | None:
-    if isinstance(data, protocol.MessageData):
+    if isinstance(data, MessageData):
         return _describe_message(data.message, me)
-    if isinstance(data, protocol.TaskUpdatedData):
+    if isinstance(data, TaskUpdatedData):
         return _describe_task(data, me)
-    if isinstance(data, protocol.VarChangedData):
+    if isinstance(data, VarChangedData):
         return _describe_var(data, me)
     return None  # message_receipt: silent
 
@@ -239,7 +247,7 @@ def _describe(
 ) -> tuple[str | None, dict[str, str]] | None:
     """(content, extra meta) for one parsed event, or None to drop it."""
     is_host = role == "host"
-    if isinstance(data, protocol.PeerData):
+    if isinstance(data, PeerData):
         if data.name in (me, _HOST):
             return None  # the host's own tools (dashboard, admin commands) come and go
         if name == "awaiting_admission":
@@ -249,23 +257,23 @@ def _describe(
                 {"peer": data.name, "role": data.role},
             )
         return f"{_who(data.name)} joined as {data.role}", {"peer": data.name, "role": data.role}
-    if isinstance(data, protocol.PeerLeftData):
+    if isinstance(data, PeerLeftData):
         if data.name in (me, _HOST):
             return None
         return (
             f"{_who(data.name)} left ({clean_line(data.reason, 120)})",
             {"peer": data.name},
         )
-    if isinstance(data, protocol.AdmittedData):
+    if isinstance(data, AdmittedData):
         return "The host admitted you: every tool works now.", {}
-    if isinstance(data, protocol.NameChangedData):
+    if isinstance(data, NameChangedData):
         if data.new == me:
             return None
         return (
             f"{_who(data.old)} is now called {_who(data.new)}",
             {"peer": data.new, "old_name": data.old},
         )
-    if isinstance(data, protocol.ChangeSubmittedData):
+    if isinstance(data, ChangeSubmittedData):
         change = data.change
         if change.author == me:
             return None
@@ -281,7 +289,7 @@ def _describe(
             f"(change {_id(change.id)}); {nxt}",
             {"change_id": change.id, "author": change.author, "path": change.path},
         )
-    if isinstance(data, protocol.ChangeDecidedData):
+    if isinstance(data, ChangeDecidedData):
         change = data.change
         by = _who(change.decided_by or "the host")
         mine = change.author == me
@@ -305,7 +313,7 @@ def _describe(
         extra = {"change_id": change.id, "author": change.author, "path": change.path}
         extra["status"] = change.status
         return text, extra
-    if isinstance(data, protocol.LockTakenData):
+    if isinstance(data, LockTakenData):
         lock = data.lock
         if lock.holder == me or lock.change_id is not None:
             return None  # our own lock, or the lock a just-announced change holds
@@ -313,7 +321,7 @@ def _describe(
             f"{_who(lock.holder)} locked {_path(lock.path)} until {clock_text(lock.expires_at)}",
             {"path": lock.path, "holder": lock.holder},
         )
-    if isinstance(data, protocol.LockReleasedData):
+    if isinstance(data, LockReleasedData):
         if data.reason == "decided" or (data.holder == me and data.reason == "unlocked"):
             return None  # announced by change_decided / our own unlock
         why = {
@@ -328,7 +336,7 @@ def _describe(
             else f"{_who(data.holder)} unlocked {_path(data.path)}",
             {"path": data.path, "holder": data.holder},
         )
-    if isinstance(data, protocol.FileChangedData):
+    if isinstance(data, FileChangedData):
         if data.by == me:
             return None
         by = f"by {_who(data.by)}" if data.by else "on disk by the host's editor"
@@ -338,7 +346,7 @@ def _describe(
         )
     if isinstance(data, _COLLAB_DATA):
         return _describe_collab(data, me=me)
-    if isinstance(data, protocol.ReasonData):
+    if isinstance(data, ReasonData):
         why = f": {clean_line(data.reason, 300)}" if data.reason else ""
         if name == "denied":
             return f"The host refused to admit you{why}.", {}
@@ -349,7 +357,7 @@ def _describe(
 
 
 def describe_event(
-    event: protocol.Event,
+    event: Event,
     *,
     seq: int,
     me: str,
@@ -362,7 +370,7 @@ def describe_event(
     rather than an error: a newer hub must not break an older channel.
     """
     try:
-        data = protocol.parse_event_data(event.name, event.data)
+        data = parse_event_data(event.name, event.data)
     except ProtocolError:
         described: tuple[str | None, dict[str, str]] | None = (
             _generic(event.name, event.data),

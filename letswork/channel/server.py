@@ -49,9 +49,12 @@ from letswork.channel.stdio import serve_stdio
 from letswork.channel.tools import TOOLS, ToolContext, format_error, tool_definition, tools_for_role
 from letswork.client.connection import HubConnection
 from letswork.local.hubinfo import hub_info
-from letswork.shared import crypto, protocol
+from letswork.shared import crypto
 from letswork.shared.errors import LetsworkError, OpError, TransportError
 from letswork.shared.limits import MAX_QUEUED_PUSHES
+from letswork.shared.protocol.base import NameResult
+from letswork.shared.protocol.catalogue import OPS
+from letswork.shared.protocol.wire import Event
 from letswork.shared.sanitize import MARKER, clean_line
 
 if TYPE_CHECKING:  # the SDK's stream protocols are only exported from a private module
@@ -306,7 +309,7 @@ class Channel:
         except (LetsworkError, OSError) as exc:
             log.warning("cannot update session %s: %s", self.config.session, exc)
 
-    def _on_event(self, event: protocol.Event) -> None:
+    def _on_event(self, event: Event) -> None:
         note = describe_event(
             event, seq=self.inbox.next_seq(), me=self.me, role=self._role, now=self.clock()
         )
@@ -422,12 +425,12 @@ class Channel:
                 self._told_down = True
             text = format_error(
                 exc,
-                mutating=protocol.OPS[spec.op].mutates,
+                mutating=OPS[spec.op].mutates,
                 link=self.link,
                 revoked=self.revoked,
             )
             return self._result(text, is_error=True)
-        if isinstance(parsed, protocol.NameResult) and self.conn is not None:
+        if isinstance(parsed, NameResult) and self.conn is not None:
             self.conn.name = parsed.name  # reconnects say hello with the new name
             if self.config.session is not None:
                 self._update_session(name=parsed.name)

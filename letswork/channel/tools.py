@@ -3,7 +3,7 @@
 Each tool but ``get_notifications`` is one hub op. Its input schema is derived from the op's
 argument model in :mod:`letswork.shared.protocol` (``model_json_schema``), with a description
 added to each property here, so the schema the model sees and the validation the hub applies
-cannot drift apart. Who sees a tool follows :data:`protocol.OPS` ``[op].roles`` (the design's
+cannot drift apart. Who sees a tool follows :data:`OPS` ``[op].roles`` (the design's
 role table), narrowed where a tool makes no sense for a role (a viewer has no changes of its
 own). The list is a convenience only: the hub enforces roles on every call.
 
@@ -29,8 +29,18 @@ from typing import Any
 import mcp_types as types
 
 from letswork.channel.collab_tools import COLLAB_TOOLS
-from letswork.shared import protocol
 from letswork.shared.errors import ErrorCode, LetsworkError, TransportError
+from letswork.shared.protocol.base import ALL_ROLES, LockInfo, NameResult
+from letswork.shared.protocol.catalogue import OPS
+from letswork.shared.protocol.changes import ChangeDetail, ChangeInfo, ChangeList, ChangeResult
+from letswork.shared.protocol.files import (
+    FindFilesResult,
+    ListFilesResult,
+    ReadFileResult,
+    SearchFilesResult,
+)
+from letswork.shared.protocol.locks import ForceUnlockResult, LockResult, UnlockResult
+from letswork.shared.protocol.session import PingResult, StatusResult
 from letswork.shared.sanitize import MARKER, clean, clean_line, count_hidden, mark_hidden
 
 __all__ = [
@@ -53,7 +63,7 @@ MAX_DIFF_LINES = 400
 #: Characters of a diff shown in one change result (one huge line would otherwise pass).
 MAX_DIFF_CHARS = 40_000
 
-_ALL = protocol.ALL_ROLES
+_ALL = ALL_ROLES
 _WRITERS = frozenset({"host", "editor"})
 
 
@@ -99,7 +109,7 @@ class ToolSpec:
     def input_schema(self) -> dict[str, Any]:
         if self.op is None:
             return {"type": "object", "properties": {}, "additionalProperties": False}
-        return _schema(protocol.OPS[self.op].args.model_json_schema(), self.fields, self.defaults)
+        return _schema(OPS[self.op].args.model_json_schema(), self.fields, self.defaults)
 
 
 def _schema(
@@ -185,7 +195,7 @@ def _size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
 
 
-def _what(change: protocol.ChangeInfo) -> str:
+def _what(change: ChangeInfo) -> str:
     path = _path(change.path)
     if change.kind == "move" and change.new_path:
         return f"move of {path} to {_path(change.new_path)}"
@@ -193,7 +203,7 @@ def _what(change: protocol.ChangeInfo) -> str:
     return f"{article} {change.kind} of {path}"
 
 
-def _sensitive(change: protocol.ChangeInfo) -> str:
+def _sensitive(change: ChangeInfo) -> str:
     """The sentence that marks a change to a sensitive path (it alters what guests see or runs
     code on the host), or ``""``; the reason comes from the hub, so it is cleaned."""
     if not change.sensitive:
@@ -231,7 +241,7 @@ def _diff(diff: str | None) -> str:
     return "\n".join(lines)
 
 
-def _lock_text(lock: protocol.LockInfo) -> str:
+def _lock_text(lock: LockInfo) -> str:
     held = f"held by {_name(lock.holder)} until {_clock(lock.expires_at)}"
     if lock.change_id:
         held = f"held by {_name(lock.holder)}'s pending change {clean_line(lock.change_id, 64)}"
@@ -243,12 +253,12 @@ def _lock_text(lock: protocol.LockInfo) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _r_ping(r: protocol.PingResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_ping(r: PingResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     link = clean_line(ctx.link, 300)
     return f"pong: the hub answered (hub clock {_stamp(r.now)}). Link to the hub: {link}."
 
 
-def _r_status(r: protocol.StatusResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_status(r: StatusResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     you = r.you
     lines = [
         f"Project: {clean_line(r.project, 120)}",
@@ -277,7 +287,7 @@ def _r_status(r: protocol.StatusResult, args: Mapping[str, Any], ctx: ToolContex
     return "\n".join(lines)
 
 
-def _r_list(r: protocol.ListFilesResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_list(r: ListFilesResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     where = _path(str(args.get("path") or "")) or "the project root"
     head = f"{_count(len(r.entries), 'entry', 'entries')} in {where}"
     if r.truncated:
@@ -294,7 +304,7 @@ def _r_list(r: protocol.ListFilesResult, args: Mapping[str, Any], ctx: ToolConte
     return "\n".join(lines)
 
 
-def _r_read(r: protocol.ReadFileResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_read(r: ReadFileResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     text, count, note = r.text, r.lines, ""
     if len(text) > MAX_READ_CHARS:
         kept = text[:MAX_READ_CHARS]
@@ -323,7 +333,7 @@ def _r_read(r: protocol.ReadFileResult, args: Mapping[str, Any], ctx: ToolContex
     return f"{header}\n{text}"
 
 
-def _r_search(r: protocol.SearchFilesResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_search(r: SearchFilesResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     pattern = clean_line(str(args.get("pattern", "")), 80)
     head = f"{_count(len(r.matches), 'match', 'matches')} for {pattern!r} in "
     head += f"{_count(r.files_scanned, 'file')} scanned"
@@ -340,7 +350,7 @@ def _r_search(r: protocol.SearchFilesResult, args: Mapping[str, Any], ctx: ToolC
     return "\n".join(lines)
 
 
-def _r_find(r: protocol.FindFilesResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_find(r: FindFilesResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     glob = clean_line(str(args.get("glob", "")), 80)
     head = f"{_count(len(r.paths), 'path')} matching {glob!r}"
     if r.truncated:
@@ -348,11 +358,11 @@ def _r_find(r: protocol.FindFilesResult, args: Mapping[str, Any], ctx: ToolConte
     return "\n".join([head + (":" if r.paths else "."), *(_path(p) for p in r.paths)])
 
 
-def _r_name(r: protocol.NameResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_name(r: NameResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     return f"Your display name is now {_name(r.name)}."
 
 
-def _r_change(r: protocol.ChangeResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_change(r: ChangeResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     c = r.change
     if r.status == "applied":
         sha = f" The file's sha256 is now {c.new_sha256}." if c.new_sha256 else ""
@@ -366,7 +376,7 @@ def _r_change(r: protocol.ChangeResult, args: Mapping[str, Any], ctx: ToolContex
     )
 
 
-def _r_lock(r: protocol.LockResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_lock(r: LockResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     lock = r.lock
     return (
         f"You hold the lock on {_path(lock.path)} until {_clock(lock.expires_at)}. Others' "
@@ -374,14 +384,14 @@ def _r_lock(r: protocol.LockResult, args: Mapping[str, Any], ctx: ToolContext) -
     )
 
 
-def _r_unlock(r: protocol.UnlockResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_unlock(r: UnlockResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     path = _path(str(args.get("path", "")))
     if r.released:
         return f"Released your lock on {path}."
     return f"You held no lock on {path}; nothing to do."
 
 
-def _change_line(c: protocol.ChangeInfo) -> str:
+def _change_line(c: ChangeInfo) -> str:
     line = f"- {clean_line(c.id, 64)} [{c.status}] {_what(c)}, proposed {_clock(c.created_at)}"
     if c.decided_at is not None:
         by = f" by {_name(c.decided_by)}" if c.decided_by else ""
@@ -395,7 +405,7 @@ def _change_line(c: protocol.ChangeInfo) -> str:
     return line
 
 
-def _r_mine(r: protocol.ChangeList, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_mine(r: ChangeList, args: Mapping[str, Any], ctx: ToolContext) -> str:
     if not r.changes:
         status = args.get("status")
         return f"You have no changes with status {status}." if status else "You have no changes."
@@ -406,7 +416,7 @@ def _r_mine(r: protocol.ChangeList, args: Mapping[str, Any], ctx: ToolContext) -
     return "\n".join([f"Your changes ({summary}):", *(_change_line(c) for c in r.changes)])
 
 
-def _r_pending(r: protocol.ChangeList, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_pending(r: ChangeList, args: Mapping[str, Any], ctx: ToolContext) -> str:
     if not r.changes:
         return "No changes are waiting for your decision."
     blocks = [
@@ -426,7 +436,7 @@ def _r_pending(r: protocol.ChangeList, args: Mapping[str, Any], ctx: ToolContext
     return "\n\n".join(blocks)
 
 
-def _r_decided(r: protocol.ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_decided(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> str:
     c = r.change
     cid = clean_line(c.id, 64)
     what = f"{_what(c)} by {_name(c.author)}"
@@ -444,7 +454,7 @@ def _r_decided(r: protocol.ChangeDetail, args: Mapping[str, Any], ctx: ToolConte
     return f"Change {cid} is still {c.status}: {what}."
 
 
-def _r_force(r: protocol.ForceUnlockResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+def _r_force(r: ForceUnlockResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     path = _path(str(args.get("path", "")))
     if r.released:
         return f"Released {_name(r.holder or 'someone')}'s lock on {path}."
@@ -488,7 +498,7 @@ def _tool(
     idempotent: bool = False,
     defaults: Mapping[str, Any] | None = None,
 ) -> ToolSpec:
-    roles = protocol.OPS[op].roles if op is not None else _ALL
+    roles = OPS[op].roles if op is not None else _ALL
     if only is not None:
         roles = roles & only
     return ToolSpec(

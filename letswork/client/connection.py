@@ -13,7 +13,7 @@ Used by the channel (the MCP server), the admin CLI, the dashboard, tests and th
   ``revoked``, ``closed``; ``on_state_change`` is told of every change.
 - Until ``hello`` has been answered, no other request is sent (the hub would refuse it).
 - Nothing from the hub is trusted: every response is checked against the result model of the
-  op it answers (:func:`letswork.shared.protocol.parse_result`), every catalogue event against
+  op it answers (:func:`parse_result`), every catalogue event against
   its data model, and a response must answer a request this connection sent. A message that
   fails is the hub's protocol error: the connection is closed with 4400, every request in
   flight fails with :class:`HubProtocolError`, and :meth:`HubConnection.run_forever` backs off
@@ -39,7 +39,7 @@ from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from letswork.shared import crypto, protocol
+from letswork.shared import crypto
 from letswork.shared.errors import (
     ErrorCode,
     HandshakeError,
@@ -51,11 +51,21 @@ from letswork.shared.errors import (
     TransportError,
 )
 from letswork.shared.limits import Limits
+from letswork.shared.protocol.catalogue import EVENTS
+from letswork.shared.protocol.session import AdmittedData, HelloResult
+from letswork.shared.protocol.wire import (
+    Event,
+    Response,
+    decode_incoming,
+    encode_request,
+    parse_event_data,
+    parse_result,
+)
 
 #: The channel's logger, as before the client had its own package: log lines keep their name.
 log = logging.getLogger("letswork.channel")
 
-EventHandler = Callable[[protocol.Event], Awaitable[None] | None]
+EventHandler = Callable[[Event], Awaitable[None] | None]
 #: A checked success reply: the ``result`` object as sent, and the op's result model of it.
 Reply = tuple[dict[str, Any], BaseModel]
 #: WebSocket close codes this side sends when the hub's frames break the WebSocket protocol:
@@ -222,7 +232,7 @@ class HubConnection:
         except BaseException:
             await self._drop()
             raise
-        assert isinstance(model, protocol.HelloResult)
+        assert isinstance(model, HelloResult)
         self.hello = hello
         self.name = model.name
         if model.resume_secret:
@@ -265,7 +275,7 @@ class HubConnection:
         self, op: str, args: Mapping[str, Any] | None = None, *, timeout: float | None = None
     ) -> dict[str, Any]:
         """Send one request and wait for its response; returns the ``result`` object, already
-        checked against ``protocol.OPS[op].result``.
+        checked against ``catalogue.OPS[op].result``.
 
         Raises:
             OpError: the hub answered with an error (its code and message), or ``args`` do not
@@ -297,9 +307,7 @@ class HubConnection:
             # while (re)connecting fails here at once instead of reaching the hub too early.
             raise TransportError(self._down_message(), code=ErrorCode.UNAVAILABLE)
         request_id = next(self._ids)
-        payload = protocol.encode_request(
-            request_id, op, args, max_bytes=self.limits.max_frame_bytes
-        )
+        payload = encode_request(request_id, op, args, max_bytes=self.limits.max_frame_bytes)
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._last_id = request_id
         self._pending[request_id] = (op, future)
@@ -330,12 +338,10 @@ class HubConnection:
                     raise RecordError("the hub sent a text frame")
                 plaintext = session.open(frame)
                 try:
-                    message = protocol.decode_incoming(
-                        plaintext, max_bytes=self.limits.max_frame_bytes
-                    )
+                    message = decode_incoming(plaintext, max_bytes=self.limits.max_frame_bytes)
                 except ProtocolError as exc:
                     raise _hub_fault("a malformed message", exc) from None
-                if isinstance(message, protocol.Event):
+                if isinstance(message, Event):
                     await self._handle_event(message)
                 else:
                     self._handle_response(message)
@@ -391,7 +397,7 @@ class HubConnection:
             await ws.close(crypto.CloseCode.PROTOCOL_VIOLATION, reason or "bad message")
         self.close_code = crypto.CloseCode.PROTOCOL_VIOLATION
 
-    def _handle_response(self, message: protocol.Response) -> None:
+    def _handle_response(self, message: Response) -> None:
         """Settle the request ``message`` answers, after checking its result.
 
         Raises:
@@ -415,7 +421,7 @@ class HubConnection:
         if message.ok:
             raw = dict(message.result or {})
             try:
-                model = protocol.parse_result(op, raw)
+                model = parse_result(op, raw)
             except ProtocolError as exc:
                 raise _hub_fault(f"a malformed reply to '{op}'", exc) from None
             future.set_result((raw, model))
@@ -429,18 +435,18 @@ class HubConnection:
                 )
             )
 
-    async def _handle_event(self, event: protocol.Event) -> None:
+    async def _handle_event(self, event: Event) -> None:
         """Check a catalogue event's data, act on ``admitted``, then hand it to ``on_event``.
 
         Raises:
             HubProtocolError: the data of a catalogue event does not fit its model.
         """
-        if event.name in protocol.EVENTS:
+        if event.name in EVENTS:
             try:
-                data = protocol.parse_event_data(event.name, event.data)
+                data = parse_event_data(event.name, event.data)
             except ProtocolError as exc:
                 raise _hub_fault(f"a malformed '{event.name}' event", exc) from None
-            if isinstance(data, protocol.AdmittedData):
+            if isinstance(data, AdmittedData):
                 if data.resume_secret:
                     self._adopt_resume_secret(bytes.fromhex(data.resume_secret))
                 self._admitted.set()

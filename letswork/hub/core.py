@@ -8,7 +8,7 @@ SQLite store, but never a socket or a clock: every method that depends on time t
 
 Flow of one request (``docs/architecture.md``)::
 
-    server: frame -> Session.open -> protocol.decode_request -> HubCore.handle(peer, req, now)
+    server: frame -> Session.open -> decode_request -> HubCore.handle(peer, req, now)
     core:   rate limit -> admission -> role (design section 6) -> handler -> result dict
             (an OpError becomes an error reply; anything else is logged as ``internal``)
 
@@ -56,9 +56,11 @@ from letswork.hub.workspace import (
     to_relpath,
     unified_diff,
 )
-from letswork.shared import crypto, invite, protocol
+from letswork.shared import crypto, invite
 from letswork.shared.errors import ErrorCode, LetsworkError, OpError, op_error
 from letswork.shared.limits import HELLO_TIMEOUT_SECONDS, KNOCKS_PER_INVITE_PER_MINUTE, Limits
+from letswork.shared.protocol.catalogue import OPS
+from letswork.shared.protocol.wire import Request
 
 log = logging.getLogger("letswork.hub")
 
@@ -293,7 +295,7 @@ class HubCore(CollabOps):
         self._handlers: dict[str, Callable[[Peer, Any, float], Mapping[str, Any] | Steps]] = {
             name[len("op_") :]: getattr(self, name) for name in dir(self) if name.startswith("op_")
         }
-        missing = set(protocol.OPS) - set(self._handlers)
+        missing = set(OPS) - set(self._handlers)
         if missing:  # pragma: no cover - a catalogue/implementation mismatch is a bug
             raise RuntimeError(f"ops without a handler: {sorted(missing)}")
 
@@ -452,7 +454,7 @@ class HubCore(CollabOps):
 
     # ------------------------------------------------------------------ dispatch
 
-    def handle(self, peer: Peer, request: protocol.Request, now: float) -> Mapping[str, Any]:
+    def handle(self, peer: Peer, request: Request, now: float) -> Mapping[str, Any]:
         """Run one decoded request for ``peer`` to the end on this thread, file work included;
         returns the result or raises LetsworkError.
 
@@ -469,7 +471,7 @@ class HubCore(CollabOps):
                 outcome = outcome.resume(value)
         return outcome
 
-    def begin(self, peer: Peer, request: protocol.Request, now: float) -> Mapping[str, Any] | Job:
+    def begin(self, peer: Peer, request: Request, now: float) -> Mapping[str, Any] | Job:
         """Start one decoded request for ``peer``: its result, or a :class:`Job` when it needs
         file work (run ``job.work`` in a worker, then ``job.resume`` on the loop).
 
@@ -484,7 +486,7 @@ class HubCore(CollabOps):
                 "too many requests; slow down and retry shortly",
                 retry_after=round(peer.bucket.retry_after(now), 3),
             )
-        spec = protocol.OPS[request.op]
+        spec = OPS[request.op]
         if request.op != "ping":
             peer.last_active = now
         if request.op != "hello" and peer.state == "handshaken":

@@ -13,7 +13,7 @@ One task per connection. Everything a peer sends goes through, in order::
     ClientFinished                                      -> 4401 on a bad tag
     no ClientFinished within the handshake timeout      -> 4408, counted as a failure
     records: Session.open                               -> 4400 on any record error
-    protocol.decode_request                             -> error reply, connection stays open
+    wire.decode_request                                 -> error reply, connection stays open
     HubCore.begin                                       -> result or error reply, or a Job:
       Job.work in a worker thread, Job.resume on the loop, until the result
 
@@ -59,7 +59,7 @@ from websockets.protocol import State
 
 from letswork.hub.core import Credential, HubCore, Job, Peer, describe_error
 from letswork.hub.ratelimit import FailureWindow, InProgress
-from letswork.shared import crypto, protocol
+from letswork.shared import crypto
 from letswork.shared.errors import (
     ErrorCode,
     HandshakeError,
@@ -78,6 +78,7 @@ from letswork.shared.limits import (
     REPLY_BYTES_PER_REQUEST,
     Limits,
 )
+from letswork.shared.protocol import wire
 
 log = logging.getLogger("letswork.hub")
 
@@ -335,7 +336,7 @@ class HubServer:
         if conn.queue.qsize() >= MAX_QUEUED_FRAMES:
             self._drop(conn)
             return
-        payload = protocol.encode_event(name, conn.event_seq, data)
+        payload = wire.encode_event(name, conn.event_seq, data)
         conn.event_seq += 1
         self._put(conn, payload)
 
@@ -552,7 +553,7 @@ class HubServer:
         peer = conn.peer
         self._conns[peer.peer_id] = conn
         writer = asyncio.create_task(self._writer(conn))
-        requests: asyncio.Queue[protocol.Request] = asyncio.Queue(MAX_QUEUED_REQUESTS_PER_PEER)
+        requests: asyncio.Queue[wire.Request] = asyncio.Queue(MAX_QUEUED_REQUESTS_PER_PEER)
         answerer = asyncio.create_task(self._answer_in_order(conn, requests))
         code, reason = crypto.CloseCode.NORMAL, ""
         try:
@@ -572,11 +573,11 @@ class HubServer:
                 # frame and plaintext) while the loop waits for the next one.
                 del frame
                 try:
-                    request = protocol.decode_request(plaintext)
+                    request = wire.decode_request(plaintext)
                 except ProtocolError as exc:
                     rid = exc.data.get("id")
                     rid = rid if isinstance(rid, int) else None
-                    self._put(conn, protocol.encode_response_error(rid, exc))
+                    self._put(conn, wire.encode_response_error(rid, exc))
                     continue
                 finally:
                     del plaintext
@@ -610,9 +611,7 @@ class HubServer:
             with contextlib.suppress(Exception):
                 await conn.ws.close(code, reason)
 
-    async def _answer_in_order(
-        self, conn: _Conn, requests: asyncio.Queue[protocol.Request]
-    ) -> None:
+    async def _answer_in_order(self, conn: _Conn, requests: asyncio.Queue[wire.Request]) -> None:
         """Answer one peer's requests one at a time, in the order they came."""
         peer = conn.peer
         while True:
@@ -655,18 +654,18 @@ class HubServer:
             log.exception("after-reply work for %s failed", peer.peer_id)
             return False
 
-    async def _answer(self, peer: Peer, request: protocol.Request) -> bytes:
+    async def _answer(self, peer: Peer, request: wire.Request) -> bytes:
         """Run and encode one decoded request; never raises. File work runs in the pool."""
         try:
             outcome = self.core.begin(peer, request, self._clock())
             while isinstance(outcome, Job):
                 outcome = await self._run_work(outcome)
-            return protocol.encode_response_ok(request.id, outcome)
+            return wire.encode_response_ok(request.id, outcome)
         except LetsworkError as exc:
-            return protocol.encode_response_error(request.id, exc)
+            return wire.encode_response_error(request.id, exc)
         except Exception as exc:
             log.exception("request from %s failed", peer.peer_id)
-            return protocol.encode_response_error(request.id, describe_error(exc))
+            return wire.encode_response_error(request.id, describe_error(exc))
 
     async def _run_work(self, job: Job) -> Mapping[str, Any] | Job:
         """One piece of a job's file work in its pool, then its next step on the loop."""
@@ -719,7 +718,7 @@ class _ReplyBudget:
 
 
 def _too_many_in_flight(request_id: int) -> bytes:
-    return protocol.encode_response_error(
+    return wire.encode_response_error(
         request_id,
         op_error(
             ErrorCode.RATE_LIMITED,

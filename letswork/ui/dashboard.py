@@ -57,9 +57,30 @@ from textual.widgets import DataTable, Footer, Input, RichLog, Static
 from letswork.client.connection import HubConnection
 from letswork.local.statedir import ProjectState, read_secret_file
 from letswork.shared import invite as invite_codes
-from letswork.shared import protocol
 from letswork.shared.errors import HandshakeError, LetsworkError, ProtocolError
 from letswork.shared.limits import MAX_SHORT_TEXT_CHARS, Limits
+from letswork.shared.protocol.base import LockInfo, NameResult
+from letswork.shared.protocol.changes import (
+    ChangeDecidedData,
+    ChangeDetail,
+    ChangeInfo,
+    ChangeList,
+    ChangeSubmittedData,
+)
+from letswork.shared.protocol.files import FileChangedData
+from letswork.shared.protocol.locks import LockReleasedData, LockTakenData
+from letswork.shared.protocol.messages import MessageData, MessageInfo, MessageReceiptData
+from letswork.shared.protocol.presence import ActivityEntry, ActivityLogResult
+from letswork.shared.protocol.session import (
+    NameChangedData,
+    PeerData,
+    PeerInfo,
+    PeerLeftData,
+    StatusResult,
+)
+from letswork.shared.protocol.tasks import TaskUpdatedData
+from letswork.shared.protocol.variables import VarChangedData
+from letswork.shared.protocol.wire import Event, parse_event_data, parse_result
 from letswork.shared.sanitize import clean_terminal, terminal_line
 
 log = logging.getLogger("letswork.ui")
@@ -141,7 +162,7 @@ def peer_text(text: str, style: str = "", max_chars: int = 160) -> Text:
     return Text(one_line(text, max_chars), style=style, no_wrap=True, overflow="ellipsis", end="")
 
 
-def describe_change(change: protocol.ChangeInfo) -> str:
+def describe_change(change: ChangeInfo) -> str:
     """``write src/app.py`` or ``move a.txt -> b.txt``, sanitised, one line."""
     where = one_line(change.path)
     if change.new_path is not None:
@@ -149,7 +170,7 @@ def describe_change(change: protocol.ChangeInfo) -> str:
     return f"{change.kind} {where}"
 
 
-def sensitive_mark(change: protocol.ChangeInfo) -> str:
+def sensitive_mark(change: ChangeInfo) -> str:
     """`` [sensitive: reason]`` for a change to a sensitive path (it alters what guests see or
     runs code on the host), sanitised; ``""`` for any other change."""
     if not change.sensitive:
@@ -157,7 +178,7 @@ def sensitive_mark(change: protocol.ChangeInfo) -> str:
     return f" [sensitive: {one_line(change.sensitive, 300)}]"
 
 
-def diff_renderable(change: protocol.ChangeInfo) -> tuple[str, RenderableType]:
+def diff_renderable(change: ChangeInfo) -> tuple[str, RenderableType]:
     """The sanitised diff text of ``change`` and what the diff viewer shows for it."""
     # Cut before cleaning: the cleaner's cost, and how much its markers can make a line grow,
     # are per character. Cleaning keeps every newline and adds none.
@@ -189,31 +210,31 @@ def diff_renderable(change: protocol.ChangeInfo) -> tuple[str, RenderableType]:
     return diff, Group(header, Text(""), body)
 
 
-def describe_event(event: protocol.Event) -> tuple[Text, bool]:
+def describe_event(event: Event) -> tuple[Text, bool]:
     """One activity line for ``event``, and whether the hub's state should be reloaded."""
     try:
-        data = protocol.parse_event_data(event.name, event.data)
+        data = parse_event_data(event.name, event.data)
     except ProtocolError:
         return Text(f"event {one_line(event.name, 64)} (not understood)", style="dim"), True
     text = Text(end="")
     refresh = True
-    if isinstance(data, protocol.PeerData):
+    if isinstance(data, PeerData):
         name = one_line(data.name, 64)
         if event.name == "awaiting_admission":
             text.append(f"{name} is waiting to be admitted", style=WAITING_STYLE)
             text.append(" (y admit, n deny)")
         else:
             text.append(f"{name} joined as {data.role}", style=_OK_STYLE)
-    elif isinstance(data, protocol.PeerLeftData):
+    elif isinstance(data, PeerLeftData):
         text.append(f"{one_line(data.name, 64)} left ({one_line(data.reason, 200)})")
-    elif isinstance(data, protocol.NameChangedData):
+    elif isinstance(data, NameChangedData):
         text.append(f"{one_line(data.old, 64)} is now called {one_line(data.new, 64)}")
-    elif isinstance(data, protocol.ChangeSubmittedData):
+    elif isinstance(data, ChangeSubmittedData):
         change = data.change
         text.append(f"{one_line(change.author, 64)} proposes: {describe_change(change)}")
         text.append(sensitive_mark(change), style=_WARN_STYLE)
         text.append(f" [{one_line(change.id, 64)}] (a approve, r reject)", style="dim")
-    elif isinstance(data, protocol.ChangeDecidedData):
+    elif isinstance(data, ChangeDecidedData):
         change = data.change
         style = {"applied": _OK_STYLE, "rejected": _WARN_STYLE}.get(change.status, _ERROR_STYLE)
         who = f" by {one_line(change.decided_by, 64)}" if change.decided_by else ""
@@ -221,31 +242,31 @@ def describe_event(event: protocol.Event) -> tuple[Text, bool]:
         text.append(f": {describe_change(change)}")
         if change.reason:
             text.append(f" (reason: {one_line(change.reason, 200)})")
-    elif isinstance(data, protocol.LockTakenData):
+    elif isinstance(data, LockTakenData):
         lock = data.lock
         text.append(f"{one_line(lock.holder, 64)} locked {one_line(lock.path)}")
         if lock.change_id:
             text.append(f" (pending change {one_line(lock.change_id, 64)})", style="dim")
-    elif isinstance(data, protocol.LockReleasedData):
+    elif isinstance(data, LockReleasedData):
         text.append(
             f"{one_line(data.holder, 64)}'s lock on {one_line(data.path)} "
             f"was released ({data.reason})"
         )
-    elif isinstance(data, protocol.FileChangedData):
+    elif isinstance(data, FileChangedData):
         by = f" by {one_line(data.by, 64)}" if data.by else " on disk"
         text.append(f"{one_line(data.path)} {data.change}{by}", style="dim")
         refresh = False
-    elif isinstance(data, protocol.MessageData):
+    elif isinstance(data, MessageData):
         text.append_text(describe_message(data.message))
         refresh = False
-    elif isinstance(data, protocol.MessageReceiptData):
+    elif isinstance(data, MessageReceiptData):
         what = "read" if data.status == "read" else "received"
         text.append(f"{one_line(data.recipient, 64)} {what} message #{data.message_id}", "dim")
         refresh = False
-    elif isinstance(data, protocol.TaskUpdatedData):
+    elif isinstance(data, TaskUpdatedData):
         text.append_text(describe_task_change(data))
         refresh = False
-    elif isinstance(data, protocol.VarChangedData):
+    elif isinstance(data, VarChangedData):
         key = one_line(data.key, 128)
         if data.deleted or data.value is None:
             text.append(f"{one_line(data.by, 64)} deleted variable {key}")
@@ -261,7 +282,7 @@ def describe_event(event: protocol.Event) -> tuple[Text, bool]:
     return text, refresh
 
 
-def describe_message(message: protocol.MessageInfo) -> Text:
+def describe_message(message: MessageInfo) -> Text:
     """``alice -> host [question] #4: body...``, the body on one line, shown literally."""
     text = Text(end="")
     to = "everyone" if message.to is None else one_line(message.to, 64)
@@ -276,7 +297,7 @@ def describe_message(message: protocol.MessageInfo) -> Text:
     return text
 
 
-def describe_task_change(data: protocol.TaskUpdatedData) -> Text:
+def describe_task_change(data: TaskUpdatedData) -> Text:
     """One line for a ``task_updated`` event."""
     task = data.task
     who = one_line(data.by, 64) if data.by is not None else "the hub"
@@ -338,7 +359,7 @@ class _Blank(dict[str, str]):
         return "?"
 
 
-def describe_activity(entry: protocol.ActivityEntry) -> Text:
+def describe_activity(entry: ActivityEntry) -> Text:
     """One feed line for an entry of the hub's activity log, every value sanitised."""
     values = _Blank()
     for key, value in entry.detail.items():
@@ -385,7 +406,7 @@ def _cursor_key(table: DataTable[Any]) -> str | None:
 class HubEvent(Message):
     """An event from the hub, delivered through the app's message queue."""
 
-    def __init__(self, event: protocol.Event) -> None:
+    def __init__(self, event: Event) -> None:
         super().__init__()
         self.event = event
 
@@ -551,11 +572,11 @@ class Dashboard(App[None]):
             limits=limits,
         )
         #: The people connected, from the last ``status`` (the dashboard itself left out).
-        self.peer_list: list[protocol.PeerInfo] = []
+        self.peer_list: list[PeerInfo] = []
         #: The pending changes by id, in queue order (without diffs).
-        self.pending: dict[str, protocol.ChangeInfo] = {}
+        self.pending: dict[str, ChangeInfo] = {}
         #: The locks, from the last ``status``.
-        self.lock_list: list[protocol.LockInfo] = []
+        self.lock_list: list[LockInfo] = []
         #: Every line of the activity feed, oldest first.
         self.activity: list[Text] = []
         #: The change whose diff is on screen, and that diff (sanitised).
@@ -567,7 +588,7 @@ class Dashboard(App[None]):
         self.loads = 0
         #: The last notifications shown, as ``(severity, text)``, oldest first.
         self.notices: list[tuple[SeverityLevel, str]] = []
-        self._diffs: dict[str, protocol.ChangeInfo] = {}
+        self._diffs: dict[str, ChangeInfo] = {}
         self._fetching: str | None = None
         self._refresh_wanted = asyncio.Event()
         self._stop_event = stop_event
@@ -711,7 +732,7 @@ class Dashboard(App[None]):
             self._render_status()
             self.add_activity(f"connection to the hub lost: {why}", _ERROR_STYLE)
 
-    def _forward_event(self, event: protocol.Event) -> None:
+    def _forward_event(self, event: Event) -> None:
         self.post_message(HubEvent(event))
 
     @on(HubEvent)
@@ -737,7 +758,7 @@ class Dashboard(App[None]):
         if since is not None:
             args["since"] = since
         try:
-            log_result = await self._call("activity_log", protocol.ActivityLogResult, args)
+            log_result = await self._call("activity_log", ActivityLogResult, args)
         except LetsworkError as exc:
             self.add_activity(f"could not load the activity log: {exc.message}", _WARN_STYLE)
             return
@@ -766,10 +787,8 @@ class Dashboard(App[None]):
             if not self.conn.connected:
                 continue
             try:
-                status = await self._call("status", protocol.StatusResult)
-                queue = await self._call(
-                    "pending_changes", protocol.ChangeList, {"include_diff": False}
-                )
+                status = await self._call("status", StatusResult)
+                queue = await self._call("pending_changes", ChangeList, {"include_diff": False})
             except LetsworkError as exc:
                 if self.conn.connected:
                     self._error(f"could not load the hub's state: {exc.message}")
@@ -780,7 +799,7 @@ class Dashboard(App[None]):
                 log.exception("dashboard: cannot show the hub's state")
                 self._error(f"cannot show the hub's state: internal error ({type(exc).__name__})")
 
-    def _load(self, status: protocol.StatusResult, queue: protocol.ChangeList) -> None:
+    def _load(self, status: StatusResult, queue: ChangeList) -> None:
         me = status.you.peer_id
         self.peer_list = sorted(
             (p for p in status.peers if p.peer_id != me),
@@ -799,7 +818,7 @@ class Dashboard(App[None]):
 
     async def _call(self, op: str, model: type[M], args: Mapping[str, Any] | None = None) -> M:
         raw = await self.conn.request(op, args)
-        result = protocol.parse_result(op, raw)
+        result = parse_result(op, raw)
         assert isinstance(result, model)
         return result
 
@@ -915,7 +934,7 @@ class Dashboard(App[None]):
         table.border_title = Text(f"Locks ({len(self.lock_list)})")
         _restore_cursor(table, keep)
 
-    def _render_diff(self, change: protocol.ChangeInfo | None, note: str | None = None) -> None:
+    def _render_diff(self, change: ChangeInfo | None, note: str | None = None) -> None:
         view = self.query_one("#diff", Static)
         if change is None:
             self.diff_text = ""
@@ -951,7 +970,7 @@ class Dashboard(App[None]):
 
     async def _fetch_diff(self, change_id: str) -> None:
         try:
-            detail = await self._call("get_change", protocol.ChangeDetail, {"id": change_id})
+            detail = await self._call("get_change", ChangeDetail, {"id": change_id})
         except LetsworkError as exc:
             if self.selected_change_id == change_id:
                 self._render_diff(None, f"Cannot show this diff: {one_line(exc.message, 300)}")
@@ -973,10 +992,10 @@ class Dashboard(App[None]):
         """The id of the pending change under the cursor."""
         return _cursor_key(self.query_one("#changes", DataTable))
 
-    def _waiting_guests(self) -> list[protocol.PeerInfo]:
+    def _waiting_guests(self) -> list[PeerInfo]:
         return [p for p in self.peer_list if p.state == "awaiting_admission"]
 
-    def _selected_waiting(self) -> protocol.PeerInfo | None:
+    def _selected_waiting(self) -> PeerInfo | None:
         """The waiting guest under the people cursor, else the first one waiting."""
         waiting = self._waiting_guests()
         key = _cursor_key(self.query_one("#peers", DataTable))
@@ -996,7 +1015,7 @@ class Dashboard(App[None]):
 
     async def approve_change(self, change_id: str) -> None:
         with self._reporting(f"approve change {change_id}"):
-            detail = await self._call("approve_change", protocol.ChangeDetail, {"id": change_id})
+            detail = await self._call("approve_change", ChangeDetail, {"id": change_id})
             change = detail.change
             if change.status == "applied":
                 self._notify(f"Approved: {describe_change(change)}", "information")
@@ -1036,7 +1055,7 @@ class Dashboard(App[None]):
             args: dict[str, Any] = {"id": change_id}
             if reason:
                 args["reason"] = reason
-            detail = await self._call("reject_change", protocol.ChangeDetail, args)
+            detail = await self._call("reject_change", ChangeDetail, args)
             self._notify(f"Rejected: {describe_change(detail.change)}", "information")
         self._request_refresh()
 
@@ -1057,7 +1076,7 @@ class Dashboard(App[None]):
     async def admit_guests(self, names: Iterable[str]) -> None:
         for name in names:
             with self._reporting(f"admit {name}"):
-                await self._call("admit", protocol.NameResult, {"name": name})
+                await self._call("admit", NameResult, {"name": name})
                 self.add_activity(f"you admitted {one_line(name, 64)}", _OK_STYLE)
         self._request_refresh()
 
@@ -1084,7 +1103,7 @@ class Dashboard(App[None]):
             args: dict[str, Any] = {"name": name}
             if reason:
                 args["reason"] = reason
-            await self._call("deny", protocol.NameResult, args)
+            await self._call("deny", NameResult, args)
             self.add_activity(f"you denied {one_line(name, 64)}", _WARN_STYLE)
         self._request_refresh()
 
@@ -1112,7 +1131,7 @@ class Dashboard(App[None]):
         self.notify(text, severity=severity, markup=False)
 
 
-def _to_host(event: protocol.Event) -> bool:
+def _to_host(event: Event) -> bool:
     """``event`` is a message to the host alone (the host is told, not just the feed)."""
     message = event.data.get("message") if event.name == "message" else None
     return isinstance(message, Mapping) and message.get("to") == "host"

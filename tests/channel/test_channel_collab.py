@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from letswork.shared import crypto, protocol
+from letswork.shared import crypto
+from letswork.shared.protocol.wire import Response, decode_incoming
 from letswork.shared.sanitize import MARKER
 from tests.channel.mcp_support import (
     ChannelParams,
@@ -244,13 +245,13 @@ async def test_a_hostile_display_name_is_refused_by_the_hub(tmp_path: Path, name
         finished, session = hs.receive_server_hello(reply)
         await raw.send(finished)
 
-        async def ask(request_id: int, op: str, args: dict[str, str]) -> protocol.Response:
+        async def ask(request_id: int, op: str, args: dict[str, str]) -> Response:
             request = {"id": request_id, "op": op, "args": args}
             await raw.send(session.seal(json.dumps(request).encode()))
             frame = await raw.recv()
             assert isinstance(frame, bytes)
-            answer = protocol.decode_incoming(session.open(frame))
-            assert isinstance(answer, protocol.Response)
+            answer = decode_incoming(session.open(frame))
+            assert isinstance(answer, Response)
             return answer
 
         hello = await ask(1, "hello", {"name": name})

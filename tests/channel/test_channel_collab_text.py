@@ -7,7 +7,8 @@ from typing import Any
 from letswork.channel.collab_tools import MAX_RESULT_CHARS
 from letswork.channel.events import describe_event
 from letswork.channel.tools import TOOLS, ToolContext
-from letswork.shared import protocol
+from letswork.shared.protocol.messages import GetMessagesResult
+from letswork.shared.protocol.wire import Event
 
 CTX = ToolContext(me="alice", role="editor", link="connected")
 
@@ -17,7 +18,7 @@ def _message(id: int, body: str, **extra: Any) -> dict[str, Any]:
 
 
 def _note(name: str, data: dict[str, Any], me: str = "alice") -> str | None:
-    note = describe_event(protocol.Event(name, 7, data), seq=1, me=me, role="editor", now=2.0)
+    note = describe_event(Event(name, 7, data), seq=1, me=me, role="editor", now=2.0)
     return None if note is None else note.content
 
 
@@ -38,7 +39,7 @@ def _task(**extra: Any) -> dict[str, Any]:
 
 
 def test_a_message_too_long_for_one_result_is_shown_cut_and_paging_moves_past_it() -> None:
-    result = protocol.GetMessagesResult(
+    result = GetMessagesResult(
         messages=[_message(1, "&" * 16_384, read=False), _message(2, "next", read=False)],
         has_more=False,
     )

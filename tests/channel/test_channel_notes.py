@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from letswork.channel.events import Inbox, describe_event, local_note
-from letswork.shared import protocol
+from letswork.shared.protocol.wire import Event
 from letswork.shared.sanitize import MARKER
 
 NOW = 1_700_000_000.0
@@ -27,7 +27,7 @@ def _change(**over: Any) -> dict[str, Any]:
 
 
 def _note(name: str, data: dict[str, Any], *, me: str = "alice", role: str = "editor") -> Any:
-    return describe_event(protocol.Event(name, 1, data), seq=1, me=me, role=role, now=NOW)
+    return describe_event(Event(name, 1, data), seq=1, me=me, role=role, now=NOW)
 
 
 def test_tags_quotes_and_escapes_in_a_path_never_reach_content_or_meta() -> None:

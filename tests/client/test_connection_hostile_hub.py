@@ -8,9 +8,12 @@ import secrets
 import pytest
 
 from letswork.client.connection import HubConnection
-from letswork.shared import crypto, protocol
+from letswork.shared import crypto
 from letswork.shared.errors import HubProtocolError, ProtocolError
-from tests.shared.test_protocol import MESSAGE
+from letswork.shared.protocol.base import MAX_TIMESTAMP
+from letswork.shared.protocol.session import PingResult
+from letswork.shared.protocol.wire import parse_event_data, parse_result
+from tests.shared.protocol.examples import MESSAGE
 from tests.support.fake_hub import FakeLink, fake_hub, good_result
 
 WAIT = 30.0  # seconds: a guard against hangs, never a measurement
@@ -109,13 +112,13 @@ async def test_run_forever_backs_off_longer_after_each_connection_the_hub_breaks
 def test_a_timestamp_past_the_year_9999_is_refused_in_results_and_events() -> None:
     # time.gmtime(1e300) raises OverflowError, so the renderers of tools and events would crash.
     with pytest.raises(ProtocolError, match=r"result\.now: number out of range"):
-        protocol.parse_result("ping", {"now": 1e300})
+        parse_result("ping", {"now": 1e300})
     message = {**MESSAGE, "receipts": None, "read": False, "created_at": 1e17}
     with pytest.raises(ProtocolError, match=r"data\.message\.created_at"):
-        protocol.parse_event_data("message", {"message": message})
+        parse_event_data("message", {"message": message})
 
 
 def test_the_last_second_of_the_year_9999_is_a_valid_timestamp() -> None:
-    result = protocol.parse_result("ping", {"now": 253_402_300_799.0})
-    assert isinstance(result, protocol.PingResult)
-    assert result.now == protocol.MAX_TIMESTAMP
+    result = parse_result("ping", {"now": 253_402_300_799.0})
+    assert isinstance(result, PingResult)
+    assert result.now == MAX_TIMESTAMP

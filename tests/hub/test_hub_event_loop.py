@@ -19,8 +19,10 @@ import pytest
 from letswork.channel.tools import TOOLS, ToolContext
 from letswork.hub.core import HubCore, Peer
 from letswork.hub.workspace import Workspace
-from letswork.shared import limits, protocol
+from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError
+from letswork.shared.protocol.files import SearchFilesResult
+from letswork.shared.protocol.wire import Request, decode_request, encode_request
 from tests.support.hubs import Client, HubFixture
 
 WAIT = 10.0  # seconds any one event may take before the test fails
@@ -67,8 +69,8 @@ def peer_named(hub: HubFixture, name: str) -> Peer:
     return next(p for p in core_of(hub).peers.values() if p.name == name)
 
 
-def request(op: str, args: dict[str, Any], rid: int = 1) -> protocol.Request:
-    return protocol.decode_request(protocol.encode_request(rid, op, args))
+def request(op: str, args: dict[str, Any], rid: int = 1) -> Request:
+    return decode_request(encode_request(rid, op, args))
 
 
 # ---------------------------------------------------------------------------- off the loop
@@ -232,15 +234,13 @@ async def test_a_search_stops_when_its_peer_disconnects(
 
 def test_the_search_tool_text_says_when_a_search_was_cut_short() -> None:
     spec = TOOLS["search_files"]
-    result = protocol.SearchFilesResult(
-        matches=[], truncated=False, files_scanned=3, cut_short=True
-    )
+    result = SearchFilesResult(matches=[], truncated=False, files_scanned=3, cut_short=True)
     text = spec.render(result, {"pattern": "x"}, ToolContext(me="v", role="viewer", link="up"))
     assert "cut short" in text
 
 
 def test_a_search_result_without_cut_short_reads_as_not_cut_short() -> None:
-    result = protocol.SearchFilesResult.model_validate(
+    result = SearchFilesResult.model_validate(
         {"matches": [], "truncated": False, "files_scanned": 0}
     )
     assert result.cut_short is False

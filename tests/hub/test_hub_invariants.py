@@ -22,9 +22,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from letswork.hub.core import HubCore, Job, Peer
-from letswork.shared import crypto, invite, protocol
+from letswork.shared import crypto, invite
 from letswork.shared.errors import ErrorCode, HandshakeError, OpError
 from letswork.shared.limits import Limits
+from letswork.shared.protocol.wire import Request, decode_request, encode_request
 from tests.support.hubs import Client, HubFixture, running_hub
 
 NOTES = "alpha\nbeta\ngamma\n"
@@ -221,7 +222,7 @@ async def unhelloed(url: str, secret: bytes) -> AsyncIterator[tuple[ClientConnec
 
 
 async def raw_call(ws: ClientConnection, session: Any, rid: int, op: str, **args: Any) -> Any:
-    await ws.send(session.seal(protocol.encode_request(rid, op, args)))
+    await ws.send(session.seal(encode_request(rid, op, args)))
     while True:
         frame = await ws.recv()
         assert isinstance(frame, bytes)
@@ -410,8 +411,8 @@ def peer_named(fx: HubFixture, name: str) -> Peer:
     return next(p for p in core_of(fx).peers.values() if p.name == name)
 
 
-def request(op: str, args: dict[str, Any]) -> protocol.Request:
-    return protocol.decode_request(protocol.encode_request(1, op, args))
+def request(op: str, args: dict[str, Any]) -> Request:
+    return decode_request(encode_request(1, op, args))
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,10 @@ from letswork.hub import server as server_mod
 from letswork.hub import store as store_mod
 from letswork.hub.core import HubCore, Job, Peer
 from letswork.hub.server import HubServer
-from letswork.shared import limits, protocol
+from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError
 from letswork.shared.limits import Limits
+from letswork.shared.protocol.wire import Request, decode_request, encode_request
 from tests.support.hubs import HubFixture, running_hub
 
 WAIT = 10.0  # seconds any one event may take before the test fails
@@ -230,8 +231,8 @@ async def test_a_regex_match_that_starts_inside_a_character_is_answered(
     assert [(m["line"], m["text"]) for m in found["matches"]] == [(1, "héllo wörld")]
 
 
-def request(op: str, args: dict[str, Any], rid: int = 1) -> protocol.Request:
-    return protocol.decode_request(protocol.encode_request(rid, op, args))
+def request(op: str, args: dict[str, Any], rid: int = 1) -> Request:
+    return decode_request(encode_request(rid, op, args))
 
 
 def finish(job: Job, value: Any) -> Mapping[str, Any]:

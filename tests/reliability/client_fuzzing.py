@@ -37,9 +37,12 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from letswork.shared import protocol
+from letswork.shared import limits
 from letswork.shared.errors import ProtocolError
-from tests.shared.test_protocol import ARGS_EXAMPLES
+from letswork.shared.protocol import catalogue
+from letswork.shared.protocol.base import MAX_ID
+from letswork.shared.protocol.wire import parse_event_data, parse_result
+from tests.shared.protocol.examples import ARGS_EXAMPLES
 from tests.support.fake_hub import dumps, good_event, good_result
 
 #: The request id the client's first request after ``hello`` gets (``hello`` is 1).
@@ -47,10 +50,10 @@ REQUEST_ID = 2
 #: The client's frame limit in the fuzz (small, so an oversized frame is cheap to send).
 CLIENT_MAX_FRAME = 256 * 1024
 #: Depth of the deep-JSON cases: just over the limit, and far over (a parser's stack).
-DEEP = (protocol.limits.MAX_JSON_DEPTH + 1, 200, 100_000)
+DEEP = (limits.MAX_JSON_DEPTH + 1, 200, 100_000)
 
-OPS = tuple(op for op in protocol.OPS if op != "hello")
-EVENT_NAMES = tuple(protocol.EVENTS)
+OPS = tuple(op for op in catalogue.OPS if op != "hello")
+EVENT_NAMES = tuple(catalogue.EVENTS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,7 +219,7 @@ def _response(result: Any, id: Any = REQUEST_ID) -> bytes:
 def reply_cases(draw: st.DrawFn) -> ClientCase:
     op = draw(st.sampled_from(OPS))
     mutated = draw(mutated_object(good_result(op)))
-    ok = isinstance(mutated, dict) and _valid(lambda: protocol.parse_result(op, mutated))
+    ok = isinstance(mutated, dict) and _valid(lambda: parse_result(op, mutated))
     expect = "mutated" if ok else "fault"
     return ClientCase("reply", op, (Frame("plain", _response(mutated)),), expect, mutated=mutated)
 
@@ -234,7 +237,7 @@ def hello_cases(draw: st.DrawFn) -> ClientCase:
         mutated = {**base, "resume_secret": secret}
     else:
         mutated = draw(mutated_object(base))
-    ok = isinstance(mutated, dict) and _valid(lambda: protocol.parse_result("hello", mutated))
+    ok = isinstance(mutated, dict) and _valid(lambda: parse_result("hello", mutated))
     frames = (Frame("plain", _response(mutated, 1)),)
     return ClientCase("hello", "hello", frames, "mutated" if ok else "fault", mutated=mutated)
 
@@ -323,14 +326,14 @@ def envelope_cases(draw: st.DrawFn) -> ClientCase:
 
 _UNKNOWN_EVENTS = st.one_of(
     st.sampled_from(("future_event", "Admitted", "admitted ", "peer_joined2", "x" * 64)),
-    st.text(min_size=1, max_size=64).filter(lambda name: name not in protocol.EVENTS),
+    st.text(min_size=1, max_size=64).filter(lambda name: name not in catalogue.EVENTS),
 )
 
 
 @st.composite
 def event_cases(draw: st.DrawFn) -> ClientCase:
     op = draw(st.sampled_from(OPS))
-    seq = draw(st.integers(0, protocol.MAX_ID))
+    seq = draw(st.integers(0, MAX_ID))
     if draw(st.integers(0, 4)) == 0:
         name = draw(_UNKNOWN_EVENTS)
         data = draw(st.one_of(st.just({}), mutated_object(good_event("kicked"))))
@@ -343,7 +346,7 @@ def event_cases(draw: st.DrawFn) -> ClientCase:
     if not isinstance(data, dict):
         frame = Frame("plain", dumps({"event": name, "seq": seq, "data": data}))
         return ClientCase("event", op, (frame,), "fault", event=name)
-    ok = _valid(lambda: protocol.parse_event_data(name, data))
+    ok = _valid(lambda: parse_event_data(name, data))
     frame = Frame("plain", dumps({"event": name, "seq": seq, "data": data}))
     return ClientCase(
         "event", op, (frame,), "good" if ok else "fault", mutated=data, event=name, delivered=ok

@@ -23,10 +23,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from letswork.shared import protocol
 from letswork.shared.limits import MAX_JSON_DEPTH
-
-MAX_ID = protocol.MAX_ID
+from letswork.shared.protocol import catalogue
+from letswork.shared.protocol.base import MAX_ID
 
 # ------------------------------------------------------------------------------ handshake frames
 
@@ -261,7 +260,7 @@ _POOL: dict[str, Any] = {
 def _field_info() -> dict[str, dict[str, dict[str, Any]]]:
     """Per op, per argument: its JSON types, maxLength, pattern, and whether it is required."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
-    for op, spec in protocol.OPS.items():
+    for op, spec in catalogue.OPS.items():
         schema = spec.args.model_json_schema()
         required = set(schema.get("required", []))
         fields: dict[str, dict[str, Any]] = {}
@@ -386,7 +385,7 @@ def malformed_messages(draw: st.DrawFn) -> tuple[str, bytes, bool]:
         elif choice == "type":
             msg["op"] = draw(st.sampled_from((1, None, True, [], {"op": "ping"})))
         else:
-            msg["op"] = _other_than(draw(st.text(max_size=20)), protocol.OPS)
+            msg["op"] = _other_than(draw(st.text(max_size=20)), catalogue.OPS)
     elif kind == "bad_args":
         msg["args"] = draw(st.sampled_from(([], "x", 1, 1.5, True, None, [{}])))
     elif kind == "missing_arg":
@@ -530,7 +529,7 @@ def request_cases(draw: st.DrawFn) -> RequestCase:
         return RequestCase(kind, role, op, args, rid)
     if kind == "forbidden":
         role = draw(st.sampled_from(("editor", "viewer")))
-        op = draw(st.sampled_from([o for o in OPS if role not in protocol.OPS[o].roles]))
+        op = draw(st.sampled_from([o for o in OPS if role not in catalogue.OPS[o].roles]))
         return RequestCase(kind, role, op, dict(TEMPLATES[op]), rid)
     if kind == "before_hello":
         role = draw(st.sampled_from(CREDENTIALS))
@@ -613,7 +612,7 @@ def request_siblings(rnd: random.Random, case: RequestCase, count: int) -> list[
             args[name] = path
             out.append(RequestCase(case.kind, case.role, op, args, rid))
         elif case.kind == "forbidden":
-            op = rnd.choice([o for o in OPS if case.role not in protocol.OPS[o].roles])
+            op = rnd.choice([o for o in OPS if case.role not in catalogue.OPS[o].roles])
             out.append(RequestCase(case.kind, case.role, op, dict(TEMPLATES[op]), rid))
         elif case.kind == "before_hello":
             op = rnd.choice([o for o in OPS if o != "hello"])

@@ -31,7 +31,6 @@ from letswork.channel.config import ChannelConfig
 from letswork.channel.server import Channel
 from letswork.client import connection as connection_module
 from letswork.client.connection import HubConnection
-from letswork.shared import protocol
 from letswork.shared.errors import (
     HubProtocolError,
     LetsworkError,
@@ -39,6 +38,8 @@ from letswork.shared.errors import (
     TransportError,
 )
 from letswork.shared.limits import KiB, Limits
+from letswork.shared.protocol.catalogue import EVENTS
+from letswork.shared.protocol.wire import Event, parse_event_data
 from tests.reliability import client_fuzzing as cf
 from tests.reliability.support import report, tiers
 from tests.reliability.test_fuzz_core import fuzz
@@ -128,7 +129,7 @@ def target() -> Iterator[Target]:
         t.close()
 
 
-async def run_case(target: Target, case: cf.ClientCase, events: list[protocol.Event]) -> str:
+async def run_case(target: Target, case: cf.ClientCase, events: list[Event]) -> str:
     """Run one case; returns its outcome. Fails on any exception outside the library's."""
     conn = HubConnection(
         target.hub.url, target.secret, name="alice", on_event=events.append, limits=LIMITS
@@ -177,7 +178,7 @@ def check_hello(case: cf.ClientCase, conn: HubConnection, hello: dict[str, Any])
     return "hello:ok"
 
 
-def check_success(case: cf.ClientCase, result: dict[str, Any], events: list[protocol.Event]) -> str:
+def check_success(case: cf.ClientCase, result: dict[str, Any], events: list[Event]) -> str:
     assert case.expect in ("mutated", "good", "any", "op_error") or case.family == "event", case
     if case.expect == "mutated":
         assert result == case.mutated
@@ -188,8 +189,8 @@ def check_success(case: cf.ClientCase, result: dict[str, Any], events: list[prot
         names = [e.name for e in events]
         assert (case.event in names) == case.delivered, (case, names)
     for event in events:  # whatever reached on_event fits the catalogue, or is unknown to it
-        if event.name in protocol.EVENTS:
-            protocol.parse_event_data(event.name, event.data)
+        if event.name in EVENTS:
+            parse_event_data(event.name, event.data)
     return f"{case.family}:ok"
 
 
@@ -203,7 +204,7 @@ def test_hostile_hub_frames_give_the_library_error_or_a_valid_result(
     @given(case=cf.client_cases)
     def run(case: cf.ClientCase) -> None:
         target.case = case
-        events: list[protocol.Event] = []
+        events: list[Event] = []
         outcomes[target.run(run_case(target, case, events))] += 1
 
     run()

@@ -3,7 +3,7 @@
 The same three families as the real-connection tier (``test_fuzz_hub.py``) drive the code the
 hub's socket adapter calls, in the order it calls it: ``crypto.parse_client_hello`` ->
 ``HubCore.lookup_credential`` -> ``ServerHandshake.respond`` -> ``ReplayCache`` ->
-``ServerHandshake.receive_client_finished`` -> ``Session.open`` -> ``protocol.decode_request``
+``ServerHandshake.receive_client_finished`` -> ``Session.open`` -> ``decode_request``
 -> ``HubCore.handle``. Each case must be refused with a :class:`HandshakeError`,
 :class:`RecordError`, :class:`ProtocolError` or an error reply, nothing else may escape, and
 the store, the disk, the locks and the peers must be exactly as before.
@@ -32,13 +32,14 @@ from hypothesis import strategies as st
 
 from letswork.hub.core import HubCore, Peer
 from letswork.hub.store import Store
-from letswork.shared import crypto, invite, protocol
+from letswork.shared import crypto, invite
 from letswork.shared.errors import (
     HandshakeError,
     LetsworkError,
     ProtocolError,
     RecordError,
 )
+from letswork.shared.protocol.wire import Request, decode_request, encode_request
 from tests.reliability import fuzzing
 from tests.reliability.support import UNLIMITED, report, store_rows, tiers, tree_digest
 from tests.support.hubs import make_project
@@ -167,9 +168,9 @@ class CoreHarness:
         _, code = self.core.create_invite(role, label, NOW)
         return invite.parse(code).secret
 
-    def request(self, op: str, args: dict[str, Any]) -> protocol.Request:
-        body = protocol.encode_request(next(self.ids), op, args)
-        return protocol.decode_request(body)
+    def request(self, op: str, args: dict[str, Any]) -> Request:
+        body = encode_request(next(self.ids), op, args)
+        return decode_request(body)
 
     def hello(self, secret: bytes, name: str) -> Peer:
         credential = self.core.lookup_credential(crypto.derive_invite_id(secret))
@@ -214,7 +215,7 @@ class CoreHarness:
     def dispatch(self, peer: Peer, plaintext: bytes) -> dict[str, Any]:
         """What HubServer._dispatch answers, as a dict: decode, handle, or the error."""
         try:
-            request = protocol.decode_request(plaintext)
+            request = decode_request(plaintext)
         except ProtocolError as exc:
             return {"ok": False, "error": exc.to_wire()}
         try:
@@ -358,7 +359,7 @@ def test_bad_messages_in_valid_records_get_error_replies_and_change_nothing(
 
     def malformed(role: str, body: bytes, certain: bool) -> None:
         try:
-            protocol.decode_request(body)
+            decode_request(body)
         except ProtocolError as exc:
             code = exc.code.value
         else:
@@ -408,7 +409,7 @@ def test_bad_messages_in_valid_records_get_error_replies_and_change_nothing(
 
 def test_every_template_is_a_valid_request_so_each_mutation_breaks_exactly_one_rule() -> None:
     for op, args in fuzzing.TEMPLATES.items():
-        request = protocol.decode_request(fuzzing._dumps({"id": 1, "op": op, "args": args}))
+        request = decode_request(fuzzing._dumps({"id": 1, "op": op, "args": args}))
         assert request.op == op
 
 

@@ -35,7 +35,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from letswork.client.connection import HubConnection
-from letswork.shared import crypto, protocol
+from letswork.shared import crypto
+from letswork.shared.protocol.wire import decode_request, encode_request
 from tests.reliability import fuzzing
 from tests.reliability.support import (
     UNLIMITED,
@@ -98,7 +99,7 @@ async def raw_session(url: str, secret: bytes, name: str) -> RawSession:
     ws = await open_ws(url)
     _, _, session = await handshake(ws, secret)
     raw = RawSession(ws, session)
-    hello = await raw.call(protocol.encode_request(1, "hello", {"name": name}))
+    hello = await raw.call(encode_request(1, "hello", {"name": name}))
     assert hello["ok"] is True, hello
     return raw
 
@@ -160,7 +161,7 @@ class Target:
 
     async def legit_client_still_works(self) -> None:
         for raw in self.sessions.values():
-            pong = await raw.call(protocol.encode_request(2, "ping", {}))
+            pong = await raw.call(encode_request(2, "ping", {}))
             assert pong["ok"] is True
         conn = HubConnection(self.url, self.secrets["resume"], name="alice")
         await conn.connect()
@@ -307,7 +308,7 @@ def test_handshakes_with_a_mutated_field_are_closed_without_a_session(
                     assert case.mutation is not None
                     finished = case.mutation.apply(finished, fuzzing.FINISHED_FIELDS)
                 # A record right behind the bad finished tag must never be answered.
-                ping = session.seal(protocol.encode_request(1, "ping", {}))
+                ping = session.seal(encode_request(1, "ping", {}))
                 await send_all(ws, (finished, ping))
             else:
                 if case.kind == "hello":
@@ -380,7 +381,7 @@ def test_bad_messages_in_valid_records_get_error_replies_on_a_connection_that_st
         kind, body, certain = bad
         if pick < 6:  # most cases are malformed messages; the rest are well-formed refusals
             try:
-                protocol.decode_request(body)
+                decode_request(body)
             except Exception:
                 target.runner.run(malformed(role, body))
             else:

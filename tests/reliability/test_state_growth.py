@@ -36,10 +36,11 @@ import pytest
 
 from letswork.hub.core import HubCore, Peer
 from letswork.hub.store import Store
-from letswork.shared import crypto, invite, protocol
+from letswork.shared import crypto, invite
 from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, LetsworkError
 from letswork.shared.limits import KiB, Limits, MiB
+from letswork.shared.protocol.wire import Request, decode_request, encode_request
 from tests.reliability.support import report
 from tests.support.hubs import make_project
 
@@ -145,8 +146,8 @@ def db_bytes(path: Path) -> tuple[int, int]:
     return pages * size, wal_bytes
 
 
-def _request(op: str, args: dict[str, Any]) -> protocol.Request:
-    return protocol.decode_request(protocol.encode_request(1, op, args))
+def _request(op: str, args: dict[str, Any]) -> Request:
+    return decode_request(encode_request(1, op, args))
 
 
 class Run:
@@ -198,7 +199,7 @@ class Run:
         self.core.handle(peer, _request("hello", {"name": name}), NOW)
         return peer
 
-    def _mix(self) -> list[Callable[[], protocol.Request]]:
+    def _mix(self) -> list[Callable[[], Request]]:
         body = "m" * lim.MAX_CHAT_BYTES
         refs = [{"path": "quoted.txt", "start_line": 1, "end_line": lim.MAX_REF_LINES}]
         refs *= lim.MAX_MESSAGE_REFS
@@ -208,7 +209,7 @@ class Run:
             "publish_card",
             {"opt_in": True, "client": "c" * 64, "mcp_servers": ["s" * 64] * lim.MAX_CARD_SERVERS},
         )
-        mix: list[Callable[[], protocol.Request]] = [
+        mix: list[Callable[[], Request]] = [
             lambda: everyone,
             lambda: to_host,
             lambda: card,
@@ -243,10 +244,10 @@ class Run:
         self.counter += 1
         return self.counter
 
-    def _rename(self) -> protocol.Request:
+    def _rename(self) -> Request:
         return _request("set_display_name", {"name": f"mallory{self._next() % 2}"})
 
-    def _write(self) -> protocol.Request:
+    def _write(self) -> Request:
         # Every line replaced: the change stores the new text and a diff of old and new.
         n = self._next()
         content = (self.big[n % 2] * self.lines).decode()

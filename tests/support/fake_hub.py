@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from letswork.shared import crypto, invite
 from letswork.shared.errors import LetsworkError
-from tests.shared.test_protocol import EVENT_EXAMPLES, RESULT_EXAMPLES
+from tests.shared.protocol.examples import EVENT_EXAMPLES, RESULT_EXAMPLES
 
 #: A valid ``hello`` result: an admitted editor with a well-formed resume secret.
 GOOD_HELLO: dict[str, Any] = {

@@ -13,8 +13,9 @@ from typing import Any
 from letswork.client.connection import HubConnection
 from letswork.hub.app import HubConfig, RunningHub
 from letswork.local import statedir
-from letswork.shared import invite, protocol
+from letswork.shared import invite
 from letswork.shared.limits import Limits
+from letswork.shared.protocol.wire import Event
 
 
 def make_project(root: Path) -> Path:
@@ -41,15 +42,15 @@ class Client:
     """A connected protocol client that records the events it receives."""
 
     conn: HubConnection
-    events: list[protocol.Event] = field(default_factory=list)
-    _waiters: list[tuple[Callable[[protocol.Event], bool], asyncio.Future[protocol.Event]]] = field(
+    events: list[Event] = field(default_factory=list)
+    _waiters: list[tuple[Callable[[Event], bool], asyncio.Future[Event]]] = field(
         default_factory=list
     )
 
     async def call(self, op: str, **args: Any) -> dict[str, Any]:
         return await self.conn.request(op, args)
 
-    def on_event(self, event: protocol.Event) -> None:
+    def on_event(self, event: Event) -> None:
         self.events.append(event)
         for pred, fut in list(self._waiters):
             if not fut.done() and pred(event):
@@ -57,14 +58,14 @@ class Client:
 
     async def wait_event(
         self, name: str, pred: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 10
-    ) -> protocol.Event:
-        def match(e: protocol.Event) -> bool:
+    ) -> Event:
+        def match(e: Event) -> bool:
             return e.name == name and (pred is None or pred(e.data))
 
         for e in self.events:
             if match(e):
                 return e
-        fut: asyncio.Future[protocol.Event] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         self._waiters.append((match, fut))
         return await asyncio.wait_for(fut, timeout)
 

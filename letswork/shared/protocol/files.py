@@ -1,0 +1,155 @@
+"""The ``files`` group: listing, reading, searching and finding the shared files, and the
+``file_changed`` event. Changing files is the ``changes`` group.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from letswork.shared.errors import ErrorCode as _E
+from letswork.shared.protocol.base import (
+    ALL_ROLES,
+    MAX_ID,
+    Count,
+    DisplayName,
+    EventSpec,
+    FilePath,
+    LockInfo,
+    MaxResults,
+    NonEmptyShortText,
+    OpSpec,
+    RelPath,
+    Sha256,
+    WireModel,
+    op,
+)
+
+
+class Entry(WireModel):
+    """One item of a directory listing. ``size`` is in bytes (0 for a directory)."""
+
+    path: FilePath
+    kind: Literal["file", "dir", "symlink"]
+    size: Count
+    lock: LockInfo | None = None
+
+
+class SearchMatch(WireModel):
+    """One matching line; ``line`` counts from 1."""
+
+    path: FilePath
+    line: Annotated[int, Field(ge=1, le=MAX_ID)]
+    text: str
+
+
+class ListFilesArgs(WireModel):
+    path: RelPath = ""
+    recursive: bool = False
+    depth: Annotated[int, Field(ge=1, le=64)] | None = None
+
+
+class ListFilesResult(WireModel):
+    entries: list[Entry]
+    truncated: bool
+
+
+class ReadFileArgs(WireModel):
+    path: FilePath
+    offset: Count = 0
+    limit: Annotated[int, Field(ge=1, le=100_000)] | None = None
+
+
+class ReadFileResult(WireModel):
+    path: FilePath
+    text: str
+    sha256: Sha256
+    offset: Count
+    lines: Count
+    total_lines: Count
+    size: Count
+    truncated: bool
+
+
+class SearchFilesArgs(WireModel):
+    pattern: NonEmptyShortText
+    path: RelPath = ""
+    regex: bool = False
+    glob: NonEmptyShortText | None = None
+    case_sensitive: bool = False
+    max_results: MaxResults = 200
+
+
+class SearchFilesResult(WireModel):
+    matches: list[SearchMatch]
+    truncated: bool
+    files_scanned: Count
+    #: The search stopped at its deadline (``SEARCH_DEADLINE_SECONDS``) before every file was
+    #: searched; absent from older hubs.
+    cut_short: bool = False
+
+
+class FindFilesArgs(WireModel):
+    glob: NonEmptyShortText
+    path: RelPath = ""
+    max_results: MaxResults = 200
+
+
+class FindFilesResult(WireModel):
+    paths: list[FilePath]
+    truncated: bool
+
+
+class FileChangedData(WireModel):
+    path: FilePath
+    change: Literal["created", "modified", "deleted"]
+    by: DisplayName | None = None
+
+
+#: ``forbidden`` of its own: nobody reads git metadata, the host included (issue 13, item 1).
+_FILE_READ_ERRORS = (_E.NOT_FOUND, _E.NOT_SHARED, _E.FORBIDDEN, _E.DISK_ERROR)
+
+
+OPS: tuple[OpSpec, ...] = (
+    op(
+        "list_files",
+        ListFilesArgs,
+        ListFilesResult,
+        ALL_ROLES,
+        "List a directory, optionally recursively.",
+        group="files",
+        errors=(*_FILE_READ_ERRORS, _E.NOT_A_FILE),
+    ),
+    op(
+        "read_file",
+        ReadFileArgs,
+        ReadFileResult,
+        ALL_ROLES,
+        "Read a text file, or a page of its lines.",
+        group="files",
+        errors=(*_FILE_READ_ERRORS, _E.NOT_A_FILE, _E.BINARY_FILE, _E.TOO_LARGE),
+    ),
+    op(
+        "search_files",
+        SearchFilesArgs,
+        SearchFilesResult,
+        ALL_ROLES,
+        "Search the shared text files for a string or regular expression.",
+        group="files",
+        errors=_FILE_READ_ERRORS,
+    ),
+    op(
+        "find_files",
+        FindFilesArgs,
+        FindFilesResult,
+        ALL_ROLES,
+        "Find shared paths matching a glob.",
+        group="files",
+        errors=_FILE_READ_ERRORS,
+    ),
+)
+
+EVENTS: tuple[EventSpec, ...] = (
+    EventSpec("file_changed", FileChangedData, "A shared file was created, modified or deleted."),
+)
