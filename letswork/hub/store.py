@@ -36,7 +36,8 @@ from typing import Any, ParamSpec, TypeVar
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from letswork.hub.workspace import GuestVersion, unified_diff
+from letswork.hub.workspace.diff import unified_diff
+from letswork.hub.workspace.sharing import GuestVersion
 from letswork.shared.errors import ErrorCode, StoreError, op_error
 from letswork.shared.limits import Limits
 

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from letswork.hub import policy, workspace
-from letswork.hub.policy import (
+from letswork.hub import workspace
+from letswork.hub.store import Store
+from letswork.hub.workspace import paths, policy, sharing
+from letswork.hub.workspace.disk import sha256_hex
+from letswork.hub.workspace.policy import (
     SENSITIVE_PATHS,
     change_sensitivity,
     fold_name,
@@ -18,8 +21,7 @@ from letswork.hub.policy import (
     is_git_name,
     sensitive_reason,
 )
-from letswork.hub.store import Store
-from letswork.hub.workspace import ABSENT, GuestVersion, SharingRules, sha256_hex
+from letswork.hub.workspace.sharing import ABSENT, GuestVersion, SharingRules
 
 KEY = bytes(range(32))
 
@@ -247,12 +249,12 @@ def test_the_git_checks_of_a_deep_path_resolve_each_folder_once(
 
 @pytest.mark.parametrize("name", ["GIT~1", "PROGRA~1", "GITIGN~1", "PRE-CO~1.YAM", "a~12"])
 def test_windows_refuses_names_shaped_like_short_names(name: str) -> None:
-    assert not workspace._windows_name_ok(name)
+    assert not paths._windows_name_ok(name)
 
 
 @pytest.mark.parametrize("name", ["notes~.txt", "~backup", "a~b", "file.txt~"])
 def test_windows_keeps_tilde_names_that_are_not_short_names(name: str) -> None:
-    assert workspace._windows_name_ok(name)
+    assert paths._windows_name_ok(name)
 
 
 # ------------------------------------------------------------------------------- guest versions
@@ -428,7 +430,7 @@ def test_an_unreadable_guest_version_keeps_the_hosts_version_applying(
     def failing_read(fd: int, limit: int, expected: int) -> bytes:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(workspace, "_read_fd", failing_read)
+    monkeypatch.setattr(sharing, "_read_fd", failing_read)
     assert not rules.is_shared("secret.txt")
     assert rules.guest_version(".gitignore") is not None  # not dropped as taken back
 
@@ -436,13 +438,13 @@ def test_an_unreadable_guest_version_keeps_the_hosts_version_applying(
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 1 << 20])
 def test_the_lines_digest_ignores_formatting_whatever_the_chunks(size: int) -> None:
     def digest(data: bytes) -> str:
-        lines = workspace._LinesDigest()
+        lines = sharing._LinesDigest()
         for start in range(0, len(data), size):
             lines.update(data[start : start + size])
         return lines.hexdigest()
 
     guest = b"\xef\xbb\xbf# mine  \r\n\r\n!secrets.yml \t\r\nbuild/"
     assert digest(guest) == digest(b"# mine\n!secrets.yml\nbuild/\n")
-    assert digest(guest) in workspace.ignore_file_ids(b"# mine\n\n!secrets.yml\nbuild/\n\n")
+    assert digest(guest) in sharing.ignore_file_ids(b"# mine\n\n!secrets.yml\nbuild/\n\n")
     for other in (b"# mine\nsecrets.yml\nbuild/\n", b"# mine\n!secrets.yml\n build/\n"):
         assert digest(guest) != digest(other)  # a changed or indented pattern is a new version

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from letswork.hub.workspace import Workspace, safe_join, to_relpath
+from letswork.hub.workspace import Workspace
+from letswork.hub.workspace.paths import safe_join, to_relpath
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from letswork.hub.workspace import safe_join
+from letswork.hub.workspace.paths import safe_join
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from letswork.hub import store as store_mod
 from letswork.hub.store import ChangeRow, Migration, Store, load_migrations, split_sql
-from letswork.hub.workspace import unified_diff
+from letswork.hub.workspace.diff import unified_diff
 from letswork.shared.errors import ErrorCode, OpError, StoreError
 
 KEY = bytes(range(32))

@@ -17,21 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from letswork.hub import workspace
-from letswork.hub.workspace import (
-    BUILTIN_DENY,
-    TEMP_PREFIX,
-    FileEntry,
-    SharingRules,
-    Workspace,
-    _read_fd,
-    apply_edit,
-    check_text,
-    create_diff_head,
-    cut_diff,
-    sha256_hex,
-    unified_diff,
-)
+from letswork.hub.workspace import Workspace, files
+from letswork.hub.workspace.diff import apply_edit, create_diff_head, cut_diff, unified_diff
+from letswork.hub.workspace.disk import TEMP_PREFIX, _read_fd, sha256_hex
+from letswork.hub.workspace.files import FileEntry, check_text
+from letswork.hub.workspace.sharing import BUILTIN_DENY, SharingRules
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError
 
@@ -447,7 +437,7 @@ def test_a_page_is_the_files_lines_from_offset_to_offset_plus_limit(
     # ASCII and other UTF-8 files take different paths; the scan step is how far the hub
     # counts line ends at a time while looking for a page's end.
     lines = _model_lines(text)
-    with tempfile.TemporaryDirectory() as tmp, mock.patch.object(workspace, "_PAGE_SCAN", scan):
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.object(files, "_PAGE_SCAN", scan):
         (Path(tmp) / "f.txt").write_bytes(text.encode("utf-8"))
         ws = Workspace(Path(tmp))
         if offset > len(lines):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from letswork.hub.workspace import TEMP_PREFIX, Workspace
+from letswork.hub.workspace import Workspace
+from letswork.hub.workspace.disk import TEMP_PREFIX
 from letswork.shared.errors import ErrorCode, OpError
 
 
