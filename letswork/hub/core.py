@@ -40,7 +40,9 @@ from letswork import __version__
 from letswork.hub.collab import HOST_ID, CollabOps, name_key
 from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
 from letswork.hub.ratelimit import TokenBucket
-from letswork.hub.store import ChangeRow, GuestRow, Store
+from letswork.hub.store import Store
+from letswork.hub.store.changes import ChangeRow
+from letswork.hub.store.guests import GuestRow
 from letswork.hub.workspace import Workspace
 from letswork.hub.workspace.diff import apply_edit, create_diff_head, cut_diff, unified_diff
 from letswork.hub.workspace.disk import TEMP_PREFIX, sha256_hex

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from letswork.hub import store as store_mod
-from letswork.hub.store import ChangeRow, Migration, Store, load_migrations, split_sql
+from letswork.hub.store import Store, base, migrations
+from letswork.hub.store.changes import ChangeRow
+from letswork.hub.store.migrations import Migration, load_migrations, split_sql
 from letswork.hub.workspace.diff import unified_diff
 from letswork.shared.errors import ErrorCode, OpError, StoreError
 
@@ -110,7 +111,7 @@ def test_reopen_runs_no_migration(
     def fail(script: str) -> list[str]:
         raise AssertionError("a migration ran on re-open")
 
-    monkeypatch.setattr(store_mod, "split_sql", fail)
+    monkeypatch.setattr(migrations, "split_sql", fail)
     with Store.open(db_path, KEY) as again:
         assert again.get_meta("k") == "v"
     assert _user_version(db_path) == LATEST
@@ -124,7 +125,7 @@ def test_later_migration_file_is_applied_on_reopen(
     real = load_migrations()
     n = LATEST + 1
     extra = Migration(n, f"{n:03d}-notes.sql", "CREATE TABLE notes (id INTEGER PRIMARY KEY);")
-    monkeypatch.setattr(store_mod, "load_migrations", lambda: [*real, extra])
+    monkeypatch.setattr(base, "load_migrations", lambda: [*real, extra])
     with Store.open(db_path, KEY) as again:
         assert again.get_meta("k") == "v"
     assert _user_version(db_path) == n
@@ -140,7 +141,7 @@ def test_failing_migration_is_rolled_back_whole(
     broken = Migration(
         n, f"{n:03d}-broken.sql", "CREATE TABLE half (x);\nCREATE TABLE invites (x);"
     )
-    monkeypatch.setattr(store_mod, "load_migrations", lambda: [*real, broken])
+    monkeypatch.setattr(base, "load_migrations", lambda: [*real, broken])
     with pytest.raises(StoreError, match=rf"{n:03d}-broken\.sql"):
         Store.open(db_path, KEY)
     assert _user_version(db_path) == LATEST
@@ -649,7 +650,7 @@ def test_a_schema_2_database_keeps_its_stored_diffs_after_the_upgrade(
     db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = load_migrations()
-    monkeypatch.setattr(store_mod, "load_migrations", lambda: real[:2])
+    monkeypatch.setattr(base, "load_migrations", lambda: real[:2])
     diff = unified_diff("src/new.py", None, "stored\n")
     with Store.open(db_path, KEY) as old:  # as letswork with schema 2 wrote it
         conn = old._conn
@@ -662,7 +663,7 @@ def test_a_schema_2_database_keeps_its_stored_diffs_after_the_upgrade(
             (diff, b"stored\n"),
         )
     assert _user_version(db_path) == 2
-    monkeypatch.setattr(store_mod, "load_migrations", lambda: real)
+    monkeypatch.setattr(base, "load_migrations", lambda: real)
     with Store.open(db_path, KEY) as new:
         assert new.get_change("c1").diff == diff  # type: ignore[union-attr]
     assert _user_version(db_path) == LATEST
