@@ -172,7 +172,9 @@ MUTANTS: tuple[Mutant, ...] = (
         '                raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a regular '
         'file")\n            if st.st_size > self.max_file_bytes:',
         "            if st.st_size > self.max_file_bytes:",
-        ("tests/hub/test_workspace.py::test_read_of_a_fifo_is_not_a_file_and_does_not_block",),
+        (
+            "tests/hub/workspace/test_files.py::test_read_of_a_fifo_is_not_a_file_and_does_not_block",
+        ),
         "read: only a regular file (a FIFO reads as empty)",
     ),
     _m(
@@ -181,7 +183,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "        if old is not None and not stat.S_ISREG(old.st_mode):\n",
         "        if False:\n",
         (
-            "tests/hub/test_workspace_invariants.py::test_write_atomic_onto_a_fifo_is_not_a_file_and_keeps_the_fifo",
+            "tests/hub/workspace/test_files.py::test_write_atomic_onto_a_fifo_is_not_a_file_and_keeps_the_fifo",
         ),
         "write_atomic: only over a regular file (never a FIFO or socket)",
     ),
@@ -192,7 +194,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "            os.unlink(res.real)",
         "        self._refuse_symlink(res)\n        try:\n            os.unlink(res.real)",
         (
-            "tests/hub/test_workspace_invariants.py::test_deleting_or_moving_a_fifo_is_not_a_file_and_keeps_it",
+            "tests/hub/workspace/test_files.py::test_deleting_or_moving_a_fifo_is_not_a_file_and_keeps_it",
         ),
         "delete: only a regular file (never a FIFO or socket)",
     ),
@@ -468,7 +470,9 @@ MUTANTS: tuple[Mutant, ...] = (
         WS_PATHS,
         '        if part == "..":\n',
         "        if False:\n",
-        ("tests/hub/test_safe_join.py::test_a_dotdot_that_would_stay_inside_is_still_rejected",),
+        (
+            "tests/hub/workspace/test_paths.py::test_a_dotdot_that_would_stay_inside_is_still_rejected",
+        ),
         "safe_join: no '..' component",
     ),
     _m(
@@ -478,7 +482,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "    if False:\n",
         (
             "tests/hub/test_hub_sharing.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
-            "tests/hub/test_safe_join_refusals.py::test_safe_join_refuses_each_documented_form_and_says_why",
+            "tests/hub/workspace/test_paths.py::test_safe_join_refuses_each_documented_form_and_says_why",
         ),
         "safe_join: no absolute path",
     ),
@@ -489,7 +493,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "    if False:\n",
         (
             "tests/hub/test_hub_sharing.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
-            "tests/hub/test_safe_join_refusals.py::test_safe_join_refuses_each_documented_form_and_says_why",
+            "tests/hub/workspace/test_paths.py::test_safe_join_refuses_each_documented_form_and_says_why",
         ),
         "safe_join: no backslash",
     ),
@@ -499,7 +503,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "    if _CONTROL.search(relpath):\n",
         "    if False:\n",
         (
-            "tests/hub/test_safe_join_refusals.py::test_safe_join_refuses_each_documented_form_and_says_why",
+            "tests/hub/workspace/test_paths.py::test_safe_join_refuses_each_documented_form_and_says_why",
         ),
         "safe_join: no control character",
     ),
@@ -508,7 +512,7 @@ MUTANTS: tuple[Mutant, ...] = (
         WS_PATHS,
         "    if not real.is_relative_to(root):\n",
         "    if False:\n",
-        ("tests/hub/test_safe_join.py::test_safe_join_rejects_or_stays_inside_root",),
+        ("tests/hub/workspace/test_paths.py::test_safe_join_rejects_or_stays_inside_root",),
         "safe_join: a symlink may not lead outside the root",
     ),
     _m(
@@ -516,7 +520,7 @@ MUTANTS: tuple[Mutant, ...] = (
         WS_BASE,
         "real_rel != res.rel and not self.rules.is_shared(real_rel, is_dir=is_dir)",
         "False",
-        ("tests/hub/test_workspace.py::test_a_symlink_to_an_unshared_file_is_not_shared",),
+        ("tests/hub/workspace/test_sharing.py::test_a_symlink_to_an_unshared_file_is_not_shared",),
         "_check: a symlink's target must be shared too",
     ),
     _m(
@@ -524,7 +528,7 @@ MUTANTS: tuple[Mutant, ...] = (
         WS_SHARING,
         "        if self._builtin.check(probe_low):\n",
         "        if False:\n",
-        ("tests/hub/test_workspace.py::test_guest_listing_omits_every_unshared_path",),
+        ("tests/hub/workspace/test_sharing.py::test_guest_listing_omits_every_unshared_path",),
         "sharing: the built-in denies (.env, .git, keys)",
     ),
     _m(
@@ -532,7 +536,7 @@ MUTANTS: tuple[Mutant, ...] = (
         WS_SHARING,
         "        lowered = rel.lower()\n",
         "        lowered = rel\n",
-        ("tests/hub/test_workspace.py::test_builtin_denies_are_never_shared",),
+        ("tests/hub/workspace/test_sharing.py::test_builtin_denies_are_never_shared",),
         "sharing: built-in denies compare in lower case (.ENV)",
     ),
     _m(
@@ -542,7 +546,9 @@ MUTANTS: tuple[Mutant, ...] = (
         "                return False\n",
         "            if last and not self._decide(rel, is_dir, chain, extra):\n"
         "                return False\n",
-        ("tests/hub/test_workspace.py::test_a_reinclude_cannot_reach_into_an_ignored_folder",),
+        (
+            "tests/hub/workspace/test_sharing.py::test_a_reinclude_cannot_reach_into_an_ignored_folder",
+        ),
         "sharing: a path inside an unshared folder is unshared",
     ),
     _m(
@@ -550,7 +556,7 @@ MUTANTS: tuple[Mutant, ...] = (
         WS_BASE,
         '                if kind == "symlink" and not self._symlink_visible(entry.path):\n',
         "                if False:\n",
-        ("tests/hub/test_workspace.py::test_a_symlink_to_an_unshared_file_is_not_shared",),
+        ("tests/hub/workspace/test_sharing.py::test_a_symlink_to_an_unshared_file_is_not_shared",),
         "listing: a guest sees a symlink only when its target is shared",
     ),
     _m(
@@ -559,7 +565,7 @@ MUTANTS: tuple[Mutant, ...] = (
         # (on main after issue 13 items 1-2 the line goes on: `or is_git_name(name):`)
         '\n        name = rel.rsplit("/", 1)[-1]\n        if name.startswith(TEMP_PREFIX)',
         '\n        name = rel.rsplit("/", 1)[-1]\n        if False',
-        ("tests/hub/test_workspace.py::test_builtin_denies_are_never_shared",),
+        ("tests/hub/workspace/test_sharing.py::test_builtin_denies_are_never_shared",),
         "sharing: temporary files of atomic writes are never shared",
     ),
     _m(
@@ -571,7 +577,9 @@ MUTANTS: tuple[Mutant, ...] = (
         "        if False:\n            raise op_error(\n"
         "                ErrorCode.INVALID,\n"
         '                f"{_q(res.rel)} is a symlink; letswork',
-        ("tests/hub/test_workspace.py::test_write_atomic_refuses_to_write_through_a_symlink",),
+        (
+            "tests/hub/workspace/test_files.py::test_write_atomic_refuses_to_write_through_a_symlink",
+        ),
         "write/delete/move: the workspace refuses a symlink too",
     ),
     _m(
@@ -579,7 +587,7 @@ MUTANTS: tuple[Mutant, ...] = (
         WS_FILES,
         "            if st.st_size > self.max_file_bytes:\n",
         "            if False:\n",
-        ("tests/hub/test_workspace.py::test_read_over_the_size_limit_is_too_large",),
+        ("tests/hub/workspace/test_files.py::test_read_over_the_size_limit_is_too_large",),
         "read: the size limit",
     ),
     # ---- crypto.py: the record layer and the handshake
