@@ -1,5 +1,9 @@
 """The schema: numbered ``schema/NNN-name.sql`` files shipped as package data, applied in
-order, each in its own transaction with ``PRAGMA user_version = NNN``."""
+order, each in its own transaction with ``PRAGMA user_version = NNN``.
+
+A released file is never edited, so their headers still name ``letswork/hub/store.py``, which
+this package replaced.
+"""
 
 from __future__ import annotations
 
