@@ -11,7 +11,7 @@ run times out); it *survives* when all pass. docs/security.md, "Invariants held 
     python -m bench.mutants                  # every mutant against the tests named for it
     python -m bench.mutants -k core- -k ws-  # the mutants whose name contains one of these
     python -m bench.mutants --suite tests    # discovery: against the whole suite instead
-    python -m bench.mutants --list           # names, files and the tests that kill them
+    python -m bench.mutants --list           # names, file:line and the tests that kill them
     python -m bench.mutants --suite tests --without tests/hub/test_x.py  # the suite before x
 
 Exit status 1 when a mutant survives or a file did not match. Each run compiles afresh
@@ -68,7 +68,10 @@ def _m(
 
 
 CORE = "letswork/hub/core.py"
-WS = "letswork/hub/workspace.py"
+WS_PATHS = "letswork/hub/workspace/paths.py"
+WS_SHARING = "letswork/hub/workspace/sharing.py"
+WS_BASE = "letswork/hub/workspace/base.py"
+WS_FILES = "letswork/hub/workspace/files.py"
 CRYPTO = "letswork/shared/crypto.py"
 SERVER = "letswork/hub/server.py"
 RATE = "letswork/hub/ratelimit.py"
@@ -164,32 +167,34 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "ws-read-not-regular",
-        WS,
+        WS_FILES,
         "            if not stat.S_ISREG(st.st_mode):\n"
         '                raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a regular '
         'file")\n            if st.st_size > self.max_file_bytes:',
         "            if st.st_size > self.max_file_bytes:",
-        ("tests/hub/test_workspace.py::test_read_of_a_fifo_is_not_a_file_and_does_not_block",),
+        (
+            "tests/hub/workspace/test_files.py::test_read_of_a_fifo_is_not_a_file_and_does_not_block",
+        ),
         "read: only a regular file (a FIFO reads as empty)",
     ),
     _m(
         "ws-write-folder",
-        WS,
+        WS_FILES,
         "        if old is not None and not stat.S_ISREG(old.st_mode):\n",
         "        if False:\n",
         (
-            "tests/hub/test_workspace_invariants.py::test_write_atomic_onto_a_fifo_is_not_a_file_and_keeps_the_fifo",
+            "tests/hub/workspace/test_files.py::test_write_atomic_onto_a_fifo_is_not_a_file_and_keeps_the_fifo",
         ),
         "write_atomic: only over a regular file (never a FIFO or socket)",
     ),
     _m(
         "ws-require-file",
-        WS,
+        WS_FILES,
         "        self._refuse_symlink(res)\n        self._require_file(res)\n        try:\n"
         "            os.unlink(res.real)",
         "        self._refuse_symlink(res)\n        try:\n            os.unlink(res.real)",
         (
-            "tests/hub/test_workspace_invariants.py::test_deleting_or_moving_a_fifo_is_not_a_file_and_keeps_it",
+            "tests/hub/workspace/test_files.py::test_deleting_or_moving_a_fifo_is_not_a_file_and_keeps_it",
         ),
         "delete: only a regular file (never a FIFO or socket)",
     ),
@@ -459,124 +464,130 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{_INV}::test_a_guests_move_onto_an_existing_file_is_refused_at_once",),
         "move_file: never onto an existing path",
     ),
-    # ---- workspace.py: safe_join and the sharing rules
+    # ---- workspace/: safe_join and the sharing rules
     _m(
         "ws-dotdot",
-        WS,
+        WS_PATHS,
         '        if part == "..":\n',
         "        if False:\n",
-        ("tests/hub/test_safe_join.py::test_a_dotdot_that_would_stay_inside_is_still_rejected",),
+        (
+            "tests/hub/workspace/test_paths.py::test_a_dotdot_that_would_stay_inside_is_still_rejected",
+        ),
         "safe_join: no '..' component",
     ),
     _m(
         "ws-absolute",
-        WS,
+        WS_PATHS,
         '    if relpath.startswith("/"):\n',
         "    if False:\n",
         (
             "tests/hub/test_hub_sharing.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
-            "tests/hub/test_safe_join_refusals.py::test_safe_join_refuses_each_documented_form_and_says_why",
+            "tests/hub/workspace/test_paths.py::test_safe_join_refuses_each_documented_form_and_says_why",
         ),
         "safe_join: no absolute path",
     ),
     _m(
         "ws-backslash",
-        WS,
+        WS_PATHS,
         '    if "\\\\" in relpath:\n',
         "    if False:\n",
         (
             "tests/hub/test_hub_sharing.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
-            "tests/hub/test_safe_join_refusals.py::test_safe_join_refuses_each_documented_form_and_says_why",
+            "tests/hub/workspace/test_paths.py::test_safe_join_refuses_each_documented_form_and_says_why",
         ),
         "safe_join: no backslash",
     ),
     _m(
         "ws-control",
-        WS,
+        WS_PATHS,
         "    if _CONTROL.search(relpath):\n",
         "    if False:\n",
         (
-            "tests/hub/test_safe_join_refusals.py::test_safe_join_refuses_each_documented_form_and_says_why",
+            "tests/hub/workspace/test_paths.py::test_safe_join_refuses_each_documented_form_and_says_why",
         ),
         "safe_join: no control character",
     ),
     _m(
         "ws-symlink-outside",
-        WS,
+        WS_PATHS,
         "    if not real.is_relative_to(root):\n",
         "    if False:\n",
-        ("tests/hub/test_safe_join.py::test_safe_join_rejects_or_stays_inside_root",),
+        ("tests/hub/workspace/test_paths.py::test_safe_join_rejects_or_stays_inside_root",),
         "safe_join: a symlink may not lead outside the root",
     ),
     _m(
         "ws-symlink-target-shared",
-        WS,
+        WS_BASE,
         "real_rel != res.rel and not self.rules.is_shared(real_rel, is_dir=is_dir)",
         "False",
-        ("tests/hub/test_workspace.py::test_a_symlink_to_an_unshared_file_is_not_shared",),
+        ("tests/hub/workspace/test_sharing.py::test_a_symlink_to_an_unshared_file_is_not_shared",),
         "_check: a symlink's target must be shared too",
     ),
     _m(
         "ws-builtin-deny",
-        WS,
+        WS_SHARING,
         "        if self._builtin.check(probe_low):\n",
         "        if False:\n",
-        ("tests/hub/test_workspace.py::test_guest_listing_omits_every_unshared_path",),
+        ("tests/hub/workspace/test_sharing.py::test_guest_listing_omits_every_unshared_path",),
         "sharing: the built-in denies (.env, .git, keys)",
     ),
     _m(
         "ws-builtin-case",
-        WS,
+        WS_SHARING,
         "        lowered = rel.lower()\n",
         "        lowered = rel\n",
-        ("tests/hub/test_workspace.py::test_builtin_denies_are_never_shared",),
+        ("tests/hub/workspace/test_sharing.py::test_builtin_denies_are_never_shared",),
         "sharing: built-in denies compare in lower case (.ENV)",
     ),
     _m(
         "ws-unshared-parent",
-        WS,
+        WS_SHARING,
         "            if not self._decide(rel, is_dir if last else True, chain, extra):\n"
         "                return False\n",
         "            if last and not self._decide(rel, is_dir, chain, extra):\n"
         "                return False\n",
-        ("tests/hub/test_workspace.py::test_a_reinclude_cannot_reach_into_an_ignored_folder",),
+        (
+            "tests/hub/workspace/test_sharing.py::test_a_reinclude_cannot_reach_into_an_ignored_folder",
+        ),
         "sharing: a path inside an unshared folder is unshared",
     ),
     _m(
         "ws-listed-symlink",
-        WS,
+        WS_BASE,
         '                if kind == "symlink" and not self._symlink_visible(entry.path):\n',
         "                if False:\n",
-        ("tests/hub/test_workspace.py::test_a_symlink_to_an_unshared_file_is_not_shared",),
+        ("tests/hub/workspace/test_sharing.py::test_a_symlink_to_an_unshared_file_is_not_shared",),
         "listing: a guest sees a symlink only when its target is shared",
     ),
     _m(
         "ws-temp-files",
-        WS,
+        WS_SHARING,
         # (on main after issue 13 items 1-2 the line goes on: `or is_git_name(name):`)
         '\n        name = rel.rsplit("/", 1)[-1]\n        if name.startswith(TEMP_PREFIX)',
         '\n        name = rel.rsplit("/", 1)[-1]\n        if False',
-        ("tests/hub/test_workspace.py::test_builtin_denies_are_never_shared",),
+        ("tests/hub/workspace/test_sharing.py::test_builtin_denies_are_never_shared",),
         "sharing: temporary files of atomic writes are never shared",
     ),
     _m(
         "ws-refuse-symlink",
-        WS,
+        WS_FILES,
         "        if res.lexical.is_symlink():\n            raise op_error(\n"
         "                ErrorCode.INVALID,\n"
         '                f"{_q(res.rel)} is a symlink; letswork',
         "        if False:\n            raise op_error(\n"
         "                ErrorCode.INVALID,\n"
         '                f"{_q(res.rel)} is a symlink; letswork',
-        ("tests/hub/test_workspace.py::test_write_atomic_refuses_to_write_through_a_symlink",),
+        (
+            "tests/hub/workspace/test_files.py::test_write_atomic_refuses_to_write_through_a_symlink",
+        ),
         "write/delete/move: the workspace refuses a symlink too",
     ),
     _m(
         "ws-read-size",
-        WS,
+        WS_FILES,
         "            if st.st_size > self.max_file_bytes:\n",
         "            if False:\n",
-        ("tests/hub/test_workspace.py::test_read_over_the_size_limit_is_too_large",),
+        ("tests/hub/workspace/test_files.py::test_read_over_the_size_limit_is_too_large",),
         "read: the size limit",
     ),
     # ---- crypto.py: the record layer and the handshake
@@ -880,6 +891,14 @@ def _run_tests(tree: Path, tests: list[str], timeout: float) -> tuple[str, str]:
     return "error", " / ".join(tail)
 
 
+def _where(m: Mutant) -> str | None:
+    """``path:line`` where the mutant's text starts, or None unless it occurs exactly once."""
+    source = (ROOT / m.path).read_text(encoding="utf-8") if (ROOT / m.path).is_file() else ""
+    if source.count(m.old) != 1:
+        return None
+    return f"{m.path}:{source.count(chr(10), 0, source.index(m.old)) + 1}"
+
+
 def run(
     mutants: list[Mutant], suite: list[str] | None, timeout: float, *, without: Sequence[str] = ()
 ) -> int:
@@ -954,10 +973,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| `{m.name}` | {m.what} | {by} |")
         return 0
     if args.list:
+        missing = 0
         for m in chosen:
             kills = f"equivalent: {m.equivalent}" if m.equivalent else ", ".join(m.kills)
-            print(f"{m.name:34} {m.path:28} {kills}")
-        return 0
+            at = _where(m)
+            missing += at is None
+            print(f"{m.name:34} {at or m.path + ': TEXT NOT FOUND ONCE':44} {kills}")
+        return 1 if missing else 0
     return run(chosen, args.suite, args.timeout, without=args.without)
 
 

@@ -23,7 +23,10 @@ import re
 from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from letswork.hub.store import MessageRow, ReceiptRow, Store, TaskRow, VarRow
+from letswork.hub.store import Store
+from letswork.hub.store.messages import MessageRow, ReceiptRow
+from letswork.hub.store.tasks import TaskRow
+from letswork.hub.store.variables import VarRow
 from letswork.hub.workspace import Workspace
 from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, OpError, op_error

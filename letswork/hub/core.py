@@ -39,23 +39,17 @@ from typing import Any
 from letswork import __version__
 from letswork.hub.collab import HOST_ID, CollabOps, name_key
 from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
-from letswork.hub.policy import change_sensitivity, git_dir_reason, git_metadata_reason
 from letswork.hub.ratelimit import TokenBucket
-from letswork.hub.store import ChangeRow, GuestRow, Store
-from letswork.hub.workspace import (
-    ABSENT,
-    TEMP_PREFIX,
-    GuestVersion,
-    Workspace,
-    apply_edit,
-    check_text,
-    create_diff_head,
-    cut_diff,
-    ignore_file_ids,
-    sha256_hex,
-    to_relpath,
-    unified_diff,
-)
+from letswork.hub.store import Store
+from letswork.hub.store.changes import ChangeRow
+from letswork.hub.store.guests import GuestRow
+from letswork.hub.workspace import Workspace
+from letswork.hub.workspace.diff import apply_edit, create_diff_head, cut_diff, unified_diff
+from letswork.hub.workspace.disk import TEMP_PREFIX, sha256_hex
+from letswork.hub.workspace.files import check_text
+from letswork.hub.workspace.paths import to_relpath
+from letswork.hub.workspace.policy import change_sensitivity, git_dir_reason, git_metadata_reason
+from letswork.hub.workspace.sharing import ABSENT, GuestVersion, ignore_file_ids
 from letswork.shared import crypto, invite
 from letswork.shared.errors import ErrorCode, LetsworkError, OpError, op_error
 from letswork.shared.limits import HELLO_TIMEOUT_SECONDS, KNOCKS_PER_INVITE_PER_MINUTE, Limits

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from letswork.hub import server as server_mod
-from letswork.hub import store as store_mod
 from letswork.hub.core import HubCore, Job, Peer
 from letswork.hub.server import HubServer
+from letswork.hub.store import changes as store_changes
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError
 from letswork.shared.limits import Limits
@@ -469,13 +469,13 @@ async def test_the_pending_list_without_diffs_diffs_nothing(
     for i in range(3):
         await editor.call("write_file", path=f"new{i}.txt", content=body)
     diffed: list[str] = []
-    original = store_mod.unified_diff
+    original = store_changes.unified_diff
 
     def counted(path: str, *args: Any, **kwargs: Any) -> str:
         diffed.append(path)
         return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(store_mod, "unified_diff", counted)
+    monkeypatch.setattr(store_changes, "unified_diff", counted)
 
     listed = await host.call("pending_changes", include_diff=False)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from letswork.hub.policy import SENSITIVE_PATHS
+from letswork.hub.workspace.policy import SENSITIVE_PATHS
 from letswork.shared.errors import ErrorCode, OpError
 from letswork.shared.limits import Limits
 from tests.support.hubs import Client, HubFixture, running_hub
@@ -365,7 +365,7 @@ SENSITIVE_WRITES = [
 
 
 def test_the_sensitive_writes_cover_every_sensitive_entry() -> None:
-    from letswork.hub.policy import sensitive_reason
+    from letswork.hub.workspace.policy import sensitive_reason
 
     covered = {str(sensitive_reason(p)).split(": ", 1)[0] for p in SENSITIVE_WRITES}
     # Guests never see .letsworkignore (a built-in deny), so they cannot propose it at all.

@@ -1,258 +1,236 @@
-"""letswork.hub.policy and the guest versions of ignore files (issue 13, items 1-2), no hub."""
+"""What guests may see: the sharing rules through the Workspace, and the guests' versions of
+ignore files (issue 13, item 2), no hub."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import pytest
 
-from letswork.hub import policy, workspace
-from letswork.hub.policy import (
-    SENSITIVE_PATHS,
-    change_sensitivity,
-    fold_name,
-    git_dir_reason,
-    git_layout_reason,
-    git_metadata_reason,
-    is_git_name,
-    sensitive_reason,
-)
+from letswork.hub import workspace
 from letswork.hub.store import Store
-from letswork.hub.workspace import ABSENT, GuestVersion, SharingRules, sha256_hex
+from letswork.hub.workspace import Workspace, sharing
+from letswork.hub.workspace.disk import TEMP_PREFIX, sha256_hex
+from letswork.hub.workspace.files import FileEntry
+from letswork.hub.workspace.sharing import ABSENT, BUILTIN_DENY, GuestVersion, SharingRules
+from letswork.shared.errors import ErrorCode, OpError
+from tests.hub.workspace.helpers import SECRETS, SHARED, _code, _paths, _write
 
 KEY = bytes(range(32))
 
-
-def _write(root: Path, rel: str, text: str = "x\n") -> None:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+# ------------------------------------------------------------------------------- sharing
 
 
-# ------------------------------------------------------------------------------- names
+def test_guest_listing_omits_every_unshared_path(ws: Workspace) -> None:
+    entries, truncated = ws.list_files(recursive=True, is_host=False)
+    paths = _paths(entries)
+    assert not truncated
+    assert set(SHARED) <= paths
+    assert not paths & set(SECRETS)
+    hidden = (".git", ".ssh", ".aws", "build", "private")
+    assert not any(p.split("/")[0] in hidden for p in paths)
+    assert ".letsworkignore" not in paths
+
+
+def test_guest_find_files_omits_unshared_paths(ws: Workspace) -> None:
+    found, _ = ws.find_files("**/*", is_host=False)
+    assert set(SHARED) <= set(found)
+    assert not set(found) & set(SECRETS)
+
+
+def test_guest_search_skips_unshared_files(ws: Workspace) -> None:
+    result = ws.search_files("TOPSECRET", is_host=False)
+    assert result.matches == []
+
+
+@pytest.mark.parametrize("rel", sorted(SECRETS))
+def test_guest_read_of_an_unshared_file_gives_not_shared(ws: Workspace, rel: str) -> None:
+    with pytest.raises(OpError) as info:
+        ws.read_text(rel, is_host=False)
+    assert _code(info) == ErrorCode.NOT_SHARED
+    assert "not shared by the host" in info.value.message
+
+
+@pytest.mark.parametrize("rel", [".env.production", "build/new.txt", "private/x.md", "a/id_rsa"])
+def test_guest_gets_not_shared_for_a_missing_unshared_path(ws: Workspace, rel: str) -> None:
+    with pytest.raises(OpError) as info:
+        ws.read_file(rel, is_host=False)
+    assert _code(info) == ErrorCode.NOT_SHARED
+
+
+@pytest.mark.parametrize("rel", sorted(set(SECRETS) - {".git/config"}))
+def test_host_reads_every_unshared_file_but_git_metadata(ws: Workspace, rel: str) -> None:
+    text, sha = ws.read_text(rel, is_host=True)
+    assert text == SECRETS[rel]
+    assert sha == hashlib.sha256(SECRETS[rel].encode()).hexdigest()
+
+
+def test_host_listing_shows_unshared_files_but_no_git_metadata(ws: Workspace, root: Path) -> None:
+    _write(root, "sub/.git", "gitdir: /home/host/x\n")
+    for rel in ("HEAD", "objects/x", "refs/y", "config"):
+        _write(root, f"vendor/lib.git/{rel}", "TOPSECRET git\n")
+    entries, _ = ws.list_files(recursive=True, is_host=True)
+    paths = _paths(entries)
+    assert set(SECRETS) - {".git/config"} <= paths
+    assert "vendor" in paths
+    assert not [p for p in paths if ".git" in p.split("/") or p.startswith("vendor/lib.git")]
+
+
+@pytest.mark.parametrize("op", ["read", "list", "search", "find"])
+def test_the_host_cannot_read_or_list_inside_the_git_folder(ws: Workspace, op: str) -> None:
+    calls = {
+        "read": lambda: ws.read_file(".git/config", is_host=True),
+        "list": lambda: ws.list_files(".git", is_host=True),
+        "search": lambda: ws.search_files("TOPSECRET", path=".git", is_host=True),
+        "find": lambda: ws.find_files("*", path=".git", is_host=True),
+    }
+    with pytest.raises(OpError) as info:
+        calls[op]()
+    assert _code(info) == ErrorCode.FORBIDDEN
+    assert "git metadata" in info.value.message
+
+
+def test_host_search_never_enters_the_git_folder(ws: Workspace) -> None:
+    result = ws.search_files("TOPSECRET", is_host=True)
+    paths = {m.path for m in result.matches}
+    assert ".git/config" not in paths
+    assert set(SECRETS) - {".git/config"} == paths
+
+
+def test_a_bang_in_letsworkignore_does_not_reinclude_a_builtin_deny(ws: Workspace) -> None:
+    assert not ws.rules.is_shared(".env")
+    assert not ws.rules.is_shared("id_rsa")
+
+
+def test_a_bang_in_letsworkignore_reincludes_a_gitignored_file(ws: Workspace) -> None:
+    assert ws.rules.is_shared("keep.log")
+    assert ws.read_text("keep.log", is_host=False)[0] == SHARED["keep.log"]
+
+
+def test_a_nested_gitignore_applies_inside_its_folder_only(ws: Workspace, root: Path) -> None:
+    _write(root, "local.txt", "top level\n")
+    assert not ws.rules.is_shared("sub/local.txt")
+    assert ws.rules.is_shared("local.txt")
+
+
+def test_a_path_under_an_unshared_folder_is_unshared(ws: Workspace) -> None:
+    assert not ws.rules.is_shared("build/deep/er/x.txt")
+    assert not ws.rules.is_shared("a/.git/hooks/pre-commit")
+    assert not ws.rules.is_shared(".ssh", is_dir=True)
+
+
+def test_a_reinclude_cannot_reach_into_an_ignored_folder(root: Path) -> None:
+    _write(root, ".letsworkignore", "!build/out.txt\n")
+    assert not SharingRules(root).is_shared("build/out.txt")
 
 
 @pytest.mark.parametrize(
-    "name",
+    "rel",
     [
+        ".git/HEAD",
+        ".letsworkignore",
+        ".env",
+        "app/.env",
+        ".env.example",
+        "x.pem",
+        "deep/y.key",
+        "id_rsa",
+        "id_rsa.pub",
+        "keys/id_ed25519",
+        ".ssh/known_hosts",
+        ".aws/config",
+        ".netrc",
+        ".ENV",
+        "ID_RSA",
+        f"src/{TEMP_PREFIX}abc",
+    ],
+)
+def test_builtin_denies_are_never_shared(tmp_path: Path, rel: str) -> None:
+    assert not SharingRules(tmp_path).is_shared(rel)
+
+
+def test_builtin_deny_list_is_the_documented_one() -> None:
+    assert BUILTIN_DENY == (
         ".git",
-        ".GIT",
-        ".gIt",
-        ".git.",
-        ".git..",
-        ".git ",
-        ".git . ",
-        ".git:stream",
-        ".git::$INDEX_ALLOCATION",
-        "git~1",
-        "GIT~1",
-        "GIT~12",
-        ".g\u200cit",  # HFS+ ignores zero-width non-joiner
-        ".\u200dgit\ufeff",
-        "\uff0e\uff47\uff49\uff54",  # fullwidth
-        "\u2024git",  # ONE DOT LEADER: NFKC makes it a full stop
-    ],
-)
-def test_every_spelling_of_dot_git_is_git_metadata(name: str) -> None:
-    assert is_git_name(name)
+        ".letsworkignore",
+        ".env",
+        ".env.*",
+        "*.pem",
+        "*.key",
+        "id_rsa*",
+        "id_ed25519*",
+        ".ssh/",
+        ".aws/",
+        ".netrc",
+    )
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "git",
-        ".gitignore",
-        ".github",
-        "a.git",
-        "repo.git",
-        ".git2",
-        "..git",
-        "git~",
-        "gi~1",
-        ".g1t",
-    ],
-)
-def test_other_names_are_not_git_metadata(name: str) -> None:
-    assert not is_git_name(name)
+def test_an_ordinary_file_is_shared(tmp_path: Path) -> None:
+    assert SharingRules(tmp_path).is_shared("src/main.py")
+    assert SharingRules(tmp_path).is_shared("")
 
 
-def test_git_metadata_is_found_at_any_depth() -> None:
-    assert git_metadata_reason("a/b/.git/config") is not None
-    assert git_metadata_reason("a/.GIT") is not None
-    assert git_metadata_reason("a/b.git/config") is None
-    assert git_metadata_reason("src/app.py") is None
+def test_a_case_insensitive_filesystem_matches_other_spellings(tmp_path: Path) -> None:
+    _write(tmp_path, ".gitignore", "Secret.txt\nlogs/\n")
+    rules = SharingRules(tmp_path, case_insensitive=True)
+    assert not rules.is_shared("SECRET.TXT")
+    assert not rules.is_shared("LOGS/a.txt")
+    assert rules.is_shared("public.txt")
 
 
-def test_fold_name_is_lenient_for_refusals_only() -> None:
-    assert fold_name(".GitIgnore . ") == ".gitignore"
-    assert fold_name(".git\u200cignore") == ".gitignore"
-    assert fold_name("\uff0eenvrc") == ".envrc"
-    assert fold_name("file:ads") == "file"
+def test_a_case_sensitive_filesystem_matches_the_exact_spelling(tmp_path: Path) -> None:
+    _write(tmp_path, ".gitignore", "Secret.txt\n")
+    rules = SharingRules(tmp_path, case_insensitive=False)
+    assert not rules.is_shared("Secret.txt")
+    assert rules.is_shared("SECRET.TXT")
 
 
-# ------------------------------------------------------------------------------- sensitive
+def test_an_edited_gitignore_applies_without_reload(ws: Workspace, root: Path) -> None:
+    assert ws.rules.is_shared("README.md")
+    _write(root, ".gitignore", "*.log\nbuild/\nREADME.md\n# longer now\n")
+    assert not ws.rules.is_shared("README.md")
 
 
-@pytest.mark.parametrize(
-    ("path", "pattern"),
-    [
-        (".gitignore", ".gitignore"),
-        ("deep/er/.gitignore", ".gitignore"),
-        (".GITIGNORE", ".gitignore"),
-        (".gitignore.", ".gitignore"),
-        (".letsworkignore", ".letsworkignore"),
-        ("sub/.gitattributes", ".gitattributes"),
-        (".gitmodules", ".gitmodules"),
-        ("tools/.envrc", ".envrc"),
-        (".pre-commit-config.yaml", ".pre-commit-config.yaml"),
-        (".vscode/settings.json", ".vscode/"),
-        ("pkg/.VSCode/tasks.json", ".vscode/"),
-        (".idea/runConfigurations/x.xml", ".idea/"),
-        (".devcontainer/devcontainer.json", ".devcontainer/"),
-        (".github/workflows/ci.yml", ".github/workflows/"),
-        (".github/workflows/sub/x.yml", ".github/workflows/"),
-        (".husky/pre-commit", ".husky/"),
-        (".husky/_/husky.sh", ".husky/"),
-        (".gitconfig", ".gitconfig"),
-        ("tools/.GitConfig", ".gitconfig"),
-        (".githooks/pre-push", ".githooks/"),
-        (".devcontainer.json", ".devcontainer.json"),
-    ],
-)
-def test_sensitive_paths_name_their_entry_and_reason(path: str, pattern: str) -> None:
-    reason = sensitive_reason(path)
-    assert reason is not None
-    assert reason == f"{pattern}: {dict(SENSITIVE_PATHS)[pattern]}"
+def test_reload_rereads_the_ignore_files(ws: Workspace, root: Path) -> None:
+    assert ws.rules.is_shared("notes.md")
+    _write(root, ".letsworkignore", "notes.md\n")
+    ws.rules.reload()
+    assert not ws.rules.is_shared("notes.md")
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "src/app.py",
-        ".vscode",
-        ".github/workflows",
-        ".github/README.md",
-        "my.gitignore",
-        "envrc",
-        ".githooks",
-        "gitconfig",
-    ],
-)
-def test_other_paths_are_not_sensitive(path: str) -> None:
-    assert sensitive_reason(path) is None
+def test_a_symlink_to_an_unshared_file_is_not_shared(ws: Workspace, root: Path) -> None:
+    (root / "envlink").symlink_to(root / ".env")
+    (root / "gitlink").symlink_to(root / ".git", target_is_directory=True)
+    for rel in ("envlink", "gitlink/config"):
+        with pytest.raises(OpError) as info:
+            ws.read_text(rel, is_host=False)
+        assert _code(info) == ErrorCode.NOT_SHARED
+    assert not _paths(ws.list_files(is_host=False)[0]) & {"envlink", "gitlink"}
 
 
-def test_a_move_is_sensitive_at_either_end_with_both_reasons() -> None:
-    assert change_sensitivity("a.txt", ".envrc") == sensitive_reason(".envrc")
-    assert change_sensitivity(".envrc", "a.txt") == sensitive_reason(".envrc")
-    both = change_sensitivity(".envrc", "x/.gitignore")
-    assert both == f"{sensitive_reason('.envrc')}; {sensitive_reason('x/.gitignore')}"
-    assert change_sensitivity("a.txt", "b.txt") is None
+def test_a_symlink_to_a_shared_file_is_listed_for_guests(ws: Workspace, root: Path) -> None:
+    (root / "readme_link").symlink_to(root / "README.md")
+    entries, _ = ws.list_files(is_host=False)
+    assert FileEntry("readme_link", "symlink", 0) in entries
+    assert ws.read_text("readme_link", is_host=False)[0] == SHARED["README.md"]
 
 
-# ------------------------------------------------------------------------------- layouts
-
-
-@pytest.mark.parametrize(
-    ("existing", "target", "refused"),
-    [
-        (["objects/x", "refs/y"], "HEAD", True),
-        (["HEAD", "refs/y"], "objects/pack/p", True),
-        (["HEAD", "objects/x"], "refs/heads/main", True),
-        (["commondir"], "HEAD", True),
-        (["HEAD"], "commondir", True),
-        (["HEAD", "objects/x", "refs/y"], "config", True),  # inside a bare repository
-        (["HEAD", "objects/x", "refs/y"], "hooks/pre-commit", True),
-        (["objects/x", "refs/y"], "head", True),  # a case-insensitive filesystem's HEAD
-        (["objects/x", "refs/y"], "HE\u200cAD", True),  # HFS+ ignores U+200C: it is HEAD
-        (["HEAD", "refs/y"], "OBJECTS./x", True),  # NTFS drops the trailing dot
-        (["objects/x"], "HEAD", False),
-        (["refs/x"], "HEAD", False),
-        (["HEAD"], "objects/x", False),
-        (["HEAD", "objects/x"], "config", False),
-        ([], "HEAD", False),
-    ],
-)
-@pytest.mark.parametrize("dir_fds", [True, False])  # False: Windows, lookups by path
-def test_a_change_touching_a_git_layout_is_named(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    existing: list[str],
-    target: str,
-    refused: bool,
-    dir_fds: bool,
+def test_a_symlink_leading_outside_is_listed_for_the_host_only(
+    ws: Workspace, root: Path, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(policy, "_DIR_FDS", policy._DIR_FDS and dir_fds)
-    for rel in existing:
-        _write(tmp_path, f"sub/repo/{rel}")
-    assert (git_layout_reason(tmp_path, f"sub/repo/{target}") is not None) is refused
+    (root / "out").symlink_to(tmp_path)
+    assert "out" in _paths(ws.list_files(is_host=True)[0])
+    assert "out" not in _paths(ws.list_files(is_host=False)[0])
 
 
-def test_the_project_root_itself_counts_as_a_layout(tmp_path: Path) -> None:
-    _write(tmp_path, "objects/x")
-    _write(tmp_path, "refs/y")
-    reason = git_layout_reason(tmp_path, "HEAD")
-    assert reason is not None and "the project root" in reason
-
-
-def test_a_deeper_file_of_a_layout_folder_below_it_is_refused(tmp_path: Path) -> None:
-    for rel in ("HEAD", "objects/x", "refs/y"):
-        _write(tmp_path, f"r/{rel}")
-    assert git_layout_reason(tmp_path, "r/a/b/c.txt") is not None
-    assert git_layout_reason(tmp_path, "other/c.txt") is None
-
-
-@pytest.mark.parametrize("dir_fds", [True, False])
-def test_a_read_inside_a_git_dir_is_named_at_the_git_dir(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dir_fds: bool
-) -> None:
-    monkeypatch.setattr(policy, "_DIR_FDS", policy._DIR_FDS and dir_fds)
-    for rel in ("HEAD", "objects/x", "refs/heads/main"):
-        _write(tmp_path, f"vendor/lib.git/{rel}")
-    reason = git_dir_reason(tmp_path, "vendor/lib.git/refs/heads/main")
-    assert reason is not None and "'vendor/lib.git'" in reason
-    assert git_dir_reason(tmp_path, "vendor/other/x") is None
-    assert git_dir_reason(tmp_path, "vendor/lib.git/refs/heads/main/deeper") is not None
-
-
-@pytest.mark.skipif(not policy._DIR_FDS, reason="no dir fds here (Windows): lookups by path")
-@pytest.mark.parametrize("check", ["layout", "git_dir"])
-def test_the_git_checks_of_a_deep_path_resolve_each_folder_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, check: str
-) -> None:
-    # A trusted editor's write to an existing 400-deep path ran the layout check on the event
-    # loop with every lstat resolving the whole prefix again (and a Path built per folder):
-    # ~130 ms a write at 510 deep. Counted as the bytes of path handed to the kernel, not timed.
-    depth = 400
-    rel = "/".join(["a"] * depth) + "/f.txt"
-    _write(tmp_path, rel)
-    handed: list[int] = []
-    for name in ("lstat", "stat", "open"):
-        real = getattr(os, name)
-
-        def counting(path: object, *args: object, _real: object = real, **kw: object) -> object:
-            handed.append(len(os.fsencode(path)) if isinstance(path, (str, Path)) else 0)
-            return _real(path, *args, **kw)  # type: ignore[operator]
-
-        monkeypatch.setattr(os, name, counting)
-    if check == "layout":
-        assert git_layout_reason(tmp_path, rel) is None
-    else:
-        assert git_dir_reason(tmp_path, rel) is None
-    monkeypatch.undo()
-    assert len(handed) <= 5 * (depth + 2)
-    assert sum(handed) <= 16 * (depth + 2) + len(os.fsencode(str(tmp_path))) * 4
-
-
-@pytest.mark.parametrize("name", ["GIT~1", "PROGRA~1", "GITIGN~1", "PRE-CO~1.YAM", "a~12"])
-def test_windows_refuses_names_shaped_like_short_names(name: str) -> None:
-    assert not workspace._windows_name_ok(name)
-
-
-@pytest.mark.parametrize("name", ["notes~.txt", "~backup", "a~b", "file.txt~"])
-def test_windows_keeps_tilde_names_that_are_not_short_names(name: str) -> None:
-    assert workspace._windows_name_ok(name)
+def test_resolve_returns_the_real_path_and_checks_sharing(ws: Workspace, root: Path) -> None:
+    assert ws.resolve("src/app.py", is_host=False) == root / "src" / "app.py"
+    with pytest.raises(OpError) as info:
+        ws.resolve(".env", is_host=False)
+    assert _code(info) == ErrorCode.NOT_SHARED
+    assert ws.resolve(".env", is_host=True) == root / ".env"
 
 
 # ------------------------------------------------------------------------------- guest versions
@@ -428,7 +406,7 @@ def test_an_unreadable_guest_version_keeps_the_hosts_version_applying(
     def failing_read(fd: int, limit: int, expected: int) -> bytes:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(workspace, "_read_fd", failing_read)
+    monkeypatch.setattr(sharing, "_read_fd", failing_read)
     assert not rules.is_shared("secret.txt")
     assert rules.guest_version(".gitignore") is not None  # not dropped as taken back
 
@@ -436,13 +414,13 @@ def test_an_unreadable_guest_version_keeps_the_hosts_version_applying(
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 1 << 20])
 def test_the_lines_digest_ignores_formatting_whatever_the_chunks(size: int) -> None:
     def digest(data: bytes) -> str:
-        lines = workspace._LinesDigest()
+        lines = sharing._LinesDigest()
         for start in range(0, len(data), size):
             lines.update(data[start : start + size])
         return lines.hexdigest()
 
     guest = b"\xef\xbb\xbf# mine  \r\n\r\n!secrets.yml \t\r\nbuild/"
     assert digest(guest) == digest(b"# mine\n!secrets.yml\nbuild/\n")
-    assert digest(guest) in workspace.ignore_file_ids(b"# mine\n\n!secrets.yml\nbuild/\n\n")
+    assert digest(guest) in sharing.ignore_file_ids(b"# mine\n\n!secrets.yml\nbuild/\n\n")
     for other in (b"# mine\nsecrets.yml\nbuild/\n", b"# mine\n!secrets.yml\n build/\n"):
         assert digest(guest) != digest(other)  # a changed or indented pattern is a new version

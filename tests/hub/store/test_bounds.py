@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from letswork.hub import store as store_mod
-from letswork.hub.store import ChangeRow, Store
+from letswork.hub.store import Store, bounds, migrations
+from letswork.hub.store.changes import ChangeRow
 from letswork.shared.limits import Limits
 
 KEY = bytes(range(32))
@@ -245,7 +245,7 @@ def _recount(conn: sqlite3.Connection) -> dict[tuple[str, str], tuple[int, int]]
     ):
         if status == "pending":
             add("pending", author, len(content or b"") + len(diff.encode()))
-        if status in store_mod.DECIDED_STATUSES:
+        if status in bounds.DECIDED_STATUSES:
             add("decided", author, 0)
             if kept:
                 add("decided_data", author, len(content or b"") + len(diff.encode()))
@@ -283,7 +283,7 @@ def test_the_running_totals_match_a_recount_after_random_work(store: Store) -> N
 def test_schema_4_counts_what_an_older_database_already_holds(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    store_mod._migrate(conn, path, store_mod.load_migrations()[:3])
+    migrations._migrate(conn, path, migrations.load_migrations()[:3])
     conn.execute(
         "INSERT INTO messages (type, sender_id, sender_name, body, created_at)"
         " VALUES ('chat', 'g1', 'a', 'héllo', 1)"

@@ -1,0 +1,284 @@
+"""What every operation of :class:`~letswork.hub.workspace.Workspace` shares: the project
+folder and its :class:`~letswork.hub.workspace.sharing.SharingRules`, the check of a path a
+peer names (:func:`~letswork.hub.workspace.paths.safe_join`, git metadata, then sharing for a
+guest), and the walk of a folder as a peer may see it.
+
+Git metadata (:mod:`letswork.hub.workspace.policy`) is read and written by nobody, the host
+included: walks skip it, reads get ``forbidden`` (``not_shared`` for a guest), and every write,
+delete and move checks it again right before touching the disk.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+from letswork.hub.workspace.disk import TEMP_PREFIX
+from letswork.hub.workspace.paths import _addressable, _q, _resolve, _Resolved, to_relpath
+from letswork.hub.workspace.policy import (
+    SENSITIVE_PATHS,
+    git_dir_reason,
+    git_layout_reason,
+    git_metadata_reason,
+    is_git_dir,
+    is_git_name,
+    sensitive_reason,
+)
+from letswork.hub.workspace.sharing import SharingRules, _Chain
+from letswork.shared import limits
+from letswork.shared.errors import ErrorCode, UsageError, op_error
+
+__all__ = ["WorkspaceBase"]
+
+
+class _Item(NamedTuple):
+    rel: str
+    path: str  # absolute path on disk (not resolved)
+    name: str
+    kind: Literal["file", "dir", "symlink"]
+    entry: os.DirEntry[str]
+
+
+def _never() -> bool:
+    return False
+
+
+class WorkspaceBase:
+    """The project folder, its sharing rules, and the checks and walks every operation uses.
+
+    :class:`~letswork.hub.workspace.Workspace` is this plus the operations of
+    :mod:`~letswork.hub.workspace.files` and :mod:`~letswork.hub.workspace.search`.
+    """
+
+    def __init__(self, root: Path, *, max_file_bytes: int = limits.MAX_FILE_BYTES) -> None:
+        real = Path(os.path.realpath(root))
+        if not real.is_dir():
+            raise UsageError(f"{root} is not a folder; run letswork in your project folder")
+        self.root = real
+        self.max_file_bytes = max_file_bytes
+        self.rules = SharingRules(real)
+
+    # -- resolving -------------------------------------------------------------------------
+
+    def _check(self, relpath: str, *, is_host: bool) -> _Resolved:
+        res = _resolve(self.root, relpath)
+        if not res.rel:
+            return res
+        real_rel = to_relpath(self.root, res.real)
+        why = (
+            git_metadata_reason(res.rel)
+            or git_metadata_reason(real_rel)
+            or git_dir_reason(self.root, real_rel)  # an lstat or so per folder
+        )
+        if why is not None:
+            # Nobody reads git metadata through the hub, the host included; a guest gets the
+            # not_shared of every unshared path, whether or not it exists.
+            if is_host:
+                raise op_error(ErrorCode.FORBIDDEN, f"path {_q(res.rel)}: {why}")
+            raise op_error(
+                ErrorCode.NOT_SHARED, f"path {_q(res.rel)} is not shared by the host: {why}"
+            )
+        if not is_host:
+            is_dir = os.path.isdir(res.real)
+            if not self.rules.is_shared(res.rel, is_dir=is_dir) or (
+                real_rel != res.rel and not self.rules.is_shared(real_rel, is_dir=is_dir)
+            ):
+                raise op_error(
+                    ErrorCode.NOT_SHARED, f"path {_q(res.rel)} is not shared by the host"
+                )
+        return res
+
+    def resolve(self, relpath: str, *, is_host: bool) -> Path:
+        """:func:`~.paths.safe_join` plus the sharing check: ``not_shared`` for a guest.
+
+        The check applies to the path as named and to where it leads through symlinks. Git
+        metadata (a ``.git`` name anywhere in either) is ``forbidden`` for the host too.
+        """
+        return self._check(relpath, is_host=is_host).real
+
+    def check_changeable(self, relpath: str) -> None:
+        """Refuse a change of the file ``relpath`` that would touch git metadata.
+
+        Checked on the path as named and where it really leads: a ``.git`` name at any depth
+        (:func:`~.policy.git_metadata_reason`), or a folder that is, or with this
+        file would become, a git repository layout
+        (:func:`~.policy.git_layout_reason`; a few ``lstat`` per folder). The
+        writes, deletes and moves of this class check it again themselves, right before they
+        touch the disk.
+
+        Raises:
+            OpError: ``forbidden`` with the reason; ``invalid`` for a bad path.
+        """
+        self._refuse_git(_resolve(self.root, relpath))
+
+    def _refuse_git(self, res: _Resolved) -> None:
+        real_rel = to_relpath(self.root, res.real)
+        why = (
+            git_metadata_reason(res.rel)
+            or git_metadata_reason(real_rel)
+            or git_layout_reason(self.root, real_rel)
+        )
+        if why is not None:
+            raise op_error(ErrorCode.FORBIDDEN, f"{_q(res.rel)}: {why}")
+
+    def change_sensitivity(self, path: str, new_path: str | None = None) -> str | None:
+        """Why a change of ``path`` (and ``new_path``, a move's target) alters what guests see
+        or runs code on the host, or None: :func:`~.policy.sensitive_reason` of
+        each end as named and where it really leads, and as a path inside the target of a
+        symlink the project has at a sensitive path (``.vscode -> config/vscode``,
+        ``.envrc -> scripts/env.sh``: tools read the target under the sensitive name). Two
+        reasons are joined with ``"; "``.
+
+        A ``realpath`` per entry of :data:`~.policy.SENSITIVE_PATHS` (a few
+        ``lstat``): call it off the loop. Symlinks at a sensitive path below the root are
+        found only when the change names them.
+
+        Raises:
+            OpError: ``invalid`` for a bad path.
+        """
+        reasons: list[str] = []
+        for p in (path, new_path):
+            if p is None:
+                continue
+            res = _resolve(self.root, p)
+            real_rel = to_relpath(self.root, res.real)
+            for reason in (
+                sensitive_reason(res.rel),
+                sensitive_reason(real_rel),
+                self._sensitive_alias(res.real),
+            ):
+                if reason is not None and reason not in reasons:
+                    reasons.append(reason)
+        return "; ".join(reasons) or None
+
+    def _sensitive_alias(self, real: Path) -> str | None:
+        """The reason of a root-level entry of ``SENSITIVE_PATHS`` that is (or goes through) a
+        symlink whose target is, or for a folder holds, ``real``."""
+        for pattern, why in SENSITIVE_PATHS:
+            name = pattern.rstrip("/")
+            lexical = self.root / name
+            try:
+                target = Path(os.path.realpath(lexical))
+            except (OSError, ValueError):
+                continue
+            if target == lexical or not target.is_relative_to(self.root):
+                continue  # no symlink on the way, or one leading out: guests write neither
+            folder = pattern.endswith("/")
+            if real == target if not folder else (real != target and real.is_relative_to(target)):
+                return f"{pattern}: {why}"
+        return None
+
+    def is_symlink(self, relpath: str) -> bool:
+        """Whether ``relpath`` itself is a symlink (which writes, deletes and moves refuse).
+
+        :meth:`resolve` returns the real path, so it cannot answer this.
+        """
+        return _resolve(self.root, relpath).lexical.is_symlink()
+
+    def _symlink_visible(self, path: str) -> bool:
+        """Whether a guest may see a symlink: it leads to a shared path inside the root, and
+        not into git metadata."""
+        try:
+            real = Path(os.path.realpath(path))
+            if not real.is_relative_to(self.root):
+                return False
+            os.stat(path)
+        except (OSError, ValueError):
+            return False  # dangling, loop, or unreadable
+        real_rel = to_relpath(self.root, real)
+        if git_metadata_reason(real_rel) or git_dir_reason(self.root, real_rel):
+            return False
+        return self.rules.is_shared(real_rel, is_dir=real.is_dir())
+
+    # -- walking ---------------------------------------------------------------------------
+
+    def _scan(self, dir_path: str, dir_rel: str, is_host: bool, chain: _Chain) -> list[_Item]:
+        """The visible entries of one folder, sorted by name. Unreadable folders are empty."""
+        try:
+            with os.scandir(dir_path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            return []
+        items: list[_Item] = []
+        rules = self.rules
+        extra = None if is_host else rules._letsworkignore()
+        for entry in entries:
+            name = entry.name
+            # Git metadata does not exist through the hub, for the host either: a .git of any
+            # spelling, file or folder, and a folder git takes for a repository (bare ones).
+            if name.startswith(TEMP_PREFIX) or not _addressable(name) or is_git_name(name):
+                continue
+            kind: Literal["file", "dir", "symlink"]
+            try:
+                if entry.is_symlink():
+                    kind = "symlink"
+                elif entry.is_dir(follow_symlinks=False):
+                    kind = "dir"
+                elif entry.is_file(follow_symlinks=False):
+                    kind = "file"
+                else:
+                    continue  # fifo, socket, device: never listed or opened
+            except OSError:
+                continue
+            if kind == "dir" and is_git_dir(entry.path):
+                continue
+            rel = f"{dir_rel}/{name}" if dir_rel else name
+            if not is_host:
+                if not rules._decide(rel, kind == "dir", chain, extra):
+                    continue
+                if kind == "symlink" and not self._symlink_visible(entry.path):
+                    continue
+            items.append(_Item(rel, entry.path, name, kind, entry))
+        return items
+
+    def _walk(
+        self, start: _Resolved, *, is_host: bool, max_depth: int | None, breadth_first: bool
+    ) -> Iterator[_Item]:
+        """Entries under folder ``start``; never follows symlinks or enters a ``.git`` below it.
+
+        Depth-first walks yield entries in path order, component by component; breadth-first
+        walks yield shallow entries first.
+        """
+        start_rel = to_relpath(self.root, start.real)
+        chain = () if is_host else self.rules.chain_for(start_rel)
+
+        def children(item: _Item, chain: _Chain) -> _Chain:
+            return chain if is_host else self.rules._child_chain(chain, item.rel)
+
+        if breadth_first:
+            queue: collections.deque[tuple[str, str, int, _Chain]] = collections.deque(
+                [(str(start.real), start_rel, 1, chain)]
+            )
+            while queue:
+                dir_path, dir_rel, depth, dir_chain = queue.popleft()
+                for item in self._scan(dir_path, dir_rel, is_host, dir_chain):
+                    yield item
+                    if _descend(item, depth, max_depth):
+                        queue.append((item.path, item.rel, depth + 1, children(item, dir_chain)))
+            return
+        stack: list[tuple[Iterator[_Item], _Chain]] = [
+            (iter(self._scan(str(start.real), start_rel, is_host, chain)), chain)
+        ]
+        while stack:
+            iterator, dir_chain = stack[-1]
+            found = next(iterator, None)
+            if found is None:
+                stack.pop()
+                continue
+            item = found
+            yield item
+            if _descend(item, len(stack), max_depth):
+                sub_chain = children(item, dir_chain)
+                stack.append((iter(self._scan(item.path, item.rel, is_host, sub_chain)), sub_chain))
+
+
+def _descend(item: _Item, depth: int, max_depth: int | None) -> bool:
+    """Whether a walk enters ``item`` found at ``depth``: folders only, never a ``.git`` name."""
+    return (
+        item.kind == "dir"
+        and not is_git_name(item.name)
+        and (max_depth is None or depth < max_depth)
+    )

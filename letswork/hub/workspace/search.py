@@ -1,0 +1,379 @@
+"""Finding files and lines: :meth:`SearchOps.find_files` (a glob over paths) and
+:meth:`SearchOps.search_files` (a literal or an RE2 regex over the lines of text files).
+
+Both walk the folder as the peer may see it and stop early, with what they found so far, when
+``should_stop`` says so (the deadline, or the peer went away). Regexes and globs run on RE2,
+linear in the text whatever the pattern, so no pattern can stall a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import re2
+
+from letswork.hub.workspace.base import WorkspaceBase, _never
+from letswork.hub.workspace.disk import _not_found, _read_small
+from letswork.hub.workspace.paths import _q, to_relpath
+from letswork.hub.workspace.sharing import _MATCH_ALL, _Spec
+from letswork.shared import limits
+from letswork.shared.errors import ErrorCode, op_error
+
+__all__ = ["SearchMatch", "SearchOps", "SearchResult"]
+
+#: Longest ``text`` of a :class:`SearchMatch`; longer lines are cut around the match.
+_MAX_MATCH_TEXT = 300
+
+
+@dataclass(frozen=True)
+class SearchMatch:
+    """One matching line: ``line`` is 1-based; ``text`` is the line without its newline."""
+
+    path: str
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """``cut_short``: the search stopped early (deadline, or its peer went away), so files
+    after the last one scanned were not searched."""
+
+    matches: list[SearchMatch]
+    truncated: bool
+    files_scanned: int
+    cut_short: bool = False
+
+
+def _clip(line: str, col: int) -> str:
+    if len(line) <= _MAX_MATCH_TEXT:
+        return line
+    start = max(0, min(col - 80, len(line) - _MAX_MATCH_TEXT))
+    end = start + _MAX_MATCH_TEXT
+    return ("…" if start else "") + line[start:end] + ("…" if end < len(line) else "")
+
+
+def _line_hits(
+    buf: bytes, rx: Any, limit: int, stop: Callable[[], bool]
+) -> tuple[list[tuple[int, bytes, int]], bool]:
+    """Up to ``limit`` (line number, line without ending, byte column) for the lines of UTF-8
+    ``buf`` that ``rx`` (from :func:`_compile_re2`) matches, and whether ``stop`` (asked
+    between two searches: each may scan to the end of ``buf``, as ``(?s).*`` does from every
+    line) cut them short."""
+    nl, cr = b"\n", b"\r"
+    hits: list[tuple[int, bytes, int]] = []
+    pos = 0
+    line_no = 1
+    counted = 0  # line_no is the number of the line holding offset `counted`
+    size = len(buf)
+    while pos <= size and len(hits) < limit:
+        if hits and stop():
+            return hits, True
+        match = rx.search(buf, pos)
+        if match is None:
+            break
+        start = match.start()
+        if start >= size and (size == 0 or buf.endswith(nl)):
+            break  # an empty match after the last line ending is on no line
+        line_start = buf.rfind(nl, 0, start) + 1
+        line_no += buf.count(nl, counted, line_start)
+        counted = line_start
+        line_end = buf.find(nl, start)
+        if line_end < 0:
+            line_end = size
+        line = buf[line_start:line_end]
+        if line.endswith(cr):
+            line = line[:-1]
+        hits.append((line_no, line, start - line_start))
+        pos = line_end + 1
+    return hits, False
+
+
+def _may_fold(data: bytes) -> bool:
+    """Whether ``data`` holds a non-ASCII character that a case-insensitive ``re`` pattern
+    matches with an ASCII letter: U+0130 and U+0131 (i), U+017F LONG S (s), U+212A KELVIN
+    SIGN (k). One-byte tests go first: they are ``memchr`` and rule out most files at once."""
+    return (
+        (b"\xc4" in data and (b"\xc4\xb0" in data or b"\xc4\xb1" in data))
+        or (b"\xc5" in data and b"\xc5\xbf" in data)
+        or (b"\xaa" in data and b"\xe2\x84\xaa" in data)
+    )
+
+
+def _literal_hits(
+    data: bytes, haystack: bytes, needle: bytes, limit: int
+) -> list[tuple[int, bytes, int]]:
+    """:func:`_line_hits` for a literal ``needle`` found with ``bytes.find`` in ``haystack``.
+
+    ``haystack`` is ``data`` itself, or ``data.lower()`` for a case-insensitive search of
+    ASCII text (the same length, so offsets agree); lines are taken from ``data``. A
+    case-insensitive regex scan is several times slower than lowering once and finding.
+    """
+    hits: list[tuple[int, bytes, int]] = []
+    pos = 0
+    line_no = 1
+    counted = 0
+    size = len(data)
+    while len(hits) < limit:
+        start = haystack.find(needle, pos)
+        if start < 0:
+            break
+        line_start = data.rfind(b"\n", 0, start) + 1
+        line_no += data.count(b"\n", counted, line_start)
+        counted = line_start
+        line_end = data.find(b"\n", start)
+        if line_end < 0:
+            line_end = size
+        line = data[line_start:line_end]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        hits.append((line_no, line, start - line_start))
+        pos = line_end + 1
+    return hits
+
+
+def _compile_re2(source: str, case_sensitive: bool, *, regex: bool) -> Any:
+    """``source`` compiled by RE2 with ``^``/``$`` at line boundaries.
+
+    Raises:
+        OpError: ``invalid`` with RE2's reason, and what RE2 lacks (backreferences,
+            lookaround), for a pattern it refuses; ``invalid`` for a regex (``regex``) of more
+            than ``limits.MAX_REGEX_PROGRAM_SIZE`` instructions.
+    """
+    options = re2.Options()
+    options.log_errors = False  # the reason goes to the peer, not to the hub's stderr
+    options.case_sensitive = case_sensitive
+    # RE2 compiles (holding the GIL) until its program outgrows this: far past the size cap
+    # below at RE2's default 8 MiB (60-80 ms for (?i)\pL{1000}).
+    options.max_mem = limits.MAX_REGEX_MEMORY_BYTES
+    # Only where a match starts is needed. With groups RE2 must track submatches, which is
+    # O(text x program) (1 s per MiB for "(.*){10}"); without, its DFA answers in one pass.
+    options.never_capture = True
+    try:
+        # Built directly, not through re2.compile: its cache would keep 128 patterns of a
+        # peer's choosing alive, each with up to 8 MiB of DFA memory.
+        compiled = re2._Regexp("(?m)" + source, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        if "pattern too large" in str(reason):  # over MAX_REGEX_MEMORY_BYTES
+            raise op_error(
+                ErrorCode.INVALID,
+                f"the regex is too complex (over {limits.MAX_REGEX_PROGRAM_SIZE} RE2 "
+                "instructions); use smaller repeat counts",
+            ) from None
+        raise op_error(
+            ErrorCode.INVALID,
+            f"invalid regex: {reason}. Regexes use RE2 syntax: no backreferences (\\1) and "
+            "no lookaround ((?=...), (?!...), (?<=...), (?<!...)); write \\z for Python's \\Z",
+        ) from None
+    if regex and compiled.programsize > limits.MAX_REGEX_PROGRAM_SIZE:
+        raise op_error(
+            ErrorCode.INVALID,
+            f"the regex is too complex ({compiled.programsize} RE2 instructions, the limit is "
+            f"{limits.MAX_REGEX_PROGRAM_SIZE}); use smaller repeat counts",
+        )
+    return compiled
+
+
+def _compile_glob(glob: str) -> Callable[[str], bool]:
+    """A gitignore-style matcher: ``*.py`` matches at any depth, ``src/**/x`` from the start."""
+    if not glob.strip():
+        raise op_error(ErrorCode.INVALID, "glob is empty; try '*.py' or 'src/**/*.ts'")
+    if len(glob) > limits.MAX_SHORT_TEXT_CHARS:
+        raise op_error(ErrorCode.INVALID, f"glob is over {limits.MAX_SHORT_TEXT_CHARS} characters")
+    line = glob[2:] if glob.startswith("./") else glob
+    if line.startswith(("!", "#")):
+        line = "\\" + line
+    try:
+        spec = _Spec([line])
+    except Exception as exc:
+        raise op_error(ErrorCode.INVALID, f"glob {_q(glob)} is not valid: {exc}") from None
+    if spec.quick is _MATCH_ALL:
+        raise op_error(ErrorCode.INVALID, f"glob {_q(glob)} is too complex")
+    # One pattern, never negated ("!" is escaped above): the path matches the glob exactly
+    # when its RE2 filter matches. The spec's own matching is left out: it is Python's re
+    # with pathspec before 1.0.
+    quick = spec.quick
+    return lambda rel: quick is not None and quick.match(rel)
+
+
+class SearchOps(WorkspaceBase):
+    """Searches of :class:`~letswork.hub.workspace.Workspace`."""
+
+    def find_files(
+        self,
+        glob: str,
+        *,
+        path: str = "",
+        max_results: int = 200,
+        is_host: bool,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> tuple[list[str], bool]:
+        """Files (and symlinks) under ``path`` whose path matches ``glob``, sorted, and whether
+        the list was cut short.
+
+        ``glob`` uses gitignore syntax against the path relative to ``path``: ``*.py`` matches
+        at any depth, ``src/*.py`` only directly in ``src``, ``**`` spans folders.
+        ``max_results`` is capped at ``limits.MAX_RESULTS``. ``should_stop`` is asked before
+        each entry of the walk; when it returns true the walk ends there (cut short).
+        """
+        matches_glob = _compile_glob(glob)
+        limit = _result_limit(max_results)
+        res = self._check(path, is_host=is_host)
+        if not res.real.is_dir():
+            if not res.real.exists():
+                raise _not_found(res.rel)
+            name = res.rel.rsplit("/", 1)[-1]
+            return ([res.rel] if matches_glob(name) else []), False
+        base = to_relpath(self.root, res.real)
+        cut = len(base) + 1 if base else 0
+        found: list[str] = []
+        stop = should_stop or _never
+        for item in self._walk(res, is_host=is_host, max_depth=None, breadth_first=False):
+            if stop():
+                return sorted(found), True
+            if item.kind == "dir" or not matches_glob(item.rel[cut:]):
+                continue
+            if len(found) >= limit:
+                return sorted(found), True
+            found.append(item.rel)
+        return sorted(found), False
+
+    # -- searching -------------------------------------------------------------------------
+
+    def search_files(
+        self,
+        pattern: str,
+        *,
+        path: str = "",
+        regex: bool = False,
+        glob: str | None = None,
+        case_sensitive: bool = False,
+        max_results: int = 200,
+        is_host: bool,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> SearchResult:
+        """Lines matching ``pattern`` in the text files under ``path``, in path order.
+
+        One match per line. ``^`` and ``$`` match at line boundaries. Binary, non-UTF-8,
+        oversize files and symlinks are skipped silently; so is everything unshared for a
+        guest. ``glob`` filters like :meth:`find_files`. ``max_results`` is capped at
+        ``limits.MAX_RESULTS``. ``files_scanned`` counts the text files searched.
+
+        Regular expressions use RE2 (linear time in the text searched, whatever the pattern),
+        so no pattern can stall a worker; RE2 has no backreferences and no lookaround.
+        ``should_stop`` is asked before each file and folder entry: when it returns true the
+        search ends with what it found so far and ``cut_short`` set (a deadline, or the peer
+        went away). Thread-safe: it touches only the disk and its arguments.
+
+        Raises:
+            OpError: ``invalid`` for an empty or over-long pattern or a regex that RE2 does
+                not accept (the message carries RE2's error).
+        """
+        if not pattern:
+            raise op_error(ErrorCode.INVALID, "pattern is empty")
+        if len(pattern) > limits.MAX_SHORT_TEXT_CHARS:
+            raise op_error(
+                ErrorCode.INVALID, f"pattern is over {limits.MAX_SHORT_TEXT_CHARS} characters"
+            )
+        matches_glob = _compile_glob(glob) if glob is not None else None
+        limit = _result_limit(max_results)
+        rx = _compile_re2(pattern if regex else re2.escape(pattern), case_sensitive, regex=regex)
+        # Literal searches first reject files that cannot match with a plain substring test.
+        needle = pattern.encode("utf-8") if not regex and case_sensitive else None
+        needle_lower = (
+            pattern.lower().encode("ascii")
+            if not regex and not case_sensitive and pattern.isascii()
+            else None
+        )
+
+        fold_risk = needle_lower is not None and any(c in needle_lower for c in b"iks")
+        res = self._check(path, is_host=is_host)
+        stop = should_stop or _never
+        files: Iterator[tuple[str, str, str] | None]
+        if res.real.is_dir():
+            base = to_relpath(self.root, res.real)
+            cut = len(base) + 1 if base else 0
+            # Every entry (folders too) comes out of the walk, so a tree of empty folders
+            # still reaches the stop check.
+            files = (
+                (item.rel, item.path, item.rel[cut:]) if item.kind == "file" else None
+                for item in self._walk(res, is_host=is_host, max_depth=None, breadth_first=False)
+            )
+        elif res.lexical.is_symlink() or not res.real.exists():
+            if not res.real.exists():
+                raise _not_found(res.rel)
+            files = iter(())
+        else:
+            files = iter([(res.rel, str(res.real), res.rel.rsplit("/", 1)[-1])])
+
+        matches: list[SearchMatch] = []
+        scanned = 0
+        truncated = False
+        cut_short = False
+        max_bytes = self.max_file_bytes
+        for found in files:
+            if stop():
+                cut_short = True
+                break
+            if found is None:
+                continue
+            rel, file_path, glob_rel = found
+            if matches_glob is not None and not matches_glob(glob_rel):
+                continue
+            data = _read_small(file_path, max_bytes)
+            if data is None or b"\x00" in data:
+                continue
+            scanned += 1
+            if needle is not None and needle not in data:
+                continue
+            lowered = None
+            if needle_lower is not None and (data.isascii() or not (fold_risk and _may_fold(data))):
+                # bytes.lower() folds ASCII letters only; that is the whole story unless the
+                # needle has a letter that a non-ASCII character also matches.
+                low = data.lower()
+                if needle_lower not in low:
+                    continue
+                lowered = low
+            ascii_text = data.isascii()
+            if not ascii_text:
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError:
+                    scanned -= 1
+                    continue
+            room = limit + 1 - len(matches)
+            literal = needle if needle is not None else needle_lower
+            haystack = data if needle is not None else lowered
+            if literal is not None and haystack is not None:
+                # A literal: bytes.find gives the regex's matches (UTF-8 is self-synchronising
+                # and the case folding above is exact for this needle and file).
+                hits = _literal_hits(data, haystack, literal, room)
+            else:
+                # RE2 compiled from a str runs on UTF-8 bytes: offsets are byte offsets.
+                hits, cut_short = _line_hits(data, rx, room, stop)
+            for line_no, raw, col in hits:
+                line = raw.decode("utf-8")
+                if not ascii_text:
+                    # A match may start inside a character: RE2's \C matches any byte.
+                    col = len(raw[:col].decode("utf-8", "ignore"))
+                matches.append(SearchMatch(rel, line_no, _clip(line, col)))
+            if len(matches) > limit:
+                del matches[limit:]
+                truncated = True
+                break
+            if cut_short:
+                break
+        return SearchResult(
+            matches=matches, truncated=truncated, files_scanned=scanned, cut_short=cut_short
+        )
+
+
+def _result_limit(max_results: int) -> int:
+    if max_results < 1:
+        raise op_error(ErrorCode.INVALID, "max_results must be 1 or more")
+    return min(max_results, limits.MAX_RESULTS)

@@ -1,0 +1,142 @@
+"""Invites and guests."""
+
+from __future__ import annotations
+
+import pytest
+
+from letswork.hub.store import Store
+from letswork.shared.errors import ErrorCode, OpError, StoreError
+from tests.hub.store.helpers import INVITE_ID
+
+# -- invites -----------------------------------------------------------------------------------
+
+
+def test_invite_round_trips_with_its_secret(store: Store) -> None:
+    added = store.add_invite(INVITE_ID, b"s" * 20, "editor", "for bob", now=10.0)
+    assert store.get_invite(INVITE_ID) == added
+    assert added.uses == 0
+    assert added.revoked_at is None
+
+
+def test_unknown_invite_is_none(store: Store) -> None:
+    assert store.get_invite(b"x" * 16) is None
+
+
+def test_invite_secret_is_not_in_repr(store: Store) -> None:
+    row = store.add_invite(INVITE_ID, b"topsecret-bytes", "viewer", None, now=1.0)
+    assert "topsecret" not in repr(row)
+
+
+def test_list_invites_is_oldest_first_and_includes_revoked(store: Store) -> None:
+    store.add_invite(b"b" * 16, b"s2", "viewer", None, now=2.0)
+    store.add_invite(b"a" * 16, b"s1", "editor", None, now=1.0)
+    store.revoke_invite(b"b" * 16, now=3.0)
+    assert [r.invite_id for r in store.list_invites()] == [b"a" * 16, b"b" * 16]
+
+
+def test_revoke_invite_reports_only_the_first_revocation(store: Store) -> None:
+    store.add_invite(INVITE_ID, b"s", "editor", None, now=1.0)
+    assert store.revoke_invite(INVITE_ID, now=5.0) is True
+    assert store.revoke_invite(INVITE_ID, now=6.0) is False
+    row = store.get_invite(INVITE_ID)
+    assert row is not None
+    assert row.revoked_at == 5.0
+
+
+def test_revoke_unknown_invite_is_false(store: Store) -> None:
+    assert store.revoke_invite(b"u" * 16, now=1.0) is False
+
+
+def test_count_invite_use_increments(store: Store) -> None:
+    store.add_invite(INVITE_ID, b"s", "editor", None, now=1.0)
+    store.count_invite_use(INVITE_ID)
+    store.count_invite_use(INVITE_ID)
+    row = store.get_invite(INVITE_ID)
+    assert row is not None
+    assert row.uses == 2
+
+
+def test_invalid_role_is_refused_as_store_error(store: Store) -> None:
+    with pytest.raises(StoreError):
+        store.add_invite(INVITE_ID, b"s", "host", None, now=1.0)
+
+
+# -- guests ------------------------------------------------------------------------------------
+
+
+def test_new_guest_awaits_admission(store: Store, invite: bytes) -> None:
+    guest = store.add_guest("alice", "editor", invite, now=2.0)
+    assert guest.state == "awaiting_admission"
+    assert guest.trusted is False
+    assert guest.resume_id is None
+    assert store.get_guest(guest.guest_id) == guest
+
+
+def test_admitted_guest_is_found_by_resume_id_with_its_psk(store: Store, invite: bytes) -> None:
+    guest = store.add_guest("alice", "editor", invite, now=2.0)
+    admitted = store.admit_guest(guest.guest_id, b"R" * 16, b"P" * 32, now=3.0)
+    assert admitted.state == "admitted"
+    assert admitted.admitted_at == 3.0
+    found = store.find_guest_by_resume_id(b"R" * 16)
+    assert found == (admitted, b"P" * 32)
+
+
+@pytest.mark.parametrize("state", ["denied", "kicked"])
+def test_denied_or_kicked_guest_loses_its_resume_credential(
+    store: Store, invite: bytes, state: str
+) -> None:
+    guest = store.add_guest("alice", "editor", invite, now=2.0)
+    store.admit_guest(guest.guest_id, b"R" * 16, b"P" * 32, now=3.0)
+    store.set_guest_state(guest.guest_id, state)
+    assert store.find_guest_by_resume_id(b"R" * 16) is None
+    row = store.get_guest(guest.guest_id)
+    assert row is not None
+    assert row.state == state
+    assert row.resume_id is None
+
+
+def test_guest_name_and_trust_are_updated(store: Store, invite: bytes) -> None:
+    guest = store.add_guest("alice", "editor", invite, now=2.0)
+    store.set_guest_name(guest.guest_id, "alice2")
+    store.set_trusted(guest.guest_id, True)
+    row = store.get_guest(guest.guest_id)
+    assert row is not None
+    assert (row.name, row.trusted) == ("alice2", True)
+
+
+def test_updating_an_unknown_guest_is_not_found(store: Store) -> None:
+    with pytest.raises(OpError) as info:
+        store.set_trusted("nobody", True)
+    assert info.value.code is ErrorCode.NOT_FOUND
+
+
+def test_guests_of_invite_lists_only_that_invite(store: Store, invite: bytes) -> None:
+    store.add_invite(b"o" * 16, b"other", "viewer", None, now=1.0)
+    a = store.add_guest("alice", "editor", invite, now=2.0)
+    store.add_guest("carol", "viewer", b"o" * 16, now=3.0)
+    assert [g.guest_id for g in store.guests_of_invite(invite)] == [a.guest_id]
+
+
+def test_revoke_guests_of_invite_kicks_waiting_and_admitted_guests(
+    store: Store, invite: bytes
+) -> None:
+    waiting = store.add_guest("w", "editor", invite, now=2.0)
+    admitted = store.add_guest("a", "editor", invite, now=3.0)
+    denied = store.add_guest("d", "editor", invite, now=4.0)
+    store.admit_guest(admitted.guest_id, b"R" * 16, b"P" * 32, now=5.0)
+    store.set_guest_state(denied.guest_id, "denied")
+    changed = store.revoke_guests_of_invite(invite)
+    assert [g.guest_id for g in changed] == [waiting.guest_id, admitted.guest_id]
+    assert all(g.state == "kicked" and g.resume_id is None for g in changed)
+    assert store.find_guest_by_resume_id(b"R" * 16) is None
+    row = store.get_guest(denied.guest_id)
+    assert row is not None
+    assert row.state == "denied"
+
+
+def test_list_guests_filters_by_state(store: Store, invite: bytes) -> None:
+    a = store.add_guest("a", "editor", invite, now=2.0)
+    b = store.add_guest("b", "editor", invite, now=3.0)
+    store.admit_guest(b.guest_id, b"R" * 16, b"P" * 32, now=4.0)
+    assert [g.guest_id for g in store.list_guests()] == [a.guest_id, b.guest_id]
+    assert [g.guest_id for g in store.list_guests(state="admitted")] == [b.guest_id]
