@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_SECONDS = 600
 
 _INV = "tests/hub/test_hub_invariants.py"
-_REC = "tests/shared/test_record_invariants.py"
+_REC = "tests/shared/crypto/test_record_invariants.py"
 _MUT = "tests/hub/test_mutation_kills.py"
 
 
@@ -72,7 +72,9 @@ WS_PATHS = "letswork/hub/workspace/paths.py"
 WS_SHARING = "letswork/hub/workspace/sharing.py"
 WS_BASE = "letswork/hub/workspace/base.py"
 WS_FILES = "letswork/hub/workspace/files.py"
-CRYPTO = "letswork/shared/crypto.py"
+RECORD = "letswork/shared/crypto/record.py"
+HANDSHAKE = "letswork/shared/crypto/handshake.py"
+KEYS = "letswork/shared/crypto/keys.py"
 SERVER = "letswork/hub/server.py"
 RATE = "letswork/hub/ratelimit.py"
 
@@ -107,7 +109,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "crypto-recv-seq-limit",
-        CRYPTO,
+        RECORD,
         "        if expected >= SEQ_LIMIT:\n",
         "        if False:\n",
         (f"{_REC}::test_a_record_at_sequence_2_pow_64_minus_1_is_refused_though_its_tag_verifies",),
@@ -115,7 +117,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "crypto-record-version",
-        CRYPTO,
+        RECORD,
         "        if header[2] != PROTOCOL_VERSION:\n",
         "        if False:\n",
         (f"{_REC}::test_a_record_with_a_wrong_version_byte_is_refused_though_its_tag_verifies",),
@@ -590,10 +592,10 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/hub/workspace/test_files.py::test_read_over_the_size_limit_is_too_large",),
         "read: the size limit",
     ),
-    # ---- crypto.py: the record layer and the handshake
+    # ---- crypto/: the record layer and the handshake
     _m(
         "crypto-record-seq",
-        CRYPTO,
+        RECORD,
         "        if seq != expected:\n",
         "        if False:\n",
         (
@@ -603,7 +605,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "crypto-record-magic",
-        CRYPTO,
+        RECORD,
         "        if header[:2] != RECORD_MAGIC:\n",
         "        if False:\n",
         (f"{_REC}::test_a_record_with_wrong_magic_is_refused_though_its_tag_verifies",),
@@ -611,79 +613,87 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "crypto-record-dead",
-        CRYPTO,
+        RECORD,
         '        if self._dead:\n            raise RecordError("session is closed after an earlier '
         'record error")\n        record = bytes(record)',
         "        record = bytes(record)",
-        ("tests/shared/test_crypto.py::test_reordered_records_are_a_record_error",),
+        ("tests/shared/crypto/test_record.py::test_reordered_records_are_a_record_error",),
         "Session.open: a failed session stays dead",
     ),
     _m(
         "crypto-record-size",
-        CRYPTO,
+        RECORD,
         "        if len(record) > self.max_record_bytes:\n",
         "        if False:\n",
         (
-            "tests/shared/test_crypto.py::test_record_over_max_record_bytes_is_a_record_error_when_opened",
+            "tests/shared/crypto/test_record.py::test_record_over_max_record_bytes_is_a_record_error_when_opened",
         ),
         "Session.open: the record size limit",
     ),
     _m(
         "crypto-send-seq-limit",
-        CRYPTO,
+        RECORD,
         "        if seq >= SEQ_LIMIT:\n",
         "        if False:\n",
-        ("tests/shared/test_crypto.py::test_sequence_number_2_pow_64_minus_1_is_never_sent",),
+        (
+            "tests/shared/crypto/test_record.py::test_sequence_number_2_pow_64_minus_1_is_never_sent",
+        ),
         "Session.seal: seq 2^64-1 is never sent",
     ),
     _m(
         "crypto-nonce-seq",
-        CRYPTO,
+        RECORD,
         '    return (int.from_bytes(iv, "big") ^ seq).to_bytes(IV_LEN, "big")',
         '    return (int.from_bytes(iv, "big") ^ 0).to_bytes(IV_LEN, "big")',
-        ("tests/shared/test_crypto.py::test_vectors_in_protocol_md_match_the_implementation",),
+        ("tests/shared/crypto/test_keys.py::test_vectors_in_protocol_md_match_the_implementation",),
         "records: a fresh nonce per sequence number",
     ),
     _m(
         "crypto-hello-mac",
-        CRYPTO,
+        HANDSHAKE,
         "    if not hmac.compare_digest(expected, hello.mac):\n",
         "    if False:\n",
-        ("tests/shared/test_crypto.py::test_wrong_secret_fails_the_mac_check_at_the_server",),
+        (
+            "tests/shared/crypto/test_handshake.py::test_wrong_secret_fails_the_mac_check_at_the_server",
+        ),
         "handshake: the ClientHello MAC",
     ),
     _m(
         "crypto-server-finished",
-        CRYPTO,
+        HANDSHAKE,
         "        if not hmac.compare_digest(_hmac(keys.fin_s, th), server_finished):\n",
         "        if False:\n",
-        ("tests/shared/test_crypto.py::test_tampered_server_hello_fails_at_the_client",),
+        ("tests/shared/crypto/test_handshake.py::test_tampered_server_hello_fails_at_the_client",),
         "handshake: the server's finished tag (the hub knows the secret)",
     ),
     _m(
         "crypto-client-finished",
-        CRYPTO,
+        HANDSHAKE,
         "        if not hmac.compare_digest(_hmac(keys.fin_c, self._th), data[2:]):\n",
         "        if False:\n",
-        ("tests/shared/test_crypto.py::test_tampered_client_finished_fails_at_the_server",),
+        (
+            "tests/shared/crypto/test_handshake.py::test_tampered_client_finished_fails_at_the_server",
+        ),
         "handshake: the client's finished tag",
     ),
     _m(
         "crypto-low-order",
-        CRYPTO,
+        KEYS,
         '    except ValueError:\n        raise HandshakeError("peer ephemeral key is a low-order '
         'point") from None',
         "    except ValueError:\n        return bytes(32)",
-        ("tests/shared/test_crypto.py::test_low_order_client_ephemeral_key_fails_at_the_server",),
+        (
+            "tests/shared/crypto/test_handshake.py::test_low_order_client_ephemeral_key_fails_at_the_server",
+        ),
         "handshake: a low-order ephemeral key is refused",
     ),
     _m(
         "crypto-replay-cache",
-        CRYPTO,
+        HANDSHAKE,
         "        if seen_at is not None and now - seen_at < self.ttl_seconds:\n",
         "        if False:\n",
         (
-            "tests/shared/test_crypto.py::test_replay_cache_rejects_a_replayed_client_hello_within_the_ttl",
+            "tests/shared/crypto/test_handshake.py::test_replay_cache_rejects_a_replayed_client_hello_within_the_ttl",
         ),
         "handshake: a replayed ClientHello is refused",
     ),
