@@ -19,13 +19,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, RichLog, Static
 
 from letswork.shared.errors import HandshakeError, LetsworkError
-from letswork.shared.protocol.changes import (
-    ChangeList,
-)
+from letswork.shared.protocol.changes import ChangeList
 from letswork.shared.protocol.presence import ActivityLogResult
-from letswork.shared.protocol.session import (
-    StatusResult,
-)
+from letswork.shared.protocol.session import StatusResult
 from letswork.shared.protocol.wire import Event
 from letswork.ui.dashboard.changes import ChangesPane
 from letswork.ui.dashboard.core import HubEvent

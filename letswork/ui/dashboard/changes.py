@@ -11,10 +11,7 @@ from textual import on
 from textual.widgets import DataTable, Static
 
 from letswork.shared.errors import LetsworkError
-from letswork.shared.protocol.changes import (
-    ChangeDetail,
-    ChangeInfo,
-)
+from letswork.shared.protocol.changes import ChangeDetail, ChangeInfo
 from letswork.ui.dashboard.core import DashboardCore
 from letswork.ui.dashboard.reason import ReasonScreen
 from letswork.ui.dashboard.tables import _cursor_key, _restore_cursor

@@ -26,12 +26,8 @@ from letswork.client.connection import HubConnection
 from letswork.shared.errors import LetsworkError
 from letswork.shared.limits import Limits
 from letswork.shared.protocol.base import LockInfo
-from letswork.shared.protocol.changes import (
-    ChangeInfo,
-)
-from letswork.shared.protocol.session import (
-    PeerInfo,
-)
+from letswork.shared.protocol.changes import ChangeInfo
+from letswork.shared.protocol.session import PeerInfo
 from letswork.shared.protocol.wire import Event, parse_result
 from letswork.ui.dashboard.feed import MAX_ACTIVITY_LINES, _clock_text
 from letswork.ui.dashboard.words import (

@@ -12,9 +12,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from letswork.shared.protocol.base import NameResult
-from letswork.shared.protocol.session import (
-    PeerInfo,
-)
+from letswork.shared.protocol.session import PeerInfo
 from letswork.ui.dashboard.core import DashboardCore
 from letswork.ui.dashboard.reason import ReasonScreen
 from letswork.ui.dashboard.tables import _cursor_key, _restore_cursor

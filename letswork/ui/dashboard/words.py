@@ -17,20 +17,12 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from letswork.shared.errors import ProtocolError
-from letswork.shared.protocol.changes import (
-    ChangeDecidedData,
-    ChangeInfo,
-    ChangeSubmittedData,
-)
+from letswork.shared.protocol.changes import ChangeDecidedData, ChangeInfo, ChangeSubmittedData
 from letswork.shared.protocol.files import FileChangedData
 from letswork.shared.protocol.locks import LockReleasedData, LockTakenData
 from letswork.shared.protocol.messages import MessageData, MessageInfo, MessageReceiptData
 from letswork.shared.protocol.presence import ActivityEntry
-from letswork.shared.protocol.session import (
-    NameChangedData,
-    PeerData,
-    PeerLeftData,
-)
+from letswork.shared.protocol.session import NameChangedData, PeerData, PeerLeftData
 from letswork.shared.protocol.tasks import TaskUpdatedData
 from letswork.shared.protocol.variables import VarChangedData
 from letswork.shared.protocol.wire import Event, parse_event_data
