@@ -65,6 +65,7 @@ class Answerer:
         #: per guest identity: the bytes of replies it may still be sent at once
         self._reply_budgets: dict[str, ReplyBudget] = {}
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests record it
+        self._monotonic: Callable[[], float] = time.monotonic  # tests freeze it
 
     def shutdown(self) -> None:
         """Stop the pools without waiting: work not started is cancelled (every peer is gone
@@ -101,7 +102,7 @@ class Answerer:
             return
         rate = self.limits.rate_per_second * REPLY_BYTES_PER_REQUEST
         budget = self._reply_budgets.setdefault(peer.guest_id, ReplyBudget(rate))
-        wait = budget.spend(size, time.monotonic())
+        wait = budget.spend(size, self._monotonic())
         if wait > 0:
             await self._sleep(wait)
 
