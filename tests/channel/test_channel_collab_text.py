@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from letswork.channel.collab_tools import MAX_RESULT_CHARS
 from letswork.channel.events import describe_event
-from letswork.channel.tools import TOOLS, ToolContext
+from letswork.channel.tools.base import MAX_RESULT_CHARS, ToolContext
+from letswork.channel.tools.catalogue import TOOLS
 from letswork.shared.protocol.messages import GetMessagesResult
 from letswork.shared.protocol.wire import Event
 

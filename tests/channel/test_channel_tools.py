@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from letswork.channel.tools import TOOLS, ToolContext, format_error, tool_definition, tools_for_role
+from letswork.channel.tools.base import ToolContext, tool_definition
+from letswork.channel.tools.catalogue import TOOLS, tools_for_role
+from letswork.channel.tools.errors import format_error
 from letswork.shared.errors import ErrorCode, OpError, TransportError
 from letswork.shared.protocol.base import ALL_ROLES
 from letswork.shared.protocol.catalogue import OPS
