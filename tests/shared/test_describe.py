@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from letswork.shared import describe
 from letswork.shared.protocol.base import LockInfo
-from letswork.shared.protocol.changes import ChangeInfo
+from letswork.shared.protocol.changes import ChangeDecidedData, ChangeInfo
+from letswork.shared.protocol.presence import ActivityEntry
+from letswork.shared.protocol.session import PeerData, PeerLeftData
 from letswork.shared.sanitize import MARKER
 from tests.shared.protocol.examples import CHANGE, LOCK, T
 
@@ -46,3 +48,45 @@ def test_size_switches_unit_at_each_kibibyte_step() -> None:
     assert describe.size(1023) == "1023 B"
     assert describe.size(1536) == "1.5 KiB"
     assert describe.size(3 * 1024 * 1024) == "3.0 MiB"
+
+
+# ------------------------------------------------------------------------- for a terminal
+
+
+def test_a_terminal_summary_of_a_move_names_both_paths() -> None:
+    move = ChangeInfo.model_validate({**CHANGE, "kind": "move", "new_path": "b.py"})
+    assert describe.change_summary(move) == "move src/app.py -> b.py"
+    assert describe.sensitive_mark(move) == ""
+    marked = ChangeInfo.model_validate({**CHANGE, "sensitive": "hooks\nrun code"})
+    assert describe.sensitive_mark(marked) == " [sensitive: hooks run code]"
+
+
+def test_terminal_words_drop_escapes_but_do_not_html_escape() -> None:
+    data = PeerLeftData(peer_id="p1", name="bob", reason="<b>\x1b[31mgone")
+    [(words, tone)] = describe.feed_line("peer_left", data)
+    assert words == f"bob left (<b>{MARKER}gone)"
+    assert tone == ""
+
+
+def test_a_decision_is_toned_by_its_outcome() -> None:
+    tones = {}
+    for status in ("applied", "rejected", "conflict"):
+        change = ChangeInfo.model_validate({**CHANGE, "status": status})
+        pieces = describe.feed_line("change_decided", ChangeDecidedData(change=change))
+        tones[status] = pieces[0][1]
+    assert tones == {"applied": "ok", "rejected": "warn", "conflict": "error"}
+
+
+def test_a_guest_waiting_for_admission_is_set_off_and_told_the_keys() -> None:
+    data = PeerData(peer_id="p2", name="carol", role="editor")
+    pieces = describe.feed_line("awaiting_admission", data)
+    assert pieces == [("carol is waiting to be admitted", "waiting"), (" (y admit, n deny)", "")]
+
+
+def test_an_activity_entry_of_an_unknown_kind_lists_its_details_and_a_missing_one_reads_blank() -> (
+    None
+):
+    odd = ActivityEntry(id=1, at=T, actor="bob", kind="frob", path="a.py", detail={"n": [1, "x"]})
+    assert describe.activity_line(odd) == "bob frob a.py n=#1, x"
+    bare = ActivityEntry(id=2, at=T, actor="bob", kind="admit", path=None, detail={})
+    assert describe.activity_line(bare) == "bob admitted ?"
