@@ -11,13 +11,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from letswork.channel.tools.base import (
-    PEER_TEXT,
-    Budget,
-    ToolContext,
-    ToolSpec,
-    indented,
-)
+from letswork.channel.tools.base import PEER_TEXT, Budget, ToolContext, ToolSpec, indented
 from letswork.shared import describe as say
 from letswork.shared.protocol.messages import (
     GetMessagesResult,

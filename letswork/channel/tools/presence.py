@@ -12,13 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from letswork.channel.config import ChannelConfig
-from letswork.channel.tools.base import (
-    MAX_RESULT_CHARS,
-    PEER_TEXT,
-    Budget,
-    ToolContext,
-    ToolSpec,
-)
+from letswork.channel.tools.base import MAX_RESULT_CHARS, PEER_TEXT, Budget, ToolContext, ToolSpec
 from letswork.shared import describe as say
 from letswork.shared.protocol.presence import (
     ActivityLogResult,

@@ -6,10 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from letswork.channel.tools.base import (
-    ToolContext,
-    ToolSpec,
-)
+from letswork.channel.tools.base import ToolContext, ToolSpec
 from letswork.shared import describe as say
 from letswork.shared.protocol.base import NameResult
 from letswork.shared.protocol.session import PingResult, StatusResult

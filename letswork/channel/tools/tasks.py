@@ -9,13 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from letswork.channel.tools.base import (
-    PEER_TEXT,
-    Budget,
-    ToolContext,
-    ToolSpec,
-    indented,
-)
+from letswork.channel.tools.base import PEER_TEXT, Budget, ToolContext, ToolSpec, indented
 from letswork.shared import describe as say
 from letswork.shared import limits
 from letswork.shared.protocol.tasks import BoardResult, PlanResult, TaskInfo, TaskResult
