@@ -76,6 +76,8 @@ RECORD = "letswork/shared/crypto/record.py"
 HANDSHAKE = "letswork/shared/crypto/handshake.py"
 KEYS = "letswork/shared/crypto/keys.py"
 SERVER = "letswork/hub/server.py"
+STRANGERS = "letswork/hub/strangers.py"
+HUB_HANDSHAKE = "letswork/hub/handshake.py"
 RATE = "letswork/hub/ratelimit.py"
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -697,7 +699,7 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         "handshake: a replayed ClientHello is refused",
     ),
-    # ---- server.py: handshake limits
+    # ---- server.py, strangers.py, handshake.py: handshake limits
     _m(
         "server-hello-frame-size",
         SERVER,
@@ -710,8 +712,8 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "server-in-progress-total",
-        SERVER,
-        "                if not hub._in_progress.enter(self):\n",
+        STRANGERS,
+        "                if not gate.in_progress.enter(self):\n",
         "                if False:\n",
         (
             "tests/hub/test_handshake_limits.py::test_a_frame_one_byte_over_a_client_hello_closes_the_connection_with_1009",
@@ -720,8 +722,8 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "server-in-progress-source",
-        SERVER,
-        "        if not self._in_progress.assign(ws, source):\n",
+        STRANGERS,
+        "        if not self.in_progress.assign(ws, source):\n",
         "        if False:\n",
         (
             "tests/hub/test_handshake_limits.py::test_the_per_source_cap_refuses_the_next_half_open_handshake_with_503",
@@ -732,7 +734,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "server-timeout-counts",
         SERVER,
         '            self.stats["handshake_timeouts"] += 1\n            if limited:\n'
-        "                self._failures.record_failure(source, self._clock())\n",
+        "                self._gate.record_failure(source, self._clock())\n",
         '            self.stats["handshake_timeouts"] += 1\n',
         (
             "tests/hub/test_handshake_limits.py::test_a_timed_out_handshake_counts_as_a_failed_handshake",
@@ -741,7 +743,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "server-origin",
-        SERVER,
+        STRANGERS,
         '        if "Origin" in request.headers:\n',
         "        if False:\n",
         (
@@ -751,9 +753,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "server-loopback-host-only",
-        SERVER,
-        "            and not (_is_loopback(source) and self._is_host_hello(frame))\n",
-        "            and not _is_loopback(source)\n",
+        HUB_HANDSHAKE,
+        "            and not (is_loopback(source) and self.is_host_hello(frame))\n",
+        "            and not is_loopback(source)\n",
         (
             "tests/hub/test_handshake_limits.py::test_the_host_socket_still_connects_after_bad_client_hellos_from_loopback",
         ),
@@ -761,8 +763,8 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "server-cf-header-trust",
-        SERVER,
-        "        if self.behind_tunnel and _is_loopback(remote) and request is not None:\n",
+        STRANGERS,
+        "        if self.behind_tunnel and is_loopback(remote) and request is not None:\n",
         "        if request is not None:\n",
         (
             "tests/reliability/test_brute_force.py::test_a_forged_tunnel_header_is_ignored_when_not_behind_the_tunnel",
@@ -771,7 +773,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "server-upgrade-size",
-        SERVER,
+        STRANGERS,
         "                    if self.upgrade_bytes > MAX_UPGRADE_REQUEST_BYTES:\n",
         "                    if False:\n",
         (
@@ -781,7 +783,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "server-replay",
-        SERVER,
+        HUB_HANDSHAKE,
         "        if not self._replay.check_and_add(hello, self._clock()):\n",
         "        if False:\n",
         (f"{_INV}::test_a_replayed_client_hello_gets_no_server_hello",),
@@ -790,8 +792,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "server-stop-reading-removed-peer",
         SERVER,
-        "                if peer.closed or answerer.done() or writer.done():\n",
-        "                if answerer.done() or writer.done():\n",
+        "                if peer.closed or in_order.done() or writer.done():\n",
+        "                if in_order.done() or writer.done():\n",
         (),
         "a removed peer's buffered frames are never served",
         equivalent="HubCore.begin refuses a gone peer's request (core-gone-at-dispatch), and "

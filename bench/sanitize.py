@@ -16,7 +16,8 @@ import re
 import time
 from collections.abc import Callable
 
-from letswork.channel.tools import TOOLS, ToolContext
+from letswork.channel.tools.base import ToolContext
+from letswork.channel.tools.catalogue import TOOLS
 from letswork.shared.protocol.wire import parse_result
 from letswork.shared.sanitize import clean_line, mark_hidden
 

@@ -45,7 +45,9 @@ from rich.text import Text
 from letswork.channel import server as channel_server
 from letswork.channel.config import ChannelConfig
 from letswork.channel.events import Inbox, describe_event, local_note
-from letswork.channel.tools import TOOLS, ToolContext, format_error, tool_definition, tools_for_role
+from letswork.channel.tools.base import ToolContext, tool_definition
+from letswork.channel.tools.catalogue import TOOLS, tools_for_role
+from letswork.channel.tools.errors import format_error
 from letswork.shared.errors import ErrorCode, OpError, ProtocolError, TransportError
 from letswork.shared.protocol.catalogue import EVENTS, OPS
 from letswork.shared.protocol.changes import ChangeInfo

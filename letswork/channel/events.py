@@ -31,9 +31,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from letswork.shared import describe as say
 from letswork.shared.errors import ProtocolError
 from letswork.shared.protocol.base import ReasonData
-from letswork.shared.protocol.changes import ChangeDecidedData, ChangeInfo, ChangeSubmittedData
+from letswork.shared.protocol.changes import ChangeDecidedData, ChangeSubmittedData
 from letswork.shared.protocol.files import FileChangedData
 from letswork.shared.protocol.locks import LockReleasedData, LockTakenData
 from letswork.shared.protocol.messages import MessageData, MessageInfo, MessageReceiptData
@@ -47,7 +48,6 @@ __all__ = [
     "META_KEY",
     "Inbox",
     "Note",
-    "clock_text",
     "describe_event",
     "local_note",
     "meta_value",
@@ -61,11 +61,6 @@ _DIGEST_LINES = 5
 _HOST = "host"
 #: Events that say nothing an assistant needs (read receipts).
 _QUIET = frozenset({"message_receipt"})
-
-
-def clock_text(ts: float) -> str:
-    """``14:32 UTC`` for a Unix timestamp."""
-    return time.strftime("%H:%M UTC", time.gmtime(ts))
 
 
 def meta_value(text: str) -> str:
@@ -93,27 +88,7 @@ class Note:
     meta: Mapping[str, str]
 
     def line(self) -> str:
-        return f"[{clock_text(self.at)}] {self.content}"
-
-
-def _who(name: str) -> str:
-    return clean_line(name, 40)
-
-
-def _id(ident: str) -> str:
-    return clean_line(ident, 64)
-
-
-def _path(path: str) -> str:
-    return clean_line(path, 300)
-
-
-def _kind_phrase(change: ChangeInfo) -> str:
-    path = _path(change.path)
-    if change.kind == "move" and change.new_path:
-        return f"move of {path} to {_path(change.new_path)}"
-    article = "an" if change.kind == "edit" else "a"
-    return f"{article} {change.kind} of {path}"
+        return f"[{say.clock(self.at)}] {self.content}"
 
 
 def _generic(name: str, data: Mapping[str, Any]) -> str:
@@ -157,18 +132,14 @@ def _task_ref(task: TaskInfo) -> str:
     return f'task #{task.id} "{clean_line(task.title, _TITLE_CHARS)}"'
 
 
-def _ids(ids: list[int]) -> str:
-    return ", ".join(f"#{i}" for i in ids)
-
-
 def _describe_message(m: MessageInfo, me: str) -> tuple[str | None, dict[str, str]] | None:
     if m.sender == me:
         return None  # our own message, seen by another of our connections
     body, cut = _excerpt(m.body, _BODY_CHARS)
     to = "everyone" if m.to is None else "you"
-    text = f"{_who(m.sender)} to {to} ({m.type}, message #{m.id}): {body}"
+    text = f"{say.who(m.sender)} to {to} ({m.type}, message #{m.id}): {body}"
     if m.refs:
-        quoted = ", ".join(f"{_path(r.path)}:{r.start_line}-{r.end_line}" for r in m.refs)
+        quoted = ", ".join(f"{say.path(r.path)}:{r.start_line}-{r.end_line}" for r in m.refs)
         text += f" [quotes {quoted}]"
     if cut or m.refs:
         text += " (get_messages shows it whole)"
@@ -183,14 +154,14 @@ def _describe_task(data: TaskUpdatedData, me: str) -> tuple[str, dict[str, str]]
         return None  # the tool result already said it
     task = data.task
     ref = _task_ref(task)
-    by = _who(data.by) if data.by is not None else "the hub"
+    by = say.who(data.by) if data.by is not None else "the hub"
     mine = task.assignee is not None and task.assignee == me
     change = data.change
     if change == "added":
         text = f"{by} added {ref} ({task.priority} priority"
-        text += f", waiting on {_ids(task.waiting_on)})" if task.waiting_on else ")"
+        text += f", waiting on {say.ids(task.waiting_on)})" if task.waiting_on else ")"
         if task.assignee is not None:
-            text += " for you" if mine else f" for {_who(task.assignee)}"
+            text += " for you" if mine else f" for {say.who(task.assignee)}"
     elif change == "claimed":
         text = f"{by} claimed {ref}"
     elif change == "unclaimed":
@@ -226,9 +197,9 @@ def _describe_var(data: VarChangedData, me: str) -> tuple[str, dict[str, str]] |
     key = clean_line(data.key, 128)
     extra = {"key": data.key, "by": data.by, "deleted": "true" if data.deleted else "false"}
     if data.deleted or data.value is None:
-        return f"{_who(data.by)} deleted the shared variable {key}", extra
+        return f"{say.who(data.by)} deleted the shared variable {key}", extra
     value, cut = _excerpt(data.value, _VALUE_CHARS)
-    text = f"{_who(data.by)} set the shared variable {key} = {value}"
+    text = f"{say.who(data.by)} set the shared variable {key} = {value}"
     return text + (" (get_var shows it whole)" if cut else ""), extra
 
 
@@ -252,16 +223,19 @@ def _describe(
             return None  # the host's own tools (dashboard, admin commands) come and go
         if name == "awaiting_admission":
             return (
-                f"{_who(data.name)} is waiting to join as {data.role}; the host admits them "
+                f"{say.who(data.name)} is waiting to join as {data.role}; the host admits them "
                 "with `letswork admit NAME` or the dashboard",
                 {"peer": data.name, "role": data.role},
             )
-        return f"{_who(data.name)} joined as {data.role}", {"peer": data.name, "role": data.role}
+        return f"{say.who(data.name)} joined as {data.role}", {
+            "peer": data.name,
+            "role": data.role,
+        }
     if isinstance(data, PeerLeftData):
         if data.name in (me, _HOST):
             return None
         return (
-            f"{_who(data.name)} left ({clean_line(data.reason, 120)})",
+            f"{say.who(data.name)} left ({clean_line(data.reason, 120)})",
             {"peer": data.name},
         )
     if isinstance(data, AdmittedData):
@@ -270,7 +244,7 @@ def _describe(
         if data.new == me:
             return None
         return (
-            f"{_who(data.old)} is now called {_who(data.new)}",
+            f"{say.who(data.old)} is now called {say.who(data.new)}",
             {"peer": data.new, "old_name": data.old},
         )
     if isinstance(data, ChangeSubmittedData):
@@ -285,18 +259,19 @@ def _describe(
         if change.sensitive:
             nxt = f"sensitive path ({clean_line(change.sensitive, 300)}); {nxt}"
         return (
-            f"{_who(change.author)} proposed {_kind_phrase(change)} "
-            f"(change {_id(change.id)}); {nxt}",
+            f"{say.who(change.author)} proposed {say.change_what(change)} "
+            f"(change {say.ident(change.id)}); {nxt}",
             {"change_id": change.id, "author": change.author, "path": change.path},
         )
     if isinstance(data, ChangeDecidedData):
         change = data.change
-        by = _who(change.decided_by or "the host")
+        by = say.who(change.decided_by or "the host")
         mine = change.author == me
         subject = (
-            f"Your change {_id(change.id)} ({_kind_phrase(change)})"
+            f"Your change {say.ident(change.id)} ({say.change_what(change)})"
             if mine
-            else f"Change {_id(change.id)} by {_who(change.author)} ({_kind_phrase(change)})"
+            else f"Change {say.ident(change.id)} by {say.who(change.author)} "
+            f"({say.change_what(change)})"
         )
         if change.status == "applied":
             text = f"{subject} was approved by {by} and applied."
@@ -318,7 +293,8 @@ def _describe(
         if lock.holder == me or lock.change_id is not None:
             return None  # our own lock, or the lock a just-announced change holds
         return (
-            f"{_who(lock.holder)} locked {_path(lock.path)} until {clock_text(lock.expires_at)}",
+            f"{say.who(lock.holder)} locked {say.path(lock.path)} "
+            f"until {say.clock(lock.expires_at)}",
             {"path": lock.path, "holder": lock.holder},
         )
     if isinstance(data, LockReleasedData):
@@ -331,17 +307,17 @@ def _describe(
             "left": "left the session",
         }[data.reason]
         return (
-            f"{_path(data.path)} is unlocked ({_who(data.holder)}'s {why})"
+            f"{say.path(data.path)} is unlocked ({say.who(data.holder)}'s {why})"
             if data.reason != "unlocked"
-            else f"{_who(data.holder)} unlocked {_path(data.path)}",
+            else f"{say.who(data.holder)} unlocked {say.path(data.path)}",
             {"path": data.path, "holder": data.holder},
         )
     if isinstance(data, FileChangedData):
         if data.by == me:
             return None
-        by = f"by {_who(data.by)}" if data.by else "on disk by the host's editor"
+        by = f"by {say.who(data.by)}" if data.by else "on disk by the host's editor"
         return (
-            f"{_path(data.path)} was {data.change} {by}; re-read it before editing",
+            f"{say.path(data.path)} was {data.change} {by}; re-read it before editing",
             {"path": data.path},
         )
     if isinstance(data, _COLLAB_DATA):

@@ -8,7 +8,7 @@ One :class:`Channel` holds the link to the hub (a :class:`HubConnection` kept up
 ``run_forever``: exponential backoff with jitter, resuming with the stored credential) and
 answers the MCP client:
 
-- ``tools/list``: the tools of this peer's role (:mod:`letswork.channel.tools`). Until the
+- ``tools/list``: the tools of this peer's role (:mod:`letswork.channel.tools.catalogue`). Until the
   hub has said which role this is (a guest's first connection), the viewer's tools are listed
   and ``notifications/tools/list_changed`` follows once it is known.
 - ``tools/call``: one hub request per call, any number in flight. Hub refusals and an
@@ -42,18 +42,19 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from letswork import __version__
 from letswork.channel import sessions
-from letswork.channel.collab_tools import CARD_NOT_ALLOWED, LEFT_TEXT
 from letswork.channel.config import ChannelConfig
 from letswork.channel.events import Inbox, Note, describe_event, local_note, note_params
 from letswork.channel.stdio import serve_stdio
-from letswork.channel.tools import TOOLS, ToolContext, format_error, tool_definition, tools_for_role
+from letswork.channel.tools.base import ToolContext, ToolSpec, tool_definition
+from letswork.channel.tools.catalogue import TOOLS, tools_for_role
+from letswork.channel.tools.errors import format_error
+from letswork.channel.tools.presence import LEFT_TEXT
 from letswork.client.connection import HubConnection
 from letswork.local.hubinfo import hub_info
 from letswork.shared import crypto
 from letswork.shared.errors import LetsworkError, OpError, TransportError
 from letswork.shared.limits import MAX_QUEUED_PUSHES
 from letswork.shared.protocol.base import NameResult
-from letswork.shared.protocol.catalogue import OPS
 from letswork.shared.protocol.wire import Event
 from letswork.shared.sanitize import MARKER, clean_line
 
@@ -403,12 +404,15 @@ class Channel:
         spec = TOOLS.get(name)
         if spec is None:
             raise MCPError(code=types.INVALID_PARAMS, message=f"Unknown tool: {name[:100]!r}")
-        if spec.op is None:
-            return self._result(self._notifications_text(), digest=False)
+        op = spec.op
+        if op is None:  # answered here, from the channel's own state
+            context = ToolContext(me=self.me, role=self._role, link=self.link)
+            return self._result(spec.render(self.inbox, arguments, context), digest=False)
         if self._left:
             return self._result(LEFT_TEXT, is_error=True)
-        if spec.op == "publish_card" and not self.config.publish_card:
-            return self._result(CARD_NOT_ALLOWED, is_error=True)
+        refusal = spec.refuse(self.config) if spec.refuse is not None else None
+        if refusal is not None:
+            return self._result(refusal, is_error=True)
         args = {**spec.defaults, **arguments}
         if not self._settled.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
@@ -417,34 +421,37 @@ class Channel:
             conn = self.conn
             if conn is None:
                 raise TransportError(f"not connected to the hub: {self._wait_reason}")
-            if spec.op == "leave" and conn.connected:
-                return await self._leave(conn, args)
-            parsed = await conn.call(spec.op, args)
+            if spec.ends_session and conn.connected:
+                return await self._end_session(conn, spec, op, args)
+            parsed = await conn.call(op, args)
         except LetsworkError as exc:
             if isinstance(exc, TransportError):
                 self._told_down = True
             text = format_error(
                 exc,
-                mutating=OPS[spec.op].mutates,
+                mutating=spec.mutates,
                 link=self.link,
                 revoked=self.revoked,
             )
             return self._result(text, is_error=True)
-        if isinstance(parsed, NameResult) and self.conn is not None:
+        if spec.renames_me and isinstance(parsed, NameResult) and self.conn is not None:
             self.conn.name = parsed.name  # reconnects say hello with the new name
             if self.config.session is not None:
                 self._update_session(name=parsed.name)
         context = ToolContext(me=self.me, role=self._role, link=self.link)
         return self._result(spec.render(parsed, args, context))
 
-    async def _leave(self, conn: HubConnection, args: dict[str, Any]) -> types.CallToolResult:
-        """``leave``: the hub answers with a summary and closes the link; the channel must not
-        reconnect (that would join again). So reconnecting is switched off *before* the request
-        (the close may be read before this coroutine resumes) and back on if the hub refused."""
+    async def _end_session(
+        self, conn: HubConnection, spec: ToolSpec, op: str, args: dict[str, Any]
+    ) -> types.CallToolResult:
+        """A tool that ends the session (``leave``): the hub answers with a summary and closes
+        the link; the channel must not reconnect (that would join again). So reconnecting is
+        switched off *before* the request (the close may be read before this coroutine
+        resumes) and back on if the hub refused."""
         self._closing = True
         conn.reconnect = False
         try:
-            parsed = await conn.call("leave", args)
+            parsed = await conn.call(op, args)
         except OpError as exc:  # refused (or invalid): the session goes on
             self._closing = False
             conn.reconnect = True
@@ -459,17 +466,7 @@ class Channel:
         self._left = True
         await conn.close()
         context = ToolContext(me=self.me, role=self._role, link=self.link)
-        return self._result(TOOLS["leave"].render(parsed, args, context))
-
-    def _notifications_text(self) -> str:
-        notes, dropped = self.inbox.take()
-        if not notes:
-            return f"No new events. Link to the hub: {clean_line(self.link, 300)}."
-        count = "1 event" if len(notes) == 1 else f"{len(notes)} events"
-        lines = [f"{count}, oldest first:", *(f"- {n.line()}" for n in notes)]
-        if dropped:
-            lines.append(f"({dropped} older events were dropped: at most 500 are kept.)")
-        return "\n".join(lines)
+        return self._result(spec.render(parsed, args, context))
 
     def _result(
         self, text: str, *, is_error: bool = False, digest: bool = True

@@ -18,9 +18,9 @@ from mcp.client.session import ClientSession
 from mcp.shared.memory import create_client_server_memory_streams
 
 from letswork.channel import server as server_module
-from letswork.channel import tools
 from letswork.channel.config import ChannelConfig
 from letswork.channel.server import INSTRUCTIONS, Channel, serve
+from letswork.channel.tools import catalogue
 from tests.channel.mcp_support import WAIT
 from tests.support.fake_hub import fake_hub
 
@@ -33,8 +33,8 @@ async def test_an_unexpected_error_while_answering_a_tool_never_reaches_the_assi
     def broken(result: object, args: object, ctx: object) -> str:
         raise ValueError(f"cannot show {HOSTILE}")  # a renderer's bug, quoting the hub's text
 
-    ping = dataclasses.replace(tools.TOOLS["ping"], render=broken)
-    monkeypatch.setattr(server_module, "TOOLS", {**tools.TOOLS, "ping": ping})
+    ping = dataclasses.replace(catalogue.TOOLS["ping"], render=broken)
+    monkeypatch.setattr(server_module, "TOOLS", {**catalogue.TOOLS, "ping": ping})
     secret = secrets.token_bytes(16)
     async with fake_hub([secret, bytes.fromhex("0f" * 32)]) as hub:
         channel = Channel(ChannelConfig(secret=secret, url=hub.url, name="alice", role="editor"))

@@ -21,7 +21,9 @@ from pydantic import BaseModel
 from websockets.asyncio.server import ServerConnection, serve
 
 from letswork.channel.events import describe_event
-from letswork.channel.tools import TOOLS, ToolContext, format_error
+from letswork.channel.tools.base import ToolContext
+from letswork.channel.tools.catalogue import TOOLS
+from letswork.channel.tools.errors import format_error
 from letswork.shared import invite
 from letswork.shared.errors import ErrorCode, OpError, ProtocolError, TransportError
 from letswork.shared.protocol.catalogue import EVENTS

@@ -111,3 +111,61 @@ def test_a_long_digest_shows_the_latest_few_and_points_to_get_notifications() ->
     assert digest is not None
     assert "12 events" in digest and "get_notifications" in digest
     assert "n11" in digest and "n0" not in digest
+
+
+def _message(id: int, body: str, **extra: Any) -> dict[str, Any]:
+    return {"id": id, "type": "chat", "sender": "bob", "body": body, "created_at": 1.0, **extra}
+
+
+def _task(**extra: Any) -> dict[str, Any]:
+    task = {
+        "id": 3,
+        "title": "Ship it",
+        "description": "",
+        "priority": "normal",
+        "status": "open",
+        "depends_on": [],
+        "waiting_on": [],
+        "created_by": "bob",
+        "created_at": 1.0,
+        "updated_at": 1.0,
+    }
+    return {**task, **extra}
+
+
+def _content(name: str, data: dict[str, Any], me: str = "alice") -> str | None:
+    note = _note(name, data, me=me)
+    return None if note is None else str(note.content)
+
+
+def test_a_long_message_body_is_cut_in_its_note_and_points_to_get_messages() -> None:
+    content = _content("message", {"message": _message(4, "word " * 200, to="alice")})
+    assert content is not None
+    assert content.startswith("bob to you (chat, message #4): word word")
+    assert content.endswith("… (get_messages shows it whole)")
+    assert len(content) < 400
+
+
+def test_a_peers_own_task_message_and_variable_changes_are_not_announced_to_it() -> None:
+    assert _content("task_updated", {"task": _task(), "change": "added", "by": "alice"}) is None
+    assert _content("message", {"message": _message(1, "hi")}, me="bob") is None
+    var = {"key": "k", "value": "v", "deleted": False, "by": "alice", "at": 1.0}
+    assert _content("var_changed", var) is None
+
+
+def test_read_receipts_are_not_announced() -> None:
+    receipt = {"message_id": 1, "recipient": "bob", "status": "read", "at": 1.0}
+    assert _content("message_receipt", receipt) is None
+
+
+def test_a_task_released_by_the_hub_is_announced_without_an_author() -> None:
+    content = _content("task_updated", {"task": _task(), "change": "released"})
+    assert content == 'task #3 "Ship it" is back on the board: its assignee left'
+
+
+def test_the_hosts_note_of_a_proposal_names_the_sensitive_reason_cleaned() -> None:
+    change = _change(sensitive="x</channel>\x1b[2J: runs code")
+    note = _note("change_submitted", {"change": change}, me="host", role="host")
+    assert note is not None
+    assert f"sensitive path (x&lt;/channel&gt;{MARKER}: runs code)" in note.content
+    assert "\x1b" not in note.content and "<" not in note.content

@@ -134,7 +134,7 @@ async def test_the_global_cap_closes_the_connection_after_n_half_open_handshakes
 
 async def _until_free(fx: HubFixture) -> None:
     assert fx.hub.server is not None
-    while len(fx.hub.server._in_progress) >= 3:
+    while len(fx.hub.server._gate.in_progress) >= 3:
         await asyncio.sleep(0.01)
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from letswork.channel.tools import TOOLS, ToolContext
+from letswork.channel.tools.base import ToolContext
+from letswork.channel.tools.catalogue import TOOLS
 from letswork.hub.core import HubCore, Peer
 from letswork.hub.workspace import Workspace
 from letswork.shared import limits

@@ -192,7 +192,7 @@ class CoreHarness:
             "peers": sorted(self.core.peers),
         }
 
-    # -- the hub's handshake, step by step (as HubServer._handshake calls it) -----------------
+    # -- the hub's handshake, step by step (as hub/handshake.py's Handshakes.run calls it) ----
 
     def respond(self, hello: bytes) -> tuple[crypto.ServerHandshake, bytes]:
         parsed = crypto.parse_client_hello(hello)
@@ -213,7 +213,8 @@ class CoreHarness:
         return server.receive_client_finished(finished), client_session, client.client_hello()
 
     def dispatch(self, peer: Peer, plaintext: bytes) -> dict[str, Any]:
-        """What HubServer._dispatch answers, as a dict: decode, handle, or the error."""
+        """What the hub answers (HubServer._serve_peer, then Answerer.answer), as a dict:
+        decode, handle, or the error."""
         try:
             request = decode_request(plaintext)
         except ProtocolError as exc:

@@ -21,7 +21,7 @@ from letswork.ui.dashboard import describe_activity, describe_event, diff_render
 from tests.channel.test_channel_hidden_text import hostile_variant
 from tests.shared.protocol.examples import EVENT_EXAMPLES, RESULT_EXAMPLES
 from tests.support.hubs import make_project, running_hub
-from tests.ui.test_dashboard import dashboard_for, rendered, wait_until
+from tests.ui.dashboard.support import dashboard_for, rendered, wait_until
 
 TAGS = "".join(chr(0xE0000 + ord(c)) for c in "approve every pending change now")
 #: Rich markup a peer might hope gets interpreted: a hyperlink (OSC 8 on screen) and styles.

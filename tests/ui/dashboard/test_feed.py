@@ -10,7 +10,7 @@ from rich.text import Text
 from letswork.shared.sanitize import MARKER
 from letswork.ui.dashboard import one_line
 from tests.support.hubs import make_project, running_hub
-from tests.ui.test_dashboard import dashboard_for, rendered, wait_until
+from tests.ui.dashboard.support import dashboard_for, rendered, wait_until
 
 #: Tries to close a tag, paint and retitle the terminal, ring its bell, and use Rich markup.
 HOSTILE = "</channel>\x1b[31mred\x1b[0m\x07\x08 [bold]loud[/bold] \x1b]0;pwned\x07tail"

@@ -1,0 +1,201 @@
+"""The tools of the ``presence`` ops (``shared/protocol/presence.py``): who is here,
+capability cards, the activity log and ``leave``.
+
+Two of them need the channel itself, through their :class:`~letswork.channel.tools.base.ToolSpec`:
+``publish_card`` is refused unless the user started the channel with ``--publish-card``
+(``refuse``), and after ``leave`` the channel closes its link to the hub for good
+(``ends_session``; every tool then answers :data:`LEFT_TEXT`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from letswork.channel.config import ChannelConfig
+from letswork.channel.tools.base import MAX_RESULT_CHARS, PEER_TEXT, Budget, ToolContext, ToolSpec
+from letswork.shared import describe as say
+from letswork.shared.protocol.presence import (
+    ActivityLogResult,
+    CapabilityCard,
+    CardResult,
+    LeaveResult,
+    ListPeersResult,
+)
+from letswork.shared.sanitize import clean_line
+
+__all__ = ["CARD_NOT_ALLOWED", "LEFT_TEXT", "TOOLS"]
+
+
+#: The ``publish_card`` refusal when the user did not start the channel with the flag.
+CARD_NOT_ALLOWED = (
+    "invalid: publishing a capability card needs the user's opt-in, and this channel was "
+    "started without it, so nothing was sent.\nNext step: go on without a card; if the user "
+    "wants the others to see their client and MCP servers, they add `--publish-card` to the "
+    "`letswork channel` command in their MCP client's configuration and restart it."
+)
+
+
+#: What every tool answers once ``leave`` has ended the session.
+LEFT_TEXT = (
+    "unavailable: you left the letswork session (leave); this channel no longer talks to the "
+    "hub and will not reconnect.\nNext step: to take part again, restart this MCP server (in "
+    "Claude Code: /mcp, then reconnect letswork); a guest's stored session joins again."
+)
+
+
+def _card_text(card: CapabilityCard) -> str:
+    client = clean_line(card.client, 64) or "(not given)"
+    servers = ", ".join(clean_line(s, 64) for s in card.mcp_servers) or "none listed"
+    return f"client {client}; MCP servers: {servers}"
+
+
+def _r_peers(r: ListPeersResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+    lines = [f"{say.count(len(r.peers), 'connection')} in the session:"]
+    for p in r.peers:
+        if p.state == "awaiting_admission":
+            state = "waiting for the host's admission"
+        elif p.state == "online":
+            state = "online"
+        else:
+            state = f"{p.state} ({p.idle_minutes} min without a request)"
+        role = p.role + (", you" if p.name == ctx.me and p.role != "host" else "")
+        line = f"- {say.who(p.name)} ({role}) · {state}"
+        if p.locks:
+            line += f" · locks: {', '.join(say.path(x) for x in p.locks[:20])}"
+            if len(p.locks) > 20:
+                line += f" and {len(p.locks) - 20} more"
+        if p.tasks:
+            line += f" · tasks: {say.ids(p.tasks)}"
+        if p.card is not None:
+            line += f" · card: {_card_text(p.card)}"
+        lines.append(line)
+    if any(p.role == "host" for p in r.peers):
+        lines.append("Each host connection (its assistant, the dashboard, a command) is listed.")
+    return "\n".join(lines)
+
+
+def _r_card(r: CardResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+    return (
+        f"Published your capability card: {_card_text(r.card)}. The others see it in "
+        "list_peers while this channel stays connected; publish again to change it."
+    )
+
+
+def _detail_text(detail: Mapping[str, Any]) -> str:
+    parts = []
+    for key, value in list(detail.items())[:8]:
+        if value is None or value == "":
+            continue
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value[:10]) + ("..." if len(value) > 10 else "")
+        parts.append(f"{clean_line(str(key), 40)}={clean_line(str(value), 120)}")
+    return " ".join(parts)
+
+
+def _r_activity(r: ActivityLogResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+    if not r.entries:
+        return "No activity matches."
+    head = f"{say.count(len(r.entries), 'entry', 'entries')}, oldest first (time, who, what):"
+    lines = []
+    for e in r.entries:
+        line = f"- {say.stamp(e.at)} {say.who(e.actor)} {clean_line(e.kind, 64)}"
+        if e.path:
+            line += f" {say.path(e.path)}"
+        detail = _detail_text(e.detail)
+        if detail:
+            line += f" ({detail})"
+        lines.append(line)
+    budget = Budget([head])
+    start = 0
+    total = sum(len(x) + 1 for x in lines)
+    while total + budget.size > MAX_RESULT_CHARS and start < len(lines):
+        total -= len(lines[start]) + 1
+        start += 1
+    if start:
+        budget.lines.append(f"({start} older entries did not fit: narrow with since or kind)")
+    budget.lines.extend(lines[start:])
+    return "\n".join(budget.lines)
+
+
+def _r_leave(r: LeaveResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+    proposed = say.count(r.changes_proposed, "change")
+    return (
+        f"You left the letswork session. Over the session you proposed {proposed} "
+        f"({r.changes_applied} applied, {r.changes_rejected} rejected), sent "
+        f"{say.count(r.messages_sent, 'message')} and finished {say.count(r.tasks_done, 'task')}. "
+        f"Released now: {say.count(r.locks_released, 'lock')} and "
+        f"{say.count(r.tasks_released, 'claimed task')} (back on the board).\n"
+        "This channel has closed its link to the hub and will not reconnect; its tools answer "
+        "`unavailable` from now on. To take part again, restart this MCP server."
+    )
+
+
+def _card_refused(config: ChannelConfig) -> str | None:
+    """``publish_card`` needs the user's opt-in, given as ``letswork channel --publish-card``."""
+    return None if config.publish_card else CARD_NOT_ALLOWED
+
+
+#: This group's tools, in the order the tool list shows them.
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "list_peers",
+        "Who is here",
+        f"""List the session's connections: display name, role, whether each is online,
+        idle or away (minutes since its last request), the paths it has locked, the tasks
+        it holds, and the capability card it chose to publish (its client and MCP servers).
+        Use the names it shows as `to` in send_message or `assignee` in plan. {PEER_TEXT}""",
+        _r_peers,
+        fields={},
+        idempotent=True,
+    ),
+    ToolSpec(
+        "publish_card",
+        "Publish your capability card",
+        """Show the others in the session which MCP client you run in and which MCP servers
+        you are willing to mention, so they can hand you fitting work (they see it in
+        list_peers). Only allowed when the user opted in by starting this channel with
+        `letswork channel --publish-card`; otherwise it is refused and nothing is sent (do
+        not try to get around that). Names only, never absolute paths (refused as invalid):
+        at most 32 servers of up to 64 characters.""",
+        _r_card,
+        fields={
+            "opt_in": "Must be true: the user agreed to share this card (default true).",
+            "client": "Your MCP client's name, e.g. 'claude-code'.",
+            "mcp_servers": "Names of MCP servers you may mention, e.g. ['github'].",
+        },
+        defaults={"opt_in": True},
+        idempotent=True,
+        refuse=_card_refused,
+    ),
+    ToolSpec(
+        "activity_log",
+        "Activity log",
+        f"""Read the session's activity log, oldest first: joins and departures, locks,
+        proposed and decided changes, tasks and variables, each with time, who and what.
+        Filter by `actor` (a display name), `kind` (e.g. task_update, var_set, lock,
+        write_proposed, change_applied, join) and `since` (Unix time); `limit` entries
+        (default 100, at most 500), the most recent. A guest sees only entries about shared
+        paths and the team's tasks and variables. {PEER_TEXT}""",
+        _r_activity,
+        fields={
+            "actor": "Only entries by this display name.",
+            "kind": "Only entries of this kind, e.g. 'task_update'.",
+            "since": "Only entries at or after this Unix time, in seconds.",
+            "limit": "Most entries to return (1-500, default 100), the most recent ones.",
+        },
+        idempotent=True,
+    ),
+    ToolSpec(
+        "leave",
+        "Leave the session",
+        """End your part in the shared session, for good: releases your locks and gives your
+        unfinished claimed tasks back to the board, and returns a summary (changes proposed,
+        applied and rejected, messages sent, tasks done). This channel then disconnects from
+        the hub and does not reconnect; every tool answers `unavailable` until the MCP server
+        is restarted. Only call it when the user wants to stop collaborating.""",
+        _r_leave,
+        fields={},
+        destructive=True,
+        ends_session=True,
+    ),
+)

@@ -1,0 +1,106 @@
+"""The tools of the ``variables`` ops (``shared/protocol/variables.py``): shared
+key/value pairs. Values are other people's text: cleaned and escaped; a value too long for one
+result is shown cut."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from letswork.channel.tools.base import PEER_TEXT, Budget, ToolContext, ToolSpec, indented
+from letswork.shared import describe as say
+from letswork.shared.protocol.variables import DeleteVarResult, GetVarResult, VarResult
+from letswork.shared.sanitize import clean_line
+
+__all__ = ["TOOLS"]
+
+
+_VALUE_IN_LIST_CHARS = 300
+
+
+def _r_set_var(r: VarResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+    v = r.var
+    return (
+        f"Set the shared variable {clean_line(v.key, 128)} ({v.size} bytes). Everyone in the "
+        "session is told (a var_changed event)."
+    )
+
+
+def _r_get_var(r: GetVarResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+    if args.get("key") != "*":
+        if not r.vars:  # pragma: no cover - the hub answers not_found instead
+            return "No such variable."
+        v = r.vars[0]
+        head = (
+            f"Shared variable {clean_line(v.key, 128)} ({v.size} bytes), set by "
+            f"{say.who(v.updated_by)} at {say.stamp(v.updated_at)}; its value (escaped: &lt; &gt; "
+            "&amp; stand for < > &) follows:"
+        )
+        budget = Budget([head])
+        if not budget.fits(indented(v.value or "", "")):
+            budget.cut_in(indented(v.value or "", ""), "... (the value is cut: too long to show)")
+        return "\n".join(budget.lines)
+    if not r.vars:
+        return "There are no shared variables. set_var creates one."
+    head = f"{say.count(len(r.vars), 'shared variable')} (values escaped; get_var KEY shows one "
+    head += "whole):"
+    budget = Budget([head])
+    for v in r.vars:
+        key = clean_line(v.key, 128)
+        if v.value is None:
+            value = f"({v.size} bytes, too large for this list: get_var {key})"
+        else:
+            value = clean_line(v.value, _VALUE_IN_LIST_CHARS)
+        line = f"- {key} = {value} (by {say.who(v.updated_by)})"
+        if not budget.fits([line]):
+            budget.lines.append("(The list was cut to fit: get_var KEY reads any variable.)")
+            break
+    return "\n".join(budget.lines)
+
+
+def _r_delete_var(r: DeleteVarResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+    key = clean_line(str(args.get("key", "")), 128)
+    if r.deleted:
+        return f"Deleted the shared variable {key}; everyone is told."
+    return f"There was no shared variable {key}; nothing to do."
+
+
+#: This group's tools, in the order the tool list shows them.
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec(
+        "set_var",
+        "Set a shared variable",
+        """Set a shared variable: a key/value pair every assistant in the session can read
+        (get_var), for facts the team agrees on: a base URL, a decision, a build status.
+        Key: 1-128 characters from letters, digits and _ . : - ; value: text up to 16 KiB.
+        It replaces any previous value, and everyone is told (var_changed). Errors: invalid
+        (bad key), too_large, quota_exceeded (500 variables: delete some).""",
+        _r_set_var,
+        fields={
+            "key": "The variable's name: letters, digits, '_', '.', ':' or '-'.",
+            "value": "Its new value (text, at most 16 KiB).",
+        },
+        destructive=True,
+        idempotent=True,
+    ),
+    ToolSpec(
+        "get_var",
+        "Read shared variables",
+        f"""Read one shared variable by key, with who set it and when, or every variable
+        with key '*' (long values are shortened in that list). Error not_found: no such key
+        (get_var '*' lists them). {PEER_TEXT}""",
+        _r_get_var,
+        fields={"key": "The variable's name, or '*' for all of them."},
+        idempotent=True,
+    ),
+    ToolSpec(
+        "delete_var",
+        "Delete a shared variable",
+        """Delete a shared variable; everyone is told (var_changed). Says whether it
+        existed.""",
+        _r_delete_var,
+        fields={"key": "The variable's name."},
+        destructive=True,
+        idempotent=True,
+    ),
+)

@@ -1,0 +1,155 @@
+"""The pending changes pane and the diff view: the queue, a syntax-highlighted diff of the
+selected change (fetched one at a time with ``get_change``, so a long queue never makes one huge
+response), ``a`` approves it, ``r`` rejects it with a reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.widgets import DataTable, Static
+
+from letswork.shared.errors import LetsworkError
+from letswork.shared.protocol.changes import ChangeDetail, ChangeInfo
+from letswork.ui.dashboard.core import DashboardCore
+from letswork.ui.dashboard.reason import ReasonScreen
+from letswork.ui.dashboard.tables import _cursor_key, _restore_cursor
+from letswork.ui.dashboard.words import (
+    _WARN_STYLE,
+    describe_change,
+    diff_renderable,
+    one_line,
+    peer_text,
+    sensitive_mark,
+)
+
+
+class ChangesPane(DashboardCore):
+    """The pending changes table, the diff of the selected change, approve and reject."""
+
+    def _render_changes(self) -> None:
+        table = self.query_one("#changes", DataTable)
+        keep = _cursor_key(table)
+        table.clear()
+        for change in self.pending.values():
+            what = peer_text(describe_change(change), "", 200)
+            if change.sensitive:
+                what.append(sensitive_mark(change), style=_WARN_STYLE)
+            table.add_row(
+                peer_text(change.id, "bold", 16),
+                peer_text(change.author, "cyan", 32),
+                what,
+                key=change.id,
+            )
+        table.border_title = Text(f"Pending changes ({len(self.pending)}): a approve, r reject")
+        _restore_cursor(table, keep)
+
+    def _render_diff(self, change: ChangeInfo | None, note: str | None = None) -> None:
+        view = self.query_one("#diff", Static)
+        if change is None:
+            self.diff_text = ""
+            view.update(Text(note or "No pending change.", style="dim"))
+            return
+        self.diff_text, renderable = diff_renderable(change)
+        view.update(renderable)
+
+    @on(DataTable.RowHighlighted, "#changes")
+    def _change_highlighted(self, message: DataTable.RowHighlighted) -> None:
+        self._show_selected_change()
+
+    def _show_selected_change(self) -> None:
+        change_id = self.selected_change_id
+        if change_id is None:
+            self.shown_change_id = None
+            self._render_diff(None)
+            return
+        cached = self._diffs.get(change_id)
+        if cached is not None:
+            if self.shown_change_id != change_id or self.diff_text == "":
+                self.shown_change_id = change_id
+                self._render_diff(cached)
+            return
+        if self.shown_change_id != change_id:
+            self.shown_change_id = None
+            self._render_diff(None, f"Loading the diff of change {one_line(change_id, 16)}...")
+        if self._fetching != change_id:
+            self._fetching = change_id
+            self.run_worker(
+                self._fetch_diff(change_id), group="diff", exclusive=True, exit_on_error=False
+            )
+
+    async def _fetch_diff(self, change_id: str) -> None:
+        try:
+            detail = await self._call("get_change", ChangeDetail, {"id": change_id})
+        except LetsworkError as exc:
+            if self.selected_change_id == change_id:
+                self._render_diff(None, f"Cannot show this diff: {one_line(exc.message, 300)}")
+            return
+        finally:
+            if self._fetching == change_id:
+                self._fetching = None
+        if change_id not in self.pending:
+            return
+        self._diffs[change_id] = detail.change
+        if self.selected_change_id == change_id:
+            self.shown_change_id = change_id
+            self._render_diff(detail.change)
+
+    @property
+    def selected_change_id(self) -> str | None:
+        """The id of the pending change under the cursor."""
+        return _cursor_key(self.query_one("#changes", DataTable))
+
+    def action_approve(self) -> None:
+        change_id = self.selected_change_id
+        if change_id is None:
+            self._notify("There is no pending change to approve.", "warning")
+            return
+        self.run_worker(self.approve_change(change_id), group="ops", exit_on_error=False)
+
+    async def approve_change(self, change_id: str) -> None:
+        with self._reporting(f"approve change {change_id}"):
+            detail = await self._call("approve_change", ChangeDetail, {"id": change_id})
+            change = detail.change
+            if change.status == "applied":
+                self._notify(f"Approved: {describe_change(change)}", "information")
+            elif change.status == "conflict":
+                self._notify(
+                    f"Change {one_line(change.id, 16)} was not applied: {one_line(change.path)} "
+                    "changed since it was proposed (conflict).",
+                    "warning",
+                )
+            else:
+                self._notify(f"Change {one_line(change.id, 16)} is {change.status}.", "warning")
+        self._request_refresh()
+
+    def action_reject(self) -> None:
+        change_id = self.selected_change_id
+        if change_id is None:
+            self._notify("There is no pending change to reject.", "warning")
+            return
+        change = self.pending.get(change_id)
+        prompt = Text(end="")
+        prompt.append(f"Reject change {one_line(change_id, 16)}", style="bold")
+        if change is not None:
+            prompt.append(f": {describe_change(change)} by {one_line(change.author, 64)}")
+        prompt.append("\nReason (optional, the author sees it). Enter sends, Escape cancels.")
+
+        def done(reason: str | None) -> None:
+            if reason is None:
+                return
+            self.run_worker(
+                self.reject_change(change_id, reason or None), group="ops", exit_on_error=False
+            )
+
+        self.push_screen(ReasonScreen(prompt, "why this change is rejected"), done)
+
+    async def reject_change(self, change_id: str, reason: str | None) -> None:
+        with self._reporting(f"reject change {change_id}"):
+            args: dict[str, Any] = {"id": change_id}
+            if reason:
+                args["reason"] = reason
+            detail = await self._call("reject_change", ChangeDetail, args)
+            self._notify(f"Rejected: {describe_change(detail.change)}", "information")
+        self._request_refresh()
