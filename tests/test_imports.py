@@ -50,9 +50,6 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 #: Import circles that exist today, by name: removed by issue 14's hub/channel steps. Delete an
 #: entry when its circle is gone (the test says so); never add one.
 ALLOWED_CYCLES: dict[str, frozenset[str]] = {
-    # The mixin loop: CollabOps declares the core's Peer under TYPE_CHECKING, the core inherits
-    # CollabOps. Removed by issue 14's hub steps (handlers in hub/ops/<group>.py).
-    "hub core <-> collab mixin": frozenset({"letswork.hub.core", "letswork.hub.collab"}),
     # Two declarations of a tool: tools.py lists COLLAB_TOOLS, collab_tools.py types its
     # ToolContext under TYPE_CHECKING. Removed by issue 14's channel steps (channel/tools/).
     "channel tools <-> collab_tools": frozenset(
