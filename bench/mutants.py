@@ -331,8 +331,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "core-admission-needed",
         OPS_SESSION,
-        '        else:\n            peer.state = "awaiting_admission"\n',
-        "        else:\n            resume_secret = self._admit(peer, now)\n",
+        '        else:\n            move(peer, "awaiting_admission")\n',
+        "        else:\n            resume_secret = record_admission(ctx, peer, now)\n",
         ("tests/hub/test_hub_admission.py::test_waiting_guests_do_not_count_towards_max_guests",),
         "hello: without --auto-admit a new guest waits for the host",
     ),

@@ -10,14 +10,36 @@ import secrets
 
 from letswork.hub.ops.messages import deliver_pending
 from letswork.hub.ops.tasks import release_claims
-from letswork.hub.peers import (
-    Peer,
-)
+from letswork.hub.peers import Peer
 from letswork.hub.ratelimit import TokenBucket
 from letswork.hub.state import HubState
+from letswork.hub.transitions import Transitions
 from letswork.shared import crypto
 from letswork.shared.errors import ErrorCode, op_error
 from letswork.shared.limits import KNOCKS_PER_INVITE_PER_MINUTE
+
+#: What a connection's admission state (``Peer.state``) may become. A connection starts
+#: ``handshaken``; its accepted ``hello`` makes it ``admitted`` (the host, a resuming guest,
+#: auto-admit) or ``awaiting_admission`` (a new guest), which the host's ``admit`` makes
+#: ``admitted``. Denied, kicked and gone connections are closed, not moved (``Peer.closed``).
+ADMISSION = Transitions(
+    "admission",
+    {
+        "handshaken": frozenset({"awaiting_admission", "admitted"}),
+        "awaiting_admission": frozenset({"admitted"}),
+        "admitted": frozenset(),
+    },
+)
+
+
+def move(peer: Peer, state: str) -> None:
+    """Move ``peer`` to the admission ``state``, checked against :data:`ADMISSION`.
+
+    Raises:
+        IllegalTransition: ``peer.state`` may not become ``state`` (a bug in the hub).
+    """
+    ADMISSION.check(peer.state, state)
+    peer.state = state
 
 
 def check_may_knock(ctx: HubState, peer: Peer, now: float) -> None:
@@ -101,7 +123,7 @@ def record_admission(ctx: HubState, peer: Peer, now: float) -> str:
         crypto.derive_psk(secret),
         now,
     )
-    peer.state = "admitted"
+    move(peer, "admitted")
     online = {p.guest_id for p in ctx.peers.values()} | {peer.guest_id}
     for gone in ctx.store.prune_guests_of_invite(
         invite_id, keep=limits.max_guests_per_invite, spare=online

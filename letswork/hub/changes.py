@@ -24,6 +24,7 @@ from letswork.hub.peers import (
 )
 from letswork.hub.state import HubState, Steps
 from letswork.hub.store.changes import ChangeRow
+from letswork.hub.transitions import Transitions
 from letswork.hub.workspace.diff import create_diff_head, cut_diff, unified_diff
 from letswork.hub.workspace.disk import TEMP_PREFIX, sha256_hex
 from letswork.hub.workspace.paths import to_relpath
@@ -40,6 +41,45 @@ OWN_WRITE_WINDOW_SECONDS = 5.0
 PREPARE_TRIES = 3
 
 log = logging.getLogger("letswork.hub")
+
+#: The status of a change not stored yet.
+NEW = "new"
+#: What a change's status may become. ``approved`` is the committed decision before the
+#: disk is touched (a host's or trusted editor's write is ``approved`` from the start): then
+#: ``applied``, ``conflict`` (the file moved on), back to ``pending`` (the disk refused an
+#: approval) or ``rejected`` (the disk refused a direct write). ``applied`` and ``rejected``
+#: are final; a ``conflict`` can only be rejected.
+CHANGE_STATUS = Transitions(
+    "change status",
+    {
+        NEW: frozenset({"pending", "approved"}),
+        "pending": frozenset({"approved", "conflict", "rejected"}),
+        "approved": frozenset({"applied", "conflict", "pending", "rejected"}),
+        "conflict": frozenset({"rejected"}),
+        "applied": frozenset(),
+        "rejected": frozenset(),
+    },
+)
+
+
+def set_status(
+    ctx: HubState,
+    row: ChangeRow,
+    status: str,
+    now: float,
+    *,
+    by: str | None,
+    reason: str | None = None,
+    diff: str | None = None,
+) -> ChangeRow:
+    """Move the stored change ``row`` to ``status`` (checked against :data:`CHANGE_STATUS`);
+    returns the updated row.
+
+    Raises:
+        IllegalTransition: ``row.status`` may not become ``status`` (a bug in the hub).
+    """
+    CHANGE_STATUS.check(row.status, status)
+    return ctx.store.set_change_status(row.id, status, now=now, by=by, reason=reason, diff=diff)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +144,7 @@ def recover(ctx: HubState, now: float) -> dict[str, int]:
             # Refused now (git metadata, a full disk, the ignore files' cap): it waits for
             # the host again instead of stopping the hub.
             log.warning("approved change %s not applied at start: %s", row.id, exc.message)
-            ctx.store.set_change_status(row.id, "pending", now=now, by=None)
+            set_status(ctx, row, "pending", now, by=None)
         counts["reconciled"] += 1
     for row in ctx.store.list_changes(status="pending", include_content=False, include_diff=False):
         lock_for_change(ctx, row, now)
@@ -202,6 +242,7 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Mapping[str,
         decided_by=None,
     )
     remember_mark(ctx, row, sensitive)
+    CHANGE_STATUS.check(NEW, "approved" if trusted else "pending")
     if trusted:
         # Record first ('approved'), then write, then mark 'applied': a crash in between is
         # reconciled on restart by file hashes, like an approval, so no write is unrecorded.
@@ -212,11 +253,9 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Mapping[str,
         try:
             apply(ctx, row)
         except OpError as exc:
-            ctx.store.set_change_status(
-                row.id, "rejected", now=now, by=peer.name, reason=exc.message
-            )
+            set_status(ctx, row, "rejected", now, by=peer.name, reason=exc.message)
             raise
-        row = ctx.store.set_change_status(row.id, "applied", now=now, by=peer.name)
+        row = set_status(ctx, row, "applied", now, by=peer.name)
         announce_file(ctx, row, by=peer.name)
         reply = {"status": "applied", "change": reply_change(ctx, row)}
         ctx.marks.pop(row.id, None)
@@ -515,7 +554,7 @@ def decide(
     reason: str | None = None,
     diff: str | None = None,
 ) -> ChangeRow:
-    row = ctx.store.set_change_status(row.id, status, now=now, by=by, reason=reason, diff=diff)
+    row = set_status(ctx, row, status, now, by=by, reason=reason, diff=diff)
     while (lock := ctx.locks.release_change(row.id)) is not None:
         ctx.broadcast_lock_released(lock, "decided")
     info = change_info(ctx, row, with_diff=status == "conflict")

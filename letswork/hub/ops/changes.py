@@ -22,6 +22,7 @@ from letswork.hub.changes import (
     existing,
     finish_approved,
     read_current,
+    set_status,
     visible_change,
 )
 from letswork.hub.peers import (
@@ -154,12 +155,12 @@ def approve_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) ->
             return {"change": change_info(ctx, row, with_diff=True)}
         # Commit the decision before touching the disk, so a crash in between is
         # reconciled on restart instead of applying twice or losing the approval.
-        row = ctx.store.set_change_status(row.id, "approved", now=now, by=peer.name)
+        row = set_status(ctx, row, "approved", now, by=peer.name)
     try:
         row = finish_approved(ctx, row, now, by=peer.name, current=current, hashed=True)
     except OpError:
         # The disk refused (full, read-only): the change goes back to pending, unchanged.
-        ctx.store.set_change_status(row.id, "pending", now=now, by=None)
+        set_status(ctx, row, "pending", now, by=None)
         raise
     ctx.audit(peer, "change_" + row.status, now, path=row.path, change=row.id)
     return {"change": change_info(ctx, row, with_diff=True)}

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from letswork import __version__
-from letswork.hub.admission import check_may_knock, record_admission
+from letswork.hub.admission import check_may_knock, move, record_admission
 from letswork.hub.peers import (
     HOST_ID,
     Peer,
@@ -34,7 +34,7 @@ def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> Mapping[str
     if cred.kind == "host":
         peer.name = HOST_ID
         peer.guest_id = HOST_ID
-        peer.state = "admitted"
+        move(peer, "admitted")
     else:
         name = validate_display_name(args.name)
         if cred.kind == "resume":
@@ -57,11 +57,11 @@ def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> Mapping[str
         if cred.kind == "resume":
             if stored_name != name:
                 ctx.store.set_guest_name(peer.guest_id, name)
-            peer.state = "admitted"
+            move(peer, "admitted")
         elif ctx.auto_admit:
             resume_secret = record_admission(ctx, peer, now)
         else:
-            peer.state = "awaiting_admission"
+            move(peer, "awaiting_admission")
     if peer.state == "awaiting_admission":
         # One request budget per invite for its waiting connections: opening more of
         # them must not buy more requests. Bounded by the number of invites.
