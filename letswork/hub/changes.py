@@ -31,6 +31,7 @@ from letswork.hub.workspace.paths import to_relpath
 from letswork.hub.workspace.policy import change_sensitivity, git_dir_reason, git_metadata_reason
 from letswork.hub.workspace.sharing import ABSENT, GuestVersion, ignore_file_ids
 from letswork.shared.errors import ErrorCode, OpError, op_error
+from letswork.shared.protocol.changes import ChangeResult
 
 #: Longest diff sent back in the reply to a proposal (characters).
 REPLY_DIFF_CHARS = 64 * 1024
@@ -207,7 +208,7 @@ def change_steps(
     )
 
 
-def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Mapping[str, Any]:
+def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult:
     """Common tail of write/edit/delete/move: apply at once or queue a pending change.
     Runs on the loop, with no await before the apply: a kick cannot land in between."""
     require_open(peer)
@@ -257,7 +258,7 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Mapping[str,
             raise
         row = set_status(ctx, row, "applied", now, by=peer.name)
         announce_file(ctx, row, by=peer.name)
-        reply = {"status": "applied", "change": reply_change(ctx, row)}
+        reply = ChangeResult.model_validate({"status": "applied", "change": reply_change(ctx, row)})
         ctx.marks.pop(row.id, None)
         return reply
     with ctx.store.transaction():  # committed before the reply: nothing acknowledged is lost
@@ -268,7 +269,9 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Mapping[str,
     info = change_info(ctx, row, with_diff=False)
     ctx.broadcast("change_submitted", {"change": info}, path=path, exclude=peer)
     created = draft.new_text if create else None
-    return {"status": "pending", "change": reply_change(ctx, row, created=created)}
+    return ChangeResult.model_validate(
+        {"status": "pending", "change": reply_change(ctx, row, created=created)}
+    )
 
 
 def check_pending_room(ctx: HubState, peer: Peer, size: int) -> None:

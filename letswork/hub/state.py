@@ -32,16 +32,17 @@ from letswork.hub.workspace.paths import to_relpath
 from letswork.shared import crypto
 from letswork.shared.errors import ErrorCode, op_error
 from letswork.shared.limits import Limits
+from letswork.shared.protocol.base import WireModel
 
 EmitFn = Callable[[Peer, str, Mapping[str, Any]], None]
 CloseFn = Callable[[Peer, int, str], None]
 #: A handler that needs file work is a generator: it yields the work (a callable for a worker
 #: thread) and is sent what the work returned (or has what it raised thrown in); what it
 #: returns is the result.
-Steps = Generator[Callable[[], Any], Any, Mapping[str, Any]]
+Steps = Generator[Callable[[], Any], Any, WireModel]
 #: One op's handler: (hub state, peer, the op's args model, now) -> its result, or the steps
 #: that give it.
-Handler = Callable[["HubState", Peer, Any, float], "Mapping[str, Any] | Steps"]
+Handler = Callable[["HubState", Peer, Any, float], "WireModel | Steps"]
 
 #: Paths whose last write the hub remembers (HubState.written); past them it forgets them all
 #: and counts every preparation made before as stale.

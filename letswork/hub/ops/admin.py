@@ -4,9 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from letswork.hub.admission import admit_guest, waiting
 from letswork.hub.ops.tasks import release_claims
 from letswork.hub.peers import (
@@ -15,18 +12,27 @@ from letswork.hub.peers import (
 from letswork.hub.state import Handler, HubState
 from letswork.shared import crypto, invite
 from letswork.shared.errors import ErrorCode, op_error
-from letswork.shared.protocol.admin import CreateInviteArgs, NameReasonArgs, RevokeInviteArgs
-from letswork.shared.protocol.base import Empty, NameArgs
+from letswork.shared.protocol.admin import (
+    CreateInviteArgs,
+    CreateInviteResult,
+    ListInvitesResult,
+    NameReasonArgs,
+    RevokeInviteArgs,
+    RevokeInviteResult,
+    ShutdownResult,
+    TrustResult,
+)
+from letswork.shared.protocol.base import Empty, NameArgs, NameResult
 
 
-def admit(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> Mapping[str, Any]:
+def admit(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> NameResult:
     target = waiting(ctx, args.name)
     admit_guest(ctx, target, now)
     ctx.audit(peer, "admit", now, guest=target.name)
-    return {"name": target.name}
+    return NameResult(name=target.name)
 
 
-def deny(ctx: HubState, peer: Peer, args: NameReasonArgs, now: float) -> Mapping[str, Any]:
+def deny(ctx: HubState, peer: Peer, args: NameReasonArgs, now: float) -> NameResult:
     """Refuse a waiting guest, and with it its invite for ``deny_cooldown_seconds``: every
     other waiting guest of that invite is refused too, and its hellos get ``forbidden``
     until the cooldown ends. Guests the invite already admitted stay. Nothing is stored
@@ -40,7 +46,7 @@ def deny(ctx: HubState, peer: Peer, args: NameReasonArgs, now: float) -> Mapping
         ctx.send(other, "denied", {"reason": args.reason})
         ctx._close(other, crypto.CloseCode.REMOVED, "denied by the host")
         ctx.disconnect(other, now, "denied")
-    return {"name": target.name}
+    return NameResult(name=target.name)
 
 
 def remove_guest(ctx: HubState, target: Peer, now: float, reason: str | None, why: str) -> None:
@@ -49,7 +55,7 @@ def remove_guest(ctx: HubState, target: Peer, now: float, reason: str | None, wh
     ctx.disconnect(target, now, why)
 
 
-def kick(ctx: HubState, peer: Peer, args: NameReasonArgs, now: float) -> Mapping[str, Any]:
+def kick(ctx: HubState, peer: Peer, args: NameReasonArgs, now: float) -> NameResult:
     targets = ctx.find_peers(args.name)
     if not targets:
         raise op_error(ErrorCode.NOT_FOUND, f"no connected guest is called {args.name!r}")
@@ -62,25 +68,23 @@ def kick(ctx: HubState, peer: Peer, args: NameReasonArgs, now: float) -> Mapping
     for guest_id in dict.fromkeys(t.guest_id for t in targets):
         release_claims(ctx, guest_id, now)
     ctx.audit(peer, "kick", now, guest=args.name, reason=args.reason)
-    return {"name": targets[0].name}
+    return NameResult(name=targets[0].name)
 
 
-def _set_trust(
-    ctx: HubState, peer: Peer, name: str, trusted: bool, now: float
-) -> Mapping[str, Any]:
+def _set_trust(ctx: HubState, peer: Peer, name: str, trusted: bool, now: float) -> TrustResult:
     row = ctx.guest_by_name(name)
     if row.role != "editor":
         raise op_error(ErrorCode.INVALID, f"{name!r} is a viewer; only editors can be trusted")
     ctx.store.set_trusted(row.guest_id, trusted)
     ctx.audit(peer, "trust" if trusted else "untrust", now, guest=row.name)
-    return {"name": row.name, "trusted": trusted}
+    return TrustResult(name=row.name, trusted=trusted)
 
 
-def trust(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> Mapping[str, Any]:
+def trust(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> TrustResult:
     return _set_trust(ctx, peer, args.name, True, now)
 
 
-def untrust(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> Mapping[str, Any]:
+def untrust(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> TrustResult:
     return _set_trust(ctx, peer, args.name, False, now)
 
 
@@ -102,31 +106,35 @@ def invite_code(ctx: HubState, invite_id: bytes) -> str:
 
 def create_invite(
     ctx: HubState, peer: Peer, args: CreateInviteArgs, now: float
-) -> Mapping[str, Any]:
+) -> CreateInviteResult:
     invite_id, code = mint_invite(ctx, args.role, args.label, now)
     ctx.audit(peer, "invite", now, role=args.role, label=args.label)
-    return {"invite_id": invite_id.hex(), "code": code, "role": args.role, "label": args.label}
+    return CreateInviteResult.model_validate(
+        {"invite_id": invite_id.hex(), "code": code, "role": args.role, "label": args.label}
+    )
 
 
-def list_invites(ctx: HubState, peer: Peer, args: Empty, now: float) -> Mapping[str, Any]:
-    return {
-        "invites": [
-            {
-                "invite_id": r.invite_id.hex(),
-                "role": r.role,
-                "label": r.label,
-                "created_at": r.created_at,
-                "revoked": r.revoked_at is not None,
-                "uses": r.uses,
-            }
-            for r in ctx.store.list_invites()
-        ]
-    }
+def list_invites(ctx: HubState, peer: Peer, args: Empty, now: float) -> ListInvitesResult:
+    return ListInvitesResult.model_validate(
+        {
+            "invites": [
+                {
+                    "invite_id": r.invite_id.hex(),
+                    "role": r.role,
+                    "label": r.label,
+                    "created_at": r.created_at,
+                    "revoked": r.revoked_at is not None,
+                    "uses": r.uses,
+                }
+                for r in ctx.store.list_invites()
+            ]
+        }
+    )
 
 
 def revoke_invite(
     ctx: HubState, peer: Peer, args: RevokeInviteArgs, now: float
-) -> Mapping[str, Any]:
+) -> RevokeInviteResult:
     rows = ctx.store.list_invites()
     if args.invite_id is not None:
         matches = [r for r in rows if r.invite_id.hex().startswith(args.invite_id.lower())]
@@ -148,14 +156,14 @@ def revoke_invite(
     for guest_id in guests:
         release_claims(ctx, guest_id, now)
     ctx.audit(peer, "revoke", now, invite=row.invite_id.hex()[:8], label=row.label)
-    return {"invite_id": row.invite_id.hex(), "revoked": revoked, "disconnected": gone}
+    return RevokeInviteResult(invite_id=row.invite_id.hex(), revoked=revoked, disconnected=gone)
 
 
-def shutdown(ctx: HubState, peer: Peer, args: Empty, now: float) -> Mapping[str, Any]:
+def shutdown(ctx: HubState, peer: Peer, args: Empty, now: float) -> ShutdownResult:
     ctx.audit(peer, "shutdown", now)
     if ctx.on_shutdown is not None:
         ctx.on_shutdown()
-    return {"stopping": True}
+    return ShutdownResult(stopping=True)
 
 
 #: This group's ops, by name.

@@ -5,8 +5,6 @@ queue, and the host's decisions. The queue itself is :mod:`letswork.hub.changes`
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Any
 
 from letswork.hub.changes import (
     PREPARE_TRIES,
@@ -34,7 +32,9 @@ from letswork.hub.workspace.diff import apply_edit
 from letswork.hub.workspace.files import check_text
 from letswork.shared.errors import ErrorCode, OpError, op_error
 from letswork.shared.protocol.changes import (
+    ChangeDetail,
     ChangeIdArgs,
+    ChangeList,
     DeleteFileArgs,
     EditFileArgs,
     MoveFileArgs,
@@ -91,9 +91,7 @@ def move_file(ctx: HubState, peer: Peer, args: MoveFileArgs, now: float) -> Step
     return (yield from change_steps(ctx, peer, now, prepare, args.path, args.new_path))
 
 
-def pending_changes(
-    ctx: HubState, peer: Peer, args: PendingChangesArgs, now: float
-) -> Mapping[str, Any]:
+def pending_changes(ctx: HubState, peer: Peer, args: PendingChangesArgs, now: float) -> ChangeList:
     """The queue, oldest first. Diffs are included until half a frame is used; later
     changes come without one (``diff: null``) and ``get_change`` fetches it."""
     # Without diffs (the dashboard's reload after each event) nothing is diffed: a queue
@@ -108,19 +106,23 @@ def pending_changes(
         changes.append(change_info(ctx, row, with_diff=cost <= budget))
         if cost <= budget:
             budget -= cost
-    return {"changes": changes}
+    return ChangeList.model_validate({"changes": changes})
 
 
-def my_changes(ctx: HubState, peer: Peer, args: MyChangesArgs, now: float) -> Mapping[str, Any]:
+def my_changes(ctx: HubState, peer: Peer, args: MyChangesArgs, now: float) -> ChangeList:
     author = holder_id(peer) if peer.is_host else peer.guest_id
     rows = ctx.store.list_changes(
         status=args.status, author_id=author, include_content=False, include_diff=False
     )
-    return {"changes": [change_info(ctx, r, with_diff=False) for r in rows]}
+    return ChangeList.model_validate(
+        {"changes": [change_info(ctx, r, with_diff=False) for r in rows]}
+    )
 
 
-def get_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) -> Mapping[str, Any]:
-    return {"change": change_info(ctx, visible_change(ctx, peer, args.id), with_diff=True)}
+def get_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) -> ChangeDetail:
+    return ChangeDetail.model_validate(
+        {"change": change_info(ctx, visible_change(ctx, peer, args.id), with_diff=True)}
+    )
 
 
 def approve_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) -> Steps:
@@ -133,7 +135,7 @@ def approve_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) ->
                 status=row.status,
             )
         if row.status in ("applied", "conflict"):
-            return {"change": change_info(ctx, row, with_diff=True)}
+            return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
         writes, pending = ctx.writes, row
         # The file's hash (and a conflict's diff) off the loop; then the change is read
         # again, since another approve or reject may have decided it meanwhile.
@@ -152,7 +154,7 @@ def approve_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) ->
         if conflict_diff is not None:
             row = conflict(ctx, row, now, by=peer.name, diff=conflict_diff)
             ctx.audit(peer, "change_conflict", now, path=row.path, change=row.id)
-            return {"change": change_info(ctx, row, with_diff=True)}
+            return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
         # Commit the decision before touching the disk, so a crash in between is
         # reconciled on restart instead of applying twice or losing the approval.
         row = set_status(ctx, row, "approved", now, by=peer.name)
@@ -163,22 +165,20 @@ def approve_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) ->
         set_status(ctx, row, "pending", now, by=None)
         raise
     ctx.audit(peer, "change_" + row.status, now, path=row.path, change=row.id)
-    return {"change": change_info(ctx, row, with_diff=True)}
+    return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
 
 
-def reject_change(
-    ctx: HubState, peer: Peer, args: RejectChangeArgs, now: float
-) -> Mapping[str, Any]:
+def reject_change(ctx: HubState, peer: Peer, args: RejectChangeArgs, now: float) -> ChangeDetail:
     row = visible_change(ctx, peer, args.id)
     if row.status == "applied":
         raise op_error(
             ErrorCode.ALREADY_DECIDED, f"change {row.id} was already applied", status=row.status
         )
     if row.status == "rejected":
-        return {"change": change_info(ctx, row, with_diff=False)}
+        return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=False)})
     row = decide(ctx, row, "rejected", now, by=peer.name, reason=args.reason)
     ctx.audit(peer, "change_rejected", now, path=row.path, change=row.id, reason=args.reason)
-    return {"change": change_info(ctx, row, with_diff=False)}
+    return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=False)})
 
 
 #: This group's ops, by name.

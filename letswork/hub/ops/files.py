@@ -11,9 +11,13 @@ from letswork.hub.peers import (
 from letswork.hub.state import Handler, HubState, Steps
 from letswork.shared.protocol.files import (
     FindFilesArgs,
+    FindFilesResult,
     ListFilesArgs,
+    ListFilesResult,
     ReadFileArgs,
+    ReadFileResult,
     SearchFilesArgs,
+    SearchFilesResult,
 )
 
 #: ops whose file work is a search or a walk: long (up to the search deadline), so they get
@@ -31,32 +35,34 @@ def list_files(ctx: HubState, peer: Peer, args: ListFilesArgs, now: float) -> St
         should_stop=should_stop,
     )
     held = {lock.key: lock for lock in ctx.locks.all(now)}
-    return {
-        "entries": [
-            {
-                "path": e.path,
-                "kind": e.kind,
-                "size": e.size,
-                "lock": ctx.lock_info(held[ctx.locks.key(e.path)])
-                if ctx.locks.key(e.path) in held
-                else None,
-            }
-            for e in entries
-        ],
-        "truncated": truncated,
-    }
+    return ListFilesResult.model_validate(
+        {
+            "entries": [
+                {
+                    "path": e.path,
+                    "kind": e.kind,
+                    "size": e.size,
+                    "lock": ctx.lock_info(held[ctx.locks.key(e.path)])
+                    if ctx.locks.key(e.path) in held
+                    else None,
+                }
+                for e in entries
+            ],
+            "truncated": truncated,
+        }
+    )
 
 
 def read_file(ctx: HubState, peer: Peer, args: ReadFileArgs, now: float) -> Steps:
-    ft = yield lambda: ctx.workspace.read_file(
+    page: ReadFileResult = yield lambda: ctx.workspace.read_file(
         args.path, offset=args.offset, limit=args.limit, is_host=peer.is_host
     )
-    return dict(vars(ft))  # its fields (asdict deep-copies: ~0.1 ms per read)
+    return page
 
 
 def search_files(ctx: HubState, peer: Peer, args: SearchFilesArgs, now: float) -> Steps:
     should_stop = ctx.deadline(peer)
-    res = yield lambda: ctx.workspace.search_files(
+    found: SearchFilesResult = yield lambda: ctx.workspace.search_files(
         args.pattern,
         path=args.path,
         regex=args.regex,
@@ -66,12 +72,7 @@ def search_files(ctx: HubState, peer: Peer, args: SearchFilesArgs, now: float) -
         is_host=peer.is_host,
         should_stop=should_stop,
     )
-    return {
-        "matches": [{"path": m.path, "line": m.line, "text": m.text} for m in res.matches],
-        "truncated": res.truncated,
-        "files_scanned": res.files_scanned,
-        "cut_short": res.cut_short,
-    }
+    return found
 
 
 def find_files(ctx: HubState, peer: Peer, args: FindFilesArgs, now: float) -> Steps:
@@ -83,7 +84,7 @@ def find_files(ctx: HubState, peer: Peer, args: FindFilesArgs, now: float) -> St
         is_host=peer.is_host,
         should_stop=should_stop,
     )
-    return {"paths": paths, "truncated": truncated}
+    return FindFilesResult(paths=paths, truncated=truncated)
 
 
 #: This group's ops, by name.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from letswork.hub.peers import (
@@ -23,7 +23,14 @@ from letswork.hub.state import Handler, HubState, Steps, json_size
 from letswork.hub.store.messages import MessageRow, ReceiptRow
 from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, OpError, op_error
-from letswork.shared.protocol.messages import GetMessagesArgs, MarkReadArgs, SendMessageArgs
+from letswork.shared.protocol.messages import (
+    GetMessagesArgs,
+    GetMessagesResult,
+    MarkReadArgs,
+    MarkReadResult,
+    MessageResult,
+    SendMessageArgs,
+)
 
 
 def _past_end(path: str, line: int, total: int) -> OpError:
@@ -255,10 +262,12 @@ def send_message(ctx: HubState, peer: Peer, args: SendMessageArgs, now: float) -
         # The host's log and dashboard see what the host could read: broadcasts and the
         # host's own conversations, not what two guests said to each other.
         ctx.observer("message", {"message": _message_info(ctx, row, None)})
-    return {"message": _message_info(ctx, row, peer, receipts=receipts)}
+    return MessageResult.model_validate(
+        {"message": _message_info(ctx, row, peer, receipts=receipts)}
+    )
 
 
-def get_messages(ctx: HubState, peer: Peer, args: GetMessagesArgs, now: float) -> Mapping[str, Any]:
+def get_messages(ctx: HubState, peer: Peer, args: GetMessagesArgs, now: float) -> GetMessagesResult:
     me = participant(peer)
     rows = ctx.store.list_messages(
         me,
@@ -284,12 +293,12 @@ def get_messages(ctx: HubState, peer: Peer, args: GetMessagesArgs, now: float) -
         total += size
     if args.mark_read:
         _mark_read(ctx, peer, [m for m, _ in rows[: len(messages)]], now)
-    return {"messages": messages, "has_more": has_more}
+    return GetMessagesResult.model_validate({"messages": messages, "has_more": has_more})
 
 
-def mark_read(ctx: HubState, peer: Peer, args: MarkReadArgs, now: float) -> Mapping[str, Any]:
+def mark_read(ctx: HubState, peer: Peer, args: MarkReadArgs, now: float) -> MarkReadResult:
     rows = [row for mid in dict.fromkeys(args.ids) if (row := ctx.store.get_message(mid))]
-    return {"marked": _mark_read(ctx, peer, rows, now)}
+    return MarkReadResult(marked=_mark_read(ctx, peer, rows, now))
 
 
 #: This group's ops, by name.

@@ -15,7 +15,14 @@ from letswork.hub.state import Handler, HubState
 from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, op_error
 from letswork.shared.protocol.base import Empty
-from letswork.shared.protocol.presence import ActivityLogArgs, PublishCardArgs
+from letswork.shared.protocol.presence import (
+    ActivityLogArgs,
+    ActivityLogResult,
+    CardResult,
+    LeaveResult,
+    ListPeersResult,
+    PublishCardArgs,
+)
 
 #: Audit kinds without a path that guests may see in ``activity_log``.
 GUEST_VISIBLE_KINDS = frozenset(
@@ -36,7 +43,7 @@ GUEST_VISIBLE_KINDS = frozenset(
 _MAX_ACTIVITY_SCAN = 20_000
 
 
-def list_peers(ctx: HubState, peer: Peer, args: Empty, now: float) -> Mapping[str, Any]:
+def list_peers(ctx: HubState, peer: Peer, args: Empty, now: float) -> ListPeersResult:
     visible = [p for p in ctx.peers.values() if p.admitted or peer.is_host or p is peer]
     locks: dict[str, list[str]] = {}
     for lock in ctx.locks.all(now):
@@ -71,10 +78,10 @@ def list_peers(ctx: HubState, peer: Peer, args: Empty, now: float) -> Mapping[st
                 "card": p.card,
             }
         )
-    return {"peers": peers}
+    return ListPeersResult.model_validate({"peers": peers})
 
 
-def publish_card(ctx: HubState, peer: Peer, args: PublishCardArgs, now: float) -> Mapping[str, Any]:
+def publish_card(ctx: HubState, peer: Peer, args: PublishCardArgs, now: float) -> CardResult:
     if args.opt_in is not True:
         raise op_error(
             ErrorCode.INVALID,
@@ -84,7 +91,7 @@ def publish_card(ctx: HubState, peer: Peer, args: PublishCardArgs, now: float) -
     card = {"client": args.client, "mcp_servers": list(args.mcp_servers)}
     peer.card = card
     ctx.audit(peer, "card", now, client=args.client, servers=len(card["mcp_servers"]))
-    return {"card": card}
+    return CardResult.model_validate({"card": card})
 
 
 def _guest_may_see(ctx: HubState, kind: str, path: str | None, detail: Mapping[str, Any]) -> bool:
@@ -95,7 +102,7 @@ def _guest_may_see(ctx: HubState, kind: str, path: str | None, detail: Mapping[s
     return rules.is_shared(path) and (not isinstance(new_path, str) or rules.is_shared(new_path))
 
 
-def activity_log(ctx: HubState, peer: Peer, args: ActivityLogArgs, now: float) -> Mapping[str, Any]:
+def activity_log(ctx: HubState, peer: Peer, args: ActivityLogArgs, now: float) -> ActivityLogResult:
     filters: dict[str, Any] = {"actor": args.actor, "kind": args.kind, "since": args.since}
     if peer.is_host:
         rows = ctx.store.audit_log(**filters, limit=args.limit)
@@ -115,22 +122,24 @@ def activity_log(ctx: HubState, peer: Peer, args: ActivityLogArgs, now: float) -
                         break
             before = batch[0].id
         rows.reverse()
-    return {
-        "entries": [
-            {
-                "id": r.id,
-                "at": r.at,
-                "actor": r.actor,
-                "kind": r.kind,
-                "path": r.path,
-                "detail": r.detail,
-            }
-            for r in rows
-        ]
-    }
+    return ActivityLogResult.model_validate(
+        {
+            "entries": [
+                {
+                    "id": r.id,
+                    "at": r.at,
+                    "actor": r.actor,
+                    "kind": r.kind,
+                    "path": r.path,
+                    "detail": r.detail,
+                }
+                for r in rows
+            ]
+        }
+    )
 
 
-def leave(ctx: HubState, peer: Peer, args: Empty, now: float) -> Mapping[str, Any]:
+def leave(ctx: HubState, peer: Peer, args: Empty, now: float) -> LeaveResult:
     ident = participant(peer)
     if peer.is_host:
         changes = ctx.store.change_counts(author_name=HOST_ID)
@@ -143,15 +152,15 @@ def leave(ctx: HubState, peer: Peer, args: Empty, now: float) -> Mapping[str, An
     # leaves.
     others = [p for p in ctx.connections(ident) if p is not peer]
     released_tasks = 0 if others else release_claims(ctx, ident, now)
-    summary = {
-        "changes_proposed": changes["proposed"],
-        "changes_applied": changes["applied"],
-        "changes_rejected": changes["rejected"],
-        "messages_sent": ctx.store.count_messages_sent(ident),
-        "tasks_done": ctx.store.count_tasks_done(ident),
-        "locks_released": len(released_locks),
-        "tasks_released": released_tasks,
-    }
+    summary = LeaveResult(
+        changes_proposed=changes["proposed"],
+        changes_applied=changes["applied"],
+        changes_rejected=changes["rejected"],
+        messages_sent=ctx.store.count_messages_sent(ident),
+        tasks_done=ctx.store.count_tasks_done(ident),
+        locks_released=len(released_locks),
+        tasks_released=released_tasks,
+    )
     ctx.disconnect(peer, now, "left")
     return summary
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
-from typing import Any
 
 from letswork import __version__
 from letswork.hub.admission import check_may_knock, move, record_admission
@@ -15,11 +13,11 @@ from letswork.hub.peers import (
 )
 from letswork.hub.state import Handler, HubState
 from letswork.shared.errors import ErrorCode, op_error
-from letswork.shared.protocol.base import Empty, NameArgs
-from letswork.shared.protocol.session import HelloArgs
+from letswork.shared.protocol.base import Empty, NameArgs, NameResult
+from letswork.shared.protocol.session import HelloArgs, HelloResult, PingResult, StatusResult
 
 
-def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> Mapping[str, Any]:
+def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> HelloResult:
     if peer.state != "handshaken":
         raise op_error(ErrorCode.INVALID, "'hello' may only be sent once")
     cred = peer.credential
@@ -89,24 +87,26 @@ def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> Mapping[str
             {"peer_id": peer.peer_id, "name": peer.name, "role": peer.role},
             hosts_only=True,
         )
-    return {
-        "peer_id": peer.peer_id,
-        "name": peer.name,
-        "role": peer.role,
-        "state": peer.state,
-        "resume_secret": resume_secret,
-        # A folder name that is not UTF-8 cannot be sent: its bytes show as U+FFFD.
-        "project": ctx.root.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
-        "hub_version": __version__,
-        "events_seq": 0,
-    }
+    return HelloResult.model_validate(
+        {
+            "peer_id": peer.peer_id,
+            "name": peer.name,
+            "role": peer.role,
+            "state": peer.state,
+            "resume_secret": resume_secret,
+            # A folder name that is not UTF-8 cannot be sent: its bytes show as U+FFFD.
+            "project": ctx.root.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+            "hub_version": __version__,
+            "events_seq": 0,
+        }
+    )
 
 
-def ping(ctx: HubState, peer: Peer, args: Empty, now: float) -> Mapping[str, Any]:
-    return {"now": now}
+def ping(ctx: HubState, peer: Peer, args: Empty, now: float) -> PingResult:
+    return PingResult(now=now)
 
 
-def status(ctx: HubState, peer: Peer, args: Empty, now: float) -> Mapping[str, Any]:
+def status(ctx: HubState, peer: Peer, args: Empty, now: float) -> StatusResult:
     visible = [p for p in ctx.peers.values() if p.admitted or peer.is_host or p is peer]
     locks = [
         ctx.lock_info(lock)
@@ -118,16 +118,18 @@ def status(ctx: HubState, peer: Peer, args: Empty, now: float) -> Mapping[str, A
         if peer.is_host
         else ctx.store.pending_totals(peer.guest_id)[0]
     )
-    return {
-        "project": ctx.root.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
-        "you": ctx.peer_info(peer),
-        "peers": [ctx.peer_info(p) for p in visible],
-        "locks": locks,
-        "pending": pending,
-    }
+    return StatusResult.model_validate(
+        {
+            "project": ctx.root.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+            "you": ctx.peer_info(peer),
+            "peers": [ctx.peer_info(p) for p in visible],
+            "locks": locks,
+            "pending": pending,
+        }
+    )
 
 
-def set_display_name(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> Mapping[str, Any]:
+def set_display_name(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> NameResult:
     if peer.is_host:
         raise op_error(ErrorCode.FORBIDDEN, "the host's display name is always 'host'")
     name = validate_display_name(args.name)
@@ -140,7 +142,7 @@ def set_display_name(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> M
     ctx.store.set_guest_name(peer.guest_id, name)
     ctx.audit(peer, "rename", now, old=old, new=name)
     ctx.broadcast("name_changed", {"peer_id": peer.peer_id, "old": old, "new": name})
-    return {"name": name}
+    return NameResult(name=name)
 
 
 #: This group's ops, by name.

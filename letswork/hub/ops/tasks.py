@@ -17,7 +17,15 @@ from letswork.hub.store.tasks import TaskRow
 from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, op_error
 from letswork.shared.protocol.base import Empty
-from letswork.shared.protocol.tasks import AddTaskArgs, PlanArgs, TaskIdArgs, UpdateTaskArgs
+from letswork.shared.protocol.tasks import (
+    AddTaskArgs,
+    BoardResult,
+    PlanArgs,
+    PlanResult,
+    TaskIdArgs,
+    TaskResult,
+    UpdateTaskArgs,
+)
 
 TASK_STATUSES = ("open", "claimed", "in_progress", "blocked", "done", "failed")
 _PRIORITY_RANK = {"critical": 0, "high": 1, "normal": 2, "low": 3}
@@ -202,7 +210,7 @@ def _follow_dependencies(
                 events.append((new, "blocked"))
 
 
-def add_task(ctx: HubState, peer: Peer, args: AddTaskArgs, now: float) -> Mapping[str, Any]:
+def add_task(ctx: HubState, peer: Peer, args: AddTaskArgs, now: float) -> TaskResult:
     _check_title(args.title)
     _check_room(ctx, 1)
     deps = sorted(set(args.depends_on))
@@ -221,10 +229,10 @@ def add_task(ctx: HubState, peer: Peer, args: AddTaskArgs, now: float) -> Mappin
         )
         ctx.audit(peer, "task_add", now, task=row.id, title=row.title[:100])
     _task_event(ctx, row, "added", peer)
-    return {"task": _task_info(ctx, row)}
+    return TaskResult.model_validate({"task": _task_info(ctx, row)})
 
 
-def plan(ctx: HubState, peer: Peer, args: PlanArgs, now: float) -> Mapping[str, Any]:
+def plan(ctx: HubState, peer: Peer, args: PlanArgs, now: float) -> PlanResult:
     specs = list(args.tasks)
     keys: dict[str, int] = {}
     for index, spec in enumerate(specs):
@@ -292,7 +300,7 @@ def plan(ctx: HubState, peer: Peer, args: PlanArgs, now: float) -> Mapping[str, 
     ordered = [rows[s.key] for s in specs]
     for row in ordered:
         _task_event(ctx, row, "added", peer)
-    return {"tasks": [_task_info(ctx, r) for r in ordered], "ids": ids}
+    return PlanResult.model_validate({"tasks": [_task_info(ctx, r) for r in ordered], "ids": ids})
 
 
 def _check_owner(ctx: HubState, peer: Peer, row: TaskRow) -> None:
@@ -306,7 +314,7 @@ def _check_owner(ctx: HubState, peer: Peer, row: TaskRow) -> None:
         )
 
 
-def claim_task(ctx: HubState, peer: Peer, args: TaskIdArgs, now: float) -> Mapping[str, Any]:
+def claim_task(ctx: HubState, peer: Peer, args: TaskIdArgs, now: float) -> TaskResult:
     row = _task(ctx, args.id)
     me = participant(peer)
     if row.status in _FINISHED:
@@ -315,24 +323,24 @@ def claim_task(ctx: HubState, peer: Peer, args: TaskIdArgs, now: float) -> Mappi
             f"task {row.id} is {row.status}; reopen it with update_task (status open) first",
         )
     if row.assignee_id == me:
-        return {"task": _task_info(ctx, row)}
+        return TaskResult.model_validate({"task": _task_info(ctx, row)})
     _check_owner(ctx, peer, row)
     status = row.status if row.status in ("blocked", "in_progress") else "claimed"
     with ctx.store.transaction():
         new = _set_task(ctx, row, now, status=status, assignee=(me, peer.name), note=row.note)
         ctx.audit(peer, "task_claim", now, task=row.id)
     _task_event(ctx, new, "claimed", peer)
-    return {"task": _task_info(ctx, new)}
+    return TaskResult.model_validate({"task": _task_info(ctx, new)})
 
 
 def _open_or_blocked(ctx: HubState, row: TaskRow) -> str:
     return "blocked" if _waiting_on(ctx, row) else "open"
 
 
-def unclaim_task(ctx: HubState, peer: Peer, args: TaskIdArgs, now: float) -> Mapping[str, Any]:
+def unclaim_task(ctx: HubState, peer: Peer, args: TaskIdArgs, now: float) -> TaskResult:
     row = _task(ctx, args.id)
     if row.assignee_id is None:
-        return {"task": _task_info(ctx, row)}
+        return TaskResult.model_validate({"task": _task_info(ctx, row)})
     _check_owner(ctx, peer, row)
     if row.status in _FINISHED:
         raise op_error(
@@ -344,10 +352,10 @@ def unclaim_task(ctx: HubState, peer: Peer, args: TaskIdArgs, now: float) -> Map
         new = _set_task(ctx, row, now, status=status, assignee=None, note=row.note)
         ctx.audit(peer, "task_unclaim", now, task=row.id)
     _task_event(ctx, new, "unclaimed", peer)
-    return {"task": _task_info(ctx, new)}
+    return TaskResult.model_validate({"task": _task_info(ctx, new)})
 
 
-def update_task(ctx: HubState, peer: Peer, args: UpdateTaskArgs, now: float) -> Mapping[str, Any]:
+def update_task(ctx: HubState, peer: Peer, args: UpdateTaskArgs, now: float) -> TaskResult:
     if args.status is None and args.note is None:
         raise op_error(ErrorCode.INVALID, "give a status, a note, or both")
     row = _task(ctx, args.id)
@@ -384,10 +392,10 @@ def update_task(ctx: HubState, peer: Peer, args: UpdateTaskArgs, now: float) -> 
     _task_event(ctx, new, "updated", peer)
     for changed, change in events:
         _task_event(ctx, changed, change, None)
-    return {"task": _task_info(ctx, new)}
+    return TaskResult.model_validate({"task": _task_info(ctx, new)})
 
 
-def board(ctx: HubState, peer: Peer, args: Empty, now: float) -> Mapping[str, Any]:
+def board(ctx: HubState, peer: Peer, args: Empty, now: float) -> BoardResult:
     rows = ctx.store.list_tasks()
     statuses = {r.id: r.status for r in rows}
     groups: dict[str, list[dict[str, Any]]] = {s: [] for s in TASK_STATUSES}
@@ -401,11 +409,11 @@ def board(ctx: HubState, peer: Peer, args: Empty, now: float) -> Mapping[str, An
             break
         groups[row.status].append(info)
         total_bytes += size
-    return {**groups, "total": len(rows), "truncated": truncated}
+    return BoardResult.model_validate({**groups, "total": len(rows), "truncated": truncated})
 
 
-def get_task(ctx: HubState, peer: Peer, args: TaskIdArgs, now: float) -> Mapping[str, Any]:
-    return {"task": _task_info(ctx, _task(ctx, args.id))}
+def get_task(ctx: HubState, peer: Peer, args: TaskIdArgs, now: float) -> TaskResult:
+    return TaskResult.model_validate({"task": _task_info(ctx, _task(ctx, args.id))})
 
 
 def release_claims(ctx: HubState, ident: str, now: float) -> int:

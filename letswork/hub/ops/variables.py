@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from letswork.hub.peers import (
@@ -12,7 +11,14 @@ from letswork.hub.state import Handler, HubState, json_size
 from letswork.hub.store.variables import VarRow
 from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, op_error
-from letswork.shared.protocol.variables import GetVarArgs, SetVarArgs, VarKeyArgs
+from letswork.shared.protocol.variables import (
+    DeleteVarResult,
+    GetVarArgs,
+    GetVarResult,
+    SetVarArgs,
+    VarKeyArgs,
+    VarResult,
+)
 
 
 def _var_info(row: VarRow, *, with_value: bool = True) -> dict[str, Any]:
@@ -25,7 +31,7 @@ def _var_info(row: VarRow, *, with_value: bool = True) -> dict[str, Any]:
     }
 
 
-def set_var(ctx: HubState, peer: Peer, args: SetVarArgs, now: float) -> Mapping[str, Any]:
+def set_var(ctx: HubState, peer: Peer, args: SetVarArgs, now: float) -> VarResult:
     size = len(args.value.encode("utf-8"))
     if size > lim.MAX_VAR_VALUE_BYTES:
         raise op_error(
@@ -47,15 +53,15 @@ def set_var(ctx: HubState, peer: Peer, args: SetVarArgs, now: float) -> Mapping[
         "var_changed",
         {"key": row.key, "value": row.value, "deleted": False, "by": peer.name, "at": now},
     )
-    return {"var": _var_info(row)}
+    return VarResult.model_validate({"var": _var_info(row)})
 
 
-def get_var(ctx: HubState, peer: Peer, args: GetVarArgs, now: float) -> Mapping[str, Any]:
+def get_var(ctx: HubState, peer: Peer, args: GetVarArgs, now: float) -> GetVarResult:
     if args.key != "*":
         row = ctx.store.get_var(args.key)
         if row is None:
             raise op_error(ErrorCode.NOT_FOUND, f"no variable {args.key!r}; get_var '*' lists them")
-        return {"vars": [_var_info(row)], "truncated": False}
+        return GetVarResult.model_validate({"vars": [_var_info(row)], "truncated": False})
     out: list[dict[str, Any]] = []
     total = 0
     truncated = False
@@ -67,17 +73,17 @@ def get_var(ctx: HubState, peer: Peer, args: GetVarArgs, now: float) -> Mapping[
             info = _var_info(row, with_value=False)
         out.append(info)
         total += size
-    return {"vars": out, "truncated": truncated}
+    return GetVarResult.model_validate({"vars": out, "truncated": truncated})
 
 
-def delete_var(ctx: HubState, peer: Peer, args: VarKeyArgs, now: float) -> Mapping[str, Any]:
+def delete_var(ctx: HubState, peer: Peer, args: VarKeyArgs, now: float) -> DeleteVarResult:
     with ctx.store.transaction():
         deleted = ctx.store.delete_var(args.key)
         if deleted:
             ctx.audit(peer, "var_delete", now, key=args.key)
     if deleted:
         ctx.broadcast("var_changed", {"key": args.key, "deleted": True, "by": peer.name, "at": now})
-    return {"deleted": deleted}
+    return DeleteVarResult(deleted=deleted)
 
 
 #: This group's ops, by name.
