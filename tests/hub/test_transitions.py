@@ -18,14 +18,15 @@ from letswork.hub.transitions import IllegalTransition, Transitions
 from letswork.shared import crypto, invite
 from letswork.shared.errors import ErrorCode, OpError, op_error
 from letswork.shared.protocol.wire import decode_request, encode_request
-from tests.support.hubs import make_project
+from tests.support.hubs import check_event, check_reply, make_project
 
 NOW = 1_800_000_000.0
 
 
 class Run:
     """A hub core (no auto-admit) over a real store and project, the host and one guest
-    admitted through hello and ``admit``."""
+    admitted through hello and ``admit``; every reply and event is checked against the
+    catalogue."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.root = make_project(tmp_path / "project").resolve()
@@ -35,7 +36,7 @@ class Run:
             self.store,
             host_secret=os.urandom(32),
             public_url="ws://127.0.0.1:9/",
-            emit=lambda *a: None,
+            emit=lambda peer, name, data: check_event(name, data),
             close=lambda *a: None,
             clock=lambda: NOW,
         )
@@ -52,7 +53,9 @@ class Run:
         return peer
 
     def call(self, peer: Peer, op: str, **args: Any) -> Any:
-        return self.core.handle(peer, decode_request(encode_request(1, op, args)), NOW)
+        result = self.core.handle(peer, decode_request(encode_request(1, op, args)), NOW)
+        check_reply(op, result)
+        return result
 
     def propose(self, path: str, content: str) -> str:
         change_id: str = self.call(self.guest, "write_file", path=path, content=content)["change"][
