@@ -277,7 +277,7 @@ MUTANTS: tuple[Mutant, ...] = (
         HUB_PEERS,
         "    if name_key(stripped) == HOST_ID:\n",
         "    if False:\n",
-        ("tests/hub/test_hub_roles.py::test_a_guest_cannot_take_the_host_name_when_joining",),
+        ("tests/hub/test_core.py::test_a_guest_cannot_take_the_host_name_when_joining",),
         "validate_display_name: 'host' is reserved",
     ),
     _m(
@@ -286,7 +286,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "    elif until is not None:\n        peer.close()",
         "    elif False:\n        peer.close()",
         (
-            "tests/hub/test_hub_admission.py::test_a_denied_invite_cannot_knock_again_until_the_cooldown_ends",
+            "tests/hub/test_admission.py::test_a_denied_invite_cannot_knock_again_until_the_cooldown_ends",
         ),
         "_check_may_knock: a denied invite cannot knock during its cooldown",
     ),
@@ -296,7 +296,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "if len(ctx.waiting_peers(invite_id)) >= limits.max_waiting_per_invite:",
         "if len(ctx.waiting_peers(invite_id)) > limits.max_waiting_per_invite:",
         (
-            "tests/hub/test_hub_admission.py::test_a_guest_over_the_per_invite_waiting_cap_gets_quota_exceeded",
+            "tests/hub/test_admission.py::test_a_guest_over_the_per_invite_waiting_cap_gets_quota_exceeded",
         ),
         "_check_may_knock: waiting guests per invite (off by one)",
     ),
@@ -306,7 +306,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "    if len(ctx.waiting_peers()) >= limits.max_waiting_total:\n",
         "    if False:\n",
         (
-            "tests/hub/test_hub_admission.py::test_a_guest_over_the_total_waiting_cap_gets_quota_exceeded_but_resumes_get_in",
+            "tests/hub/test_admission.py::test_a_guest_over_the_total_waiting_cap_gets_quota_exceeded_but_resumes_get_in",
         ),
         "_check_may_knock: waiting guests in all",
     ),
@@ -333,7 +333,7 @@ MUTANTS: tuple[Mutant, ...] = (
         OPS_SESSION,
         '        else:\n            move(peer, "awaiting_admission")\n',
         "        else:\n            resume_secret = record_admission(ctx, peer, now)\n",
-        ("tests/hub/test_hub_admission.py::test_waiting_guests_do_not_count_towards_max_guests",),
+        ("tests/hub/test_admission.py::test_waiting_guests_do_not_count_towards_max_guests",),
         "hello: without --auto-admit a new guest waits for the host",
     ),
     _m(
@@ -343,7 +343,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "        return bool(row and row.trusted)\n",
         "        return True\n",
         (
-            "tests/hub/test_hub_changes.py::test_host_sees_the_diff_and_approving_writes_the_proposal",
+            "tests/hub/ops/test_changes.py::test_host_sees_the_diff_and_approving_writes_the_proposal",
         ),
         "_is_trusted: only trusted editors apply without approval",
     ),
@@ -413,7 +413,7 @@ MUTANTS: tuple[Mutant, ...] = (
         '        if row.status == "rejected":\n',
         "        if False:\n",
         (
-            "tests/hub/test_hub_changes.py::test_rejecting_twice_is_idempotent_and_approve_after_reject_is_refused",
+            "tests/hub/ops/test_changes.py::test_rejecting_twice_is_idempotent_and_approve_after_reject_is_refused",
         ),
         "approve_change: a rejected change is never applied",
     ),
@@ -422,7 +422,7 @@ MUTANTS: tuple[Mutant, ...] = (
         HUB_CHANGES,
         "            ctx.locks.check_writable(p, holder, now)\n",
         "            pass\n",
-        ("tests/hub/test_hub_changes.py::test_a_pending_change_holds_the_lock_on_its_path",),
+        ("tests/hub/ops/test_changes.py::test_a_pending_change_holds_the_lock_on_its_path",),
         "_propose: another peer's lock refuses the change",
     ),
     _m(
@@ -430,7 +430,7 @@ MUTANTS: tuple[Mutant, ...] = (
         HUB_CHANGES,
         "    if base is not None and base != current:\n",
         "    if False:\n",
-        ("tests/hub/test_hub_changes.py::test_a_stale_base_sha256_is_refused_as_a_conflict",),
+        ("tests/hub/ops/test_changes.py::test_a_stale_base_sha256_is_refused_as_a_conflict",),
         "_check_base: a stale base_sha256 is a conflict",
     ),
     _m(
@@ -492,7 +492,7 @@ MUTANTS: tuple[Mutant, ...] = (
         '    if relpath.startswith("/"):\n',
         "    if False:\n",
         (
-            "tests/hub/test_hub_sharing.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
+            "tests/hub/ops/test_files.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
             "tests/hub/workspace/test_paths.py::test_safe_join_refuses_each_documented_form_and_says_why",
         ),
         "safe_join: no absolute path",
@@ -503,7 +503,7 @@ MUTANTS: tuple[Mutant, ...] = (
         '    if "\\\\" in relpath:\n',
         "    if False:\n",
         (
-            "tests/hub/test_hub_sharing.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
+            "tests/hub/ops/test_files.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
             "tests/hub/workspace/test_paths.py::test_safe_join_refuses_each_documented_form_and_says_why",
         ),
         "safe_join: no backslash",
