@@ -14,7 +14,6 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from letswork.hub.peers import (
     HOST_ID,
@@ -22,7 +21,7 @@ from letswork.hub.peers import (
     holder_id,
     require_open,
 )
-from letswork.hub.state import HubState, Steps
+from letswork.hub.state import HubState, Steps, dump
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.transitions import Transitions
 from letswork.hub.workspace.diff import create_diff_head, cut_diff, unified_diff
@@ -31,7 +30,7 @@ from letswork.hub.workspace.paths import to_relpath
 from letswork.hub.workspace.policy import change_sensitivity, git_dir_reason, git_metadata_reason
 from letswork.hub.workspace.sharing import ABSENT, GuestVersion, ignore_file_ids
 from letswork.shared.errors import ErrorCode, OpError, op_error
-from letswork.shared.protocol.changes import ChangeResult
+from letswork.shared.protocol.changes import ChangeInfo, ChangeResult
 
 #: Longest diff sent back in the reply to a proposal (characters).
 REPLY_DIFF_CHARS = 64 * 1024
@@ -267,7 +266,7 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
     # The submitter learns all of this from the reply; events are for everyone else.
     lock_for_change(ctx, row, now, author=peer)
     info = change_info(ctx, row, with_diff=False)
-    ctx.broadcast("change_submitted", {"change": info}, path=path, exclude=peer)
+    ctx.broadcast("change_submitted", {"change": dump(info)}, path=path, exclude=peer)
     created = draft.new_text if create else None
     return ChangeResult.model_validate(
         {"status": "pending", "change": reply_change(ctx, row, created=created)}
@@ -305,7 +304,7 @@ def check_pending_room(ctx: HubState, peer: Peer, size: int) -> None:
         )
 
 
-def reply_change(ctx: HubState, row: ChangeRow, *, created: str | None = None) -> dict[str, Any]:
+def reply_change(ctx: HubState, row: ChangeRow, *, created: str | None = None) -> ChangeInfo:
     """The change for the proposer's reply, its diff cut to REPLY_DIFF_CHARS: the full diff
     of a 1 MiB file would double the reply, and ``get_change`` has it whole. ``created``:
     the text of a new file, whose diff (not in ``row``) is built only as far as shown."""
@@ -313,11 +312,10 @@ def reply_change(ctx: HubState, row: ChangeRow, *, created: str | None = None) -
     if created is not None:
         head, rest = create_diff_head(row.path, created, REPLY_DIFF_CHARS)
     else:
-        head, rest = cut_diff(info["diff"] or "", REPLY_DIFF_CHARS)
+        head, rest = cut_diff(info.diff or "", REPLY_DIFF_CHARS)
     if rest:
         head += f"... ({rest} more diff lines; get_change {row.id} shows all)\n"
-    info["diff"] = head
-    return info
+    return info.model_copy(update={"diff": head})
 
 
 def lock_for_change(
@@ -330,7 +328,7 @@ def lock_for_change(
             lock = ctx.locks.acquire(p, row.author_id, row.author_name, now, change_id=row.id)
         except OpError:
             continue  # another change already holds it; approval order decides
-        ctx.broadcast("lock_taken", {"lock": ctx.lock_info(lock)}, path=p, exclude=author)
+        ctx.broadcast("lock_taken", {"lock": dump(ctx.lock_info(lock))}, path=p, exclude=author)
 
 
 def note_disk_change(ctx: HubState, abspath: str, change: str, now: float) -> None:
@@ -505,9 +503,12 @@ def announce_file(ctx: HubState, row: ChangeRow, *, by: str) -> None:
     ctx.broadcast("file_changed", {"path": row.path, "change": change, "by": by}, path=row.path)
 
 
-def change_info(ctx: HubState, row: ChangeRow, *, with_diff: bool) -> dict[str, Any]:
+def change_info(ctx: HubState, row: ChangeRow, *, with_diff: bool) -> ChangeInfo:
+    """``row`` as peers see it: ``approved`` shows as ``pending`` (the write is under way),
+    ``diff`` only ``with_diff`` (and not pruned); ``data_pruned`` and ``sensitive`` are set
+    only when true."""
     sensitive = ctx.marks.get(row.id) or change_sensitivity(row.path, row.new_path)
-    return {
+    info = {
         "id": row.id,
         "author": row.author_name,
         "kind": row.kind,
@@ -527,6 +528,7 @@ def change_info(ctx: HubState, row: ChangeRow, *, with_diff: bool) -> dict[str, 
         # Optional on the wire: present only for a change to a sensitive path.
         **({"sensitive": sensitive} if sensitive else {}),
     }
+    return ChangeInfo.model_validate(info)
 
 
 def existing(ctx: HubState, peer: Peer, path: str) -> tuple[str, str, str | None]:
@@ -563,8 +565,10 @@ def decide(
     info = change_info(ctx, row, with_diff=status == "conflict")
     # A conflict's diff holds the proposed text: the author and the host see it, other
     # guests see that the change was decided, never what it said.
-    bare = {"change": {**info, "diff": None}}
-    ctx.broadcast("change_decided", {"change": info}, path=row.path, redacted=(row.author_id, bare))
+    bare = {"change": dump(info.model_copy(update={"diff": None}))}
+    ctx.broadcast(
+        "change_decided", {"change": dump(info)}, path=row.path, redacted=(row.author_id, bare)
+    )
     ctx.marks.pop(row.id, None)
     return row
 

@@ -53,11 +53,10 @@ from letswork.hub.peers import (
     validate_display_name,
 )
 from letswork.hub.ratelimit import TokenBucket
-from letswork.hub.state import Handler, HubState, Steps
+from letswork.hub.state import Handler, HubState, Steps, dump
 from letswork.shared import crypto
 from letswork.shared.errors import ErrorCode, LetsworkError, OpError, op_error
 from letswork.shared.limits import HELLO_TIMEOUT_SECONDS
-from letswork.shared.protocol.base import WireModel
 from letswork.shared.protocol.catalogue import OPS
 from letswork.shared.protocol.wire import Request
 
@@ -131,7 +130,7 @@ class Job:
         try:
             self.work = step()
         except StopIteration as done:
-            return _wire(done.value)
+            return dump(done.value)
         return self
 
 
@@ -259,7 +258,7 @@ class HubCore(HubState):
         outcome = HANDLERS[request.op](self, peer, request.args, now)
         if isinstance(outcome, Generator):
             return Job(self, peer, outcome, search=request.op in files.SEARCH_OPS).start()
-        return _wire(outcome)
+        return dump(outcome)
 
     def tick(self, now: float) -> None:
         """Periodic housekeeping: expire locks, close connections that never said hello."""
@@ -299,12 +298,6 @@ class HubCore(HubState):
             self.send(peer, "hub_stopping", {})
         for peer in list(self.peers.values()):
             self.disconnect(peer, now, "hub stopped")
-
-
-def _wire(result: WireModel) -> dict[str, Any]:
-    """A handler's result model as the reply's ``result`` object: the fields its handler set,
-    ``None`` included, in the model's order (what the hub has always sent)."""
-    return result.model_dump(mode="json", exclude_unset=True)
 
 
 def describe_error(exc: BaseException) -> LetsworkError:

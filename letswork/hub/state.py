@@ -32,7 +32,8 @@ from letswork.hub.workspace.paths import to_relpath
 from letswork.shared import crypto
 from letswork.shared.errors import ErrorCode, op_error
 from letswork.shared.limits import Limits
-from letswork.shared.protocol.base import WireModel
+from letswork.shared.protocol.base import LockInfo, WireModel
+from letswork.shared.protocol.session import PeerInfo
 
 EmitFn = Callable[[Peer, str, Mapping[str, Any]], None]
 CloseFn = Callable[[Peer, int, str], None]
@@ -50,6 +51,12 @@ _MAX_WRITE_STAMPS = 4096
 #: Keys of HubState.written that no path has: any ignore file; every path.
 POLICY = "\0policy"
 _EVERY_PATH = "\0every"
+
+
+def dump(model: WireModel) -> dict[str, Any]:
+    """``model`` as the hub sends it: the fields that were set, ``None`` included, in the
+    model's order (replies; event data, which the server checks against its model again)."""
+    return model.model_dump(mode="json", exclude_unset=True)
 
 
 def json_size(value: Any) -> int:
@@ -201,13 +208,13 @@ class HubState:
             else:
                 self.send(peer, name, data)
 
-    def lock_info(self, lock: Lock) -> dict[str, Any]:
-        return {
-            "path": lock.path,
-            "holder": lock.holder_name,
-            "expires_at": lock.expires_at,
-            "change_id": lock.change_id,
-        }
+    def lock_info(self, lock: Lock) -> LockInfo:
+        return LockInfo(
+            path=lock.path,
+            holder=lock.holder_name,
+            expires_at=lock.expires_at,
+            change_id=lock.change_id,
+        )
 
     def broadcast_lock_released(self, lock: Lock, reason: str) -> None:
         self.broadcast(
@@ -216,19 +223,21 @@ class HubState:
             path=lock.path,
         )
 
-    def peer_info(self, peer: Peer) -> dict[str, Any]:
+    def peer_info(self, peer: Peer) -> PeerInfo:
         trusted = False
         if not peer.is_host and peer.guest_id:
             row = self.store.get_guest(peer.guest_id)
             trusted = bool(row and row.trusted)
-        return {
-            "peer_id": peer.peer_id,
-            "name": peer.name,
-            "role": peer.role,
-            "state": "online" if peer.admitted else "awaiting_admission",
-            "trusted": peer.is_host or trusted,
-            "connected_at": peer.connected_at,
-        }
+        return PeerInfo.model_validate(
+            {
+                "peer_id": peer.peer_id,
+                "name": peer.name,
+                "role": peer.role,
+                "state": "online" if peer.admitted else "awaiting_admission",
+                "trusted": peer.is_host or trusted,
+                "connected_at": peer.connected_at,
+            }
+        )
 
     def find_peers(self, name: str) -> list[Peer]:
         key = name_key(name)

@@ -6,7 +6,7 @@ from letswork.hub.peers import (
     Peer,
     holder_id,
 )
-from letswork.hub.state import Handler, HubState
+from letswork.hub.state import Handler, HubState, dump
 from letswork.shared.protocol.locks import (
     ForceUnlockResult,
     LockFileArgs,
@@ -21,7 +21,7 @@ def lock_file(ctx: HubState, peer: Peer, args: LockFileArgs, now: float) -> Lock
     lock = ctx.locks.acquire(path, holder_id(peer), peer.name, now, ttl=args.ttl_seconds)
     ctx.audit(peer, "lock", now, path=path)
     info = ctx.lock_info(lock)
-    ctx.broadcast("lock_taken", {"lock": info}, path=path)
+    ctx.broadcast("lock_taken", {"lock": dump(info)}, path=path)
     return LockResult.model_validate({"lock": info})
 
 
