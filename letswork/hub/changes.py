@@ -15,12 +15,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from letswork.hub.peers import (
-    HOST_ID,
-    Peer,
-    holder_id,
-    require_open,
-)
+from letswork.hub.peers import HOST_ID, Peer, holder_id, require_open
 from letswork.hub.state import HubState, Steps, dump
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.transitions import Transitions
@@ -166,7 +161,7 @@ def read_current(ctx: HubState, peer: Peer, path: str) -> tuple[str, str | None,
     abspath = ctx.workspace.resolve(path, is_host=peer.is_host)
     rel = to_relpath(ctx.root, abspath)
     # Git metadata by name or layout (lstat of a few names per folder, in the worker);
-    # checked again right before the change reaches the disk (_apply).
+    # checked again right before the change reaches the disk (apply).
     ctx.workspace.check_changeable(path)
     if not abspath.exists():
         return rel, None, None
@@ -348,7 +343,7 @@ def note_disk_change(ctx: HubState, abspath: str, change: str, now: float) -> No
     if written is not None and now - written < OWN_WRITE_WINDOW_SECONDS:
         return
     # Written by someone else (the host's editor, a tool): a change read or hashed off
-    # the loop meanwhile reads it again (_written_since) instead of writing over it.
+    # the loop meanwhile reads it again (HubState.written_since) instead of writing over it.
     ctx.writes += 1
     ctx.note_written(rel)
     ctx.broadcast("file_changed", {"path": rel, "change": change, "by": None}, path=rel)
@@ -407,7 +402,7 @@ def ignore_files_of(ctx: HubState, row: ChangeRow) -> dict[str, str]:
 
 def ids_after(ctx: HubState, row: ChangeRow, how: str) -> frozenset[str]:
     """How the ignore file ``row`` changes is known once changed (``how``: from
-    :meth:`_ignore_files_of`): the ids of its new content (:func:`ignore_file_ids`)."""
+    :func:`ignore_files_of`): the ids of its new content (:func:`ignore_file_ids`)."""
     if how == "written":
         assert row.content is not None
         return ignore_file_ids(row.content) | {row.new_sha256 or ABSENT}
@@ -421,7 +416,7 @@ def record_guest_versions(
     ctx: HubState, row: ChangeRow, ignore_files: Mapping[str, str], now: float
 ) -> None:
     """Record, before a guest's change ``row`` reaches the disk, that it changes these
-    ignore files (from :meth:`_ignore_files_of`), keeping the host's version of each
+    ignore files (from :func:`ignore_files_of`), keeping the host's version of each
     (issue 13, item 2).
 
     The host's version is the file on disk now, unless a guest version recorded earlier is

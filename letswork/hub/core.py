@@ -33,16 +33,7 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from letswork.hub import admission, changes
-from letswork.hub.ops import (
-    admin,
-    files,
-    locks,
-    messages,
-    presence,
-    session,
-    tasks,
-    variables,
-)
+from letswork.hub.ops import admin, files, locks, messages, presence, session, tasks, variables
 from letswork.hub.ops import changes as change_ops
 from letswork.hub.peers import (
     HOST_ID,

@@ -4,7 +4,7 @@
 Who is who. A *participant* (an identity) is ``"host"`` for every host connection, else the
 guest's ``guest_id``, which survives reconnects (:func:`ident`). Messages, receipts and task
 assignments belong to identities; presence (``list_peers``) and capability cards belong to
-connections. A connection's *state* moves through :data:`letswork.hub.admission.TRANSITIONS`.
+connections. A connection's *state* moves through :data:`letswork.hub.admission.ADMISSION`.
 """
 
 from __future__ import annotations

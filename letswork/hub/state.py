@@ -16,14 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
-from letswork.hub.peers import (
-    HOST_ID,
-    Credential,
-    Peer,
-    Person,
-    name_key,
-    participant,
-)
+from letswork.hub.peers import HOST_ID, Credential, Peer, Person, name_key, participant
 from letswork.hub.ratelimit import TokenBucket
 from letswork.hub.store import Store
 from letswork.hub.store.guests import GuestRow

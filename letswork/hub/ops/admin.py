@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from letswork.hub.admission import admit_guest, waiting
 from letswork.hub.ops.tasks import release_claims
-from letswork.hub.peers import (
-    Peer,
-)
+from letswork.hub.peers import Peer
 from letswork.hub.state import Handler, HubState
 from letswork.shared import crypto, invite
 from letswork.shared.errors import ErrorCode, op_error

@@ -23,10 +23,7 @@ from letswork.hub.changes import (
     set_status,
     visible_change,
 )
-from letswork.hub.peers import (
-    Peer,
-    holder_id,
-)
+from letswork.hub.peers import Peer, holder_id
 from letswork.hub.state import Handler, HubState, Steps
 from letswork.hub.workspace.diff import apply_edit
 from letswork.hub.workspace.files import check_text

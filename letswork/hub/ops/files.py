@@ -5,9 +5,7 @@ Each handler yields its file work (a walk, a read, a search) to a worker thread.
 
 from __future__ import annotations
 
-from letswork.hub.peers import (
-    Peer,
-)
+from letswork.hub.peers import Peer
 from letswork.hub.state import Handler, HubState, Steps
 from letswork.shared.protocol.files import (
     FindFilesArgs,

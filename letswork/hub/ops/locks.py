@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from letswork.hub.peers import (
-    Peer,
-    holder_id,
-)
+from letswork.hub.peers import Peer, holder_id
 from letswork.hub.state import Handler, HubState, dump
 from letswork.shared.protocol.locks import (
     ForceUnlockResult,

@@ -13,12 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from letswork.hub.peers import (
-    HOST_ID,
-    Peer,
-    Person,
-    participant,
-)
+from letswork.hub.peers import HOST_ID, Peer, Person, participant
 from letswork.hub.state import Handler, HubState, Steps, json_size
 from letswork.hub.store.messages import MessageRow, ReceiptRow
 from letswork.shared import limits as lim

@@ -6,11 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from letswork.hub.ops.tasks import ACTIVE, release_claims
-from letswork.hub.peers import (
-    HOST_ID,
-    Peer,
-    participant,
-)
+from letswork.hub.peers import HOST_ID, Peer, participant
 from letswork.hub.state import Handler, HubState
 from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, op_error

@@ -6,11 +6,7 @@ import secrets
 
 from letswork import __version__
 from letswork.hub.admission import check_may_knock, move, record_admission
-from letswork.hub.peers import (
-    HOST_ID,
-    Peer,
-    validate_display_name,
-)
+from letswork.hub.peers import HOST_ID, Peer, validate_display_name
 from letswork.hub.state import Handler, HubState
 from letswork.shared.errors import ErrorCode, op_error
 from letswork.shared.protocol.base import Empty, NameArgs, NameResult
@@ -43,7 +39,7 @@ def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> HelloResult
             peer.guest_id = guest.guest_id
             stored_name = guest.name
         else:
-            # Nothing is stored for a guest until it is admitted (_admit writes its row).
+            # Nothing is stored for a guest until it is admitted (record_admission writes it).
             peer.guest_id = secrets.token_hex(8)
         peer.name = name
         # A waiting guest's name never keeps an admitted guest out (it could squat one).

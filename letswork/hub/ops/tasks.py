@@ -7,11 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from letswork.hub.peers import (
-    Peer,
-    Person,
-    participant,
-)
+from letswork.hub.peers import Peer, Person, participant
 from letswork.hub.state import Handler, HubState, json_size
 from letswork.hub.store.tasks import TaskRow
 from letswork.shared import limits as lim

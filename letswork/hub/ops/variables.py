@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from letswork.hub.peers import (
-    Peer,
-)
+from letswork.hub.peers import Peer
 from letswork.hub.state import Handler, HubState, json_size
 from letswork.hub.store.variables import VarRow
 from letswork.shared import limits as lim
