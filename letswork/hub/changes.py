@@ -178,7 +178,7 @@ def change_steps(
     prepare: Callable[[], Draft],
     path: str,
     new_path: str | None = None,
-) -> Steps:
+) -> Steps[ChangeResult]:
     """Prepare a change off the loop (``prepare``: read, hash, edit, diff, and how
     sensitive ``path`` and ``new_path`` are, as named), then propose it on the loop.
     Prepared again when the hub wrote files meanwhile, so its base, diff and the apply of

@@ -48,6 +48,7 @@ from letswork.hub.state import Handler, HubState, Steps, dump
 from letswork.shared import crypto
 from letswork.shared.errors import ErrorCode, LetsworkError, OpError, op_error
 from letswork.shared.limits import HELLO_TIMEOUT_SECONDS
+from letswork.shared.protocol.base import WireModel
 from letswork.shared.protocol.catalogue import OPS
 from letswork.shared.protocol.wire import Request
 
@@ -93,7 +94,9 @@ class Job:
     when the peer is gone, so nothing of a kicked peer's request is applied after the kick.
     """
 
-    def __init__(self, core: HubCore, peer: Peer, steps: Steps, *, search: bool = False) -> None:
+    def __init__(
+        self, core: HubCore, peer: Peer, steps: Steps[WireModel], *, search: bool = False
+    ) -> None:
         self.core = core
         self.peer = peer
         self._steps = steps

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
 from letswork.hub.peers import HOST_ID, Credential, Peer, Person, name_key, participant
@@ -32,11 +32,12 @@ EmitFn = Callable[[Peer, str, Mapping[str, Any]], None]
 CloseFn = Callable[[Peer, int, str], None]
 #: A handler that needs file work is a generator: it yields the work (a callable for a worker
 #: thread) and is sent what the work returned (or has what it raised thrown in); what it
-#: returns is the result.
-Steps = Generator[Callable[[], Any], Any, WireModel]
+#: returns is the result, the op's result model.
+_Result = TypeVar("_Result", bound=WireModel, covariant=True)
+Steps = Generator[Callable[[], Any], Any, _Result]
 #: One op's handler: (hub state, peer, the op's args model, now) -> its result, or the steps
 #: that give it.
-Handler = Callable[["HubState", Peer, Any, float], "WireModel | Steps"]
+Handler = Callable[["HubState", Peer, Any, float], "WireModel | Steps[WireModel]"]
 
 #: Paths whose last write the hub remembers (HubState.written); past them it forgets them all
 #: and counts every preparation made before as stale.

@@ -32,6 +32,7 @@ from letswork.shared.protocol.changes import (
     ChangeDetail,
     ChangeIdArgs,
     ChangeList,
+    ChangeResult,
     DeleteFileArgs,
     EditFileArgs,
     MoveFileArgs,
@@ -42,7 +43,7 @@ from letswork.shared.protocol.changes import (
 )
 
 
-def write_file(ctx: HubState, peer: Peer, args: WriteFileArgs, now: float) -> Steps:
+def write_file(ctx: HubState, peer: Peer, args: WriteFileArgs, now: float) -> Steps[ChangeResult]:
     def prepare() -> Draft:
         content = args.content.encode("utf-8")
         check_text(content, max_bytes=ctx.limits.max_file_bytes)
@@ -53,7 +54,7 @@ def write_file(ctx: HubState, peer: Peer, args: WriteFileArgs, now: float) -> St
     return (yield from change_steps(ctx, peer, now, prepare, args.path))
 
 
-def edit_file(ctx: HubState, peer: Peer, args: EditFileArgs, now: float) -> Steps:
+def edit_file(ctx: HubState, peer: Peer, args: EditFileArgs, now: float) -> Steps[ChangeResult]:
     def prepare() -> Draft:
         path, old_text, sha = existing(ctx, peer, args.path)
         check_base(path, args.base_sha256, sha)
@@ -66,7 +67,7 @@ def edit_file(ctx: HubState, peer: Peer, args: EditFileArgs, now: float) -> Step
     return (yield from change_steps(ctx, peer, now, prepare, args.path))
 
 
-def delete_file(ctx: HubState, peer: Peer, args: DeleteFileArgs, now: float) -> Steps:
+def delete_file(ctx: HubState, peer: Peer, args: DeleteFileArgs, now: float) -> Steps[ChangeResult]:
     def prepare() -> Draft:
         path, old_text, sha = existing(ctx, peer, args.path)
         check_base(path, args.base_sha256, sha)
@@ -75,7 +76,7 @@ def delete_file(ctx: HubState, peer: Peer, args: DeleteFileArgs, now: float) -> 
     return (yield from change_steps(ctx, peer, now, prepare, args.path))
 
 
-def move_file(ctx: HubState, peer: Peer, args: MoveFileArgs, now: float) -> Steps:
+def move_file(ctx: HubState, peer: Peer, args: MoveFileArgs, now: float) -> Steps[ChangeResult]:
     def prepare() -> Draft:
         path, _, sha = existing(ctx, peer, args.path)
         check_base(path, args.base_sha256, sha)
@@ -122,7 +123,9 @@ def get_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) -> Cha
     )
 
 
-def approve_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) -> Steps:
+def approve_change(
+    ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float
+) -> Steps[ChangeDetail]:
     row = visible_change(ctx, peer, args.id)
     for _ in range(PREPARE_TRIES):
         if row.status == "rejected":

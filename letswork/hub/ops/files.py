@@ -23,7 +23,9 @@ from letswork.shared.protocol.files import (
 SEARCH_OPS = frozenset({"search_files", "find_files", "list_files"})
 
 
-def list_files(ctx: HubState, peer: Peer, args: ListFilesArgs, now: float) -> Steps:
+def list_files(
+    ctx: HubState, peer: Peer, args: ListFilesArgs, now: float
+) -> Steps[ListFilesResult]:
     should_stop = ctx.deadline(peer)
     entries, truncated = yield lambda: ctx.workspace.list_files(
         args.path,
@@ -51,14 +53,16 @@ def list_files(ctx: HubState, peer: Peer, args: ListFilesArgs, now: float) -> St
     )
 
 
-def read_file(ctx: HubState, peer: Peer, args: ReadFileArgs, now: float) -> Steps:
+def read_file(ctx: HubState, peer: Peer, args: ReadFileArgs, now: float) -> Steps[ReadFileResult]:
     page: ReadFileResult = yield lambda: ctx.workspace.read_file(
         args.path, offset=args.offset, limit=args.limit, is_host=peer.is_host
     )
     return page
 
 
-def search_files(ctx: HubState, peer: Peer, args: SearchFilesArgs, now: float) -> Steps:
+def search_files(
+    ctx: HubState, peer: Peer, args: SearchFilesArgs, now: float
+) -> Steps[SearchFilesResult]:
     should_stop = ctx.deadline(peer)
     found: SearchFilesResult = yield lambda: ctx.workspace.search_files(
         args.pattern,
@@ -73,7 +77,9 @@ def search_files(ctx: HubState, peer: Peer, args: SearchFilesArgs, now: float) -
     return found
 
 
-def find_files(ctx: HubState, peer: Peer, args: FindFilesArgs, now: float) -> Steps:
+def find_files(
+    ctx: HubState, peer: Peer, args: FindFilesArgs, now: float
+) -> Steps[FindFilesResult]:
     should_stop = ctx.deadline(peer)
     paths, truncated = yield lambda: ctx.workspace.find_files(
         args.glob,

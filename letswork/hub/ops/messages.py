@@ -187,7 +187,9 @@ def _mark_read(ctx: HubState, peer: Peer, rows: Iterable[MessageRow], now: float
     return marked
 
 
-def send_message(ctx: HubState, peer: Peer, args: SendMessageArgs, now: float) -> Steps:
+def send_message(
+    ctx: HubState, peer: Peer, args: SendMessageArgs, now: float
+) -> Steps[MessageResult]:
     size = len(args.body.encode("utf-8"))
     if size > ctx.limits.max_chat_bytes:
         raise op_error(
