@@ -5,10 +5,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from letswork.hub.peers import Peer, Person, participant
-from letswork.hub.state import Handler, HubState, json_size
+from letswork.hub.state import Handler, HubState, dump, json_size
 from letswork.hub.store.tasks import TaskRow
 from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, op_error
@@ -19,6 +18,7 @@ from letswork.shared.protocol.tasks import (
     PlanArgs,
     PlanResult,
     TaskIdArgs,
+    TaskInfo,
     TaskResult,
     UpdateTaskArgs,
 )
@@ -114,33 +114,37 @@ def _waiting_on(
 
 def _task_info(
     ctx: HubState, row: TaskRow, statuses: Mapping[int, str] | None = None, *, clip: bool = False
-) -> dict[str, Any]:
+) -> TaskInfo:
+    """``row`` as peers see it; ``clip`` (the board) cuts its description and note to
+    ``MAX_BOARD_TEXT_CHARS`` and says so in ``truncated``."""
     description: str | None = row.description
     note, cut = row.note, False
     if clip:
         description, cut_d = _clip(row.description, lim.MAX_BOARD_TEXT_CHARS)
         note, cut_n = _clip(row.note, lim.MAX_BOARD_TEXT_CHARS)
         cut = cut_d or cut_n
-    return {
-        "id": row.id,
-        "title": row.title,
-        "description": description or "",
-        "priority": row.priority,
-        "status": row.status,
-        "assignee": row.assignee_name,
-        "depends_on": list(row.depends_on),
-        "waiting_on": _waiting_on(ctx, row, statuses),
-        "note": note,
-        "created_by": row.created_by,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-        "truncated": cut,
-    }
+    return TaskInfo.model_validate(
+        {
+            "id": row.id,
+            "title": row.title,
+            "description": description or "",
+            "priority": row.priority,
+            "status": row.status,
+            "assignee": row.assignee_name,
+            "depends_on": list(row.depends_on),
+            "waiting_on": _waiting_on(ctx, row, statuses),
+            "note": note,
+            "created_by": row.created_by,
+            "created_at": row.created_at,
+            "updated_at": row.updated_at,
+            "truncated": cut,
+        }
+    )
 
 
 def _task_event(ctx: HubState, row: TaskRow, change: str, by: Peer | None) -> None:
     data = {
-        "task": _task_info(ctx, row),
+        "task": dump(_task_info(ctx, row)),
         "change": change,
         "by": by.name if by is not None else None,
     }
@@ -394,12 +398,12 @@ def update_task(ctx: HubState, peer: Peer, args: UpdateTaskArgs, now: float) -> 
 def board(ctx: HubState, peer: Peer, args: Empty, now: float) -> BoardResult:
     rows = ctx.store.list_tasks()
     statuses = {r.id: r.status for r in rows}
-    groups: dict[str, list[dict[str, Any]]] = {s: [] for s in TASK_STATUSES}
+    groups: dict[str, list[TaskInfo]] = {s: [] for s in TASK_STATUSES}
     total_bytes = 0
     truncated = False
     for row in sorted(rows, key=lambda r: (_PRIORITY_RANK.get(r.priority, 9), r.id)):
         info = _task_info(ctx, row, statuses, clip=True)
-        size = json_size(info)
+        size = json_size(dump(info))
         if total_bytes + size > lim.MAX_LISTING_BYTES:
             truncated = True
             break

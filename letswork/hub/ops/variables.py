@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from letswork.hub.peers import Peer
-from letswork.hub.state import Handler, HubState, json_size
+from letswork.hub.state import Handler, HubState, dump, json_size
 from letswork.hub.store.variables import VarRow
 from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, op_error
@@ -14,19 +12,20 @@ from letswork.shared.protocol.variables import (
     GetVarArgs,
     GetVarResult,
     SetVarArgs,
+    VarInfo,
     VarKeyArgs,
     VarResult,
 )
 
 
-def _var_info(row: VarRow, *, with_value: bool = True) -> dict[str, Any]:
-    return {
-        "key": row.key,
-        "value": row.value if with_value else None,
-        "size": len(row.value.encode("utf-8")),
-        "updated_by": row.updated_by,
-        "updated_at": row.updated_at,
-    }
+def _var_info(row: VarRow, *, with_value: bool = True) -> VarInfo:
+    return VarInfo(
+        key=row.key,
+        value=row.value if with_value else None,
+        size=len(row.value.encode("utf-8")),
+        updated_by=row.updated_by,
+        updated_at=row.updated_at,
+    )
 
 
 def set_var(ctx: HubState, peer: Peer, args: SetVarArgs, now: float) -> VarResult:
@@ -51,7 +50,7 @@ def set_var(ctx: HubState, peer: Peer, args: SetVarArgs, now: float) -> VarResul
         "var_changed",
         {"key": row.key, "value": row.value, "deleted": False, "by": peer.name, "at": now},
     )
-    return VarResult.model_validate({"var": _var_info(row)})
+    return VarResult(var=_var_info(row))
 
 
 def get_var(ctx: HubState, peer: Peer, args: GetVarArgs, now: float) -> GetVarResult:
@@ -59,19 +58,19 @@ def get_var(ctx: HubState, peer: Peer, args: GetVarArgs, now: float) -> GetVarRe
         row = ctx.store.get_var(args.key)
         if row is None:
             raise op_error(ErrorCode.NOT_FOUND, f"no variable {args.key!r}; get_var '*' lists them")
-        return GetVarResult.model_validate({"vars": [_var_info(row)], "truncated": False})
-    out: list[dict[str, Any]] = []
+        return GetVarResult(vars=[_var_info(row)], truncated=False)
+    out: list[VarInfo] = []
     total = 0
     truncated = False
     for row in ctx.store.list_vars():
         info = _var_info(row, with_value=not truncated)
-        size = json_size(info)
+        size = json_size(dump(info))
         if not truncated and total + size > lim.MAX_LISTING_BYTES:
             truncated = True
             info = _var_info(row, with_value=False)
         out.append(info)
         total += size
-    return GetVarResult.model_validate({"vars": out, "truncated": truncated})
+    return GetVarResult(vars=out, truncated=truncated)
 
 
 def delete_var(ctx: HubState, peer: Peer, args: VarKeyArgs, now: float) -> DeleteVarResult:
