@@ -109,8 +109,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "core-reapprove-conflict",
         OPS_CHANGES,
-        'if row.status in ("applied", "conflict"):\n            return {"change"',
-        'if row.status in ("applied",):\n            return {"change"',
+        'if row.status in ("applied", "conflict"):\n            return ChangeDetail',
+        'if row.status in ("applied",):\n            return ChangeDetail',
         (f"{_INV}::test_approving_a_conflict_again_writes_nothing_and_it_stays_a_conflict",),
         "approve_change: a conflict is final",
     ),
