@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from letswork.hub.peers import HOST_ID, Peer, Person, participant
-from letswork.hub.state import Handler, HubState, Steps, json_size
+from letswork.hub.state import Handler, HubState, Steps, dump, json_size
 from letswork.hub.store.messages import MessageRow, ReceiptRow
 from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, OpError, op_error
@@ -23,6 +23,7 @@ from letswork.shared.protocol.messages import (
     GetMessagesResult,
     MarkReadArgs,
     MarkReadResult,
+    MessageInfo,
     MessageResult,
     SendMessageArgs,
 )
@@ -89,7 +90,7 @@ def _message_info(
     *,
     receipt: ReceiptRow | None = None,
     receipts: list[ReceiptRow] | None = None,
-) -> dict[str, Any]:
+) -> MessageInfo:
     """``row`` as ``reader`` sees it: a guest gets no text of a path no longer shared.
 
     ``reader`` None is the hub's own view (for :attr:`observer`): no ``read``/``receipts``.
@@ -115,7 +116,7 @@ def _message_info(
         "created_at": row.created_at,
     }
     if reader is None:
-        return info
+        return MessageInfo.model_validate(info)
     if row.sender_id == participant(reader):
         info["receipts"] = [
             {
@@ -128,7 +129,7 @@ def _message_info(
         ]
     else:
         info["read"] = receipt is not None and receipt.status == "read"
-    return info
+    return MessageInfo.model_validate(info)
 
 
 def _notify_receipt(ctx: HubState, row: MessageRow, receipt: ReceiptRow) -> None:
@@ -149,7 +150,7 @@ def deliver_pending(ctx: HubState, peer: Peer, now: float) -> None:
     ident = participant(peer)
     for row in ctx.store.undelivered(ident):
         receipt = ctx.store.advance_receipt(row.id, ident, peer.name, "delivered", now)
-        ctx.send(peer, "message", {"message": _message_info(ctx, row, peer)})
+        ctx.send(peer, "message", {"message": dump(_message_info(ctx, row, peer))})
         if receipt is not None:
             _notify_receipt(ctx, row, receipt)
 
@@ -254,14 +255,12 @@ def send_message(
     # what the host's assistant said).
     for reader in [*readers, *(p for p in ctx.connections(me) if p is not peer)]:
         info = _message_info(ctx, row, reader, receipts=receipts)
-        ctx.send(reader, "message", {"message": info})
+        ctx.send(reader, "message", {"message": dump(info)})
     if ctx.observer is not None and HOST_ID in (me, row.to_id or HOST_ID):
         # The host's log and dashboard see what the host could read: broadcasts and the
         # host's own conversations, not what two guests said to each other.
-        ctx.observer("message", {"message": _message_info(ctx, row, None)})
-    return MessageResult.model_validate(
-        {"message": _message_info(ctx, row, peer, receipts=receipts)}
-    )
+        ctx.observer("message", {"message": dump(_message_info(ctx, row, None))})
+    return MessageResult(message=_message_info(ctx, row, peer, receipts=receipts))
 
 
 def get_messages(ctx: HubState, peer: Peer, args: GetMessagesArgs, now: float) -> GetMessagesResult:
@@ -278,11 +277,11 @@ def get_messages(ctx: HubState, peer: Peer, args: GetMessagesArgs, now: float) -
     has_more = len(rows) > args.limit
     rows = rows[: args.limit]
     receipts = ctx.store.receipts([m.id for m, _ in rows if m.sender_id == me])
-    messages: list[dict[str, Any]] = []
+    messages: list[MessageInfo] = []
     total = 0
     for message, receipt in rows:
         info = _message_info(ctx, message, peer, receipt=receipt, receipts=receipts.get(message.id))
-        size = json_size(info)
+        size = json_size(dump(info))
         if messages and total + size > lim.MAX_LISTING_BYTES:
             has_more = True
             break
@@ -290,7 +289,7 @@ def get_messages(ctx: HubState, peer: Peer, args: GetMessagesArgs, now: float) -
         total += size
     if args.mark_read:
         _mark_read(ctx, peer, [m for m, _ in rows[: len(messages)]], now)
-    return GetMessagesResult.model_validate({"messages": messages, "has_more": has_more})
+    return GetMessagesResult(messages=messages, has_more=has_more)
 
 
 def mark_read(ctx: HubState, peer: Peer, args: MarkReadArgs, now: float) -> MarkReadResult:
