@@ -14,9 +14,8 @@ import secrets
 import stat
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import AnyStr, Literal
+from typing import AnyStr
 
 from letswork.hub.workspace.base import WorkspaceBase, _never
 from letswork.hub.workspace.diff import _count_lines
@@ -33,8 +32,9 @@ from letswork.hub.workspace.disk import (
 from letswork.hub.workspace.paths import _q, _resolve, _Resolved
 from letswork.hub.workspace.policy import is_git_name
 from letswork.shared.errors import ErrorCode, op_error
+from letswork.shared.protocol.files import Entry, ReadFileResult
 
-__all__ = ["FileEntry", "FileOps", "FileText", "check_text"]
+__all__ = ["FileOps", "check_text"]
 
 
 def check_text(content: bytes, *, max_bytes: int) -> str:
@@ -59,34 +59,6 @@ def check_text(content: bytes, *, max_bytes: int) -> str:
             f"file is not UTF-8 text (byte 0x{content[exc.start]:02x} at offset {exc.start}); "
             "only UTF-8 text files can be shared",
         ) from None
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One listed path. ``size`` is the file's size in bytes; 0 for folders and symlinks."""
-
-    path: str
-    kind: Literal["file", "dir", "symlink"]
-    size: int
-
-
-@dataclass(frozen=True)
-class FileText:
-    """A page of a text file.
-
-    ``offset`` is the 0-based index of the first line returned, ``lines`` how many were
-    returned, ``total_lines`` how many the file has; ``sha256`` and ``size`` describe the
-    whole file; ``truncated`` is True when lines follow the page.
-    """
-
-    path: str
-    text: str
-    sha256: str
-    offset: int
-    lines: int
-    total_lines: int
-    size: int
-    truncated: bool
 
 
 #: Characters (or bytes) counted at a time while looking for the end of a page.
@@ -138,7 +110,7 @@ class FileOps(WorkspaceBase):
         is_host: bool,
         max_entries: int = 5000,
         should_stop: Callable[[], bool] | None = None,
-    ) -> tuple[list[FileEntry], bool]:
+    ) -> tuple[list[Entry], bool]:
         """Entries of folder ``path`` sorted by path, and whether the list was cut short.
 
         ``depth`` (1 = direct children) wins over ``recursive``; ``recursive`` alone means
@@ -162,9 +134,9 @@ class FileOps(WorkspaceBase):
             if not stat.S_ISREG(st.st_mode):
                 raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a file or folder")
             if res.lexical.is_symlink():
-                return [FileEntry(res.rel, "symlink", 0)], False
-            return [FileEntry(res.rel, "file", st.st_size)], False
-        entries: list[FileEntry] = []
+                return [Entry(path=res.rel, kind="symlink", size=0)], False
+            return [Entry(path=res.rel, kind="file", size=st.st_size)], False
+        entries: list[Entry] = []
         truncated = False
         stop = should_stop or _never
         for item in self._walk(res, is_host=is_host, max_depth=max_depth, breadth_first=True):
@@ -177,7 +149,7 @@ class FileOps(WorkspaceBase):
                     size = item.entry.stat(follow_symlinks=False).st_size
                 except OSError:
                     continue
-            entries.append(FileEntry(item.rel, item.kind, size))
+            entries.append(Entry(path=item.rel, kind=item.kind, size=size))
         entries.sort(key=lambda e: e.path)
         return entries, truncated
 
@@ -227,7 +199,7 @@ class FileOps(WorkspaceBase):
 
     def read_file(
         self, path: str, *, offset: int = 0, limit: int | None = None, is_host: bool
-    ) -> FileText:
+    ) -> ReadFileResult:
         """A page of lines: ``offset`` is the 0-based first line, ``limit`` the most lines.
 
         Lines end at ``\\n`` (kept in ``text``); a last line without one counts too, so
@@ -250,7 +222,7 @@ class FileOps(WorkspaceBase):
             text = check_text(data, max_bytes=self.max_file_bytes)
             total = _count_lines(text)
             page, count = _page(text, offset, limit, total)
-        return FileText(
+        return ReadFileResult(
             path=res.rel,
             text=page,
             sha256=sha256_hex(data),

@@ -1,4 +1,5 @@
-"""Proposals, the approval queue, conflicts and the text-only rules, over real connections."""
+"""The changes group over real connections: proposals, the approval queue, conflicts and the
+text-only rules."""
 
 from __future__ import annotations
 
@@ -162,27 +163,6 @@ async def test_a_pending_change_holds_the_lock_on_its_path(hub: HubFixture) -> N
     assert info.value.data["holder"] == "alice"
 
 
-async def test_a_lock_blocks_other_writers_until_released(hub: HubFixture) -> None:
-    alice = await hub.guest("alice")
-    bob = await hub.guest("bob")
-    await alice.call("lock_file", path="notes.txt")
-    with pytest.raises(OpError) as info:
-        await bob.call("edit_file", path="notes.txt", old_string="alpha", new_string="a")
-    assert info.value.code == ErrorCode.LOCKED
-    await alice.call("unlock_file", path="notes.txt")
-    result = await bob.call("edit_file", path="notes.txt", old_string="alpha", new_string="a")
-    assert result["status"] == "pending"
-
-
-async def test_force_unlock_frees_a_guest_lock(hub: HubFixture) -> None:
-    alice = await hub.guest("alice")
-    host = await hub.host()
-    await alice.call("lock_file", path="notes.txt")
-    result = await host.call("force_unlock", path="notes.txt")
-    assert result == {"released": True, "holder": "alice"}
-    await alice.wait_event("lock_released", lambda d: d["reason"] == "forced")
-
-
 async def test_content_with_a_nul_byte_is_refused_as_binary(hub: HubFixture) -> None:
     host = await hub.host()
     with pytest.raises(OpError) as info:
@@ -207,24 +187,6 @@ async def test_content_that_is_not_valid_utf8_is_refused(hub: HubFixture) -> Non
     assert not (hub.project / "bad.txt").exists()
 
 
-@pytest.mark.parametrize(
-    ("name", "data", "code"),
-    [
-        ("image.bin", b"\x89PNG\x00\x00", ErrorCode.BINARY_FILE),
-        ("latin1.txt", "caf\xe9".encode("latin-1"), ErrorCode.BINARY_FILE),
-        ("huge.txt", b"y" * (1024 * 1024 + 1), ErrorCode.TOO_LARGE),
-    ],
-)
-async def test_reading_a_binary_or_oversized_file_gives_its_error_code(
-    hub: HubFixture, name: str, data: bytes, code: ErrorCode
-) -> None:
-    (hub.project / name).write_bytes(data)
-    guest = await hub.guest("reader", "viewer")
-    with pytest.raises(OpError) as info:
-        await guest.call("read_file", path=name)
-    assert info.value.code == code
-
-
 async def test_editing_a_binary_file_is_refused_and_nothing_is_written(hub: HubFixture) -> None:
     (hub.project / "image.bin").write_bytes(b"\x89PNG\x00\x00")
     host = await hub.host()
@@ -232,18 +194,6 @@ async def test_editing_a_binary_file_is_refused_and_nothing_is_written(hub: HubF
         await host.call("write_file", path="image.bin", content="text now")
     assert info.value.code == ErrorCode.BINARY_FILE
     assert (hub.project / "image.bin").read_bytes() == b"\x89PNG\x00\x00"
-
-
-@pytest.mark.parametrize("spelling", ["./notes.txt", "notes.txt/", ".//notes.txt"])
-async def test_another_spelling_of_a_locked_path_is_still_locked(
-    hub: HubFixture, spelling: str
-) -> None:
-    host = await hub.host()
-    guest = await hub.guest("gus")
-    await host.call("lock_file", path="notes.txt")
-    with pytest.raises(OpError) as info:
-        await guest.call("write_file", path=spelling, content="sneaky\n")
-    assert info.value.code == ErrorCode.LOCKED
 
 
 async def test_a_proposal_records_the_canonical_path(hub: HubFixture) -> None:
