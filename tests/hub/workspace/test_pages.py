@@ -1,0 +1,120 @@
+"""The page cache (issue 15, item 4): a page of a file version read before is a seek and a
+read, and says exactly what a whole-file read says."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from letswork.hub.workspace import Workspace, pages
+from letswork.hub.workspace.diff import _count_lines
+from letswork.hub.workspace.files import FileText
+from letswork.shared.errors import OpError
+
+
+@contextlib.contextmanager
+def small_blocks() -> Iterator[None]:
+    """7-byte blocks: every page of a short file crosses block boundaries."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pages, "BLOCK_BYTES", 7)
+        yield
+
+
+def fresh(root: Path, path: str, offset: int, limit: int | None) -> FileText:
+    """The page as a workspace with an empty cache reads it (the whole-file way)."""
+    return Workspace(root).read_file(path, offset=offset, limit=limit, is_host=True)
+
+
+LINE = st.text(st.characters(codec="utf-8", exclude_characters="\n\x00"), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(LINE, max_size=30),
+    last_newline=st.booleans(),
+    offset=st.integers(0, 32),
+    limit=st.none() | st.integers(0, 35),
+)
+def test_a_cached_page_is_the_page_a_whole_file_read_gives(
+    lines: list[str], last_newline: bool, offset: int, limit: int | None
+) -> None:
+    text = "\n".join(lines) + ("\n" if last_newline and lines else "")
+    with small_blocks(), tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp).resolve()
+        (root / "f.txt").write_bytes(text.encode("utf-8"))
+        ws = Workspace(root)
+        total = _count_lines(text)
+        ws.read_file("f.txt", is_host=True)  # fills the cache
+        if offset > total:
+            with pytest.raises(OpError) as cached_error:
+                ws.read_file("f.txt", offset=offset, limit=limit, is_host=True)
+            with pytest.raises(OpError) as fresh_error:
+                fresh(root, "f.txt", offset, limit)
+            assert cached_error.value.message == fresh_error.value.message
+            return
+        cached = ws.read_file("f.txt", offset=offset, limit=limit, is_host=True)
+        assert ws.pages.hits >= 1
+        assert cached == fresh(root, "f.txt", offset, limit)
+
+
+def test_a_second_page_of_the_same_version_is_served_from_the_cache(tmp_path: Path) -> None:
+    (tmp_path / "big.txt").write_text("".join(f"line {i}\n" for i in range(20_000)), "utf-8")
+    ws = Workspace(tmp_path)
+    first = ws.read_file("big.txt", offset=0, limit=10, is_host=True)
+    page = ws.read_file("big.txt", offset=15_000, limit=3, is_host=True)
+    assert (ws.pages.misses, ws.pages.hits) == (1, 1)
+    assert page.text == "line 15000\nline 15001\nline 15002\n"
+    assert page.sha256 == first.sha256
+
+
+def test_a_file_changed_since_is_read_whole_again(tmp_path: Path) -> None:
+    path = tmp_path / "f.txt"
+    path.write_text("a\nb\n", "utf-8")
+    ws = Workspace(tmp_path)
+    ws.read_file("f.txt", is_host=True)
+    path.write_text("a\nb\nc\n", "utf-8")
+    page = ws.read_file("f.txt", offset=2, is_host=True)
+    assert page.text == "c\n"
+    assert page.total_lines == 3
+    assert ws.pages.misses == 2
+
+
+def test_a_binary_file_is_refused_the_same_way_from_the_cache(tmp_path: Path) -> None:
+    (tmp_path / "b.bin").write_bytes(b"ok\n\xff\xfe\n")
+    ws = Workspace(tmp_path)
+    messages = []
+    for _ in range(2):
+        with pytest.raises(OpError) as caught:
+            ws.read_file("b.bin", is_host=True)
+        messages.append((caught.value.code, caught.value.message))
+    assert ws.pages.hits == 1
+    assert messages[0] == messages[1]
+    assert "byte 0xff at offset 3" in messages[0][1]
+
+
+def test_the_cache_keeps_to_its_bytes_and_entries() -> None:
+    cache = pages.PageCache(max_bytes=10_000, max_entries=5)
+    facts = pages.facts_of(b"x\n" * 1000)
+    for i in range(50):
+        cache.put((0, i, 0, 0, 0), facts)
+        assert cache.used <= cache.max_bytes
+        assert len(cache) <= cache.max_entries
+    assert cache.get((0, 49, 0, 0, 0)) is facts
+    assert cache.get((0, 0, 0, 0, 0)) is None
+
+
+def test_the_least_recently_read_version_is_evicted_first() -> None:
+    cache = pages.PageCache(max_entries=2)
+    facts = pages.facts_of(b"x\n")
+    cache.put((0, 1, 0, 0, 0), facts)
+    cache.put((0, 2, 0, 0, 0), facts)
+    cache.get((0, 1, 0, 0, 0))
+    cache.put((0, 3, 0, 0, 0), facts)
+    assert cache.get((0, 2, 0, 0, 0)) is None
+    assert cache.get((0, 1, 0, 0, 0)) is facts
