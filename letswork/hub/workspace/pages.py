@@ -3,7 +3,7 @@
 Reading page 5 of a 1 MiB file used to read, hash, check and split the whole file again. The
 first read of a file version still does all of that once and keeps what it learnt as
 :class:`FileFacts`: the SHA-256, whether it is text (and if not, the exact refusal), its line
-count, and where each 64 KiB block starts in lines. A later page of the same version is then
+count, and where each 4 KiB block starts in lines. A later page of the same version is then
 two small reads to find the page's ends and one read of the page itself.
 
 A version is keyed by ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of the open file
@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: Bytes of file per entry of a :class:`FileFacts` block index.
-BLOCK_BYTES = 64 * 1024
+BLOCK_BYTES = 4 * 1024
 #: What the page cache may hold in all, estimated per entry (:meth:`FileFacts.cost`), in bytes.
 PAGE_CACHE_BYTES = 8 * 1024 * 1024
 #: Largest number of file versions the page cache keeps, whatever their size.
