@@ -267,8 +267,10 @@ class FileOps(WorkspaceBase):
             stop = total if limit is None else min(total, offset + limit)
             start = line_start(fd, facts, offset)
             end = line_start(fd, facts, stop)
-            text = os.pread(fd, end - start, start).decode("utf-8") if end > start else ""
-            return facts, text, stop - offset
+            raw = os.pread(fd, end - start, start) if end > start else b""
+            if b"\x00" in raw:
+                return None  # changed unseen (a write through mmap): read and refuse it whole
+            return facts, raw.decode("utf-8"), stop - offset
         except (ValueError, UnicodeDecodeError):
             return None  # changed under the same key: read it whole
         except OSError as exc:

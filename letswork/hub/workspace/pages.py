@@ -8,10 +8,16 @@ two small reads to find the page's ends and one read of the page itself.
 
 A version is keyed by ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of the open file
 descriptor (fstat), the key build tools use to skip unchanged files: a write that keeps size,
-mtime and ctime to the nanosecond is not seen. The cost of missing one is bounded: the page
-text is always read from disk, only the hash and line positions could be stale, and a change
-proposed on a stale hash is refused as a conflict when it is applied (the hub hashes the file
-again then, never from this cache).
+mtime and ctime to the nanosecond is not seen. Two such writes exist (found attacking issue
+15): a same-size rewrite within one timestamp tick (a jiffy on Linux before 6.13, 1 s on
+HFS+, 2 s on FAT), and a write through a shared ``mmap`` to a page already dirty, which
+stamps no time at all. So, as git does with a "racily clean" index entry, a version is kept
+only once its mtime and ctime are :data:`SETTLE_SECONDS` old, older than any tick; and a
+cached page holding a NUL byte is read whole instead. What remains: a writer through a
+mapping that keeps a page dirty can still change bytes unseen. The cost of missing one is
+bounded: the page text is always read from disk, only the hash and line positions could be
+stale, and a change proposed on a stale hash is refused as a conflict when it is applied (the
+hub hashes the file again then, never from this cache).
 
 The cache is bounded by :data:`PAGE_CACHE_BYTES` (an estimate of what each entry holds) and
 evicts the least recently used; it is shared by the worker threads that read files, so it
@@ -26,6 +32,7 @@ import collections
 import hashlib
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 from letswork.shared.errors import ErrorCode, op_error
@@ -33,6 +40,7 @@ from letswork.shared.errors import ErrorCode, op_error
 __all__ = [
     "BLOCK_BYTES",
     "PAGE_CACHE_BYTES",
+    "SETTLE_SECONDS",
     "FileFacts",
     "PageCache",
     "facts_of",
@@ -47,6 +55,9 @@ BLOCK_BYTES = 4 * 1024
 PAGE_CACHE_BYTES = 8 * 1024 * 1024
 #: Largest number of file versions the page cache keeps, whatever their size.
 PAGE_CACHE_ENTRIES = 4096
+#: A version is cached only when its mtime and ctime are at least this old: a later write in
+#: the same timestamp tick would keep its key (see the module docstring).
+SETTLE_SECONDS = 3.0
 
 VersionKey = tuple[int, int, int, int, int]
 
@@ -158,8 +169,10 @@ class PageCache:
             return facts
 
     def put(self, key: VersionKey, facts: FileFacts) -> None:
+        """Keep ``facts`` of version ``key``, unless the version is too young to trust its
+        key (:data:`SETTLE_SECONDS`) or the entry is over the cache's bytes."""
         cost = facts.cost()
-        if cost > self.max_bytes:
+        if cost > self.max_bytes or not settled(key):
             return
         with self._lock:
             old = self._entries.pop(key, None)
@@ -170,6 +183,13 @@ class PageCache:
             while self.used > self.max_bytes or len(self._entries) > self.max_entries:
                 _, evicted = self._entries.popitem(last=False)
                 self.used -= evicted.cost()
+
+
+def settled(key: VersionKey) -> bool:
+    """Whether version ``key`` was last written :data:`SETTLE_SECONDS` ago or more, by the
+    real-time clock file times are stamped from (a time in the future is not settled)."""
+    newest = max(key[3], key[4])
+    return time.time_ns() - newest >= SETTLE_SECONDS * 1_000_000_000
 
 
 def refuse(facts: FileFacts) -> None:

@@ -4,7 +4,10 @@ read, and says exactly what a whole-file read says."""
 from __future__ import annotations
 
 import contextlib
+import mmap
+import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +18,18 @@ from hypothesis import strategies as st
 from letswork.hub.workspace import Workspace, pages
 from letswork.hub.workspace.diff import _count_lines
 from letswork.hub.workspace.files import FileText
-from letswork.shared.errors import OpError
+from letswork.shared.errors import ErrorCode, OpError
+
+SETTLE = pages.SETTLE_SECONDS
+
+
+@pytest.fixture(autouse=True, scope="module")
+def cache_young_files() -> Iterator[None]:
+    """The files here are written a moment before they are read: cache them at once, as if
+    they were :data:`pages.SETTLE_SECONDS` old (the tests of that rule put it back)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pages, "SETTLE_SECONDS", 0.0)
+        yield
 
 
 @contextlib.contextmanager
@@ -118,3 +132,63 @@ def test_the_least_recently_read_version_is_evicted_first() -> None:
     cache.put((0, 3, 0, 0, 0), facts)
     assert cache.get((0, 2, 0, 0, 0)) is None
     assert cache.get((0, 1, 0, 0, 0)) is facts
+
+
+@contextlib.contextmanager
+def mapped(path: Path) -> Iterator[mmap.mmap]:
+    """``path`` mapped shared and writable, its first page already dirty: a later write to
+    that page stamps no new mtime or ctime (the kernel marks time on the page fault)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        with mmap.mmap(fd, 0) as mapping:
+            mapping[0:1] = mapping[0:1]
+            yield mapping
+    finally:
+        os.close(fd)
+
+
+def test_a_write_through_mmap_is_not_served_from_the_cache(tmp_path: Path) -> None:
+    # Found attacking issue 15: a write through a shared mapping keeps the version key, so the
+    # cached facts said "text" and the page was served with the NUL a fresh read refuses.
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"hello\nworld\n" * 1000)
+    ws = Workspace(tmp_path)
+    with pytest.MonkeyPatch.context() as patch, mapped(path) as mapping:
+        patch.setattr(pages, "SETTLE_SECONDS", SETTLE)
+        ws.read_file("f.txt", is_host=True)
+        assert len(ws.pages) == 0  # a version seconds old is not trusted to its key
+        mapping[1:2] = b"\x00"
+        key_then = pages.version_key(os.stat(path))
+        with pytest.raises(OpError) as caught:
+            ws.read_file("f.txt", offset=0, limit=1, is_host=True)
+    assert pages.version_key(os.stat(path)) == key_then
+    assert caught.value.code == ErrorCode.BINARY_FILE
+
+
+def test_a_cached_page_that_holds_a_nul_byte_is_read_whole_and_refused(tmp_path: Path) -> None:
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"hello\nworld\n" * 1000)
+    ws = Workspace(tmp_path)
+    with mapped(path) as mapping:
+        ws.read_file("f.txt", is_host=True)
+        key = pages.version_key(os.stat(path))
+        assert ws.pages.get(key) is not None
+        mapping[1:2] = b"\x00"  # unseen: the key stays
+        assert pages.version_key(os.stat(path)) == key
+        with pytest.raises(OpError) as caught:
+            ws.read_file("f.txt", offset=0, limit=1, is_host=True)
+    assert caught.value.code == ErrorCode.BINARY_FILE
+
+
+def test_only_versions_older_than_the_settle_time_are_settled() -> None:
+    now = time.time_ns()
+    ago = int(SETTLE * 1e9) + 10**9
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pages, "SETTLE_SECONDS", SETTLE)
+        assert pages.settled((0, 0, 0, now - ago, now - ago))
+        assert not pages.settled((0, 0, 0, now - ago, now))  # ctime: written just now
+        assert not pages.settled((0, 0, 0, now, now - ago))
+        assert not pages.settled((0, 0, 0, now + ago, now + ago))  # stamped in the future
+        cache = pages.PageCache()
+        cache.put((0, 1, 0, now, now), pages.facts_of(b"x\n"))
+        assert len(cache) == 0
