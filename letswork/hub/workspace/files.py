@@ -258,7 +258,8 @@ class FileOps(WorkspaceBase):
         """
         fd, st = self._open_file(res)
         try:
-            facts = self.pages.get(version_key(st))
+            key = version_key(st)
+            facts = self.pages.get(key)
             if facts is None:
                 return None
             refuse(facts)
@@ -270,6 +271,8 @@ class FileOps(WorkspaceBase):
             raw = os.pread(fd, end - start, start) if end > start else b""
             if b"\x00" in raw:
                 return None  # changed unseen (a write through mmap): read and refuse it whole
+            if len(raw) != end - start or version_key(os.fstat(fd)) != key:
+                return None  # truncated or rewritten while the page was read: read it whole
             return facts, raw.decode("utf-8"), stop - offset
         except (ValueError, UnicodeDecodeError):
             return None  # changed under the same key: read it whole

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from letswork.hub.workspace import Workspace, pages
+from letswork.hub.workspace import Workspace, files, pages
 from letswork.hub.workspace.diff import _count_lines
 from letswork.hub.workspace.files import FileText
 from letswork.shared.errors import ErrorCode, OpError
@@ -192,3 +192,59 @@ def test_only_versions_older_than_the_settle_time_are_settled() -> None:
         cache = pages.PageCache()
         cache.put((0, 1, 0, now, now), pages.facts_of(b"x\n"))
         assert len(cache) == 0
+
+
+def test_a_file_cut_short_while_its_cached_page_is_read_gives_the_fresh_page(
+    tmp_path: Path,
+) -> None:
+    # Found attacking issue 15: the version was checked before the page's reads only, so a
+    # file truncated in between gave a short page with the old version's line counts.
+    path = tmp_path / "f.txt"
+    path.write_text("".join(f"line {i}\n" for i in range(5000)), "utf-8")
+    ws = Workspace(tmp_path)
+    ws.read_file("f.txt", is_host=True)
+    line_start = files.line_start
+    cut = 0
+
+    def cut_after_finding_the_page(fd: int, facts: pages.FileFacts, line: int) -> int:
+        nonlocal cut
+        found = line_start(fd, facts, line)
+        cut += 1
+        if cut == 2:  # both ends found: a writer truncates the file before the page is read
+            os.truncate(path, 1000)
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(files, "line_start", cut_after_finding_the_page)
+        with pytest.raises(OpError) as caught:
+            ws.read_file("f.txt", offset=3000, limit=10, is_host=True)
+    with pytest.raises(OpError) as fresh_error:
+        fresh(tmp_path, "f.txt", 3000, 10)
+    assert cut == 2
+    assert caught.value.message == fresh_error.value.message
+
+
+def test_a_file_rewritten_while_its_cached_page_is_read_gives_the_fresh_page(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "f.txt"
+    path.write_text("".join(f"line {i}\n" for i in range(5000)), "utf-8")
+    ws = Workspace(tmp_path)
+    ws.read_file("f.txt", is_host=True)
+    line_start = files.line_start
+    calls = 0
+
+    def rewrite_after_finding_the_page(fd: int, facts: pages.FileFacts, line: int) -> int:
+        nonlocal calls
+        found = line_start(fd, facts, line)
+        calls += 1
+        if calls == 2:  # other line ends, written in place: the size stays
+            with open(path, "r+b") as f:
+                f.write(b"x" * 9 + b"\n" * 4000)
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(files, "line_start", rewrite_after_finding_the_page)
+        page = ws.read_file("f.txt", offset=3000, limit=2, is_host=True)
+    assert calls == 2
+    assert page == fresh(tmp_path, "f.txt", 3000, 2)
