@@ -7,6 +7,7 @@ import contextlib
 import mmap
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,3 +249,112 @@ def test_a_file_rewritten_while_its_cached_page_is_read_gives_the_fresh_page(
         page = ws.read_file("f.txt", offset=3000, limit=2, is_host=True)
     assert calls == 2
     assert page == fresh(tmp_path, "f.txt", 3000, 2)
+
+
+# Attacks on the cache that found nothing (issue 15), kept so that they keep finding nothing.
+
+
+def test_a_path_no_longer_shared_is_refused_though_its_version_is_cached(tmp_path: Path) -> None:
+    (tmp_path / "s.txt").write_text("secret\n" * 2000, "utf-8")
+    ws = Workspace(tmp_path)
+    ws.read_file("s.txt", is_host=False)
+    (tmp_path / ".letsworkignore").write_text("s.txt\n", "utf-8")
+    ws.rules.reload()
+    with pytest.raises(OpError) as caught:
+        ws.read_file("s.txt", offset=10, limit=1, is_host=False)
+    assert caught.value.code == ErrorCode.NOT_SHARED
+    assert ws.read_file("s.txt", offset=10, limit=1, is_host=True).text == "secret\n"
+
+
+def test_a_cached_path_swapped_for_a_symlink_or_a_fifo_reads_as_a_fresh_read_does(
+    tmp_path: Path,
+) -> None:
+    project = tmp_path / "p"
+    project.mkdir()
+    path = project / "a.txt"
+    path.write_text("a\n" * 10, "utf-8")
+    (project / "other.txt").write_text("b\n" * 10, "utf-8")
+    (tmp_path / "outside.txt").write_text("c\n" * 10, "utf-8")
+    ws = Workspace(project)
+
+    def page(w: Workspace) -> object:
+        try:
+            return w.read_file("a.txt", offset=1, limit=1, is_host=False)
+        except OpError as exc:
+            return exc.code
+
+    ws.read_file("a.txt", is_host=False)  # both versions in the cache
+    ws.read_file("other.txt", is_host=False)
+    swaps = {
+        "inside": lambda: path.symlink_to(project / "other.txt"),
+        "outside": lambda: path.symlink_to(tmp_path / "outside.txt"),
+        "fifo": lambda: os.mkfifo(path),
+    }
+    for name, swap in swaps.items():
+        path.unlink()
+        swap()
+        got = page(ws)
+        assert got == page(Workspace(project)), name
+        assert not (isinstance(got, FileText) and got.text == "c\n"), name
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a\r\n" * 3000 + b"\xff\n",  # not UTF-8 only past the first blocks
+        b"a\r\nb\r\n" * 3000,  # CRLF
+        b"x" * 9000,  # no newline at all, over two blocks
+        b"",
+        "\u00e9\u2028\n".encode() * 3000,  # multi-byte characters across block ends
+        b"\n" * 9000,
+    ],
+    ids=["bad-utf8-late", "crlf", "no-newline", "empty", "multibyte", "newlines"],
+)
+def test_odd_files_give_from_the_cache_what_a_whole_read_gives(tmp_path: Path, data: bytes) -> None:
+    (tmp_path / "f").write_bytes(data)
+    ws = Workspace(tmp_path)
+
+    def page(w: Workspace, offset: int, limit: int | None) -> object:
+        try:
+            return w.read_file("f", offset=offset, limit=limit, is_host=True)
+        except OpError as exc:
+            return (exc.code, exc.message)
+
+    for offset, limit in [(0, None), (0, 1), (1, 3), (2999, 5), (4000, 2), (9000, None)]:
+        first = page(ws, offset, limit)
+        assert page(ws, offset, limit) == first == page(Workspace(tmp_path), offset, limit)
+    assert ws.pages.hits > 0
+
+
+def test_pages_read_by_eight_threads_through_evictions_are_the_file_s(tmp_path: Path) -> None:
+    (tmp_path / "t.txt").write_text("".join(f"l{i}\n" for i in range(50_000)), "utf-8")
+    for i in range(5):
+        (tmp_path / f"o{i}.txt").write_text(f"{i}\n" * 100, "utf-8")
+    ws = Workspace(tmp_path)
+    ws.pages = pages.PageCache(max_entries=3)  # every few reads evict
+    wrong: list[object] = []
+
+    def reader(k: int) -> None:
+        for j in range(300):
+            try:
+                if j % 2:
+                    got = ws.read_file("t.txt", offset=j * 97, limit=2, is_host=True).text
+                    want = f"l{j * 97}\nl{j * 97 + 1}\n"
+                else:
+                    got = ws.read_file(
+                        f"o{(j + k) % 5}.txt", offset=j % 100, limit=1, is_host=True
+                    ).text
+                    want = f"{(j + k) % 5}\n"
+                if got != want:
+                    wrong.append((got, want))
+            except Exception as exc:
+                wrong.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert len(ws.pages) <= 3
+    assert ws.pages.hits > 0
