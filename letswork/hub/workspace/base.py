@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from letswork.hub.workspace.disk import TEMP_PREFIX
+from letswork.hub.workspace.pages import PageCache
 from letswork.hub.workspace.paths import _addressable, _q, _resolve, _Resolved, to_relpath
 from letswork.hub.workspace.policy import (
     SENSITIVE_PATHS,
@@ -60,6 +61,8 @@ class WorkspaceBase:
         self.root = real
         self.max_file_bytes = max_file_bytes
         self.rules = SharingRules(real)
+        #: What earlier reads learnt of each file version, so a page is not whole-file work.
+        self.pages = PageCache()
 
     # -- resolving -------------------------------------------------------------------------
 

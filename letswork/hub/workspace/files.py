@@ -29,6 +29,14 @@ from letswork.hub.workspace.disk import (
     _too_large,
     sha256_hex,
 )
+from letswork.hub.workspace.pages import (
+    FileFacts,
+    VersionKey,
+    facts_of,
+    line_start,
+    refuse,
+    version_key,
+)
 from letswork.hub.workspace.paths import _q, _resolve, _Resolved
 from letswork.hub.workspace.policy import is_git_name
 from letswork.shared.errors import ErrorCode, op_error
@@ -65,6 +73,16 @@ def check_text(content: bytes, *, max_bytes: int) -> str:
 _PAGE_SCAN = 1 << 16
 
 
+def _check_offset(offset: int, total: int) -> None:
+    """Raises: OpError ``invalid`` for an ``offset`` past ``total`` lines."""
+    if offset > total:
+        raise op_error(
+            ErrorCode.INVALID,
+            f"offset {offset} is past the end of the file ({total} lines)",
+            total_lines=total,
+        )
+
+
 def _page(text: AnyStr, offset: int, limit: int | None, total: int) -> tuple[AnyStr, int]:
     """Lines ``offset`` to ``offset + limit`` of ``text`` (of ``total`` lines) and their count.
 
@@ -76,12 +94,7 @@ def _page(text: AnyStr, offset: int, limit: int | None, total: int) -> tuple[Any
     runs on a prefix that holds the page, found by counting line ends 64 Ki at a time, since
     the last part of a split is a copy of the rest of the text (~0.3 ms per MiB).
     """
-    if offset > total:
-        raise op_error(
-            ErrorCode.INVALID,
-            f"offset {offset} is past the end of the file ({total} lines)",
-            total_lines=total,
-        )
+    _check_offset(offset, total)
     if offset == 0 and (limit is None or limit >= total):
         return text, total
     stop = total if limit is None else min(total, offset + limit)
@@ -155,8 +168,10 @@ class FileOps(WorkspaceBase):
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _read_bytes(self, res: _Resolved) -> bytes:
-        """The bytes of regular file ``res`` (at most ``max_file_bytes``), or an OpError."""
+    def _open_file(self, res: _Resolved) -> tuple[int, os.stat_result]:
+        """An open descriptor of regular file ``res`` and its fstat, or an OpError
+        (``not_a_file``, ``too_large`` over ``max_file_bytes``, ``disk_error``). The caller
+        closes the descriptor."""
         try:
             fd = os.open(res.real, _READ_FLAGS)
         except OSError as exc:
@@ -177,6 +192,23 @@ class FileOps(WorkspaceBase):
                 raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a regular file")
             if st.st_size > self.max_file_bytes:
                 raise _too_large(st.st_size, self.max_file_bytes)
+        except OSError as exc:
+            os.close(fd)
+            raise _disk_error(exc, res.rel, "read") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, st
+
+    def _read_bytes(self, res: _Resolved) -> bytes:
+        """The bytes of regular file ``res`` (at most ``max_file_bytes``), or an OpError."""
+        return self._read_version(res)[0]
+
+    def _read_version(self, res: _Resolved) -> tuple[bytes, VersionKey | None]:
+        """As :meth:`_read_bytes`, with the :func:`version_key` of those bytes (``None`` when
+        the file's size changed while it was read)."""
+        fd, st = self._open_file(res)
+        try:
             data = _read_fd(fd, self.max_file_bytes + 1, st.st_size)
         except OSError as exc:
             raise _disk_error(exc, res.rel, "read") from None
@@ -184,7 +216,42 @@ class FileOps(WorkspaceBase):
             os.close(fd)
         if len(data) > self.max_file_bytes:  # grew since fstat
             raise _too_large(len(data), self.max_file_bytes)
-        return data
+        return data, version_key(st) if len(data) == st.st_size else None
+
+    def _cached_page(
+        self, res: _Resolved, offset: int, limit: int | None
+    ) -> tuple[FileFacts, str, int] | None:
+        """The page from the :class:`PageCache` when this version of the file is in it:
+        its facts, text and line count; ``None`` when it is not (or changed under its key).
+
+        Raises:
+            OpError: as :meth:`_open_file`; ``binary_file``; ``invalid`` for an offset past
+                the end.
+        """
+        fd, st = self._open_file(res)
+        try:
+            key = version_key(st)
+            facts = self.pages.get(key)
+            if facts is None:
+                return None
+            refuse(facts)
+            total = facts.total_lines
+            _check_offset(offset, total)
+            stop = total if limit is None else min(total, offset + limit)
+            start = line_start(fd, facts, offset)
+            end = line_start(fd, facts, stop)
+            raw = os.pread(fd, end - start, start) if end > start else b""
+            if b"\x00" in raw:
+                return None  # changed unseen (a write through mmap): read and refuse it whole
+            if len(raw) != end - start or version_key(os.fstat(fd)) != key:
+                return None  # truncated or rewritten while the page was read: read it whole
+            return facts, raw.decode("utf-8"), stop - offset
+        except (ValueError, UnicodeDecodeError):
+            return None  # changed under the same key: read it whole
+        except OSError as exc:
+            raise _disk_error(exc, res.rel, "read") from None
+        finally:
+            os.close(fd)
 
     def read_text(self, path: str, *, is_host: bool) -> tuple[str, str]:
         """The whole text of a file and the sha256 (hex) of its bytes.
@@ -211,7 +278,23 @@ class FileOps(WorkspaceBase):
         if limit is not None and limit < 0:
             raise op_error(ErrorCode.INVALID, "limit must be 0 or more")
         res = self._check(path, is_host=is_host)
-        data = self._read_bytes(res)
+        cached = self._cached_page(res, offset, limit)
+        if cached is not None:
+            facts, page, count = cached
+            return FileText(
+                path=res.rel,
+                text=page,
+                sha256=facts.sha256,
+                offset=offset,
+                lines=count,
+                total_lines=facts.total_lines,
+                size=facts.size,
+                truncated=offset + count < facts.total_lines,
+            )
+        data, key = self._read_version(res)
+        facts = facts_of(data)
+        if key is not None:
+            self.pages.put(key, facts)
         if data.isascii() and b"\x00" not in data:
             # ASCII is UTF-8: the file is text, and only its page needs decoding (the first
             # page of a 1 MiB file decoded all of it, ~0.4 ms).
@@ -225,7 +308,7 @@ class FileOps(WorkspaceBase):
         return ReadFileResult(
             path=res.rel,
             text=page,
-            sha256=sha256_hex(data),
+            sha256=facts.sha256,
             offset=offset,
             lines=count,
             total_lines=total,

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import mmap
+import os
 from pathlib import Path
 
 import pytest
 
+from letswork.hub.workspace import pages
 from letswork.shared.errors import ErrorCode, OpError
 from tests.support.hubs import HubFixture
 
@@ -248,3 +251,33 @@ async def test_a_large_new_file_gets_a_reply_with_the_head_of_its_diff_and_the_h
         assert pending["diff"] == whole
         await host.call("approve_change", id=pending["id"])
     assert (hub.project / "big.txt").read_text() == content
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+async def test_a_stale_sha256_from_the_page_cache_is_refused_as_a_conflict(
+    hub: HubFixture, trusted: bool
+) -> None:
+    # Attacking issue 15: a write through a dirty mmap page keeps the file's version key, so
+    # the page cache answers with the old sha256; a change made on it must still be refused.
+    path = hub.project / "notes.txt"
+    guest = await hub.guest("gina")
+    if trusted:
+        await (await hub.host()).call("trust", name="gina")
+    fd = os.open(path, os.O_RDWR)
+    try:
+        with pytest.MonkeyPatch.context() as patch, mmap.mmap(fd, 0) as mapping:
+            patch.setattr(pages, "SETTLE_SECONDS", 0.0)
+            mapping[0:1] = b"A"  # the page is dirty: later writes to it stamp no time
+            first = await guest.call("read_file", path="notes.txt")
+            mapping[1:2] = b"L"
+            page = await guest.call("read_file", path="notes.txt", offset=1, limit=1)
+            assert page["sha256"] == first["sha256"]  # stale: the cache did not see the write
+            with pytest.raises(OpError) as info:
+                await guest.call(
+                    "write_file", path="notes.txt", content="mine\n", base_sha256=page["sha256"]
+                )
+    finally:
+        os.close(fd)
+    assert info.value.code == ErrorCode.CONFLICT
+    assert info.value.data["current_sha256"] == hashlib.sha256(b"ALpha\nbeta\ngamma\n").hexdigest()
+    assert path.read_bytes() == b"ALpha\nbeta\ngamma\n"
