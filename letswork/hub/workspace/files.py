@@ -281,7 +281,7 @@ class FileOps(WorkspaceBase):
         cached = self._cached_page(res, offset, limit)
         if cached is not None:
             facts, page, count = cached
-            return FileText(
+            return ReadFileResult(
                 path=res.rel,
                 text=page,
                 sha256=facts.sha256,

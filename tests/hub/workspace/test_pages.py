@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from letswork.hub.workspace import Workspace, files, pages
 from letswork.hub.workspace.diff import _count_lines
-from letswork.hub.workspace.files import FileText
 from letswork.shared.errors import ErrorCode, OpError
+from letswork.shared.protocol.files import ReadFileResult
 
 SETTLE = pages.SETTLE_SECONDS
 
@@ -41,7 +41,7 @@ def small_blocks() -> Iterator[None]:
         yield
 
 
-def fresh(root: Path, path: str, offset: int, limit: int | None) -> FileText:
+def fresh(root: Path, path: str, offset: int, limit: int | None) -> ReadFileResult:
     """The page as a workspace with an empty cache reads it (the whole-file way)."""
     return Workspace(root).read_file(path, offset=offset, limit=limit, is_host=True)
 
@@ -295,7 +295,7 @@ def test_a_cached_path_swapped_for_a_symlink_or_a_fifo_reads_as_a_fresh_read_doe
         swap()
         got = page(ws)
         assert got == page(Workspace(project)), name
-        assert not (isinstance(got, FileText) and got.text == "c\n"), name
+        assert not (isinstance(got, ReadFileResult) and got.text == "c\n"), name
 
 
 @pytest.mark.parametrize(
