@@ -173,10 +173,12 @@ class FileOps(WorkspaceBase):
                 break
             size = 0
             if item.kind == "file":
-                try:
-                    size = item.entry.stat(follow_symlinks=False).st_size
-                except OSError:
-                    continue
+                size = item.size
+                if size < 0:
+                    try:
+                        size = os.lstat(item.path).st_size
+                    except OSError:
+                        continue
             entries.append(FileEntry(item.rel, item.kind, size))
         entries.sort(key=lambda e: e.path)
         return entries, truncated
@@ -350,6 +352,8 @@ class FileOps(WorkspaceBase):
         folder = res.real.parent
         tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
         fd = -1
+        live = str(tmp)
+        self._live_temps.add(live)  # before it exists: a cleanup under way skips it
         try:
             fd = os.open(tmp, _CREATE_FLAGS, 0o644)
             if old is not None:
@@ -373,6 +377,9 @@ class FileOps(WorkspaceBase):
             with suppress(OSError):
                 os.unlink(tmp)
             raise _disk_error(exc, res.rel, "write") from None
+        finally:
+            self._live_temps.discard(live)
+        self._noted(res.real)
         _fsync_dir(folder)
         return sha256_hex(content)
 
@@ -393,6 +400,7 @@ class FileOps(WorkspaceBase):
             os.unlink(res.real)
         except OSError as exc:
             raise _disk_error(exc, res.rel, "delete") from None
+        self._noted(res.real)
         _fsync_dir(res.real.parent)
 
     def _require_file(self, res: _Resolved) -> None:
@@ -436,6 +444,7 @@ class FileOps(WorkspaceBase):
             os.rename(src.real, dst.real)
         except OSError as exc:
             raise _disk_error(exc, src.rel, "move") from None
+        self._noted(src.real, dst.real)
         _fsync_dir(src.real.parent)
         if dst.real.parent != src.real.parent:
             _fsync_dir(dst.real.parent)
@@ -443,8 +452,14 @@ class FileOps(WorkspaceBase):
     def cleanup_temp_files(self) -> int:
         """Remove leftover ``.letswork-tmp-*`` files anywhere under the root (crash recovery).
 
-        Does not enter ``.git`` or follow symlinks. Returns how many files were removed.
+        Does not enter ``.git`` or follow symlinks, and skips the files of writes under way,
+        so it may run while the hub serves. Returns how many files were removed. With
+        :attr:`defer_temp_cleanup` set it does nothing and returns 0: the hub removes them
+        after it listens (issue 15: no walk of the tree before listening).
         """
+        if self.defer_temp_cleanup:
+            return 0
+        live = self._live_temps
         removed = 0
         stack = [str(self.root)]
         while stack:
@@ -456,7 +471,11 @@ class FileOps(WorkspaceBase):
                 continue
             for entry in entries:
                 try:
-                    if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                    if (
+                        entry.name.startswith(TEMP_PREFIX)
+                        and entry.is_file(follow_symlinks=False)
+                        and entry.path not in live
+                    ):
                         os.unlink(entry.path)
                         removed += 1
                     elif entry.is_dir(follow_symlinks=False) and not is_git_name(entry.name):
