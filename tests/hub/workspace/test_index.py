@@ -281,6 +281,13 @@ _ops = st.one_of(
 )
 
 
+def _real_rel(root: Path, path: Path) -> Iterator[str]:
+    """Where a write through symlinks really landed, which is what a watcher reports."""
+    real = Path(os.path.realpath(path))
+    if real.is_relative_to(root):
+        yield real.relative_to(root).as_posix()
+
+
 def _apply(root: Path, op: tuple[Any, ...]) -> Iterator[str]:
     """Carry out ``op`` on the disk; yield what a watcher reports (the paths it touched,
     and folders it created; a removed or moved folder only by its own path)."""
@@ -293,6 +300,7 @@ def _apply(root: Path, op: tuple[Any, ...]) -> Iterator[str]:
                 yield op[1].rsplit("/", 1)[0]
             path.write_text("x\n")
             yield op[1]
+            yield from _real_rel(root, path)
         elif kind == "mkdir":
             (root / op[1]).mkdir(parents=True)
             yield op[1]
@@ -312,6 +320,7 @@ def _apply(root: Path, op: tuple[Any, ...]) -> Iterator[str]:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text("\n".join(op[-1]) + "\n")
             yield rel
+            yield from _real_rel(root, root / rel)
         elif kind == "symlink":
             os.symlink(op[2], root / op[1])
             yield op[1]
