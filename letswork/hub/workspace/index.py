@@ -32,6 +32,7 @@ import logging
 import os
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from typing import TYPE_CHECKING, Literal
@@ -44,7 +45,13 @@ from letswork.hub.workspace.sharing import _Chain, _Extra
 if TYPE_CHECKING:
     from letswork.hub.workspace.base import WorkspaceBase
 
-__all__ = ["MAX_INDEX_ENTRIES", "MAX_PENDING_PATHS", "IndexFull", "TreeIndex"]
+__all__ = [
+    "MAX_INDEX_ENTRIES",
+    "MAX_PENDING_PATHS",
+    "SYNC_DEADLINE_SECONDS",
+    "IndexFull",
+    "TreeIndex",
+]
 
 log = logging.getLogger("letswork.hub")
 
@@ -53,6 +60,9 @@ MAX_INDEX_ENTRIES = 400_000
 #: More paths noted than this between two syncs are not applied one by one: the index is
 #: built again.
 MAX_PENDING_PATHS = 50_000
+#: One sync (an update, or a rebuild after too many noted paths) that takes longer than this
+#: turns the index off: a folder of 400,000 entries builds in about 6 s here.
+SYNC_DEADLINE_SECONDS = 60.0
 
 _Kind = Literal["file", "dir", "symlink"]
 
@@ -264,15 +274,19 @@ class TreeIndex:
             with self._note_lock:
                 pending, self._pending = self._pending, set()
                 rebuild = self._rebuild
+            deadline = time.monotonic() + SYNC_DEADLINE_SECONDS
+            self._stop = lambda: time.monotonic() >= deadline
             try:
                 if rebuild:
-                    self._build(_never, remove_temps=False)
+                    self._build(self._stop, remove_temps=False)
                 elif pending:
                     self._apply(pending)
                 self.updates += 1
             except Exception as exc:
                 self.ready = False
                 log.warning("the file index is off, requests walk the folder: %s", exc)
+            finally:
+                self._stop = _never
 
     def _find(self, rel: str) -> _Node | None:
         node = self._root

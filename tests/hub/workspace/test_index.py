@@ -363,3 +363,39 @@ def test_the_index_equals_a_fresh_walk_after_random_changes(ops: list[tuple[Any,
             assert shared == by_policy, rel
         assert _answers(ws, is_host=False) == _answers(fresh, is_host=False)
         assert _answers(ws, is_host=True) == _answers(fresh, is_host=True)
+
+
+def test_more_noted_paths_than_the_cap_are_one_rebuild(
+    nested: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import letswork.hub.workspace.index as index_module
+
+    monkeypatch.setattr(index_module, "MAX_PENDING_PATHS", 3)
+    ws = _indexed(nested)
+    index = ws.index
+    assert index is not None
+    for i in range(10):
+        _write(nested, f"many/{i}.py")
+        index.note(f"many/{i}.py")
+    assert index._rebuild and not index._pending
+    assert ws.find_files("*.py", is_host=False) == Workspace(nested).find_files(
+        "*.py", is_host=False
+    )
+    assert index.ready and not index._rebuild
+
+
+def test_a_sync_past_its_deadline_turns_the_index_off(
+    nested: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import letswork.hub.workspace.index as index_module
+
+    ws = _indexed(nested)
+    index = ws.index
+    assert index is not None
+    monkeypatch.setattr(index_module, "SYNC_DEADLINE_SECONDS", -1.0)
+    _write(nested, "late/a.py")
+    index.note("late")
+    assert ws.find_files("*.py", is_host=False) == Workspace(nested).find_files(
+        "*.py", is_host=False
+    )
+    assert not index.ready
