@@ -130,6 +130,8 @@ class TreeIndex:
         self._note_lock = threading.Lock()  # held while noting or taking noted paths
         self._pending: set[str] = set()
         self._rebuild = False
+        #: ignore file relpath -> (mtime_ns, size, inode) it was read with (None: absent)
+        self._ignore_sigs: dict[str, tuple[int, int, int] | None] = {}
         self._stop: Callable[[], bool] = _never
         #: updates applied by :meth:`sync` (one per call that found noted paths)
         self.updates = 0
@@ -159,18 +161,17 @@ class TreeIndex:
     def _build(self, should_stop: Callable[[], bool], *, remove_temps: bool) -> None:
         self.ready = False
         self._stop = should_stop
-        root = _Node("", "dir", 0, 0, True)
-        rules = self.rules
-        rules.reload()
-        self._extra = rules._letsworkignore()
-        root.chain = rules._root_chain()
+        self._root = root = _Node("", "dir", 0, 0, True)
+        root.kids = _NO_KIDS
+        self.rules.reload()
+        self._ignore_sigs = {}
+        self._root_rules()
         self._count = 0
         self.temps_removed = 0
         try:
             self._fill(root, "", remove_temps=remove_temps)
         finally:
             self._stop = _never
-        self._root = root
         with self._note_lock:
             self._rebuild = False
         self.ready = True
@@ -235,8 +236,46 @@ class TreeIndex:
         if kind == "dir":
             node.kids = _NO_KIDS
             if shared:
-                node.chain = self.rules._child_chain(parent.chain or (), rel)
+                node.chain = self._chain_of(parent.chain or (), rel)
         return node
+
+    def _chain_of(self, parent_chain: _Chain, rel: str) -> _Chain:
+        """:meth:`~.sharing.SharingRules._child_chain`, remembering the ``.gitignore`` read."""
+        chain = self.rules._child_chain(parent_chain, rel)
+        self._remember("g:" + rel, f"{rel}/.gitignore")
+        return chain
+
+    def _root_rules(self) -> None:
+        """Read the root's ignore files again (its ``.gitignore`` and ``.letsworkignore``)."""
+        rules = self.rules
+        self._extra = rules._letsworkignore()
+        self._root.chain = rules._root_chain()
+        self._remember("g:", ".gitignore", always=True)
+        self._remember("l:", ".letsworkignore", always=True)
+
+    def _remember(self, cache_key: str, rel: str, *, always: bool = False) -> None:
+        """Keep the signature of the ignore file ``rel`` the decisions were made with, so
+        that :meth:`sync` sees an edit before the watcher reports it."""
+        cached = self.rules._cache.get(cache_key)
+        sig = cached[0] if cached is not None else None
+        if sig is not None or always:
+            self._ignore_sigs[rel] = sig
+        else:
+            self._ignore_sigs.pop(rel, None)
+
+    def _note_edited_ignore_files(self) -> None:
+        """Note every ignore file the index decided with that changed on disk since: one
+        ``stat`` each (a new ``.gitignore`` below the root waits for the watcher)."""
+        for rel, sig in list(self._ignore_sigs.items()):
+            try:
+                st = os.stat(self._prefix + rel)
+                now: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+                if not stat.S_ISREG(st.st_mode):
+                    now = None
+            except (OSError, ValueError):
+                now = None
+            if now != sig:
+                self.note(rel)
 
     # -- changes ---------------------------------------------------------------------------
 
@@ -266,6 +305,8 @@ class TreeIndex:
     def sync(self) -> None:
         """Apply every path noted so far; call it off the event loop. Waits for an update
         under way. On an error or a cap the index turns itself off (logged), never raises."""
+        if self.ready:
+            self._note_edited_ignore_files()
         if not self._pending and not self._rebuild:
             return
         with self._lock:
@@ -401,15 +442,14 @@ class TreeIndex:
                 rules._cache.pop("g:" + folder, None)
                 parent = self._find(folder.rpartition("/")[0])
                 node.chain = (
-                    rules._child_chain(parent.chain or (), folder)
+                    self._chain_of(parent.chain or (), folder)
                     if parent is not None and node.shared
                     else None
                 )
             else:
                 rules._cache.pop("g:", None)
                 rules._cache.pop("l:", None)
-                self._extra = rules._letsworkignore()
-                node.chain = rules._root_chain()
+                self._root_rules()
             self._redecide_below(node, folder)
 
     def _redecide_below(self, top: _Node, top_rel: str) -> None:
@@ -422,9 +462,7 @@ class TreeIndex:
                 is_dir = kid.kind == "dir"
                 kid.shared = node.shared and rules._decide(kid_rel, is_dir, node.chain or (), extra)
                 if is_dir:
-                    kid.chain = (
-                        rules._child_chain(node.chain or (), kid_rel) if kid.shared else None
-                    )
+                    kid.chain = self._chain_of(node.chain or (), kid_rel) if kid.shared else None
                     stack.append((kid, kid_rel))
 
     # -- answering -------------------------------------------------------------------------

@@ -399,3 +399,12 @@ def test_a_sync_past_its_deadline_turns_the_index_off(
         "*.py", is_host=False
     )
     assert not index.ready
+
+
+def test_an_edited_ignore_file_applies_before_the_watcher_reports_it(nested: Path) -> None:
+    ws = _indexed(nested)
+    (nested / "a" / "b" / ".gitignore").write_text("!no.txt\nsecret/\nc/\n# longer\n")
+    (nested / ".letsworkignore").write_text("private/\n!keep.log\nsrc/\n")
+    found = ws.find_files("*.py", is_host=False)
+    assert found == Workspace(nested).find_files("*.py", is_host=False)
+    assert found[0] == ["a-b/x.py"]
