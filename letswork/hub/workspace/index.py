@@ -428,6 +428,11 @@ class TreeIndex:
         if not folders:
             return
         rules = self.rules
+        for folder in folders:
+            node = self._find(folder)
+            if folder and (node is None or node.kind != "dir" or not node.shared):
+                # Gone, or unshared: its .gitignore decides nothing; stop watching it.
+                self._ignore_sigs.pop(f"{folder}/.gitignore", None)
         if "" in folders or rules.case_insensitive:
             # The root's files govern everything; on a case-insensitive filesystem a guest
             # version's key may spell the folder otherwise than the disk does.
@@ -462,7 +467,11 @@ class TreeIndex:
                 is_dir = kid.kind == "dir"
                 kid.shared = node.shared and rules._decide(kid_rel, is_dir, node.chain or (), extra)
                 if is_dir:
-                    kid.chain = self._chain_of(node.chain or (), kid_rel) if kid.shared else None
+                    if kid.shared:
+                        kid.chain = self._chain_of(node.chain or (), kid_rel)
+                    else:
+                        kid.chain = None
+                        self._ignore_sigs.pop(f"{kid_rel}/.gitignore", None)
                     stack.append((kid, kid_rel))
 
     # -- answering -------------------------------------------------------------------------

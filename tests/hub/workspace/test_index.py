@@ -408,3 +408,19 @@ def test_an_edited_ignore_file_applies_before_the_watcher_reports_it(nested: Pat
     found = ws.find_files("*.py", is_host=False)
     assert found == Workspace(nested).find_files("*.py", is_host=False)
     assert found[0] == ["a-b/x.py"]
+
+
+def test_a_removed_ignore_file_is_no_longer_checked_at_each_request(nested: Path) -> None:
+    ws = _indexed(nested)
+    index = ws.index
+    assert index is not None
+    shutil.rmtree(nested / "a" / "b")
+    index.note("a/b")
+    ws.find_files("*.py", is_host=False)
+    ws.find_files("*.py", is_host=False)
+    settled = index.updates
+    assert ws.find_files("*.py", is_host=False) == Workspace(nested).find_files(
+        "*.py", is_host=False
+    )
+    assert index.updates == settled
+    assert "a/b/.gitignore" not in index._ignore_sigs
