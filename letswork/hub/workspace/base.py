@@ -15,9 +15,10 @@ import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from letswork.hub.workspace.disk import TEMP_PREFIX
+from letswork.hub.workspace.index import TreeIndex
 from letswork.hub.workspace.paths import _addressable, _q, _resolve, _Resolved, to_relpath
 from letswork.hub.workspace.policy import (
     SENSITIVE_PATHS,
@@ -31,9 +32,6 @@ from letswork.hub.workspace.policy import (
 from letswork.hub.workspace.sharing import SharingRules, _Chain
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, UsageError, op_error
-
-if TYPE_CHECKING:
-    from letswork.hub.workspace.index import TreeIndex
 
 __all__ = ["WorkspaceBase"]
 

@@ -35,15 +35,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import Literal, Protocol
 
 from letswork.hub.workspace.disk import TEMP_PREFIX
 from letswork.hub.workspace.paths import _addressable
 from letswork.hub.workspace.policy import is_git_dir, is_git_name
-from letswork.hub.workspace.sharing import _Chain, _Extra
-
-if TYPE_CHECKING:
-    from letswork.hub.workspace.base import WorkspaceBase
+from letswork.hub.workspace.sharing import SharingRules, _Chain, _Extra
 
 __all__ = [
     "MAX_INDEX_ENTRIES",
@@ -65,6 +63,16 @@ MAX_PENDING_PATHS = 50_000
 SYNC_DEADLINE_SECONDS = 60.0
 
 _Kind = Literal["file", "dir", "symlink"]
+
+
+class _Folder(Protocol):
+    """What the index needs of :class:`~.base.WorkspaceBase` (which imports this module)."""
+
+    root: Path
+    rules: SharingRules
+    _live_temps: set[str]
+
+    def _symlink_visible(self, path: str) -> bool: ...
 
 
 class IndexFull(Exception):
@@ -115,7 +123,7 @@ class TreeIndex:
     """The entries of ``ws``'s folder as its walks see them, kept by :meth:`note` and
     :meth:`sync`. Not :attr:`ready` until :meth:`build` has run to the end."""
 
-    def __init__(self, ws: WorkspaceBase, *, max_entries: int = MAX_INDEX_ENTRIES) -> None:
+    def __init__(self, ws: _Folder, *, max_entries: int = MAX_INDEX_ENTRIES) -> None:
         self.ws = ws
         self.rules = ws.rules
         self.max_entries = max_entries
