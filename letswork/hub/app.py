@@ -137,8 +137,10 @@ class RunningHub:
             )
             self.core.on_shutdown = self.stop_requested.set
             # Leftover temp files are found after listening (by the index build, or one walk
-            # off the loop): a walk of a 100k-file folder here delayed the join line.
+            # off the loop): a walk of a 100k-file folder here delayed the join line. Before
+            # listening, only those of the writes a killed hub had under way (its journal).
             self.core.workspace.defer_temp_cleanup = True
+            self.core.workspace.temp_journal = self.state.dir / "temp-files"
             recovered = self.core.recover(now)
             if any(recovered.values()):
                 log.info("recovered state: %s", recovered)

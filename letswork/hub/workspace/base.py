@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -75,6 +76,11 @@ class WorkspaceBase:
         #: set by the hub before its start-up recovery: ``cleanup_temp_files`` then waits for
         #: the hub to call it (or the index build) after listening
         self.defer_temp_cleanup = False
+        #: a file (in the hub's state folder) naming the temporary file of every write before
+        #: it starts, so that start-up removes a killed hub's leftovers without a walk
+        self.temp_journal: Path | None = None
+        self._journal_lock = threading.Lock()
+        self._journal_bytes = 0
 
     # -- resolving -------------------------------------------------------------------------
 

@@ -234,13 +234,27 @@ def test_cleanup_skips_the_temp_file_of_a_write_under_way(nested: Path) -> None:
     assert live.exists()
 
 
-def test_a_deferred_cleanup_removes_nothing(nested: Path) -> None:
+def test_a_deferred_cleanup_removes_only_the_leftovers_its_journal_names(
+    nested: Path, tmp_path: Path
+) -> None:
     ws = Workspace(nested)
-    left = nested / f"{TEMP_PREFIX}old"
-    left.write_text("x")
+    ws.temp_journal = tmp_path / "temp-files"
+    ws.write_atomic("a/written.txt", b"x\n")  # journaled, and renamed away
+    named = nested / "a" / f"{TEMP_PREFIX}killed"
+    unnamed = nested / f"{TEMP_PREFIX}unnamed"
+    live = nested / f"{TEMP_PREFIX}live"
+    through_link = nested / "a" / "up" / f"{TEMP_PREFIX}via-symlink"
+    for path in (named, unnamed, live, through_link):
+        path.write_text("x")  # through_link lands at the root, through a/up -> ..
+    ws._start_temp(str(named))
+    ws._live_temps.discard(str(named))  # the hub was killed: nothing is under way
+    ws._start_temp(str(live))
+    with open(ws.temp_journal, "ab") as journal:
+        journal.write(os.fsencode(str(through_link)) + b"\n/etc/" + TEMP_PREFIX.encode() + b"x\n")
     ws.defer_temp_cleanup = True
-    assert ws.cleanup_temp_files() == 0
-    assert left.exists()
+    assert ws.cleanup_temp_files() == 1
+    assert not named.exists() and unnamed.exists() and live.exists()
+    assert (nested / through_link.name).exists()
 
 
 def test_a_folder_that_becomes_a_git_dir_leaves_the_index(nested: Path) -> None:
