@@ -79,6 +79,7 @@ WS_PATHS = "letswork/hub/workspace/paths.py"
 WS_SHARING = "letswork/hub/workspace/sharing.py"
 WS_BASE = "letswork/hub/workspace/base.py"
 WS_FILES = "letswork/hub/workspace/files.py"
+WS_INDEX = "letswork/hub/workspace/index.py"
 RECORD = "letswork/shared/crypto/record.py"
 HANDSHAKE = "letswork/shared/crypto/handshake.py"
 KEYS = "letswork/shared/crypto/keys.py"
@@ -535,6 +536,39 @@ MUTANTS: tuple[Mutant, ...] = (
         "False",
         ("tests/hub/workspace/test_sharing.py::test_a_symlink_to_an_unshared_file_is_not_shared",),
         "_check: a symlink's target must be shared too",
+    ),
+    _m(
+        "ws-index-unshared",
+        WS_INDEX,
+        "if not is_host and (not kid.shared or (kid.kind",
+        "if not is_host and (False or (kid.kind",
+        (
+            "tests/hub/workspace/test_index.py::"
+            "test_index_backed_answers_equal_walk_backed_ones_with_nested_ignore_files",
+        ),
+        "index: a guest's answer leaves out what the index decided unshared",
+    ),
+    _m(
+        "ws-index-symlink",
+        WS_INDEX,
+        'kid.kind == "symlink" and not visible(path)',
+        'kid.kind == "symlink" and False',
+        (
+            "tests/hub/workspace/test_index.py::"
+            "test_index_backed_answers_equal_walk_backed_ones_with_nested_ignore_files",
+        ),
+        "index: a guest sees a symlink only when its target is shared, asked at each answer",
+    ),
+    _m(
+        "ws-index-redecide",
+        WS_INDEX,
+        "        self._redecide(policy)\n",
+        "        pass\n",
+        (
+            "tests/hub/workspace/test_index.py::"
+            "test_an_ignore_file_change_re_decides_the_subtree_it_governs",
+        ),
+        "index: a changed ignore file re-decides the subtree it governs",
     ),
     _m(
         "ws-builtin-deny",

@@ -158,10 +158,12 @@ class FileOps(WorkspaceBase):
                 break
             size = 0
             if item.kind == "file":
-                try:
-                    size = item.entry.stat(follow_symlinks=False).st_size
-                except OSError:
-                    continue
+                size = item.size
+                if size < 0:
+                    try:
+                        size = os.lstat(item.path).st_size
+                    except OSError:
+                        continue
             entries.append(Entry(path=item.rel, kind=item.kind, size=size))
         entries.sort(key=lambda e: e.path)
         return entries, truncated
@@ -405,6 +407,8 @@ class FileOps(WorkspaceBase):
         folder = res.real.parent
         tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
         fd = -1
+        live = str(tmp)
+        self._start_temp(live)  # before it exists: a cleanup under way skips it
         try:
             fd = os.open(tmp, _CREATE_FLAGS, 0o644)
             if old is not None:
@@ -428,6 +432,9 @@ class FileOps(WorkspaceBase):
             with suppress(OSError):
                 os.unlink(tmp)
             raise _disk_error(exc, res.rel, "write") from None
+        finally:
+            self._live_temps.discard(live)
+        self._noted(res.real)
         _fsync_dir(folder)
         return sha256_hex(content)
 
@@ -448,6 +455,7 @@ class FileOps(WorkspaceBase):
             os.unlink(res.real)
         except OSError as exc:
             raise _disk_error(exc, res.rel, "delete") from None
+        self._noted(res.real)
         _fsync_dir(res.real.parent)
 
     def _require_file(self, res: _Resolved) -> None:
@@ -491,15 +499,77 @@ class FileOps(WorkspaceBase):
             os.rename(src.real, dst.real)
         except OSError as exc:
             raise _disk_error(exc, src.rel, "move") from None
+        self._noted(src.real, dst.real)
         _fsync_dir(src.real.parent)
         if dst.real.parent != src.real.parent:
             _fsync_dir(dst.real.parent)
 
+    def _start_temp(self, tmp: str) -> None:
+        """Record the temporary file ``tmp`` of a write about to start: in the set of writes
+        under way, and in :attr:`temp_journal` when there is one. The journal is appended to,
+        never fsynced (it has to outlive a killed hub, not a power cut: the walk after
+        listening still finds those), and emptied when it has grown and no write is under
+        way."""
+        with self._journal_lock:
+            journal = self.temp_journal
+            if journal is not None:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+                if self._journal_bytes > _JOURNAL_TRUNCATE_BYTES and not self._live_temps:
+                    flags |= os.O_TRUNC
+                    self._journal_bytes = 0
+                line = os.fsencode(tmp) + b"\n"
+                with suppress(OSError):
+                    fd = os.open(journal, flags, 0o600)
+                    try:
+                        os.write(fd, line)
+                        self._journal_bytes += len(line)
+                    finally:
+                        os.close(fd)
+            self._live_temps.add(tmp)
+
+    def _cleanup_journal(self) -> int:
+        """Remove the leftover temporary files :attr:`temp_journal` names (regular files with
+        the temp prefix, in a folder under the root reached without a symlink), then empty it.
+        Returns how many were removed; reads at most ``_JOURNAL_READ_BYTES``."""
+        journal = self.temp_journal
+        if journal is None:
+            return 0
+        try:
+            with open(journal, "rb") as handle:
+                data = handle.read(_JOURNAL_READ_BYTES)
+        except OSError:
+            return 0
+        removed = 0
+        root = str(self.root)
+        for line in set(data.split(b"\n")):
+            path = os.fsdecode(line)
+            folder, name = os.path.split(path)
+            if not name.startswith(TEMP_PREFIX) or path in self._live_temps:
+                continue
+            if os.path.commonpath([root, folder]) != root or os.path.realpath(folder) != folder:
+                continue
+            with suppress(OSError, ValueError):
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    os.unlink(path)
+                    removed += 1
+        with self._journal_lock, suppress(OSError):
+            if not self._live_temps:
+                os.truncate(journal, 0)
+                self._journal_bytes = 0
+        return removed
+
     def cleanup_temp_files(self) -> int:
         """Remove leftover ``.letswork-tmp-*`` files anywhere under the root (crash recovery).
 
-        Does not enter ``.git`` or follow symlinks. Returns how many files were removed.
+        Does not enter ``.git`` or follow symlinks, and skips the files of writes under way,
+        so it may run while the hub serves. Returns how many files were removed. With
+        :attr:`defer_temp_cleanup` set it removes only those :attr:`temp_journal` names (the
+        writes a killed hub had under way) and walks nothing: the hub walks for the rest
+        after it listens (issue 15: no walk of the tree before listening).
         """
+        if self.defer_temp_cleanup:
+            return self._cleanup_journal()
+        live = self._live_temps
         removed = 0
         stack = [str(self.root)]
         while stack:
@@ -511,7 +581,11 @@ class FileOps(WorkspaceBase):
                 continue
             for entry in entries:
                 try:
-                    if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                    if (
+                        entry.name.startswith(TEMP_PREFIX)
+                        and entry.is_file(follow_symlinks=False)
+                        and entry.path not in live
+                    ):
                         os.unlink(entry.path)
                         removed += 1
                     elif entry.is_dir(follow_symlinks=False) and not is_git_name(entry.name):
@@ -519,6 +593,13 @@ class FileOps(WorkspaceBase):
                 except OSError:
                     continue
         return removed
+
+
+#: The temp journal is emptied at the next write once it is over this and no write is under way.
+_JOURNAL_TRUNCATE_BYTES = 64 * 1024
+#: At most this much of a temp journal is read at start-up (the walk after listening does the
+#: rest).
+_JOURNAL_READ_BYTES = 1 << 20
 
 
 def _is_case_rename(src: Path, dst: Path) -> bool:
