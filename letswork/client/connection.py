@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
@@ -50,7 +51,11 @@ from letswork.shared.errors import (
     RecordError,
     TransportError,
 )
-from letswork.shared.limits import Limits
+from letswork.shared.limits import (
+    FAST_RECONNECT_MAX_DELAY_SECONDS,
+    FAST_RECONNECT_WINDOW_SECONDS,
+    Limits,
+)
 from letswork.shared.protocol.catalogue import EVENTS
 from letswork.shared.protocol.session import AdmittedData, HelloResult
 from letswork.shared.protocol.wire import (
@@ -127,6 +132,12 @@ class HubConnection:
         self._pending: dict[int, tuple[str, asyncio.Future[Reply]]] = {}
         self._last_id = 0  # the highest request id sent on this object
         self._reader: asyncio.Task[None] | None = None
+        self._link_check: asyncio.Task[None] | None = None
+        self._dead_link: ClientConnection | None = None  # dropped for a missing pong
+        #: Pings sent because a request went unanswered for ``limits.stall_ping_seconds``,
+        #: and the round trip in seconds of the last one answered.
+        self.link_checks = 0
+        self.latency: float | None = None
         self._send_lock = asyncio.Lock()
         self._connected = asyncio.Event()
         self._admitted = asyncio.Event()
@@ -311,10 +322,18 @@ class HubConnection:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._last_id = request_id
         self._pending[request_id] = (op, future)
+        wait = self.limits.request_timeout_seconds if timeout is None else timeout
         try:
             async with self._send_lock:  # seal + send must keep record order
                 await ws.send(session.seal(payload))
-            wait = self.limits.request_timeout_seconds if timeout is None else timeout
+            stall = self.limits.stall_ping_seconds
+            if stall < wait:
+                # Long unanswered: is the hub busy, or is the link dead? A ping tells within
+                # PONG_TIMEOUT_SECONDS, as the hub answers pings while it works.
+                done, _ = await asyncio.wait({future}, timeout=stall)
+                if not done:
+                    self._check_link(ws)
+                return await asyncio.wait_for(asyncio.shield(future), timeout=wait - stall)
             return await asyncio.wait_for(asyncio.shield(future), timeout=wait)
         except asyncio.TimeoutError:
             raise TransportError(
@@ -324,6 +343,33 @@ class HubConnection:
             raise TransportError(self._down_message()) from None
         finally:
             self._pending.pop(request_id, None)
+
+    def _check_link(self, ws: ClientConnection) -> None:
+        """Ping the hub once on ``ws`` (one check at a time) and drop ``ws`` if no pong comes
+        within ``limits.pong_timeout_seconds``: its requests then fail with a
+        :class:`TransportError` and :meth:`run_forever` reconnects (RFC 6455 section 5.5.2)."""
+        if self._link_check is None or self._link_check.done():
+            self.link_checks += 1
+            self._link_check = asyncio.create_task(self._ping_or_drop(ws))
+
+    async def _ping_or_drop(self, ws: ClientConnection) -> None:
+        timeout = self.limits.pong_timeout_seconds
+
+        async def ping() -> None:
+            pong = await ws.ping()
+            self.latency = await pong
+
+        try:
+            # The ping itself may wait: on a dead link the send buffer can be full.
+            await asyncio.wait_for(ping(), timeout=timeout)
+        except asyncio.TimeoutError:
+            if self._ws is ws:
+                log.warning("the hub answered no ping within %gs: dropping the link", timeout)
+                self._dead_link = ws
+                # Not ws.close(): its closing handshake would wait on the dead link too.
+                ws.transport.abort()
+        except (ConnectionClosed, asyncio.CancelledError):
+            pass
 
     def _down_message(self) -> str:
         why = f" ({self.last_error})" if self.last_error else ""
@@ -362,6 +408,11 @@ class HubConnection:
                     "dropped the connection"
                 )
                 log.warning("dropping the connection: %s", error.message)
+            elif self._dead_link is ws:
+                error = TransportError(
+                    "the link to the hub went dead: it answered no ping within "
+                    f"{self.limits.pong_timeout_seconds:g}s"
+                )
             else:
                 error = TransportError(f"the hub closed the connection ({_close_text(exc)})")
         except (RecordError, HubProtocolError) as exc:
@@ -475,31 +526,49 @@ class HubConnection:
     async def run_forever(
         self,
         *,
-        base_delay: float = 0.5,
+        base_delay: float = 0.1,
         max_delay: float = 30.0,
         rng: Callable[[], float] = random.random,
     ) -> None:
         """Stay connected: reconnect with exponential backoff and full jitter until closed.
 
-        Stops (state ``revoked``) when the hub refuses the credential or removes this peer.
-        A connection dropped because the hub broke the protocol, or that ended within
+        While the hub has been unreachable for less than
+        :data:`~letswork.shared.limits.FAST_RECONNECT_WINDOW_SECONDS`, attempts are at most
+        :data:`~letswork.shared.limits.FAST_RECONNECT_MAX_DELAY_SECONDS` apart, so a hub that
+        restarts is reached within a second (see :func:`reconnect_delay`). Stops (state
+        ``revoked``) when the hub refuses the credential or removes this peer. A connection
+        dropped because the hub broke the protocol, or that ended within
         :data:`STABLE_CONNECTION_SECONDS` of ``hello``, counts as a failed attempt for the
-        backoff (:attr:`faults`). Never raises a :class:`LetsworkError`.
+        backoff (:attr:`faults`), without the fast window. Never raises a
+        :class:`LetsworkError`.
         """
+        loop = asyncio.get_running_loop()
+        down_since: float | None = None  # loop time the hub became unreachable
         while not self._closed_by_user:
             if not self.connected:
                 self.attempt += 1
                 self.state = f"connecting (attempt {self.attempt})"
                 try:
                     await self.connect()
+                    down_since = None
                 except HandshakeError as exc:
                     self.state = "revoked"
                     self.last_error = exc.message
                     return
                 except LetsworkError as exc:
                     self.last_error = exc.message
-                    delay = min(max_delay, base_delay * 2 ** min(self.attempt, 16)) * rng()
-                    delay = max(delay, base_delay / 2)
+                    now = loop.time()
+                    down_since = now if down_since is None else down_since
+                    # Only an unreachable hub gets the fast window. A hub that broke the
+                    # protocol, or refused hello (a deny's cooldown, a full session), backs
+                    # off at once: it cannot make this loop knock once a second.
+                    unreachable = isinstance(exc, TransportError) and not isinstance(
+                        exc, HubProtocolError
+                    )
+                    down_for = now - down_since if unreachable else math.inf
+                    delay = reconnect_delay(
+                        self.attempt, down_for, base=base_delay, ceiling=max_delay, jitter=rng()
+                    )
                     self.state = f"connecting (attempt {self.attempt}, next in {delay:.1f}s)"
                     await asyncio.sleep(delay)
                     continue
@@ -509,20 +578,24 @@ class HubConnection:
             if self._closed_by_user:
                 continue
             delay = 0.0
-            lasted = asyncio.get_running_loop().time() - self._up_since
+            lasted = loop.time() - self._up_since
             if self._faulted or lasted < STABLE_CONNECTION_SECONDS:
                 # The hub broke the protocol after hello, or hung up at once: back off as after
                 # a failed attempt, so it cannot make this loop reconnect at full speed.
                 self.faults += 1
-                delay = min(max_delay, base_delay * 2 ** min(self.faults, 16)) * rng()
-                delay = max(delay, base_delay / 2)
+                delay = reconnect_delay(
+                    self.faults, math.inf, base=base_delay, ceiling=max_delay, jitter=rng()
+                )
             else:
                 self.faults = 0
+                down_since = loop.time()
             self.state = f"connecting (attempt {self.attempt + 1}, next in {delay:.1f}s)"
             if delay:
                 await asyncio.sleep(delay)
 
     async def _drop(self) -> None:
+        if self._link_check is not None:
+            self._link_check.cancel()
         ws, self._ws, self._session = self._ws, None, None
         if ws is not None:
             with contextlib.suppress(Exception):
@@ -537,6 +610,25 @@ class HubConnection:
         self._closed_by_user = True
         self.state = "closed"
         await self._drop()
+
+
+def reconnect_delay(
+    attempt: int, down_for: float, *, base: float, ceiling: float, jitter: float
+) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (from 1): exponential backoff
+    with full jitter, ``min(cap, base * 2**attempt) * jitter`` and at least ``base / 2``
+    ("Exponential Backoff And Jitter", AWS Architecture Blog, 2015).
+
+    ``cap`` is ``ceiling``, or :data:`~letswork.shared.limits.FAST_RECONNECT_MAX_DELAY_SECONDS`
+    while ``down_for`` (seconds since the hub became unreachable; ``math.inf`` for a hub that
+    broke the protocol) is under
+    :data:`~letswork.shared.limits.FAST_RECONNECT_WINDOW_SECONDS`. ``jitter`` is in [0, 1).
+    """
+    cap = ceiling
+    if down_for < FAST_RECONNECT_WINDOW_SECONDS:
+        cap = min(ceiling, FAST_RECONNECT_MAX_DELAY_SECONDS)
+    delay = min(cap, base * 2.0 ** min(attempt, 16)) * jitter
+    return max(delay, base / 2)
 
 
 def _code(value: Any) -> ErrorCode:

@@ -1,0 +1,103 @@
+"""A TCP proxy on loopback that can go dead or refuse, for the link tests (issue 15).
+
+netem is not in this kernel, so a dead link (a closed laptop lid, a Wi-Fi change) is made
+here: in ``dead`` mode the proxy keeps every socket open and drops every byte, which is what
+a client sees when the path to the hub vanishes without a FIN or RST. In ``refuse`` mode it
+closes the connections it has and every new one at once, as a hub that is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+
+class TcpLink:
+    """Forward TCP between clients and ``upstream`` (host, port) while ``mode`` is
+    ``"forward"``; see the module docstring for ``"dead"`` and ``"refuse"``."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.mode = "forward"
+        self.accepted = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"ws://127.0.0.1:{port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+
+    def go_dead(self) -> None:
+        self.mode = "dead"
+
+    def refuse(self) -> None:
+        """Be a hub that is down: close what is open, and close every new connection."""
+        self.mode = "refuse"
+        for writer in list(self._writers):
+            writer.transport.abort()
+
+    def forward(self) -> None:
+        self.mode = "forward"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        if self.mode == "refuse":
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+        pumps = [
+            asyncio.create_task(self._pump(reader, up_writer)),
+            asyncio.create_task(self._pump(up_reader, writer)),
+        ]
+        self._tasks.update(pumps)
+        try:
+            await asyncio.gather(*pumps, return_exceptions=True)
+        finally:
+            self._tasks.difference_update(pumps)
+            for w in (writer, up_writer):
+                self._writers.discard(w)
+                if self.mode != "dead":
+                    w.transport.abort()
+
+    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while data := await src.read(65536):
+                if self.mode == "forward":
+                    dst.write(data)
+                    await dst.drain()
+            dst.transport.abort()
+
+
+@contextlib.asynccontextmanager
+async def tcp_link(upstream_url: str) -> AsyncIterator[TcpLink]:
+    """A :class:`TcpLink` in front of the hub at ``ws://host:port``."""
+    host, port = upstream_url.removeprefix("ws://").rstrip("/").rsplit(":", 1)
+    link = TcpLink((host, int(port)))
+    await link.start()
+    try:
+        yield link
+    finally:
+        await link.stop()
