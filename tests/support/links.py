@@ -1,9 +1,12 @@
-"""A TCP proxy on loopback that can go dead or refuse, for the link tests (issue 15).
+"""A TCP proxy on loopback that can delay, go dead or refuse, for the link tests and
+``bench/slow_link.py`` (issue 15).
 
 netem is not in this kernel, so a dead link (a closed laptop lid, a Wi-Fi change) is made
 here: in ``dead`` mode the proxy keeps every socket open and drops every byte, which is what
 a client sees when the path to the hub vanishes without a FIN or RST. In ``refuse`` mode it
-closes the connections it has and every new one at once, as a hub that is down.
+closes the connections it has and every new one at once, as a hub that is down. With
+``delay`` (seconds, one way) every byte arrives that much later in each direction, in order,
+so a round trip costs ``2 * delay`` more: a slow link without netem.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ class TcpLink:
     """Forward TCP between clients and ``upstream`` (host, port) while ``mode`` is
     ``"forward"``; see the module docstring for ``"dead"`` and ``"refuse"``."""
 
-    def __init__(self, upstream: tuple[str, int]) -> None:
+    def __init__(self, upstream: tuple[str, int], *, delay: float = 0.0) -> None:
         self.upstream = upstream
+        self.delay = delay
         self.mode = "forward"
         self.accepted = 0
         self._server: asyncio.Server | None = None
@@ -83,19 +87,38 @@ class TcpLink:
                     w.transport.abort()
 
     async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await src.read(65536):
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, data = await queue.get()
+                if not data:
+                    dst.transport.abort()
+                    return
+                if due > loop.time():
+                    await asyncio.sleep(due - loop.time())  # the link's latency
                 if self.mode == "forward":
                     dst.write(data)
                     await dst.drain()
-            dst.transport.abort()
+
+        deliverer = asyncio.create_task(deliver())
+        try:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while data := await src.read(65536):
+                    queue.put_nowait((loop.time() + self.delay, data))
+            queue.put_nowait((loop.time() + self.delay, b""))
+            with contextlib.suppress(OSError):
+                await deliverer
+        finally:
+            deliverer.cancel()
 
 
 @contextlib.asynccontextmanager
-async def tcp_link(upstream_url: str) -> AsyncIterator[TcpLink]:
+async def tcp_link(upstream_url: str, *, delay: float = 0.0) -> AsyncIterator[TcpLink]:
     """A :class:`TcpLink` in front of the hub at ``ws://host:port``."""
     host, port = upstream_url.removeprefix("ws://").rstrip("/").rsplit(":", 1)
-    link = TcpLink((host, int(port)))
+    link = TcpLink((host, int(port)), delay=delay)
     await link.start()
     try:
         yield link
