@@ -32,6 +32,7 @@ import itertools
 import logging
 import math
 import random
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
@@ -41,6 +42,12 @@ from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from letswork.shared import crypto
+
+try:  # the kernel's send queue, for the link check (POSIX; Windows goes without)
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover
+    fcntl = termios = None  # type: ignore[assignment]
 from letswork.shared.errors import (
     ErrorCode,
     HandshakeError,
@@ -323,18 +330,28 @@ class HubConnection:
         self._last_id = request_id
         self._pending[request_id] = (op, future)
         wait = self.limits.request_timeout_seconds if timeout is None else timeout
-        try:
+
+        async def exchange() -> Reply:
             async with self._send_lock:  # seal + send must keep record order
                 await ws.send(session.seal(payload))
+            return await future
+
+        # The send is inside the timeout and the stall check too (found attacking issue 15):
+        # on a link that stopped reading (a dead one, or a hub holding its window shut) it
+        # waits on TCP flow control, with the send lock held, for as long as the link stays so.
+        # Cancelling it is safe: a record is sealed and handed to the socket with no await in
+        # between, so it is either wholly queued or not sealed at all.
+        exchanging = asyncio.ensure_future(exchange())
+        try:
             stall = self.limits.stall_ping_seconds
             if stall < wait:
                 # Long unanswered: is the hub busy, or is the link dead? A ping tells within
                 # PONG_TIMEOUT_SECONDS, as the hub answers pings while it works.
-                done, _ = await asyncio.wait({future}, timeout=stall)
+                done, _ = await asyncio.wait({exchanging}, timeout=stall)
                 if not done:
                     self._check_link(ws)
-                return await asyncio.wait_for(asyncio.shield(future), timeout=wait - stall)
-            return await asyncio.wait_for(asyncio.shield(future), timeout=wait)
+                return await asyncio.wait_for(exchanging, timeout=wait - stall)
+            return await asyncio.wait_for(exchanging, timeout=wait)
         except asyncio.TimeoutError:
             raise TransportError(
                 f"the hub did not answer '{op}' within {wait:.0f}s", code=ErrorCode.TIMEOUT
@@ -342,6 +359,7 @@ class HubConnection:
         except ConnectionClosed:
             raise TransportError(self._down_message()) from None
         finally:
+            exchanging.cancel()
             self._pending.pop(request_id, None)
 
     def _check_link(self, ws: ClientConnection) -> None:
@@ -356,13 +374,24 @@ class HubConnection:
         timeout = self.limits.pong_timeout_seconds
 
         async def ping() -> None:
-            pong = await ws.ping()
+            pong = await ws.ping()  # waits while the send buffer is over its high-water mark
             self.latency = await pong
 
+        checking = asyncio.ensure_future(ping())
         try:
-            # The ping itself may wait: on a dead link the send buffer can be full.
-            await asyncio.wait_for(ping(), timeout=timeout)
-        except asyncio.TimeoutError:
+            unsent = _unsent_bytes(ws)
+            while True:
+                done, _ = await asyncio.wait({checking}, timeout=timeout)
+                if done:
+                    checking.result()
+                    return
+                # No pong yet. A slow link busy sending a large request still moves bytes
+                # out, and its ping waits behind them: that link is alive (found attacking
+                # issue 15). A dead one, or a hub that stopped reading, moves none.
+                now = _unsent_bytes(ws)
+                if now >= unsent:
+                    break
+                unsent = now
             if self._ws is ws:
                 log.warning("the hub answered no ping within %gs: dropping the link", timeout)
                 self._dead_link = ws
@@ -370,6 +399,10 @@ class HubConnection:
                 ws.transport.abort()
         except (ConnectionClosed, asyncio.CancelledError):
             pass
+        except Exception:  # a check that fails must not go unseen, nor end the connection
+            log.exception("the check of the link to the hub failed")
+        finally:
+            checking.cancel()
 
     def _down_message(self) -> str:
         why = f" ({self.last_error})" if self.last_error else ""
@@ -444,8 +477,7 @@ class HubConnection:
                     self.state = "disconnected"
 
     async def _close_for_fault(self, ws: ClientConnection, reason: str) -> None:
-        with contextlib.suppress(Exception):
-            await ws.close(crypto.CloseCode.PROTOCOL_VIOLATION, reason or "bad message")
+        await _close_soon(ws, crypto.CloseCode.PROTOCOL_VIOLATION, reason or "bad message")
         self.close_code = crypto.CloseCode.PROTOCOL_VIOLATION
 
     def _handle_response(self, message: Response) -> None:
@@ -598,8 +630,7 @@ class HubConnection:
             self._link_check.cancel()
         ws, self._ws, self._session = self._ws, None, None
         if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
+            await _close_soon(ws)
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(BaseException):
@@ -629,6 +660,36 @@ def reconnect_delay(
         cap = min(ceiling, FAST_RECONNECT_MAX_DELAY_SECONDS)
     delay = min(cap, base * 2.0 ** min(attempt, 16)) * jitter
     return max(delay, base / 2)
+
+
+#: Seconds :func:`_close_soon` gives the closing handshake before it aborts the connection.
+CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+async def _close_soon(ws: ClientConnection, code: int = 1000, reason: str = "") -> None:
+    """Close ``ws``, aborting it after :data:`CLOSE_TIMEOUT_SECONDS`.
+
+    ``ws.close()`` first waits for the send buffer to drain, and only then starts its own
+    close timeout: on a link that stopped reading it never returned (found attacking
+    issue 15).
+    """
+    try:
+        await asyncio.wait_for(ws.close(code, reason), timeout=CLOSE_TIMEOUT_SECONDS)
+    except Exception:  # TimeoutError, or an OSError of a broken link
+        ws.transport.abort()
+
+
+def _unsent_bytes(ws: ClientConnection) -> int:
+    """Bytes ``ws`` has queued and not yet sent: its transport's buffer, plus the kernel's
+    send queue where the system tells it (``SIOCOUTQ``, Linux); what stops falling on a link
+    that carries nothing."""
+    queued = ws.transport.get_write_buffer_size()
+    sock = ws.transport.get_extra_info("socket")
+    if sock is not None and fcntl is not None and hasattr(termios, "TIOCOUTQ"):
+        with contextlib.suppress(OSError, ValueError):
+            raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+            queued += int.from_bytes(raw, sys.byteorder, signed=True)
+    return queued
 
 
 def _code(value: Any) -> ErrorCode:

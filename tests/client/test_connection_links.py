@@ -13,14 +13,16 @@ import contextlib
 import dataclasses
 import math
 import secrets
+import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
+from letswork.client import connection
 from letswork.client.connection import HubConnection, reconnect_delay
 from letswork.shared import limits
-from letswork.shared.errors import ErrorCode, TransportError
+from letswork.shared.errors import ErrorCode, OpError, TransportError
 from letswork.shared.limits import Limits
 from tests.support.fake_hub import FakeLink, fake_hub, good_result
 from tests.support.hubs import make_project, running_hub
@@ -46,8 +48,11 @@ class Guest:
 
 
 @contextlib.asynccontextmanager
-async def guest_through_a_link(tmp_path: Path) -> AsyncIterator[Guest]:
-    async with running_hub(make_project(tmp_path / "p")) as fx, tcp_link(fx.url) as link:
+async def guest_through_a_link(tmp_path: Path, rate: float | None = None) -> AsyncIterator[Guest]:
+    async with (
+        running_hub(make_project(tmp_path / "p")) as fx,
+        tcp_link(fx.url, rate=rate) as link,
+    ):
         states: list[str] = []
         changed = asyncio.Event()
 
@@ -186,3 +191,86 @@ async def test_a_hub_that_refuses_hello_is_retried_with_growing_gaps_not_once_a_
             await asyncio.wait_for(task, WAIT)
     waits = [s.split("next in ")[1] for s in states if "next in" in s]
     assert waits == ["0.1s)", "0.2s)", "0.4s)", "0.8s)", "1.6s)"], states
+
+
+BIG = "x" * 900_000  # one write_file of 0.9 MB: more than a stalled link's buffers hold
+
+
+def wan_sized_send_buffer(conn: HubConnection) -> None:
+    """Give the client's socket a 64 KiB send buffer, as on a WAN path; on loopback the
+    kernel grows it to 4 MiB, which would hold a whole request."""
+    assert conn._ws is not None
+    sock = conn._ws.transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+
+
+async def test_requests_on_a_link_that_stopped_reading_fail_as_a_dead_link(
+    tmp_path: Path,
+) -> None:
+    # Found attacking issue 15: a send waiting on TCP flow control was outside the request's
+    # timeout and the stall check, and held the send lock, so a link that stopped reading (a
+    # dead one, or a hub holding its receive window shut) hung this request and all others.
+    async with guest_through_a_link(tmp_path) as guest:
+        wan_sized_send_buffer(guest.conn)
+        guest.link.stall()
+        write = guest.conn.request("write_file", {"path": "big.txt", "content": BIG}, timeout=20)
+        calls = [asyncio.ensure_future(write), asyncio.ensure_future(guest.conn.request("ping"))]
+        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), WAIT)
+        assert all(isinstance(r, TransportError) for r in results), results
+        assert "went dead" in str(results[0])
+        assert guest.conn.link_checks == 1
+        guest.link.forward()
+        await asyncio.wait_for(until(lambda: guest.conn.state == "connected", guest.changed), WAIT)
+
+
+async def test_a_request_on_a_link_that_stopped_reading_fails_within_its_timeout(
+    tmp_path: Path,
+) -> None:
+    async with guest_through_a_link(tmp_path) as guest:
+        wan_sized_send_buffer(guest.conn)
+        guest.link.stall()
+        write = guest.conn.request("write_file", {"path": "big.txt", "content": BIG}, timeout=0.1)
+        with pytest.raises(TransportError) as caught:
+            await asyncio.wait_for(write, WAIT)
+        assert caught.value.code == ErrorCode.TIMEOUT
+        assert guest.conn.link_checks == 0  # the timeout is shorter than the stall
+        guest.link.forward()
+
+
+async def test_close_returns_on_a_link_that_stopped_reading(tmp_path: Path) -> None:
+    # Found attacking issue 15: ws.close() waits for the send buffer to drain before its own
+    # close timeout starts, so close() took until the next keepalive ping (20 s) on a link
+    # that stopped reading, and forever with keepalive off.
+    async with guest_through_a_link(tmp_path) as guest:
+        wan_sized_send_buffer(guest.conn)
+        guest.link.stall()
+        assert guest.conn._ws is not None
+        ws = guest.conn._ws
+        full = asyncio.Event()
+        pause_writing = ws.pause_writing
+
+        def on_full() -> None:  # the transport's buffer went over its high-water mark
+            full.set()
+            pause_writing()
+
+        ws.pause_writing = on_full  # type: ignore[method-assign]
+        write = guest.conn.request("write_file", {"path": "big.txt", "content": BIG})
+        call = asyncio.ensure_future(write)
+        await asyncio.wait_for(full.wait(), WAIT)
+        # The bound is the property under test: the close timeout, with room to spare.
+        await asyncio.wait_for(guest.conn.close(), 3 * connection.CLOSE_TIMEOUT_SECONDS)
+        with pytest.raises(TransportError):
+            await asyncio.wait_for(call, WAIT)
+
+
+async def test_a_live_link_busy_sending_a_large_request_is_not_dropped(tmp_path: Path) -> None:
+    # Attacking issue 15: with the send inside the stall check, the ping of a request that
+    # takes long to upload waits behind it; a link still moving bytes out is alive.
+    async with guest_through_a_link(tmp_path, rate=400_000) as guest:  # 0.9 MB: ~2.3 s
+        wan_sized_send_buffer(guest.conn)
+        with contextlib.suppress(OpError):  # the hub read it and answered: all this is about
+            await asyncio.wait_for(
+                guest.conn.request("write_file", {"path": "big.txt", "content": BIG}), WAIT
+            )
+        assert guest.conn.link_checks == 1
+        assert guest.link.accepted == 1

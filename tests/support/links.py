@@ -4,15 +4,19 @@
 netem is not in this kernel, so a dead link (a closed laptop lid, a Wi-Fi change) is made
 here: in ``dead`` mode the proxy keeps every socket open and drops every byte, which is what
 a client sees when the path to the hub vanishes without a FIN or RST. In ``refuse`` mode it
-closes the connections it has and every new one at once, as a hub that is down. With
+closes the connections it has and every new one at once, as a hub that is down. In
+``stalled`` mode it stops reading, so TCP's flow control fills the client's buffers: a link
+that died while the client was sending, or a hub that holds its receive window shut. With
 ``delay`` (seconds, one way) every byte arrives that much later in each direction, in order,
-so a round trip costs ``2 * delay`` more: a slow link without netem.
+so a round trip costs ``2 * delay`` more: a slow link without netem. With ``rate`` (bytes a
+second) it reads from each side no faster than that: a narrow link.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 
 
@@ -20,14 +24,19 @@ class TcpLink:
     """Forward TCP between clients and ``upstream`` (host, port) while ``mode`` is
     ``"forward"``; see the module docstring for ``"dead"`` and ``"refuse"``."""
 
-    def __init__(self, upstream: tuple[str, int], *, delay: float = 0.0) -> None:
+    def __init__(
+        self, upstream: tuple[str, int], *, delay: float = 0.0, rate: float | None = None
+    ) -> None:
         self.upstream = upstream
         self.delay = delay
+        self.rate = rate  # bytes a second each way, or None: as fast as loopback
         self.mode = "forward"
         self.accepted = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     @property
     def url(self) -> str:
@@ -36,10 +45,21 @@ class TcpLink:
         return f"ws://127.0.0.1:{port}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # A fixed receive buffer (no autotuning up to tcp_rmem's 32 MiB): a stalled link fills
+        # as a real one does, after a few MB at most.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.bind(("127.0.0.1", 0))
+        self._server = await asyncio.start_server(self._handle, sock=sock)
 
     def go_dead(self) -> None:
         self.mode = "dead"
+        self._flowing.set()
+
+    def stall(self) -> None:
+        """Read nothing more from either side, and keep every socket open."""
+        self.mode = "stalled"
+        self._flowing.clear()
 
     def refuse(self) -> None:
         """Be a hub that is down: close what is open, and close every new connection."""
@@ -49,6 +69,7 @@ class TcpLink:
 
     def forward(self) -> None:
         self.mode = "forward"
+        self._flowing.set()
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -83,7 +104,7 @@ class TcpLink:
             self._tasks.difference_update(pumps)
             for w in (writer, up_writer):
                 self._writers.discard(w)
-                if self.mode != "dead":
+                if self.mode not in ("dead", "stalled"):
                     w.transport.abort()
 
     async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
@@ -105,8 +126,13 @@ class TcpLink:
         deliverer = asyncio.create_task(deliver())
         try:
             with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-                while data := await src.read(65536):
+                while True:
+                    await self._flowing.wait()
+                    if not (data := await src.read(16384 if self.rate else 65536)):
+                        break
                     queue.put_nowait((loop.time() + self.delay, data))
+                    if self.rate:  # a narrow link: read no faster than it carries
+                        await asyncio.sleep(len(data) / self.rate)
             queue.put_nowait((loop.time() + self.delay, b""))
             with contextlib.suppress(OSError):
                 await deliverer
@@ -115,10 +141,12 @@ class TcpLink:
 
 
 @contextlib.asynccontextmanager
-async def tcp_link(upstream_url: str, *, delay: float = 0.0) -> AsyncIterator[TcpLink]:
+async def tcp_link(
+    upstream_url: str, *, delay: float = 0.0, rate: float | None = None
+) -> AsyncIterator[TcpLink]:
     """A :class:`TcpLink` in front of the hub at ``ws://host:port``."""
     host, port = upstream_url.removeprefix("ws://").rstrip("/").rsplit(":", 1)
-    link = TcpLink((host, int(port)), delay=delay)
+    link = TcpLink((host, int(port)), delay=delay, rate=rate)
     await link.start()
     try:
         yield link
