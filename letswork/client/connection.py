@@ -227,7 +227,8 @@ class HubConnection:
             if code == crypto.CloseCode.TOO_MANY_ATTEMPTS:
                 raise TransportError(
                     "the hub is refusing connections from here after too many failed attempts; "
-                    "wait a minute"
+                    "wait a minute",
+                    code=ErrorCode.RATE_LIMITED,
                 ) from None
             raise TransportError(f"the hub closed the connection ({_close_text(exc)})") from None
         except asyncio.TimeoutError:
@@ -360,6 +361,8 @@ class HubConnection:
             raise TransportError(self._down_message()) from None
         finally:
             exchanging.cancel()
+            if future.done() and not future.cancelled():
+                future.exception()  # read: a failed send leaves the reader's error unread
             self._pending.pop(request_id, None)
 
     def _check_link(self, ws: ClientConnection) -> None:
@@ -592,10 +595,14 @@ class HubConnection:
                     now = loop.time()
                     down_since = now if down_since is None else down_since
                     # Only an unreachable hub gets the fast window. A hub that broke the
-                    # protocol, or refused hello (a deny's cooldown, a full session), backs
-                    # off at once: it cannot make this loop knock once a second.
-                    unreachable = isinstance(exc, TransportError) and not isinstance(
-                        exc, HubProtocolError
+                    # protocol, refused hello (a deny's cooldown, a full session) or refused
+                    # the connection for too many failed attempts (found attacking issue 15:
+                    # ~60 knocks in its 30 s, against ~6) backs off at once: it cannot make
+                    # this loop knock once a second.
+                    unreachable = (
+                        isinstance(exc, TransportError)
+                        and not isinstance(exc, HubProtocolError)
+                        and exc.code != ErrorCode.RATE_LIMITED
                     )
                     down_for = now - down_since if unreachable else math.inf
                     delay = reconnect_delay(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import math
 import secrets
 import socket
@@ -18,10 +19,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
 
 from letswork.client import connection
 from letswork.client.connection import HubConnection, reconnect_delay
-from letswork.shared import limits
+from letswork.shared import crypto, limits
 from letswork.shared.errors import ErrorCode, OpError, TransportError
 from letswork.shared.limits import Limits
 from tests.support.fake_hub import FakeLink, fake_hub, good_result
@@ -210,6 +212,8 @@ async def test_requests_on_a_link_that_stopped_reading_fail_as_a_dead_link(
     # Found attacking issue 15: a send waiting on TCP flow control was outside the request's
     # timeout and the stall check, and held the send lock, so a link that stopped reading (a
     # dead one, or a hub holding its receive window shut) hung this request and all others.
+    unread: list[dict[str, object]] = []  # "Future exception was never retrieved"
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: unread.append(context))
     async with guest_through_a_link(tmp_path) as guest:
         wan_sized_send_buffer(guest.conn)
         guest.link.stall()
@@ -218,6 +222,9 @@ async def test_requests_on_a_link_that_stopped_reading_fail_as_a_dead_link(
         results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), WAIT)
         assert all(isinstance(r, TransportError) for r in results), results
         assert "went dead" in str(results[0])
+        del calls, results  # their tracebacks hold the requests' futures
+        gc.collect()
+        assert unread == []
         assert guest.conn.link_checks == 1
         guest.link.forward()
         await asyncio.wait_for(until(lambda: guest.conn.state == "connected", guest.changed), WAIT)
@@ -274,3 +281,32 @@ async def test_a_live_link_busy_sending_a_large_request_is_not_dropped(tmp_path:
             )
         assert guest.conn.link_checks == 1
         assert guest.link.accepted == 1
+
+
+async def test_a_hub_that_refuses_for_too_many_attempts_gets_growing_gaps() -> None:
+    # Found attacking issue 15: the close code 4429 ("wait a minute") was taken for an
+    # unreachable hub, so the client knocked ~60 times in the fast window's 30 s.
+    states: list[str] = []
+    fifth = asyncio.Event()
+
+    async def refuse(ws: ServerConnection) -> None:
+        await ws.recv()  # the ClientHello
+        await ws.close(crypto.CloseCode.TOO_MANY_ATTEMPTS, "too many failed attempts")
+
+    def on_state(state: str) -> None:
+        states.append(state)
+        if "attempt 5, next in" in state:
+            fifth.set()
+
+    async with serve(refuse, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        conn = HubConnection(f"ws://127.0.0.1:{port}", b"k" * 16, on_state_change=on_state)
+        task = asyncio.create_task(conn.run_forever(base_delay=0.05, rng=lambda: 1.0))
+        try:
+            await asyncio.wait_for(fifth.wait(), WAIT)
+        finally:
+            await conn.close()
+            await asyncio.wait_for(task, WAIT)
+    assert "wait a minute" in (conn.last_error or "")
+    waits = [s.split("next in ")[1] for s in states if "next in" in s]
+    assert waits == ["0.1s)", "0.2s)", "0.4s)", "0.8s)", "1.6s)"], states
