@@ -145,6 +145,8 @@ class HubConnection:
         #: and the round trip in seconds of the last one answered.
         self.link_checks = 0
         self.latency: float | None = None
+        #: Bytes received from the hub, on all connections.
+        self.received = 0
         self._send_lock = asyncio.Lock()
         self._connected = asyncio.Event()
         self._admitted = asyncio.Event()
@@ -244,6 +246,7 @@ class HubConnection:
                 "was tampered with, or this is not the real hub"
             ) from None
         self._ws, self._session = ws, session
+        self._count_received(ws)
         self._faulted = False
         self._reader = asyncio.create_task(self._read_loop(ws, session))
         try:
@@ -365,6 +368,19 @@ class HubConnection:
                 future.exception()  # read: a failed send leaves the reader's error unread
             self._pending.pop(request_id, None)
 
+    def _count_received(self, ws: ClientConnection) -> None:
+        """Count into :attr:`received` the bytes ``ws`` gets: the link check takes a link
+        still receiving (a large reply on a slow link, the pong queued behind it) as alive.
+        asyncio hands a protocol its bytes through ``data_received``, looked up on the
+        instance, so wrapping it there sees every byte."""
+        data_received = ws.data_received
+
+        def counting(data: bytes) -> None:
+            self.received += len(data)
+            data_received(data)
+
+        ws.data_received = counting  # type: ignore[method-assign]
+
     def _check_link(self, ws: ClientConnection) -> None:
         """Ping the hub once on ``ws`` (one check at a time) and drop ``ws`` if no pong comes
         within ``limits.pong_timeout_seconds``: its requests then fail with a
@@ -382,19 +398,20 @@ class HubConnection:
 
         checking = asyncio.ensure_future(ping())
         try:
-            unsent = _unsent_bytes(ws)
+            unsent, received = _unsent_bytes(ws), self.received
             while True:
                 done, _ = await asyncio.wait({checking}, timeout=timeout)
                 if done:
                     checking.result()
                     return
-                # No pong yet. A slow link busy sending a large request still moves bytes
-                # out, and its ping waits behind them: that link is alive (found attacking
-                # issue 15). A dead one, or a hub that stopped reading, moves none.
+                # No pong yet. A slow link busy with a large request or reply still moves
+                # bytes, and the ping or its pong waits behind them: that link is alive
+                # (found attacking issue 15). A dead one, or a hub that stopped reading or
+                # sending, moves none.
                 now = _unsent_bytes(ws)
-                if now >= unsent:
+                if now >= unsent and self.received == received:
                     break
-                unsent = now
+                unsent, received = now, self.received
             if self._ws is ws:
                 log.warning("the hub answered no ping within %gs: dropping the link", timeout)
                 self._dead_link = ws

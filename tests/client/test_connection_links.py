@@ -310,3 +310,15 @@ async def test_a_hub_that_refuses_for_too_many_attempts_gets_growing_gaps() -> N
     assert "wait a minute" in (conn.last_error or "")
     waits = [s.split("next in ")[1] for s in states if "next in" in s]
     assert waits == ["0.1s)", "0.2s)", "0.4s)", "0.8s)", "1.6s)"], states
+
+
+async def test_a_live_link_busy_receiving_a_large_reply_is_not_dropped(tmp_path: Path) -> None:
+    # Found attacking issue 15: the pong waits behind a large reply on a slow link, and the
+    # check took that for a dead link, so such a file could never be read over it.
+    async with guest_through_a_link(tmp_path, rate=400_000) as guest:  # 0.9 MB: ~2.3 s
+        text = "".join(f"{i:07d} {'y' * 90}\n" for i in range(9000))
+        (tmp_path / "p" / "big.txt").write_text(text, "utf-8")
+        result = await asyncio.wait_for(guest.conn.request("read_file", {"path": "big.txt"}), WAIT)
+        assert result["text"] == text
+        assert guest.conn.link_checks == 1
+        assert guest.link.accepted == 1
