@@ -68,10 +68,18 @@ def _m(
 
 
 CORE = "letswork/hub/core.py"
+HUB_ADMISSION = "letswork/hub/admission.py"
+HUB_CHANGES = "letswork/hub/changes.py"
+HUB_PEERS = "letswork/hub/peers.py"
+HUB_STATE = "letswork/hub/state.py"
+OPS_ADMIN = "letswork/hub/ops/admin.py"
+OPS_CHANGES = "letswork/hub/ops/changes.py"
+OPS_SESSION = "letswork/hub/ops/session.py"
 WS_PATHS = "letswork/hub/workspace/paths.py"
 WS_SHARING = "letswork/hub/workspace/sharing.py"
 WS_BASE = "letswork/hub/workspace/base.py"
 WS_FILES = "letswork/hub/workspace/files.py"
+WS_INDEX = "letswork/hub/workspace/index.py"
 RECORD = "letswork/shared/crypto/record.py"
 HANDSHAKE = "letswork/shared/crypto/handshake.py"
 KEYS = "letswork/shared/crypto/keys.py"
@@ -84,7 +92,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # ---- issue 13's list: invariants no test held
     _m(
         "core-visible-author",
-        CORE,
+        HUB_CHANGES,
         "if row is None or (not peer.is_host and row.author_id != peer.guest_id):",
         "if row is None:",
         (f"{_INV}::test_a_guest_gets_not_found_for_another_guests_change_and_sees_its_own",),
@@ -92,9 +100,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "core-recover-conflict",
-        CORE,
-        "            if current != row.base_sha256:\n"
-        "                return self._conflict(row, now, by=by)\n",
+        HUB_CHANGES,
+        "        if current != row.base_sha256:\n"
+        "            return conflict(ctx, row, now, by=by)\n",
         "",
         (
             f"{_INV}::test_recovery_marks_an_approved_change_a_conflict_when_the_file_changed_meanwhile",
@@ -103,9 +111,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "core-reapprove-conflict",
-        CORE,
-        'if row.status in ("applied", "conflict"):\n                return {"change"',
-        'if row.status in ("applied",):\n                return {"change"',
+        OPS_CHANGES,
+        'if row.status in ("applied", "conflict"):\n            return ChangeDetail',
+        'if row.status in ("applied",):\n            return ChangeDetail',
         (f"{_INV}::test_approving_a_conflict_again_writes_nothing_and_it_stays_a_conflict",),
         "approve_change: a conflict is final",
     ),
@@ -153,17 +161,17 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "core-write-symlink",
-        CORE,
-        "        if self.workspace.is_symlink(path):\n",
-        "        if False:\n",
+        HUB_CHANGES,
+        "    if ctx.workspace.is_symlink(path):\n",
+        "    if False:\n",
         (f"{_INV}::test_a_change_through_a_symlink_is_refused_and_its_target_is_untouched",),
         "_current: no change through a symlink",
     ),
     _m(
         "core-write-folder",
-        CORE,
-        "        if not abspath.is_file():\n",
-        "        if False:\n",
+        HUB_CHANGES,
+        "    if not abspath.is_file():\n",
+        "    if False:\n",
         (),
         "_current: a change names a regular file, never a folder",
         equivalent="reading the file for its base (Workspace.read_text) refuses anything but a "
@@ -214,7 +222,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "core-gone-at-dispatch",
         CORE,
-        "        self._require_open(peer)\n        if not peer.bucket.take(now):",
+        "        require_open(peer)\n        if not peer.bucket.take(now):",
         "        if not peer.bucket.take(now):",
         (f"{_INV}::test_a_request_without_file_work_dispatched_after_a_kick_applies_nothing",),
         "begin: a removed peer's request is refused at dispatch",
@@ -222,7 +230,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "core-gone-at-resume",
         CORE,
-        "        try:\n            self.core._require_open(self.peer)\n        except OpError:",
+        "        try:\n            require_open(self.peer)\n        except OpError:",
         "        try:\n            pass\n        except OpError:",
         (
             f"{_INV}::test_a_message_whose_quotes_were_read_before_its_sender_was_kicked_is_not_stored",
@@ -231,9 +239,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "core-gone-at-propose",
-        CORE,
-        "        self._require_open(peer)\n        kind, path, new_path, content",
-        "        kind, path, new_path, content",
+        HUB_CHANGES,
+        "    require_open(peer)\n    kind, path, new_path, content",
+        "    kind, path, new_path, content",
         (),
         "_propose: checked again right before the apply",
         equivalent="_propose runs only as the next step of a Job, and Job._advance refuses a "
@@ -269,45 +277,45 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "core-host-name-reserved",
-        CORE,
+        HUB_PEERS,
         "    if name_key(stripped) == HOST_ID:\n",
         "    if False:\n",
-        ("tests/hub/test_hub_roles.py::test_a_guest_cannot_take_the_host_name_when_joining",),
+        ("tests/hub/test_core.py::test_a_guest_cannot_take_the_host_name_when_joining",),
         "validate_display_name: 'host' is reserved",
     ),
     _m(
         "core-deny-cooldown",
-        CORE,
-        "        elif until is not None:\n            peer.close()",
-        "        elif False:\n            peer.close()",
+        HUB_ADMISSION,
+        "    elif until is not None:\n        peer.close()",
+        "    elif False:\n        peer.close()",
         (
-            "tests/hub/test_hub_admission.py::test_a_denied_invite_cannot_knock_again_until_the_cooldown_ends",
+            "tests/hub/test_admission.py::test_a_denied_invite_cannot_knock_again_until_the_cooldown_ends",
         ),
         "_check_may_knock: a denied invite cannot knock during its cooldown",
     ),
     _m(
         "core-waiting-per-invite",
-        CORE,
-        "if len(self._waiting_peers(invite_id)) >= limits.max_waiting_per_invite:",
-        "if len(self._waiting_peers(invite_id)) > limits.max_waiting_per_invite:",
+        HUB_ADMISSION,
+        "if len(ctx.waiting_peers(invite_id)) >= limits.max_waiting_per_invite:",
+        "if len(ctx.waiting_peers(invite_id)) > limits.max_waiting_per_invite:",
         (
-            "tests/hub/test_hub_admission.py::test_a_guest_over_the_per_invite_waiting_cap_gets_quota_exceeded",
+            "tests/hub/test_admission.py::test_a_guest_over_the_per_invite_waiting_cap_gets_quota_exceeded",
         ),
         "_check_may_knock: waiting guests per invite (off by one)",
     ),
     _m(
         "core-waiting-total",
-        CORE,
-        "        if len(self._waiting_peers()) >= limits.max_waiting_total:\n",
-        "        if False:\n",
+        HUB_ADMISSION,
+        "    if len(ctx.waiting_peers()) >= limits.max_waiting_total:\n",
+        "    if False:\n",
         (
-            "tests/hub/test_hub_admission.py::test_a_guest_over_the_total_waiting_cap_gets_quota_exceeded_but_resumes_get_in",
+            "tests/hub/test_admission.py::test_a_guest_over_the_total_waiting_cap_gets_quota_exceeded_but_resumes_get_in",
         ),
         "_check_may_knock: waiting guests in all",
     ),
     _m(
         "core-max-guests",
-        CORE,
+        HUB_STATE,
         "        return admitted < self.limits.max_peers\n",
         "        return admitted <= self.limits.max_peers\n",
         (
@@ -317,50 +325,50 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "core-resume-session-room",
-        CORE,
-        'if (cred.kind == "resume" or self.auto_admit) and cred.kind != "host":',
-        'if self.auto_admit and cred.kind != "host":',
+        OPS_SESSION,
+        'if (cred.kind == "resume" or ctx.auto_admit) and cred.kind != "host":',
+        'if ctx.auto_admit and cred.kind != "host":',
         (f"{_INV}::test_a_resuming_guest_is_refused_when_the_session_is_full",),
         "hello: a resuming guest counts against --max-guests",
     ),
     _m(
         "core-admission-needed",
-        CORE,
-        '            else:\n                peer.state = "awaiting_admission"\n',
-        "            else:\n                resume_secret = self._admit(peer, now)\n",
-        ("tests/hub/test_hub_admission.py::test_waiting_guests_do_not_count_towards_max_guests",),
+        OPS_SESSION,
+        '        else:\n            move(peer, "awaiting_admission")\n',
+        "        else:\n            resume_secret = record_admission(ctx, peer, now)\n",
+        ("tests/hub/test_admission.py::test_waiting_guests_do_not_count_towards_max_guests",),
         "hello: without --auto-admit a new guest waits for the host",
     ),
     _m(
         "core-trusted",
-        CORE,
+        HUB_STATE,
         "        row = self.store.get_guest(peer.guest_id)\n"
         "        return bool(row and row.trusted)\n",
         "        return True\n",
         (
-            "tests/hub/test_hub_changes.py::test_host_sees_the_diff_and_approving_writes_the_proposal",
+            "tests/hub/ops/test_changes.py::test_host_sees_the_diff_and_approving_writes_the_proposal",
         ),
         "_is_trusted: only trusted editors apply without approval",
     ),
     _m(
         "core-pending-count",
-        CORE,
-        "        if count >= self.limits.max_pending_per_guest:\n",
-        "        if False:\n",
+        HUB_CHANGES,
+        "    if count >= ctx.limits.max_pending_per_guest:\n",
+        "    if False:\n",
         (f"{_INV}::test_a_guest_over_its_pending_change_count_is_refused",),
         "_check_pending_room: pending changes per guest",
     ),
     _m(
         "core-pending-bytes",
-        CORE,
-        "        if pending + size > self.limits.max_pending_bytes_per_guest:\n",
-        "        if False:\n",
+        HUB_CHANGES,
+        "    if pending + size > ctx.limits.max_pending_bytes_per_guest:\n",
+        "    if False:\n",
         (f"{_INV}::test_a_guest_over_its_pending_bytes_is_refused",),
         "_check_pending_room: pending bytes per guest",
     ),
     _m(
         "core-my-changes-author",
-        CORE,
+        OPS_CHANGES,
         "status=args.status, author_id=author, include_content=False",
         "status=args.status, author_id=None, include_content=False",
         (f"{_INV}::test_a_guests_list_and_count_of_changes_hold_only_its_own",),
@@ -368,23 +376,23 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "core-status-pending-own",
-        CORE,
-        "            else self.store.pending_totals(peer.guest_id)[0]\n",
-        "            else self.store.pending_grand_totals()[0]\n",
+        OPS_SESSION,
+        "        else ctx.store.pending_totals(peer.guest_id)[0]\n",
+        "        else ctx.store.pending_grand_totals()[0]\n",
         (f"{_INV}::test_a_guests_list_and_count_of_changes_hold_only_its_own",),
         "status: a guest counts only its own pending changes",
     ),
     _m(
         "core-status-waiting-hidden",
-        CORE,
-        "visible = [p for p in self.peers.values() if p.admitted or peer.is_host or p is peer]",
-        "visible = list(self.peers.values())",
+        OPS_SESSION,
+        "visible = [p for p in ctx.peers.values() if p.admitted or peer.is_host or p is peer]",
+        "visible = list(ctx.peers.values())",
         (f"{_INV}::test_a_guest_does_not_see_guests_waiting_for_admission",),
         "status: guests do not see who waits for admission",
     ),
     _m(
         "core-conflict-diff-redacted",
-        CORE,
+        HUB_STATE,
         "if redacted is not None and not peer.is_host and peer.guest_id != redacted[0]:",
         "if False:",
         (f"{_INV}::test_a_conflict_of_one_guests_change_shows_its_diff_to_no_other_guest",),
@@ -392,51 +400,53 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "core-reject-applied",
-        CORE,
-        '        if row.status == "applied":\n            raise op_error(\n'
-        '                ErrorCode.ALREADY_DECIDED, f"change {row.id} was already applied"',
-        "        if False:\n            raise op_error(\n"
-        '                ErrorCode.ALREADY_DECIDED, f"change {row.id} was already applied"',
+        OPS_CHANGES,
+        '    if row.status == "applied":\n'
+        "        raise op_error(\n"
+        '            ErrorCode.ALREADY_DECIDED, f"change {row.id} was already applied"',
+        "    if False:\n"
+        "        raise op_error(\n"
+        '            ErrorCode.ALREADY_DECIDED, f"change {row.id} was already applied"',
         (f"{_INV}::test_rejecting_an_applied_change_is_refused_and_the_file_stays",),
         "reject_change: an applied change stays applied",
     ),
     _m(
         "core-approve-rejected",
-        CORE,
-        '            if row.status == "rejected":\n',
-        "            if False:\n",
+        OPS_CHANGES,
+        '        if row.status == "rejected":\n',
+        "        if False:\n",
         (
-            "tests/hub/test_hub_changes.py::test_rejecting_twice_is_idempotent_and_approve_after_reject_is_refused",
+            "tests/hub/ops/test_changes.py::test_rejecting_twice_is_idempotent_and_approve_after_reject_is_refused",
         ),
         "approve_change: a rejected change is never applied",
     ),
     _m(
         "core-locks-enforced",
-        CORE,
-        "                self.locks.check_writable(p, holder, now)\n",
-        "                pass\n",
-        ("tests/hub/test_hub_changes.py::test_a_pending_change_holds_the_lock_on_its_path",),
+        HUB_CHANGES,
+        "            ctx.locks.check_writable(p, holder, now)\n",
+        "            pass\n",
+        ("tests/hub/ops/test_changes.py::test_a_pending_change_holds_the_lock_on_its_path",),
         "_propose: another peer's lock refuses the change",
     ),
     _m(
         "core-base-sha",
-        CORE,
-        "        if base is not None and base != current:\n",
-        "        if False:\n",
-        ("tests/hub/test_hub_changes.py::test_a_stale_base_sha256_is_refused_as_a_conflict",),
+        HUB_CHANGES,
+        "    if base is not None and base != current:\n",
+        "    if False:\n",
+        ("tests/hub/ops/test_changes.py::test_a_stale_base_sha256_is_refused_as_a_conflict",),
         "_check_base: a stale base_sha256 is a conflict",
     ),
     _m(
         "core-kick-forgets-resume",
-        CORE,
-        '                self.store.set_guest_state(target.guest_id, "kicked")\n',
-        "                pass\n",
+        OPS_ADMIN,
+        '            ctx.store.set_guest_state(target.guest_id, "kicked")\n',
+        "            pass\n",
         (f"{_INV}::test_a_resume_credential_of_a_kicked_guest_is_refused",),
         "kick: the guest's resume credential dies",
     ),
     _m(
         "core-revoke-disconnects",
-        CORE,
+        OPS_ADMIN,
         "if target.credential.invite_id == row.invite_id or target.guest_id in guests:",
         "if False:",
         (
@@ -446,7 +456,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "core-unshared-events",
-        CORE,
+        HUB_STATE,
         "            if not peer.is_host and (hosts_only or not shared):\n",
         "            if not peer.is_host and hosts_only:\n",
         (f"{_INV}::test_a_guest_gets_no_event_about_an_unshared_path",),
@@ -454,17 +464,17 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "core-trust-viewer",
-        CORE,
-        '        if row.role != "editor":\n',
-        "        if False:\n",
+        OPS_ADMIN,
+        '    if row.role != "editor":\n',
+        "    if False:\n",
         (f"{_INV}::test_a_viewer_cannot_be_trusted",),
         "trust: viewers cannot be trusted",
     ),
     _m(
         "core-move-target-exists",
-        CORE,
-        "            if target_text is not None or target.exists() or target.is_symlink():\n",
-        "            if False:\n",
+        OPS_CHANGES,
+        "        if target_text is not None or target.exists() or target.is_symlink():\n",
+        "        if False:\n",
         (f"{_INV}::test_a_guests_move_onto_an_existing_file_is_refused_at_once",),
         "move_file: never onto an existing path",
     ),
@@ -485,7 +495,7 @@ MUTANTS: tuple[Mutant, ...] = (
         '    if relpath.startswith("/"):\n',
         "    if False:\n",
         (
-            "tests/hub/test_hub_sharing.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
+            "tests/hub/ops/test_files.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
             "tests/hub/workspace/test_paths.py::test_safe_join_refuses_each_documented_form_and_says_why",
         ),
         "safe_join: no absolute path",
@@ -496,7 +506,7 @@ MUTANTS: tuple[Mutant, ...] = (
         '    if "\\\\" in relpath:\n',
         "    if False:\n",
         (
-            "tests/hub/test_hub_sharing.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
+            "tests/hub/ops/test_files.py::test_escape_attempts_over_the_wire_neither_read_nor_write_outside",
             "tests/hub/workspace/test_paths.py::test_safe_join_refuses_each_documented_form_and_says_why",
         ),
         "safe_join: no backslash",
@@ -526,6 +536,39 @@ MUTANTS: tuple[Mutant, ...] = (
         "False",
         ("tests/hub/workspace/test_sharing.py::test_a_symlink_to_an_unshared_file_is_not_shared",),
         "_check: a symlink's target must be shared too",
+    ),
+    _m(
+        "ws-index-unshared",
+        WS_INDEX,
+        "if not is_host and (not kid.shared or (kid.kind",
+        "if not is_host and (False or (kid.kind",
+        (
+            "tests/hub/workspace/test_index.py::"
+            "test_index_backed_answers_equal_walk_backed_ones_with_nested_ignore_files",
+        ),
+        "index: a guest's answer leaves out what the index decided unshared",
+    ),
+    _m(
+        "ws-index-symlink",
+        WS_INDEX,
+        'kid.kind == "symlink" and not visible(path)',
+        'kid.kind == "symlink" and False',
+        (
+            "tests/hub/workspace/test_index.py::"
+            "test_index_backed_answers_equal_walk_backed_ones_with_nested_ignore_files",
+        ),
+        "index: a guest sees a symlink only when its target is shared, asked at each answer",
+    ),
+    _m(
+        "ws-index-redecide",
+        WS_INDEX,
+        "        self._redecide(policy)\n",
+        "        pass\n",
+        (
+            "tests/hub/workspace/test_index.py::"
+            "test_an_ignore_file_change_re_decides_the_subtree_it_governs",
+        ),
+        "index: a changed ignore file re-decides the subtree it governs",
     ),
     _m(
         "ws-builtin-deny",

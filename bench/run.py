@@ -778,7 +778,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--proposals", type=int, help="1 MiB proposals in the memory test (400)")
     parser.add_argument("--search-sizes", default=None, help="tree sizes (default 1000,5000,20000)")
-    parser.add_argument("--only", default="", help="comma-separated sections to run")
+    parser.add_argument(
+        "--only", default="", help="comma-separated sections to run (index: only when named)"
+    )
     a = parser.parse_args(argv)
     iterations = a.iterations or (30 if a.quick else 200)
     duration = a.duration or (3.0 if a.quick else 10.0)
@@ -815,11 +817,19 @@ def main(argv: list[str] | None = None) -> None:
                 await bench_memory(work, proposals, results)
             if want("search"):
                 await bench_search_growth(work, search_sizes, results)
+            if want("index") and only:  # minutes on 100k files: only when asked for
+                from bench.large_tree import bench_large_tree
+
+                await bench_large_tree(work, 100_000, results)
 
     asyncio.run(run_all())
     if STARTS:
         results.setdefault("startup", {})["subprocess_to_join_line"] = summary(STARTS)
     print_table(results)
+    if "large_tree" in results:
+        from bench.large_tree import print_large_tree
+
+        print_large_tree(results)
     if a.out:
         a.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
         print(f"\nresults written to {a.out}")

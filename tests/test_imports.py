@@ -18,9 +18,10 @@ An import names a module: ``from letswork.cli import admin`` is an arrow to
 ``letswork.cli.admin`` when that is a module, and ``from letswork.hub.app import hub_info`` an
 arrow to ``letswork.hub.app``. A literal ``importlib.import_module("letswork....")`` counts too.
 
-The circles that exist today are listed in :data:`ALLOWED_CYCLES`, each by name; later steps of
-issue 14 remove them. The list can only shrink: a circle that is gone fails the test until its
-entry is deleted, and any other circle (a new one, or a listed one that grew) fails it too.
+:data:`ALLOWED_CYCLES` named the circles that existed when this test was written (the hub's
+core and its collab mixin, the channel's two tool modules); issue 14 removed both, and the list
+is empty. It can only shrink: a circle that is gone fails the test until its entry is deleted,
+and any other circle fails it too.
 """
 
 from __future__ import annotations
@@ -47,13 +48,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "shared": frozenset(),
 }
 
-#: Import circles that exist today, by name: removed by issue 14's hub/channel steps. Delete an
-#: entry when its circle is gone (the test says so); never add one.
-ALLOWED_CYCLES: dict[str, frozenset[str]] = {
-    # The mixin loop: CollabOps declares the core's Peer under TYPE_CHECKING, the core inherits
-    # CollabOps. Removed by issue 14's hub steps (handlers in hub/ops/<group>.py).
-    "hub core <-> collab mixin": frozenset({"letswork.hub.core", "letswork.hub.collab"}),
-}
+#: Import circles allowed, by name: none since issue 14. Never add one.
+ALLOWED_CYCLES: dict[str, frozenset[str]] = {}
 
 
 def module_files(package: Path) -> dict[str, Path]:

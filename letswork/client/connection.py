@@ -30,7 +30,9 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import random
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
@@ -40,6 +42,12 @@ from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from letswork.shared import crypto
+
+try:  # the kernel's send queue, for the link check (POSIX; Windows goes without)
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover
+    fcntl = termios = None  # type: ignore[assignment]
 from letswork.shared.errors import (
     ErrorCode,
     HandshakeError,
@@ -50,7 +58,11 @@ from letswork.shared.errors import (
     RecordError,
     TransportError,
 )
-from letswork.shared.limits import Limits
+from letswork.shared.limits import (
+    FAST_RECONNECT_MAX_DELAY_SECONDS,
+    FAST_RECONNECT_WINDOW_SECONDS,
+    Limits,
+)
 from letswork.shared.protocol.catalogue import EVENTS
 from letswork.shared.protocol.session import AdmittedData, HelloResult
 from letswork.shared.protocol.wire import (
@@ -127,6 +139,14 @@ class HubConnection:
         self._pending: dict[int, tuple[str, asyncio.Future[Reply]]] = {}
         self._last_id = 0  # the highest request id sent on this object
         self._reader: asyncio.Task[None] | None = None
+        self._link_check: asyncio.Task[None] | None = None
+        self._dead_link: ClientConnection | None = None  # dropped for a missing pong
+        #: Pings sent because a request went unanswered for ``limits.stall_ping_seconds``,
+        #: and the round trip in seconds of the last one answered.
+        self.link_checks = 0
+        self.latency: float | None = None
+        #: Bytes received from the hub, on all connections.
+        self.received = 0
         self._send_lock = asyncio.Lock()
         self._connected = asyncio.Event()
         self._admitted = asyncio.Event()
@@ -209,7 +229,8 @@ class HubConnection:
             if code == crypto.CloseCode.TOO_MANY_ATTEMPTS:
                 raise TransportError(
                     "the hub is refusing connections from here after too many failed attempts; "
-                    "wait a minute"
+                    "wait a minute",
+                    code=ErrorCode.RATE_LIMITED,
                 ) from None
             raise TransportError(f"the hub closed the connection ({_close_text(exc)})") from None
         except asyncio.TimeoutError:
@@ -225,6 +246,7 @@ class HubConnection:
                 "was tampered with, or this is not the real hub"
             ) from None
         self._ws, self._session = ws, session
+        self._count_received(ws)
         self._faulted = False
         self._reader = asyncio.create_task(self._read_loop(ws, session))
         try:
@@ -311,11 +333,29 @@ class HubConnection:
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._last_id = request_id
         self._pending[request_id] = (op, future)
-        try:
+        wait = self.limits.request_timeout_seconds if timeout is None else timeout
+
+        async def exchange() -> Reply:
             async with self._send_lock:  # seal + send must keep record order
                 await ws.send(session.seal(payload))
-            wait = self.limits.request_timeout_seconds if timeout is None else timeout
-            return await asyncio.wait_for(asyncio.shield(future), timeout=wait)
+            return await future
+
+        # The send is inside the timeout and the stall check too (found attacking issue 15):
+        # on a link that stopped reading (a dead one, or a hub holding its window shut) it
+        # waits on TCP flow control, with the send lock held, for as long as the link stays so.
+        # Cancelling it is safe: a record is sealed and handed to the socket with no await in
+        # between, so it is either wholly queued or not sealed at all.
+        exchanging = asyncio.ensure_future(exchange())
+        try:
+            stall = self.limits.stall_ping_seconds
+            if stall < wait:
+                # Long unanswered: is the hub busy, or is the link dead? A ping tells within
+                # PONG_TIMEOUT_SECONDS, as the hub answers pings while it works.
+                done, _ = await asyncio.wait({exchanging}, timeout=stall)
+                if not done:
+                    self._check_link(ws)
+                return await asyncio.wait_for(exchanging, timeout=wait - stall)
+            return await asyncio.wait_for(exchanging, timeout=wait)
         except asyncio.TimeoutError:
             raise TransportError(
                 f"the hub did not answer '{op}' within {wait:.0f}s", code=ErrorCode.TIMEOUT
@@ -323,7 +363,66 @@ class HubConnection:
         except ConnectionClosed:
             raise TransportError(self._down_message()) from None
         finally:
+            exchanging.cancel()
+            if future.done() and not future.cancelled():
+                future.exception()  # read: a failed send leaves the reader's error unread
             self._pending.pop(request_id, None)
+
+    def _count_received(self, ws: ClientConnection) -> None:
+        """Count into :attr:`received` the bytes ``ws`` gets: the link check takes a link
+        still receiving (a large reply on a slow link, the pong queued behind it) as alive.
+        asyncio hands a protocol its bytes through ``data_received``, looked up on the
+        instance, so wrapping it there sees every byte."""
+        data_received = ws.data_received
+
+        def counting(data: bytes) -> None:
+            self.received += len(data)
+            data_received(data)
+
+        ws.data_received = counting  # type: ignore[method-assign]
+
+    def _check_link(self, ws: ClientConnection) -> None:
+        """Ping the hub once on ``ws`` (one check at a time) and drop ``ws`` if no pong comes
+        within ``limits.pong_timeout_seconds``: its requests then fail with a
+        :class:`TransportError` and :meth:`run_forever` reconnects (RFC 6455 section 5.5.2)."""
+        if self._link_check is None or self._link_check.done():
+            self.link_checks += 1
+            self._link_check = asyncio.create_task(self._ping_or_drop(ws))
+
+    async def _ping_or_drop(self, ws: ClientConnection) -> None:
+        timeout = self.limits.pong_timeout_seconds
+
+        async def ping() -> None:
+            pong = await ws.ping()  # waits while the send buffer is over its high-water mark
+            self.latency = await pong
+
+        checking = asyncio.ensure_future(ping())
+        try:
+            unsent, received = _unsent_bytes(ws), self.received
+            while True:
+                done, _ = await asyncio.wait({checking}, timeout=timeout)
+                if done:
+                    checking.result()
+                    return
+                # No pong yet. A slow link busy with a large request or reply still moves
+                # bytes, and the ping or its pong waits behind them: that link is alive
+                # (found attacking issue 15). A dead one, or a hub that stopped reading or
+                # sending, moves none.
+                now = _unsent_bytes(ws)
+                if now >= unsent and self.received == received:
+                    break
+                unsent, received = now, self.received
+            if self._ws is ws:
+                log.warning("the hub answered no ping within %gs: dropping the link", timeout)
+                self._dead_link = ws
+                # Not ws.close(): its closing handshake would wait on the dead link too.
+                ws.transport.abort()
+        except (ConnectionClosed, asyncio.CancelledError):
+            pass
+        except Exception:  # a check that fails must not go unseen, nor end the connection
+            log.exception("the check of the link to the hub failed")
+        finally:
+            checking.cancel()
 
     def _down_message(self) -> str:
         why = f" ({self.last_error})" if self.last_error else ""
@@ -362,6 +461,11 @@ class HubConnection:
                     "dropped the connection"
                 )
                 log.warning("dropping the connection: %s", error.message)
+            elif self._dead_link is ws:
+                error = TransportError(
+                    "the link to the hub went dead: it answered no ping within "
+                    f"{self.limits.pong_timeout_seconds:g}s"
+                )
             else:
                 error = TransportError(f"the hub closed the connection ({_close_text(exc)})")
         except (RecordError, HubProtocolError) as exc:
@@ -393,8 +497,7 @@ class HubConnection:
                     self.state = "disconnected"
 
     async def _close_for_fault(self, ws: ClientConnection, reason: str) -> None:
-        with contextlib.suppress(Exception):
-            await ws.close(crypto.CloseCode.PROTOCOL_VIOLATION, reason or "bad message")
+        await _close_soon(ws, crypto.CloseCode.PROTOCOL_VIOLATION, reason or "bad message")
         self.close_code = crypto.CloseCode.PROTOCOL_VIOLATION
 
     def _handle_response(self, message: Response) -> None:
@@ -475,31 +578,53 @@ class HubConnection:
     async def run_forever(
         self,
         *,
-        base_delay: float = 0.5,
+        base_delay: float = 0.1,
         max_delay: float = 30.0,
         rng: Callable[[], float] = random.random,
     ) -> None:
         """Stay connected: reconnect with exponential backoff and full jitter until closed.
 
-        Stops (state ``revoked``) when the hub refuses the credential or removes this peer.
-        A connection dropped because the hub broke the protocol, or that ended within
+        While the hub has been unreachable for less than
+        :data:`~letswork.shared.limits.FAST_RECONNECT_WINDOW_SECONDS`, attempts are at most
+        :data:`~letswork.shared.limits.FAST_RECONNECT_MAX_DELAY_SECONDS` apart, so a hub that
+        restarts is reached within a second (see :func:`reconnect_delay`). Stops (state
+        ``revoked``) when the hub refuses the credential or removes this peer. A connection
+        dropped because the hub broke the protocol, or that ended within
         :data:`STABLE_CONNECTION_SECONDS` of ``hello``, counts as a failed attempt for the
-        backoff (:attr:`faults`). Never raises a :class:`LetsworkError`.
+        backoff (:attr:`faults`), without the fast window. Never raises a
+        :class:`LetsworkError`.
         """
+        loop = asyncio.get_running_loop()
+        down_since: float | None = None  # loop time the hub became unreachable
         while not self._closed_by_user:
             if not self.connected:
                 self.attempt += 1
                 self.state = f"connecting (attempt {self.attempt})"
                 try:
                     await self.connect()
+                    down_since = None
                 except HandshakeError as exc:
                     self.state = "revoked"
                     self.last_error = exc.message
                     return
                 except LetsworkError as exc:
                     self.last_error = exc.message
-                    delay = min(max_delay, base_delay * 2 ** min(self.attempt, 16)) * rng()
-                    delay = max(delay, base_delay / 2)
+                    now = loop.time()
+                    down_since = now if down_since is None else down_since
+                    # Only an unreachable hub gets the fast window. A hub that broke the
+                    # protocol, refused hello (a deny's cooldown, a full session) or refused
+                    # the connection for too many failed attempts (found attacking issue 15:
+                    # ~60 knocks in its 30 s, against ~6) backs off at once: it cannot make
+                    # this loop knock once a second.
+                    unreachable = (
+                        isinstance(exc, TransportError)
+                        and not isinstance(exc, HubProtocolError)
+                        and exc.code != ErrorCode.RATE_LIMITED
+                    )
+                    down_for = now - down_since if unreachable else math.inf
+                    delay = reconnect_delay(
+                        self.attempt, down_for, base=base_delay, ceiling=max_delay, jitter=rng()
+                    )
                     self.state = f"connecting (attempt {self.attempt}, next in {delay:.1f}s)"
                     await asyncio.sleep(delay)
                     continue
@@ -509,24 +634,27 @@ class HubConnection:
             if self._closed_by_user:
                 continue
             delay = 0.0
-            lasted = asyncio.get_running_loop().time() - self._up_since
+            lasted = loop.time() - self._up_since
             if self._faulted or lasted < STABLE_CONNECTION_SECONDS:
                 # The hub broke the protocol after hello, or hung up at once: back off as after
                 # a failed attempt, so it cannot make this loop reconnect at full speed.
                 self.faults += 1
-                delay = min(max_delay, base_delay * 2 ** min(self.faults, 16)) * rng()
-                delay = max(delay, base_delay / 2)
+                delay = reconnect_delay(
+                    self.faults, math.inf, base=base_delay, ceiling=max_delay, jitter=rng()
+                )
             else:
                 self.faults = 0
+                down_since = loop.time()
             self.state = f"connecting (attempt {self.attempt + 1}, next in {delay:.1f}s)"
             if delay:
                 await asyncio.sleep(delay)
 
     async def _drop(self) -> None:
+        if self._link_check is not None:
+            self._link_check.cancel()
         ws, self._ws, self._session = self._ws, None, None
         if ws is not None:
-            with contextlib.suppress(Exception):
-                await ws.close()
+            await _close_soon(ws)
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(BaseException):
@@ -537,6 +665,55 @@ class HubConnection:
         self._closed_by_user = True
         self.state = "closed"
         await self._drop()
+
+
+def reconnect_delay(
+    attempt: int, down_for: float, *, base: float, ceiling: float, jitter: float
+) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (from 1): exponential backoff
+    with full jitter, ``min(cap, base * 2**attempt) * jitter`` and at least ``base / 2``
+    ("Exponential Backoff And Jitter", AWS Architecture Blog, 2015).
+
+    ``cap`` is ``ceiling``, or :data:`~letswork.shared.limits.FAST_RECONNECT_MAX_DELAY_SECONDS`
+    while ``down_for`` (seconds since the hub became unreachable; ``math.inf`` for a hub that
+    broke the protocol) is under
+    :data:`~letswork.shared.limits.FAST_RECONNECT_WINDOW_SECONDS`. ``jitter`` is in [0, 1).
+    """
+    cap = ceiling
+    if down_for < FAST_RECONNECT_WINDOW_SECONDS:
+        cap = min(ceiling, FAST_RECONNECT_MAX_DELAY_SECONDS)
+    delay = min(cap, base * 2.0 ** min(attempt, 16)) * jitter
+    return max(delay, base / 2)
+
+
+#: Seconds :func:`_close_soon` gives the closing handshake before it aborts the connection.
+CLOSE_TIMEOUT_SECONDS = 2.0
+
+
+async def _close_soon(ws: ClientConnection, code: int = 1000, reason: str = "") -> None:
+    """Close ``ws``, aborting it after :data:`CLOSE_TIMEOUT_SECONDS`.
+
+    ``ws.close()`` first waits for the send buffer to drain, and only then starts its own
+    close timeout: on a link that stopped reading it never returned (found attacking
+    issue 15).
+    """
+    try:
+        await asyncio.wait_for(ws.close(code, reason), timeout=CLOSE_TIMEOUT_SECONDS)
+    except Exception:  # TimeoutError, or an OSError of a broken link
+        ws.transport.abort()
+
+
+def _unsent_bytes(ws: ClientConnection) -> int:
+    """Bytes ``ws`` has queued and not yet sent: its transport's buffer, plus the kernel's
+    send queue where the system tells it (``SIOCOUTQ``, Linux); what stops falling on a link
+    that carries nothing."""
+    queued = ws.transport.get_write_buffer_size()
+    sock = ws.transport.get_extra_info("socket")
+    if sock is not None and fcntl is not None and hasattr(termios, "TIOCOUTQ"):
+        with contextlib.suppress(OSError, ValueError):
+            raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+            queued += int.from_bytes(raw, sys.byteorder, signed=True)
+    return queued
 
 
 def _code(value: Any) -> ErrorCode:

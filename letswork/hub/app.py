@@ -17,13 +17,15 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 from letswork.hub.core import HubCore
 from letswork.hub.server import HubServer
 from letswork.hub.store import Store
+from letswork.hub.workspace.index import IndexFull, TreeIndex
 from letswork.local import statedir
 from letswork.local.hubinfo import hub_info, write_hub_info
 from letswork.shared.errors import UsageError
@@ -31,12 +33,17 @@ from letswork.shared.limits import Limits
 
 log = logging.getLogger("letswork.hub")
 
+_T = TypeVar("_T")
+
 #: Longest Unix socket path used in place (``sun_path`` is 104 bytes on macOS, 108 on Linux).
 _MAX_SOCKET_PATH_BYTES = 100
 #: The file watcher is started again after a failure, first after this many seconds ...
 WATCH_RESTART_FIRST_DELAY = 0.5
 #: ... doubling up to this; a watcher that ran longer than this before failing starts over.
 WATCH_RESTART_MAX_DELAY = 30.0
+#: A build of the folder's index that takes longer than this gives up: requests walk the
+#: folder as without an index (a 100k-entry folder builds in about a second).
+INDEX_BUILD_DEADLINE_SECONDS = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +84,12 @@ class RunningHub:
         self.first_invite: str | None = None
         self.stop_requested = asyncio.Event()
         self._socket_dir: Path | None = None
+        #: one thread for the folder's index: its build, then the watcher's updates
+        self._index_pool: ThreadPoolExecutor | None = None
+        self._index_sync: asyncio.Future[None] | None = None
+        self._after_listen: asyncio.Task[None] | None = None
+        #: set while the folder's index is on (tests and benches wait for it)
+        self.index_ready = asyncio.Event()
 
     def _take_folder_lock(self) -> None:
         fd = os.open(self.state.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -123,6 +136,11 @@ class RunningHub:
                 clock=cfg.clock,
             )
             self.core.on_shutdown = self.stop_requested.set
+            # Leftover temp files are found after listening (by the index build, or one walk
+            # off the loop): a walk of a 100k-file folder here delayed the join line. Before
+            # listening, only those of the writes a killed hub had under way (its journal).
+            self.core.workspace.defer_temp_cleanup = True
+            self.core.workspace.temp_journal = self.state.dir / "temp-files"
             recovered = self.core.recover(now)
             if any(recovered.values()):
                 log.info("recovered state: %s", recovered)
@@ -163,8 +181,13 @@ class RunningHub:
                     "started_at": now,
                 },
             )
+            self._index_pool = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="letswork-index"
+            )
             if cfg.watch:
                 self._watcher = asyncio.create_task(self._watch())
+            else:
+                self._after_listen = asyncio.create_task(self._cleanup_temp_files())
         except BaseException:
             await self.stop()
             raise
@@ -223,8 +246,81 @@ class RunningHub:
         assert self.store is not None and self.core is not None
         return self._first_invite(self.config.clock())
 
+    async def _off_loop(self, work: Callable[[], _T]) -> _T:
+        """``work`` on the index's thread (one at a time, never on the event loop)."""
+        assert self._index_pool is not None
+        return await asyncio.get_running_loop().run_in_executor(self._index_pool, work)
+
+    async def _cleanup_temp_files(self) -> None:
+        """Remove leftover temp files off the loop, after listening (no index to do it)."""
+        assert self.core is not None
+        ws = self.core.workspace
+        ws.defer_temp_cleanup = False
+        try:
+            removed = await self._off_loop(ws.cleanup_temp_files)
+        except Exception:  # pragma: no cover - a bug must not stop the hub
+            log.exception("removing leftover temp files failed")
+            return
+        if removed:
+            log.info("removed %d leftover temp files", removed)
+
+    async def _build_index(self, index: TreeIndex) -> None:
+        """Build ``index`` on the index's thread, with a deadline, and turn it on; on a cap,
+        the deadline or an error, requests keep walking the folder (logged, never raised).
+        The first build also removes leftover temp files (start-up recovery)."""
+        assert self.core is not None
+        ws = self.core.workspace
+        first = ws.defer_temp_cleanup
+        deadline = time.monotonic() + INDEX_BUILD_DEADLINE_SECONDS
+        stop = self._stop_watch
+
+        def should_stop() -> bool:
+            return stop.is_set() or time.monotonic() >= deadline
+
+        started = time.monotonic()
+        try:
+            await self._off_loop(lambda: index.build(should_stop, remove_temps=first))
+        except IndexFull as exc:
+            if not stop.is_set():
+                log.warning("no file index (%s); requests walk the folder", exc)
+        except Exception:
+            log.exception("building the file index failed; requests walk the folder")
+        else:
+            ws.index = index
+            self.index_ready.set()
+            self._sync_index(index)
+            log.info("file index: %d entries in %.2fs", len(index), time.monotonic() - started)
+        if first and not stop.is_set():
+            ws.defer_temp_cleanup = False
+            if not index.ready:
+                await self._cleanup_temp_files()  # the build may have stopped half-way
+            elif index.temps_removed:
+                log.info("removed %d leftover temp files", index.temps_removed)
+
+    def _sync_index(self, index: TreeIndex) -> None:
+        """Apply the paths noted in ``index`` on its thread; one sync at a time, and another
+        when paths were noted while one ran. Requests sync too before they read it."""
+        if self._index_sync is not None and not self._index_sync.done():
+            return
+        if self._index_pool is None or self._stop_watch.is_set():
+            return
+
+        def again(done: asyncio.Future[None]) -> None:
+            if not done.cancelled() and done.exception() is None and index._pending:
+                self._sync_index(index)
+
+        self._index_sync = asyncio.get_running_loop().run_in_executor(self._index_pool, index.sync)
+        self._index_sync.add_done_callback(again)
+
     async def _watch(self) -> None:
-        """Tell peers about files changed on disk by someone other than the hub.
+        """Keep the folder's index and tell peers about files changed on disk by someone other
+        than the hub.
+
+        Each (re)start of the watcher builds a new index once the watches are in place, so no
+        change falls between the build and the watcher; until it is built requests walk the
+        folder. Every change reaches the index (bursts are coalesced by :meth:`_sync_index`);
+        peers hear of those that watchfiles' default filter passes (not ``__pycache__``,
+        ``node_modules``, editors' swap files...), as before the index.
 
         The watcher is started again when it fails: watchfiles gives up on a whole batch, and
         ends, when one changed path is not UTF-8 (a file name in bytes 0x80-0xFF, from an
@@ -234,25 +330,48 @@ class RunningHub:
         announced (guests' ``base_sha256`` still catches a file that changed under them).
         """
         try:
-            from watchfiles import Change, awatch
+            from watchfiles import Change, DefaultFilter, awatch
         except ImportError:  # pragma: no cover - watchfiles is a dependency
             return
         kinds = {Change.added: "created", Change.modified: "modified", Change.deleted: "deleted"}
+        announced = DefaultFilter()
         assert self.core is not None
         core = self.core
+        ws = core.workspace
         delay = WATCH_RESTART_FIRST_DELAY
         while not self._stop_watch.is_set():
             started = time.monotonic()
+            index = TreeIndex(ws)
+            ws.index = None  # changes while no watcher ran are not in any index
+            self.index_ready.clear()
+            ws.rules.on_change = index.note
+            build: asyncio.Task[None] | None = None
+
+            def registered(index: TreeIndex = index) -> None:
+                nonlocal build
+                build = asyncio.create_task(self._build_index(index))
+
             try:
-                async for changes in awatch(
-                    self.root, stop_event=self._stop_watch, debounce=200, recursive=True
-                ):
+                gen = awatch(
+                    self.root,
+                    stop_event=self._stop_watch,
+                    debounce=200,
+                    recursive=True,
+                    watch_filter=None,
+                )
+                async for changes in _after_first_step(gen, registered):
+                    index.note_abspaths(path for _, path in changes)
+                    if ws.index is index:
+                        self._sync_index(index)
                     for change, abspath in changes:
-                        core.note_disk_change(
-                            abspath, kinds.get(change, "modified"), self.config.clock()
-                        )
+                        if announced(change, abspath):
+                            core.note_disk_change(
+                                abspath, kinds.get(change, "modified"), self.config.clock()
+                            )
                 return
             except Exception as exc:
+                ws.index = None
+                self.index_ready.clear()
                 if time.monotonic() - started > WATCH_RESTART_MAX_DELAY:
                     delay = WATCH_RESTART_FIRST_DELAY  # it had been working: start over
                 while getattr(exc, "exceptions", None):  # the task group's first error
@@ -262,6 +381,10 @@ class RunningHub:
                     str(exc)[:300] or type(exc).__name__,
                     delay,
                 )
+            finally:
+                if build is not None and not build.done():
+                    with contextlib.suppress(BaseException):
+                        await build  # ends at its deadline, or now if stopping
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stop_watch.wait(), delay)
             delay = min(delay * 2, WATCH_RESTART_MAX_DELAY)
@@ -273,6 +396,15 @@ class RunningHub:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._watcher, timeout=5)
             self._watcher = None
+        if self._after_listen is not None:
+            self._after_listen.cancel()
+            with contextlib.suppress(BaseException):
+                await self._after_listen
+            self._after_listen = None
+        if self._index_pool is not None:
+            # Not waited for on the loop: a build under way sees the stop and ends.
+            self._index_pool.shutdown(wait=False, cancel_futures=True)
+            self._index_pool = None
         if self.server is not None:
             await self.server.stop()
             self.server = None
@@ -287,3 +419,28 @@ class RunningHub:
                 self.state.hub_info_path.unlink()
             self._lock_file.close()
             self._lock_file = None
+
+
+async def _after_first_step(
+    gen: AsyncIterator[_T], on_first_step: Callable[[], None]
+) -> AsyncIterator[_T]:
+    """The items of ``gen``, calling ``on_first_step`` once ``gen`` has run up to its first
+    pause: watchfiles' ``awatch`` puts its watches in place there (synchronously, in its
+    ``RustNotify``) before it waits for changes in a thread."""
+    it = gen.__aiter__()
+    step: asyncio.Future[_T] = asyncio.ensure_future(it.__anext__())
+    try:
+        await asyncio.sleep(0)  # one turn of the loop: the task above takes its first step
+        on_first_step()
+        while True:
+            try:
+                item = await step
+            except StopAsyncIteration:
+                return
+            yield item
+            step = asyncio.ensure_future(it.__anext__())
+    finally:
+        if not step.done():
+            step.cancel()
+            with contextlib.suppress(BaseException):
+                await step

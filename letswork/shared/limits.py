@@ -43,6 +43,19 @@ LOCK_EXPIRY_SECONDS = 30 * 60.0
 PING_INTERVAL_SECONDS = 20.0
 #: A request the hub has not answered in this many seconds fails with ``timeout``.
 REQUEST_TIMEOUT_SECONDS = 30.0
+#: A request unanswered this long makes the client ping the hub (issue 15): a dead TCP link
+#: (a closed laptop lid, a Wi-Fi change) is then noticed in STALL_PING_SECONDS +
+#: PONG_TIMEOUT_SECONDS = 8 s, not after the keepalive's 20-40 s. A busy hub still answers a
+#: ping at once: WebSocket control frames do not wait for the request.
+STALL_PING_SECONDS = 3.0
+#: A ping the hub has not answered in this many seconds drops the connection.
+PONG_TIMEOUT_SECONDS = 5.0
+#: While an outage is younger than this, reconnect attempts are at most
+#: FAST_RECONNECT_MAX_DELAY_SECONDS apart, so a hub that is back (a restart) is reached
+#: within a second; after it the backoff grows to its ceiling.
+FAST_RECONNECT_WINDOW_SECONDS = 30.0
+#: See FAST_RECONNECT_WINDOW_SECONDS.
+FAST_RECONNECT_MAX_DELAY_SECONDS = 1.0
 
 #: Deepest JSON nesting accepted in an application message.
 MAX_JSON_DEPTH = 16
@@ -262,6 +275,8 @@ class Limits:
     lock_expiry_seconds: float = LOCK_EXPIRY_SECONDS
     ping_interval_seconds: float = PING_INTERVAL_SECONDS
     request_timeout_seconds: float = REQUEST_TIMEOUT_SECONDS
+    stall_ping_seconds: float = STALL_PING_SECONDS
+    pong_timeout_seconds: float = PONG_TIMEOUT_SECONDS
     max_waiting_per_invite: int = MAX_WAITING_PER_INVITE
     max_waiting_total: int = MAX_WAITING_TOTAL
     deny_cooldown_seconds: float = DENY_COOLDOWN_SECONDS

@@ -1,4 +1,5 @@
-"""Nothing is lost: pending changes survive a stop and a SIGKILL of the hub."""
+"""Nothing is lost: pending changes survive a stop and a SIGKILL of the hub; tasks, variables
+and undelivered messages survive a restart."""
 
 from __future__ import annotations
 
@@ -85,3 +86,35 @@ def test_the_hub_process_module_runs() -> None:
     )
     assert out.returncode == 0
     assert "--tunnel" in out.stdout
+
+
+# ---------------------------------------------------------------------------- restart
+
+
+async def test_tasks_variables_and_undelivered_messages_survive_a_restart(project: Path) -> None:
+    async with running_hub(project) as fx:
+        alice = await fx.guest("alice")
+        bob = await fx.guest("bob")
+        bob_secret = bytes.fromhex(bob.conn.hello["resume_secret"])
+        await bob.conn.close()
+        await alice.wait_event("peer_left", lambda d: d["name"] == "bob")
+        first = (await alice.call("add_task", title="first", priority="critical"))["task"]
+        await alice.call("add_task", title="second", depends_on=[first["id"]])
+        await alice.call("claim_task", id=first["id"])
+        await alice.call("set_var", key="release", value="v1.2")
+        sent = await alice.call("send_message", to="bob", body="kept for you", type="handoff")
+        assert sent["message"]["receipts"][0]["status"] == "sent"
+
+    async with running_hub(project) as fx:
+        bob = await fx.connect(bob_secret, "bob")
+        got = await bob.wait_event("message")
+        assert (got.data["message"]["body"], got.data["message"]["type"]) == (
+            "kept for you",
+            "handoff",
+        )
+        board = await bob.call("board")
+        assert [(t["title"], t["assignee"]) for t in board["claimed"]] == [("first", "alice")]
+        assert [t["title"] for t in board["blocked"]] == ["second"]
+        assert (await bob.call("get_var", key="release"))["vars"][0]["value"] == "v1.2"
+        history = await bob.call("get_messages", include_read=True)
+        assert [m["body"] for m in history["messages"]] == ["kept for you"]

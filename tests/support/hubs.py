@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,19 @@ from letswork.hub.app import HubConfig, RunningHub
 from letswork.local import statedir
 from letswork.shared import invite
 from letswork.shared.limits import Limits
+from letswork.shared.protocol.catalogue import EVENTS, OPS
 from letswork.shared.protocol.wire import Event
+
+
+def check_reply(op: str, result: Mapping[str, Any]) -> None:
+    """Fail (pydantic ``ValidationError``) unless ``result`` fits ``op``'s result model."""
+    OPS[op].result.model_validate(dict(result))
+
+
+def check_event(name: str, data: Mapping[str, Any]) -> None:
+    """Fail unless ``name`` is a catalogue event and ``data`` fits its model."""
+    assert name in EVENTS, f"the hub sent an event the catalogue does not know: {name!r}"
+    EVENTS[name].data.model_validate(dict(data))
 
 
 def make_project(root: Path) -> Path:
@@ -48,7 +60,10 @@ class Client:
     )
 
     async def call(self, op: str, **args: Any) -> dict[str, Any]:
-        return await self.conn.request(op, args)
+        """The reply to ``op``, checked against the op's result model (:func:`check_reply`)."""
+        result = await self.conn.request(op, args)
+        check_reply(op, result)
+        return result
 
     def on_event(self, event: Event) -> None:
         self.events.append(event)
@@ -75,6 +90,24 @@ class HubFixture:
     hub: RunningHub
     project: Path
     clients: list[Client] = field(default_factory=list)
+    #: Events the hub emitted that do not fit the catalogue, as (event, what was wrong); the
+    #: fixture fails the test at its end when there is any.
+    bad_events: list[tuple[str, str]] = field(default_factory=list)
+
+    def check_events(self) -> None:
+        """Check every event the hub's core emits (:func:`check_event`), at the source."""
+        core = self.hub.core
+        assert core is not None
+        emit = core._emit
+
+        def checked(peer: Any, name: str, data: Mapping[str, Any]) -> None:
+            try:
+                check_event(name, data)
+            except (AssertionError, ValueError) as exc:  # ValidationError is a ValueError
+                self.bad_events.append((name, str(exc)))
+            emit(peer, name, data)
+
+        core._emit = checked
 
     @property
     def url(self) -> str:
@@ -123,8 +156,10 @@ async def running_hub(project: Path, **config: Any) -> AsyncIterator[HubFixture]
     hub = RunningHub(HubConfig(project=project, **config))
     await hub.start()
     fx = HubFixture(hub=hub, project=project)
+    fx.check_events()
     try:
         yield fx
     finally:
         await fx.close_clients()
         await hub.stop()
+    assert not fx.bad_events, f"the hub emitted events off the catalogue: {fx.bad_events}"

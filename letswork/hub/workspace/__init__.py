@@ -16,6 +16,8 @@ One module per job, each importing only the ones above it in this list:
 * :mod:`~letswork.hub.workspace.disk`: open flags, bounded reads, fsync, ``OSError`` to
   ``OpError``.
 * :mod:`~letswork.hub.workspace.sharing`: ``SharingRules``, what guests may see.
+* :mod:`~letswork.hub.workspace.index`: ``TreeIndex``, the folder's entries and what guests see
+  of them, kept by the watcher; walks read it when it is on.
 * :mod:`~letswork.hub.workspace.base`: the project folder, the check of a peer's path, walks.
 * :mod:`~letswork.hub.workspace.files`: listings, reads, atomic writes, deletes, moves.
 * :mod:`~letswork.hub.workspace.search`: ``find_files`` and ``search_files``.

@@ -11,12 +11,16 @@ delete and move checks it again right before touching the disk.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal, NamedTuple
 
 from letswork.hub.workspace.disk import TEMP_PREFIX
+from letswork.hub.workspace.index import TreeIndex
+from letswork.hub.workspace.pages import PageCache
 from letswork.hub.workspace.paths import _addressable, _q, _resolve, _Resolved, to_relpath
 from letswork.hub.workspace.policy import (
     SENSITIVE_PATHS,
@@ -39,7 +43,12 @@ class _Item(NamedTuple):
     path: str  # absolute path on disk (not resolved)
     name: str
     kind: Literal["file", "dir", "symlink"]
-    entry: os.DirEntry[str]
+    #: the file's size when known (from the index), else -1: ask the disk
+    size: int
+
+
+#: Lists one folder: (absolute path, relpath, the peer is the host, chain) -> its entries.
+_Scan = Callable[[str, str, bool, _Chain], list[_Item]]
 
 
 def _never() -> bool:
@@ -60,6 +69,21 @@ class WorkspaceBase:
         self.root = real
         self.max_file_bytes = max_file_bytes
         self.rules = SharingRules(real)
+        #: What earlier reads learnt of each file version, so a page is not whole-file work.
+        self.pages = PageCache()
+        #: the folder's index (:mod:`~letswork.hub.workspace.index`) once the hub has built
+        #: one and while it is on; walks read it instead of the disk. None: walks read the disk.
+        self.index: TreeIndex | None = None
+        #: absolute paths of the temporary files of writes under way, which a cleanup skips
+        self._live_temps: set[str] = set()
+        #: set by the hub before its start-up recovery: ``cleanup_temp_files`` then waits for
+        #: the hub to call it (or the index build) after listening
+        self.defer_temp_cleanup = False
+        #: a file (in the hub's state folder) naming the temporary file of every write before
+        #: it starts, so that start-up removes a killed hub's leftovers without a walk
+        self.temp_journal: Path | None = None
+        self._journal_lock = threading.Lock()
+        self._journal_bytes = 0
 
     # -- resolving -------------------------------------------------------------------------
 
@@ -171,6 +195,17 @@ class WorkspaceBase:
                 return f"{pattern}: {why}"
         return None
 
+    def _noted(self, *paths: Path) -> None:
+        """Tell the index (when there is one) that the hub changed ``paths`` (real paths):
+        a listing right after a write must show it, before the watcher reports it."""
+        index = self.index
+        if index is None:
+            return
+        for path in paths:
+            with contextlib.suppress(ValueError):
+                rel = path.relative_to(self.root).as_posix()
+                index.note("" if rel == "." else rel)
+
     def is_symlink(self, relpath: str) -> bool:
         """Whether ``relpath`` itself is a symlink (which writes, deletes and moves refuse).
 
@@ -231,7 +266,7 @@ class WorkspaceBase:
                     continue
                 if kind == "symlink" and not self._symlink_visible(entry.path):
                     continue
-            items.append(_Item(rel, entry.path, name, kind, entry))
+            items.append(_Item(rel, entry.path, name, kind, -1))
         return items
 
     def _walk(
@@ -240,27 +275,82 @@ class WorkspaceBase:
         """Entries under folder ``start``; never follows symlinks or enters a ``.git`` below it.
 
         Depth-first walks yield entries in path order, component by component; breadth-first
-        walks yield shallow entries first.
+        walks yield shallow entries first. With the folder's index on, the entries come from
+        it, in the same order (:meth:`_indexed_scan`): no ``scandir`` and no sharing decision.
         """
         start_rel = to_relpath(self.root, start.real)
+        index = self.index
+        if index is not None and index.ready:
+            index.sync()
+            if index.ready and index.holds(start_rel, is_host=is_host):
+                return self._walk_with(
+                    self._indexed_scan(index),
+                    str(start.real),
+                    start_rel,
+                    (),
+                    is_host=True,
+                    max_depth=max_depth,
+                    breadth_first=breadth_first,
+                    peer_is_host=is_host,
+                )
         chain = () if is_host else self.rules.chain_for(start_rel)
+        return self._walk_with(
+            self._scan,
+            str(start.real),
+            start_rel,
+            chain,
+            is_host=is_host,
+            max_depth=max_depth,
+            breadth_first=breadth_first,
+            peer_is_host=is_host,
+        )
+
+    @staticmethod
+    def _indexed_scan(index: TreeIndex) -> _Scan:
+        """:meth:`_scan` answered by ``index`` (``is_host`` is the peer's; no chains)."""
+
+        def scan(dir_path: str, dir_rel: str, is_host: bool, chain: _Chain) -> list[_Item]:
+            found = index.folder(dir_rel, is_host=is_host)
+            if found is None:
+                return []  # removed since its entry was listed, as on the disk
+            return [
+                _Item(f"{dir_rel}/{name}" if dir_rel else name, path, name, kind, size)
+                for name, path, kind, size in found
+            ]
+
+        return scan
+
+    def _walk_with(
+        self,
+        scan: _Scan,
+        start_path: str,
+        start_rel: str,
+        chain: _Chain,
+        *,
+        is_host: bool,
+        max_depth: int | None,
+        breadth_first: bool,
+        peer_is_host: bool,
+    ) -> Iterator[_Item]:
+        """The walk of :meth:`_walk` over ``scan``; ``is_host`` says whether chains are kept
+        (walks of the disk for a guest), ``peer_is_host`` is passed on to ``scan``."""
 
         def children(item: _Item, chain: _Chain) -> _Chain:
             return chain if is_host else self.rules._child_chain(chain, item.rel)
 
         if breadth_first:
             queue: collections.deque[tuple[str, str, int, _Chain]] = collections.deque(
-                [(str(start.real), start_rel, 1, chain)]
+                [(start_path, start_rel, 1, chain)]
             )
             while queue:
                 dir_path, dir_rel, depth, dir_chain = queue.popleft()
-                for item in self._scan(dir_path, dir_rel, is_host, dir_chain):
+                for item in scan(dir_path, dir_rel, peer_is_host, dir_chain):
                     yield item
                     if _descend(item, depth, max_depth):
                         queue.append((item.path, item.rel, depth + 1, children(item, dir_chain)))
             return
         stack: list[tuple[Iterator[_Item], _Chain]] = [
-            (iter(self._scan(str(start.real), start_rel, is_host, chain)), chain)
+            (iter(scan(start_path, start_rel, peer_is_host, chain)), chain)
         ]
         while stack:
             iterator, dir_chain = stack[-1]
@@ -272,7 +362,7 @@ class WorkspaceBase:
             yield item
             if _descend(item, len(stack), max_depth):
                 sub_chain = children(item, dir_chain)
-                stack.append((iter(self._scan(item.path, item.rel, is_host, sub_chain)), sub_chain))
+                stack.append((iter(scan(item.path, item.rel, peer_is_host, sub_chain)), sub_chain))
 
 
 def _descend(item: _Item, depth: int, max_depth: int | None) -> bool:

@@ -14,9 +14,8 @@ import secrets
 import stat
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import AnyStr, Literal
+from typing import AnyStr
 
 from letswork.hub.workspace.base import WorkspaceBase, _never
 from letswork.hub.workspace.diff import _count_lines
@@ -30,11 +29,20 @@ from letswork.hub.workspace.disk import (
     _too_large,
     sha256_hex,
 )
+from letswork.hub.workspace.pages import (
+    FileFacts,
+    VersionKey,
+    facts_of,
+    line_start,
+    refuse,
+    version_key,
+)
 from letswork.hub.workspace.paths import _q, _resolve, _Resolved
 from letswork.hub.workspace.policy import is_git_name
 from letswork.shared.errors import ErrorCode, op_error
+from letswork.shared.protocol.files import Entry, ReadFileResult
 
-__all__ = ["FileEntry", "FileOps", "FileText", "check_text"]
+__all__ = ["FileOps", "check_text"]
 
 
 def check_text(content: bytes, *, max_bytes: int) -> str:
@@ -61,36 +69,18 @@ def check_text(content: bytes, *, max_bytes: int) -> str:
         ) from None
 
 
-@dataclass(frozen=True)
-class FileEntry:
-    """One listed path. ``size`` is the file's size in bytes; 0 for folders and symlinks."""
-
-    path: str
-    kind: Literal["file", "dir", "symlink"]
-    size: int
-
-
-@dataclass(frozen=True)
-class FileText:
-    """A page of a text file.
-
-    ``offset`` is the 0-based index of the first line returned, ``lines`` how many were
-    returned, ``total_lines`` how many the file has; ``sha256`` and ``size`` describe the
-    whole file; ``truncated`` is True when lines follow the page.
-    """
-
-    path: str
-    text: str
-    sha256: str
-    offset: int
-    lines: int
-    total_lines: int
-    size: int
-    truncated: bool
-
-
 #: Characters (or bytes) counted at a time while looking for the end of a page.
 _PAGE_SCAN = 1 << 16
+
+
+def _check_offset(offset: int, total: int) -> None:
+    """Raises: OpError ``invalid`` for an ``offset`` past ``total`` lines."""
+    if offset > total:
+        raise op_error(
+            ErrorCode.INVALID,
+            f"offset {offset} is past the end of the file ({total} lines)",
+            total_lines=total,
+        )
 
 
 def _page(text: AnyStr, offset: int, limit: int | None, total: int) -> tuple[AnyStr, int]:
@@ -104,12 +94,7 @@ def _page(text: AnyStr, offset: int, limit: int | None, total: int) -> tuple[Any
     runs on a prefix that holds the page, found by counting line ends 64 Ki at a time, since
     the last part of a split is a copy of the rest of the text (~0.3 ms per MiB).
     """
-    if offset > total:
-        raise op_error(
-            ErrorCode.INVALID,
-            f"offset {offset} is past the end of the file ({total} lines)",
-            total_lines=total,
-        )
+    _check_offset(offset, total)
     if offset == 0 and (limit is None or limit >= total):
         return text, total
     stop = total if limit is None else min(total, offset + limit)
@@ -138,7 +123,7 @@ class FileOps(WorkspaceBase):
         is_host: bool,
         max_entries: int = 5000,
         should_stop: Callable[[], bool] | None = None,
-    ) -> tuple[list[FileEntry], bool]:
+    ) -> tuple[list[Entry], bool]:
         """Entries of folder ``path`` sorted by path, and whether the list was cut short.
 
         ``depth`` (1 = direct children) wins over ``recursive``; ``recursive`` alone means
@@ -162,9 +147,9 @@ class FileOps(WorkspaceBase):
             if not stat.S_ISREG(st.st_mode):
                 raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a file or folder")
             if res.lexical.is_symlink():
-                return [FileEntry(res.rel, "symlink", 0)], False
-            return [FileEntry(res.rel, "file", st.st_size)], False
-        entries: list[FileEntry] = []
+                return [Entry(path=res.rel, kind="symlink", size=0)], False
+            return [Entry(path=res.rel, kind="file", size=st.st_size)], False
+        entries: list[Entry] = []
         truncated = False
         stop = should_stop or _never
         for item in self._walk(res, is_host=is_host, max_depth=max_depth, breadth_first=True):
@@ -173,18 +158,22 @@ class FileOps(WorkspaceBase):
                 break
             size = 0
             if item.kind == "file":
-                try:
-                    size = item.entry.stat(follow_symlinks=False).st_size
-                except OSError:
-                    continue
-            entries.append(FileEntry(item.rel, item.kind, size))
+                size = item.size
+                if size < 0:
+                    try:
+                        size = os.lstat(item.path).st_size
+                    except OSError:
+                        continue
+            entries.append(Entry(path=item.rel, kind=item.kind, size=size))
         entries.sort(key=lambda e: e.path)
         return entries, truncated
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _read_bytes(self, res: _Resolved) -> bytes:
-        """The bytes of regular file ``res`` (at most ``max_file_bytes``), or an OpError."""
+    def _open_file(self, res: _Resolved) -> tuple[int, os.stat_result]:
+        """An open descriptor of regular file ``res`` and its fstat, or an OpError
+        (``not_a_file``, ``too_large`` over ``max_file_bytes``, ``disk_error``). The caller
+        closes the descriptor."""
         try:
             fd = os.open(res.real, _READ_FLAGS)
         except OSError as exc:
@@ -205,6 +194,23 @@ class FileOps(WorkspaceBase):
                 raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a regular file")
             if st.st_size > self.max_file_bytes:
                 raise _too_large(st.st_size, self.max_file_bytes)
+        except OSError as exc:
+            os.close(fd)
+            raise _disk_error(exc, res.rel, "read") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, st
+
+    def _read_bytes(self, res: _Resolved) -> bytes:
+        """The bytes of regular file ``res`` (at most ``max_file_bytes``), or an OpError."""
+        return self._read_version(res)[0]
+
+    def _read_version(self, res: _Resolved) -> tuple[bytes, VersionKey | None]:
+        """As :meth:`_read_bytes`, with the :func:`version_key` of those bytes (``None`` when
+        the file's size changed while it was read)."""
+        fd, st = self._open_file(res)
+        try:
             data = _read_fd(fd, self.max_file_bytes + 1, st.st_size)
         except OSError as exc:
             raise _disk_error(exc, res.rel, "read") from None
@@ -212,7 +218,42 @@ class FileOps(WorkspaceBase):
             os.close(fd)
         if len(data) > self.max_file_bytes:  # grew since fstat
             raise _too_large(len(data), self.max_file_bytes)
-        return data
+        return data, version_key(st) if len(data) == st.st_size else None
+
+    def _cached_page(
+        self, res: _Resolved, offset: int, limit: int | None
+    ) -> tuple[FileFacts, str, int] | None:
+        """The page from the :class:`PageCache` when this version of the file is in it:
+        its facts, text and line count; ``None`` when it is not (or changed under its key).
+
+        Raises:
+            OpError: as :meth:`_open_file`; ``binary_file``; ``invalid`` for an offset past
+                the end.
+        """
+        fd, st = self._open_file(res)
+        try:
+            key = version_key(st)
+            facts = self.pages.get(key)
+            if facts is None:
+                return None
+            refuse(facts)
+            total = facts.total_lines
+            _check_offset(offset, total)
+            stop = total if limit is None else min(total, offset + limit)
+            start = line_start(fd, facts, offset)
+            end = line_start(fd, facts, stop)
+            raw = os.pread(fd, end - start, start) if end > start else b""
+            if b"\x00" in raw:
+                return None  # changed unseen (a write through mmap): read and refuse it whole
+            if len(raw) != end - start or version_key(os.fstat(fd)) != key:
+                return None  # truncated or rewritten while the page was read: read it whole
+            return facts, raw.decode("utf-8"), stop - offset
+        except (ValueError, UnicodeDecodeError):
+            return None  # changed under the same key: read it whole
+        except OSError as exc:
+            raise _disk_error(exc, res.rel, "read") from None
+        finally:
+            os.close(fd)
 
     def read_text(self, path: str, *, is_host: bool) -> tuple[str, str]:
         """The whole text of a file and the sha256 (hex) of its bytes.
@@ -227,7 +268,7 @@ class FileOps(WorkspaceBase):
 
     def read_file(
         self, path: str, *, offset: int = 0, limit: int | None = None, is_host: bool
-    ) -> FileText:
+    ) -> ReadFileResult:
         """A page of lines: ``offset`` is the 0-based first line, ``limit`` the most lines.
 
         Lines end at ``\\n`` (kept in ``text``); a last line without one counts too, so
@@ -239,7 +280,23 @@ class FileOps(WorkspaceBase):
         if limit is not None and limit < 0:
             raise op_error(ErrorCode.INVALID, "limit must be 0 or more")
         res = self._check(path, is_host=is_host)
-        data = self._read_bytes(res)
+        cached = self._cached_page(res, offset, limit)
+        if cached is not None:
+            facts, page, count = cached
+            return ReadFileResult(
+                path=res.rel,
+                text=page,
+                sha256=facts.sha256,
+                offset=offset,
+                lines=count,
+                total_lines=facts.total_lines,
+                size=facts.size,
+                truncated=offset + count < facts.total_lines,
+            )
+        data, key = self._read_version(res)
+        facts = facts_of(data)
+        if key is not None:
+            self.pages.put(key, facts)
         if data.isascii() and b"\x00" not in data:
             # ASCII is UTF-8: the file is text, and only its page needs decoding (the first
             # page of a 1 MiB file decoded all of it, ~0.4 ms).
@@ -250,10 +307,10 @@ class FileOps(WorkspaceBase):
             text = check_text(data, max_bytes=self.max_file_bytes)
             total = _count_lines(text)
             page, count = _page(text, offset, limit, total)
-        return FileText(
+        return ReadFileResult(
             path=res.rel,
             text=page,
-            sha256=sha256_hex(data),
+            sha256=facts.sha256,
             offset=offset,
             lines=count,
             total_lines=total,
@@ -350,6 +407,8 @@ class FileOps(WorkspaceBase):
         folder = res.real.parent
         tmp = folder / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
         fd = -1
+        live = str(tmp)
+        self._start_temp(live)  # before it exists: a cleanup under way skips it
         try:
             fd = os.open(tmp, _CREATE_FLAGS, 0o644)
             if old is not None:
@@ -373,6 +432,9 @@ class FileOps(WorkspaceBase):
             with suppress(OSError):
                 os.unlink(tmp)
             raise _disk_error(exc, res.rel, "write") from None
+        finally:
+            self._live_temps.discard(live)
+        self._noted(res.real)
         _fsync_dir(folder)
         return sha256_hex(content)
 
@@ -393,6 +455,7 @@ class FileOps(WorkspaceBase):
             os.unlink(res.real)
         except OSError as exc:
             raise _disk_error(exc, res.rel, "delete") from None
+        self._noted(res.real)
         _fsync_dir(res.real.parent)
 
     def _require_file(self, res: _Resolved) -> None:
@@ -436,15 +499,77 @@ class FileOps(WorkspaceBase):
             os.rename(src.real, dst.real)
         except OSError as exc:
             raise _disk_error(exc, src.rel, "move") from None
+        self._noted(src.real, dst.real)
         _fsync_dir(src.real.parent)
         if dst.real.parent != src.real.parent:
             _fsync_dir(dst.real.parent)
 
+    def _start_temp(self, tmp: str) -> None:
+        """Record the temporary file ``tmp`` of a write about to start: in the set of writes
+        under way, and in :attr:`temp_journal` when there is one. The journal is appended to,
+        never fsynced (it has to outlive a killed hub, not a power cut: the walk after
+        listening still finds those), and emptied when it has grown and no write is under
+        way."""
+        with self._journal_lock:
+            journal = self.temp_journal
+            if journal is not None:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+                if self._journal_bytes > _JOURNAL_TRUNCATE_BYTES and not self._live_temps:
+                    flags |= os.O_TRUNC
+                    self._journal_bytes = 0
+                line = os.fsencode(tmp) + b"\n"
+                with suppress(OSError):
+                    fd = os.open(journal, flags, 0o600)
+                    try:
+                        os.write(fd, line)
+                        self._journal_bytes += len(line)
+                    finally:
+                        os.close(fd)
+            self._live_temps.add(tmp)
+
+    def _cleanup_journal(self) -> int:
+        """Remove the leftover temporary files :attr:`temp_journal` names (regular files with
+        the temp prefix, in a folder under the root reached without a symlink), then empty it.
+        Returns how many were removed; reads at most ``_JOURNAL_READ_BYTES``."""
+        journal = self.temp_journal
+        if journal is None:
+            return 0
+        try:
+            with open(journal, "rb") as handle:
+                data = handle.read(_JOURNAL_READ_BYTES)
+        except OSError:
+            return 0
+        removed = 0
+        root = str(self.root)
+        for line in set(data.split(b"\n")):
+            path = os.fsdecode(line)
+            folder, name = os.path.split(path)
+            if not name.startswith(TEMP_PREFIX) or path in self._live_temps:
+                continue
+            if os.path.commonpath([root, folder]) != root or os.path.realpath(folder) != folder:
+                continue
+            with suppress(OSError, ValueError):
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    os.unlink(path)
+                    removed += 1
+        with self._journal_lock, suppress(OSError):
+            if not self._live_temps:
+                os.truncate(journal, 0)
+                self._journal_bytes = 0
+        return removed
+
     def cleanup_temp_files(self) -> int:
         """Remove leftover ``.letswork-tmp-*`` files anywhere under the root (crash recovery).
 
-        Does not enter ``.git`` or follow symlinks. Returns how many files were removed.
+        Does not enter ``.git`` or follow symlinks, and skips the files of writes under way,
+        so it may run while the hub serves. Returns how many files were removed. With
+        :attr:`defer_temp_cleanup` set it removes only those :attr:`temp_journal` names (the
+        writes a killed hub had under way) and walks nothing: the hub walks for the rest
+        after it listens (issue 15: no walk of the tree before listening).
         """
+        if self.defer_temp_cleanup:
+            return self._cleanup_journal()
+        live = self._live_temps
         removed = 0
         stack = [str(self.root)]
         while stack:
@@ -456,7 +581,11 @@ class FileOps(WorkspaceBase):
                 continue
             for entry in entries:
                 try:
-                    if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                    if (
+                        entry.name.startswith(TEMP_PREFIX)
+                        and entry.is_file(follow_symlinks=False)
+                        and entry.path not in live
+                    ):
                         os.unlink(entry.path)
                         removed += 1
                     elif entry.is_dir(follow_symlinks=False) and not is_git_name(entry.name):
@@ -464,6 +593,13 @@ class FileOps(WorkspaceBase):
                 except OSError:
                     continue
         return removed
+
+
+#: The temp journal is emptied at the next write once it is over this and no write is under way.
+_JOURNAL_TRUNCATE_BYTES = 64 * 1024
+#: At most this much of a temp journal is read at start-up (the walk after listening does the
+#: rest).
+_JOURNAL_READ_BYTES = 1 << 20
 
 
 def _is_case_rename(src: Path, dst: Path) -> bool:

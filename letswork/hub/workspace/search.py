@@ -9,7 +9,6 @@ linear in the text whatever the pattern, so no pattern can stall a worker.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import re2
@@ -20,31 +19,12 @@ from letswork.hub.workspace.paths import _q, to_relpath
 from letswork.hub.workspace.sharing import _MATCH_ALL, _Spec
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, op_error
+from letswork.shared.protocol.files import SearchFilesResult, SearchMatch
 
-__all__ = ["SearchMatch", "SearchOps", "SearchResult"]
+__all__ = ["SearchOps"]
 
 #: Longest ``text`` of a :class:`SearchMatch`; longer lines are cut around the match.
 _MAX_MATCH_TEXT = 300
-
-
-@dataclass(frozen=True)
-class SearchMatch:
-    """One matching line: ``line`` is 1-based; ``text`` is the line without its newline."""
-
-    path: str
-    line: int
-    text: str
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """``cut_short``: the search stopped early (deadline, or its peer went away), so files
-    after the last one scanned were not searched."""
-
-    matches: list[SearchMatch]
-    truncated: bool
-    files_scanned: int
-    cut_short: bool = False
 
 
 def _clip(line: str, col: int) -> str:
@@ -256,7 +236,7 @@ class SearchOps(WorkspaceBase):
         max_results: int = 200,
         is_host: bool,
         should_stop: Callable[[], bool] | None = None,
-    ) -> SearchResult:
+    ) -> SearchFilesResult:
         """Lines matching ``pattern`` in the text files under ``path``, in path order.
 
         One match per line. ``^`` and ``$`` match at line boundaries. Binary, non-UTF-8,
@@ -361,14 +341,14 @@ class SearchOps(WorkspaceBase):
                 if not ascii_text:
                     # A match may start inside a character: RE2's \C matches any byte.
                     col = len(raw[:col].decode("utf-8", "ignore"))
-                matches.append(SearchMatch(rel, line_no, _clip(line, col)))
+                matches.append(SearchMatch(path=rel, line=line_no, text=_clip(line, col)))
             if len(matches) > limit:
                 del matches[limit:]
                 truncated = True
                 break
             if cut_short:
                 break
-        return SearchResult(
+        return SearchFilesResult(
             matches=matches, truncated=truncated, files_scanned=scanned, cut_short=cut_short
         )
 

@@ -13,7 +13,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,6 +305,9 @@ class SharingRules:
         ] = {}
         # Replaced whole on every change (never mutated), so worker threads read a snapshot.
         self._guest = _Records({}, {})
+        #: called with an ignore file's key when its recorded guest version changes (what
+        #: guests see changes without a change on disk): the index re-decides its subtree
+        self.on_change: Callable[[str], None] | None = None
         self.reload()
 
     def reload(self) -> None:
@@ -343,17 +346,25 @@ class SharingRules:
         self._guest = _records(
             {key: (gv, self._parse(gv.host_content)) for key, gv in versions.items()}
         )
+        for key in versions:
+            self._changed(key)
 
     def put_guest_version(self, key: str, version: GuestVersion) -> None:
         """Record that a guest's change writes (or deletes) the ignore file ``key`` (from
         :meth:`record_key`); call it before the change reaches the disk."""
         entry = (version, self._parse(version.host_content))
         self._guest = _records({**self._guest.exact, key: entry})
+        self._changed(key)
 
     def drop_guest_version(self, key: str) -> None:
         """The host wrote ``key``: its version on disk is the host's."""
         if key in self._guest.exact:
             self._guest = _records({k: v for k, v in self._guest.exact.items() if k != key})
+            self._changed(key)
+
+    def _changed(self, key: str) -> None:
+        if self.on_change is not None:
+            self.on_change(key)
 
     def guest_versions(self) -> dict[str, GuestVersion]:
         """Every recorded guest version, whether or not it is still on disk."""

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from letswork.hub.workspace.disk import TEMP_PREFIX
-from letswork.hub.workspace.files import FileEntry
 from letswork.shared.errors import ErrorCode, OpError
+from letswork.shared.protocol.files import Entry
 
 # Every secret holds the word TOPSECRET so a search can prove it is never found.
 SECRETS = {
@@ -51,7 +51,7 @@ def _code(exc: pytest.ExceptionInfo[OpError]) -> ErrorCode:
     return exc.value.code
 
 
-def _paths(entries: list[FileEntry]) -> set[str]:
+def _paths(entries: list[Entry]) -> set[str]:
     return {e.path for e in entries}
 
 

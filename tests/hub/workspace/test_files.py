@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from letswork.hub.workspace import Workspace, files
 from letswork.hub.workspace.disk import TEMP_PREFIX, sha256_hex
-from letswork.hub.workspace.files import FileEntry, check_text
+from letswork.hub.workspace.files import check_text
 from letswork.shared.errors import ErrorCode, OpError
+from letswork.shared.protocol.files import Entry
 from tests.hub.workspace.helpers import SECRETS, SHARED, _code, _paths, _tmp_files, _write
 
 # ------------------------------------------------------------------------------- listing
@@ -32,8 +33,8 @@ def test_list_files_is_sorted_and_shallow_by_default(ws: Workspace) -> None:
     entries, truncated = ws.list_files(is_host=False)
     assert [e.path for e in entries] == sorted(e.path for e in entries)
     assert all("/" not in e.path for e in entries)
-    assert FileEntry("README.md", "file", len(SHARED["README.md"])) in entries
-    assert FileEntry("src", "dir", 0) in entries
+    assert Entry(path="README.md", kind="file", size=len(SHARED["README.md"])) in entries
+    assert Entry(path="src", kind="dir", size=0) in entries
     assert not truncated
 
 
@@ -55,7 +56,7 @@ def test_list_files_truncates_at_max_entries_keeping_shallow_ones(
 
 def test_list_files_of_a_file_gives_that_entry(ws: Workspace) -> None:
     entries, truncated = ws.list_files("src/app.py", is_host=False)
-    assert entries == [FileEntry("src/app.py", "file", len(SHARED["src/app.py"]))]
+    assert entries == [Entry(path="src/app.py", kind="file", size=len(SHARED["src/app.py"]))]
     assert not truncated
 
 

@@ -13,9 +13,9 @@ from letswork.hub import workspace
 from letswork.hub.store import Store
 from letswork.hub.workspace import Workspace, sharing
 from letswork.hub.workspace.disk import TEMP_PREFIX, sha256_hex
-from letswork.hub.workspace.files import FileEntry
 from letswork.hub.workspace.sharing import ABSENT, BUILTIN_DENY, GuestVersion, SharingRules
 from letswork.shared.errors import ErrorCode, OpError
+from letswork.shared.protocol.files import Entry
 from tests.hub.workspace.helpers import SECRETS, SHARED, _code, _paths, _write
 
 KEY = bytes(range(32))
@@ -213,7 +213,7 @@ def test_a_symlink_to_an_unshared_file_is_not_shared(ws: Workspace, root: Path) 
 def test_a_symlink_to_a_shared_file_is_listed_for_guests(ws: Workspace, root: Path) -> None:
     (root / "readme_link").symlink_to(root / "README.md")
     entries, _ = ws.list_files(is_host=False)
-    assert FileEntry("readme_link", "symlink", 0) in entries
+    assert Entry(path="readme_link", kind="symlink", size=0) in entries
     assert ws.read_text("readme_link", is_host=False)[0] == SHARED["README.md"]
 
 

@@ -112,3 +112,21 @@ async def test_escape_attempts_over_the_wire_neither_read_nor_write_outside(
         await host.call("write_file", path=rel, content="pwned\n")
     assert (outside / "outside.txt").read_text() == "outside\n"
     assert sorted(p.name for p in outside.iterdir()) == ["outside.txt"]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "code"),
+    [
+        ("image.bin", b"\x89PNG\x00\x00", ErrorCode.BINARY_FILE),
+        ("latin1.txt", "caf\xe9".encode("latin-1"), ErrorCode.BINARY_FILE),
+        ("huge.txt", b"y" * (1024 * 1024 + 1), ErrorCode.TOO_LARGE),
+    ],
+)
+async def test_reading_a_binary_or_oversized_file_gives_its_error_code(
+    hub: HubFixture, name: str, data: bytes, code: ErrorCode
+) -> None:
+    (hub.project / name).write_bytes(data)
+    guest = await hub.guest("reader", "viewer")
+    with pytest.raises(OpError) as info:
+        await guest.call("read_file", path=name)
+    assert info.value.code == code

@@ -1,0 +1,244 @@
+"""The large-tree section (issue 15): start-up and ``find_files`` on a tree of real packages.
+
+    python -m bench.large_tree --files 100000          # alone
+    python -m bench --only index                       # as a section of the full run
+
+The tree is installed site-packages hard-linked (copied across filesystems) into a work folder,
+repeated under ``copies/<n>/`` until it holds ``--files`` files, with a root ``.gitignore`` and
+one in every top-level package so guests' answers go through nested ignore files.
+
+Figures, each pair measured in the same run:
+
+* **start to listening**: ``RunningHub.start`` (watching) until it accepts connections, next to
+  the walk the start-up no longer makes before listening (``cleanup_temp_files``), and when the
+  folder's index is on;
+* **find_files** at the hub level (a guest and the host over a real connection): the index on
+  and off in alternating rounds of the same hub, for the first 1,000 matches of ``**/*.py`` and
+  for a glob no path matches (the whole tree); ``git ls-files`` as the floor with ``--git``;
+* **memory**: the RSS of ``letswork start`` (a subprocess) once its index is on, and with 8
+  guests connected; its time to the join line.
+
+Timings here are measurements, never assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import site
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.run import RATE, rss_kib, start_hub, stop_hub, summary
+from letswork.client.connection import HubConnection
+from letswork.hub.app import HubConfig, RunningHub
+from letswork.hub.workspace import Workspace
+from letswork.local import statedir
+from letswork.shared import invite
+from letswork.shared.limits import Limits
+
+#: Calls per round; the index on and off take turns, one round each.
+ROUND = 5
+
+
+def make_large_tree(dest: Path, min_files: int) -> int:
+    """Hard-link every file of the installed site-packages into ``dest`` (again under
+    ``copies/<n>/`` until it holds ``min_files``); returns how many files it holds."""
+    dest.mkdir(parents=True, exist_ok=True)
+    sources: list[tuple[Path, Path]] = []
+    for base in map(Path, site.getsitepackages()):
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
+                sources.append((path, path.relative_to(base)))
+    count = 0
+    copy = 0
+    while count < min_files and sources:
+        prefix = dest if copy == 0 else dest / "copies" / str(copy)
+        for src, rel in sources:
+            if count >= min_files:
+                break
+            out = prefix / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(src, out)
+            except OSError:
+                shutil.copyfile(src, out)
+            count += 1
+        copy += 1
+    (dest / ".gitignore").write_text("*.so\n*.pyi\n", encoding="utf-8")
+    for pkg in dest.iterdir():
+        if pkg.is_dir():
+            (pkg / ".gitignore").write_text("tests/\n!tests/conftest.py\n", encoding="utf-8")
+    return count
+
+
+async def bench_large_tree(
+    work: Path, n_files: int, results: dict[str, Any], *, git: bool = False, rounds: int = 4
+) -> None:
+    """Fill ``results["large_tree"]``; see the module's docstring."""
+    tree = work / "large-tree"
+    t0 = time.perf_counter()
+    n = make_large_tree(tree, n_files)
+    out: dict[str, Any] = {"files": n, "tree_build_s": time.perf_counter() - t0}
+    os.environ["LETSWORK_STATE_DIR"] = str(work / "state-large-tree")
+    config = HubConfig(
+        project=tree,
+        watch=True,
+        auto_admit=True,
+        limits=Limits(rate_per_second=RATE, rate_burst=10**6),
+    )
+    starts, ready_after, walks = [], [], []
+    rss_before = rss_kib(os.getpid())
+    for attempt in range(3):
+        t0 = time.perf_counter()
+        walk = Workspace(tree).cleanup_temp_files()  # what start-up walked before listening
+        walks.append(time.perf_counter() - t0)
+        del walk
+        hub = RunningHub(config)
+        t0 = time.perf_counter()
+        await hub.start()
+        starts.append(time.perf_counter() - t0)
+        await asyncio.wait_for(hub.index_ready.wait(), 120)
+        ready_after.append(time.perf_counter() - t0)
+        if attempt < 2:
+            await hub.stop()
+    out["start_to_listening_ms"] = summary(starts)
+    out["walk_before_listening_was_ms"] = summary(walks)
+    out["index_on_after_ms"] = summary(ready_after)
+    assert hub.core is not None and hub.first_invite is not None
+    ws = hub.core.workspace
+    index = ws.index
+    assert index is not None
+    out["index_entries"] = len(index)
+    out["rss_with_index_kib"] = rss_kib(os.getpid())
+    out["rss_before_hub_kib"] = rss_before
+    inv = invite.parse(hub.first_invite)
+    peers = {
+        "guest": HubConnection(inv.url, inv.secret, name="finder"),
+        "host": HubConnection(
+            inv.url, statedir.read_secret_file(hub.state.host_key_path), name="host"
+        ),
+    }
+    for conn in peers.values():
+        await conn.connect()
+    globs = {"first_1000_py": "**/*.py", "whole_tree": "**/*.letswork-bench-none"}
+    finds: dict[str, Any] = {}
+    for who, conn in peers.items():
+        for label, glob in globs.items():
+            args = {"glob": glob, "max_results": 1000}
+            answers: dict[bool, Any] = {}
+            times: dict[bool, list[float]] = {True: [], False: []}
+            for _ in range(rounds):
+                for on in (True, False):
+                    ws.index = index if on else None
+                    answers[on] = await conn.request("find_files", args)  # untimed warm-up
+                    for _ in range(ROUND):
+                        t0 = time.perf_counter()
+                        await conn.request("find_files", args)
+                        times[on].append(time.perf_counter() - t0)
+            ws.index = index
+            indexed, walked = summary(times[True]), summary(times[False])
+            finds[f"{who}_{label}"] = {
+                "paths": len(answers[True]["paths"]),
+                "same_answer": answers[True] == answers[False],
+                "index_ms": indexed,
+                "walk_ms": walked,
+                "ratio_walk_over_index": walked["p50"] / indexed["p50"],
+            }
+    out["find_files"] = finds
+    if git and shutil.which("git"):
+        subprocess.run(["git", "init", "-q"], cwd=tree, check=True)
+        subprocess.run(["git", "add", "-A"], cwd=tree, check=True)
+        ls = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            subprocess.run(["git", "ls-files", "*.py"], cwd=tree, capture_output=True, check=True)
+            ls.append(time.perf_counter() - t0)
+        out["git_ls_files_py_ms"] = summary(ls)
+    for conn in peers.values():
+        await conn.close()
+    await hub.stop()
+    out.update(await _as_a_process(work, tree))
+    results["large_tree"] = out
+
+
+async def _as_a_process(work: Path, tree: Path) -> dict[str, Any]:
+    """``letswork start`` as a subprocess: to its join line, and its RSS once its index is
+    on (its log says so) with 8 guests connected."""
+    state = work / "state-large-tree-process"
+    os.environ["LETSWORK_STATE_DIR"] = str(state)
+    log_path = statedir.project_state(tree.resolve()).log_path
+    joins: list[float] = []
+    rss: dict[str, int] = {}
+    for attempt in range(3):
+        hub = start_hub(tree, state)
+        joins.append(hub.startup_s)
+        if attempt == 2:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                text = log_path.read_text(encoding="utf-8") if log_path.exists() else ""
+                if text.count("file index:") >= 3:  # this run's line (one per start)
+                    break
+                await asyncio.sleep(0.1)
+            rss["process_with_index_kib"] = rss_kib(hub.proc.pid)
+            inv = invite.parse(hub.code)
+            guests = [HubConnection(inv.url, inv.secret, name=f"g{i}") for i in range(8)]
+            for conn in guests:
+                await conn.connect()
+            await guests[0].request("find_files", {"glob": "**/*.py", "max_results": 1000})
+            rss["process_with_index_and_8_peers_kib"] = rss_kib(hub.proc.pid)
+            for conn in guests:
+                await conn.close()
+        stop_hub(hub)
+    return {"process_start_to_join_line_ms": summary(joins), **rss}
+
+
+def print_large_tree(r: dict[str, Any]) -> None:
+    """The section's lines of the report."""
+    lt = r["large_tree"]
+    print(
+        f"\nlarge tree, {lt['files']:,} files ({lt['index_entries']:,} index entries): "
+        f"start to listening p50 {lt['start_to_listening_ms']['p50']:.0f}ms (the walk it no "
+        f"longer makes first: {lt['walk_before_listening_was_ms']['p50']:.0f}ms), index on "
+        f"after {lt['index_on_after_ms']['p50']:.0f}ms (in-process)"
+    )
+    for name, v in lt["find_files"].items():
+        print(
+            f"  find_files {name:<22} index {v['index_ms']['p50']:7.1f}ms  walk "
+            f"{v['walk_ms']['p50']:7.1f}ms  {v['ratio_walk_over_index']:5.2f}x faster "
+            f"({v['paths']} paths, same answer: {v['same_answer']})"
+        )
+    if "process_start_to_join_line_ms" in lt:
+        print(
+            f"  `letswork start` to join line p50 "
+            f"{lt['process_start_to_join_line_ms']['p50']:.0f}ms; hub RSS with its index "
+            f"{lt.get('process_with_index_kib', 0) / 1024:.1f} MiB, and 8 guests "
+            f"{lt.get('process_with_index_and_8_peers_kib', 0) / 1024:.1f} MiB"
+        )
+    if "git_ls_files_py_ms" in lt:
+        print(f"  git ls-files '*.py': {lt['git_ls_files_py_ms']['p50']:.1f}ms")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.large_tree", description=__doc__)
+    parser.add_argument("--files", type=int, default=100_000, help="files in the tree")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of each find_files")
+    parser.add_argument("--git", action="store_true", help="also time git ls-files (slow)")
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    a = parser.parse_args(argv)
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="letswork-bench-") as tmp:
+        asyncio.run(bench_large_tree(Path(tmp), a.files, results, git=a.git, rounds=a.rounds))
+    print_large_tree(results)
+    if a.out:
+        a.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

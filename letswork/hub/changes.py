@@ -1,0 +1,644 @@
+"""The change queue: proposing a change, deciding it, applying it exactly once, and
+reconciling after a crash (:func:`recover`).
+
+A change (write, edit, delete, move) is prepared off the loop (:func:`change_steps`), then
+:func:`propose` applies it at once (host, trusted editor) or queues it ``pending``; the host
+approves (:func:`finish_approved`) or rejects it (:func:`decide`). A change whose file moved on
+since its base is a ``conflict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from letswork.hub.peers import HOST_ID, Peer, holder_id, require_open
+from letswork.hub.state import HubState, Steps, dump
+from letswork.hub.store.changes import ChangeRow
+from letswork.hub.transitions import Transitions
+from letswork.hub.workspace.diff import create_diff_head, cut_diff, unified_diff
+from letswork.hub.workspace.disk import TEMP_PREFIX, sha256_hex
+from letswork.hub.workspace.paths import to_relpath
+from letswork.hub.workspace.policy import change_sensitivity, git_dir_reason, git_metadata_reason
+from letswork.hub.workspace.sharing import ABSENT, GuestVersion, ignore_file_ids
+from letswork.shared.errors import ErrorCode, OpError, op_error
+from letswork.shared.protocol.changes import ChangeInfo, ChangeResult
+
+#: Longest diff sent back in the reply to a proposal (characters).
+REPLY_DIFF_CHARS = 64 * 1024
+#: A watcher event this soon after the hub's own write to the same path is the hub's own echo.
+OWN_WRITE_WINDOW_SECONDS = 5.0
+#: A change is re-prepared at most this many times when the hub wrote files while it was being
+#: prepared off the loop (its base and diff could be stale); then it fails with ``conflict``.
+PREPARE_TRIES = 3
+
+log = logging.getLogger("letswork.hub")
+
+#: The status of a change not stored yet.
+NEW = "new"
+#: What a change's status may become. ``approved`` is the committed decision before the
+#: disk is touched (a host's or trusted editor's write is ``approved`` from the start): then
+#: ``applied``, ``conflict`` (the file moved on), back to ``pending`` (the disk refused an
+#: approval) or ``rejected`` (the disk refused a direct write). ``applied`` and ``rejected``
+#: are final; a ``conflict`` can only be rejected.
+CHANGE_STATUS = Transitions(
+    "change status",
+    {
+        NEW: frozenset({"pending", "approved"}),
+        "pending": frozenset({"approved", "conflict", "rejected"}),
+        "approved": frozenset({"applied", "conflict", "pending", "rejected"}),
+        "conflict": frozenset({"rejected"}),
+        "applied": frozenset(),
+        "rejected": frozenset(),
+    },
+)
+
+
+def set_status(
+    ctx: HubState,
+    row: ChangeRow,
+    status: str,
+    now: float,
+    *,
+    by: str | None,
+    reason: str | None = None,
+    diff: str | None = None,
+) -> ChangeRow:
+    """Move the stored change ``row`` to ``status`` (checked against :data:`CHANGE_STATUS`);
+    returns the updated row.
+
+    Raises:
+        IllegalTransition: ``row.status`` may not become ``status`` (a bug in the hub).
+    """
+    CHANGE_STATUS.check(row.status, status)
+    return ctx.store.set_change_status(row.id, status, now=now, by=by, reason=reason, diff=diff)
+
+
+@dataclasses.dataclass(frozen=True)
+class Draft:
+    """A change as prepared off the loop: what it does, its base and its diff."""
+
+    kind: str
+    path: str
+    new_path: str | None
+    base: str | None
+    new_text: str | None
+    content: bytes | None
+    new_sha: str | None
+    diff: str
+    #: a new file: its diff is derived from its content by the store
+    create: bool
+    #: why it alters the sharing policy or runs code on the host (Workspace.change_sensitivity)
+    sensitive: str | None = None
+
+
+def draft(
+    kind: str,
+    path: str,
+    new_path: str | None,
+    base: str | None,
+    old_text: str | None,
+    new_text: str | None,
+) -> Draft:
+    """Hash and diff a change (CPU work, for a worker thread)."""
+    content = new_text.encode("utf-8") if new_text is not None else None
+    create = kind == "write" and old_text is None and new_path is None and content is not None
+    return Draft(
+        kind=kind,
+        path=path,
+        new_path=new_path,
+        base=base,
+        new_text=new_text,
+        content=content,
+        new_sha=sha256_hex(content) if content is not None else None,
+        diff="" if create else unified_diff(path, old_text, new_text, new_path=new_path),
+        create=create,
+    )
+
+
+def recover(ctx: HubState, now: float) -> dict[str, int]:
+    """Crash reconciliation, run once at start (design section 8).
+
+    Re-takes the lock of every pending change; a change recorded as ``approved`` but not
+    ``applied`` is marked applied when the disk already has its result, applied now when the
+    disk still has its base, and marked ``conflict`` otherwise. Removes leftover temp files,
+    and prunes the store's rings to the caps in force.
+    """
+    counts = {"pending": 0, "reconciled": 0, "temp_files": ctx.workspace.cleanup_temp_files()}
+    # Rows an older hub wrote at every hello; waiting guests now live in memory only.
+    counts["unadmitted_guests"] = ctx.store.drop_unadmitted_guests()
+    ctx.store.prune()  # a database that grew under larger caps (or before schema 4)
+    counts["host_took_back"] = drop_stale_guest_versions(ctx)
+    for row in ctx.store.list_changes(status="approved"):
+        try:
+            finish_approved(ctx, row, now, by=row.decided_by or HOST_ID)
+        except OpError as exc:
+            # Refused now (git metadata, a full disk, the ignore files' cap): it waits for
+            # the host again instead of stopping the hub.
+            log.warning("approved change %s not applied at start: %s", row.id, exc.message)
+            set_status(ctx, row, "pending", now, by=None)
+        counts["reconciled"] += 1
+    for row in ctx.store.list_changes(status="pending", include_content=False, include_diff=False):
+        lock_for_change(ctx, row, now)
+        remember_mark(ctx, row, sensitivity_on_disk(ctx, row))
+        counts["pending"] += 1
+    return counts
+
+
+def read_current(ctx: HubState, peer: Peer, path: str) -> tuple[str, str | None, str | None]:
+    """(canonical relative path, current text or None if absent, sha256 or None).
+
+    Every change op goes through here, so locks, diffs and the queue always see the one
+    canonical spelling of a path (``./a.py`` and ``a.py/`` are ``a.py``).
+    """
+    if ctx.workspace.is_symlink(path):
+        raise op_error(
+            ErrorCode.INVALID, f"'{path}' is a symlink; letswork never writes through one"
+        )
+    abspath = ctx.workspace.resolve(path, is_host=peer.is_host)
+    rel = to_relpath(ctx.root, abspath)
+    # Git metadata by name or layout (lstat of a few names per folder, in the worker);
+    # checked again right before the change reaches the disk (apply).
+    ctx.workspace.check_changeable(path)
+    if not abspath.exists():
+        return rel, None, None
+    if not abspath.is_file():
+        raise op_error(ErrorCode.NOT_A_FILE, f"'{rel}' is not a regular file")
+    text, sha = ctx.workspace.read_text(rel, is_host=peer.is_host)
+    return rel, text, sha
+
+
+def change_steps(
+    ctx: HubState,
+    peer: Peer,
+    now: float,
+    prepare: Callable[[], Draft],
+    path: str,
+    new_path: str | None = None,
+) -> Steps[ChangeResult]:
+    """Prepare a change off the loop (``prepare``: read, hash, edit, diff, and how
+    sensitive ``path`` and ``new_path`` are, as named), then propose it on the loop.
+    Prepared again when the hub wrote files meanwhile, so its base, diff and the apply of
+    a trusted editor never rest on a stale read."""
+    if not ctx.is_trusted(peer):
+        # Before any file work: a guest at its cap costs the hub no read and no diff.
+        check_pending_room(ctx, peer, 0)
+
+    def prepared() -> Draft:
+        draft = prepare()
+        sensitive = ctx.workspace.change_sensitivity(path, new_path)
+        return dataclasses.replace(draft, sensitive=sensitive)
+
+    for _ in range(PREPARE_TRIES):
+        writes = ctx.writes
+        draft: Draft = yield prepared
+        if not ctx.written_since(writes, draft.path, draft.new_path):
+            return propose(ctx, peer, now, draft)
+    raise op_error(
+        ErrorCode.CONFLICT, "the files kept changing while this change was prepared; retry"
+    )
+
+
+def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult:
+    """Common tail of write/edit/delete/move: apply at once or queue a pending change.
+    Runs on the loop, with no await before the apply: a kick cannot land in between."""
+    require_open(peer)
+    kind, path, new_path, content = draft.kind, draft.path, draft.new_path, draft.content
+    holder = holder_id(peer)
+    for p in (path, new_path):
+        if p is not None:
+            ctx.locks.check_writable(p, holder, now)
+    # A change to a sensitive path alters what guests see or runs code on the host: a
+    # guest's waits for the host, trusted editor or not (issue 13, item 2).
+    sensitive = draft.sensitive or change_sensitivity(path, new_path)
+    trusted = ctx.is_trusted(peer) and (peer.is_host or sensitive is None)
+    if not trusted:
+        check_pending_room(ctx, peer, len(content) if content is not None else 0)
+    create = draft.create
+    row = ChangeRow(
+        id=secrets.token_hex(8),  # 64 bits: no collision in any real queue
+        author_id=holder_id(peer) if peer.is_host else peer.guest_id,
+        author_name=peer.name,
+        kind=kind,
+        path=path,
+        new_path=new_path,
+        base_sha256=draft.base,
+        new_sha256=draft.new_sha,
+        content=content,
+        diff=draft.diff,
+        size=len(content) if content is not None else 0,
+        status="pending",
+        reason=None,
+        created_at=now,
+        decided_at=None,
+        decided_by=None,
+    )
+    remember_mark(ctx, row, sensitive)
+    CHANGE_STATUS.check(NEW, "approved" if trusted else "pending")
+    if trusted:
+        # Record first ('approved'), then write, then mark 'applied': a crash in between is
+        # reconciled on restart by file hashes, like an approval, so no write is unrecorded.
+        row = dataclasses.replace(row, status="approved", decided_at=now, decided_by=peer.name)
+        with ctx.store.transaction():  # one commit (one fsync) before touching the disk
+            ctx.store.add_change(row, derive_diff=create)
+            ctx.audit(peer, f"{kind}_applied", now, path=path, change=row.id, new_path=new_path)
+        try:
+            apply(ctx, row)
+        except OpError as exc:
+            set_status(ctx, row, "rejected", now, by=peer.name, reason=exc.message)
+            raise
+        row = set_status(ctx, row, "applied", now, by=peer.name)
+        announce_file(ctx, row, by=peer.name)
+        reply = ChangeResult.model_validate({"status": "applied", "change": reply_change(ctx, row)})
+        ctx.marks.pop(row.id, None)
+        return reply
+    with ctx.store.transaction():  # committed before the reply: nothing acknowledged is lost
+        ctx.store.add_change(row, derive_diff=create)
+        ctx.audit(peer, f"{kind}_proposed", now, path=path, change=row.id, new_path=new_path)
+    # The submitter learns all of this from the reply; events are for everyone else.
+    lock_for_change(ctx, row, now, author=peer)
+    info = change_info(ctx, row, with_diff=False)
+    ctx.broadcast("change_submitted", {"change": dump(info)}, path=path, exclude=peer)
+    created = draft.new_text if create else None
+    return ChangeResult.model_validate(
+        {"status": "pending", "change": reply_change(ctx, row, created=created)}
+    )
+
+
+def check_pending_room(ctx: HubState, peer: Peer, size: int) -> None:
+    """Refuse (``quota_exceeded``) a proposal of ``size`` bytes of content that would take
+    the guest's, or all guests', pending changes over their caps. The bytes caps count
+    what is stored (content and diff); ``size`` counts only this change's content, so a
+    guest may end over its cap by at most one change's diff."""
+    count, _ = ctx.store.pending_totals(peer.guest_id)
+    # Bytes as stored (content and diff), not just the content: an edit's diff holds the
+    # old text too.
+    pending = ctx.store.usage("pending", peer.guest_id)[1]
+    if count >= ctx.limits.max_pending_per_guest:
+        raise op_error(
+            ErrorCode.QUOTA_EXCEEDED,
+            f"you have {count} pending changes, the limit; wait for the host to decide some",
+        )
+    if pending + size > ctx.limits.max_pending_bytes_per_guest:
+        raise op_error(
+            ErrorCode.QUOTA_EXCEEDED,
+            "your pending changes would exceed the byte limit; wait for the host to decide some",
+        )
+    total, total_bytes = ctx.store.pending_grand_totals()
+    if (
+        total >= ctx.limits.max_pending_total
+        or total_bytes + size > ctx.limits.max_pending_bytes_total
+    ):
+        raise op_error(
+            ErrorCode.QUOTA_EXCEEDED,
+            f"the host has {total} changes from all guests waiting, the session's limit; "
+            "wait for the host to decide some",
+        )
+
+
+def reply_change(ctx: HubState, row: ChangeRow, *, created: str | None = None) -> ChangeInfo:
+    """The change for the proposer's reply, its diff cut to REPLY_DIFF_CHARS: the full diff
+    of a 1 MiB file would double the reply, and ``get_change`` has it whole. ``created``:
+    the text of a new file, whose diff (not in ``row``) is built only as far as shown."""
+    info = change_info(ctx, row, with_diff=True)
+    if created is not None:
+        head, rest = create_diff_head(row.path, created, REPLY_DIFF_CHARS)
+    else:
+        head, rest = cut_diff(info.diff or "", REPLY_DIFF_CHARS)
+    if rest:
+        head += f"... ({rest} more diff lines; get_change {row.id} shows all)\n"
+    return info.model_copy(update={"diff": head})
+
+
+def lock_for_change(
+    ctx: HubState, row: ChangeRow, now: float, *, author: Peer | None = None
+) -> None:
+    for p in (row.path, row.new_path):
+        if p is None:
+            continue
+        try:
+            lock = ctx.locks.acquire(p, row.author_id, row.author_name, now, change_id=row.id)
+        except OpError:
+            continue  # another change already holds it; approval order decides
+        ctx.broadcast("lock_taken", {"lock": dump(ctx.lock_info(lock))}, path=p, exclude=author)
+
+
+def note_disk_change(ctx: HubState, abspath: str, change: str, now: float) -> None:
+    """A file changed on disk (watcher): announce it unless the hub itself just wrote it."""
+    try:
+        rel = to_relpath(ctx.root, Path(abspath))
+    except (OpError, ValueError):
+        return
+    name = rel.rsplit("/", 1)[-1]
+    if git_metadata_reason(rel) is not None or name.startswith(TEMP_PREFIX):
+        return
+    if git_dir_reason(ctx.root, rel) is not None:
+        return  # inside a bare repository or a worktree's git dir: its refs name branches
+    if ctx.workspace.rules.ignore_file_key(rel) is not None:
+        ctx.workspace.rules.reload()
+    written = ctx.own_writes.pop(rel, None)
+    if written is not None and now - written < OWN_WRITE_WINDOW_SECONDS:
+        return
+    # Written by someone else (the host's editor, a tool): a change read or hashed off
+    # the loop meanwhile reads it again (HubState.written_since) instead of writing over it.
+    ctx.writes += 1
+    ctx.note_written(rel)
+    ctx.broadcast("file_changed", {"path": rel, "change": change, "by": None}, path=rel)
+
+
+def apply(ctx: HubState, row: ChangeRow) -> None:
+    """Carry out a change on disk, atomically.
+
+    Raises ``OpError``: ``disk_error`` on OSError, ``forbidden`` when it would touch git
+    metadata now (checked again by the workspace), ``quota_exceeded`` over the caps of
+    guests' ignore file versions. A guest's change to an ignore file is recorded before
+    it reaches the disk; a host's takes the file back once written.
+    """
+    ws = ctx.workspace
+    now = ctx._clock()
+    ignore_files = ignore_files_of(ctx, row)
+    by_host = row.author_name == HOST_ID
+    if ignore_files and not by_host:
+        record_guest_versions(ctx, row, ignore_files, now)
+    ctx.writes += 1
+    for p in (row.path, row.new_path):
+        if p is not None:
+            ctx.own_writes[p] = now
+            ctx.note_written(p)
+    if row.kind in ("write", "edit"):
+        assert row.content is not None
+        ws.write_atomic(row.path, row.content)
+    elif row.kind == "delete":
+        ws.delete(row.path)
+    elif row.kind == "move":
+        assert row.new_path is not None
+        ws.move(row.path, row.new_path)
+    if by_host:
+        rules = ws.rules
+        for key in ignore_files:
+            if key in rules.guest_versions():
+                ctx.store.drop_guest_ignore_version(key)
+                rules.drop_guest_version(key)
+
+
+def ignore_files_of(ctx: HubState, row: ChangeRow) -> dict[str, str]:
+    """The ignore files ``row`` changes: key -> ``"written"`` (its content),
+    ``"removed"`` (a delete, the source of a move) or ``"moved_in"`` (the target of a
+    move). Names only: cheap on the loop."""
+    rules = ctx.workspace.rules
+    after = [(row.path, "written" if row.kind in ("write", "edit") else "removed")]
+    if row.kind == "move" and row.new_path is not None:
+        after.append((row.new_path, "moved_in"))
+    found: dict[str, str] = {}
+    for path, how in after:
+        key = rules.record_key(path)  # the key of its record under any spelling
+        if key is not None:
+            found[key] = how
+    return found
+
+
+def ids_after(ctx: HubState, row: ChangeRow, how: str) -> frozenset[str]:
+    """How the ignore file ``row`` changes is known once changed (``how``: from
+    :func:`ignore_files_of`): the ids of its new content (:func:`ignore_file_ids`)."""
+    if how == "written":
+        assert row.content is not None
+        return ignore_file_ids(row.content) | {row.new_sha256 or ABSENT}
+    if how == "moved_in":  # the moved file's content, read before the move
+        _, ids = ctx.workspace.rules.disk_state(row.path)
+        return ids | {row.base_sha256 or ABSENT}
+    return frozenset({ABSENT})
+
+
+def record_guest_versions(
+    ctx: HubState, row: ChangeRow, ignore_files: Mapping[str, str], now: float
+) -> None:
+    """Record, before a guest's change ``row`` reaches the disk, that it changes these
+    ignore files (from :func:`ignore_files_of`), keeping the host's version of each
+    (issue 13, item 2).
+
+    The host's version is the file on disk now, unless a guest version recorded earlier is
+    still what is on disk: then that record's host version is kept. The version on disk
+    now stays a guest version too, so a write that then fails, or a crash before it,
+    changes nothing. Reads each ignore file once, and the source of a move onto one.
+
+    Raises:
+        OpError: ``quota_exceeded`` over ``max_guest_ignore_files`` or
+            ``max_guest_ignore_bytes``, when taking back what the host rewrote since does
+            not make room.
+    """
+    rules = ctx.workspace.rules
+    versions: dict[str, GuestVersion] = {}
+    for key, how in ignore_files.items():
+        after = ids_after(ctx, row, how)
+        data, ids_now = rules.disk_state(key)
+        old = rules.guest_version(key)  # still on disk (or unreadable: assume so)
+        if old is not None:
+            on_disk = ids_now if not ids_now.isdisjoint(old.guest_shas) else old.guest_shas
+            versions[key] = GuestVersion(on_disk | after, old.host_content)
+        else:
+            versions[key] = GuestVersion(after, data)
+    if not guest_versions_fit(ctx, versions):
+        drop_stale_guest_versions(ctx)
+        if not guest_versions_fit(ctx, versions):
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"guests' versions of {len(rules.guest_versions())} ignore files are on "
+                "record, the limit; the host takes one back by saving it, or rejects this "
+                "change",
+            )
+    with ctx.store.transaction():
+        for key, version in versions.items():
+            ctx.store.put_guest_ignore_version(key, version, now)
+    for key, version in versions.items():
+        rules.put_guest_version(key, version)
+
+
+def guest_versions_fit(ctx: HubState, versions: Mapping[str, GuestVersion]) -> bool:
+    merged = {**ctx.workspace.rules.guest_versions(), **versions}
+    size = sum(len(v.host_content or b"") for v in merged.values())
+    return (
+        len(merged) <= ctx.limits.max_guest_ignore_files
+        and size <= ctx.limits.max_guest_ignore_bytes
+    )
+
+
+def drop_stale_guest_versions(
+    ctx: HubState,
+) -> int:
+    """Forget the guest versions no longer on disk (the host wrote those files since);
+    returns how many. One ``stat`` per record, and a read where the file changed."""
+    rules = ctx.workspace.rules
+    stale = [key for key in rules.guest_versions() if rules.guest_version(key) is None]
+    for key in stale:
+        ctx.store.drop_guest_ignore_version(key)
+        rules.drop_guest_version(key)
+    return len(stale)
+
+
+def announce_file(ctx: HubState, row: ChangeRow, *, by: str) -> None:
+    if row.kind == "move":
+        assert row.new_path is not None
+        ctx.broadcast(
+            "file_changed", {"path": row.path, "change": "deleted", "by": by}, path=row.path
+        )
+        ctx.broadcast(
+            "file_changed",
+            {"path": row.new_path, "change": "created", "by": by},
+            path=row.new_path,
+        )
+        return
+    change = (
+        "deleted"
+        if row.kind == "delete"
+        else ("created" if row.base_sha256 is None else "modified")
+    )
+    ctx.broadcast("file_changed", {"path": row.path, "change": change, "by": by}, path=row.path)
+
+
+def change_info(ctx: HubState, row: ChangeRow, *, with_diff: bool) -> ChangeInfo:
+    """``row`` as peers see it: ``approved`` shows as ``pending`` (the write is under way),
+    ``diff`` only ``with_diff`` (and not pruned); ``data_pruned`` and ``sensitive`` are set
+    only when true."""
+    sensitive = ctx.marks.get(row.id) or change_sensitivity(row.path, row.new_path)
+    info = {
+        "id": row.id,
+        "author": row.author_name,
+        "kind": row.kind,
+        "path": row.path,
+        "new_path": row.new_path,
+        "base_sha256": row.base_sha256,
+        "new_sha256": row.new_sha256,
+        "status": "pending" if row.status == "approved" else row.status,
+        "reason": row.reason,
+        "diff": row.diff if with_diff and not row.data_pruned else None,
+        "created_at": row.created_at,
+        "decided_at": row.decided_at,
+        "decided_by": row.decided_by,
+        "size": row.size,
+        # Optional on the wire: present only for a decided change whose diff was pruned.
+        **({"data_pruned": True} if row.data_pruned else {}),
+        # Optional on the wire: present only for a change to a sensitive path.
+        **({"sensitive": sensitive} if sensitive else {}),
+    }
+    return ChangeInfo.model_validate(info)
+
+
+def existing(ctx: HubState, peer: Peer, path: str) -> tuple[str, str, str | None]:
+    rel, text, sha = read_current(ctx, peer, path)
+    if text is None:
+        raise op_error(ErrorCode.NOT_FOUND, f"'{rel}' does not exist")
+    return rel, text, sha
+
+
+def visible_change(ctx: HubState, peer: Peer, change_id: str) -> ChangeRow:
+    row = ctx.store.get_change(change_id)
+    if row is None or (not peer.is_host and row.author_id != peer.guest_id):
+        raise op_error(ErrorCode.NOT_FOUND, f"no change with id {change_id!r}")
+    return row
+
+
+def current_sha_for(ctx: HubState, row: ChangeRow) -> str | None:
+    return ctx.workspace.file_sha256(row.path)
+
+
+def decide(
+    ctx: HubState,
+    row: ChangeRow,
+    status: str,
+    now: float,
+    *,
+    by: str,
+    reason: str | None = None,
+    diff: str | None = None,
+) -> ChangeRow:
+    row = set_status(ctx, row, status, now, by=by, reason=reason, diff=diff)
+    while (lock := ctx.locks.release_change(row.id)) is not None:
+        ctx.broadcast_lock_released(lock, "decided")
+    info = change_info(ctx, row, with_diff=status == "conflict")
+    # A conflict's diff holds the proposed text: the author and the host see it, other
+    # guests see that the change was decided, never what it said.
+    bare = {"change": dump(info.model_copy(update={"diff": None}))}
+    ctx.broadcast(
+        "change_decided", {"change": dump(info)}, path=row.path, redacted=(row.author_id, bare)
+    )
+    ctx.marks.pop(row.id, None)
+    return row
+
+
+def remember_mark(ctx: HubState, row: ChangeRow, sensitive: str | None) -> None:
+    """Keep ``sensitive`` for the views of ``row`` while it is pending, when the names of
+    its paths do not give it (a symlinked sensitive path)."""
+    if sensitive is not None and sensitive != change_sensitivity(row.path, row.new_path):
+        ctx.marks[row.id] = sensitive
+
+
+def sensitivity_on_disk(ctx: HubState, row: ChangeRow) -> str | None:
+    """:meth:`Workspace.change_sensitivity` of a stored change (file work: at start)."""
+    try:
+        return ctx.workspace.change_sensitivity(row.path, row.new_path)
+    except OpError:
+        return None
+
+
+def finish_approved(
+    ctx: HubState,
+    row: ChangeRow,
+    now: float,
+    *,
+    by: str,
+    current: str | None = None,
+    hashed: bool = False,
+) -> ChangeRow:
+    """Second half of approve (also crash reconciliation): apply exactly once.
+
+    ``current`` (with ``hashed``): the file's sha256 (None: absent) as just read off the
+    loop by approve; otherwise it is read here (crash reconciliation, before the hub
+    serves anyone)."""
+    if not hashed:
+        current = current_sha_for(ctx, row)
+    done = False
+    if row.kind in ("write", "edit"):
+        done = current == row.new_sha256
+    elif row.kind == "delete":
+        done = current is None
+    elif row.kind == "move":
+        assert row.new_path is not None
+        done = current is None and ctx.workspace.file_sha256(row.new_path) == row.base_sha256
+    if not done:
+        if current != row.base_sha256:
+            return conflict(ctx, row, now, by=by)
+        apply(ctx, row)
+    row = decide(ctx, row, "applied", now, by=by)
+    announce_file(ctx, row, by=row.author_name)
+    return row
+
+
+def conflict(
+    ctx: HubState, row: ChangeRow, now: float, *, by: str, diff: str | None = None
+) -> ChangeRow:
+    fresh = diff if diff is not None else diff_to_current(ctx, row)
+    return decide(ctx, row, "conflict", now, by=by, diff=fresh)
+
+
+def diff_to_current(ctx: HubState, row: ChangeRow) -> str:
+    """The diff from the file as it is now to the change's result (file work)."""
+    current_text: str | None
+    try:
+        current_text, _ = ctx.workspace.read_text(row.path, is_host=True)
+    except OpError:
+        current_text = None
+    new_text = row.content.decode("utf-8") if row.content is not None else None
+    return unified_diff(row.path, current_text, new_text, new_path=row.new_path)
+
+
+def check_base(path: str, base: str | None, current: str | None) -> None:
+    if base is not None and base != current:
+        raise op_error(
+            ErrorCode.CONFLICT,
+            f"'{path}' changed since you read it (sha256 is now {current or 'absent'}); "
+            "read it again and redo your change",
+            current_sha256=current,
+        )

@@ -1,0 +1,195 @@
+"""The changes group (with its approvals): proposing writes, edits, deletes and moves, the
+queue, and the host's decisions. The queue itself is :mod:`letswork.hub.changes`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from letswork.hub.changes import (
+    PREPARE_TRIES,
+    Draft,
+    change_info,
+    change_steps,
+    check_base,
+    conflict,
+    current_sha_for,
+    decide,
+    diff_to_current,
+    draft,
+    existing,
+    finish_approved,
+    read_current,
+    set_status,
+    visible_change,
+)
+from letswork.hub.peers import Peer, holder_id
+from letswork.hub.state import Handler, HubState, Steps
+from letswork.hub.workspace.diff import apply_edit
+from letswork.hub.workspace.files import check_text
+from letswork.shared.errors import ErrorCode, OpError, op_error
+from letswork.shared.protocol.changes import (
+    ChangeDetail,
+    ChangeIdArgs,
+    ChangeList,
+    ChangeResult,
+    DeleteFileArgs,
+    EditFileArgs,
+    MoveFileArgs,
+    MyChangesArgs,
+    PendingChangesArgs,
+    RejectChangeArgs,
+    WriteFileArgs,
+)
+
+
+def write_file(ctx: HubState, peer: Peer, args: WriteFileArgs, now: float) -> Steps[ChangeResult]:
+    def prepare() -> Draft:
+        content = args.content.encode("utf-8")
+        check_text(content, max_bytes=ctx.limits.max_file_bytes)
+        path, old_text, sha = read_current(ctx, peer, args.path)
+        check_base(path, args.base_sha256, sha)
+        return draft("write", path, None, sha, old_text, args.content)
+
+    return (yield from change_steps(ctx, peer, now, prepare, args.path))
+
+
+def edit_file(ctx: HubState, peer: Peer, args: EditFileArgs, now: float) -> Steps[ChangeResult]:
+    def prepare() -> Draft:
+        path, old_text, sha = existing(ctx, peer, args.path)
+        check_base(path, args.base_sha256, sha)
+        new_text = apply_edit(
+            old_text, args.old_string, args.new_string, replace_all=args.replace_all
+        )
+        check_text(new_text.encode("utf-8"), max_bytes=ctx.limits.max_file_bytes)
+        return draft("edit", path, None, sha, old_text, new_text)
+
+    return (yield from change_steps(ctx, peer, now, prepare, args.path))
+
+
+def delete_file(ctx: HubState, peer: Peer, args: DeleteFileArgs, now: float) -> Steps[ChangeResult]:
+    def prepare() -> Draft:
+        path, old_text, sha = existing(ctx, peer, args.path)
+        check_base(path, args.base_sha256, sha)
+        return draft("delete", path, None, sha, old_text, None)
+
+    return (yield from change_steps(ctx, peer, now, prepare, args.path))
+
+
+def move_file(ctx: HubState, peer: Peer, args: MoveFileArgs, now: float) -> Steps[ChangeResult]:
+    def prepare() -> Draft:
+        path, _, sha = existing(ctx, peer, args.path)
+        check_base(path, args.base_sha256, sha)
+        new_path, target_text, _ = read_current(ctx, peer, args.new_path)
+        target = ctx.root / new_path
+        if target_text is not None or target.exists() or target.is_symlink():
+            raise op_error(ErrorCode.EXISTS, f"'{new_path}' already exists")
+        return draft("move", path, new_path, sha, None, None)
+
+    return (yield from change_steps(ctx, peer, now, prepare, args.path, args.new_path))
+
+
+def pending_changes(ctx: HubState, peer: Peer, args: PendingChangesArgs, now: float) -> ChangeList:
+    """The queue, oldest first. Diffs are included until half a frame is used; later
+    changes come without one (``diff: null``) and ``get_change`` fetches it."""
+    # Without diffs (the dashboard's reload after each event) nothing is diffed: a queue
+    # of 1 MiB new files rebuilt every diff, 6 ms each, on the loop.
+    rows = ctx.store.list_changes(
+        status="pending", include_content=False, include_diff=args.include_diff
+    )
+    budget = ctx.limits.max_frame_bytes // 2 if args.include_diff else 0
+    changes = []
+    for row in rows:
+        cost = len(row.diff) + 512
+        changes.append(change_info(ctx, row, with_diff=cost <= budget))
+        if cost <= budget:
+            budget -= cost
+    return ChangeList.model_validate({"changes": changes})
+
+
+def my_changes(ctx: HubState, peer: Peer, args: MyChangesArgs, now: float) -> ChangeList:
+    author = holder_id(peer) if peer.is_host else peer.guest_id
+    rows = ctx.store.list_changes(
+        status=args.status, author_id=author, include_content=False, include_diff=False
+    )
+    return ChangeList.model_validate(
+        {"changes": [change_info(ctx, r, with_diff=False) for r in rows]}
+    )
+
+
+def get_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) -> ChangeDetail:
+    return ChangeDetail.model_validate(
+        {"change": change_info(ctx, visible_change(ctx, peer, args.id), with_diff=True)}
+    )
+
+
+def approve_change(
+    ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float
+) -> Steps[ChangeDetail]:
+    row = visible_change(ctx, peer, args.id)
+    for _ in range(PREPARE_TRIES):
+        if row.status == "rejected":
+            raise op_error(
+                ErrorCode.ALREADY_DECIDED,
+                f"change {row.id} was already rejected",
+                status=row.status,
+            )
+        if row.status in ("applied", "conflict"):
+            return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+        writes, pending = ctx.writes, row
+        # The file's hash (and a conflict's diff) off the loop; then the change is read
+        # again, since another approve or reject may have decided it meanwhile.
+        current = yield functools.partial(current_sha_for, ctx, pending)
+        conflict_diff = None
+        if row.status == "pending" and current != row.base_sha256:
+            conflict_diff = yield functools.partial(diff_to_current, ctx, pending)
+        row = visible_change(ctx, peer, args.id)
+        if not ctx.written_since(writes, row.path, row.new_path) and (row.status == pending.status):
+            break
+    else:
+        raise op_error(
+            ErrorCode.CONFLICT, "the files kept changing while this change was checked; retry"
+        )
+    if row.status == "pending":
+        if conflict_diff is not None:
+            row = conflict(ctx, row, now, by=peer.name, diff=conflict_diff)
+            ctx.audit(peer, "change_conflict", now, path=row.path, change=row.id)
+            return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+        # Commit the decision before touching the disk, so a crash in between is
+        # reconciled on restart instead of applying twice or losing the approval.
+        row = set_status(ctx, row, "approved", now, by=peer.name)
+    try:
+        row = finish_approved(ctx, row, now, by=peer.name, current=current, hashed=True)
+    except OpError:
+        # The disk refused (full, read-only): the change goes back to pending, unchanged.
+        set_status(ctx, row, "pending", now, by=None)
+        raise
+    ctx.audit(peer, "change_" + row.status, now, path=row.path, change=row.id)
+    return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+
+
+def reject_change(ctx: HubState, peer: Peer, args: RejectChangeArgs, now: float) -> ChangeDetail:
+    row = visible_change(ctx, peer, args.id)
+    if row.status == "applied":
+        raise op_error(
+            ErrorCode.ALREADY_DECIDED, f"change {row.id} was already applied", status=row.status
+        )
+    if row.status == "rejected":
+        return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=False)})
+    row = decide(ctx, row, "rejected", now, by=peer.name, reason=args.reason)
+    ctx.audit(peer, "change_rejected", now, path=row.path, change=row.id, reason=args.reason)
+    return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=False)})
+
+
+#: This group's ops, by name.
+HANDLERS: dict[str, Handler] = {
+    "write_file": write_file,
+    "edit_file": edit_file,
+    "delete_file": delete_file,
+    "move_file": move_file,
+    "pending_changes": pending_changes,
+    "my_changes": my_changes,
+    "get_change": get_change,
+    "approve_change": approve_change,
+    "reject_change": reject_change,
+}

@@ -1,0 +1,150 @@
+"""The session group: ``hello``, ``ping``, ``status`` and ``set_display_name``."""
+
+from __future__ import annotations
+
+import secrets
+
+from letswork import __version__
+from letswork.hub.admission import check_may_knock, move, record_admission
+from letswork.hub.peers import HOST_ID, Peer, validate_display_name
+from letswork.hub.state import Handler, HubState
+from letswork.shared.errors import ErrorCode, op_error
+from letswork.shared.protocol.base import Empty, NameArgs, NameResult
+from letswork.shared.protocol.session import HelloArgs, HelloResult, PingResult, StatusResult
+
+
+def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> HelloResult:
+    if peer.state != "handshaken":
+        raise op_error(ErrorCode.INVALID, "'hello' may only be sent once")
+    cred = peer.credential
+    if cred.kind == "invite":
+        check_may_knock(ctx, peer, now)
+    # Guests awaiting admission do not count against --max-guests; the cap is checked
+    # again when the host admits them.
+    if (cred.kind == "resume" or ctx.auto_admit) and cred.kind != "host":
+        ctx.check_session_room()
+    peer.client = args.client
+    resume_secret: str | None = None
+    if cred.kind == "host":
+        peer.name = HOST_ID
+        peer.guest_id = HOST_ID
+        move(peer, "admitted")
+    else:
+        name = validate_display_name(args.name)
+        if cred.kind == "resume":
+            assert cred.guest_id is not None
+            guest = ctx.store.get_guest(cred.guest_id)
+            if guest is None or guest.state != "admitted":
+                raise op_error(ErrorCode.FORBIDDEN, "this credential is no longer valid")
+            peer.guest_id = guest.guest_id
+            stored_name = guest.name
+        else:
+            # Nothing is stored for a guest until it is admitted (record_admission writes it).
+            peer.guest_id = secrets.token_hex(8)
+        peer.name = name
+        # A waiting guest's name never keeps an admitted guest out (it could squat one).
+        if ctx.name_in_use(name, exclude=peer, waiting=cred.kind == "invite"):
+            raise op_error(
+                ErrorCode.NAME_TAKEN,
+                f"someone in this session is already called {name!r}; pick another name",
+            )
+        if cred.kind == "resume":
+            if stored_name != name:
+                ctx.store.set_guest_name(peer.guest_id, name)
+            move(peer, "admitted")
+        elif ctx.auto_admit:
+            resume_secret = record_admission(ctx, peer, now)
+        else:
+            move(peer, "awaiting_admission")
+    if peer.state == "awaiting_admission":
+        # One request budget per invite for its waiting connections: opening more of
+        # them must not buy more requests. Bounded by the number of invites.
+        assert cred.invite_id is not None
+        key = "invite:" + cred.invite_id.hex()
+        peer.bucket = ctx.buckets.setdefault(key, peer.bucket)
+    elif not peer.is_host:
+        # A guest's request budget follows the guest, not the connection: reconnecting
+        # must not refill it (each connection used to start with a full burst).
+        peer.bucket = ctx.buckets.setdefault(peer.guest_id, peer.bucket)
+    ctx.greeting.pop(peer.peer_id, None)
+    ctx.peers[peer.peer_id] = peer
+    if peer.admitted:  # a waiting guest adds no row anywhere (see admit)
+        ctx.audit(peer, "join", now, role=peer.role, state=peer.state, client=peer.client)
+    peer.deliver_pending = peer.admitted  # see after_reply
+    if peer.admitted:
+        ctx.broadcast(
+            "peer_joined",
+            {"peer_id": peer.peer_id, "name": peer.name, "role": peer.role},
+            exclude=peer,
+        )
+    else:
+        ctx.broadcast(
+            "awaiting_admission",
+            {"peer_id": peer.peer_id, "name": peer.name, "role": peer.role},
+            hosts_only=True,
+        )
+    return HelloResult.model_validate(
+        {
+            "peer_id": peer.peer_id,
+            "name": peer.name,
+            "role": peer.role,
+            "state": peer.state,
+            "resume_secret": resume_secret,
+            # A folder name that is not UTF-8 cannot be sent: its bytes show as U+FFFD.
+            "project": ctx.root.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+            "hub_version": __version__,
+            "events_seq": 0,
+        }
+    )
+
+
+def ping(ctx: HubState, peer: Peer, args: Empty, now: float) -> PingResult:
+    return PingResult(now=now)
+
+
+def status(ctx: HubState, peer: Peer, args: Empty, now: float) -> StatusResult:
+    visible = [p for p in ctx.peers.values() if p.admitted or peer.is_host or p is peer]
+    locks = [
+        ctx.lock_info(lock)
+        for lock in ctx.locks.all(now)
+        if peer.is_host or ctx.workspace.rules.is_shared(lock.path)
+    ]
+    pending = (
+        len(ctx.store.list_changes(status="pending", include_content=False, include_diff=False))
+        if peer.is_host
+        else ctx.store.pending_totals(peer.guest_id)[0]
+    )
+    return StatusResult.model_validate(
+        {
+            "project": ctx.root.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+            "you": ctx.peer_info(peer),
+            "peers": [ctx.peer_info(p) for p in visible],
+            "locks": locks,
+            "pending": pending,
+        }
+    )
+
+
+def set_display_name(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> NameResult:
+    if peer.is_host:
+        raise op_error(ErrorCode.FORBIDDEN, "the host's display name is always 'host'")
+    name = validate_display_name(args.name)
+    if ctx.name_in_use(name, exclude=peer):
+        raise op_error(ErrorCode.NAME_TAKEN, f"someone is already called {name!r}")
+    old = peer.name
+    for p in ctx.peers.values():
+        if p.guest_id == peer.guest_id:
+            p.name = name
+    ctx.store.set_guest_name(peer.guest_id, name)
+    ctx.audit(peer, "rename", now, old=old, new=name)
+    ctx.broadcast("name_changed", {"peer_id": peer.peer_id, "old": old, "new": name})
+    return NameResult(name=name)
+
+
+#: This group's ops, by name.
+HANDLERS: dict[str, Handler] = {
+    "hello": hello,
+    "ping": ping,
+    "status": status,
+    "set_display_name": set_display_name,
+}

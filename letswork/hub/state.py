@@ -1,0 +1,329 @@
+"""The hub's state and the helpers every op group shares: :class:`HubState`.
+
+Handlers (``letswork.hub.ops.<group>``) are functions ``(ctx, peer, args, now) -> result`` that
+take a :class:`HubState` as ``ctx``: the peers, the store, the workspace, the locks, the limits
+and the ``emit``/``close`` callbacks, plus the few helpers several groups use (events, audit,
+names, paths, write stamps). Like the rest of the hub it never reads a clock of its own for a
+rule (``now`` is an argument) and never touches a socket.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Generator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
+from letswork.hub.peers import HOST_ID, Credential, Peer, Person, name_key, participant
+from letswork.hub.ratelimit import TokenBucket
+from letswork.hub.store import Store
+from letswork.hub.store.guests import GuestRow
+from letswork.hub.workspace import Workspace
+from letswork.hub.workspace.paths import to_relpath
+from letswork.shared import crypto
+from letswork.shared.errors import ErrorCode, op_error
+from letswork.shared.limits import Limits
+from letswork.shared.protocol.base import LockInfo, WireModel
+from letswork.shared.protocol.session import PeerInfo
+
+EmitFn = Callable[[Peer, str, Mapping[str, Any]], None]
+CloseFn = Callable[[Peer, int, str], None]
+#: A handler that needs file work is a generator: it yields the work (a callable for a worker
+#: thread) and is sent what the work returned (or has what it raised thrown in); what it
+#: returns is the result, the op's result model.
+_Result = TypeVar("_Result", bound=WireModel, covariant=True)
+Steps = Generator[Callable[[], Any], Any, _Result]
+#: One op's handler: (hub state, peer, the op's args model, now) -> its result, or the steps
+#: that give it.
+Handler = Callable[["HubState", Peer, Any, float], "WireModel | Steps[WireModel]"]
+
+#: Paths whose last write the hub remembers (HubState.written); past them it forgets them all
+#: and counts every preparation made before as stale.
+_MAX_WRITE_STAMPS = 4096
+#: Keys of HubState.written that no path has: any ignore file; every path.
+POLICY = "\0policy"
+_EVERY_PATH = "\0every"
+
+
+def dump(model: WireModel) -> dict[str, Any]:
+    """``model`` as the hub sends it: the fields that were set, ``None`` included, in the
+    model's order (replies; event data, which the server checks against its model again)."""
+    return model.model_dump(mode="json", exclude_unset=True)
+
+
+def json_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON (listings stop at ``MAX_LISTING_BYTES``)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+class HubState:
+    """What the hub knows, and the helpers every op group uses. One instance per running hub
+    (:class:`letswork.hub.core.HubCore` is one, with dispatch on top).
+
+    Args:
+        root: the project folder (resolved).
+        store: the opened SQLite store.
+        host_secret: the host key (32 bytes) read from the 0600 key file.
+        public_url: the ``ws://`` or ``wss://`` URL written into invite codes.
+        emit: called with (peer, event name, data) for every event a peer should receive.
+        close: called with (peer, close code, reason) to end a peer's connection.
+        limits: the limits in force.
+        auto_admit: admit guests without asking the host.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        store: Store,
+        *,
+        host_secret: bytes,
+        public_url: str,
+        emit: EmitFn,
+        close: CloseFn,
+        limits: Limits | None = None,
+        auto_admit: bool = False,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.root = root
+        self.store = store
+        self.limits = limits or Limits()
+        store.limits = self.limits  # its rings and caps (issue 13, item 8)
+        self.workspace = Workspace(root, max_file_bytes=self.limits.max_file_bytes)
+        # Guests' versions of ignore files outlive the hub (issue 13, item 2).
+        self.workspace.rules.set_guest_versions(store.guest_ignore_versions())
+        self.locks = LockTable(
+            case_insensitive=filesystem_is_case_insensitive(root),
+            default_ttl=self.limits.lock_expiry_seconds,
+        )
+        self.public_url = public_url
+        self.auto_admit = auto_admit
+        self._emit = emit
+        self._close = close
+        self._clock = clock
+        self._monotonic = monotonic  # search deadlines; read from worker threads too
+        #: Bumped by every write the hub makes; ``written`` holds its value at the last write
+        #: to each path (by lock key) and to any ignore file (``POLICY``). A change prepared
+        #: off the loop is prepared again when one of its paths, or the sharing policy, was
+        #: written meanwhile; writes to other files leave it be (written_since).
+        self.writes = 0
+        self.written: dict[str, int] = {}
+        self._host_credential = Credential(
+            kind="host", psk=crypto.derive_psk(host_secret), role="host", guest_id=HOST_ID
+        )
+        self._host_invite_id = crypto.derive_invite_id(host_secret)
+        self.peers: dict[str, Peer] = {}
+        self.buckets: dict[str, TokenBucket] = {}  # per guest id, kept across reconnects
+        #: invite id -> time until which its holders may not knock again (after ``deny``).
+        self.deny_until: dict[bytes, float] = {}
+        #: invite id -> its budget of hellos that wait for admission (bounded by the invites).
+        self.knocks: dict[bytes, TokenBucket] = {}
+        #: connections past the handshake whose hello was not accepted yet (see tick).
+        self.greeting: dict[str, Peer] = {}
+        self.own_writes: dict[str, float] = {}
+        #: change id -> the sensitive mark of a pending change whose paths' names do not give it
+        #: (it goes through a symlinked sensitive path: Workspace.change_sensitivity)
+        self.marks: dict[str, str] = {}
+        self.stopping = False
+        self.on_shutdown: Callable[[], None] | None = None
+        #: sees every broadcast event once (``letswork start --no-ui`` logs them).
+        self.observer: Callable[[str, Mapping[str, Any]], None] | None = None
+
+    def waiting_peers(self, invite_id: bytes | None = None) -> list[Peer]:
+        return [
+            p
+            for p in self.peers.values()
+            if p.state == "awaiting_admission"
+            and (invite_id is None or p.credential.invite_id == invite_id)
+        ]
+
+    def can_accept_guest(self) -> bool:
+        """Whether another guest may be admitted: fewer than ``max_peers`` admitted guests are
+        connected (host connections and guests awaiting admission never count)."""
+        admitted = sum(1 for p in self.peers.values() if not p.is_host and p.admitted)
+        return admitted < self.limits.max_peers
+
+    def disconnect(self, peer: Peer, now: float, reason: str = "disconnected") -> None:
+        """Forget a connection: release its (non-change) locks and tell the others.
+
+        From here on the peer's requests are refused, and its file work in flight stops.
+        """
+        peer.close()
+        self.greeting.pop(peer.peer_id, None)
+        if self.peers.pop(peer.peer_id, None) is None:
+            return
+        for lock in self.locks.release_all(peer.guest_id if not peer.is_host else peer.peer_id):
+            self.broadcast_lock_released(lock, "left")
+        if peer.state in ("admitted", "awaiting_admission"):
+            self.broadcast(
+                "peer_left",
+                {"peer_id": peer.peer_id, "name": peer.name, "reason": reason},
+                hosts_only=peer.state != "admitted",
+            )
+        if peer.admitted:  # a waiting guest adds no row (its join was never logged either)
+            self.audit(peer, "leave", now, reason=reason)
+
+    def audit(self, peer: Peer | None, kind: str, now: float, **detail: Any) -> None:
+        actor = "host" if peer is None or peer.is_host else peer.name
+        actor_id = HOST_ID if peer is None or peer.is_host else (peer.guest_id or None)
+        path = detail.pop("path", None)
+        self.store.audit(actor, kind, now, path=path, actor_id=actor_id, **detail)
+
+    def send(self, peer: Peer, name: str, data: Mapping[str, Any]) -> None:
+        if not peer.closed:
+            self._emit(peer, name, data)
+
+    def broadcast(
+        self,
+        name: str,
+        data: Mapping[str, Any],
+        *,
+        exclude: Peer | None = None,
+        path: str | None = None,
+        hosts_only: bool = False,
+        redacted: tuple[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Send an event to every admitted peer (guests: only about shared paths).
+
+        ``redacted`` is (guest id, data): guests other than that one get this data instead.
+        """
+        if self.observer is not None:
+            self.observer(name, data)
+        shared = True if path is None else self.workspace.rules.is_shared(path)
+        for peer in list(self.peers.values()):
+            if peer is exclude or not peer.admitted:
+                continue
+            if not peer.is_host and (hosts_only or not shared):
+                continue
+            if redacted is not None and not peer.is_host and peer.guest_id != redacted[0]:
+                self.send(peer, name, redacted[1])
+            else:
+                self.send(peer, name, data)
+
+    def lock_info(self, lock: Lock) -> LockInfo:
+        return LockInfo(
+            path=lock.path,
+            holder=lock.holder_name,
+            expires_at=lock.expires_at,
+            change_id=lock.change_id,
+        )
+
+    def broadcast_lock_released(self, lock: Lock, reason: str) -> None:
+        self.broadcast(
+            "lock_released",
+            {"path": lock.path, "holder": lock.holder_name, "reason": reason},
+            path=lock.path,
+        )
+
+    def peer_info(self, peer: Peer) -> PeerInfo:
+        trusted = False
+        if not peer.is_host and peer.guest_id:
+            row = self.store.get_guest(peer.guest_id)
+            trusted = bool(row and row.trusted)
+        return PeerInfo.model_validate(
+            {
+                "peer_id": peer.peer_id,
+                "name": peer.name,
+                "role": peer.role,
+                "state": "online" if peer.admitted else "awaiting_admission",
+                "trusted": peer.is_host or trusted,
+                "connected_at": peer.connected_at,
+            }
+        )
+
+    def find_peers(self, name: str) -> list[Peer]:
+        key = name_key(name)
+        return [p for p in self.peers.values() if not p.is_host and name_key(p.name) == key]
+
+    def guest_by_name(self, name: str) -> GuestRow:
+        for peer in self.find_peers(name):
+            row = self.store.get_guest(peer.guest_id)
+            if row is not None:
+                return row
+        raise op_error(ErrorCode.NOT_FOUND, f"no connected guest is called {name!r}")
+
+    def name_in_use(self, name: str, *, exclude: Peer, waiting: bool = True) -> bool:
+        """Whether another connected guest is called ``name``; guests awaiting admission
+        count only when ``waiting`` (their names never block an admitted guest)."""
+        key = name_key(name)
+        return any(
+            p is not exclude
+            and not p.is_host
+            and p.guest_id != exclude.guest_id
+            and (waiting or p.admitted)
+            and name_key(p.name) == key
+            for p in self.peers.values()
+        )
+
+    def norm(self, peer: Peer, path: str) -> str:
+        """The canonical relative path (checked by safe_join and the sharing rules)."""
+        return to_relpath(self.root, self.workspace.resolve(path, is_host=peer.is_host))
+
+    def deadline(self, peer: Peer) -> Callable[[], bool]:
+        """A ``should_stop`` for file work: true once the peer is gone or the search deadline
+        (``limits.search_deadline_seconds`` from now) has passed. Safe to call from a worker."""
+        deadline = self._monotonic() + self.limits.search_deadline_seconds
+        gone = peer.gone
+        clock = self._monotonic
+        return lambda: gone.is_set() or clock() >= deadline
+
+    def is_trusted(self, peer: Peer) -> bool:
+        if peer.is_host:
+            return True
+        row = self.store.get_guest(peer.guest_id)
+        return bool(row and row.trusted)
+
+    def connections(self, ident: str) -> list[Peer]:
+        """The admitted connections of one participant."""
+        return [p for p in self.peers.values() if p.admitted and participant(p) == ident]
+
+    def resolve_person(self, name: str) -> Person:
+        """The participant called ``name``: the host, a connected guest, or an admitted guest
+        that is offline (the most recently admitted one, if several had that name)."""
+        key = name_key(name)
+        if key == HOST_ID:
+            return Person(HOST_ID, HOST_ID, "host")
+        for peer in self.peers.values():
+            if peer.admitted and not peer.is_host and name_key(peer.name) == key:
+                return Person(peer.guest_id, peer.name, peer.role)
+        known = [g for g in self.store.list_guests(state="admitted") if name_key(g.name) == key]
+        if known:
+            guest = max(known, key=lambda g: g.admitted_at or g.created_at)
+            return Person(guest.guest_id, guest.name, guest.role)
+        raise op_error(
+            ErrorCode.NOT_FOUND,
+            f"no one called {name!r} is in this session; list_peers shows who is",
+            name=name,
+        )
+
+    def joined_at(self, peer: Peer) -> float:
+        """When this participant first joined (0 for the host): broadcasts from before are not
+        shown to it."""
+        if peer.is_host:
+            return 0.0
+        row = self.store.get_guest(peer.guest_id)
+        return row.created_at if row is not None else 0.0
+
+    def check_session_room(self) -> None:
+        if not self.can_accept_guest():
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"the session is full ({self.limits.max_peers} guests); ask the host",
+            )
+
+    def note_written(self, path: str) -> None:
+        if len(self.written) >= _MAX_WRITE_STAMPS:
+            # Forgetting stamps must not make a preparation look fresh: every one made before
+            # this write counts as stale instead.
+            self.written = {_EVERY_PATH: self.writes - 1}
+        self.written[self.locks.key(path)] = self.writes
+        if path.rsplit("/", 1)[-1].lower() in (".gitignore", ".letsworkignore"):
+            self.written[POLICY] = self.writes
+
+    def written_since(self, writes: int, *paths: str | None) -> bool:
+        """Whether the hub wrote one of ``paths``, or an ignore file, since ``_writes`` was
+        ``writes``: a change read and diffed meanwhile may rest on a stale read."""
+        keys = [_EVERY_PATH, POLICY, *(self.locks.key(p) for p in paths if p is not None)]
+        return any(self.written.get(key, 0) > writes for key in keys)
