@@ -37,9 +37,7 @@ def test_stat_file_names_who_holds_the_lock() -> None:
 
 
 def test_stat_file_cleans_a_hostile_path() -> None:
-    result = StatFileResult(
-        path="a\x1b[31m.py", size=1, sha256=SHA, text=True, total_lines=1
-    )
+    result = StatFileResult(path="a\x1b[31m.py", size=1, sha256=SHA, text=True, total_lines=1)
     assert "\x1b" not in TOOLS["stat_file"].render(result, {}, CTX)
 
 
