@@ -18,6 +18,7 @@ from letswork.shared.protocol.files import (
     ListFilesResult,
     ReadFileResult,
     SearchFilesResult,
+    StatFileResult,
 )
 from letswork.shared.sanitize import clean_line, count_hidden, mark_hidden
 
@@ -105,6 +106,16 @@ def _r_find(r: FindFilesResult, args: Mapping[str, Any], ctx: ToolContext) -> st
     return "\n".join([head + (":" if r.paths else "."), *(say.path(p) for p in r.paths)])
 
 
+def _r_stat(r: StatFileResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+    kind = (
+        f"text, {say.count(r.total_lines, 'line')}" if r.text else "not text (read_file refuses it)"
+    )
+    line = f"{say.path(r.path)} · {say.size(r.size)} · {kind} · sha256 {r.sha256}"
+    if r.lock is not None:
+        line += f" · locked: {say.lock_held(r.lock)}"
+    return line
+
+
 #: This group's tools, in the order the tool list shows them.
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
@@ -179,6 +190,18 @@ TOOLS: tuple[ToolSpec, ...] = (
             "path": "Folder to search in, relative to the project root; '' is everything.",
             "max_results": "Most paths to return (1-1000).",
         },
+        idempotent=True,
+    ),
+    ToolSpec(
+        "stat_file",
+        "Size, hash and lock of a file",
+        """One line about a shared file without its text: size, whether it is UTF-8 text
+        and how many lines, its sha256 (pass it as `base_sha256` to a change), and who
+        holds its lock. Cheaper than read_file when you only need the hash or the size.
+        Errors: not_found (check the path with find_files), not_shared (hidden from you;
+        do not retry), not_a_file (a folder: use list_files), too_large.""",
+        _r_stat,
+        fields={"path": "File path relative to the project root, '/'-separated."},
         idempotent=True,
     ),
 )

@@ -1,4 +1,5 @@
-"""The files group: ``list_files``, ``read_file``, ``search_files`` and ``find_files``.
+"""The files group: ``list_files``, ``read_file``, ``search_files``, ``find_files`` and
+``stat_file``.
 
 Each handler yields its file work (a walk, a read, a search) to a worker thread.
 """
@@ -16,6 +17,8 @@ from letswork.shared.protocol.files import (
     ReadFileResult,
     SearchFilesArgs,
     SearchFilesResult,
+    StatFileArgs,
+    StatFileResult,
 )
 
 #: ops whose file work is a search or a walk: long (up to the search deadline), so they get
@@ -91,10 +94,24 @@ def find_files(
     return FindFilesResult(paths=paths, truncated=truncated)
 
 
+def stat_file(ctx: HubState, peer: Peer, args: StatFileArgs, now: float) -> Steps[StatFileResult]:
+    rel, facts = yield lambda: ctx.workspace.stat_file(args.path, is_host=peer.is_host)
+    lock = ctx.locks.holder_of(rel, now)
+    return StatFileResult(
+        path=rel,
+        size=facts.size,
+        sha256=facts.sha256,
+        text=facts.refusal is None,
+        total_lines=facts.total_lines if facts.refusal is None else 0,
+        lock=None if lock is None else ctx.lock_info(lock),
+    )
+
+
 #: This group's ops, by name.
 HANDLERS: dict[str, Handler] = {
     "list_files": list_files,
     "read_file": read_file,
     "search_files": search_files,
     "find_files": find_files,
+    "stat_file": stat_file,
 }

@@ -255,6 +255,29 @@ class FileOps(WorkspaceBase):
         finally:
             os.close(fd)
 
+    def stat_file(self, path: str, *, is_host: bool) -> tuple[str, FileFacts]:
+        """The path as the hub names it and the :class:`FileFacts` of the file's current
+        version (sha256, size, text check, lines), from the page cache when it holds that
+        version, else from one whole read (which then fills the cache). A binary file is not
+        an error here.
+
+        Raises:
+            OpError: ``not_shared`` (guests), ``not_found``, ``not_a_file``, ``too_large``,
+                ``forbidden`` (git metadata), ``invalid`` (bad path), ``disk_error``.
+        """
+        res = self._check(path, is_host=is_host)
+        fd, st = self._open_file(res)
+        try:
+            facts = self.pages.get(version_key(st))
+        finally:
+            os.close(fd)
+        if facts is None:
+            data, key = self._read_version(res)
+            facts = facts_of(data)
+            if key is not None:
+                self.pages.put(key, facts)
+        return res.rel, facts
+
     def read_text(self, path: str, *, is_host: bool) -> tuple[str, str]:
         """The whole text of a file and the sha256 (hex) of its bytes.
 

@@ -101,6 +101,24 @@ class FindFilesResult(WireModel):
     truncated: bool
 
 
+class StatFileArgs(WireModel):
+    path: FilePath
+
+
+class StatFileResult(WireModel):
+    """What a change needs to know of a file without reading it: ``size`` in bytes,
+    ``sha256`` of the whole file (the ``base_sha256`` of a later change), ``text`` true when
+    the file is UTF-8 without NUL (``read_file`` can read it), ``total_lines`` its lines (0
+    when not ``text``), and the ``lock`` on the path, if any."""
+
+    path: FilePath
+    size: Count
+    sha256: Sha256
+    text: bool
+    total_lines: Count
+    lock: LockInfo | None = None
+
+
 class FileChangedData(WireModel):
     path: FilePath
     change: Literal["created", "modified", "deleted"]
@@ -147,6 +165,15 @@ OPS: tuple[OpSpec, ...] = (
         "Find shared paths matching a glob.",
         group="files",
         errors=_FILE_READ_ERRORS,
+    ),
+    op(
+        "stat_file",
+        StatFileArgs,
+        StatFileResult,
+        ALL_ROLES,
+        "Size, sha256, line count and lock of a file, without its text.",
+        group="files",
+        errors=(*_FILE_READ_ERRORS, _E.NOT_A_FILE, _E.TOO_LARGE),
     ),
 )
 

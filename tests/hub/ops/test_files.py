@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -130,3 +131,61 @@ async def test_reading_a_binary_or_oversized_file_gives_its_error_code(
     with pytest.raises(OpError) as info:
         await guest.call("read_file", path=name)
     assert info.value.code == code
+
+
+# -- stat_file: the op added by following docs/architecture.md "Adding an op" (issue 14) -------
+
+
+async def test_stat_file_gives_the_size_lines_and_hash_read_file_gives(hub: HubFixture) -> None:
+    guest = await hub.guest("alice", "viewer")
+    stat = await guest.call("stat_file", path="notes.txt")
+    page = await guest.call("read_file", path="notes.txt")
+    assert stat == {
+        "path": "notes.txt",
+        "size": page["size"],
+        "sha256": page["sha256"],
+        "text": True,
+        "total_lines": page["total_lines"],
+        "lock": None,
+    }
+
+
+async def test_stat_file_gives_a_binary_files_size_and_hash_without_refusing_it(
+    hub: HubFixture,
+) -> None:
+    data = b"\x89PNG\x00\xff"
+    (hub.project / "logo.png").write_bytes(data)
+    stat = await (await hub.guest("alice", "viewer")).call("stat_file", path="logo.png")
+    assert (stat["size"], stat["text"], stat["total_lines"]) == (6, False, 0)
+    assert stat["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+async def test_stat_file_names_the_lock_on_the_path(hub: HubFixture) -> None:
+    editor = await hub.guest("ed", "editor")
+    await editor.call("lock_file", path="notes.txt")
+    stat = await (await hub.guest("vera", "viewer")).call("stat_file", path="notes.txt")
+    assert stat["lock"]["holder"] == "ed"
+
+
+async def test_stat_file_of_an_unshared_file_gives_not_shared(
+    hub: HubFixture, secrets_project: Path
+) -> None:
+    guest = await hub.guest("alice", "viewer")
+    for path in (".env", "debug.log", "private/plan.md"):
+        with pytest.raises(OpError) as caught:
+            await guest.call("stat_file", path=path)
+        assert caught.value.code == ErrorCode.NOT_SHARED, path
+
+
+async def test_stat_file_of_a_folder_gives_not_a_file(hub: HubFixture) -> None:
+    (hub.project / "sub").mkdir()
+    with pytest.raises(OpError) as caught:
+        await (await hub.host()).call("stat_file", path="sub")
+    assert caught.value.code == ErrorCode.NOT_A_FILE
+
+
+async def test_stat_file_of_a_file_over_the_size_limit_gives_too_large(hub: HubFixture) -> None:
+    (hub.project / "big.txt").write_bytes(b"x" * (hub.hub.config.limits.max_file_bytes + 1))
+    with pytest.raises(OpError) as caught:
+        await (await hub.host()).call("stat_file", path="big.txt")
+    assert caught.value.code == ErrorCode.TOO_LARGE
