@@ -37,23 +37,18 @@ def list_files(
         is_host=peer.is_host,
         should_stop=should_stop,
     )
+    # The worker's entries are sent as they are (each with ``lock: null``); only a locked one
+    # is copied with its lock. Rebuilding and validating all of them again here cost the loop
+    # 11.5 ms instead of 5 ms for 5,000 entries (found attacking issue 14's re-cut).
     held = {lock.key: lock for lock in ctx.locks.all(now)}
-    return ListFilesResult.model_validate(
-        {
-            "entries": [
-                {
-                    "path": e.path,
-                    "kind": e.kind,
-                    "size": e.size,
-                    "lock": ctx.lock_info(held[ctx.locks.key(e.path)])
-                    if ctx.locks.key(e.path) in held
-                    else None,
-                }
-                for e in entries
-            ],
-            "truncated": truncated,
-        }
-    )
+    if held:
+        entries = [
+            entry.model_copy(update={"lock": ctx.lock_info(held[key])})
+            if (key := ctx.locks.key(entry.path)) in held
+            else entry
+            for entry in entries
+        ]
+    return ListFilesResult(entries=entries, truncated=truncated)
 
 
 def read_file(ctx: HubState, peer: Peer, args: ReadFileArgs, now: float) -> Steps[ReadFileResult]:

@@ -147,8 +147,8 @@ class FileOps(WorkspaceBase):
             if not stat.S_ISREG(st.st_mode):
                 raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a file or folder")
             if res.lexical.is_symlink():
-                return [Entry(path=res.rel, kind="symlink", size=0)], False
-            return [Entry(path=res.rel, kind="file", size=st.st_size)], False
+                return [Entry(path=res.rel, kind="symlink", size=0, lock=None)], False
+            return [Entry(path=res.rel, kind="file", size=st.st_size, lock=None)], False
         entries: list[Entry] = []
         truncated = False
         stop = should_stop or _never
@@ -164,7 +164,7 @@ class FileOps(WorkspaceBase):
                         size = os.lstat(item.path).st_size
                     except OSError:
                         continue
-            entries.append(Entry(path=item.rel, kind=item.kind, size=size))
+            entries.append(Entry(path=item.rel, kind=item.kind, size=size, lock=None))
         entries.sort(key=lambda e: e.path)
         return entries, truncated
 

@@ -114,3 +114,11 @@ async def test_a_tools_refusal_hook_answers_before_anything_is_sent(
         "invalid: not today"
     ]
     assert seen == [config]
+
+
+def test_only_set_display_name_renames_only_leave_ends_only_publish_card_refuses() -> None:
+    # What call_tool special-cased by op name before issue 14, now ToolSpec fields: a tool
+    # whose op answers with someone else's name (admit, deny, kick) must never rename us.
+    assert {n for n, t in TOOLS.items() if t.renames_me} == {"set_display_name"}
+    assert {n for n, t in TOOLS.items() if t.ends_session} == {"leave"}
+    assert {n for n, t in TOOLS.items() if t.refuse is not None} == {"publish_card"}
