@@ -82,7 +82,7 @@ ARGS_EXAMPLES: dict[str, dict[str, Any]] = {
     "status": {},
     "set_display_name": {"name": "Alice B."},
     "list_files": {"path": "src", "recursive": True, "depth": 3},
-    "read_file": {"path": "src/café.py", "offset": 10, "limit": 200},
+    "read_file": {"path": "src/café.py", "offset": 10, "limit": 200, "max_chars": 60_000},
     "search_files": {
         "pattern": "def .*\\(",
         "path": "src",

@@ -1,0 +1,130 @@
+"""The file tools' texts (``channel/tools/files.py``): ``read_file`` asks the hub for no more
+than it shows (issue 15, item 4) and shows what it showed when the hub sent whole pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from letswork.channel import server as channel_server
+from letswork.channel.config import ChannelConfig
+from letswork.channel.tools.base import ToolContext
+from letswork.channel.tools.catalogue import TOOLS
+from letswork.channel.tools.files import MAX_READ_CHARS
+from letswork.hub.workspace import Workspace
+from letswork.shared.errors import OpError
+from letswork.shared.protocol.files import ReadFileResult
+
+CTX = ToolContext(me="alice", role="editor", link="connected")
+READ = TOOLS["read_file"]
+
+#: Files whose pages the hub and the channel cut: long lines, multi-byte characters (1 to 4
+#: bytes), a first line longer than the budget, hidden characters, a line ending exactly at
+#: the budget, no final line end.
+FILES = {
+    "long_lines.txt": "".join(f"{i:06} " + "x" * (i % 9000) + "\n" for i in range(400)),
+    "multibyte.txt": "".join(("é€😀a" * (i % 300)) + "\n" for i in range(400)),
+    "first_line_long.txt": "ü" * (MAX_READ_CHARS + 5) + "\nshort\n" + "y" * 100,
+    "at_the_budget.txt": "z" * (MAX_READ_CHARS - 1) + "\n" + "after\n",
+    "hidden.txt": ("a\u200bb\u202e" * 3000 + "\n") * 40,
+    "no_final_newline.txt": ("w" * 5000 + "\n") * 30 + "end" * 30_000,
+}
+
+
+@pytest.mark.parametrize("cached", [False, True])
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_a_page_the_hub_cut_reads_as_the_whole_page_the_channel_cut(
+    tmp_path: Path, name: str, cached: bool
+) -> None:
+    (tmp_path / name).write_text(FILES[name], "utf-8")
+    ws = Workspace(tmp_path)
+    total = ws.read_file(name, limit=1, is_host=True).total_lines
+    if not cached:
+        ws.pages.max_bytes = 0
+    offsets = sorted({min(n, total) for n in (0, 1, 7, total // 2, total - 1, total)})
+    for offset in offsets:
+        for limit in (1, 3, 2000):
+            args = {"path": name, "offset": offset, "limit": limit}
+            before = ws.read_file(name, offset=offset, limit=limit, is_host=True)
+            after = ws.read_file(
+                name, offset=offset, limit=limit, max_chars=MAX_READ_CHARS, is_host=True
+            )
+            assert len(after.text) <= MAX_READ_CHARS
+            assert READ.render(after, args, CTX) == READ.render(before, args, CTX), (
+                offset,
+                limit,
+            )
+
+
+def test_the_read_tool_sends_its_budget_but_the_model_never_sees_it() -> None:
+    assert READ.sends == {"max_chars": MAX_READ_CHARS}
+    assert "max_chars" not in READ.input_schema()["properties"]
+
+
+class _Conn:
+    """A hub link that answers ``read_file`` as an older hub would (no ``max_chars``), or
+    as a newer one, and records what it was sent."""
+
+    def __init__(self, *, knows_budget: bool) -> None:
+        self.knows_budget = knows_budget
+        self.sent: list[dict[str, Any]] = []
+        self.connected = True
+        self.name = "alice"
+        self.state = "connected"
+
+    async def call(self, op: str, args: dict[str, Any]) -> Any:
+        self.sent.append(dict(args))
+        if "max_chars" in args and not self.knows_budget:
+            raise OpError(
+                "args.max_chars: unknown field",
+                data={"reason": "extra_field", "field": "args.max_chars"},
+            )
+        return ReadFileResult(
+            path="a.txt",
+            text="a\n",
+            sha256="0" * 64,
+            offset=0,
+            lines=1,
+            total_lines=1,
+            size=2,
+            truncated=False,
+        )
+
+
+@pytest.mark.parametrize("knows_budget", [False, True])
+async def test_a_hub_that_does_not_know_the_budget_is_asked_again_without_it_once(
+    knows_budget: bool,
+) -> None:
+    config = ChannelConfig(secret=b"s" * 16, url="ws://127.0.0.1:1")
+    channel = channel_server.Channel(config)
+    channel._settled.set()
+    conn = _Conn(knows_budget=knows_budget)
+    channel.conn = conn  # type: ignore[assignment]
+    first = await channel.call_tool("read_file", {"path": "a.txt"})
+    second = await channel.call_tool("read_file", {"path": "a.txt"})
+    assert not first.is_error and not second.is_error
+    assert first.content[0].text == second.content[0].text  # type: ignore[union-attr]
+    budgets = [args.get("max_chars") for args in conn.sent]
+    if knows_budget:
+        assert budgets == [MAX_READ_CHARS, MAX_READ_CHARS]
+    else:  # refused once, then never sent again
+        assert budgets == [MAX_READ_CHARS, None, None]
+
+
+async def test_an_unknown_argument_of_the_caller_is_not_retried() -> None:
+    config = ChannelConfig(secret=b"s" * 16, url="ws://127.0.0.1:1")
+    channel = channel_server.Channel(config)
+    conn = _Conn(knows_budget=True)
+
+    async def refuse(op: str, args: dict[str, Any]) -> Any:
+        conn.sent.append(args)
+        raise OpError(
+            "args.color: unknown field", data={"reason": "extra_field", "field": "args.color"}
+        )
+
+    conn.call = refuse  # type: ignore[method-assign]
+    with pytest.raises(OpError):
+        await channel._call(conn, "read_file", {"path": "a.txt"}, {"max_chars": 1})  # type: ignore[arg-type]
+    assert len(conn.sent) == 1
