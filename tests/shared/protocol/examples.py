@@ -92,8 +92,19 @@ ARGS_EXAMPLES: dict[str, dict[str, Any]] = {
         "max_results": limits.MAX_RESULTS,
     },
     "find_files": {"glob": "**/*.md", "max_results": 1},
-    "write_file": {"path": "new.txt", "content": "héllo\n", "base_sha256": SHA},
-    "edit_file": {"path": "a.py", "old_string": "x = 1", "new_string": "", "replace_all": True},
+    "write_file": {
+        "path": "new.txt",
+        "content": "héllo\n",
+        "base_sha256": SHA,
+        "diff_head": 16_000,
+    },
+    "edit_file": {
+        "path": "a.py",
+        "old_string": "x = 1",
+        "new_string": "",
+        "replace_all": True,
+        "diff_head": 0,
+    },
     "delete_file": {"path": "old.txt", "base_sha256": SHA},
     "move_file": {"path": "a.py", "new_path": "b/a.py"},
     "pending_changes": {"include_diff": False},
@@ -187,8 +198,17 @@ RESULT_EXAMPLES: dict[str, dict[str, Any]] = {
         "files_scanned": 10,
     },
     "find_files": {"paths": ["README.md", "docs/x.md"], "truncated": False},
-    "write_file": {"status": "pending", "change": {**CHANGE, "kind": "write"}},
-    "edit_file": {"status": "applied", "change": DECIDED},
+    # a reply to a request with ``diff_head``: the head of the diff and a summary of all of it
+    "write_file": {
+        "status": "pending",
+        "change": {**CHANGE, "kind": "write"},
+        "summary": {"lines_added": 120, "lines_removed": 1, "diff_lines": 124, "diff_cut": True},
+    },
+    "edit_file": {
+        "status": "applied",
+        "change": DECIDED,
+        "summary": {"lines_added": 1, "lines_removed": 1, "diff_lines": 5, "diff_cut": False},
+    },
     "delete_file": {"status": "pending", "change": {**CHANGE, "kind": "delete"}},
     "move_file": {
         "status": "pending",
