@@ -97,6 +97,8 @@ class Draft:
     sensitive: str | None = None
     #: the request's ``diff_head``: how much of the diff the reply carries (None: as before)
     head: int | None = None
+    #: with ``head``: the lines the change adds and removes (:func:`diff_counts`)
+    counts: tuple[int, int] | None = None
 
 
 def draft(
@@ -196,7 +198,11 @@ def change_steps(
     def prepared() -> Draft:
         draft = prepare()
         sensitive = ctx.workspace.change_sensitivity(path, new_path)
-        return dataclasses.replace(draft, sensitive=sensitive, head=head)
+        counts = None
+        if head is not None:  # counted here, off the loop: 2 MiB of diff is ~3.5 ms
+            text = draft.new_text or ""
+            counts = (_count_lines(text), 0) if draft.create else diff_counts(draft.diff)
+        return dataclasses.replace(draft, sensitive=sensitive, head=head, counts=counts)
 
     for _ in range(PREPARE_TRIES):
         writes = ctx.writes
@@ -259,7 +265,7 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
         row = set_status(ctx, row, "applied", now, by=peer.name)
         announce_file(ctx, row, by=peer.name)
         reply = ChangeResult.model_validate(
-            {"status": "applied", **reply_change(ctx, row, head=draft.head)}
+            {"status": "applied", **reply_change(ctx, row, head=draft.head, counts=draft.counts)}
         )
         ctx.marks.pop(row.id, None)
         return reply
@@ -272,7 +278,10 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
     ctx.broadcast("change_submitted", {"change": dump(info)}, path=path, exclude=peer)
     created = draft.new_text if create else None
     return ChangeResult.model_validate(
-        {"status": "pending", **reply_change(ctx, row, created=created, head=draft.head)}
+        {
+            "status": "pending",
+            **reply_change(ctx, row, created=created, head=draft.head, counts=draft.counts),
+        }
     )
 
 
@@ -313,6 +322,7 @@ def reply_change(
     *,
     created: str | None = None,
     head: int | None = None,
+    counts: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """The proposer's reply to ``row`` (a ChangeResult's fields but ``status``): the change
     with only the head of its diff, since the full diff of a 1 MiB file would double the reply
@@ -321,21 +331,20 @@ def reply_change(
 
     ``head`` (the request's ``diff_head``) given: the diff's whole lines within ``head``
     characters (or the start of a first line longer than that), and a ``summary`` that counts
-    the whole diff. Absent: the diff cut to REPLY_DIFF_CHARS with a last line saying what
-    follows, and no ``summary`` (an older channel refuses a field it does not know)."""
+    the whole diff, with ``counts`` (lines added and removed, counted off the loop). Absent:
+    the diff cut to REPLY_DIFF_CHARS with a last line saying what follows, and no ``summary``
+    (an older channel refuses a field it does not know)."""
     info = change_info(ctx, row, with_diff=True)
     budget = REPLY_DIFF_CHARS if head is None else head
     if created is not None:
         shown, rest = create_diff_head(row.path, created, budget)
-        added, removed = _count_lines(created), 0
     else:
-        diff = info.diff or ""
-        shown, rest = cut_diff(diff, budget)
-        added, removed = diff_counts(diff) if head is not None else (0, 0)
+        shown, rest = cut_diff(info.diff or "", budget)
     if head is None:
         if rest:
             shown += f"... ({rest} more diff lines; get_change {row.id} shows all)\n"
         return {"change": info.model_copy(update={"diff": shown})}
+    added, removed = counts if counts is not None else (0, 0)
     summary = ChangeSummary(
         lines_added=added,
         lines_removed=removed,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from letswork.channel.tools.base import ToolContext
 from letswork.channel.tools.catalogue import TOOLS
-from letswork.channel.tools.changes import REPLY_DIFF_HEAD_CHARS
+from letswork.channel.tools.changes import MAX_DIFF_CHARS, MAX_DIFF_LINES, REPLY_DIFF_HEAD_CHARS
 from letswork.shared.protocol.changes import ChangeList, ChangeResult
 
 REASON = ".gitignore: an ignore file: it decides which files guests may see"
@@ -85,3 +85,12 @@ def test_every_change_tool_asks_for_the_head_of_the_diff_the_model_never_sees() 
     for name in ("write_file", "edit_file", "delete_file", "move_file"):
         assert TOOLS[name].sends == {"diff_head": REPLY_DIFF_HEAD_CHARS}
         assert "diff_head" not in TOOLS[name].input_schema()["properties"]
+
+
+def test_a_hub_whose_summary_understates_the_diff_still_gets_it_cut_to_one_result() -> None:
+    ctx = ToolContext(me="tess", role="editor", link="connected")
+    summary = {"lines_added": 0, "lines_removed": 0, "diff_lines": 1, "diff_cut": False}
+    huge = HEAD + "+line\n" * 50_000
+    text = TOOLS["write_file"].render(_reply(summary, huge), {}, ctx)
+    assert len(text) < MAX_DIFF_CHARS + 2_000
+    assert text.count("\n+line") < MAX_DIFF_LINES

@@ -128,3 +128,33 @@ async def test_an_unknown_argument_of_the_caller_is_not_retried() -> None:
     with pytest.raises(OpError):
         await channel._call(conn, "read_file", {"path": "a.txt"}, {"max_chars": 1})  # type: ignore[arg-type]
     assert len(conn.sent) == 1
+
+
+def _page(text: str, **over: Any) -> ReadFileResult:
+    data: dict[str, Any] = {
+        "path": "a.txt",
+        "text": text,
+        "sha256": "0" * 64,
+        "offset": 0,
+        "lines": text.count("\n") or 1,
+        "total_lines": 10**6,
+        "size": len(text),
+        "truncated": True,
+        **over,
+    }
+    return ReadFileResult.model_validate(data)
+
+
+def test_a_hub_that_marks_a_long_page_line_cut_still_gets_it_cut_to_the_budget() -> None:
+    # a hostile (or broken) hub: ``line_cut`` with a text of many lines over the budget
+    text = READ.render(_page("a" * 99 + "\n" * 1 + "b" * 99_900 + "\n", line_cut=True), {}, CTX)
+    header, body = text.split("\n", 1)
+    assert body == "a" * 99 + "\n"
+    assert "lines 1-1 of" in header and "too long" not in header
+
+
+def test_a_hub_that_ignores_the_budget_is_cut_by_the_channel_as_before() -> None:
+    text = READ.render(_page("é" * (MAX_READ_CHARS * 3)), {}, CTX)
+    header, body = text.split("\n", 1)
+    assert body == "é" * MAX_READ_CHARS
+    assert "line 1 is too long for one result: only its start is shown" in header
