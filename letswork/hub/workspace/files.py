@@ -104,8 +104,8 @@ def _read_chars(fd: int, start: int, end: int, want: int) -> tuple[bytes, str]:
     text: list[str] = []
     pos, chars = start, 0
     while chars < want and pos < end:
-        # A character is 1 to 4 bytes, so ``want - chars`` bytes never pass the text needed
-        # by more than one character's bytes (or the small floor).
+        # A character is at least a byte, so ``want - chars`` bytes hold no more characters
+        # than are still wanted: only the small floor reads past them.
         size = min(end - pos, max(want - chars, _MIN_CHAR_READ))
         chunk = os.pread(fd, size, pos)
         if len(chunk) != size:
