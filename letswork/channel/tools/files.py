@@ -13,6 +13,7 @@ from typing import Any
 
 from letswork.channel.tools.base import ToolContext, ToolSpec
 from letswork.shared import describe as say
+from letswork.shared.paging import cut_page
 from letswork.shared.protocol.files import (
     FindFilesResult,
     ListFilesResult,
@@ -53,15 +54,15 @@ def _r_list(r: ListFilesResult, args: Mapping[str, Any], ctx: ToolContext) -> st
 
 
 def _r_read(r: ReadFileResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
-    text, count, note = r.text, r.lines, ""
-    if len(text) > MAX_READ_CHARS:
-        kept = text[:MAX_READ_CHARS]
-        cut = kept.rfind("\n")
-        if cut >= 0:
-            text, count = kept[: cut + 1], kept[: cut + 1].count("\n")
-        else:
-            text, count = kept, 1
-            note = f" · line {r.offset + 1} is too long for one result: only its start is shown"
+    # The hub cuts the page to MAX_READ_CHARS (``max_chars``, sent by this tool); a page from
+    # an older hub comes whole and is cut here by the same rule, so both read the same.
+    text, count, line_cut = r.text, r.lines, bool(r.line_cut)
+    cut = cut_page(text, MAX_READ_CHARS)
+    if cut is not None:
+        text, count, line_cut = cut
+    note = ""
+    if line_cut:
+        note = f" · line {r.offset + 1} is too long for one result: only its start is shown"
     end = r.offset + count
     if r.total_lines == 0:
         span = "empty file"
@@ -154,6 +155,7 @@ TOOLS: tuple[ToolSpec, ...] = (
             "limit": f"Most lines to return (default {DEFAULT_READ_LIMIT}).",
         },
         defaults={"limit": DEFAULT_READ_LIMIT},
+        sends={"max_chars": MAX_READ_CHARS},
         idempotent=True,
     ),
     ToolSpec(

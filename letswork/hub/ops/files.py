@@ -53,7 +53,11 @@ def list_files(
 
 def read_file(ctx: HubState, peer: Peer, args: ReadFileArgs, now: float) -> Steps[ReadFileResult]:
     page: ReadFileResult = yield lambda: ctx.workspace.read_file(
-        args.path, offset=args.offset, limit=args.limit, is_host=peer.is_host
+        args.path,
+        offset=args.offset,
+        limit=args.limit,
+        max_chars=args.max_chars,
+        is_host=peer.is_host,
     )
     return page
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from letswork.shared import limits
 from letswork.shared.errors import ErrorCode as _E
 from letswork.shared.protocol.base import (
     ALL_ROLES,
@@ -59,6 +60,10 @@ class ReadFileArgs(WireModel):
     path: FilePath
     offset: Count = 0
     limit: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    #: The most characters of ``text`` the reader will show (issue 15, item 4): the hub cuts the
+    #: page after its last whole line within them, or, when the first line alone is longer, to
+    #: that line's start (``line_cut``). Absent: the page is not cut (older channels).
+    max_chars: Annotated[int, Field(ge=1, le=limits.MAX_PAGE_CHARS)] | None = None
 
 
 class ReadFileResult(WireModel):
@@ -70,6 +75,10 @@ class ReadFileResult(WireModel):
     total_lines: Count
     size: Count
     truncated: bool
+    #: ``text`` is only the start of line ``offset + 1``, which alone is longer than
+    #: ``max_chars`` (``lines`` is then 1). Sent only when true, so only to a reader that gave
+    #: ``max_chars``: an older channel, which refuses unknown fields, never sees it.
+    line_cut: bool | None = None
 
 
 class SearchFilesArgs(WireModel):

@@ -189,3 +189,37 @@ async def test_stat_file_of_a_file_over_the_size_limit_gives_too_large(hub: HubF
     with pytest.raises(OpError) as caught:
         await (await hub.host()).call("stat_file", path="big.txt")
     assert caught.value.code == ErrorCode.TOO_LARGE
+
+
+async def test_a_page_with_a_budget_holds_whole_lines_within_it(hub: HubFixture) -> None:
+    (hub.project / "big.txt").write_text("".join(f"{i:05} é\n" for i in range(20_000)), "utf-8")
+    guest = await hub.guest("alice", "viewer")
+    page = await guest.call("read_file", path="big.txt", limit=2000, max_chars=1000)
+    assert len(page["text"]) <= 1000 and page["text"].endswith("\n")
+    assert page["lines"] == page["text"].count("\n") == 1000 // len("00000 é\n")
+    assert page["truncated"] is True and "line_cut" not in page
+
+
+async def test_a_first_line_over_the_budget_comes_cut_and_marked(hub: HubFixture) -> None:
+    (hub.project / "wide.txt").write_text("w" * 5000 + "\nnext\n", "utf-8")
+    guest = await hub.guest("alice", "viewer")
+    page = await guest.call("read_file", path="wide.txt", max_chars=100)
+    assert (page["text"], page["lines"], page["line_cut"]) == ("w" * 100, 1, True)
+
+
+async def test_a_reader_without_a_budget_gets_the_whole_page_and_no_new_field(
+    hub: HubFixture,
+) -> None:
+    # an older channel refuses unknown fields: it must never see ``line_cut``
+    (hub.project / "wide.txt").write_text("w" * 70_000 + "\n", "utf-8")
+    guest = await hub.guest("alice", "viewer")
+    page = await guest.call("read_file", path="wide.txt")
+    assert len(page["text"]) == 70_001 and "line_cut" not in page
+
+
+@pytest.mark.parametrize("max_chars", [0, -1, 3 * 1024 * 1024 + 1, "10", 1.5])
+async def test_a_budget_out_of_bounds_is_invalid(hub: HubFixture, max_chars: object) -> None:
+    guest = await hub.guest("alice", "viewer")
+    with pytest.raises(OpError) as caught:
+        await guest.call("read_file", path="notes.txt", max_chars=max_chars)
+    assert caught.value.code == ErrorCode.INVALID

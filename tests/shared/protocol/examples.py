@@ -82,7 +82,7 @@ ARGS_EXAMPLES: dict[str, dict[str, Any]] = {
     "status": {},
     "set_display_name": {"name": "Alice B."},
     "list_files": {"path": "src", "recursive": True, "depth": 3},
-    "read_file": {"path": "src/café.py", "offset": 10, "limit": 200},
+    "read_file": {"path": "src/café.py", "offset": 10, "limit": 200, "max_chars": 60_000},
     "search_files": {
         "pattern": "def .*\\(",
         "path": "src",
@@ -93,8 +93,19 @@ ARGS_EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "find_files": {"glob": "**/*.md", "max_results": 1},
     "stat_file": {"path": "src/café.py"},
-    "write_file": {"path": "new.txt", "content": "héllo\n", "base_sha256": SHA},
-    "edit_file": {"path": "a.py", "old_string": "x = 1", "new_string": "", "replace_all": True},
+    "write_file": {
+        "path": "new.txt",
+        "content": "héllo\n",
+        "base_sha256": SHA,
+        "diff_head": 16_000,
+    },
+    "edit_file": {
+        "path": "a.py",
+        "old_string": "x = 1",
+        "new_string": "",
+        "replace_all": True,
+        "diff_head": 0,
+    },
     "delete_file": {"path": "old.txt", "base_sha256": SHA},
     "move_file": {"path": "a.py", "new_path": "b/a.py"},
     "pending_changes": {"include_diff": False},
@@ -196,8 +207,17 @@ RESULT_EXAMPLES: dict[str, dict[str, Any]] = {
         "total_lines": 1,
         "lock": LOCK,
     },
-    "write_file": {"status": "pending", "change": {**CHANGE, "kind": "write"}},
-    "edit_file": {"status": "applied", "change": DECIDED},
+    # a reply to a request with ``diff_head``: the head of the diff and a summary of all of it
+    "write_file": {
+        "status": "pending",
+        "change": {**CHANGE, "kind": "write"},
+        "summary": {"lines_added": 120, "lines_removed": 1, "diff_lines": 124, "diff_cut": True},
+    },
+    "edit_file": {
+        "status": "applied",
+        "change": DECIDED,
+        "summary": {"lines_added": 1, "lines_removed": 1, "diff_lines": 5, "diff_cut": False},
+    },
     "delete_file": {"status": "pending", "change": {**CHANGE, "kind": "delete"}},
     "move_file": {
         "status": "pending",
