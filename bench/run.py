@@ -447,10 +447,13 @@ async def bench_throughput(work: Path, duration: float, results: dict[str, Any])
     inv = invite.parse(hub.code)
     out: dict[str, Any] = {}
     try:
-        # Hub level: 8 protocol clients, no MCP.
+        # Hub level: 1 protocol client, then 8, no MCP (issue 15: 8 should do >= 1.6x one).
         conns = [HubConnection(inv.url, inv.secret, name=f"p{i}") for i in range(8)]
         for c in conns:
             await c.connect()
+        out["hub_level_1"] = await _drive(
+            [lambda c=conns[0]: c.request("read_file", {"path": "small.txt"})], duration
+        )
         out["hub_level"] = await _drive(
             [lambda c=c: c.request("read_file", {"path": "small.txt"}) for c in conns], duration
         )
@@ -722,9 +725,15 @@ def print_table(r: dict[str, Any]) -> None:
     if "throughput" in r:
         for k, v in r["throughput"].items():
             print(
-                f"throughput {k:<9}: {v['calls_per_second']:8.0f} calls/s, "
+                f"throughput {k:<11}: {v['calls_per_second']:8.0f} calls/s, "
                 f"p99 {v['latency']['p99']:.2f}ms, errors {v['errors']}"
             )
+        t = r["throughput"]
+        if "hub_level_1" in t and "hub_level" in t:
+            eight_over_one = (
+                t["hub_level"]["calls_per_second"] / t["hub_level_1"]["calls_per_second"]
+            )
+            print(f"throughput hub level, 8 guests / 1: {eight_over_one:.2f}x")
     if "startup" in r:
         s = r["startup"]
         if "in_process_start_ms" in s:
