@@ -196,9 +196,10 @@ def _argv(rg: str, pattern: str, *, regex: bool, case_sensitive: bool, max_bytes
         f"--max-filesize={max_bytes}",
         f"--threads={RG_THREADS}",
         "--case-sensitive" if case_sensitive else "--ignore-case",
-        # RE2 searches the whole file: a regex may match across lines (\s, [^a], \n). A
-        # literal with a line ending is one literal per line for ripgrep: more files, no fewer.
-        *(("--multiline",) if regex else ("--fixed-strings",)),
+        # RE2 searches the whole file: a regex may match across lines (\s, [^a], \n), and so
+        # may a literal with a line ending.
+        *(("--multiline",) if regex or "\n" in pattern else ()),
+        *(() if regex else ("--fixed-strings",)),
         f"--regexp={pattern}",
         "--",
     ]
@@ -262,9 +263,10 @@ class _Run:
 
     def marks(self) -> Iterator[tuple[str, str, int, bool]]:
         """Each file of the chunk, in order, and whether it may match. A run that ended other
-        than with 0 (matches), 1 (none) or 2 (some file unreadable) marks every file."""
+        than with 0 (matches), 1 (none) or 2 with names (some file unreadable) marks every
+        file: it may have been killed, or have refused its arguments."""
         found = set(self.out.split(b"\0"))
-        whole = self.code not in (0, 1, 2)
+        whole = self.code not in (0, 1, 2) or (self.code == 2 and not self.out)
         for rel, path, size in self.chunk:
             yield rel, path, size, whole or os.fsencode("./" + rel) in found
 

@@ -331,6 +331,10 @@ class SearchOps(WorkspaceBase):
         max_bytes = self.max_file_bytes
         rg = ripgrep.find_rg() if self.search_engine == "ripgrep" else None
         rg_pat = ripgrep.rg_pattern(pattern, regex=regex) if rg is not None else None
+        if regex and rx.search(b"") is not None:
+            # It matches every file with a line ("$" too, which ripgrep's multiline mode
+            # misses at the end of a file without a final line ending): nothing to filter.
+            rg_pat = None
         marked: Generator[tuple[str, str, int, bool] | None, None, None]
         if rg is not None and rg_pat is not None:
             marked = ripgrep.candidates(
