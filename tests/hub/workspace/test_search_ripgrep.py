@@ -381,3 +381,15 @@ def test_a_ripgrep_that_fails_leaves_every_file_to_python(
     python, rg = _engines(Workspace(root), "needle", is_host=True)
     assert runs  # it ran, and exited 2 without a name
     assert rg.matches == python.matches
+
+
+_FOLDS = "\u212a\u017f\u0130\u0131\u00df\u1e9e\u03c2\u03a3\u00b5\u1fbe\u2126"
+
+
+@pytest.mark.parametrize("regex", [False, True])
+@pytest.mark.parametrize("pattern", ["k", "S", "i", "I", "ß", "σ", "μ", "ι", "ω", "xky"])
+def test_case_insensitive_folds_pick_the_same_files(root: Path, pattern: str, regex: bool) -> None:
+    for i, ch in enumerate(_FOLDS):
+        _write(root, f"fold/{i:02d}.txt", f"x{ch}y\n")
+    python, rg = _engines(Workspace(root), pattern, path="fold", regex=regex, is_host=True)
+    assert rg == python
