@@ -168,6 +168,7 @@ def test_a_pattern_with_nul_falls_back_to_python(
         (r"x\C", "xé\n"),
         (r"(?i)straße", "STRASSE\nStraße\n"),
         (r"^$", "a\n\nb\n"),
+        (r"$", "no line ending"),  # rg's multiline mode misses it
         (r"[[:alpha:]]+\d", "é1 a1\n"),
         (r"\p{Greek}\x{263a}", "α☺\n"),
     ],
