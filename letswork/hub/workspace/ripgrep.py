@@ -343,6 +343,9 @@ def candidates(
                 size = min(size * 2, RG_CHUNK_FILES)
                 if not chunk:
                     break
+                if stop():  # before a process, not only while waiting for one
+                    yield None
+                    return
                 while not _slots.acquire(timeout=RG_POLL_SECONDS):
                     if stop():
                         yield None

@@ -394,3 +394,12 @@ def test_case_insensitive_folds_pick_the_same_files(root: Path, pattern: str, re
         _write(root, f"fold/{i:02d}.txt", f"x{ch}y\n")
     python, rg = _engines(Workspace(root), pattern, path="fold", regex=regex, is_host=True)
     assert rg == python
+
+
+def test_a_search_stopped_before_it_starts_runs_no_ripgrep(
+    many: Path, runs: list[list[str]]
+) -> None:
+    ws = Workspace(many)
+    found = ws.search_files("hit", is_host=True, should_stop=lambda: True)
+    assert found.cut_short and found.files_scanned == 0
+    assert runs == []
