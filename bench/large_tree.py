@@ -199,7 +199,7 @@ async def _search_figures(
             for _ in range(rounds):
                 for engine in ("python", "ripgrep", "rg"):
                     if engine == "rg":
-                        if rg is None:
+                        if rg is None or label != "whole_tree":
                             continue
                         t0 = time.perf_counter()
                         subprocess.run(floor, cwd=tree, capture_output=True, check=False)
@@ -219,7 +219,7 @@ async def _search_figures(
             for engine, samples in times.items():
                 if samples:
                     fig[f"{engine}_ms"] = summary(samples)
-            if times["rg"]:
+            if times["rg"] and label == "whole_tree":  # rg lists all files for a common word
                 rg_p50 = fig["rg_ms"]["p50"]
                 fig["ratio_ripgrep_over_rg"] = fig["ripgrep_ms"]["p50"] / rg_p50
                 fig["ratio_python_over_rg"] = fig["python_ms"]["p50"] / rg_p50

@@ -56,8 +56,10 @@ RG_CHUNK_BYTES = 512 * 1024
 RG_FIRST_CHUNK_FILES = 256
 #: Most files in one chunk.
 RG_CHUNK_FILES = 8192
-#: Fewer files than this are read by Python alone: starting a process costs more.
-RG_MIN_FILES = 64
+#: The first files of a search, read by Python alone while ripgrep starts on the next ones: a
+#: search that ends early (``max_results``) seldom waits for a process, one of no more files
+#: starts none.
+RG_MIN_FILES = 256
 #: How often a search waiting for ripgrep asks ``should_stop``, in seconds.
 RG_POLL_SECONDS = 0.05
 
@@ -296,68 +298,85 @@ def candidates(
 ) -> Generator[tuple[str, str, int, bool] | None, None, None]:
     """Each of ``files`` ((relpath, absolute path, size or -1), or None for a folder the walk
     passed, in path order) in the same order, with whether it may match ``pattern`` (from
-    :func:`rg_pattern`). When ``stop`` says so (asked while waiting for a process or a slot,
-    and every RG_CHUNK_FILES folders) it yields None and ends: ``stop`` stays true (a deadline
-    or a disconnect), so the caller's own check, which it makes at every item, sees it too.
-    Closing the iterator kills its processes. With fewer than ``min_files`` files, or a regex
-    ripgrep does not compile (:func:`accepts`), every file is marked, without a process, and
-    the None of folders are passed on.
+    :func:`rg_pattern`).
+
+    The first ``min_files`` files are marked without ripgrep, for Python to read while ripgrep
+    searches the next chunks: a search that ends early (``max_results``) often ends before
+    ripgrep's first answer, and a search of no more files runs no process. So are all files
+    when ripgrep does not compile the regex (:func:`accepts`); the None of folders are then
+    passed on, so that the caller asks ``stop`` at each. When ``stop`` says so (asked before
+    each process, while waiting for one or for a slot, and every RG_CHUNK_FILES folders) it
+    yields None and ends: ``stop`` stays true (a deadline or a disconnect), so the caller's own
+    check, which it makes at every item, sees it too. Closing the iterator kills its processes.
     """
     argv = _argv(rg, pattern, regex=regex, case_sensitive=case_sensitive, max_bytes=max_bytes)
     runs: deque[_Run] = deque()
     it = iter(files)
-    size = RG_FIRST_CHUNK_FILES
-    first = True
     passed = 0  # folders (and files outside the glob) passed while filling a chunk
-    try:
-        done = False
-        while not done or runs:
-            while not done and len(runs) < RG_PER_SEARCH:
-                chunk: list[tuple[str, str, int]] = []
-                room = RG_CHUNK_BYTES
-                for item in it:
-                    if item is None:
-                        passed += 1
-                        if passed % RG_CHUNK_FILES == 0 and stop():
-                            yield None
-                            return
-                        continue
-                    chunk.append(item)
-                    room -= len(item[0]) + 3
-                    if len(chunk) >= size or room <= 0:
-                        break
-                else:
-                    done = True
-                if first and (
-                    (done and len(chunk) < min_files)
-                    or (regex and not accepts(rg, pattern, case_sensitive=case_sensitive))
-                ):
-                    # Python reads every file: too few for a process, or a regex ripgrep
-                    # refuses (RE2 took it: ``\C``, ``\Q..\E``, octal escapes).
-                    for rel, path, fsize in chunk:
-                        yield rel, path, fsize, True
-                    for item in it:
-                        yield None if item is None else (*item, True)
-                    return
-                first = False
-                size = min(size * 2, RG_CHUNK_FILES)
-                if not chunk:
-                    break
-                if stop():  # before a process, not only while waiting for one
-                    yield None
-                    return
-                while not _slots.acquire(timeout=RG_POLL_SECONDS):
-                    if stop():
-                        yield None
-                        return
-                runs.append(_Run(argv, root, chunk))
-            if not runs:
+    size = RG_FIRST_CHUNK_FILES
+    done = False
+
+    def fill(want: int) -> list[tuple[str, str, int]] | None:
+        """The next ``want`` files (fewer at the end: ``done``); None when stopped."""
+        nonlocal passed, done
+        chunk: list[tuple[str, str, int]] = []
+        room = RG_CHUNK_BYTES
+        for item in it:
+            if item is None:
+                passed += 1
+                if passed % RG_CHUNK_FILES == 0 and stop():
+                    return None
+                continue
+            chunk.append(item)
+            room -= len(item[0]) + 3
+            if len(chunk) >= want or room <= 0:
+                return chunk
+        done = True
+        return chunk
+
+    def start() -> bool:
+        """Start processes on the next chunks, up to RG_PER_SEARCH; False when stopped."""
+        nonlocal size
+        while not done and len(runs) < RG_PER_SEARCH:
+            chunk = fill(size)
+            if chunk is None or stop():  # asked before a process, not only while waiting
+                return False
+            if not chunk:
                 break
+            size = min(size * 2, RG_CHUNK_FILES)
+            while not _slots.acquire(timeout=RG_POLL_SECONDS):
+                if stop():
+                    return False
+            runs.append(_Run(argv, root, chunk))
+        return True
+
+    try:
+        head = fill(min_files) if min_files > 0 else []
+        if head is None:
+            yield None
+            return
+        if done or (regex and not accepts(rg, pattern, case_sensitive=case_sensitive)):
+            # Python reads every file: too few for a process, or a regex ripgrep refuses
+            # (RE2 took it: ``\C``, ``\Q..\E``, octal escapes).
+            for rel, path, fsize in head:
+                yield rel, path, fsize, True
+            for item in it:
+                yield None if item is None else (*item, True)
+            return
+        if not start():
+            yield None
+            return
+        for rel, path, fsize in head:
+            yield rel, path, fsize, True
+        while runs:
             run = runs[0]
             if not run.wait(stop):
                 yield None
                 return
             runs.popleft()
+            if not start():  # the next chunk, while Python reads this one's files
+                yield None
+                return
             yield from run.marks()
     finally:
         for run in runs:

@@ -264,8 +264,9 @@ def test_max_results_stops_ripgrep_early(many: Path, runs: list[list[str]]) -> N
     python, rg = _engines(ws, "hit", max_results=10, is_host=True)
     assert rg == python
     assert rg.truncated
-    searched = sum(len(a) - a.index("--") - 1 for a in runs)
-    assert searched <= ripgrep.RG_FIRST_CHUNK_FILES * 3  # the first two chunks, not 3,000
+    # The first chunk's answer, then the next two chunks started (and killed), not 3,000.
+    assert len(runs) <= 1 + ripgrep.RG_PER_SEARCH
+    assert sum(len(a) - a.index("--") - 1 for a in runs) < 2000
     assert _live_rg() == []
     assert ripgrep._slots._value == ripgrep.MAX_RG_PROCESSES  # type: ignore[attr-defined]
 
@@ -403,3 +404,18 @@ def test_a_search_stopped_before_it_starts_runs_no_ripgrep(
     found = ws.search_files("hit", is_host=True, should_stop=lambda: True)
     assert found.cut_short and found.files_scanned == 0
     assert runs == []
+
+
+def test_a_search_of_few_files_starts_no_process(root: Path, runs: list[list[str]]) -> None:
+    for i in range(ripgrep.RG_MIN_FILES):
+        _write(root, f"few/f{i:03d}.txt", "hit\n")
+    found = Workspace(root).search_files("nowhere", path="few", is_host=True)
+    assert found.files_scanned == ripgrep.RG_MIN_FILES
+    assert runs == []
+
+
+def test_past_the_first_files_ripgrep_takes_the_rest(many: Path, runs: list[list[str]]) -> None:
+    found = Workspace(many).search_files("hit", path="many", max_results=1000, is_host=True)
+    assert len(found.matches) == 1000
+    assert [len(a) - a.index("--") - 1 for a in runs][:1] == [ripgrep.RG_FIRST_CHUNK_FILES]
+    assert runs[0][runs[0].index("--") + 1] == "./many/d02/f0256.txt"
