@@ -27,6 +27,16 @@ OPS: dict[str, tuple[str, dict[str, Any]]] = {
     "read_file": ("read_file", {"path": "payload.txt"}),  # 10 KiB
     "read_file_1m": ("read_file", {"path": "big.txt"}),  # the first page of 1 MiB
     "list_files": ("list_files", {}),
+    # Issue 14 re-cut every handler: the read-only ops of the other groups, through dispatch,
+    # the handler tables and the result models. (Writes fill the guest's pending quota.)
+    "search_files": ("search_files", {"pattern": "no such text anywhere"}),
+    "find_files": ("find_files", {"glob": "*.txt"}),
+    "get_status": ("get_status", {}),
+    "list_peers": ("list_peers", {}),
+    "my_pending_changes": ("my_pending_changes", {}),
+    "board": ("board", {}),
+    "get_var": ("get_var", {"key": "*"}),
+    "activity_log": ("activity_log", {"limit": 20}),
 }
 
 

@@ -940,6 +940,38 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         "InProgress.assign: the per-source cap",
     ),
+    # ---- issue 15: budgets the reader sends (read_file max_chars, a write's diff_head)
+    _m(
+        "channel-read-trusts-hub-cut",
+        "letswork/channel/tools/files.py",
+        "    cut = cut_page(text, MAX_READ_CHARS)\n",
+        "    cut = None\n",
+        (
+            "tests/channel/tools/test_files.py::test_a_hub_that_marks_a_long_page_line_cut_still_gets_it_cut_to_the_budget",
+            "tests/channel/tools/test_files.py::test_a_hub_that_ignores_the_budget_is_cut_by_the_channel_as_before",
+        ),
+        "read_file's text: the channel cuts a page to its budget whatever the hub sent",
+    ),
+    _m(
+        "ws-line-cut-always-sent",
+        WS_FILES,
+        '            **({"line_cut": True} if line_cut else {}),\n',
+        "            line_cut=line_cut,\n",
+        (
+            "tests/hub/ops/test_files.py::test_a_reader_without_a_budget_gets_the_whole_page_and_no_new_field",
+        ),
+        "read_file: line_cut is sent only when true (an older channel refuses it)",
+    ),
+    _m(
+        "channel-retries-any-unknown-field",
+        "letswork/channel/server.py",
+        "            if name not in sends:\n                raise\n",
+        "            if False:\n                raise\n",
+        (
+            "tests/channel/tools/test_files.py::test_an_unknown_argument_of_the_caller_is_not_retried",
+        ),
+        "a call is sent again only without an argument the channel added itself",
+    ),
 )
 
 

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import mcp_types as types
@@ -142,6 +142,9 @@ class Channel:
         self._settled = asyncio.Event()  # the first connection attempt has an outcome
         self._closing = False
         self._left = False  # `leave` ended the session: the link stays down for good
+        # (op, argument) of a ToolSpec's ``sends`` the hub refused as unknown (an older hub):
+        # not sent again while this channel runs.
+        self._hub_lacks: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ state
 
@@ -413,7 +416,8 @@ class Channel:
         refusal = spec.refuse(self.config) if spec.refuse is not None else None
         if refusal is not None:
             return self._result(refusal, is_error=True)
-        args = {**spec.defaults, **arguments}
+        sends = {k: v for k, v in spec.sends.items() if (op, k) not in self._hub_lacks}
+        args = {**spec.defaults, **arguments, **sends}
         if not self._settled.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._settled.wait(), STARTUP_GRACE_SECONDS)
@@ -423,7 +427,7 @@ class Channel:
                 raise TransportError(f"not connected to the hub: {self._wait_reason}")
             if spec.ends_session and conn.connected:
                 return await self._end_session(conn, spec, op, args)
-            parsed = await conn.call(op, args)
+            parsed = await self._call(conn, op, args, sends)
         except LetsworkError as exc:
             if isinstance(exc, TransportError):
                 self._told_down = True
@@ -440,6 +444,23 @@ class Channel:
                 self._update_session(name=parsed.name)
         context = ToolContext(me=self.me, role=self._role, link=self.link)
         return self._result(spec.render(parsed, args, context))
+
+    async def _call(
+        self, conn: HubConnection, op: str, args: dict[str, Any], sends: Mapping[str, Any]
+    ) -> Any:
+        """``conn.call(op, args)``; when the hub refuses an argument of ``sends`` as unknown
+        (a hub older than it), the call again without them, and they are not sent with
+        ``op`` again while this channel runs. A refused request did nothing, so asking again
+        is safe."""
+        try:
+            return await conn.call(op, args)
+        except OpError as exc:
+            field = exc.data.get("field") if exc.data.get("reason") == "extra_field" else None
+            name = field.removeprefix("args.") if isinstance(field, str) else None
+            if name not in sends:
+                raise
+            self._hub_lacks.update((op, key) for key in sends)
+            return await conn.call(op, {k: v for k, v in args.items() if k not in sends})
 
     async def _end_session(
         self, conn: HubConnection, spec: ToolSpec, op: str, args: dict[str, Any]

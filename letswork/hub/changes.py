@@ -14,21 +14,23 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from letswork.hub.peers import HOST_ID, Peer, holder_id, require_open
 from letswork.hub.state import HubState, Steps, dump
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.transitions import Transitions
-from letswork.hub.workspace.diff import create_diff_head, cut_diff, unified_diff
+from letswork.hub.workspace.diff import _count_lines, create_diff_head, cut_diff, unified_diff
 from letswork.hub.workspace.disk import TEMP_PREFIX, sha256_hex
 from letswork.hub.workspace.paths import to_relpath
 from letswork.hub.workspace.policy import change_sensitivity, git_dir_reason, git_metadata_reason
 from letswork.hub.workspace.sharing import ABSENT, GuestVersion, ignore_file_ids
+from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError, op_error
-from letswork.shared.protocol.changes import ChangeInfo, ChangeResult
+from letswork.shared.protocol.changes import ChangeInfo, ChangeResult, ChangeSummary
 
 #: Longest diff sent back in the reply to a proposal (characters).
-REPLY_DIFF_CHARS = 64 * 1024
+REPLY_DIFF_CHARS = limits.MAX_REPLY_DIFF_CHARS
 #: A watcher event this soon after the hub's own write to the same path is the hub's own echo.
 OWN_WRITE_WINDOW_SECONDS = 5.0
 #: A change is re-prepared at most this many times when the hub wrote files while it was being
@@ -93,6 +95,10 @@ class Draft:
     create: bool
     #: why it alters the sharing policy or runs code on the host (Workspace.change_sensitivity)
     sensitive: str | None = None
+    #: the request's ``diff_head``: how much of the diff the reply carries (None: as before)
+    head: int | None = None
+    #: with ``head``: the lines the change adds and removes (:func:`diff_counts`)
+    counts: tuple[int, int] | None = None
 
 
 def draft(
@@ -178,6 +184,8 @@ def change_steps(
     prepare: Callable[[], Draft],
     path: str,
     new_path: str | None = None,
+    *,
+    head: int | None = None,
 ) -> Steps[ChangeResult]:
     """Prepare a change off the loop (``prepare``: read, hash, edit, diff, and how
     sensitive ``path`` and ``new_path`` are, as named), then propose it on the loop.
@@ -190,7 +198,11 @@ def change_steps(
     def prepared() -> Draft:
         draft = prepare()
         sensitive = ctx.workspace.change_sensitivity(path, new_path)
-        return dataclasses.replace(draft, sensitive=sensitive)
+        counts = None
+        if head is not None:  # counted here, off the loop: 2 MiB of diff is ~3.5 ms
+            text = draft.new_text or ""
+            counts = (_count_lines(text), 0) if draft.create else diff_counts(draft.diff)
+        return dataclasses.replace(draft, sensitive=sensitive, head=head, counts=counts)
 
     for _ in range(PREPARE_TRIES):
         writes = ctx.writes
@@ -252,7 +264,9 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
             raise
         row = set_status(ctx, row, "applied", now, by=peer.name)
         announce_file(ctx, row, by=peer.name)
-        reply = ChangeResult.model_validate({"status": "applied", "change": reply_change(ctx, row)})
+        reply = ChangeResult.model_validate(
+            {"status": "applied", **reply_change(ctx, row, head=draft.head, counts=draft.counts)}
+        )
         ctx.marks.pop(row.id, None)
         return reply
     with ctx.store.transaction():  # committed before the reply: nothing acknowledged is lost
@@ -264,7 +278,10 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
     ctx.broadcast("change_submitted", {"change": dump(info)}, path=path, exclude=peer)
     created = draft.new_text if create else None
     return ChangeResult.model_validate(
-        {"status": "pending", "change": reply_change(ctx, row, created=created)}
+        {
+            "status": "pending",
+            **reply_change(ctx, row, created=created, head=draft.head, counts=draft.counts),
+        }
     )
 
 
@@ -299,18 +316,53 @@ def check_pending_room(ctx: HubState, peer: Peer, size: int) -> None:
         )
 
 
-def reply_change(ctx: HubState, row: ChangeRow, *, created: str | None = None) -> ChangeInfo:
-    """The change for the proposer's reply, its diff cut to REPLY_DIFF_CHARS: the full diff
-    of a 1 MiB file would double the reply, and ``get_change`` has it whole. ``created``:
-    the text of a new file, whose diff (not in ``row``) is built only as far as shown."""
+def reply_change(
+    ctx: HubState,
+    row: ChangeRow,
+    *,
+    created: str | None = None,
+    head: int | None = None,
+    counts: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """The proposer's reply to ``row`` (a ChangeResult's fields but ``status``): the change
+    with only the head of its diff, since the full diff of a 1 MiB file would double the reply
+    and ``get_change`` has it whole. ``created``: the text of a new file, whose diff (not in
+    ``row``) is built only as far as shown.
+
+    ``head`` (the request's ``diff_head``) given: the diff's whole lines within ``head``
+    characters (or the start of a first line longer than that), and a ``summary`` that counts
+    the whole diff, with ``counts`` (lines added and removed, counted off the loop). Absent:
+    the diff cut to REPLY_DIFF_CHARS with a last line saying what follows, and no ``summary``
+    (an older channel refuses a field it does not know)."""
     info = change_info(ctx, row, with_diff=True)
+    budget = REPLY_DIFF_CHARS if head is None else head
     if created is not None:
-        head, rest = create_diff_head(row.path, created, REPLY_DIFF_CHARS)
+        shown, rest = create_diff_head(row.path, created, budget)
     else:
-        head, rest = cut_diff(info.diff or "", REPLY_DIFF_CHARS)
-    if rest:
-        head += f"... ({rest} more diff lines; get_change {row.id} shows all)\n"
-    return info.model_copy(update={"diff": head})
+        shown, rest = cut_diff(info.diff or "", budget)
+    if head is None:
+        if rest:
+            shown += f"... ({rest} more diff lines; get_change {row.id} shows all)\n"
+        return {"change": info.model_copy(update={"diff": shown})}
+    added, removed = counts if counts is not None else (0, 0)
+    summary = ChangeSummary(
+        lines_added=added,
+        lines_removed=removed,
+        diff_lines=shown.count("\n") + rest,
+        diff_cut=rest > 0,
+    )
+    return {"change": info.model_copy(update={"diff": shown}), "summary": summary}
+
+
+def diff_counts(diff: str) -> tuple[int, int]:
+    """Lines added and removed by a unified diff of one file, its two header lines (``---``,
+    ``+++``) not counted. Every line of a diff ends with a line end, so its lines that start
+    with ``+`` or ``-`` are those after a ``\\n``, and its first."""
+    added = diff.count("\n+") + diff.startswith("+")
+    removed = diff.count("\n-") + diff.startswith("-")
+    if diff.startswith("--- "):
+        added, removed = added - 1, removed - 1
+    return added, removed
 
 
 def lock_for_change(

@@ -18,6 +18,11 @@ MAX_FILE_BYTES = 1 * MiB
 #: Highest value ``--max-file-size`` may set; the catalogue's content fields allow this much,
 #: and the hub enforces the configured (usually lower) limit with ``too_large``.
 MAX_FILE_BYTES_CEILING = 3 * MiB
+#: Largest ``max_chars`` of a ``read_file`` page: no page can hold more characters than this.
+MAX_PAGE_CHARS = MAX_FILE_BYTES_CEILING
+#: Longest diff the reply to a write, edit, delete or move carries (characters): a proposer's
+#: ``diff_head`` may ask for less, never more; ``get_change`` has the whole diff.
+MAX_REPLY_DIFF_CHARS = 64 * KiB
 #: Admitted guests connected at once (``--max-guests``); the host's connections and guests
 #: awaiting admission (see ``MAX_WAITING_TOTAL``) do not count.
 MAX_PEERS = 8

@@ -15,6 +15,7 @@ READING = {
     "read_file",
     "search_files",
     "find_files",
+    "stat_file",
     "set_display_name",
     # the collaboration layer, open to viewers
     "send_message",

@@ -78,6 +78,9 @@ class ToolSpec:
         only: the roles it makes sense for, narrowing the op's (a viewer has no changes).
         destructive / idempotent: the MCP hints.
         defaults: argument values the channel supplies when the caller leaves them out.
+        sends: argument values the channel always sends, whatever the caller gives; they are
+            not in the schema the model sees (``read_file``'s ``max_chars``, the channel's own
+            budget). A hub that does not know one (an older hub) is asked again without it.
         refuse: given the channel's configuration, the text that refuses the call before
             anything is sent (``publish_card`` without ``--publish-card``), or None.
         ends_session: a successful call ends this channel's part in the session (``leave``):
@@ -103,6 +106,7 @@ class ToolSpec:
     destructive: bool = False
     idempotent: bool = False
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    sends: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     refuse: Callable[[ChannelConfig], str | None] | None = None
     ends_session: bool = False
     renames_me: bool = False
@@ -124,6 +128,7 @@ class ToolSpec:
         object.__setattr__(self, "description", " ".join(self.description.split()))
         object.__setattr__(self, "fields", dict(self.fields))
         object.__setattr__(self, "defaults", dict(self.defaults))
+        object.__setattr__(self, "sends", dict(self.sends))
 
     @property
     def mutates(self) -> bool:
@@ -134,7 +139,10 @@ class ToolSpec:
         """The JSON schema of the arguments, as the model sees it."""
         if self.op is None:
             return {"type": "object", "properties": {}, "additionalProperties": False}
-        return _schema(OPS[self.op].args.model_json_schema(), self.fields, self.defaults)
+        schema = _schema(OPS[self.op].args.model_json_schema(), self.fields, self.defaults)
+        for key in self.sends:  # the channel's own, not the model's
+            schema["properties"].pop(key, None)
+        return schema
 
 
 def _schema(

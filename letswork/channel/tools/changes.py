@@ -14,7 +14,7 @@ from letswork.shared import describe as say
 from letswork.shared.protocol.changes import ChangeDetail, ChangeInfo, ChangeList, ChangeResult
 from letswork.shared.sanitize import MARKER, clean, clean_line
 
-__all__ = ["MAX_DIFF_CHARS", "MAX_DIFF_LINES", "TOOLS"]
+__all__ = ["MAX_DIFF_CHARS", "MAX_DIFF_LINES", "REPLY_DIFF_HEAD_CHARS", "TOOLS"]
 
 
 #: Lines of a diff shown in one change result.
@@ -23,6 +23,11 @@ MAX_DIFF_LINES = 400
 
 #: Characters of a diff shown in one change result (one huge line would otherwise pass).
 MAX_DIFF_CHARS = 40_000
+
+
+#: Characters of diff this channel asks a write's reply to carry (``diff_head``): the head
+#: of the diff, with a summary of all of it; ``get_change`` shows the whole diff.
+REPLY_DIFF_HEAD_CHARS = 16_000
 
 
 _WRITERS = frozenset({"host", "editor"})
@@ -39,10 +44,13 @@ def _sensitive(change: ChangeInfo) -> str:
     )
 
 
-def _diff(diff: str | None) -> str:
+def _diff(diff: str | None, total: int | None = None) -> str:
+    """``diff``, cut to what one result shows and cleaned; ``total``: lines of the whole diff
+    when ``diff`` is only its head."""
     if not diff:
         return "(no diff)"
-    total = diff.count("\n") + (0 if diff.endswith("\n") else 1)
+    if total is None:
+        total = diff.count("\n") + (0 if diff.endswith("\n") else 1)
     # Clean only what can be shown: the diff is cut to its first lines and characters before
     # the cleaner runs over it (its cost, and how much a marker can make text grow, are per
     # character). Cleaning keeps every newline and adds none, so lines stay lines.
@@ -66,19 +74,36 @@ def _diff(diff: str | None) -> str:
     return "\n".join(lines)
 
 
+def _reply_diff(r: ChangeResult) -> str:
+    """The diff part of a write's reply: a summary and the head of the diff (an older hub
+    sends no summary; its head ends with a line saying what follows)."""
+    s, c = r.summary, r.change
+    if s is None:
+        return _diff(c.diff)
+    text = f"+{s.lines_added} -{s.lines_removed} lines"
+    if s.diff_cut:
+        text += (
+            f"; of its diff's {say.count(s.diff_lines, 'line')} only the head is here: "
+            f"get_change {clean_line(c.id, 64)} shows the whole diff"
+        )
+    if not c.diff:
+        return text + "."
+    return f"{text}:\n{_diff(c.diff, s.diff_lines)}"
+
+
 def _r_change(r: ChangeResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     c = r.change
     if r.status == "applied":
         sha = f" The file's sha256 is now {c.new_sha256}." if c.new_sha256 else ""
         return (
-            f"Applied {say.change_what(c)} (change {clean_line(c.id, 64)}).{sha}\n{_diff(c.diff)}"
+            f"Applied {say.change_what(c)} (change {clean_line(c.id, 64)}).{sha}\n{_reply_diff(r)}"
         )
     mark = f"{_sensitive(c)}.\n" if c.sensitive else ""
     return (
         f"Proposed change {clean_line(c.id, 64)}: {say.change_what(c)}. Nothing is written "
         "until the host approves it; meanwhile the path stays locked for others. You will get "
         "an event when the host decides; my_pending_changes shows its status.\n"
-        f"{mark}Diff:\n{_diff(c.diff)}"
+        f"{mark}Diff:\n{_reply_diff(r)}"
     )
 
 
@@ -163,6 +188,10 @@ _PROPOSAL_NOTE = (
 )
 
 
+#: What a write asks its reply to carry (``ToolSpec.sends``).
+_REPLY_HEAD = {"diff_head": REPLY_DIFF_HEAD_CHARS}
+
+
 #: This group's tools, in the order the tool list shows them.
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
@@ -183,6 +212,7 @@ TOOLS: tuple[ToolSpec, ...] = (
             "base_sha256": _BASE_SHA,
         },
         destructive=True,
+        sends=_REPLY_HEAD,
     ),
     ToolSpec(
         "edit_file",
@@ -204,6 +234,7 @@ TOOLS: tuple[ToolSpec, ...] = (
             "base_sha256": _BASE_SHA,
         },
         destructive=True,
+        sends=_REPLY_HEAD,
     ),
     ToolSpec(
         "delete_file",
@@ -217,6 +248,7 @@ TOOLS: tuple[ToolSpec, ...] = (
             "base_sha256": _BASE_SHA,
         },
         destructive=True,
+        sends=_REPLY_HEAD,
     ),
     ToolSpec(
         "move_file",
@@ -232,6 +264,7 @@ TOOLS: tuple[ToolSpec, ...] = (
             "base_sha256": _BASE_SHA,
         },
         destructive=True,
+        sends=_REPLY_HEAD,
     ),
     ToolSpec(
         "my_changes",

@@ -13,11 +13,13 @@ from typing import Any
 
 from letswork.channel.tools.base import ToolContext, ToolSpec
 from letswork.shared import describe as say
+from letswork.shared.paging import cut_page
 from letswork.shared.protocol.files import (
     FindFilesResult,
     ListFilesResult,
     ReadFileResult,
     SearchFilesResult,
+    StatFileResult,
 )
 from letswork.shared.sanitize import clean_line, count_hidden, mark_hidden
 
@@ -52,15 +54,15 @@ def _r_list(r: ListFilesResult, args: Mapping[str, Any], ctx: ToolContext) -> st
 
 
 def _r_read(r: ReadFileResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
-    text, count, note = r.text, r.lines, ""
-    if len(text) > MAX_READ_CHARS:
-        kept = text[:MAX_READ_CHARS]
-        cut = kept.rfind("\n")
-        if cut >= 0:
-            text, count = kept[: cut + 1], kept[: cut + 1].count("\n")
-        else:
-            text, count = kept, 1
-            note = f" · line {r.offset + 1} is too long for one result: only its start is shown"
+    # The hub cuts the page to MAX_READ_CHARS (``max_chars``, sent by this tool); a page from
+    # an older hub comes whole and is cut here by the same rule, so both read the same.
+    text, count, line_cut = r.text, r.lines, bool(r.line_cut)
+    cut = cut_page(text, MAX_READ_CHARS)
+    if cut is not None:
+        text, count, line_cut = cut
+    note = ""
+    if line_cut:
+        note = f" · line {r.offset + 1} is too long for one result: only its start is shown"
     end = r.offset + count
     if r.total_lines == 0:
         span = "empty file"
@@ -105,6 +107,16 @@ def _r_find(r: FindFilesResult, args: Mapping[str, Any], ctx: ToolContext) -> st
     return "\n".join([head + (":" if r.paths else "."), *(say.path(p) for p in r.paths)])
 
 
+def _r_stat(r: StatFileResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
+    kind = (
+        f"text, {say.count(r.total_lines, 'line')}" if r.text else "not text (read_file refuses it)"
+    )
+    line = f"{say.path(r.path)} · {say.size(r.size)} · {kind} · sha256 {r.sha256}"
+    if r.lock is not None:
+        line += f" · locked: {say.lock_held(r.lock)}"
+    return line
+
+
 #: This group's tools, in the order the tool list shows them.
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
@@ -143,6 +155,7 @@ TOOLS: tuple[ToolSpec, ...] = (
             "limit": f"Most lines to return (default {DEFAULT_READ_LIMIT}).",
         },
         defaults={"limit": DEFAULT_READ_LIMIT},
+        sends={"max_chars": MAX_READ_CHARS},
         idempotent=True,
     ),
     ToolSpec(
@@ -179,6 +192,18 @@ TOOLS: tuple[ToolSpec, ...] = (
             "path": "Folder to search in, relative to the project root; '' is everything.",
             "max_results": "Most paths to return (1-1000).",
         },
+        idempotent=True,
+    ),
+    ToolSpec(
+        "stat_file",
+        "Size, hash and lock of a file",
+        """One line about a shared file without its text: size, whether it is UTF-8 text
+        and how many lines, its sha256 (pass it as `base_sha256` to a change), and who
+        holds its lock. Cheaper than read_file when you only need the hash or the size.
+        Errors: not_found (check the path with find_files), not_shared (hidden from you;
+        do not retry), not_a_file (a folder: use list_files), too_large.""",
+        _r_stat,
+        fields={"path": "File path relative to the project root, '/'-separated."},
         idempotent=True,
     ),
 )

@@ -51,7 +51,7 @@ def write_file(ctx: HubState, peer: Peer, args: WriteFileArgs, now: float) -> St
         check_base(path, args.base_sha256, sha)
         return draft("write", path, None, sha, old_text, args.content)
 
-    return (yield from change_steps(ctx, peer, now, prepare, args.path))
+    return (yield from change_steps(ctx, peer, now, prepare, args.path, head=args.diff_head))
 
 
 def edit_file(ctx: HubState, peer: Peer, args: EditFileArgs, now: float) -> Steps[ChangeResult]:
@@ -64,7 +64,7 @@ def edit_file(ctx: HubState, peer: Peer, args: EditFileArgs, now: float) -> Step
         check_text(new_text.encode("utf-8"), max_bytes=ctx.limits.max_file_bytes)
         return draft("edit", path, None, sha, old_text, new_text)
 
-    return (yield from change_steps(ctx, peer, now, prepare, args.path))
+    return (yield from change_steps(ctx, peer, now, prepare, args.path, head=args.diff_head))
 
 
 def delete_file(ctx: HubState, peer: Peer, args: DeleteFileArgs, now: float) -> Steps[ChangeResult]:
@@ -73,7 +73,7 @@ def delete_file(ctx: HubState, peer: Peer, args: DeleteFileArgs, now: float) -> 
         check_base(path, args.base_sha256, sha)
         return draft("delete", path, None, sha, old_text, None)
 
-    return (yield from change_steps(ctx, peer, now, prepare, args.path))
+    return (yield from change_steps(ctx, peer, now, prepare, args.path, head=args.diff_head))
 
 
 def move_file(ctx: HubState, peer: Peer, args: MoveFileArgs, now: float) -> Steps[ChangeResult]:
@@ -86,7 +86,11 @@ def move_file(ctx: HubState, peer: Peer, args: MoveFileArgs, now: float) -> Step
             raise op_error(ErrorCode.EXISTS, f"'{new_path}' already exists")
         return draft("move", path, new_path, sha, None, None)
 
-    return (yield from change_steps(ctx, peer, now, prepare, args.path, args.new_path))
+    return (
+        yield from change_steps(
+            ctx, peer, now, prepare, args.path, args.new_path, head=args.diff_head
+        )
+    )
 
 
 def pending_changes(ctx: HubState, peer: Peer, args: PendingChangesArgs, now: float) -> ChangeList:

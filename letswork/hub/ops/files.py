@@ -1,4 +1,5 @@
-"""The files group: ``list_files``, ``read_file``, ``search_files`` and ``find_files``.
+"""The files group: ``list_files``, ``read_file``, ``search_files``, ``find_files`` and
+``stat_file``.
 
 Each handler yields its file work (a walk, a read, a search) to a worker thread.
 """
@@ -16,6 +17,8 @@ from letswork.shared.protocol.files import (
     ReadFileResult,
     SearchFilesArgs,
     SearchFilesResult,
+    StatFileArgs,
+    StatFileResult,
 )
 
 #: ops whose file work is a search or a walk: long (up to the search deadline), so they get
@@ -34,28 +37,27 @@ def list_files(
         is_host=peer.is_host,
         should_stop=should_stop,
     )
+    # The worker's entries are sent as they are (each with ``lock: null``); only a locked one
+    # is copied with its lock. Rebuilding and validating all of them again here cost the loop
+    # 11.5 ms instead of 5 ms for 5,000 entries (found attacking issue 14's re-cut).
     held = {lock.key: lock for lock in ctx.locks.all(now)}
-    return ListFilesResult.model_validate(
-        {
-            "entries": [
-                {
-                    "path": e.path,
-                    "kind": e.kind,
-                    "size": e.size,
-                    "lock": ctx.lock_info(held[ctx.locks.key(e.path)])
-                    if ctx.locks.key(e.path) in held
-                    else None,
-                }
-                for e in entries
-            ],
-            "truncated": truncated,
-        }
-    )
+    if held:
+        entries = [
+            entry.model_copy(update={"lock": ctx.lock_info(held[key])})
+            if (key := ctx.locks.key(entry.path)) in held
+            else entry
+            for entry in entries
+        ]
+    return ListFilesResult(entries=entries, truncated=truncated)
 
 
 def read_file(ctx: HubState, peer: Peer, args: ReadFileArgs, now: float) -> Steps[ReadFileResult]:
     page: ReadFileResult = yield lambda: ctx.workspace.read_file(
-        args.path, offset=args.offset, limit=args.limit, is_host=peer.is_host
+        args.path,
+        offset=args.offset,
+        limit=args.limit,
+        max_chars=args.max_chars,
+        is_host=peer.is_host,
     )
     return page
 
@@ -91,10 +93,24 @@ def find_files(
     return FindFilesResult(paths=paths, truncated=truncated)
 
 
+def stat_file(ctx: HubState, peer: Peer, args: StatFileArgs, now: float) -> Steps[StatFileResult]:
+    rel, facts = yield lambda: ctx.workspace.stat_file(args.path, is_host=peer.is_host)
+    lock = ctx.locks.holder_of(rel, now)
+    return StatFileResult(
+        path=rel,
+        size=facts.size,
+        sha256=facts.sha256,
+        text=facts.refusal is None,
+        total_lines=facts.total_lines if facts.refusal is None else 0,
+        lock=None if lock is None else ctx.lock_info(lock),
+    )
+
+
 #: This group's ops, by name.
 HANDLERS: dict[str, Handler] = {
     "list_files": list_files,
     "read_file": read_file,
     "search_files": search_files,
     "find_files": find_files,
+    "stat_file": stat_file,
 }

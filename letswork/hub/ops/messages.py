@@ -281,7 +281,7 @@ def get_messages(ctx: HubState, peer: Peer, args: GetMessagesArgs, now: float) -
     total = 0
     for message, receipt in rows:
         info = _message_info(ctx, message, peer, receipt=receipt, receipts=receipts.get(message.id))
-        size = json_size(dump(info))
+        size = json_size(info)
         if messages and total + size > lim.MAX_LISTING_BYTES:
             has_more = True
             break

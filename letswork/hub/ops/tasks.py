@@ -403,7 +403,7 @@ def board(ctx: HubState, peer: Peer, args: Empty, now: float) -> BoardResult:
     truncated = False
     for row in sorted(rows, key=lambda r: (_PRIORITY_RANK.get(r.priority, 9), r.id)):
         info = _task_info(ctx, row, statuses, clip=True)
-        size = json_size(dump(info))
+        size = json_size(info)
         if total_bytes + size > lim.MAX_LISTING_BYTES:
             truncated = True
             break

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from letswork.hub.peers import Peer
-from letswork.hub.state import Handler, HubState, dump, json_size
+from letswork.hub.state import Handler, HubState, json_size
 from letswork.hub.store.variables import VarRow
 from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, op_error
@@ -64,7 +64,7 @@ def get_var(ctx: HubState, peer: Peer, args: GetVarArgs, now: float) -> GetVarRe
     truncated = False
     for row in ctx.store.list_vars():
         info = _var_info(row, with_value=not truncated)
-        size = json_size(dump(info))
+        size = json_size(info)
         if not truncated and total + size > lim.MAX_LISTING_BYTES:
             truncated = True
             info = _var_info(row, with_value=False)

@@ -7,6 +7,7 @@ and never follow a symlink; each checks git metadata again right before touching
 
 from __future__ import annotations
 
+import codecs
 import errno as errno_mod
 import hashlib
 import os
@@ -40,6 +41,7 @@ from letswork.hub.workspace.pages import (
 from letswork.hub.workspace.paths import _q, _resolve, _Resolved
 from letswork.hub.workspace.policy import is_git_name
 from letswork.shared.errors import ErrorCode, op_error
+from letswork.shared.paging import cut_page
 from letswork.shared.protocol.files import Entry, ReadFileResult
 
 __all__ = ["FileOps", "check_text"]
@@ -81,6 +83,39 @@ def _check_offset(offset: int, total: int) -> None:
             f"offset {offset} is past the end of the file ({total} lines)",
             total_lines=total,
         )
+
+
+#: Fewest bytes :func:`_read_chars` asks the disk for at a time.
+_MIN_CHAR_READ = 1024
+
+
+def _read_chars(fd: int, start: int, end: int, want: int) -> tuple[bytes, str]:
+    """Bytes ``start`` up to ``end`` of ``fd``, read only until they hold ``want`` characters
+    of UTF-8: those bytes, and their text (all of it when the bytes reach ``end``; else the
+    characters decoded so far, at least ``want``).
+
+    Raises:
+        OSError: a read failed.
+        ValueError: the file ended before ``end`` (it changed).
+        UnicodeDecodeError: the bytes are not UTF-8 (it changed).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    raw: list[bytes] = []
+    text: list[str] = []
+    pos, chars = start, 0
+    while chars < want and pos < end:
+        # A character is at least a byte, so ``want - chars`` bytes hold no more characters
+        # than are still wanted: only the small floor reads past them.
+        size = min(end - pos, max(want - chars, _MIN_CHAR_READ))
+        chunk = os.pread(fd, size, pos)
+        if len(chunk) != size:
+            raise ValueError("the file ended before the page did")
+        pos += size
+        piece = decoder.decode(chunk, final=pos == end)
+        raw.append(chunk)
+        text.append(piece)
+        chars += len(piece)
+    return b"".join(raw), "".join(text)
 
 
 def _page(text: AnyStr, offset: int, limit: int | None, total: int) -> tuple[AnyStr, int]:
@@ -147,8 +182,8 @@ class FileOps(WorkspaceBase):
             if not stat.S_ISREG(st.st_mode):
                 raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a file or folder")
             if res.lexical.is_symlink():
-                return [Entry(path=res.rel, kind="symlink", size=0)], False
-            return [Entry(path=res.rel, kind="file", size=st.st_size)], False
+                return [Entry(path=res.rel, kind="symlink", size=0, lock=None)], False
+            return [Entry(path=res.rel, kind="file", size=st.st_size, lock=None)], False
         entries: list[Entry] = []
         truncated = False
         stop = should_stop or _never
@@ -164,7 +199,7 @@ class FileOps(WorkspaceBase):
                         size = os.lstat(item.path).st_size
                     except OSError:
                         continue
-            entries.append(Entry(path=item.rel, kind=item.kind, size=size))
+            entries.append(Entry(path=item.rel, kind=item.kind, size=size, lock=None))
         entries.sort(key=lambda e: e.path)
         return entries, truncated
 
@@ -221,10 +256,12 @@ class FileOps(WorkspaceBase):
         return data, version_key(st) if len(data) == st.st_size else None
 
     def _cached_page(
-        self, res: _Resolved, offset: int, limit: int | None
-    ) -> tuple[FileFacts, str, int] | None:
+        self, res: _Resolved, offset: int, limit: int | None, max_chars: int | None = None
+    ) -> tuple[FileFacts, str, int, bool] | None:
         """The page from the :class:`PageCache` when this version of the file is in it:
-        its facts, text and line count; ``None`` when it is not (or changed under its key).
+        its facts, text, line count and whether it is the start of one line cut to
+        ``max_chars`` (:func:`cut_page`); ``None`` when it is not (or changed under its key).
+        With ``max_chars`` only the bytes that hold the characters kept are read.
 
         Raises:
             OpError: as :meth:`_open_file`; ``binary_file``; ``invalid`` for an offset past
@@ -242,18 +279,50 @@ class FileOps(WorkspaceBase):
             stop = total if limit is None else min(total, offset + limit)
             start = line_start(fd, facts, offset)
             end = line_start(fd, facts, stop)
-            raw = os.pread(fd, end - start, start) if end > start else b""
+            if max_chars is None or end - start <= max_chars:
+                raw = os.pread(fd, end - start, start) if end > start else b""
+                if len(raw) != end - start:
+                    return None  # truncated while the page was read: read it whole
+                text = raw.decode("utf-8")
+            else:  # only as many bytes as hold the characters shown
+                raw, text = _read_chars(fd, start, end, max_chars + 1)
             if b"\x00" in raw:
                 return None  # changed unseen (a write through mmap): read and refuse it whole
-            if len(raw) != end - start or version_key(os.fstat(fd)) != key:
-                return None  # truncated or rewritten while the page was read: read it whole
-            return facts, raw.decode("utf-8"), stop - offset
+            if version_key(os.fstat(fd)) != key:
+                return None  # rewritten while the page was read: read it whole
+            cut = cut_page(text, max_chars) if max_chars is not None else None
+            if cut is not None:
+                return facts, *cut
+            return facts, text, stop - offset, False
         except (ValueError, UnicodeDecodeError):
             return None  # changed under the same key: read it whole
         except OSError as exc:
             raise _disk_error(exc, res.rel, "read") from None
         finally:
             os.close(fd)
+
+    def stat_file(self, path: str, *, is_host: bool) -> tuple[str, FileFacts]:
+        """The path as the hub names it and the :class:`FileFacts` of the file's current
+        version (sha256, size, text check, lines), from the page cache when it holds that
+        version, else from one whole read (which then fills the cache). A binary file is not
+        an error here.
+
+        Raises:
+            OpError: ``not_shared`` (guests), ``not_found``, ``not_a_file``, ``too_large``,
+                ``forbidden`` (git metadata), ``invalid`` (bad path), ``disk_error``.
+        """
+        res = self._check(path, is_host=is_host)
+        fd, st = self._open_file(res)
+        try:
+            facts = self.pages.get(version_key(st))
+        finally:
+            os.close(fd)
+        if facts is None:
+            data, key = self._read_version(res)
+            facts = facts_of(data)
+            if key is not None:
+                self.pages.put(key, facts)
+        return res.rel, facts
 
     def read_text(self, path: str, *, is_host: bool) -> tuple[str, str]:
         """The whole text of a file and the sha256 (hex) of its bytes.
@@ -267,46 +336,57 @@ class FileOps(WorkspaceBase):
         return check_text(data, max_bytes=self.max_file_bytes), sha256_hex(data)
 
     def read_file(
-        self, path: str, *, offset: int = 0, limit: int | None = None, is_host: bool
+        self,
+        path: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        max_chars: int | None = None,
+        is_host: bool,
     ) -> ReadFileResult:
         """A page of lines: ``offset`` is the 0-based first line, ``limit`` the most lines.
 
         Lines end at ``\\n`` (kept in ``text``); a last line without one counts too, so
         ``"a\\nb"`` has 2 lines and ``"a\\n"`` has 1. ``offset == total_lines`` gives an empty
         page; a larger offset is ``invalid``. Search results' line ``n`` is ``offset=n-1``.
+        With ``max_chars`` the page is cut to that many characters by :func:`cut_page`
+        (whole lines, or the start of a first line longer than that: ``line_cut``), and a
+        cached file's page reads only the bytes kept.
+
+        Raises:
+            OpError: ``invalid`` (negative offset or limit, ``max_chars`` under 1, an offset
+                past the end), and as :meth:`read_text`.
         """
         if offset < 0:
             raise op_error(ErrorCode.INVALID, "offset must be 0 or more")
         if limit is not None and limit < 0:
             raise op_error(ErrorCode.INVALID, "limit must be 0 or more")
+        if max_chars is not None and max_chars < 1:
+            raise op_error(ErrorCode.INVALID, "max_chars must be 1 or more")
         res = self._check(path, is_host=is_host)
-        cached = self._cached_page(res, offset, limit)
+        cached = self._cached_page(res, offset, limit, max_chars)
         if cached is not None:
-            facts, page, count = cached
-            return ReadFileResult(
-                path=res.rel,
-                text=page,
-                sha256=facts.sha256,
-                offset=offset,
-                lines=count,
-                total_lines=facts.total_lines,
-                size=facts.size,
-                truncated=offset + count < facts.total_lines,
-            )
-        data, key = self._read_version(res)
-        facts = facts_of(data)
-        if key is not None:
-            self.pages.put(key, facts)
-        if data.isascii() and b"\x00" not in data:
-            # ASCII is UTF-8: the file is text, and only its page needs decoding (the first
-            # page of a 1 MiB file decoded all of it, ~0.4 ms).
-            total = _count_lines(data)
-            raw, count = _page(data, offset, limit, total)
-            page = raw.decode("ascii")
+            facts, page, count, line_cut = cached
+            total, size = facts.total_lines, facts.size
         else:
-            text = check_text(data, max_bytes=self.max_file_bytes)
-            total = _count_lines(text)
-            page, count = _page(text, offset, limit, total)
+            data, key = self._read_version(res)
+            facts = facts_of(data)
+            if key is not None:
+                self.pages.put(key, facts)
+            if data.isascii() and b"\x00" not in data:
+                # ASCII is UTF-8: the file is text, and only its page needs decoding (the
+                # first page of a 1 MiB file decoded all of it, ~0.4 ms).
+                total = _count_lines(data)
+                raw, count = _page(data, offset, limit, total)
+                page = raw.decode("ascii")
+            else:
+                text = check_text(data, max_bytes=self.max_file_bytes)
+                total = _count_lines(text)
+                page, count = _page(text, offset, limit, total)
+            size, line_cut = len(data), False
+            cut = cut_page(page, max_chars) if max_chars is not None else None
+            if cut is not None:
+                page, count, line_cut = cut
         return ReadFileResult(
             path=res.rel,
             text=page,
@@ -314,8 +394,11 @@ class FileOps(WorkspaceBase):
             offset=offset,
             lines=count,
             total_lines=total,
-            size=len(data),
+            size=size,
             truncated=offset + count < total,
+            # set only when true: the hub sends the fields that were set, and an older
+            # channel refuses a field it does not know
+            **({"line_cut": True} if line_cut else {}),
         )
 
     def file_sha256(self, path: str) -> str | None:

@@ -5,10 +5,11 @@ host's queue of changes to approve or reject, with the ``change_submitted`` and
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
+from letswork.shared import limits
 from letswork.shared.errors import ErrorCode as _E
 from letswork.shared.protocol.base import (
     ALL_ROLES,
@@ -60,10 +61,18 @@ class ChangeInfo(WireModel):
     sensitive: ShortText | None = None
 
 
+#: The most characters of diff the proposer wants in the reply (issue 15, item 5): given, the
+#: reply carries that much of the diff's head in whole lines and a ``summary`` of all of it;
+#: absent, the reply is as older hubs sent it (the head, up to 64 KiB, with a last line saying
+#: how many lines follow). 0 asks for the summary alone.
+DiffHead = Annotated[int, Field(ge=0, le=limits.MAX_REPLY_DIFF_CHARS)]
+
+
 class WriteFileArgs(WireModel):
     path: FilePath
     content: FileText
     base_sha256: Sha256 | None = None
+    diff_head: DiffHead | None = None
 
 
 class EditFileArgs(WireModel):
@@ -72,24 +81,46 @@ class EditFileArgs(WireModel):
     new_string: FileText
     replace_all: bool = False
     base_sha256: Sha256 | None = None
+    diff_head: DiffHead | None = None
 
 
 class DeleteFileArgs(WireModel):
     path: FilePath
     base_sha256: Sha256 | None = None
+    diff_head: DiffHead | None = None
 
 
 class MoveFileArgs(WireModel):
     path: FilePath
     new_path: FilePath
     base_sha256: Sha256 | None = None
+    diff_head: DiffHead | None = None
+
+
+class ChangeSummary(WireModel):
+    """The whole diff of a change, counted, for a reply that carries only its head."""
+
+    #: Lines the change adds and removes (a move's are 0).
+    lines_added: Count
+    lines_removed: Count
+    #: Lines of the whole diff, headers included (``get_change`` shows them all).
+    diff_lines: Count
+    #: ``change.diff`` is only the head of the diff: the whole diff was over ``diff_head``.
+    diff_cut: bool
 
 
 class ChangeResult(WireModel):
-    """What a write, edit, delete or move did: applied at once, or queued for the host."""
+    """What a write, edit, delete or move did: applied at once, or queued for the host.
+
+    With ``diff_head`` in the request, ``change.diff`` is the diff's head (whole lines within
+    ``diff_head`` characters, or the start of a first line longer than that) and ``summary``
+    counts the whole diff. Without it, ``summary`` is left out: an older channel refuses a
+    field it does not know.
+    """
 
     status: Literal["applied", "pending"]
     change: ChangeInfo
+    summary: ChangeSummary | None = None
 
 
 class PendingChangesArgs(WireModel):

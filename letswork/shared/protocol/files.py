@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from letswork.shared import limits
 from letswork.shared.errors import ErrorCode as _E
 from letswork.shared.protocol.base import (
     ALL_ROLES,
@@ -59,6 +60,10 @@ class ReadFileArgs(WireModel):
     path: FilePath
     offset: Count = 0
     limit: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    #: The most characters of ``text`` the reader will show (issue 15, item 4): the hub cuts the
+    #: page after its last whole line within them, or, when the first line alone is longer, to
+    #: that line's start (``line_cut``). Absent: the page is not cut (older channels).
+    max_chars: Annotated[int, Field(ge=1, le=limits.MAX_PAGE_CHARS)] | None = None
 
 
 class ReadFileResult(WireModel):
@@ -70,6 +75,10 @@ class ReadFileResult(WireModel):
     total_lines: Count
     size: Count
     truncated: bool
+    #: ``text`` is only the start of line ``offset + 1``, which alone is longer than
+    #: ``max_chars`` (``lines`` is then 1). Sent only when true, so only to a reader that gave
+    #: ``max_chars``: an older channel, which refuses unknown fields, never sees it.
+    line_cut: bool | None = None
 
 
 class SearchFilesArgs(WireModel):
@@ -99,6 +108,24 @@ class FindFilesArgs(WireModel):
 class FindFilesResult(WireModel):
     paths: list[FilePath]
     truncated: bool
+
+
+class StatFileArgs(WireModel):
+    path: FilePath
+
+
+class StatFileResult(WireModel):
+    """What a change needs to know of a file without reading it: ``size`` in bytes,
+    ``sha256`` of the whole file (the ``base_sha256`` of a later change), ``text`` true when
+    the file is UTF-8 without NUL (``read_file`` can read it), ``total_lines`` its lines (0
+    when not ``text``), and the ``lock`` on the path, if any."""
+
+    path: FilePath
+    size: Count
+    sha256: Sha256
+    text: bool
+    total_lines: Count
+    lock: LockInfo | None = None
 
 
 class FileChangedData(WireModel):
@@ -147,6 +174,15 @@ OPS: tuple[OpSpec, ...] = (
         "Find shared paths matching a glob.",
         group="files",
         errors=_FILE_READ_ERRORS,
+    ),
+    op(
+        "stat_file",
+        StatFileArgs,
+        StatFileResult,
+        ALL_ROLES,
+        "Size, sha256, line count and lock of a file, without its text.",
+        group="files",
+        errors=(*_FILE_READ_ERRORS, _E.NOT_A_FILE, _E.TOO_LARGE),
     ),
 )
 

@@ -24,7 +24,9 @@ def test_a_tools_schema_has_exactly_the_fields_and_limits_of_its_op(name: str) -
     assert spec.op is not None
     model = OPS[spec.op].args
     schema = tool_definition(spec).input_schema
-    assert set(schema["properties"]) == set(model.model_fields)
+    # the arguments the channel sends itself (``sends``) are the only ones the model never sees
+    assert set(schema["properties"]) == set(model.model_fields) - set(spec.sends)
+    assert not set(spec.sends) & {f for f, info in model.model_fields.items() if info.is_required()}
     assert set(schema.get("required", [])) == {
         f for f, info in model.model_fields.items() if info.is_required()
     }
@@ -114,3 +116,11 @@ async def test_a_tools_refusal_hook_answers_before_anything_is_sent(
         "invalid: not today"
     ]
     assert seen == [config]
+
+
+def test_only_set_display_name_renames_only_leave_ends_only_publish_card_refuses() -> None:
+    # What call_tool special-cased by op name before issue 14, now ToolSpec fields: a tool
+    # whose op answers with someone else's name (admit, deny, kick) must never rename us.
+    assert {n for n, t in TOOLS.items() if t.renames_me} == {"set_display_name"}
+    assert {n for n, t in TOOLS.items() if t.ends_session} == {"leave"}
+    assert {n for n, t in TOOLS.items() if t.refuse is not None} == {"publish_card"}

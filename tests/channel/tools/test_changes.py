@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from letswork.channel.tools.base import ToolContext
 from letswork.channel.tools.catalogue import TOOLS
+from letswork.channel.tools.changes import MAX_DIFF_CHARS, MAX_DIFF_LINES, REPLY_DIFF_HEAD_CHARS
 from letswork.shared.protocol.changes import ChangeList, ChangeResult
 
 REASON = ".gitignore: an ignore file: it decides which files guests may see"
@@ -43,3 +44,53 @@ def test_a_trusted_editor_learns_why_its_change_to_a_sensitive_path_waits() -> N
     assert f"SENSITIVE PATH ({REASON}): it waits for the host's approval" in text
     mine = ChangeList.model_validate({"changes": [_sensitive_change()]})
     assert f"SENSITIVE PATH ({REASON})" in TOOLS["my_pending_changes"].render(mine, {}, ctx)
+
+
+def _reply(summary: dict[str, object] | None, diff: str) -> ChangeResult:
+    change = _sensitive_change(sensitive=None, path="a.txt", diff=diff)
+    data: dict[str, object] = {"status": "pending", "change": change}
+    if summary is not None:
+        data["summary"] = summary
+    return ChangeResult.model_validate(data)
+
+
+HEAD = "--- a/a.txt\n+++ b/a.txt\n@@ -1,3 +1,900 @@\n-old\n+new\n"
+
+
+def test_a_write_reply_cut_by_the_hub_gives_the_counts_and_how_to_see_the_whole_diff() -> None:
+    ctx = ToolContext(me="tess", role="editor", link="connected")
+    summary = {"lines_added": 900, "lines_removed": 3, "diff_lines": 906, "diff_cut": True}
+    text = TOOLS["write_file"].render(_reply(summary, HEAD), {}, ctx)
+    assert "+900 -3 lines; of its diff's 906 lines only the head is here" in text
+    assert "get_change ab12cd34 shows the whole diff" in text
+    assert text.endswith("+new\n... (901 more diff lines not shown)")
+
+
+def test_a_write_reply_the_hub_did_not_cut_gives_the_counts_and_the_whole_diff() -> None:
+    ctx = ToolContext(me="tess", role="editor", link="connected")
+    summary = {"lines_added": 1, "lines_removed": 1, "diff_lines": 5, "diff_cut": False}
+    text = TOOLS["edit_file"].render(_reply(summary, HEAD), {}, ctx)
+    assert text.endswith("+1 -1 lines:\n" + HEAD.rstrip("\n"))
+    assert "get_change" not in text
+
+
+def test_a_write_reply_from_an_older_hub_shows_its_diff_as_before() -> None:
+    ctx = ToolContext(me="tess", role="editor", link="connected")
+    old = HEAD + "... (901 more diff lines; get_change ab12cd34 shows all)\n"
+    text = TOOLS["write_file"].render(_reply(None, old), {}, ctx)
+    assert text.endswith("Diff:\n" + old.rstrip("\n"))
+
+
+def test_every_change_tool_asks_for_the_head_of_the_diff_the_model_never_sees() -> None:
+    for name in ("write_file", "edit_file", "delete_file", "move_file"):
+        assert TOOLS[name].sends == {"diff_head": REPLY_DIFF_HEAD_CHARS}
+        assert "diff_head" not in TOOLS[name].input_schema()["properties"]
+
+
+def test_a_hub_whose_summary_understates_the_diff_still_gets_it_cut_to_one_result() -> None:
+    ctx = ToolContext(me="tess", role="editor", link="connected")
+    summary = {"lines_added": 0, "lines_removed": 0, "diff_lines": 1, "diff_cut": False}
+    huge = HEAD + "+line\n" * 50_000
+    text = TOOLS["write_file"].render(_reply(summary, huge), {}, ctx)
+    assert len(text) < MAX_DIFF_CHARS + 2_000
+    assert text.count("\n+line") < MAX_DIFF_LINES

@@ -281,3 +281,67 @@ async def test_a_stale_sha256_from_the_page_cache_is_refused_as_a_conflict(
     assert info.value.code == ErrorCode.CONFLICT
     assert info.value.data["current_sha256"] == hashlib.sha256(b"ALpha\nbeta\ngamma\n").hexdigest()
     assert path.read_bytes() == b"ALpha\nbeta\ngamma\n"
+
+
+# A write's reply with ``diff_head`` (issue 15, item 5): a summary and the head of the diff.
+
+
+def _lines_of(diff: str) -> tuple[int, int]:
+    """Lines a one-file diff adds and removes, counted line by line."""
+    body = diff.splitlines()[2:]
+    return sum(x.startswith("+") for x in body), sum(x.startswith("-") for x in body)
+
+
+@pytest.mark.parametrize("who", ["guest", "host"])
+@pytest.mark.parametrize(
+    ("op", "args"),
+    [
+        ("write_file", {"path": "big.txt", "content": "".join(f"é {i}\n" for i in range(9000))}),
+        ("write_file", {"path": "notes.txt", "content": "alpha\n" + "new\n" * 3000}),
+        ("edit_file", {"path": "notes.txt", "old_string": "beta\n", "new_string": "b\n" * 5000}),
+        ("write_file", {"path": "notes.txt", "content": "one line, no end"}),
+        ("delete_file", {"path": "notes.txt"}),
+        ("move_file", {"path": "notes.txt", "new_path": "moved.txt"}),
+    ],
+)
+@pytest.mark.parametrize("head", [0, 7, 100, 4000, 64 * 1024])
+async def test_a_reply_with_diff_head_carries_the_diffs_head_and_a_summary_of_all_of_it(
+    hub: HubFixture, who: str, op: str, args: dict[str, str], head: int
+) -> None:
+    author = await (hub.guest("dora") if who == "guest" else hub.host())
+    host = await hub.host()
+    reply = await author.call(op, **args, diff_head=head)
+    whole = (await host.call("get_change", id=reply["change"]["id"]))["change"]["diff"]
+    shown, summary = reply["change"]["diff"], reply["summary"]
+    assert len(shown) <= head and whole.startswith(shown)
+    if len(whole) > head:  # whole lines within the budget, or the start of the first line
+        end = whole.rfind("\n", 0, head) + 1
+        assert shown == (whole[:end] if end else whole[:head])
+    else:
+        assert shown == whole
+    added, removed = _lines_of(whole)
+    assert summary == {
+        "lines_added": added,
+        "lines_removed": removed,
+        "diff_lines": whole.count("\n"),
+        "diff_cut": shown != whole,
+    }
+
+
+async def test_a_reply_without_diff_head_is_as_older_hubs_sent_it(hub: HubFixture) -> None:
+    # an older channel refuses a field it does not know: it must never see ``summary``
+    guest = await hub.guest("dora")
+    reply = await guest.call("write_file", path="notes.txt", content="x\n" * 40_000)
+    assert "summary" not in reply
+    assert reply["change"]["diff"].endswith(" shows all)\n")
+
+
+@pytest.mark.parametrize("head", [-1, 64 * 1024 + 1, "10", True])
+async def test_a_diff_head_out_of_bounds_is_invalid_and_nothing_is_proposed(
+    hub: HubFixture, head: object
+) -> None:
+    guest = await hub.guest("dora")
+    with pytest.raises(OpError) as caught:
+        await guest.call("write_file", path="notes.txt", content="x\n", diff_head=head)
+    assert caught.value.code == ErrorCode.INVALID
+    assert (await guest.call("my_changes"))["changes"] == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -130,3 +131,95 @@ async def test_reading_a_binary_or_oversized_file_gives_its_error_code(
     with pytest.raises(OpError) as info:
         await guest.call("read_file", path=name)
     assert info.value.code == code
+
+
+# -- stat_file: the op added by following docs/architecture.md "Adding an op" (issue 14) -------
+
+
+async def test_stat_file_gives_the_size_lines_and_hash_read_file_gives(hub: HubFixture) -> None:
+    guest = await hub.guest("alice", "viewer")
+    stat = await guest.call("stat_file", path="notes.txt")
+    page = await guest.call("read_file", path="notes.txt")
+    assert stat == {
+        "path": "notes.txt",
+        "size": page["size"],
+        "sha256": page["sha256"],
+        "text": True,
+        "total_lines": page["total_lines"],
+        "lock": None,
+    }
+
+
+async def test_stat_file_gives_a_binary_files_size_and_hash_without_refusing_it(
+    hub: HubFixture,
+) -> None:
+    data = b"\x89PNG\x00\xff"
+    (hub.project / "logo.png").write_bytes(data)
+    stat = await (await hub.guest("alice", "viewer")).call("stat_file", path="logo.png")
+    assert (stat["size"], stat["text"], stat["total_lines"]) == (6, False, 0)
+    assert stat["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+async def test_stat_file_names_the_lock_on_the_path(hub: HubFixture) -> None:
+    editor = await hub.guest("ed", "editor")
+    await editor.call("lock_file", path="notes.txt")
+    stat = await (await hub.guest("vera", "viewer")).call("stat_file", path="notes.txt")
+    assert stat["lock"]["holder"] == "ed"
+
+
+async def test_stat_file_of_an_unshared_file_gives_not_shared(
+    hub: HubFixture, secrets_project: Path
+) -> None:
+    guest = await hub.guest("alice", "viewer")
+    for path in (".env", "debug.log", "private/plan.md"):
+        with pytest.raises(OpError) as caught:
+            await guest.call("stat_file", path=path)
+        assert caught.value.code == ErrorCode.NOT_SHARED, path
+
+
+async def test_stat_file_of_a_folder_gives_not_a_file(hub: HubFixture) -> None:
+    (hub.project / "sub").mkdir()
+    with pytest.raises(OpError) as caught:
+        await (await hub.host()).call("stat_file", path="sub")
+    assert caught.value.code == ErrorCode.NOT_A_FILE
+
+
+async def test_stat_file_of_a_file_over_the_size_limit_gives_too_large(hub: HubFixture) -> None:
+    (hub.project / "big.txt").write_bytes(b"x" * (hub.hub.config.limits.max_file_bytes + 1))
+    with pytest.raises(OpError) as caught:
+        await (await hub.host()).call("stat_file", path="big.txt")
+    assert caught.value.code == ErrorCode.TOO_LARGE
+
+
+async def test_a_page_with_a_budget_holds_whole_lines_within_it(hub: HubFixture) -> None:
+    (hub.project / "big.txt").write_text("".join(f"{i:05} é\n" for i in range(20_000)), "utf-8")
+    guest = await hub.guest("alice", "viewer")
+    page = await guest.call("read_file", path="big.txt", limit=2000, max_chars=1000)
+    assert len(page["text"]) <= 1000 and page["text"].endswith("\n")
+    assert page["lines"] == page["text"].count("\n") == 1000 // len("00000 é\n")
+    assert page["truncated"] is True and "line_cut" not in page
+
+
+async def test_a_first_line_over_the_budget_comes_cut_and_marked(hub: HubFixture) -> None:
+    (hub.project / "wide.txt").write_text("w" * 5000 + "\nnext\n", "utf-8")
+    guest = await hub.guest("alice", "viewer")
+    page = await guest.call("read_file", path="wide.txt", max_chars=100)
+    assert (page["text"], page["lines"], page["line_cut"]) == ("w" * 100, 1, True)
+
+
+async def test_a_reader_without_a_budget_gets_the_whole_page_and_no_new_field(
+    hub: HubFixture,
+) -> None:
+    # an older channel refuses unknown fields: it must never see ``line_cut``
+    (hub.project / "wide.txt").write_text("w" * 70_000 + "\n", "utf-8")
+    guest = await hub.guest("alice", "viewer")
+    page = await guest.call("read_file", path="wide.txt")
+    assert len(page["text"]) == 70_001 and "line_cut" not in page
+
+
+@pytest.mark.parametrize("max_chars", [0, -1, 3 * 1024 * 1024 + 1, "10", 1.5])
+async def test_a_budget_out_of_bounds_is_invalid(hub: HubFixture, max_chars: object) -> None:
+    guest = await hub.guest("alice", "viewer")
+    with pytest.raises(OpError) as caught:
+        await guest.call("read_file", path="notes.txt", max_chars=max_chars)
+    assert caught.value.code == ErrorCode.INVALID
