@@ -276,7 +276,7 @@ def print_large_tree(r: dict[str, Any]) -> None:
     for name, v in lt.get("search", {}).items():
         if not isinstance(v, dict):
             continue
-        floor = f"rg {v['rg_ms']['p50']:6.0f}ms" if "rg_ms" in v else "rg absent"
+        floor = f"rg {v['rg_ms']['p50']:6.0f}ms" if "rg_ms" in v else "no rg floor"
         ratios = (
             f" = {v['ratio_ripgrep_over_rg']:.2f}x rg (python {v['ratio_python_over_rg']:.2f}x)"
             if "ratio_ripgrep_over_rg" in v
