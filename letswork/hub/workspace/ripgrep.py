@@ -15,7 +15,8 @@ Processes: each search runs at most :data:`RG_PER_SEARCH` ripgrep processes at o
 slot, asking ``should_stop`` meanwhile). A search that stops (its deadline, its peer gone, or
 ``max_results`` reached) kills its processes and waits for them. A guest can thus make the hub
 run ``limits.search_workers x RG_PER_SEARCH`` ripgrep processes at most, with the argv and
-file list above, never a shell.
+file list above, never a shell; before them, a regex search runs one more, outside the cap,
+that compiles the regex on an empty input (:func:`accepts`, at most 10 s).
 """
 
 from __future__ import annotations
