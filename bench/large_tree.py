@@ -12,6 +12,9 @@ Figures, each pair measured in the same run:
 * **start to listening**: ``RunningHub.start`` (watching) until it accepts connections, next to
   the walk the start-up no longer makes before listening (``cleanup_temp_files``), and when the
   folder's index is on;
+* **search_files** at the hub level (a guest and the host), the ripgrep and the Python engines
+  in alternating rounds, next to ``rg`` walking the same tree itself: a word in no file (the
+  whole tree) and the first 200 matches of a common word;
 * **find_files** at the hub level (a guest and the host over a real connection): the index on
   and off in alternating rounds of the same hub, for the first 1,000 matches of ``**/*.py`` and
   for a glob no path matches (the whole tree); ``git ls-files`` as the floor with ``--git``;
@@ -38,7 +41,7 @@ from typing import Any
 from bench.run import RATE, rss_kib, start_hub, stop_hub, summary
 from letswork.client.connection import HubConnection
 from letswork.hub.app import HubConfig, RunningHub
-from letswork.hub.workspace import Workspace
+from letswork.hub.workspace import Workspace, ripgrep
 from letswork.local import statedir
 from letswork.shared import invite
 from letswork.shared.limits import Limits
@@ -152,6 +155,7 @@ async def bench_large_tree(
                 "ratio_walk_over_index": walked["p50"] / indexed["p50"],
             }
     out["find_files"] = finds
+    out["search"] = await _search_figures(ws, peers, tree, rounds)
     if git and shutil.which("git"):
         subprocess.run(["git", "init", "-q"], cwd=tree, check=True)
         subprocess.run(["git", "add", "-A"], cwd=tree, check=True)
@@ -166,6 +170,61 @@ async def bench_large_tree(
     await hub.stop()
     out.update(await _as_a_process(work, tree))
     results["large_tree"] = out
+
+
+#: What each search figure looks for: a word in no file (the whole tree is read), and a
+#: common one (the first 200 matches).
+SEARCHES = {
+    "whole_tree": {"pattern": "letswork_bench_rare_word", "max_results": 200},
+    "first_200": {"pattern": "import", "max_results": 200},
+}
+
+
+async def _search_figures(
+    ws: Workspace, peers: dict[str, HubConnection], tree: Path, rounds: int
+) -> dict[str, Any]:
+    """``search_files`` at the hub level with each engine, next to ``rg`` over the same tree
+    (walking it itself: ignore files and hidden files skipped for the guest's floor, nothing
+    skipped, ``-uuu``, for the host's), in alternating rounds of the same run."""
+    rg = ripgrep.find_rg()
+    out: dict[str, Any] = {"rg": rg is not None}
+    for who, conn in peers.items():
+        for label, args in SEARCHES.items():
+            times: dict[str, list[float]] = {"python": [], "ripgrep": [], "rg": []}
+            answers: dict[str, Any] = {}
+            floor = [rg or "rg", "--no-config", "--ignore-case", "--files-with-matches"]
+            if who == "host":
+                floor.append("-uuu")
+            floor += ["--max-count=1", "--regexp", str(args["pattern"]), "."]
+            for _ in range(rounds):
+                for engine in ("python", "ripgrep", "rg"):
+                    if engine == "rg":
+                        if rg is None or label != "whole_tree":
+                            continue
+                        t0 = time.perf_counter()
+                        subprocess.run(floor, cwd=tree, capture_output=True, check=False)
+                        times[engine].append(time.perf_counter() - t0)
+                        continue
+                    ws.search_engine = engine  # type: ignore[assignment]
+                    t0 = time.perf_counter()
+                    answers[engine] = await conn.request("search_files", args)
+                    times[engine].append(time.perf_counter() - t0)
+            ws.search_engine = "ripgrep"
+            fig: dict[str, Any] = {
+                "matches": len(answers["ripgrep"]["matches"]),
+                "files_scanned": {e: answers[e]["files_scanned"] for e in answers},
+                "cut_short": {e: answers[e].get("cut_short", False) for e in answers},
+                "same_matches": answers["python"]["matches"] == answers["ripgrep"]["matches"],
+            }
+            for engine, samples in times.items():
+                if samples:
+                    fig[f"{engine}_ms"] = summary(samples)
+            if times["rg"] and label == "whole_tree":  # rg lists all files for a common word
+                rg_p50 = fig["rg_ms"]["p50"]
+                fig["ratio_ripgrep_over_rg"] = fig["ripgrep_ms"]["p50"] / rg_p50
+                fig["ratio_python_over_rg"] = fig["python_ms"]["p50"] / rg_p50
+            out[f"{who}_{label}"] = fig
+    return out
 
 
 async def _as_a_process(work: Path, tree: Path) -> dict[str, Any]:
@@ -213,6 +272,20 @@ def print_large_tree(r: dict[str, Any]) -> None:
             f"  find_files {name:<22} index {v['index_ms']['p50']:7.1f}ms  walk "
             f"{v['walk_ms']['p50']:7.1f}ms  {v['ratio_walk_over_index']:5.2f}x faster "
             f"({v['paths']} paths, same answer: {v['same_answer']})"
+        )
+    for name, v in lt.get("search", {}).items():
+        if not isinstance(v, dict):
+            continue
+        floor = f"rg {v['rg_ms']['p50']:6.0f}ms" if "rg_ms" in v else "no rg floor"
+        ratios = (
+            f" = {v['ratio_ripgrep_over_rg']:.2f}x rg (python {v['ratio_python_over_rg']:.2f}x)"
+            if "ratio_ripgrep_over_rg" in v
+            else ""
+        )
+        print(
+            f"  search_files {name:<18} ripgrep {v['ripgrep_ms']['p50']:6.0f}ms  python "
+            f"{v['python_ms']['p50']:6.0f}ms  {floor}{ratios} ({v['matches']} matches, "
+            f"same: {v['same_matches']}, scanned {v['files_scanned']})"
         )
     if "process_start_to_join_line_ms" in lt:
         print(

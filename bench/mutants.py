@@ -80,6 +80,9 @@ WS_SHARING = "letswork/hub/workspace/sharing.py"
 WS_BASE = "letswork/hub/workspace/base.py"
 WS_FILES = "letswork/hub/workspace/files.py"
 WS_INDEX = "letswork/hub/workspace/index.py"
+WS_RG = "letswork/hub/workspace/ripgrep.py"
+WS_SEARCH = "letswork/hub/workspace/search.py"
+RG_TESTS = "tests/hub/workspace/test_search_ripgrep.py::"
 RECORD = "letswork/shared/crypto/record.py"
 HANDSHAKE = "letswork/shared/crypto/handshake.py"
 KEYS = "letswork/shared/crypto/keys.py"
@@ -569,6 +572,46 @@ MUTANTS: tuple[Mutant, ...] = (
             "test_an_ignore_file_change_re_decides_the_subtree_it_governs",
         ),
         "index: a changed ignore file re-decides the subtree it governs",
+    ),
+    _m(
+        "ws-rg-no-config",
+        WS_RG,
+        '        "--no-config",  # no RIPGREP_CONFIG_PATH',
+        "        # no RIPGREP_CONFIG_PATH",
+        (RG_TESTS + "test_ripgrep_runs_without_a_config_and_takes_the_pattern_as_one_argument",),
+        "ripgrep: no config file (which could add --pre, a command per file)",
+    ),
+    _m(
+        "ws-rg-ascii-boundary",
+        WS_RG,
+        'elif nxt in "bBWDS":',
+        "elif False:",
+        (RG_TESTS + "test_a_regex_finds_the_same_lines_with_ripgrep",),
+        "ripgrep: RE2's ASCII \\b, \\W, ... are passed as ASCII, or rg skips files RE2 matches",
+    ),
+    _m(
+        "ws-rg-failed-run",
+        WS_RG,
+        " or (self.code == 2 and not self.out)",
+        "",
+        (RG_TESTS + "test_a_ripgrep_that_fails_leaves_every_file_to_python",),
+        "ripgrep: a run that failed leaves its files to Python, never means no match",
+    ),
+    _m(
+        "ws-rg-kill",
+        WS_RG,
+        "        for run in runs:\n            run.kill()\n",
+        "        pass\n",
+        (RG_TESTS + "test_max_results_stops_ripgrep_early",),
+        "ripgrep: a search that stops kills and reaps its processes, freeing their slots",
+    ),
+    _m(
+        "ws-rg-empty-match",
+        WS_SEARCH,
+        'if regex and rx.search(b"") is not None:',
+        "if False:",
+        (RG_TESTS + "test_a_regex_finds_the_same_lines_with_ripgrep",),
+        "search: a regex matching the empty string skips rg ($ at the end of a file)",
     ),
     _m(
         "ws-builtin-deny",

@@ -8,13 +8,17 @@ linear in the text whatever the pattern, so no pattern can stall a worker.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+import os
+import stat
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
+from typing import Any, Literal
 
 import re2
 
-from letswork.hub.workspace.base import WorkspaceBase, _never
-from letswork.hub.workspace.disk import _not_found, _read_small
+from letswork.hub.workspace import ripgrep
+from letswork.hub.workspace.base import WorkspaceBase, _Item, _never
+from letswork.hub.workspace.disk import _READ_FLAGS, _not_found, _read_fd
 from letswork.hub.workspace.paths import _q, to_relpath
 from letswork.hub.workspace.sharing import _MATCH_ALL, _Spec
 from letswork.shared import limits
@@ -25,6 +29,35 @@ __all__ = ["SearchOps"]
 
 #: Longest ``text`` of a :class:`SearchMatch`; longer lines are cut around the match.
 _MAX_MATCH_TEXT = 300
+
+
+#: A search reads this much of a file first: a NUL in it makes the file binary, skipped unread.
+_HEAD_BYTES = 8192
+
+
+def _read_text(path: str, max_bytes: int) -> bytes | None:
+    """The bytes of a regular file of at most ``max_bytes`` with no NUL byte, else None (never
+    raises). The first :data:`_HEAD_BYTES` come first, so most binary files are not read
+    whole."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_bytes:
+            return None
+        want = min(_HEAD_BYTES, st.st_size + 1)
+        data = os.read(fd, want)
+        if b"\x00" in data:
+            return None
+        if len(data) == want and len(data) != st.st_size:  # more follows (or the file grew)
+            data += _read_fd(fd, max_bytes + 1 - len(data), st.st_size - len(data))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if len(data) <= max_bytes and b"\x00" not in data else None
 
 
 def _clip(line: str, col: int) -> str:
@@ -184,6 +217,13 @@ def _compile_glob(glob: str) -> Callable[[str], bool]:
 class SearchOps(WorkspaceBase):
     """Searches of :class:`~letswork.hub.workspace.Workspace`."""
 
+    #: ``"ripgrep"``: ripgrep picks the files a search reads when it is installed and takes
+    #: the pattern (:mod:`~letswork.hub.workspace.ripgrep`); ``"python"``: Python reads every
+    #: file (the engine before issue 15; tests and bench compare the two).
+    search_engine: Literal["ripgrep", "python"] = "ripgrep"
+    #: fewer files than this in a search are read by Python alone (a process costs more)
+    rg_min_files: int = ripgrep.RG_MIN_FILES
+
     def find_files(
         self,
         glob: str,
@@ -274,83 +314,121 @@ class SearchOps(WorkspaceBase):
         fold_risk = needle_lower is not None and any(c in needle_lower for c in b"iks")
         res = self._check(path, is_host=is_host)
         stop = should_stop or _never
-        files: Iterator[tuple[str, str, str] | None]
+        files: Iterator[tuple[str, str, int] | None]
         if res.real.is_dir():
             base = to_relpath(self.root, res.real)
-            cut = len(base) + 1 if base else 0
-            # Every entry (folders too) comes out of the walk, so a tree of empty folders
-            # still reaches the stop check.
-            files = (
-                (item.rel, item.path, item.rel[cut:]) if item.kind == "file" else None
-                for item in self._walk(res, is_host=is_host, max_depth=None, breadth_first=False)
-            )
+            walk = self._walk(res, is_host=is_host, max_depth=None, breadth_first=False)
+            files = _search_set(walk, len(base) + 1 if base else 0, matches_glob)
         elif res.lexical.is_symlink() or not res.real.exists():
             if not res.real.exists():
                 raise _not_found(res.rel)
             files = iter(())
         else:
-            files = iter([(res.rel, str(res.real), res.rel.rsplit("/", 1)[-1])])
+            name = res.rel.rsplit("/", 1)[-1]
+            one = matches_glob is None or matches_glob(name)
+            files = iter([(res.rel, str(res.real), -1)] if one else [])
+
+        max_bytes = self.max_file_bytes
+        rg = ripgrep.find_rg() if self.search_engine == "ripgrep" else None
+        rg_pat = ripgrep.rg_pattern(pattern, regex=regex) if rg is not None else None
+        if regex and rx.search(b"") is not None:
+            # It matches every file with a line ("$" too, which ripgrep's multiline mode
+            # misses at the end of a file without a final line ending): nothing to filter.
+            rg_pat = None
+        marked: Generator[tuple[str, str, int, bool] | None, None, None]
+        if rg is not None and rg_pat is not None:
+            marked = ripgrep.candidates(
+                rg,
+                str(self.root),
+                files,
+                rg_pat,
+                regex=regex,
+                case_sensitive=case_sensitive,
+                max_bytes=max_bytes,
+                stop=stop,
+                min_files=self.rg_min_files,
+            )
+        else:
+            marked = (None if f is None else (*f, True) for f in files)
 
         matches: list[SearchMatch] = []
         scanned = 0
         truncated = False
         cut_short = False
-        max_bytes = self.max_file_bytes
-        for found in files:
-            if stop():
-                cut_short = True
-                break
-            if found is None:
-                continue
-            rel, file_path, glob_rel = found
-            if matches_glob is not None and not matches_glob(glob_rel):
-                continue
-            data = _read_small(file_path, max_bytes)
-            if data is None or b"\x00" in data:
-                continue
-            scanned += 1
-            if needle is not None and needle not in data:
-                continue
-            lowered = None
-            if needle_lower is not None and (data.isascii() or not (fold_risk and _may_fold(data))):
-                # bytes.lower() folds ASCII letters only; that is the whole story unless the
-                # needle has a letter that a non-ASCII character also matches.
-                low = data.lower()
-                if needle_lower not in low:
+        with closing(marked):
+            for found in marked:
+                if stop():
+                    cut_short = True
+                    break
+                if found is None:
                     continue
-                lowered = low
-            ascii_text = data.isascii()
-            if not ascii_text:
-                try:
-                    data.decode("utf-8")
-                except UnicodeDecodeError:
-                    scanned -= 1
+                rel, file_path, size, maybe = found
+                if not maybe:
+                    # ripgrep read it and found no match; larger files it did not read.
+                    scanned += size <= max_bytes
                     continue
-            room = limit + 1 - len(matches)
-            literal = needle if needle is not None else needle_lower
-            haystack = data if needle is not None else lowered
-            if literal is not None and haystack is not None:
-                # A literal: bytes.find gives the regex's matches (UTF-8 is self-synchronising
-                # and the case folding above is exact for this needle and file).
-                hits = _literal_hits(data, haystack, literal, room)
-            else:
-                # RE2 compiled from a str runs on UTF-8 bytes: offsets are byte offsets.
-                hits, cut_short = _line_hits(data, rx, room, stop)
-            for line_no, raw, col in hits:
-                line = raw.decode("utf-8")
+                data = _read_text(file_path, max_bytes)
+                if data is None:
+                    continue
+                scanned += 1
+                if needle is not None and needle not in data:
+                    continue
+                lowered = None
+                if needle_lower is not None and (
+                    data.isascii() or not (fold_risk and _may_fold(data))
+                ):
+                    # bytes.lower() folds ASCII letters only; that is the whole story unless
+                    # the needle has a letter that a non-ASCII character also matches.
+                    low = data.lower()
+                    if needle_lower not in low:
+                        continue
+                    lowered = low
+                ascii_text = data.isascii()
                 if not ascii_text:
-                    # A match may start inside a character: RE2's \C matches any byte.
-                    col = len(raw[:col].decode("utf-8", "ignore"))
-                matches.append(SearchMatch(path=rel, line=line_no, text=_clip(line, col)))
-            if len(matches) > limit:
-                del matches[limit:]
-                truncated = True
-                break
-            if cut_short:
-                break
+                    try:
+                        data.decode("utf-8")
+                    except UnicodeDecodeError:
+                        scanned -= 1
+                        continue
+                room = limit + 1 - len(matches)
+                literal = needle if needle is not None else needle_lower
+                haystack = data if needle is not None else lowered
+                if literal is not None and haystack is not None:
+                    # A literal: bytes.find gives the regex's matches (UTF-8 is
+                    # self-synchronising and the case folding above is exact for this needle
+                    # and file).
+                    hits = _literal_hits(data, haystack, literal, room)
+                else:
+                    # RE2 compiled from a str runs on UTF-8 bytes: offsets are byte offsets.
+                    hits, cut_short = _line_hits(data, rx, room, stop)
+                for line_no, raw, col in hits:
+                    line = raw.decode("utf-8")
+                    if not ascii_text:
+                        # A match may start inside a character: RE2's \C matches any byte.
+                        col = len(raw[:col].decode("utf-8", "ignore"))
+                    matches.append(SearchMatch(path=rel, line=line_no, text=_clip(line, col)))
+                if len(matches) > limit:
+                    del matches[limit:]
+                    truncated = True
+                    break
+                if cut_short:
+                    break
         return SearchFilesResult(
             matches=matches, truncated=truncated, files_scanned=scanned, cut_short=cut_short
         )
+
+
+def _search_set(
+    items: Iterator[_Item], cut: int, matches_glob: Callable[[str], bool] | None
+) -> Iterator[tuple[str, str, int] | None]:
+    """The files of a walk a search reads, as (relpath, path, size or -1), and None for every
+    other entry (folders, symlinks, files outside ``glob``), so that a walk of no file still
+    reaches the stop checks."""
+    for item in items:
+        if item.kind != "file" or (matches_glob is not None and not matches_glob(item.rel[cut:])):
+            yield None
+        else:
+            yield item.rel, item.path, item.size
 
 
 def _result_limit(max_results: int) -> int:

@@ -14,6 +14,15 @@ from tests.hub.workspace.helpers import _code, _write
 # ------------------------------------------------------------------------------- search
 
 
+@pytest.fixture(params=["python", "ripgrep"])
+def ws(root: Path, request: pytest.FixtureRequest) -> Workspace:
+    """Every test here on both search engines; ripgrep however few the files."""
+    ws = Workspace(root)
+    ws.search_engine = request.param
+    ws.rg_min_files = 0
+    return ws
+
+
 @pytest.fixture
 def code_root(root: Path) -> Path:
     _write(root, "src/calc.py", "def add(a, b):\n    return a + b\n# ADD more\nx = a.c\n")
