@@ -193,6 +193,9 @@ def _argv(rg: str, pattern: str, *, regex: bool, case_sensitive: bool, max_bytes
         "--null",
         "--no-messages",
         "--no-mmap",  # a file truncated while mapped would kill rg with SIGBUS
+        # The bytes as they are, as RE2 gets them: no BOM sniffing, which strips a UTF-8 BOM
+        # (a regex matching U+FEFF, or ^. on the first line, would miss) and transcodes UTF-16.
+        "--encoding=none",
         "--no-ignore",
         "--hidden",
         "--no-follow",

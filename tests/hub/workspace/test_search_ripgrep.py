@@ -478,3 +478,18 @@ def test_a_folder_swapped_for_a_symlink_out_of_the_project_leaks_nothing(
     for is_host in (False, True):
         found = ws.search_files("hello", is_host=is_host)
         assert all("outside" not in m.text for m in found.matches)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "regex"),
+    [("\ufeffneedle", False), (r"^\x{FEFF}needle", True), (r"^.needle", True), ("^needle", True)],
+)
+def test_a_utf8_bom_is_text_to_ripgrep_as_it_is_to_re2(
+    root: Path, pattern: str, regex: bool
+) -> None:
+    # ripgrep strips a UTF-8 BOM (and transcodes UTF-16) unless told --encoding=none: a
+    # regex that RE2 matches on the BOM was a file ripgrep dropped.
+    (root / "bom.txt").write_bytes("\ufeffneedle\nneedle\n".encode())
+    python, rg = _engines(Workspace(root), pattern, regex=regex, is_host=True)
+    assert rg == python
+    assert python.matches
