@@ -199,6 +199,9 @@ def _argv(rg: str, pattern: str, *, regex: bool, case_sensitive: bool, max_bytes
         "--no-ignore",
         "--hidden",
         "--no-follow",
+        # Only the paths given, never below: a file swapped for a folder, or a symlink to one
+        # (an explicit path is followed), after the list was made is not walked.
+        "--max-depth=0",
         f"--max-filesize={max_bytes}",
         f"--threads={RG_THREADS}",
         "--case-sensitive" if case_sensitive else "--ignore-case",

@@ -7,6 +7,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -493,3 +494,36 @@ def test_a_utf8_bom_is_text_to_ripgrep_as_it_is_to_re2(
     python, rg = _engines(Workspace(root), pattern, regex=regex, is_host=True)
     assert rg == python
     assert python.matches
+
+
+@pytest.mark.parametrize("target", ["symlink", "folder"])
+def test_ripgrep_never_walks_a_folder_swapped_in_where_the_index_saw_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    # A file replaced by a symlink to a folder (out of the project: "/" or "/usr" took rg
+    # 12.7 s and 22,775 names, until the deadline) or by a folder of ignored files: rg
+    # walked it, reading files no peer may see, as its explicit path.
+    root = tmp_path / "root"
+    _write(root, "src/a.txt", "needle\n")
+    _write(root, "src/b.txt", "needle\n")
+    _write(root, "node/.gitignore", "*\n")
+    _write(tmp_path, "outside/deep/secret.txt", "needle\n")
+    _write(root, "node/deep/secret.txt", "needle\n")
+    ws = _indexed(root, "ripgrep")
+    printed: list[bytes] = []
+    real = ripgrep._Run.wait
+
+    def spy(self: ripgrep._Run, stop: Any) -> bool:
+        done = real(self, stop)
+        printed.extend(name for name in self.out.split(b"\0") if name)
+        return done
+
+    monkeypatch.setattr(ripgrep._Run, "wait", spy)
+    (root / "src/a.txt").unlink()
+    if target == "symlink":
+        os.symlink(tmp_path / "outside", root / "src/a.txt")
+    else:
+        os.rename(root / "node", root / "src/a.txt")
+    found = ws.search_files("needle", is_host=False)
+    assert [m.path for m in found.matches] == ["src/b.txt"]
+    assert printed == [b"./src/b.txt"]
