@@ -614,6 +614,34 @@ MUTANTS: tuple[Mutant, ...] = (
         "search: a regex matching the empty string skips rg ($ at the end of a file)",
     ),
     _m(
+        "ws-rg-max-depth",
+        WS_RG,
+        '        "--max-depth=0",\n',
+        "",
+        (RG_TESTS + "test_ripgrep_never_walks_a_folder_swapped_in_where_the_index_saw_a_file",),
+        "ripgrep: only the given paths, never a folder (or a symlink to one) swapped in for a file",
+    ),
+    _m(
+        "ws-rg-encoding",
+        WS_RG,
+        '        "--encoding=none",\n',
+        "",
+        (RG_TESTS + "test_a_utf8_bom_is_text_to_ripgrep_as_it_is_to_re2",),
+        "ripgrep: the bytes as they are (a UTF-8 BOM is text to RE2)",
+    ),
+    _m(
+        "ws-search-still-shared",
+        WS_SEARCH,
+        "if hits and not self._still_shared(rel, ident, is_host=is_host):",
+        "if False:",
+        (
+            RG_TESTS
+            + "test_a_folder_renamed_over_a_shared_one_leaks_nothing_before_the_watcher_reports_it",
+            RG_TESTS + "test_a_folder_swapped_for_a_symlink_out_of_the_project_leaks_nothing",
+        ),
+        "search: a file with matches is checked again (policy, inode) before its lines go out",
+    ),
+    _m(
         "ws-builtin-deny",
         WS_SHARING,
         "        if self._builtin.check(probe_low):\n",

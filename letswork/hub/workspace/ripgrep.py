@@ -194,9 +194,15 @@ def _argv(rg: str, pattern: str, *, regex: bool, case_sensitive: bool, max_bytes
         "--null",
         "--no-messages",
         "--no-mmap",  # a file truncated while mapped would kill rg with SIGBUS
+        # The bytes as they are, as RE2 gets them: no BOM sniffing, which strips a UTF-8 BOM
+        # (a regex matching U+FEFF, or ^. on the first line, would miss) and transcodes UTF-16.
+        "--encoding=none",
         "--no-ignore",
         "--hidden",
         "--no-follow",
+        # Only the paths given, never below: a file swapped for a folder, or a symlink to one
+        # (an explicit path is followed), after the list was made is not walked.
+        "--max-depth=0",
         f"--max-filesize={max_bytes}",
         f"--threads={RG_THREADS}",
         "--case-sensitive" if case_sensitive else "--ignore-case",

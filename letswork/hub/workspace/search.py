@@ -22,7 +22,7 @@ from letswork.hub.workspace.disk import _READ_FLAGS, _not_found, _read_fd
 from letswork.hub.workspace.paths import _q, to_relpath
 from letswork.hub.workspace.sharing import _MATCH_ALL, _Spec
 from letswork.shared import limits
-from letswork.shared.errors import ErrorCode, op_error
+from letswork.shared.errors import ErrorCode, OpError, op_error
 from letswork.shared.protocol.files import SearchFilesResult, SearchMatch
 
 __all__ = ["SearchOps"]
@@ -35,10 +35,10 @@ _MAX_MATCH_TEXT = 300
 _HEAD_BYTES = 8192
 
 
-def _read_text(path: str, max_bytes: int) -> bytes | None:
-    """The bytes of a regular file of at most ``max_bytes`` with no NUL byte, else None (never
-    raises). The first :data:`_HEAD_BYTES` come first, so most binary files are not read
-    whole."""
+def _read_text(path: str, max_bytes: int) -> tuple[bytes, tuple[int, int]] | None:
+    """The bytes of a regular file of at most ``max_bytes`` with no NUL byte, and the file's
+    (device, inode), else None (never raises). The first :data:`_HEAD_BYTES` come first, so
+    most binary files are not read whole."""
     try:
         fd = os.open(path, _READ_FLAGS)
     except OSError:
@@ -57,7 +57,9 @@ def _read_text(path: str, max_bytes: int) -> bytes | None:
         return None
     finally:
         os.close(fd)
-    return data if len(data) <= max_bytes and b"\x00" not in data else None
+    if len(data) > max_bytes or b"\x00" in data:
+        return None
+    return data, (st.st_dev, st.st_ino)
 
 
 def _clip(line: str, col: int) -> str:
@@ -367,9 +369,10 @@ class SearchOps(WorkspaceBase):
                     # ripgrep read it and found no match; larger files it did not read.
                     scanned += size <= max_bytes
                     continue
-                data = _read_text(file_path, max_bytes)
-                if data is None:
+                read = _read_text(file_path, max_bytes)
+                if read is None:
                     continue
+                data, ident = read
                 scanned += 1
                 if needle is not None and needle not in data:
                     continue
@@ -401,6 +404,9 @@ class SearchOps(WorkspaceBase):
                 else:
                     # RE2 compiled from a str runs on UTF-8 bytes: offsets are byte offsets.
                     hits, cut_short = _line_hits(data, rx, room, stop)
+                if hits and not self._still_shared(rel, ident, is_host=is_host):
+                    scanned -= 1
+                    continue
                 for line_no, raw, col in hits:
                     line = raw.decode("utf-8")
                     if not ascii_text:
@@ -416,6 +422,25 @@ class SearchOps(WorkspaceBase):
         return SearchFilesResult(
             matches=matches, truncated=truncated, files_scanned=scanned, cut_short=cut_short
         )
+
+    def _still_shared(self, rel: str, ident: tuple[int, int], *, is_host: bool) -> bool:
+        """Whether the file read as ``ident`` (device, inode) is still at ``rel``, and ``rel``
+        still shared with the peer (:meth:`_check`: the policy, git metadata, no symlink out
+        of the project), now that it holds matches.
+
+        The file list (the index, or a walk's decision made before the read) may be older
+        than the disk: a folder renamed onto a shared one's name, a ``.gitignore`` just
+        created, a folder swapped for a symlink out of the project, all before the watcher
+        reports them. Only files with matches pay this (their number is capped by
+        ``max_results``); the identity check after the policy's means that a swap back
+        between the read and the check shows too.
+        """
+        try:
+            res = self._check(rel, is_host=is_host)
+            st = os.lstat(res.lexical)
+        except (OpError, OSError, ValueError):
+            return False
+        return stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) == ident
 
 
 def _search_set(

@@ -7,6 +7,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -345,7 +346,7 @@ def test_ripgrep_reads_for_python_only_the_files_that_may_match(
     reads: list[str] = []
     real = search._read_text
 
-    def counted(path: str, max_bytes: int) -> bytes | None:
+    def counted(path: str, max_bytes: int) -> tuple[bytes, tuple[int, int]] | None:
         reads.append(path)
         return real(path, max_bytes)
 
@@ -419,3 +420,110 @@ def test_past_the_first_files_ripgrep_takes_the_rest(many: Path, runs: list[list
     assert len(found.matches) == 1000
     assert [len(a) - a.index("--") - 1 for a in runs][:1] == [ripgrep.RG_FIRST_CHUNK_FILES]
     assert runs[0][runs[0].index("--") + 1] == "./many/d02/f0256.txt"
+
+
+def _indexed(root: Path, engine: str) -> Workspace:
+    ws = Workspace(root)
+    index = TreeIndex(ws)
+    index.build()
+    ws.index = index
+    ws.search_engine = engine  # type: ignore[assignment]
+    ws.rg_min_files = 0
+    return ws
+
+
+@pytest.mark.parametrize("engine", ["ripgrep", "python"])
+def test_a_folder_renamed_over_a_shared_one_leaks_nothing_before_the_watcher_reports_it(
+    tmp_path: Path, engine: str
+) -> None:
+    # A folder whose own .gitignore hides a.txt is renamed onto a shared folder's name: the
+    # index still holds the old, shared public/a.txt until the watcher's batch.
+    _write(tmp_path, "public/a.txt", "hello public\n")
+    _write(tmp_path, "stash/.gitignore", "a.txt\n")
+    _write(tmp_path, "stash/a.txt", "TOPSECRET hello\n")
+    ws = _indexed(tmp_path, engine)
+    assert [m.text for m in ws.search_files("hello", is_host=False).matches] == ["hello public"]
+    os.rename(tmp_path / "public", tmp_path / "old")
+    os.rename(tmp_path / "stash", tmp_path / "public")
+    found = ws.search_files("hello", is_host=False)
+    assert all("TOPSECRET" not in m.text for m in found.matches)
+    assert found.matches == []
+    # The host still finds it: its own search is not hidden by the check.
+    assert [m.text for m in ws.search_files("TOPSECRET", is_host=True).matches] == [
+        "TOPSECRET hello"
+    ]
+
+
+@pytest.mark.parametrize("engine", ["ripgrep", "python"])
+def test_a_gitignore_created_below_the_root_hides_its_files_from_search_at_once(
+    tmp_path: Path, engine: str
+) -> None:
+    _write(tmp_path, "sub/a.txt", "hello\n")
+    ws = _indexed(tmp_path, engine)
+    assert [m.path for m in ws.search_files("hello", is_host=False).matches] == ["sub/a.txt"]
+    _write(tmp_path, "sub/.gitignore", "a.txt\n")
+    assert ws.search_files("hello", is_host=False).matches == []
+
+
+@pytest.mark.parametrize("engine", ["ripgrep", "python"])
+def test_a_folder_swapped_for_a_symlink_out_of_the_project_leaks_nothing(
+    tmp_path: Path, engine: str
+) -> None:
+    root = tmp_path / "root"
+    _write(root, "pub/config", "hello shared\n")
+    _write(tmp_path, "outside/config", "hello from outside\n")
+    ws = _indexed(root, engine)
+    assert len(ws.search_files("hello", is_host=False).matches) == 1
+    os.rename(root / "pub", root / "gone")
+    os.symlink(tmp_path / "outside", root / "pub")
+    for is_host in (False, True):
+        found = ws.search_files("hello", is_host=is_host)
+        assert all("outside" not in m.text for m in found.matches)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "regex"),
+    [("\ufeffneedle", False), (r"^\x{FEFF}needle", True), (r"^.needle", True), ("^needle", True)],
+)
+def test_a_utf8_bom_is_text_to_ripgrep_as_it_is_to_re2(
+    root: Path, pattern: str, regex: bool
+) -> None:
+    # ripgrep strips a UTF-8 BOM (and transcodes UTF-16) unless told --encoding=none: a
+    # regex that RE2 matches on the BOM was a file ripgrep dropped.
+    (root / "bom.txt").write_bytes("\ufeffneedle\nneedle\n".encode())
+    python, rg = _engines(Workspace(root), pattern, regex=regex, is_host=True)
+    assert rg == python
+    assert python.matches
+
+
+@pytest.mark.parametrize("target", ["symlink", "folder"])
+def test_ripgrep_never_walks_a_folder_swapped_in_where_the_index_saw_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    # A file replaced by a symlink to a folder (out of the project: "/" or "/usr" took rg
+    # 12.7 s and 22,775 names, until the deadline) or by a folder of ignored files: rg
+    # walked it, reading files no peer may see, as its explicit path.
+    root = tmp_path / "root"
+    _write(root, "src/a.txt", "needle\n")
+    _write(root, "src/b.txt", "needle\n")
+    _write(root, "node/.gitignore", "*\n")
+    _write(tmp_path, "outside/deep/secret.txt", "needle\n")
+    _write(root, "node/deep/secret.txt", "needle\n")
+    ws = _indexed(root, "ripgrep")
+    printed: list[bytes] = []
+    real = ripgrep._Run.wait
+
+    def spy(self: ripgrep._Run, stop: Any) -> bool:
+        done = real(self, stop)
+        printed.extend(name for name in self.out.split(b"\0") if name)
+        return done
+
+    monkeypatch.setattr(ripgrep._Run, "wait", spy)
+    (root / "src/a.txt").unlink()
+    if target == "symlink":
+        os.symlink(tmp_path / "outside", root / "src/a.txt")
+    else:
+        os.rename(root / "node", root / "src/a.txt")
+    found = ws.search_files("needle", is_host=False)
+    assert [m.path for m in found.matches] == ["src/b.txt"]
+    assert printed == [b"./src/b.txt"]
