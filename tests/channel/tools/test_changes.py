@@ -94,3 +94,16 @@ def test_a_hub_whose_summary_understates_the_diff_still_gets_it_cut_to_one_resul
     text = TOOLS["write_file"].render(_reply(summary, huge), {}, ctx)
     assert len(text) < MAX_DIFF_CHARS + 2_000
     assert text.count("\n+line") < MAX_DIFF_LINES
+
+
+def test_a_hub_whose_summary_understates_the_diff_cannot_hide_the_channels_own_cut() -> None:
+    # A summary saying the diff has 1 line while 50,000 came: the channel shows 400 and must
+    # still say the rest were not shown (it trusted the hub's count, and said nothing).
+    ctx = ToolContext(me="tess", role="editor", link="connected")
+    summary = {"lines_added": 0, "lines_removed": 0, "diff_lines": 1, "diff_cut": False}
+    huge = HEAD + "+line\n" * 50_000
+    text = TOOLS["write_file"].render(_reply(summary, huge), {}, ctx)
+    shown = text.count("\n+line")
+    assert shown < MAX_DIFF_LINES
+    assert text.endswith("more diff lines not shown)")
+    assert f"... ({50_005 - (shown + 5)} more diff lines not shown)" in text
