@@ -1000,6 +1000,26 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         "a call is sent again only without an argument the channel added itself",
     ),
+    _m(
+        "channel-diff-trusts-summary-count",
+        "letswork/channel/tools/changes.py",
+        "    total = received if total is None else max(total, received)\n",
+        "    total = received if total is None else total\n",
+        (
+            "tests/channel/tools/test_changes.py::test_a_hub_whose_summary_understates_the_diff_cannot_hide_the_channels_own_cut",
+        ),
+        "a write's reply: the lines the channel did not show are said, whatever the summary counts",
+    ),
+    _m(
+        "channel-repeat-not-remembered",
+        "letswork/channel/server.py",
+        "            self._hub_lacks.update((op, key) for key in sends)\n",
+        "",
+        (
+            "tests/channel/tools/test_changes.py::test_a_hub_that_refuses_the_diff_head_every_time_gets_a_write_at_most_twice",
+        ),
+        "a write a hub refused for diff_head: sent again once, then never with it",
+    ),
 )
 
 

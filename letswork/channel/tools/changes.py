@@ -49,8 +49,10 @@ def _diff(diff: str | None, total: int | None = None) -> str:
     when ``diff`` is only its head."""
     if not diff:
         return "(no diff)"
-    if total is None:
-        total = diff.count("\n") + (0 if diff.endswith("\n") else 1)
+    # The lines received are counted whatever the hub's summary says: a summary that
+    # understates the diff must not hide that this channel cut what it shows.
+    received = diff.count("\n") + (0 if diff.endswith("\n") else 1)
+    total = received if total is None else max(total, received)
     # Clean only what can be shown: the diff is cut to its first lines and characters before
     # the cleaner runs over it (its cost, and how much a marker can make text grow, are per
     # character). Cleaning keeps every newline and adds none, so lines stay lines.

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from letswork.channel import server as channel_server
+from letswork.channel.config import ChannelConfig
 from letswork.channel.tools.base import ToolContext
 from letswork.channel.tools.catalogue import TOOLS
 from letswork.channel.tools.changes import MAX_DIFF_CHARS, MAX_DIFF_LINES, REPLY_DIFF_HEAD_CHARS
+from letswork.shared.errors import OpError
 from letswork.shared.protocol.changes import ChangeList, ChangeResult
 
 REASON = ".gitignore: an ignore file: it decides which files guests may see"
@@ -94,3 +99,45 @@ def test_a_hub_whose_summary_understates_the_diff_still_gets_it_cut_to_one_resul
     text = TOOLS["write_file"].render(_reply(summary, huge), {}, ctx)
     assert len(text) < MAX_DIFF_CHARS + 2_000
     assert text.count("\n+line") < MAX_DIFF_LINES
+
+
+def test_a_hub_whose_summary_understates_the_diff_cannot_hide_the_channels_own_cut() -> None:
+    # A summary saying the diff has 1 line while 50,000 came: the channel shows 400 and must
+    # still say the rest were not shown (it trusted the hub's count, and said nothing).
+    ctx = ToolContext(me="tess", role="editor", link="connected")
+    summary = {"lines_added": 0, "lines_removed": 0, "diff_lines": 1, "diff_cut": False}
+    huge = HEAD + "+line\n" * 50_000
+    text = TOOLS["write_file"].render(_reply(summary, huge), {}, ctx)
+    shown = text.count("\n+line")
+    assert shown < MAX_DIFF_LINES
+    assert text.endswith("more diff lines not shown)")
+    assert f"... ({50_005 - (shown + 5)} more diff lines not shown)" in text
+
+
+async def test_a_hub_that_refuses_the_diff_head_every_time_gets_a_write_at_most_twice() -> None:
+    # A hostile hub says ``diff_head`` is unknown, again on the repeat: the channel sends the
+    # write once more without it, never a third time, and later writes go without it once.
+    sent: list[dict[str, Any]] = []
+
+    class Conn:
+        connected = True
+        name = "tess"
+        state = "connected"
+
+        async def call(self, op: str, args: dict[str, Any]) -> Any:
+            sent.append(dict(args))
+            raise OpError(
+                "args.diff_head: unknown field",
+                data={"reason": "extra_field", "field": "args.diff_head"},
+            )
+
+    channel = channel_server.Channel(ChannelConfig(secret=b"s" * 16, url="ws://127.0.0.1:1"))
+    channel._settled.set()
+    channel.conn = Conn()  # type: ignore[assignment]
+    first = await channel.call_tool("write_file", {"path": "a.txt", "content": "x\n"})
+    assert first.is_error
+    assert [a.get("diff_head") for a in sent] == [REPLY_DIFF_HEAD_CHARS, None]
+    sent.clear()
+    later = await channel.call_tool("write_file", {"path": "a.txt", "content": "x\n"})
+    assert later.is_error
+    assert sent == [{"path": "a.txt", "content": "x\n"}]
