@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import sys
 import tempfile
@@ -33,12 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import RATE, summary
+from bench.run import hub_in_process, summary
 from letswork.client.connection import HubConnection
-from letswork.hub.app import HubConfig, RunningHub
 from letswork.hub.workspace import pages
-from letswork.shared import invite
-from letswork.shared.limits import Limits
 
 LINE = "x" * 63 + "\n"  # 64 bytes: 16,384 lines make 1 MiB
 
@@ -54,19 +50,7 @@ async def run(calls: int, lines: int) -> dict[str, Any]:
         # The case measured is a file read page by page some time after it was written; one
         # younger than SETTLE_SECONDS is read whole on every page, as before the cache.
         pages.SETTLE_SECONDS = 0.0
-        os.environ["LETSWORK_STATE_DIR"] = str(work / "state")
-        hub = RunningHub(
-            HubConfig(
-                project=project,
-                watch=False,
-                auto_admit=True,
-                limits=Limits(rate_per_second=RATE, rate_burst=10**6),
-            )
-        )
-        await hub.start()
-        try:
-            assert hub.first_invite is not None
-            code = invite.parse(hub.first_invite)
+        async with hub_in_process(project, work / "state") as (_, code):
             conn = HubConnection(code.url, code.secret, name="pages")
             await conn.connect()
             rng = random.Random(7)
@@ -97,8 +81,6 @@ async def run(calls: int, lines: int) -> dict[str, Any]:
                         await fn(i)
                         samples[name].append(time.perf_counter() - t0)
             await conn.close()
-        finally:
-            await hub.stop()
     figures = {name: summary(xs) for name, xs in samples.items()}
     floor = figures["ping"]["p50"] + figures["disk"]["p50"]
     return {

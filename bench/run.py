@@ -184,6 +184,29 @@ def channel_args(*extra: str) -> list[str]:
     return ["-m", "letswork", "channel", *extra]
 
 
+@contextlib.asynccontextmanager
+async def hub_in_process(
+    project: Path, state: Path
+) -> AsyncIterator[tuple[RunningHub, invite.Invite]]:
+    """A hub for ``project`` started in this process, its state in ``state`` (no watcher,
+    guests admitted at once, no rate limit to speak of), with its first invite."""
+    os.environ["LETSWORK_STATE_DIR"] = str(state)
+    hub = RunningHub(
+        HubConfig(
+            project=project,
+            watch=False,
+            auto_admit=True,
+            limits=Limits(rate_per_second=RATE, rate_burst=10**6),
+        )
+    )
+    await hub.start()
+    try:
+        assert hub.first_invite is not None
+        yield hub, invite.parse(hub.first_invite)
+    finally:
+        await hub.stop()
+
+
 # ---------------------------------------------------------------------------- trees
 
 

@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -43,12 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import RATE, channel_args, env_for, mcp_session
+from bench.run import channel_args, env_for, hub_in_process, mcp_session
 from letswork.client.connection import HubConnection
-from letswork.hub.app import HubConfig, RunningHub
-from letswork.shared import invite
 from letswork.shared.errors import TransportError
-from letswork.shared.limits import Limits
 from tests.support.links import TcpLink, tcp_link
 
 READ = {"path": "src/app.py"}
@@ -130,19 +126,7 @@ async def run(rtt: float, calls: int, skip_dead: bool) -> dict[str, Any]:
         project = work / "project"
         (project / "src").mkdir(parents=True)
         (project / "src" / "app.py").write_text("def main():\n    return 1\n" * 20, "utf-8")
-        os.environ["LETSWORK_STATE_DIR"] = str(work / "hub-state")
-        hub = RunningHub(
-            HubConfig(
-                project=project,
-                watch=False,
-                auto_admit=True,
-                limits=Limits(rate_per_second=RATE, rate_burst=10**6),
-            )
-        )
-        await hub.start()
-        try:
-            assert hub.first_invite is not None
-            code = invite.parse(hub.first_invite)
+        async with hub_in_process(project, work / "hub-state") as (hub, code):
             figures: dict[str, dict[str, float]] = {}
             for name, delay in (("slow", rtt / 2), ("fast", 0.0)):
                 async with tcp_link(hub.local_url, delay=delay) as link:
@@ -166,8 +150,6 @@ async def run(rtt: float, calls: int, skip_dead: bool) -> dict[str, Any]:
                     out["dead_link_noticed_s"] = round(dead, 2)
                     out["hub_back_s"] = round(await hub_back(link, code.secret), 2)
             return out
-        finally:
-            await hub.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
