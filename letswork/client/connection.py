@@ -145,6 +145,8 @@ class HubConnection:
         #: and the round trip in seconds of the last one answered.
         self.link_checks = 0
         self.latency: float | None = None
+        #: Set each time a link check's pong arrives, so a caller can wait on one.
+        self.link_alive = asyncio.Event()
         #: Bytes received from the hub, on all connections.
         self.received = 0
         self._send_lock = asyncio.Lock()
@@ -395,6 +397,7 @@ class HubConnection:
         async def ping() -> None:
             pong = await ws.ping()  # waits while the send buffer is over its high-water mark
             self.latency = await pong
+            self.link_alive.set()
 
         checking = asyncio.ensure_future(ping())
         try:

@@ -122,8 +122,8 @@ async def test_a_hub_slow_to_answer_on_a_live_link_is_waited_for_and_kept() -> N
             await conn.connect()
             call = asyncio.create_task(conn.request("ping"))
             await asyncio.wait_for(asked.wait(), WAIT)
-            while conn.latency is None:  # the stall ping went out and its pong came back
-                await asyncio.wait_for(asyncio.shield(asyncio.sleep(0.01)), WAIT)
+            # the stall ping went out and its pong came back
+            await asyncio.wait_for(conn.link_alive.wait(), WAIT)
             release.set()
             result = await asyncio.wait_for(call, WAIT)
         finally:
