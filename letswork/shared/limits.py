@@ -48,6 +48,18 @@ LOCK_EXPIRY_SECONDS = 30 * 60.0
 PING_INTERVAL_SECONDS = 20.0
 #: A request the hub has not answered in this many seconds fails with ``timeout``.
 REQUEST_TIMEOUT_SECONDS = 30.0
+# What the hub keeps or runs because peers read and search (issue 15); each module
+# re-exports its own.
+#: What the page cache (``hub/workspace/pages.py``) may hold in all, estimated per entry, in
+#: bytes.
+PAGE_CACHE_BYTES = 8 * MiB
+#: Largest number of file versions the page cache keeps, whatever their size.
+PAGE_CACHE_ENTRIES = 4096
+#: Most entries (files, folders, symlinks) the folder's index holds; past it the index turns
+#: off and requests walk.
+MAX_INDEX_ENTRIES = 400_000
+#: ripgrep processes the whole hub runs at once (guests' and the host's searches together).
+MAX_RG_PROCESSES = 4
 #: A request unanswered this long makes the client ping the hub (issue 15): a dead TCP link
 #: (a closed laptop lid, a Wi-Fi change) is then noticed in STALL_PING_SECONDS +
 #: PONG_TIMEOUT_SECONDS = 8 s, not after the keepalive's 20-40 s. A busy hub still answers a

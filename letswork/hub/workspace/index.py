@@ -42,6 +42,7 @@ from letswork.hub.workspace.disk import TEMP_PREFIX
 from letswork.hub.workspace.paths import _addressable
 from letswork.hub.workspace.policy import is_git_dir, is_git_name
 from letswork.hub.workspace.sharing import SharingRules, _Chain, _Extra
+from letswork.shared import limits
 
 __all__ = [
     "MAX_INDEX_ENTRIES",
@@ -54,7 +55,7 @@ __all__ = [
 log = logging.getLogger("letswork.hub")
 
 #: Most entries (files, folders, symlinks) an index holds; past it the index turns off.
-MAX_INDEX_ENTRIES = 400_000
+MAX_INDEX_ENTRIES = limits.MAX_INDEX_ENTRIES
 #: More paths noted than this between two syncs are not applied one by one: the index is
 #: built again.
 MAX_PENDING_PATHS = 50_000

@@ -35,6 +35,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, op_error
 
 __all__ = [
@@ -51,10 +52,10 @@ __all__ = [
 
 #: Bytes of file per entry of a :class:`FileFacts` block index.
 BLOCK_BYTES = 4 * 1024
-#: What the page cache may hold in all, estimated per entry (:meth:`FileFacts.cost`), in bytes.
-PAGE_CACHE_BYTES = 8 * 1024 * 1024
-#: Largest number of file versions the page cache keeps, whatever their size.
-PAGE_CACHE_ENTRIES = 4096
+#: The page cache's caps, in ``shared/limits.py`` with the hub's other caps; bytes are
+#: estimated per entry (:meth:`FileFacts.cost`).
+PAGE_CACHE_BYTES = limits.PAGE_CACHE_BYTES
+PAGE_CACHE_ENTRIES = limits.PAGE_CACHE_ENTRIES
 #: A version is cached only when its mtime and ctime are at least this old: a later write in
 #: the same timestamp tick would keep its key (see the module docstring).
 SETTLE_SECONDS = 3.0

@@ -31,6 +31,8 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import suppress
 from functools import lru_cache
 
+from letswork.shared import limits
+
 __all__ = [
     "MAX_RG_PROCESSES",
     "RG_CHUNK_BYTES",
@@ -50,7 +52,7 @@ RG_PER_SEARCH = 2
 #: each hides the other's start and the chunk's listing.
 RG_THREADS = 2
 #: ripgrep processes the whole hub runs at once (guests' and the host's searches together).
-MAX_RG_PROCESSES = 4
+MAX_RG_PROCESSES = limits.MAX_RG_PROCESSES
 #: Most bytes of paths in one process's argv: well under Linux's 2 MiB ``ARG_MAX``.
 RG_CHUNK_BYTES = 512 * 1024
 #: Files in the first chunk; each next chunk is twice as large up to :data:`RG_CHUNK_FILES`,
