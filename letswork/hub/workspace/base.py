@@ -21,15 +21,24 @@ from typing import Literal, NamedTuple
 from letswork.hub.workspace.disk import TEMP_PREFIX
 from letswork.hub.workspace.index import TreeIndex
 from letswork.hub.workspace.pages import PageCache
-from letswork.hub.workspace.paths import _addressable, _q, _resolve, _Resolved, to_relpath
+from letswork.hub.workspace.paths import (
+    _addressable,
+    _q,
+    _resolve,
+    _Resolved,
+    _split_relpath,
+    to_relpath,
+)
 from letswork.hub.workspace.policy import (
     SENSITIVE_PATHS,
+    git_dir_message,
     git_dir_reason,
     git_layout_reason,
     git_metadata_reason,
     is_git_dir,
     is_git_name,
     sensitive_reason,
+    walk_plain,
 )
 from letswork.hub.workspace.sharing import SharingRules, _Chain
 from letswork.shared import limits
@@ -67,6 +76,7 @@ class WorkspaceBase:
         if not real.is_dir():
             raise UsageError(f"{root} is not a folder; run letswork in your project folder")
         self.root = real
+        self._root_str = str(real)
         self.max_file_bytes = max_file_bytes
         self.rules = SharingRules(real)
         #: What earlier reads learnt of each file version, so a page is not whole-file work.
@@ -88,15 +98,32 @@ class WorkspaceBase:
     # -- resolving -------------------------------------------------------------------------
 
     def _check(self, relpath: str, *, is_host: bool) -> _Resolved:
-        res = _resolve(self.root, relpath)
-        if not res.rel:
-            return res
-        real_rel = to_relpath(self.root, res.real)
-        why = (
-            git_metadata_reason(res.rel)
-            or git_metadata_reason(real_rel)
-            or git_dir_reason(self.root, real_rel)  # an lstat or so per folder
-        )
+        parts = _split_relpath(relpath)
+        walked = walk_plain(self._root_str, parts) if parts else None
+        if walked is not None:
+            # No symlink on the way: the path is where it leads (realpath would say so), one
+            # pass answered git layouts and the kind, and one name check covers both.
+            rel = "/".join(parts)
+            path = self.root.joinpath(*parts)
+            res = _Resolved(rel, path, path)
+            real_rel = rel
+            git_index, is_dir = walked
+            why = git_metadata_reason(rel) or (
+                None if git_index is None else git_dir_message(parts, git_index)
+            )
+            if why is None and is_host:
+                return res
+        else:
+            res = _resolve(self.root, relpath)
+            if not res.rel:
+                return res
+            real_rel = to_relpath(self.root, res.real)
+            why = (
+                git_metadata_reason(res.rel)
+                or git_metadata_reason(real_rel)
+                or git_dir_reason(self.root, real_rel)  # an lstat or so per folder
+            )
+            is_dir = None
         if why is not None:
             # Nobody reads git metadata through the hub, the host included; a guest gets the
             # not_shared of every unshared path, whether or not it exists.
@@ -106,7 +133,8 @@ class WorkspaceBase:
                 ErrorCode.NOT_SHARED, f"path {_q(res.rel)} is not shared by the host: {why}"
             )
         if not is_host:
-            is_dir = os.path.isdir(res.real)
+            if is_dir is None:
+                is_dir = os.path.isdir(res.real)
             if not self.rules.is_shared(res.rel, is_dir=is_dir) or (
                 real_rel != res.rel and not self.rules.is_shared(real_rel, is_dir=is_dir)
             ):

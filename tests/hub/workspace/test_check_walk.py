@@ -1,0 +1,115 @@
+"""A read's one-pass check (``walk_plain``) answers exactly what the general check answers.
+
+The general way resolves with ``realpath``, checks for symlink loops, walks the folders again
+for git layouts and asks ``isdir``; the one pass does it all in one walk when no symlink is on
+the way, and hands every other path to the general way.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from letswork.hub.workspace import Workspace, base
+from letswork.hub.workspace.policy import walk_plain
+from letswork.shared.errors import OpError
+from tests.hub.workspace.helpers import _write
+
+#: Paths asked of the tree below: shared, unshared, missing, through files, git names and
+#: layouts at several depths, symlinks in and out, a loop, and odd spellings of each.
+ASKED = [
+    "README.md",
+    "./README.md",
+    "src//app.py",
+    "src",
+    "src/",
+    "src/app.py/x",
+    "missing.txt",
+    "missing/deeper/file.txt",
+    "debug.log",
+    "build",
+    "build/out.txt",
+    "sub/local.txt",
+    "sub/ok.txt",
+    ".git",
+    ".git/config",
+    ".GIT/config",
+    "git~1/config",
+    "bare",
+    "bare/HEAD",
+    "bare/refs/x",
+    "deep/a/b/wt/HEAD",
+    "deep/a/b/wt",
+    "deep/a/b",
+    "deep/a/b/ok.txt",
+    "almost/HEAD",
+    "almost/x.txt",
+    "link_in.txt",
+    "link_dir/app.py",
+    "link_out",
+    "link_out/x",
+    "link_bare/HEAD",
+    "link_git",
+    "loop",
+    "loop/x",
+    "fifo",
+    "private/p.txt",
+]
+
+
+@pytest.fixture
+def hostile(root: Path, tmp_path: Path) -> Path:
+    for folder in ("bare", "deep/a/b/wt"):
+        _write(root, f"{folder}/HEAD", "ref: refs/heads/main\n")
+        (root / folder / "refs").mkdir()
+        (root / folder / "objects").mkdir()
+    _write(root, "bare/refs/x")
+    _write(root, "deep/a/b/ok.txt")
+    _write(root, "almost/HEAD")  # HEAD alone is no layout
+    _write(root, "almost/x.txt")
+    _write(root, "private/p.txt")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    _write(outside, "x", "TOPSECRET outside\n")
+    os.symlink("README.md", root / "link_in.txt")
+    os.symlink("src", root / "link_dir")
+    os.symlink(outside, root / "link_out")
+    os.symlink("bare", root / "link_bare")
+    os.symlink(".git", root / "link_git")
+    os.symlink("loop", root / "loop")
+    os.mkfifo(root / "fifo")
+    return root
+
+
+def _answer(ws: Workspace, path: str, *, is_host: bool) -> object:
+    try:
+        res = ws._check(path, is_host=is_host)
+    except OpError as exc:
+        return (exc.code, str(exc))
+    return (res.rel, res.lexical, res.real)
+
+
+def test_the_one_pass_check_answers_every_path_as_the_realpath_check_does(
+    hostile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = Workspace(hostile)
+    fast = {(p, h): _answer(ws, p, is_host=h) for p in ASKED for h in (True, False)}
+    monkeypatch.setattr(base, "walk_plain", lambda root, parts: None)
+    slow = {(p, h): _answer(ws, p, is_host=h) for p in ASKED for h in (True, False)}
+    assert fast == slow
+    # Both ways refused something and allowed something: the comparison is not vacuous.
+    allowed = [key for key, v in fast.items() if isinstance(v[1], Path)]
+    assert 10 <= len(allowed) < len(fast) - 10
+
+
+def test_the_one_pass_hands_a_path_through_a_symlink_to_the_general_way(hostile: Path) -> None:
+    root = str(hostile)
+    for path in ("link_in.txt", "link_dir/app.py", "link_out/x", "link_bare/HEAD", "loop/x"):
+        assert walk_plain(root, path.split("/")) is None, path
+    assert walk_plain(root, ["src", "app.py"]) == (None, False)
+    assert walk_plain(root, ["src"]) == (None, True)
+    assert walk_plain(root, ["missing", "x"]) == (None, False)
+    assert walk_plain(root, ["deep", "a", "b", "wt", "HEAD"]) == (4, True)
+    assert walk_plain(root, ["bare"]) == (1, True)
