@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from letswork.hub.workspace.disk import TEMP_PREFIX
 from letswork.hub.workspace.index import TreeIndex
 from letswork.hub.workspace.pages import PageCache
 from letswork.hub.workspace.paths import (
+    MISSING,
     _addressable,
     _q,
     _resolve,
@@ -30,6 +32,7 @@ from letswork.hub.workspace.paths import (
     to_relpath,
 )
 from letswork.hub.workspace.policy import (
+    _DIR_FDS,
     SENSITIVE_PATHS,
     git_dir_message,
     git_dir_reason,
@@ -105,9 +108,9 @@ class WorkspaceBase:
             # pass answered git layouts and the kind, and one name check covers both.
             rel = "/".join(parts)
             path = self.root.joinpath(*parts)
-            res = _Resolved(rel, path, path)
+            git_index, is_dir, seen = walked
+            res = _Resolved(rel, path, path, MISSING if seen is None else seen)
             real_rel = rel
-            git_index, is_dir = walked
             why = git_metadata_reason(rel) or (
                 None if git_index is None else git_dir_message(parts, git_index)
             )
@@ -118,12 +121,24 @@ class WorkspaceBase:
             if not res.rel:
                 return res
             real_rel = to_relpath(self.root, res.real)
-            why = (
-                git_metadata_reason(res.rel)
-                or git_metadata_reason(real_rel)
-                or git_dir_reason(self.root, real_rel)  # an lstat or so per folder
-            )
+            why = git_metadata_reason(res.rel) or git_metadata_reason(real_rel)
             is_dir = None
+            if why is None:
+                # Where the symlinks lead has none on the way (realpath resolved them), so one
+                # pass there finds git layouts and what a read must open. When it bails, that
+                # path changed since (or a folder cannot be searched): the folder-by-folder
+                # check decides, and a read that opens something there anyway is refused.
+                real_parts = [part for part in real_rel.split("/") if part]
+                real_walked = walk_plain(self._root_str, real_parts)
+                if real_walked is None:
+                    why = git_dir_reason(self.root, real_rel)  # an lstat or so per folder
+                    if _DIR_FDS:
+                        res = dataclasses.replace(res, seen=MISSING)
+                else:
+                    git_index, is_dir, seen = real_walked
+                    if git_index is not None:
+                        why = git_dir_message(real_parts, git_index)
+                    res = dataclasses.replace(res, seen=MISSING if seen is None else seen)
         if why is not None:
             # Nobody reads git metadata through the hub, the host included; a guest gets the
             # not_shared of every unshared path, whether or not it exists.

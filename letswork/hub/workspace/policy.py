@@ -238,7 +238,9 @@ def git_dir_message(parts: Sequence[str], index: int) -> str:
     )
 
 
-def walk_plain(root: str, parts: Sequence[str]) -> tuple[int | None, bool] | None:
+def walk_plain(
+    root: str, parts: Sequence[str]
+) -> tuple[int | None, bool, tuple[int, int] | None] | None:
     """One pass down ``root/parts`` for a read's checks, when no symlink is on the way.
 
     Each name is looked up (``lstat``) in its folder's descriptor, and each folder that
@@ -247,9 +249,10 @@ def walk_plain(root: str, parts: Sequence[str]) -> tuple[int | None, bool] | Non
     exists below the first name that does not.
 
     Returns:
-        ``(index, is_dir)``: the index of the first git directory as :func:`git_dir_reason`
-        counts it (None: none), and, when there is none, whether ``root/parts`` is a folder
-        (False when missing).
+        ``(index, is_dir, seen)``: the index of the first git directory as
+        :func:`git_dir_reason` counts it (None: none), and, when there is none, whether
+        ``root/parts`` is a folder and the ``(st_dev, st_ino)`` of what is there (None when
+        nothing is).
         None when a name on the way is a symlink, the platform has no folder descriptors, or
         a lookup failed otherwise (a permission, a race): the caller then resolves the path
         the general way (``realpath``), whose answer this one equals when it answers.
@@ -267,20 +270,23 @@ def walk_plain(root: str, parts: Sequence[str]) -> tuple[int | None, bool] | Non
         return None
     try:
         if _git_dir_in(functools.partial(_has_at, fd)):
-            return 0, True
+            return 0, True, None
+        if not parts:  # the root itself
+            st = os.fstat(fd)
+            return None, True, (st.st_dev, st.st_ino)
         last = len(parts) - 1
         for index, name in enumerate(parts):
             try:
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except OSError as exc:
                 if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-                    return None, False  # nothing exists from here down
+                    return None, False, None  # nothing exists from here down
                 return None
             if stat.S_ISLNK(st.st_mode):
                 return None
             if not stat.S_ISDIR(st.st_mode):
                 # A file (or other entry) ends the path, or nothing exists below it.
-                return None, False
+                return None, False, (st.st_dev, st.st_ino) if index == last else None
             try:
                 below = os.open(name, _O_FOLDER | _O_NOFOLLOW, dir_fd=fd)
             except OSError:
@@ -288,10 +294,10 @@ def walk_plain(root: str, parts: Sequence[str]) -> tuple[int | None, bool] | Non
             os.close(fd)
             fd = below
             if _git_dir_in(functools.partial(_has_at, fd)):
-                return index + 1, True
+                return index + 1, True, None
             if index == last:
-                return None, True
-        return None, True  # no parts: the root itself
+                return None, True, (st.st_dev, st.st_ino)
+        raise AssertionError("unreachable: the last name returns")
     finally:
         os.close(fd)
 

@@ -56,6 +56,9 @@ ASKED = [
     "loop/x",
     "fifo",
     "private/p.txt",
+    "link_root",
+    "link_root/README.md",
+    "link_root/bare/HEAD",
 ]
 
 
@@ -79,6 +82,7 @@ def hostile(root: Path, tmp_path: Path) -> Path:
     os.symlink("bare", root / "link_bare")
     os.symlink(".git", root / "link_git")
     os.symlink("loop", root / "loop")
+    os.symlink(".", root / "link_root")
     os.mkfifo(root / "fifo")
     return root
 
@@ -108,8 +112,70 @@ def test_the_one_pass_hands_a_path_through_a_symlink_to_the_general_way(hostile:
     root = str(hostile)
     for path in ("link_in.txt", "link_dir/app.py", "link_out/x", "link_bare/HEAD", "loop/x"):
         assert walk_plain(root, path.split("/")) is None, path
-    assert walk_plain(root, ["src", "app.py"]) == (None, False)
-    assert walk_plain(root, ["src"]) == (None, True)
-    assert walk_plain(root, ["missing", "x"]) == (None, False)
-    assert walk_plain(root, ["deep", "a", "b", "wt", "HEAD"]) == (4, True)
-    assert walk_plain(root, ["bare"]) == (1, True)
+    app, src = os.stat(hostile / "src" / "app.py"), os.stat(hostile / "src")
+    assert walk_plain(root, ["src", "app.py"]) == (None, False, (app.st_dev, app.st_ino))
+    assert walk_plain(root, ["src"]) == (None, True, (src.st_dev, src.st_ino))
+    assert walk_plain(root, ["missing", "x"]) == (None, False, None)
+    assert walk_plain(root, ["src", "app.py", "x"]) == (None, False, None)
+    assert walk_plain(root, ["deep", "a", "b", "wt", "HEAD"]) == (4, True, None)
+    assert walk_plain(root, ["bare"]) == (1, True, None)
+
+
+def _swap_for_symlink(folder: Path, target: Path) -> None:
+    """``folder`` becomes a symlink to ``target`` (the real folder is moved aside)."""
+    folder.rename(folder.with_name(folder.name + ".aside"))
+    os.symlink(target, folder)
+
+
+@pytest.mark.parametrize("path", ["sub/ok.txt", "link_dir/app.py"])
+def test_a_folder_swapped_for_a_symlink_out_between_check_and_open_is_not_read(
+    hostile: Path, tmp_path: Path, path: str
+) -> None:
+    # Found attacking this change: the check and the open resolve the path twice, and a
+    # process swapping a folder for a symlink out of the project in between was read from.
+    ws = Workspace(hostile)
+    res = ws._check(path, is_host=False)
+    folder, name = path.split("/")
+    decoy = tmp_path / "decoy"
+    _write(decoy, name, "TOPSECRET swapped in\n")
+    real_folder = (hostile / folder).resolve()
+    _swap_for_symlink(real_folder, decoy)
+    with pytest.raises(OpError) as caught:
+        ws._open_file(res)
+    assert caught.value.code == "disk_error"
+    assert "changed while it was being read" in caught.value.message
+    # Put back, the same check reads it.
+    os.unlink(real_folder)
+    real_folder.with_name(real_folder.name + ".aside").rename(real_folder)
+    fd, _ = ws._open_file(ws._check(path, is_host=False))
+    os.close(fd)
+
+
+def test_a_file_put_where_the_check_found_nothing_is_not_read(hostile: Path) -> None:
+    ws = Workspace(hostile)
+    res = ws._check("sub/new.txt", is_host=False)
+    _write(hostile, "sub/new.txt", "appeared\n")
+    with pytest.raises(OpError) as caught:
+        ws._open_file(res)
+    assert caught.value.code == "disk_error"
+    assert ws.read_file("sub/new.txt", is_host=False).text == "appeared\n"
+
+
+def test_a_read_is_refused_when_where_a_symlink_leads_changed_before_the_walk_there(
+    hostile: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A path through a symlink is resolved (realpath), then walked where it leads; a walk
+    # that bails there means the path changed in between: the check still decides, but what
+    # a read then opens is not trusted.
+    ws = Workspace(hostile)
+    walked: list[list[str]] = []
+
+    def bail(root: str, parts: list[str]) -> None:
+        walked.append(list(parts))
+
+    monkeypatch.setattr(base, "walk_plain", bail)
+    res = ws._check("link_dir/app.py", is_host=False)
+    assert walked == [["link_dir", "app.py"], ["src", "app.py"]]
+    with pytest.raises(OpError) as caught:
+        ws._open_file(res)
+    assert caught.value.code == "disk_error"
