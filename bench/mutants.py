@@ -1020,6 +1020,26 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         "a write a hub refused for diff_head: sent again once, then never with it",
     ),
+    _m(
+        "ws-read-opens-unchecked-file",
+        "letswork/hub/workspace/files.py",
+        "            if res.seen is not None and (st.st_dev, st.st_ino) != res.seen:\n",
+        "            if False:\n",
+        (
+            "tests/hub/workspace/test_check_walk.py::test_a_folder_swapped_for_a_symlink_out_between_check_and_open_is_not_read",
+        ),
+        "a read opens only the file its check found at the path",
+    ),
+    _m(
+        "ws-walk-follows-symlink",
+        "letswork/hub/workspace/policy.py",
+        "            if stat.S_ISLNK(st.st_mode):\n                return None\n",
+        "",
+        (
+            "tests/hub/workspace/test_check_walk.py::test_the_one_pass_check_answers_every_path_as_the_realpath_check_does",
+        ),
+        "the one-pass check hands a path with a symlink on the way to realpath",
+    ),
 )
 
 
