@@ -1040,6 +1040,16 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         "the one-pass check hands a path with a symlink on the way to realpath",
     ),
+    _m(
+        "ws-walk-trusts-root-path",
+        "letswork/hub/workspace/policy.py",
+        "            if (st.st_dev, st.st_ino) != root_id:\n",
+        "            if False:\n",
+        (
+            "tests/hub/workspace/test_check_walk.py::test_a_project_folder_swapped_for_a_symlink_out_is_not_read_from",
+        ),
+        "the one-pass check goes on only in the project folder it was started on",
+    ),
 )
 
 

@@ -34,6 +34,7 @@ from letswork.hub.workspace.paths import (
 from letswork.hub.workspace.policy import (
     _DIR_FDS,
     SENSITIVE_PATHS,
+    folder_identity,
     git_dir_message,
     git_dir_reason,
     git_layout_reason,
@@ -80,6 +81,9 @@ class WorkspaceBase:
             raise UsageError(f"{root} is not a folder; run letswork in your project folder")
         self.root = real
         self._root_str = str(real)
+        #: the project folder's (st_dev, st_ino): a read's one walk opens the root by its
+        #: path, and goes on only when it finds this folder there
+        self._root_id = folder_identity(self._root_str) or _identity(os.stat(real))
         self.max_file_bytes = max_file_bytes
         self.rules = SharingRules(real)
         #: What earlier reads learnt of each file version, so a page is not whole-file work.
@@ -102,7 +106,7 @@ class WorkspaceBase:
 
     def _check(self, relpath: str, *, is_host: bool) -> _Resolved:
         parts = _split_relpath(relpath)
-        walked = walk_plain(self._root_str, parts) if parts else None
+        walked = walk_plain(self._root_str, parts, self._root_id) if parts else None
         if walked is not None:
             # No symlink on the way: the path is where it leads (realpath would say so), one
             # pass answered git layouts and the kind, and one name check covers both.
@@ -129,7 +133,9 @@ class WorkspaceBase:
                 # path changed since (or a folder cannot be searched): the folder-by-folder
                 # check decides, and a read that opens something there anyway is refused.
                 real_parts = [part for part in real_rel.split("/") if part]
-                real_walked = walk_plain(self._root_str, real_parts)
+                real_walked = walk_plain(self._root_str, real_parts, self._root_id)
+                if real_walked is None and self._root_renewed():
+                    real_walked = walk_plain(self._root_str, real_parts, self._root_id)
                 if real_walked is None:
                     why = git_dir_reason(self.root, real_rel)  # an lstat or so per folder
                     if _DIR_FDS:
@@ -157,6 +163,16 @@ class WorkspaceBase:
                     ErrorCode.NOT_SHARED, f"path {_q(res.rel)} is not shared by the host"
                 )
         return res
+
+    def _root_renewed(self) -> bool:
+        """Whether another folder is now at the project's path, with no symlink on the way
+        (a fresh clone made there): realpath takes it for the project, so the one walk is to
+        go on in it. Its identity is then kept instead."""
+        found = folder_identity(self._root_str)
+        if found is None or found == self._root_id:
+            return False
+        self._root_id = found
+        return True
 
     def resolve(self, relpath: str, *, is_host: bool) -> Path:
         """:func:`~.paths.safe_join` plus the sharing check: ``not_shared`` for a guest.
@@ -406,6 +422,10 @@ class WorkspaceBase:
             if _descend(item, len(stack), max_depth):
                 sub_chain = children(item, dir_chain)
                 stack.append((iter(scan(item.path, item.rel, peer_is_host, sub_chain)), sub_chain))
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
 
 
 def _descend(item: _Item, depth: int, max_depth: int | None) -> bool:

@@ -39,6 +39,7 @@ __all__ = [
     "SENSITIVE_PATHS",
     "change_sensitivity",
     "fold_name",
+    "folder_identity",
     "git_dir_message",
     "git_dir_reason",
     "git_layout_reason",
@@ -238,8 +239,32 @@ def git_dir_message(parts: Sequence[str], index: int) -> str:
     )
 
 
+def folder_identity(path: str) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of the folder at absolute ``path`` reached with no symlink on the
+    way (each name opened ``O_NOFOLLOW`` from the one above), or None: a symlink on the way,
+    not a folder, or no folder descriptors."""
+    if not _DIR_FDS:
+        return None  # pragma: no cover - platforms without dir_fd (Windows)
+    try:
+        fd = os.open(os.sep, _O_FOLDER)
+    except OSError:  # pragma: no cover - the filesystem root
+        return None
+    try:
+        for name in path.split(os.sep):
+            if name:
+                below = os.open(name, _O_FOLDER | _O_NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = below
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return st.st_dev, st.st_ino
+
+
 def walk_plain(
-    root: str, parts: Sequence[str]
+    root: str, parts: Sequence[str], root_id: tuple[int, int] | None = None
 ) -> tuple[int | None, bool, tuple[int, int] | None] | None:
     """One pass down ``root/parts`` for a read's checks, when no symlink is on the way.
 
@@ -254,8 +279,13 @@ def walk_plain(
         ``root/parts`` is a folder and the ``(st_dev, st_ino)`` of what is there (None when
         nothing is).
         None when a name on the way is a symlink, the platform has no folder descriptors, or
-        a lookup failed otherwise (a permission, a race): the caller then resolves the path
+        a lookup failed otherwise (a permission, a race), or ``root`` is not the folder
+        ``root_id`` (its :func:`folder_identity`) names: the caller then resolves the path
         the general way (``realpath``), whose answer this one equals when it answers.
+
+    ``root`` itself is opened by its path, symlinks followed: ``root_id`` is what tells that
+    the project folder, or one above it, was not swapped for a symlink out of it (found
+    attacking this walk: every read was served from where such a symlink led).
 
     Without a symlink ``realpath`` of the joined path is the joined path itself, and no
     symlink loop is possible; so this pass replaces ``realpath`` (an ``lstat`` per name of the
@@ -269,6 +299,10 @@ def walk_plain(
     except OSError:
         return None
     try:
+        if root_id is not None:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != root_id:
+                return None
         if _git_dir_in(functools.partial(_has_at, fd)):
             return 0, True, None
         if not parts:  # the root itself

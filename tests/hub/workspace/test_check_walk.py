@@ -100,7 +100,7 @@ def test_the_one_pass_check_answers_every_path_as_the_realpath_check_does(
 ) -> None:
     ws = Workspace(hostile)
     fast = {(p, h): _answer(ws, p, is_host=h) for p in ASKED for h in (True, False)}
-    monkeypatch.setattr(base, "walk_plain", lambda root, parts: None)
+    monkeypatch.setattr(base, "walk_plain", lambda root, parts, root_id=None: None)
     slow = {(p, h): _answer(ws, p, is_host=h) for p in ASKED for h in (True, False)}
     assert fast == slow
     # Both ways refused something and allowed something: the comparison is not vacuous.
@@ -170,7 +170,7 @@ def test_a_read_is_refused_when_where_a_symlink_leads_changed_before_the_walk_th
     ws = Workspace(hostile)
     walked: list[list[str]] = []
 
-    def bail(root: str, parts: list[str]) -> None:
+    def bail(root: str, parts: list[str], root_id: object = None) -> None:
         walked.append(list(parts))
 
     monkeypatch.setattr(base, "walk_plain", bail)
@@ -179,3 +179,56 @@ def test_a_read_is_refused_when_where_a_symlink_leads_changed_before_the_walk_th
     with pytest.raises(OpError) as caught:
         ws._open_file(res)
     assert caught.value.code == "disk_error"
+
+
+def _project_in(base: Path) -> Path:
+    project = base / "parent" / "project"
+    _write(project, "a.txt", "the project's\n")
+    other = base / "other"
+    _write(other, "a.txt", "TOPSECRET other\n")
+    _write(other, "project/a.txt", "TOPSECRET other project\n")
+    return project
+
+
+@pytest.mark.parametrize("swapped", ["root", "parent"])
+def test_a_project_folder_swapped_for_a_symlink_out_is_not_read_from(
+    tmp_path: Path, swapped: str
+) -> None:
+    # Found attacking this change: the one walk opened the root by its path, following
+    # symlinks, so with the project folder (or one above it) swapped for a symlink out of the
+    # project every read was served from where it led. realpath refused that before.
+    project = _project_in(tmp_path)
+    ws = Workspace(project)
+    assert ws.read_file("a.txt", is_host=False).text == "the project's\n"
+    folder = project if swapped == "root" else project.parent
+    target = tmp_path / "other"
+    _swap_for_symlink(folder, target)
+    for is_host in (True, False):
+        with pytest.raises(OpError) as caught:
+            ws.read_file("a.txt", is_host=is_host)
+        assert caught.value.code == "invalid"
+        assert "leads outside the project" in caught.value.message
+
+
+def test_a_project_folder_swapped_between_the_check_and_the_open_is_not_read(
+    tmp_path: Path,
+) -> None:
+    project = _project_in(tmp_path)
+    ws = Workspace(project)
+    res = ws._check("a.txt", is_host=False)
+    _swap_for_symlink(project, tmp_path / "other")
+    with pytest.raises(OpError) as caught:
+        ws._open_file(res)
+    assert caught.value.code == "disk_error"
+
+
+def test_a_project_folder_made_anew_at_its_path_is_read_as_before(tmp_path: Path) -> None:
+    # A real folder put at the project's path (a fresh clone over the old one) is the project
+    # for realpath, as it was before the one walk: reads go on, from the new folder.
+    project = _project_in(tmp_path)
+    ws = Workspace(project)
+    assert ws.read_file("a.txt", is_host=False).text == "the project's\n"
+    project.rename(project.with_name("old"))
+    _write(project, "a.txt", "the new clone's\n")
+    for is_host in (True, False):
+        assert ws.read_file("a.txt", is_host=is_host).text == "the new clone's\n"
