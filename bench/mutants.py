@@ -1050,6 +1050,16 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         "the one-pass check goes on only in the project folder it was started on",
     ),
+    _m(
+        "ws-search-recheck-looks-up-again",
+        "letswork/hub/workspace/search.py",
+        "            if res.seen is not None:\n                return res.seen == ident\n",
+        "",
+        (
+            "tests/hub/workspace/test_check_walk.py::test_a_search_keeps_no_match_of_a_file_swapped_in_after_its_check",
+        ),
+        "a search keeps a file's matches only when its check found that file at the path",
+    ),
 )
 
 

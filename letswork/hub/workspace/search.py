@@ -433,10 +433,14 @@ class SearchOps(WorkspaceBase):
         created, a folder swapped for a symlink out of the project, all before the watcher
         reports them. Only files with matches pay this (their number is capped by
         ``max_results``); the identity check after the policy's means that a swap back
-        between the read and the check shows too.
+        between the read and the check shows too. The identity is the one the check itself
+        found at the path (:attr:`_Resolved.seen`): a lookup of the path after the check
+        could go through a folder swapped for a symlink out since.
         """
         try:
             res = self._check(rel, is_host=is_host)
+            if res.seen is not None:
+                return res.seen == ident
             st = os.lstat(res.lexical)
         except (OpError, OSError, ValueError):
             return False

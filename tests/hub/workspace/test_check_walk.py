@@ -232,3 +232,25 @@ def test_a_project_folder_made_anew_at_its_path_is_read_as_before(tmp_path: Path
     _write(project, "a.txt", "the new clone's\n")
     for is_host in (True, False):
         assert ws.read_file("a.txt", is_host=is_host).text == "the new clone's\n"
+
+
+def test_a_search_keeps_no_match_of_a_file_swapped_in_after_its_check(
+    hostile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found attacking this change (2 outside files' lines in 4 s of a race, as on main): a
+    # file with matches is checked again (`_still_shared`), then its path looked up again;
+    # `sub/leak.txt` was missing when checked (allowed: a check does not need the file), and
+    # through `sub` swapped for a symlink out by the lookup it was the outside file read.
+    ws = Workspace(hostile)
+    outside = tmp_path / "elsewhere"
+    _write(outside, "leak.txt", "TOPSECRET\n")
+    st = os.stat(outside / "leak.txt")
+    check = ws._check
+
+    def check_then_swap(rel: str, *, is_host: bool) -> object:
+        res = check(rel, is_host=is_host)
+        _swap_for_symlink(hostile / "sub", outside)
+        return res
+
+    monkeypatch.setattr(ws, "_check", check_then_swap)
+    assert not ws._still_shared("sub/leak.txt", (st.st_dev, st.st_ino), is_host=False)
