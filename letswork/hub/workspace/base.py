@@ -270,7 +270,9 @@ class WorkspaceBase:
 
         :meth:`resolve` returns the real path, so it cannot answer this.
         """
-        return _resolve(self.root, relpath).lexical.is_symlink()
+        # os.path.islink, not Path.is_symlink: that raises on EACCES (a folder the hub may
+        # not search), which ended a write there as an internal error
+        return os.path.islink(_resolve(self.root, relpath).lexical)
 
     def _symlink_visible(self, path: str) -> bool:
         """Whether a guest may see a symlink: it leads to a shared path inside the root, and

@@ -213,7 +213,7 @@ class FileOps(WorkspaceBase):
         try:
             fd = os.open(res.real, _READ_FLAGS)
         except OSError as exc:
-            if exc.errno == errno_mod.EISDIR or res.real.is_dir():
+            if exc.errno == errno_mod.EISDIR or os.path.isdir(res.real):
                 raise op_error(
                     ErrorCode.NOT_A_FILE,
                     f"{_q(res.rel)} is a folder; use list_files to see what is in it",
@@ -424,7 +424,7 @@ class FileOps(WorkspaceBase):
         except OSError as exc:
             if exc.errno == errno_mod.ENOTDIR:
                 return None
-            if exc.errno == errno_mod.EISDIR or res.real.is_dir():
+            if exc.errno == errno_mod.EISDIR or os.path.isdir(res.real):
                 raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is a folder") from None
             raise _disk_error(exc, res.rel, "read") from None
         try:
