@@ -1020,6 +1020,46 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         "a write a hub refused for diff_head: sent again once, then never with it",
     ),
+    _m(
+        "ws-read-opens-unchecked-file",
+        "letswork/hub/workspace/files.py",
+        "            if res.seen is not None and (st.st_dev, st.st_ino) != res.seen:\n",
+        "            if False:\n",
+        (
+            "tests/hub/workspace/test_check_walk.py::test_a_folder_swapped_for_a_symlink_out_between_check_and_open_is_not_read",
+        ),
+        "a read opens only the file its check found at the path",
+    ),
+    _m(
+        "ws-walk-follows-symlink",
+        "letswork/hub/workspace/policy.py",
+        "            if stat.S_ISLNK(st.st_mode):\n                return None\n",
+        "",
+        (
+            "tests/hub/workspace/test_check_walk.py::test_the_one_pass_check_answers_every_path_as_the_realpath_check_does",
+        ),
+        "the one-pass check hands a path with a symlink on the way to realpath",
+    ),
+    _m(
+        "ws-walk-trusts-root-path",
+        "letswork/hub/workspace/policy.py",
+        "            if (st.st_dev, st.st_ino) != root_id:\n",
+        "            if False:\n",
+        (
+            "tests/hub/workspace/test_check_walk.py::test_a_project_folder_swapped_for_a_symlink_out_is_not_read_from",
+        ),
+        "the one-pass check goes on only in the project folder it was started on",
+    ),
+    _m(
+        "ws-search-recheck-looks-up-again",
+        "letswork/hub/workspace/search.py",
+        "            if res.seen is not None:\n                return res.seen == ident\n",
+        "",
+        (
+            "tests/hub/workspace/test_check_walk.py::test_a_search_keeps_no_match_of_a_file_swapped_in_after_its_check",
+        ),
+        "a search keeps a file's matches only when its check found that file at the path",
+    ),
 )
 
 

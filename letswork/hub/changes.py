@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import secrets
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from letswork.hub.state import HubState, Steps, dump
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.transitions import Transitions
 from letswork.hub.workspace.diff import _count_lines, create_diff_head, cut_diff, unified_diff
-from letswork.hub.workspace.disk import TEMP_PREFIX, sha256_hex
+from letswork.hub.workspace.disk import TEMP_PREFIX, _disk_error, sha256_hex
 from letswork.hub.workspace.paths import to_relpath
 from letswork.hub.workspace.policy import change_sensitivity, git_dir_reason, git_metadata_reason
 from letswork.hub.workspace.sharing import ABSENT, GuestVersion, ignore_file_ids
@@ -169,9 +171,13 @@ def read_current(ctx: HubState, peer: Peer, path: str) -> tuple[str, str | None,
     # Git metadata by name or layout (lstat of a few names per folder, in the worker);
     # checked again right before the change reaches the disk (apply).
     ctx.workspace.check_changeable(path)
-    if not abspath.exists():
+    try:
+        st = os.stat(abspath)
+    except (FileNotFoundError, NotADirectoryError):
         return rel, None, None
-    if not abspath.is_file():
+    except OSError as exc:  # EACCES, a folder the hub may not search: not "absent"
+        raise _disk_error(exc, rel, "read") from None
+    if not stat.S_ISREG(st.st_mode):
         raise op_error(ErrorCode.NOT_A_FILE, f"'{rel}' is not a regular file")
     text, sha = ctx.workspace.read_text(rel, is_host=peer.is_host)
     return rel, text, sha

@@ -68,6 +68,38 @@ async def test_reading_a_file_the_hub_cannot_read_is_a_disk_error_saying_so(
     assert "unreadable" not in info.value.message
 
 
+async def test_a_file_in_a_folder_the_hub_cannot_search_is_a_disk_error_not_internal(
+    hub: HubFixture,
+) -> None:
+    # Found attacking issue 15's read checks (as on main): after the open's EACCES a read
+    # asked Path.is_dir, find and search Path.exists, a write Path.is_symlink and exists, and
+    # each of those raises on EACCES: every one ended as an internal error and a traceback.
+    sealed = hub.project / "sealed"
+    sealed.mkdir()
+    (sealed / "a.txt").write_text("kept\n", encoding="utf-8")
+    host = await hub.host()
+    guest = await hub.guest("alice")
+    with mode(sealed, 0o000):
+        for peer in (host, guest):
+            for op in ("read_file", "stat_file"):
+                with pytest.raises(OpError) as info:
+                    await peer.call(op, path="sealed/a.txt")
+                assert info.value.code == ErrorCode.DISK_ERROR, (op, info.value)
+                assert "permission denied" in info.value.message
+            # A search or find below it has nothing it can look at, as for a missing path.
+            for op, args in (
+                ("find_files", {"glob": "*"}),
+                ("search_files", {"pattern": "kept"}),
+            ):
+                with pytest.raises(OpError) as info:
+                    await peer.call(op, path="sealed/a.txt", **args)
+                assert info.value.code == ErrorCode.NOT_FOUND, (op, info.value)
+            with pytest.raises(OpError) as info:
+                await peer.call("write_file", path="sealed/a.txt", content="x\n")
+            assert info.value.code == ErrorCode.DISK_ERROR, info.value
+            assert "permission denied" in info.value.message
+
+
 async def test_approving_into_a_folder_the_hub_cannot_write_keeps_the_change_pending(
     hub: HubFixture,
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -21,15 +22,27 @@ from typing import Literal, NamedTuple
 from letswork.hub.workspace.disk import TEMP_PREFIX
 from letswork.hub.workspace.index import TreeIndex
 from letswork.hub.workspace.pages import PageCache
-from letswork.hub.workspace.paths import _addressable, _q, _resolve, _Resolved, to_relpath
+from letswork.hub.workspace.paths import (
+    MISSING,
+    _addressable,
+    _q,
+    _resolve,
+    _Resolved,
+    _split_relpath,
+    to_relpath,
+)
 from letswork.hub.workspace.policy import (
+    _DIR_FDS,
     SENSITIVE_PATHS,
+    folder_identity,
+    git_dir_message,
     git_dir_reason,
     git_layout_reason,
     git_metadata_reason,
     is_git_dir,
     is_git_name,
     sensitive_reason,
+    walk_plain,
 )
 from letswork.hub.workspace.sharing import SharingRules, _Chain
 from letswork.shared import limits
@@ -67,6 +80,10 @@ class WorkspaceBase:
         if not real.is_dir():
             raise UsageError(f"{root} is not a folder; run letswork in your project folder")
         self.root = real
+        self._root_str = str(real)
+        #: the project folder's (st_dev, st_ino): a read's one walk opens the root by its
+        #: path, and goes on only when it finds this folder there
+        self._root_id = folder_identity(self._root_str) or _identity(os.stat(real))
         self.max_file_bytes = max_file_bytes
         self.rules = SharingRules(real)
         #: What earlier reads learnt of each file version, so a page is not whole-file work.
@@ -88,15 +105,46 @@ class WorkspaceBase:
     # -- resolving -------------------------------------------------------------------------
 
     def _check(self, relpath: str, *, is_host: bool) -> _Resolved:
-        res = _resolve(self.root, relpath)
-        if not res.rel:
-            return res
-        real_rel = to_relpath(self.root, res.real)
-        why = (
-            git_metadata_reason(res.rel)
-            or git_metadata_reason(real_rel)
-            or git_dir_reason(self.root, real_rel)  # an lstat or so per folder
-        )
+        parts = _split_relpath(relpath)
+        walked = walk_plain(self._root_str, parts, self._root_id) if parts else None
+        if walked is not None:
+            # No symlink on the way: the path is where it leads (realpath would say so), one
+            # pass answered git layouts and the kind, and one name check covers both.
+            rel = "/".join(parts)
+            path = self.root.joinpath(*parts)
+            git_index, is_dir, seen = walked
+            res = _Resolved(rel, path, path, MISSING if seen is None else seen)
+            real_rel = rel
+            why = git_metadata_reason(rel) or (
+                None if git_index is None else git_dir_message(parts, git_index)
+            )
+            if why is None and is_host:
+                return res
+        else:
+            res = _resolve(self.root, relpath)
+            if not res.rel:
+                return res
+            real_rel = to_relpath(self.root, res.real)
+            why = git_metadata_reason(res.rel) or git_metadata_reason(real_rel)
+            is_dir = None
+            if why is None:
+                # Where the symlinks lead has none on the way (realpath resolved them), so one
+                # pass there finds git layouts and what a read must open. When it bails, that
+                # path changed since (or a folder cannot be searched): the folder-by-folder
+                # check decides, and a read that opens something there anyway is refused.
+                real_parts = [part for part in real_rel.split("/") if part]
+                real_walked = walk_plain(self._root_str, real_parts, self._root_id)
+                if real_walked is None and self._root_renewed():
+                    real_walked = walk_plain(self._root_str, real_parts, self._root_id)
+                if real_walked is None:
+                    why = git_dir_reason(self.root, real_rel)  # an lstat or so per folder
+                    if _DIR_FDS:
+                        res = dataclasses.replace(res, seen=MISSING)
+                else:
+                    git_index, is_dir, seen = real_walked
+                    if git_index is not None:
+                        why = git_dir_message(real_parts, git_index)
+                    res = dataclasses.replace(res, seen=MISSING if seen is None else seen)
         if why is not None:
             # Nobody reads git metadata through the hub, the host included; a guest gets the
             # not_shared of every unshared path, whether or not it exists.
@@ -106,7 +154,8 @@ class WorkspaceBase:
                 ErrorCode.NOT_SHARED, f"path {_q(res.rel)} is not shared by the host: {why}"
             )
         if not is_host:
-            is_dir = os.path.isdir(res.real)
+            if is_dir is None:
+                is_dir = os.path.isdir(res.real)
             if not self.rules.is_shared(res.rel, is_dir=is_dir) or (
                 real_rel != res.rel and not self.rules.is_shared(real_rel, is_dir=is_dir)
             ):
@@ -114,6 +163,16 @@ class WorkspaceBase:
                     ErrorCode.NOT_SHARED, f"path {_q(res.rel)} is not shared by the host"
                 )
         return res
+
+    def _root_renewed(self) -> bool:
+        """Whether another folder is now at the project's path, with no symlink on the way
+        (a fresh clone made there): realpath takes it for the project, so the one walk is to
+        go on in it. Its identity is then kept instead."""
+        found = folder_identity(self._root_str)
+        if found is None or found == self._root_id:
+            return False
+        self._root_id = found
+        return True
 
     def resolve(self, relpath: str, *, is_host: bool) -> Path:
         """:func:`~.paths.safe_join` plus the sharing check: ``not_shared`` for a guest.
@@ -211,7 +270,9 @@ class WorkspaceBase:
 
         :meth:`resolve` returns the real path, so it cannot answer this.
         """
-        return _resolve(self.root, relpath).lexical.is_symlink()
+        # os.path.islink, not Path.is_symlink: that raises on EACCES (a folder the hub may
+        # not search), which ended a write there as an internal error
+        return os.path.islink(_resolve(self.root, relpath).lexical)
 
     def _symlink_visible(self, path: str) -> bool:
         """Whether a guest may see a symlink: it leads to a shared path inside the root, and
@@ -363,6 +424,10 @@ class WorkspaceBase:
             if _descend(item, len(stack), max_depth):
                 sub_chain = children(item, dir_chain)
                 stack.append((iter(scan(item.path, item.rel, peer_is_host, sub_chain)), sub_chain))
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
 
 
 def _descend(item: _Item, depth: int, max_depth: int | None) -> bool:

@@ -207,12 +207,13 @@ class FileOps(WorkspaceBase):
 
     def _open_file(self, res: _Resolved) -> tuple[int, os.stat_result]:
         """An open descriptor of regular file ``res`` and its fstat, or an OpError
-        (``not_a_file``, ``too_large`` over ``max_file_bytes``, ``disk_error``). The caller
-        closes the descriptor."""
+        (``not_a_file``, ``too_large`` over ``max_file_bytes``, ``disk_error``, also when
+        the file opened is not the one the check found there). The caller closes the
+        descriptor."""
         try:
             fd = os.open(res.real, _READ_FLAGS)
         except OSError as exc:
-            if exc.errno == errno_mod.EISDIR or res.real.is_dir():
+            if exc.errno == errno_mod.EISDIR or os.path.isdir(res.real):
                 raise op_error(
                     ErrorCode.NOT_A_FILE,
                     f"{_q(res.rel)} is a folder; use list_files to see what is in it",
@@ -220,6 +221,13 @@ class FileOps(WorkspaceBase):
             raise _disk_error(exc, res.rel, "read") from None
         try:
             st = os.fstat(fd)
+            if res.seen is not None and (st.st_dev, st.st_ino) != res.seen:
+                # Not what the check found there: the path changed in between (a folder on
+                # the way swapped for a symlink out of the project, a file put in place).
+                raise op_error(
+                    ErrorCode.DISK_ERROR,
+                    f"{_q(res.rel)} changed while it was being read; read it again",
+                )
             if stat.S_ISDIR(st.st_mode):
                 raise op_error(
                     ErrorCode.NOT_A_FILE,
@@ -416,7 +424,7 @@ class FileOps(WorkspaceBase):
         except OSError as exc:
             if exc.errno == errno_mod.ENOTDIR:
                 return None
-            if exc.errno == errno_mod.EISDIR or res.real.is_dir():
+            if exc.errno == errno_mod.EISDIR or os.path.isdir(res.real):
                 raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is a folder") from None
             raise _disk_error(exc, res.rel, "read") from None
         try:

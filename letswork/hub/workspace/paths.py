@@ -118,6 +118,13 @@ class _Resolved:
     rel: str  # "/"-joined components, "" for the root
     lexical: Path  # root joined with the components; symlinks not followed
     real: Path  # os.path.realpath(lexical); inside root
+    #: (st_dev, st_ino) of the entry the check found at the path (:data:`MISSING`: none), so
+    #: that a read can tell it opened that one; None when the check did not look (symlinks)
+    seen: tuple[int, int] | None = None
+
+
+#: :attr:`_Resolved.seen` of a path where the check found nothing.
+MISSING = (-1, -1)
 
 
 def _resolve(root: Path, relpath: str) -> _Resolved:

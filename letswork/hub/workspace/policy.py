@@ -29,6 +29,7 @@ import errno
 import functools
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,12 +39,15 @@ __all__ = [
     "SENSITIVE_PATHS",
     "change_sensitivity",
     "fold_name",
+    "folder_identity",
+    "git_dir_message",
     "git_dir_reason",
     "git_layout_reason",
     "git_metadata_reason",
     "is_git_dir",
     "is_git_name",
     "sensitive_reason",
+    "walk_plain",
 ]
 
 #: Code points HFS+ ignores when it compares names (git's ``is_hfs_dotgit`` list):
@@ -147,6 +151,7 @@ _DIR_FDS = (
 _O_FOLDER = (
     getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 )
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 #: Answers "does this name exist in the folder" (``lstat``, no symlink followed).
 _Has = Callable[[str], bool]
@@ -222,11 +227,113 @@ def git_dir_reason(root: Path, relpath: str) -> str | None:
     index = _first_folder(str(root), parts, lambda _, has: _git_dir_in(has))
     if index is None:
         return None
+    return git_dir_message(parts, index)
+
+
+def git_dir_message(parts: Sequence[str], index: int) -> str:
+    """:func:`git_dir_reason`'s answer when the folder ``parts[:index]`` is a git directory."""
     where = "/".join(parts[:index]) or "the project root"
     return (
         f"{where!r} is a git repository's metadata (HEAD with objects/ and refs/, or "
         "with commondir); letswork never shares, reads or writes it"
     )
+
+
+def folder_identity(path: str) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of the folder at absolute ``path`` reached with no symlink on the
+    way (each name opened ``O_NOFOLLOW`` from the one above), or None: a symlink on the way,
+    not a folder, or no folder descriptors."""
+    if not _DIR_FDS:
+        return None  # pragma: no cover - platforms without dir_fd (Windows)
+    try:
+        fd = os.open(os.sep, _O_FOLDER)
+    except OSError:  # pragma: no cover - the filesystem root
+        return None
+    try:
+        for name in path.split(os.sep):
+            if name:
+                below = os.open(name, _O_FOLDER | _O_NOFOLLOW, dir_fd=fd)
+                os.close(fd)
+                fd = below
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return st.st_dev, st.st_ino
+
+
+def walk_plain(
+    root: str, parts: Sequence[str], root_id: tuple[int, int] | None = None
+) -> tuple[int | None, bool, tuple[int, int] | None] | None:
+    """One pass down ``root/parts`` for a read's checks, when no symlink is on the way.
+
+    Each name is looked up (``lstat``) in its folder's descriptor, and each folder that
+    exists is asked whether git takes it for a git directory (:func:`is_git_dir`), from
+    ``root`` (index 0) down to ``root/parts`` itself, as :func:`git_dir_reason` does; nothing
+    exists below the first name that does not.
+
+    Returns:
+        ``(index, is_dir, seen)``: the index of the first git directory as
+        :func:`git_dir_reason` counts it (None: none), and, when there is none, whether
+        ``root/parts`` is a folder and the ``(st_dev, st_ino)`` of what is there (None when
+        nothing is).
+        None when a name on the way is a symlink, the platform has no folder descriptors, or
+        a lookup failed otherwise (a permission, a race), or ``root`` is not the folder
+        ``root_id`` (its :func:`folder_identity`) names: the caller then resolves the path
+        the general way (``realpath``), whose answer this one equals when it answers.
+
+    ``root`` itself is opened by its path, symlinks followed: ``root_id`` is what tells that
+    the project folder, or one above it, was not swapped for a symlink out of it (found
+    attacking this walk: every read was served from where such a symlink led).
+
+    Without a symlink ``realpath`` of the joined path is the joined path itself, and no
+    symlink loop is possible; so this pass replaces ``realpath`` (an ``lstat`` per name of the
+    whole path, the root's own included), the ``stat`` for loops, :func:`git_dir_reason`'s own
+    walk and an ``isdir``: about half the system calls of a read's checks.
+    """
+    if not _DIR_FDS:
+        return None  # pragma: no cover - platforms without dir_fd (Windows)
+    try:
+        fd = os.open(root, _O_FOLDER)
+    except OSError:
+        return None
+    try:
+        if root_id is not None:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != root_id:
+                return None
+        if _git_dir_in(functools.partial(_has_at, fd)):
+            return 0, True, None
+        if not parts:  # the root itself
+            st = os.fstat(fd)
+            return None, True, (st.st_dev, st.st_ino)
+        last = len(parts) - 1
+        for index, name in enumerate(parts):
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                    return None, False, None  # nothing exists from here down
+                return None
+            if stat.S_ISLNK(st.st_mode):
+                return None
+            if not stat.S_ISDIR(st.st_mode):
+                # A file (or other entry) ends the path, or nothing exists below it.
+                return None, False, (st.st_dev, st.st_ino) if index == last else None
+            try:
+                below = os.open(name, _O_FOLDER | _O_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                return None  # swapped since the lstat: the general way decides
+            os.close(fd)
+            fd = below
+            if _git_dir_in(functools.partial(_has_at, fd)):
+                return index + 1, True, None
+            if index == last:
+                return None, True, (st.st_dev, st.st_ino)
+        raise AssertionError("unreachable: the last name returns")
+    finally:
+        os.close(fd)
 
 
 def git_layout_reason(root: Path, relpath: str) -> str | None:

@@ -246,8 +246,10 @@ class SearchOps(WorkspaceBase):
         matches_glob = _compile_glob(glob)
         limit = _result_limit(max_results)
         res = self._check(path, is_host=is_host)
-        if not res.real.is_dir():
-            if not res.real.exists():
+        # os.path's answers, not Path's: Path.is_dir and exists raise on EACCES (a path in a
+        # folder the hub may not search), which ended the request as an internal error.
+        if not os.path.isdir(res.real):
+            if not os.path.exists(res.real):
                 raise _not_found(res.rel)
             name = res.rel.rsplit("/", 1)[-1]
             return ([res.rel] if matches_glob(name) else []), False
@@ -317,12 +319,12 @@ class SearchOps(WorkspaceBase):
         res = self._check(path, is_host=is_host)
         stop = should_stop or _never
         files: Iterator[tuple[str, str, int] | None]
-        if res.real.is_dir():
+        if os.path.isdir(res.real):  # not Path.is_dir: as in find_files
             base = to_relpath(self.root, res.real)
             walk = self._walk(res, is_host=is_host, max_depth=None, breadth_first=False)
             files = _search_set(walk, len(base) + 1 if base else 0, matches_glob)
-        elif res.lexical.is_symlink() or not res.real.exists():
-            if not res.real.exists():
+        elif os.path.islink(res.lexical) or not os.path.exists(res.real):
+            if not os.path.exists(res.real):
                 raise _not_found(res.rel)
             files = iter(())
         else:
@@ -433,10 +435,14 @@ class SearchOps(WorkspaceBase):
         created, a folder swapped for a symlink out of the project, all before the watcher
         reports them. Only files with matches pay this (their number is capped by
         ``max_results``); the identity check after the policy's means that a swap back
-        between the read and the check shows too.
+        between the read and the check shows too. The identity is the one the check itself
+        found at the path (:attr:`_Resolved.seen`): a lookup of the path after the check
+        could go through a folder swapped for a symlink out since.
         """
         try:
             res = self._check(rel, is_host=is_host)
+            if res.seen is not None:
+                return res.seen == ident
             st = os.lstat(res.lexical)
         except (OpError, OSError, ValueError):
             return False
