@@ -225,15 +225,21 @@ def _glob_filter(glob: str) -> _Re2Filter | None:
 
 
 def _glob_lines(quick: _Re2Filter) -> Any:
-    """``quick``'s regex for many paths at once, one a line: ``^`` at each line's start, and
-    RE2's ``never_nl``, so no match runs on past a line's end (the same answer as matching
-    the lines one by one). None when RE2 refuses it."""
+    """``quick``'s regex for many paths at once, one a line: each match is a run of
+    consecutive lines ``quick`` matches, each with its ``"\\n"``.
+
+    ``quick`` is matched from each line's start (``^``) under RE2's ``never_nl``, so no part
+    of it runs on past a line's end (the same answer as matching the lines one by one); the
+    rest of the line is ``[^\\n]*`` and its end ``\\C``, any byte, the one way to name a line
+    end that ``never_nl`` lets match. A run is one RE2 call: a folder of 1,000 matching
+    files costs one call, not 1,000. None when RE2 refuses it.
+    """
     options = re2.Options()
     options.log_errors = False
     options.never_capture = True
     options.never_nl = True
     try:
-        return re2._Regexp("(?m)^(?:" + quick.source + ")", options)._regexp
+        return re2._Regexp("(?m)(?:^(?:" + quick.source + r")[^\n]*\C)+", options)._regexp
     except re2.error:
         return None
 
@@ -310,8 +316,8 @@ class SearchOps(WorkspaceBase):
         stop: Callable[[], bool],
     ) -> tuple[list[str], bool]:
         """:meth:`find_files` below folder ``base`` from ``listed``, matched by ``rx`` (from
-        :func:`_glob_lines`): one RE2 call per match, in walk order, so a cut keeps the same
-        paths a walk keeps."""
+        :func:`_glob_lines`): one RE2 call per run of matching lines, in walk order, so a cut
+        keeps the same paths a walk keeps."""
         text = listed.under(base)
         prefix = base + "/" if base else ""
         symlinks = frozenset() if is_host else listed.symlinks
@@ -320,18 +326,23 @@ class SearchOps(WorkspaceBase):
         while pos < size:
             if stop():
                 return sorted(found), True
-            start = rx.Match(_UNANCHORED, text, pos, size)[0][0]
+            start, pos = rx.Match(_UNANCHORED, text, pos, size)[0]
             if start < 0:
                 break
-            end = text.index(b"\n", start)
-            pos = end + 1
-            rel = prefix + text[start:end].decode("utf-8")
-            if rel in symlinks and not self._symlink_visible(os.path.join(self.root, rel)):
-                continue
-            if len(found) >= limit:
+            run = text[start : pos - 1].decode("utf-8").split("\n")
+            if prefix:
+                run = [prefix + rel for rel in run]
+            if symlinks:
+                run = [rel for rel in run if rel not in symlinks or self._visible(rel)]
+            room = limit - len(found)
+            if len(run) > room:
+                found += run[:room]
                 return sorted(found), True
-            found.append(rel)
+            found += run
         return sorted(found), False
+
+    def _visible(self, rel: str) -> bool:
+        return self._symlink_visible(os.path.join(self.root, rel))
 
     # -- searching -------------------------------------------------------------------------
 

@@ -27,20 +27,20 @@ def _indexed(root: Path, **kwargs: int) -> Workspace:
 
 
 def _scan_lines(glob: str, paths: list[str]) -> list[str]:
-    """The paths :func:`_glob_lines` finds in ``paths`` joined one a line, as find does."""
+    """The paths :func:`_glob_lines` finds in ``paths`` joined one a line, a run of matching
+    lines at a time, as find does."""
     quick = _glob_filter(glob)
     if quick is None:
         return []
     rx = _glob_lines(quick)
     text = "".join(p + "\n" for p in paths).encode()
-    found, pos = [], 0
+    found: list[str] = []
+    pos = 0
     while pos < len(text):
-        start = rx.Match(re2._Anchor.UNANCHORED, text, pos, len(text))[0][0]
+        start, pos = rx.Match(re2._Anchor.UNANCHORED, text, pos, len(text))[0]
         if start < 0:
             break
-        end = text.index(b"\n", start)
-        found.append(text[start:end].decode())
-        pos = end + 1
+        found += text[start : pos - 1].decode().split("\n")
     return found
 
 
@@ -70,6 +70,7 @@ def test_a_glob_match_never_runs_across_a_line_end() -> None:
     # "[!/]*" would span "b\nc" were a line end an ordinary character.
     assert _scan_lines("a*c", ["ab", "c", "abc"]) == ["abc"]
     assert _scan_lines("a/**/c", ["a/b", "c/d", "a/x/c"]) == ["a/x/c"]
+    assert _scan_lines("*", ["é", "b", "c/d"]) == ["é", "b", "c/d"]  # one run, no byte cut
 
 
 def test_the_lines_below_a_folder_are_its_run_relative_to_it() -> None:
