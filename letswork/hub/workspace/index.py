@@ -75,6 +75,8 @@ MAX_PENDING_PATHS = 50_000
 SYNC_DEADLINE_SECONDS = 60.0
 
 _Kind = Literal["file", "dir", "symlink"]
+#: Lines of a file list encoded at once while it is made.
+_CHUNK_LINES = 4096
 
 
 class _Folder(Protocol):
@@ -611,6 +613,9 @@ class TreeIndex:
             return made
 
     def _flatten(self, generation: int, *, is_host: bool) -> FileList:
+        # Lines are encoded a few thousand at a time: the list of every line as a str would
+        # double the peak (20 MiB more for a 6 MiB list), and the freed heap stays in RSS.
+        chunks: list[bytes] = []
         lines: list[str] = []
         symlinks: list[str] = []
         top = self._root.kids
@@ -627,10 +632,14 @@ class TreeIndex:
                 lines.append(prefix + kid.name)
                 if kid.kind == "symlink":
                     symlinks.append(lines[-1])
+                if len(lines) >= _CHUNK_LINES:
+                    chunks.append(("\n".join(lines) + "\n").encode("utf-8"))
+                    lines = []
             else:
                 stack.pop()
-        text = "\n".join(lines).encode("utf-8") + b"\n" if lines else b""
-        return FileList(generation, text, frozenset(symlinks))
+        if lines:
+            chunks.append(("\n".join(lines) + "\n").encode("utf-8"))
+        return FileList(generation, b"".join(chunks), frozenset(symlinks))
 
     def paths(self) -> dict[str, bool]:
         """Every indexed path and whether it is shared (tests, and the property test)."""

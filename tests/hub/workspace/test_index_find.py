@@ -160,3 +160,16 @@ def test_removed_entries_give_their_path_bytes_back(tree: Path) -> None:
     index.note("b/c/d")
     index.sync()
     assert index._path_bytes == before
+
+
+@pytest.mark.parametrize("glob", ["*\n*", "a\n", "*.py\n!*", "**/\n", "\n*"])
+def test_a_glob_holding_a_line_end_answers_as_a_walk_does(tree: Path, glob: str) -> None:
+    fresh = Workspace(tree)
+    for is_host in (True, False):
+        try:
+            walked = fresh.find_files(glob, is_host=is_host)
+        except Exception as exc:  # refused the same way
+            with pytest.raises(type(exc)):
+                _indexed(tree).find_files(glob, is_host=is_host)
+            continue
+        assert _indexed(tree).find_files(glob, is_host=is_host) == walked
