@@ -33,13 +33,16 @@ def _scan_lines(glob: str, paths: list[str]) -> list[str]:
     if quick is None:
         return []
     rx = _glob_lines(quick)
+    assert rx is not None
+    first, run = rx
     text = "".join(p + "\n" for p in paths).encode()
     found: list[str] = []
     pos = 0
     while pos < len(text):
-        start, pos = rx.Match(re2._Anchor.UNANCHORED, text, pos, len(text))[0]
+        start = first.Match(re2._Anchor.UNANCHORED, text, pos, len(text))[0][0]
         if start < 0:
             break
+        pos = run.Match(re2._Anchor.ANCHOR_START, text, start, len(text))[0][1]
         found += text[start : pos - 1].decode().split("\n")
     return found
 
