@@ -34,6 +34,9 @@ _MAX_MATCH_TEXT = 300
 
 _UNANCHORED = re2._Anchor.UNANCHORED
 _ANCHOR_START = re2._Anchor.ANCHOR_START
+#: ``find_files`` takes a run of matching paths at most this many bytes (then to a line's
+#: end) at a time.
+_RUN_WINDOW_BYTES = 64 * 1024
 
 #: A search reads this much of a file first: a NUL in it makes the file binary, skipped unread.
 _HEAD_BYTES = 8192
@@ -336,7 +339,10 @@ class SearchOps(WorkspaceBase):
             start = first.Match(_UNANCHORED, text, pos, size)[0][0]
             if start < 0:
                 break
-            pos = whole_run.Match(_ANCHOR_START, text, start, size)[0][1]
+            # At most a window of whole lines per call, so that a cut at max_results does
+            # not decode the rest of a long run (every path matches "*").
+            window = text.find(b"\n", start + _RUN_WINDOW_BYTES) + 1 or size
+            pos = whole_run.Match(_ANCHOR_START, text, start, window)[0][1]
             if pos <= start:  # cannot be: the line at start matches
                 break
             run = text[start : pos - 1].decode("utf-8").split("\n")

@@ -176,3 +176,23 @@ def test_a_glob_holding_a_line_end_answers_as_a_walk_does(tree: Path, glob: str)
                 _indexed(tree).find_files(glob, is_host=is_host)
             continue
         assert _indexed(tree).find_files(glob, is_host=is_host) == walked
+
+
+@pytest.mark.parametrize("window", [1, 12, 10**6])
+def test_runs_taken_a_window_at_a_time_give_the_walks_answer(
+    tree: Path, window: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import letswork.hub.workspace.search as search_module
+
+    for i in range(30):
+        _write(tree, f"many/{i:02}.py")
+    monkeypatch.setattr(search_module, "_RUN_WINDOW_BYTES", window)
+    fresh = Workspace(tree)
+    ws = _indexed(tree)
+    for is_host in (True, False):
+        for glob, cap in (("*", 1000), ("*", 7), ("*.py", 31), ("many/*", 30), ("many/*", 29)):
+            found = ws.find_files(glob, is_host=is_host, max_results=cap)
+            assert found == fresh.find_files(glob, is_host=is_host, max_results=cap)
+        assert ws.find_files("*.py", path="many", is_host=is_host, max_results=5) == (
+            fresh.find_files("*.py", path="many", is_host=is_host, max_results=5)
+        )
