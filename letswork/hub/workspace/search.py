@@ -278,10 +278,10 @@ class SearchOps(WorkspaceBase):
         ``glob`` uses gitignore syntax against the path relative to ``path``: ``*.py`` matches
         at any depth, ``src/*.py`` only directly in ``src``, ``**`` spans folders.
         ``max_results`` is capped at ``limits.MAX_RESULTS``. ``should_stop`` is asked before
-        each entry of the walk (with the folder's index on, before each match); when it
-        returns true the walk ends there (cut short).
+        each entry of the walk (with the folder's index on, before each run of matching
+        paths); when it returns true the walk ends there (cut short).
 
-        With the folder's index on, one RE2 scan of its :class:`~.index.FileList` replaces
+        With the folder's index on, RE2 scans of the peer's :class:`~.index.FileList` replace
         the walk: the same paths, cut at the same place.
         """
         quick = _glob_filter(glob)
