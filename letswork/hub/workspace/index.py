@@ -410,6 +410,7 @@ class TreeIndex:
                 self.updates += 1
             except Exception as exc:
                 self.ready = False
+                self._lists = {}  # nothing reads them while the index is off
                 log.warning("the file index is off, requests walk the folder: %s", exc)
             finally:
                 self._stop = _never

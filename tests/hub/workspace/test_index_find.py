@@ -143,10 +143,12 @@ def test_an_update_over_the_path_bytes_turns_the_index_off(tree: Path) -> None:
     index = TreeIndex(ws, max_path_bytes=full._path_bytes + 10)
     index.build()
     ws.index = index
+    index.file_list(is_host=True)
     _write(tree, "a/a-long-enough-name.py")
     index.note("a/a-long-enough-name.py")
     assert ws.find_files("*.py", is_host=True) == Workspace(tree).find_files("*.py", is_host=True)
     assert not index.ready
+    assert not index._lists  # its file lists are freed with it
 
 
 def test_removed_entries_give_their_path_bytes_back(tree: Path) -> None:
