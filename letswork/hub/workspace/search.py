@@ -336,11 +336,16 @@ class SearchOps(WorkspaceBase):
         while pos < size:
             if stop():
                 return sorted(found), True
-            start = first.Match(_UNANCHORED, text, pos, size)[0][0]
+            # At most a window of whole lines per call: the search for the next matching
+            # line, so that should_stop is asked at least once a window (a crafted glob
+            # where RE2's DFA gives up costs seconds per MiB of crafted paths), and the run,
+            # so that a cut at max_results does not decode the rest of a long run (every
+            # path matches "*").
+            window = text.find(b"\n", pos + _RUN_WINDOW_BYTES) + 1 or size
+            start = first.Match(_UNANCHORED, text, pos, window)[0][0]
             if start < 0:
-                break
-            # At most a window of whole lines per call, so that a cut at max_results does
-            # not decode the rest of a long run (every path matches "*").
+                pos = window
+                continue
             window = text.find(b"\n", start + _RUN_WINDOW_BYTES) + 1 or size
             pos = whole_run.Match(_ANCHOR_START, text, start, window)[0][1]
             if pos <= start:  # cannot be: the line at start matches

@@ -198,3 +198,27 @@ def test_runs_taken_a_window_at_a_time_give_the_walks_answer(
         assert ws.find_files("*.py", path="many", is_host=is_host, max_results=5) == (
             fresh.find_files("*.py", path="many", is_host=is_host, max_results=5)
         )
+
+
+def test_a_scan_without_matches_still_asks_should_stop_a_window_at_a_time(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A crafted glob can cost RE2 seconds per MiB of crafted paths (its DFA gives up): one
+    # scan of a 64 MiB list for the first match would run far past the search deadline,
+    # which the walk asked before every entry.
+    import letswork.hub.workspace.search as search_module
+
+    for i in range(30):
+        _write(tree, f"many/{i:02}.py")
+    monkeypatch.setattr(search_module, "_RUN_WINDOW_BYTES", 16)
+    ws = _indexed(tree)
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 2
+
+    for is_host in (True, False):
+        asked.clear()
+        assert ws.find_files("*.none", is_host=is_host, should_stop=stop) == ([], True)
+        assert len(asked) == 3
