@@ -611,6 +611,8 @@ class TreeIndex:
             self._lists.pop(is_host, None)  # the old text is freed before the new one is made
             made = self._flatten(generation, is_host=is_host)
             self._lists[is_host] = made
+            if not self.ready:  # turned off meanwhile, its lists freed: not this one either
+                self._lists.pop(is_host, None)
             return made
 
     def _flatten(self, generation: int, *, is_host: bool) -> FileList:

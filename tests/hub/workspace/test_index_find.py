@@ -4,6 +4,7 @@ what matching them one by one gives; the lists follow the index; the index's byt
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,35 @@ def test_a_scan_without_matches_still_asks_should_stop_a_window_at_a_time(
         asked.clear()
         assert ws.find_files("*.none", is_host=is_host, should_stop=stop) == ([], True)
         assert len(asked) == 3
+
+
+def test_a_file_list_made_while_the_index_turns_off_is_not_kept(tree: Path) -> None:
+    # A find made the guests' list while an update went over the cap: the update freed the
+    # lists, then the find stored its own, kept for the rest of the session by an index that
+    # no request reads (up to MAX_INDEX_PATH_BYTES).
+    ws = Workspace(tree)
+    full = TreeIndex(ws)
+    full.build()
+    index = TreeIndex(ws, max_path_bytes=full._path_bytes + 10)
+    index.build()
+    flattening, go = threading.Event(), threading.Event()
+    flatten = index._flatten
+
+    def held(generation: int, *, is_host: bool) -> FileList:
+        made = flatten(generation, is_host=is_host)
+        flattening.set()
+        assert go.wait(10)
+        return made
+
+    index._flatten = held  # type: ignore[method-assign]
+    finder = threading.Thread(target=index.file_list, kwargs={"is_host": False})
+    finder.start()
+    assert flattening.wait(10)
+    _write(tree, "a/a-long-enough-name.py")
+    index.note("a/a-long-enough-name.py")
+    index.sync()  # over the cap: off, its lists freed
+    assert not index.ready
+    go.set()
+    finder.join(10)
+    assert not index.ready
+    assert not index._lists
