@@ -285,7 +285,10 @@ class SearchOps(WorkspaceBase):
         the walk: the same paths, cut at the same place.
         """
         quick = _glob_filter(glob)
-        matches_glob = _compile_glob(glob)
+
+        def matches_glob(rel: str) -> bool:
+            return quick is not None and quick.match(rel)
+
         limit = _result_limit(max_results)
         res = self._check(path, is_host=is_host)
         if not res.real.is_dir():

@@ -255,3 +255,28 @@ def test_a_file_list_made_while_the_index_turns_off_is_not_kept(tree: Path) -> N
     finder.join(10)
     assert not index.ready
     assert not index._lists
+
+
+def test_a_find_compiles_its_glob_once(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pathspec compiles a glob with Python's re and RE2 compiles it again: up to a second
+    # for a 1,024-character glob of wide classes ("[Ā-\uffff]" 200 times), on the one worker
+    # guests' searches share.
+    import letswork.hub.workspace.search as search_module
+
+    made: list[str] = []
+
+    class Counted(_Spec):
+        def __init__(self, lines: list[str]) -> None:
+            made.append(lines[0])
+            super().__init__(lines)
+
+    monkeypatch.setattr(search_module, "_Spec", Counted)
+    for ws in (Workspace(tree), _indexed(tree)):
+        made.clear()
+        assert ws.find_files("*.py", is_host=False)[0] == [
+            "a-b/z.py",
+            "a/x.py",
+            "b/c/w.py",
+            "link.py",
+        ]
+        assert made == ["*.py"]
