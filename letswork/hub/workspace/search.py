@@ -279,7 +279,8 @@ class SearchOps(WorkspaceBase):
         at any depth, ``src/*.py`` only directly in ``src``, ``**`` spans folders.
         ``max_results`` is capped at ``limits.MAX_RESULTS``. ``should_stop`` is asked before
         each entry of the walk (with the folder's index on, before each run of matching
-        paths); when it returns true the walk ends there (cut short).
+        paths and each 64 KiB of paths scanned); when it returns true the walk ends there
+        (cut short).
 
         With the folder's index on, RE2 scans of the peer's :class:`~.index.FileList` replace
         the walk: the same paths, cut at the same place.
