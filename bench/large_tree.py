@@ -1,11 +1,15 @@
 """The large-tree section (issue 15): start-up and ``find_files`` on a tree of real packages.
 
     python -m bench.large_tree --files 100000          # alone
+    python -m bench.large_tree --sdists --git          # the issue's tree, with git's floor
     python -m bench --only index                       # as a section of the full run
 
-The tree is installed site-packages hard-linked (copied across filesystems) into a work folder,
-repeated under ``copies/<n>/`` until it holds ``--files`` files, with a root ``.gitignore`` and
-one in every top-level package so guests' answers go through nested ignore files.
+The tree is installed site-packages (or, with ``--sdists``, the unpacked sdists of Django,
+sympy, botocore and ansible: the issue's tree, some 57,000 files, downloaded once into
+``~/.cache/letswork-bench/sdists`` by ``pip download``) hard-linked (copied across filesystems)
+into a work folder, repeated under ``copies/<n>/`` until it holds ``--files`` files, with a root
+``.gitignore`` and one in every top-level folder so guests' answers go through nested ignore
+files.
 
 Figures, each pair measured in the same run:
 
@@ -17,7 +21,10 @@ Figures, each pair measured in the same run:
   whole tree) and the first 200 matches of a common word;
 * **find_files** at the hub level (a guest and the host over a real connection): the index on
   and off in alternating rounds of the same hub, for the first 1,000 matches of ``**/*.py`` and
-  for a glob no path matches (the whole tree); ``git ls-files`` as the floor with ``--git``;
+  for a glob no path matches (the whole tree); with ``--git``, ``git ls-files '*.py'`` (a git
+  index kept outside the tree) as the floor, in alternating rounds with the workspace's
+  ``find_files`` of *all* the matches of ``**/*.py`` (the op's 1,000-result cap lifted: the op
+  has no paging), and the hub-level whole-tree glob as a ratio to it, guest and host;
 * **memory**: the RSS of ``letswork start`` (a subprocess) once its index is on, and with 8
   guests connected; its time to the join line.
 
@@ -33,6 +40,8 @@ import os
 import shutil
 import site
 import subprocess
+import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -43,19 +52,50 @@ from letswork.client.connection import HubConnection
 from letswork.hub.app import HubConfig, RunningHub
 from letswork.hub.workspace import Workspace, ripgrep
 from letswork.local import statedir
-from letswork.shared import invite
+from letswork.shared import invite, limits
 from letswork.shared.limits import Limits
 
 #: Calls per round; the index on and off take turns, one round each.
 ROUND = 5
 
 
-def make_large_tree(dest: Path, min_files: int) -> int:
-    """Hard-link every file of the installed site-packages into ``dest`` (again under
-    ``copies/<n>/`` until it holds ``min_files``); returns how many files it holds."""
+#: The issue's tree: sdists of these, unpacked.
+SDISTS = ("django", "sympy", "botocore", "ansible")
+#: Where ``--sdists`` keeps what it downloads and unpacks, across runs.
+SDIST_CACHE = Path.home() / ".cache" / "letswork-bench" / "sdists"
+
+
+def unpacked_sdists(cache: Path = SDIST_CACHE) -> Path:
+    """The folder holding :data:`SDISTS` unpacked, one folder each, downloading (``pip
+    download --no-binary :all:``) and unpacking only what ``cache`` lacks.
+
+    Raises:
+        subprocess.CalledProcessError: pip could not fetch them (no network, no index).
+    """
+    cache.mkdir(parents=True, exist_ok=True)
+    missing = [name for name in SDISTS if not list(cache.glob(f"{name}-*.tar.gz"))]
+    if missing:
+        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
+        subprocess.run([*pip, "--dest", str(cache), *missing], check=True)
+    out = cache / "unpacked"
+    for archive in sorted(cache.glob("*.tar.gz")):
+        folder = out / archive.name.removesuffix(".tar.gz")
+        if not folder.exists():
+            part = out / (folder.name + ".part")
+            shutil.rmtree(part, ignore_errors=True)
+            with tarfile.open(archive) as tar:
+                tar.extractall(part, filter="data")
+            part.rename(folder)
+    return out
+
+
+def make_large_tree(dest: Path, min_files: int, bases: list[Path] | None = None) -> int:
+    """Hard-link every file under ``bases`` (the installed site-packages by default) into
+    ``dest`` (again under ``copies/<n>/`` until it holds ``min_files``); returns how many
+    files it holds."""
     dest.mkdir(parents=True, exist_ok=True)
     sources: list[tuple[Path, Path]] = []
-    for base in map(Path, site.getsitepackages()):
+    for base in bases or map(Path, site.getsitepackages()):
         for path in sorted(base.rglob("*")):
             if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
                 sources.append((path, path.relative_to(base)))
@@ -82,13 +122,27 @@ def make_large_tree(dest: Path, min_files: int) -> int:
 
 
 async def bench_large_tree(
-    work: Path, n_files: int, results: dict[str, Any], *, git: bool = False, rounds: int = 4
+    work: Path,
+    n_files: int,
+    results: dict[str, Any],
+    *,
+    git: bool = False,
+    rounds: int = 4,
+    sdists: bool = False,
 ) -> None:
     """Fill ``results["large_tree"]``; see the module's docstring."""
     tree = work / "large-tree"
     t0 = time.perf_counter()
-    n = make_large_tree(tree, n_files)
-    out: dict[str, Any] = {"files": n, "tree_build_s": time.perf_counter() - t0}
+    n = make_large_tree(tree, n_files, [unpacked_sdists()] if sdists else None)
+    out: dict[str, Any] = {
+        "files": n,
+        "tree_build_s": time.perf_counter() - t0,
+        "source": "sdists of " + ", ".join(SDISTS) if sdists else "site-packages",
+    }
+    git_dir = work / "large-tree.git" if git and shutil.which("git") else None
+    if git_dir is not None:  # before the hub watches: its index is outside the tree
+        _git(git_dir, tree, "init", "-q")
+        _git(git_dir, tree, "add", "-A")
     os.environ["LETSWORK_STATE_DIR"] = str(work / "state-large-tree")
     config = HubConfig(
         project=tree,
@@ -155,21 +209,58 @@ async def bench_large_tree(
                 "ratio_walk_over_index": walked["p50"] / indexed["p50"],
             }
     out["find_files"] = finds
+    if git_dir is not None:
+        out["find_floor"] = _find_floor(ws, git_dir, tree, rounds, finds)
     out["search"] = await _search_figures(ws, peers, tree, rounds)
-    if git and shutil.which("git"):
-        subprocess.run(["git", "init", "-q"], cwd=tree, check=True)
-        subprocess.run(["git", "add", "-A"], cwd=tree, check=True)
-        ls = []
-        for _ in range(5):
-            t0 = time.perf_counter()
-            subprocess.run(["git", "ls-files", "*.py"], cwd=tree, capture_output=True, check=True)
-            ls.append(time.perf_counter() - t0)
-        out["git_ls_files_py_ms"] = summary(ls)
     for conn in peers.values():
         await conn.close()
     await hub.stop()
     out.update(await _as_a_process(work, tree))
     results["large_tree"] = out
+
+
+def _git(git_dir: Path, tree: Path, *args: str) -> bytes:
+    return subprocess.run(
+        ["git", f"--git-dir={git_dir}", f"--work-tree={tree}", *args],
+        cwd=tree,
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+def _find_floor(
+    ws: Workspace, git_dir: Path, tree: Path, rounds: int, finds: dict[str, Any]
+) -> dict[str, Any]:
+    """``git ls-files '*.py'`` next to the workspace's ``find_files('**/*.py')`` of every
+    match (guest and host, the result cap lifted), in alternating rounds; and the hub-level
+    whole-tree figures of ``finds`` as ratios to git."""
+    times: dict[str, list[float]] = {"git": [], "guest": [], "host": []}
+    counts: dict[str, int] = {}
+    capped = limits.MAX_RESULTS
+    limits.MAX_RESULTS = 10**9  # find_files reads it at each call
+    try:
+        for _ in range(rounds):
+            for _ in range(ROUND):
+                t0 = time.perf_counter()
+                listed = _git(git_dir, tree, "ls-files", "*.py")
+                times["git"].append(time.perf_counter() - t0)
+                counts["git"] = listed.count(b"\n")
+                for who in ("guest", "host"):
+                    t0 = time.perf_counter()
+                    paths, cut = ws.find_files("**/*.py", max_results=10**9, is_host=who == "host")
+                    times[who].append(time.perf_counter() - t0)
+                    assert not cut
+                    counts[who] = len(paths)
+    finally:
+        limits.MAX_RESULTS = capped
+    git_ms = summary(times["git"])
+    out: dict[str, Any] = {"git_ls_files_py_ms": git_ms, "paths": counts}
+    for who in ("guest", "host"):
+        out[f"{who}_all_py_ms"] = summary(times[who])
+        out[f"{who}_all_py_over_git"] = out[f"{who}_all_py_ms"]["p50"] / git_ms["p50"]
+        whole = finds[f"{who}_whole_tree"]["index_ms"]["p50"]
+        out[f"{who}_whole_tree_over_git"] = whole / git_ms["p50"]
+    return out
 
 
 #: What each search figure looks for: a word in no file (the whole tree is read), and a
@@ -294,8 +385,17 @@ def print_large_tree(r: dict[str, Any]) -> None:
             f"{lt.get('process_with_index_kib', 0) / 1024:.1f} MiB, and 8 guests "
             f"{lt.get('process_with_index_and_8_peers_kib', 0) / 1024:.1f} MiB"
         )
-    if "git_ls_files_py_ms" in lt:
-        print(f"  git ls-files '*.py': {lt['git_ls_files_py_ms']['p50']:.1f}ms")
+    floor = lt.get("find_floor")
+    if floor:
+        git_ms = floor["git_ls_files_py_ms"]["p50"]
+        print(f"  git ls-files '*.py': {git_ms:.1f}ms ({floor['paths']['git']} paths)")
+        for who in ("guest", "host"):
+            print(
+                f"  find_files {who} all of **/*.py (workspace, cap lifted) "
+                f"{floor[f'{who}_all_py_ms']['p50']:.1f}ms = "
+                f"{floor[f'{who}_all_py_over_git']:.2f}x git ({floor['paths'][who]} paths); "
+                f"whole tree (hub) {floor[f'{who}_whole_tree_over_git']:.2f}x git"
+            )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -303,11 +403,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--files", type=int, default=100_000, help="files in the tree")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of each find_files")
     parser.add_argument("--git", action="store_true", help="also time git ls-files (slow)")
+    parser.add_argument(
+        "--sdists",
+        action="store_true",
+        help="build the tree from sdists of " + ", ".join(SDISTS) + " (downloaded once)",
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     a = parser.parse_args(argv)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="letswork-bench-") as tmp:
-        asyncio.run(bench_large_tree(Path(tmp), a.files, results, git=a.git, rounds=a.rounds))
+        asyncio.run(
+            bench_large_tree(
+                Path(tmp), a.files, results, git=a.git, rounds=a.rounds, sdists=a.sdists
+            )
+        )
     print_large_tree(results)
     if a.out:
         a.out.write_text(json.dumps(results, indent=2), encoding="utf-8")

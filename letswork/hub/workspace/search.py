@@ -19,8 +19,9 @@ import re2
 from letswork.hub.workspace import ripgrep
 from letswork.hub.workspace.base import WorkspaceBase, _Item, _never
 from letswork.hub.workspace.disk import _READ_FLAGS, _not_found, _read_fd
+from letswork.hub.workspace.index import FileList
 from letswork.hub.workspace.paths import _q, to_relpath
-from letswork.hub.workspace.sharing import _MATCH_ALL, _Spec
+from letswork.hub.workspace.sharing import _MATCH_ALL, _Re2Filter, _Spec
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError, op_error
 from letswork.shared.protocol.files import SearchFilesResult, SearchMatch
@@ -30,6 +31,12 @@ __all__ = ["SearchOps"]
 #: Longest ``text`` of a :class:`SearchMatch`; longer lines are cut around the match.
 _MAX_MATCH_TEXT = 300
 
+
+_UNANCHORED = re2._Anchor.UNANCHORED
+_ANCHOR_START = re2._Anchor.ANCHOR_START
+#: ``find_files`` takes a run of matching paths at most this many bytes (then to a line's
+#: end) at a time.
+_RUN_WINDOW_BYTES = 64 * 1024
 
 #: A search reads this much of a file first: a NUL in it makes the file binary, skipped unread.
 _HEAD_BYTES = 8192
@@ -196,6 +203,12 @@ def _compile_re2(source: str, case_sensitive: bool, *, regex: bool) -> Any:
 
 def _compile_glob(glob: str) -> Callable[[str], bool]:
     """A gitignore-style matcher: ``*.py`` matches at any depth, ``src/**/x`` from the start."""
+    quick = _glob_filter(glob)
+    return lambda rel: quick is not None and quick.match(rel)
+
+
+def _glob_filter(glob: str) -> _Re2Filter | None:
+    """The RE2 filter of :func:`_compile_glob` (None: no path matches)."""
     if not glob.strip():
         raise op_error(ErrorCode.INVALID, "glob is empty; try '*.py' or 'src/**/*.ts'")
     if len(glob) > limits.MAX_SHORT_TEXT_CHARS:
@@ -212,8 +225,32 @@ def _compile_glob(glob: str) -> Callable[[str], bool]:
     # One pattern, never negated ("!" is escaped above): the path matches the glob exactly
     # when its RE2 filter matches. The spec's own matching is left out: it is Python's re
     # with pathspec before 1.0.
-    quick = spec.quick
-    return lambda rel: quick is not None and quick.match(rel)
+    return spec.quick
+
+
+def _glob_lines(quick: _Re2Filter) -> tuple[Any, Any] | None:
+    """``quick``'s regexes for many paths at once, one a line: the first finds the next line
+    ``quick`` matches; the second, anchored there, the run of consecutive such lines, each
+    with its ``"\\n"``.
+
+    ``quick`` is matched from each line's start (``^``) under RE2's ``never_nl``, so no part
+    of it runs on past a line's end (the same answer as matching the lines one by one); the
+    rest of the line is ``[^\\n]*`` and its end ``\\C``, any byte, the one way to name a line
+    end that ``never_nl`` lets match. A run is two RE2 calls: a folder of 1,000 matching
+    files costs two calls, not 1,000. Two, not one unanchored call for the run: that one
+    scans each run again backwards to find where it starts, twice the time. None when RE2
+    refuses them.
+    """
+    options = re2.Options()
+    options.log_errors = False
+    options.never_capture = True
+    options.never_nl = True
+    try:
+        first = re2._Regexp("(?m)^(?:" + quick.source + ")", options)._regexp
+        run = re2._Regexp("(?m)(?:^(?:" + quick.source + r")[^\n]*\C)+", options)._regexp
+    except re2.error:
+        return None
+    return first, run
 
 
 class SearchOps(WorkspaceBase):
@@ -241,9 +278,18 @@ class SearchOps(WorkspaceBase):
         ``glob`` uses gitignore syntax against the path relative to ``path``: ``*.py`` matches
         at any depth, ``src/*.py`` only directly in ``src``, ``**`` spans folders.
         ``max_results`` is capped at ``limits.MAX_RESULTS``. ``should_stop`` is asked before
-        each entry of the walk; when it returns true the walk ends there (cut short).
+        each entry of the walk (with the folder's index on, before each run of matching
+        paths and each 64 KiB of paths scanned); when it returns true the walk ends there
+        (cut short).
+
+        With the folder's index on, RE2 scans of the peer's :class:`~.index.FileList` replace
+        the walk: the same paths, cut at the same place.
         """
-        matches_glob = _compile_glob(glob)
+        quick = _glob_filter(glob)
+
+        def matches_glob(rel: str) -> bool:
+            return quick is not None and quick.match(rel)
+
         limit = _result_limit(max_results)
         res = self._check(path, is_host=is_host)
         # os.path's answers, not Path's: Path.is_dir and exists raise on EACCES (a path in a
@@ -257,6 +303,13 @@ class SearchOps(WorkspaceBase):
         cut = len(base) + 1 if base else 0
         found: list[str] = []
         stop = should_stop or _never
+        index = self.index
+        rx = _glob_lines(quick) if quick is not None and index is not None else None
+        if index is not None and rx is not None and index.ready:
+            index.sync()
+            if index.ready and index.holds(base, is_host=is_host):
+                listed = index.file_list(is_host=is_host)
+                return self._find_listed(listed, rx, base, limit, is_host=is_host, stop=stop)
         for item in self._walk(res, is_host=is_host, max_depth=None, breadth_first=False):
             if stop():
                 return sorted(found), True
@@ -266,6 +319,57 @@ class SearchOps(WorkspaceBase):
                 return sorted(found), True
             found.append(item.rel)
         return sorted(found), False
+
+    def _find_listed(
+        self,
+        listed: FileList,
+        rx: tuple[Any, Any],
+        base: str,
+        limit: int,
+        *,
+        is_host: bool,
+        stop: Callable[[], bool],
+    ) -> tuple[list[str], bool]:
+        """:meth:`find_files` below folder ``base`` from ``listed``, matched by ``rx`` (from
+        :func:`_glob_lines`): two RE2 calls per run of matching lines, in walk order, so a cut
+        keeps the same paths a walk keeps."""
+        first, whole_run = rx
+        text = listed.under(base)
+        prefix = base + "/" if base else ""
+        symlinks = frozenset() if is_host else listed.symlinks
+        found: list[str] = []
+        pos, size = 0, len(text)
+        while pos < size:
+            if stop():
+                return sorted(found), True
+            # At most a window of whole lines per call: the search for the next matching
+            # line, so that should_stop is asked at least once a window (a crafted glob
+            # where RE2's DFA gives up costs seconds per MiB of crafted paths), and the run,
+            # so that a cut at max_results does not decode the rest of a long run (every
+            # path matches "*").
+            window = text.find(b"\n", pos + _RUN_WINDOW_BYTES) + 1 or size
+            start = first.Match(_UNANCHORED, text, pos, window)[0][0]
+            if start < 0:
+                pos = window
+                continue
+            window = text.find(b"\n", start + _RUN_WINDOW_BYTES) + 1 or size
+            pos = whole_run.Match(_ANCHOR_START, text, start, window)[0][1]
+            if pos <= start:  # cannot be: the line at start matches
+                break
+            run = text[start : pos - 1].decode("utf-8").split("\n")
+            if prefix:
+                run = [prefix + rel for rel in run]
+            if symlinks:
+                run = [rel for rel in run if rel not in symlinks or self._visible(rel)]
+            room = limit - len(found)
+            if len(run) > room:
+                found += run[:room]
+                return sorted(found), True
+            found += run
+        return sorted(found), False
+
+    def _visible(self, rel: str) -> bool:
+        return self._symlink_visible(os.path.join(self.root, rel))
 
     # -- searching -------------------------------------------------------------------------
 

@@ -39,8 +39,18 @@ def _answers(ws: Workspace, *, is_host: bool) -> dict[str, Any]:
     out["find"] = ws.find_files("*", is_host=is_host)
     out["find_cut"] = ws.find_files("*", is_host=is_host, max_results=2)
     out["find_txt"] = ws.find_files("**/*.txt", is_host=is_host)
+    for folder in ("a", "a/c", "b"):  # "a" next to "a-b" and "a.txt" in some trees
+        out[f"find_in_{folder}"] = _find_in(ws, folder, is_host=is_host)
     out["search"] = ws.search_files("x", is_host=is_host)
     return out
+
+
+def _find_in(ws: Workspace, folder: str, *, is_host: bool) -> Any:
+    """``find_files`` below ``folder``, cut at 2, or the error's code and message."""
+    try:
+        return ws.find_files("*", path=folder, is_host=is_host, max_results=2)
+    except OpError as exc:
+        return str(exc)
 
 
 def _walk_set(ws: Workspace, *, is_host: bool) -> set[str]:
