@@ -157,6 +157,10 @@ class HubConnection:
         #: reconnecting (set before ``leave``, after which the hub closes the link).
         self.reconnect = True
         self.hello: dict[str, Any] = {}
+        #: The hub's event log of this identity (its token) and the ``seq`` of the last event
+        #: received from it: sent in the next ``hello``, the hub replays what came after.
+        self.events_log: str | None = None
+        self.events_seen = 0
         self.last_error: str | None = None
         self.close_code: int | None = None
         self.attempt = 0
@@ -252,7 +256,10 @@ class HubConnection:
         self._faulted = False
         self._reader = asyncio.create_task(self._read_loop(ws, session))
         try:
-            hello, model = await self._call("hello", {"name": self.name, "client": self.client})
+            cursor = {"log": self.events_log, "after": self.events_seen} if self.events_log else {}
+            hello, model = await self._call(
+                "hello", {"name": self.name, "client": self.client, "events": cursor}
+            )
         except BaseException:
             await self._drop()
             raise
@@ -530,6 +537,9 @@ class HubConnection:
                 model = parse_result(op, raw)
             except ProtocolError as exc:
                 raise _hub_fault(f"a malformed reply to '{op}'", exc) from None
+            if isinstance(model, HelloResult):
+                # Here, not in connect(): the replay that follows is read before it resumes.
+                self._follow_log(model.events_log, model.events_seq)
             future.set_result((raw, model))
         else:
             err = message.error or {}
@@ -553,10 +563,13 @@ class HubConnection:
             except ProtocolError as exc:
                 raise _hub_fault(f"a malformed '{event.name}' event", exc) from None
             if isinstance(data, AdmittedData):
+                self._follow_log(data.events_log, event.seq)
                 if data.resume_secret:
                     self._adopt_resume_secret(bytes.fromhex(data.resume_secret))
                 self._admitted.set()
                 self.state = "connected"
+        if self.events_log is not None:
+            self.events_seen = max(self.events_seen, event.seq)
         if self._on_event is not None:
             try:
                 result = self._on_event(event)
@@ -564,6 +577,12 @@ class HubConnection:
                     await result
             except Exception:  # the handler's bug must not cost the connection
                 log.exception("the on_event callback failed on a %r event", event.name[:64])
+
+    def _follow_log(self, token: str | None, seq: int) -> None:
+        """Adopt the event log ``token`` the hub numbers this identity's events in: a new one
+        starts at ``seq``; the same one keeps the cursor (its replay follows)."""
+        if token is not None and token != self.events_log:
+            self.events_log, self.events_seen = token, seq
 
     async def wait_admitted(self, timeout: float | None = None) -> None:
         """Wait until the host admits this guest (returns at once if already admitted)."""

@@ -266,7 +266,10 @@ class HubCore(HubState):
 
     def after_reply(self, peer: Peer, now: float) -> bool:
         """What must follow the reply to ``peer``'s request
-        (:func:`letswork.hub.ops.messages.after_reply`); True when the session ended."""
+        (:func:`letswork.hub.ops.messages.after_reply`); True when the session ended.
+        Events its identity missed while away go first (``hello``'s replay)."""
+        if peer.replay is not None:
+            self.replay_events(peer)
         return messages.after_reply(self, peer, now)
 
     def note_disk_change(self, abspath: str, change: str, now: float) -> None:

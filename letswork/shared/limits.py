@@ -271,6 +271,17 @@ MAX_UNSENT_BYTES_PER_PEER = 32 * MiB
 #: at 125 ms.
 REPLY_BYTES_PER_REQUEST = 160 * KiB
 
+# What the hub keeps of the events each identity was sent, so a channel that reconnects
+# receives what it missed while it was down (issue 16; hub/eventlog.py).
+#: Events an identity's log keeps; past it the oldest go, and a reconnecting channel is told
+#: how many it lost.
+MAX_EVENT_LOG_ENTRIES = 1000
+#: Bytes of event data (as compact JSON) an identity's log keeps; past it the oldest go.
+MAX_EVENT_LOG_BYTES = 2 * MiB
+#: Identities (the host and guests) with an event log; past it the log of the identity that
+#: has been offline longest is dropped (its channel is told its events were lost).
+MAX_EVENT_LOGS = 64
+
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
@@ -320,6 +331,9 @@ class Limits:
     search_workers: int = SEARCH_WORKERS
     file_workers: int = FILE_WORKERS
     host_workers: int = HOST_WORKERS
+    event_log_entries: int = MAX_EVENT_LOG_ENTRIES
+    event_log_bytes: int = MAX_EVENT_LOG_BYTES
+    event_logs: int = MAX_EVENT_LOGS
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -51,6 +51,7 @@ def remove_guest(ctx: HubState, target: Peer, now: float, reason: str | None, wh
     ctx.send(target, "kicked", {"reason": reason})
     ctx._close(target, crypto.CloseCode.REMOVED, why)
     ctx.disconnect(target, now, why)
+    ctx.events.forget(target.guest_id)
 
 
 def kick(ctx: HubState, peer: Peer, args: NameReasonArgs, now: float) -> NameResult:
