@@ -130,6 +130,7 @@ def record_admission(ctx: HubState, peer: Peer, now: float) -> str:
     ):
         ctx.buckets.pop(gone, None)
         ctx.events.forget(gone)
+        ctx.release_guest_locks(gone)
         release_claims(ctx, gone, now)  # a forgotten identity's tasks go back to the board
     peer.bucket = ctx.buckets.setdefault(peer.guest_id, own)
     return secret.hex()

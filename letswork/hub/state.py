@@ -163,7 +163,9 @@ class HubState:
         return admitted < self.limits.max_peers
 
     def disconnect(self, peer: Peer, now: float, reason: str = "disconnected") -> None:
-        """Forget a connection: release its (non-change) locks and tell the others.
+        """Forget a connection and tell the others. A host connection's locks end with it; a
+        guest's belong to the guest and stay until they expire, across a disconnect (see
+        :meth:`release_guest_locks` for the ends that are sooner: leave, kick, revoke).
 
         From here on the peer's requests are refused, and its file work in flight stops.
         """
@@ -171,8 +173,9 @@ class HubState:
         self.greeting.pop(peer.peer_id, None)
         if self.peers.pop(peer.peer_id, None) is None:
             return
-        for lock in self.locks.release_all(peer.guest_id if not peer.is_host else peer.peer_id):
-            self.broadcast_lock_released(lock, "left")
+        if peer.is_host:
+            for lock in self.locks.release_all(peer.peer_id):
+                self.broadcast_lock_released(lock, "left")
         if peer.state in ("admitted", "awaiting_admission"):
             self.broadcast(
                 "peer_left",
@@ -182,6 +185,14 @@ class HubState:
             )
         if peer.admitted:  # a waiting guest adds no row (its join was never logged either)
             self.audit(peer, "leave", now, reason=reason)
+
+    def release_guest_locks(self, guest_id: str) -> int:
+        """Release the (non-change) locks of a guest that left the session for good (leave,
+        kick, revoke, a forgotten identity); returns how many."""
+        released = self.locks.release_all(guest_id)
+        for lock in released:
+            self.broadcast_lock_released(lock, "left")
+        return len(released)
 
     def audit(self, peer: Peer | None, kind: str, now: float, **detail: Any) -> None:
         actor = "host" if peer is None or peer.is_host else peer.name

@@ -41,3 +41,57 @@ async def test_another_spelling_of_a_locked_path_is_still_locked(
     with pytest.raises(OpError) as info:
         await guest.call("write_file", path=spelling, content="sneaky\n")
     assert info.value.code == ErrorCode.LOCKED
+
+
+# Locks across a disconnect (issue 16, item 2): a guest's lock belongs to the guest and
+# outlives its connection until it expires; a host's belongs to the host's connection.
+
+
+async def test_a_guests_lock_outlives_its_connection_and_is_still_its_own_after_it_returns(
+    hub: HubFixture,
+) -> None:
+    host = await hub.host()
+    alice = await hub.guest("alice")
+    bob = await hub.guest("bob")
+    await alice.call("lock_file", path="notes.txt")
+    await alice.conn.close()
+    await host.wait_event("peer_left", lambda d: d["name"] == "alice")
+    status = await host.call("status")
+    assert [(lk["path"], lk["holder"]) for lk in status["locks"]] == [("notes.txt", "alice")]
+    with pytest.raises(OpError) as info:
+        await bob.call("edit_file", path="notes.txt", old_string="alpha", new_string="a")
+    assert info.value.code == ErrorCode.LOCKED
+    await alice.conn.connect()  # with the resume secret it was given: the same guest
+    assert await alice.call("unlock_file", path="notes.txt") == {"released": True}
+    released = await host.wait_event("lock_released", lambda d: d["path"] == "notes.txt")
+    assert released.data["reason"] == "unlocked"
+
+
+async def test_a_host_connections_lock_ends_when_that_connection_closes(
+    hub: HubFixture,
+) -> None:
+    dashboard = await hub.host()
+    channel = await hub.host()
+    await channel.call("lock_file", path="notes.txt")
+    await channel.conn.close()
+    released = await dashboard.wait_event("lock_released", lambda d: d["path"] == "notes.txt")
+    assert released.data["reason"] == "left"
+    assert (await dashboard.call("status"))["locks"] == []
+
+
+async def test_kicking_a_guest_releases_its_locks(hub: HubFixture) -> None:
+    host = await hub.host()
+    alice = await hub.guest("alice")
+    await alice.call("lock_file", path="notes.txt")
+    await host.call("kick", name="alice")
+    released = await host.wait_event("lock_released", lambda d: d["path"] == "notes.txt")
+    assert released.data["reason"] == "left"
+    assert (await host.call("status"))["locks"] == []
+
+
+async def test_a_guest_that_leaves_releases_its_locks(hub: HubFixture) -> None:
+    host = await hub.host()
+    alice = await hub.guest("alice")
+    await alice.call("lock_file", path="notes.txt")
+    assert (await alice.call("leave"))["locks_released"] == 1
+    assert (await host.call("status"))["locks"] == []
