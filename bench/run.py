@@ -286,6 +286,7 @@ async def bench_end_to_end(
         )
     timings: dict[str, list[float]] = {}
     floor: dict[str, list[float]] = {}
+    disk: dict[str, list[float]] = {}  # the honest floor: a plain MCP server on the disk
     payloads: dict[str, str] = {}
     payload_file = work / "payloads.json"
 
@@ -311,9 +312,19 @@ async def bench_end_to_end(
             )
             payloads["approve_change"] = await host.call("approve_change", {"id": change_id(first)})
             payload_file.write_text(json.dumps(payloads), encoding="utf-8")
-            async with mcp_session(
-                [str(ROOT / "bench" / "floor_server.py"), str(payload_file)], dict(os.environ)
-            ) as fl:
+            async with (
+                mcp_session(
+                    [str(ROOT / "bench" / "floor_server.py"), str(payload_file)], dict(os.environ)
+                ) as fl,
+                mcp_session(
+                    [
+                        str(ROOT / "bench" / "disk_floor_server.py"),
+                        str(project),
+                        str(work / "disk-floor-stage"),
+                    ],
+                    dict(os.environ),
+                ) as dk,
+            ):
                 for key, (tool, make_args) in ops.items():
                     n = iterations if "1024k" not in key else max(10, iterations // 5)
                     counter = iter(range(n + 10))
@@ -334,18 +345,24 @@ async def bench_end_to_end(
                     async def fonce(key: str = key, args: Any = floor_args) -> None:
                         await fl.call(key, args)
 
+                    async def donce(tool: str = tool, make: Any = make_args) -> None:
+                        await dk.call(tool, make(0))
+
                     lw: list[float] = []
                     fs: list[float] = []
+                    ds: list[float] = []
                     while len(lw) < n:  # rounds under the pending-change caps
                         batch = min(ROUND, n - len(lw))
                         lw += await timed(once, batch, warmup=0 if lw else 3)
                         fs += await timed(fonce, batch, warmup=0 if fs else 3)
+                        ds += await timed(donce, batch, warmup=0 if ds else 3)
                         for cid in proposed:
                             await host.call("reject_change", {"id": cid, "reason": "bench"})
                         proposed.clear()
-                    timings[key], floor[key] = lw, fs
-                # approve_change: propose, then time the approval, then one floor call.
+                    timings[key], floor[key], disk[key] = lw, fs, ds
+                # approve_change: propose, then time the approval, then one call of each floor.
                 timings["approve_change"], floor["approve_change"] = [], []
+                disk["approve_change"] = []
                 for i in range(max(10, iterations // 2)):
                     text = await guest.call(
                         "write_file", {"path": f"approve/{i}.txt", "content": text_of(10 * KiB)}
@@ -357,12 +374,25 @@ async def bench_end_to_end(
                     t0 = time.perf_counter()
                     await fl.call("approve_change", {"id": cid, "_key": "approve_change"})
                     floor["approve_change"].append(time.perf_counter() - t0)
+                    text = await dk.call(
+                        "write_file",
+                        {"path": f"disk-floor/approve/{i}.txt", "content": text_of(10 * KiB)},
+                    )
+                    t0 = time.perf_counter()
+                    await dk.call("approve_change", {"id": change_id(text)})
+                    disk["approve_change"].append(time.perf_counter() - t0)
     finally:
         stop_hub(hub)
     table = {}
     for key in timings:
-        lw_s, fs_s = summary(timings[key]), summary(floor[key])
-        table[key] = {"letswork": lw_s, "floor": fs_s, "ratio_p50": lw_s["p50"] / fs_s["p50"]}
+        lw_s, fs_s, dk_s = summary(timings[key]), summary(floor[key]), summary(disk[key])
+        table[key] = {
+            "letswork": lw_s,
+            "floor": fs_s,
+            "ratio_p50": lw_s["p50"] / fs_s["p50"],
+            "disk_floor": dk_s,
+            "ratio_disk_p50": lw_s["p50"] / dk_s["p50"],
+        }
     results["end_to_end"] = table
     # What one read_file result carries: the channel pages at 60,000 characters, so the
     # "1024k" read through MCP is the first page of the 1 MiB file (the hub section reads it
@@ -722,12 +752,16 @@ def print_table(r: dict[str, Any]) -> None:
         f"Python {r['machine']['python']})"
     )
     if "end_to_end" in r:
-        print(f"\n{'op':<18}{'letswork p50':>13}{'p95':>9}{'p99':>9}{'floor p50':>11}{'ratio':>7}")
+        print(
+            f"\n{'op':<18}{'letswork p50':>13}{'p95':>9}{'p99':>9}{'floor p50':>11}{'ratio':>7}"
+            f"{'disk floor p50':>16}{'ratio':>7}"
+        )
         for op, row in r["end_to_end"].items():
-            lw, fl = row["letswork"], row["floor"]
+            lw, fl, dk = row["letswork"], row["floor"], row["disk_floor"]
             print(
                 f"{op:<18}{lw['p50']:>11.2f}ms{lw['p95']:>7.2f}ms{lw['p99']:>7.2f}ms"
                 f"{fl['p50']:>9.2f}ms{row['ratio_p50']:>6.2f}x"
+                f"{dk['p50']:>14.2f}ms{row['ratio_disk_p50']:>6.2f}x"
             )
     if "read_result_chars" in r:
         print(

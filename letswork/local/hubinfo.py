@@ -17,16 +17,35 @@ from letswork.local import statedir
 
 
 def hub_info(project: Path) -> dict[str, Any] | None:
-    """The running hub's ``hub.json`` for ``project``, or None when no hub runs there."""
+    """The running hub's ``hub.json`` for ``project``, or None when no hub runs there.
+
+    A file that is not what :func:`write_hub_info` writes (not a JSON object, ``pid`` not an
+    integer, ``local_url`` not a string, ``host_url`` present but not a string) counts as no
+    hub: any process of the user can write it, and its readers index it without checks.
+    """
     state = statedir.project_state(project)
     try:
-        info: dict[str, Any] = json.loads(state.hub_info_path.read_text(encoding="utf-8"))
+        info = json.loads(state.hub_info_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    pid = info.get("pid")
-    if not isinstance(pid, int) or not _pid_alive(pid):
+    if not _well_formed(info):
         return None
-    return info
+    if not _pid_alive(info["pid"]):
+        return None
+    return dict(info)
+
+
+def _well_formed(info: object) -> bool:
+    if not isinstance(info, dict):
+        return False
+    pid, local, host = info.get("pid"), info.get("local_url"), info.get("host_url")
+    return (
+        isinstance(pid, int)
+        and not isinstance(pid, bool)
+        and pid > 0
+        and isinstance(local, str)
+        and (host is None or isinstance(host, str))
+    )
 
 
 def write_hub_info(state: statedir.ProjectState, info: dict[str, Any]) -> None:

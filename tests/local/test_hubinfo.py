@@ -48,3 +48,22 @@ def test_a_hub_json_whose_process_is_gone_or_unreadable_is_no_hub(tmp_path: Path
     for text in ("not json", '{"pid": "1"}', "{}"):
         statedir.write_private_text(state.hub_info_path, text)
         assert hub_info(tmp_path) is None, text
+
+
+def test_a_hub_json_that_is_not_what_the_hub_writes_is_no_hub(tmp_path: Path) -> None:
+    state = statedir.project_state(tmp_path)
+    me = os.getpid()
+    for text in (
+        "[1, 2]",
+        "null",
+        '"text"',
+        json.dumps({**_info(me), "pid": True}),
+        json.dumps({**_info(me), "pid": 0}),
+        json.dumps({**_info(me), "local_url": 5}),
+        json.dumps({**_info(me), "host_url": ["ws://x"]}),
+        json.dumps({k: v for k, v in _info(me).items() if k != "local_url"}),
+    ):
+        statedir.write_private_text(state.hub_info_path, text)
+        assert hub_info(tmp_path) is None, text
+    statedir.write_private_text(state.hub_info_path, json.dumps(_info(me)))
+    assert hub_info(tmp_path) == _info(me)
