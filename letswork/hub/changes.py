@@ -173,7 +173,8 @@ def read_current(ctx: HubState, peer: Peer, path: str) -> tuple[str, str | None,
         return rel, None, None
     if not abspath.is_file():
         raise op_error(ErrorCode.NOT_A_FILE, f"'{rel}' is not a regular file")
-    text, sha = ctx.workspace.read_text(rel, is_host=peer.is_host)
+    # Whole, up to max_text_bytes: the hub's own work (an edit, a diff), not a reply.
+    text, sha = ctx.workspace.read_text(rel, is_host=peer.is_host, whole=True)
     return rel, text, sha
 
 
@@ -679,7 +680,7 @@ def diff_to_current(ctx: HubState, row: ChangeRow) -> str:
     """The diff from the file as it is now to the change's result (file work)."""
     current_text: str | None
     try:
-        current_text, _ = ctx.workspace.read_text(row.path, is_host=True)
+        current_text, _ = ctx.workspace.read_text(row.path, is_host=True, whole=True)
     except OpError:
         current_text = None
     new_text = row.content.decode("utf-8") if row.content is not None else None

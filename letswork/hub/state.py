@@ -107,6 +107,9 @@ class HubState:
         self.limits = limits or Limits()
         store.limits = self.limits  # its rings and caps (issue 13, item 8)
         self.workspace = Workspace(root, max_file_bytes=self.limits.max_file_bytes)
+        self.workspace.max_text_bytes = max(
+            self.limits.max_text_file_bytes, self.limits.max_file_bytes
+        )
         # Guests' versions of ignore files outlive the hub (issue 13, item 2).
         self.workspace.rules.set_guest_versions(store.guest_ignore_versions())
         self.locks = LockTable(

@@ -15,6 +15,10 @@ MiB = 1024 * KiB
 MAX_FRAME_BYTES = 4 * MiB
 #: Largest file a read returns or a write/edit may produce, in bytes.
 MAX_FILE_BYTES = 1 * MiB
+#: Largest text file letswork reads (in pages), searches and edits, in bytes (issue 16):
+#: ``MAX_FILE_BYTES`` caps what crosses the wire (a page, a whole-file read or write), not
+#: the files.
+MAX_TEXT_FILE_BYTES = 64 * MiB
 #: Highest value ``--max-file-size`` may set; the catalogue's content fields allow this much,
 #: and the hub enforces the configured (usually lower) limit with ``too_large``.
 MAX_FILE_BYTES_CEILING = 3 * MiB
@@ -289,6 +293,7 @@ class Limits:
 
     max_frame_bytes: int = MAX_FRAME_BYTES
     max_file_bytes: int = MAX_FILE_BYTES
+    max_text_file_bytes: int = MAX_TEXT_FILE_BYTES
     max_peers: int = MAX_PEERS
     rate_per_second: float = RATE_PER_SECOND
     rate_burst: int = RATE_BURST

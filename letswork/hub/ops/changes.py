@@ -61,7 +61,8 @@ def edit_file(ctx: HubState, peer: Peer, args: EditFileArgs, now: float) -> Step
         new_text = apply_edit(
             old_text, args.old_string, args.new_string, replace_all=args.replace_all
         )
-        check_text(new_text.encode("utf-8"), max_bytes=ctx.limits.max_file_bytes)
+        # An edit's result never crosses the wire whole: files up to max_text_bytes.
+        check_text(new_text.encode("utf-8"), max_bytes=ctx.workspace.max_text_bytes)
         return draft("edit", path, None, sha, old_text, new_text)
 
     return (yield from change_steps(ctx, peer, now, prepare, args.path, head=args.diff_head))

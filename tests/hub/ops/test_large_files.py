@@ -1,0 +1,106 @@
+"""Files over one reply's limit (``max_file_bytes``, 1 MiB), up to ``MAX_TEXT_FILE_BYTES``,
+over real connections (issue 16, item 3): they read in pages, stat, search and edit; a
+whole-file write stays capped."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from letswork.shared.errors import ErrorCode, OpError
+from letswork.shared.limits import MAX_FILE_BYTES, MAX_TEXT_FILE_BYTES
+from tests.support.hubs import HubFixture
+
+LINES = 60_000  # about 3.4 MiB, over MAX_FILE_BYTES
+
+
+def lock_file(project: Path) -> bytes:
+    """A package-lock.json-like file of LINES lines, over one reply's limit."""
+    body = "".join(
+        f'    "node_modules/pkg-{i:05}": {{"version": "1.0.{i}"}},\n' for i in range(LINES)
+    )
+    data = ("{\n" + body + "}\n").encode("utf-8")
+    assert MAX_FILE_BYTES < len(data) < MAX_TEXT_FILE_BYTES
+    (project / "package-lock.json").write_bytes(data)
+    return data
+
+
+async def test_a_file_over_one_replys_limit_reads_in_pages_with_the_whole_files_hash(
+    hub: HubFixture,
+) -> None:
+    data = lock_file(hub.project)
+    guest = await hub.guest("alice", "viewer")
+    first = await guest.call("read_file", path="package-lock.json", limit=3)
+    middle = await guest.call("read_file", path="package-lock.json", offset=30_001, limit=1)
+    last = await guest.call("read_file", path="package-lock.json", offset=LINES + 1)
+    assert first["text"] == '{\n    "node_modules/pkg-00000": {"version": "1.0.0"},\n' + (
+        '    "node_modules/pkg-00001": {"version": "1.0.1"},\n'
+    )
+    assert middle["text"] == '    "node_modules/pkg-30000": {"version": "1.0.30000"},\n'
+    assert last["text"] == "}\n"
+    sha = hashlib.sha256(data).hexdigest()
+    assert {p["sha256"] for p in (first, middle, last)} == {sha}
+    assert {p["total_lines"] for p in (first, middle, last)} == {LINES + 2}
+    assert first["size"] == len(data) and first["truncated"] and not last["truncated"]
+
+
+async def test_a_page_of_a_large_file_without_a_budget_still_fits_one_reply(
+    hub: HubFixture,
+) -> None:
+    lock_file(hub.project)
+    guest = await hub.guest("alice", "viewer")
+    page = await guest.call("read_file", path="package-lock.json")  # no limit, no max_chars
+    assert 0 < len(page["text"]) <= MAX_FILE_BYTES // 4
+    assert page["truncated"]
+    assert page["offset"] + page["lines"] < page["total_lines"]
+
+
+async def test_stat_file_of_a_large_file_gives_its_size_lines_and_hash(hub: HubFixture) -> None:
+    data = lock_file(hub.project)
+    guest = await hub.guest("alice", "viewer")
+    facts = await guest.call("stat_file", path="package-lock.json")
+    assert (facts["size"], facts["total_lines"], facts["text"]) == (len(data), LINES + 2, True)
+    assert facts["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+async def test_search_finds_a_line_in_a_large_file(hub: HubFixture) -> None:
+    lock_file(hub.project)
+    guest = await hub.guest("alice", "viewer")
+    found = await guest.call("search_files", pattern="pkg-45678")
+    assert [(m["path"], m["line"]) for m in found["matches"]] == [("package-lock.json", 45_680)]
+    assert found["files_scanned"] >= 1
+
+
+async def test_edit_file_changes_one_line_of_a_large_file_and_the_host_applies_it(
+    hub: HubFixture,
+) -> None:
+    data = lock_file(hub.project)
+    guest = await hub.guest("alice", "editor")
+    host = await hub.host()
+    old = '"node_modules/pkg-12345": {"version": "1.0.12345"}'
+    new = '"node_modules/pkg-12345": {"version": "2.0.0"}'
+    proposed = await guest.call(
+        "edit_file", path="package-lock.json", old_string=old, new_string=new
+    )
+    assert proposed["status"] == "pending"
+    change_id = proposed["change"]["id"]
+    detail = await host.call("get_change", id=change_id)
+    diff = detail["change"]["diff"]
+    assert f"-    {old},\n+    {new},\n" in diff and len(diff) < 2000
+    await host.call("approve_change", id=change_id)
+    after = (hub.project / "package-lock.json").read_bytes()
+    assert after == data.replace(old.encode(), new.encode())
+    json.loads(after.decode().replace(",\n}", "\n}"))  # still the same structure
+
+
+async def test_a_whole_file_write_over_one_replys_limit_is_still_refused(
+    hub: HubFixture,
+) -> None:
+    host = await hub.host()
+    with pytest.raises(OpError) as caught:
+        await host.call("write_file", path="big.txt", content="x" * (MAX_FILE_BYTES + 1))
+    assert caught.value.code == ErrorCode.TOO_LARGE
+    assert not (hub.project / "big.txt").exists()
