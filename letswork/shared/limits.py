@@ -281,7 +281,7 @@ REPLY_BYTES_PER_REQUEST = 160 * KiB
 #: how many it lost.
 MAX_EVENT_LOG_ENTRIES = 1000
 #: Bytes of event data (as compact JSON) an identity's log keeps; past it the oldest go.
-MAX_EVENT_LOG_BYTES = 2 * MiB
+MAX_EVENT_LOG_BYTES = 1 * MiB
 #: Identities (the host and guests) with an event log; past it the log of the identity that
 #: has been offline longest is dropped (its channel is told its events were lost).
 MAX_EVENT_LOGS = 64

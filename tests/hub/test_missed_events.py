@@ -205,3 +205,24 @@ def test_a_log_that_is_full_of_connected_identities_keeps_them_all() -> None:
     logs.open("host", online=set())
     logs.open("g1", online={"host"})
     assert sorted(logs.idents()) == ["g1", "host"]
+
+
+async def test_a_cursor_naming_another_identitys_log_replays_nothing_of_it(
+    tmp_path: Path,
+) -> None:
+    async with running_hub(make_project(tmp_path / "p")) as fx:
+        host = await fx.host()
+        bob = await fx.guest("bob")
+        mallory = await fx.guest("mallory")
+        await set_vars(host, "seen-by-all")
+        await mallory.wait_event("var_changed")
+        await mallory.conn.close()
+        # mallory comes back naming bob's log, from before everything bob was sent
+        mallory.conn.events_log, mallory.conn.events_seen = bob.conn.events_log, 0
+        mallory.events.clear()
+        await mallory.conn.connect()
+        await set_vars(host, "after")
+        await mallory.wait_event("var_changed", lambda d: d["key"] == "after")
+    assert bob.conn.events_log != mallory.conn.events_log
+    assert [e.data["key"] for e in mallory.events if e.name == "var_changed"] == ["after"]
+    assert not [e for e in mallory.events if e.name == "events_missed"]
