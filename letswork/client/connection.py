@@ -161,6 +161,7 @@ class HubConnection:
         #: received from it: sent in the next ``hello``, the hub replays what came after.
         self.events_log: str | None = None
         self.events_seen = 0
+        self._send_events = True  # False for a hub older than the event log
         self.last_error: str | None = None
         self.close_code: int | None = None
         self.attempt = 0
@@ -256,10 +257,7 @@ class HubConnection:
         self._faulted = False
         self._reader = asyncio.create_task(self._read_loop(ws, session))
         try:
-            cursor = {"log": self.events_log, "after": self.events_seen} if self.events_log else {}
-            hello, model = await self._call(
-                "hello", {"name": self.name, "client": self.client, "events": cursor}
-            )
+            hello, model = await self._hello()
         except BaseException:
             await self._drop()
             raise
@@ -279,6 +277,23 @@ class HubConnection:
         self.attempt = 0
         self.last_error = None
         return hello
+
+    async def _hello(self) -> tuple[dict[str, Any], Any]:
+        """``hello``, with this identity's events cursor unless the hub is older than the
+        event log (it refuses ``events`` as an unknown field; asked again without it, and
+        not sent to it again: a refused request did nothing)."""
+        args: dict[str, Any] = {"name": self.name, "client": self.client}
+        if self._send_events:
+            cursor = {"log": self.events_log, "after": self.events_seen}
+            args["events"] = cursor if self.events_log else {}
+        try:
+            return await self._call("hello", args)
+        except OpError as exc:
+            if "events" not in args or exc.data.get("field") != "args.events":
+                raise
+            self._send_events = False
+            del args["events"]
+            return await self._call("hello", args)
 
     async def _handshake(self, ws: ClientConnection) -> crypto.Session:
         hs = crypto.ClientHandshake(self._secret)

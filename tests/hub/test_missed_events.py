@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 from letswork.client.connection import HubConnection
 from letswork.hub.eventlog import EventLog, EventLogs
 from letswork.shared import invite
 from letswork.shared.limits import Limits
 from letswork.shared.protocol.wire import Event
+from tests.support.fake_hub import FakeLink, fake_hub, good_result
 from tests.support.hubs import Client, HubFixture, check_event, make_project, running_hub
 from tests.support.links import TcpLink, tcp_link
 
@@ -226,3 +229,37 @@ async def test_a_cursor_naming_another_identitys_log_replays_nothing_of_it(
     assert bob.conn.events_log != mallory.conn.events_log
     assert [e.data["key"] for e in mallory.events if e.name == "var_changed"] == ["after"]
     assert not [e for e in mallory.events if e.name == "events_missed"]
+
+
+async def test_a_hub_older_than_the_event_log_is_greeted_again_without_a_cursor() -> None:
+    secret = secrets.token_bytes(16)
+    hellos: list[dict[str, Any]] = []
+
+    async def older_hub(link: FakeLink) -> None:
+        first = await link.request()
+        hellos.append(first["args"])
+        await link.send_obj(
+            {
+                "id": first["id"],
+                "ok": False,
+                "error": {
+                    "code": "invalid",
+                    "message": "args.events: unknown field",
+                    "data": {"reason": "extra_field", "field": "args.events"},
+                },
+            }
+        )
+        second = await link.request()
+        hellos.append(second["args"])
+        older = {k: v for k, v in good_result("hello").items() if k != "events_log"}
+        await link.reply(second, older)
+        await link.serve_good()
+
+    async with fake_hub([secret, bytes.fromhex("0f" * 32)], older_hub) as fake:
+        conn = HubConnection(fake.url, secret, name="alice")
+        try:
+            await asyncio.wait_for(conn.connect(), WAIT)
+        finally:
+            await conn.close()
+    assert "log" not in hellos[0]["events"] and "events" not in hellos[1]
+    assert conn.events_log is None
