@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from letswork.hub.ratelimit import TokenBucket
 from letswork.shared.limits import Limits
 
 
@@ -49,6 +50,8 @@ class EventLog:
     seq: int = 0
     entries: collections.deque[Entry] = field(default_factory=collections.deque)
     bytes: int = 0
+    #: Bytes of events a guest's reconnects may replay (see REPLAY_BYTES_PER_SECOND).
+    replay_budget: TokenBucket | None = None
 
     def record(self, name: str, data: Mapping[str, Any], size: int) -> int:
         """Log one event (``size``: bytes of its data as JSON); returns its number."""
@@ -60,6 +63,23 @@ class EventLog:
         ):
             self.bytes -= self.entries.popleft().size
         return self.seq
+
+    def replayable(self, after: int, now: float) -> tuple[int, list[Entry]]:
+        """:meth:`since`, within the replay budget: the newest events whose data fits it
+        (the budget is spent on them); the older ones count as lost."""
+        lost, kept = self.since(after)
+        budget = self.replay_budget
+        if budget is None or not kept:
+            return lost, kept
+        room = budget.tokens(now)
+        first = len(kept)
+        spent = 0
+        while first > 0 and spent + kept[first - 1].size <= room:
+            first -= 1
+            spent += kept[first].size
+        if spent:
+            budget.take(now, spent)
+        return lost + first, kept[first:]
 
     def since(self, after: int) -> tuple[int, list[Entry]]:
         """(events lost, events kept) numbered after ``after``: lost ones are those past the
@@ -105,6 +125,9 @@ class EventLogs:
                 self._limits.event_log_entries,
                 self._limits.event_log_bytes,
                 token=f"{self.epoch}.{secrets.token_hex(4)}",
+                replay_budget=TokenBucket(
+                    self._limits.replay_bytes_per_second, 2 * self._limits.event_log_bytes
+                ),
             )
             self._logs[ident] = log
             for old in list(self._logs):

@@ -253,10 +253,11 @@ class HubState:
             for peer in targets:
                 self._emit(peer, name, body, seq)
 
-    def open_event_log(self, peer: Peer, after: tuple[str, int] | None) -> None:
+    def open_event_log(self, peer: Peer, after: tuple[str, int] | None, now: float = 0.0) -> None:
         """Open the event log of ``peer``'s identity as it is admitted, and note what of it
         to replay after the reply to ``hello`` (``after``: the client's cursor, (token, last
-        seq it saw); a token of another log replays nothing)."""
+        seq it saw); a token of another log replays nothing). A guest's replay stays within
+        its log's replay budget (REPLAY_BYTES_PER_SECOND): the older events past it are lost."""
         ident = participant(peer)
         online = {participant(p) for p in self.peers.values() if p.admitted and p is not peer}
         known = self.events.get(ident)
@@ -266,7 +267,7 @@ class HubState:
             return
         token, seen = after
         if token == log.token:
-            peer.replay = log.since(seen)
+            peer.replay = log.since(seen) if peer.is_host else log.replayable(seen, now)
         elif known is None and token.startswith(self.events.epoch + "."):
             # This hub numbered events for the client and has since dropped its log.
             peer.replay = (-1, [])

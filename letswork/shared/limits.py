@@ -282,6 +282,10 @@ REPLY_BYTES_PER_REQUEST = 160 * KiB
 MAX_EVENT_LOG_ENTRIES = 1000
 #: Bytes of event data (as compact JSON) an identity's log keeps; past it the oldest go.
 MAX_EVENT_LOG_BYTES = 1 * MiB
+#: Bytes of logged events replayed to one guest per second, after a burst of twice
+#: MAX_EVENT_LOG_BYTES: a guest reconnecting in a loop cannot make the hub encode its whole
+#: log each time (~74 ms of the event loop for a full log); past it the oldest are lost.
+REPLAY_BYTES_PER_SECOND = 64 * KiB
 #: Identities (the host and guests) with an event log; past it the log of the identity that
 #: has been offline longest is dropped (its channel is told its events were lost).
 MAX_EVENT_LOGS = 64
@@ -339,6 +343,7 @@ class Limits:
     event_log_entries: int = MAX_EVENT_LOG_ENTRIES
     event_log_bytes: int = MAX_EVENT_LOG_BYTES
     event_logs: int = MAX_EVENT_LOGS
+    replay_bytes_per_second: float = REPLAY_BYTES_PER_SECOND
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -263,3 +263,33 @@ async def test_a_hub_older_than_the_event_log_is_greeted_again_without_a_cursor(
             await conn.close()
     assert "log" not in hellos[0]["events"] and "events" not in hellos[1]
     assert conn.events_log is None
+
+
+async def test_a_guest_replaying_its_log_again_and_again_runs_out_of_replay_budget(
+    tmp_path: Path,
+) -> None:
+    # Burst 2 x 3000 bytes, and no refill to speak of while the test runs.
+    tight = Limits(event_log_bytes=3000, replay_bytes_per_second=1e-6)
+    async with running_hub(make_project(tmp_path / "p"), limits=tight) as fx:
+        host = await fx.host()
+        mallory = await fx.guest("mallory")
+        for key in ("a", "b", "c"):  # ~1 KB of data each
+            await host.call("set_var", key=key, value="v" * 900)
+        await mallory.wait_event("var_changed", lambda d: d["key"] == "c")
+        replays: list[tuple[list[str], list[Any]]] = []
+        for _ in range(3):
+            await mallory.conn.close()
+            mallory.conn.events_seen = 0  # asks for the whole log, every time
+            mallory.events.clear()
+            await mallory.conn.connect()
+            await set_vars(host, "marker")
+            await mallory.wait_event("var_changed", lambda d: d["key"] == "marker")
+            keys = [e.data["key"] for e in mallory.events if e.name == "var_changed"]
+            lost = [e.data.get("lost") for e in mallory.events if e.name == "events_missed"]
+            replays.append((keys, lost))
+            await host.call("delete_var", key="marker")
+    assert replays[0] == (["a", "b", "c", "marker"], [])
+    # Each later replay holds what the budget has left, the newest first (the markers, set and
+    # deleted, are ~0.1 KB each): a is lost, then a, b and c.
+    assert replays[1] == (["b", "c", "marker", "marker", "marker"], [1])
+    assert replays[2] == (["marker"] * 5, [3])

@@ -72,7 +72,7 @@ def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> HelloResult
         # Before the join is broadcast, so the replay holds what happened while it was away.
         cursor = args.events
         after = (cursor.log, cursor.after) if cursor is not None and cursor.log else None
-        ctx.open_event_log(peer, after)
+        ctx.open_event_log(peer, after, now)
     ctx.peers[peer.peer_id] = peer
     if peer.admitted:  # a waiting guest adds no row anywhere (see admit)
         ctx.audit(peer, "join", now, role=peer.role, state=peer.state, client=peer.client)
