@@ -20,6 +20,7 @@ from letswork.hub.peers import HOST_ID, Peer, holder_id, require_open
 from letswork.hub.state import HubState, Steps, dump
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.transitions import Transitions
+from letswork.hub.workspace import diff as diffs
 from letswork.hub.workspace.diff import _count_lines, create_diff_head, cut_diff, unified_diff
 from letswork.hub.workspace.disk import TEMP_PREFIX, sha256_hex
 from letswork.hub.workspace.paths import to_relpath
@@ -556,6 +557,8 @@ def change_info(ctx: HubState, row: ChangeRow, *, with_diff: bool) -> ChangeInfo
     ``diff`` only ``with_diff`` (and not pruned); ``data_pruned`` and ``sensitive`` are set
     only when true."""
     sensitive = ctx.marks.get(row.id) or change_sensitivity(row.path, row.new_path)
+    # At most half a frame: a change to a large file can have a diff no reply carries.
+    diff = diffs.fit_diff(row.diff, ctx.limits.max_frame_bytes // 2) if with_diff else None
     info = {
         "id": row.id,
         "author": row.author_name,
@@ -566,7 +569,7 @@ def change_info(ctx: HubState, row: ChangeRow, *, with_diff: bool) -> ChangeInfo
         "new_sha256": row.new_sha256,
         "status": "pending" if row.status == "approved" else row.status,
         "reason": row.reason,
-        "diff": row.diff if with_diff and not row.data_pruned else None,
+        "diff": diff if not row.data_pruned else None,
         "created_at": row.created_at,
         "decided_at": row.decided_at,
         "decided_by": row.decided_by,

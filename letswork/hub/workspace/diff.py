@@ -11,7 +11,7 @@ from typing import AnyStr
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, op_error
 
-__all__ = ["apply_edit", "create_diff_head", "cut_diff", "unified_diff"]
+__all__ = ["apply_edit", "create_diff_head", "cut_diff", "fit_diff", "unified_diff"]
 
 
 def _count_lines(text: AnyStr) -> int:
@@ -263,6 +263,19 @@ def cut_diff(diff: str, max_chars: int) -> tuple[str, int]:
         return diff, 0
     cut = diff.rfind("\n", 0, max_chars) + 1 or max_chars
     return diff[:cut], diff.count("\n", cut)
+
+
+def fit_diff(diff: str, max_bytes: int) -> str:
+    """``diff`` whole when its UTF-8 is at most ``max_bytes``, else its head (whole lines
+    within ``max_bytes // 4`` characters) and a last line saying how many lines follow: a
+    change to a file of up to 64 MiB (issue 16) can have a diff no reply could carry. The
+    bytes are counted only for a diff that could be over them."""
+    if len(diff) <= max_bytes // 4 or (
+        len(diff) <= max_bytes and len(diff.encode("utf-8", "surrogatepass")) <= max_bytes
+    ):
+        return diff
+    head, rest = cut_diff(diff, max_bytes // 4)
+    return head + f"\\ letswork: the diff is cut here, {rest} more lines are not shown\n"
 
 
 def create_diff_head(path: str, text: str, max_chars: int) -> tuple[str, int]:

@@ -104,3 +104,20 @@ async def test_a_whole_file_write_over_one_replys_limit_is_still_refused(
         await host.call("write_file", path="big.txt", content="x" * (MAX_FILE_BYTES + 1))
     assert caught.value.code == ErrorCode.TOO_LARGE
     assert not (hub.project / "big.txt").exists()
+
+
+async def test_a_change_whose_diff_no_reply_could_carry_shows_its_head_and_still_applies(
+    hub: HubFixture,
+) -> None:
+    (hub.project / "big.txt").write_bytes(b"0123456789abcdef\n" * 400_000)  # 6.8 MB
+    guest = await hub.guest("alice", "editor")
+    host = await hub.host()
+    proposed = await guest.call("delete_file", path="big.txt")
+    change_id = proposed["change"]["id"]
+    shown = (await host.call("get_change", id=change_id))["change"]["diff"]
+    assert shown.startswith("--- a/big.txt\n+++ /dev/null\n@@ -1,400000 +0,0 @@\n")
+    assert shown.endswith(" more lines are not shown\n")
+    assert shown.splitlines()[-1].startswith("\\ letswork: the diff is cut here, ")
+    approved = await host.call("approve_change", id=change_id)
+    assert approved["change"]["status"] == "applied"
+    assert not (hub.project / "big.txt").exists()

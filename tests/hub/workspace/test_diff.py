@@ -133,3 +133,17 @@ def test_the_diff_of_a_large_text_counts_lines_before_an_insertion_and_a_deletio
     assert unified_diff("f", old, inserted) == _stdlib_diff(old, inserted)
     assert unified_diff("f", old, deleted) == _stdlib_diff(old, deleted)
     assert "@@ -19998,6 +19998,7 @@" in unified_diff("f", old, inserted)
+
+
+def test_fit_diff_keeps_a_diff_within_its_bytes_whole_and_cuts_a_longer_one() -> None:
+    from letswork.hub.workspace.diff import fit_diff
+
+    diff = unified_diff("f", None, "".join(f"line {i}\n" for i in range(1000)))
+    assert fit_diff(diff, len(diff.encode())) == diff
+    cut = fit_diff(diff, 400)
+    head, last = cut.rsplit("\\", 1)
+    assert len(head) <= 100 and diff.startswith(head)
+    rest = diff.count("\n") - head.count("\n")
+    assert last == f" letswork: the diff is cut here, {rest} more lines are not shown\n"
+    wide = "+" + "€" * 300 + "\n"  # 901 bytes of UTF-8 in 302 characters
+    assert fit_diff(wide, 900) != wide
