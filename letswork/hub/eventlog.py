@@ -11,8 +11,10 @@ A reconnecting client sends the log's ``token`` and the last ``seq`` it saw in `
 (``events``); the hub replays the logged events after that number once, after the reply to
 ``hello``. A log keeps at most ``event_log_entries`` events and ``event_log_bytes`` bytes of
 their data; the client of a cursor older than what is kept is told how many it lost
-(``events_missed``). Logs live in the hub's memory: a hub restart starts new ones (new
-tokens), and at most ``event_logs`` identities have one (the longest offline loses its log).
+(``events_missed``), as is a guest whose replays ran past its log's replay budget
+(``replay_bytes_per_second``, after a burst of twice the log's bytes). Logs live in the hub's
+memory: a hub restart starts new ones (new tokens), and at most ``event_logs`` identities have
+one (the longest offline loses its log).
 """
 
 from __future__ import annotations
