@@ -59,7 +59,11 @@ def edit_file(ctx: HubState, peer: Peer, args: EditFileArgs, now: float) -> Step
         path, old_text, sha = existing(ctx, peer, args.path)
         check_base(path, args.base_sha256, sha)
         new_text = apply_edit(
-            old_text, args.old_string, args.new_string, replace_all=args.replace_all
+            old_text,
+            args.old_string,
+            args.new_string,
+            replace_all=args.replace_all,
+            max_bytes=ctx.workspace.max_text_bytes,
         )
         # An edit's result never crosses the wire whole: files up to max_text_bytes.
         check_text(new_text.encode("utf-8"), max_bytes=ctx.workspace.max_text_bytes)

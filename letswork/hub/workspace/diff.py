@@ -31,13 +31,17 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
-def apply_edit(text: str, old: str, new: str, *, replace_all: bool) -> str:
+def apply_edit(
+    text: str, old: str, new: str, *, replace_all: bool, max_bytes: int | None = None
+) -> str:
     """Replace the exact string ``old`` with ``new`` in ``text``.
 
     Raises:
         OpError: ``invalid`` when ``old`` is empty or equals ``new``; ``no_match`` when ``old``
             does not occur; ``ambiguous`` when it occurs more than once and ``replace_all`` is
-            false (``data["count"]`` holds the count).
+            false (``data["count"]`` holds the count); ``too_large`` when the result would
+            have more than ``max_bytes`` characters (so more UTF-8 bytes), before it is built:
+            a million one-character matches each replaced by 2 MiB would be 2 TiB.
     """
     if not old:
         raise op_error(ErrorCode.INVALID, "old_string is empty; give the exact text to replace")
@@ -59,6 +63,15 @@ def apply_edit(text: str, old: str, new: str, *, replace_all: bool) -> str:
             f"old_string occurs {count} times; add surrounding lines to make it unique, "
             "or set replace_all",
             count=count,
+        )
+    chars = len(text) + count * (len(new) - len(old))
+    if max_bytes is not None and chars > max_bytes:
+        raise op_error(
+            ErrorCode.TOO_LARGE,
+            f"the edit would make the file {chars / 2**20:.1f}M characters long; the limit is "
+            f"{max_bytes / 2**20:.1f} MiB",
+            size=chars,
+            limit=max_bytes,
         )
     return text.replace(old, new) if replace_all else text.replace(old, new, 1)
 

@@ -121,3 +121,23 @@ async def test_a_change_whose_diff_no_reply_could_carry_shows_its_head_and_still
     approved = await host.call("approve_change", id=change_id)
     assert approved["change"]["status"] == "applied"
     assert not (hub.project / "big.txt").exists()
+
+
+async def test_a_replace_all_whose_result_would_be_past_the_limit_is_refused_before_it_is_built(
+    hub: HubFixture,
+) -> None:
+    # A million one-character matches, each replaced by 2 MiB: the result would be 2 TiB. It
+    # used to be built before its size was checked (a MemoryError at best; with a result just
+    # under the machine's memory, the hub's process filled it and was killed).
+    (hub.project / "a.txt").write_bytes(b"a" * 1_000_000)
+    guest = await hub.guest("alice", "editor")
+    with pytest.raises(OpError) as caught:
+        await guest.call(
+            "edit_file",
+            path="a.txt",
+            old_string="a",
+            new_string="b" * (2 * 1024 * 1024),
+            replace_all=True,
+        )
+    assert caught.value.code == ErrorCode.TOO_LARGE
+    assert "64 MiB" in caught.value.message or "limit" in caught.value.message
