@@ -589,8 +589,13 @@ def existing(ctx: HubState, peer: Peer, path: str) -> tuple[str, str, str | None
     return rel, text, sha
 
 
-def visible_change(ctx: HubState, peer: Peer, change_id: str) -> ChangeRow:
-    row = ctx.store.get_change(change_id)
+def visible_change(
+    ctx: HubState, peer: Peer, change_id: str, *, include_content: bool = True
+) -> ChangeRow:
+    """The change ``change_id`` if ``peer`` may see it (a guest: its own). Without its content
+    unless ``include_content``: a guest's ``get_change`` of its 64 MiB edit, in a loop, kept
+    the event loop reading the content it never shows (~130 ms a call)."""
+    row = ctx.store.get_change(change_id, include_content=include_content)
     if row is None or (not peer.is_host and row.author_id != peer.guest_id):
         raise op_error(ErrorCode.NOT_FOUND, f"no change with id {change_id!r}")
     return row

@@ -128,7 +128,11 @@ def my_changes(ctx: HubState, peer: Peer, args: MyChangesArgs, now: float) -> Ch
 
 def get_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) -> ChangeDetail:
     return ChangeDetail.model_validate(
-        {"change": change_info(ctx, visible_change(ctx, peer, args.id), with_diff=True)}
+        {
+            "change": change_info(
+                ctx, visible_change(ctx, peer, args.id, include_content=False), with_diff=True
+            )
+        }
     )
 
 
@@ -178,7 +182,7 @@ def approve_change(
 
 
 def reject_change(ctx: HubState, peer: Peer, args: RejectChangeArgs, now: float) -> ChangeDetail:
-    row = visible_change(ctx, peer, args.id)
+    row = visible_change(ctx, peer, args.id, include_content=False)
     if row.status == "applied":
         raise op_error(
             ErrorCode.ALREADY_DECIDED, f"change {row.id} was already applied", status=row.status

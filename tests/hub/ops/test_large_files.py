@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,3 +142,32 @@ async def test_a_replace_all_whose_result_would_be_past_the_limit_is_refused_bef
         )
     assert caught.value.code == ErrorCode.TOO_LARGE
     assert "64 MiB" in caught.value.message or "limit" in caught.value.message
+
+
+async def test_get_change_and_reject_do_not_read_the_content_of_a_large_change(
+    hub: HubFixture,
+) -> None:
+    # A guest's get_change of its own edit of a 64 MiB file, in a loop, kept the event loop
+    # reading 64 MiB it never shows (~130 ms a call, 50 calls a second: every peer stalled).
+    lock_file(hub.project)
+    guest = await hub.guest("alice", "editor")
+    host = await hub.host()
+    old = '"node_modules/pkg-12345": {"version": "1.0.12345"}'
+    proposed = await guest.call(
+        "edit_file", path="package-lock.json", old_string=old, new_string=old.replace("1.0", "2")
+    )
+    change_id = proposed["change"]["id"]
+    store = hub.hub.core.store
+    read = store.get_change
+    contents: list[bytes | None] = []
+
+    def spy(*args: Any, **kw: Any) -> Any:
+        row = read(*args, **kw)
+        contents.append(row.content)
+        return row
+
+    store.get_change = spy  # type: ignore[method-assign]
+    detail = await guest.call("get_change", id=change_id)
+    assert "2" in detail["change"]["diff"]
+    await host.call("reject_change", id=change_id, reason="no")
+    assert contents and contents[0] is None
