@@ -171,3 +171,22 @@ async def test_get_change_and_reject_do_not_read_the_content_of_a_large_change(
     assert "2" in detail["change"]["diff"]
     await host.call("reject_change", id=change_id, reason="no")
     assert contents and contents[0] is None
+
+
+async def test_a_guests_get_change_of_a_huge_diff_is_paid_from_its_request_rate(
+    hub: HubFixture,
+) -> None:
+    # SQLite reads a stored diff whole, on the event loop: an edit that rewrites a 64 MiB file
+    # stores a 128 MiB diff, ~260 ms to read at each get_change (measured). Each read now costs
+    # the guest a request per 256 KiB of diff, so a loop of them is soon refused.
+    lock_file(hub.project)  # 3.4 MB: its delete's diff costs ~14 requests
+    guest = await hub.guest("alice", "editor")
+    change_id = (await guest.call("delete_file", path="package-lock.json"))["change"]["id"]
+    codes = []
+    for _ in range(40):  # 40 requests of the burst of 200, were they not paid by size
+        try:
+            await guest.call("get_change", id=change_id)
+        except OpError as exc:
+            codes.append(exc.code)
+            break
+    assert codes == [ErrorCode.RATE_LIMITED]
