@@ -115,6 +115,7 @@ class HubState:
         self.locks = LockTable(
             case_insensitive=filesystem_is_case_insensitive(root),
             default_ttl=self.limits.lock_expiry_seconds,
+            max_per_holder=self.limits.max_locks_per_holder,
         )
         self.public_url = public_url
         self.auto_admit = auto_admit

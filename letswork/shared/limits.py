@@ -48,6 +48,9 @@ MAX_PENDING_BYTES_PER_GUEST = 64 * MiB
 MAX_CHAT_BYTES = 16 * KiB
 #: A lock expires this many seconds after it was taken (or last refreshed).
 LOCK_EXPIRY_SECONDS = 30 * 60.0
+#: Manual locks one holder may have at once: a guest's outlive its connection (issue 16), and
+#: every tick and decision walks the lock table.
+MAX_LOCKS_PER_HOLDER = 500
 #: WebSocket ping interval; Cloudflare closes idle sockets after about 100 s.
 PING_INTERVAL_SECONDS = 20.0
 #: A request the hub has not answered in this many seconds fails with ``timeout``.
@@ -310,6 +313,7 @@ class Limits:
     max_pending_bytes_per_guest: int = MAX_PENDING_BYTES_PER_GUEST
     max_chat_bytes: int = MAX_CHAT_BYTES
     lock_expiry_seconds: float = LOCK_EXPIRY_SECONDS
+    max_locks_per_holder: int = MAX_LOCKS_PER_HOLDER
     ping_interval_seconds: float = PING_INTERVAL_SECONDS
     request_timeout_seconds: float = REQUEST_TIMEOUT_SECONDS
     stall_ping_seconds: float = STALL_PING_SECONDS

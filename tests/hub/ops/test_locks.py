@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from letswork.shared.errors import ErrorCode, OpError
-from tests.support.hubs import HubFixture
+from letswork.shared.limits import Limits
+from tests.support.hubs import HubFixture, make_project, running_hub
 
 NOTES = "alpha\nbeta\ngamma\n"
 
@@ -95,3 +98,24 @@ async def test_a_guest_that_leaves_releases_its_locks(hub: HubFixture) -> None:
     await alice.call("lock_file", path="notes.txt")
     assert (await alice.call("leave"))["locks_released"] == 1
     assert (await host.call("status"))["locks"] == []
+
+
+async def test_a_guest_holds_at_most_max_locks_per_holder(
+    tmp_path: Path,
+) -> None:
+    # A guest's locks outlive its connection (issue 16): without a cap one guest could lock
+    # paths at its request rate, for up to a day each, and leave them all behind; every tick
+    # and every decision walks the lock table.
+    project = make_project(tmp_path / "p")
+    async with running_hub(project, limits=Limits(max_locks_per_holder=3)) as hub:
+        alice = await hub.guest("alice")
+        for i in range(3):
+            await alice.call("lock_file", path=f"a{i}.txt")
+        with pytest.raises(OpError) as caught:
+            await alice.call("lock_file", path="a3.txt")
+        assert caught.value.code == ErrorCode.QUOTA_EXCEEDED
+        await alice.call("lock_file", path="a0.txt")  # a refresh is not a new lock
+        bob = await hub.guest("bob")
+        await bob.call("lock_file", path="b0.txt")  # the cap is per holder
+        await alice.call("unlock_file", path="a1.txt")
+        await alice.call("lock_file", path="a3.txt")
