@@ -231,7 +231,9 @@ class HubCore(HubState):
             raise op_error(
                 ErrorCode.RATE_LIMITED,
                 "too many requests; slow down and retry shortly",
-                retry_after=round(peer.bucket.retry_after(now), 3),
+                # Never 0.0: a bucket in debt (a change paid by its bytes) can be short of
+                # one token by less than a millisecond's refill, and 0 would say "now".
+                retry_after=max(round(peer.bucket.retry_after(now), 3), 0.001),
             )
         spec = OPS[request.op]
         if request.op != "ping":
