@@ -38,7 +38,13 @@ from letswork.shared.protocol.changes import ChangeDecidedData, ChangeSubmittedD
 from letswork.shared.protocol.files import FileChangedData
 from letswork.shared.protocol.locks import LockReleasedData, LockTakenData
 from letswork.shared.protocol.messages import MessageData, MessageInfo, MessageReceiptData
-from letswork.shared.protocol.session import AdmittedData, NameChangedData, PeerData, PeerLeftData
+from letswork.shared.protocol.session import (
+    AdmittedData,
+    EventsMissedData,
+    NameChangedData,
+    PeerData,
+    PeerLeftData,
+)
 from letswork.shared.protocol.tasks import TaskInfo, TaskUpdatedData
 from letswork.shared.protocol.variables import VarChangedData
 from letswork.shared.protocol.wire import Event, parse_event_data
@@ -329,6 +335,10 @@ def _describe(
         return f"The host removed you from the session{why}.", {}
     if name == "hub_stopping":
         return "The hub is shutting down; letswork reconnects by itself when it is back.", {}
+    if isinstance(data, EventsMissedData):
+        text = say.missed_events(data.lost)
+        now = "status, my_changes and activity_log show the state now"
+        return f"{text[0].upper()}{text[1:]}; {now}.", {}
     return None if name in _QUIET else _generic(name, data.model_dump(mode="json")), {}
 
 

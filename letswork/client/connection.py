@@ -157,6 +157,11 @@ class HubConnection:
         #: reconnecting (set before ``leave``, after which the hub closes the link).
         self.reconnect = True
         self.hello: dict[str, Any] = {}
+        #: The hub's event log of this identity (its token) and the ``seq`` of the last event
+        #: received from it: sent in the next ``hello``, the hub replays what came after.
+        self.events_log: str | None = None
+        self.events_seen = 0
+        self._send_events = True  # False for a hub older than the event log
         self.last_error: str | None = None
         self.close_code: int | None = None
         self.attempt = 0
@@ -252,7 +257,7 @@ class HubConnection:
         self._faulted = False
         self._reader = asyncio.create_task(self._read_loop(ws, session))
         try:
-            hello, model = await self._call("hello", {"name": self.name, "client": self.client})
+            hello, model = await self._hello()
         except BaseException:
             await self._drop()
             raise
@@ -272,6 +277,23 @@ class HubConnection:
         self.attempt = 0
         self.last_error = None
         return hello
+
+    async def _hello(self) -> tuple[dict[str, Any], Any]:
+        """``hello``, with this identity's events cursor unless the hub is older than the
+        event log (it refuses ``events`` as an unknown field; asked again without it, and
+        not sent to it again: a refused request did nothing)."""
+        args: dict[str, Any] = {"name": self.name, "client": self.client}
+        if self._send_events:
+            cursor = {"log": self.events_log, "after": self.events_seen}
+            args["events"] = cursor if self.events_log else {}
+        try:
+            return await self._call("hello", args)
+        except OpError as exc:
+            if "events" not in args or exc.data.get("field") != "args.events":
+                raise
+            self._send_events = False
+            del args["events"]
+            return await self._call("hello", args)
 
     async def _handshake(self, ws: ClientConnection) -> crypto.Session:
         hs = crypto.ClientHandshake(self._secret)
@@ -530,6 +552,9 @@ class HubConnection:
                 model = parse_result(op, raw)
             except ProtocolError as exc:
                 raise _hub_fault(f"a malformed reply to '{op}'", exc) from None
+            if isinstance(model, HelloResult):
+                # Here, not in connect(): the replay that follows is read before it resumes.
+                self._follow_log(model.events_log, model.events_seq)
             future.set_result((raw, model))
         else:
             err = message.error or {}
@@ -553,10 +578,13 @@ class HubConnection:
             except ProtocolError as exc:
                 raise _hub_fault(f"a malformed '{event.name}' event", exc) from None
             if isinstance(data, AdmittedData):
+                self._follow_log(data.events_log, event.seq)
                 if data.resume_secret:
                     self._adopt_resume_secret(bytes.fromhex(data.resume_secret))
                 self._admitted.set()
                 self.state = "connected"
+        if self.events_log is not None:
+            self.events_seen = max(self.events_seen, event.seq)
         if self._on_event is not None:
             try:
                 result = self._on_event(event)
@@ -564,6 +592,12 @@ class HubConnection:
                     await result
             except Exception:  # the handler's bug must not cost the connection
                 log.exception("the on_event callback failed on a %r event", event.name[:64])
+
+    def _follow_log(self, token: str | None, seq: int) -> None:
+        """Adopt the event log ``token`` the hub numbers this identity's events in: a new one
+        starts at ``seq``; the same one keeps the cursor (its replay follows)."""
+        if token is not None and token != self.events_log:
+            self.events_log, self.events_seen = token, seq
 
     async def wait_admitted(self, timeout: float | None = None) -> None:
         """Wait until the host admits this guest (returns at once if already admitted)."""

@@ -129,6 +129,8 @@ def record_admission(ctx: HubState, peer: Peer, now: float) -> str:
         invite_id, keep=limits.max_guests_per_invite, spare=online
     ):
         ctx.buckets.pop(gone, None)
+        ctx.events.forget(gone)
+        ctx.release_guest_locks(gone)
         release_claims(ctx, gone, now)  # a forgotten identity's tasks go back to the board
     peer.bucket = ctx.buckets.setdefault(peer.guest_id, own)
     return secret.hex()
@@ -148,7 +150,11 @@ def admit_guest(ctx: HubState, peer: Peer, now: float) -> None:
         )
     secret = record_admission(ctx, peer, now)
     ctx.audit(peer, "join", now, role=peer.role, state=peer.state, client=peer.client)
-    ctx.send(peer, "admitted", {"name": peer.name, "resume_secret": secret})
+    ctx.open_event_log(peer, None)
+    admitted = {"name": peer.name, "resume_secret": secret}
+    if peer.wants_events:
+        admitted["events_log"] = peer.events_log
+    ctx.send(peer, "admitted", admitted)
     ctx.broadcast(
         "peer_joined",
         {"peer_id": peer.peer_id, "name": peer.name, "role": peer.role},

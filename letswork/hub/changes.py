@@ -22,6 +22,7 @@ from letswork.hub.peers import HOST_ID, Peer, holder_id, require_open
 from letswork.hub.state import HubState, Steps, dump
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.transitions import Transitions
+from letswork.hub.workspace import diff as diffs
 from letswork.hub.workspace.diff import _count_lines, create_diff_head, cut_diff, unified_diff
 from letswork.hub.workspace.disk import TEMP_PREFIX, _disk_error, sha256_hex
 from letswork.hub.workspace.paths import to_relpath
@@ -179,7 +180,8 @@ def read_current(ctx: HubState, peer: Peer, path: str) -> tuple[str, str | None,
         raise _disk_error(exc, rel, "read") from None
     if not stat.S_ISREG(st.st_mode):
         raise op_error(ErrorCode.NOT_A_FILE, f"'{rel}' is not a regular file")
-    text, sha = ctx.workspace.read_text(rel, is_host=peer.is_host)
+    # Whole, up to max_text_bytes: the hub's own work (an edit, a diff), not a reply.
+    text, sha = ctx.workspace.read_text(rel, is_host=peer.is_host, whole=True)
     return rel, text, sha
 
 
@@ -220,6 +222,12 @@ def change_steps(
     )
 
 
+#: A guest's change costs one request of its rate per this many bytes stored (content and
+#: diff): storing a 64 MiB edit took the event loop 0.6-1.5 s (bench/big_file.py --case edit),
+#: and now costs ~1,000 requests, ~20 s of the guest's rate.
+CHANGE_BYTES_PER_REQUEST = 64 * 1024
+
+
 def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult:
     """Common tail of write/edit/delete/move: apply at once or queue a pending change.
     Runs on the loop, with no await before the apply: a kick cannot land in between."""
@@ -256,6 +264,12 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
     )
     remember_mark(ctx, row, sensitive)
     CHANGE_STATUS.check(NEW, "approved" if trusted else "pending")
+    if not peer.is_host:
+        # Stored (and a trusted editor's written) on the event loop, ~15 ms a MiB: paid from
+        # the guest's request rate, into debt, so edits of a 64 MiB file cannot follow each
+        # other and keep every peer stalled (a trusted editor has no pending-bytes cap).
+        stored = row.size + (0 if create else len(row.diff))
+        peer.bucket.charge(now, stored / CHANGE_BYTES_PER_REQUEST)
     if trusted:
         # Record first ('approved'), then write, then mark 'applied': a crash in between is
         # reconciled on restart by file hashes, like an approval, so no write is unrecorded.
@@ -561,6 +575,8 @@ def change_info(ctx: HubState, row: ChangeRow, *, with_diff: bool) -> ChangeInfo
     ``diff`` only ``with_diff`` (and not pruned); ``data_pruned`` and ``sensitive`` are set
     only when true."""
     sensitive = ctx.marks.get(row.id) or change_sensitivity(row.path, row.new_path)
+    # At most half a frame: a change to a large file can have a diff no reply carries.
+    diff = diffs.fit_diff(row.diff, ctx.limits.max_frame_bytes // 2) if with_diff else None
     info = {
         "id": row.id,
         "author": row.author_name,
@@ -571,7 +587,7 @@ def change_info(ctx: HubState, row: ChangeRow, *, with_diff: bool) -> ChangeInfo
         "new_sha256": row.new_sha256,
         "status": "pending" if row.status == "approved" else row.status,
         "reason": row.reason,
-        "diff": row.diff if with_diff and not row.data_pruned else None,
+        "diff": diff if not row.data_pruned else None,
         "created_at": row.created_at,
         "decided_at": row.decided_at,
         "decided_by": row.decided_by,
@@ -591,8 +607,13 @@ def existing(ctx: HubState, peer: Peer, path: str) -> tuple[str, str, str | None
     return rel, text, sha
 
 
-def visible_change(ctx: HubState, peer: Peer, change_id: str) -> ChangeRow:
-    row = ctx.store.get_change(change_id)
+def visible_change(
+    ctx: HubState, peer: Peer, change_id: str, *, include_content: bool = True
+) -> ChangeRow:
+    """The change ``change_id`` if ``peer`` may see it (a guest: its own). Without its content
+    unless ``include_content``: a guest's ``get_change`` of its 64 MiB edit, in a loop, kept
+    the event loop reading the content it never shows (~130 ms a call)."""
+    row = ctx.store.get_change(change_id, include_content=include_content)
     if row is None or (not peer.is_host and row.author_id != peer.guest_id):
         raise op_error(ErrorCode.NOT_FOUND, f"no change with id {change_id!r}")
     return row
@@ -685,7 +706,7 @@ def diff_to_current(ctx: HubState, row: ChangeRow) -> str:
     """The diff from the file as it is now to the change's result (file work)."""
     current_text: str | None
     try:
-        current_text, _ = ctx.workspace.read_text(row.path, is_host=True)
+        current_text, _ = ctx.workspace.read_text(row.path, is_host=True, whole=True)
     except OpError:
         current_text = None
     new_text = row.content.decode("utf-8") if row.content is not None else None

@@ -50,7 +50,6 @@ class Connection:
     session: crypto.Session
     peer: Peer
     queue: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
-    event_seq: int = 0
     #: bytes of the frames in ``queue`` (their socket has not taken them yet)
     unsent: int = 0
     #: set while ``unsent`` is under MAX_UNSENT_REPLY_BYTES; the peer's next request waits
@@ -70,16 +69,16 @@ class Connection:
         if self.unsent > MAX_UNSENT_BYTES_PER_PEER:
             self.drop()
 
-    def emit(self, name: str, data: Mapping[str, Any]) -> None:
-        """Queue the event ``name`` with the connection's next event sequence number; a peer
-        with MAX_QUEUED_FRAMES frames queued already is dropped instead."""
+    def emit(self, name: str, data: Mapping[str, Any], seq: int) -> None:
+        """Queue the event ``name`` numbered ``seq`` (its number in the identity's event log,
+        hub/eventlog.py); a peer with MAX_QUEUED_FRAMES frames queued already is dropped
+        instead."""
         if self.dropped:
             return
         if self.queue.qsize() >= MAX_QUEUED_FRAMES:
             self.drop()
             return
-        payload = wire.encode_event(name, self.event_seq, data)
-        self.event_seq += 1
+        payload = wire.encode_event(name, seq, data)
         self.put(payload)
 
     def close(self, code: int, reason: str) -> None:
@@ -140,12 +139,13 @@ class Connections:
         """The connections, as a list taken now (safe to close them while iterating)."""
         return iter(list(self._by_peer.values()))
 
-    def emit(self, peer: Peer, name: str, data: Mapping[str, Any]) -> None:
-        """Send ``peer`` the event ``name``; nothing when it has no connection (any more)."""
+    def emit(self, peer: Peer, name: str, data: Mapping[str, Any], seq: int) -> None:
+        """Send ``peer`` the event ``name`` numbered ``seq``; nothing when it has no connection
+        (any more)."""
         conn = self._by_peer.get(peer.peer_id)
         if conn is None:
             return
-        conn.emit(name, data)
+        conn.emit(name, data, seq)
 
     def close_peer(self, peer: Peer, code: int, reason: str) -> None:
         """Close ``peer``'s connection with ``code`` once what is queued for it is written."""

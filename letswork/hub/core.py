@@ -231,7 +231,9 @@ class HubCore(HubState):
             raise op_error(
                 ErrorCode.RATE_LIMITED,
                 "too many requests; slow down and retry shortly",
-                retry_after=round(peer.bucket.retry_after(now), 3),
+                # Never 0.0: a bucket in debt (a change paid by its bytes) can be short of
+                # one token by less than a millisecond's refill, and 0 would say "now".
+                retry_after=max(round(peer.bucket.retry_after(now), 3), 0.001),
             )
         spec = OPS[request.op]
         if request.op != "ping":
@@ -266,7 +268,10 @@ class HubCore(HubState):
 
     def after_reply(self, peer: Peer, now: float) -> bool:
         """What must follow the reply to ``peer``'s request
-        (:func:`letswork.hub.ops.messages.after_reply`); True when the session ended."""
+        (:func:`letswork.hub.ops.messages.after_reply`); True when the session ended.
+        Events its identity missed while away go first (``hello``'s replay)."""
+        if peer.replay is not None:
+            self.replay_events(peer)
         return messages.after_reply(self, peer, now)
 
     def note_disk_change(self, abspath: str, change: str, now: float) -> None:

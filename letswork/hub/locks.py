@@ -85,12 +85,18 @@ class LockTable:
     """Exclusive locks keyed by path (case-folded on case-insensitive filesystems)."""
 
     def __init__(
-        self, *, case_insensitive: bool, default_ttl: float = limits.LOCK_EXPIRY_SECONDS
+        self,
+        *,
+        case_insensitive: bool,
+        default_ttl: float = limits.LOCK_EXPIRY_SECONDS,
+        max_per_holder: int = limits.MAX_LOCKS_PER_HOLDER,
     ) -> None:
         if default_ttl <= 0:
             raise ValueError("default_ttl must be positive")
         self.case_insensitive = case_insensitive
         self.default_ttl = default_ttl
+        #: live manual locks one holder may have (change holds are bounded by the queue)
+        self.max_per_holder = max_per_holder
         self._entries: dict[str, _Entry] = {}
 
     def key(self, path: str) -> str:
@@ -143,6 +149,8 @@ class LockTable:
         if entry is not None and entry.holder_id != holder_id:
             raise self._locked_error(path, entry)
         if entry is None:
+            if change_id is None:
+                self._check_room(holder_id, now)
             entry = _Entry(path, key, holder_id, holder_name, now + duration, False, [])
             self._entries[key] = entry
         entry.holder_name = holder_name
@@ -155,6 +163,22 @@ class LockTable:
             if not entry.manual:
                 entry.expires_at = now + duration
         return entry.snapshot()
+
+    def _check_room(self, holder_id: str, now: float) -> None:
+        """Raises: OpError ``quota_exceeded`` when ``holder_id`` has ``max_per_holder`` live
+        manual locks (a guest's outlive its connection: without a cap, one guest could lock
+        paths at its request rate for a day and leave them behind)."""
+        held = sum(
+            1
+            for e in self._entries.values()
+            if e.holder_id == holder_id and e.manual and e.live(now)
+        )
+        if held >= self.max_per_holder:
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"you hold {held} locks, the limit; unlock some (unlock_file) first",
+                limit=self.max_per_holder,
+            )
 
     @staticmethod
     def _locked_error(path: str, entry: _Entry) -> OpError:

@@ -72,6 +72,13 @@ class Peer:
     card: dict[str, Any] | None = None
     #: Messages that waited for this participant go out after the reply to ``hello``.
     deliver_pending: bool = False
+    #: The token of its identity's event log (hub/eventlog.py), once admitted; and whether its
+    #: hello asked to be told it (``events``).
+    events_log: str = ""
+    wants_events: bool = False
+    #: What of that log goes out after the reply to ``hello``: (events lost, -1 for an
+    #: unknown number; entries), or None.
+    replay: tuple[int, list[Any]] | None = None
     #: Set once the hub is done with this connection (kick, revoke, deny, disconnect); file
     #: work running for it in a worker thread polls it, and no request of it is applied after.
     gone: threading.Event = dataclasses.field(default_factory=threading.Event, repr=False)

@@ -48,6 +48,12 @@ class TokenBucket:
             return True
         return False
 
+    def charge(self, now: float, n: float) -> None:
+        """Take ``n`` tokens after the work they pay for, into debt if there are fewer (down
+        to ``-10 * burst``): work whose cost was known only once done delays what follows."""
+        self._refill(now)
+        self._tokens = max(-10.0 * self.burst, self._tokens - n)
+
     def retry_after(self, now: float, n: float = 1.0) -> float:
         """Seconds until ``n`` tokens will be available (0.0 if they are now)."""
         self._refill(now)

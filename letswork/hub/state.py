@@ -9,11 +9,13 @@ rule (``now`` is an argument) and never touches a socket.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Generator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from letswork.hub.eventlog import EventLogs
 from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
 from letswork.hub.peers import HOST_ID, Credential, Peer, Person, name_key, participant
 from letswork.hub.ratelimit import TokenBucket
@@ -27,7 +29,8 @@ from letswork.shared.limits import Limits
 from letswork.shared.protocol.base import LockInfo, WireModel
 from letswork.shared.protocol.session import PeerInfo
 
-EmitFn = Callable[[Peer, str, Mapping[str, Any]], None]
+#: (peer, event name, data, seq): ``seq`` is the event's number in the peer's identity's log.
+EmitFn = Callable[[Peer, str, Mapping[str, Any], int], None]
 CloseFn = Callable[[Peer, int, str], None]
 #: A handler that needs file work is a generator: it yields the work (a callable for a worker
 #: thread) and is sent what the work returned (or has what it raised thrown in); what it
@@ -52,6 +55,11 @@ def dump(model: WireModel) -> dict[str, Any]:
     return model.model_dump(mode="json", exclude_unset=True)
 
 
+def _json_bytes(data: Mapping[str, Any]) -> int:
+    # ASCII-escaped: at least its UTF-8 size, so the log's byte cap holds.
+    return len(json.dumps(data, separators=(",", ":")))
+
+
 def json_size(model: WireModel) -> int:
     """Bytes of ``dump(model)`` as compact UTF-8 JSON (listings stop at ``MAX_LISTING_BYTES``).
 
@@ -73,7 +81,8 @@ class HubState:
         store: the opened SQLite store.
         host_secret: the host key (32 bytes) read from the 0600 key file.
         public_url: the ``ws://`` or ``wss://`` URL written into invite codes.
-        emit: called with (peer, event name, data) for every event a peer should receive.
+        emit: called with (peer, event name, data, seq) for every event a peer should
+            receive (``seq``: its number in the identity's event log, hub/eventlog.py).
         close: called with (peer, close code, reason) to end a peer's connection.
         limits: the limits in force.
         auto_admit: admit guests without asking the host.
@@ -98,11 +107,15 @@ class HubState:
         self.limits = limits or Limits()
         store.limits = self.limits  # its rings and caps (issue 13, item 8)
         self.workspace = Workspace(root, max_file_bytes=self.limits.max_file_bytes)
+        self.workspace.max_text_bytes = max(
+            self.limits.max_text_file_bytes, self.limits.max_file_bytes
+        )
         # Guests' versions of ignore files outlive the hub (issue 13, item 2).
         self.workspace.rules.set_guest_versions(store.guest_ignore_versions())
         self.locks = LockTable(
             case_insensitive=filesystem_is_case_insensitive(root),
             default_ttl=self.limits.lock_expiry_seconds,
+            max_per_holder=self.limits.max_locks_per_holder,
         )
         self.public_url = public_url
         self.auto_admit = auto_admit
@@ -121,6 +134,8 @@ class HubState:
         )
         self._host_invite_id = crypto.derive_invite_id(host_secret)
         self.peers: dict[str, Peer] = {}
+        #: per identity, the broadcasts it was sent, numbered (a reconnect replays them)
+        self.events = EventLogs(self.limits)
         self.buckets: dict[str, TokenBucket] = {}  # per guest id, kept across reconnects
         #: invite id -> time until which its holders may not knock again (after ``deny``).
         self.deny_until: dict[bytes, float] = {}
@@ -152,7 +167,9 @@ class HubState:
         return admitted < self.limits.max_peers
 
     def disconnect(self, peer: Peer, now: float, reason: str = "disconnected") -> None:
-        """Forget a connection: release its (non-change) locks and tell the others.
+        """Forget a connection and tell the others. A host connection's locks end with it; a
+        guest's belong to the guest and stay until they expire, across a disconnect (see
+        :meth:`release_guest_locks` for the ends that are sooner: leave, kick, revoke).
 
         From here on the peer's requests are refused, and its file work in flight stops.
         """
@@ -160,16 +177,26 @@ class HubState:
         self.greeting.pop(peer.peer_id, None)
         if self.peers.pop(peer.peer_id, None) is None:
             return
-        for lock in self.locks.release_all(peer.guest_id if not peer.is_host else peer.peer_id):
-            self.broadcast_lock_released(lock, "left")
+        if peer.is_host:
+            for lock in self.locks.release_all(peer.peer_id):
+                self.broadcast_lock_released(lock, "left")
         if peer.state in ("admitted", "awaiting_admission"):
             self.broadcast(
                 "peer_left",
                 {"peer_id": peer.peer_id, "name": peer.name, "reason": reason},
                 hosts_only=peer.state != "admitted",
+                exclude=peer,
             )
         if peer.admitted:  # a waiting guest adds no row (its join was never logged either)
             self.audit(peer, "leave", now, reason=reason)
+
+    def release_guest_locks(self, guest_id: str) -> int:
+        """Release the (non-change) locks of a guest that left the session for good (leave,
+        kick, revoke, a forgotten identity); returns how many."""
+        released = self.locks.release_all(guest_id)
+        for lock in released:
+            self.broadcast_lock_released(lock, "left")
+        return len(released)
 
     def audit(self, peer: Peer | None, kind: str, now: float, **detail: Any) -> None:
         actor = "host" if peer is None or peer.is_host else peer.name
@@ -178,8 +205,10 @@ class HubState:
         self.store.audit(actor, kind, now, path=path, actor_id=actor_id, **detail)
 
     def send(self, peer: Peer, name: str, data: Mapping[str, Any]) -> None:
+        """Send one connection an event of its own (not logged: it carries the number of its
+        identity's last logged event)."""
         if not peer.closed:
-            self._emit(peer, name, data)
+            self._emit(peer, name, data, self.events.last_seq(participant(peer)))
 
     def broadcast(
         self,
@@ -191,22 +220,72 @@ class HubState:
         hosts_only: bool = False,
         redacted: tuple[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        """Send an event to every admitted peer (guests: only about shared paths).
+        """Send an event to every admitted peer (guests: only about shared paths), and log it
+        for every identity it is for, connected or not (hub/eventlog.py).
 
         ``redacted`` is (guest id, data): guests other than that one get this data instead.
+        ``exclude`` is a connection the event is about: it is not sent the event, and its
+        identity logs it only when another of its connections is sent it.
         """
         if self.observer is not None:
             self.observer(name, data)
         shared = True if path is None else self.workspace.rules.is_shared(path)
-        for peer in list(self.peers.values()):
-            if peer is exclude or not peer.admitted:
+        online: dict[str, list[Peer]] = {}
+        for peer in self.peers.values():
+            if peer.admitted and not peer.closed:
+                online.setdefault(participant(peer), []).append(peer)
+        sizes: dict[int, int] = {}
+        for ident in {*online, *self.events.idents()}:
+            if ident != HOST_ID and (hosts_only or not shared):
                 continue
-            if not peer.is_host and (hosts_only or not shared):
-                continue
-            if redacted is not None and not peer.is_host and peer.guest_id != redacted[0]:
-                self.send(peer, name, redacted[1])
-            else:
-                self.send(peer, name, data)
+            body = data
+            if redacted is not None and ident != HOST_ID and ident != redacted[0]:
+                body = redacted[1]
+            targets = [p for p in online.get(ident, ()) if p is not exclude]
+            if not targets and (ident in online or (exclude and participant(exclude) == ident)):
+                continue  # about its only connection: not for its own log
+            seq = 0
+            log = self.events.get(ident)
+            if log is not None:
+                size = sizes.get(id(body))
+                if size is None:
+                    size = sizes[id(body)] = _json_bytes(body)
+                seq = log.record(name, body, size)
+            for peer in targets:
+                self._emit(peer, name, body, seq)
+
+    def open_event_log(self, peer: Peer, after: tuple[str, int] | None, now: float = 0.0) -> None:
+        """Open the event log of ``peer``'s identity as it is admitted, and note what of it
+        to replay after the reply to ``hello`` (``after``: the client's cursor, (token, last
+        seq it saw); a token of another log replays nothing). A guest's replay stays within
+        its log's replay budget (REPLAY_BYTES_PER_SECOND): the older events past it are lost."""
+        ident = participant(peer)
+        online = {participant(p) for p in self.peers.values() if p.admitted and p is not peer}
+        known = self.events.get(ident)
+        log = self.events.open(ident, online)
+        peer.events_log = log.token
+        if after is None:
+            return
+        token, seen = after
+        if token == log.token:
+            peer.replay = log.since(seen) if peer.is_host else log.replayable(seen, now)
+        elif known is None and token.startswith(self.events.epoch + "."):
+            # This hub numbered events for the client and has since dropped its log.
+            peer.replay = (-1, [])
+
+    def replay_events(self, peer: Peer) -> None:
+        """Send ``peer`` what its identity was sent while it was away (see open_event_log),
+        once: ``events_missed`` first when some are past the log's bounds."""
+        replay, peer.replay = peer.replay, None
+        if replay is None or peer.closed:
+            return
+        lost, entries = replay
+        if lost:
+            first = entries[0].seq if entries else self.events.last_seq(participant(peer))
+            data = {"lost": lost if lost > 0 else None}
+            self._emit(peer, "events_missed", data, max(first - 1, 0))
+        for entry in entries:
+            self._emit(peer, entry.name, entry.data, entry.seq)
 
     def lock_info(self, lock: Lock) -> LockInfo:
         return LockInfo(

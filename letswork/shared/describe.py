@@ -29,7 +29,12 @@ from letswork.shared.protocol.files import FileChangedData
 from letswork.shared.protocol.locks import LockReleasedData, LockTakenData
 from letswork.shared.protocol.messages import MessageData, MessageInfo, MessageReceiptData
 from letswork.shared.protocol.presence import ActivityEntry
-from letswork.shared.protocol.session import NameChangedData, PeerData, PeerLeftData
+from letswork.shared.protocol.session import (
+    EventsMissedData,
+    NameChangedData,
+    PeerData,
+    PeerLeftData,
+)
 from letswork.shared.protocol.tasks import TaskUpdatedData
 from letswork.shared.protocol.variables import VarChangedData
 from letswork.shared.sanitize import clean_line, terminal_line
@@ -234,7 +239,16 @@ def feed_line(name: str, data: BaseModel) -> list[Piece]:
         return [(f"{_tname(data.by)} set variable {key} = ", ""), (_t(data.value, 200), "")]
     if name == "hub_stopping":
         return [("the hub is stopping", "error")]
+    if isinstance(data, EventsMissedData):
+        return [(missed_events(data.lost), "warn")]
     return [(f"event {_tname(name)}", "aside")]
+
+
+def missed_events(lost: int | None) -> str:
+    """What a reconnect could not replay: ``lost`` events (None: an unknown number)."""
+    many = "some events" if lost is None else f"{lost} event{'s' if lost != 1 else ''}"
+    them = "it" if lost == 1 else "them"
+    return f"missed {many} while this connection was down: the hub no longer kept {them}"
 
 
 def message_line(message: MessageInfo) -> list[Piece]:

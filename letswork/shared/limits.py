@@ -15,6 +15,10 @@ MiB = 1024 * KiB
 MAX_FRAME_BYTES = 4 * MiB
 #: Largest file a read returns or a write/edit may produce, in bytes.
 MAX_FILE_BYTES = 1 * MiB
+#: Largest text file letswork reads (in pages), searches and edits, in bytes (issue 16):
+#: ``MAX_FILE_BYTES`` caps what crosses the wire (a page, a whole-file read or write), not
+#: the files.
+MAX_TEXT_FILE_BYTES = 64 * MiB
 #: Highest value ``--max-file-size`` may set; the catalogue's content fields allow this much,
 #: and the hub enforces the configured (usually lower) limit with ``too_large``.
 MAX_FILE_BYTES_CEILING = 3 * MiB
@@ -44,6 +48,9 @@ MAX_PENDING_BYTES_PER_GUEST = 64 * MiB
 MAX_CHAT_BYTES = 16 * KiB
 #: A lock expires this many seconds after it was taken (or last refreshed).
 LOCK_EXPIRY_SECONDS = 30 * 60.0
+#: Manual locks one holder may have at once: a guest's outlive its connection (issue 16), and
+#: every tick and decision walks the lock table.
+MAX_LOCKS_PER_HOLDER = 500
 #: WebSocket ping interval; Cloudflare closes idle sockets after about 100 s.
 PING_INTERVAL_SECONDS = 20.0
 #: A request the hub has not answered in this many seconds fails with ``timeout``.
@@ -277,6 +284,21 @@ MAX_UNSENT_BYTES_PER_PEER = 32 * MiB
 #: at 125 ms.
 REPLY_BYTES_PER_REQUEST = 160 * KiB
 
+# What the hub keeps of the events each identity was sent, so a channel that reconnects
+# receives what it missed while it was down (issue 16; hub/eventlog.py).
+#: Events an identity's log keeps; past it the oldest go, and a reconnecting channel is told
+#: how many it lost.
+MAX_EVENT_LOG_ENTRIES = 1000
+#: Bytes of event data (as compact JSON) an identity's log keeps; past it the oldest go.
+MAX_EVENT_LOG_BYTES = 1 * MiB
+#: Bytes of logged events replayed to one guest per second, after a burst of twice
+#: MAX_EVENT_LOG_BYTES: a guest reconnecting in a loop cannot make the hub encode its whole
+#: log each time (~74 ms of the event loop for a full log); past it the oldest are lost.
+REPLAY_BYTES_PER_SECOND = 64 * KiB
+#: Identities (the host and guests) with an event log; past it the log of the identity that
+#: has been offline longest is dropped (its channel is told its events were lost).
+MAX_EVENT_LOGS = 64
+
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
@@ -284,6 +306,7 @@ class Limits:
 
     max_frame_bytes: int = MAX_FRAME_BYTES
     max_file_bytes: int = MAX_FILE_BYTES
+    max_text_file_bytes: int = MAX_TEXT_FILE_BYTES
     max_peers: int = MAX_PEERS
     rate_per_second: float = RATE_PER_SECOND
     rate_burst: int = RATE_BURST
@@ -296,6 +319,7 @@ class Limits:
     max_pending_bytes_per_guest: int = MAX_PENDING_BYTES_PER_GUEST
     max_chat_bytes: int = MAX_CHAT_BYTES
     lock_expiry_seconds: float = LOCK_EXPIRY_SECONDS
+    max_locks_per_holder: int = MAX_LOCKS_PER_HOLDER
     ping_interval_seconds: float = PING_INTERVAL_SECONDS
     request_timeout_seconds: float = REQUEST_TIMEOUT_SECONDS
     stall_ping_seconds: float = STALL_PING_SECONDS
@@ -326,6 +350,10 @@ class Limits:
     search_workers: int = SEARCH_WORKERS
     file_workers: int = FILE_WORKERS
     host_workers: int = HOST_WORKERS
+    event_log_entries: int = MAX_EVENT_LOG_ENTRIES
+    event_log_bytes: int = MAX_EVENT_LOG_BYTES
+    event_logs: int = MAX_EVENT_LOGS
+    replay_bytes_per_second: float = REPLAY_BYTES_PER_SECOND
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -37,7 +37,7 @@ class Dispatch:
             self.store,
             host_secret=os.urandom(32),
             public_url="ws://127.0.0.1:9/",
-            emit=lambda peer, name, data: None,
+            emit=lambda peer, name, data, seq: None,
             close=lambda *a: None,
             limits=Limits(rate_burst=10_000),  # dispatch is under test here, not the budget
         )

@@ -39,6 +39,23 @@ async def test_a_burst_over_the_rate_limit_gets_rate_limited_and_the_connection_
         assert len(limited) == 6
         assert all(r.code == ErrorCode.RATE_LIMITED for r in limited)
         assert all(r.data["retry_after"] > 0 for r in limited)
+
+
+async def test_a_bucket_short_by_less_than_a_millisecond_still_says_to_wait(
+    project: Path,
+) -> None:
+    # A change paid by its bytes (issue 16) leaves a fraction of a token: 0.99995 of the one a
+    # request needs rounded retry_after to 0.0, "retry now", and the retry was refused again.
+    clock = FakeClock()
+    limits = Limits(rate_per_second=1.0, rate_burst=5)
+    async with running_hub(project, limits=limits, clock=clock) as fx:
+        client = await fx.connect(fx.host_secret, "host")
+        peer = next(iter(fx.hub.core.peers.values()))
+        peer.bucket.charge(clock.now, peer.bucket.tokens(clock.now) - 0.99995)
+        with pytest.raises(OpError) as caught:
+            await client.call("ping")
+        assert caught.value.code == ErrorCode.RATE_LIMITED
+        assert caught.value.data["retry_after"] > 0
         clock.now += 10
         assert "now" in await client.call("ping")
 

@@ -39,8 +39,8 @@ async def test_an_event_that_does_not_fit_its_model_is_recorded_by_the_fixture(
 ) -> None:
     assert hub.hub.core is not None
     nobody = types.SimpleNamespace(peer_id="nobody")  # no connection: only the fixture sees it
-    hub.hub.core._emit(nobody, "lock_taken", {"lock": {"path": "a.py"}})  # type: ignore[arg-type]
-    hub.hub.core._emit(nobody, "no_such_event", {})  # type: ignore[arg-type]
+    hub.hub.core._emit(nobody, "lock_taken", {"lock": {"path": "a.py"}}, 0)  # type: ignore[arg-type]
+    hub.hub.core._emit(nobody, "no_such_event", {}, 0)  # type: ignore[arg-type]
     assert [name for name, _ in hub.bad_events] == ["lock_taken", "no_such_event"]
     hub.bad_events.clear()  # seen: the fixture's own check at the end would fail this test
 

@@ -36,7 +36,7 @@ class Run:
             self.store,
             host_secret=os.urandom(32),
             public_url="ws://127.0.0.1:9/",
-            emit=lambda peer, name, data: check_event(name, data),
+            emit=lambda peer, name, data, seq: check_event(name, data),
             close=lambda *a: None,
             clock=lambda: NOW,
         )

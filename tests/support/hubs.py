@@ -100,12 +100,12 @@ class HubFixture:
         assert core is not None
         emit = core._emit
 
-        def checked(peer: Any, name: str, data: Mapping[str, Any]) -> None:
+        def checked(peer: Any, name: str, data: Mapping[str, Any], seq: int) -> None:
             try:
                 check_event(name, data)
             except (AssertionError, ValueError) as exc:  # ValidationError is a ValueError
                 self.bad_events.append((name, str(exc)))
-            emit(peer, name, data)
+            emit(peer, name, data, seq)
 
         core._emit = checked
 

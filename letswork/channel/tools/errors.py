@@ -28,7 +28,10 @@ _NEXT: Mapping[ErrorCode, str] = {
     ErrorCode.NO_MATCH: "read_file again and copy old_string exactly, whitespace included.",
     ErrorCode.AMBIGUOUS: "include more surrounding lines in old_string so it occurs once, or "
     "set replace_all=true.",
-    ErrorCode.TOO_LARGE: "read in pages with offset/limit, or split the change into smaller ones.",
+    ErrorCode.TOO_LARGE: "the message names the limit. A text file up to the hub's text-file "
+    "limit reads in pages (read_file offset/limit) and changes with edit_file; only a "
+    "whole-file write_file is capped lower. A file over the text-file limit cannot be used "
+    "through letswork. Other text: send less.",
     ErrorCode.BINARY_FILE: "only UTF-8 text files can be read or written through letswork.",
     ErrorCode.FORBIDDEN: "your role does not allow this, the path is git metadata (never read "
     "or written through letswork: do not retry), or the task is someone else's; ask the host "

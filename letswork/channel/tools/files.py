@@ -90,6 +90,15 @@ def _r_search(r: SearchFilesResult, args: Mapping[str, Any], ctx: ToolContext) -
         head += " (truncated: narrow path or glob, or raise max_results)"
     if r.cut_short:
         head += " (cut short: the search hit the hub's time limit; narrow path or glob)"
+    if r.files_scanned == 0:
+        where = say.path(str(args.get("path") or "")) or "the project"
+        glob = args.get("glob")
+        which = f" matching {clean_line(str(glob), 80)!r}" if glob else ""
+        head += (
+            f" (no shared UTF-8 text file{which} in {where} was searched: there are none, or "
+            "they are binary, over the hub's text-file limit, or hidden from you; find_files "
+            "shows what is there)"
+        )
     lines = [head + (":" if r.matches else ".")]
     for m in r.matches:
         snippet = mark_hidden(m.text).replace("\n", " ")
@@ -147,7 +156,8 @@ TOOLS: tuple[ToolSpec, ...] = (
         move_file so your change is refused if the file changes in between. Errors:
         not_found (check the path with find_files), not_shared (hidden from you; do not
         retry), binary_file (not UTF-8 text; it cannot be read here), too_large (over the
-        hub's size limit), invalid (offset past the end).""",
+        hub's text-file limit, 64 MiB by default; larger files read in pages like any other),
+        invalid (offset past the end).""",
         _r_read,
         fields={
             "path": "File path relative to the project root, '/'-separated.",
@@ -167,8 +177,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         `path` and/or matching `glob` (e.g. '*.py'). Returns `path:line: text` lines, line
         numbers from 1 (read around a hit with read_file offset=line-1). At most
         `max_results` matches; the result says when it was cut, or cut short by the hub's
-        time limit. Errors: invalid (a bad regular expression: fix it, or search a plain
-        string).""",
+        time limit. Binary files and files over the hub's text-file limit (64 MiB by
+        default) are not searched. Errors: invalid (a bad regular expression: fix it, or
+        search a plain string).""",
         _r_search,
         fields={
             "pattern": "Text to find, or a regular expression when regex is true.",

@@ -15,9 +15,16 @@ __all__ = ["TOOLS"]
 
 def _r_lock(r: LockResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     lock = r.lock
+    ends = (
+        "It ends sooner when you call unlock_file, or when this connection to the hub closes "
+        "(a host's locks belong to its connection)."
+        if ctx.role == "host"
+        else "It stays yours across a disconnect; it ends sooner when you call unlock_file or "
+        "leave, or when the host breaks it or removes you."
+    )
     return (
         f"You hold the lock on {say.path(lock.path)} until {say.clock(lock.expires_at)}. Others' "
-        "changes to it fail with `locked` until you call unlock_file or it expires."
+        f"changes to it fail with `locked` until then. {ends}"
     )
 
 
@@ -43,8 +50,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         """Take the exclusive lock on a path so nobody else changes it while you work on it
         (30 minutes by default; `ttl_seconds` sets another duration; calling it again
         refreshes your lock). Others' writes to the path then fail with `locked`. Release it
-        with unlock_file when done. Error locked: someone else holds it — the message says
-        who and until when; ask them or wait.""",
+        with unlock_file when done. A guest's lock outlives a dropped connection until it
+        expires; a host's ends with the host's connection. Error locked: someone else holds
+        it — the message says who and until when; ask them or wait.""",
         _r_lock,
         fields={
             "path": "Path relative to the project root.",

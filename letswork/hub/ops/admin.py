@@ -51,6 +51,8 @@ def remove_guest(ctx: HubState, target: Peer, now: float, reason: str | None, wh
     ctx.send(target, "kicked", {"reason": reason})
     ctx._close(target, crypto.CloseCode.REMOVED, why)
     ctx.disconnect(target, now, why)
+    ctx.release_guest_locks(target.guest_id)
+    ctx.events.forget(target.guest_id)
 
 
 def kick(ctx: HubState, peer: Peer, args: NameReasonArgs, now: float) -> NameResult:
@@ -153,6 +155,8 @@ def revoke_invite(
             remove_guest(ctx, target, now, "the invite was revoked", "invite revoked")
     for guest_id in guests:
         release_claims(ctx, guest_id, now)
+        ctx.release_guest_locks(guest_id)  # offline ones' too: they cannot come back
+        ctx.events.forget(guest_id)
     ctx.audit(peer, "revoke", now, invite=row.invite_id.hex()[:8], label=row.label)
     return RevokeInviteResult(invite_id=row.invite_id.hex(), revoked=revoked, disconnected=gone)
 

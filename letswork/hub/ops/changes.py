@@ -59,9 +59,14 @@ def edit_file(ctx: HubState, peer: Peer, args: EditFileArgs, now: float) -> Step
         path, old_text, sha = existing(ctx, peer, args.path)
         check_base(path, args.base_sha256, sha)
         new_text = apply_edit(
-            old_text, args.old_string, args.new_string, replace_all=args.replace_all
+            old_text,
+            args.old_string,
+            args.new_string,
+            replace_all=args.replace_all,
+            max_bytes=ctx.workspace.max_text_bytes,
         )
-        check_text(new_text.encode("utf-8"), max_bytes=ctx.limits.max_file_bytes)
+        # An edit's result never crosses the wire whole: files up to max_text_bytes.
+        check_text(new_text.encode("utf-8"), max_bytes=ctx.workspace.max_text_bytes)
         return draft("edit", path, None, sha, old_text, new_text)
 
     return (yield from change_steps(ctx, peer, now, prepare, args.path, head=args.diff_head))
@@ -121,10 +126,17 @@ def my_changes(ctx: HubState, peer: Peer, args: MyChangesArgs, now: float) -> Ch
     )
 
 
+#: A guest's ``get_change`` costs one request of its rate per this many bytes of diff read:
+#: SQLite reads a stored diff whole, on the event loop (~2 ms a MiB; the reply carries at most
+#: half a frame of it), and an edit that rewrites a 64 MiB file stores a diff of 128 MiB.
+DIFF_BYTES_PER_REQUEST = 256 * 1024
+
+
 def get_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) -> ChangeDetail:
-    return ChangeDetail.model_validate(
-        {"change": change_info(ctx, visible_change(ctx, peer, args.id), with_diff=True)}
-    )
+    row = visible_change(ctx, peer, args.id, include_content=False)
+    if not peer.is_host:  # paid after the read, into debt: the next requests wait for it
+        peer.bucket.charge(now, len(row.diff) / DIFF_BYTES_PER_REQUEST)
+    return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
 
 
 def approve_change(
@@ -173,7 +185,7 @@ def approve_change(
 
 
 def reject_change(ctx: HubState, peer: Peer, args: RejectChangeArgs, now: float) -> ChangeDetail:
-    row = visible_change(ctx, peer, args.id)
+    row = visible_change(ctx, peer, args.id, include_content=False)
     if row.status == "applied":
         raise op_error(
             ErrorCode.ALREADY_DECIDED, f"change {row.id} was already applied", status=row.status

@@ -141,9 +141,13 @@ def leave(ctx: HubState, peer: Peer, args: Empty, now: float) -> LeaveResult:
         changes = ctx.store.change_counts(author_name=HOST_ID)
     else:
         changes = ctx.store.change_counts(author_id=peer.guest_id)
-    released_locks = ctx.locks.release_all(peer.peer_id if peer.is_host else peer.guest_id)
-    for lock in released_locks:
-        ctx.broadcast_lock_released(lock, "left")
+    if peer.is_host:
+        released_locks = ctx.locks.release_all(peer.peer_id)
+        for lock in released_locks:
+            ctx.broadcast_lock_released(lock, "left")
+        locks_released = len(released_locks)
+    else:
+        locks_released = ctx.release_guest_locks(peer.guest_id)
     # Claims follow the participant: they go back to the board when its last connection
     # leaves.
     others = [p for p in ctx.connections(ident) if p is not peer]
@@ -154,7 +158,7 @@ def leave(ctx: HubState, peer: Peer, args: Empty, now: float) -> LeaveResult:
         changes_rejected=changes["rejected"],
         messages_sent=ctx.store.count_messages_sent(ident),
         tasks_done=ctx.store.count_tasks_done(ident),
-        locks_released=len(released_locks),
+        locks_released=locks_released,
         tasks_released=released_tasks,
     )
     ctx.disconnect(peer, now, "left")

@@ -6,7 +6,7 @@ import secrets
 
 from letswork import __version__
 from letswork.hub.admission import check_may_knock, move, record_admission
-from letswork.hub.peers import HOST_ID, Peer, validate_display_name
+from letswork.hub.peers import HOST_ID, Peer, participant, validate_display_name
 from letswork.hub.state import Handler, HubState
 from letswork.shared.errors import ErrorCode, op_error
 from letswork.shared.protocol.base import Empty, NameArgs, NameResult
@@ -67,6 +67,12 @@ def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> HelloResult
         # must not refill it (each connection used to start with a full burst).
         peer.bucket = ctx.buckets.setdefault(peer.guest_id, peer.bucket)
     ctx.greeting.pop(peer.peer_id, None)
+    peer.wants_events = args.events is not None
+    if peer.admitted:
+        # Before the join is broadcast, so the replay holds what happened while it was away.
+        cursor = args.events
+        after = (cursor.log, cursor.after) if cursor is not None and cursor.log else None
+        ctx.open_event_log(peer, after, now)
     ctx.peers[peer.peer_id] = peer
     if peer.admitted:  # a waiting guest adds no row anywhere (see admit)
         ctx.audit(peer, "join", now, role=peer.role, state=peer.state, client=peer.client)
@@ -93,7 +99,8 @@ def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> HelloResult
             # A folder name that is not UTF-8 cannot be sent: its bytes show as U+FFFD.
             "project": ctx.root.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
             "hub_version": __version__,
-            "events_seq": 0,
+            "events_seq": ctx.events.last_seq(participant(peer)) if peer.admitted else 0,
+            **({"events_log": peer.events_log or None} if peer.wants_events else {}),
         }
     )
 

@@ -11,7 +11,7 @@ from typing import AnyStr
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, op_error
 
-__all__ = ["apply_edit", "create_diff_head", "cut_diff", "unified_diff"]
+__all__ = ["apply_edit", "create_diff_head", "cut_diff", "fit_diff", "unified_diff"]
 
 
 def _count_lines(text: AnyStr) -> int:
@@ -31,13 +31,17 @@ def _split_lines(text: str) -> list[str]:
     return lines
 
 
-def apply_edit(text: str, old: str, new: str, *, replace_all: bool) -> str:
+def apply_edit(
+    text: str, old: str, new: str, *, replace_all: bool, max_bytes: int | None = None
+) -> str:
     """Replace the exact string ``old`` with ``new`` in ``text``.
 
     Raises:
         OpError: ``invalid`` when ``old`` is empty or equals ``new``; ``no_match`` when ``old``
             does not occur; ``ambiguous`` when it occurs more than once and ``replace_all`` is
-            false (``data["count"]`` holds the count).
+            false (``data["count"]`` holds the count); ``too_large`` when the result would
+            have more than ``max_bytes`` characters (so more UTF-8 bytes), before it is built:
+            a million one-character matches each replaced by 2 MiB would be 2 TiB.
     """
     if not old:
         raise op_error(ErrorCode.INVALID, "old_string is empty; give the exact text to replace")
@@ -59,6 +63,15 @@ def apply_edit(text: str, old: str, new: str, *, replace_all: bool) -> str:
             f"old_string occurs {count} times; add surrounding lines to make it unique, "
             "or set replace_all",
             count=count,
+        )
+    chars = len(text) + count * (len(new) - len(old))
+    if max_bytes is not None and chars > max_bytes:
+        raise op_error(
+            ErrorCode.TOO_LARGE,
+            f"the edit would make the file {chars / 2**20:.1f}M characters long; the limit is "
+            f"{max_bytes / 2**20:.1f} MiB",
+            size=chars,
+            limit=max_bytes,
         )
     return text.replace(old, new) if replace_all else text.replace(old, new, 1)
 
@@ -96,10 +109,13 @@ def unified_diff(
     to_file = "/dev/null" if new is None else f"b/{new_path if new_path is not None else path}"
     if (not old) != (not new):
         return _one_sided_diff(from_file, to_file, old or new or "", "-" if old else "+")
+    skipped = 0
+    if old and new and min(len(old), len(new)) > _TRIM_OVER:
+        skipped, old, new = _trim_common(old, new)
     old_lines = _split_lines(old or "")
     new_lines = _split_lines(new or "")
     out: list[str] = []
-    for line in _unified_lines(old_lines, new_lines, from_file, to_file):
+    for line in _unified_lines(old_lines, new_lines, from_file, to_file, skipped):
         out.append(line)
         if not line.endswith("\n"):
             out.append("\n\\ No newline at end of file\n")
@@ -108,6 +124,65 @@ def unified_diff(
     if old is None or new is None or (new_path is not None and new_path != path):
         return f"--- {from_file}\n+++ {to_file}\n"
     return ""
+
+
+#: Texts longer than this (characters) are diffed without their common head and tail, bar the
+#: context lines: an edit of one line of a 64 MiB file splits and matches a few lines, not
+#: millions (issue 16).
+_TRIM_OVER = 256 * 1024
+#: Characters compared at a time while looking for the common head and tail.
+_TRIM_STEP = 64 * 1024
+_CONTEXT = 3
+
+
+def _common_head(a: str, b: str) -> int:
+    """Length of the common prefix of ``a`` and ``b`` (compared _TRIM_STEP at a time)."""
+    end = min(len(a), len(b))
+    pos = 0
+    while pos < end and a[pos : pos + _TRIM_STEP] == b[pos : pos + _TRIM_STEP]:
+        pos += _TRIM_STEP
+    stop = min(end, pos + _TRIM_STEP)
+    while pos < stop and a[pos] == b[pos]:
+        pos += 1
+    return min(pos, end)
+
+
+def _common_tail(a: str, b: str, limit: int) -> int:
+    """Length of the common suffix of ``a`` and ``b``, at most ``limit``."""
+    n = 0
+    la, lb = len(a), len(b)
+    while n < limit:
+        step = min(_TRIM_STEP, limit - n)
+        if a[la - n - step : la - n] != b[lb - n - step : lb - n]:
+            break
+        n += step
+    else:
+        return n
+    while n < limit and a[la - n - 1] == b[lb - n - 1]:
+        n += 1
+    return n
+
+
+def _trim_common(a: str, b: str) -> tuple[int, str, str]:
+    """``a`` and ``b`` without the whole lines they share at their start and end, keeping
+    _CONTEXT lines of each next to what differs: (lines dropped from the start, a, b)."""
+    head = _common_head(a, b)
+    start = a.rfind("\n", 0, head) + 1  # a line start within the common head
+    for _ in range(_CONTEXT):
+        if start == 0:
+            break
+        start = a.rfind("\n", 0, start - 1) + 1
+    tail = _common_tail(a, b, min(len(a), len(b)) - start)
+    stop = a.find("\n", len(a) - tail) + 1 if tail else 0  # after a newline of the tail
+    if stop == 0:
+        stop = len(a)
+    for _ in range(_CONTEXT):
+        if stop >= len(a):
+            break
+        nxt = a.find("\n", stop)
+        stop = len(a) if nxt < 0 else nxt + 1
+    stop_b = stop - len(a) + len(b)
+    return a.count("\n", 0, start), a[start:stop], b[start:stop_b]
 
 
 class _CostlyDiff(Exception):
@@ -146,10 +221,13 @@ class _BudgetMatcher(difflib.SequenceMatcher[str]):
         return super().find_longest_match(alo, high, blo, bhi)
 
 
-def _unified_lines(a: list[str], b: list[str], from_file: str, to_file: str) -> Iterator[str]:
+def _unified_lines(
+    a: list[str], b: list[str], from_file: str, to_file: str, skipped: int = 0
+) -> Iterator[str]:
     """``difflib.unified_diff(a, b, from_file, to_file)`` within ``limits.MAX_DIFF_STEPS``;
     past them, one hunk from the first line that differs to the last (the lines around
-    them as context), which still shows every change."""
+    them as context), which still shows every change. ``skipped``: lines before ``a`` and
+    ``b`` that the hunks' line numbers count."""
     matcher = _BudgetMatcher(a, b, limits.MAX_DIFF_STEPS)
     try:
         groups = list(matcher.get_grouped_opcodes(3))
@@ -169,8 +247,8 @@ def _unified_lines(a: list[str], b: list[str], from_file: str, to_file: str) -> 
     yield f"+++ {to_file}\n"
     for group in groups:
         first, last = group[0], group[-1]
-        old_range = _unified_range(first[1], last[2])
-        new_range = _unified_range(first[3], last[4])
+        old_range = _unified_range(first[1] + skipped, last[2] + skipped)
+        new_range = _unified_range(first[3] + skipped, last[4] + skipped)
         yield f"@@ -{old_range} +{new_range} @@\n"
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":
@@ -198,6 +276,19 @@ def cut_diff(diff: str, max_chars: int) -> tuple[str, int]:
         return diff, 0
     cut = diff.rfind("\n", 0, max_chars) + 1 or max_chars
     return diff[:cut], diff.count("\n", cut)
+
+
+def fit_diff(diff: str, max_bytes: int) -> str:
+    """``diff`` whole when its UTF-8 is at most ``max_bytes``, else its head (whole lines
+    within ``max_bytes // 4`` characters) and a last line saying how many lines follow: a
+    change to a file of up to 64 MiB (issue 16) can have a diff no reply could carry. The
+    bytes are counted only for a diff that could be over them."""
+    if len(diff) <= max_bytes // 4 or (
+        len(diff) <= max_bytes and len(diff.encode("utf-8", "surrogatepass")) <= max_bytes
+    ):
+        return diff
+    head, rest = cut_diff(diff, max_bytes // 4)
+    return head + f"\\ letswork: the diff is cut here, {rest} more lines are not shown\n"
 
 
 def create_diff_head(path: str, text: str, max_chars: int) -> tuple[str, int]:

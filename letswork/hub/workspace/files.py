@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import AnyStr
 
 from letswork.hub.workspace.base import WorkspaceBase, _never
+from letswork.hub.workspace.bigfiles import big_facts, reread, whole_too_large
 from letswork.hub.workspace.diff import _count_lines
 from letswork.hub.workspace.disk import (
     _CREATE_FLAGS,
@@ -41,6 +42,7 @@ from letswork.hub.workspace.pages import (
 from letswork.hub.workspace.paths import _q, _resolve, _Resolved
 from letswork.hub.workspace.policy import is_git_name
 from letswork.shared.errors import ErrorCode, op_error
+from letswork.shared.limits import MAX_TEXT_FILE_BYTES
 from letswork.shared.paging import cut_page
 from letswork.shared.protocol.files import Entry, ReadFileResult
 
@@ -147,6 +149,10 @@ def _page(text: AnyStr, offset: int, limit: int | None, total: int) -> tuple[Any
 class FileOps(WorkspaceBase):
     """Listings, reads and writes of :class:`~letswork.hub.workspace.Workspace`."""
 
+    #: Largest text file read in pages, searched and edited; ``max_file_bytes`` caps what
+    #: one reply or whole-file write carries (bigfiles.py).
+    max_text_bytes: int = MAX_TEXT_FILE_BYTES
+
     # -- listing ---------------------------------------------------------------------------
 
     def list_files(
@@ -207,7 +213,7 @@ class FileOps(WorkspaceBase):
 
     def _open_file(self, res: _Resolved) -> tuple[int, os.stat_result]:
         """An open descriptor of regular file ``res`` and its fstat, or an OpError
-        (``not_a_file``, ``too_large`` over ``max_file_bytes``, ``disk_error``, also when
+        (``not_a_file``, ``too_large`` over ``max_text_bytes``, ``disk_error``, also when
         the file opened is not the one the check found there). The caller closes the
         descriptor."""
         try:
@@ -235,8 +241,8 @@ class FileOps(WorkspaceBase):
                 )
             if not stat.S_ISREG(st.st_mode):
                 raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a regular file")
-            if st.st_size > self.max_file_bytes:
-                raise _too_large(st.st_size, self.max_file_bytes)
+            if st.st_size > self.max_text_bytes:
+                raise whole_too_large(st.st_size, self.max_file_bytes, self.max_text_bytes)
         except OSError as exc:
             os.close(fd)
             raise _disk_error(exc, res.rel, "read") from None
@@ -245,22 +251,28 @@ class FileOps(WorkspaceBase):
             raise
         return fd, st
 
-    def _read_bytes(self, res: _Resolved) -> bytes:
-        """The bytes of regular file ``res`` (at most ``max_file_bytes``), or an OpError."""
-        return self._read_version(res)[0]
+    def _read_bytes(self, res: _Resolved, max_bytes: int | None = None) -> bytes:
+        """The bytes of regular file ``res`` (at most ``max_bytes``, by default
+        ``max_file_bytes``), or an OpError."""
+        return self._read_version(res, max_bytes)[0]
 
-    def _read_version(self, res: _Resolved) -> tuple[bytes, VersionKey | None]:
+    def _read_version(
+        self, res: _Resolved, max_bytes: int | None = None
+    ) -> tuple[bytes, VersionKey | None]:
         """As :meth:`_read_bytes`, with the :func:`version_key` of those bytes (``None`` when
         the file's size changed while it was read)."""
+        cap = self.max_file_bytes if max_bytes is None else max_bytes
         fd, st = self._open_file(res)
         try:
-            data = _read_fd(fd, self.max_file_bytes + 1, st.st_size)
+            if st.st_size > cap:
+                raise whole_too_large(st.st_size, cap, self.max_text_bytes)
+            data = _read_fd(fd, cap + 1, st.st_size)
         except OSError as exc:
             raise _disk_error(exc, res.rel, "read") from None
         finally:
             os.close(fd)
-        if len(data) > self.max_file_bytes:  # grew since fstat
-            raise _too_large(len(data), self.max_file_bytes)
+        if len(data) > cap:  # grew since fstat
+            raise whole_too_large(len(data), cap, self.max_text_bytes)
         return data, version_key(st) if len(data) == st.st_size else None
 
     def _cached_page(
@@ -276,11 +288,16 @@ class FileOps(WorkspaceBase):
                 the end.
         """
         fd, st = self._open_file(res)
+        big = st.st_size > self.max_file_bytes
         try:
             key = version_key(st)
             facts = self.pages.get(key)
             if facts is None:
-                return None
+                if not big:
+                    return None
+                facts = big_facts(self.pages, fd, st, res.rel)
+            if big and max_chars is None:
+                max_chars = self.max_file_bytes // 4  # any page fits one reply
             refuse(facts)
             total = facts.total_lines
             _check_offset(offset, total)
@@ -290,20 +307,20 @@ class FileOps(WorkspaceBase):
             if max_chars is None or end - start <= max_chars:
                 raw = os.pread(fd, end - start, start) if end > start else b""
                 if len(raw) != end - start:
-                    return None  # truncated while the page was read: read it whole
+                    return reread(big, res.rel)  # truncated while the page was read
                 text = raw.decode("utf-8")
             else:  # only as many bytes as hold the characters shown
                 raw, text = _read_chars(fd, start, end, max_chars + 1)
             if b"\x00" in raw:
-                return None  # changed unseen (a write through mmap): read and refuse it whole
+                return reread(big, res.rel)  # changed unseen (a write through mmap)
             if version_key(os.fstat(fd)) != key:
-                return None  # rewritten while the page was read: read it whole
+                return reread(big, res.rel)  # rewritten while the page was read
             cut = cut_page(text, max_chars) if max_chars is not None else None
             if cut is not None:
                 return facts, *cut
             return facts, text, stop - offset, False
         except (ValueError, UnicodeDecodeError):
-            return None  # changed under the same key: read it whole
+            return reread(big, res.rel)  # changed under the same key
         except OSError as exc:
             raise _disk_error(exc, res.rel, "read") from None
         finally:
@@ -323,6 +340,10 @@ class FileOps(WorkspaceBase):
         fd, st = self._open_file(res)
         try:
             facts = self.pages.get(version_key(st))
+            if facts is None and st.st_size > self.max_file_bytes:
+                facts = big_facts(self.pages, fd, st, res.rel)
+        except OSError as exc:
+            raise _disk_error(exc, res.rel, "read") from None
         finally:
             os.close(fd)
         if facts is None:
@@ -332,16 +353,19 @@ class FileOps(WorkspaceBase):
                 self.pages.put(key, facts)
         return res.rel, facts
 
-    def read_text(self, path: str, *, is_host: bool) -> tuple[str, str]:
-        """The whole text of a file and the sha256 (hex) of its bytes.
+    def read_text(self, path: str, *, is_host: bool, whole: bool = False) -> tuple[str, str]:
+        """The whole text of a file and the sha256 (hex) of its bytes: of up to
+        ``max_file_bytes``, or ``max_text_bytes`` with ``whole`` (the hub's own work on a
+        file, such as an edit, which never crosses the wire whole).
 
         Raises:
             OpError: ``not_shared`` (guests), ``not_found``, ``not_a_file``, ``too_large``,
                 ``binary_file``, ``invalid`` (bad path), ``disk_error``.
         """
         res = self._check(path, is_host=is_host)
-        data = self._read_bytes(res)
-        return check_text(data, max_bytes=self.max_file_bytes), sha256_hex(data)
+        cap = self.max_text_bytes if whole else self.max_file_bytes
+        data = self._read_bytes(res, cap)
+        return check_text(data, max_bytes=cap), sha256_hex(data)
 
     def read_file(
         self,
@@ -473,7 +497,7 @@ class FileOps(WorkspaceBase):
         Raises:
             OpError: ``invalid`` (bad path, the root, a symlink, a parent that is a file),
                 ``forbidden`` (git metadata: :meth:`check_changeable`),
-                ``not_a_file`` (a folder is there), ``too_large`` (over ``max_file_bytes``),
+                ``not_a_file`` (a folder is there), ``too_large`` (over ``max_text_bytes``),
                 ``disk_error`` (the message names the OS reason, e.g. "no space left on
                 device"; ``data["errno"]`` holds the symbol).
         """
@@ -481,8 +505,8 @@ class FileOps(WorkspaceBase):
         if not res.rel:
             raise op_error(ErrorCode.INVALID, "cannot write the project root; name a file")
         self._refuse_git(res)
-        if len(content) > self.max_file_bytes:
-            raise _too_large(len(content), self.max_file_bytes)
+        if len(content) > self.max_text_bytes:  # write_file's content: max_file_bytes
+            raise _too_large(len(content), self.max_text_bytes)
         self._refuse_symlink(res)
         try:
             old: os.stat_result | None = os.stat(res.real)

@@ -256,6 +256,9 @@ def _glob_lines(quick: _Re2Filter) -> tuple[Any, Any] | None:
 class SearchOps(WorkspaceBase):
     """Searches of :class:`~letswork.hub.workspace.Workspace`."""
 
+    #: Largest file a search reads (as FileOps.max_text_bytes; issue 16).
+    max_text_bytes: int = limits.MAX_TEXT_FILE_BYTES
+
     #: ``"ripgrep"``: ripgrep picks the files a search reads when it is installed and takes
     #: the pattern (:mod:`~letswork.hub.workspace.ripgrep`); ``"python"``: Python reads every
     #: file (the engine before issue 15; tests and bench compare the two).
@@ -436,7 +439,8 @@ class SearchOps(WorkspaceBase):
             one = matches_glob is None or matches_glob(name)
             files = iter([(res.rel, str(res.real), -1)] if one else [])
 
-        max_bytes = self.max_file_bytes
+        # Files up to max_text_bytes: a search sends back matches, never a whole file.
+        max_bytes = self.max_text_bytes
         rg = ripgrep.find_rg() if self.search_engine == "ripgrep" else None
         rg_pat = ripgrep.rg_pattern(pattern, regex=regex) if rg is not None else None
         if regex and rx.search(b"") is not None:

@@ -64,7 +64,7 @@ OPS: tuple[OpSpec, ...] = (
         "Take (or refresh) the exclusive lock on a path.",
         group="locks",
         mutates=True,
-        errors=(_E.NOT_SHARED, _E.LOCKED),
+        errors=(_E.NOT_SHARED, _E.LOCKED, _E.QUOTA_EXCEEDED),
     ),
     op(
         "unlock_file",

@@ -7,7 +7,9 @@ Its events tell the others who came and went (``peer_joined``, ``peer_left``,
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from letswork.shared.errors import ErrorCode as _E
 from letswork.shared.protocol.base import (
@@ -43,9 +45,22 @@ class PeerInfo(WireModel):
     connected_at: Timestamp
 
 
+#: Names one identity's event log in one run of the hub (hub/eventlog.py).
+EventLogToken = Annotated[str, Field(pattern=r"^[0-9a-f]{1,32}\.[0-9a-f]{1,32}$")]
+
+
+class EventsCursor(WireModel):
+    """What a client saw of its identity's event log: the log's token and the ``seq`` of the
+    last event it got (none: a first connection, which asks for the token)."""
+
+    log: EventLogToken | None = None
+    after: Count = 0
+
+
 class HelloArgs(WireModel):
     name: DisplayName
     client: SoftwareName | None = None
+    events: EventsCursor | None = None
 
 
 class HelloResult(WireModel):
@@ -57,6 +72,7 @@ class HelloResult(WireModel):
     project: ShortText
     hub_version: SoftwareName
     events_seq: Count
+    events_log: EventLogToken | None = None
 
 
 class PingResult(WireModel):
@@ -88,6 +104,14 @@ class PeerLeftData(WireModel):
 class AdmittedData(WireModel):
     name: DisplayName
     resume_secret: SecretHex | None = None
+    events_log: EventLogToken | None = None
+
+
+class EventsMissedData(WireModel):
+    """``events_missed``: how many events the connection's identity was sent while it was away
+    that the hub no longer kept (null: an unknown number)."""
+
+    lost: Count | None = None
 
 
 class NameChangedData(WireModel):
@@ -134,4 +158,9 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec("admitted", AdmittedData, "Sent to the guest itself: the host admitted it."),
     EventSpec("denied", ReasonData, "Sent to the guest itself: the host refused it."),
     EventSpec("name_changed", NameChangedData, "A peer changed its display name."),
+    EventSpec(
+        "events_missed",
+        EventsMissedData,
+        "Sent to a reconnecting connection: events it missed that the hub no longer kept.",
+    ),
 )

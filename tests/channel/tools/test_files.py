@@ -213,3 +213,24 @@ async def test_a_viewer_gets_the_hash_a_change_needs_through_a_real_channel(
     assert f"{len(data)} B" in text
     assert hidden.is_error
     assert "not_shared" in hidden.text or "not shared" in hidden.text
+
+
+async def test_a_search_that_scanned_no_file_says_why(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project")
+    async with running_hub(project) as hub, guest_channel(hub, "alice", "viewer") as alice:
+        text = await alice.ok("search_files", {"pattern": "x", "glob": "*.nothing"})
+    assert text.startswith("0 matches for 'x' in 0 files scanned (no shared UTF-8 text file ")
+    assert "matching '*.nothing' in the project was searched" in text
+    assert "over the hub's text-file limit" in text
+
+
+async def test_a_guest_reads_a_file_over_one_replys_limit_in_pages(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project")
+    body = "".join(f'  "pkg-{i:05}": "1.0.{i}",\n' for i in range(80_000))
+    (project / "package-lock.json").write_text("{\n" + body + "}\n", encoding="utf-8")
+    async with running_hub(project) as hub, guest_channel(hub, "alice", "viewer") as alice:
+        first = await alice.ok("read_file", {"path": "package-lock.json", "limit": 2})
+        later = await alice.ok("read_file", {"path": "package-lock.json", "offset": 70_001})
+    assert first.split("\n", 1)[1] == '{\n  "pkg-00000": "1.0.0",\n'
+    assert "lines 1-2 of 80002" in first
+    assert later.split("\n", 1)[1].startswith('  "pkg-70000": "1.0.70000",\n')

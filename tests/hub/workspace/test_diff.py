@@ -103,3 +103,47 @@ def test_a_cut_diff_says_how_many_line_ends_it_left_out() -> None:
     head, rest = cut_diff(diff, len(diff) - 1)
     assert diff.startswith(head) and head.endswith("\n")
     assert rest == diff.count("\n") - head.count("\n") == 1
+
+
+def _stdlib_diff(old: str, new: str) -> str:
+    import difflib as _difflib
+
+    return "".join(
+        _difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), "a/f", "b/f"
+        )
+    )
+
+
+@pytest.mark.parametrize("where", [0, 1, 2, 3, 5000, 9996, 9997, 9998, 9999])
+def test_the_diff_of_a_large_text_skips_its_common_head_and_tail_with_the_same_hunks(
+    where: int,
+) -> None:
+    lines = [f"line {i:05} of a long file\n" for i in range(10_000)]  # ~280 KB, over the trim
+    old = "".join(lines)
+    new = "".join([*lines[:where], "changed\n", *lines[where + 1 :]])
+    assert unified_diff("f", old, new) == _stdlib_diff(old, new)
+
+
+def test_the_diff_of_a_large_text_counts_lines_before_an_insertion_and_a_deletion() -> None:
+    lines = [f"row {i:06}\n" for i in range(40_000)]
+    old = "".join(lines)
+    inserted = "".join([*lines[:20_000], "new\n", *lines[20_000:]])
+    deleted = "".join([*lines[:30_000], *lines[30_001:]])
+    assert unified_diff("f", old, inserted) == _stdlib_diff(old, inserted)
+    assert unified_diff("f", old, deleted) == _stdlib_diff(old, deleted)
+    assert "@@ -19998,6 +19998,7 @@" in unified_diff("f", old, inserted)
+
+
+def test_fit_diff_keeps_a_diff_within_its_bytes_whole_and_cuts_a_longer_one() -> None:
+    from letswork.hub.workspace.diff import fit_diff
+
+    diff = unified_diff("f", None, "".join(f"line {i}\n" for i in range(1000)))
+    assert fit_diff(diff, len(diff.encode())) == diff
+    cut = fit_diff(diff, 400)
+    head, last = cut.rsplit("\\", 1)
+    assert len(head) <= 100 and diff.startswith(head)
+    rest = diff.count("\n") - head.count("\n")
+    assert last == f" letswork: the diff is cut here, {rest} more lines are not shown\n"
+    wide = "+" + "€" * 300 + "\n"  # 901 bytes of UTF-8 in 302 characters
+    assert fit_diff(wide, 900) != wide

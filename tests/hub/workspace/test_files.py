@@ -195,13 +195,28 @@ def test_read_of_invalid_utf8_is_binary_file(ws: Workspace, root: Path) -> None:
     assert "UTF-8" in info.value.message
 
 
-def test_read_over_the_size_limit_is_too_large(root: Path) -> None:
+def test_a_whole_read_over_the_size_limit_is_too_large_and_says_pages_work(root: Path) -> None:
     ws = Workspace(root, max_file_bytes=1024)
     (root / "big.txt").write_bytes(b"x" * 2355)
     with pytest.raises(OpError) as info:
         ws.read_text("big.txt", is_host=True)
     assert _code(info) == ErrorCode.TOO_LARGE
-    assert info.value.message == "file is 2.3 KiB; the limit is 1 KiB"
+    assert info.value.message == (
+        "file is 2.3 KiB; one reply or whole-file write carries at most 1 KiB: read it in "
+        "pages (read_file with offset/limit) and change it with edit_file"
+    )
+    # and the paging it recommends does work
+    assert ws.read_file("big.txt", limit=1, is_host=True).text == "x" * 256
+
+
+def test_a_read_over_the_text_file_limit_is_too_large_and_names_that_limit(root: Path) -> None:
+    ws = Workspace(root, max_file_bytes=1024)
+    ws.max_text_bytes = 2048
+    (root / "big.txt").write_bytes(b"x\n" * 2000)
+    with pytest.raises(OpError) as info:
+        ws.read_file("big.txt", limit=1, is_host=True)
+    assert _code(info) == ErrorCode.TOO_LARGE
+    assert "reads, searches and edits text files of up to 2 KiB" in info.value.message
 
 
 def test_read_of_a_folder_is_not_a_file(ws: Workspace) -> None:
@@ -394,8 +409,9 @@ def test_write_atomic_refuses_to_write_through_a_symlink(ws: Workspace, root: Pa
     assert not ws.is_symlink("README.md")
 
 
-def test_write_atomic_over_the_size_limit_is_too_large(root: Path) -> None:
+def test_write_atomic_over_the_text_file_limit_is_too_large(root: Path) -> None:
     ws = Workspace(root, max_file_bytes=10)
+    ws.max_text_bytes = 10
     with pytest.raises(OpError) as info:
         ws.write_atomic("x.txt", b"x" * 11)
     assert _code(info) == ErrorCode.TOO_LARGE

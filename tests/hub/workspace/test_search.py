@@ -90,6 +90,7 @@ def test_search_with_an_invalid_regex_is_invalid(ws: Workspace) -> None:
 
 def test_search_skips_binary_and_oversize_files_silently(root: Path) -> None:
     ws = Workspace(root, max_file_bytes=100)
+    ws.max_text_bytes = 100
     (root / "bin.dat").write_bytes(b"needle\x00")
     (root / "big.txt").write_bytes(b"needle\n" * 100)
     (root / "bad.txt").write_bytes(b"needle \xff\n")

@@ -77,7 +77,11 @@ PEER: dict[str, Any] = {
 
 #: One valid ``args`` per op; the round-trip tests fail for an op missing here.
 ARGS_EXAMPLES: dict[str, dict[str, Any]] = {
-    "hello": {"name": "alice", "client": "claude-code 2.1"},
+    "hello": {
+        "name": "alice",
+        "client": "claude-code 2.1",
+        "events": {"log": "0a1b2c3d4e5f.01234567", "after": 41},
+    },
     "ping": {},
     "status": {},
     "set_display_name": {"name": "Alice B."},
@@ -164,7 +168,8 @@ RESULT_EXAMPLES: dict[str, dict[str, Any]] = {
         "resume_secret": "0f" * 32,
         "project": "demo",
         "hub_version": "0.1.0",
-        "events_seq": 0,
+        "events_seq": 42,
+        "events_log": "0a1b2c3d4e5f.01234567",
     },
     "ping": {"now": T},
     "status": {
@@ -325,7 +330,8 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
     "peer_joined": {"peer_id": "p2", "name": "bob", "role": "viewer"},
     "peer_left": {"peer_id": "p2", "name": "bob", "reason": "disconnected"},
     "awaiting_admission": {"peer_id": "p3", "name": "carol", "role": "editor"},
-    "admitted": {"name": "carol", "resume_secret": "ee" * 32},
+    "admitted": {"name": "carol", "resume_secret": "ee" * 32, "events_log": "0a1b.2c3d"},
+    "events_missed": {"lost": 12},
     "denied": {"reason": "no thanks"},
     "name_changed": {"peer_id": "p2", "old": "bob", "new": "Bob"},
     "change_submitted": {"change": {k: v for k, v in CHANGE.items() if k != "diff"}},

@@ -1,0 +1,174 @@
+"""A 64 MiB text file through a hub in this process: memory and time (issue 16, item 3).
+
+    python -m bench.big_file --case page|oneline|search|edit [--mib N]
+
+Each case runs in a fresh process (peak RSS only grows): a hub on a folder with one file of
+``--mib`` MiB (default 64, ``MAX_TEXT_FILE_BYTES``), left to settle (3 s: the page cache keeps
+the facts of a settled version only; ``--unsettled`` does not wait), and one guest through a
+``HubConnection``:
+
+- ``page``: the channel's way through the whole file, ``read_file`` of 2,000 lines cut to
+  60,000 characters, page after page to the end;
+- ``oneline``: the same on a file that is one 64 MiB line (a hostile file: every page is the
+  start of that line, so the guest gets only the first page's worth);
+- ``search``: ``search_files`` of a string on the last line;
+- ``edit``: ``edit_file`` of one line in the middle (a pending change: diff and content
+  stored).
+
+In every case another connection pings the hub meanwhile: its worst round trip is the event
+loop's longest stall.
+
+Prints JSON: the peak RSS before the case (the hub started, the file written) and after it
+(``ru_maxrss``), the first call's time, and for ``page`` the pages and the p50 of a later
+page. Measurements, never assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.run import hub_in_process
+from letswork.client.connection import HubConnection
+from letswork.hub.workspace import pages
+
+MiB = 1024 * 1024
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _line(n: int) -> bytes:
+    return f'    "node_modules/pkg-{n:08}": {{"version": "1.0.{n}"}},\n'.encode()
+
+
+def _write(path: Path, mib: int, *, one_line: bool) -> tuple[int, int]:
+    """Write a file of at most ``mib`` MiB; its size and the number of its last line's
+    package (``one_line``: a single line)."""
+    n = 0
+    with open(path, "wb") as out:
+        if one_line:
+            chunk = b"x" * MiB
+            for _ in range(mib - 1):
+                out.write(chunk)
+            out.write(chunk[:-1] + b"\n")
+        else:
+            room = mib * MiB
+            while room > len(_line(n)):
+                line = _line(n)
+                out.write(line)
+                room -= len(line)
+                n += 1
+    old = time.time() - 10
+    os.utime(path, (old, old))
+    # The ctime is now: the page cache keeps a version's facts once it has settled. Until
+    # then every page streams the whole file again (measured apart: --case page --unsettled).
+    return path.stat().st_size, n - 1
+
+
+def _wait_settled(path: Path) -> None:
+    ctime = path.stat().st_ctime
+    time.sleep(max(0.0, ctime + pages.SETTLE_SECONDS + 0.1 - time.time()))
+
+
+async def run(case: str, mib: int, *, unsettled: bool = False) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp) / "p"
+        project.mkdir()
+        size, last = _write(project / "big.json", mib, one_line=case == "oneline")
+        if not unsettled:
+            _wait_settled(project / "big.json")
+        async with hub_in_process(project, Path(tmp) / "state") as (_hub, code):
+            conn = HubConnection(code.url, code.secret, name="bench")
+            await conn.connect()
+            pinger = HubConnection(code.url, code.secret, name="pinger")
+            await pinger.connect()
+            worst = 0.0
+            done = asyncio.Event()
+
+            async def ping_loop() -> None:
+                nonlocal worst
+                while not done.is_set():
+                    t = time.perf_counter()
+                    await pinger.request("ping", timeout=120)
+                    worst = max(worst, time.perf_counter() - t)
+
+            before = _peak_mib()
+            out: dict[str, Any] = {"case": case, "file_mib": round(size / MiB, 1)}
+            pings = asyncio.create_task(ping_loop())
+            t0 = time.perf_counter()
+            if case in ("page", "oneline"):
+                times: list[float] = []
+                offset, pages, total = 0, 0, 1
+                while offset < total:
+                    t = time.perf_counter()
+                    page = await conn.request(
+                        "read_file",
+                        {"path": "big.json", "offset": offset, "limit": 2000, "max_chars": 60_000},
+                        timeout=120,
+                    )
+                    times.append(time.perf_counter() - t)
+                    pages += 1
+                    total = page["total_lines"]
+                    if page["lines"] == 0:
+                        break  # one line longer than a page: only its start is readable
+                    offset += page["lines"]
+                later = sorted(times[1:]) or [0.0]
+                out |= {
+                    "first_page_ms": round(times[0] * 1000, 1),
+                    "pages": pages,
+                    "later_page_p50_ms": round(later[len(later) // 2] * 1000, 2),
+                }
+            elif case == "search":
+                found = await conn.request(
+                    "search_files", {"pattern": f"pkg-{last:08}"}, timeout=120
+                )
+                out["matches"] = len(found["matches"])
+            else:
+                result = await conn.request(
+                    "edit_file",
+                    {
+                        "path": "big.json",
+                        "old_string": _line(last // 2).decode().strip(),
+                        "new_string": _line(last // 2).decode().strip().replace("1.0.", "2.0."),
+                    },
+                    timeout=120,
+                )
+                out["status"] = result["status"]
+            out["seconds"] = round(time.perf_counter() - t0, 2)
+            done.set()
+            await pings
+            await pinger.close()
+            out["worst_ping_ms"] = round(worst * 1000, 1)  # the loop's longest stall
+            out["peak_rss_before_mib"] = round(before, 1)
+            out["peak_rss_after_mib"] = round(_peak_mib(), 1)
+            await conn.close()
+            return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--case", choices=("page", "oneline", "search", "edit"), default="page")
+    parser.add_argument("--mib", type=int, default=64)
+    parser.add_argument(
+        "--unsettled", action="store_true", help="do not wait for the file to settle"
+    )
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.case, args.mib, unsettled=args.unsettled))))
+
+
+if __name__ == "__main__":
+    main()
