@@ -9,9 +9,12 @@ one run, through a link with ``--rtt-ms`` of delay and through the same proxy wi
 the difference divided by the round-trip time is the figure, in round trips:
 
 - ``connect``: ``HubConnection.connect()`` (TCP, WebSocket upgrade, handshake, ``hello``);
+- ``connect_first_result``: ``connect()`` with a ``read_file`` made at once with
+  ``early=True`` (sent right behind ``hello``), until that result;
 - ``request``: one ``read_file`` on a connected ``HubConnection``;
 - ``channel_first_result``: a ``letswork channel`` subprocess under a real MCP client, from
-  ``initialize`` answered to the first ``read_file`` result (the channel connects then);
+  ``initialize`` answered to the first ``read_file`` result (the channel connects then; five
+  channels a link, the links taking turns);
 - ``tool_call``: each later ``read_file`` through that channel.
 
 Then, with the default limits and no delay:
@@ -51,8 +54,9 @@ READ = {"path": "src/app.py"}
 
 
 async def connection_round_trips(url: str, secret: bytes, calls: int) -> dict[str, float]:
-    """Median seconds of a connect and of one request through ``url``."""
-    connects, requests = [], []
+    """Median seconds of a connect, of a connect with a request sent behind ``hello``, and
+    of one request through ``url``."""
+    connects, firsts, requests = [], [], []
     for i in range(5):
         conn = HubConnection(url, secret, name=f"bench{i}")
         t0 = time.perf_counter()
@@ -63,25 +67,45 @@ async def connection_round_trips(url: str, secret: bytes, calls: int) -> dict[st
             await conn.request("read_file", READ)
             requests.append(time.perf_counter() - t0)
         await conn.close()
-    return {"connect": statistics.median(connects), "request": statistics.median(requests)}
+        cold = HubConnection(url, secret, name=f"cold{i}")
+        t0 = time.perf_counter()
+        connecting = asyncio.create_task(cold.connect())
+        await asyncio.sleep(0)  # connect() starts, so the request can join it
+        await cold.request("read_file", READ, early=True)
+        firsts.append(time.perf_counter() - t0)
+        await connecting
+        await cold.close()
+    return {
+        "connect": statistics.median(connects),
+        "connect_first_result": statistics.median(firsts),
+        "request": statistics.median(requests),
+    }
 
 
-async def channel_round_trips(code: str, state: Path, calls: int) -> dict[str, float]:
-    """Median seconds from ``initialize`` to the first result, and of a later tool call."""
-    env = {**env_for(state), "LETSWORK_INVITE": code}
-    firsts, later = [], []
-    for i in range(3):
-        async with mcp_session(channel_args("--name", f"ch{i}"), env) as guest:
-            t0 = time.perf_counter()
-            await guest.call("read_file", READ)
-            firsts.append(time.perf_counter() - t0)
-            for _ in range(calls // 3):
+async def channel_round_trips(
+    codes: dict[str, str], work: Path, calls: int, rounds: int = 5
+) -> dict[str, dict[str, float]]:
+    """Per link name of ``codes`` (its invite code): median seconds from ``initialize`` to
+    the first result, and of a later tool call; the links take turns, one channel each."""
+    firsts: dict[str, list[float]] = {name: [] for name in codes}
+    later: dict[str, list[float]] = {name: [] for name in codes}
+    for i in range(rounds):
+        for name, code in codes.items():
+            env = {**env_for(work / f"guest-{name}-{i}"), "LETSWORK_INVITE": code}
+            async with mcp_session(channel_args("--name", f"{name}{i}"), env) as guest:
                 t0 = time.perf_counter()
                 await guest.call("read_file", READ)
-                later.append(time.perf_counter() - t0)
+                firsts[name].append(time.perf_counter() - t0)
+                for _ in range(calls // rounds):
+                    t0 = time.perf_counter()
+                    await guest.call("read_file", READ)
+                    later[name].append(time.perf_counter() - t0)
     return {
-        "channel_first_result": statistics.median(firsts),
-        "tool_call": statistics.median(later),
+        name: {
+            "channel_first_result": statistics.median(firsts[name]),
+            "tool_call": statistics.median(later[name]),
+        }
+        for name in codes
     }
 
 
@@ -128,14 +152,17 @@ async def run(rtt: float, calls: int, skip_dead: bool) -> dict[str, Any]:
         (project / "src" / "app.py").write_text("def main():\n    return 1\n" * 20, "utf-8")
         async with hub_in_process(project, work / "hub-state") as (hub, code):
             figures: dict[str, dict[str, float]] = {}
-            for name, delay in (("slow", rtt / 2), ("fast", 0.0)):
-                async with tcp_link(hub.local_url, delay=delay) as link:
-                    via = code.with_url(link.url)
-                    seconds = await connection_round_trips(link.url, via.secret, calls)
-                    seconds |= await channel_round_trips(
-                        via.format(), work / f"guest-{name}", calls
-                    )
-                    figures[name] = seconds
+            async with (
+                tcp_link(hub.local_url, delay=rtt / 2) as slow,
+                tcp_link(hub.local_url) as fast,
+            ):
+                links = {"slow": slow, "fast": fast}
+                for name, link in links.items():
+                    secret = code.with_url(link.url).secret
+                    figures[name] = await connection_round_trips(link.url, secret, calls)
+                codes = {name: code.with_url(link.url).format() for name, link in links.items()}
+                for name, seconds in (await channel_round_trips(codes, work, calls)).items():
+                    figures[name] |= seconds
             out: dict[str, Any] = {
                 "rtt_ms": rtt * 1000,
                 "round_trips": {
