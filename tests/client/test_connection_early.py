@@ -1,0 +1,222 @@
+"""A request sent right behind ``hello`` (``early=True``; issue 15, item 5: a cold start's
+first result in three round trips).
+
+Round trips are counted structurally: :attr:`tests.support.links.TcpLink.flights` counts the
+client's flights to the hub, and a flight the client could only send after a reply is a new
+one, so the count does not depend on timing. The hub is a real one on loopback, through the
+link. A request joins the connect() under way when both are started together
+(``asyncio.gather`` starts connect() first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from letswork.client.connection import HubConnection
+from letswork.shared.errors import ErrorCode, HandshakeError, OpError, TransportError
+from letswork.shared.limits import Limits
+from tests.support.hubs import HubFixture, make_project, running_hub
+from tests.support.links import TcpLink, tcp_link
+
+WAIT = 30.0  # seconds: a guard against hangs, never a measurement
+READ = {"path": "src/app.py"}
+WRITE = {"path": "src/app.py", "content": "changed\n"}
+
+
+async def connect_with(conn: HubConnection, op: str, args: dict[str, Any]) -> Any:
+    """connect() and ``op`` made at once with ``early=True``; returns their outcomes (a
+    result or the exception raised), connect()'s first."""
+    return await asyncio.wait_for(
+        asyncio.gather(conn.connect(), conn.request(op, args, early=True), return_exceptions=True),
+        WAIT,
+    )
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[tuple[HubFixture, TcpLink]]:
+    async with (
+        running_hub(make_project(tmp_path / "p")) as fx,
+        tcp_link(fx.url) as link,
+    ):
+        yield fx, link
+
+
+async def test_an_early_request_is_answered_after_three_client_flights(
+    hub: tuple[HubFixture, TcpLink],
+) -> None:
+    fx, link = hub
+    conn = HubConnection(link.url, fx.invite_secret, name="alice")
+    try:
+        hello, result = await connect_with(conn, "read_file", READ)
+        flights = link.flights
+    finally:
+        await conn.close()
+    # The WebSocket upgrade, the ClientHello, then ClientFinished + hello + the request.
+    assert flights == 3
+    assert result["text"] == "def main():\n    return 1\n"
+    assert hello["state"] == "admitted"
+
+
+async def test_a_request_after_connect_costs_a_fourth_flight(
+    hub: tuple[HubFixture, TcpLink],
+) -> None:
+    fx, link = hub
+    conn = HubConnection(link.url, fx.invite_secret, name="alice")
+    try:
+        await asyncio.wait_for(conn.connect(), WAIT)
+        await asyncio.wait_for(conn.request("read_file", READ), WAIT)
+        flights = link.flights
+    finally:
+        await conn.close()
+    assert flights == 4  # what the early request saves: the counting sees it
+
+
+async def test_an_early_request_returns_once_hello_is_taken_in(
+    hub: tuple[HubFixture, TcpLink],
+) -> None:
+    fx, link = hub
+    seen: list[tuple[str, str]] = []
+    conn = HubConnection(link.url, fx.invite_secret, name="alice")
+
+    async def read_then_look() -> None:
+        await conn.request("read_file", READ, early=True)
+        seen.append((conn.state, conn.name))
+
+    try:
+        await asyncio.wait_for(asyncio.gather(conn.connect(), read_then_look()), WAIT)
+    finally:
+        await conn.close()
+    assert seen == [("connected", "alice")]
+
+
+async def test_a_request_made_while_connecting_without_early_fails_at_once(
+    hub: tuple[HubFixture, TcpLink],
+) -> None:
+    fx, link = hub
+    conn = HubConnection(link.url, fx.invite_secret, name="alice")
+
+    async def read() -> Any:
+        return await conn.request("read_file", READ)
+
+    try:
+        _, outcome = await asyncio.wait_for(
+            asyncio.gather(conn.connect(), read(), return_exceptions=True), WAIT
+        )
+        flights = link.flights
+    finally:
+        await conn.close()
+    assert isinstance(outcome, TransportError) and outcome.code == ErrorCode.UNAVAILABLE
+    assert flights == 3  # the upgrade, the ClientHello, ClientFinished + hello: nothing more
+
+
+async def test_an_early_request_of_a_guest_awaiting_admission_gets_not_admitted(
+    tmp_path: Path,
+) -> None:
+    async with (
+        running_hub(make_project(tmp_path / "p"), auto_admit=False) as fx,
+        tcp_link(fx.url) as link,
+    ):
+        conn = HubConnection(link.url, fx.invite_secret, name="alice")
+        try:
+            hello, outcome = await connect_with(conn, "read_file", READ)
+        finally:
+            await conn.close()
+    assert hello["state"] == "awaiting_admission"
+    assert isinstance(outcome, OpError) and outcome.code == ErrorCode.NOT_ADMITTED
+
+
+async def test_an_early_write_behind_a_refused_hello_fails_with_hellos_error_and_does_nothing(
+    hub: tuple[HubFixture, TcpLink],
+) -> None:
+    fx, link = hub
+    secret = fx.invite_secret
+    await fx.connect(secret, "alice")  # holds the name
+    twin = HubConnection(link.url, secret, name="alice")
+    try:
+        refusal, outcome = await connect_with(twin, "write_file", WRITE)
+    finally:
+        await twin.close()
+    host = await fx.host()
+    pending = await host.call("pending_changes")
+    assert isinstance(refusal, OpError) and refusal.code == ErrorCode.NAME_TAKEN
+    assert isinstance(outcome, OpError) and outcome.code == ErrorCode.NAME_TAKEN
+    assert outcome.message == refusal.message and outcome is not refusal
+    assert pending["changes"] == []
+    assert (fx.project / "src" / "app.py").read_text() == "def main():\n    return 1\n"
+
+
+async def test_an_early_request_behind_a_hello_the_hub_closes_on_fails_with_hellos_error(
+    tmp_path: Path,
+) -> None:
+    # A full session: the hub refuses hello with quota_exceeded.
+    async with (
+        running_hub(make_project(tmp_path / "p"), limits=Limits(max_peers=1)) as fx,
+        tcp_link(fx.url) as link,
+    ):
+        await fx.connect(fx.invite_secret, "alice")
+        late = HubConnection(link.url, fx.invite_secret, name="bob")
+        try:
+            refusal, outcome = await connect_with(late, "read_file", READ)
+        finally:
+            await late.close()
+    assert isinstance(refusal, OpError) and refusal.code == ErrorCode.QUOTA_EXCEEDED
+    assert isinstance(outcome, OpError) and outcome.code == ErrorCode.QUOTA_EXCEEDED
+
+
+async def test_an_early_request_fails_unavailable_when_the_handshake_is_refused(
+    hub: tuple[HubFixture, TcpLink],
+) -> None:
+    _, link = hub
+    conn = HubConnection(link.url, b"\x01" * 16, name="alice")
+    try:
+        refusal, outcome = await connect_with(conn, "read_file", READ)
+    finally:
+        await conn.close()
+    assert isinstance(refusal, HandshakeError)  # the hub refused the credential: 4401
+    assert isinstance(outcome, TransportError) and outcome.code == ErrorCode.UNAVAILABLE
+    assert "refused this invite" in outcome.message
+
+
+async def test_an_early_request_fails_unavailable_when_the_hub_is_unreachable(
+    hub: tuple[HubFixture, TcpLink],
+) -> None:
+    fx, link = hub
+    link.refuse()
+    conn = HubConnection(link.url, fx.invite_secret, name="alice")
+    try:
+        refusal, outcome = await connect_with(conn, "read_file", READ)
+    finally:
+        await conn.close()
+    assert isinstance(refusal, TransportError)
+    assert isinstance(outcome, TransportError) and outcome.code == ErrorCode.UNAVAILABLE
+    assert outcome.message.startswith("not connected to the hub: ")
+
+
+async def test_an_early_request_that_times_out_before_hello_is_never_sent(
+    hub: tuple[HubFixture, TcpLink],
+) -> None:
+    fx, link = hub
+    link.stall()  # the upgrade waits until the link forwards again
+    conn = HubConnection(link.url, fx.invite_secret, name="alice")
+    connecting = asyncio.ensure_future(conn.connect(timeout=WAIT))
+    # Started after connect(), so it joins it; it gives up while the link holds the upgrade.
+    writing = asyncio.ensure_future(conn.request("write_file", WRITE, early=True, timeout=0.05))
+    try:
+        with pytest.raises(TransportError) as info:
+            await writing
+        link.forward()
+        await asyncio.wait_for(connecting, WAIT)
+        later = await asyncio.wait_for(conn.request("read_file", READ), WAIT)
+    finally:
+        connecting.cancel()
+        await conn.close()
+    host = await fx.host()
+    pending = await host.call("pending_changes")
+    assert info.value.code == ErrorCode.TIMEOUT
+    assert pending["changes"] == []
+    assert later["text"] == "def main():\n    return 1\n"
