@@ -19,7 +19,7 @@ channel (three processes on two CPUs):
 - ``request``: one ``read_file`` on a connected ``HubConnection``;
 - ``channel_first_result``: a ``letswork channel`` subprocess under a real MCP client, from
   ``initialize`` answered to the first ``read_file`` result (the channel starts connecting
-  when it starts, and its first call joins that attempt; five channels a link, the links
+  when it starts, and its first call joins that attempt; seven channels a link, the links
   taking turns);
 - ``tool_call``: each later ``read_file`` through that channel.
 
@@ -87,7 +87,7 @@ async def connection_round_trips(url: str, secret: bytes, calls: int) -> dict[st
 
 
 async def channel_round_trips(
-    codes: dict[str, str], work: Path, calls: int, rounds: int = 5
+    codes: dict[str, str], work: Path, calls: int, rounds: int = 7
 ) -> dict[str, dict[str, float]]:
     """Per link name of ``codes`` (its invite code): median seconds from ``initialize`` to
     the first result, and of a later tool call; the links take turns, one channel each."""
