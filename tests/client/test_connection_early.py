@@ -11,6 +11,7 @@ link. A request joins the connect() under way when both are started together
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 from letswork.client.connection import HubConnection
 from letswork.shared.errors import ErrorCode, HandshakeError, OpError, TransportError
 from letswork.shared.limits import Limits
+from tests.support.fake_hub import FakeLink, fake_hub, good_result
 from tests.support.hubs import HubFixture, make_project, running_hub
 from tests.support.links import TcpLink, tcp_link
 
@@ -220,3 +222,31 @@ async def test_an_early_request_that_times_out_before_hello_is_never_sent(
     assert info.value.code == ErrorCode.TIMEOUT
     assert pending["changes"] == []
     assert later["text"] == "def main():\n    return 1\n"
+
+
+async def test_an_early_reply_that_overtakes_hellos_returns_after_hello_is_taken_in() -> None:
+    secret = secrets.token_bytes(16)
+
+    async def script(link: FakeLink) -> None:
+        hello = await link.request()
+        early = await link.request()
+        await link.reply(early, good_result("ping"))  # out of order: allowed by the envelope
+        await link.reply(hello, good_result("hello"))
+        await link.serve_good()
+
+    async with fake_hub([secret], script) as fake:
+        conn = HubConnection(fake.url, secret, name="alice")
+        seen: list[str] = []
+
+        async def ping() -> Any:
+            result = await conn.request("ping", early=True)
+            seen.append(conn.state)
+            return result
+
+        try:
+            hello, result = await asyncio.wait_for(asyncio.gather(conn.connect(), ping()), WAIT)
+        finally:
+            await conn.close()
+    assert result == good_result("ping")
+    assert hello["name"] == good_result("hello")["name"]
+    assert seen == ["connected"]
