@@ -65,8 +65,8 @@ class SearchFilesResultBeforeCutShort(WireModel):
 
 
 def sent_reply(hub: HubFixture, name: str, op: str, args: dict[str, Any]) -> Mapping[str, Any]:
-    """The ``result`` the hub puts on the wire for peer ``name``'s ``op`` (the client's
-    :meth:`~letswork.client.connection.HubConnection.request` fills in defaults)."""
+    """The ``result`` the hub puts on the wire for peer ``name``'s ``op``, from its dispatch
+    (the reply's ``result`` is exactly this dict)."""
     hub_core = hub.hub.core
     assert hub_core is not None
     peer = next(p for p in hub_core.peers.values() if p.name == name)
