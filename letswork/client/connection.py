@@ -473,6 +473,14 @@ class HubConnection:
             # hello's answer came before this one: let connect() take it in (name, role,
             # state) before the caller reads them.
             await asyncio.wait({opening}, timeout=wait)
+            if not opening.done():
+                raise TransportError(
+                    f"the hub did not answer 'hello' within {wait:.0f}s", code=ErrorCode.TIMEOUT
+                )
+            if opening.exception() is not None:
+                # A hub that answered it around a refused hello (found attacking issue 15): an
+                # honest one serves nothing behind the refusal, so neither is this returned.
+                raise self._attempt_error(opening)
         return reply
 
     async def _send_behind_hello(self, ws: ClientConnection, session: crypto.Session) -> None:

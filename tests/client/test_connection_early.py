@@ -11,12 +11,14 @@ link. A request joins the connect() under way when both are started together
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from letswork.client.connection import HubConnection
 from letswork.shared.errors import ErrorCode, HandshakeError, OpError, TransportError
@@ -256,3 +258,65 @@ async def test_an_early_reply_that_overtakes_hellos_returns_after_hello_is_taken
     assert not done
     assert result == good_result("ping")
     assert state == "connected"
+
+
+def _refuse(request: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": request["id"],
+        "ok": False,
+        "error": {"code": "name_taken", "message": "someone here is already called alice"},
+    }
+
+
+@pytest.mark.parametrize("order", ["early_reply_first", "refusal_first"])
+async def test_an_early_request_a_hostile_hub_answers_around_a_refused_hello_fails_with_it(
+    order: str,
+) -> None:
+    # Found attacking issue 15: a hub that answered the early request (before hello's
+    # refusal, or after it while the client closed) had its result returned, though hello
+    # was refused: the call must fail with hello's refusal, as an honest hub's would.
+    secret = secrets.token_bytes(16)
+
+    async def script(link: FakeLink) -> None:
+        hello = await link.request()
+        early = await link.request()
+        if order == "early_reply_first":
+            await link.reply(early, good_result("ping"))
+            await link.send_obj(_refuse(hello))
+        else:
+            await link.send_obj(_refuse(hello))
+            await link.reply(early, good_result("ping"))
+        with contextlib.suppress(ConnectionClosed):
+            await link.request()  # until the client goes
+
+    async with fake_hub([secret], script) as fake:
+        conn = HubConnection(fake.url, secret, name="alice")
+        try:
+            refusal, outcome = await connect_with(conn, "ping", {})
+        finally:
+            await conn.close()
+    assert isinstance(refusal, OpError) and refusal.code == ErrorCode.NAME_TAKEN
+    assert isinstance(outcome, OpError) and outcome.code == ErrorCode.NAME_TAKEN
+
+
+async def test_an_early_reply_to_a_hello_never_answered_is_not_returned() -> None:
+    # Found attacking issue 15: it was returned once its timeout ran out, hello unanswered.
+    secret = secrets.token_bytes(16)
+
+    async def script(link: FakeLink) -> None:
+        await link.request()  # hello: never answered
+        early = await link.request()
+        await link.reply(early, good_result("ping"))
+        with contextlib.suppress(ConnectionClosed):
+            await link.request()
+
+    async with fake_hub([secret], script) as fake:
+        conn = HubConnection(fake.url, secret, name="alice")
+        connecting = asyncio.ensure_future(conn.connect())
+        pinging = asyncio.ensure_future(conn.request("ping", early=True, timeout=0.2))
+        try:
+            outcome = await asyncio.wait_for(asyncio.gather(pinging, return_exceptions=True), WAIT)
+        finally:
+            connecting.cancel()
+            await conn.close()
+    assert isinstance(outcome[0], TransportError) and outcome[0].code == ErrorCode.TIMEOUT
