@@ -487,8 +487,12 @@ class HubConnection:
         """Send the requests that joined the attempt, right behind ``hello`` (the send lock
         held): from now on a joining request is sent at once."""
         joined, self._behind_hello = list(self._behind_hello or ()), None
-        for _, payload in joined:
-            await ws.send(session.seal(payload))
+        for request_id, payload in joined:
+            # One given up meanwhile (a timeout, a cancel), while a send ahead of it waited for
+            # the link, is not sealed now: its caller was told it failed (found attacking
+            # issue 15).
+            if request_id in self._pending:
+                await ws.send(session.seal(payload))
 
     def _attempt_error(self, opening: asyncio.Future[None]) -> LetsworkError:
         """What a request that joined the failed attempt ``opening`` raises: hello's refusal

@@ -320,3 +320,56 @@ async def test_an_early_reply_to_a_hello_never_answered_is_not_returned() -> Non
             connecting.cancel()
             await conn.close()
     assert isinstance(outcome[0], TransportError) and outcome[0].code == ErrorCode.TIMEOUT
+
+
+async def test_an_early_request_given_up_while_those_ahead_of_it_are_sent_is_never_sent() -> None:
+    # Found attacking issue 15: the requests behind hello were taken as a list when hello went
+    # out; one given up (cancelled or timed out) while a request ahead of it waited for the
+    # link to take it was still sealed and sent afterwards, its caller told it failed.
+    secret = secrets.token_bytes(16)
+    writes = 28  # 1 MiB each: more than the fake hub's queue and the kernel's buffers hold
+    got_first = asyncio.Event()
+    read_on = asyncio.Event()
+    seen: list[tuple[int, str]] = []
+
+    async def script(link: FakeLink) -> None:
+        hello = await link.request()
+        seen.append((hello["id"], hello["op"]))
+        first = await link.request()
+        seen.append((first["id"], first["op"]))
+        got_first.set()
+        await read_on.wait()  # meanwhile the client's sends back up
+        for _ in range(writes - 1):
+            request = await link.request()
+            seen.append((request["id"], request["op"]))
+        await link.reply(hello, good_result("hello"))
+        after = await link.request()  # the ping made after connect(), or the given-up one
+        seen.append((after["id"], after["op"]))
+        await link.reply(after, good_result("ping"))
+        await link.serve_good()
+
+    big = {"path": "src/app.py", "content": "x" * (1024 * 1024 - 1)}
+    async with fake_hub([secret], script) as fake:
+        conn = HubConnection(fake.url, secret, name="alice")
+        connecting = asyncio.ensure_future(conn.connect(timeout=WAIT))
+        writing = [
+            asyncio.ensure_future(conn.request("write_file", big, early=True, timeout=WAIT))
+            for _ in range(writes)
+        ]
+        given_up = asyncio.ensure_future(conn.request("ping", early=True, timeout=WAIT))
+        try:
+            await asyncio.wait_for(got_first.wait(), WAIT)
+            given_up.cancel()
+            outcome = await asyncio.gather(given_up, return_exceptions=True)
+            read_on.set()
+            await asyncio.wait_for(connecting, WAIT)
+            later = await asyncio.wait_for(conn.request("ping"), WAIT)
+        finally:
+            read_on.set()
+            for task in (*writing, given_up, connecting):
+                task.cancel()
+            await conn.close()
+    assert isinstance(outcome[0], asyncio.CancelledError)
+    assert later == good_result("ping")
+    assert [op for _, op in seen] == ["hello", *["write_file"] * writes, "ping"]
+    assert seen[-1][0] > max(i for i, _ in seen[:-1])  # the later ping, not the given-up one
