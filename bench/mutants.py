@@ -1060,6 +1060,48 @@ MUTANTS: tuple[Mutant, ...] = (
         ),
         "a search keeps a file's matches only when its check found that file at the path",
     ),
+    _m(
+        "client-early-sent-after-timeout",
+        "letswork/client/connection.py",
+        "[item for item in behind_hello if item[0] != request_id]",
+        "behind_hello",
+        (
+            "tests/client/test_connection_early.py::test_an_early_request_that_times_out_before_hello_is_never_sent",
+        ),
+        "a request that joined a connect() and gave up before hello was sent is never sent",
+    ),
+    _m(
+        "client-early-hides-hellos-refusal",
+        "letswork/client/connection.py",
+        "                if opening.done() and opening.exception() is not None:\n"
+        "                    raise self._attempt_error(opening) from None\n",
+        "",
+        (
+            "tests/client/test_connection_early.py::test_an_early_write_behind_a_refused_hello_fails_with_hellos_error_and_does_nothing",
+        ),
+        "a request behind a refused hello fails with hello's refusal",
+    ),
+    _m(
+        "client-early-returns-before-hello",
+        "letswork/client/connection.py",
+        "            # state) before the caller reads them.\n"
+        "            await asyncio.wait({opening}, timeout=wait)\n",
+        "            # state) before the caller reads them.\n            pass\n",
+        (
+            "tests/client/test_connection_early.py::test_an_early_reply_that_overtakes_hellos_returns_after_hello_is_taken_in",
+        ),
+        "a request behind hello returns only once hello's answer is taken in (name, role)",
+    ),
+    _m(
+        "hub-result-keeps-defaults",
+        HUB_STATE,
+        'return model.model_dump(mode="json", exclude_unset=True, exclude_defaults=True)',
+        'return model.model_dump(mode="json", exclude_unset=True)',
+        (
+            "tests/hub/test_reply_shapes.py::test_a_search_reply_fits_a_channel_model_older_than_cut_short",
+        ),
+        "a reply leaves out the optional fields that hold their default (older channels)",
+    ),
 )
 
 

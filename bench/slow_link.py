@@ -4,14 +4,23 @@
 
 netem is not in this kernel, so the slow link is in-process: a loopback TCP proxy
 (:class:`tests.support.links.TcpLink`) that delays every byte by half the round-trip time in
-each direction. A hub runs in this process on a small tree; everything is measured twice in
-one run, through a link with ``--rtt-ms`` of delay and through the same proxy with none, and
-the difference divided by the round-trip time is the figure, in round trips:
+each direction. A hub runs in this process on a small tree; everything is measured three
+times in one run, through links that add ``--rtt-ms`` of round-trip time (``slow``), twice
+that (``slower``), and none (``fast``, the same proxy). The figure, in round trips, is the
+slope: (``slower`` - ``slow``) / RTT, so the local work (crypto, the hub's admission write,
+the channel storing its resume credential, building the tool list), which the processes may
+overlap differently with no delay at all, cancels out. ``round_trips_over_no_delay`` is the
+older figure, (``slow`` - ``fast``) / RTT, which is off by that overlap, mostly for the
+channel (three processes on two CPUs):
 
 - ``connect``: ``HubConnection.connect()`` (TCP, WebSocket upgrade, handshake, ``hello``);
+- ``connect_first_result``: ``connect()`` with a ``read_file`` made at once with
+  ``early=True`` (sent right behind ``hello``), until that result;
 - ``request``: one ``read_file`` on a connected ``HubConnection``;
 - ``channel_first_result``: a ``letswork channel`` subprocess under a real MCP client, from
-  ``initialize`` answered to the first ``read_file`` result (the channel connects then);
+  ``initialize`` answered to the first ``read_file`` result (the channel starts connecting
+  when it starts, and its first call joins that attempt; seven channels a link, the links
+  taking turns);
 - ``tool_call``: each later ``read_file`` through that channel.
 
 Then, with the default limits and no delay:
@@ -51,8 +60,9 @@ READ = {"path": "src/app.py"}
 
 
 async def connection_round_trips(url: str, secret: bytes, calls: int) -> dict[str, float]:
-    """Median seconds of a connect and of one request through ``url``."""
-    connects, requests = [], []
+    """Median seconds of a connect, of a connect with a request sent behind ``hello``, and
+    of one request through ``url``."""
+    connects, firsts, requests = [], [], []
     for i in range(5):
         conn = HubConnection(url, secret, name=f"bench{i}")
         t0 = time.perf_counter()
@@ -63,25 +73,43 @@ async def connection_round_trips(url: str, secret: bytes, calls: int) -> dict[st
             await conn.request("read_file", READ)
             requests.append(time.perf_counter() - t0)
         await conn.close()
-    return {"connect": statistics.median(connects), "request": statistics.median(requests)}
+        cold = HubConnection(url, secret, name=f"cold{i}")
+        t0 = time.perf_counter()
+        # gather starts connect() first, so the request joins it.
+        await asyncio.gather(cold.connect(), cold.request("read_file", READ, early=True))
+        firsts.append(time.perf_counter() - t0)
+        await cold.close()
+    return {
+        "connect": statistics.median(connects),
+        "connect_first_result": statistics.median(firsts),
+        "request": statistics.median(requests),
+    }
 
 
-async def channel_round_trips(code: str, state: Path, calls: int) -> dict[str, float]:
-    """Median seconds from ``initialize`` to the first result, and of a later tool call."""
-    env = {**env_for(state), "LETSWORK_INVITE": code}
-    firsts, later = [], []
-    for i in range(3):
-        async with mcp_session(channel_args("--name", f"ch{i}"), env) as guest:
-            t0 = time.perf_counter()
-            await guest.call("read_file", READ)
-            firsts.append(time.perf_counter() - t0)
-            for _ in range(calls // 3):
+async def channel_round_trips(
+    codes: dict[str, str], work: Path, calls: int, rounds: int = 7
+) -> dict[str, dict[str, float]]:
+    """Per link name of ``codes`` (its invite code): median seconds from ``initialize`` to
+    the first result, and of a later tool call; the links take turns, one channel each."""
+    firsts: dict[str, list[float]] = {name: [] for name in codes}
+    later: dict[str, list[float]] = {name: [] for name in codes}
+    for i in range(rounds):
+        for name, code in codes.items():
+            env = {**env_for(work / f"guest-{name}-{i}"), "LETSWORK_INVITE": code}
+            async with mcp_session(channel_args("--name", f"{name}{i}"), env) as guest:
                 t0 = time.perf_counter()
                 await guest.call("read_file", READ)
-                later.append(time.perf_counter() - t0)
+                firsts[name].append(time.perf_counter() - t0)
+                for _ in range(calls // rounds):
+                    t0 = time.perf_counter()
+                    await guest.call("read_file", READ)
+                    later[name].append(time.perf_counter() - t0)
     return {
-        "channel_first_result": statistics.median(firsts),
-        "tool_call": statistics.median(later),
+        name: {
+            "channel_first_result": statistics.median(firsts[name]),
+            "tool_call": statistics.median(later[name]),
+        }
+        for name in codes
     }
 
 
@@ -128,17 +156,25 @@ async def run(rtt: float, calls: int, skip_dead: bool) -> dict[str, Any]:
         (project / "src" / "app.py").write_text("def main():\n    return 1\n" * 20, "utf-8")
         async with hub_in_process(project, work / "hub-state") as (hub, code):
             figures: dict[str, dict[str, float]] = {}
-            for name, delay in (("slow", rtt / 2), ("fast", 0.0)):
-                async with tcp_link(hub.local_url, delay=delay) as link:
-                    via = code.with_url(link.url)
-                    seconds = await connection_round_trips(link.url, via.secret, calls)
-                    seconds |= await channel_round_trips(
-                        via.format(), work / f"guest-{name}", calls
-                    )
-                    figures[name] = seconds
+            async with (
+                tcp_link(hub.local_url, delay=rtt) as slower,
+                tcp_link(hub.local_url, delay=rtt / 2) as slow,
+                tcp_link(hub.local_url) as fast,
+            ):
+                links = {"slower": slower, "slow": slow, "fast": fast}
+                for name, link in links.items():
+                    secret = code.with_url(link.url).secret
+                    figures[name] = await connection_round_trips(link.url, secret, calls)
+                codes = {name: code.with_url(link.url).format() for name, link in links.items()}
+                for name, seconds in (await channel_round_trips(codes, work, calls)).items():
+                    figures[name] |= seconds
             out: dict[str, Any] = {
                 "rtt_ms": rtt * 1000,
                 "round_trips": {
+                    k: round((figures["slower"][k] - figures["slow"][k]) / rtt, 2)
+                    for k in figures["slow"]
+                },
+                "round_trips_over_no_delay": {
                     k: round((figures["slow"][k] - figures["fast"][k]) / rtt, 2)
                     for k in figures["slow"]
                 },

@@ -82,9 +82,10 @@ CHANNEL_NOTIFICATION = "notifications/claude/channel"
 EXPERIMENTAL_CAPABILITIES: dict[str, dict[str, Any]] = {"claude/channel": {}}
 #: How long ``tools/list`` waits for the hub to say which role this peer has.
 ROLE_WAIT_SECONDS = 10.0
-#: How long a tool call made while the very first connection attempt is still under way
-#: waits for its outcome (once the link has been up, or an attempt has failed, calls
-#: answer at once).
+#: How long a tool call made before the very first connection attempt has an outcome waits
+#: for it, when it cannot join that attempt (no attempt has started yet, or the call is
+#: ``leave``); one that can is sent right behind ``hello`` (``HubConnection.call(early=True)``).
+#: Once the link has been up, or an attempt has failed, calls answer at once.
 STARTUP_GRACE_SECONDS = 5.0
 
 #: What a tool call answers when the channel itself failed (a bug): never the exception's text.
@@ -418,16 +419,23 @@ class Channel:
             return self._result(refusal, is_error=True)
         sends = {k: v for k, v in spec.sends.items() if (op, k) not in self._hub_lacks}
         args = {**spec.defaults, **arguments, **sends}
+        # A call made while the very first attempt is under way joins it: sent right behind
+        # hello, not after hello's answer (one round trip less from cold; issue 15). `leave`
+        # waits instead, as it must switch reconnecting off on a connected link.
+        early = False
         if not self._settled.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._settled.wait(), STARTUP_GRACE_SECONDS)
+            if self.conn is not None and self.conn.opening and not spec.ends_session:
+                early = True
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._settled.wait(), STARTUP_GRACE_SECONDS)
         try:
             conn = self.conn
             if conn is None:
                 raise TransportError(f"not connected to the hub: {self._wait_reason}")
             if spec.ends_session and conn.connected:
                 return await self._end_session(conn, spec, op, args)
-            parsed = await self._call(conn, op, args, sends)
+            parsed = await self._call(conn, op, args, sends, early=early)
         except LetsworkError as exc:
             if isinstance(exc, TransportError):
                 self._told_down = True
@@ -446,14 +454,20 @@ class Channel:
         return self._result(spec.render(parsed, args, context))
 
     async def _call(
-        self, conn: HubConnection, op: str, args: dict[str, Any], sends: Mapping[str, Any]
+        self,
+        conn: HubConnection,
+        op: str,
+        args: dict[str, Any],
+        sends: Mapping[str, Any],
+        *,
+        early: bool = False,
     ) -> Any:
-        """``conn.call(op, args)``; when the hub refuses an argument of ``sends`` as unknown
-        (a hub older than it), the call again without them, and they are not sent with
-        ``op`` again while this channel runs. A refused request did nothing, so asking again
-        is safe."""
+        """``conn.call(op, args, early=early)``; when the hub refuses an argument of ``sends``
+        as unknown (a hub older than it), the call again without them, and they are not sent
+        with ``op`` again while this channel runs. A refused request did nothing, so asking
+        again is safe."""
         try:
-            return await conn.call(op, args)
+            return await conn.call(op, args, early=early)
         except OpError as exc:
             field = exc.data.get("field") if exc.data.get("reason") == "extra_field" else None
             name = field.removeprefix("args.") if isinstance(field, str) else None

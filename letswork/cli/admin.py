@@ -34,7 +34,9 @@ PROJECT_OPTION = click.option(
 
 
 async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Connect to ``project``'s (resolved path) running hub as the host, run one op.
+    """Connect to ``project``'s (resolved path) running hub as the host, run one op; returns
+    its result with every field of the op's result model (a hub leaves out the optional ones
+    that hold their default), so the texts and ``--json`` keep one shape.
 
     Raises:
         UsageError: no hub is running for the folder.
@@ -58,7 +60,7 @@ async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) 
             f"the hub for {root} (pid {info.get('pid')}) is not answering: {exc.message}"
         ) from None
     try:
-        return await conn.request(op, args or {})
+        return (await conn.call(op, args or {})).model_dump(mode="json")
     finally:
         await conn.close()
 

@@ -11,7 +11,11 @@ Used by the channel (the MCP server), the admin CLI, the dashboard, tests and th
 - :attr:`HubConnection.state` is a short text the tools report: ``connected``,
   ``connecting (attempt 3, next in 4.0s)``, ``awaiting admission``, ``disconnected``,
   ``revoked``, ``closed``; ``on_state_change`` is told of every change.
-- Until ``hello`` has been answered, no other request is sent (the hub would refuse it).
+- No request is sent before ``hello`` (the hub would refuse it). While :meth:`HubConnection.
+  connect` runs, a request made with ``early=True`` is sent right behind ``hello`` without
+  waiting for its answer (a cold start costs one round trip less; the hub answers a peer's
+  requests in order, so it answers that one after ``hello``); any other request made while
+  not connected fails at once with ``unavailable``.
 - Nothing from the hub is trusted: every response is checked against the result model of the
   op it answers (:func:`parse_result`), every catalogue event against
   its data model, and a response must answer a request this connection sent. A message that
@@ -89,6 +93,8 @@ _WEBSOCKET_FAULTS = frozenset({1002, 1007, 1009})
 STABLE_CONNECTION_SECONDS = 10.0
 #: A hub URL of this form names the hub's Unix socket (the host's own tools; see hub.json).
 UNIX_URL_PREFIX = "ws+unix:"
+#: Why a request that joined a :meth:`HubConnection.connect` fails when that is cancelled.
+_CANCELLED_TEXT = "the connection attempt was cancelled"
 #: Close codes after which reconnecting with the same credential is pointless.
 FATAL_CLOSE_CODES = frozenset({crypto.CloseCode.AUTH_FAILED, crypto.CloseCode.REMOVED})
 
@@ -171,6 +177,11 @@ class HubConnection:
         self.faults = 0
         self._faulted = False  # the current connection was dropped for a protocol fault
         self._up_since = 0.0  # loop time at which the current connection's hello succeeded
+        #: The :meth:`connect` under way or last run: its outcome (None, or the error raised).
+        self._opening: asyncio.Future[None] | None = None
+        #: While :meth:`connect` runs and ``hello`` is not sent yet: the (id, message) of the
+        #: requests that joined it, sent right behind ``hello``; None otherwise.
+        self._behind_hello: list[tuple[int, bytes]] | None = None
 
     @property
     def state(self) -> str:
@@ -193,6 +204,9 @@ class HubConnection:
     async def connect(self, *, timeout: float = 10.0) -> dict[str, Any]:
         """Open the WebSocket, run the handshake and ``hello``; returns the hello result.
 
+        While it runs, a request made with ``early=True`` joins it: it is sent right behind
+        ``hello``, without waiting for hello's answer (see :meth:`request`).
+
         Raises:
             TransportError: the hub is unreachable or closed the connection, or its handshake
                 reply did not verify (tampered with, or not the real hub).
@@ -201,6 +215,26 @@ class HubConnection:
             HandshakeError: the hub refused the credential (4401).
             OpError: ``hello`` was refused (name taken, session full).
         """
+        opening: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._opening, self._behind_hello = opening, []
+        try:
+            hello = await self._open(timeout)
+        except BaseException as exc:
+            failure = exc if isinstance(exc, Exception) else TransportError(_CANCELLED_TEXT)
+            opening.set_exception(failure)
+            opening.exception()  # read here: joined requests may be none
+            raise
+        finally:
+            self._behind_hello = None
+        opening.set_result(None)
+        return hello
+
+    @property
+    def opening(self) -> bool:
+        """True while :meth:`connect` runs: a request made with ``early=True`` joins it."""
+        return self._opening is not None and not self._opening.done()
+
+    async def _open(self, timeout: float) -> dict[str, Any]:
         # ``ws+unix:<path>`` is the hub's Unix socket for the host's own tools (hub.json).
         opener = (
             partial(unix_connect, self.url.removeprefix(UNIX_URL_PREFIX), "ws://localhost/")
@@ -318,10 +352,26 @@ class HubConnection:
         return self._ws is not None and self._connected.is_set()
 
     async def request(
-        self, op: str, args: Mapping[str, Any] | None = None, *, timeout: float | None = None
+        self,
+        op: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        early: bool = False,
     ) -> dict[str, Any]:
         """Send one request and wait for its response; returns the ``result`` object, already
         checked against ``catalogue.OPS[op].result``.
+
+        ``early=True`` lets a request made while :meth:`connect` runs join it (a cold start:
+        one round trip less): it is sent right behind ``hello``, before hello's answer, and the
+        hub answers it after ``hello``, as the peer ``hello`` made it (a guest still awaiting
+        admission gets ``not_admitted``). This returns once ``hello``'s answer has been
+        taken in (:attr:`hello`, :attr:`state`). If the attempt fails instead, the request
+        fails with hello's refusal (the same :class:`OpError`; the hub served nothing behind
+        it) or, when the attempt failed on the way (unreachable, handshake refused, link
+        lost), with a :class:`TransportError` ``unavailable`` that names the cause. Without
+        ``early``, or with no attempt under way, a request made while not connected fails at
+        once with ``unavailable``. ``timeout`` counts from this call, the connecting included.
 
         Raises:
             OpError: the hub answered with an error (its code and message), or ``args`` do not
@@ -330,27 +380,50 @@ class HubConnection:
                 the connection was dropped.
             TransportError: not connected, connection lost, or no reply within ``timeout``.
         """
-        result, _ = await self._call(op, args, timeout=timeout)
+        result, _ = await self._call(op, args, timeout=timeout, early=early)
         return result
 
     async def call(
-        self, op: str, args: Mapping[str, Any] | None = None, *, timeout: float | None = None
+        self,
+        op: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        early: bool = False,
     ) -> BaseModel:
         """As :meth:`request`, but returns the result as an instance of ``OPS[op].result``.
 
         Raises:
             The errors of :meth:`request`.
         """
-        _, model = await self._call(op, args, timeout=timeout)
+        _, model = await self._call(op, args, timeout=timeout, early=early)
         return model
 
     async def _call(
-        self, op: str, args: Mapping[str, Any] | None, *, timeout: float | None = None
+        self,
+        op: str,
+        args: Mapping[str, Any] | None,
+        *,
+        timeout: float | None = None,
+        early: bool = False,
     ) -> Reply:
+        opening = self._opening
+        joins = (
+            early
+            and op != "hello"
+            and not self._connected.is_set()
+            and opening is not None
+            and not opening.done()
+        )
         ws, session = self._ws, self._session
-        if ws is None or session is None or (op != "hello" and not self._connected.is_set()):
-            # Before hello is answered the hub refuses every other op, so a request made
-            # while (re)connecting fails here at once instead of reaching the hub too early.
+        behind_hello = self._behind_hello if joins else None  # hello not sent yet: wait for it
+        if joins and behind_hello is None and (ws is None or session is None):
+            joins = False  # hello went out and the link is gone already: the attempt failed
+        if not joins and (
+            ws is None or session is None or (op != "hello" and not self._connected.is_set())
+        ):
+            # A request must not reach the hub before hello (the hub would refuse it), so one
+            # made while (re)connecting fails here at once unless it joins the attempt.
             raise TransportError(self._down_message(), code=ErrorCode.UNAVAILABLE)
         request_id = next(self._ids)
         payload = encode_request(request_id, op, args, max_bytes=self.limits.max_frame_bytes)
@@ -358,10 +431,23 @@ class HubConnection:
         self._last_id = request_id
         self._pending[request_id] = (op, future)
         wait = self.limits.request_timeout_seconds if timeout is None else timeout
+        if behind_hello is not None:
+            behind_hello.append((request_id, payload))  # connect() sends it behind hello
 
         async def exchange() -> Reply:
-            async with self._send_lock:  # seal + send must keep record order
-                await ws.send(session.seal(payload))
+            if behind_hello is None:
+                assert ws is not None and session is not None
+                async with self._send_lock:  # seal + send must keep record order
+                    await ws.send(session.seal(payload))
+                    if op == "hello":
+                        await self._send_behind_hello(ws, session)
+            if joins and not future.done():
+                assert opening is not None
+                # The attempt may fail before this request is sent or answered.
+                either: set[asyncio.Future[Any]] = {future, opening}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                if not future.done() and opening.exception() is not None:
+                    raise self._attempt_error(opening)
             return await future
 
         # The send is inside the timeout and the stall check too (found attacking issue 15):
@@ -376,21 +462,68 @@ class HubConnection:
                 # Long unanswered: is the hub busy, or is the link dead? A ping tells within
                 # PONG_TIMEOUT_SECONDS, as the hub answers pings while it works.
                 done, _ = await asyncio.wait({exchanging}, timeout=stall)
-                if not done:
-                    self._check_link(ws)
-                return await asyncio.wait_for(exchanging, timeout=wait - stall)
-            return await asyncio.wait_for(exchanging, timeout=wait)
+                link = ws or self._ws
+                if not done and link is not None:
+                    self._check_link(link)
+                reply = await asyncio.wait_for(exchanging, timeout=wait - stall)
+            else:
+                reply = await asyncio.wait_for(exchanging, timeout=wait)
         except asyncio.TimeoutError:
             raise TransportError(
                 f"the hub did not answer '{op}' within {wait:.0f}s", code=ErrorCode.TIMEOUT
             ) from None
-        except ConnectionClosed:
-            raise TransportError(self._down_message()) from None
+        except (ConnectionClosed, LetsworkError) as exc:
+            if joins and opening is not None:
+                # The hub answers hello first: when hello failed, that is the cause, though the
+                # reader may have failed this request (the hub's close after the refusal) before
+                # connect() took hello's answer in.
+                await asyncio.wait({opening}, timeout=wait)
+                if opening.done() and opening.exception() is not None:
+                    raise self._attempt_error(opening) from None
+            if isinstance(exc, ConnectionClosed):
+                raise TransportError(self._down_message()) from None
+            raise
         finally:
             exchanging.cancel()
             if future.done() and not future.cancelled():
                 future.exception()  # read: a failed send leaves the reader's error unread
             self._pending.pop(request_id, None)
+            if behind_hello is not None and self._behind_hello is behind_hello:
+                # Not sent yet (a timeout, a cancel): nor is it sent later.
+                behind_hello[:] = [item for item in behind_hello if item[0] != request_id]
+        if joins and opening is not None:
+            # hello's answer came before this one: let connect() take it in (name, role,
+            # state) before the caller reads them.
+            await asyncio.wait({opening}, timeout=wait)
+            if not opening.done():
+                raise TransportError(
+                    f"the hub did not answer 'hello' within {wait:.0f}s", code=ErrorCode.TIMEOUT
+                )
+            if opening.exception() is not None:
+                # A hub that answered it around a refused hello (found attacking issue 15): an
+                # honest one serves nothing behind the refusal, so neither is this returned.
+                raise self._attempt_error(opening)
+        return reply
+
+    async def _send_behind_hello(self, ws: ClientConnection, session: crypto.Session) -> None:
+        """Send the requests that joined the attempt, right behind ``hello`` (the send lock
+        held): from now on a joining request is sent at once."""
+        joined, self._behind_hello = list(self._behind_hello or ()), None
+        for request_id, payload in joined:
+            # One given up meanwhile (a timeout, a cancel), while a send ahead of it waited for
+            # the link, is not sealed now: its caller was told it failed (found attacking
+            # issue 15).
+            if request_id in self._pending:
+                await ws.send(session.seal(payload))
+
+    def _attempt_error(self, opening: asyncio.Future[None]) -> LetsworkError:
+        """What a request that joined the failed attempt ``opening`` raises: hello's refusal
+        as it came, any other failure as ``unavailable`` naming it."""
+        exc = opening.exception()
+        if isinstance(exc, OpError):
+            return OpError(exc.message, code=exc.code, data=exc.data)
+        why = exc.message if isinstance(exc, LetsworkError) else "the connection attempt failed"
+        return TransportError(f"not connected to the hub: {why}", code=ErrorCode.UNAVAILABLE)
 
     def _count_received(self, ws: ClientConnection) -> None:
         """Count into :attr:`received` the bytes ``ws`` gets: the link check takes a link
@@ -536,7 +669,10 @@ class HubConnection:
             # The hub could not read a request's id; ours always have one, so nothing waits.
             log.warning("ignoring an error reply without a request id")
             return
-        if not 1 <= message.id <= self._last_id:
+        unsent = self._behind_hello is not None and any(
+            request_id == message.id for request_id, _ in self._behind_hello
+        )
+        if not 1 <= message.id <= self._last_id or unsent:
             raise HubProtocolError(
                 f"the hub sent a reply to request {message.id}, which this client never "
                 "sent; dropped the connection",

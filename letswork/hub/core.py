@@ -44,7 +44,7 @@ from letswork.hub.peers import (
     validate_display_name,
 )
 from letswork.hub.ratelimit import TokenBucket
-from letswork.hub.state import Handler, HubState, Steps, dump
+from letswork.hub.state import Handler, HubState, Steps, dump_result
 from letswork.shared import crypto
 from letswork.shared.errors import ErrorCode, LetsworkError, OpError, op_error
 from letswork.shared.limits import HELLO_TIMEOUT_SECONDS
@@ -124,7 +124,7 @@ class Job:
         try:
             self.work = step()
         except StopIteration as done:
-            return dump(done.value)
+            return dump_result(done.value)
         return self
 
 
@@ -254,7 +254,7 @@ class HubCore(HubState):
         outcome = HANDLERS[request.op](self, peer, request.args, now)
         if isinstance(outcome, Generator):
             return Job(self, peer, outcome, search=request.op in files.SEARCH_OPS).start()
-        return dump(outcome)
+        return dump_result(outcome)
 
     def tick(self, now: float) -> None:
         """Periodic housekeeping: expire locks, close connections that never said hello."""

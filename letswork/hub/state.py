@@ -51,7 +51,8 @@ _EVERY_PATH = "\0every"
 
 def dump(model: WireModel) -> dict[str, Any]:
     """``model`` as the hub sends it: the fields that were set, ``None`` included, in the
-    model's order (replies; event data, which the server checks against its model again)."""
+    model's order (event data, which the server checks against its model again; a reply's
+    result goes through :func:`dump_result`)."""
     return model.model_dump(mode="json", exclude_unset=True)
 
 
@@ -60,8 +61,19 @@ def _json_bytes(data: Mapping[str, Any]) -> int:
     return len(json.dumps(data, separators=(",", ":")))
 
 
+def dump_result(model: WireModel) -> dict[str, Any]:
+    """``model`` as a reply carries it: the fields that were set, less every optional one (at
+    any depth) that holds its default, ``null`` included (docs/protocol.md: senders leave such
+    fields out; absent means the default). So a field added to a result with a default, such
+    as ``SearchFilesResult.cut_short``, reaches the wire only when it says something, and a
+    client whose model predates it (models refuse unknown fields) still takes the reply."""
+    return model.model_dump(mode="json", exclude_unset=True, exclude_defaults=True)
+
+
 def json_size(model: WireModel) -> int:
-    """Bytes of ``dump(model)`` as compact UTF-8 JSON (listings stop at ``MAX_LISTING_BYTES``).
+    """Bytes of ``dump(model)`` as compact UTF-8 JSON (listings stop at ``MAX_LISTING_BYTES``;
+    a reply leaves out the fields that hold their default, :func:`dump_result`, so this counts
+    at least what it carries).
 
     Serialised by pydantic-core in one call: the same bytes as ``json.dumps(dump(model),
     ensure_ascii=False, separators=(",", ":"))`` for every item the hub lists (strings are

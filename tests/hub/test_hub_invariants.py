@@ -593,3 +593,32 @@ async def test_a_replayed_client_hello_gets_no_server_hello(hub: HubFixture) -> 
             raise AssertionError(f"the hub answered a replayed hello: {frame!r:.60}")
     assert received is not None
     assert received.code == crypto.CloseCode.AUTH_FAILED
+
+
+async def test_a_hello_refused_for_a_full_session_closes_and_nothing_behind_it_is_answered(
+    project: Path,
+) -> None:
+    # Found attacking issue 15: the hub kept the connection open after this refusal (docs/
+    # protocol.md says it closes), answering each request piled up behind it, a second
+    # hello included, until the hello timeout.
+    async with running_hub(project, limits=Limits(max_peers=1)) as fx:
+        await fx.connect(fx.invite_secret, "alice")
+        async with unhelloed(fx.url, fx.invite_secret) as (ws, session):
+            piled = [
+                ("hello", {"name": "bob"}),
+                ("write_file", {"path": "notes.txt", "content": "behind a refusal\n"}),
+                ("hello", {"name": "carol"}),
+            ]
+            for rid, (op, args) in enumerate(piled, 1):
+                await ws.send(session.seal(encode_request(rid, op, args)))
+            replies = []
+            try:
+                while True:
+                    frame = await asyncio.wait_for(ws.recv(), 30)
+                    assert isinstance(frame, bytes)
+                    replies.append(json.loads(session.open(frame)))
+            except ConnectionClosed as exc:
+                closed = exc
+    assert [(r["id"], r["error"]["code"]) for r in replies] == [(1, ErrorCode.QUOTA_EXCEEDED)]
+    assert closed.rcvd is not None and closed.rcvd.code == 1000
+    assert (project / "notes.txt").read_text() == NOTES

@@ -538,13 +538,15 @@ async def test_a_listing_is_not_built_again_on_the_loop_from_the_entries_the_wor
             assert entry is made[entry.path]
 
 
-async def test_every_listing_entry_carries_its_lock_or_null_as_before_issue_14(
+async def test_a_listing_entry_carries_its_lock_and_an_unlocked_one_none(
     hub: HubFixture,
 ) -> None:
+    # Before issue 15 an unlocked entry carried ``lock: null``; a field that holds its
+    # default is left out now (absent and null mean the same).
     host = await hub.host()
     await host.call("lock_file", path="README.md")
     core = core_of(hub)
     reply = core.handle(peer_named(hub, "host"), request("list_files", {"recursive": True}), 1.0)
-    locks = {entry["path"]: entry["lock"] for entry in reply["entries"]}
+    locks = {entry["path"]: entry.get("lock") for entry in reply["entries"]}
     assert locks["README.md"] is not None and locks["README.md"]["holder"] == "host"
     assert all(lock is None for path, lock in locks.items() if path != "README.md")

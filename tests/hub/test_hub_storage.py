@@ -113,12 +113,12 @@ async def test_get_change_of_a_change_decided_long_ago_says_its_diff_was_pruned(
         written = await host.call("write_file", path=f"host/{n}.txt", content=f"{n}\n")
         last = written["change"]["id"]
     change = (await host.call("get_change", id=cid))["change"]
-    assert change["diff"] is None
+    assert change.get("diff") is None
     assert change["data_pruned"] is True
     summary = (change["status"], change["reason"], change["path"])
     assert summary == ("rejected", "not now", "old.txt")
     mine = (await alice.call("get_change", id=cid))["change"]
-    assert mine["data_pruned"] is True and mine["diff"] is None
+    assert mine["data_pruned"] is True and mine.get("diff") is None
     # Deciding it again still gets a sensible answer, with or without its data.
     err = await _error(host.call("approve_change", id=cid))
     assert err.code == ErrorCode.ALREADY_DECIDED

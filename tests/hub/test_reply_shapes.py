@@ -5,6 +5,7 @@ fails a test. Each test here makes the hub send a wrong one on purpose."""
 from __future__ import annotations
 
 import types
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -12,7 +13,9 @@ from pydantic import ValidationError
 
 from letswork.client.connection import HubProtocolError
 from letswork.hub import core
-from letswork.shared.protocol.base import NameResult
+from letswork.shared.protocol.base import Count, NameResult, WireModel
+from letswork.shared.protocol.files import SearchFilesResult, SearchMatch
+from letswork.shared.protocol.wire import decode_request, encode_request
 from tests.support.hubs import HubFixture, check_event, check_reply
 
 
@@ -51,3 +54,39 @@ def test_check_event_refuses_data_off_the_model_and_unknown_events() -> None:
         check_event("peer_left", {"peer_id": "p1"})
     with pytest.raises(AssertionError):
         check_event("no_such_event", {})
+
+
+class SearchFilesResultBeforeCutShort(WireModel):
+    """``SearchFilesResult`` as a channel of the version before ``cut_short`` knows it."""
+
+    matches: list[SearchMatch]
+    truncated: bool
+    files_scanned: Count
+
+
+def sent_reply(hub: HubFixture, name: str, op: str, args: dict[str, Any]) -> Mapping[str, Any]:
+    """The ``result`` the hub puts on the wire for peer ``name``'s ``op``, from its dispatch
+    (the reply's ``result`` is exactly this dict)."""
+    hub_core = hub.hub.core
+    assert hub_core is not None
+    peer = next(p for p in hub_core.peers.values() if p.name == name)
+    return hub_core.handle(peer, decode_request(encode_request(1, op, args)), 1.0)
+
+
+async def test_a_search_reply_fits_a_channel_model_older_than_cut_short(hub: HubFixture) -> None:
+    await hub.guest("alice", "viewer")
+    found = sent_reply(hub, "alice", "search_files", {"pattern": "alpha"})
+    older = SearchFilesResultBeforeCutShort.model_validate(found)  # refuses unknown fields
+    assert [m.path for m in older.matches] == ["notes.txt"]
+
+
+async def test_a_reply_leaves_out_the_optional_fields_that_hold_their_default(
+    hub: HubFixture,
+) -> None:
+    guest = await hub.guest("alice", "viewer")
+    found = sent_reply(hub, "alice", "search_files", {"pattern": "alpha"})
+    listed = sent_reply(hub, "alice", "list_files", {})
+    filled = await guest.conn.call("search_files", {"pattern": "alpha"})
+    assert set(found) == {"matches", "truncated", "files_scanned"}  # cut_short: false
+    assert listed["entries"] and all("lock" not in e for e in listed["entries"])  # lock: null
+    assert isinstance(filled, SearchFilesResult) and filled.cut_short is False  # the default

@@ -32,6 +32,11 @@ class TcpLink:
         self.rate = rate  # bytes a second each way, or None: as fast as loopback
         self.mode = "forward"
         self.accepted = 0
+        #: Client-to-hub flights, over all connections: each run of bytes from a client that
+        #: follows bytes from the hub on its connection (or opens it). What a client sends
+        #: only after the hub answered starts a new one, so before a reply this counts the
+        #: round trips it cost (TCP's own handshake aside), whatever the timing.
+        self.flights = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -87,15 +92,22 @@ class TcpLink:
         if self.mode == "refuse":
             writer.transport.abort()
             return
+        # asyncio turns Nagle off only for sockets made with proto IPPROTO_TCP, and the
+        # listening socket above (so the ones it accepts) has proto 0: without this, a reply
+        # written right behind another waited for the client's delayed ACK, ~40 ms.
+        client_sock = writer.get_extra_info("socket")
+        if client_sock is not None:
+            client_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
             writer.transport.abort()
             return
         self._writers |= {writer, up_writer}
+        turn = ["hub"]  # who sent last on this connection; a client's flight follows the hub's
         pumps = [
-            asyncio.create_task(self._pump(reader, up_writer)),
-            asyncio.create_task(self._pump(up_reader, writer)),
+            asyncio.create_task(self._pump(reader, up_writer, turn, "client")),
+            asyncio.create_task(self._pump(up_reader, writer, turn, "hub")),
         ]
         self._tasks.update(pumps)
         try:
@@ -107,7 +119,9 @@ class TcpLink:
                 if self.mode not in ("dead", "stalled"):
                     w.transport.abort()
 
-    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, turn: list[str], side: str
+    ) -> None:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
@@ -130,6 +144,9 @@ class TcpLink:
                     await self._flowing.wait()
                     if not (data := await src.read(16384 if self.rate else 65536)):
                         break
+                    if turn[0] != side:
+                        turn[0] = side
+                        self.flights += side == "client"
                     queue.put_nowait((loop.time() + self.delay, data))
                     if self.rate:  # a narrow link: read no faster than it carries
                         await asyncio.sleep(len(data) / self.rate)

@@ -22,6 +22,10 @@ def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> HelloResult
     # Guests awaiting admission do not count against --max-guests; the cap is checked
     # again when the host admits them.
     if (cred.kind == "resume" or ctx.auto_admit) and cred.kind != "host":
+        if not ctx.can_accept_guest():
+            # Closed once the refusal is out, as the other refusals particular to hello: the
+            # requests piled up behind it are never answered (found attacking issue 15).
+            peer.close()
         ctx.check_session_room()
     peer.client = args.client
     resume_secret: str | None = None

@@ -124,7 +124,7 @@ async def test_a_hub_that_refuses_the_diff_head_every_time_gets_a_write_at_most_
         name = "tess"
         state = "connected"
 
-        async def call(self, op: str, args: dict[str, Any]) -> Any:
+        async def call(self, op: str, args: dict[str, Any], *, early: bool = False) -> Any:
             sent.append(dict(args))
             raise OpError(
                 "args.diff_head: unknown field",

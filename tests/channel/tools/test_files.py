@@ -78,7 +78,7 @@ class _Conn:
         self.name = "alice"
         self.state = "connected"
 
-    async def call(self, op: str, args: dict[str, Any]) -> Any:
+    async def call(self, op: str, args: dict[str, Any], *, early: bool = False) -> Any:
         self.sent.append(dict(args))
         if "max_chars" in args and not self.knows_budget:
             raise OpError(
@@ -122,7 +122,7 @@ async def test_an_unknown_argument_of_the_caller_is_not_retried() -> None:
     channel = channel_server.Channel(config)
     conn = _Conn(knows_budget=True)
 
-    async def refuse(op: str, args: dict[str, Any]) -> Any:
+    async def refuse(op: str, args: dict[str, Any], *, early: bool = False) -> Any:
         conn.sent.append(args)
         raise OpError(
             "args.color: unknown field", data={"reason": "extra_field", "field": "args.color"}

@@ -145,8 +145,7 @@ async def test_stat_file_gives_the_size_lines_and_hash_read_file_gives(hub: HubF
         "sha256": page["sha256"],
         "text": True,
         "total_lines": page["total_lines"],
-        "lock": None,
-    }
+    }  # no lock: a field that holds its default (null) is left out
 
 
 async def test_stat_file_gives_a_binary_files_size_and_hash_without_refusing_it(
