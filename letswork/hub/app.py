@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from letswork.hub.core import HubCore
+from letswork.hub.ops.admin import live_invite
 from letswork.hub.server import HubServer
 from letswork.hub.store import Store
 from letswork.hub.workspace.index import IndexFull, TreeIndex
@@ -233,12 +234,22 @@ class RunningHub:
         self.store.set_meta("public_url", self.core.public_url)
 
     def _first_invite(self, now: float) -> str:
-        """Reprint the session's first open invite, or mint one."""
+        """Reprint the session's first invite while someone new can use it, or mint one.
+
+        A new one is labelled ``first`` only if no invite ever was: after ``revoke first`` a
+        restart mints ``first-2`` (then ``first-3``...), so ``revoke first`` stays
+        unambiguous.
+        """
         assert self.core is not None and self.store is not None
-        for row in self.store.list_invites():
-            if row.revoked_at is None and row.label == "first":
-                return self.core.invite_code(row.invite_id)
-        _, code = self.core.create_invite(self.config.first_role, "first", now)
+        labels = {row.label for row in self.store.list_invites()}
+        for n in range(1, len(labels) + 2):
+            label = "first" if n == 1 else f"first-{n}"
+            live = live_invite(self.core, now, label=label)
+            if live is not None:
+                return self.core.invite_code(live.invite_id)
+            if label not in labels:
+                break
+        _, code = self.core.create_invite(self.config.first_role, label, now)
         return code
 
     def current_invite(self) -> str:

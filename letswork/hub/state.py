@@ -170,6 +170,8 @@ class HubState:
             )
         if peer.admitted:  # a waiting guest adds no row (its join was never logged either)
             self.audit(peer, "leave", now, reason=reason)
+            if not peer.is_host and not self.connections(peer.guest_id):
+                self.store.set_guest_seen(peer.guest_id, now)  # "offline since"
 
     def audit(self, peer: Peer | None, kind: str, now: float, **detail: Any) -> None:
         actor = "host" if peer is None or peer.is_host else peer.name

@@ -74,6 +74,27 @@ def list_peers(ctx: HubState, peer: Peer, args: Empty, now: float) -> ListPeersR
                 "card": p.card,
             }
         )
+    online = {p.guest_id for p in ctx.peers.values()}
+    offline = [g for g in ctx.store.list_guests(state="admitted") if g.guest_id not in online]
+    offline.sort(key=lambda g: g.last_seen_at or g.admitted_at or g.created_at, reverse=True)
+    for g in offline[: lim.MAX_OFFLINE_LISTED]:
+        since = g.last_seen_at
+        joined = g.admitted_at or g.created_at
+        peers.append(
+            {
+                "peer_id": g.guest_id,
+                "name": g.name,
+                "role": g.role,
+                "state": "offline",
+                "idle_minutes": int(max(0.0, now - (since or joined)) // 60),
+                "connected_at": joined,
+                "last_active_at": since or joined,
+                "locks": locks.get(g.guest_id, []),
+                "tasks": tasks.get(g.guest_id, []),
+                "card": None,
+                "offline_since": since,
+            }
+        )
     return ListPeersResult.model_validate({"peers": peers})
 
 

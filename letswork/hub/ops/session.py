@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 
 from letswork import __version__
-from letswork.hub.admission import check_may_knock, move, record_admission
+from letswork.hub import identities
+from letswork.hub.admission import auto_admits, check_may_knock, move, record_admission
 from letswork.hub.peers import HOST_ID, Peer, validate_display_name
 from letswork.hub.state import Handler, HubState
 from letswork.shared.errors import ErrorCode, op_error
@@ -41,18 +42,15 @@ def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> HelloResult
         else:
             # Nothing is stored for a guest until it is admitted (record_admission writes it).
             peer.guest_id = secrets.token_hex(8)
+        # A waiting guest's name never keeps an admitted guest out (it could squat one); a
+        # known identity's name, offline or kicked, keeps everyone else out.
+        identities.check_name_free(ctx, name, exclude=peer, waiting=cred.kind == "invite")
         peer.name = name
-        # A waiting guest's name never keeps an admitted guest out (it could squat one).
-        if ctx.name_in_use(name, exclude=peer, waiting=cred.kind == "invite"):
-            raise op_error(
-                ErrorCode.NAME_TAKEN,
-                f"someone in this session is already called {name!r}; pick another name",
-            )
         if cred.kind == "resume":
             if stored_name != name:
-                ctx.store.set_guest_name(peer.guest_id, name)
+                identities.rename(ctx, peer.guest_id, stored_name, name)
             move(peer, "admitted")
-        elif ctx.auto_admit:
+        elif auto_admits(ctx, peer):
             resume_secret = record_admission(ctx, peer, now)
         else:
             move(peer, "awaiting_admission")
@@ -129,13 +127,9 @@ def set_display_name(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> N
     if peer.is_host:
         raise op_error(ErrorCode.FORBIDDEN, "the host's display name is always 'host'")
     name = validate_display_name(args.name)
-    if ctx.name_in_use(name, exclude=peer):
-        raise op_error(ErrorCode.NAME_TAKEN, f"someone is already called {name!r}")
+    identities.check_name_free(ctx, name, exclude=peer)
     old = peer.name
-    for p in ctx.peers.values():
-        if p.guest_id == peer.guest_id:
-            p.name = name
-    ctx.store.set_guest_name(peer.guest_id, name)
+    identities.rename(ctx, peer.guest_id, old, name)
     ctx.audit(peer, "rename", now, old=old, new=name)
     ctx.broadcast("name_changed", {"peer_id": peer.peer_id, "old": old, "new": name})
     return NameResult(name=name)

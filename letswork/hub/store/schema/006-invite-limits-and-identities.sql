@@ -1,0 +1,19 @@
+-- letswork hub state, schema 6: invites with a use limit and an expiry, and people as
+-- identities (issue 16).
+--
+-- Applied by letswork/hub/store.py inside one transaction, which then sets
+-- PRAGMA user_version = 6. Never edit a released file: add the next number instead.
+--
+--   invites.max_uses    admissions the invite allows (each a new identity); NULL: no limit
+--                       (invites older than schema 6, and the first invite of `start`)
+--   invites.expires_at  after it nobody new may knock with the invite; NULL: never. Resume
+--                       credentials of the guests it admitted keep working after either.
+--   invites.kicked      1 once the host kicked a guest it admitted: it no longer auto-admits
+--                       (the host decides every further knock), so a kicked person cannot
+--                       walk back in with it even under --auto-admit.
+--   guests.last_seen_at when the identity's last connection ended (list_peers: "offline
+--                       since"); NULL: never seen since schema 6.
+ALTER TABLE invites ADD COLUMN max_uses INTEGER CHECK (max_uses IS NULL OR max_uses >= 1);
+ALTER TABLE invites ADD COLUMN expires_at REAL;
+ALTER TABLE invites ADD COLUMN kicked INTEGER NOT NULL DEFAULT 0 CHECK (kicked IN (0, 1));
+ALTER TABLE guests ADD COLUMN last_seen_at REAL;
