@@ -154,3 +154,48 @@ async def test_kick_rejects_the_pending_changes_with_the_reason_and_releases_the
     assert status["locks"] == []
     assert again.value.code == ErrorCode.NAME_TAKEN
     assert "the host removed 'alice'" in again.value.message
+
+
+async def test_two_waiting_guests_of_a_one_use_invite_cannot_both_be_admitted(
+    project: Path,
+) -> None:
+    async with running_hub(project, auto_admit=False) as fx:
+        host = await fx.host()
+        code = await shared_invite(fx, host, uses=1)
+        first = await fx.connect(code, "first")
+        second = await fx.connect(code, "second")
+        await host.wait_event("awaiting_admission", lambda d: d["name"] == "second")
+        await host.call("admit", name="first")
+        with pytest.raises(OpError) as info:
+            await host.call("admit", name="second")
+        stored = fx.hub.store.list_guests() if fx.hub.store else []
+    assert first.conn.hello["state"] == second.conn.hello["state"] == "awaiting_admission"
+    assert info.value.code == ErrorCode.QUOTA_EXCEEDED
+    assert "admitted as many people as it allows" in info.value.message
+    assert [g.name for g in stored] == ["first"]
+
+
+async def test_a_guest_cannot_rename_to_an_offline_guests_name(hub: HubFixture) -> None:
+    alice = await hub.guest("alice")
+    bob = await hub.guest("bob")
+    await gone(alice, bob)
+    with pytest.raises(OpError) as info:
+        await bob.call("set_display_name", name="ALICE")
+    assert info.value.code == ErrorCode.NAME_TAKEN
+    assert "offline since" in info.value.message
+
+
+async def test_the_hosts_invite_view_follows_the_invite_until_it_is_used(
+    project: Path,
+) -> None:
+    async with running_hub(project) as fx:
+        host = await fx.host()
+        made = await host.call("create_invite", role="viewer", label="box", uses=1)
+        before = fx.hub.invite_view()
+        await fx.connect(invite.parse(made["code"]).secret, "vera")
+        after = fx.hub.invite_view(made["invite_id"][:8])
+        newest = fx.hub.invite_view()
+    assert before is not None and before.label == "box" and before.uses_left == 1
+    assert before.code == made["code"] and before.state == "live"
+    assert after is not None and (after.state, after.uses, after.uses_left) == ("used up", 1, 0)
+    assert newest is not None and newest.label == "first"
