@@ -2,8 +2,8 @@
 unique among every identity the hub knows, offline and kicked ones included.
 
 Kicked identities keep their names so that a kicked person cannot walk back in under the same
-name with an invite that has uses left; the host frees a name by revoking that invite (which
-forgets nothing) or when the invite's ring forgets the identity (``MAX_GUESTS_PER_INVITE``).
+name with an invite that has uses left; revoking that invite frees them (it cannot bring anyone
+back), as does the invite's ring forgetting the identity (``MAX_GUESTS_PER_INVITE``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ from letswork.hub.state import HubState
 from letswork.hub.store.guests import GuestRow
 from letswork.shared.errors import ErrorCode, op_error
 
-#: Stored guest states whose names stay taken while they are offline.
-KNOWN_STATES = ("admitted", "kicked")
-
 
 def clock_text(at: float) -> str:
     """``14:02 UTC`` (the hub's clock; the same form locks use)."""
@@ -25,8 +22,15 @@ def clock_text(at: float) -> str:
 
 
 def known_guests(ctx: HubState) -> list[GuestRow]:
-    """Every stored identity that holds its name (admitted or kicked), oldest first."""
-    return [g for g in ctx.store.list_guests() if g.state in KNOWN_STATES]
+    """Every stored identity that holds its name, oldest first: admitted ones, and kicked ones
+    while their invite is not revoked (revoking it frees their names: the invite cannot bring
+    them back, and a new invite is the host's choice)."""
+    revoked = {r.invite_id for r in ctx.store.list_invites() if r.revoked_at is not None}
+    return [
+        g
+        for g in ctx.store.list_guests()
+        if g.state == "admitted" or (g.state == "kicked" and g.invite_id not in revoked)
+    ]
 
 
 def known_guest(ctx: HubState, name: str, *, states: tuple[str, ...] = ("admitted",)) -> GuestRow:

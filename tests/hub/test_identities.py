@@ -199,3 +199,17 @@ async def test_the_hosts_invite_view_follows_the_invite_until_it_is_used(
     assert before.code == made["code"] and before.state == "live"
     assert after is not None and (after.state, after.uses, after.uses_left) == ("used up", 1, 0)
     assert newest is not None and newest.label == "first"
+
+
+async def test_revoking_the_invite_of_a_kicked_guest_frees_her_name(hub: HubFixture) -> None:
+    host = await hub.host()
+    code = await shared_invite(hub, host, uses=3, label="team")
+    alice = await hub.connect(code, "alice")
+    await host.call("kick", name="alice")
+    await alice.wait_event("kicked")
+    with pytest.raises(OpError) as taken:
+        await hub.connect(await hub.invite(label="new"), "alice")
+    await host.call("revoke_invite", label="team")
+    back = await hub.connect(await hub.invite(label="newer"), "alice")
+    assert taken.value.code == ErrorCode.NAME_TAKEN
+    assert back.conn.hello["state"] == "admitted"
