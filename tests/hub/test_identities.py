@@ -213,3 +213,18 @@ async def test_revoking_the_invite_of_a_kicked_guest_frees_her_name(hub: HubFixt
     back = await hub.connect(await hub.invite(label="newer"), "alice")
     assert taken.value.code == ErrorCode.NAME_TAKEN
     assert back.conn.hello["state"] == "admitted"
+
+
+async def test_the_activity_log_filtered_by_a_current_name_finds_entries_made_under_the_old(
+    hub: HubFixture,
+) -> None:
+    host = await hub.host()
+    alice = await hub.guest("alice")
+    await alice.call("lock_file", path="notes.txt")
+    await alice.call("set_display_name", name="alicia")
+    by_new = (await host.call("activity_log", actor="alicia", kind="lock"))["entries"]
+    by_old = (await host.call("activity_log", actor="alice", kind="lock"))["entries"]
+    by_host = (await host.call("activity_log", actor="host", kind="invite"))["entries"]
+    assert [(e["actor"], e["path"]) for e in by_new] == [("alicia", "notes.txt")]
+    assert by_old == []
+    assert by_host and all(e["actor"] == "host" for e in by_host)
