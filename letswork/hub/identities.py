@@ -21,16 +21,15 @@ def clock_text(at: float) -> str:
     return time.strftime("%H:%M UTC", time.gmtime(at))
 
 
-def known_guests(ctx: HubState) -> list[GuestRow]:
-    """Every stored identity that holds its name, oldest first: admitted ones, and kicked ones
+def known_guests(ctx: HubState, name: str) -> list[GuestRow]:
+    """The stored identities that hold ``name``, oldest first: admitted ones, and kicked ones
     while their invite is not revoked (revoking it frees their names: the invite cannot bring
     them back, and a new invite is the host's choice)."""
-    revoked = {r.invite_id for r in ctx.store.list_invites() if r.revoked_at is not None}
-    return [
-        g
-        for g in ctx.store.list_guests()
-        if g.state == "admitted" or (g.state == "kicked" and g.invite_id not in revoked)
-    ]
+    found = ctx.store.guests_named(name_key(name), ("admitted", "kicked"))
+    if any(g.state == "kicked" for g in found):
+        revoked = ctx.store.revoked_invite_ids()
+        found = [g for g in found if g.state == "admitted" or g.invite_id not in revoked]
+    return found
 
 
 def known_guest(ctx: HubState, name: str, *, states: tuple[str, ...] = ("admitted",)) -> GuestRow:
@@ -44,7 +43,7 @@ def known_guest(ctx: HubState, name: str, *, states: tuple[str, ...] = ("admitte
             row = ctx.store.get_guest(peer.guest_id)
             if row is not None and row.state in states:
                 return row
-    found = [g for g in ctx.store.list_guests() if g.state in states and name_key(g.name) == key]
+    found = ctx.store.guests_named(key, states)
     if not found:
         raise op_error(
             ErrorCode.NOT_FOUND,
@@ -75,8 +74,8 @@ def check_name_free(ctx: HubState, name: str, *, exclude: Peer, waiting: bool = 
                 f"someone in this session is already called {name!r}; pick another name",
                 name=name,
             )
-    for g in known_guests(ctx):
-        if g.guest_id == exclude.guest_id or name_key(g.name) != key:
+    for g in known_guests(ctx, name):
+        if g.guest_id == exclude.guest_id:
             continue
         if g.state == "kicked":
             why = f"the host removed {g.name!r} from this session"

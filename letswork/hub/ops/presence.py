@@ -74,10 +74,8 @@ def list_peers(ctx: HubState, peer: Peer, args: Empty, now: float) -> ListPeersR
                 "card": p.card,
             }
         )
-    online = {p.guest_id for p in ctx.peers.values()}
-    offline = [g for g in ctx.store.list_guests(state="admitted") if g.guest_id not in online]
-    offline.sort(key=lambda g: g.last_seen_at or g.admitted_at or g.created_at, reverse=True)
-    for g in offline[: lim.MAX_OFFLINE_LISTED]:
+    online = {p.guest_id for p in ctx.peers.values() if not p.is_host}
+    for g in ctx.store.offline_guests(online, lim.MAX_OFFLINE_LISTED):
         since = g.last_seen_at
         joined = g.admitted_at or g.created_at
         peers.append(

@@ -71,6 +71,10 @@ _GUEST_COLS = (
 )
 
 
+#: The SQL of :func:`letswork.hub.peers.name_key` for the stored names (their alphabet is
+#: [A-Za-z0-9 ._-], so lower() is the case fold); ``guests_by_name_key`` indexes it.
+_NAME_KEY = "lower(replace(replace(replace(replace(name, ' ', ''), '.', ''), '_', ''), '-', ''))"
+
 # Queries over the fixed column lists above (no user input is ever formatted into SQL).
 _SQL_GET_INVITE = f"SELECT {_INVITE_COLS} FROM invites WHERE invite_id = ?"  # noqa: S608
 _SQL_GET_GUEST = f"SELECT {_GUEST_COLS} FROM guests WHERE guest_id = ?"  # noqa: S608
@@ -191,6 +195,12 @@ class GuestTables(ChangeTables):
         """Every invite, revoked ones included, oldest first."""
         rows = self._conn.execute(_SQL_LIST_INVITES).fetchall()
         return [self._invite_row(row) for row in rows]
+
+    @_guarded
+    def revoked_invite_ids(self) -> set[bytes]:
+        """The ids of the revoked invites (no secret is unsealed)."""
+        rows = self._conn.execute("SELECT invite_id FROM invites WHERE revoked_at IS NOT NULL")
+        return {row[0] for row in rows}
 
     @_guarded
     def revoke_invite(self, invite_id: bytes, now: float) -> bool:
@@ -344,6 +354,31 @@ class GuestTables(ChangeTables):
                 (state,),
             ).fetchall()
         return [_guest_row(row) for row in rows]
+
+    @_guarded
+    def guests_named(self, key: str, states: Iterable[str]) -> list[GuestRow]:
+        """The guests in ``states`` whose name has the comparison ``key``
+        (:func:`letswork.hub.peers.name_key`), oldest first; one index lookup."""
+        wanted = list(states)
+        marks = ", ".join("?" for _ in wanted)
+        rows = self._conn.execute(
+            f"SELECT {_GUEST_COLS} FROM guests WHERE {_NAME_KEY} = ?"  # noqa: S608
+            f" AND state IN ({marks}) ORDER BY created_at, rowid",
+            (key, *wanted),
+        ).fetchall()
+        return [_guest_row(row) for row in rows]
+
+    @_guarded
+    def offline_guests(self, online: Iterable[str], limit: int) -> list[GuestRow]:
+        """Up to ``limit`` admitted guests not in ``online``, the most recently seen first."""
+        skip = set(online)
+        rows = self._conn.execute(
+            f"SELECT {_GUEST_COLS} FROM guests WHERE state = 'admitted'"  # noqa: S608
+            " ORDER BY COALESCE(last_seen_at, admitted_at, created_at) DESC, rowid DESC"
+            " LIMIT ?",
+            (limit + len(skip),),
+        ).fetchall()
+        return [g for g in map(_guest_row, rows) if g.guest_id not in skip][:limit]
 
     @_guarded
     def find_guest_by_resume_id(self, resume_id: bytes) -> tuple[GuestRow, bytes] | None:

@@ -17,3 +17,11 @@ ALTER TABLE invites ADD COLUMN max_uses INTEGER CHECK (max_uses IS NULL OR max_u
 ALTER TABLE invites ADD COLUMN expires_at REAL;
 ALTER TABLE invites ADD COLUMN kicked INTEGER NOT NULL DEFAULT 0 CHECK (kicked IN (0, 1));
 ALTER TABLE guests ADD COLUMN last_seen_at REAL;
+-- A name's comparison key (letswork.hub.peers.name_key: case-folded, without spaces and ._-;
+-- names hold only [A-Za-z0-9 ._-], so lower() is the case fold): a new name is checked against
+-- every known identity with one index lookup, not a walk of the table.
+CREATE INDEX guests_by_name_key ON guests (
+    lower(replace(replace(replace(replace(name, ' ', ''), '.', ''), '_', ''), '-', ''))
+);
+-- The offline people list_peers shows, most recently seen first.
+CREATE INDEX guests_by_last_seen ON guests (state, COALESCE(last_seen_at, admitted_at, created_at));
