@@ -164,8 +164,10 @@ def record_admission(ctx: HubState, peer: Peer, now: float) -> str:
 def admit_guest(ctx: HubState, peer: Peer, now: float) -> None:
     """Admit ``peer`` (a waiting guest) and tell everyone.
 
-    Raises ``OpError(quota_exceeded)`` when ``max_peers`` admitted guests are connected and
-    ``OpError(name_taken)`` when an admitted guest took its name meanwhile.
+    Raises ``OpError(quota_exceeded)`` when ``max_peers`` admitted guests are connected or
+    its invite has no use left, and ``OpError(name_taken)`` when an admitted guest took its
+    name meanwhile. The admission that uses up an invite sends its other waiting guests away
+    (``denied`` with the reason, close 4403), with no cooldown: the invite is spent anyway.
     """
     ctx.check_session_room()
     try:
@@ -181,6 +183,18 @@ def admit_guest(ctx: HubState, peer: Peer, now: float) -> None:
         exclude=peer,
     )
     deliver_pending(ctx, peer, now)
+    invite_id = peer.credential.invite_id
+    row = None if invite_id is None else ctx.store.get_invite(invite_id)
+    if row is not None and row.uses_left() == 0:
+        who = "person" if row.max_uses == 1 else "people"
+        reason = (
+            f"this invite was for {row.max_uses} {who} and has been used; ask the host for "
+            "a new one"
+        )
+        for other in ctx.waiting_peers(invite_id):
+            ctx.send(other, "denied", {"reason": reason})
+            ctx._close(other, crypto.CloseCode.REMOVED, "invite used up")
+            ctx.disconnect(other, now, "invite used up")
 
 
 def waiting(ctx: HubState, name: str) -> Peer:

@@ -156,7 +156,7 @@ async def test_kick_rejects_the_pending_changes_with_the_reason_and_releases_the
     assert "the host removed 'alice'" in again.value.message
 
 
-async def test_two_waiting_guests_of_a_one_use_invite_cannot_both_be_admitted(
+async def test_admitting_the_last_use_of_an_invite_sends_its_other_waiting_guests_away(
     project: Path,
 ) -> None:
     async with running_hub(project, auto_admit=False) as fx:
@@ -166,12 +166,13 @@ async def test_two_waiting_guests_of_a_one_use_invite_cannot_both_be_admitted(
         second = await fx.connect(code, "second")
         await host.wait_event("awaiting_admission", lambda d: d["name"] == "second")
         await host.call("admit", name="first")
+        denied = await second.wait_event("denied")
         with pytest.raises(OpError) as info:
             await host.call("admit", name="second")
         stored = fx.hub.store.list_guests() if fx.hub.store else []
     assert first.conn.hello["state"] == second.conn.hello["state"] == "awaiting_admission"
-    assert info.value.code == ErrorCode.QUOTA_EXCEEDED
-    assert "admitted as many people as it allows" in info.value.message
+    assert denied.data["reason"].startswith("this invite was for 1 person and has been used")
+    assert info.value.code == ErrorCode.NOT_FOUND
     assert [g.name for g in stored] == ["first"]
 
 

@@ -140,3 +140,15 @@ def test_list_guests_filters_by_state(store: Store, invite: bytes) -> None:
     store.admit_guest(b.guest_id, b"R" * 16, b"P" * 32, now=4.0)
     assert [g.guest_id for g in store.list_guests()] == [a.guest_id, b.guest_id]
     assert [g.guest_id for g in store.list_guests(state="admitted")] == [b.guest_id]
+
+
+def test_an_admission_past_the_invites_uses_is_refused_and_counts_nothing(store: Store) -> None:
+    invite_id = b"\x01" * 16
+    store.add_invite(invite_id, b"s" * 16, "editor", None, 1.0, max_uses=1)
+    store.add_admitted_guest("g1", "one", "editor", invite_id, b"r" * 16, b"p" * 32, 2.0)
+    with pytest.raises(OpError) as info:
+        store.add_admitted_guest("g2", "two", "editor", invite_id, b"q" * 16, b"p" * 32, 3.0)
+    row = store.get_invite(invite_id)
+    assert info.value.code == ErrorCode.QUOTA_EXCEEDED
+    assert row is not None and (row.uses, row.uses_left()) == (1, 0)
+    assert [g.guest_id for g in store.list_guests()] == ["g1"]
