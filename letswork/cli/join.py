@@ -184,7 +184,10 @@ async def _wait_admitted(conn: HubConnection, reasons: list[str] | None = None) 
         return
     admitted.cancel()
     if conn.close_code == crypto.CloseCode.REMOVED:
-        why = f" ({printer.one_line(reasons[-1], 300)})" if reasons else ""
+        reason = printer.one_line(reasons[-1], 300) if reasons else ""
+        if "has been used" in reason:  # another guest of the invite took its last use
+            raise LetsworkError(f"you were not admitted: {reason}")
+        why = f" ({reason})" if reason else ""
         raise LetsworkError(
             f"the host refused to admit you{why}; this invite cannot ask again for a while "
             "(ask the host for a new invite if that was a mistake)"

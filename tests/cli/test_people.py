@@ -188,3 +188,26 @@ def test_a_denied_join_ends_at_once_with_exit_1_and_the_hosts_reason(project: Pa
     said = "".join(joiner.stderr_lines)
     assert "the host refused to admit you (not today, sorry)" in said
     assert "invite accepted" not in said
+
+
+def test_a_waiting_join_ends_when_another_guest_takes_the_invites_last_use(
+    project: Path,
+) -> None:
+    with hub_process(project):
+        code = new_invite(project)
+        first = spawn(["join", code, "--name", "first", "--session", "f", "--print-config"])
+        second = spawn(["join", code, "--name", "second", "--session", "s", "--print-config"])
+        try:
+            for joiner in (first, second):
+                assert joiner.wait_stderr("waiting for the host", timeout=30), "".join(
+                    joiner.stderr_lines
+                )
+            assert host(project, "admit", "first")[0] == 0
+            assert first.proc.wait(timeout=30) == 0
+            assert second.proc.wait(timeout=30) == 1
+        finally:
+            first.close()
+            second.close()
+    said = "".join(second.stderr_lines)
+    assert "you were not admitted: this invite was for 1 person and has been used" in said
+    assert "invite accepted" not in said
