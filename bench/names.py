@@ -87,13 +87,23 @@ def _measure(core: HubCore, repeat: int) -> dict[str, float]:
         _call(core, peer, "hello", name=f"new{i}")
         core.disconnect(peer, NOW)
 
-    return {
+    def rename(i: int, prefix: str = "b") -> None:
+        core.renames.clear()  # the cost of a rename, not its rate limit (RENAMES_PER_MINUTE)
+        _call(core, me, "set_display_name", name=f"{prefix}{i}")
+
+    def rename_with_messages(i: int) -> None:
+        rename(i, "m")
+
+    results = {
         "hello (new guest)": _median_us(hello, repeat),
-        "set_display_name": _median_us(
-            lambda i: _call(core, me, "set_display_name", name=f"b{i}"), repeat
-        ),
+        "set_display_name": _median_us(rename, repeat),
         "list_peers": _median_us(lambda i: _call(core, me, "list_peers"), repeat),
     }
+    # The messages cap of one sender (MAX_MESSAGES_PER_SENDER), each with its receipts.
+    for n in range(2000):
+        _call(core, me, "send_message", body=f"note {n}")
+    results["set_display_name, 2,000 messages"] = _median_us(rename_with_messages, repeat)
+    return results
 
 
 def main() -> None:

@@ -156,6 +156,7 @@ def record_admission(ctx: HubState, peer: Peer, now: float) -> str:
         invite_id, keep=limits.max_guests_per_invite, spare=online
     ):
         ctx.buckets.pop(gone, None)
+        ctx.renames.pop(gone, None)
         release_claims(ctx, gone, now)  # a forgotten identity's tasks go back to the board
     peer.bucket = ctx.buckets.setdefault(peer.guest_id, own)
     return secret.hex()

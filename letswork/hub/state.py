@@ -121,6 +121,8 @@ class HubState:
         self._host_invite_id = crypto.derive_invite_id(host_secret)
         self.peers: dict[str, Peer] = {}
         self.buckets: dict[str, TokenBucket] = {}  # per guest id, kept across reconnects
+        #: guest id -> its budget of renames (bounded by the known identities)
+        self.renames: dict[str, TokenBucket] = {}
         #: invite id -> time until which its holders may not knock again (after ``deny``).
         self.deny_until: dict[bytes, float] = {}
         #: invite id -> its budget of hellos that wait for admission (bounded by the invites).

@@ -161,6 +161,10 @@ MAX_INVITE_EXPIRY_SECONDS = 30 * 24 * 3600
 #: Invites that are live at once (not revoked, not expired, uses left); one more is refused
 #: with ``quota_exceeded`` until the host revokes some.
 MAX_LIVE_INVITES = 128
+#: Renames (``set_display_name``) per identity per minute, and its burst: each rewrites the
+#: name stored with the identity's changes, messages, receipts and tasks (up to the caps'
+#: thousands of rows), so a rename loop must not keep the hub's store busy.
+RENAMES_PER_MINUTE = 10
 #: Known people who are offline that ``list_peers`` lists (the most recently seen first).
 MAX_OFFLINE_LISTED = 64
 
@@ -310,6 +314,7 @@ class Limits:
     max_waiting_total: int = MAX_WAITING_TOTAL
     deny_cooldown_seconds: float = DENY_COOLDOWN_SECONDS
     max_guests_per_invite: int = MAX_GUESTS_PER_INVITE
+    renames_per_minute: int = RENAMES_PER_MINUTE
     # What state.db keeps (issue 13, item 8); tests shrink these to reach the caps quickly.
     max_message_stored_bytes: int = MAX_MESSAGE_STORED_BYTES
     max_messages_per_sender: int = MAX_MESSAGES_PER_SENDER

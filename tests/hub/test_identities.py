@@ -10,6 +10,7 @@ import pytest
 
 from letswork.shared import invite
 from letswork.shared.errors import ErrorCode, OpError
+from letswork.shared.limits import RENAMES_PER_MINUTE
 from tests.support.hubs import Client, HubFixture, running_hub
 
 
@@ -229,3 +230,17 @@ async def test_the_activity_log_filtered_by_a_current_name_finds_entries_made_un
     assert [(e["actor"], e["path"]) for e in by_new] == [("alicia", "notes.txt")]
     assert by_old == []
     assert by_host and all(e["actor"] == "host" for e in by_host)
+
+
+async def test_renames_are_limited_per_identity_per_minute(project: Path) -> None:
+    clock = FakeClock()
+    async with running_hub(project, clock=clock) as fx:
+        alice = await fx.guest("alice")
+        for n in range(RENAMES_PER_MINUTE):
+            await alice.call("set_display_name", name=f"alice{n}")
+        with pytest.raises(OpError) as info:
+            await alice.call("set_display_name", name="one-more")
+        clock.now += 60 / RENAMES_PER_MINUTE
+        again = await alice.call("set_display_name", name="one-more")
+    assert info.value.code == ErrorCode.RATE_LIMITED
+    assert again["name"] == "one-more"

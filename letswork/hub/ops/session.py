@@ -8,6 +8,7 @@ from letswork import __version__
 from letswork.hub import identities
 from letswork.hub.admission import auto_admits, check_may_knock, move, record_admission
 from letswork.hub.peers import HOST_ID, Peer, validate_display_name
+from letswork.hub.ratelimit import TokenBucket
 from letswork.hub.state import Handler, HubState
 from letswork.shared.errors import ErrorCode, op_error
 from letswork.shared.protocol.base import Empty, NameArgs, NameResult
@@ -128,6 +129,14 @@ def set_display_name(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> N
         raise op_error(ErrorCode.FORBIDDEN, "the host's display name is always 'host'")
     name = validate_display_name(args.name)
     identities.check_name_free(ctx, name, exclude=peer)
+    per_minute = ctx.limits.renames_per_minute
+    budget = ctx.renames.setdefault(peer.guest_id, TokenBucket(per_minute / 60.0, per_minute))
+    if not budget.take(now):
+        raise op_error(
+            ErrorCode.RATE_LIMITED,
+            f"at most {per_minute} renames a minute; wait and retry",
+            retry_after=round(budget.retry_after(now), 3),
+        )
     old = peer.name
     identities.rename(ctx, peer.guest_id, old, name)
     ctx.audit(peer, "rename", now, old=old, new=name)
