@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from letswork.cli._common import run
+from letswork.cli._common import fail, run
 from letswork.shared.errors import TransportError, UsageError
 from letswork.shared.limits import MAX_INVITE_EXPIRY_SECONDS, MAX_INVITE_USES
 from letswork.ui import printer
@@ -219,7 +220,7 @@ def register(main: click.Group) -> None:
             try:
                 args["expires_in"] = parse_duration(expires)
             except ValueError as exc:
-                raise click.BadParameter(str(exc), param_hint="--expires") from None
+                sys.exit(fail(UsageError(f"--expires: {exc}")))
         result = _call(project, "create_invite", args)
         printer.echo(f"letswork join {one_line(result['code'])}")
         until = result.get("expires_at")
