@@ -37,8 +37,16 @@ PROJECT_OPTION = click.option(
 )
 
 
-async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Connect to ``project``'s (resolved path) running hub as the host, run one op.
+async def host_call(
+    project: Path,
+    op: str,
+    args: dict[str, Any] | None = None,
+    *,
+    more: tuple[tuple[str, dict[str, Any]], ...] = (),
+    extra: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Connect to ``project``'s (resolved path) running hub as the host, run one op (then the
+    ops of ``more`` on the same connection, their results appended to ``extra``).
 
     Raises:
         UsageError: no hub is running for the folder.
@@ -48,6 +56,7 @@ async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) 
     from letswork.local import statedir
     from letswork.local.hubinfo import hub_info
 
+    extra = [] if extra is None else extra
     root = project
     info = hub_info(root)
     if info is None:
@@ -62,7 +71,10 @@ async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) 
             f"the hub for {root} (pid {info.get('pid')}) is not answering: {exc.message}"
         ) from None
     try:
-        return await conn.request(op, args or {})
+        result = await conn.request(op, args or {})
+        for more_op, more_args in more:
+            extra.append(await conn.request(more_op, more_args))
+        return result
     finally:
         await conn.close()
 
@@ -122,10 +134,18 @@ def register(main: click.Group) -> None:
     @PROJECT_OPTION
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     def status(project: Path, as_json: bool) -> None:
-        """Show who is connected, the locks and the number of pending changes."""
-        result = _call(project, "status")
+        """Show who is connected, the known guests who are offline, the locks and the number
+        of pending changes."""
+        root = project.resolve()
+        extra: list[dict[str, Any]] = []
+
+        async def body() -> dict[str, Any]:
+            return await host_call(root, "status", more=(("list_peers", {}),), extra=extra)
+
+        result = run(body)
+        offline = [p for p in (extra[0]["peers"] if extra else []) if p["state"] == "offline"]
         if as_json:
-            _echo_json(result)
+            _echo_json({**result, "offline": offline})
             return
         printer.echo(f"project: {one_line(result['project'])}")
         printer.echo(f"pending changes: {result['pending']}")
@@ -133,6 +153,12 @@ def register(main: click.Group) -> None:
         for p in result["peers"]:
             flag = " (trusted)" if p["trusted"] and p["role"] != "host" else ""
             printer.echo(f"  {one_line(p['name'], 32):<16} {p['role']:<7} {p['state']}{flag}")
+        if offline:
+            printer.echo("offline:")
+            for p in offline:
+                since = p.get("offline_since")
+                when = f"since {time.strftime('%H:%M UTC', time.gmtime(since))}" if since else ""
+                printer.echo(f"  {one_line(p['name'], 32):<16} {p['role']:<7} offline {when}")
         if result["locks"]:
             printer.echo("locks:")
             for lock in result["locks"]:

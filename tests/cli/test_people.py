@@ -211,3 +211,14 @@ def test_a_waiting_join_ends_when_another_guest_takes_the_invites_last_use(
     said = "".join(second.stderr_lines)
     assert "you were not admitted: this invite was for 1 person and has been used" in said
     assert "invite accepted" not in said
+
+
+def test_status_lists_the_known_guests_who_are_offline(project: Path) -> None:
+    with hub_process(project, "--auto-admit"):
+        code = new_invite(project)
+        assert join(code, "alice", "a")[0] == 0  # join returns: alice is offline now
+        status = host(project, "status")
+        as_json = host(project, "status", "--json")
+    assert status[0] == 0, status[2]
+    assert "offline:\n  alice            editor  offline since " in status[1]
+    assert [p["name"] for p in json.loads(as_json[1])["offline"]] == ["alice"]
