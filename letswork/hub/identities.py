@@ -53,12 +53,17 @@ def known_guest(ctx: HubState, name: str, *, states: tuple[str, ...] = ("admitte
     return max(found, key=lambda g: g.admitted_at or g.created_at)
 
 
-def check_name_free(ctx: HubState, name: str, *, exclude: Peer, waiting: bool = True) -> None:
+def check_name_free(
+    ctx: HubState, name: str, *, exclude: Peer, waiting: bool = True, stranger: bool = False
+) -> None:
     """Refuse ``name`` for ``exclude``'s identity when another identity holds it: a connected
     guest (one awaiting admission only when ``waiting``), or a known one that is offline or
     was kicked.
 
-    Raises ``OpError(name_taken)`` whose message says who holds it and what to do.
+    Raises ``OpError(name_taken)`` whose message says who holds it and what to do; to a
+    ``stranger`` (a knock the host has not admitted) only that the name is taken, save that
+    the host removed its holder when the knock uses that holder's own invite (it may be the
+    same person, who should know why): not when someone was last seen, nor who was removed.
     """
     key = name_key(name)
     for p in ctx.peers.values():
@@ -77,8 +82,10 @@ def check_name_free(ctx: HubState, name: str, *, exclude: Peer, waiting: bool = 
     for g in known_guests(ctx, name):
         if g.guest_id == exclude.guest_id:
             continue
-        if g.state == "kicked":
+        if g.state == "kicked" and (not stranger or g.invite_id == exclude.credential.invite_id):
             why = f"the host removed {g.name!r} from this session"
+        elif stranger:
+            why = f"someone in this session is already called {name!r}"
         elif g.last_seen_at is not None:
             since = clock_text(g.last_seen_at)
             why = f"{g.name!r} is someone else in this session (offline since {since})"

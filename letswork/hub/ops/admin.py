@@ -208,10 +208,17 @@ def revoke_invite(
     matches: list[InviteRow] = []
     if args.invite_id is not None:
         matches = [r for r in rows if r.invite_id.hex().startswith(args.invite_id.lower())]
-    if not matches:  # a label (an all-hex one too, such as "2024")
-        labelled = [r for r in rows if r.label == wanted]
-        # Revoked invites keep their labels: the live one is meant.
-        matches = [r for r in labelled if r.revoked_at is None] or labelled
+    # A label too (an all-hex one, such as "2024" or "cafe", may also start some invite's id:
+    # then both are candidates, never the id's invite silently).
+    # (The CLI sends an all-hex INVITE lowercased as an id prefix: "CAFE" is label "CAFE" too.)
+    labelled = [
+        r
+        for r in rows
+        if r.label == wanted or (args.invite_id is not None and (r.label or "").lower() == wanted)
+    ]
+    # Revoked invites keep their labels: the live one is meant.
+    live = [r for r in labelled if r.revoked_at is None]
+    matches += [r for r in (live if matches else live or labelled) if r not in matches]
     if not matches:
         raise op_error(
             ErrorCode.NOT_FOUND,

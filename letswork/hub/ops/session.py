@@ -45,7 +45,12 @@ def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> HelloResult
             peer.guest_id = secrets.token_hex(8)
         # A waiting guest's name never keeps an admitted guest out (it could squat one); a
         # known identity's name, offline or kicked, keeps everyone else out.
-        identities.check_name_free(ctx, name, exclude=peer, waiting=cred.kind == "invite")
+        identities.check_name_free(
+            ctx, name, exclude=peer, waiting=cred.kind == "invite", stranger=cred.kind == "invite"
+        )
+        if cred.kind == "resume" and stored_name != name:
+            # A rename by reconnecting costs what set_display_name does.
+            take_rename(ctx, peer.guest_id, now)
         peer.name = name
         if cred.kind == "resume":
             if stored_name != name:
@@ -124,19 +129,28 @@ def status(ctx: HubState, peer: Peer, args: Empty, now: float) -> StatusResult:
     )
 
 
-def set_display_name(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> NameResult:
-    if peer.is_host:
-        raise op_error(ErrorCode.FORBIDDEN, "the host's display name is always 'host'")
-    name = validate_display_name(args.name)
-    identities.check_name_free(ctx, name, exclude=peer)
+def take_rename(ctx: HubState, guest_id: str, now: float) -> None:
+    """Spend one of the identity's renames (``renames_per_minute``, by ``set_display_name``
+    or by a resume ``hello`` under another name).
+
+    Raises ``OpError(rate_limited)`` when none is left.
+    """
     per_minute = ctx.limits.renames_per_minute
-    budget = ctx.renames.setdefault(peer.guest_id, TokenBucket(per_minute / 60.0, per_minute))
+    budget = ctx.renames.setdefault(guest_id, TokenBucket(per_minute / 60.0, per_minute))
     if not budget.take(now):
         raise op_error(
             ErrorCode.RATE_LIMITED,
             f"at most {per_minute} renames a minute; wait and retry",
             retry_after=round(budget.retry_after(now), 3),
         )
+
+
+def set_display_name(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> NameResult:
+    if peer.is_host:
+        raise op_error(ErrorCode.FORBIDDEN, "the host's display name is always 'host'")
+    name = validate_display_name(args.name)
+    identities.check_name_free(ctx, name, exclude=peer)
+    take_rename(ctx, peer.guest_id, now)
     old = peer.name
     identities.rename(ctx, peer.guest_id, old, name)
     ctx.audit(peer, "rename", now, old=old, new=name)

@@ -432,7 +432,8 @@ class GuestTables(ChangeTables):
     def rename_identity(self, guest_id: str, old: str, new: str) -> None:
         """Call the identity ``new`` everywhere its name is stored: its row, its changes,
         messages, receipts and tasks (by id), and the task creators and variable writers
-        stored by name only (``old``; names are unique among known identities). The
+        stored by name only (``old``, on rows written since the identity was admitted: names
+        are unique among known identities, but a freed name had an earlier holder). The
         activity log keeps what was written; :meth:`audit_log` shows current names."""
         with self.transaction():
             c = self._conn
@@ -445,8 +446,22 @@ class GuestTables(ChangeTables):
                 (new, guest_id),
             )
             c.execute("UPDATE tasks SET assignee_name = ? WHERE assignee_id = ?", (new, guest_id))
-            c.execute("UPDATE tasks SET created_by = ? WHERE created_by = ?", (new, old))
-            c.execute("UPDATE vars SET updated_by = ? WHERE updated_by = ?", (new, old))
+            # By name only: just the rows written since this identity was admitted. Older rows
+            # under ``old`` are an earlier holder's, whose name was freed (kicked and its invite
+            # revoked, or forgotten by its invite's ring) before this identity took it.
+            row = c.execute(
+                "SELECT COALESCE(admitted_at, created_at) FROM guests WHERE guest_id = ?",
+                (guest_id,),
+            ).fetchone()
+            since = row[0] if row is not None else 0.0
+            c.execute(
+                "UPDATE tasks SET created_by = ? WHERE created_by = ? AND created_at >= ?",
+                (new, old, since),
+            )
+            c.execute(
+                "UPDATE vars SET updated_by = ? WHERE updated_by = ? AND updated_at >= ?",
+                (new, old, since),
+            )
 
     @_guarded
     def set_trusted(self, guest_id: str, trusted: bool) -> None:
