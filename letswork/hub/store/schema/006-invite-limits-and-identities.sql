@@ -17,6 +17,10 @@ ALTER TABLE invites ADD COLUMN max_uses INTEGER CHECK (max_uses IS NULL OR max_u
 ALTER TABLE invites ADD COLUMN expires_at REAL;
 ALTER TABLE invites ADD COLUMN kicked INTEGER NOT NULL DEFAULT 0 CHECK (kicked IN (0, 1));
 ALTER TABLE guests ADD COLUMN last_seen_at REAL;
+-- A guest kicked before this schema: her invite stops auto-admitting too, so the kick keeps
+-- her out after the upgrade as it does after a kick made now.
+UPDATE invites SET kicked = 1
+    WHERE invite_id IN (SELECT invite_id FROM guests WHERE state = 'kicked');
 -- A name's comparison key (letswork.hub.peers.name_key: case-folded, without spaces and ._-;
 -- names hold only [A-Za-z0-9 ._-], so lower() is the case fold): a new name is checked against
 -- every known identity with one index lookup, not a walk of the table.
