@@ -102,3 +102,25 @@ async def test_a_knocking_stranger_is_not_told_who_was_kicked_or_when_people_wer
     assert [e.code for e in errors] == [ErrorCode.NAME_TAKEN] * 2
     for e in errors:
         assert "removed" not in e.message and "since" not in e.message, e.message
+
+
+@pytest.mark.parametrize(
+    ("holder", "impostor"),
+    [("alice", "aIice"), ("alice", "al1ce"), ("bob", "B0B"), ("mallory", "rnallory")],
+)
+async def test_a_guest_cannot_take_a_name_that_looks_the_same(
+    hub: HubFixture, holder: str, impostor: str
+) -> None:
+    await hub.guest(holder)
+    with pytest.raises(OpError) as info:
+        await hub.guest(impostor)
+    assert info.value.code == ErrorCode.NAME_TAKEN
+
+
+@pytest.mark.parametrize("impostor", ["h0st", "HO5T", "h o s t"])
+async def test_a_guest_cannot_be_called_what_looks_like_host(
+    hub: HubFixture, impostor: str
+) -> None:
+    with pytest.raises(OpError) as info:
+        await hub.guest(impostor)
+    assert info.value.code == ErrorCode.NAME_TAKEN

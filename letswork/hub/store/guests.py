@@ -72,8 +72,13 @@ _GUEST_COLS = (
 
 
 #: The SQL of :func:`letswork.hub.peers.name_key` for the stored names (their alphabet is
-#: [A-Za-z0-9 ._-], so lower() is the case fold); ``guests_by_name_key`` indexes it.
-_NAME_KEY = "lower(replace(replace(replace(replace(name, ' ', ''), '.', ''), '_', ''), '-', ''))"
+#: [A-Za-z0-9 ._-], so lower() is the case fold; then the look-alikes are folded in the same
+#: order); ``guests_by_name_key`` indexes it, spelled the same.
+_NAME_KEY = (
+    "replace(replace(replace(replace(replace(replace("
+    "lower(replace(replace(replace(replace(name, ' ', ''), '.', ''), '_', ''), '-', '')),"
+    " 'i', 'l'), '1', 'l'), '0', 'o'), '5', 's'), 'rn', 'm'), 'vv', 'w')"
+)
 
 # Queries over the fixed column lists above (no user input is ever formatted into SQL).
 _SQL_GET_INVITE = f"SELECT {_INVITE_COLS} FROM invites WHERE invite_id = ?"  # noqa: S608

@@ -22,10 +22,13 @@ ALTER TABLE guests ADD COLUMN last_seen_at REAL;
 UPDATE invites SET kicked = 1
     WHERE invite_id IN (SELECT invite_id FROM guests WHERE state = 'kicked');
 -- A name's comparison key (letswork.hub.peers.name_key: case-folded, without spaces and ._-;
--- names hold only [A-Za-z0-9 ._-], so lower() is the case fold): a new name is checked against
--- every known identity with one index lookup, not a walk of the table.
+-- names hold only [A-Za-z0-9 ._-], so lower() is the case fold; then look-alikes folded:
+-- i, 1 -> l; 0 -> o; 5 -> s; rn -> m; vv -> w): a new name is checked against every known
+-- identity with one index lookup, not a walk of the table.
 CREATE INDEX guests_by_name_key ON guests (
-    lower(replace(replace(replace(replace(name, ' ', ''), '.', ''), '_', ''), '-', ''))
+    replace(replace(replace(replace(replace(replace(
+    lower(replace(replace(replace(replace(name, ' ', ''), '.', ''), '_', ''), '-', '')),
+    'i', 'l'), '1', 'l'), '0', 'o'), '5', 's'), 'rn', 'm'), 'vv', 'w')
 );
 -- The offline people list_peers shows, most recently seen first.
 CREATE INDEX guests_by_last_seen ON guests (state, COALESCE(last_seen_at, admitted_at, created_at));
