@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from letswork.cli._common import fail, run
-from letswork.shared.errors import TransportError, UsageError
+from letswork.shared.errors import LetsworkError, OpError, TransportError, UsageError
 from letswork.shared.limits import MAX_INVITE_EXPIRY_SECONDS, MAX_INVITE_USES
 from letswork.ui import printer
 from letswork.ui.printer import one_line
@@ -87,6 +87,14 @@ def _call(project: Path, op: str, args: dict[str, Any] | None = None) -> dict[st
 
     return run(body)
 
+
+#: What a hub started by a letswork older than invite limits (issue 16) refuses as unknown.
+OLDER_HUB_FIELDS = ("args.uses", "args.expires_in")
+OLDER_HUB_INVITE = (
+    "the running hub was started by an older letswork, which knows no invite uses or expiry "
+    "(its invites let anyone in, forever); no invite was made: restart it (`letswork stop`, "
+    "then `letswork start`) and run this again"
+)
 
 _DURATION = re.compile(r"^\s*(\d{1,7})\s*([smhd])\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -247,7 +255,18 @@ def register(main: click.Group) -> None:
                 args["expires_in"] = parse_duration(expires)
             except ValueError as exc:
                 sys.exit(fail(UsageError(f"--expires: {exc}")))
-        result = _call(project, "create_invite", args)
+        root = project.resolve()
+
+        async def body() -> dict[str, Any]:
+            try:
+                return await host_call(root, "create_invite", args)
+            except OpError as exc:
+                field = exc.data.get("field")
+                if exc.data.get("reason") == "extra_field" and field in OLDER_HUB_FIELDS:
+                    raise LetsworkError(OLDER_HUB_INVITE) from None
+                raise
+
+        result = run(body)
         printer.echo(f"letswork join {one_line(result['code'])}")
         until = result.get("expires_at")
         note = f"for {uses} {'person' if uses == 1 else 'people'}"

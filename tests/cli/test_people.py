@@ -8,7 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from letswork.cli import admin, main
+from letswork.shared.errors import ErrorCode, OpError
 from tests.cli.test_join import letswork
 from tests.support.hubs import make_project
 from tests.support.processes import hub_process, spawn
@@ -222,3 +225,21 @@ def test_status_lists_the_known_guests_who_are_offline(project: Path) -> None:
     assert status[0] == 0, status[2]
     assert "offline:\n  alice            editor  offline since " in status[1]
     assert [p["name"] for p in json.loads(as_json[1])["offline"]] == ["alice"]
+
+
+def test_invite_against_a_hub_started_by_an_older_letswork_says_to_restart_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a hub of main (e9584dc), still running after an upgrade, answers to `uses`
+    # (seen for real: "letswork: args.uses: unknown field").
+    async def older_hub(*_args: object, **_kw: object) -> dict[str, object]:
+        raise OpError(
+            "args.uses: unknown field",
+            code=ErrorCode.INVALID,
+            data={"reason": "extra_field", "field": "args.uses"},
+        )
+
+    monkeypatch.setattr(admin, "host_call", older_hub)
+    out = CliRunner().invoke(main, ["invite", "--project", str(project)])
+    assert out.exit_code == 1
+    assert "older letswork" in out.output and "restart" in out.output, out.output
