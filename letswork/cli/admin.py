@@ -148,7 +148,15 @@ def register(main: click.Group) -> None:
         extra: list[dict[str, Any]] = []
 
         async def body() -> dict[str, Any]:
-            return await host_call(root, "status", more=(("list_peers", {}),), extra=extra)
+            try:
+                return await host_call(
+                    root, "status", more=(("list_peers", {"offline": True}),), extra=extra
+                )
+            except OpError as exc:  # a hub older than offline people: status without them
+                if exc.data.get("reason") != "extra_field":
+                    raise
+                extra.clear()
+                return await host_call(root, "status")
 
         result = run(body)
         offline = [p for p in (extra[0]["peers"] if extra else []) if p["state"] == "offline"]

@@ -100,7 +100,7 @@ async def test_list_peers_shows_a_known_guest_who_is_offline_and_since_when(
         clock.now += 120
         await gone(alice, bob)
         clock.now += 600
-        peers = (await bob.call("list_peers"))["peers"]
+        peers = (await bob.call("list_peers", offline=True))["peers"]
     offline = [p for p in peers if p["state"] == "offline"]
     assert [(p["name"], p["offline_since"], p["idle_minutes"]) for p in offline] == [
         ("alice", 1_800_000_120.0, 10)

@@ -124,3 +124,17 @@ async def test_a_guest_cannot_be_called_what_looks_like_host(
     with pytest.raises(OpError) as info:
         await hub.guest(impostor)
     assert info.value.code == ErrorCode.NAME_TAKEN
+
+
+async def test_a_channel_older_than_offline_people_is_never_sent_them(hub: HubFixture) -> None:
+    # A guest on main (e9584dc) validates list_peers against states without "offline" and no
+    # offline_since: one offline person made it drop its connection (seen for real).
+    host = await hub.host()
+    alice = await hub.guest("alice")
+    bob = await hub.guest("bob")
+    await gone(alice, host)
+    older = (await bob.call("list_peers"))["peers"]
+    newer = (await bob.call("list_peers", offline=True))["peers"]
+    assert {p["state"] for p in older} <= {"online", "idle", "away", "awaiting_admission"}
+    assert all("offline_since" not in p for p in older)
+    assert [p["name"] for p in newer if p["state"] == "offline"] == ["alice"]

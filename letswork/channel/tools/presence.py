@@ -155,6 +155,8 @@ TOOLS: tuple[ToolSpec, ...] = (
         Use the names it shows as `to` in send_message or `assignee` in plan. {PEER_TEXT}""",
         _r_peers,
         fields={},
+        # the offline people too; a hub older than them refuses it and is asked again without
+        sends={"offline": True},
         idempotent=True,
     ),
     ToolSpec(

@@ -16,6 +16,7 @@ from letswork.shared.protocol.presence import (
     ActivityLogResult,
     CardResult,
     LeaveResult,
+    ListPeersArgs,
     ListPeersResult,
     PublishCardArgs,
 )
@@ -39,7 +40,7 @@ GUEST_VISIBLE_KINDS = frozenset(
 _MAX_ACTIVITY_SCAN = 20_000
 
 
-def list_peers(ctx: HubState, peer: Peer, args: Empty, now: float) -> ListPeersResult:
+def list_peers(ctx: HubState, peer: Peer, args: ListPeersArgs, now: float) -> ListPeersResult:
     visible = [p for p in ctx.peers.values() if p.admitted or peer.is_host or p is peer]
     locks: dict[str, list[str]] = {}
     for lock in ctx.locks.all(now):
@@ -75,7 +76,8 @@ def list_peers(ctx: HubState, peer: Peer, args: Empty, now: float) -> ListPeersR
             }
         )
     online = {p.guest_id for p in ctx.peers.values() if not p.is_host}
-    for g in ctx.store.offline_guests(online, lim.MAX_OFFLINE_LISTED):
+    offline = ctx.store.offline_guests(online, lim.MAX_OFFLINE_LISTED) if args.offline else []
+    for g in offline:
         since = g.last_seen_at
         joined = g.admitted_at or g.created_at
         peers.append(

@@ -91,6 +91,15 @@ class PresenceInfo(WireModel):
     offline_since: Timestamp | None = None
 
 
+class ListPeersArgs(WireModel):
+    """``offline``: list the known guests who are offline too (state ``offline``; at most
+    ``MAX_OFFLINE_LISTED``, the most recently seen first). Off unless asked: a client older
+    than offline people (issue 16) refuses a state it does not know, so it is never sent one.
+    """
+
+    offline: bool = False
+
+
 class ListPeersResult(WireModel):
     peers: list[PresenceInfo]
 
@@ -134,7 +143,7 @@ class LeaveResult(WireModel):
 OPS: tuple[OpSpec, ...] = (
     op(
         "list_peers",
-        Empty,
+        ListPeersArgs,
         ListPeersResult,
         ALL_ROLES,
         "Who is here, how active, and what each holds: locks, claimed tasks, capability card.",

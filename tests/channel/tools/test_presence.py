@@ -68,7 +68,7 @@ async def test_leave_summarises_and_the_channel_stays_disconnected(tmp_path: Pat
         summary = await alice.ok("leave")
         left = await alice.observer.wait_event("peer_left", lambda d: d["name"] == "alice")
         after = await alice.call("ping")
-        peers = await alice.observer.call("list_peers")
+        peers = await alice.observer.call("list_peers", offline=True)
         board = await alice.observer.call("board")
     assert summary.startswith("You left the letswork session.")
     assert "sent 1 message" in summary
