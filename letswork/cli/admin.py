@@ -13,13 +13,17 @@ are printed cleaned (a terminal cannot show a file's invisible characters anyway
 from __future__ import annotations
 
 import json
+import re
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from letswork.cli._common import run
-from letswork.shared.errors import TransportError, UsageError
+from letswork.cli._common import fail, run
+from letswork.shared.errors import LetsworkError, OpError, TransportError, UsageError
+from letswork.shared.limits import MAX_INVITE_EXPIRY_SECONDS, MAX_INVITE_USES
 from letswork.ui import printer
 from letswork.ui.printer import one_line
 
@@ -33,10 +37,18 @@ PROJECT_OPTION = click.option(
 )
 
 
-async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Connect to ``project``'s (resolved path) running hub as the host, run one op; returns
-    its result with every field of the op's result model (a hub leaves out the optional ones
-    that hold their default), so the texts and ``--json`` keep one shape.
+async def host_call(
+    project: Path,
+    op: str,
+    args: dict[str, Any] | None = None,
+    *,
+    more: tuple[tuple[str, dict[str, Any]], ...] = (),
+    extra: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Connect to ``project``'s (resolved path) running hub as the host, run one op (then the
+    ops of ``more`` on the same connection, their results appended to ``extra``). Each result
+    has every field of the op's result model (a hub leaves out the optional ones that hold
+    their default), so the texts and ``--json`` keep one shape.
 
     Raises:
         UsageError: no hub is running for the folder.
@@ -46,6 +58,7 @@ async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) 
     from letswork.local import statedir
     from letswork.local.hubinfo import hub_info
 
+    extra = [] if extra is None else extra
     root = project
     info = hub_info(root)
     if info is None:
@@ -60,7 +73,12 @@ async def host_call(project: Path, op: str, args: dict[str, Any] | None = None) 
             f"the hub for {root} (pid {info.get('pid')}) is not answering: {exc.message}"
         ) from None
     try:
-        return (await conn.call(op, args or {})).model_dump(mode="json")
+        result = (await conn.call(op, args or {})).model_dump(mode="json")
+        for more_op, more_args in more:
+            found = (await conn.call(more_op, more_args)).model_dump(mode="json")
+            if extra is not None:
+                extra.append(found)
+        return result
     finally:
         await conn.close()
 
@@ -72,6 +90,38 @@ def _call(project: Path, op: str, args: dict[str, Any] | None = None) -> dict[st
         return await host_call(root, op, args)
 
     return run(body)
+
+
+#: What a hub started by a letswork older than invite limits (issue 16) refuses as unknown.
+OLDER_HUB_FIELDS = ("args.uses", "args.expires_in")
+OLDER_HUB_INVITE = (
+    "the running hub was started by an older letswork, which knows no invite uses or expiry "
+    "(its invites let anyone in, forever); no invite was made: restart it (`letswork stop`, "
+    "then `letswork start`) and run this again"
+)
+
+_DURATION = re.compile(r"^\s*(\d{1,7})\s*([smhd])\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``90s``, ``30m``, ``2h`` or ``7d`` (one number, one unit).
+
+    Raises ``ValueError`` with a message for a person: not of that form, zero, or over
+    MAX_INVITE_EXPIRY_SECONDS.
+    """
+    m = _DURATION.match(text)
+    if m is None:
+        raise ValueError(
+            f"{one_line(text, 40)!r} is not a duration; write a number and a unit: "
+            "30m, 2h or 7d (s, m, h, d)"
+        )
+    seconds = int(m.group(1)) * _UNIT_SECONDS[m.group(2).lower()]
+    if seconds <= 0:
+        raise ValueError("the duration must be more than zero")
+    if seconds > MAX_INVITE_EXPIRY_SECONDS:
+        raise ValueError(f"at most {MAX_INVITE_EXPIRY_SECONDS // 86400}d")
+    return float(seconds)
 
 
 def _echo_json(data: Any) -> None:
@@ -96,10 +146,26 @@ def register(main: click.Group) -> None:
     @PROJECT_OPTION
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     def status(project: Path, as_json: bool) -> None:
-        """Show who is connected, the locks and the number of pending changes."""
-        result = _call(project, "status")
+        """Show who is connected, the known guests who are offline, the locks and the number
+        of pending changes."""
+        root = project.resolve()
+        extra: list[dict[str, Any]] = []
+
+        async def body() -> dict[str, Any]:
+            try:
+                return await host_call(
+                    root, "status", more=(("list_peers", {"offline": True}),), extra=extra
+                )
+            except OpError as exc:  # a hub older than offline people: status without them
+                if exc.data.get("reason") != "extra_field":
+                    raise
+                extra.clear()
+                return await host_call(root, "status")
+
+        result = run(body)
+        offline = [p for p in (extra[0]["peers"] if extra else []) if p["state"] == "offline"]
         if as_json:
-            _echo_json(result)
+            _echo_json({**result, "offline": offline})
             return
         printer.echo(f"project: {one_line(result['project'])}")
         printer.echo(f"pending changes: {result['pending']}")
@@ -107,6 +173,12 @@ def register(main: click.Group) -> None:
         for p in result["peers"]:
             flag = " (trusted)" if p["trusted"] and p["role"] != "host" else ""
             printer.echo(f"  {one_line(p['name'], 32):<16} {p['role']:<7} {p['state']}{flag}")
+        if offline:
+            printer.echo("offline:")
+            for p in offline:
+                since = p.get("offline_since")
+                when = f"since {time.strftime('%H:%M UTC', time.gmtime(since))}" if since else ""
+                printer.echo(f"  {one_line(p['name'], 32):<16} {p['role']:<7} offline {when}")
         if result["locks"]:
             printer.echo("locks:")
             for lock in result["locks"]:
@@ -171,10 +243,48 @@ def register(main: click.Group) -> None:
         "--role", type=click.Choice(["editor", "viewer"]), default="editor", show_default=True
     )
     @click.option("--label", default=None, help="A name for the invite (to revoke it by).")
-    def invite(project: Path, role: str, label: str | None) -> None:
-        """Create one more invite; give each person their own, so revoking one spares the rest."""
-        result = _call(project, "create_invite", {"role": role, "label": label})
+    @click.option(
+        "--uses",
+        type=click.IntRange(1, MAX_INVITE_USES),
+        default=1,
+        show_default=True,
+        help="How many people may join with it (each becomes their own identity).",
+    )
+    @click.option(
+        "--expires",
+        "expires",
+        metavar="DURATION",
+        default=None,
+        help="Nobody new may join with it after this long: 30m, 2h, 7d (at most 30d).",
+    )
+    def invite(project: Path, role: str, label: str | None, uses: int, expires: str | None) -> None:
+        """Create one more invite for USES people (default one); give each person their own,
+        so revoking one spares the rest. People it admitted keep their way back in after it is
+        used up or expires (their stored session)."""
+        args: dict[str, Any] = {"role": role, "label": label, "uses": uses}
+        if expires is not None:
+            try:
+                args["expires_in"] = parse_duration(expires)
+            except ValueError as exc:
+                sys.exit(fail(UsageError(f"--expires: {exc}")))
+        root = project.resolve()
+
+        async def body() -> dict[str, Any]:
+            try:
+                return await host_call(root, "create_invite", args)
+            except OpError as exc:
+                field = exc.data.get("field")
+                if exc.data.get("reason") == "extra_field" and field in OLDER_HUB_FIELDS:
+                    raise LetsworkError(OLDER_HUB_INVITE) from None
+                raise
+
+        result = run(body)
         printer.echo(f"letswork join {one_line(result['code'])}")
+        until = result.get("expires_at")
+        note = f"for {uses} {'person' if uses == 1 else 'people'}"
+        if until is not None:
+            note += ", until " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(until))
+        printer.echo(f"(invite {result['invite_id'][:12]}: {note})", err=True)
 
     @main.command()
     @PROJECT_OPTION
@@ -185,29 +295,43 @@ def register(main: click.Group) -> None:
         if as_json:
             _echo_json(result["invites"])
             return
+        now = time.time()
         for inv in result["invites"]:
-            state = "revoked" if inv["revoked"] else "active"
+            if inv["revoked"]:
+                state = "revoked"
+            elif inv.get("expires_at") is not None and now >= inv["expires_at"]:
+                state = "expired"
+            elif not inv.get("live", True):
+                state = "used up"
+            else:
+                state = "active"
             label = one_line(inv["label"] or "-", 64)
+            limit = inv.get("max_uses")
+            uses = f"{inv['uses']}/{limit}" if limit is not None else str(inv["uses"])
             printer.echo(
-                f"{inv['invite_id'][:12]}  {inv['role']:<6} {state:<7} uses={inv['uses']} {label}"
+                f"{inv['invite_id'][:12]}  {inv['role']:<6} {state:<7} uses={uses} {label}"
             )
 
     @main.command()
     @PROJECT_OPTION
     @click.argument("invite")
     def revoke(project: Path, invite: str) -> None:
-        """Revoke INVITE (an id prefix from `letswork invites`, or a label).
+        """Revoke INVITE (any unique prefix of an id from `letswork invites`, or a label).
 
         Everyone who joined with it is disconnected and cannot come back with it.
         """
         hexdigits = set("0123456789abcdef")
+        # The hub tries an all-hex INVITE as an id prefix first, then as a label.
         args = (
             {"invite_id": invite.lower()}
-            if len(invite) >= 6 and set(invite.lower()) <= hexdigits
+            if invite and len(invite) <= 128 and set(invite.lower()) <= hexdigits
             else {"label": invite}
         )
         result = _call(project, "revoke_invite", args)
         gone = ", ".join(one_line(n) for n in result["disconnected"]) or "nobody"
+        if not result["revoked"]:
+            printer.echo(f"{result['invite_id'][:12]} was already revoked; disconnected: {gone}")
+            return
         printer.echo(f"revoked {result['invite_id'][:12]}; disconnected: {gone}")
 
     def _named(op: str, doc: str) -> None:
@@ -219,15 +343,17 @@ def register(main: click.Group) -> None:
             printer.echo(f"{op}: {one_line(result['name'])}")
 
     _named("admit", "Let NAME, who is waiting for admission, into the session.")
-    _named("trust", "Apply NAME's changes at once, without asking (editors only).")
-    _named("untrust", "Put NAME's changes back in the approval queue.")
+    _named("trust", "Apply NAME's changes at once, without asking (editors; online or offline).")
+    _named("untrust", "Put NAME's changes back in the approval queue (online or offline).")
 
     @main.command()
     @PROJECT_OPTION
     @click.argument("name")
     @click.option("--reason", default=None, help="Told to the guest.")
     def kick(project: Path, name: str, reason: str | None) -> None:
-        """Disconnect NAME and release their locks; their credential stops working."""
+        """Remove NAME (online or offline) for good: disconnected, pending changes rejected,
+        locks released, their stored session stops working, and their invite lets nobody in
+        without your admission again (a one-use invite is revoked)."""
         result = _call(project, "kick", {"name": name, "reason": reason})
         printer.echo(f"kicked: {one_line(result['name'])}")
 

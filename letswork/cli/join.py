@@ -1,7 +1,8 @@
 """``letswork join``: the guest's one command.
 
-``join`` validates the code before connecting, stores it in a 0600 session file, connects once
-to check it and waits for the host's admission, then registers the channel with Claude Code
+``join`` validates the code before connecting, connects once to check it and waits for the
+host's admission, then (only once the hub said yes) stores it in a 0600 session file, then
+registers the channel with Claude Code
 (``claude mcp add -s local letswork -- letswork channel --session NAME``) or prints the JSON
 for any MCP client. The invite never appears in the registered command line (croc's
 CVE-2023-43621 was a secret on a command line).
@@ -14,6 +15,7 @@ printed through :mod:`letswork.ui.printer`, cleaned, each field on one line (iss
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import getpass
 import json
 import os
@@ -31,7 +33,9 @@ from letswork.shared.errors import HandshakeError, LetsworkError, TransportError
 from letswork.ui import printer
 
 if TYPE_CHECKING:
+    from letswork.channel.sessions import SessionRecord
     from letswork.client.connection import HubConnection
+    from letswork.shared.protocol.wire import Event
 
 CHANNEL_PUSH_HINT = (
     "To let Claude Code receive live events from the session, start it with:\n"
@@ -108,21 +112,37 @@ def _pick_session_name(secret: bytes, wanted: str | None) -> str:
     return name
 
 
-async def _check_and_wait(session: str, name: str) -> dict[str, object]:
-    """Connect once with the stored session; wait for admission; returns the hello result."""
-    from letswork.channel import sessions
+async def _check_and_wait(
+    record: SessionRecord, name: str
+) -> tuple[dict[str, object], bytes | None]:
+    """Connect once with ``record``'s credentials (its resume secret first, then the invite);
+    wait for admission. Returns the hello result and the resume secret to keep (the one the
+    hub minted now, else the one that worked). Nothing is stored here: the caller stores the
+    session only once the hub has said yes.
+
+    Raises:
+        LetsworkError: the hub refused (the host denied us, with its reason; the invite is
+            revoked, used up or expired).
+    """
     from letswork.client.connection import HubConnection
 
-    record = sessions.load_session(session)
-
-    def store_resume(secret: bytes) -> None:
-        sessions.update_session(session, resume_secret=secret)
-
+    minted: list[bytes] = []
     secrets_to_try = [s for s in (record.resume_secret, record.invite_secret) if s]
     last: LetsworkError | None = None
     for secret in secrets_to_try:
+        reasons: list[str] = []
+
+        def on_event(event: Event, reasons: list[str] = reasons) -> None:
+            if event.name == "denied" and isinstance(event.data.get("reason"), str):
+                reasons.append(event.data["reason"])
+
         conn = HubConnection(
-            record.url, secret, name=name, client="letswork-join", on_resume_secret=store_resume
+            record.url,
+            secret,
+            name=name,
+            client="letswork-join",
+            on_event=on_event,
+            on_resume_secret=minted.append,
         )
         try:
             hello = await conn.connect()
@@ -137,23 +157,21 @@ async def _check_and_wait(session: str, name: str) -> dict[str, object]:
                     "they can run `letswork admit` or press the admit key in the dashboard...",
                     err=True,
                 )
-                await _wait_admitted(conn)
-            sessions.update_session(
-                session, name=str(hello.get("name", name)), role=str(hello["role"])
-            )
-            return hello
+                await _wait_admitted(conn, reasons)
+            kept = minted[-1] if minted else (secret if secret is record.resume_secret else None)
+            return hello, kept
         finally:
             await conn.close()
     assert last is not None
     raise last
 
 
-async def _wait_admitted(conn: HubConnection) -> None:
+async def _wait_admitted(conn: HubConnection, reasons: list[str] | None = None) -> None:
     """Wait until the host admits this guest.
 
     Raises:
-        LetsworkError: the host denied this guest (close 4403): its invite cannot ask again for
-            a while (``DENY_COOLDOWN_SECONDS``).
+        LetsworkError: the host denied this guest (close 4403), with the host's reason when it
+            gave one: its invite cannot ask again for a while (``DENY_COOLDOWN_SECONDS``).
         TransportError: the connection ended before an answer.
     """
     from letswork.shared import crypto
@@ -166,8 +184,12 @@ async def _wait_admitted(conn: HubConnection) -> None:
         return
     admitted.cancel()
     if conn.close_code == crypto.CloseCode.REMOVED:
+        reason = printer.one_line(reasons[-1], 300) if reasons else ""
+        if "has been used" in reason:  # another guest of the invite took its last use
+            raise LetsworkError(f"you were not admitted: {reason}")
+        why = f" ({reason})" if reason else ""
         raise LetsworkError(
-            "the host refused to admit you; this invite cannot ask again for a while "
+            f"the host refused to admit you{why}; this invite cannot ask again for a while "
             "(ask the host for a new invite if that was a mistake)"
         )
     raise TransportError("the connection to the hub ended before the host admitted you")
@@ -232,18 +254,26 @@ def register(main: click.Group) -> None:
         except (LetsworkError, FileNotFoundError):
             old = None
         keep_resume = old.resume_secret if old and old.invite_secret == inv.secret else None
+        record = sessions.SessionRecord(
+            url=inv.url, invite_secret=inv.secret, resume_secret=keep_resume, name=name
+        )
+
+        async def body() -> tuple[dict[str, object], bytes | None]:
+            return await _check_and_wait(record, name)
+
+        # Stored only once the hub has said yes: a revoked or mistyped code must not overwrite
+        # a good stored session.
+        hello, resume = run(body)
         sessions.save_session(
             session,
-            sessions.SessionRecord(
-                url=inv.url, invite_secret=inv.secret, resume_secret=keep_resume, name=name
+            dataclasses.replace(
+                record,
+                resume_secret=resume,
+                name=str(hello.get("name", name)),
+                role=str(hello["role"]),
             ),
         )
         printer.echo(f"invite accepted; session stored as {session!r}", err=True)
-
-        async def body() -> dict[str, object]:
-            return await _check_and_wait(session, name)
-
-        hello = run(body)
         project = printer.one_line(str(hello.get("project")), 200)
         who = printer.one_line(str(hello.get("name")), 64)
         role = printer.one_line(str(hello.get("role")), 16)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 
+from letswork.hub.identities import check_name_free, clock_text
 from letswork.hub.ops.messages import deliver_pending
 from letswork.hub.ops.tasks import release_claims
 from letswork.hub.peers import Peer
@@ -15,7 +16,7 @@ from letswork.hub.ratelimit import TokenBucket
 from letswork.hub.state import HubState
 from letswork.hub.transitions import Transitions
 from letswork.shared import crypto
-from letswork.shared.errors import ErrorCode, op_error
+from letswork.shared.errors import ErrorCode, OpError, op_error
 from letswork.shared.limits import KNOCKS_PER_INVITE_PER_MINUTE
 
 #: What a connection's admission state (``Peer.state``) may become. A connection starts
@@ -52,6 +53,22 @@ def check_may_knock(ctx: HubState, peer: Peer, now: float) -> None:
     """
     invite_id = peer.credential.invite_id
     assert invite_id is not None
+    row = ctx.store.get_invite(invite_id)
+    if row is not None and row.expires_at is not None and now >= row.expires_at:
+        peer.close()
+        raise op_error(
+            ErrorCode.FORBIDDEN,
+            f"this invite expired at {clock_text(row.expires_at)}; ask the host for a "
+            "new one (people it admitted before still get in)",
+        )
+    if row is not None and row.uses_left() == 0:
+        peer.close()
+        raise op_error(
+            ErrorCode.FORBIDDEN,
+            f"this invite was for {row.max_uses} "
+            f"{'person' if row.max_uses == 1 else 'people'} and has been used; ask the host "
+            "for a new one (people it admitted still get in with their stored session)",
+        )
     until = ctx.deny_until.get(invite_id)
     if until is not None and until <= now:
         del ctx.deny_until[invite_id]
@@ -65,7 +82,7 @@ def check_may_knock(ctx: HubState, peer: Peer, now: float) -> None:
             retry_after=round(until - now, 3),
         )
     limits = ctx.limits
-    if ctx.auto_admit:
+    if auto_admits(ctx, peer):
         return
     knocks = ctx.knocks.setdefault(
         invite_id,
@@ -94,6 +111,16 @@ def check_may_knock(ctx: HubState, peer: Peer, now: float) -> None:
             "them; try again once the host has answered them",
             waiting=limits.max_waiting_total,
         )
+
+
+def auto_admits(ctx: HubState, peer: Peer) -> bool:
+    """Whether ``peer``'s hello is admitted without the host: ``--auto-admit``, unless its
+    invite admitted a guest the host kicked since (then the host decides every knock)."""
+    if not ctx.auto_admit:
+        return False
+    invite_id = peer.credential.invite_id
+    row = None if invite_id is None else ctx.store.get_invite(invite_id)
+    return row is None or not row.kicked
 
 
 def record_admission(ctx: HubState, peer: Peer, now: float) -> str:
@@ -131,6 +158,7 @@ def record_admission(ctx: HubState, peer: Peer, now: float) -> str:
         ctx.buckets.pop(gone, None)
         ctx.events.forget(gone)
         ctx.release_guest_locks(gone)
+        ctx.renames.pop(gone, None)
         release_claims(ctx, gone, now)  # a forgotten identity's tasks go back to the board
     peer.bucket = ctx.buckets.setdefault(peer.guest_id, own)
     return secret.hex()
@@ -139,15 +167,16 @@ def record_admission(ctx: HubState, peer: Peer, now: float) -> str:
 def admit_guest(ctx: HubState, peer: Peer, now: float) -> None:
     """Admit ``peer`` (a waiting guest) and tell everyone.
 
-    Raises ``OpError(quota_exceeded)`` when ``max_peers`` admitted guests are connected and
-    ``OpError(name_taken)`` when an admitted guest took its name meanwhile.
+    Raises ``OpError(quota_exceeded)`` when ``max_peers`` admitted guests are connected or
+    its invite has no use left, and ``OpError(name_taken)`` when an admitted guest took its
+    name meanwhile. The admission that uses up an invite sends its other waiting guests away
+    (``denied`` with the reason, close 4403), with no cooldown: the invite is spent anyway.
     """
     ctx.check_session_room()
-    if ctx.name_in_use(peer.name, exclude=peer, waiting=False):
-        raise op_error(
-            ErrorCode.NAME_TAKEN,
-            f"an admitted guest is already called {peer.name!r}; deny this one",
-        )
+    try:
+        check_name_free(ctx, peer.name, exclude=peer, waiting=False)
+    except OpError as exc:
+        raise op_error(ErrorCode.NAME_TAKEN, f"{exc.message}; deny this one") from None
     secret = record_admission(ctx, peer, now)
     ctx.audit(peer, "join", now, role=peer.role, state=peer.state, client=peer.client)
     ctx.open_event_log(peer, None)
@@ -161,6 +190,18 @@ def admit_guest(ctx: HubState, peer: Peer, now: float) -> None:
         exclude=peer,
     )
     deliver_pending(ctx, peer, now)
+    invite_id = peer.credential.invite_id
+    row = None if invite_id is None else ctx.store.get_invite(invite_id)
+    if row is not None and row.uses_left() == 0:
+        who = "person" if row.max_uses == 1 else "people"
+        reason = (
+            f"this invite was for {row.max_uses} {who} and has been used; ask the host for "
+            "a new one"
+        )
+        for other in ctx.waiting_peers(invite_id):
+            ctx.send(other, "denied", {"reason": reason})
+            ctx._close(other, crypto.CloseCode.REMOVED, "invite used up")
+            ctx.disconnect(other, now, "invite used up")
 
 
 def waiting(ctx: HubState, name: str) -> Peer:

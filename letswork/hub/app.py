@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from letswork.hub.core import HubCore
+from letswork.hub.ops.admin import invite_state, live_invite
 from letswork.hub.server import HubServer
 from letswork.hub.store import Store
 from letswork.hub.workspace.index import IndexFull, TreeIndex
 from letswork.local import statedir
 from letswork.local.hubinfo import hub_info, write_hub_info
 from letswork.shared.errors import UsageError
+from letswork.shared.invite import InviteView
 from letswork.shared.limits import Limits
 
 log = logging.getLogger("letswork.hub")
@@ -233,13 +235,47 @@ class RunningHub:
         self.store.set_meta("public_url", self.core.public_url)
 
     def _first_invite(self, now: float) -> str:
-        """Reprint the session's first open invite, or mint one."""
+        """Reprint the session's first invite while someone new can use it, or mint one.
+
+        A new one is labelled ``first`` only if no invite ever was: after ``revoke first`` a
+        restart mints ``first-2`` (then ``first-3``...), so ``revoke first`` stays
+        unambiguous.
+        """
         assert self.core is not None and self.store is not None
-        for row in self.store.list_invites():
-            if row.revoked_at is None and row.label == "first":
-                return self.core.invite_code(row.invite_id)
-        _, code = self.core.create_invite(self.config.first_role, "first", now)
+        labels = {row.label for row in self.store.list_invites()}
+        for n in range(1, len(labels) + 2):
+            label = "first" if n == 1 else f"first-{n}"
+            live = live_invite(self.core, now, label=label)
+            if live is not None:
+                return self.core.invite_code(live.invite_id)
+            if label not in labels:
+                break
+        _, code = self.core.create_invite(self.config.first_role, label, now)
         return code
+
+    def invite_view(self, invite_id: str | None = None) -> InviteView | None:
+        """An invite for the host's screens (the dashboard's invite box): with ``invite_id``
+        (hex, or a unique prefix of it) that invite whatever its state, so a box can say it
+        was used or revoked; without, the newest live one. ``None`` when there is none."""
+        assert self.core is not None and self.store is not None
+        now = self.config.clock()
+        if invite_id is None:
+            row = live_invite(self.core, now)
+        else:
+            rows = [r for r in self.store.list_invites() if r.invite_id.hex().startswith(invite_id)]
+            row = rows[0] if len(rows) == 1 else None
+        if row is None:
+            return None
+        return InviteView(
+            code=self.core.invite_code(row.invite_id),
+            invite_id=row.invite_id.hex(),
+            role=row.role,
+            label=row.label,
+            uses=row.uses,
+            max_uses=row.max_uses,
+            expires_at=row.expires_at,
+            state=invite_state(row, now),
+        )
 
     def current_invite(self) -> str:
         """The first invite's code with the current public URL."""

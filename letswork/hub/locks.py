@@ -237,6 +237,13 @@ class LockTable:
         del self._entries[key]
         return entry.snapshot()
 
+    def rename_holder(self, holder_id: str, name: str) -> int:
+        """Show ``name`` as the holder of every lock ``holder_id`` holds; returns how many."""
+        entries = [e for e in self._entries.values() if e.holder_id == holder_id]
+        for entry in entries:
+            entry.holder_name = name
+        return len(entries)
+
     def force_release(self, path: str) -> Lock | None:
         """Remove the lock on ``path`` whoever holds it, change holds included (host only)."""
         entry = self._entries.pop(self.key(path), None)

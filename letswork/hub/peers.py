@@ -23,9 +23,20 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9 ._-]{1,32}$")
 _NAME_FOLD_RE = re.compile(r"[\s._-]+")
 
 
+#: Letters and digits that look alike in a terminal or a chat font, folded to one: capital I,
+#: small l and the digit 1 (and so small i), the digit 0 and o, the digit 5 and s.
+_CONFUSABLE = str.maketrans({"i": "l", "1": "l", "0": "o", "5": "s"})
+
+
 def name_key(name: str) -> str:
-    """Comparison key of a display name: case-folded, spaces and ``._-`` removed."""
-    return _NAME_FOLD_RE.sub("", name).casefold()
+    """Comparison key of a display name: case-folded, spaces and ``._-`` removed, and the
+    characters that look alike folded (``aIice``, ``al1ce`` and ``alice``; ``rn`` and ``m``;
+    ``vv`` and ``w``), so that nobody can pass for someone else, or for the host.
+
+    The SQL twin is ``letswork.hub.store.guests._NAME_KEY`` (keep them equal).
+    """
+    key = _NAME_FOLD_RE.sub("", name).casefold().translate(_CONFUSABLE)
+    return key.replace("rn", "m").replace("vv", "w")
 
 
 def validate_display_name(name: str) -> str:

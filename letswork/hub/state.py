@@ -20,7 +20,6 @@ from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
 from letswork.hub.peers import HOST_ID, Credential, Peer, Person, name_key, participant
 from letswork.hub.ratelimit import TokenBucket
 from letswork.hub.store import Store
-from letswork.hub.store.guests import GuestRow
 from letswork.hub.workspace import Workspace
 from letswork.hub.workspace.paths import to_relpath
 from letswork.shared import crypto
@@ -149,6 +148,8 @@ class HubState:
         #: per identity, the broadcasts it was sent, numbered (a reconnect replays them)
         self.events = EventLogs(self.limits)
         self.buckets: dict[str, TokenBucket] = {}  # per guest id, kept across reconnects
+        #: guest id -> its budget of renames (bounded by the known identities)
+        self.renames: dict[str, TokenBucket] = {}
         #: invite id -> time until which its holders may not knock again (after ``deny``).
         self.deny_until: dict[bytes, float] = {}
         #: invite id -> its budget of hellos that wait for admission (bounded by the invites).
@@ -201,6 +202,8 @@ class HubState:
             )
         if peer.admitted:  # a waiting guest adds no row (its join was never logged either)
             self.audit(peer, "leave", now, reason=reason)
+            if not peer.is_host and not self.connections(peer.guest_id):
+                self.store.set_guest_seen(peer.guest_id, now)  # "offline since"
 
     def release_guest_locks(self, guest_id: str) -> int:
         """Release the (non-change) locks of a guest that left the session for good (leave,
@@ -334,26 +337,6 @@ class HubState:
         key = name_key(name)
         return [p for p in self.peers.values() if not p.is_host and name_key(p.name) == key]
 
-    def guest_by_name(self, name: str) -> GuestRow:
-        for peer in self.find_peers(name):
-            row = self.store.get_guest(peer.guest_id)
-            if row is not None:
-                return row
-        raise op_error(ErrorCode.NOT_FOUND, f"no connected guest is called {name!r}")
-
-    def name_in_use(self, name: str, *, exclude: Peer, waiting: bool = True) -> bool:
-        """Whether another connected guest is called ``name``; guests awaiting admission
-        count only when ``waiting`` (their names never block an admitted guest)."""
-        key = name_key(name)
-        return any(
-            p is not exclude
-            and not p.is_host
-            and p.guest_id != exclude.guest_id
-            and (waiting or p.admitted)
-            and name_key(p.name) == key
-            for p in self.peers.values()
-        )
-
     def norm(self, peer: Peer, path: str) -> str:
         """The canonical relative path (checked by safe_join and the sharing rules)."""
         return to_relpath(self.root, self.workspace.resolve(path, is_host=peer.is_host))
@@ -385,7 +368,7 @@ class HubState:
         for peer in self.peers.values():
             if peer.admitted and not peer.is_host and name_key(peer.name) == key:
                 return Person(peer.guest_id, peer.name, peer.role)
-        known = [g for g in self.store.list_guests(state="admitted") if name_key(g.name) == key]
+        known = self.store.guests_named(key, ("admitted",))
         if known:
             guest = max(known, key=lambda g: g.admitted_at or g.created_at)
             return Person(guest.guest_id, guest.name, guest.role)

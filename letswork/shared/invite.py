@@ -69,10 +69,42 @@ __all__ = [
     "MAX_ADDRESS_CHARS",
     "SECRET_BYTES",
     "Invite",
+    "InviteView",
     "generate",
     "normalize_url",
     "parse",
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class InviteView:
+    """One stored invite as the host's screens show it (never sent to a guest).
+
+    Attributes:
+        code: the written code, with the hub's current public URL.
+        invite_id: its id, lowercase hex (``letswork revoke`` takes a prefix of it).
+        role: ``editor`` or ``viewer``.
+        label: the host's name for it, if any.
+        uses: people it admitted so far.
+        max_uses: people it may admit (``None``: no limit).
+        expires_at: after it nobody new may knock, seconds since the epoch (``None``: never).
+        state: ``live`` (someone new can use it), ``used up``, ``expired`` or ``revoked``.
+    """
+
+    code: str = dataclasses.field(repr=False)
+    invite_id: str
+    role: str
+    label: str | None
+    uses: int
+    max_uses: int | None
+    expires_at: float | None
+    state: str
+
+    @property
+    def uses_left(self) -> int | None:
+        """People it may still admit (``None``: no limit)."""
+        return None if self.max_uses is None else max(0, self.max_uses - self.uses)
+
 
 #: Crockford's base32 alphabet; symbol ``ALPHABET[v]`` has value ``v``.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

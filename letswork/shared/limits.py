@@ -164,6 +164,22 @@ HELLO_TIMEOUT_SECONDS = 10.0
 #: Stored guest identities (rows) per invite. Admitting one more forgets the oldest offline
 #: identity of that invite with no pending change (its resume credential stops working).
 MAX_GUESTS_PER_INVITE = 32
+# Invites and identities (issue 16). Only the host makes invites; these bound what a mistake
+# (or a script) of the host makes the hub store, and so the identities the invites admit.
+#: ``--uses`` of one invite at most (each use stores one identity; the invite keeps
+#: ``MAX_GUESTS_PER_INVITE`` of them).
+MAX_INVITE_USES = MAX_GUESTS_PER_INVITE
+#: ``--expires`` of one invite at most, in seconds (30 days).
+MAX_INVITE_EXPIRY_SECONDS = 30 * 24 * 3600
+#: Invites that are live at once (not revoked, not expired, uses left); one more is refused
+#: with ``quota_exceeded`` until the host revokes some.
+MAX_LIVE_INVITES = 128
+#: Renames (``set_display_name``) per identity per minute, and its burst: each rewrites the
+#: name stored with the identity's changes, messages, receipts and tasks (up to the caps'
+#: thousands of rows), so a rename loop must not keep the hub's store busy.
+RENAMES_PER_MINUTE = 10
+#: Known people who are offline that ``list_peers`` lists (the most recently seen first).
+MAX_OFFLINE_LISTED = 64
 
 # What a peer can make the hub store in state.db (issue 13, item 8). Every table a peer grows
 # is either capped (over the cap is refused with quota_exceeded and a next step) or a ring
@@ -328,6 +344,7 @@ class Limits:
     max_waiting_total: int = MAX_WAITING_TOTAL
     deny_cooldown_seconds: float = DENY_COOLDOWN_SECONDS
     max_guests_per_invite: int = MAX_GUESTS_PER_INVITE
+    renames_per_minute: int = RENAMES_PER_MINUTE
     # What state.db keeps (issue 13, item 8); tests shrink these to reach the caps quickly.
     max_message_stored_bytes: int = MAX_MESSAGE_STORED_BYTES
     max_messages_per_sender: int = MAX_MESSAGES_PER_SENDER

@@ -63,7 +63,7 @@ async def test_a_message_whose_references_escape_past_the_stored_cap_is_refused(
 async def test_a_guests_activity_log_flood_cannot_push_out_the_hosts_entries(
     project: Path,
 ) -> None:
-    limits = Limits(max_audit_entries_per_guest=10)
+    limits = Limits(max_audit_entries_per_guest=10, renames_per_minute=100)
     async with running_hub(project, limits=limits) as hub:
         host = await hub.host()
         await host.call("create_invite", role="viewer", label="marker")

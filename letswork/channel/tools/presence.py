@@ -50,9 +50,18 @@ def _card_text(card: CapabilityCard) -> str:
 
 
 def _r_peers(r: ListPeersResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
-    lines = [f"{say.count(len(r.peers), 'connection')} in the session:"]
+    online = [p for p in r.peers if p.state != "offline"]
+    lines = [f"{say.count(len(online), 'connection')} in the session:"]
+    if len(online) < len(r.peers):
+        lines[0] = (
+            lines[0][:-1] + f", and {say.count(len(r.peers) - len(online), 'known guest')} offline:"
+        )
     for p in r.peers:
-        if p.state == "awaiting_admission":
+        if p.state == "offline":
+            state = (
+                f"offline since {say.stamp(p.offline_since)}" if p.offline_since else "offline"
+            ) + " (messages wait for them)"
+        elif p.state == "awaiting_admission":
             state = "waiting for the host's admission"
         elif p.state == "online":
             state = "online"
@@ -146,6 +155,8 @@ TOOLS: tuple[ToolSpec, ...] = (
         Use the names it shows as `to` in send_message or `assignee` in plan. {PEER_TEXT}""",
         _r_peers,
         fields={},
+        # the offline people too; a hub older than them refuses it and is asked again without
+        sends={"offline": True},
         idempotent=True,
     ),
     ToolSpec(

@@ -16,6 +16,7 @@ from letswork.shared.protocol.presence import (
     ActivityLogResult,
     CardResult,
     LeaveResult,
+    ListPeersArgs,
     ListPeersResult,
     PublishCardArgs,
 )
@@ -39,7 +40,7 @@ GUEST_VISIBLE_KINDS = frozenset(
 _MAX_ACTIVITY_SCAN = 20_000
 
 
-def list_peers(ctx: HubState, peer: Peer, args: Empty, now: float) -> ListPeersResult:
+def list_peers(ctx: HubState, peer: Peer, args: ListPeersArgs, now: float) -> ListPeersResult:
     visible = [p for p in ctx.peers.values() if p.admitted or peer.is_host or p is peer]
     locks: dict[str, list[str]] = {}
     for lock in ctx.locks.all(now):
@@ -72,6 +73,26 @@ def list_peers(ctx: HubState, peer: Peer, args: Empty, now: float) -> ListPeersR
                 "locks": locks.get(p.peer_id if p.is_host else p.guest_id, []),
                 "tasks": tasks.get(participant(p), []) if p.admitted else [],
                 "card": p.card,
+            }
+        )
+    online = {p.guest_id for p in ctx.peers.values() if not p.is_host}
+    offline = ctx.store.offline_guests(online, lim.MAX_OFFLINE_LISTED) if args.offline else []
+    for g in offline:
+        since = g.last_seen_at
+        joined = g.admitted_at or g.created_at
+        peers.append(
+            {
+                "peer_id": g.guest_id,
+                "name": g.name,
+                "role": g.role,
+                "state": "offline",
+                "idle_minutes": int(max(0.0, now - (since or joined)) // 60),
+                "connected_at": joined,
+                "last_active_at": since or joined,
+                "locks": locks.get(g.guest_id, []),
+                "tasks": tasks.get(g.guest_id, []),
+                "card": None,
+                "offline_since": since,
             }
         )
     return ListPeersResult.model_validate({"peers": peers})

@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 
 from letswork import __version__
-from letswork.hub.admission import check_may_knock, move, record_admission
+from letswork.hub import identities
+from letswork.hub.admission import auto_admits, check_may_knock, move, record_admission
 from letswork.hub.peers import HOST_ID, Peer, participant, validate_display_name
+from letswork.hub.ratelimit import TokenBucket
 from letswork.hub.state import Handler, HubState
 from letswork.shared.errors import ErrorCode, op_error
 from letswork.shared.protocol.base import Empty, NameArgs, NameResult
@@ -45,18 +47,20 @@ def hello(ctx: HubState, peer: Peer, args: HelloArgs, now: float) -> HelloResult
         else:
             # Nothing is stored for a guest until it is admitted (record_admission writes it).
             peer.guest_id = secrets.token_hex(8)
+        # A waiting guest's name never keeps an admitted guest out (it could squat one); a
+        # known identity's name, offline or kicked, keeps everyone else out.
+        identities.check_name_free(
+            ctx, name, exclude=peer, waiting=cred.kind == "invite", stranger=cred.kind == "invite"
+        )
+        if cred.kind == "resume" and stored_name != name:
+            # A rename by reconnecting costs what set_display_name does.
+            take_rename(ctx, peer.guest_id, now)
         peer.name = name
-        # A waiting guest's name never keeps an admitted guest out (it could squat one).
-        if ctx.name_in_use(name, exclude=peer, waiting=cred.kind == "invite"):
-            raise op_error(
-                ErrorCode.NAME_TAKEN,
-                f"someone in this session is already called {name!r}; pick another name",
-            )
         if cred.kind == "resume":
             if stored_name != name:
-                ctx.store.set_guest_name(peer.guest_id, name)
+                identities.rename(ctx, peer.guest_id, stored_name, name)
             move(peer, "admitted")
-        elif ctx.auto_admit:
+        elif auto_admits(ctx, peer):
             resume_secret = record_admission(ctx, peer, now)
         else:
             move(peer, "awaiting_admission")
@@ -136,17 +140,30 @@ def status(ctx: HubState, peer: Peer, args: Empty, now: float) -> StatusResult:
     )
 
 
+def take_rename(ctx: HubState, guest_id: str, now: float) -> None:
+    """Spend one of the identity's renames (``renames_per_minute``, by ``set_display_name``
+    or by a resume ``hello`` under another name).
+
+    Raises ``OpError(rate_limited)`` when none is left.
+    """
+    per_minute = ctx.limits.renames_per_minute
+    budget = ctx.renames.setdefault(guest_id, TokenBucket(per_minute / 60.0, per_minute))
+    if not budget.take(now):
+        raise op_error(
+            ErrorCode.RATE_LIMITED,
+            f"at most {per_minute} renames a minute; wait and retry",
+            retry_after=round(budget.retry_after(now), 3),
+        )
+
+
 def set_display_name(ctx: HubState, peer: Peer, args: NameArgs, now: float) -> NameResult:
     if peer.is_host:
         raise op_error(ErrorCode.FORBIDDEN, "the host's display name is always 'host'")
     name = validate_display_name(args.name)
-    if ctx.name_in_use(name, exclude=peer):
-        raise op_error(ErrorCode.NAME_TAKEN, f"someone is already called {name!r}")
+    identities.check_name_free(ctx, name, exclude=peer)
+    take_rename(ctx, peer.guest_id, now)
     old = peer.name
-    for p in ctx.peers.values():
-        if p.guest_id == peer.guest_id:
-            p.name = name
-    ctx.store.set_guest_name(peer.guest_id, name)
+    identities.rename(ctx, peer.guest_id, old, name)
     ctx.audit(peer, "rename", now, old=old, new=name)
     ctx.broadcast("name_changed", {"peer_id": peer.peer_id, "old": old, "new": name})
     return NameResult(name=name)

@@ -12,6 +12,13 @@ from letswork.hub.store.bounds import StoreBounds
 __all__ = ["AuditRow", "AuditTables"]
 
 
+#: An entry's actor as shown: the current name of its identity while the hub knows it.
+_ACTOR = (
+    "COALESCE((SELECT g.name FROM guests g WHERE g.guest_id = audit.actor_id"
+    " AND audit.actor_id != 'host'), actor)"
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class AuditRow:
     id: int
@@ -76,22 +83,29 @@ class AuditTables(StoreBounds):
         limit: int = 200,
     ) -> list[AuditRow]:
         """The newest ``limit`` matching entries (``at >= since``, ``id < before_id``),
-        returned oldest first."""
+        returned oldest first. ``actor`` is the current name of the guest who wrote an
+        entry (an identity renamed since shows its new name), else the name written."""
         where: list[str] = []
         params: list[Any] = []
         if before_id is not None:
             where.append("id < ?")
             params.append(before_id)
         if actor is not None:
-            where.append("actor = ?")
-            params.append(actor)
+            # _ACTOR = ?, spelled so that each branch uses an index (audit_by_actor_id,
+            # audit_by_actor) instead of a subquery per row of the whole log.
+            where.append(
+                "(actor_id IN (SELECT guest_id FROM guests WHERE name = ? AND guest_id != 'host')"
+                " OR (actor = ? AND (actor_id IS NULL OR actor_id = 'host' OR NOT EXISTS"
+                " (SELECT 1 FROM guests g WHERE g.guest_id = audit.actor_id))))"
+            )
+            params.extend((actor, actor))
         if kind is not None:
             where.append("kind = ?")
             params.append(kind)
         if since is not None:
             where.append("at >= ?")
             params.append(since)
-        sql = "SELECT id, at, actor, kind, path, detail FROM audit"
+        sql = f"SELECT id, at, {_ACTOR}, kind, path, detail FROM audit"  # noqa: S608
         if where:
             sql += " WHERE " + " AND ".join(where)
         params.append(max(0, limit))

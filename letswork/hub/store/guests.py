@@ -10,6 +10,7 @@ from typing import Any
 from letswork.hub.store.base import _guarded
 from letswork.hub.store.changes import ChangeTables
 from letswork.shared.errors import ErrorCode, op_error
+from letswork.shared.limits import MAX_LIVE_INVITES
 
 __all__ = ["GUEST_STATES", "ROLES", "GuestRow", "GuestTables", "InviteRow"]
 
@@ -26,6 +27,24 @@ class InviteRow:
     created_at: float
     revoked_at: float | None
     uses: int
+    #: admissions it allows (``None``: no limit); ``uses`` counts those made
+    max_uses: int | None = None
+    #: after it nobody new may knock (``None``: never)
+    expires_at: float | None = None
+    #: a guest it admitted was kicked: it no longer auto-admits
+    kicked: bool = False
+
+    def uses_left(self) -> int | None:
+        """Admissions still allowed (``None``: no limit)."""
+        return None if self.max_uses is None else max(0, self.max_uses - self.uses)
+
+    def live(self, now: float) -> bool:
+        """Whether someone new may still knock with it: not revoked, not expired, uses left."""
+        return (
+            self.revoked_at is None
+            and (self.expires_at is None or now < self.expires_at)
+            and self.uses_left() != 0
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,11 +58,27 @@ class GuestRow:
     resume_id: bytes | None
     created_at: float
     admitted_at: float | None
+    #: when its last connection ended (``None``: not since schema 6)
+    last_seen_at: float | None = None
 
 
-_INVITE_COLS = "invite_id, secret, role, label, created_at, revoked_at, uses"
-_GUEST_COLS = "guest_id, name, role, invite_id, state, trusted, resume_id, created_at, admitted_at"
+_INVITE_COLS = (
+    "invite_id, secret, role, label, created_at, revoked_at, uses, max_uses, expires_at, kicked"
+)
+_GUEST_COLS = (
+    "guest_id, name, role, invite_id, state, trusted, resume_id, created_at, admitted_at,"
+    " last_seen_at"
+)
 
+
+#: The SQL of :func:`letswork.hub.peers.name_key` for the stored names (their alphabet is
+#: [A-Za-z0-9 ._-], so lower() is the case fold; then the look-alikes are folded in the same
+#: order); ``guests_by_name_key`` indexes it, spelled the same.
+_NAME_KEY = (
+    "replace(replace(replace(replace(replace(replace("
+    "lower(replace(replace(replace(replace(name, ' ', ''), '.', ''), '_', ''), '-', '')),"
+    " 'i', 'l'), '1', 'l'), '0', 'o'), '5', 's'), 'rn', 'm'), 'vv', 'w')"
+)
 
 # Queries over the fixed column lists above (no user input is ever formatted into SQL).
 _SQL_GET_INVITE = f"SELECT {_INVITE_COLS} FROM invites WHERE invite_id = ?"  # noqa: S608
@@ -60,7 +95,9 @@ _SQL_GUESTS_OF_INVITE = (
 
 
 def _guest_row(row: tuple[Any, ...]) -> GuestRow:
-    guest_id, name, role, invite_id, state, trusted, resume_id, created_at, admitted_at = row
+    (guest_id, name, role, invite_id, state, trusted, resume_id, created_at, admitted_at, seen) = (
+        row
+    )
     return GuestRow(
         guest_id=guest_id,
         name=name,
@@ -71,6 +108,7 @@ def _guest_row(row: tuple[Any, ...]) -> GuestRow:
         resume_id=resume_id,
         created_at=created_at,
         admitted_at=admitted_at,
+        last_seen_at=seen,
     )
 
 
@@ -81,7 +119,18 @@ class GuestTables(ChangeTables):
     # -- invites -------------------------------------------------------------------------------
 
     def _invite_row(self, row: tuple[Any, ...]) -> InviteRow:
-        invite_id, sealed, role, label, created_at, revoked_at, uses = row
+        (
+            invite_id,
+            sealed,
+            role,
+            label,
+            created_at,
+            revoked_at,
+            uses,
+            max_uses,
+            expires_at,
+            kicked,
+        ) = row
         return InviteRow(
             invite_id=invite_id,
             secret=self._unseal("invites", "secret", invite_id, sealed),
@@ -90,20 +139,53 @@ class GuestTables(ChangeTables):
             created_at=created_at,
             revoked_at=revoked_at,
             uses=uses,
+            max_uses=max_uses,
+            expires_at=expires_at,
+            kicked=bool(kicked),
         )
 
     @_guarded
     def add_invite(
-        self, invite_id: bytes, secret: bytes, role: str, label: str | None, now: float
+        self,
+        invite_id: bytes,
+        secret: bytes,
+        role: str,
+        label: str | None,
+        now: float,
+        *,
+        max_uses: int | None = None,
+        expires_at: float | None = None,
     ) -> InviteRow:
+        """Store a new invite: ``max_uses`` admissions (``None``: no limit), knocks until
+        ``expires_at`` (seconds since the epoch; ``None``: never).
+
+        Raises ``OpError(quota_exceeded)`` when ``MAX_LIVE_INVITES`` invites are live already.
+        """
+        if len([r for r in self.list_invites() if r.live(now)]) >= MAX_LIVE_INVITES:
+            raise op_error(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"{MAX_LIVE_INVITES} invites are live already; revoke some first "
+                "(`letswork invites`, `letswork revoke`)",
+            )
         sealed = self._seal("invites", "secret", invite_id, secret)
         with self.transaction():
             self._conn.execute(
-                "INSERT INTO invites (invite_id, secret, role, label, created_at, uses)"
-                " VALUES (?, ?, ?, ?, ?, 0)",
-                (invite_id, sealed, role, label, now),
+                "INSERT INTO invites (invite_id, secret, role, label, created_at, uses,"
+                " max_uses, expires_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                (invite_id, sealed, role, label, now, max_uses, expires_at),
             )
-        return InviteRow(invite_id, secret, role, label, now, None, 0)
+        return InviteRow(invite_id, secret, role, label, now, None, 0, max_uses, expires_at)
+
+    @_guarded
+    def mark_invite_kicked(self, invite_id: bytes, *, revoke_at: float | None = None) -> None:
+        """Stop the invite auto-admitting (a guest of it was kicked); with ``revoke_at``,
+        revoke it too (unless it already is)."""
+        with self.transaction():
+            self._conn.execute(
+                "UPDATE invites SET kicked = 1, revoked_at = COALESCE(revoked_at, ?)"
+                " WHERE invite_id = ?",
+                (revoke_at, invite_id),
+            )
 
     @_guarded
     def get_invite(self, invite_id: bytes) -> InviteRow | None:
@@ -118,6 +200,12 @@ class GuestTables(ChangeTables):
         """Every invite, revoked ones included, oldest first."""
         rows = self._conn.execute(_SQL_LIST_INVITES).fetchall()
         return [self._invite_row(row) for row in rows]
+
+    @_guarded
+    def revoked_invite_ids(self) -> set[bytes]:
+        """The ids of the revoked invites (no secret is unsealed)."""
+        rows = self._conn.execute("SELECT invite_id FROM invites WHERE revoked_at IS NOT NULL")
+        return {row[0] for row in rows}
 
     @_guarded
     def revoke_invite(self, invite_id: bytes, now: float) -> bool:
@@ -186,15 +274,26 @@ class GuestTables(ChangeTables):
         transaction, and count the use of its invite. Nothing is stored for a guest before
         this (a waiting guest lives in the hub's memory only).
 
-        Raises ``OpError(not_found)`` when the invite is gone.
+        Raises ``OpError(not_found)`` when the invite is gone and ``OpError(quota_exceeded)``
+        when it has no use left (``max_uses``).
         """
         sealed = self._seal("guests", "resume_psk", guest_id.encode(), resume_psk)
         with self.transaction():
+            # The check and the count in one statement: two admissions racing for the last
+            # use cannot both pass.
             cur = self._conn.execute(
-                "UPDATE invites SET uses = uses + 1 WHERE invite_id = ?", (invite_id,)
+                "UPDATE invites SET uses = uses + 1 WHERE invite_id = ?"
+                " AND (max_uses IS NULL OR uses < max_uses)",
+                (invite_id,),
             )
             if cur.rowcount != 1:
-                raise op_error(ErrorCode.NOT_FOUND, "no such invite")
+                if self.get_invite(invite_id) is None:
+                    raise op_error(ErrorCode.NOT_FOUND, "no such invite")
+                raise op_error(
+                    ErrorCode.QUOTA_EXCEEDED,
+                    "this invite has admitted as many people as it allows; ask the host for "
+                    "a new one",
+                )
             self._conn.execute(
                 "INSERT INTO guests (guest_id, name, role, invite_id, state, trusted, resume_id,"
                 " resume_psk, created_at, admitted_at)"
@@ -262,6 +361,31 @@ class GuestTables(ChangeTables):
         return [_guest_row(row) for row in rows]
 
     @_guarded
+    def guests_named(self, key: str, states: Iterable[str]) -> list[GuestRow]:
+        """The guests in ``states`` whose name has the comparison ``key``
+        (:func:`letswork.hub.peers.name_key`), oldest first; one index lookup."""
+        wanted = list(states)
+        marks = ", ".join("?" for _ in wanted)
+        rows = self._conn.execute(
+            f"SELECT {_GUEST_COLS} FROM guests WHERE {_NAME_KEY} = ?"  # noqa: S608
+            f" AND state IN ({marks}) ORDER BY created_at, rowid",
+            (key, *wanted),
+        ).fetchall()
+        return [_guest_row(row) for row in rows]
+
+    @_guarded
+    def offline_guests(self, online: Iterable[str], limit: int) -> list[GuestRow]:
+        """Up to ``limit`` admitted guests not in ``online``, the most recently seen first."""
+        skip = set(online)
+        rows = self._conn.execute(
+            f"SELECT {_GUEST_COLS} FROM guests WHERE state = 'admitted'"  # noqa: S608
+            " ORDER BY COALESCE(last_seen_at, admitted_at, created_at) DESC, rowid DESC"
+            " LIMIT ?",
+            (limit + len(skip),),
+        ).fetchall()
+        return [g for g in map(_guest_row, rows) if g.guest_id not in skip][:limit]
+
+    @_guarded
     def find_guest_by_resume_id(self, resume_id: bytes) -> tuple[GuestRow, bytes] | None:
         """The guest holding this resume credential, and its resume PSK (unsealed)."""
         row = self._conn.execute(
@@ -300,6 +424,49 @@ class GuestTables(ChangeTables):
     @_guarded
     def set_guest_name(self, guest_id: str, name: str) -> None:
         self._update_guest(guest_id, "UPDATE guests SET name = ? WHERE guest_id = ?", (name,))
+
+    @_guarded
+    def set_guest_seen(self, guest_id: str, now: float) -> None:
+        """Record that the identity's last connection ended at ``now`` (unknown id: nothing)."""
+        with self.transaction():
+            self._conn.execute(
+                "UPDATE guests SET last_seen_at = ? WHERE guest_id = ?", (now, guest_id)
+            )
+
+    @_guarded
+    def rename_identity(self, guest_id: str, old: str, new: str) -> None:
+        """Call the identity ``new`` everywhere its name is stored: its row, its changes,
+        messages, receipts and tasks (by id), and the task creators and variable writers
+        stored by name only (``old``, on rows written since the identity was admitted: names
+        are unique among known identities, but a freed name had an earlier holder). The
+        activity log keeps what was written; :meth:`audit_log` shows current names."""
+        with self.transaction():
+            c = self._conn
+            c.execute("UPDATE guests SET name = ? WHERE guest_id = ?", (new, guest_id))
+            c.execute("UPDATE changes SET author_name = ? WHERE author_id = ?", (new, guest_id))
+            c.execute("UPDATE messages SET sender_name = ? WHERE sender_id = ?", (new, guest_id))
+            c.execute("UPDATE messages SET to_name = ? WHERE to_id = ?", (new, guest_id))
+            c.execute(
+                "UPDATE message_receipts SET recipient_name = ? WHERE recipient_id = ?",
+                (new, guest_id),
+            )
+            c.execute("UPDATE tasks SET assignee_name = ? WHERE assignee_id = ?", (new, guest_id))
+            # By name only: just the rows written since this identity was admitted. Older rows
+            # under ``old`` are an earlier holder's, whose name was freed (kicked and its invite
+            # revoked, or forgotten by its invite's ring) before this identity took it.
+            row = c.execute(
+                "SELECT COALESCE(admitted_at, created_at) FROM guests WHERE guest_id = ?",
+                (guest_id,),
+            ).fetchone()
+            since = row[0] if row is not None else 0.0
+            c.execute(
+                "UPDATE tasks SET created_by = ? WHERE created_by = ? AND created_at >= ?",
+                (new, old, since),
+            )
+            c.execute(
+                "UPDATE vars SET updated_by = ? WHERE updated_by = ? AND updated_at >= ?",
+                (new, old, since),
+            )
 
     @_guarded
     def set_trusted(self, guest_id: str, trusted: bool) -> None:

@@ -4,10 +4,11 @@ and stopping the hub, with the ``kicked`` and ``hub_stopping`` events.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
+from letswork.shared import limits
 from letswork.shared.errors import ErrorCode as _E
 from letswork.shared.protocol.base import (
     HOST_ONLY,
@@ -29,6 +30,8 @@ from letswork.shared.protocol.base import (
 )
 
 GuestRole = Literal["editor", "viewer"]
+#: People one invite may admit (``--uses``).
+InviteUses = Annotated[int, Field(ge=1, le=limits.MAX_INVITE_USES)]
 
 
 class InviteInfo(WireModel):
@@ -40,6 +43,12 @@ class InviteInfo(WireModel):
     created_at: Timestamp
     revoked: bool
     uses: Count
+    #: admissions it allows (None: no limit)
+    max_uses: InviteUses | None = None
+    #: after it nobody new may knock (None: never)
+    expires_at: Timestamp | None = None
+    #: someone new may still use it: not revoked, not expired, uses left
+    live: bool = True
 
 
 class NameReasonArgs(WireModel):
@@ -53,8 +62,14 @@ class TrustResult(WireModel):
 
 
 class CreateInviteArgs(WireModel):
+    """``uses``: how many people (identities) it admits, None: no limit; ``expires_in``:
+    seconds after which nobody new may knock with it, None: never (at most
+    ``MAX_INVITE_EXPIRY_SECONDS``). Resume credentials of those it admitted outlive both."""
+
     role: GuestRole = "editor"
     label: Label | None = None
+    uses: InviteUses | None = None
+    expires_in: Annotated[float, Field(gt=0, le=limits.MAX_INVITE_EXPIRY_SECONDS)] | None = None
 
 
 class CreateInviteResult(WireModel):
@@ -62,6 +77,8 @@ class CreateInviteResult(WireModel):
     code: NonEmptyShortText
     role: GuestRole
     label: Label | None = None
+    uses: InviteUses | None = None
+    expires_at: Timestamp | None = None
 
 
 class ListInvitesResult(WireModel):
@@ -115,7 +132,8 @@ OPS: tuple[OpSpec, ...] = (
         NameReasonArgs,
         NameResult,
         HOST_ONLY,
-        "Disconnect a guest and release its locks.",
+        "Remove a guest, online or offline, for good: reject its pending changes, release "
+        "its locks.",
         group="admin",
         mutates=True,
         errors=(_E.NOT_FOUND,),
@@ -145,9 +163,10 @@ OPS: tuple[OpSpec, ...] = (
         CreateInviteArgs,
         CreateInviteResult,
         HOST_ONLY,
-        "Create an invite code for an editor or a viewer.",
+        "Create an invite code for an editor or a viewer, for some people or until a time.",
         group="admin",
         mutates=True,
+        errors=(_E.QUOTA_EXCEEDED,),
     ),
     op(
         "list_invites",

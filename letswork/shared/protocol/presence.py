@@ -69,22 +69,35 @@ class CardResult(WireModel):
 
 
 class PresenceInfo(WireModel):
-    """One connected peer with what it is doing.
+    """One connected peer with what it is doing, or a known guest who is offline.
 
     ``state`` is ``online`` when its last request (``ping`` aside) was under a minute ago,
     ``idle`` up to 15 minutes, ``away`` beyond; ``idle_minutes`` counts whole minutes.
+    ``offline``: a guest the host admitted who has no connection now (``peer_id`` is then
+    its identity, ``offline_since`` when its last connection ended, if known; the locks of
+    its pending changes and its tasks stay its own).
     """
 
     peer_id: Ident
     name: DisplayName
     role: Role
-    state: Literal["online", "idle", "away", "awaiting_admission"]
+    state: Literal["online", "idle", "away", "awaiting_admission", "offline"]
     idle_minutes: Count
     connected_at: Timestamp
     last_active_at: Timestamp
     locks: list[FilePath]
     tasks: list[RowId]
     card: CapabilityCard | None = None
+    offline_since: Timestamp | None = None
+
+
+class ListPeersArgs(WireModel):
+    """``offline``: list the known guests who are offline too (state ``offline``; at most
+    ``MAX_OFFLINE_LISTED``, the most recently seen first). Off unless asked: a client older
+    than offline people (issue 16) refuses a state it does not know, so it is never sent one.
+    """
+
+    offline: bool = False
 
 
 class ListPeersResult(WireModel):
@@ -130,7 +143,7 @@ class LeaveResult(WireModel):
 OPS: tuple[OpSpec, ...] = (
     op(
         "list_peers",
-        Empty,
+        ListPeersArgs,
         ListPeersResult,
         ALL_ROLES,
         "Who is here, how active, and what each holds: locks, claimed tasks, capability card.",

@@ -68,7 +68,7 @@ async def test_leave_summarises_and_the_channel_stays_disconnected(tmp_path: Pat
         summary = await alice.ok("leave")
         left = await alice.observer.wait_event("peer_left", lambda d: d["name"] == "alice")
         after = await alice.call("ping")
-        peers = await alice.observer.call("list_peers")
+        peers = await alice.observer.call("list_peers", offline=True)
         board = await alice.observer.call("board")
     assert summary.startswith("You left the letswork session.")
     assert "sent 1 message" in summary
@@ -76,10 +76,26 @@ async def test_leave_summarises_and_the_channel_stays_disconnected(tmp_path: Pat
     assert "will not reconnect" in summary
     assert left.data["reason"] == "left"
     assert after.is_error and after.text.startswith("unavailable: you left the letswork session")
-    assert "alice" not in [p["name"] for p in peers["peers"]]
+    # Still a known person: listed as offline, no longer as a connection.
+    assert [p["state"] for p in peers["peers"] if p["name"] == "alice"] == ["offline"]
     assert [t["id"] for t in board["open"]] == [task]
     joins = [
         e for e in alice.observer.events if e.name == "peer_joined" and e.data["name"] == "alice"
     ]
     assert len(joins) == 1
     assert not any(n.meta.get("state") == "disconnected" for n in alice.pushes.notes)
+
+
+async def test_list_peers_tells_the_assistant_who_is_offline_and_since_when(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    async with running_hub(project) as hub, guest_channel(hub, "bob", "editor") as bob:
+        alice = await hub.guest("alice")
+        alice_id = alice.conn.hello["peer_id"]
+        await alice.conn.close()
+        await bob.observer.wait_event("peer_left", lambda d: d["peer_id"] == alice_id)
+        listed = await bob.ok("list_peers")
+    assert ", and 1 known guest offline:" in listed
+    assert "- alice (editor) · offline since " in listed
+    assert "(messages wait for them)" in listed

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from letswork.hub.store import Store
+from letswork.hub.store import Store, base
+from letswork.hub.store.migrations import load_migrations
 from letswork.shared.errors import ErrorCode, OpError, StoreError
-from tests.hub.store.helpers import INVITE_ID
+from tests.hub.store.helpers import INVITE_ID, KEY
 
 # -- invites -----------------------------------------------------------------------------------
 
@@ -140,3 +143,43 @@ def test_list_guests_filters_by_state(store: Store, invite: bytes) -> None:
     store.admit_guest(b.guest_id, b"R" * 16, b"P" * 32, now=4.0)
     assert [g.guest_id for g in store.list_guests()] == [a.guest_id, b.guest_id]
     assert [g.guest_id for g in store.list_guests(state="admitted")] == [b.guest_id]
+
+
+def test_an_admission_past_the_invites_uses_is_refused_and_counts_nothing(store: Store) -> None:
+    invite_id = b"\x01" * 16
+    store.add_invite(invite_id, b"s" * 16, "editor", None, 1.0, max_uses=1)
+    store.add_admitted_guest("g1", "one", "editor", invite_id, b"r" * 16, b"p" * 32, 2.0)
+    with pytest.raises(OpError) as info:
+        store.add_admitted_guest("g2", "two", "editor", invite_id, b"q" * 16, b"p" * 32, 3.0)
+    row = store.get_invite(invite_id)
+    assert info.value.code == ErrorCode.QUOTA_EXCEEDED
+    assert row is not None and (row.uses, row.uses_left()) == (1, 0)
+    assert [g.guest_id for g in store.list_guests()] == ["g1"]
+
+
+def test_a_guest_kicked_before_schema_6_keeps_her_invite_from_auto_admitting(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = load_migrations()
+    monkeypatch.setattr(base, "load_migrations", lambda: real[:5])
+    with Store.open(db_path, KEY) as old:  # as letswork with schema 5 wrote it
+        for invite_id, label, guest, state in (
+            (b"k" * 16, "kicked", "alice", "kicked"),
+            (b"o" * 16, "other", "bob", "admitted"),
+        ):
+            old._conn.execute(
+                "INSERT INTO invites (invite_id, secret, role, label, created_at, uses)"
+                " VALUES (?, ?, 'editor', ?, 1, 1)",
+                (invite_id, old._seal("invites", "secret", invite_id, b"s"), label),
+            )
+            old._conn.execute(
+                "INSERT INTO guests (guest_id, name, role, invite_id, state, trusted,"
+                " created_at, admitted_at) VALUES (?, ?, 'editor', ?, ?, 0, 2, 3)",
+                (guest, guest, invite_id, state),
+            )
+    monkeypatch.setattr(base, "load_migrations", lambda: real)
+    with Store.open(db_path, KEY) as new:
+        flags = {r.label: r.kicked for r in new.list_invites()}
+        guests = {g.name: g.state for g in new.list_guests()}
+    assert flags == {"kicked": True, "other": False}
+    assert guests == {"alice": "kicked", "bob": "admitted"}
