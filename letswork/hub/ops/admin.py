@@ -87,7 +87,7 @@ def kick(ctx: HubState, peer: Peer, args: NameReasonArgs, now: float) -> NameRes
     ):
         decide(ctx, change, "rejected", now, by=HOST_ID, reason=why[:MAX_SHORT_TEXT_CHARS])
     for lock in ctx.locks.release_all(row.guest_id, keep_change_locks=False):
-        ctx.broadcast_lock_released(lock, "kicked")
+        ctx.broadcast_lock_released(lock, "left")  # the catalogue's word for leave, kick, revoke
     release_claims(ctx, row.guest_id, now)
     if row.invite_id is not None:
         inv = ctx.store.get_invite(row.invite_id)
