@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import click
 
 from letswork.cli._common import fail, run
+from letswork.shared import invite
 from letswork.shared.errors import HandshakeError, LetsworkError, TransportError, UsageError
 from letswork.ui import printer
 
@@ -49,6 +50,20 @@ def default_display_name() -> str:
     if not name or re.sub(r"[\s._-]", "", name).casefold() == "host":
         return "guest"
     return name
+
+
+def read_code(raw: str) -> invite.Invite:
+    """Parse an invite code as pasted: the rows of a join line cut to a terminal's width
+    (:func:`letswork.ui.sharing.join_lines`) come with newlines, blanks and maybe the quotes
+    and the ``letswork join`` in front; a code never holds any of these, so they are dropped.
+
+    Raises:
+        InviteCodeError: what is left is not a valid code (the message says why).
+    """
+    words = raw.split()
+    if [w.lower() for w in words[:2]] == ["letswork", "join"]:
+        words = words[2:]
+    return invite.parse("".join(words).strip("\"'"))
 
 
 def channel_command(session: str) -> list[str]:
@@ -211,7 +226,6 @@ def register(main: click.Group) -> None:
         your shell history). A mistyped code is reported before any connection is made.
         """
         from letswork.channel import sessions
-        from letswork.shared import invite
 
         raw = code or os.environ.get("LETSWORK_INVITE") or ""
         if not raw:
@@ -219,7 +233,7 @@ def register(main: click.Group) -> None:
                 sys.exit(fail(UsageError("no invite code: pass it, or set LETSWORK_INVITE")))
             raw = click.prompt("Invite code", err=True)
         try:
-            inv = invite.parse(raw)
+            inv = read_code(raw)
         except LetsworkError as exc:
             sys.exit(fail(exc))
         name = display_name or default_display_name()

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, RichLog, Static
 
 from letswork.shared.errors import HandshakeError, LetsworkError
+from letswork.shared.protocol.admin import ListInvitesResult
 from letswork.shared.protocol.changes import ChangeList
 from letswork.shared.protocol.presence import ActivityLogResult
 from letswork.shared.protocol.session import StatusResult
@@ -64,6 +65,9 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
     """
 
     TITLE = "letswork"
+    ENABLE_COMMAND_PALETTE = False
+    #: Below this many rows the tables leave out their header row (their titles name them).
+    TABLE_HEADER_MIN_ROWS = 30
     CSS = """
     Screen {
         layout: vertical;
@@ -82,7 +86,8 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
     }
     #invite {
         height: auto;
-        border: round $success;
+        border-top: round $success;
+        border-bottom: round $success;
         padding: 0 1;
     }
     #main {
@@ -95,6 +100,7 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
         height: 1fr;
         min-height: 4;
         border: round $primary;
+        scrollbar-size-horizontal: 0;
     }
     #left > DataTable:focus {
         border: round $accent;
@@ -114,8 +120,11 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
         Binding("a", "approve", "Approve"),
         Binding("r", "reject", "Reject"),
         Binding("y", "admit", "Admit"),
-        Binding("A", "admit_all", "Admit all"),
+        Binding("A", "admit_all", "All"),
         Binding("n", "deny", "Deny"),
+        Binding("i", "new_invite", "Invite"),
+        Binding("c", "copy_invite", "Copy"),
+        Binding("h", "sharing_help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
@@ -152,10 +161,9 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
         locks.add_column("Path", key="path")
         locks.add_column("Holder", key="holder")
         locks.add_column("Expires", key="expires")
-        self.query_one("#invite", Static).border_title = "Invite"
         self.query_one("#diff-pane", VerticalScroll).border_title = "Diff"
         self.query_one("#activity", RichLog).border_title = "Activity"
-        self._render_invite()
+        self._fit_to_size()
         self._render_status()
         self._render_diff(None)
         for note in self._notes:
@@ -166,6 +174,16 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
         if self._stop_event is not None:
             self.run_worker(self._exit_on_stop(self._stop_event), exit_on_error=False)
         self.set_interval(REFRESH_INTERVAL_SECONDS, self._request_refresh)
+
+    def on_resize(self) -> None:
+        self._fit_to_size()
+
+    def _fit_to_size(self) -> None:
+        """The join line's rows follow the width; short screens drop the tables' headers so
+        each table keeps rows for its data."""
+        self._render_invite()
+        for table in self.query("#left > DataTable").results(DataTable):
+            table.show_header = self.size.height >= self.TABLE_HEADER_MIN_ROWS
 
     async def on_unmount(self) -> None:
         await self.conn.close()
@@ -270,12 +288,14 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
             try:
                 status = await self._call("status", StatusResult)
                 queue = await self._call("pending_changes", ChangeList, {"include_diff": False})
+                invites = await self._call("list_invites", ListInvitesResult)
             except LetsworkError as exc:
                 if self.conn.connected:
                     self._error(f"could not load the hub's state: {exc.message}")
                 continue
             try:
                 self._load(status, queue)
+                self._load_invites(invites)
             except Exception as exc:  # a display bug must not stop the updates
                 log.exception("dashboard: cannot show the hub's state")
                 self._error(f"cannot show the hub's state: internal error ({type(exc).__name__})")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from textual.widgets import Static
+from textual.widgets import Input, RadioButton, Static
 
+from letswork.shared import invite
+from letswork.ui.dashboard import Dashboard
+from letswork.ui.dashboard.invite_screens import NewInviteScreen
 from tests.support.hubs import running_hub
 from tests.ui.dashboard.support import (
     dashboard_for,
@@ -14,6 +17,7 @@ from tests.ui.dashboard.support import (
     rendered,
     start_dashboard,
     wait_plain,
+    wait_until,
 )
 
 
@@ -21,7 +25,7 @@ async def test_the_invite_box_shows_the_exact_join_line(tmp_path: Path) -> None:
     async with running_hub(project(tmp_path)) as fx, dashboard_for(fx) as (app, _pilot):
         code = fx.hub.current_invite()
         assert app.join_line == f"letswork join {code}"
-        box = rendered(app.query_one("#invite", Static).content)  # type: ignore[arg-type]
+        box = _box(app)
         assert f"letswork join {code}" in box
         assert "local mode" in box
 
@@ -34,3 +38,42 @@ async def test_a_new_tunnel_address_updates_the_invite_box(tmp_path: Path) -> No
         assert app.join_line == f"letswork join {fx.hub.current_invite()}"
         fx.hub.stop_requested.set()
         await asyncio.wait_for(task, timeout=10)
+
+
+def _box(app: Dashboard) -> str:
+    return rendered(app.query_one("#invite", Static).content)  # type: ignore[arg-type]
+
+
+async def test_a_revoked_invite_leaves_the_box_and_i_makes_a_new_one(tmp_path: Path) -> None:
+    async with running_hub(project(tmp_path)) as fx, dashboard_for(fx) as (app, pilot):
+        first = fx.hub.current_invite()
+        await wait_until(pilot, lambda: app.invite_state == "live", "the invite judged live")
+        host = await fx.host()
+        await host.call("revoke_invite", label="first")
+        app._request_refresh()
+        await wait_until(pilot, lambda: app.invite_state == "revoked", "the revoke seen")
+        assert "letswork join" not in _box(app)
+        assert "revoked" in _box(app) and "Press i" in _box(app)
+
+        await pilot.press("i")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewInviteScreen), "the form")
+        app.screen.query_one("#viewer", RadioButton).value = True
+        app.screen.query_one(Input).value = "carol"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.invite_code != first, "the new invite")
+        await wait_until(pilot, lambda: app.invite_state == "live", "the new one judged live")
+        assert f"letswork join {app.invite_code}" in _box(app).replace("\n", "")
+        listed = (await host.call("list_invites"))["invites"]
+        made = [i for i in listed if i["label"] == "carol"]
+        assert [i["role"] for i in made] == ["viewer"]
+
+
+async def test_once_the_invite_is_used_the_box_says_so(tmp_path: Path) -> None:
+    async with running_hub(project(tmp_path)) as fx, dashboard_for(fx) as (app, pilot):
+        await wait_until(pilot, lambda: app.invite_state == "live", "the invite judged live")
+        await fx.connect(invite.parse(app.invite_code).secret, "dora")
+        await wait_until(pilot, lambda: app.invite_state == "used", "the use seen")
+        box = _box(app)
+        assert "letswork join" not in box
+        assert "has been used: 1 person joined with it" in box and "Press i" in box
+        assert any("was used" in line.plain for line in app.activity)
