@@ -1,11 +1,14 @@
-"""``letswork doctor``: one line per check of this machine (Python, the package, cloudflared,
-Claude Code, the state directory) and of the folder's hub, if one runs."""
+"""``letswork doctor``: one line per check of this machine (Python, the package, cloudflared and
+what local mode means without it, Claude Code: its letswork registrations for the folder and
+whether it can receive the channel's pushes, the state directory), of the folder's hub if one
+runs, and else of the guest sessions stored by ``letswork join``."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -13,6 +16,7 @@ import click
 from letswork.cli.admin import host_call
 from letswork.shared.errors import LetsworkError
 from letswork.ui import printer
+from letswork.ui.sharing import local_mode_help
 
 
 @click.command()
@@ -58,13 +62,13 @@ def run_doctor(project: Path) -> int:
     if cloudflared:
         ok(f"cloudflared at {cloudflared}")
     else:
-        note(
-            "cloudflared not found: `letswork start` will run in local mode "
-            "(install it to share over the internet; see `letswork start --help`)"
-        )
+        note("cloudflared not found: `letswork start` will run in local mode")
+        for line in local_mode_help().splitlines():
+            printer.echo(f"      {line}".rstrip())
     claude = shutil.which("claude")
     if claude:
         ok(f"Claude Code at {claude}")
+        _check_claude(claude, project, ok, bad, note)
     else:
         note(
             "Claude Code (`claude`) not found: `letswork join` will print MCP JSON instead "
@@ -85,6 +89,7 @@ def run_doctor(project: Path) -> int:
     info = hub_info(project)
     if info is None:
         note(f"no hub is running for {project} (start one with `letswork start`)")
+        _check_sessions(ok, bad, note)
     else:
         try:
             asyncio.run(host_call(project, "ping"))
@@ -97,6 +102,77 @@ def run_doctor(project: Path) -> int:
                 "stop it (`letswork stop` or kill the pid) and start again",
             )
     return problems
+
+
+Say = Callable[[str], None]
+Fix = Callable[[str, str], None]
+
+
+def _check_claude(claude: str, project: Path, ok: Say, bad: Fix, note: Say) -> None:
+    """Claude Code's letswork registrations for ``project`` (one is right; more are
+    duplicates), and whether it can receive pushes. ``bad`` counts the problems."""
+    from letswork.ui import claude as cc
+
+    found = cc.find_registrations(project)
+    if not found:
+        note(
+            f"Claude Code has no letswork server for {project}: as the host, run "
+            f"`{cc.host_registration_hint(project)}` (or `letswork start --register-claude`); "
+            "as a guest, `letswork join` registers it"
+        )
+    elif len(found) == 1:
+        one = found[0]
+        ok(f"Claude Code starts letswork here once: server '{one.name}' ({one.scope} scope)")
+    else:
+        listed = "; ".join(f"'{r.name}' ({r.scope} scope)" for r in found)
+        keep = next((r for r in found if r.name == cc.SERVER_NAME), found[0])
+        fixes = " && ".join(
+            f"claude mcp remove -s {r.scope} {r.name}" for r in found if r is not keep
+        )
+        bad(
+            f"Claude Code starts letswork {len(found)} times in {project}, so the assistant "
+            f"sees every tool twice: {listed}",
+            f"keep '{keep.name}': {fixes}",
+        )
+    if cc.supports_channels(claude):
+        ok(
+            "this Claude Code can receive the channel's pushes when started with "
+            f"`claude {cc.CHANNELS_FLAG} {cc.CHANNELS_ARG}` (`letswork join` starts it so)"
+        )
+    else:
+        note(
+            f"this Claude Code does not know {cc.CHANNELS_FLAG}: pushes cannot arrive; events "
+            "reach the assistant in the digest at the end of tool results and through the "
+            "get_notifications tool"
+        )
+
+
+def _check_sessions(ok: Say, bad: Fix, note: Say) -> None:
+    """Each stored guest session: its hub answers and still knows this guest."""
+    from letswork.channel import sessions
+    from letswork.cli.admin import guest_call
+
+    for name in sessions.list_sessions():
+        try:
+            record = sessions.load_session(name)
+        except LetsworkError as exc:
+            bad(f"session {name!r} cannot be read: {exc.message}", "run `letswork join` again")
+            continue
+        url = printer.one_line(record.url, 200)
+        if record.resume_secret is None:
+            note(f"session {name!r} ({url}) has not been admitted yet: run `letswork join` again")
+            continue
+        try:
+            result = asyncio.run(guest_call(name, "ping"))
+        except LetsworkError as exc:
+            bad(
+                f"session {name!r}: the hub at {url} does not answer: "
+                f"{printer.one_line(exc.message, 2000)}",
+                "ask the host whether the hub runs (and for a new invite if you were removed)",
+            )
+            continue
+        if result is not None:
+            ok(f"session {name!r}: the hub at {url} answers")
 
 
 def register(main: click.Group) -> None:
