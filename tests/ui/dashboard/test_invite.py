@@ -9,7 +9,7 @@ from textual.widgets import Input, RadioButton, Static
 
 from letswork.shared import invite
 from letswork.ui.dashboard import Dashboard
-from letswork.ui.dashboard.invite_screens import NewInviteScreen
+from letswork.ui.dashboard.invite_screens import NewInviteScreen, TextScreen
 from tests.support.hubs import running_hub
 from tests.ui.dashboard.support import (
     dashboard_for,
@@ -77,3 +77,18 @@ async def test_once_the_invite_is_used_the_box_says_so(tmp_path: Path) -> None:
         assert "letswork join" not in box
         assert "has been used: 1 person joined with it" in box and "Press i" in box
         assert any("was used" in line.plain for line in app.activity)
+
+
+async def test_in_local_mode_h_explains_cloudflared_lan_and_ssh(tmp_path: Path) -> None:
+    async with running_hub(project(tmp_path)) as fx, dashboard_for(fx) as (app, pilot):
+        assert "h shows how to share it" in _box(app)
+        await pilot.press("h")
+        await wait_until(pilot, lambda: isinstance(app.screen, TextScreen), "the help")
+        assert isinstance(app.screen, TextScreen)
+        shown = app.screen.body.plain
+        port = fx.hub.port
+        assert "brew install cloudflared" in shown
+        assert f"--bind 0.0.0.0 --port {port} --public-url ws://LAN-IP:{port}" in shown
+        assert f"ssh -N -L {port}:127.0.0.1:{port}" in shown
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, TextScreen), "closed")
