@@ -45,7 +45,7 @@ def join_lines(code: str, width: int) -> list[str]:
 
 
 _LOCAL_MODE_HELP = """\
-Local mode: cloudflared is not installed, so the hub is reachable from this machine only{where}.
+LOCAL MODE: cloudflared is not installed, so the hub is reachable from this machine only{where}.
 
 To share over the internet, install cloudflared and run `letswork start` again:
   macOS:          brew install cloudflared
