@@ -122,17 +122,18 @@ def _check_claude(claude: str, project: Path, ok: Say, bad: Fix, note: Say) -> N
         )
     elif len(found) == 1:
         one = found[0]
-        ok(f"Claude Code starts letswork here once: server '{one.name}' ({one.scope} scope)")
+        shown = _shown(one.name)
+        ok(f"Claude Code starts letswork here once: server '{shown}' ({one.scope} scope)")
     else:
-        listed = "; ".join(f"'{r.name}' ({r.scope} scope)" for r in found)
+        listed = "; ".join(f"'{_shown(r.name)}' ({r.scope} scope)" for r in found)
         keep = next((r for r in found if r.name == cc.SERVER_NAME), found[0])
         fixes = " && ".join(
-            f"claude mcp remove -s {r.scope} {r.name}" for r in found if r is not keep
+            f"claude mcp remove -s {r.scope} {_name(r.name)}" for r in found if r is not keep
         )
         bad(
             f"Claude Code starts letswork {len(found)} times in {project}, so the assistant "
-            f"sees every tool twice: {listed}",
-            f"keep '{keep.name}': {fixes}",
+            f"sees every tool more than once: {listed}",
+            f"keep '{_shown(keep.name)}': {fixes}",
         )
     if cc.supports_channels(claude):
         ok(
@@ -145,6 +146,23 @@ def _check_claude(claude: str, project: Path, ok: Say, bad: Fix, note: Say) -> N
             "reach the assistant in the digest at the end of tool results and through the "
             "get_notifications tool"
         )
+
+
+def _shown(name: str) -> str:
+    """A server's name from Claude Code's configuration on one clean line: a project's
+    ``.mcp.json`` is written by whoever wrote the project (a newline in a name forged a
+    doctor line of its own)."""
+    return printer.one_line(name, 64)
+
+
+def _name(name: str) -> str:
+    """A server's name as one shell word, for the command doctor tells the host to run
+    (``x; curl ...|sh #`` was printed into it as it was); after ``--`` when it starts with
+    ``-``, so ``claude`` cannot take it for an option (``--scope=user``)."""
+    from letswork.ui import claude as cc
+
+    shown = _shown(name)
+    return ("-- " if shown.startswith("-") else "") + cc.shell_word(shown)
 
 
 def _check_sessions(ok: Say, bad: Fix, note: Say) -> None:

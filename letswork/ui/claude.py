@@ -27,8 +27,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,11 +62,12 @@ def channel_command(project: Path) -> list[str]:
 
 def host_registration_hint(project: Path) -> str:
     """The command that registers the host's channel for ``project`` (one line)."""
-    args = " ".join(_shell_word(a) for a in channel_command(project.resolve()))
+    args = " ".join(shell_word(a) for a in channel_command(project.resolve()))
     return f"claude mcp add -s local {SERVER_NAME} -- {args}"
 
 
-def _shell_word(word: str) -> str:
+def shell_word(word: str) -> str:
+    """``word`` as one POSIX shell word: as it is when safe, else in single quotes."""
     safe = all(c.isalnum() or c in "-_./:=@+," for c in word)
     return word if safe and word else "'" + word.replace("'", "'\\''") + "'"
 
@@ -125,17 +128,23 @@ def supports_channels(claude: str) -> bool:
     Asked with ``claude FLAG server:letswork --print`` and no input: a Claude Code that knows
     the flag stops at "no input" (no request is made), one that does not says "unknown
     option". False when it cannot be run or does not answer within the timeout.
+
+    It runs in an empty folder of its own: print mode skips Claude Code's folder trust
+    dialog, so in the current folder (a project someone else wrote, when ``doctor`` runs
+    there) it would start on that folder's settings and hooks unasked.
     """
     try:
-        done = subprocess.run(
-            [claude, CHANNELS_FLAG, CHANNELS_ARG, "--print"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=CLAUDE_TIMEOUT_SECONDS,
-            check=False,
-        )
+        with tempfile.TemporaryDirectory(prefix="letswork-probe-") as empty:
+            done = subprocess.run(
+                [os.path.abspath(claude), CHANNELS_FLAG, CHANNELS_ARG, "--print"],
+                cwd=empty,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=CLAUDE_TIMEOUT_SECONDS,
+                check=False,
+            )
     except (OSError, subprocess.TimeoutExpired):
         return False
     said = (done.stdout or "") + (done.stderr or "")
@@ -170,13 +179,20 @@ def claude_config_path() -> Path:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    """``path``'s JSON object; {} for anything else. A project's ``.mcp.json`` is written by
+    whoever wrote the project: a FIFO there is opened without waiting for a writer and, like
+    any file that is not a regular one, counts as empty; nesting too deep for ``json``
+    (RecursionError) too."""
     try:
-        with path.open("rb") as f:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return {}
             raw = f.read(MAX_CLAUDE_CONFIG_BYTES + 1)
         if len(raw) > MAX_CLAUDE_CONFIG_BYTES:
             return {}
         data = json.loads(raw)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
