@@ -110,10 +110,22 @@ Fix = Callable[[str, str], None]
 
 def _check_claude(claude: str, project: Path, ok: Say, bad: Fix, note: Say) -> None:
     """Claude Code's letswork registrations for ``project`` (one is right; more are
-    duplicates), and whether it can receive pushes. ``bad`` counts the problems."""
+    duplicates), and whether it can receive pushes. ``bad`` counts the problems.
+
+    A server in the folder's ``.mcp.json`` (project scope) is named with its command but never
+    counted as the host's registration: the file comes with the project, and its "letswork"
+    may run anything."""
     from letswork.ui import claude as cc
 
     found = cc.find_registrations(project)
+    for shipped in (r for r in found if r.scope == "project"):
+        command = " ".join(cc.shell_word(a) for a in shipped.command)
+        note(
+            f"the folder's .mcp.json (written by whoever wrote the project) has a server "
+            f"'{_shown(shipped.name)}' that runs: {printer.one_line(command, 300)}; Claude Code "
+            "asks before starting it: approve it only if that is your letswork"
+        )
+    found = [r for r in found if r.scope != "project"]
     if not found:
         note(
             f"Claude Code has no letswork server for {project}: as the host, run "

@@ -243,7 +243,9 @@ def _claude_note(project: Path, register: bool) -> str | None:
 
     if register:
         return register_host_assistant(project)
-    if shutil.which("claude") is None or find_registrations(project):
+    # A server in the folder's .mcp.json came with the project: not the host's registration.
+    own = [r for r in find_registrations(project) if r.scope != "project"]
+    if shutil.which("claude") is None or own:
         return None
     return (
         "To work on this folder with Claude Code as the host, register its channel once: "
