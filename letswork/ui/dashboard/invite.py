@@ -11,6 +11,7 @@ of the hub's state, and judged in one place, :func:`invite_standing`.
 from __future__ import annotations
 
 import contextlib
+import urllib.parse
 from typing import Any, Literal
 
 from rich.text import Text
@@ -199,7 +200,9 @@ class InvitePane(DashboardCore):
         port = None
         with contextlib.suppress(LetsworkError, ValueError):
             url = invite_codes.parse(self.invite_code).url
-            port = int(url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[1])
+            # None for an address without a port (a tunnel's): indexing after the last ":"
+            # raised IndexError there and ended the dashboard.
+            port = urllib.parse.urlsplit(url).port
         if self.local_mode:
             body = Text(clean_terminal(local_mode_help(url, port)), end="")
         else:

@@ -12,6 +12,7 @@ from letswork.ui.dashboard import Dashboard
 from letswork.ui.dashboard.invite_screens import NewInviteScreen, TextScreen
 from tests.support.hubs import running_hub
 from tests.ui.dashboard.support import (
+    SIZE,
     dashboard_for,
     project,
     rendered,
@@ -92,3 +93,21 @@ async def test_in_local_mode_h_explains_cloudflared_lan_and_ssh(tmp_path: Path) 
         assert f"ssh -N -L {port}:127.0.0.1:{port}" in shown
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, TextScreen), "closed")
+
+
+async def test_h_behind_a_tunnel_explains_the_public_line(tmp_path: Path) -> None:
+    # A tunnel's address has no port (wss://four-word-name.trycloudflare.com): reading one
+    # raised IndexError in the h key's handler, which ended the host's dashboard.
+    async with running_hub(project(tmp_path)) as fx:
+        local = invite.parse(fx.hub.current_invite())
+        code = local.with_url("wss://four-word-name.trycloudflare.com").format()
+        app = Dashboard(fx.url, fx.host_secret, code, str(fx.project))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.loads > 0, "the first load")
+            assert not app.local_mode
+            await pilot.press("h")
+            await wait_until(pilot, lambda: isinstance(app.screen, TextScreen), "the help")
+            assert isinstance(app.screen, TextScreen)
+            assert "public address" in app.screen.body.plain
+            await pilot.press("escape")
+            await wait_until(pilot, lambda: not isinstance(app.screen, TextScreen), "closed")
