@@ -234,16 +234,15 @@ def for_channel_tag(text: str, *, attribute: bool = False) -> str:
 
 
 def _cut(text: str, max_chars: int) -> str:
-    """``text`` cut to ``max_chars`` with ``…``, never in the middle of a marker or entity."""
+    """``text`` cut to ``max_chars`` with ``…``, never in the middle of a marker. (No entity
+    can be cut: escaping, :func:`for_channel_tag`, comes after the cut; a plain ``&`` near
+    the cut is text and stays.)"""
     if len(text) <= max_chars:
         return text
     head = text[: max(max_chars - 1, 0)]
     bracket = head.rfind("[")
     if bracket >= 0 and text.startswith(MARKER, bracket) and bracket + len(MARKER) > len(head):
         head = head[:bracket]
-    amp = head.rfind("&", max(len(head) - 4, 0))
-    if amp >= 0 and ";" not in head[amp:]:
-        head = head[:amp]
     return head + "…"
 
 

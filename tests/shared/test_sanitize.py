@@ -156,6 +156,10 @@ def test_one_line_forms_fold_line_breaks_and_never_cut_a_marker_or_an_entity() -
     assert clean_line("x" * 10 + "\u200b" + "y" * 50, 20) == "x" * 10 + "…"
     assert clean_line("x" * 17 + "&", 20) == "x" * 17 + "&"
     assert terminal_line("z" * 200, 10) == "z" * 9 + "…"
+    # Nothing is escaped before a cut any more (issue 16): a plain & near the cut is text, not
+    # the start of an entity, and is kept ("R…" lost "&D").
+    assert clean_line("R&D team meeting", 5) == "R&D …"
+    assert terminal_line("Q&A: all day", 4) == "Q&A…"
 
 
 def test_html_escaping_and_the_marker_do_not_interact() -> None:
