@@ -47,6 +47,9 @@ CHANNELS_FLAG = "--dangerously-load-development-channels"
 CHANNELS_ARG = f"server:{SERVER_NAME}"
 #: The most bytes of Claude Code's configuration file read (it also holds its history).
 MAX_CLAUDE_CONFIG_BYTES = 64 * 1024 * 1024
+#: The most bytes of a folder's ``.mcp.json`` read: it comes with the project, and a few
+#: hundred bytes is usual; 64 MiB of ``[],`` cost 1.6 GB of memory to parse.
+MAX_PROJECT_MCP_BYTES = 1024 * 1024
 
 
 def channel_command(project: Path) -> list[str]:
@@ -178,18 +181,18 @@ def claude_config_path() -> Path:
     return (Path(base) if base else Path.home()) / ".claude.json"
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path, max_bytes: int = MAX_CLAUDE_CONFIG_BYTES) -> dict[str, Any]:
     """``path``'s JSON object; {} for anything else. A project's ``.mcp.json`` is written by
     whoever wrote the project: a FIFO there is opened without waiting for a writer and, like
-    any file that is not a regular one, counts as empty; nesting too deep for ``json``
-    (RecursionError) too."""
+    any file that is not a regular one, counts as empty; so do a file over ``max_bytes`` and
+    nesting too deep for ``json`` (RecursionError)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with open(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                 return {}
-            raw = f.read(MAX_CLAUDE_CONFIG_BYTES + 1)
-        if len(raw) > MAX_CLAUDE_CONFIG_BYTES:
+            raw = f.read(max_bytes + 1)
+        if len(raw) > max_bytes:
             return {}
         data = json.loads(raw)
     except (OSError, ValueError, RecursionError):
@@ -225,7 +228,8 @@ def find_registrations(project: Path) -> list[Registration]:
         local = projects.get(str(project))
         if isinstance(local, dict):
             found += _letswork_servers("local", local.get("mcpServers"))
-    found += _letswork_servers("project", _read_json(project / ".mcp.json").get("mcpServers"))
+    shipped = _read_json(project / ".mcp.json", MAX_PROJECT_MCP_BYTES)
+    found += _letswork_servers("project", shipped.get("mcpServers"))
     return found
 
 

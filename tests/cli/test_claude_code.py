@@ -271,3 +271,20 @@ def test_a_projects_mcp_json_is_not_taken_for_the_hosts_registration(
     with hub_process(project, env=env) as hp:
         assert hp.wait_stderr("claude mcp add -s local letswork --", timeout=30)
         assert hp.terminate() == 0
+
+
+def test_a_projects_mcp_json_is_read_only_up_to_a_config_files_size(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Read up to Claude Code's own cap (64 MiB), a project's .mcp.json of `[],` items made
+    # start and doctor build 22 million lists: 1.6 GB of memory and 6 s. A real one is a few
+    # hundred bytes; over MAX_PROJECT_MCP_BYTES it counts as empty.
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path))
+    servers = {"letswork": {"command": "./letswork", "args": ["channel"]}}
+    padding = [[]] * (cc.MAX_PROJECT_MCP_BYTES // 3)
+    text = json.dumps({"mcpServers": servers, "padding": padding}, separators=(",", ":"))
+    assert len(text) > cc.MAX_PROJECT_MCP_BYTES
+    (project / ".mcp.json").write_text(text, encoding="utf-8")
+    assert cc.find_registrations(project) == []
+    (project / ".mcp.json").write_text(json.dumps({"mcpServers": servers}), encoding="utf-8")
+    assert [r.scope for r in cc.find_registrations(project)] == ["project"]
