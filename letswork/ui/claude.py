@@ -137,7 +137,9 @@ def supports_channels(claude: str) -> bool:
     there) it would start on that folder's settings and hooks unasked.
     """
     try:
-        with tempfile.TemporaryDirectory(prefix="letswork-probe-") as empty:
+        with tempfile.TemporaryDirectory(
+            prefix="letswork-probe-", ignore_cleanup_errors=True
+        ) as empty:
             done = subprocess.run(
                 [os.path.abspath(claude), CHANNELS_FLAG, CHANNELS_ARG, "--print"],
                 cwd=empty,
