@@ -105,6 +105,8 @@ def run_doctor(project: Path) -> int:
 
 
 Say = Callable[[str], None]
+#: The most servers of a folder's ``.mcp.json`` doctor names (a 1 MiB file holds ~20,000).
+_MAX_SHIPPED_NAMED = 3
 Fix = Callable[[str, str], None]
 
 
@@ -118,13 +120,17 @@ def _check_claude(claude: str, project: Path, ok: Say, bad: Fix, note: Say) -> N
     from letswork.ui import claude as cc
 
     found = cc.find_registrations(project)
-    for shipped in (r for r in found if r.scope == "project"):
-        command = " ".join(cc.shell_word(a) for a in shipped.command)
+    shipped = [r for r in found if r.scope == "project"]
+    for one in shipped[:_MAX_SHIPPED_NAMED]:
+        command = " ".join(cc.shell_word(a) for a in one.command)
         note(
             f"the folder's .mcp.json (written by whoever wrote the project) has a server "
-            f"'{_shown(shipped.name)}' that runs: {printer.one_line(command, 300)}; Claude Code "
+            f"'{_shown(one.name)}' that runs: {printer.one_line(command, 300)}; Claude Code "
             "asks before starting it: approve it only if that is your letswork"
         )
+    if len(shipped) > _MAX_SHIPPED_NAMED:
+        more = len(shipped) - _MAX_SHIPPED_NAMED
+        note(f"the folder's .mcp.json has {more} more servers that run letswork: not listed")
     found = [r for r in found if r.scope != "project"]
     if not found:
         note(

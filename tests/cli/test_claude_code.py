@@ -288,3 +288,14 @@ def test_a_projects_mcp_json_is_read_only_up_to_a_config_files_size(
     assert cc.find_registrations(project) == []
     (project / ".mcp.json").write_text(json.dumps({"mcpServers": servers}), encoding="utf-8")
     assert [r.scope for r in cc.find_registrations(project)] == ["project"]
+
+
+def test_a_projects_mcp_json_cannot_flood_doctor(project: Path, tmp_path: Path) -> None:
+    # Under 1 MiB a .mcp.json holds some 20,000 servers that run `letswork channel`: doctor
+    # wrote a note for each. It names the first few and counts the rest.
+    servers = {f"s{i}": _CHANNEL_SERVER for i in range(5000)}
+    (project / ".mcp.json").write_text(json.dumps({"mcpServers": servers}), encoding="utf-8")
+    env, _log = claude_env(tmp_path, channels=True)
+    out = _doctor(project, env)
+    assert len(out.stdout.splitlines()) < 40, out.stdout[:3000]
+    assert "has 4997 more servers that run letswork" in out.stdout
