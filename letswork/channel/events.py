@@ -6,10 +6,13 @@ tool results (:meth:`Inbox.digest`), and the ``get_notifications`` tool (:meth:`
 
 Every string another peer or the hub supplied (display names, paths, reasons, message bodies,
 task titles and notes, variable values, unknown events' fields) passes through
-:func:`letswork.shared.sanitize.clean_line` before it enters a note, so no peer can open or
-close a tag such as ``<channel>`` in the model's context, paint the host's terminal, or hide
-text in invisible characters (they are removed, and marked). Meta values additionally have
-their quotes escaped, since a client may render them as attributes.
+:func:`letswork.shared.sanitize.clean_line` before it enters a note, so no peer can paint the
+host's terminal or hide text in invisible characters (they are removed, and marked). A note
+is kept as that text: the digest and ``get_notifications`` (tool results) show it exactly.
+Where it becomes a ``notifications/claude/channel`` message (:func:`note_params`), its content
+and meta values are escaped for the ``<channel>`` tag Claude Code wraps them in
+(:func:`letswork.shared.sanitize.for_channel_tag`), so no peer can close that tag or an
+attribute.
 
 Events this peer caused itself (its own proposal, its own lock) are dropped: the tool result
 already told the assistant. The exception is a decision on its own change, which is exactly
@@ -48,7 +51,7 @@ from letswork.shared.protocol.session import (
 from letswork.shared.protocol.tasks import TaskInfo, TaskUpdatedData
 from letswork.shared.protocol.variables import VarChangedData
 from letswork.shared.protocol.wire import Event, parse_event_data
-from letswork.shared.sanitize import clean_line
+from letswork.shared.sanitize import clean_line, for_channel_tag
 
 __all__ = [
     "META_KEY",
@@ -70,8 +73,9 @@ _QUIET = frozenset({"message_receipt"})
 
 
 def meta_value(text: str) -> str:
-    """A peer string made safe for a meta value: one clean line, quotes escaped."""
-    return clean_line(text, 200).replace('"', "&quot;").replace("'", "&#39;")
+    """A peer string for a meta value: one clean line (escaped where it is sent,
+    :func:`note_params`)."""
+    return clean_line(text, 200)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -442,5 +446,9 @@ class Inbox:
 
 
 def note_params(note: Note) -> dict[str, Any]:
-    """The ``params`` of a ``notifications/claude/channel`` notification."""
-    return {"content": note.content, "meta": dict(note.meta)}
+    """The ``params`` of a ``notifications/claude/channel`` notification: the content and
+    every meta value escaped for the ``<channel>`` tag they are shown in."""
+    return {
+        "content": for_channel_tag(note.content),
+        "meta": {k: for_channel_tag(v, attribute=True) for k, v in note.meta.items()},
+    }

@@ -46,9 +46,21 @@ async def host_call(
     extra: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Connect to ``project``'s (resolved path) running hub as the host, run one op (then the
-    ops of ``more`` on the same connection, their results appended to ``extra``). Each result
-    has every field of the op's result model (a hub leaves out the optional ones that hold
-    their default), so the texts and ``--json`` keep one shape.
+    ops of ``more`` on the same connection, their results appended to ``extra``); see
+    :func:`host_calls`."""
+    results = await host_calls(project, [(op, args or {}), *more])
+    if extra is not None:
+        extra.extend(results[1:])
+    return results[0]
+
+
+async def host_calls(
+    project: Path, calls: list[tuple[str, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Connect to ``project``'s (resolved path) running hub as the host, run the ops in turn
+    on one connection, return their results. Each result has every field of the op's result
+    model (a hub leaves out the optional ones that hold their default), so the texts and
+    ``--json`` keep one shape.
 
     Raises:
         UsageError: no hub is running for the folder.
@@ -58,7 +70,6 @@ async def host_call(
     from letswork.local import statedir
     from letswork.local.hubinfo import hub_info
 
-    extra = [] if extra is None else extra
     root = project
     info = hub_info(root)
     if info is None:
@@ -73,12 +84,7 @@ async def host_call(
             f"the hub for {root} (pid {info.get('pid')}) is not answering: {exc.message}"
         ) from None
     try:
-        result = (await conn.call(op, args or {})).model_dump(mode="json")
-        for more_op, more_args in more:
-            found = (await conn.call(more_op, more_args)).model_dump(mode="json")
-            if extra is not None:
-                extra.append(found)
-        return result
+        return [(await conn.call(op, args)).model_dump(mode="json") for op, args in calls]
     finally:
         await conn.close()
 
@@ -124,8 +130,118 @@ def parse_duration(text: str) -> float:
     return float(seconds)
 
 
+def _decide(project: Path, op: str, args: dict[str, Any], verb: str) -> dict[str, Any]:
+    """Run ``op`` (approve or reject) on a pending change and return it. A change decided
+    already is left alone, both ways alike: the command says what it was and exits 1."""
+    root = project.resolve()
+
+    async def body() -> tuple[dict[str, Any], bool]:
+        before = (await host_call(root, "get_change", {"id": args["id"]}))["change"]
+        if before["status"] not in ("pending", "conflict"):
+            return before, True
+        return (await host_call(root, op, args))["change"], False
+
+    change, decided = run(body)
+    if decided:
+        printer.echo(_change_line(change))
+        printer.echo(
+            f"letswork: nothing to {verb}: change {one_line(str(change['id']), 64)} was "
+            f"already {change['status']}",
+            err=True,
+        )
+        raise SystemExit(1)
+    return change
+
+
+def _peer_lines(status: dict[str, Any]) -> list[str]:
+    """One line per person: this command's own connection left out, the host's connections
+    (dashboard, assistant, other commands) on one line."""
+    me = status["you"]["peer_id"]
+    others = [p for p in status["peers"] if p["peer_id"] != me]
+    hosts = [p for p in others if p["role"] == "host"]
+    lines = []
+    if hosts or status["you"]["role"] == "host":
+        n = len(hosts)
+        more = f" ({n} connections: dashboard, assistant)" if n > 1 else ""
+        lines.append(f"  {'host':<16} {'host':<7} online{more}")
+    for p in others:
+        if p["role"] == "host":
+            continue
+        flag = " (trusted)" if p["trusted"] else ""
+        lines.append(f"  {one_line(p['name'], 32):<16} {p['role']:<7} {p['state']}{flag}")
+    if status["you"]["role"] != "host":
+        you = status["you"]
+        lines.append(f"  {one_line(you['name'], 32):<16} {you['role']:<7} online (you)")
+    return lines
+
+
+def _only_session(project: Path) -> str:
+    """The stored session a guest means when no hub runs in ``project``.
+
+    Raises:
+        UsageError: no session is stored, or several are (name one with ``--session``).
+    """
+    from letswork.channel import sessions
+
+    stored = sessions.list_sessions()
+    if not stored:
+        raise_usage = (
+            f"no hub is running for {project} and no session is stored; start a hub with "
+            "`letswork start`, or join one with `letswork join CODE`"
+        )
+        raise SystemExit(fail(UsageError(raise_usage)))
+    if len(stored) > 1:
+        names = ", ".join(stored)
+        raise SystemExit(
+            fail(
+                UsageError(
+                    f"no hub is running for {project}; pick a session: --session "
+                    f"NAME (stored: {names})"
+                )
+            )
+        )
+    return stored[0]
+
+
+async def guest_call(session: str, op: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Connect with the stored guest ``session``'s resume credential and run one op (never
+    with its invite: that would put a new guest in the host's waiting room).
+
+    Raises:
+        UsageError: no such session, or one the host has not admitted yet.
+        TransportError / HandshakeError / OpError: the hub is unreachable, refused the
+            credential, or refused the op (a guest not admitted yet cannot ask much).
+    """
+    from letswork.channel import sessions
+    from letswork.client.connection import HubConnection
+
+    record = sessions.load_session(session)
+    if record.resume_secret is None:
+        raise UsageError(
+            f"session {session!r} has not been admitted yet: run `letswork join` again and wait "
+            "for the host"
+        )
+    conn = HubConnection(
+        record.url, record.resume_secret, name=record.name or "guest", client="letswork-cli"
+    )
+    try:
+        await conn.connect(timeout=10)
+    except TransportError as exc:
+        raise TransportError(
+            f"the hub of session {session!r} ({record.url}) is not answering: {exc.message}"
+        ) from None
+    try:
+        return (await conn.call(op, args or {})).model_dump(mode="json")
+    finally:
+        await conn.close()
+
+
 def _echo_json(data: Any) -> None:
     printer.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+#: The header row of `letswork pending`, aligned with :func:`_change_line`.
+PENDING_HEADER = f"{'ID':<16}  {'STATUS':<8} {'KIND':<6} {'AUTHOR':<16} PATH"
 
 
 def _change_line(change: dict[str, Any]) -> str:
@@ -144,35 +260,51 @@ def register(main: click.Group) -> None:
 
     @main.command()
     @PROJECT_OPTION
+    @click.option(
+        "--session",
+        "session_name",
+        metavar="NAME",
+        help="As a guest: the stored session to ask (default: the folder's hub if one runs, "
+        "else your only stored session).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    def status(project: Path, as_json: bool) -> None:
+    def status(project: Path, session_name: str | None, as_json: bool) -> None:
         """Show who is connected, the known guests who are offline, the locks and the number
         of pending changes."""
+        from letswork.local.hubinfo import hub_info
+
         root = project.resolve()
-        extra: list[dict[str, Any]] = []
+        offline: list[dict[str, Any]] = []
+        if session_name is None and hub_info(root) is not None:
+            extra: list[dict[str, Any]] = []
 
-        async def body() -> dict[str, Any]:
-            try:
-                return await host_call(
-                    root, "status", more=(("list_peers", {"offline": True}),), extra=extra
-                )
-            except OpError as exc:  # a hub older than offline people: status without them
-                if exc.data.get("reason") != "extra_field":
-                    raise
-                extra.clear()
-                return await host_call(root, "status")
+            async def body() -> dict[str, Any]:
+                try:
+                    return await host_call(
+                        root, "status", more=(("list_peers", {"offline": True}),), extra=extra
+                    )
+                except OpError as exc:  # a hub older than offline people: status without them
+                    if exc.data.get("reason") != "extra_field":
+                        raise
+                    extra.clear()
+                    return await host_call(root, "status")
 
-        result = run(body)
-        offline = [p for p in (extra[0]["peers"] if extra else []) if p["state"] == "offline"]
+            result, where = run(body), None
+            offline = [p for p in (extra[0]["peers"] if extra else []) if p["state"] == "offline"]
+        else:
+            session = session_name or _only_session(root)
+            result, where = run(lambda: guest_call(session, "status")), session
         if as_json:
             _echo_json({**result, "offline": offline})
             return
         printer.echo(f"project: {one_line(result['project'])}")
+        if where is not None:
+            you = result["you"]
+            printer.echo(f"you: {one_line(you['name'], 32)} ({you['role']}, session {where!r})")
         printer.echo(f"pending changes: {result['pending']}")
         printer.echo("peers:")
-        for p in result["peers"]:
-            flag = " (trusted)" if p["trusted"] and p["role"] != "host" else ""
-            printer.echo(f"  {one_line(p['name'], 32):<16} {p['role']:<7} {p['state']}{flag}")
+        for line in _peer_lines(result):
+            printer.echo(line)
         if offline:
             printer.echo("offline:")
             for p in offline:
@@ -195,6 +327,8 @@ def register(main: click.Group) -> None:
             return
         if not result["changes"]:
             printer.echo("no pending changes")
+            return
+        printer.echo(PENDING_HEADER)
         for change in result["changes"]:
             printer.echo(_change_line(change))
 
@@ -218,7 +352,7 @@ def register(main: click.Group) -> None:
     @click.argument("change_id")
     def approve(project: Path, change_id: str) -> None:
         """Approve change CHANGE_ID: the hub writes it to disk (or reports a conflict)."""
-        change = _call(project, "approve_change", {"id": change_id})["change"]
+        change = _decide(project, "approve_change", {"id": change_id}, "approve")
         printer.echo(_change_line(change))
         if change["status"] == "conflict":
             printer.echo(
@@ -234,7 +368,8 @@ def register(main: click.Group) -> None:
     @click.option("--reason", default=None, help="Told to the guest.")
     def reject(project: Path, change_id: str, reason: str | None) -> None:
         """Reject change CHANGE_ID; the disk is left as it is."""
-        change = _call(project, "reject_change", {"id": change_id, "reason": reason})["change"]
+        args = {"id": change_id, "reason": reason}
+        change = _decide(project, "reject_change", args, "reject")
         printer.echo(_change_line(change))
 
     @main.command()

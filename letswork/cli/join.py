@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING
 import click
 
 from letswork.cli._common import fail, run
+from letswork.shared import invite
 from letswork.shared.errors import HandshakeError, LetsworkError, TransportError, UsageError
+from letswork.ui import claude as claude_ui
 from letswork.ui import printer
 
 if TYPE_CHECKING:
@@ -39,7 +41,11 @@ if TYPE_CHECKING:
 
 CHANNEL_PUSH_HINT = (
     "To let Claude Code receive live events from the session, start it with:\n"
-    "  claude --dangerously-load-development-channels server:letswork"
+    f"  claude {claude_ui.CHANNELS_FLAG} {claude_ui.CHANNELS_ARG}"
+)
+NO_PUSH_NOTE = (
+    f"This Claude Code does not know {claude_ui.CHANNELS_FLAG}, so events cannot be pushed: "
+    "they reach it at the end of tool results and through the get_notifications tool."
 )
 
 
@@ -53,6 +59,20 @@ def default_display_name() -> str:
     if not name or re.sub(r"[\s._-]", "", name).casefold() == "host":
         return "guest"
     return name
+
+
+def read_code(raw: str) -> invite.Invite:
+    """Parse an invite code as pasted: the rows of a join line cut to a terminal's width
+    (:func:`letswork.ui.sharing.join_lines`) come with newlines, blanks and maybe the quotes
+    and the ``letswork join`` in front; a code never holds any of these, so they are dropped.
+
+    Raises:
+        InviteCodeError: what is left is not a valid code (the message says why).
+    """
+    words = raw.split()
+    if [w.lower() for w in words[:2]] == ["letswork", "join"]:
+        words = words[2:]
+    return invite.parse("".join(words).strip("\"'"))
 
 
 def channel_command(session: str) -> list[str]:
@@ -73,15 +93,25 @@ def mcp_json(session: str) -> str:
 
 
 def register_with_claude(claude: str, session: str) -> None:
-    """Replace any stale ``letswork`` entry, then add ours (scope: local)."""
+    """Replace any stale ``letswork`` entry, then add ours (scope: local, the same name as the
+    host's and the README's, :data:`letswork.ui.claude.SERVER_NAME`)."""
     subprocess.run(
-        [claude, "mcp", "remove", "-s", "local", "letswork"],
+        [claude, "mcp", "remove", "-s", "local", claude_ui.SERVER_NAME],
         capture_output=True,
         check=False,
         timeout=60,
     )
     added = subprocess.run(
-        [claude, "mcp", "add", "-s", "local", "letswork", "--", *channel_command(session)],
+        [
+            claude,
+            "mcp",
+            "add",
+            "-s",
+            "local",
+            claude_ui.SERVER_NAME,
+            "--",
+            *channel_command(session),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -233,7 +263,6 @@ def register(main: click.Group) -> None:
         your shell history). A mistyped code is reported before any connection is made.
         """
         from letswork.channel import sessions
-        from letswork.shared import invite
 
         raw = code or os.environ.get("LETSWORK_INVITE") or ""
         if not raw:
@@ -241,7 +270,7 @@ def register(main: click.Group) -> None:
                 sys.exit(fail(UsageError("no invite code: pass it, or set LETSWORK_INVITE")))
             raw = click.prompt("Invite code", err=True)
         try:
-            inv = invite.parse(raw)
+            inv = read_code(raw)
         except LetsworkError as exc:
             sys.exit(fail(exc))
         name = display_name or default_display_name()
@@ -291,6 +320,12 @@ def register(main: click.Group) -> None:
         except LetsworkError as exc:
             sys.exit(fail(exc))
         printer.echo("registered the letswork channel with Claude Code (scope: local)", err=True)
-        printer.echo(CHANNEL_PUSH_HINT, err=True)
+        channels = claude_ui.supports_channels(claude)
+        argv = claude_ui.launch_argv(claude, channels)
+        if not channels:
+            printer.echo(NO_PUSH_NOTE, err=True)
+        elif no_launch:
+            printer.echo(CHANNEL_PUSH_HINT, err=True)
         if not no_launch:
-            os.execvp(claude, [claude])  # noqa: S606 - hand the terminal to Claude Code
+            printer.echo(f"starting: {' '.join(['claude', *argv[1:]])}", err=True)
+            os.execvp(claude, argv)  # noqa: S606 - hand the terminal to Claude Code

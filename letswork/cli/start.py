@@ -25,22 +25,9 @@ from letswork.shared.limits import (
     Limits,
 )
 from letswork.ui import printer
+from letswork.ui.sharing import local_mode_help
 
 log = logging.getLogger("letswork")
-
-LOCAL_MODE_BANNER = """\
-letswork is running in LOCAL MODE: cloudflared is not installed, so the hub is only reachable
-from this machine ({url}).
-
-To share over the internet, install cloudflared and run `letswork start` again:
-  macOS:          brew install cloudflared
-  Debian/Ubuntu:  see https://pkg.cloudflare.com/ (package "cloudflared")
-  Windows (WSL):  install the Linux package inside WSL, as for Debian/Ubuntu
-
-To share over a LAN:  letswork start --bind 0.0.0.0 --tunnel none
-To share over SSH:    the guest runs  ssh -N -L {port}:127.0.0.1:{port} you@this-host
-                      and joins with the code printed below.
-"""
 
 
 @click.command()
@@ -117,6 +104,12 @@ To share over SSH:    the guest runs  ssh -N -L {port}:127.0.0.1:{port} you@this
     is_flag=True,
     help="No dashboard: plain log lines on stderr, the join line on stdout.",
 )
+@click.option(
+    "--register-claude",
+    is_flag=True,
+    help="Register this folder's host channel with Claude Code (MCP server 'letswork', local "
+    "scope); without it, start prints the command instead.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def start(
     path: Path,
@@ -132,6 +125,7 @@ def start(
     rate_limit: float,
     new: bool,
     no_ui: bool,
+    register_claude: bool,
     verbose: bool,
 ) -> None:
     """Share the folder PATH (default: the current folder) and print an invite.
@@ -196,23 +190,24 @@ def start(
                 await supervisor.start()
             elif not ui:
                 if tunnel == "auto" and public_url is None:
-                    banner = LOCAL_MODE_BANNER.format(url=hub.local_url, port=hub.port)
-                    printer.echo(banner, err=True)
+                    printer.echo(local_mode_help(hub.local_url, hub.port) + "\n", err=True)
                 _announce(hub.current_invite())
+            claude_note = await asyncio.to_thread(_claude_note, project, register_claude)
             if not ui:
+                if claude_note:
+                    printer.echo(claude_note, err=True)
                 await hub.stop_requested.wait()
             else:
-                from letswork.ui.claude import register_host_assistant
                 from letswork.ui.dashboard import run_dashboard
 
                 notes = []
                 if tunnel == "auto" and not use_tunnel and public_url is None:
                     notes.append(
-                        "local mode: cloudflared is not installed (see letswork start --help)"
+                        "local mode: cloudflared is not installed, so only this machine can "
+                        "join; press h for how to install it or share over a LAN or SSH"
                     )
-                registered = await asyncio.to_thread(register_host_assistant, project)
-                if registered:
-                    notes.append(registered)
+                if claude_note:
+                    notes.append(claude_note)
                 await run_dashboard(hub, notes=notes)
         finally:
             if supervisor is not None:
@@ -237,20 +232,38 @@ or --public-url URL behind your own proxy.
 """
 
 
+def _claude_note(project: Path, register: bool) -> str | None:
+    """Register the host's channel with Claude Code when asked, else say how (once per folder:
+    nothing when it is registered already). None when there is nothing to say."""
+    from letswork.ui.claude import (
+        find_registrations,
+        host_registration_hint,
+        register_host_assistant,
+    )
+
+    if register:
+        return register_host_assistant(project)
+    # A server in the folder's .mcp.json came with the project: not the host's registration.
+    own = [r for r in find_registrations(project) if r.scope != "project"]
+    if shutil.which("claude") is None or own:
+        return None
+    return (
+        "To work on this folder with Claude Code as the host, register its channel once: "
+        f"{host_registration_hint(project)} (or start with --register-claude)"
+    )
+
+
 def _log_event(name: str, data: Mapping[str, Any]) -> None:
     """--no-ui: every hub event as one plain log line, peer text neutralised."""
     log.info("event %s %s", name, printer.one_line(json.dumps(data, ensure_ascii=False), 400))
 
 
 def _announce(code: str) -> None:
-    """Print the invite: the exact join line on stdout (scripts read it), a box on stderr."""
+    """Print the invite: the exact join line on stdout (scripts read it), its heading on
+    stderr. No border on the line's row: a terminal wraps it, and a copy of it still parses."""
     line = f"letswork join {code}"
     if sys.stderr.isatty():
-        width = max(len(line), 44) + 4
-        printer.echo("┌" + "─" * width + "┐", err=True)
-        printer.echo("│  " + "Invite (send it to one person):".ljust(width - 2) + "│", err=True)
-        printer.echo("│  " + line.ljust(width - 2) + "│", err=True)
-        printer.echo("└" + "─" * width + "┘", err=True)
+        printer.echo("Invite (send this line to one person):", err=True)
     printer.echo(line)
     sys.stdout.flush()
 

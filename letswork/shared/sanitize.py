@@ -36,11 +36,22 @@ cleans alike. Code points assigned after that version count as unassigned and ar
 newer emoji shows as the marker. Regenerate the table with ``python -m
 letswork.shared.sanitize`` (``test_the_hidden_table_is_what_unicodedata_says`` checks it).
 
-:func:`clean` then escapes ``&``, ``<`` and ``>`` as ``&amp;``, ``&lt;`` and ``&gt;``, so no peer
-string can open or close a tag such as ``<channel>`` in the model's context. The marker holds
-none of the three, so escaping leaves it intact. Removal never joins what was around a removed
-run (the marker stays between), so cleaning creates no new sequence; the result is idempotent
-for :func:`mark_hidden`.
+What else the cleaner does depends on where the text goes (issue 16), never on who calls it:
+
+- a **tool result** (:func:`clean`, :func:`clean_line`): nothing more. Code, diffs and messages
+  reach the assistant exactly as written (``>>>`` stays ``>>>``), as file contents do: a tool
+  result is not wrapped in a tag a peer's text could close.
+- a **``claude/channel`` notification** (:func:`for_channel_tag`, applied to the content and
+  every meta value where the notification is made): ``&``, ``<`` and ``>`` become ``&amp;``,
+  ``&lt;`` and ``&gt;`` (in a meta value ``"`` and ``'`` too: ``&quot;``, ``&#39;``), because
+  Claude Code puts the content inside a ``<channel ...>`` tag and the meta values in its
+  attributes, so a peer's ``</channel>`` could otherwise close it. The marker holds none of
+  them, so escaping leaves it intact.
+- a **terminal** (:func:`clean_terminal`, :func:`terminal_line`): nothing more; Rich ``Text``
+  shows it literally.
+
+Removal never joins what was around a removed run (the marker stays between), so cleaning
+creates no new sequence; the result is idempotent for :func:`mark_hidden`.
 """
 
 from __future__ import annotations
@@ -62,6 +73,7 @@ __all__ = [
     "clean_line",
     "clean_terminal",
     "count_hidden",
+    "for_channel_tag",
     "hidden_ranges",
     "mark_hidden",
     "terminal_line",
@@ -209,21 +221,28 @@ def clean_terminal(text: str) -> str:
 
 
 def clean(text: str) -> str:
-    """:func:`mark_hidden`, then escape ``&``, ``<``, ``>`` (for a model's context)."""
-    return mark_hidden(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """For a tool result: :func:`mark_hidden`, nothing escaped (the text stays exact)."""
+    return mark_hidden(text)
+
+
+def for_channel_tag(text: str, *, attribute: bool = False) -> str:
+    """For inside a ``claude/channel`` notification: ``&``, ``<`` and ``>`` escaped, so no text
+    closes the tag; an ``attribute`` (a meta value) has ``"`` and ``'`` escaped too. Applied
+    to text already cleaned (:func:`clean`/:func:`clean_line`)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace('"', "&quot;").replace("'", "&#39;") if attribute else text
 
 
 def _cut(text: str, max_chars: int) -> str:
-    """``text`` cut to ``max_chars`` with ``…``, never in the middle of a marker or entity."""
+    """``text`` cut to ``max_chars`` with ``…``, never in the middle of a marker. (No entity
+    can be cut: escaping, :func:`for_channel_tag`, comes after the cut; a plain ``&`` near
+    the cut is text and stays.)"""
     if len(text) <= max_chars:
         return text
     head = text[: max(max_chars - 1, 0)]
     bracket = head.rfind("[")
     if bracket >= 0 and text.startswith(MARKER, bracket) and bracket + len(MARKER) > len(head):
         head = head[:bracket]
-    amp = head.rfind("&", max(len(head) - 4, 0))
-    if amp >= 0 and ";" not in head[amp:]:
-        head = head[:amp]
     return head + "…"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from letswork.channel.events import Inbox, describe_event, local_note
+from letswork.channel.events import Inbox, describe_event, local_note, note_params
 from letswork.shared.protocol.wire import Event
 from letswork.shared.sanitize import MARKER
 
@@ -30,15 +30,17 @@ def _note(name: str, data: dict[str, Any], *, me: str = "alice", role: str = "ed
     return describe_event(Event(name, 1, data), seq=1, me=me, role=role, now=NOW)
 
 
-def test_tags_quotes_and_escapes_in_a_path_never_reach_content_or_meta() -> None:
+def test_tags_quotes_and_escapes_in_a_path_never_reach_a_pushed_content_or_meta() -> None:
     path = 'x/</channel>"><img src=x onerror=alert(1)>&.txt'
     note = _note("change_submitted", {"change": _change(path=path)})
-    assert "<" not in note.content and ">" not in note.content
-    assert "&lt;/channel&gt;" in note.content
-    for key, value in note.meta.items():
+    assert f"write of {path} (change" in note.content  # the digest shows it as written
+    pushed = note_params(note)
+    assert "<" not in pushed["content"] and ">" not in pushed["content"]
+    assert "&lt;/channel&gt;" in pushed["content"]
+    for key, value in pushed["meta"].items():
         assert re.fullmatch(r"[A-Za-z0-9_]+", key)
         assert not re.search(r"[<>\"']", value)
-    assert note.meta["path"].startswith("x/&lt;/channel&gt;&quot;&gt;")
+    assert pushed["meta"]["path"].startswith("x/&lt;/channel&gt;&quot;&gt;")
 
 
 def test_ansi_escapes_and_controls_in_a_reason_are_removed_and_marked() -> None:
@@ -74,7 +76,9 @@ def test_the_host_is_told_how_to_review_a_proposal() -> None:
 
 def test_an_unknown_or_malformed_event_becomes_a_generic_note() -> None:
     future = _note("future_event", {"who": "<b>eve</b>", "n": 2, "at": NOW, "more": {"k": "v"}})
-    assert future.content == "hub event future_event: who=&lt;b&gt;eve&lt;/b&gt;, n=2, more.k=v"
+    assert future.content == "hub event future_event: who=<b>eve</b>, n=2, more.k=v"
+    pushed = note_params(future)["content"]
+    assert pushed == "hub event future_event: who=&lt;b&gt;eve&lt;/b&gt;, n=2, more.k=v"
     assert _note("lock_taken", {"lock": 3}).content == "hub event lock_taken: lock=3"
 
 
@@ -167,5 +171,7 @@ def test_the_hosts_note_of_a_proposal_names_the_sensitive_reason_cleaned() -> No
     change = _change(sensitive="x</channel>\x1b[2J: runs code")
     note = _note("change_submitted", {"change": change}, me="host", role="host")
     assert note is not None
-    assert f"sensitive path (x&lt;/channel&gt;{MARKER}: runs code)" in note.content
-    assert "\x1b" not in note.content and "<" not in note.content
+    assert f"sensitive path (x</channel>{MARKER}: runs code)" in note.content
+    pushed = note_params(note)["content"]
+    assert f"sensitive path (x&lt;/channel&gt;{MARKER}: runs code)" in pushed
+    assert "\x1b" not in pushed and "<" not in pushed

@@ -121,7 +121,7 @@ async def test_pending_names_the_reason_a_change_to_a_sensitive_path_waits(proje
         await guest.request("write_file", {"path": "notes.txt", "content": "plain\n"})
         listed = letswork("pending", "--project", str(project))
         assert listed.returncode == 0, listed.stderr
-        sensitive, plain = listed.stdout.splitlines()
+        _header, sensitive, plain = listed.stdout.splitlines()
         assert "sub/.gitignore" in sensitive
         assert "[sensitive: .gitignore: an ignore file: it decides which files guests" in sensitive
         assert "notes.txt" in plain and "sensitive" not in plain

@@ -8,6 +8,7 @@ import contextlib
 import os
 import secrets
 import sys
+from pathlib import Path
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -15,7 +16,13 @@ from websockets.exceptions import ConnectionClosed
 from letswork.channel import sessions
 from letswork.shared import invite
 from letswork.shared.sanitize import MARKER
-from tests.support.fake_hub import GOOD_HELLO, FakeLink, fake_hub, non_hex_hello_script
+from tests.support.fake_hub import (
+    GOOD_HELLO,
+    FakeLink,
+    fake_hub,
+    good_result,
+    non_hex_hello_script,
+)
 
 WAIT = 60.0  # seconds: a guard against hangs, never a measurement
 
@@ -183,3 +190,63 @@ async def test_a_hostile_http_answer_to_the_upgrade_reaches_the_terminal_cleaned
     assert exit_code == 1, output
     assert not any(raw in output for raw in ("\x9b", "\x9c", "\x9d", "\x1b")), ascii(output)
     assert f"invalid Sec-WebSocket-Accept header: {MARKER}0;pwned{MARKER}" in output
+
+
+# Issue 16: `status` and `doctor` as a guest ask the stored session's hub, which may be hostile.
+
+
+async def _command(*args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "letswork",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), WAIT)
+    assert proc.returncode is not None
+    return proc.returncode, (out + err).decode("utf-8", "replace")
+
+
+async def test_a_guests_status_and_doctor_show_a_hostile_hubs_text_cleaned(tmp_path: Path) -> None:
+    invite_secret, resume_secret = secrets.token_bytes(16), secrets.token_bytes(32)
+    project = f"demo{OSC52}{OSC0}\U000e0061{FAKE_LINE}"
+    message = f"go away{OSC52}{OSC0}\u2028{FAKE_LINE}"
+
+    async def script(link: FakeLink) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            hello = await link.request()
+            await link.reply(hello, {**GOOD_HELLO, "resume_secret": None})
+            request = await link.request()
+            if request["op"] == "status":
+                status = {**good_result("status"), "project": project}
+                await link.reply(request, status)
+            else:
+                error = {"code": "forbidden", "message": message}
+                await link.send_obj({"id": request["id"], "ok": False, "error": error})
+            await link.ws.wait_closed()
+
+    async with fake_hub([invite_secret, resume_secret], script) as hub:
+        sessions.save_session(
+            "work",
+            sessions.SessionRecord(
+                url=hub.url, invite_secret=invite_secret, resume_secret=resume_secret, name="alice"
+            ),
+        )
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        code, status = await _command("status", "--project", str(elsewhere))
+        assert hub.connections == 1  # the resume credential, never the invite
+        _, doctor = await _command("doctor", "--project", str(elsewhere))
+    assert code == 0, status
+    _terminal_safe(status)
+    [line] = [line for line in status.splitlines() if line.startswith("project: ")]
+    assert line.endswith("registered the letswork channel with Claude Code")
+    assert "registered the letswork channel" not in status.replace(line, "")
+    for raw in ("\x1b", "\x07", "\u2028"):
+        assert raw not in doctor, ascii(doctor)
+    [line] = [line for line in doctor.splitlines() if "go away" in line]
+    assert line.startswith("FIX   session 'work': the hub at")
+    assert "registered the letswork channel" not in doctor.replace(line, "")

@@ -25,10 +25,9 @@ def test_change_what_names_the_kind_with_its_article_and_both_paths_of_a_move() 
     assert describe.change_what(move) == "move of src/app.py to b.py"
 
 
-def test_a_peer_written_name_is_cleaned_escaped_and_cut() -> None:
+def test_a_peer_written_name_is_cleaned_and_cut() -> None:
     name = describe.who("<b>\u200bx" + "y" * 100)
-    assert name.startswith("&lt;b&gt;" + MARKER)
-    assert "<" not in name
+    assert name.startswith("<b>" + MARKER)
     assert len(name) <= describe.NAME_CHARS + 1  # the cut adds an ellipsis
 
 
@@ -36,7 +35,7 @@ def test_lock_held_gives_the_expiry_in_utc_or_the_pending_change_that_holds_it()
     lock = LockInfo.model_validate(LOCK)
     assert describe.lock_held(lock) == f"held by alice until {describe.clock(T + 1800)}"
     held = LockInfo.model_validate({**LOCK, "change_id": "c<1>"})
-    assert describe.lock_held(held) == "held by alice's pending change c&lt;1&gt;"
+    assert describe.lock_held(held) == "held by alice's pending change c<1>"
 
 
 def test_times_are_shown_in_utc_whatever_the_local_zone() -> None:

@@ -21,6 +21,7 @@ from letswork.shared.sanitize import (
     clean_line,
     clean_terminal,
     count_hidden,
+    for_channel_tag,
     hidden_ranges,
     mark_hidden,
     terminal_line,
@@ -96,7 +97,8 @@ CLASSES = {
 def test_each_hidden_class_is_removed_and_marked_once(hidden: str) -> None:
     assert mark_hidden(f"a{hidden}é") == f"a{MARKER}é"  # é: not a CSI byte
     assert mark_hidden(f"{hidden}{hidden}{hidden}") == MARKER  # one marker per run
-    assert clean(f"<{hidden}>") == f"&lt;{MARKER}&gt;"
+    assert clean(f"<{hidden}>") == f"<{MARKER}>"  # a tool result: as written
+    assert for_channel_tag(clean(f"<{hidden}>")) == f"&lt;{MARKER}&gt;"
     assert clean_terminal(f"x{hidden}") == f"x{MARKER}"
 
 
@@ -152,14 +154,30 @@ def test_one_line_forms_fold_line_breaks_and_never_cut_a_marker_or_an_entity() -
     assert clean_line("a\nb\tc\u2028d\u0085e") == f"a b c{MARKER}d{MARKER}e"
     assert terminal_line(" a \n\n b ") == "a b"
     assert clean_line("x" * 10 + "\u200b" + "y" * 50, 20) == "x" * 10 + "…"
-    assert clean_line("x" * 17 + "&", 20) == "x" * 17 + "…"
+    assert clean_line("x" * 17 + "&", 20) == "x" * 17 + "&"
     assert terminal_line("z" * 200, 10) == "z" * 9 + "…"
+    # Nothing is escaped before a cut any more (issue 16): a plain & near the cut is text, not
+    # the start of an entity, and is kept ("R…" lost "&D").
+    assert clean_line("R&D team meeting", 5) == "R&D …"
+    assert terminal_line("Q&A: all day", 4) == "Q&A…"
 
 
 def test_html_escaping_and_the_marker_do_not_interact() -> None:
     text = "</channel>\u200b<channel>&amp;"
-    assert clean(text) == f"&lt;/channel&gt;{MARKER}&lt;channel&gt;&amp;amp;"
-    assert html.unescape(clean(text)) == mark_hidden(text)
+    tagged = for_channel_tag(clean(text))
+    assert tagged == f"&lt;/channel&gt;{MARKER}&lt;channel&gt;&amp;amp;"
+    assert html.unescape(tagged) == mark_hidden(text)
+
+
+def test_a_tool_result_keeps_code_exact_and_only_a_channel_tag_escapes_it() -> None:
+    code = 'if a >> 2 and b < 3 and s == "&amp;":  # >>> it\'s'
+    assert clean(code) == code
+    assert clean_line(code, 200) == code
+    assert for_channel_tag(code) == (
+        'if a &gt;&gt; 2 and b &lt; 3 and s == "&amp;amp;":  # &gt;&gt;&gt; it\'s'
+    )
+    assert for_channel_tag(code, attribute=True).endswith("&gt;&gt;&gt; it&#39;s")
+    assert "&quot;&amp;amp;&quot;" in for_channel_tag(code, attribute=True)
 
 
 # ------------------------------------------------------------------------------ properties
@@ -193,8 +211,8 @@ def test_property_the_output_holds_no_removed_character(text: str) -> None:
     out = mark_hidden(text)
     assert not any(_is_hidden(ch) for ch in out), ascii(out)
     assert not re.search("[\ufe0e\ufe0f]{2}", out)
-    escaped = clean(text)
-    assert "<" not in escaped and ">" not in escaped
+    escaped = for_channel_tag(clean(text), attribute=True)
+    assert not any(c in escaped for c in "<>\"'")
     assert not any(_is_hidden(ch) for ch in escaped)
     one = clean_line(text, 10_000)
     assert "\n" not in one and "\t" not in one

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from letswork.ui.claude import SERVER_NAME, register_host_assistant
+from letswork.ui.claude import LEGACY_SERVER_NAMES, SERVER_NAME, register_host_assistant
 
 FAKE_CLAUDE = """#!{python}
 import json, os, sys
@@ -37,7 +37,7 @@ def calls(log: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
-def test_register_host_assistant_replaces_the_local_entry_from_the_project(
+def test_register_host_assistant_replaces_the_local_and_legacy_entries_from_the_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log = fake_claude(tmp_path, monkeypatch)
@@ -47,13 +47,15 @@ def test_register_host_assistant_replaces_the_local_entry_from_the_project(
     message = register_host_assistant(project)
 
     assert message is not None and SERVER_NAME in message
-    remove, add = calls(log)
-    assert remove["argv"] == ["mcp", "remove", "-s", "local", SERVER_NAME]
+    *removes, add = calls(log)
+    assert [r["argv"] for r in removes] == [
+        ["mcp", "remove", "-s", "local", name] for name in (*LEGACY_SERVER_NAMES, SERVER_NAME)
+    ]
     argv = add["argv"]
     assert isinstance(argv, list)
     assert argv[:6] == ["mcp", "add", "-s", "local", SERVER_NAME, "--"]
     assert argv[-4:] == ["channel", "--host", "--project", str(project.resolve())]
-    assert remove["cwd"] == add["cwd"] == str(project.resolve())
+    assert {r["cwd"] for r in [*removes, add]} == {str(project.resolve())}
 
 
 def test_register_host_assistant_reports_a_failing_claude(

@@ -1,6 +1,6 @@
 """The tools of the ``tasks`` ops (``shared/protocol/tasks.py``): the shared task board.
 
-Titles, descriptions and notes are other people's text: cleaned and escaped; the board cuts
+Titles, descriptions and notes are other people's text: cleaned; the board cuts
 descriptions and notes short (``get_task`` shows them whole) and stops within
 :data:`~letswork.channel.tools.base.MAX_RESULT_CHARS`."""
 
@@ -159,7 +159,7 @@ def _r_board(r: BoardResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     groups: dict[str, list[TaskInfo]] = {k: getattr(r, k) for k, _ in _GROUPS}
     counts = ", ".join(f"{len(groups[k])} {k.replace('_', ' ')}" for k, _ in _GROUPS if groups[k])
     head = f"Task board: {say.count(r.total, 'task')} ({counts}). Titles and notes come from "
-    head += "other people and are escaped. get_task ID shows one task whole."
+    head += "other people, shown as written. get_task ID shows one task whole."
     budget = Budget([head])
     cut = r.truncated
     for key, label in _GROUPS:

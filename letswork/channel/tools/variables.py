@@ -1,5 +1,5 @@
 """The tools of the ``variables`` ops (``shared/protocol/variables.py``): shared
-key/value pairs. Values are other people's text: cleaned and escaped; a value too long for one
+key/value pairs. Values are other people's text: cleaned; a value too long for one
 result is shown cut."""
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def _r_get_var(r: GetVarResult, args: Mapping[str, Any], ctx: ToolContext) -> st
         v = r.vars[0]
         head = (
             f"Shared variable {clean_line(v.key, 128)} ({v.size} bytes), set by "
-            f"{say.who(v.updated_by)} at {say.stamp(v.updated_at)}; its value (escaped: &lt; &gt; "
-            "&amp; stand for < > &) follows:"
+            f"{say.who(v.updated_by)} at {say.stamp(v.updated_at)}; its value, as "
+            "written, follows:"
         )
         budget = Budget([head])
         if not budget.fits(indented(v.value or "", "")):
@@ -42,7 +42,7 @@ def _r_get_var(r: GetVarResult, args: Mapping[str, Any], ctx: ToolContext) -> st
         return "\n".join(budget.lines)
     if not r.vars:
         return "There are no shared variables. set_var creates one."
-    head = f"{say.count(len(r.vars), 'shared variable')} (values escaped; get_var KEY shows one "
+    head = f"{say.count(len(r.vars), 'shared variable')} (values as written; get_var KEY shows one "
     head += "whole):"
     budget = Budget([head])
     for v in r.vars:

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, RichLog, Static
 
 from letswork.shared.errors import HandshakeError, LetsworkError
+from letswork.shared.protocol.admin import ListInvitesResult
 from letswork.shared.protocol.changes import ChangeList
 from letswork.shared.protocol.presence import ActivityLogResult
 from letswork.shared.protocol.session import StatusResult
@@ -29,6 +30,11 @@ from letswork.ui.dashboard.feed import MAX_ACTIVITY_LINES, ActivityLine
 from letswork.ui.dashboard.invite import InvitePane
 from letswork.ui.dashboard.locks import LocksPane
 from letswork.ui.dashboard.people import PeoplePane
+from letswork.ui.dashboard.presence import (
+    BRIEF_SUMMARY_SECONDS,
+    BRIEF_VISIT_SECONDS,
+    drop_brief_visits,
+)
 from letswork.ui.dashboard.words import (
     _ERROR_STYLE,
     _OK_STYLE,
@@ -64,6 +70,11 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
     """
 
     TITLE = "letswork"
+    #: A connection leaving within this many seconds of joining writes no feed lines.
+    brief_visit_seconds = BRIEF_VISIT_SECONDS
+    ENABLE_COMMAND_PALETTE = False
+    #: Below this many rows the tables leave out their header row (their titles name them).
+    TABLE_HEADER_MIN_ROWS = 30
     CSS = """
     Screen {
         layout: vertical;
@@ -82,7 +93,8 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
     }
     #invite {
         height: auto;
-        border: round $success;
+        border-top: round $success;
+        border-bottom: round $success;
         padding: 0 1;
     }
     #main {
@@ -95,6 +107,7 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
         height: 1fr;
         min-height: 4;
         border: round $primary;
+        scrollbar-size-horizontal: 0;
     }
     #left > DataTable:focus {
         border: round $accent;
@@ -114,8 +127,11 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
         Binding("a", "approve", "Approve"),
         Binding("r", "reject", "Reject"),
         Binding("y", "admit", "Admit"),
-        Binding("A", "admit_all", "Admit all"),
+        Binding("A", "admit_all", "All"),
         Binding("n", "deny", "Deny"),
+        Binding("i", "new_invite", "Invite"),
+        Binding("c", "copy_invite", "Copy"),
+        Binding("h", "sharing_help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
@@ -152,10 +168,9 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
         locks.add_column("Path", key="path")
         locks.add_column("Holder", key="holder")
         locks.add_column("Expires", key="expires")
-        self.query_one("#invite", Static).border_title = "Invite"
         self.query_one("#diff-pane", VerticalScroll).border_title = "Diff"
         self.query_one("#activity", RichLog).border_title = "Activity"
-        self._render_invite()
+        self._fit_to_size()
         self._render_status()
         self._render_diff(None)
         for note in self._notes:
@@ -166,6 +181,17 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
         if self._stop_event is not None:
             self.run_worker(self._exit_on_stop(self._stop_event), exit_on_error=False)
         self.set_interval(REFRESH_INTERVAL_SECONDS, self._request_refresh)
+        self.set_interval(BRIEF_SUMMARY_SECONDS, self.summarise_brief_visits)
+
+    def on_resize(self) -> None:
+        self._fit_to_size()
+
+    def _fit_to_size(self) -> None:
+        """The join line's rows follow the width; short screens drop the tables' headers so
+        each table keeps rows for its data."""
+        self._render_invite()
+        for table in self.query("#left > DataTable").results(DataTable):
+            table.show_header = self.size.height >= self.TABLE_HEADER_MIN_ROWS
 
     async def on_unmount(self) -> None:
         await self.conn.close()
@@ -225,7 +251,14 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
     def _hub_event(self, message: HubEvent) -> None:
         event = message.event
         line, refresh = describe_event(event)
-        self.add_activity(line)
+        peer_id = str(event.data.get("peer_id", ""))
+        if event.name == "peer_joined" and peer_id:
+            self.visits.joined(peer_id, time.time(), line)  # written once it stays
+            self.set_timer(self.brief_visit_seconds, lambda: self._settle_visit(peer_id))
+        elif event.name != "peer_left" or self.visits.left(
+            peer_id, str(event.data.get("name", ""))
+        ):
+            self.add_activity(line)
         if event.name == "awaiting_admission":
             name = one_line(str(event.data.get("name", "a guest")), 64)
             self.bell()
@@ -236,6 +269,17 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
             self._show_banner("The hub is stopping.")
         if refresh:
             self._request_refresh()
+
+    def _settle_visit(self, peer_id: str) -> None:
+        settled = self.visits.settled(peer_id)
+        if settled is not None:
+            at, line = settled
+            self.add_activity(line, at=at)
+
+    def summarise_brief_visits(self) -> None:
+        """One feed line per person who connected only briefly since the last summary."""
+        for line in self.visits.summary():
+            self.add_activity(line, "dim")
 
     async def _load_history(self, since: float | None, until: float) -> None:
         """Show the activity log's entries from before this connection: the latest ones on
@@ -248,16 +292,19 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
         except LetsworkError as exc:
             self.add_activity(f"could not load the activity log: {exc.message}", _WARN_STYLE)
             return
-        entries = [
+        entries, brief = drop_brief_visits(
             e
             for e in log_result.entries
             if e.at < until and not (e.actor == "host" and e.kind in ("join", "leave"))
-        ]
+        )
         if entries:
             head = "earlier activity:" if since is None else "while the dashboard was away:"
             self.add_activity(head, "dim italic")
         for entry in entries:
             self.add_activity(describe_activity(entry), at=entry.at)
+        if brief:
+            many = f"{brief} brief connections" if brief != 1 else "1 brief connection"
+            self.add_activity(f"({many} left out: joined and left within seconds)", "dim")
         self.history_loads += 1
 
     async def _refresher(self) -> None:
@@ -270,12 +317,14 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
             try:
                 status = await self._call("status", StatusResult)
                 queue = await self._call("pending_changes", ChangeList, {"include_diff": False})
+                invites = await self._call("list_invites", ListInvitesResult)
             except LetsworkError as exc:
                 if self.conn.connected:
                     self._error(f"could not load the hub's state: {exc.message}")
                 continue
             try:
                 self._load(status, queue)
+                self._load_invites(invites)
             except Exception as exc:  # a display bug must not stop the updates
                 log.exception("dashboard: cannot show the hub's state")
                 self._error(f"cannot show the hub's state: internal error ({type(exc).__name__})")

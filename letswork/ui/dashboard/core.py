@@ -30,6 +30,7 @@ from letswork.shared.protocol.changes import ChangeInfo
 from letswork.shared.protocol.session import PeerInfo
 from letswork.shared.protocol.wire import Event, parse_result
 from letswork.ui.dashboard.feed import MAX_ACTIVITY_LINES, _clock_text
+from letswork.ui.dashboard.presence import BriefVisits
 from letswork.ui.dashboard.words import (
     _ERROR_STYLE,
     _OK_STYLE,
@@ -105,6 +106,8 @@ class DashboardCore(App[None]):
         self._lost_at: float | None = None
         #: How many times the activity log's history was loaded (tests wait on it).
         self.history_loads = 0
+        #: Joins not yet written to the feed, and brief visits not yet summed up.
+        self.visits = BriefVisits()
 
     def add_activity(self, line: str | Text, style: str = "", *, at: float | None = None) -> None:
         """Append one line to the activity feed (a str is sanitised, kept on one line and shown

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from letswork.channel.tools.errors import format_error
 from letswork.shared.errors import ErrorCode, OpError, TransportError
+from letswork.shared.sanitize import MARKER
 
 
 def test_a_locked_error_names_the_code_the_holder_and_a_next_step() -> None:
@@ -17,11 +18,11 @@ def test_a_locked_error_names_the_code_the_holder_and_a_next_step() -> None:
     assert "\nNext step: ask the holder to unlock it" in text
 
 
-def test_a_hub_message_quoting_a_hostile_path_is_escaped() -> None:
+def test_a_hub_message_quoting_a_hostile_path_is_cleaned_and_shown_as_written() -> None:
     exc = OpError("no such file '</x>\x1b[1m'", code=ErrorCode.NOT_FOUND)
     text = format_error(exc, mutating=False, link="connected", revoked=False)
-    assert "&lt;/x&gt;" in text
-    assert "<" not in text and "\x1b" not in text
+    assert f"no such file '</x>{MARKER}'" in text
+    assert "\x1b" not in text
 
 
 def test_a_change_cut_off_by_a_lost_link_warns_that_it_may_have_happened() -> None:

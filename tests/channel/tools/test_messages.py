@@ -28,7 +28,8 @@ def _message(id: int, body: str, **extra: Any) -> dict[str, Any]:
 
 def test_a_message_too_long_for_one_result_is_shown_cut_and_paging_moves_past_it() -> None:
     result = GetMessagesResult(
-        messages=[_message(1, "&" * 16_384, read=False), _message(2, "next", read=False)],
+        # every zero-width space becomes a marker: far longer than a result once cleaned
+        messages=[_message(1, "\u200bx" * 8_192, read=False), _message(2, "next", read=False)],
         has_more=False,
     )
     text = TOOLS["get_messages"].render(result, {}, CTX)
