@@ -270,16 +270,22 @@ class TreeIndex:
 
     def _fill(self, top: _Node, top_rel: str, *, remove_temps: bool = False) -> None:
         """Read folder ``top`` and everything below it from the disk (no recursion)."""
+        # One str per distinct name: 132,711 entries have 31,904 names on the bench's 100k
+        # tree (__init__.py, copies of vendored packages), 6 MiB of repeats.
+        names: dict[str, str] = {}
         stack = [(top, top_rel)]
         while stack:
             node, rel = stack.pop()
-            kids = self._read_folder(node, rel, remove_temps)
+            kids = self._read_folder(node, rel, remove_temps, names)
             node.kids = tuple(kids)
             stack.extend((kid, _join(rel, kid.name)) for kid in kids if kid.kind == "dir")
 
-    def _read_folder(self, parent: _Node, rel: str, remove_temps: bool) -> list[_Node]:
+    def _read_folder(
+        self, parent: _Node, rel: str, remove_temps: bool, names: dict[str, str]
+    ) -> list[_Node]:
         """The entries of folder ``rel`` as :meth:`~.base.WorkspaceBase._scan` lists them for
-        the host, sorted by name, each decided for guests."""
+        the host, sorted by name, each decided for guests; ``names`` gives each name's one
+        str (and takes new ones)."""
         if self._stop():
             raise IndexFull("the index build was stopped (deadline)")
         path = self._prefix + rel if rel else self._prefix
@@ -290,7 +296,7 @@ class TreeIndex:
             return []
         kids: list[_Node] = []
         for entry in entries:
-            name = entry.name
+            name = names.setdefault(entry.name, entry.name)
             if not _listed_name(name):
                 if remove_temps and name.startswith(TEMP_PREFIX):
                     self._remove_temp(entry)
