@@ -280,8 +280,6 @@ class TreeIndex:
         stack = [(top, top_rel)]
         while stack:
             node, rel = stack.pop()
-            if len(names) > _MAX_NAMES:
-                names.clear()  # the dict is only a help: bounded while the build runs
             kids = self._read_folder(node, rel, remove_temps, names)
             node.kids = tuple(kids)
             stack.extend((kid, _join(rel, kid.name)) for kid in kids if kid.kind == "dir")
@@ -302,11 +300,14 @@ class TreeIndex:
             return []
         kids: list[_Node] = []
         for entry in entries:
-            name = names.setdefault(entry.name, entry.name)
+            name = entry.name
             if not _listed_name(name):
                 if remove_temps and name.startswith(TEMP_PREFIX):
                     self._remove_temp(entry)
                 continue
+            if len(names) >= _MAX_NAMES:
+                names.clear()  # only a help: bounded at each name, even in one huge folder
+            name = names.setdefault(name, name)
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
