@@ -20,9 +20,13 @@ def _feed(app: Dashboard) -> list[str]:
 async def test_brief_connections_write_no_lines_and_are_summed_up_once(tmp_path: Path) -> None:
     async with running_hub(project(tmp_path)) as fx, dashboard_for(fx) as (app, pilot):
         app.brief_visit_seconds = 600.0  # no join settles during the test
-        secret = await fx.invite()
-        for _ in range(3):
-            carol = await fx.connect(secret, "carol")
+        # The first visit joins with the invite; the next two come back with carol's stored
+        # session, as a `claude mcp list` health check of a joined channel does.
+        carol = await fx.connect(await fx.invite(), "carol")
+        resume = bytes.fromhex(carol.conn.hello["resume_secret"])
+        await carol.conn.close()
+        for _ in range(2):
+            carol = await fx.connect(resume, "carol")
             await carol.conn.close()
         await wait_until(pilot, lambda: app.visits.counts["carol"] == 3, "three brief visits")
         assert not [line for line in _feed(app) if "carol" in line]
