@@ -33,11 +33,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import logging
 import math
 import random
-import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -45,48 +43,45 @@ from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+# The link check, the reading side and the small helpers live in their own modules; the names
+# that were always importable from here stay so (re-exported).
+from letswork.client.faults import _close_text, _why
+from letswork.client.faults import reconnect_delay as reconnect_delay
+from letswork.client.link import CLOSE_TIMEOUT_SECONDS as CLOSE_TIMEOUT_SECONDS
+from letswork.client.link import LinkCheck, _close_soon
+from letswork.client.link import log as log
+from letswork.client.reading import FATAL_CLOSE_CODES as FATAL_CLOSE_CODES
+from letswork.client.reading import EventHandler as EventHandler
+from letswork.client.reading import Reader
+from letswork.client.reading import Reply as Reply
 from letswork.shared import crypto
-
-try:  # the kernel's send queue, for the link check (POSIX; Windows goes without)
-    import fcntl
-    import termios
-except ImportError:  # pragma: no cover
-    fcntl = termios = None  # type: ignore[assignment]
 from letswork.shared.errors import (
     ErrorCode,
     HandshakeError,
     HubProtocolError,
     LetsworkError,
     OpError,
-    ProtocolError,
-    RecordError,
     TransportError,
 )
-from letswork.shared.limits import (
-    FAST_RECONNECT_MAX_DELAY_SECONDS,
-    FAST_RECONNECT_WINDOW_SECONDS,
-    Limits,
-)
-from letswork.shared.protocol.catalogue import EVENTS
-from letswork.shared.protocol.session import AdmittedData, HelloResult
-from letswork.shared.protocol.wire import (
-    Event,
-    Response,
-    decode_incoming,
-    encode_request,
-    parse_event_data,
-    parse_result,
-)
+from letswork.shared.limits import Limits
+from letswork.shared.protocol.session import HelloResult
+from letswork.shared.protocol.wire import encode_request
 
-#: The channel's logger, as before the client had its own package: log lines keep their name.
-log = logging.getLogger("letswork.channel")
+__all__ = [
+    "CLOSE_TIMEOUT_SECONDS",
+    "FATAL_CLOSE_CODES",
+    "STABLE_CONNECTION_SECONDS",
+    "UNIX_URL_PREFIX",
+    "EventHandler",
+    "HandshakeError",
+    "HubConnection",
+    "HubProtocolError",
+    "OpError",
+    "Reply",
+    "TransportError",
+    "reconnect_delay",
+]
 
-EventHandler = Callable[[Event], Awaitable[None] | None]
-#: A checked success reply: the ``result`` object as sent, and the op's result model of it.
-Reply = tuple[dict[str, Any], BaseModel]
-#: WebSocket close codes this side sends when the hub's frames break the WebSocket protocol:
-#: 1002 protocol error, 1007 invalid UTF-8 in a text frame, 1009 a frame over ``max_size``.
-_WEBSOCKET_FAULTS = frozenset({1002, 1007, 1009})
 #: A connection that ends sooner than this after ``hello`` counts towards the backoff, as a
 #: fault does: a hub that answers ``hello`` and hangs up at once cannot make the client
 #: reconnect at full speed. A longer-lived connection reconnects at once (a hub restart).
@@ -95,11 +90,9 @@ STABLE_CONNECTION_SECONDS = 10.0
 UNIX_URL_PREFIX = "ws+unix:"
 #: Why a request that joined a :meth:`HubConnection.connect` fails when that is cancelled.
 _CANCELLED_TEXT = "the connection attempt was cancelled"
-#: Close codes after which reconnecting with the same credential is pointless.
-FATAL_CLOSE_CODES = frozenset({crypto.CloseCode.AUTH_FAILED, crypto.CloseCode.REMOVED})
 
 
-class HubConnection:
+class HubConnection(LinkCheck, Reader):
     """One logical connection to a hub, surviving reconnects.
 
     Args:
@@ -340,11 +333,6 @@ class HubConnection:
         await ws.send(finished)
         return session
 
-    def _adopt_resume_secret(self, secret: bytes) -> None:
-        self._secret = secret
-        if self._on_resume_secret is not None:
-            self._on_resume_secret(secret)
-
     # ------------------------------------------------------------------ requests
 
     @property
@@ -525,215 +513,9 @@ class HubConnection:
         why = exc.message if isinstance(exc, LetsworkError) else "the connection attempt failed"
         return TransportError(f"not connected to the hub: {why}", code=ErrorCode.UNAVAILABLE)
 
-    def _count_received(self, ws: ClientConnection) -> None:
-        """Count into :attr:`received` the bytes ``ws`` gets: the link check takes a link
-        still receiving (a large reply on a slow link, the pong queued behind it) as alive.
-        asyncio hands a protocol its bytes through ``data_received``, looked up on the
-        instance, so wrapping it there sees every byte."""
-        data_received = ws.data_received
-
-        def counting(data: bytes) -> None:
-            self.received += len(data)
-            data_received(data)
-
-        ws.data_received = counting  # type: ignore[method-assign]
-
-    def _check_link(self, ws: ClientConnection) -> None:
-        """Ping the hub once on ``ws`` (one check at a time) and drop ``ws`` if no pong comes
-        within ``limits.pong_timeout_seconds``: its requests then fail with a
-        :class:`TransportError` and :meth:`run_forever` reconnects (RFC 6455 section 5.5.2)."""
-        if self._link_check is None or self._link_check.done():
-            self.link_checks += 1
-            self._link_check = asyncio.create_task(self._ping_or_drop(ws))
-
-    async def _ping_or_drop(self, ws: ClientConnection) -> None:
-        timeout = self.limits.pong_timeout_seconds
-
-        async def ping() -> None:
-            pong = await ws.ping()  # waits while the send buffer is over its high-water mark
-            self.latency = await pong
-            self.link_alive.set()
-
-        checking = asyncio.ensure_future(ping())
-        try:
-            unsent, received = _unsent_bytes(ws), self.received
-            while True:
-                done, _ = await asyncio.wait({checking}, timeout=timeout)
-                if done:
-                    checking.result()
-                    return
-                # No pong yet. A slow link busy with a large request or reply still moves
-                # bytes, and the ping or its pong waits behind them: that link is alive
-                # (found attacking issue 15). A dead one, or a hub that stopped reading or
-                # sending, moves none.
-                now = _unsent_bytes(ws)
-                if now >= unsent and self.received == received:
-                    break
-                unsent, received = now, self.received
-            if self._ws is ws:
-                log.warning("the hub answered no ping within %gs: dropping the link", timeout)
-                self._dead_link = ws
-                # Not ws.close(): its closing handshake would wait on the dead link too.
-                ws.transport.abort()
-        except (ConnectionClosed, asyncio.CancelledError):
-            pass
-        except Exception:  # a check that fails must not go unseen, nor end the connection
-            log.exception("the check of the link to the hub failed")
-        finally:
-            checking.cancel()
-
     def _down_message(self) -> str:
         why = f" ({self.last_error})" if self.last_error else ""
         return f"not connected to the hub: {self.state}{why}"
-
-    async def _read_loop(self, ws: ClientConnection, session: crypto.Session) -> None:
-        error: LetsworkError = TransportError("the connection to the hub was lost")
-        fault = False
-        try:
-            async for frame in ws:
-                if not isinstance(frame, bytes):
-                    raise RecordError("the hub sent a text frame")
-                plaintext = session.open(frame)
-                try:
-                    message = decode_incoming(plaintext, max_bytes=self.limits.max_frame_bytes)
-                except ProtocolError as exc:
-                    raise _hub_fault("a malformed message", exc) from None
-                if isinstance(message, Event):
-                    await self._handle_event(message)
-                else:
-                    self._handle_response(message)
-            # The loop ends without an exception on a normal close (1000, 1001).
-            self.close_code = ws.close_code
-            if ws.close_code is not None:
-                reason = f": {ws.close_reason}" if ws.close_reason else ""
-                error = TransportError(
-                    f"the hub closed the connection (code {ws.close_code}{reason})"
-                )
-        except ConnectionClosed as exc:
-            self.close_code = exc.rcvd.code if exc.rcvd is not None else None
-            if exc.sent is not None and exc.sent.code in _WEBSOCKET_FAULTS:
-                # We closed it: the hub sent a frame over our limit, or not WebSocket at all.
-                fault = True
-                error = HubProtocolError(
-                    f"the hub sent a bad WebSocket frame ({exc.sent.reason or exc.sent.code}); "
-                    "dropped the connection"
-                )
-                log.warning("dropping the connection: %s", error.message)
-            elif self._dead_link is ws:
-                error = TransportError(
-                    "the link to the hub went dead: it answered no ping within "
-                    f"{self.limits.pong_timeout_seconds:g}s"
-                )
-            else:
-                error = TransportError(f"the hub closed the connection ({_close_text(exc)})")
-        except (RecordError, HubProtocolError) as exc:
-            fault = True
-            log.warning("dropping the connection: %s", exc.message)
-            if isinstance(exc, HubProtocolError):
-                error = exc
-            else:
-                error = TransportError(f"the connection was dropped: {exc.message}")
-            await self._close_for_fault(ws, "bad record" if isinstance(exc, RecordError) else "")
-        except Exception:  # a bug here must not leave the socket open and the caller hanging
-            fault = True
-            log.exception("dropping the connection after an unexpected error")
-            error = TransportError("the connection was dropped after an internal error")
-            await self._close_for_fault(ws, "")
-        finally:
-            self.last_error = error.message
-            for _, future in self._pending.values():
-                if not future.done():
-                    future.set_exception(error)
-            if self._ws is ws:
-                self._faulted = fault
-                self._ws = None
-                self._session = None
-                self._connected.clear()
-                if self.close_code in FATAL_CLOSE_CODES:
-                    self.state = "revoked"
-                elif not self._closed_by_user:
-                    self.state = "disconnected"
-
-    async def _close_for_fault(self, ws: ClientConnection, reason: str) -> None:
-        await _close_soon(ws, crypto.CloseCode.PROTOCOL_VIOLATION, reason or "bad message")
-        self.close_code = crypto.CloseCode.PROTOCOL_VIOLATION
-
-    def _handle_response(self, message: Response) -> None:
-        """Settle the request ``message`` answers, after checking its result.
-
-        Raises:
-            HubProtocolError: the response answers a request never sent, or its result does
-                not fit the op's result model.
-        """
-        if message.id is None:
-            # The hub could not read a request's id; ours always have one, so nothing waits.
-            log.warning("ignoring an error reply without a request id")
-            return
-        unsent = self._behind_hello is not None and any(
-            request_id == message.id for request_id, _ in self._behind_hello
-        )
-        if not 1 <= message.id <= self._last_id or unsent:
-            raise HubProtocolError(
-                f"the hub sent a reply to request {message.id}, which this client never "
-                "sent; dropped the connection",
-                data={"reason": "bad_value", "field": "id"},
-            )
-        entry = self._pending.get(message.id)
-        if entry is None or entry[1].done():
-            return  # a reply to a request that already timed out
-        op, future = entry
-        if message.ok:
-            raw = dict(message.result or {})
-            try:
-                model = parse_result(op, raw)
-            except ProtocolError as exc:
-                raise _hub_fault(f"a malformed reply to '{op}'", exc) from None
-            if isinstance(model, HelloResult):
-                # Here, not in connect(): the replay that follows is read before it resumes.
-                self._follow_log(model.events_log, model.events_seq)
-            future.set_result((raw, model))
-        else:
-            err = message.error or {}
-            future.set_exception(
-                OpError(
-                    str(err.get("message", "request failed")),
-                    code=_code(err.get("code")),
-                    data=err.get("data") or {},
-                )
-            )
-
-    async def _handle_event(self, event: Event) -> None:
-        """Check a catalogue event's data, act on ``admitted``, then hand it to ``on_event``.
-
-        Raises:
-            HubProtocolError: the data of a catalogue event does not fit its model.
-        """
-        if event.name in EVENTS:
-            try:
-                data = parse_event_data(event.name, event.data)
-            except ProtocolError as exc:
-                raise _hub_fault(f"a malformed '{event.name}' event", exc) from None
-            if isinstance(data, AdmittedData):
-                self._follow_log(data.events_log, event.seq)
-                if data.resume_secret:
-                    self._adopt_resume_secret(bytes.fromhex(data.resume_secret))
-                self._admitted.set()
-                self.state = "connected"
-        if self.events_log is not None:
-            self.events_seen = max(self.events_seen, event.seq)
-        if self._on_event is not None:
-            try:
-                result = self._on_event(event)
-                if result is not None:
-                    await result
-            except Exception:  # the handler's bug must not cost the connection
-                log.exception("the on_event callback failed on a %r event", event.name[:64])
-
-    def _follow_log(self, token: str | None, seq: int) -> None:
-        """Adopt the event log ``token`` the hub numbers this identity's events in: a new one
-        starts at ``seq``; the same one keeps the cursor (its replay follows)."""
-        if token is not None and token != self.events_log:
-            self.events_log, self.events_seen = token, seq
 
     async def wait_admitted(self, timeout: float | None = None) -> None:
         """Wait until the host admits this guest (returns at once if already admitted)."""
@@ -838,83 +620,3 @@ class HubConnection:
         self._closed_by_user = True
         self.state = "closed"
         await self._drop()
-
-
-def reconnect_delay(
-    attempt: int, down_for: float, *, base: float, ceiling: float, jitter: float
-) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (from 1): exponential backoff
-    with full jitter, ``min(cap, base * 2**attempt) * jitter`` and at least ``base / 2``
-    ("Exponential Backoff And Jitter", AWS Architecture Blog, 2015).
-
-    ``cap`` is ``ceiling``, or :data:`~letswork.shared.limits.FAST_RECONNECT_MAX_DELAY_SECONDS`
-    while ``down_for`` (seconds since the hub became unreachable; ``math.inf`` for a hub that
-    broke the protocol) is under
-    :data:`~letswork.shared.limits.FAST_RECONNECT_WINDOW_SECONDS`. ``jitter`` is in [0, 1).
-    """
-    cap = ceiling
-    if down_for < FAST_RECONNECT_WINDOW_SECONDS:
-        cap = min(ceiling, FAST_RECONNECT_MAX_DELAY_SECONDS)
-    delay = min(cap, base * 2.0 ** min(attempt, 16)) * jitter
-    return max(delay, base / 2)
-
-
-#: Seconds :func:`_close_soon` gives the closing handshake before it aborts the connection.
-CLOSE_TIMEOUT_SECONDS = 2.0
-
-
-async def _close_soon(ws: ClientConnection, code: int = 1000, reason: str = "") -> None:
-    """Close ``ws``, aborting it after :data:`CLOSE_TIMEOUT_SECONDS`.
-
-    ``ws.close()`` first waits for the send buffer to drain, and only then starts its own
-    close timeout: on a link that stopped reading it never returned (found attacking
-    issue 15).
-    """
-    try:
-        await asyncio.wait_for(ws.close(code, reason), timeout=CLOSE_TIMEOUT_SECONDS)
-    except Exception:  # TimeoutError, or an OSError of a broken link
-        ws.transport.abort()
-
-
-def _unsent_bytes(ws: ClientConnection) -> int:
-    """Bytes ``ws`` has queued and not yet sent: its transport's buffer, plus the kernel's
-    send queue where the system tells it (``SIOCOUTQ``, Linux); what stops falling on a link
-    that carries nothing."""
-    queued = ws.transport.get_write_buffer_size()
-    sock = ws.transport.get_extra_info("socket")
-    if sock is not None and fcntl is not None and hasattr(termios, "TIOCOUTQ"):
-        with contextlib.suppress(OSError, ValueError):
-            raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
-            queued += int.from_bytes(raw, sys.byteorder, signed=True)
-    return queued
-
-
-def _code(value: Any) -> ErrorCode:
-    try:
-        return ErrorCode(value)
-    except ValueError:
-        return ErrorCode.INTERNAL
-
-
-def _hub_fault(what: str, exc: ProtocolError) -> HubProtocolError:
-    """The decoder's refusal of a hub message, as the hub's protocol error."""
-    return HubProtocolError(
-        f"the hub sent {what} ({exc.message}); dropped the connection",
-        data={k: v for k, v in exc.data.items() if k in ("reason", "field")},
-    )
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (is the hub running?)"
-    text = str(exc) or type(exc).__name__
-    return text[:200]
-
-
-def _close_text(exc: ConnectionClosed) -> str:
-    if exc.rcvd is None:
-        return "no close frame"
-    reason = f": {exc.rcvd.reason}" if exc.rcvd.reason else ""
-    return f"code {exc.rcvd.code}{reason}"

@@ -2,7 +2,8 @@
 
 :class:`TreeIndex` holds every entry a host's walk of the folder would meet (the walks of
 :mod:`~letswork.hub.workspace.base`: no git metadata, no temporary files, no special files,
-never through a symlink), each with its kind, size, mtime and whether guests may see it.
+never through a symlink), each with its kind, size and whether guests may see it (no mtime:
+nothing read it, and its 2-digit ints were 5 MiB per 130,000 entries).
 ``list_files``, ``find_files`` and the file set of ``search_files`` then read it instead of
 walking the disk and deciding the sharing rules entry by entry.
 
@@ -25,7 +26,8 @@ string, made again only when an update changed which paths there are or which ar
 (:attr:`TreeIndex.generation`). One RE2 scan of it answers a glob for the whole tree.
 
 Caps (see docs/security.md): at most ``max_entries`` entries (:data:`MAX_INDEX_ENTRIES`; about
-28 MiB per 100,000, measured at 282 bytes an entry) and ``max_path_bytes`` bytes of relative
+33 MiB of RSS per 132,711 entries of real sdists, 263 bytes an entry with the ignore files'
+compiled specs, measured in docs/performance.md) and ``max_path_bytes`` bytes of relative
 paths in all (:data:`MAX_INDEX_PATH_BYTES`: each file list holds its paths whole), a build ends
 at ``should_stop`` (the hub gives it a deadline), and more noted paths than
 :data:`MAX_PENDING_PATHS` between two syncs become one rebuild. Over a cap the index turns
@@ -39,8 +41,10 @@ import os
 import stat
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
+from operator import attrgetter
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -77,6 +81,9 @@ SYNC_DEADLINE_SECONDS = 60.0
 _Kind = Literal["file", "dir", "symlink"]
 #: Lines of a file list encoded at once while it is made.
 _CHUNK_LINES = 4096
+#: Distinct names a build keeps to share one str per name; past it the dict starts again
+#: (400,000 distinct names would hold 22 MiB more while the build runs).
+_MAX_NAMES = 65_536
 
 
 class _Folder(Protocol):
@@ -133,23 +140,34 @@ class FileList:
 
 
 class _Node:
-    """One entry. ``kids`` (folders only): the entries sorted by name and by name, replaced
-    whole on every change. ``chain``: for a shared folder, the chain its entries are decided
-    with (:meth:`~.sharing.SharingRules._child_chain`); None otherwise."""
+    """One entry. ``kids`` (folders only): the entries sorted by name, found by bisection (a
+    dict of them as well was a quarter of the index's memory), replaced whole on every change.
+    ``chain``: for a shared folder, the chain its entries are decided with
+    (:meth:`~.sharing.SharingRules._child_chain`); None otherwise."""
 
-    __slots__ = ("chain", "kids", "kind", "mtime_ns", "name", "shared", "size")
+    __slots__ = ("chain", "kids", "kind", "name", "shared", "size")
 
-    def __init__(self, name: str, kind: _Kind, size: int, mtime_ns: int, shared: bool) -> None:
+    def __init__(self, name: str, kind: _Kind, size: int, shared: bool) -> None:
         self.name = name
         self.kind: _Kind = kind
         self.size = size
-        self.mtime_ns = mtime_ns
         self.shared = shared
-        self.kids: tuple[tuple[_Node, ...], dict[str, _Node]] | None = None
+        self.kids: tuple[_Node, ...] | None = None
         self.chain: _Chain | None = None
 
 
-_NO_KIDS: tuple[tuple[_Node, ...], dict[str, _Node]] = ((), {})
+_NO_KIDS: tuple[_Node, ...] = ()
+_NAME = attrgetter("name")
+
+
+def _kid(kids: tuple[_Node, ...] | None, name: str) -> _Node | None:
+    """The entry called ``name`` among ``kids`` (sorted by name), or None."""
+    if not kids:
+        return None
+    at = bisect_left(kids, name, key=_NAME)
+    if at < len(kids) and kids[at].name == name:
+        return kids[at]
+    return None
 
 
 def _kind_of(st: os.stat_result) -> _Kind | None:
@@ -189,7 +207,7 @@ class TreeIndex:
         self.max_path_bytes = max_path_bytes
         root = str(ws.root)
         self._prefix = root if root.endswith("/") else root + "/"
-        self._root = _Node("", "dir", 0, 0, True)
+        self._root = _Node("", "dir", 0, True)
         self._extra: _Extra = None
         self._count = 0
         self._path_bytes = 0  # UTF-8 bytes of every entry's relative path, summed
@@ -236,7 +254,7 @@ class TreeIndex:
     def _build(self, should_stop: Callable[[], bool], *, remove_temps: bool) -> None:
         self.ready = False
         self._stop = should_stop
-        self._root = root = _Node("", "dir", 0, 0, True)
+        self._root = root = _Node("", "dir", 0, True)
         root.kids = _NO_KIDS
         self.rules.reload()
         self._ignore_sigs = {}
@@ -256,16 +274,22 @@ class TreeIndex:
 
     def _fill(self, top: _Node, top_rel: str, *, remove_temps: bool = False) -> None:
         """Read folder ``top`` and everything below it from the disk (no recursion)."""
+        # One str per distinct name: 132,711 entries have 31,904 names on the bench's 100k
+        # tree (__init__.py, copies of vendored packages), 6 MiB of repeats.
+        names: dict[str, str] = {}
         stack = [(top, top_rel)]
         while stack:
             node, rel = stack.pop()
-            kids = self._read_folder(node, rel, remove_temps)
-            node.kids = (tuple(kids), {kid.name: kid for kid in kids})
+            kids = self._read_folder(node, rel, remove_temps, names)
+            node.kids = tuple(kids)
             stack.extend((kid, _join(rel, kid.name)) for kid in kids if kid.kind == "dir")
 
-    def _read_folder(self, parent: _Node, rel: str, remove_temps: bool) -> list[_Node]:
+    def _read_folder(
+        self, parent: _Node, rel: str, remove_temps: bool, names: dict[str, str]
+    ) -> list[_Node]:
         """The entries of folder ``rel`` as :meth:`~.base.WorkspaceBase._scan` lists them for
-        the host, sorted by name, each decided for guests."""
+        the host, sorted by name, each decided for guests; ``names`` gives each name's one
+        str (and takes new ones)."""
         if self._stop():
             raise IndexFull("the index build was stopped (deadline)")
         path = self._prefix + rel if rel else self._prefix
@@ -281,6 +305,9 @@ class TreeIndex:
                 if remove_temps and name.startswith(TEMP_PREFIX):
                     self._remove_temp(entry)
                 continue
+            if len(names) >= _MAX_NAMES:
+                names.clear()  # only a help: bounded at each name, even in one huge folder
+            name = names.setdefault(name, name)
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
@@ -314,7 +341,7 @@ class TreeIndex:
         shared = parent.shared and self.rules._decide(
             rel, kind == "dir", parent.chain or (), self._extra
         )
-        node = _Node(name, kind, st.st_size if kind == "file" else 0, st.st_mtime_ns, shared)
+        node = _Node(name, kind, st.st_size if kind == "file" else 0, shared)
         if kind == "dir":
             node.kids = _NO_KIDS
             if shared:
@@ -420,8 +447,7 @@ class TreeIndex:
         if not rel:
             return node
         for part in rel.split("/"):
-            kids = node.kids
-            found = kids[1].get(part) if kids is not None else None
+            found = _kid(node.kids, part)
             if found is None:
                 return None
             node = found
@@ -438,8 +464,7 @@ class TreeIndex:
                 policy.add("/".join(parts[:-1]))
             node, depth = self._root, 0
             while depth < len(parts) - 1:
-                kids = node.kids
-                kid = kids[1].get(parts[depth]) if kids is not None else None
+                kid = _kid(node.kids, parts[depth])
                 if kid is None or kid.kind != "dir":
                     break
                 node, depth = kid, depth + 1
@@ -475,8 +500,8 @@ class TreeIndex:
                 names = set(os.listdir(path))
             except OSError:
                 names = set()
-            names |= node.kids[1].keys()
-        by_name = dict(node.kids[1])
+            names |= {kid.name for kid in node.kids}
+        by_name = {kid.name: kid for kid in node.kids}
         for name in names:
             old = by_name.get(name)
             kid_path = path + "/" + name if folder else path + name
@@ -488,7 +513,6 @@ class TreeIndex:
             if st is not None and old is not None and old.kind == _kind_of(st):
                 if old.kind == "file":
                     old.size = st.st_size
-                old.mtime_ns = st.st_mtime_ns
                 if old.kind != "dir":
                     continue
                 if is_git_dir(kid_path):
@@ -509,7 +533,7 @@ class TreeIndex:
                     if new.kind == "dir":
                         self._fill(new, rel)
                         fresh.append(rel)
-        node.kids = (tuple(sorted(by_name.values(), key=_name_of)), by_name)
+        node.kids = tuple(sorted(by_name.values(), key=_NAME))
 
     def _redecide(self, folders: set[str]) -> None:
         """Decide again everything below each folder whose ``.gitignore`` changed (the whole
@@ -552,7 +576,7 @@ class TreeIndex:
         stack = [(top, top_rel)]
         while stack:
             node, rel = stack.pop()
-            for kid in node.kids[0] if node.kids is not None else ():
+            for kid in node.kids or ():
                 kid_rel = _join(rel, kid.name)
                 is_dir = kid.kind == "dir"
                 kid.shared = node.shared and rules._decide(kid_rel, is_dir, node.chain or (), extra)
@@ -581,17 +605,17 @@ class TreeIndex:
         base = self._prefix + rel + "/" if rel else self._prefix
         out: list[tuple[str, str, _Kind, int]] = []
         visible = self.ws._symlink_visible
-        for kid in node.kids[0]:
+        for kid in node.kids:
             path = base + kid.name
             if not is_host and (not kid.shared or (kid.kind == "symlink" and not visible(path))):
                 continue
             out.append((kid.name, path, kid.kind, kid.size))
         return out
 
-    def entry(self, rel: str) -> tuple[_Kind, int, int, bool] | None:
-        """(kind, size, mtime_ns, shared) of ``rel``, or None when not indexed."""
+    def entry(self, rel: str) -> tuple[_Kind, int, bool] | None:
+        """(kind, size, shared) of ``rel``, or None when not indexed."""
         node = self._find(rel)
-        return None if node is None else (node.kind, node.size, node.mtime_ns, node.shared)
+        return None if node is None else (node.kind, node.size, node.shared)
 
     def file_list(self, *, is_host: bool) -> FileList:
         """The :class:`FileList` of this peer's walk of the whole folder, made again (a walk of
@@ -621,16 +645,14 @@ class TreeIndex:
         chunks: list[bytes] = []
         lines: list[str] = []
         symlinks: list[str] = []
-        top = self._root.kids
-        stack: list[tuple[Iterator[_Node], str]] = [(iter(top[0] if top else ()), "")]
+        stack: list[tuple[Iterator[_Node], str]] = [(iter(self._root.kids or ()), "")]
         while stack:
             kids, prefix = stack[-1]
             for kid in kids:
                 if not is_host and not kid.shared:
                     continue
                 if kid.kind == "dir":
-                    below = kid.kids[0] if kid.kids is not None else ()
-                    stack.append((iter(below), prefix + kid.name + "/"))
+                    stack.append((iter(kid.kids or ()), prefix + kid.name + "/"))
                     break  # this folder's walk goes on once the new one is done
                 lines.append(prefix + kid.name)
                 if kid.kind == "symlink":
@@ -650,7 +672,7 @@ class TreeIndex:
         stack = [(self._root, "")]
         while stack:
             node, rel = stack.pop()
-            for kid in node.kids[0] if node.kids is not None else ():
+            for kid in node.kids or ():
                 kid_rel = _join(rel, kid.name)
                 out[kid_rel] = kid.shared
                 if kid.kind == "dir":
@@ -660,10 +682,6 @@ class TreeIndex:
 
 def _never() -> bool:
     return False
-
-
-def _name_of(node: _Node) -> str:
-    return node.name
 
 
 def _utf8_len(text: str) -> int:
@@ -679,6 +697,6 @@ def _weight(node: _Node, rel: str) -> tuple[int, int]:
         item, size = stack.pop()
         count += 1
         path_bytes += size
-        if item.kids is not None:
-            stack.extend((kid, size + 1 + _utf8_len(kid.name)) for kid in item.kids[0])
+        if item.kids:
+            stack.extend((kid, size + 1 + _utf8_len(kid.name)) for kid in item.kids)
     return count, path_bytes

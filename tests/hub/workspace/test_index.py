@@ -448,3 +448,29 @@ def test_a_removed_ignore_file_is_no_longer_checked_at_each_request(nested: Path
     )
     assert index.updates == settled
     assert "a/b/.gitignore" not in index._ignore_sigs
+
+
+def test_a_builds_names_stay_under_their_cap_inside_one_big_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found attacking issue 15: the cap was checked between folders only, so one flat folder
+    # of 400,000 distinct names held them all in the build's dict (22 MiB more at the peak).
+    import letswork.hub.workspace.index as index_module
+
+    monkeypatch.setattr(index_module, "_MAX_NAMES", 8)
+    for i in range(40):
+        _write(tmp_path, f"flat/f{i}.txt")
+        _write(tmp_path, f"flat/{TEMP_PREFIX}{i}")  # not listed: not kept either
+    sizes: list[int] = []
+    read_folder = TreeIndex._read_folder
+
+    def spy(self: TreeIndex, parent: Any, rel: str, remove: bool, names: dict[str, str]) -> Any:
+        kids = read_folder(self, parent, rel, remove, names)
+        sizes.append(len(names))
+        return kids
+
+    monkeypatch.setattr(TreeIndex, "_read_folder", spy)
+    ws = _indexed(tmp_path)
+    assert ws.index is not None
+    assert max(sizes) <= 8
+    assert sorted(ws.index.paths()) == sorted(["flat", *(f"flat/f{i}.txt" for i in range(40))])

@@ -193,6 +193,36 @@ def test_an_edited_gitignore_applies_without_reload(ws: Workspace, root: Path) -
     assert not ws.rules.is_shared("README.md")
 
 
+def test_identical_gitignores_share_one_spec_and_each_decides_below_its_folder(
+    tmp_path: Path,
+) -> None:
+    for folder in ("a", "b"):
+        _write(tmp_path, f"{folder}/.gitignore", "/top.txt\n")
+        _write(tmp_path, f"{folder}/top.txt", "x")
+        _write(tmp_path, f"{folder}/deep/top.txt", "x")
+    rules = SharingRules(tmp_path, case_insensitive=False)
+    chain_a, chain_b = rules.chain_for("a"), rules.chain_for("b")
+    assert chain_a[-1][1] is chain_b[-1][1]  # one compiled spec for the one text
+    for folder in ("a", "b"):
+        assert not rules.is_shared(f"{folder}/top.txt")
+        assert rules.is_shared(f"{folder}/deep/top.txt")  # anchored to its own folder
+    _write(tmp_path, "b/.gitignore", "/deep/\n# edited\n")
+    assert rules.is_shared("b/top.txt")
+    assert not rules.is_shared("b/deep/top.txt")
+    assert not rules.is_shared("a/top.txt")  # a's spec is not the edited one
+
+
+def test_a_spec_is_shared_only_for_the_same_text_after_case_folding(tmp_path: Path) -> None:
+    _write(tmp_path, "a/.gitignore", "Secret.txt\n")
+    _write(tmp_path, "b/.gitignore", "secret.txt\n")
+    folded = SharingRules(tmp_path, case_insensitive=True)
+    assert folded.chain_for("a")[-1][1] is folded.chain_for("b")[-1][1]
+    exact = SharingRules(tmp_path, case_insensitive=False)
+    assert exact.chain_for("a")[-1][1] is not exact.chain_for("b")[-1][1]
+    assert exact.is_shared("a/secret.txt")
+    assert not exact.is_shared("b/secret.txt")
+
+
 def test_reload_rereads_the_ignore_files(ws: Workspace, root: Path) -> None:
     assert ws.rules.is_shared("notes.md")
     _write(root, ".letsworkignore", "notes.md\n")

@@ -20,8 +20,8 @@ def _feed(app: Dashboard) -> list[str]:
 async def test_brief_connections_write_no_lines_and_are_summed_up_once(tmp_path: Path) -> None:
     async with running_hub(project(tmp_path)) as fx, dashboard_for(fx) as (app, pilot):
         app.brief_visit_seconds = 600.0  # no join settles during the test
-        # One identity coming back, as each health check does with the stored session (a new
-        # identity could not take the name 'carol' while the session knows her).
+        # The first visit joins with the invite; the next two come back with carol's stored
+        # session, as a `claude mcp list` health check of a joined channel does.
         carol = await fx.connect(await fx.invite(), "carol")
         resume = bytes.fromhex(carol.conn.hello["resume_secret"])
         await carol.conn.close()
