@@ -64,7 +64,7 @@ log = logging.getLogger("letswork")
     type=click.Choice(["editor", "viewer"]),
     default="editor",
     show_default=True,
-    help="Role of the first invite.",
+    help="Role of the first invite (it has no use limit; `letswork invite` makes one per person).",
 )
 @click.option("--auto-admit", is_flag=True, help="Admit guests without asking.")
 @click.option(
@@ -130,8 +130,10 @@ def start(
 ) -> None:
     """Share the folder PATH (default: the current folder) and print an invite.
 
-    Starts the hub, the tunnel and the dashboard. Ctrl+C stops everything; the session
-    (invites, pending changes) is kept for the next `letswork start` in the same folder.
+    That first invite has no use limit: anyone with its line may ask to join until you revoke
+    it (`letswork revoke first`); for one person, make one with `letswork invite` (or i in the
+    dashboard). Starts the hub, the tunnel and the dashboard. Ctrl+C stops everything; the
+    session (invites, pending changes) is kept for the next `letswork start` in the same folder.
     """
     from letswork.hub.app import HubConfig, RunningHub
     from letswork.local import statedir
@@ -263,7 +265,7 @@ def _announce(code: str) -> None:
     stderr. No border on the line's row: a terminal wraps it, and a copy of it still parses."""
     line = f"letswork join {code}"
     if sys.stderr.isatty():
-        printer.echo("Invite (send this line to one person):", err=True)
+        printer.echo("Invite (no use limit: anyone with this line may ask to join):", err=True)
     printer.echo(line)
     sys.stdout.flush()
 

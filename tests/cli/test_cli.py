@@ -70,6 +70,16 @@ def test_every_admin_command_has_help(argv: list[str]) -> None:
     assert "--project" in out.stdout
 
 
+def test_start_help_says_the_first_invite_has_no_use_limit() -> None:
+    # The first invite admits any number (max_uses None): help, README and the dashboard's box
+    # say so instead of "send this line to one person".
+    out = CliRunner().invoke(main, ["start", "--help"])
+    assert out.exit_code == 0
+    said = " ".join(out.stdout.split())
+    assert "That first invite has no use limit" in said
+    assert "letswork revoke first" in said and "letswork invite" in said
+
+
 def test_start_in_a_missing_folder_fails_clearly(tmp_path: Path) -> None:
     out = letswork("start", str(tmp_path / "nope"), "--no-ui", "--tunnel", "none")
     assert out.returncode == 2

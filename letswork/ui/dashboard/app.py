@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, RichLog, Static
 from letswork.shared.errors import HandshakeError, LetsworkError
 from letswork.shared.protocol.admin import ListInvitesResult
 from letswork.shared.protocol.changes import ChangeList
-from letswork.shared.protocol.presence import ActivityLogResult
+from letswork.shared.protocol.presence import ActivityLogResult, ListPeersResult
 from letswork.shared.protocol.session import StatusResult
 from letswork.shared.protocol.wire import Event
 from letswork.ui.dashboard.changes import ChangesPane
@@ -101,13 +101,22 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
         height: 3fr;
     }
     #left {
-        width: 45%;
+        /* at 80 columns: "offline since 14:02" whole in the people pane */
+        width: 48%;
     }
     #left > DataTable {
         height: 1fr;
         min-height: 4;
         border: round $primary;
         scrollbar-size-horizontal: 0;
+        scrollbar-size-vertical: 1;
+    }
+    #left > #peers {
+        /* people, offline ones included, get the most rows: 3 at 80x24 */
+        height: 3fr;
+    }
+    #left > #changes, #left > #locks {
+        height: 2fr;
     }
     #left > DataTable:focus {
         border: round $accent;
@@ -318,11 +327,14 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
                 status = await self._call("status", StatusResult)
                 queue = await self._call("pending_changes", ChangeList, {"include_diff": False})
                 invites = await self._call("list_invites", ListInvitesResult)
+                # Only for the known people who are offline: `status` lists connections.
+                known = await self._call("list_peers", ListPeersResult, {"offline": True})
             except LetsworkError as exc:
                 if self.conn.connected:
                     self._error(f"could not load the hub's state: {exc.message}")
                 continue
             try:
+                self.offline_list = [p for p in known.peers if p.state == "offline"]
                 self._load(status, queue)
                 self._load_invites(invites)
             except Exception as exc:  # a display bug must not stop the updates

@@ -27,6 +27,7 @@ from letswork.shared.errors import LetsworkError
 from letswork.shared.limits import Limits
 from letswork.shared.protocol.base import LockInfo
 from letswork.shared.protocol.changes import ChangeInfo
+from letswork.shared.protocol.presence import PresenceInfo
 from letswork.shared.protocol.session import PeerInfo
 from letswork.shared.protocol.wire import Event, parse_result
 from letswork.ui.dashboard.feed import MAX_ACTIVITY_LINES, _clock_text
@@ -81,6 +82,9 @@ class DashboardCore(App[None]):
         )
         #: The people connected, from the last ``status`` (the dashboard itself left out).
         self.peer_list: list[PeerInfo] = []
+        #: The known guests who are offline, from the last ``list_peers`` (most recently seen
+        #: first, at most ``MAX_OFFLINE_LISTED``).
+        self.offline_list: list[PresenceInfo] = []
         #: The pending changes by id, in queue order (without diffs).
         self.pending: dict[str, ChangeInfo] = {}
         #: The locks, from the last ``status``.

@@ -20,6 +20,11 @@ def _clock_text(ts: float | None = None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
+def minute_text(ts: float) -> str:
+    """``ts`` (seconds since the epoch) as "14:02", on the local clock like the feed's times."""
+    return time.strftime("%H:%M", time.localtime(ts))
+
+
 class ActivityLine(Message):
     """A line for the activity feed from outside the app (log records, ``letswork start``)."""
 

@@ -1,6 +1,7 @@
-"""The people pane: who is connected, with role and state; guests waiting for admission are
-highlighted, ``y`` admits the selected (or first) waiting guest, ``A`` admits all of them, ``n``
-denies one with a reason."""
+"""The people pane: who is connected, with role and state, then the known guests who are
+offline ("offline since 14:02" on the local clock, dimmed; from ``list_peers`` with
+``offline``); guests waiting for admission are highlighted, ``y`` admits the selected (or
+first) waiting guest, ``A`` admits all of them, ``n`` denies one with a reason."""
 
 from __future__ import annotations
 
@@ -14,38 +15,66 @@ from textual.widgets import DataTable
 from letswork.shared.protocol.base import NameResult
 from letswork.shared.protocol.session import PeerInfo
 from letswork.ui.dashboard.core import DashboardCore
+from letswork.ui.dashboard.feed import minute_text
 from letswork.ui.dashboard.reason import ReasonScreen
 from letswork.ui.dashboard.tables import _cursor_key, _restore_cursor
 from letswork.ui.dashboard.words import _OK_STYLE, _WARN_STYLE, WAITING_STYLE, one_line, peer_text
 
 log = logging.getLogger("letswork.ui")
 
+#: Known guests with no connection now.
+OFFLINE_STYLE = "dim"
+
 
 class PeoplePane(DashboardCore):
     """The people table and the admission actions."""
 
     def _render_peers(self) -> None:
+        """Waiting and connected guests, then the offline ones, then the host's own
+        connections (last: on a short screen the guests are what the host must see)."""
         table = self.query_one("#peers", DataTable)
         keep = _cursor_key(table)
         table.clear()
-        for peer in self.peer_list:
-            waiting = peer.state == "awaiting_admission"
-            style = WAITING_STYLE if waiting else ""
-            if waiting:
-                state = "WAITING: y admit, n deny"
-            elif peer.role == "host":
-                state = "online (your assistant or a command)"
-            else:
-                state = "online, trusted" if peer.trusted else "online"
+        guests = [p for p in self.peer_list if p.role != "host"]
+        hosts = [p for p in self.peer_list if p.role == "host"]
+        for peer in guests:
+            self._add_connection(table, peer)
+        online = {p.peer_id for p in self.peer_list}
+        for gone in self.offline_list:
+            if gone.peer_id in online:  # a guest id never equals a connection's; be safe
+                continue
+            since = gone.offline_since
+            state = "offline" if since is None else f"offline since {minute_text(since)}"
             table.add_row(
-                peer_text(peer.name, style, 64),
-                Text(peer.role, style=style),
-                Text(state, style=style),
-                key=peer.peer_id,
+                peer_text(gone.name, OFFLINE_STYLE, 64),
+                Text(gone.role, style=OFFLINE_STYLE),
+                Text(state, style=OFFLINE_STYLE),
+                key=gone.peer_id,
             )
-        guests = sum(p.role != "host" for p in self.peer_list)
-        table.border_title = Text(f"People ({guests} guest{'s' if guests != 1 else ''})")
+        for peer in hosts:
+            self._add_connection(table, peer)
+        title = f"People ({len(guests)} guest{'s' if len(guests) != 1 else ''}"
+        if self.offline_list:
+            title += f", {len(self.offline_list)} offline"
+        table.border_title = Text(title + ")")
         _restore_cursor(table, keep)
+
+    @staticmethod
+    def _add_connection(table: DataTable[Any], peer: PeerInfo) -> None:
+        waiting = peer.state == "awaiting_admission"
+        style = WAITING_STYLE if waiting else ""
+        if waiting:
+            state = "WAITING: y admit, n deny"
+        elif peer.role == "host":
+            state = "online (your assistant or a command)"
+        else:
+            state = "online, trusted" if peer.trusted else "online"
+        table.add_row(
+            peer_text(peer.name, style, 64),
+            Text(peer.role, style=style),
+            Text(state, style=style),
+            key=peer.peer_id,
+        )
 
     def _waiting_guests(self) -> list[PeerInfo]:
         return [p for p in self.peer_list if p.state == "awaiting_admission"]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, RadioButton, Static
 
 from letswork.shared import invite
 from letswork.ui.dashboard import Dashboard
+from letswork.ui.dashboard import invite as invite_box
 from letswork.ui.dashboard.invite_screens import NewInviteScreen, TextScreen
 from tests.support.hubs import running_hub
 from tests.ui.dashboard.support import (
@@ -69,15 +72,63 @@ async def test_a_revoked_invite_leaves_the_box_and_i_makes_a_new_one(tmp_path: P
         assert [i["role"] for i in made] == ["viewer"]
 
 
-async def test_once_the_invite_is_used_the_box_says_so(tmp_path: Path) -> None:
+def _title(app: Dashboard) -> str:
+    title = app.query_one("#invite", Static).border_title
+    return rendered(title).strip() if title is not None else ""
+
+
+async def test_the_first_invite_says_it_has_no_use_limit_and_stays_live_when_used(
+    tmp_path: Path,
+) -> None:
+    # `letswork start`'s invite has max_uses None: a use leaves it live, and the box must not
+    # claim it is for one person.
     async with running_hub(project(tmp_path)) as fx, dashboard_for(fx) as (app, pilot):
         await wait_until(pilot, lambda: app.invite_state == "live", "the invite judged live")
+        assert "no use limit" in _title(app) and "one person" not in _title(app)
+        await fx.connect(invite.parse(app.invite_code).secret, "dora")
+        await wait_until(pilot, lambda: app.invite_uses == 1, "the use seen")
+        assert app.invite_state == "live" and "no use limit" in _title(app)
+        assert f"letswork join {app.invite_code}" in _box(app).replace("\n", "")
+
+
+async def test_an_invite_made_with_i_admits_one_person_then_the_box_says_used_up(
+    tmp_path: Path,
+) -> None:
+    async with running_hub(project(tmp_path)) as fx, dashboard_for(fx) as (app, pilot):
+        first = app.invite_code
+        await pilot.press("i")
+        await wait_until(pilot, lambda: isinstance(app.screen, NewInviteScreen), "the form")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.invite_code != first, "the new invite")
+        await wait_until(pilot, lambda: app.invite_state == "live", "the new one judged live")
+        assert "admits 1 more person" in _title(app)
         await fx.connect(invite.parse(app.invite_code).secret, "dora")
         await wait_until(pilot, lambda: app.invite_state == "used", "the use seen")
         box = _box(app)
         assert "letswork join" not in box
-        assert "has been used: 1 person joined with it" in box and "Press i" in box
-        assert any("was used" in line.plain for line in app.activity)
+        assert "used up: 1 person joined with it" in box and "Press i" in box
+        assert "used up" in _title(app).lower()
+        assert any("was used up" in line.plain for line in app.activity)
+
+
+async def test_a_two_use_invite_counts_down_then_expires_in_the_box(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_hub(project(tmp_path)) as fx, dashboard_for(fx) as (app, pilot):
+        host = await fx.host()
+        made = await host.call("create_invite", label="pair", uses=2, expires_in=3600)
+        app.set_invite(made["code"])
+        await wait_until(pilot, lambda: app.invite_state == "live", "the invite judged live")
+        until = time.strftime("%H:%M", time.localtime(made["expires_at"]))
+        assert f"admits 2 more people, until {until}" in _title(app)
+        await fx.connect(invite.parse(made["code"]).secret, "erin")
+        await wait_until(pilot, lambda: "admits 1 more person" in _title(app), "one use left")
+        monkeypatch.setattr(invite_box, "_now", lambda: made["expires_at"] + 1)
+        app._request_refresh()
+        await wait_until(pilot, lambda: app.invite_state == "expired", "the expiry seen")
+        assert "letswork join" not in _box(app)
+        assert f"expired at {until} (1 person joined with it)" in _box(app)
+        assert any("expired; press i" in line.plain for line in app.activity)
 
 
 async def test_in_local_mode_h_explains_cloudflared_lan_and_ssh(tmp_path: Path) -> None:

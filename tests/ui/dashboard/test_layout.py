@@ -1,11 +1,12 @@
-"""The dashboard at 80x24 and at 160x50, with a pending change, a waiting guest and a live
-invite: every pane shows its rows, and a copy of the invite's rows, as a terminal copies them,
-runs as one ``letswork join`` whose code parses."""
+"""The dashboard at 80x24 and at 160x50, with a pending change, a waiting guest, a known person
+who is offline and a live invite: every pane shows its rows, and a copy of the invite's rows,
+as a terminal copies them, runs as one ``letswork join`` whose code parses."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -65,6 +66,10 @@ async def _dashboard(
 ) -> AsyncIterator[tuple[Dashboard, Pilot[None], str]]:
     fx.hub.set_public_url(TUNNEL_URL)
     host = await fx.host()
+    carol = await fx.guest("carol")  # a known person who is offline
+    await host.call("admit", name="carol")
+    await carol.conn.wait_admitted()
+    await carol.conn.close()
     alice = await fx.guest("alice")
     await host.call("admit", name="alice")
     await alice.conn.wait_admitted()
@@ -79,6 +84,7 @@ async def _dashboard(
         )
         await wait_until(pilot, lambda: app.shown_change_id == change_id, "the diff")
         await wait_until(pilot, lambda: app.invite_state == "live", "the invite judged live")
+        await wait_until(pilot, lambda: bool(app.offline_list), "carol offline")
         await pilot.pause()
         yield app, pilot, change_id
 
@@ -92,6 +98,9 @@ async def test_every_pane_shows_its_rows(tmp_path: Path, size: tuple[int, int]) 
         assert "letswork join" in screen and "trycloudflare.com" in screen
         assert any("bob" in row and "WAITING" in row for row in rows), screen
         assert any("alice" in row and "online" in row for row in rows), screen
+        since = time.strftime("%H:%M", time.localtime(app.offline_list[0].offline_since))
+        assert any("carol" in row and f"offline since {since}" in row for row in rows), screen
+        assert "no use limit" in screen and "one person" not in screen
         assert any(change_id in row and "alice" in row for row in rows), screen
         assert any("notes.txt" in row and "with change" in row for row in rows), screen
         assert "+BETA" in screen and "-beta" in screen
