@@ -67,3 +67,30 @@ async def test_kick_through_the_cli_rejects_the_guests_changes_with_the_reason_a
     assert " rejected " in shown[1]
     assert "reason: alice was removed from the session: wrong one" in shown[1]
     assert (project / "notes.txt").read_text() == "alpha\nbeta\ngamma\n"
+
+
+async def test_two_people_joining_on_one_invite_for_two_each_get_only_their_own_messages(
+    project: Path,
+) -> None:
+    with hub_process(project, "--auto-admit"):
+        code = new_invite(project, "--uses", "2")
+        assert join(code, "alice", "a")[0] == 0
+        assert join(code, "bob", "b")[0] == 0
+        offline = json.loads(host(project, "status", "--json")[1])["offline"]
+        async with mcp_channel("--host", "--project", str(project)) as me:
+            # both are offline: the hub keeps each message for its own person
+            await me.ok("send_message", {"to": "alice", "body": "for alice only"})
+            await me.ok("send_message", {"to": "bob", "body": "for bob only"})
+        async with mcp_channel("--session", "a") as alice:
+            await alice.ok("lock_file", {"path": "notes.txt"})
+            alice_inbox = await alice.ok("get_messages")
+            async with mcp_channel("--session", "b") as bob:
+                bob_inbox = await bob.ok("get_messages")
+                refused = await bob.call(
+                    "edit_file", {"path": "notes.txt", "old_string": "beta", "new_string": "B"}
+                )
+    assert sorted(p["name"] for p in offline) == ["alice", "bob"]
+    assert len({p["peer_id"] for p in offline}) == 2
+    assert "for alice only" in alice_inbox and "for bob only" not in alice_inbox
+    assert "for bob only" in bob_inbox and "for alice only" not in bob_inbox
+    assert refused.is_error and "alice" in refused.text, refused.text
