@@ -339,6 +339,8 @@ def register(main: click.Group) -> None:
         """Show the unified diff of change CHANGE_ID."""
         change = _call(project, "get_change", {"id": change_id})["change"]
         printer.echo(_change_line(change))
+        if change.get("reason"):  # why it was rejected (by the host, or by a kick)
+            printer.echo(f"reason: {one_line(str(change['reason']), 300)}")
         if change.get("data_pruned"):
             printer.echo(
                 "(decided long ago: the hub keeps the diff of only its newest decided changes, "

@@ -19,6 +19,9 @@ MAX_FILE_BYTES = 1 * MiB
 #: ``MAX_FILE_BYTES`` caps what crosses the wire (a page, a whole-file read or write), not
 #: the files.
 MAX_TEXT_FILE_BYTES = 64 * MiB
+#: Files a ``search_files`` result names as skipped for being over ``MAX_TEXT_FILE_BYTES``
+#: (path and size each); it counts the rest (``skipped_count``).
+MAX_SEARCH_SKIPPED_NAMED = 20
 #: Highest value ``--max-file-size`` may set; the catalogue's content fields allow this much,
 #: and the hub enforces the configured (usually lower) limit with ``too_large``.
 MAX_FILE_BYTES_CEILING = 3 * MiB

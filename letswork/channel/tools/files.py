@@ -90,6 +90,13 @@ def _r_search(r: SearchFilesResult, args: Mapping[str, Any], ctx: ToolContext) -
         head += " (truncated: narrow path or glob, or raise max_results)"
     if r.cut_short:
         head += " (cut short: the search hit the hub's time limit; narrow path or glob)"
+    if r.skipped_count:
+        named = ", ".join(f"{say.path(f.path)} ({say.size(f.size)})" for f in r.skipped)
+        more = r.skipped_count - len(r.skipped)
+        head += (
+            f" ({say.count(r.skipped_count, 'file')} not searched, over the hub's text-file "
+            f"limit: {named}{f' and {more} more' if more > 0 else ''})"
+        )
     if r.files_scanned == 0:
         where = say.path(str(args.get("path") or "")) or "the project"
         glob = args.get("glob")

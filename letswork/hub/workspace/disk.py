@@ -48,9 +48,12 @@ def _human_size(n: int) -> str:
 
 
 def _too_large(size: int, max_bytes: int) -> OpError:
+    said, limit = _human_size(size), _human_size(max_bytes)
+    if said == limit:  # "1 MiB; the limit is 1 MiB" reads as no reason at all
+        said, limit = f"{size} bytes", f"{max_bytes} bytes ({limit})"
     return op_error(
         ErrorCode.TOO_LARGE,
-        f"file is {_human_size(size)}; the limit is {_human_size(max_bytes)}",
+        f"file is {said}; the limit is {limit}",
         size=size,
         limit=max_bytes,
     )

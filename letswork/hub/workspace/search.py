@@ -24,7 +24,7 @@ from letswork.hub.workspace.paths import _q, to_relpath
 from letswork.hub.workspace.sharing import _MATCH_ALL, _Re2Filter, _Spec
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError, op_error
-from letswork.shared.protocol.files import SearchFilesResult, SearchMatch
+from letswork.shared.protocol.files import SearchFilesResult, SearchMatch, SkippedFile
 
 __all__ = ["SearchOps"]
 
@@ -67,6 +67,34 @@ def _read_text(path: str, max_bytes: int) -> tuple[bytes, tuple[int, int]] | Non
     if len(data) > max_bytes or b"\x00" in data:
         return None
     return data, (st.st_dev, st.st_ino)
+
+
+class _Skipped:
+    """The files a search skipped as over the text-file limit: the first
+    ``MAX_SEARCH_SKIPPED_NAMED`` named, all counted."""
+
+    def __init__(self) -> None:
+        self.named: list[SkippedFile] = []
+        self.count = 0
+
+    def add(self, rel: str, size: int) -> None:
+        self.count += 1
+        if len(self.named) < limits.MAX_SEARCH_SKIPPED_NAMED:
+            self.named.append(SkippedFile(path=rel, size=size, reason="too_large"))
+
+
+def _size_over(path: str, size: int, max_bytes: int) -> int | None:
+    """The size of the file at ``path`` if it is over ``max_bytes``, else None (binary,
+    unreadable, gone). ``size`` is the walk's (-1: unknown, stat it)."""
+    if size < 0:
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        size = st.st_size
+    return size if size > max_bytes else None
 
 
 def _clip(line: str, col: int) -> str:
@@ -390,9 +418,11 @@ class SearchOps(WorkspaceBase):
     ) -> SearchFilesResult:
         """Lines matching ``pattern`` in the text files under ``path``, in path order.
 
-        One match per line. ``^`` and ``$`` match at line boundaries. Binary, non-UTF-8,
-        oversize files and symlinks are skipped silently; so is everything unshared for a
-        guest. ``glob`` filters like :meth:`find_files`. ``max_results`` is capped at
+        One match per line. ``^`` and ``$`` match at line boundaries. Binary and non-UTF-8
+        files and symlinks are skipped silently; so is everything unshared for a guest. Files
+        over ``max_text_bytes`` are skipped and said: ``skipped`` names the first
+        ``limits.MAX_SEARCH_SKIPPED_NAMED`` (path, size), ``skipped_count`` counts them all.
+        ``glob`` filters like :meth:`find_files`. ``max_results`` is capped at
         ``limits.MAX_RESULTS``. ``files_scanned`` counts the text files searched.
 
         Regular expressions use RE2 (linear time in the text searched, whatever the pattern),
@@ -464,6 +494,7 @@ class SearchOps(WorkspaceBase):
             marked = (None if f is None else (*f, True) for f in files)
 
         matches: list[SearchMatch] = []
+        skipped = _Skipped()
         scanned = 0
         truncated = False
         cut_short = False
@@ -478,9 +509,14 @@ class SearchOps(WorkspaceBase):
                 if not maybe:
                     # ripgrep read it and found no match; larger files it did not read.
                     scanned += size <= max_bytes
+                    if size > max_bytes:
+                        skipped.add(rel, size)
                     continue
                 read = _read_text(file_path, max_bytes)
                 if read is None:
+                    too_large = _size_over(file_path, size, max_bytes)
+                    if too_large is not None:
+                        skipped.add(rel, too_large)
                     continue
                 data, ident = read
                 scanned += 1
@@ -530,7 +566,12 @@ class SearchOps(WorkspaceBase):
                 if cut_short:
                     break
         return SearchFilesResult(
-            matches=matches, truncated=truncated, files_scanned=scanned, cut_short=cut_short
+            matches=matches,
+            truncated=truncated,
+            files_scanned=scanned,
+            cut_short=cut_short,
+            skipped=skipped.named,
+            skipped_count=skipped.count,
         )
 
     def _still_shared(self, rel: str, ident: tuple[int, int], *, is_host: bool) -> bool:

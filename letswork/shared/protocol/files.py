@@ -90,6 +90,15 @@ class SearchFilesArgs(WireModel):
     max_results: MaxResults = 200
 
 
+class SkippedFile(WireModel):
+    """A file a search did not read, and why: ``too_large`` (over the hub's text-file limit,
+    ``MAX_TEXT_FILE_BYTES``); ``size`` in bytes."""
+
+    path: FilePath
+    size: Count
+    reason: Literal["too_large"]
+
+
 class SearchFilesResult(WireModel):
     matches: list[SearchMatch]
     truncated: bool
@@ -97,6 +106,14 @@ class SearchFilesResult(WireModel):
     #: The search stopped at its deadline (``SEARCH_DEADLINE_SECONDS``) before every file was
     #: searched; absent from older hubs.
     cut_short: bool = False
+    #: The first ``MAX_SEARCH_SKIPPED_NAMED`` files the search skipped as too large, in path
+    #: order (issue 16); absent when none was, and from older hubs.
+    skipped: list[SkippedFile] = Field(
+        default_factory=list, max_length=limits.MAX_SEARCH_SKIPPED_NAMED
+    )
+    #: How many files it skipped as too large in all (``skipped`` names at most the first
+    #: ``MAX_SEARCH_SKIPPED_NAMED``).
+    skipped_count: Count = 0
 
 
 class FindFilesArgs(WireModel):

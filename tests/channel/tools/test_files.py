@@ -17,6 +17,7 @@ from letswork.channel.tools.catalogue import TOOLS
 from letswork.channel.tools.files import MAX_READ_CHARS
 from letswork.hub.workspace import Workspace
 from letswork.shared.errors import OpError
+from letswork.shared.limits import MAX_FILE_BYTES, Limits
 from letswork.shared.protocol.files import ReadFileResult, StatFileResult
 from tests.channel.mcp_support import guest_channel
 from tests.support.hubs import make_project, running_hub
@@ -222,6 +223,22 @@ async def test_a_search_that_scanned_no_file_says_why(tmp_path: Path) -> None:
     assert text.startswith("0 matches for 'x' in 0 files scanned (no shared UTF-8 text file ")
     assert "matching '*.nothing' in the project was searched" in text
     assert "over the hub's text-file limit" in text
+
+
+async def test_a_search_names_the_files_it_skipped_as_over_the_text_file_limit_and_why(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    (project / "huge.json").write_bytes(b"hello world\n" * 200_000)  # 2.3 MiB
+    limits = Limits(max_text_file_bytes=MAX_FILE_BYTES)  # 1 MiB: as 64 MiB would, smaller
+    async with (
+        running_hub(project, limits=limits) as hub,
+        guest_channel(hub, "alice", "viewer") as alice,
+    ):
+        text = await alice.ok("search_files", {"pattern": "hello"})
+    assert text.startswith("1 match for 'hello' in ")
+    assert "(1 file not searched, over the hub's text-file limit: huge.json (2.3 MiB))" in text
+    assert "\nREADME.md:3: hello world" in text
 
 
 async def test_a_guest_reads_a_file_over_one_replys_limit_in_pages(tmp_path: Path) -> None:

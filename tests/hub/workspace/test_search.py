@@ -9,6 +9,7 @@ import pytest
 
 from letswork.hub.workspace import Workspace
 from letswork.shared.errors import ErrorCode, OpError
+from letswork.shared.limits import MAX_SEARCH_SKIPPED_NAMED
 from tests.hub.workspace.helpers import _code, _write
 
 # ------------------------------------------------------------------------------- search
@@ -88,7 +89,9 @@ def test_search_with_an_invalid_regex_is_invalid(ws: Workspace) -> None:
     assert "missing )" in info.value.message
 
 
-def test_search_skips_binary_and_oversize_files_silently(root: Path) -> None:
+def test_search_skips_binary_files_silently_and_names_the_oversize_ones_with_their_size(
+    root: Path,
+) -> None:
     ws = Workspace(root, max_file_bytes=100)
     ws.max_text_bytes = 100
     (root / "bin.dat").write_bytes(b"needle\x00")
@@ -96,7 +99,25 @@ def test_search_skips_binary_and_oversize_files_silently(root: Path) -> None:
     (root / "bad.txt").write_bytes(b"needle \xff\n")
     _write(root, "good.txt", "needle\n")
     result = ws.search_files("needle", is_host=True)
+    alone = ws.search_files("needle", path="big.txt", is_host=True)
     assert [m.path for m in result.matches] == ["good.txt"]
+    assert [(f.path, f.size, f.reason) for f in result.skipped] == [("big.txt", 700, "too_large")]
+    assert result.skipped_count == 1
+    assert [(f.path, f.size) for f in alone.skipped] == [("big.txt", 700)]
+
+
+def test_search_names_at_most_its_cap_of_skipped_files_and_counts_them_all(root: Path) -> None:
+    ws = Workspace(root)
+    ws.max_text_bytes = 10
+    (root / "big").mkdir()
+    for i in range(MAX_SEARCH_SKIPPED_NAMED + 5):
+        (root / "big" / f"{i:03}.txt").write_bytes(b"needle needle\n")
+    result = ws.search_files("needle", path="big", is_host=False)
+    assert [f.path for f in result.skipped] == [
+        f"big/{i:03}.txt" for i in range(MAX_SEARCH_SKIPPED_NAMED)
+    ]
+    assert result.skipped_count == MAX_SEARCH_SKIPPED_NAMED + 5
+    assert result.files_scanned == 0
 
 
 def test_search_line_numbers_match_read_file_offsets(ws: Workspace, root: Path) -> None:

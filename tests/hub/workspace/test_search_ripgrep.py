@@ -90,6 +90,17 @@ def test_ripgrep_and_python_give_the_same_answer_on_a_tree_of_ignore_files_and_s
     assert not unshared & {m.path for m in rg.matches} if not is_host else True
 
 
+def test_ripgrep_and_python_name_the_same_files_skipped_as_too_large(
+    root: Path, tricky: Path
+) -> None:
+    ws = Workspace(root, max_file_bytes=100_000)
+    ws.max_text_bytes = 100_000  # big.txt (140 000 bytes) is over it
+    python, rg = _engines(ws, "needle", is_host=False)
+    assert rg.skipped == python.skipped
+    assert [(f.path, f.size) for f in rg.skipped] == [("big.txt", 140_000)]
+    assert rg.skipped_count == python.skipped_count == 1
+
+
 def test_ripgrep_and_python_agree_with_the_index_on(root: Path, tricky: Path) -> None:
     ws = Workspace(root, max_file_bytes=100_000)
     ws.index = TreeIndex(ws)
