@@ -83,20 +83,6 @@ class _Skipped:
             self.named.append(SkippedFile(path=rel, size=size, reason="too_large"))
 
 
-def _size_over(path: str, size: int, max_bytes: int) -> int | None:
-    """The size of the file at ``path`` if it is over ``max_bytes``, else None (binary,
-    unreadable, gone). ``size`` is the walk's (-1: unknown, stat it)."""
-    if size < 0:
-        try:
-            st = os.stat(path, follow_symlinks=False)
-        except OSError:
-            return None
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        size = st.st_size
-    return size if size > max_bytes else None
-
-
 def _clip(line: str, col: int) -> str:
     if len(line) <= _MAX_MATCH_TEXT:
         return line
@@ -510,13 +496,11 @@ class SearchOps(WorkspaceBase):
                     # ripgrep read it and found no match; larger files it did not read.
                     scanned += size <= max_bytes
                     if size > max_bytes:
-                        skipped.add(rel, size)
+                        self._skip_if_shared(skipped, rel, file_path, max_bytes, is_host=is_host)
                     continue
                 read = _read_text(file_path, max_bytes)
                 if read is None:
-                    too_large = _size_over(file_path, size, max_bytes)
-                    if too_large is not None:
-                        skipped.add(rel, too_large)
+                    self._skip_if_shared(skipped, rel, file_path, max_bytes, is_host=is_host)
                     continue
                 data, ident = read
                 scanned += 1
@@ -573,6 +557,22 @@ class SearchOps(WorkspaceBase):
             skipped=skipped.named,
             skipped_count=skipped.count,
         )
+
+    def _skip_if_shared(
+        self, skipped: _Skipped, rel: str, file_path: str, max_bytes: int, *, is_host: bool
+    ) -> None:
+        """Count (and name) ``rel`` as skipped when it is over ``max_bytes`` and, like a file
+        with matches, still shared with the peer (:meth:`_still_shared`): ``skipped`` names
+        paths, and a ``.gitignore`` written or a folder swapped since the walk listed it must
+        not let a guest learn a hidden name or an outside file's size (issue 16, attacked)."""
+        try:
+            st = os.stat(file_path, follow_symlinks=False)
+        except OSError:
+            return
+        if not stat.S_ISREG(st.st_mode) or st.st_size <= max_bytes:
+            return
+        if self._still_shared(rel, (st.st_dev, st.st_ino), is_host=is_host):
+            skipped.add(rel, st.st_size)
 
     def _still_shared(self, rel: str, ident: tuple[int, int], *, is_host: bool) -> bool:
         """Whether the file read as ``ident`` (device, inode) is still at ``rel``, and ``rel``

@@ -39,10 +39,13 @@ class PeoplePane(DashboardCore):
         hosts = [p for p in self.peer_list if p.role == "host"]
         for peer in guests:
             self._add_connection(table, peer)
-        online = {p.peer_id for p in self.peer_list}
+        shown = {p.peer_id for p in self.peer_list}
         for gone in self.offline_list:
-            if gone.peer_id in online:  # a guest id never equals a connection's; be safe
+            # A guest id never equals a connection's, nor is listed twice by a sound hub; a
+            # row key shown twice would make add_row raise and the pane stop updating.
+            if gone.peer_id in shown:
                 continue
+            shown.add(gone.peer_id)
             since = gone.offline_since
             state = "offline" if since is None else f"offline since {minute_text(since)}"
             table.add_row(

@@ -216,3 +216,60 @@ def test_find_files_truncates_at_max_results(ws: Workspace, root: Path) -> None:
     found, truncated = ws.find_files("gen/*.txt", max_results=3, is_host=False)
     assert found == ["gen/f0.txt", "gen/f1.txt", "gen/f2.txt"]
     assert truncated
+
+
+def test_search_does_not_name_a_big_file_unshared_after_the_walk_listed_it(root: Path) -> None:
+    """Attack (issue 16): ``skipped`` names paths, so like a match it must be re-checked
+    against the sharing policy: a file made unshared (or its folder swapped) between the
+    walk's decision and the size check is not named to a guest."""
+    ws = Workspace(root, max_file_bytes=100)
+    ws.max_text_bytes = 100
+    ws.search_engine = "python"
+    (root / "secret-plans.txt").write_bytes(b"x\n" * 100)
+    hidden = False
+
+    def hide() -> bool:
+        nonlocal hidden
+        if not hidden:  # called for each listed file, before it is read: the race's window
+            (root / ".gitignore").write_text("secret-plans.txt\n")
+            hidden = True
+        return False
+
+    result = ws.search_files("needle", is_host=False, should_stop=hide)
+    assert hidden
+    assert [f.path for f in result.skipped] == []
+    assert result.skipped_count == 0
+
+
+def test_search_does_not_report_an_outside_files_size_through_a_swapped_folder(
+    root: Path, tmp_path: Path
+) -> None:
+    """Attack (issue 16): a local process swaps a listed folder for a symlink out of the
+    project between the walk and the size check; ``skipped`` must not report the outside
+    file (its size, under the project's name)."""
+    ws = Workspace(root, max_file_bytes=100)
+    ws.max_text_bytes = 100
+    ws.search_engine = "python"
+    _write(root, "d/f.txt", "small\\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f.txt").write_bytes(b"s" * 12345)
+    swapped = False
+
+    def swap() -> bool:
+        nonlocal swapped
+        if not swapped:
+            (root / "d" / "f.txt").unlink()
+            (root / "d").rmdir()
+            (root / "d").symlink_to(outside)
+            swapped = True
+        return False
+
+    for is_host in (False, True):
+        swapped = False
+        if (root / "d").is_symlink():
+            (root / "d").unlink()
+            _write(root, "d/f.txt", "small\\n")
+        result = ws.search_files("needle", is_host=is_host, should_stop=swap)
+        assert swapped
+        assert [(f.path, f.size) for f in result.skipped] == []

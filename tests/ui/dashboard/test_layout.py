@@ -127,3 +127,16 @@ async def test_c_copies_the_join_line_and_shows_it(tmp_path: Path) -> None:
         await pilot.press("c")
         assert app.clipboard == f"letswork join {fx.hub.current_invite()}"
         await pilot.press("escape")
+
+
+async def test_a_hub_listing_one_offline_person_twice_still_shows_the_people(
+    tmp_path: Path,
+) -> None:
+    """Attack (issue 16): odd ``list_peers`` data (one offline identity listed twice) must not
+    stop the people pane from rendering (a duplicate row key raised in ``add_row``)."""
+    async with busy_dashboard(tmp_path, (160, 50)) as (_fx, app, _pilot, _change_id):
+        gone = app.offline_list[0]
+        app.offline_list = [gone, gone]
+        app._render_peers()
+        rows = screen_rows(app)
+        assert sum("carol" in row for row in rows) >= 1
