@@ -1084,8 +1084,23 @@ MUTANTS: tuple[Mutant, ...] = (
         "behind_hello",
         (
             "tests/client/test_connection_early.py::test_an_early_request_that_times_out_before_hello_is_never_sent",
+            "tests/client/test_connection_early.py::"
+            "test_an_early_request_that_times_out_before_hello_is_dropped_from_the_queue_at_once",
         ),
-        "a request that joined a connect() and gave up before hello was sent is never sent",
+        "a request that joined a connect() and gave up before hello was sent is dropped from "
+        "the queue behind hello at once (never sent: _send_behind_hello's check holds that too)",
+    ),
+    _m(
+        "client-early-sent-after-give-up-while-sending",
+        "letswork/client/connection.py",
+        "            if request_id in self._pending:\n"
+        "                await ws.send(session.seal(payload))\n",
+        "            await ws.send(session.seal(payload))\n",
+        (
+            "tests/client/test_connection_early.py::"
+            "test_an_early_request_given_up_while_those_ahead_of_it_are_sent_is_never_sent",
+        ),
+        "a request given up while the requests ahead of it behind hello are sent is never sent",
     ),
     _m(
         "client-early-hides-hellos-refusal",
