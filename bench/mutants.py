@@ -173,10 +173,12 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "core-write-folder",
         HUB_CHANGES,
-        "    if not abspath.is_file():\n",
-        "    if False:\n",
+        "    if not stat.S_ISREG(st.st_mode):\n"
+        "        raise op_error(ErrorCode.NOT_A_FILE, f\"'{rel}' is not a regular file\")\n",
+        "    if False:\n"
+        "        raise op_error(ErrorCode.NOT_A_FILE, f\"'{rel}' is not a regular file\")\n",
         (),
-        "_current: a change names a regular file, never a folder",
+        "read_current: a change names a regular file, never a folder",
         equivalent="reading the file for its base (Workspace.read_text) refuses anything but a "
         "regular file with the same not_a_file (ws-read-not-regular)",
     ),
@@ -185,8 +187,8 @@ MUTANTS: tuple[Mutant, ...] = (
         WS_FILES,
         "            if not stat.S_ISREG(st.st_mode):\n"
         '                raise op_error(ErrorCode.NOT_A_FILE, f"{_q(res.rel)} is not a regular '
-        'file")\n            if st.st_size > self.max_file_bytes:',
-        "            if st.st_size > self.max_file_bytes:",
+        'file")\n            if st.st_size > self.max_text_bytes:',
+        "            if st.st_size > self.max_text_bytes:",
         (
             "tests/hub/workspace/test_files.py::test_read_of_a_fifo_is_not_a_file_and_does_not_block",
         ),
@@ -396,7 +398,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "core-conflict-diff-redacted",
         HUB_STATE,
-        "if redacted is not None and not peer.is_host and peer.guest_id != redacted[0]:",
+        "if redacted is not None and ident != HOST_ID and ident != redacted[0]:",
         "if False:",
         (f"{_INV}::test_a_conflict_of_one_guests_change_shows_its_diff_to_no_other_guest",),
         "change_decided: a conflict's diff goes to the host and the author only",
@@ -442,8 +444,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "core-kick-forgets-resume",
         OPS_ADMIN,
-        '            ctx.store.set_guest_state(target.guest_id, "kicked")\n',
-        "            pass\n",
+        '    ctx.store.set_guest_state(row.guest_id, "kicked")\n',
+        "    pass\n",
         (f"{_INV}::test_a_resume_credential_of_a_kicked_guest_is_refused",),
         "kick: the guest's resume credential dies",
     ),
@@ -460,8 +462,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "core-unshared-events",
         HUB_STATE,
-        "            if not peer.is_host and (hosts_only or not shared):\n",
-        "            if not peer.is_host and hosts_only:\n",
+        "            if ident != HOST_ID and (hosts_only or not shared):\n",
+        "            if ident != HOST_ID and hosts_only:\n",
         (f"{_INV}::test_a_guest_gets_no_event_about_an_unshared_path",),
         "_broadcast: guests get no event about an unshared path",
     ),
@@ -703,10 +705,25 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "ws-read-size",
         WS_FILES,
-        "            if st.st_size > self.max_file_bytes:\n",
-        "            if False:\n",
-        ("tests/hub/workspace/test_files.py::test_read_over_the_size_limit_is_too_large",),
-        "read: the size limit",
+        "            if st.st_size > cap:\n"
+        "                raise whole_too_large(st.st_size, cap, self.max_text_bytes)\n"
+        "            data = _read_fd(fd, cap + 1, st.st_size)\n"
+        "        except OSError as exc:\n"
+        '            raise _disk_error(exc, res.rel, "read") from None\n'
+        "        finally:\n"
+        "            os.close(fd)\n"
+        "        if len(data) > cap:  # grew since fstat\n",
+        "            data = _read_fd(fd, st.st_size + 1, st.st_size)\n"
+        "        except OSError as exc:\n"
+        '            raise _disk_error(exc, res.rel, "read") from None\n'
+        "        finally:\n"
+        "            os.close(fd)\n"
+        "        if False:\n",
+        (
+            "tests/hub/workspace/test_files.py::"
+            "test_a_whole_read_over_the_size_limit_is_too_large_and_says_pages_work",
+        ),
+        "whole read: the size limit (read_text, the base of a change)",
     ),
     # ---- crypto/: the record layer and the handshake
     _m(
@@ -1067,8 +1084,23 @@ MUTANTS: tuple[Mutant, ...] = (
         "behind_hello",
         (
             "tests/client/test_connection_early.py::test_an_early_request_that_times_out_before_hello_is_never_sent",
+            "tests/client/test_connection_early.py::"
+            "test_an_early_request_that_times_out_before_hello_is_dropped_from_the_queue_at_once",
         ),
-        "a request that joined a connect() and gave up before hello was sent is never sent",
+        "a request that joined a connect() and gave up before hello was sent is dropped from "
+        "the queue behind hello at once (never sent: _send_behind_hello's check holds that too)",
+    ),
+    _m(
+        "client-early-sent-after-give-up-while-sending",
+        "letswork/client/connection.py",
+        "            if request_id in self._pending:\n"
+        "                await ws.send(session.seal(payload))\n",
+        "            await ws.send(session.seal(payload))\n",
+        (
+            "tests/client/test_connection_early.py::"
+            "test_an_early_request_given_up_while_those_ahead_of_it_are_sent_is_never_sent",
+        ),
+        "a request given up while the requests ahead of it behind hello are sent is never sent",
     ),
     _m(
         "client-early-hides-hellos-refusal",

@@ -226,6 +226,29 @@ async def test_an_early_request_that_times_out_before_hello_is_never_sent(
     assert later["text"] == "def main():\n    return 1\n"
 
 
+async def test_an_early_request_that_times_out_before_hello_is_dropped_from_the_queue_at_once(
+    hub: tuple[HubFixture, TcpLink],
+) -> None:
+    # Its message (a write's whole content, up to a frame) is not held until hello goes out:
+    # a caller retrying while the link holds the upgrade would pile them up. Being never sent
+    # is the test above; _send_behind_hello's own check holds that too, so only this sees it.
+    fx, link = hub
+    link.stall()  # the upgrade waits until the link forwards again
+    conn = HubConnection(link.url, fx.invite_secret, name="alice")
+    connecting = asyncio.ensure_future(conn.connect(timeout=WAIT))
+    writing = asyncio.ensure_future(conn.request("write_file", WRITE, early=True, timeout=0.05))
+    try:
+        with pytest.raises(TransportError):
+            await writing
+        queued = None if conn._behind_hello is None else list(conn._behind_hello)
+        link.forward()
+        await asyncio.wait_for(connecting, WAIT)
+    finally:
+        connecting.cancel()
+        await conn.close()
+    assert queued == []
+
+
 async def test_an_early_reply_that_overtakes_hellos_returns_after_hello_is_taken_in() -> None:
     secret = secrets.token_bytes(16)
     answer_hello = asyncio.Event()
