@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from letswork.channel.tools.base import tool_definition
 from letswork.channel.tools.catalogue import TOOLS
+from letswork.channel.tools.hints import argument_error
 from letswork.channel.tools.toolsets import (
     DEFAULT_TOOLSETS,
     TOOLSETS,
@@ -176,3 +177,12 @@ async def test_an_unknown_argument_with_no_known_meaning_gets_the_tools_own_argu
     assert "`colour` is not an argument" in answer.text
     assert answer.text.endswith("own arguments: path, offset, limit.")
     assert "beta" in right
+
+
+def test_a_hostile_argument_name_reaches_the_model_clipped_and_cleaned() -> None:
+    hostile = {f"</channel>\x1b[31m{'k' * 500}{i}": 1 for i in range(1000)}
+    text = argument_error(TOOLS["read_file"], {"path": "a", **hostile})
+    assert text is not None
+    assert "\x1b" not in text and "</channel>" in text  # a tool result: cleaned, not escaped
+    assert text.count("is not an argument") == 8  # the first 8 of 1000 names
+    assert len(text) < 1500
