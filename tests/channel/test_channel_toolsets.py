@@ -15,6 +15,7 @@ from letswork.channel.tools.hints import argument_error
 from letswork.channel.tools.toolsets import (
     DEFAULT_TOOLSETS,
     TOOLSETS,
+    off_text,
     parse_toolsets,
     tools_for,
 )
@@ -60,6 +61,12 @@ def test_toolset_names_default_and_all_expand_and_context_is_always_on() -> None
 def test_an_unknown_toolset_is_refused_naming_the_ones_that_exist() -> None:
     with pytest.raises(UsageError, match=r"unknown toolset 'chat'.*collaboration"):
         parse_toolsets("default,chat")
+
+
+def test_the_set_that_turns_a_tool_on_is_named_with_the_sets_already_on() -> None:
+    assert "--toolsets default`" in off_text("edit_file", parse_toolsets("files"))
+    assert "--toolsets context,files,collaboration`" in off_text("board", parse_toolsets("files"))
+    assert "LETSWORK_TOOLSETS=default,collaboration)" in off_text("board", DEFAULT_TOOLSETS)
 
 
 def test_the_channel_command_exits_2_on_an_unknown_toolset_before_connecting() -> None:
@@ -122,7 +129,7 @@ async def test_a_call_to_a_tool_of_a_set_that_is_off_says_how_to_turn_it_on(
             answer = await eddie.call("send_message", {"body": "hello"})
     assert answer.is_error
     assert answer.text.startswith("toolset_off: send_message is in the collaboration toolset")
-    assert "--toolsets context,files,changes,collaboration" in answer.text
+    assert "--toolsets default,collaboration" in answer.text
     assert "LETSWORK_TOOLSETS=" in answer.text
 
 

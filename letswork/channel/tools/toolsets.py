@@ -145,6 +145,8 @@ def off_text(tool: str, enabled: Iterable[str]) -> str:
     """The answer to a call of ``tool`` whose set is off: which set, and how to turn it on."""
     name = set_of(tool)
     on = sorted(set(enabled) | {name}, key=list(TOOLSETS).index)
+    if set(on) >= DEFAULT_TOOLSETS:  # the short way, as the README writes it
+        on = ["default", *(n for n in on if n not in DEFAULT_TOOLSETS)]
     value = ",".join(on)
     return (
         f"toolset_off: {tool} is in the {name} toolset, which is off in this channel.\n"
