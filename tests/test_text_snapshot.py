@@ -48,6 +48,15 @@ from letswork.channel.events import Inbox, describe_event, local_note
 from letswork.channel.tools.base import ToolContext, tool_definition
 from letswork.channel.tools.catalogue import TOOLS, tools_for_role
 from letswork.channel.tools.errors import format_error
+from letswork.channel.tools.hints import ALIASES, argument_error
+from letswork.channel.tools.toolsets import (
+    DEFAULT_TOOLSETS,
+    TOOLSETS,
+    off_text,
+    parse_toolsets,
+    set_of,
+    tools_for,
+)
 from letswork.shared.errors import ErrorCode, OpError, ProtocolError, TransportError
 from letswork.shared.protocol.catalogue import EVENTS, OPS
 from letswork.shared.protocol.changes import ChangeInfo
@@ -79,6 +88,12 @@ CALLERS = (
     ToolContext(me="bob", role="host", link="connected"),
     ToolContext(me="host", role="host", link=f"connecting; last error: {HOSTILE}"),
     ToolContext(me="carol", role="viewer", link="awaiting admission"),
+    ToolContext(
+        me="dave",
+        role="editor",
+        link="connected",
+        toolsets=tuple((t.name, t.about, t.name in DEFAULT_TOOLSETS) for t in TOOLSETS.values()),
+    ),
 )
 READERS = ("alice", "bob", "Bob", "carol", "host", "someone")
 ROLES = ("host", "editor", "viewer", None)
@@ -362,9 +377,30 @@ def tool_lists() -> Iterator[Case]:
     for role in ("host", "editor", "viewer"):
         listed = mcp.ListToolsResult(tools=[tool_definition(t) for t in tools_for_role(role)])
         yield "tools/list", role, listed.model_dump_json(by_alias=True, exclude_none=True)
+    for role in ("host", "editor", "viewer"):
+        tools = [tool_definition(t) for t in tools_for(role, DEFAULT_TOOLSETS)]
+        listed = mcp.ListToolsResult(tools=tools)
+        yield (
+            "tools/list",
+            f"{role}.default",
+            listed.model_dump_json(by_alias=True, exclude_none=True),
+        )
     for name, spec in TOOLS.items():
-        shape = (spec.name, spec.op, sorted(spec.roles), dict(spec.defaults))
+        shape = (spec.name, spec.op, sorted(spec.roles), dict(spec.defaults), set_of(name))
         yield "tools/spec", name, repr(shape)
+
+
+def refusals() -> Iterator[Case]:
+    """The channel's own answers before anything is sent: a set that is off, stray arguments."""
+    strays: tuple[dict[str, Any], ...] = (
+        dict.fromkeys(ALIASES, 1),
+        {"edits": [], "dryRun": True, "paths": [], "tail": 3, "-i": True, "output_mode": "x"},
+        {HOSTILE: 1, "n" * 70: 2},
+    )
+    for name, spec in TOOLS.items():
+        yield "refusal/toolset_off", name, off_text(name, DEFAULT_TOOLSETS)
+        for i, stray in enumerate(strays):
+            yield "refusal/arguments", f"{name}.{i}", repr(argument_error(spec, stray))
 
 
 def _result_variants(op: str) -> list[Any]:
@@ -629,8 +665,11 @@ async def _channel_answers() -> list[Case]:
     fixed = ("INSTRUCTIONS", "INTERNAL_ERROR_TEXT")
     for name in fixed:
         out.append(("server/fixed", name, getattr(channel_server, name)))
+    every = parse_toolsets("all")
     for publish in (False, True):
-        config = ChannelConfig(secret=b"s" * 16, url="ws://127.0.0.1:1", publish_card=publish)
+        config = ChannelConfig(
+            secret=b"s" * 16, url="ws://127.0.0.1:1", publish_card=publish, toolsets=every
+        )
         channel = channel_server.Channel(config, clock=lambda: T)
         channel._settled.set()
         for name in TOOLS:
@@ -647,6 +686,11 @@ async def _channel_answers() -> list[Case]:
         for name in ("ping", "leave", "get_notifications", "publish_card"):
             result = await channel.call_tool(name, {})
             out.append(("server/call", f"{publish}.left.{name}", result.model_dump_json()))
+    default = channel_server.Channel(ChannelConfig(secret=b"s" * 16, url="ws://127.0.0.1:1"))
+    default._settled.set()
+    for name in TOOLS:
+        result = await default.call_tool(name, dict(ARGS_EXAMPLES.get(TOOLS[name].op or "", {})))
+        out.append(("server/call", f"default.{name}", result.model_dump_json(by_alias=True)))
     return out
 
 
@@ -656,6 +700,7 @@ def channel_answers() -> Iterator[Case]:
 
 def all_cases() -> Iterator[Case]:
     yield from tool_lists()
+    yield from refusals()
     yield from tool_results()
     yield from errors()
     yield from channel_notes()

@@ -50,6 +50,8 @@ class ChannelConfig:
         label: a short name for log files.
         publish_card: the user opted in to ``publish_card`` (``--publish-card``); without it
             the tool is refused and no card is ever sent.
+        toolsets: the toolsets the user turned on (``--toolsets``, names from
+            :data:`letswork.channel.tools.toolsets.TOOLSETS`), or None for the default ones.
     """
 
     secret: bytes = dataclasses.field(repr=False)
@@ -63,6 +65,7 @@ class ChannelConfig:
     client: str = "letswork-channel"
     limits: Limits = dataclasses.field(default_factory=Limits)
     publish_card: bool = False
+    toolsets: frozenset[str] | None = None
 
     @property
     def host(self) -> bool:

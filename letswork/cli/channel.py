@@ -40,6 +40,16 @@ from letswork.shared.errors import LetsworkError
     help="Allow the assistant to show the session its client name and the MCP servers it "
     "chooses to mention (the publish_card tool). Off by default: nothing is sent without it.",
 )
+@click.option(
+    "--toolsets",
+    metavar="SETS",
+    envvar="LETSWORK_TOOLSETS",
+    default="default",
+    show_default=True,
+    help="Tool groups to list, comma-separated: context (always on), files, changes, "
+    "collaboration (messages, task board, shared variables, who is here); 'default' is "
+    "files and changes, 'all' is every set. Env: LETSWORK_TOOLSETS.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def channel(
     session_name: str | None,
@@ -47,21 +57,25 @@ def channel(
     project: Path | None,
     name: str | None,
     publish_card: bool,
+    toolsets: str,
     verbose: bool,
 ) -> None:
     """Run the stdio MCP server your assistant talks to (its MCP client starts this).
 
     A guest connects with the invite in LETSWORK_INVITE, or with a session stored by
     `letswork join` (--session NAME). The host connects with --host to the hub running for
-    --project. Only MCP messages go to stdout; logs go to stderr and to
+    --project. --toolsets chooses which tools the assistant sees (each costs context in every
+    conversation). Only MCP messages go to stdout; logs go to stderr and to
     <state dir>/logs/channel-NAME.log.
     """
     from letswork.channel.config import channel_log_path, resolve
     from letswork.channel.server import run_stdio
+    from letswork.channel.tools.toolsets import parse_toolsets
 
     try:
+        sets = parse_toolsets(toolsets)
         config = resolve(session=session_name, host=host_mode, project=project, name=name)
-        config = dataclasses.replace(config, publish_card=publish_card)
+        config = dataclasses.replace(config, publish_card=publish_card, toolsets=sets)
         log_file = channel_log_path(config.label)
     except LetsworkError as exc:
         sys.exit(fail(exc))

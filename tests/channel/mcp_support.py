@@ -120,14 +120,22 @@ def coverage_env() -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def mcp_channel(
-    *args: str, invite_code: str | None = None, log: Path | None = None
+    *args: str,
+    invite_code: str | None = None,
+    log: Path | None = None,
+    toolsets: str | None = "all",
 ) -> AsyncIterator[ChannelClient]:
-    """Start `letswork channel ARGS` and yield an initialized MCP client session to it."""
+    """Start `letswork channel ARGS` and yield an initialized MCP client session to it.
+
+    ``toolsets`` goes in ``LETSWORK_TOOLSETS``: every set unless a test says otherwise (None
+    leaves it unset: the default sets)."""
     env = {
         "LETSWORK_STATE_DIR": os.environ["LETSWORK_STATE_DIR"],
         "PYTHONPATH": str(ROOT),
         **coverage_env(),
     }
+    if toolsets is not None:
+        env["LETSWORK_TOOLSETS"] = toolsets
     if invite_code is not None:
         env["LETSWORK_INVITE"] = invite_code
     params = StdioServerParameters(

@@ -73,15 +73,14 @@ async def test_every_tool_has_a_description_a_closed_schema_and_annotations(
     ):
         tools = (await host.session.list_tools()).tools
     for tool in tools:
-        assert tool.description and len(tool.description) > 80, tool.name
+        assert tool.description and len(tool.description) > 40, tool.name
         assert tool.input_schema["type"] == "object"
         assert tool.input_schema["additionalProperties"] is False, tool.name
         assert tool.annotations is not None
-        assert tool.annotations.read_only_hint is not None
-        assert tool.annotations.destructive_hint is not None
-        assert tool.annotations.idempotent_hint is not None
-        for prop in tool.input_schema["properties"].values():
-            assert prop.get("description"), tool.name
+        # issue 18: only what differs from the spec's defaults; a writer says if it destroys
+        assert tool.annotations.open_world_hint is False
+        if not tool.annotations.read_only_hint:
+            assert tool.annotations.destructive_hint is not None, tool.name
     by_name = {t.name: t for t in tools}
     assert by_name["read_file"].annotations.read_only_hint is True  # type: ignore[union-attr]
     assert by_name["delete_file"].annotations.destructive_hint is True  # type: ignore[union-attr]

@@ -9,7 +9,9 @@
   and ``letswork admin``);
 - :mod:`~letswork.channel.tools.local`: the tools the channel answers itself;
 - :mod:`~letswork.channel.tools.catalogue`: :data:`TOOLS` assembled, :func:`tools_for_role`;
-- :mod:`~letswork.channel.tools.errors`: :func:`format_error`, hub refusals as tool results.
+- :mod:`~letswork.channel.tools.errors`: :func:`format_error`, hub refusals as tool results;
+- :mod:`~letswork.channel.tools.toolsets`: the named sets a channel lists (``--toolsets``);
+- :mod:`~letswork.channel.tools.hints`: other file servers' argument names answered with ours.
 
 Results are plain text. Every string that came from another person or from the hub goes
 through :mod:`letswork.shared.sanitize`, mostly by way of :mod:`letswork.shared.describe`

@@ -50,11 +50,13 @@ PEER_TEXT = (
 
 @dataclasses.dataclass(frozen=True)
 class ToolContext:
-    """What a renderer may need besides the result: who we are and the link's state."""
+    """What a renderer may need besides the result: who we are, the link's state and every
+    toolset as ``(name, about, on)`` (empty when unknown)."""
 
     me: str
     role: str | None
     link: str
+    toolsets: tuple[tuple[str, str, bool], ...] = ()
 
 
 #: ``(result, args, context) -> text``: ``result`` is the op's result model (for a tool with
@@ -174,17 +176,21 @@ def _schema(
 
 
 def tool_definition(spec: ToolSpec) -> types.Tool:
-    """The MCP ``Tool`` for ``spec``."""
+    """The MCP ``Tool`` for ``spec``.
+
+    Every definition is in every conversation (issue 18), so the annotations carry only what
+    differs from the spec's defaults (read-only false, idempotent false); destructive is said
+    for a tool that writes (its default, true, would be wrong for most), and the title once.
+    """
     return types.Tool(
         name=spec.name,
         title=spec.title,
         description=spec.description,
         input_schema=spec.input_schema(),
         annotations=types.ToolAnnotations(
-            title=spec.title,
-            read_only_hint=spec.read_only,
-            destructive_hint=spec.destructive,
-            idempotent_hint=spec.idempotent,
+            read_only_hint=spec.read_only or None,
+            destructive_hint=None if spec.read_only else spec.destructive,
+            idempotent_hint=spec.idempotent or None,
             open_world_hint=False,
         ),
     )

@@ -133,43 +133,37 @@ def _r_stat(r: StatFileResult, args: Mapping[str, Any], ctx: ToolContext) -> str
     return line
 
 
+_PATH = "File path from the project root, '/'-separated."
+_FOLDER = "Folder to look in, from the project root; '' is all."
+
+
 #: This group's tools, in the order the tool list shows them.
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "list_files",
         "List shared files",
-        """List the files and folders of the shared project at `path`, one per line with its
-        size and any lock. Guests see only shared files (.gitignore'd files, .env files, keys
-        and .git are hidden). At most 1000 entries; the result says when it is truncated
-        (list a subfolder, or use find_files). Errors: not_found (no such folder — check the
-        parent folder), not_shared (hidden from you; do not retry).""",
+        """List a folder of the shared project, one entry per line with its size and lock. Guests
+        see only shared files. At most 1000 entries.""",
         _r_list,
         fields={
-            "path": "Folder relative to the project root, '/'-separated; '' is the root.",
-            "recursive": "Also list the contents of subfolders.",
-            "depth": "With recursive: how many folder levels to descend (1-64).",
+            "path": "Folder from the project root; '' is the root.",
+            "recursive": "Include subfolders.",
+            "depth": "With recursive: folder levels to descend.",
         },
         idempotent=True,
     ),
     ToolSpec(
         "read_file",
         "Read a shared file",
-        f"""Read a UTF-8 text file of the shared project. The result is one header line —
-        `path · lines a-b of N · size · sha256 H` — followed by the file's text exactly as
-        stored (no line numbers added). At most `limit` lines (default {DEFAULT_READ_LIMIT})
-        from `offset` (0-based: offset=0 starts at line 1; a search hit on line n is at
-        offset=n-1); when the header says more lines follow, call again with the offset it
-        gives. Pass the sha256 as `base_sha256` to write_file, edit_file, delete_file or
-        move_file so your change is refused if the file changes in between. Errors:
-        not_found (check the path with find_files), not_shared (hidden from you; do not
-        retry), binary_file (not UTF-8 text; it cannot be read here), too_large (over the
-        hub's text-file limit, 64 MiB by default; larger files read in pages like any other),
-        invalid (offset past the end).""",
+        """Read a UTF-8 text file of the shared project: a header `path · lines a-b of N · size ·
+        sha256 H`, then the text exactly as stored. When the header says more follows,
+        call again with the offset it gives. Pass the sha256 as `base_sha256` to a
+        change of the file.""",
         _r_read,
         fields={
-            "path": "File path relative to the project root, '/'-separated.",
-            "offset": "Number of lines to skip: 0 starts at the first line.",
-            "limit": f"Most lines to return (default {DEFAULT_READ_LIMIT}).",
+            "path": _PATH,
+            "offset": "Lines to skip: 0 starts at line 1, a hit on line n is at n-1.",
+            "limit": f"Most lines (default {DEFAULT_READ_LIMIT}).",
         },
         defaults={"limit": DEFAULT_READ_LIMIT},
         sends={"max_chars": MAX_READ_CHARS},
@@ -178,50 +172,34 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "search_files",
         "Search shared files",
-        """Search the shared text files for `pattern`: a plain substring, or a regular
-        expression (RE2 syntax: Python's, less backreferences and lookaround) with
-        regex=true; case-insensitive unless case_sensitive=true. Limit it to files under
-        `path` and/or matching `glob` (e.g. '*.py'). Returns `path:line: text` lines, line
-        numbers from 1 (read around a hit with read_file offset=line-1). At most
-        `max_results` matches; the result says when it was cut, or cut short by the hub's
-        time limit. Binary files and files over the hub's text-file limit (64 MiB by
-        default) are not searched. Errors: invalid (a bad regular expression: fix it, or
-        search a plain string).""",
+        """Search the shared text files for `pattern` (a substring, or an RE2 regular expression
+        with regex=true), under `path` and matching `glob`. Case-insensitive unless
+        case_sensitive=true. Returns `path:line: text`, lines from 1.""",
         _r_search,
         fields={
-            "pattern": "Text to find, or a regular expression when regex is true.",
-            "path": "Folder to search in, relative to the project root; '' is everything.",
-            "regex": "Treat pattern as a regular expression (RE2 syntax).",
-            "glob": "Only search files whose path matches this glob, e.g. '*.py'.",
-            "case_sensitive": "Match upper and lower case exactly.",
-            "max_results": "Most matching lines to return (1-1000).",
+            "path": _FOLDER,
+            "glob": "Only paths matching this glob, e.g. '*.py'.",
         },
         idempotent=True,
     ),
     ToolSpec(
         "find_files",
         "Find shared files by name",
-        """Find the shared files whose path matches a glob such as '**/*.py', 'src/*.txt' or
-        '*test*', under `path`. Returns one path per line, at most `max_results`; the result
-        says when it was cut. Use read_file to open one.""",
+        """Find shared files whose path under `path` matches a glob such as '**/*.py' or '*test*'
+        ('**' crosses folders). One path per line.""",
         _r_find,
         fields={
-            "glob": "Glob matched against paths relative to `path`; '**' crosses folders.",
-            "path": "Folder to search in, relative to the project root; '' is everything.",
-            "max_results": "Most paths to return (1-1000).",
+            "path": _FOLDER,
         },
         idempotent=True,
     ),
     ToolSpec(
         "stat_file",
         "Size, hash and lock of a file",
-        """One line about a shared file without its text: size, whether it is UTF-8 text
-        and how many lines, its sha256 (pass it as `base_sha256` to a change), and who
-        holds its lock. Cheaper than read_file when you only need the hash or the size.
-        Errors: not_found (check the path with find_files), not_shared (hidden from you;
-        do not retry), not_a_file (a folder: use list_files), too_large.""",
+        """A shared file's size, whether it is text and its line count, sha256 and lock, without
+        its text.""",
         _r_stat,
-        fields={"path": "File path relative to the project root, '/'-separated."},
+        fields={"path": _PATH},
         idempotent=True,
     ),
 )

@@ -47,36 +47,30 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "lock_file",
         "Lock a file",
-        """Take the exclusive lock on a path so nobody else changes it while you work on it
-        (30 minutes by default; `ttl_seconds` sets another duration; calling it again
-        refreshes your lock). Others' writes to the path then fail with `locked`. Release it
-        with unlock_file when done. A guest's lock outlives a dropped connection until it
-        expires; a host's ends with the host's connection. Error locked: someone else holds
-        it — the message says who and until when; ask them or wait.""",
+        """Lock a path so only you can change it, for `ttl_seconds` (default 30 minutes); calling
+        again refreshes it. Release it with unlock_file.""",
         _r_lock,
         fields={
-            "path": "Path relative to the project root.",
-            "ttl_seconds": "How long the lock lasts, in seconds (1-86400; default 1800).",
+            "path": "Path from the project root.",
         },
         idempotent=True,
     ),
     ToolSpec(
         "unlock_file",
         "Unlock a file",
-        """Release your own lock on a path. Says whether you held one. A lock held by one of
-        your pending changes is released when the host decides that change, not here.""",
+        """Release your lock on a path. A lock held by your pending change ends with the host's
+        decision.""",
         _r_unlock,
-        fields={"path": "Path relative to the project root."},
+        fields={"path": "Path from the project root."},
         idempotent=True,
     ),
     ToolSpec(
         "force_unlock",
         "Break a lock",
-        """Release anyone's lock on a path, for example one left by a guest who went away.
-        Says whose lock it was. Locks held by pending changes are released by approving or
-        rejecting those changes instead.""",
+        """Break anyone's lock on a path (say, a guest who left). A lock held by a pending change
+        ends when you decide the change.""",
         _r_force,
-        fields={"path": "Path relative to the project root."},
+        fields={"path": "Path from the project root."},
         destructive=True,
         idempotent=True,
     ),

@@ -7,7 +7,6 @@ unlike ``read_file``, nobody edits from them). A result stays under
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +18,6 @@ from letswork.shared.protocol.messages import (
     MessageInfo,
     MessageRef,
     MessageResult,
-    MessageType,
 )
 
 __all__ = ["TOOLS"]
@@ -123,58 +121,38 @@ def _r_mark_read(r: MarkReadResult, args: Mapping[str, Any], ctx: ToolContext) -
     return text
 
 
-_TYPES = ", ".join(typing.get_args(MessageType))
-
-
 #: This group's tools, in the order the tool list shows them.
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "send_message",
         "Send a message",
-        f"""Send a message to one person in the session (`to`: their display name, see
-        list_peers) or, without `to`, to everyone. `type` says what it is: {_TYPES}
-        (default chat). The body is at most 16 KiB. `refs` quotes up to 5 line ranges of
-        shared files: the hub attaches the lines (at most 200 lines, 8 KiB each) so the
-        reader sees exactly what you mean. Someone offline gets a directed message when they
-        reconnect; get_messages include_read=true shows its receipt (sent, delivered, read).
-        Errors: not_found (no such person, or no such file), not_shared (the file is not
-        shared with guests: quote another), invalid (a line past the end; messaging
-        yourself), too_large.""",
+        """Send a message to one person (`to`, a display name from list_peers) or, without `to`, to
+        everyone. `refs` quotes up to 5 line ranges of shared files, attached by the
+        hub. Someone offline gets a directed message on return.""",
         _r_send,
         fields={
-            "type": f"What kind of message: {_TYPES}.",
-            "body": "The message text (at most 16 KiB of UTF-8).",
-            "to": "Display name of the one recipient; leave out to send to everyone.",
-            "refs": "File line ranges to quote: {path, start_line, end_line?}, lines from 1.",
+            "to": "The one recipient; leave out for everyone.",
+            "refs": "Line ranges to quote: {path, start_line, end_line?}, lines from 1.",
         },
     ),
     ToolSpec(
         "get_messages",
         "Read messages",
-        f"""List messages sent to you (directed or to everyone) and sent by you, oldest first;
-        by default only the unread ones you received, which this marks read (the senders get
-        a read receipt; mark_read=false leaves them unread). include_read=true lists every
-        message you can see, with receipts on yours. Filter by `sender` or `type`; page with
-        `since_id` (the result says which id to pass for more). Messages also arrive as
-        channel notifications and in the digest; this gives them whole. {PEER_TEXT}""",
+        f"""Messages to you, and by you, oldest first. By default only unread ones received, which
+        this marks read (mark_read=false does not); include_read=true lists all, with
+        receipts on yours. Page with `since_id`. {PEER_TEXT}""",
         _r_messages,
         fields={
-            "since_id": "Only messages with an id above this one (for paging).",
-            "sender": "Only messages from this display name.",
-            "type": "Only messages of this type.",
-            "limit": "Most messages to return (1-200, default 50).",
-            "include_read": "Also list messages already read, and the ones you sent.",
-            "mark_read": "Mark the received messages returned as read (default true).",
+            "since_id": "Only ids above this one (paging).",
         },
     ),
     ToolSpec(
         "mark_read",
         "Mark messages read",
-        """Mark messages you received as read by id (the #N of a notification or of
-        get_messages); their senders get a read receipt. Ids of messages you sent, that were
-        not addressed to you or that are already read are skipped and listed.""",
+        """Mark messages you received as read by id (#N); their senders get a receipt. Ids that
+        cannot be marked are listed.""",
         _r_mark_read,
-        fields={"ids": "The message ids to mark read (1-200)."},
+        fields={},
         idempotent=True,
     ),
 )

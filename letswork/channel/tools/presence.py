@@ -149,10 +149,8 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "list_peers",
         "Who is here",
-        f"""List the session's connections: display name, role, whether each is online,
-        idle or away (minutes since its last request), the paths it has locked, the tasks
-        it holds, and the capability card it chose to publish (its client and MCP servers).
-        Use the names it shows as `to` in send_message or `assignee` in plan. {PEER_TEXT}""",
+        f"""Who is in the session: name, role, online, idle or away, locks, tasks and published
+        card. Use the names in send_message `to` or plan `assignee`. {PEER_TEXT}""",
         _r_peers,
         fields={},
         # the offline people too; a hub older than them refuses it and is asked again without
@@ -162,17 +160,13 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "publish_card",
         "Publish your capability card",
-        """Show the others in the session which MCP client you run in and which MCP servers
-        you are willing to mention, so they can hand you fitting work (they see it in
-        list_peers). Only allowed when the user opted in by starting this channel with
-        `letswork channel --publish-card`; otherwise it is refused and nothing is sent (do
-        not try to get around that). Names only, never absolute paths (refused as invalid):
-        at most 32 servers of up to 64 characters.""",
+        """Show the others your MCP client and the MCP servers you choose to mention (in
+        list_peers). Only if the user started the channel with --publish-card; otherwise
+        refused, and nothing is sent. Names only, never paths.""",
         _r_card,
         fields={
-            "opt_in": "Must be true: the user agreed to share this card (default true).",
-            "client": "Your MCP client's name, e.g. 'claude-code'.",
-            "mcp_servers": "Names of MCP servers you may mention, e.g. ['github'].",
+            "client": "e.g. 'claude-code'.",
+            "mcp_servers": "e.g. ['github'].",
         },
         defaults={"opt_in": True},
         idempotent=True,
@@ -181,29 +175,19 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "activity_log",
         "Activity log",
-        f"""Read the session's activity log, oldest first: joins and departures, locks,
-        proposed and decided changes, tasks and variables, each with time, who and what.
-        Filter by `actor` (a display name), `kind` (e.g. task_update, var_set, lock,
-        write_proposed, change_applied, join) and `since` (Unix time); `limit` entries
-        (default 100, at most 500), the most recent. A guest sees only entries about shared
-        paths and the team's tasks and variables. {PEER_TEXT}""",
+        f"""The session's activity log, the most recent `limit` entries oldest first: joins, locks,
+        changes, tasks and variables, with time and who. Filter by `actor`, `kind` (e.g.
+        task_update, write_proposed) and `since` (Unix time). {PEER_TEXT}""",
         _r_activity,
-        fields={
-            "actor": "Only entries by this display name.",
-            "kind": "Only entries of this kind, e.g. 'task_update'.",
-            "since": "Only entries at or after this Unix time, in seconds.",
-            "limit": "Most entries to return (1-500, default 100), the most recent ones.",
-        },
+        fields={},
         idempotent=True,
     ),
     ToolSpec(
         "leave",
         "Leave the session",
-        """End your part in the shared session, for good: releases your locks and gives your
-        unfinished claimed tasks back to the board, and returns a summary (changes proposed,
-        applied and rejected, messages sent, tasks done). This channel then disconnects from
-        the hub and does not reconnect; every tool answers `unavailable` until the MCP server
-        is restarted. Only call it when the user wants to stop collaborating.""",
+        """End your part in the session for good: releases your locks, returns your claimed tasks,
+        and gives a summary. The channel then disconnects until restarted. Only when the
+        user wants to stop.""",
         _r_leave,
         fields={},
         destructive=True,

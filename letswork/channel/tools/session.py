@@ -46,6 +46,14 @@ def _r_status(r: StatusResult, args: Mapping[str, Any], ctx: ToolContext) -> str
         lines.append("As a viewer you can read and search; you cannot change files.")
     elif you.role == "editor":
         lines.append("As an editor your changes are proposals the host approves or rejects.")
+    if ctx.toolsets:
+        lines.append("Toolsets on: " + ", ".join(n for n, _about, on in ctx.toolsets if on))
+        off = [f"{n} ({about})" for n, about, on in ctx.toolsets if not on]
+        if off:
+            lines.append(
+                f"Toolsets off: {'; '.join(off)}. The user turns one on with `letswork channel "
+                "--toolsets default,NAME` (or LETSWORK_TOOLSETS) and a restart."
+            )
     return "\n".join(lines)
 
 
@@ -58,20 +66,17 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "ping",
         "Ping the letswork hub",
-        """Check that the shared session's hub answers. Returns the hub's clock and the state
-        of this channel's link to the hub. Use it after an `unavailable` error to see whether
-        the link is back (letswork reconnects by itself).""",
+        """Check that the hub answers: its clock and this channel's link. Use it after
+        `unavailable` (letswork reconnects by itself).""",
         _r_ping,
         idempotent=True,
     ),
     ToolSpec(
         "status",
         "Session status",
-        """Show the shared letswork session: the project, who you are (display name and role),
-        everyone connected with their roles, every file lock (path, holder, expiry), how many
-        changes wait for the host's approval, and this channel's link to the hub. Call it
-        first to learn what you may do: a viewer can only read; an editor's changes are
-        proposals the host approves or rejects; the host's changes apply at once.""",
+        """The session: project, your name and role, who is connected, locks, changes awaiting
+        approval, the link, and which toolsets are on. Call it first: a viewer only
+        reads; an editor's changes are proposals the host approves.""",
         _r_status,
         listed_as="get_status",
         idempotent=True,
@@ -79,11 +84,10 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "set_display_name",
         "Change your display name",
-        """Change the name the others in the session see for you: 1 to 32 characters from
-        letters, digits, space, '.', '_' and '-'. Names are unique in a session, and 'host'
-        (in any spelling) is reserved. Error name_taken: pick another name.""",
+        """Change the name the others see: 1-32 letters, digits, spaces, '.', '_' or '-'; unique in
+        the session; 'host' is reserved.""",
         _r_name,
-        fields={"name": "The new display name."},
+        fields={"name": "The new name."},
         idempotent=True,
         renames_me=True,
     ),

@@ -175,7 +175,7 @@ def _r_board(r: BoardResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     return "\n".join(budget.lines)
 
 
-_TASK_ID = "The task's id (#N on the board)."
+_TASK_ID = "#N on the board."
 
 
 #: This group's tools, in the order the tool list shows them.
@@ -183,31 +183,20 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "add_task",
         "Add a task",
-        """Add a task to the session's shared task board, which every assistant in the
-        session sees. Title up to 200 characters, description up to 4000; priority low,
-        normal (default), high or critical. `depends_on` lists ids of existing tasks that
-        must be done first: the task stays blocked until they are, then opens by itself.
-        Everyone is told (task_updated). Use plan to add several related tasks at once.
-        Errors: not_found (a dependency does not exist), quota_exceeded (the board holds 500
-        tasks), invalid (blank title).""",
+        """Add a task to the shared task board. `depends_on`: ids of tasks to finish first (it
+        stays blocked until then). Everyone is told. plan adds several at once.""",
         _r_add_task,
         fields={
-            "title": "Short title (1-200 characters).",
-            "description": "What to do, and how to know it is done (up to 4000 characters).",
-            "priority": "low, normal, high or critical.",
-            "depends_on": "Ids of existing tasks that must be done first.",
+            "description": "What to do, and how to know it is done.",
         },
     ),
     ToolSpec(
         "plan",
         "Add a plan of tasks",
-        """Add several tasks at once, all or none: each has a `key` of your choosing, a
-        title, optional description, priority and `assignee` (a display name of an editor or
-        the host; viewers cannot take tasks), and `depends_on` naming keys of this plan
-        (strings) or ids of existing tasks (integers). Tasks waiting on others start blocked
-        and open by themselves in order. If any task is invalid, or the dependencies form a
-        cycle, nothing is created and the error names the culprit. At most 100 tasks per
-        plan.""",
+        """Add several tasks at once, all or none. Each has your `key`, a title, and optionally
+        description, priority, `assignee` (an editor or the host) and `depends_on` (keys
+        of this plan, or ids of existing tasks). Waiting tasks start blocked and open in
+        order.""",
         _r_plan,
         fields={
             "tasks": "The tasks: {key, title, description?, priority?, assignee?, depends_on?}.",
@@ -216,11 +205,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "claim_task",
         "Claim a task",
-        """Take a task from the board: it becomes yours (claimed) until you finish it, fail
-        it or unclaim it, and nobody else but the host can change it. Claiming your own task
-        again changes nothing. Errors: not_found (see board), forbidden (someone else has
-        it: pick another or ask them), invalid (it is done or failed: reopen it with
-        update_task status=open first).""",
+        """Take a task from the board: it is yours until you finish, fail or unclaim it.""",
         _r_claim,
         fields={"id": _TASK_ID},
         idempotent=True,
@@ -228,9 +213,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "unclaim_task",
         "Give a task back",
-        """Give a task you claimed back to the board, unassigned (it stays blocked if its
-        dependencies are not done). Errors: forbidden (it is someone else's), invalid (it is
-        done or failed).""",
+        """Give a task you claimed back to the board, unassigned.""",
         _r_unclaim,
         fields={"id": _TASK_ID},
         idempotent=True,
@@ -238,28 +221,21 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "update_task",
         "Update a task",
-        """Change a task's status and/or its result note. Statuses: open (back on the
-        board, unassigned), claimed, in_progress, blocked, done, failed; in_progress and done
-        need every dependency done. Setting done opens the tasks waiting on it; reopening a
-        done task blocks them again. The note (up to 2000 characters) says what was done or
-        why it failed; "" clears it. Only the assignee or the host may change a claimed task.
-        Errors: forbidden (someone else's task), invalid (dependencies not done; neither
-        status nor note given), not_found.""",
+        """Set a task's status and/or result note. open puts it back unassigned; in_progress and
+        done need its dependencies done; done opens the tasks waiting on it. Only the
+        assignee or the host changes a claimed task.""",
         _r_update,
         fields={
             "id": _TASK_ID,
-            "status": "open, claimed, in_progress, blocked, done or failed.",
-            "note": "Result note, up to 2000 characters; '' clears it.",
+            "note": "What was done, or why it failed; '' clears it.",
         },
         idempotent=True,
     ),
     ToolSpec(
         "board",
         "Task board",
-        f"""Show the session's task board: every task grouped by status (in progress,
-        claimed, open, blocked, failed, done), critical first, with assignees and what each
-        waits on. Descriptions and notes are cut short here; get_task shows one task whole.
-        {PEER_TEXT}""",
+        f"""The task board by status, critical first, with assignees and what each waits on; texts
+        cut short (get_task shows one whole). {PEER_TEXT}""",
         _r_board,
         fields={},
         idempotent=True,
@@ -267,8 +243,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "get_task",
         "Show a task",
-        f"""Show one task whole: title, status, assignee, priority, dependencies (and which
-        are not done), description and result note. Error not_found: see board.
+        f"""One task whole: status, assignee, priority, dependencies, description and note.
         {PEER_TEXT}""",
         _r_get_task,
         fields={"id": _TASK_ID},

@@ -70,15 +70,11 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "set_var",
         "Set a shared variable",
-        """Set a shared variable: a key/value pair every assistant in the session can read
-        (get_var), for facts the team agrees on: a base URL, a decision, a build status.
-        Key: 1-128 characters from letters, digits and _ . : - ; value: text up to 16 KiB.
-        It replaces any previous value, and everyone is told (var_changed). Errors: invalid
-        (bad key), too_large, quota_exceeded (500 variables: delete some).""",
+        """Set a shared variable, a fact the team agrees on (a URL, a decision), replacing its
+        value; everyone is told.""",
         _r_set_var,
         fields={
-            "key": "The variable's name: letters, digits, '_', '.', ':' or '-'.",
-            "value": "Its new value (text, at most 16 KiB).",
+            "key": "Letters, digits, '_', '.', ':' or '-'.",
         },
         destructive=True,
         idempotent=True,
@@ -86,20 +82,18 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "get_var",
         "Read shared variables",
-        f"""Read one shared variable by key, with who set it and when, or every variable
-        with key '*' (long values are shortened in that list). Error not_found: no such key
-        (get_var '*' lists them). {PEER_TEXT}""",
+        f"""Read a shared variable, with who set it and when; key '*' lists them all.
+        {PEER_TEXT}""",
         _r_get_var,
-        fields={"key": "The variable's name, or '*' for all of them."},
+        fields={"key": "Its name, or '*' for all."},
         idempotent=True,
     ),
     ToolSpec(
         "delete_var",
         "Delete a shared variable",
-        """Delete a shared variable; everyone is told (var_changed). Says whether it
-        existed.""",
+        """Delete a shared variable; everyone is told.""",
         _r_delete_var,
-        fields={"key": "The variable's name."},
+        fields={},
         destructive=True,
         idempotent=True,
     ),
