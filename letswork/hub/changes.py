@@ -707,10 +707,16 @@ def finish_approved(
 
 
 def conflict(
-    ctx: HubState, row: ChangeRow, now: float, *, by: str, diff: str | None = None
+    ctx: HubState,
+    row: ChangeRow,
+    now: float,
+    *,
+    by: str,
+    diff: str | None = None,
+    reason: str | None = None,
 ) -> ChangeRow:
     fresh = diff if diff is not None else diff_to_current(ctx, row)
-    return decide(ctx, row, "conflict", now, by=by, diff=fresh)
+    return decide(ctx, row, "conflict", now, by=by, diff=fresh, reason=reason)
 
 
 def diff_to_current(ctx: HubState, row: ChangeRow) -> str:
