@@ -11,7 +11,13 @@ from typing import Any
 
 from letswork.channel.tools.base import ToolContext, ToolSpec
 from letswork.shared import describe as say
-from letswork.shared.protocol.changes import ChangeDetail, ChangeInfo, ChangeList, ChangeResult
+from letswork.shared.protocol.changes import (
+    ChangeDetail,
+    ChangeInfo,
+    ChangeList,
+    ChangeResult,
+    MergeInfo,
+)
 from letswork.shared.sanitize import MARKER, clean, clean_line
 
 __all__ = ["MAX_DIFF_CHARS", "MAX_DIFF_LINES", "REPLY_DIFF_HEAD_CHARS", "TOOLS"]
@@ -155,22 +161,94 @@ def _r_pending(r: ChangeList, args: Mapping[str, Any], ctx: ToolContext) -> str:
     return "\n\n".join(blocks)
 
 
+#: Characters of one conflicting hunk's side, and of a base or current text, shown.
+MAX_HUNK_CHARS = 4_000
+MAX_TEXT_CHARS = 16_000
+
+
+def _hunks(m: MergeInfo) -> str:
+    """The conflicting hunks of a merge, each side cut and cleaned (peer text)."""
+    blocks = []
+    for h in m.hunks:
+        where = f"line {h.start}" if h.end <= h.start else f"lines {h.start}-{h.end}"
+        sides = []
+        for name, text in (
+            ("current (the host's)", h.current),
+            ("base (when proposed)", h.base),
+            ("proposed", h.proposed),
+        ):
+            body = clean(text[:MAX_HUNK_CHARS]).rstrip("\n") or "(nothing)"
+            sides.append(f"{name}:\n{body}")
+        blocks.append(f"Conflict at {where} of the current file:\n" + "\n".join(sides))
+    if m.conflicts > len(m.hunks):
+        blocks.append(f"... and {m.conflicts - len(m.hunks)} more conflicts not shown")
+    return "\n\n".join(blocks)
+
+
 def _r_decided(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> str:
     c = r.change
     cid = clean_line(c.id, 64)
     what = f"{say.change_what(c)} by {say.who(c.author)}"
+    m = r.merge
+    if c.status == "pending" and m is not None and m.merged_sha256 is not None:
+        how = (
+            "its edit still applies exactly to the file as it is now"
+            if m.outcome == "edit"
+            else "it merges cleanly with the changes made to the file since"
+        )
+        return (
+            f"Change {cid} ({what}) was NOT applied yet: {say.path(c.path)} changed since it was "
+            f"proposed, and {how}. Review the merged result below (its diff against the current "
+            "file); to write exactly this, call approve_change again with "
+            f"current_sha256={m.current_sha256} and merged_sha256={m.merged_sha256}. "
+            f"Merged diff:\n{_diff(m.diff)}"
+        )
     if c.status == "applied":
-        return f"Change {cid} is applied: {what}."
+        why = f" ({clean_line(c.reason, 300)})" if c.reason else ""
+        return f"Change {cid} is applied{why}: {what}."
     if c.status == "rejected":
         why = f" Reason given: {clean_line(c.reason, 300)}." if c.reason else ""
         return f"Change {cid} is rejected: {what}. Nothing was written.{why}"
     if c.status == "conflict":
+        where = f" ({clean_line(c.reason, 300)})" if c.reason else ""
         return (
             f"Change {cid} was NOT applied: {say.path(c.path)} changed since it was proposed "
-            f"(status conflict). Ask {say.who(c.author)} to redo it, or reject_change to clear "
-            f"it. Diff against the current file:\n{_diff(c.diff)}"
+            f"(status conflict{where}). Ask {say.who(c.author)} to fix it with update_change, "
+            f"or reject_change to clear it. The conflict:\n{_diff(c.diff)}"
         )
     return f"Change {cid} is still {c.status}: {what}."
+
+
+def _r_get(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> str:
+    """``get_change`` with its merge view: what the proposer reads to fix a conflict."""
+    c, m = r.change, r.merge
+    head = _change_line(c)[2:]
+    if m is None:
+        return f"Change {head}\nDiff:\n{_diff(c.diff)}"
+    parts = [f"Change {head}"]
+    if m.outcome == "unchanged":
+        parts.append("The file is still as when the change was proposed: nothing to merge.")
+    elif m.outcome == "conflict":
+        parts.append(
+            f"{say.count(m.conflicts, 'conflict')} with the file as it is now. Fix it with "
+            "update_change (same id): give the whole new content, or an edit of the CURRENT "
+            "text below."
+        )
+        parts.append(_hunks(m))
+    elif m.outcome in ("edit", "merged"):
+        parts.append("It would merge cleanly now; the host approves the merged result.")
+    else:
+        parts.append(
+            "It cannot be merged (a create, delete or move, or no base was kept): redo it "
+            "against the current file with update_change."
+        )
+    if m.proposed_diff:
+        parts.append(f"Your change against its base:\n{_diff(m.proposed_diff)}")
+    for name, text in (("Base text (when proposed)", m.base), ("Current text", m.current)):
+        if text is not None:
+            cut = " (cut)" if m.cut or len(text) > MAX_TEXT_CHARS else ""
+            parts.append(f"{name}{cut}:\n{clean(text[:MAX_TEXT_CHARS])}")
+    return "\n\n".join(parts)
 
 
 _BASE_SHA = (
@@ -269,6 +347,43 @@ TOOLS: tuple[ToolSpec, ...] = (
         sends=_REPLY_HEAD,
     ),
     ToolSpec(
+        "update_change",
+        "Resubmit your change",
+        """Fix your own change that is pending or in conflict (the file changed and the
+        merge overlapped): it is made anew against the file AS IT IS NOW, keeping its id and
+        history, and waits for the host again. Read the conflict first with get_change. For a
+        write or edit give either `content` (the whole new file) or `old_string` and
+        `new_string` (an exact edit of the CURRENT text); a delete or move takes neither.
+        Errors: already_decided (it was applied or rejected: propose a new change),
+        no_match / ambiguous (as edit_file), conflict (the file changed since base_sha256),
+        locked.""",
+        _r_change,
+        fields={
+            "id": "The change id, from my_pending_changes or an event.",
+            "content": "The complete new content of the file (a write or edit).",
+            "old_string": "Exact text of the CURRENT file to replace (instead of content).",
+            "new_string": "The text to put in its place.",
+            "replace_all": "Replace every occurrence of old_string.",
+            "base_sha256": _BASE_SHA,
+        },
+        only=_WRITERS,
+        destructive=True,
+        sends=_REPLY_HEAD,
+    ),
+    ToolSpec(
+        "get_change",
+        "Show one change",
+        """Show one change (a guest sees only its own) with its diff and, when it is pending
+        or in conflict, how it merges with the file as it is now: the base text it was made
+        against, the current text, its own diff against the base, and any conflicting hunks
+        with their line numbers. Use it to fix a conflict before update_change.""",
+        _r_get,
+        fields={"id": "The change id."},
+        only=_WRITERS,
+        idempotent=True,
+        sends={"merge": True},
+    ),
+    ToolSpec(
         "my_changes",
         "Your proposed changes",
         """List the changes you proposed in this session with their status: pending
@@ -298,14 +413,22 @@ TOOLS: tuple[ToolSpec, ...] = (
         "approve_change",
         "Approve a change",
         """Apply a pending change to the project (written atomically). If the file changed
-        since the change was proposed, nothing is written: the change's status becomes
-        conflict and the result shows a fresh diff (ask the author to redo it, or reject it
+        since the change was proposed, the hub merges the two: when they do not overlap,
+        nothing is written yet and the result shows the merged diff against the current
+        file; call approve_change again with the current_sha256 and merged_sha256 it gives
+        to write exactly that. When they overlap, the status becomes conflict and the result
+        shows the conflicting lines (the author can fix it with update_change, or reject it
         to clear it). Approving an already applied change just reports it. Errors:
         not_found (unknown id: see get_pending_changes), already_decided (it was rejected).""",
         _r_decided,
-        fields={"id": "The change id, from get_pending_changes or an event."},
+        fields={
+            "id": "The change id, from get_pending_changes or an event.",
+            "current_sha256": "From a merged result shown: the file it was merged with.",
+            "merged_sha256": "From a merged result shown: the merged text to write.",
+        },
         destructive=True,
         idempotent=True,
+        sends={"merge": True},
     ),
     ToolSpec(
         "reject_change",
