@@ -124,7 +124,7 @@ def _change_line(c: ChangeInfo) -> str:
     if c.reason:
         line += f"; reason: {clean_line(c.reason, 300)}"
     if c.status == "conflict":
-        line += "; the file changed first: read it again and propose anew"
+        line += "; the file changed first: get_change shows the conflict, update_change fixes it"
     if c.sensitive:
         line += f"; {_sensitive(c)}"
     return line
@@ -210,7 +210,7 @@ def _r_decided(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> st
         why = f" Reason given: {clean_line(c.reason, 300)}." if c.reason else ""
         return f"Change {cid} is rejected: {what}. Nothing was written.{why}"
     if c.status == "conflict":
-        where = f" ({clean_line(c.reason, 300)})" if c.reason else ""
+        where = f", {clean_line(c.reason, 300)}" if c.reason else ""
         return (
             f"Change {cid} was NOT applied: {say.path(c.path)} changed since it was proposed "
             f"(status conflict{where}). Ask {say.who(c.author)} to fix it with update_change, "

@@ -314,8 +314,15 @@ OPS: tuple[OpSpec, ...] = (
         "Resubmit your pending or conflicting change against the current file (same id).",
         group="changes",
         mutates=True,
-        errors=(*_CHANGE_ERRORS, _E.ALREADY_DECIDED, _E.BINARY_FILE, _E.TOO_LARGE, _E.NO_MATCH,
-                _E.AMBIGUOUS, _E.INVALID),
+        errors=(
+            *_CHANGE_ERRORS,
+            _E.ALREADY_DECIDED,
+            _E.BINARY_FILE,
+            _E.TOO_LARGE,
+            _E.NO_MATCH,
+            _E.AMBIGUOUS,
+            _E.INVALID,
+        ),
     ),
     # the approval queue
     op(
