@@ -194,8 +194,10 @@ MAX_MERGE_BASE_BYTES = 4 * MiB
 MAX_MERGE_HUNKS = 50
 #: Characters of the base and of the current text that ``get_change`` with ``merge`` shows.
 MAX_MERGE_VIEW_CHARS = 64 * 1024
-#: Seconds a merge (and its diff) may run in a worker before it gives up with ``timeout``.
-MERGE_DEADLINE_SECONDS = 10.0
+#: difflib's steps (as ``MAX_DIFF_STEPS`` counts them) for each of a merge's two matches;
+#: past them it aligns only the common head and tail (more conflicts, never a wrong merge).
+#: 2 x 10^6 steps is ~1 s: 20,000 lines of 200 recurring values took 9 s unbounded.
+MAX_MERGE_DIFF_STEPS = 2_000_000
 
 # What a peer can make the hub store in state.db (issue 13, item 8). Every table a peer grows
 # is either capped (over the cap is refused with quota_exceeded and a next step) or a ring

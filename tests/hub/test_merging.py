@@ -167,3 +167,17 @@ def test_merge_of_disjoint_changes_holds_both_sides(
     current, proposed = (first, second) if host_first else (second, first)
     out = merge_change("".join(base), "".join(current), "".join(proposed))
     assert (out.how, out.text) == ("merged", "".join(both))
+
+
+def test_merge_past_its_step_budget_aligns_head_and_tail_and_stays_right(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(merging.limits, "MAX_MERGE_DIFF_STEPS", 1)
+    clean = merge_change(BASE, _with(BASE, 2, "host 2\n"), _with(BASE, 9, "guest 9\n"))
+    assert clean.text == _with(_with(BASE, 2, "host 2\n"), 9, "guest 9\n")
+    # Two changes in the middle: one coarse block each side, so a conflict, never a
+    # merge that drops a side.
+    both = merge_change(BASE, _with(_with(BASE, 3, "h3\n"), 8, "h8\n"), _with(BASE, 5, "g5\n"))
+    assert both.how == "conflict" or (
+        both.text is not None and all(s in both.text for s in ("h3", "h8", "g5"))
+    )
