@@ -179,3 +179,22 @@ async def test_without_merge_a_moved_on_file_is_a_conflict_as_before(
     (hub.project / code).write_text(_with(TEXT, 2, "host 2\n"), encoding="utf-8")
     result = await host.call("approve_change", id=proposed["change"]["id"])
     assert result["change"]["status"] == "conflict" and "merge" not in result
+
+
+async def test_update_change_and_merge_view_of_someone_elses_change_are_not_found(
+    hub: HubFixture, code: str
+) -> None:
+    alice = await hub.guest("jane")
+    mallory = await hub.guest("mallory")
+    host = await hub.host()
+    proposed = await alice.call("write_file", path=code, content=_with(TEXT, 5, "jane\n"))
+    cid = proposed["change"]["id"]
+    for peer in (mallory, host):  # the host decides changes, it does not rewrite them
+        with pytest.raises(OpError) as err:
+            await peer.call("update_change", id=cid, content="taken over\n")
+        assert err.value.code == ErrorCode.NOT_FOUND
+    with pytest.raises(OpError) as err:
+        await mallory.call("get_change", id=cid, merge=True)
+    assert err.value.code == ErrorCode.NOT_FOUND
+    row = hub.hub.core.store.get_change(cid)
+    assert row is not None and row.content == _with(TEXT, 5, "jane\n").encode()
