@@ -45,15 +45,19 @@ async def test_merge_shown_then_approved_and_conflict_fixed_with_update_change(
             merged = _with(_with(TEXT, 2, "host 2\n"), 9, "guest 9\n")
             assert (project / "code.py").read_text(encoding="utf-8") == merged
 
-            wrote = await guest.ok(
+            answer = await guest.call(
                 "write_file", {"path": "code.py", "content": _with(merged, 5, "guest 5\n")}
             )
-            cid = change_id(wrote)
+            cid = change_id(answer.text)
+            # The decided event, in this result's digest: "merged cleanly"
+            assert "applied, merged cleanly with the host's changes" in answer.blocks[-1]
             (project / "code.py").write_text(_with(merged, 5, "host 5\n"), encoding="utf-8")
             refused = await host.ok("approve_change", {"id": cid})
             assert "status conflict, conflict in line 5" in refused
 
-            view = await guest.ok("get_change", {"id": cid})
+            seen = await guest.call("get_change", {"id": cid})
+            view = seen.text
+            assert "hit a conflict (conflict in line 5)" in seen.blocks[-1]  # the digest
             assert "Conflict at line 5 of the current file" in view
             assert "current (the host's):\nhost 5" in view and "proposed:\nguest 5" in view
             fixed = await guest.ok(
