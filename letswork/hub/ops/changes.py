@@ -287,8 +287,8 @@ def update_change(
     arguments that do not fit the change's kind."""
     row = own_open_change(ctx, peer, args.id)
     kind, path, new_path = row.kind, row.path, row.new_path
-    if row.status == "conflict":  # it joins the queue again
-        check_pending_room(ctx, peer, len(args.content or ""))
+    if row.status == "conflict" and not peer.is_host:  # it joins the queue again
+        check_pending_room(ctx, peer, 0)
 
     def prepare() -> Draft:
         if kind in ("write", "edit"):
@@ -346,6 +346,8 @@ def update_change(
     for p in (path, new_path):
         if p is not None:
             ctx.locks.check_writable(p, holder, now)
+    if not peer.is_host:
+        check_update_room(ctx, peer, row, made)
     with ctx.store.transaction():
         ctx.store.rebase_change(
             row.id,
@@ -370,6 +372,24 @@ def update_change(
     counts = diff_counts(made.diff) if args.diff_head is not None else None
     reply = reply_change(ctx, fresh, head=args.diff_head, counts=counts)
     return ChangeResult.model_validate({"status": "pending", **reply})
+
+
+def check_update_room(ctx: HubState, peer: Peer, row: ChangeRow, made: Draft) -> None:
+    """Refuse (``quota_exceeded``) an ``update_change`` that would take the guest's, or all
+    guests', pending bytes over their caps: the change's stored bytes are replaced by the new
+    content, diff and merge data (a pending change's old bytes are freed; a conflict's are not
+    pending)."""
+    new = len(made.content or b"") + len(made.diff.encode("utf-8"))
+    new += made.merge.size if made.merge is not None else 0
+    old = ctx.store.change_data_bytes(row.id) if row.status == "pending" else 0
+    mine = ctx.store.usage("pending", peer.guest_id)[1] - old + new
+    total = ctx.store.pending_grand_totals()[1] - old + new
+    if mine > ctx.limits.max_pending_bytes_per_guest or total > ctx.limits.max_pending_bytes_total:
+        raise op_error(
+            ErrorCode.QUOTA_EXCEEDED,
+            "this update would take the pending changes over the byte limit; make it smaller "
+            "or wait for the host to decide some",
+        )
 
 
 def own_open_change(ctx: HubState, peer: Peer, change_id: str) -> ChangeRow:

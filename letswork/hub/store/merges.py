@@ -63,6 +63,15 @@ class MergeTables(StoreBounds):
         )
 
     @_guarded
+    def change_data_bytes(self, change_id: str) -> int:
+        """The bytes ``change_id`` holds in ``change_data`` as ``data_bytes`` counts them (0:
+        no such change)."""
+        row = self._conn.execute(
+            "SELECT data_bytes FROM changes WHERE id = ?", (change_id,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    @_guarded
     def rebase_change(
         self,
         change_id: str,

@@ -4,10 +4,13 @@ merge view, ``update_change`` resubmits with the same id."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from letswork.shared.errors import ErrorCode, OpError
-from tests.support.hubs import HubFixture
+from letswork.shared.limits import Limits
+from tests.support.hubs import HubFixture, make_project, running_hub
 
 TEXT = "".join(f"line {i}\n" for i in range(1, 11))
 
@@ -198,3 +201,20 @@ async def test_update_change_and_merge_view_of_someone_elses_change_are_not_foun
     assert err.value.code == ErrorCode.NOT_FOUND
     row = hub.hub.core.store.get_change(cid)
     assert row is not None and row.content == _with(TEXT, 5, "jane\n").encode()
+
+
+async def test_update_change_cannot_grow_a_pending_change_past_the_byte_cap(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    async with running_hub(project, limits=Limits(max_pending_bytes_per_guest=64 * 1024)) as fx:
+        guest = await fx.guest("kate")
+        proposed = await guest.call("write_file", path="notes.txt", content="small\n")
+        cid = proposed["change"]["id"]
+        with pytest.raises(OpError) as err:
+            await guest.call("update_change", id=cid, content="y" * 40_000)
+        assert err.value.code == ErrorCode.QUOTA_EXCEEDED
+        row = fx.hub.core.store.get_change(cid)
+        assert row is not None and row.content == b"small\n"
+        smaller = await guest.call("update_change", id=cid, content="x" * 1_000)
+        assert smaller["status"] == "pending"
