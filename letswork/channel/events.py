@@ -284,17 +284,24 @@ def _describe(
             f"({say.change_what(change)})"
         )
         if change.status == "applied":
-            text = f"{subject} was approved by {by} and applied."
+            # "merged cleanly ..." when the file had moved on (issue 17 part 2)
+            how = f", {clean_line(change.reason, 300)}" if change.reason else ""
+            text = f"{subject} was approved by {by} and applied{how}."
         elif change.status == "rejected":
             why = f": {clean_line(change.reason, 300)}" if change.reason else ""
             text = f"{subject} was rejected by {by}{why}."
         else:
+            # "conflict in lines a-b" when a merge overlapped (issue 17 part 2)
+            where = f" ({clean_line(change.reason, 300)})" if change.reason else ""
             text = (
-                f"{subject} hit a conflict: the file changed since it was proposed, so nothing "
-                "was written."
+                f"{subject} hit a conflict{where}: the file changed since it was proposed, so "
+                "nothing was written."
             )
             if mine:
-                text += " Read the file again and propose the change anew."
+                text += (
+                    " See the conflict with get_change and fix it with update_change (same id),"
+                    " or read the file again and propose the change anew."
+                )
         extra = {"change_id": change.id, "author": change.author, "path": change.path}
         extra["status"] = change.status
         return text, extra

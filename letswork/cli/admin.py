@@ -130,16 +130,20 @@ def parse_duration(text: str) -> float:
     return float(seconds)
 
 
-def _decide(project: Path, op: str, args: dict[str, Any], verb: str) -> dict[str, Any]:
-    """Run ``op`` (approve or reject) on a pending change and return it. A change decided
-    already is left alone, both ways alike: the command says what it was and exits 1."""
+def _decide(
+    project: Path, op: str, args: dict[str, Any], verb: str, *, whole: bool = False
+) -> dict[str, Any]:
+    """Run ``op`` (approve or reject) on a pending change and return it (``whole``: the whole
+    result, with an approval's ``merge``). A change decided already is left alone, both ways
+    alike: the command says what it was and exits 1."""
     root = project.resolve()
 
     async def body() -> tuple[dict[str, Any], bool]:
         before = (await host_call(root, "get_change", {"id": args["id"]}))["change"]
         if before["status"] not in ("pending", "conflict"):
             return before, True
-        return (await host_call(root, op, args))["change"], False
+        result = await host_call(root, op, args)
+        return (result if whole else result["change"]), False
 
     change, decided = run(body)
     if decided:
@@ -151,6 +155,54 @@ def _decide(project: Path, op: str, args: dict[str, Any], verb: str) -> dict[str
         )
         raise SystemExit(1)
     return change
+
+
+def _approve_merged(
+    project: Path,
+    change: dict[str, Any],
+    merge: dict[str, Any],
+    args: dict[str, Any],
+    merge_ok: bool,
+) -> dict[str, Any]:
+    """A clean merge the hub showed (issue 17 part 2): print its diff against the current file,
+    then write exactly that (bound by the file's and the merged text's sha256) with
+    ``--merge`` or a yes at a terminal; otherwise exit 1 with nothing written."""
+    how = (
+        "its edit still applies exactly"
+        if merge["outcome"] == "edit"
+        else "it merges cleanly with those changes"
+    )
+    printer.echo(_change_line(change))
+    printer.echo(
+        f"{one_line(str(change['path']), 120)} changed since this was proposed, and {how}. "
+        "The merged result, against the current file:",
+        err=True,
+    )
+    printer.echo(merge.get("diff") or "")
+    if not merge_ok and not (
+        sys.stdin.isatty() and click.confirm("Write this merged result?", default=False)
+    ):
+        printer.echo(
+            f"letswork: nothing written; `letswork approve {one_line(str(change['id']), 64)} "
+            "--merge` writes the merged result",
+            err=True,
+        )
+        raise SystemExit(1)
+    bound = {
+        **args,
+        "current_sha256": merge["current_sha256"],
+        "merged_sha256": merge["merged_sha256"],
+    }
+    root = project.resolve()
+    result = run(lambda: host_call(root, "approve_change", bound))
+    if result["change"]["status"] == "pending":  # the file moved on again meanwhile
+        printer.echo(
+            "letswork: the file changed again while the merge was shown; nothing written. "
+            "Run approve again to see the new merge.",
+            err=True,
+        )
+        raise SystemExit(1)
+    return dict(result["change"])
 
 
 def _peer_lines(status: dict[str, Any]) -> list[str]:
@@ -352,13 +404,29 @@ def register(main: click.Group) -> None:
     @main.command()
     @PROJECT_OPTION
     @click.argument("change_id")
-    def approve(project: Path, change_id: str) -> None:
-        """Approve change CHANGE_ID: the hub writes it to disk (or reports a conflict)."""
-        change = _decide(project, "approve_change", {"id": change_id}, "approve")
+    @click.option(
+        "--merge",
+        "merge_ok",
+        is_flag=True,
+        help="If the file changed since the proposal and the change merges cleanly with it, "
+        "write the merged result (its diff is printed first). Without it a terminal is asked.",
+    )
+    def approve(project: Path, change_id: str, merge_ok: bool) -> None:
+        """Approve change CHANGE_ID: the hub writes it to disk, merges it with the file's
+        changes since (shown, and written with --merge or a yes), or reports a conflict."""
+        args: dict[str, Any] = {"id": change_id, "merge": True}
+        result = _decide(project, "approve_change", args, "approve", whole=True)
+        change, merge = result["change"], result.get("merge")
+        if change["status"] == "pending" and merge and merge.get("merged_sha256"):
+            change = _approve_merged(project, change, merge, args, merge_ok)
         printer.echo(_change_line(change))
+        if change.get("reason") and change["status"] == "applied":
+            printer.echo(one_line(str(change["reason"]), 300))
         if change["status"] == "conflict":
+            where = f" ({one_line(str(change['reason']), 300)})" if change.get("reason") else ""
             printer.echo(
-                "the file changed since the guest proposed this; nothing was written. Fresh diff:",
+                f"the file changed since the guest proposed this{where}; nothing was written. "
+                "The guest can fix it with update_change. The conflict:",
                 err=True,
             )
             printer.echo(change.get("diff") or "")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from letswork.hub import merging
 from letswork.hub.peers import HOST_ID, Peer, holder_id, require_open
 from letswork.hub.state import HubState, Steps, dump
 from letswork.hub.store.changes import ChangeRow
@@ -48,14 +49,15 @@ NEW = "new"
 #: disk is touched (a host's or trusted editor's write is ``approved`` from the start): then
 #: ``applied``, ``conflict`` (the file moved on), back to ``pending`` (the disk refused an
 #: approval) or ``rejected`` (the disk refused a direct write). ``applied`` and ``rejected``
-#: are final; a ``conflict`` can only be rejected.
+#: are final; a ``conflict`` is rejected, or resubmitted by its author against the current
+#: file (``update_change``: back to ``pending``, same id, issue 17 part 2).
 CHANGE_STATUS = Transitions(
     "change status",
     {
         NEW: frozenset({"pending", "approved"}),
         "pending": frozenset({"approved", "conflict", "rejected"}),
         "approved": frozenset({"applied", "conflict", "pending", "rejected"}),
-        "conflict": frozenset({"rejected"}),
+        "conflict": frozenset({"pending", "rejected"}),
         "applied": frozenset(),
         "rejected": frozenset(),
     },
@@ -102,6 +104,8 @@ class Draft:
     head: int | None = None
     #: with ``head``: the lines the change adds and removes (:func:`diff_counts`)
     counts: tuple[int, int] | None = None
+    #: kept with a pending change for a merge at approval (:func:`merging.merge_data`)
+    merge: merging.MergeData | None = None
 
 
 def draft(
@@ -111,8 +115,11 @@ def draft(
     base: str | None,
     old_text: str | None,
     new_text: str | None,
+    *,
+    edit: merging.Edit | None = None,
 ) -> Draft:
-    """Hash and diff a change (CPU work, for a worker thread)."""
+    """Hash and diff a change (CPU work, for a worker thread); ``edit``: the change is this
+    ``edit_file``, kept with its base text for a merge at approval."""
     content = new_text.encode("utf-8") if new_text is not None else None
     create = kind == "write" and old_text is None and new_path is None and content is not None
     return Draft(
@@ -125,6 +132,7 @@ def draft(
         new_sha=sha256_hex(content) if content is not None else None,
         diff="" if create else unified_diff(path, old_text, new_text, new_path=new_path),
         create=create,
+        merge=merging.merge_data(kind, old_text, edit),
     )
 
 
@@ -241,8 +249,9 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
     # guest's waits for the host, trusted editor or not (issue 13, item 2).
     sensitive = draft.sensitive or change_sensitivity(path, new_path)
     trusted = ctx.is_trusted(peer) and (peer.is_host or sensitive is None)
+    kept = draft.merge.size if draft.merge is not None else 0
     if not trusted:
-        check_pending_room(ctx, peer, len(content) if content is not None else 0)
+        check_pending_room(ctx, peer, (len(content) if content is not None else 0) + kept)
     create = draft.create
     row = ChangeRow(
         id=secrets.token_hex(8),  # 64 bits: no collision in any real queue
@@ -268,7 +277,7 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
         # Stored (and a trusted editor's written) on the event loop, ~15 ms a MiB: paid from
         # the guest's request rate, into debt, so edits of a 64 MiB file cannot follow each
         # other and keep every peer stalled (a trusted editor has no pending-bytes cap).
-        stored = row.size + (0 if create else len(row.diff))
+        stored = row.size + kept + (0 if create else len(row.diff))
         peer.bucket.charge(now, stored / CHANGE_BYTES_PER_REQUEST)
     if trusted:
         # Record first ('approved'), then write, then mark 'applied': a crash in between is
@@ -291,6 +300,8 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
         return reply
     with ctx.store.transaction():  # committed before the reply: nothing acknowledged is lost
         ctx.store.add_change(row, derive_diff=create)
+        if draft.merge is not None:  # issue 17 part 2: the base, for a merge at approval
+            ctx.store.put_merge_data(row.id, draft.merge)
         ctx.audit(peer, f"{kind}_proposed", now, path=path, change=row.id, new_path=new_path)
     # The submitter learns all of this from the reply; events are for everyone else.
     lock_for_change(ctx, row, now, author=peer)
@@ -696,10 +707,16 @@ def finish_approved(
 
 
 def conflict(
-    ctx: HubState, row: ChangeRow, now: float, *, by: str, diff: str | None = None
+    ctx: HubState,
+    row: ChangeRow,
+    now: float,
+    *,
+    by: str,
+    diff: str | None = None,
+    reason: str | None = None,
 ) -> ChangeRow:
     fresh = diff if diff is not None else diff_to_current(ctx, row)
-    return decide(ctx, row, "conflict", now, by=by, diff=fresh)
+    return decide(ctx, row, "conflict", now, by=by, diff=fresh, reason=reason)
 
 
 def diff_to_current(ctx: HubState, row: ChangeRow) -> str:

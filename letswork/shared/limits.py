@@ -184,6 +184,21 @@ RENAMES_PER_MINUTE = 10
 #: Known people who are offline that ``list_peers`` lists (the most recently seen first).
 MAX_OFFLINE_LISTED = 64
 
+# -- approvals that merge (issue 17, part 2) ------------------------------------------------------
+#: The largest base text a pending write or edit keeps for a three-way merge at approval
+#: (bytes of UTF-8 before compression). A change to a larger file keeps none: approving it
+#: after the file moved on is a ``conflict``, as before merges. What is kept (compressed,
+#: ~3-4x smaller for source) counts in the pending-bytes caps like content and diff.
+MAX_MERGE_BASE_BYTES = 4 * MiB
+#: Conflicting hunks kept and shown for one merge (the count says how many there were).
+MAX_MERGE_HUNKS = 50
+#: Characters of the base and of the current text that ``get_change`` with ``merge`` shows.
+MAX_MERGE_VIEW_CHARS = 64 * 1024
+#: difflib's steps (as ``MAX_DIFF_STEPS`` counts them) for each of a merge's two matches;
+#: past them it aligns only the common head and tail (more conflicts, never a wrong merge).
+#: 2 x 10^6 steps is ~1 s: 20,000 lines of 200 recurring values took 9 s unbounded.
+MAX_MERGE_DIFF_STEPS = 2_000_000
+
 # What a peer can make the hub store in state.db (issue 13, item 8). Every table a peer grows
 # is either capped (over the cap is refused with quota_exceeded and a next step) or a ring
 # (oldest pruned first), per peer and in total, in rows and bytes. docs/security.md has the

@@ -44,6 +44,8 @@ CHANGING = {
     "lock_file",
     "unlock_file",
     "my_pending_changes",
+    "update_change",
+    "get_change",
 }
 DECIDING = {"get_pending_changes", "approve_change", "reject_change", "force_unlock"}
 

@@ -102,6 +102,10 @@ def test_every_allowed_change_status_move_is_made_by_the_hub(
     (run.root / "src" / "app.py").write_text("the host moved on\n", encoding="utf-8")
     run.call(run.host, "approve_change", id=conflicted)  # pending -> conflict
     run.call(run.host, "reject_change", id=conflicted, reason="stale")  # conflict -> rejected
+    resubmitted = run.propose("src/other.py", "mine\n")
+    (run.root / "src" / "other.py").write_text("the host moved on\n", encoding="utf-8")
+    run.call(run.host, "approve_change", id=resubmitted)  # pending -> conflict
+    run.call(run.guest, "update_change", id=resubmitted, content="again\n")  # conflict -> pending
     run.call(run.host, "write_file", path="host.txt", content="h\n")  # new -> approved -> applied
     crashed = run.propose("crash.txt", "after the crash\n")
     refused = run.propose("full.txt", "the disk is full\n")

@@ -11,7 +11,13 @@ from typing import Any
 
 from letswork.channel.tools.base import ToolContext, ToolSpec
 from letswork.shared import describe as say
-from letswork.shared.protocol.changes import ChangeDetail, ChangeInfo, ChangeList, ChangeResult
+from letswork.shared.protocol.changes import (
+    ChangeDetail,
+    ChangeInfo,
+    ChangeList,
+    ChangeResult,
+    MergeInfo,
+)
 from letswork.shared.sanitize import MARKER, clean, clean_line
 
 __all__ = ["MAX_DIFF_CHARS", "MAX_DIFF_LINES", "REPLY_DIFF_HEAD_CHARS", "TOOLS"]
@@ -118,7 +124,7 @@ def _change_line(c: ChangeInfo) -> str:
     if c.reason:
         line += f"; reason: {clean_line(c.reason, 300)}"
     if c.status == "conflict":
-        line += "; the file changed first: read it again and propose anew"
+        line += "; the file changed first: get_change shows the conflict, update_change fixes it"
     if c.sensitive:
         line += f"; {_sensitive(c)}"
     return line
@@ -155,22 +161,94 @@ def _r_pending(r: ChangeList, args: Mapping[str, Any], ctx: ToolContext) -> str:
     return "\n\n".join(blocks)
 
 
+#: Characters of one conflicting hunk's side, and of a base or current text, shown.
+MAX_HUNK_CHARS = 4_000
+MAX_TEXT_CHARS = 16_000
+
+
+def _hunks(m: MergeInfo) -> str:
+    """The conflicting hunks of a merge, each side cut and cleaned (peer text)."""
+    blocks = []
+    for h in m.hunks:
+        where = f"line {h.start}" if h.end <= h.start else f"lines {h.start}-{h.end}"
+        sides = []
+        for name, text in (
+            ("current (the host's)", h.current),
+            ("base (when proposed)", h.base),
+            ("proposed", h.proposed),
+        ):
+            body = clean(text[:MAX_HUNK_CHARS]).rstrip("\n") or "(nothing)"
+            sides.append(f"{name}:\n{body}")
+        blocks.append(f"Conflict at {where} of the current file:\n" + "\n".join(sides))
+    if m.conflicts > len(m.hunks):
+        blocks.append(f"... and {m.conflicts - len(m.hunks)} more conflicts not shown")
+    return "\n\n".join(blocks)
+
+
 def _r_decided(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> str:
     c = r.change
     cid = clean_line(c.id, 64)
     what = f"{say.change_what(c)} by {say.who(c.author)}"
+    m = r.merge
+    if c.status == "pending" and m is not None and m.merged_sha256 is not None:
+        how = (
+            "its edit still applies exactly to the file as it is now"
+            if m.outcome == "edit"
+            else "it merges cleanly with the changes made to the file since"
+        )
+        return (
+            f"Change {cid} ({what}) was NOT applied yet: {say.path(c.path)} changed since it was "
+            f"proposed, and {how}. Review the merged result below (its diff against the current "
+            "file); to write exactly this, call approve_change again with "
+            f"current_sha256={m.current_sha256} and merged_sha256={m.merged_sha256}. "
+            f"Merged diff:\n{_diff(m.diff)}"
+        )
     if c.status == "applied":
-        return f"Change {cid} is applied: {what}."
+        why = f" ({clean_line(c.reason, 300)})" if c.reason else ""
+        return f"Change {cid} is applied{why}: {what}."
     if c.status == "rejected":
         why = f" Reason given: {clean_line(c.reason, 300)}." if c.reason else ""
         return f"Change {cid} is rejected: {what}. Nothing was written.{why}"
     if c.status == "conflict":
+        where = f", {clean_line(c.reason, 300)}" if c.reason else ""
         return (
             f"Change {cid} was NOT applied: {say.path(c.path)} changed since it was proposed "
-            f"(status conflict). Ask {say.who(c.author)} to redo it, or reject_change to clear "
-            f"it. Diff against the current file:\n{_diff(c.diff)}"
+            f"(status conflict{where}). Ask {say.who(c.author)} to fix it with update_change, "
+            f"or reject_change to clear it. The conflict:\n{_diff(c.diff)}"
         )
     return f"Change {cid} is still {c.status}: {what}."
+
+
+def _r_get(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> str:
+    """``get_change`` with its merge view: what the proposer reads to fix a conflict."""
+    c, m = r.change, r.merge
+    head = _change_line(c)[2:]
+    if m is None:
+        return f"Change {head}\nDiff:\n{_diff(c.diff)}"
+    parts = [f"Change {head}"]
+    if m.outcome == "unchanged":
+        parts.append("The file is still as when the change was proposed: nothing to merge.")
+    elif m.outcome == "conflict":
+        parts.append(
+            f"{say.count(m.conflicts, 'conflict')} with the file as it is now. Fix it with "
+            "update_change (same id): give the whole new content, or an edit of the CURRENT "
+            "text below."
+        )
+        parts.append(_hunks(m))
+    elif m.outcome in ("edit", "merged"):
+        parts.append("It would merge cleanly now; the host approves the merged result.")
+    else:
+        parts.append(
+            "It cannot be merged (a create, delete or move, or no base was kept): redo it "
+            "against the current file with update_change."
+        )
+    if m.proposed_diff:
+        parts.append(f"Your change against its base:\n{_diff(m.proposed_diff)}")
+    for name, text in (("Base text (when proposed)", m.base), ("Current text", m.current)):
+        if text is not None:
+            cut = " (cut)" if m.cut or len(text) > MAX_TEXT_CHARS else ""
+            parts.append(f"{name}{cut}:\n{clean(text[:MAX_TEXT_CHARS])}")
+    return "\n\n".join(parts)
 
 
 _BASE_SHA = "sha256 from read_file: the change is refused if the file changed since."
@@ -243,6 +321,33 @@ TOOLS: tuple[ToolSpec, ...] = (
         sends=_REPLY_HEAD,
     ),
     ToolSpec(
+        "update_change",
+        "Resubmit your change",
+        """Resubmit your own pending or conflicting change against the file as it is now,
+        keeping its id and history. Read the conflict first with get_change. A write or edit
+        takes `content` (the whole file) or `old_string`/`new_string` (an edit of the current
+        text); a delete or move takes neither.""",
+        _r_change,
+        fields={
+            "id": _CHANGE_ID,
+            "base_sha256": _BASE_SHA,
+        },
+        only=_WRITERS,
+        destructive=True,
+        sends=_REPLY_HEAD,
+    ),
+    ToolSpec(
+        "get_change",
+        "Show one change",
+        """Show one change (a guest sees only its own): its diff and, while pending or in
+        conflict, the base text, the current text and any conflicting hunks.""",
+        _r_get,
+        fields={"id": _CHANGE_ID},
+        only=_WRITERS,
+        idempotent=True,
+        sends={"merge": True},
+    ),
+    ToolSpec(
         "my_changes",
         "Your proposed changes",
         """Your proposed changes with their status: pending, applied, rejected (with the host's
@@ -266,12 +371,20 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "approve_change",
         "Approve a change",
-        """Apply a pending change. If the file changed since it was proposed, nothing is written:
-        the change is in conflict and the result shows a fresh diff.""",
+        """Apply a pending change. If the file changed since it was proposed, the hub merges
+        the two: when they do not overlap nothing is written yet and the result shows the merged
+        diff; call again with the current_sha256 and merged_sha256 it gives to write exactly
+        that. When they overlap the change is in conflict (the author fixes it with
+        update_change).""",
         _r_decided,
-        fields={"id": _CHANGE_ID},
+        fields={
+            "id": _CHANGE_ID,
+            "current_sha256": "From a merged result: the file it was merged with.",
+            "merged_sha256": "From a merged result: the merged text to write.",
+        },
         destructive=True,
         idempotent=True,
+        sends={"merge": True},
     ),
     ToolSpec(
         "reject_change",

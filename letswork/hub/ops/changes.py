@@ -4,41 +4,53 @@ queue, and the host's decisions. The queue itself is :mod:`letswork.hub.changes`
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
+from letswork.hub import merges
 from letswork.hub.changes import (
+    CHANGE_BYTES_PER_REQUEST,
     PREPARE_TRIES,
     Draft,
     change_info,
     change_steps,
     check_base,
+    check_pending_room,
     conflict,
     current_sha_for,
     decide,
+    diff_counts,
     diff_to_current,
     draft,
     existing,
     finish_approved,
+    lock_for_change,
     read_current,
+    reply_change,
     set_status,
     visible_change,
 )
-from letswork.hub.peers import Peer, holder_id
-from letswork.hub.state import Handler, HubState, Steps
-from letswork.hub.workspace.diff import apply_edit
+from letswork.hub.merging import Edit, conflict_text
+from letswork.hub.peers import Peer, holder_id, require_open
+from letswork.hub.state import Handler, HubState, Steps, dump
+from letswork.hub.store.changes import ChangeRow
+from letswork.hub.store.merges import MergeData
+from letswork.hub.workspace.diff import apply_edit, unified_diff
 from letswork.hub.workspace.files import check_text
 from letswork.shared.errors import ErrorCode, OpError, op_error
 from letswork.shared.protocol.changes import (
+    ApproveChangeArgs,
     ChangeDetail,
-    ChangeIdArgs,
     ChangeList,
     ChangeResult,
     DeleteFileArgs,
     EditFileArgs,
+    GetChangeArgs,
     MoveFileArgs,
     MyChangesArgs,
     PendingChangesArgs,
     RejectChangeArgs,
+    UpdateChangeArgs,
     WriteFileArgs,
 )
 
@@ -67,7 +79,8 @@ def edit_file(ctx: HubState, peer: Peer, args: EditFileArgs, now: float) -> Step
         )
         # An edit's result never crosses the wire whole: files up to max_text_bytes.
         check_text(new_text.encode("utf-8"), max_bytes=ctx.workspace.max_text_bytes)
-        return draft("edit", path, None, sha, old_text, new_text)
+        edit = Edit(args.old_string, args.new_string, args.replace_all)
+        return draft("edit", path, None, sha, old_text, new_text, edit=edit)
 
     return (yield from change_steps(ctx, peer, now, prepare, args.path, head=args.diff_head))
 
@@ -132,16 +145,37 @@ def my_changes(ctx: HubState, peer: Peer, args: MyChangesArgs, now: float) -> Ch
 DIFF_BYTES_PER_REQUEST = 256 * 1024
 
 
-def get_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) -> ChangeDetail:
+def get_change(
+    ctx: HubState, peer: Peer, args: GetChangeArgs, now: float
+) -> ChangeDetail | Steps[ChangeDetail]:
     row = visible_change(ctx, peer, args.id, include_content=False)
     if not peer.is_host:  # paid after the read, into debt: the next requests wait for it
         peer.bucket.charge(now, len(row.diff) / DIFF_BYTES_PER_REQUEST)
-    return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+    detail = ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+    if not args.merge or row.status not in ("pending", "conflict"):
+        return detail
+    return _with_merge_view(ctx, peer, args, now, detail)
+
+
+def _with_merge_view(
+    ctx: HubState, peer: Peer, args: GetChangeArgs, now: float, detail: ChangeDetail
+) -> Steps[ChangeDetail]:
+    """``get_change`` with ``merge``: the merge view, made off the loop (issue 17 part 2)."""
+    row = visible_change(ctx, peer, args.id)
+    data = ctx.store.get_merge_data(row.id)
+    if not peer.is_host:  # the content and the base are read too
+        peer.bucket.charge(now, (row.size + data.size) / DIFF_BYTES_PER_REQUEST)
+    view = yield functools.partial(merges.merge_view, ctx, row, data, ctx.deadline(peer))
+    return detail.model_copy(update={"merge": view})
 
 
 def approve_change(
-    ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float
+    ctx: HubState, peer: Peer, args: ApproveChangeArgs, now: float
 ) -> Steps[ChangeDetail]:
+    """Apply a pending change. The file moved on since its base: with ``args.merge``, a
+    clean merge is shown (nothing written) until the call names the shown merge's
+    ``current_sha256`` and ``merged_sha256``, then that exact text is written; an overlap is
+    a ``conflict`` with its hunks (issue 17 part 2). Without ``merge``: a ``conflict``."""
     row = visible_change(ctx, peer, args.id)
     for _ in range(PREPARE_TRIES):
         if row.status == "rejected":
@@ -156,8 +190,15 @@ def approve_change(
         # The file's hash (and a conflict's diff) off the loop; then the change is read
         # again, since another approve or reject may have decided it meanwhile.
         current = yield functools.partial(current_sha_for, ctx, pending)
-        conflict_diff = None
-        if row.status == "pending" and current != row.base_sha256:
+        conflict_diff, plan = None, None
+        if row.status == "pending" and current != row.base_sha256 and args.merge:
+            data = ctx.store.get_merge_data(row.id)
+            stop = ctx.deadline(peer)
+            plan = yield functools.partial(merges.plan_merge, ctx, pending, data, stop)
+            if plan.outcome == "conflict":
+                conflict_diff = merging_text(pending, plan)
+        moved = row.status == "pending" and current != row.base_sha256
+        if moved and conflict_diff is None and (plan is None or not plan.clean):
             conflict_diff = yield functools.partial(diff_to_current, ctx, pending)
         row = visible_change(ctx, peer, args.id)
         if not ctx.written_since(writes, row.path, row.new_path) and (row.status == pending.status):
@@ -166,22 +207,59 @@ def approve_change(
         raise op_error(
             ErrorCode.CONFLICT, "the files kept changing while this change was checked; retry"
         )
+    merged = None
     if row.status == "pending":
         if conflict_diff is not None:
-            row = conflict(ctx, row, now, by=peer.name, diff=conflict_diff)
-            ctx.audit(peer, "change_conflict", now, path=row.path, change=row.id)
-            return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+            why = merges.conflict_reason(plan) if plan is not None and plan.hunks else None
+            row = conflict(ctx, row, now, by=peer.name, diff=conflict_diff, reason=why)
+            said = {"reason": why} if why else {}
+            ctx.audit(peer, "change_conflict", now, path=row.path, change=row.id, **said)
+            detail = {"change": change_info(ctx, row, with_diff=True)}
+            if plan is not None:
+                detail["merge"] = plan.info(ctx)
+            return ChangeDetail.model_validate(detail)
+        if plan is not None and plan.clean:
+            if (args.current_sha256, args.merged_sha256) != (current, plan.merged_sha256):
+                # Shown, not written: the host approves this exact result in a second call.
+                info = change_info(ctx, row, with_diff=False)
+                return ChangeDetail.model_validate({"change": info, "merge": plan.info(ctx)})
+            row = rebase_onto(ctx, row, plan)
+            merged = merges.merged_reason(plan)
         # Commit the decision before touching the disk, so a crash in between is
         # reconciled on restart instead of applying twice or losing the approval.
-        row = set_status(ctx, row, "approved", now, by=peer.name)
+        row = set_status(ctx, row, "approved", now, by=peer.name, reason=merged)
     try:
         row = finish_approved(ctx, row, now, by=peer.name, current=current, hashed=True)
     except OpError:
         # The disk refused (full, read-only): the change goes back to pending, unchanged.
         set_status(ctx, row, "pending", now, by=None)
         raise
-    ctx.audit(peer, "change_" + row.status, now, path=row.path, change=row.id)
+    said = {"reason": merged} if merged else {}
+    ctx.audit(peer, "change_" + row.status, now, path=row.path, change=row.id, **said)
     return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+
+
+def merging_text(row: ChangeRow, plan: merges.Plan) -> str:
+    """A conflict's stored diff: its hunks, marked as ``git merge-file --diff3`` does."""
+    return conflict_text(row.path, plan.hunks)
+
+
+def rebase_onto(ctx: HubState, row: ChangeRow, plan: merges.Plan) -> ChangeRow:
+    """``row`` made the clean merge ``plan`` of the file as read: its result the merged
+    text, its base the current file (so applying, and crash reconciliation, check that)."""
+    assert plan.text is not None and plan.diff is not None
+    ctx.store.rebase_change(
+        row.id,
+        kind=row.kind,
+        base_sha256=plan.current_sha256,
+        new_sha256=plan.merged_sha256,
+        content=plan.text.encode("utf-8"),
+        diff=plan.diff,
+        merge=MergeData(None, None),
+    )
+    fresh = ctx.store.get_change(row.id)
+    assert fresh is not None
+    return fresh
 
 
 def reject_change(ctx: HubState, peer: Peer, args: RejectChangeArgs, now: float) -> ChangeDetail:
@@ -197,6 +275,141 @@ def reject_change(ctx: HubState, peer: Peer, args: RejectChangeArgs, now: float)
     return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=False)})
 
 
+def update_change(
+    ctx: HubState, peer: Peer, args: UpdateChangeArgs, now: float
+) -> Steps[ChangeResult]:
+    """Resubmit the caller's own pending or conflicting change against the file as it is
+    now (issue 17 part 2): same id, author and creation time; its base, result, diff and kept
+    merge data replaced; a ``conflict`` becomes ``pending`` again and takes its locks back.
+    A write or edit gives ``content`` or an edit of the current text; a delete or move gives
+    neither. Always waits for the host, even from a trusted editor (the host saw the
+    conflict). Raises ``already_decided`` for a change applied or rejected, ``invalid`` for
+    arguments that do not fit the change's kind."""
+    row = own_open_change(ctx, peer, args.id)
+    kind, path, new_path = row.kind, row.path, row.new_path
+    if row.status == "conflict" and not peer.is_host:  # it joins the queue again
+        check_pending_room(ctx, peer, 0)
+
+    def prepare() -> Draft:
+        if kind in ("write", "edit"):
+            rel, old_text, sha = read_current(ctx, peer, path)
+            check_base(rel, args.base_sha256, sha)
+            if args.content is not None:
+                check_text(args.content.encode("utf-8"), max_bytes=ctx.limits.max_file_bytes)
+                made = draft("write", rel, None, sha, old_text, args.content)
+            elif args.old_string is not None and args.new_string is not None:
+                if old_text is None:
+                    raise op_error(ErrorCode.NOT_FOUND, f"'{rel}' does not exist")
+                new_text = apply_edit(
+                    old_text,
+                    args.old_string,
+                    args.new_string,
+                    replace_all=args.replace_all,
+                    max_bytes=ctx.workspace.max_text_bytes,
+                )
+                check_text(new_text.encode("utf-8"), max_bytes=ctx.workspace.max_text_bytes)
+                edit = Edit(args.old_string, args.new_string, args.replace_all)
+                made = draft("edit", rel, None, sha, old_text, new_text, edit=edit)
+            else:
+                raise op_error(
+                    ErrorCode.INVALID, "give the new content, or old_string and new_string"
+                )
+            if made.create:  # the file is gone now: a create, its diff stored whole
+                diff = unified_diff(rel, None, args.content or "")
+                made = dataclasses.replace(made, diff=diff, create=False)
+            return made
+        if args.content is not None or args.old_string is not None:
+            raise op_error(
+                ErrorCode.INVALID, f"a {kind} takes no content: it is re-based on the file as is"
+            )
+        rel, old_text, sha = existing(ctx, peer, path)
+        check_base(rel, args.base_sha256, sha)
+        if kind == "delete":
+            return draft("delete", rel, None, sha, old_text, None)
+        assert new_path is not None
+        if (ctx.root / new_path).exists() or (ctx.root / new_path).is_symlink():
+            raise op_error(ErrorCode.EXISTS, f"'{new_path}' already exists")
+        return draft("move", rel, new_path, sha, None, None)
+
+    for _ in range(PREPARE_TRIES):
+        writes = ctx.writes
+        made: Draft = yield prepare
+        if not ctx.written_since(writes, path, new_path):
+            break
+    else:
+        raise op_error(
+            ErrorCode.CONFLICT, "the files kept changing while this change was prepared; retry"
+        )
+    require_open(peer)
+    row = own_open_change(ctx, peer, args.id)  # decided meanwhile?
+    holder = holder_id(peer)
+    for p in (path, new_path):
+        if p is not None:
+            ctx.locks.check_writable(p, holder, now)
+    if not peer.is_host:
+        check_update_room(ctx, peer, row, made)
+    with ctx.store.transaction():
+        ctx.store.rebase_change(
+            row.id,
+            kind=made.kind,
+            base_sha256=made.base,
+            new_sha256=made.new_sha,
+            content=made.content,
+            diff=made.diff,
+            merge=made.merge or MergeData(None, None),
+        )
+        if row.status == "conflict":
+            row = set_status(ctx, row, "pending", now, by=None, reason="")
+        ctx.audit(peer, "change_updated", now, path=path, change=row.id)
+    if not peer.is_host:  # stored on the loop, as a proposal is
+        stored = len(made.content or b"") + len(made.diff) + (made.merge.size if made.merge else 0)
+        peer.bucket.charge(now, stored / CHANGE_BYTES_PER_REQUEST)
+    fresh = ctx.store.get_change(row.id)
+    assert fresh is not None
+    lock_for_change(ctx, fresh, now, author=peer)
+    info = change_info(ctx, fresh, with_diff=False)
+    ctx.broadcast("change_submitted", {"change": dump(info)}, path=path, exclude=peer)
+    counts = diff_counts(made.diff) if args.diff_head is not None else None
+    reply = reply_change(ctx, fresh, head=args.diff_head, counts=counts)
+    return ChangeResult.model_validate({"status": "pending", **reply})
+
+
+def check_update_room(ctx: HubState, peer: Peer, row: ChangeRow, made: Draft) -> None:
+    """Refuse (``quota_exceeded``) an ``update_change`` that would take the guest's, or all
+    guests', pending bytes over their caps: the change's stored bytes are replaced by the new
+    content, diff and merge data (a pending change's old bytes are freed; a conflict's are not
+    pending)."""
+    new = len(made.content or b"") + len(made.diff.encode("utf-8"))
+    new += made.merge.size if made.merge is not None else 0
+    old = ctx.store.change_data_bytes(row.id) if row.status == "pending" else 0
+    mine = ctx.store.usage("pending", peer.guest_id)[1] - old + new
+    total = ctx.store.pending_grand_totals()[1] - old + new
+    if mine > ctx.limits.max_pending_bytes_per_guest or total > ctx.limits.max_pending_bytes_total:
+        raise op_error(
+            ErrorCode.QUOTA_EXCEEDED,
+            "this update would take the pending changes over the byte limit; make it smaller "
+            "or wait for the host to decide some",
+        )
+
+
+def own_open_change(ctx: HubState, peer: Peer, change_id: str) -> ChangeRow:
+    """The caller's own change ``change_id``, pending or in conflict (without its content).
+
+    Raises:
+        OpError: ``not_found`` (no such change of the caller's), ``already_decided``.
+    """
+    row = visible_change(ctx, peer, change_id, include_content=False)
+    if row.author_id != (holder_id(peer) if peer.is_host else peer.guest_id):
+        raise op_error(ErrorCode.NOT_FOUND, f"no change of yours with id {change_id!r}")
+    if row.status not in ("pending", "conflict"):
+        raise op_error(
+            ErrorCode.ALREADY_DECIDED,
+            f"change {row.id} is {row.status}; propose a new change instead",
+            status=row.status,
+        )
+    return row
+
+
 #: This group's ops, by name.
 HANDLERS: dict[str, Handler] = {
     "write_file": write_file,
@@ -207,5 +420,6 @@ HANDLERS: dict[str, Handler] = {
     "my_changes": my_changes,
     "get_change": get_change,
     "approve_change": approve_change,
+    "update_change": update_change,
     "reject_change": reject_change,
 }

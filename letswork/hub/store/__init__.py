@@ -30,6 +30,7 @@ from __future__ import annotations
 from letswork.hub.store.audit import AuditTables
 from letswork.hub.store.changes import ChangeTables
 from letswork.hub.store.guests import GuestTables
+from letswork.hub.store.merges import MergeTables
 from letswork.hub.store.messages import MessageTables
 from letswork.hub.store.tasks import TaskTables
 from letswork.hub.store.variables import VariableTables
@@ -37,5 +38,13 @@ from letswork.hub.store.variables import VariableTables
 __all__ = ["Store"]
 
 
-class Store(GuestTables, ChangeTables, AuditTables, MessageTables, TaskTables, VariableTables):
+class Store(
+    GuestTables,
+    ChangeTables,
+    MergeTables,
+    AuditTables,
+    MessageTables,
+    TaskTables,
+    VariableTables,
+):
     """The state of one project, in one SQLite database. Create with :meth:`open`."""

@@ -77,8 +77,8 @@ class StoreBounds(StoreBase):
 
     def _drop_change_data(self, change_id: Any) -> None:
         self._conn.execute(
-            "UPDATE change_data SET content = NULL, diff = '', diff_derived = 0"
-            " WHERE change_id = ?",
+            "UPDATE change_data SET content = NULL, diff = '', diff_derived = 0,"
+            " base_z = NULL, edit_z = NULL WHERE change_id = ?",  # schema 7: merge data too
             (change_id,),
         )
         self._conn.execute(

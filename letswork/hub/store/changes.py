@@ -238,8 +238,9 @@ class ChangeTables(StoreBounds):
                     "UPDATE change_data SET diff = ?, diff_derived = 0 WHERE change_id = ?",
                     (diff, change_id),
                 )
-                self._conn.execute(
+                self._conn.execute(  # schema 7: the merge data counts too
                     "UPDATE changes SET data_bytes = ? + (SELECT COALESCE(length(content), 0)"
+                    " + COALESCE(length(base_z), 0) + COALESCE(length(edit_z), 0)"
                     " FROM change_data WHERE change_id = ?) WHERE id = ?",
                     (len(diff.encode("utf-8")), change_id, change_id),
                 )

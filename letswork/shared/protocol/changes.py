@@ -144,8 +144,98 @@ class RejectChangeArgs(WireModel):
     reason: ShortText | None = None
 
 
+class ApproveChangeArgs(WireModel):
+    """``approve_change``. ``merge``: the caller can show a merge (issue 17 part 2): when the
+    file moved on since the change's base and a three-way merge is clean, nothing is written
+    and the result's ``merge`` holds the merged diff against the current file; approving
+    that takes a second call with its ``current_sha256`` and ``merged_sha256``, so what is
+    written is exactly what was shown. Without ``merge`` (an older caller) a moved-on file is
+    a ``conflict``, as before merges."""
+
+    id: Ident
+    merge: bool = False
+    #: the ``merge`` result shown: the file it was made against, and the merged text
+    current_sha256: Sha256 | None = None
+    merged_sha256: Sha256 | None = None
+
+
+class GetChangeArgs(WireModel):
+    """``get_change``. ``merge``: add the change's ``merge`` view (its base, the current text,
+    the proposer's diff and any conflicting hunks), when it is pending or in conflict."""
+
+    id: Ident
+    merge: bool = False
+
+
+MergeLines = Annotated[str, Field(max_length=limits.MAX_MERGE_VIEW_CHARS)]
+
+
+class MergeHunk(WireModel):
+    """A conflict: lines ``start``..``end`` (1-based) of the current file, which the host
+    changed from ``base`` to ``current`` while the change made them ``proposed``
+    (``end = start - 1``: an insertion point). Each text cut to ``MAX_MERGE_VIEW_CHARS``."""
+
+    start: Count
+    end: Count
+    base: MergeLines
+    current: MergeLines
+    proposed: MergeLines
+
+
+class MergeInfo(WireModel):
+    """A pending change brought onto the file as it is now (issue 17 part 2).
+
+    ``outcome``: ``edit`` (its ``edit_file`` re-applied exactly to the current text),
+    ``merged`` (a clean three-way merge), ``conflict`` (``hunks``), ``unchanged`` (the file
+    is still at the change's base: nothing to merge) or ``none`` (no base kept: a create,
+    delete or move, a file over ``MAX_MERGE_BASE_BYTES``, a binary file now)."""
+
+    outcome: Literal["edit", "merged", "conflict", "unchanged", "none"]
+    #: the file the merge was made against (None: absent)
+    current_sha256: Sha256 | None = None
+    #: a clean merge: the sha256 of its result, to pass back to ``approve_change``
+    merged_sha256: Sha256 | None = None
+    #: a clean merge: its diff against the current file (what approving writes)
+    diff: str | None = None
+    hunks: list[MergeHunk] = Field(default_factory=list, max_length=limits.MAX_MERGE_HUNKS)
+    #: conflicts found (``hunks`` holds the first ``MAX_MERGE_HUNKS``)
+    conflicts: Count = 0
+    #: ``get_change`` only: the base text, the current text (each cut to
+    #: ``MAX_MERGE_VIEW_CHARS``, ``cut`` then true) and the proposer's diff against its base
+    base: MergeLines | None = None
+    current: MergeLines | None = None
+    proposed_diff: str | None = None
+    cut: bool = False
+
+
 class ChangeDetail(WireModel):
     change: ChangeInfo
+    #: sent only to a request with ``merge`` set (an older peer refuses a field it does not know)
+    merge: MergeInfo | None = None
+
+
+class UpdateChangeArgs(WireModel):
+    """``update_change``: resubmit the caller's own pending or conflicting change against the
+    file as it is now, keeping its id and history. A write or edit gives either ``content``
+    (the whole new text) or ``old_string``/``new_string`` (an edit of the current text); a
+    delete or move gives neither (it is re-based on the current file)."""
+
+    id: Ident
+    content: FileText | None = None
+    old_string: NonEmptyFileText | None = None
+    new_string: FileText | None = None
+    replace_all: bool = False
+    #: the file as the caller last read it: refused with ``conflict`` if it moved on since
+    base_sha256: Sha256 | None = None
+    diff_head: DiffHead | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> UpdateChangeArgs:
+        if self.content is not None and (self.old_string is not None or self.new_string):
+            raise ValueError("give content, or old_string and new_string, not both")
+        if (self.old_string is None) != (self.new_string is None):
+            raise ValueError("old_string and new_string go together")
+        return self
 
 
 class ChangeSubmittedData(WireModel):
@@ -216,6 +306,24 @@ OPS: tuple[OpSpec, ...] = (
         mutates=True,
         errors=(*_CHANGE_ERRORS, _E.EXISTS),
     ),
+    op(
+        "update_change",
+        UpdateChangeArgs,
+        ChangeResult,
+        WRITERS,
+        "Resubmit your pending or conflicting change against the current file (same id).",
+        group="changes",
+        mutates=True,
+        errors=(
+            *_CHANGE_ERRORS,
+            _E.ALREADY_DECIDED,
+            _E.BINARY_FILE,
+            _E.TOO_LARGE,
+            _E.NO_MATCH,
+            _E.AMBIGUOUS,
+            _E.INVALID,
+        ),
+    ),
     # the approval queue
     op(
         "pending_changes",
@@ -235,22 +343,30 @@ OPS: tuple[OpSpec, ...] = (
     ),
     op(
         "get_change",
-        ChangeIdArgs,
+        GetChangeArgs,
         ChangeDetail,
         ALL_ROLES,
-        "Show one change with its diff (guests see only their own).",
+        "Show one change with its diff (guests see only their own); merge: its merge view.",
         group="approvals",
-        errors=(_E.NOT_FOUND,),
+        errors=(_E.NOT_FOUND, _E.TIMEOUT),
     ),
     op(
         "approve_change",
-        ChangeIdArgs,
+        ApproveChangeArgs,
         ChangeDetail,
         HOST_ONLY,
-        "Apply a pending change (status conflict if the file moved on).",
+        "Apply a pending change; with merge, a clean merge onto a moved-on file is shown first.",
         group="approvals",
         mutates=True,
-        errors=(_E.NOT_FOUND, _E.ALREADY_DECIDED, _E.FORBIDDEN, _E.QUOTA_EXCEEDED, _E.DISK_ERROR),
+        errors=(
+            _E.NOT_FOUND,
+            _E.ALREADY_DECIDED,
+            _E.FORBIDDEN,
+            _E.QUOTA_EXCEEDED,
+            _E.DISK_ERROR,
+            _E.CONFLICT,
+            _E.TIMEOUT,
+        ),
     ),
     op(
         "reject_change",

@@ -351,6 +351,8 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
         self.lock_list = sorted(status.locks, key=lambda lock: lock.path)
         for stale in set(self._diffs) - set(self.pending):
             del self._diffs[stale]
+        for stale in set(self._merges) - set(self.pending):
+            del self._merges[stale]
         self._render_peers()
         self._render_changes()
         self._render_locks()

@@ -110,14 +110,31 @@ class ChangesPane(DashboardCore):
 
     async def approve_change(self, change_id: str) -> None:
         with self._reporting(f"approve change {change_id}"):
-            detail = await self._call("approve_change", ChangeDetail, {"id": change_id})
-            change = detail.change
-            if change.status == "applied":
+            args: dict[str, Any] = {"id": change_id, "merge": True}
+            shown = self._merges.pop(change_id, None)
+            if shown is not None:  # the merge shown by the last ``a``: exactly that is written
+                args["current_sha256"], args["merged_sha256"] = shown
+            detail = await self._call("approve_change", ChangeDetail, args)
+            change, merge = detail.change, detail.merge
+            if change.status == "pending" and merge is not None and merge.merged_sha256:
+                self._merges[change_id] = (merge.current_sha256, merge.merged_sha256)
+                self._diffs[change_id] = change.model_copy(update={"diff": merge.diff})
+                self.shown_change_id = None
+                self._show_selected_change()
+                again = " again" if shown is not None else ""
+                self._notify(
+                    f"{one_line(change.path)} changed{again} since change "
+                    f"{one_line(change.id, 16)} was proposed; it merges cleanly. The diff shows "
+                    "the merged result against the file now: press a again to write exactly it.",
+                    "warning",
+                )
+            elif change.status == "applied":
                 self._notify(f"Approved: {describe_change(change)}", "information")
             elif change.status == "conflict":
+                where = f", {one_line(change.reason, 200)}" if change.reason else ""
                 self._notify(
                     f"Change {one_line(change.id, 16)} was not applied: {one_line(change.path)} "
-                    "changed since it was proposed (conflict).",
+                    f"changed since it was proposed (conflict{where}).",
                     "warning",
                 )
             else:

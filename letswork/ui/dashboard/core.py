@@ -101,6 +101,9 @@ class DashboardCore(App[None]):
         #: The last notifications shown, as ``(severity, text)``, oldest first.
         self.notices: list[tuple[SeverityLevel, str]] = []
         self._diffs: dict[str, ChangeInfo] = {}
+        #: A clean merge shown for a change (issue 17 part 2): the file's and the merged text's
+        #: sha256, which the next ``a`` on that change approves exactly.
+        self._merges: dict[str, tuple[str | None, str | None]] = {}
         self._fetching: str | None = None
         self._refresh_wanted = asyncio.Event()
         self._stop_event = stop_event

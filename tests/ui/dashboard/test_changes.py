@@ -160,3 +160,25 @@ async def test_peer_supplied_names_and_diffs_are_shown_neutralised(tmp_path: Pat
             assert not any(ch in line.plain for ch in "\x1b\x07\x00")
             assert "\x1b" not in rendered(line)
             assert not any("\x1b" in text or "\x07" in text for _, text in app.notices), app.notices
+
+
+async def test_a_shows_a_clean_merge_first_and_a_again_writes_exactly_it(tmp_path: Path) -> None:
+    async with running_hub(project(tmp_path)) as fx:
+        alice = await fx.guest("alice")
+        notes = fx.project / "notes.txt"
+        async with dashboard_for(fx) as (app, pilot):
+            result = await alice.call(
+                "edit_file", path="notes.txt", old_string="gamma", new_string="GAMMA"
+            )
+            change_id = result["change"]["id"]
+            await wait_until(pilot, lambda: app.shown_change_id == change_id, "the diff")
+            notes.write_text("ALPHA\nbeta\ngamma\n", encoding="utf-8")  # the host's own edit
+
+            await pilot.press("a")
+            await wait_until(pilot, lambda: "merges cleanly" in app.notices[-1][1], "the merge")
+            await wait_until(pilot, lambda: "+GAMMA" in app.diff_text, "the merged diff")
+            assert notes.read_text() == "ALPHA\nbeta\ngamma\n"  # shown, not written
+
+            await pilot.press("a")
+            await wait_until(pilot, lambda: notes.read_text() == "ALPHA\nbeta\nGAMMA\n", "write")
+            await wait_until(pilot, lambda: change_id not in app.pending, "the queue to empty")
