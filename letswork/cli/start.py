@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -135,8 +136,13 @@ def start(
     dashboard). Starts the hub, the tunnel and the dashboard. Ctrl+C stops everything; the
     session (invites, pending changes) is kept for the next `letswork start` in the same folder.
     """
+    from letswork.local import platforms, statedir
+
+    try:
+        platforms.require_host_platform()  # before anything is created or started
+    except UsageError as exc:
+        sys.exit(fail(exc))
     from letswork.hub.app import HubConfig, RunningHub
-    from letswork.local import statedir
 
     if not path.is_dir():
         sys.exit(fail(UsageError(f"the folder {path} does not exist")))
@@ -173,7 +179,9 @@ def start(
         hub = RunningHub(config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, hub.stop_requested.set)
+            # Without POSIX signal handlers Ctrl+C still stops the hub (KeyboardInterrupt).
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, hub.stop_requested.set)
         await hub.start()
         if not ui:
             assert hub.core is not None
