@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import os
 import secrets
@@ -68,32 +69,46 @@ def require_host_platform(platform: str | None = None) -> None:
 
 
 def folds_case(folder: Path) -> bool:
-    """Whether ``folder``'s file system treats names differing only in case as one.
+    """Whether names in the folder ``folder`` are compared without case.
 
-    Creates a uniquely named empty probe file in ``folder``, looks it up under its upper-case
-    spelling, and removes it. A folder that cannot be written is judged by its own name's
-    other spelling when that has letters, and otherwise assumed to fold case (the safe
-    answer: the policy then matches names the way such a file system does).
+    Probes inside ``folder`` itself, because case folding can differ per volume (a mounted
+    disk, a project at a mount point) and per folder (ext4's ``+F``, Windows' per-directory
+    flag), so the answer for the folder's parent may be wrong for it: first an existing entry
+    with an ASCII letter in its name, looked up with its case swapped; failing that, a
+    uniquely named empty file created, looked up the same way and removed; failing that (a
+    read-only folder), the platform's usual default (folding on macOS and Windows).
     """
-    probe = folder / f".letswork-case-{secrets.token_hex(6)}"
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                answer = _probe(folder, entry.name)
+                if answer is not None:
+                    return answer
+    except OSError:
+        pass
+    probe = folder / f".letswork-case-probe-{secrets.token_hex(6)}"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError:
-        return _folds_by_own_name(folder)
+        return sys.platform in ("darwin", "win32")
     os.close(fd)
     try:
-        return os.path.lexists(folder / probe.name.upper())
+        return _probe(folder, probe.name) is True
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()
 
 
-def _folds_by_own_name(folder: Path) -> bool:
-    resolved = folder.resolve()
-    name = resolved.name
-    other = name.swapcase()
-    if not name or other == name:
-        return True
-    return os.path.lexists(resolved.with_name(other)) and os.path.samefile(
-        resolved, resolved.with_name(other)
-    )
+def _probe(folder: Path, name: str) -> bool | None:
+    """True or False when ``name`` decides the question, None when it cannot."""
+    if not name.isascii() or name.swapcase() == name:
+        return None
+    try:
+        original = os.lstat(folder / name)
+    except OSError:
+        return None
+    try:
+        swapped = os.lstat(folder / name.swapcase())
+    except OSError as exc:
+        return False if exc.errno in (errno.ENOENT, errno.ENOTDIR) else None
+    return (original.st_dev, original.st_ino) == (swapped.st_dev, swapped.st_ino)

@@ -134,23 +134,27 @@ def test_other_platforms_are_told_where_hosting_runs(platform: str) -> None:
     assert reason is not None and platforms.HOST_PLATFORMS in reason
 
 
-def test_a_case_sensitive_folder_is_not_taken_for_a_case_folding_one(tmp_path: Path) -> None:
-    folder = tmp_path / "plain"
-    folder.mkdir()
-    (folder / "Other").write_text("x", encoding="utf-8")
-    assert platforms.folds_case(folder) is False
-    assert sorted(p.name for p in folder.iterdir()) == ["Other"]  # the probe is gone
-
-
-def test_the_case_probe_reads_a_folding_answer_from_the_file_system(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_case_probe_of_an_empty_case_sensitive_folder_says_so_and_leaves_it_empty(
+    tmp_path: Path,
 ) -> None:
-    # Simulated: a file system where every spelling of a name finds the same file.
-    real = os.path.lexists
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (tmp_path / "Probe.txt").write_text("x", encoding="utf-8")
+    if (tmp_path / "pROBE.TXT").exists():
+        pytest.skip("this test's folder is on a case-folding file system")
+    assert platforms.folds_case(folder) is False
+    assert list(folder.iterdir()) == []
 
-    def folding(path: str | os.PathLike[str]) -> bool:
-        p = Path(path)
-        return any(c.name.casefold() == p.name.casefold() for c in p.parent.iterdir()) or real(path)
 
-    monkeypatch.setattr(os.path, "lexists", folding)
-    assert platforms.folds_case(tmp_path) is True
+def test_the_case_probe_answers_for_the_folder_itself_not_its_name_in_the_parent(
+    tmp_path: Path,
+) -> None:
+    # The parent tells Proj and pROJ apart; inside Proj every name also answers to its
+    # swapped spelling (a hard link stands in for a folding volume mounted there).
+    project = tmp_path / "Proj"
+    project.mkdir()
+    (tmp_path / "pROJ").mkdir()
+    (project / "notes.txt").write_text("x", encoding="utf-8")
+    os.link(project / "notes.txt", project / "NOTES.TXT")
+    assert platforms.folds_case(project) is True
+    assert platforms.folds_case(tmp_path) is False
