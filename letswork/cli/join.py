@@ -352,6 +352,8 @@ def register(main: click.Group) -> None:
             argv = [claude, claude_ui.CHANNELS_FLAG, plugin.channels_arg]
         if not channels:
             printer.echo(NO_PUSH_NOTE, err=True)
+        elif no_launch and plugin is not None:
+            printer.echo(CHANNEL_PUSH_HINT.replace(claude_ui.CHANNELS_ARG, argv[2]), err=True)
         elif no_launch:
             printer.echo(CHANNEL_PUSH_HINT, err=True)
         if not no_launch:
