@@ -248,3 +248,45 @@ def test_a_plugin_that_is_disabled_or_runs_something_else_is_not_the_channel(
     found = claude_plugin.find_plugin(str(script), tmp_path)
     assert found == claude_plugin.Plugin("other@m", "ch")
     assert found.channels_arg == "plugin:other@m"
+
+
+def _doctor(tmp_path: Path, project: Path, local: dict[str, list[str]]) -> str:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "claude").write_text(FAKE_CLAUDE, encoding="utf-8")
+    (bin_dir / "claude").chmod(0o755)
+    listed = tmp_path / "plugins.json"
+    listed.write_text(_plugin_list(True), encoding="utf-8")
+    config = tmp_path / "claude-config"
+    config.mkdir(exist_ok=True)
+    entries = {n: {"type": "stdio", "command": a[0], "args": a[1:]} for n, a in local.items()}
+    data = {"projects": {str(project.resolve()): {"mcpServers": entries}}}
+    (config / ".claude.json").write_text(json.dumps(data), encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "letswork", "doctor", "--project", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "FAKE_CLAUDE_LOG": str(tmp_path / "claude.log"),
+            "FAKE_CLAUDE_PLUGINS": str(listed),
+            "CLAUDE_CONFIG_DIR": str(config),
+            "PYTHONPATH": str(ROOT),
+        },
+        check=False,
+    )
+    return out.stdout
+
+
+def test_doctor_counts_the_plugin_as_the_folders_channel(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project")
+    assert "starts letswork here once: the plugin letswork@letswork" in _doctor(
+        tmp_path, project, {}
+    )
+    joined = ["letswork", "channel", "--session", "letswork"]
+    report = _doctor(tmp_path, project, {"letswork": joined})
+    assert "starts letswork 2 times" in report
+    assert "keep the plugin's: claude mcp remove -s local letswork" in report
