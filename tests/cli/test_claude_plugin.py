@@ -23,6 +23,7 @@ from letswork.channel.tools.catalogue import TOOLS
 from letswork.ui import claude_plugin
 from tests.channel.mcp_support import ROOT, WAIT, coverage_env, invite_code
 from tests.support.hubs import make_project, running_hub
+from tests.support.processes import hub_process
 
 MANIFEST = ROOT / ".claude-plugin" / "plugin.json"
 MARKETPLACE = ROOT / ".claude-plugin" / "marketplace.json"
@@ -290,3 +291,28 @@ def test_doctor_counts_the_plugin_as_the_folders_channel(tmp_path: Path) -> None
     report = _doctor(tmp_path, project, {"letswork": joined})
     assert "starts letswork 2 times" in report
     assert "keep the plugin's: claude mcp remove -s local letswork" in report
+
+
+def test_start_with_the_plugin_installed_registers_nothing_even_when_asked(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "claude").write_text(FAKE_CLAUDE, encoding="utf-8")
+    (bin_dir / "claude").chmod(0o755)
+    listed = tmp_path / "plugins.json"
+    listed.write_text(_plugin_list(True), encoding="utf-8")
+    config = tmp_path / "claude-config"
+    config.mkdir()
+    log = tmp_path / "claude.log"
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_CLAUDE_LOG": str(log),
+        "FAKE_CLAUDE_PLUGINS": str(listed),
+        "CLAUDE_CONFIG_DIR": str(config),
+    }
+    with hub_process(project, "--register-claude", env=env) as hp:
+        assert hp.wait_stderr("runs the host's channel in this folder", timeout=60)
+        assert hp.terminate() == 0
+    calls = log.read_text(encoding="utf-8").splitlines()
+    assert "plugin list --json" in calls
+    assert not [c for c in calls if c.startswith("mcp add")]
