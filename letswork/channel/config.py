@@ -21,8 +21,8 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from letswork.channel import sessions
-from letswork.local import statedir
+from letswork.channel import folders, sessions
+from letswork.local import platforms, statedir
 from letswork.shared import crypto, invite
 from letswork.shared.errors import UsageError
 from letswork.shared.limits import Limits
@@ -100,8 +100,16 @@ def resolve(
     project: Path | None = None,
     name: str | None = None,
     environ: Mapping[str, str] | None = None,
+    plugin: bool = False,
+    folder: Path | None = None,
 ) -> ChannelConfig:
     """Work out the credential, address and name to use.
+
+    With ``plugin`` (how the Claude Code plugin starts the channel, in the folder Claude Code
+    runs in: ``folder``, default the current one) and neither an invite in the environment
+    nor ``session``: the session ``letswork join`` bound to the folder
+    (:mod:`letswork.channel.folders`), else the host's channel when a hub was started for the
+    folder, else the only stored session.
 
     Raises:
         UsageError: conflicting options, no invite or session, a damaged or missing session,
@@ -117,6 +125,11 @@ def resolve(
     if project is not None:
         raise UsageError("--project only goes with --host")
     code = env.get(INVITE_ENV, "").strip()
+    if plugin and not code and session is None:
+        here = folder or Path.cwd()
+        session = folders.session_for_folder(here)
+        if session is None and statedir.existing_project_state(here) is not None:
+            return _host_config(here)
     if code:
         session, record = _from_invite(code, session, name)
     else:
@@ -137,6 +150,7 @@ def resolve(
 
 
 def _host_config(project: Path) -> ChannelConfig:
+    platforms.require_host_platform()  # the host's channel reaches the hub over a Unix socket
     root = project.expanduser().resolve()
     if not root.is_dir():
         raise UsageError(f"the folder {root} does not exist or is not a folder")

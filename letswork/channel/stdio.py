@@ -6,7 +6,8 @@ so every tool call costs three worker-thread round trips (read a line, write it,
 and fd 1 are pipes or sockets, which is how an MCP client starts a server, :func:`serve_stdio`
 hands the SDK's own ``stdio_server`` (its JSON-RPC framing and validation are unchanged)
 non-blocking asyncio streams on those descriptors instead. Anything else (a terminal, a
-regular file, Windows) goes through the SDK's transport as it is.
+regular file, or a Python without ``fcntl`` such as native Windows) goes through the SDK's
+transport as it is.
 
 As in the SDK's transport, while serving, fd 0 reads the null device and fd 1 points at
 stderr, so a stray read sees end of file and a stray write (a ``print``, a child process)
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import stat
@@ -39,6 +39,11 @@ import anyio
 from mcp.server.stdio import stdio_server
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 from typing_extensions import Self
+
+try:
+    import fcntl
+except ImportError:  # native Windows: the SDK's own transport serves stdio there
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from mcp.shared._stream_protocols import ReadStream, WriteStream
@@ -129,7 +134,7 @@ async def serve_stdio() -> AsyncIterator[
     Yields:
         ``(read_stream, write_stream)`` for :meth:`mcp.server.lowlevel.Server.run`.
     """
-    if sys.platform == "win32" or not (_is_pipe(0) and _is_pipe(1)):
+    if fcntl is None or sys.platform == "win32" or not (_is_pipe(0) and _is_pipe(1)):
         async with stdio_server() as (read_stream, write_stream):
             yield drain_on_eof(read_stream, write_stream)
         return

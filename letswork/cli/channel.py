@@ -35,6 +35,12 @@ from letswork.shared.errors import LetsworkError
 )
 @click.option("--name", metavar="NAME", help="Display name the others see (guests only).")
 @click.option(
+    "--plugin",
+    is_flag=True,
+    help="How the Claude Code plugin starts the channel: use the session `letswork join` "
+    "stored for this folder, or the host's channel if a hub was started here.",
+)
+@click.option(
     "--publish-card",
     is_flag=True,
     help="Allow the assistant to show the session its client name and the MCP servers it "
@@ -56,6 +62,7 @@ def channel(
     host_mode: bool,
     project: Path | None,
     name: str | None,
+    plugin: bool,
     publish_card: bool,
     toolsets: str,
     verbose: bool,
@@ -74,7 +81,9 @@ def channel(
 
     try:
         sets = parse_toolsets(toolsets)
-        config = resolve(session=session_name, host=host_mode, project=project, name=name)
+        config = resolve(
+            session=session_name, host=host_mode, project=project, name=name, plugin=plugin
+        )
         config = dataclasses.replace(config, publish_card=publish_card, toolsets=sets)
         log_file = channel_log_path(config.label)
     except LetsworkError as exc:

@@ -15,7 +15,8 @@ import click
 
 from letswork.cli.admin import host_call
 from letswork.shared.errors import LetsworkError
-from letswork.ui import printer
+from letswork.ui import claude_plugin, printer
+from letswork.ui.claude import Registration
 from letswork.ui.sharing import local_mode_help
 
 
@@ -132,7 +133,10 @@ def _check_claude(claude: str, project: Path, ok: Say, bad: Fix, note: Say) -> N
         more = len(shipped) - _MAX_SHIPPED_NAMED
         note(f"the folder's .mcp.json has {more} more servers that run letswork: not listed")
     found = [r for r in found if r.scope != "project"]
-    if not found:
+    plugin = claude_plugin.find_plugin(claude, project)
+    if plugin is not None:
+        _check_with_plugin(plugin, found, project, ok, bad)
+    elif not found:
         note(
             f"Claude Code has no letswork server for {project}: as the host, run "
             f"`{cc.host_registration_hint(project)}` (or `letswork start --register-claude`); "
@@ -154,9 +158,10 @@ def _check_claude(claude: str, project: Path, ok: Say, bad: Fix, note: Say) -> N
             f"keep '{_shown(keep.name)}': {fixes}",
         )
     if cc.supports_channels(claude):
+        which = cc.CHANNELS_ARG if plugin is None else printer.one_line(plugin.channels_arg, 100)
         ok(
             "this Claude Code can receive the channel's pushes when started with "
-            f"`claude {cc.CHANNELS_FLAG} {cc.CHANNELS_ARG}` (`letswork join` starts it so)"
+            f"`claude {cc.CHANNELS_FLAG} {which}` (`letswork join` starts it so)"
         )
     else:
         note(
@@ -164,6 +169,27 @@ def _check_claude(claude: str, project: Path, ok: Say, bad: Fix, note: Say) -> N
             "reach the assistant in the digest at the end of tool results and through the "
             "get_notifications tool"
         )
+
+
+def _check_with_plugin(
+    plugin: claude_plugin.Plugin,
+    found: list[Registration],
+    project: Path,
+    ok: Say,
+    bad: Fix,
+) -> None:
+    """The plugin's server is the folder's channel; every other registration is one too many."""
+    shown = printer.one_line(plugin.id, 100)
+    if not found:
+        ok(f"Claude Code starts letswork here once: the plugin {shown}")
+        return
+    listed = "; ".join(f"'{_shown(r.name)}' ({r.scope} scope)" for r in found)
+    fixes = " && ".join(f"claude mcp remove -s {r.scope} {_name(r.name)}" for r in found)
+    bad(
+        f"Claude Code starts letswork {len(found) + 1} times in {project}: the plugin {shown} "
+        f"and {listed}",
+        f"keep the plugin's: {fixes}",
+    )
 
 
 def _shown(name: str) -> str:

@@ -15,6 +15,7 @@ printed through :mod:`letswork.ui.printer`, cleaned, each field on one line (iss
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import getpass
 import json
@@ -32,7 +33,7 @@ from letswork.cli._common import fail, run
 from letswork.shared import invite
 from letswork.shared.errors import HandshakeError, LetsworkError, TransportError, UsageError
 from letswork.ui import claude as claude_ui
-from letswork.ui import printer
+from letswork.ui import claude_plugin, printer
 
 if TYPE_CHECKING:
     from letswork.channel.sessions import SessionRecord
@@ -77,10 +78,10 @@ def read_code(raw: str) -> invite.Invite:
 
 def channel_command(session: str) -> list[str]:
     """The argv an MCP client runs for this session: never contains the invite."""
-    exe = Path(sys.executable).parent / "letswork"
-    if exe.is_file() and os.access(exe, os.X_OK):
-        return [str(exe), "channel", "--session", session]
-    found = shutil.which("letswork")
+    # shutil.which finds letswork.exe on Windows (PATHEXT) and checks X_OK elsewhere.
+    found = shutil.which("letswork", path=str(Path(sys.executable).parent)) or shutil.which(
+        "letswork"
+    )
     if found:
         return [found, "channel", "--session", session]
     return [sys.executable, "-m", "letswork", "channel", "--session", session]
@@ -121,6 +122,23 @@ def register_with_claude(claude: str, session: str) -> None:
         raise LetsworkError(
             f"`claude mcp add` failed: {(added.stderr or added.stdout).strip()[:300]}"
         )
+
+
+def use_plugin(claude: str, plugin: claude_plugin.Plugin, session: str) -> None:
+    """Let the installed plugin's server be the folder's one channel: remove the ``letswork``
+    entry an earlier ``join`` added here (failure ignored: there may be none) and say which
+    session the plugin's channel will use (the folder is already bound to it)."""
+    subprocess.run(
+        [claude, "mcp", "remove", "-s", "local", claude_ui.SERVER_NAME],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    printer.echo(
+        f"the Claude Code plugin {printer.one_line(plugin.id, 100)} runs the letswork channel; "
+        f"in this folder it uses session {session!r} (nothing else registered)",
+        err=True,
+    )
 
 
 def _pick_session_name(secret: bytes, wanted: str | None) -> str:
@@ -262,7 +280,7 @@ def register(main: click.Group) -> None:
         CODE may also come from LETSWORK_INVITE, or be typed at the prompt (so it stays out of
         your shell history). A mistyped code is reported before any connection is made.
         """
-        from letswork.channel import sessions
+        from letswork.channel import folders, sessions
 
         raw = code or os.environ.get("LETSWORK_INVITE") or ""
         if not raw:
@@ -307,6 +325,8 @@ def register(main: click.Group) -> None:
         who = printer.one_line(str(hello.get("name")), 64)
         role = printer.one_line(str(hello.get("role")), 16)
         printer.echo(f"joined {project} as {who} ({role})", err=True)
+        with contextlib.suppress(LetsworkError):  # where the plugin's channel looks
+            folders.bind_folder(Path.cwd(), session)
         claude = shutil.which("claude")
         if claude is None or print_config:
             if claude is None:
@@ -315,17 +335,29 @@ def register(main: click.Group) -> None:
                 )
             printer.echo(mcp_json(session))
             return
-        try:
-            register_with_claude(claude, session)
-        except LetsworkError as exc:
-            sys.exit(fail(exc))
-        printer.echo("registered the letswork channel with Claude Code (scope: local)", err=True)
+        plugin = claude_plugin.find_plugin(claude, Path.cwd())
+        if plugin is not None:
+            use_plugin(claude, plugin, session)
+        else:
+            try:
+                register_with_claude(claude, session)
+            except LetsworkError as exc:
+                sys.exit(fail(exc))
+            printer.echo(
+                "registered the letswork channel with Claude Code (scope: local)", err=True
+            )
         channels = claude_ui.supports_channels(claude)
         argv = claude_ui.launch_argv(claude, channels)
+        if plugin is not None and channels:
+            argv = [claude, claude_ui.CHANNELS_FLAG, plugin.channels_arg]
         if not channels:
             printer.echo(NO_PUSH_NOTE, err=True)
+        elif no_launch and plugin is not None:
+            printer.echo(CHANNEL_PUSH_HINT.replace(claude_ui.CHANNELS_ARG, argv[2]), err=True)
         elif no_launch:
             printer.echo(CHANNEL_PUSH_HINT, err=True)
         if not no_launch:
             printer.echo(f"starting: {' '.join(['claude', *argv[1:]])}", err=True)
+            if os.name == "nt":  # no exec on Windows: run Claude Code, pass on its exit code
+                sys.exit(subprocess.call(argv))
             os.execvp(claude, argv)  # noqa: S606 - hand the terminal to Claude Code

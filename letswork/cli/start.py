@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -24,7 +25,7 @@ from letswork.shared.limits import (
     RATE_PER_SECOND,
     Limits,
 )
-from letswork.ui import printer
+from letswork.ui import claude_plugin, printer
 from letswork.ui.sharing import local_mode_help
 
 log = logging.getLogger("letswork")
@@ -135,8 +136,13 @@ def start(
     dashboard). Starts the hub, the tunnel and the dashboard. Ctrl+C stops everything; the
     session (invites, pending changes) is kept for the next `letswork start` in the same folder.
     """
+    from letswork.local import platforms, statedir
+
+    try:
+        platforms.require_host_platform()  # before anything is created or started
+    except UsageError as exc:
+        sys.exit(fail(exc))
     from letswork.hub.app import HubConfig, RunningHub
-    from letswork.local import statedir
 
     if not path.is_dir():
         sys.exit(fail(UsageError(f"the folder {path} does not exist")))
@@ -173,7 +179,9 @@ def start(
         hub = RunningHub(config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, hub.stop_requested.set)
+            # Without POSIX signal handlers Ctrl+C still stops the hub (KeyboardInterrupt).
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, hub.stop_requested.set)
         await hub.start()
         if not ui:
             assert hub.core is not None
@@ -243,12 +251,19 @@ def _claude_note(project: Path, register: bool) -> str | None:
         register_host_assistant,
     )
 
-    if register:
-        return register_host_assistant(project)
+    claude = shutil.which("claude")
     # A server in the folder's .mcp.json came with the project: not the host's registration.
     own = [r for r in find_registrations(project) if r.scope != "project"]
-    if shutil.which("claude") is None or own:
-        return None
+    if claude is None or (own and not register):
+        return register_host_assistant(project) if register else None
+    plugin = claude_plugin.find_plugin(claude, project)  # its channel is the host's here
+    if plugin is not None:
+        return (
+            f"Claude Code's plugin {printer.one_line(plugin.id, 100)} runs the host's channel "
+            "in this folder: nothing to register"
+        )
+    if register:
+        return register_host_assistant(project)
     return (
         "To work on this folder with Claude Code as the host, register its channel once: "
         f"{host_registration_hint(project)} (or start with --register-claude)"

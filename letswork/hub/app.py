@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
-import fcntl
 import logging
 import os
 import shutil
@@ -27,7 +26,7 @@ from letswork.hub.ops.admin import invite_state, live_invite
 from letswork.hub.server import HubServer
 from letswork.hub.store import Store
 from letswork.hub.workspace.index import IndexFull, TreeIndex
-from letswork.local import statedir
+from letswork.local import platforms, statedir
 from letswork.local.hubinfo import hub_info, write_hub_info
 from letswork.shared.errors import UsageError
 from letswork.shared.invite import InviteView
@@ -94,6 +93,9 @@ class RunningHub:
         self.index_ready = asyncio.Event()
 
     def _take_folder_lock(self) -> None:
+        platforms.require_host_platform()
+        import fcntl  # here, not at the top: the guest side imports no POSIX-only module
+
         fd = os.open(self.state.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         os.fchmod(fd, 0o600)
         handle = os.fdopen(fd, "a+", encoding="utf-8")

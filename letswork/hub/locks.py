@@ -18,16 +18,12 @@ The lock exists while at least one hold does. :class:`Lock` is the public snapsh
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import errno
-import os
-import sys
-import tempfile
 import time
 import unicodedata
 from pathlib import Path
 
+from letswork.local import platforms
 from letswork.shared import limits
 from letswork.shared.errors import ErrorCode, OpError, op_error
 
@@ -323,50 +319,6 @@ class LockTable:
 
 
 def filesystem_is_case_insensitive(root: Path) -> bool:
-    """Whether names in the directory ``root`` are compared case-insensitively.
-
-    Probes inside ``root`` itself (case sensitivity can differ per volume, and on Windows and
-    macOS per directory): first an existing entry with an ASCII letter in its name, looked up
-    with its case swapped; failing that, a temporary file created and removed again; failing
-    that (read-only folder), the platform's usual default.
-    """
-    try:
-        with os.scandir(root) as entries:
-            for entry in entries:
-                answer = _probe(root, entry.name)
-                if answer is not None:
-                    return answer
-    except OSError:
-        pass
-    try:
-        fd, name = tempfile.mkstemp(prefix=".letswork-case-probe-", dir=root)
-    except OSError:
-        return sys.platform in ("darwin", "win32")
-    os.close(fd)
-    try:
-        return _probe(root, os.path.basename(name)) is True
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-
-
-def _probe(root: Path, name: str) -> bool | None:
-    """``True``/``False`` if ``name`` decides the question, ``None`` if it cannot."""
-    if not name.isascii() or name.swapcase() == name:
-        return None
-    original = root / name
-    swapped = root / name.swapcase()
-    try:
-        original_stat = original.lstat()
-    except OSError:
-        return None
-    try:
-        swapped_stat = swapped.lstat()
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            return False
-        return None
-    return (original_stat.st_dev, original_stat.st_ino) == (
-        swapped_stat.st_dev,
-        swapped_stat.st_ino,
-    )
+    """Whether names in the directory ``root`` are compared case-insensitively: the one probe
+    the sharing rules use too, :func:`letswork.local.platforms.folds_case`."""
+    return platforms.folds_case(root)

@@ -104,10 +104,9 @@ def project_state(project: Path) -> ProjectState:
     and distinct for two folders with the same name.
     """
     root = project.resolve()
-    digest = hashlib.sha256(os.fsencode(str(root))).hexdigest()[:12]
+    directory = _project_dir(root)
     base = state_root()
-    projects = base / "projects"
-    directory = projects / f"{project_slug(root.name)}-{digest}"
+    projects = directory.parent
     try:
         # The root may be a directory the user chose (LETSWORK_STATE_DIR): create it private,
         # but leave an existing one's mode alone. Everything below it is ours and kept 0700.
@@ -117,6 +116,19 @@ def project_state(project: Path) -> ProjectState:
     except OSError as exc:
         raise UsageError(f"cannot create the state directory {directory}: {exc.strerror}") from exc
     return ProjectState(root=root, dir=directory)
+
+
+def _project_dir(root: Path) -> Path:
+    digest = hashlib.sha256(os.fsencode(str(root))).hexdigest()[:12]
+    return state_root() / "projects" / f"{project_slug(root.name)}-{digest}"
+
+
+def existing_project_state(project: Path) -> ProjectState | None:
+    """The state directory of ``project`` if a hub was ever started for it, else None;
+    nothing is created (the plugin's channel asks this of every folder it starts in)."""
+    root = project.resolve()
+    directory = _project_dir(root)
+    return ProjectState(root=root, dir=directory) if directory.is_dir() else None
 
 
 def _private_dir(path: Path) -> None:

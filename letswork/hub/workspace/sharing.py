@@ -12,10 +12,9 @@ import hashlib
 import os
 import re
 import stat
-import sys
+import unicodedata
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +30,7 @@ from letswork.hub.workspace.disk import (
     sha256_hex,
 )
 from letswork.hub.workspace.policy import fold_name, is_git_name
+from letswork.local import platforms
 from letswork.shared import limits
 
 __all__ = ["ABSENT", "BUILTIN_DENY", "GuestVersion", "SharingRules", "ignore_file_ids"]
@@ -257,20 +257,19 @@ def _same_folder(path: str, other: str) -> bool:
 
 
 def _detect_case_insensitive(root: Path) -> bool:
-    """Whether the filesystem holding ``root`` compares names without case."""
-    candidates = [root]
-    with suppress(OSError), os.scandir(root) as it:
-        candidates.extend(Path(entry.path) for _, entry in zip(range(64), it, strict=False))
-    for path in candidates:
-        name = path.name
-        swapped = name.swapcase()
-        if swapped == name:
-            continue
-        try:
-            return os.path.samestat(os.lstat(path), os.lstat(path.with_name(swapped)))
-        except OSError:
-            return False
-    return sys.platform in ("darwin", "win32")
+    """Whether the filesystem holding ``root`` compares names without case: probed inside
+    ``root`` (:func:`letswork.local.platforms.folds_case`), not through its name in the parent
+    folder, which may sit on another volume or fold differently (ext4's per-folder ``+F``)."""
+    return platforms.folds_case(root)
+
+
+def _fold_ci(text: str) -> str:
+    """``text`` as a case-insensitive filesystem of the host's platforms compares it: in lower
+    case and, when not ASCII, composed (NFC): APFS and HFS+ on macOS, and ext4's casefold,
+    also take ``café`` composed and decomposed for one name."""
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFC", text).lower()
 
 
 class SharingRules:
@@ -328,7 +327,7 @@ class SharingRules:
         folder, _, name = relpath.rpartition("/")
         if self.case_insensitive:
             name = fold_name(name)
-            folder = folder.lower()
+            folder = _fold_ci(folder)
         if name == _GITIGNORE:
             return f"{folder}/{_GITIGNORE}" if folder else _GITIGNORE
         if name == _LETSWORKIGNORE and not folder:
@@ -449,7 +448,7 @@ class SharingRules:
             return None
         text = data.decode("utf-8", errors="replace")
         if self.case_insensitive:
-            text = text.lower()
+            text = _fold_ci(text)
         key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
         found = self._specs.get(key)
         if found is not None:
@@ -512,7 +511,7 @@ class SharingRules:
         disk, host = self._dir_pair(dir_rel)
         if disk is None and host is None:
             return chain
-        return (*chain, (dir_rel.lower() if self.case_insensitive else dir_rel, disk, host))
+        return (*chain, (_fold_ci(dir_rel) if self.case_insensitive else dir_rel, disk, host))
 
     # -- deciding --------------------------------------------------------------------------
 
@@ -526,7 +525,10 @@ class SharingRules:
         probe_low = lowered + "/" if is_dir else lowered
         if self._builtin.check(probe_low):
             return False
-        probe = probe_low if self.case_insensitive else (rel + "/" if is_dir else rel)
+        if self.case_insensitive:
+            probe = _fold_ci(probe_low) if not probe_low.isascii() else probe_low
+        else:
+            probe = rel + "/" if is_dir else rel
         on_disk: bool | None = None
         by_host: bool | None = None
         for base, disk, host in chain:
