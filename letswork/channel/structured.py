@@ -4,11 +4,13 @@ whose results a model or a program acts on.
 The schema of a tool is its op's result model in the catalogue
 (:data:`letswork.shared.protocol.catalogue.OPS`), ``model_json_schema`` in serialization mode,
 never a copy written by hand, so the wire and what the client is told cannot drift apart. Two
-changes are made to it, both for reasons of the channel's own:
+changes are made to it, for reasons of the channel's own:
 
 - fields listed in :data:`STRUCTURED` as left out are removed (``read_file``'s ``text``: the
   file's text is the tool's text content already, and sending it twice costs the model's
   context twice);
+- what is not shape (titles, the models' docstrings, defaults, upper bounds of numbers) is
+  dropped, since the tool list that carries the schemas costs context in every conversation;
 - string limits (``pattern``, ``maxLength``) are dropped, because every string in structured
   content passes through the one cleaner (:func:`letswork.shared.sanitize.clean`), which puts
   :data:`~letswork.shared.sanitize.MARKER` where hidden characters were: a cleaned name may be
@@ -50,6 +52,10 @@ STRUCTURED: Mapping[str, frozenset[str]] = MappingProxyType(
 #: JSON schema keywords that limit a string, dropped because cleaning may lengthen a string or
 #: put the marker in it.
 _STRING_LIMITS = ("pattern", "maxLength")
+#: Keywords dropped everywhere: they cost every conversation's context (the tool list is sent
+#: with each) and say nothing about the shape a program reads: the models' docstrings (written
+#: about the wire), defaults (every field is sent) and the hub's upper bounds on numbers.
+_NOT_SHAPE = ("title", "description", "default", "maximum")
 
 
 def _result_model(spec: ToolSpec) -> type[BaseModel] | None:
@@ -76,9 +82,11 @@ def output_schema(spec: ToolSpec) -> dict[str, Any] | None:
 
 
 def _relax(node: Any) -> None:
-    """Drop titles and string limits, in place, everywhere in a schema."""
+    """Drop what is not shape (:data:`_NOT_SHAPE`) and string limits, in place, everywhere in
+    a schema."""
     if isinstance(node, dict):
-        node.pop("title", None)
+        for key in _NOT_SHAPE:
+            node.pop(key, None)
         if node.get("type") == "string":
             for key in _STRING_LIMITS:
                 node.pop(key, None)
