@@ -9,8 +9,10 @@ is alive. The numbers only grow, as the spec requires; the last one carries ``to
 ``progress`` (done).
 
 :class:`Progress` is the one helper: a tool call wraps its work in ``async with
-progress.around("search_files"):``, and a call that knows more (a command run's output lines,
-issue 17) adds :meth:`Progress.step` with its own message. Every message is the channel's own
+progress.around("search_files"):`` (the channel does so for every call that passed a token),
+and a call that knows more (a command run's output lines, issue 17) adds
+:meth:`Progress.step` with its own message, finding its progress with
+:meth:`Progress.current`. Every message is the channel's own
 words: no text a peer or the hub wrote goes into one.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -32,6 +35,11 @@ log = logging.getLogger("letswork.channel")
 
 #: Seconds between two notifications while a call is under way.
 PROGRESS_INTERVAL_SECONDS = 2.0
+
+#: The progress of the tool call this task runs, while :meth:`Progress.around` runs it.
+_CURRENT: contextvars.ContextVar[Progress | None] = contextvars.ContextVar(
+    "letswork_progress", default=None
+)
 
 
 class Progress:
@@ -70,6 +78,12 @@ class Progress:
             return None
         return cls(ctx.session, token, ctx.request_id)
 
+    @staticmethod
+    def current() -> Progress | None:
+        """The progress of the tool call being answered, if its client asked for progress:
+        code deep in a call (a command run's output arriving) adds :meth:`step` through it."""
+        return _CURRENT.get()
+
     async def step(self, message: str, *, done: bool = False) -> None:
         """Send one notification: the next ``progress`` value, with ``message``; ``done``
         sets ``total`` to it. A client gone away is logged, never raised: progress is a
@@ -99,9 +113,11 @@ class Progress:
                 await self.step(f"{what}: working ({self.clock() - started:.0f} s)")
 
         ticker = asyncio.create_task(tick(), name="letswork-progress")
+        token = _CURRENT.set(self)
         try:
             yield self
         finally:
+            _CURRENT.reset(token)
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker

@@ -88,11 +88,17 @@ class _Session:
 async def test_a_call_still_running_after_an_interval_sends_a_notification_each_interval() -> None:
     session = _Session()
     progress = Progress(session, "tok", 7, interval=0.001, clock=lambda: 0.0)  # type: ignore[arg-type]
+    assert Progress.current() is None
     async with progress.around("get_run"):
         await asyncio.wait_for(session.ticked.wait(), WAIT)
+        current = Progress.current()
+        assert current is not None
+        await current.step("get_run: 12 lines of output")
+    assert Progress.current() is None
     messages = [m for _, _, m in session.sent]
     assert messages[0] == "get_run: started"
     assert "get_run: working (0 s)" in messages
+    assert "get_run: 12 lines of output" in messages
     assert messages[-1] == "get_run: done (0.0 s)"
     assert [p for p, _, _ in session.sent] == list(range(1, len(session.sent) + 1))
     assert session.sent[-1][1] == session.sent[-1][0]
