@@ -10,7 +10,13 @@ answers the MCP client:
 
 - ``tools/list``: the tools of this peer's role (:mod:`letswork.channel.tools.catalogue`). Until the
   hub has said which role this is (a guest's first connection), the viewer's tools are listed
-  and ``notifications/tools/list_changed`` follows once it is known.
+  and ``notifications/tools/list_changed`` follows once it is known (at 2026-07-28 on the
+  client's ``subscriptions/listen`` stream: :mod:`letswork.channel.subscriptions`). Some tools
+  declare an ``outputSchema`` and answer with ``structuredContent`` too
+  (:mod:`letswork.channel.structured`); a call with a ``progressToken`` gets progress
+  notifications (:mod:`letswork.channel.progress`).
+- ``resources/*``: the shared files as ``letswork://file/{path}``, through the hub
+  (:mod:`letswork.channel.resources`), updated from the hub's ``file_changed`` events.
 - ``tools/call``: one hub request per call, any number in flight. Hub refusals and an
   unreachable hub come back at once as ``isError`` results with the error code and a next
   step; only faults of the MCP exchange itself (an unknown tool name) are MCP errors.
