@@ -29,7 +29,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from letswork.channel.tools.base import ToolSpec
+from letswork.channel.tools.files import MAX_READ_CHARS
+from letswork.shared.paging import cut_page
 from letswork.shared.protocol.catalogue import OPS
+from letswork.shared.protocol.files import ReadFileResult
 from letswork.shared.sanitize import clean
 
 __all__ = ["STRUCTURED", "output_schema", "structured_content"]
@@ -108,6 +111,13 @@ def structured_content(spec: ToolSpec, result: Any) -> dict[str, Any] | None:
     if model is None or not isinstance(result, model):
         return None
     data = result.model_dump(mode="json", exclude=set(STRUCTURED[spec.name]))
+    if isinstance(result, ReadFileResult):
+        # An older hub sends the page whole and the text is cut here (``cut_page``, as the
+        # renderer does): the counts say what the text shows.
+        cut = cut_page(result.text, MAX_READ_CHARS)
+        if cut is not None:
+            data["lines"] = cut[1]
+            data["truncated"] = result.offset + cut[1] < result.total_lines
     cleaned: dict[str, Any] = _cleaned(data)
     return cleaned
 

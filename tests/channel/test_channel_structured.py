@@ -12,9 +12,10 @@ from typing import Any
 import jsonschema
 import mcp_types as types
 
-from letswork.channel.structured import STRUCTURED, output_schema
+from letswork.channel.structured import STRUCTURED, output_schema, structured_content
 from letswork.channel.tools.catalogue import TOOLS
 from letswork.shared.protocol.catalogue import OPS
+from letswork.shared.protocol.files import ReadFileResult
 from letswork.shared.sanitize import MARKER
 from tests.channel.mcp_support import WAIT, ChannelClient, guest_channel, mcp_channel
 from tests.support.hubs import make_project, running_hub
@@ -116,3 +117,15 @@ def test_every_output_schema_is_made_from_the_ops_result_model() -> None:
         model_fields = set(OPS[spec.op].result.model_fields)
         assert set(schema["properties"]) == model_fields - STRUCTURED[name], name
     assert output_schema(TOOLS["write_file"]) is None  # text only
+
+
+def test_a_whole_page_from_an_older_hub_is_counted_as_the_text_shows_it() -> None:
+    line = "x" * 99 + "\n"
+    page = ReadFileResult(
+        path="big.txt", text=line * 1000, sha256="0" * 64, offset=0, lines=1000,
+        total_lines=1000, size=100_000, truncated=False,
+    )  # fmt: skip
+    data = structured_content(TOOLS["read_file"], page)
+    assert data is not None
+    assert data["lines"] == 600  # 60,000 characters of 100-character lines
+    assert data["truncated"] is True
