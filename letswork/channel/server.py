@@ -10,7 +10,13 @@ answers the MCP client:
 
 - ``tools/list``: the tools of this peer's role (:mod:`letswork.channel.tools.catalogue`). Until the
   hub has said which role this is (a guest's first connection), the viewer's tools are listed
-  and ``notifications/tools/list_changed`` follows once it is known.
+  and ``notifications/tools/list_changed`` follows once it is known (at 2026-07-28 on the
+  client's ``subscriptions/listen`` stream: :mod:`letswork.channel.subscriptions`). Some tools
+  declare an ``outputSchema`` and answer with ``structuredContent`` too
+  (:mod:`letswork.channel.structured`); a call with a ``progressToken`` gets progress
+  notifications (:mod:`letswork.channel.progress`).
+- ``resources/*``: the shared files as ``letswork://file/{path}``, through the hub
+  (:mod:`letswork.channel.resources`), updated from the hub's ``file_changed`` events.
 - ``tools/call``: one hub request per call, any number in flight. Hub refusals and an
   unreachable hub come back at once as ``isError`` results with the error code and a next
   step; only faults of the MCP exchange itself (an unknown tool name) are MCP errors.
@@ -29,7 +35,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import mcp_types as types
@@ -44,7 +50,11 @@ from letswork import __version__
 from letswork.channel import sessions
 from letswork.channel.config import ChannelConfig
 from letswork.channel.events import Inbox, Note, describe_event, local_note, note_params
+from letswork.channel.progress import Progress
+from letswork.channel.resources import FileResources, file_uri
 from letswork.channel.stdio import serve_stdio
+from letswork.channel.structured import output_schema, structured_content
+from letswork.channel.subscriptions import Subscriptions
 from letswork.channel.tools.base import ToolContext, ToolSpec, tool_definition
 from letswork.channel.tools.catalogue import TOOLS
 from letswork.channel.tools.errors import format_error
@@ -143,7 +153,8 @@ class Channel:
             self._role_known.set()
         self._fallback_list_served = False
         self._wait_reason = "connecting to the hub"
-        self._outbox: asyncio.Queue[Note | None] = asyncio.Queue()
+        # A note to push, None for tools/list_changed, or a file change for resource updates.
+        self._outbox: asyncio.Queue[Note | tuple[str, str, Any] | None] = asyncio.Queue()
         self._pushes_dropped = False  # the push queue was full once (logged once)
         self._mcp: ServerSession | None = None
         self._mcp_ready = asyncio.Event()
@@ -156,6 +167,8 @@ class Channel:
         # (op, argument) of a ToolSpec's ``sends`` the hub refused as unknown (an older hub):
         # not sent again while this channel runs.
         self._hub_lacks: set[tuple[str, str]] = set()
+        self.subscriptions = Subscriptions()  # list_changed and resources/updated, both eras
+        self.resources = FileResources(self.hub_call)
 
     # ------------------------------------------------------------------ state
 
@@ -329,6 +342,9 @@ class Channel:
             log.warning("cannot update session %s: %s", self.config.session, exc)
 
     def _on_event(self, event: Event) -> None:
+        path = event.data.get("path") if event.name == "file_changed" else None
+        if isinstance(path, str) and self._outbox.qsize() < MAX_QUEUED_PUSHES:
+            self._outbox.put_nowait(("file_changed", path, event.data.get("change")))
         note = describe_event(
             event, seq=self.inbox.next_seq(), me=self.me, role=self._role, now=self.clock()
         )
@@ -370,7 +386,12 @@ class Channel:
             assert session is not None
             try:
                 if item is None:
-                    await session.send_tool_list_changed()
+                    await self.subscriptions.tools_changed(session)
+                elif isinstance(item, tuple):
+                    _, path, change = item
+                    await self.subscriptions.resource_updated(session, file_uri(path))
+                    if change in ("created", "deleted"):
+                        await self.subscriptions.resources_changed(session)
                 else:
                     note = ChannelNotification(params=note_params(item))
                     # The SDK types send_notification for the spec's notifications only; it
@@ -390,21 +411,32 @@ class Channel:
         self.attach(ctx)
         role = self._role
         if role is None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._role_known.wait(), ROLE_WAIT_SECONDS)
+            # The first attempt's outcome ends the wait: a hub that is down, or slow to
+            # answer, gets the viewer's list now and tools/list_changed once the role is known.
+            await _first_of(self._role_known.wait(), self._settled.wait(), ROLE_WAIT_SECONDS)
             role = self._role
         if role is None:
             self._fallback_list_served = True
             role = "viewer"
-        listed = tools_for(role, self.toolsets)
-        return types.ListToolsResult(tools=[tool_definition(t) for t in listed])
+        tools = []
+        for spec in tools_for(role, self.toolsets):
+            tool = tool_definition(spec)
+            schema = output_schema(spec)
+            if schema is not None:
+                tool = tool.model_copy(update={"output_schema": schema})
+            tools.append(tool)
+        return types.ListToolsResult(tools=tools)
 
     async def handle_call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         self.attach(ctx)
+        progress = Progress.of(ctx)
         try:
-            return await self.call_tool(params.name, params.arguments or {})
+            if progress is None:
+                return await self.call_tool(params.name, params.arguments or {})
+            async with progress.around(clean_line(params.name, 64)):
+                return await self.call_tool(params.name, params.arguments or {})
         except MCPError:
             raise
         except Exception:
@@ -471,7 +503,26 @@ class Channel:
             if self.config.session is not None:
                 self._update_session(name=parsed.name)
         context = self._context()
-        return self._result(spec.render(parsed, args, context))
+        result = self._result(spec.render(parsed, args, context))
+        structured = structured_content(spec, parsed)
+        if structured is not None:
+            result.structured_content = structured
+        return result
+
+    async def hub_call(self, op: str, args: dict[str, Any]) -> Any:
+        """One op on the hub link, for the channel's own requests (resources): the op's
+        result model.
+
+        Raises:
+            LetsworkError: the hub refused (``OpError``) or is unreachable (``TransportError``).
+        """
+        if not self._settled.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), STARTUP_GRACE_SECONDS)
+        conn = self.conn
+        if conn is None or self._left:
+            raise TransportError(f"not connected to the hub: {self._wait_reason}")
+        return await conn.call(op, args)
 
     async def _call(
         self,
@@ -543,6 +594,12 @@ def build_server(channel: Channel) -> Server[Any]:
         instructions=INSTRUCTIONS,
         on_list_tools=channel.handle_list_tools,
         on_call_tool=channel.handle_call_tool,
+        on_list_resources=channel.resources.handle_list,
+        on_list_resource_templates=channel.resources.handle_templates,
+        on_read_resource=channel.resources.handle_read,
+        on_subscribe_resource=channel.subscriptions.handle_subscribe,
+        on_unsubscribe_resource=channel.subscriptions.handle_unsubscribe,
+        on_subscriptions_listen=channel.subscriptions.listen,
     )
     server.add_notification_handler(
         "notifications/initialized", types.NotificationParams, channel.handle_initialized
@@ -551,11 +608,12 @@ def build_server(channel: Channel) -> Server[Any]:
     async def discover(
         ctx: ServerRequestContext[Any, Any], params: types.RequestParams
     ) -> types.DiscoverResult:
-        # The SDK's own server/discover (2026-07-28 clients) leaves experimental out.
+        # The SDK's own server/discover (2026-07-28 clients) leaves experimental out
+        # (docs/upstream/mcp-discover-experimental.md).
         return types.DiscoverResult(
             supported_versions=list(MODERN_PROTOCOL_VERSIONS),
             capabilities=server.get_capabilities(
-                NotificationOptions(tools_changed=True),
+                _NOTIFICATIONS,
                 EXPERIMENTAL_CAPABILITIES,
                 protocol_version=ctx.protocol_version,
             ),
@@ -566,9 +624,14 @@ def build_server(channel: Channel) -> Server[Any]:
     return server
 
 
+#: What the channel notifies about in the handshake era (at 2026-07-28 the SDK derives the
+#: same from ``subscriptions/listen`` being served).
+_NOTIFICATIONS = NotificationOptions(tools_changed=True, resources_changed=True)
+
+
 def initialization_options(server: Server[Any]) -> InitializationOptions:
     return server.create_initialization_options(
-        NotificationOptions(tools_changed=True),
+        _NOTIFICATIONS,
         experimental_capabilities=EXPERIMENTAL_CAPABILITIES,
     )
 
@@ -587,6 +650,7 @@ async def serve(
     try:
         await server.run(read_stream, write_stream, initialization_options(server))
     finally:
+        channel.subscriptions.close()
         await channel.close()
         for task in tasks:
             task.cancel()
@@ -594,6 +658,16 @@ async def serve(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         log.info("channel stopped")
+
+
+async def _first_of(a: Awaitable[Any], b: Awaitable[Any], timeout: float) -> None:
+    """Wait until either ``a`` or ``b`` is done, ``timeout`` seconds at most."""
+    tasks = [asyncio.ensure_future(a), asyncio.ensure_future(b)]
+    try:
+        await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 async def _logged(work: Coroutine[Any, Any, None], what: str) -> None:

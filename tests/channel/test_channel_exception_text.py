@@ -20,7 +20,9 @@ from mcp.shared.memory import create_client_server_memory_streams
 from letswork.channel import server as server_module
 from letswork.channel.config import ChannelConfig
 from letswork.channel.server import INSTRUCTIONS, Channel, serve
+from letswork.channel.structured import STRUCTURED
 from letswork.channel.tools import catalogue
+from letswork.channel.tools.toolsets import TOOLSETS
 from tests.channel.mcp_support import WAIT
 from tests.support.fake_hub import fake_hub
 
@@ -56,12 +58,21 @@ async def test_an_unexpected_error_while_answering_a_tool_never_reaches_the_assi
     assert logged.exc_info is not None  # the details are in the channel's log
 
 
-async def test_the_channel_offers_no_resources_prompts_or_log_messages_a_hub_could_fill() -> None:
-    """Only tool results and channel notes reach the assistant, and both are rendered by the
-    channel (tests/channel/test_channel_hidden_text.py); nothing else is declared."""
+async def test_the_channel_offers_no_prompts_or_log_messages_a_hub_could_fill() -> None:
+    """Only tool results (text and structured), channel notes and file resources reach the
+    assistant, all made by the channel (tests/channel/test_channel_hidden_text.py); nothing
+    else is declared."""
     secret = secrets.token_bytes(16)
     async with fake_hub([secret, bytes.fromhex("0f" * 32)]) as hub:
-        channel = Channel(ChannelConfig(secret=secret, url=hub.url, name="alice", role="editor"))
+        channel = Channel(
+            ChannelConfig(
+                secret=secret,
+                url=hub.url,
+                name="alice",
+                role="editor",
+                toolsets=frozenset(TOOLSETS),
+            )
+        )
         async with create_client_server_memory_streams() as (client, server):
             served = asyncio.create_task(serve(channel, *server))
             try:
@@ -74,7 +85,9 @@ async def test_the_channel_offers_no_resources_prompts_or_log_messages_a_hub_cou
                     await served
     caps = init.capabilities
     assert caps.tools is not None
-    assert caps.resources is None and caps.prompts is None
+    assert caps.resources is not None  # the shared files (issue 18)
+    assert caps.prompts is None
     assert caps.logging is None and caps.completions is None
     assert init.instructions == INSTRUCTIONS  # fixed text, nothing from the hub
-    assert all(tool.output_schema is None for tool in listed.tools)  # text results only
+    structured = {tool.name for tool in listed.tools if tool.output_schema is not None}
+    assert structured == set(STRUCTURED) - {"get_pending_changes"}  # an editor's list

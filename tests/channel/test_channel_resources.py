@@ -1,0 +1,106 @@
+"""Shared files as MCP resources (issue 18): ``letswork://file/{path}`` lists and reads through
+the hub under the sharing policy, and the hub's watcher feeds resource updates to a 2025-11-25
+client that subscribed and to a 2026-07-28 client that listens."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import mcp_types as types
+import pytest
+from mcp.client.client import Client
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+
+from letswork.channel.resources import TEMPLATE, file_uri, path_of
+from tests.channel.mcp_support import WAIT, invite_code
+from tests.channel.test_channel_listen import channel_params
+from tests.support.hubs import make_project, running_hub
+
+NOTES = "letswork://file/notes.txt"
+
+
+async def test_shared_files_are_listed_and_read_as_resources_and_secrets_are_not(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    (project / "src" / "my file.py").write_text("x = 1\n", encoding="utf-8")
+    async with running_hub(project) as hub:
+        code = await invite_code(hub, "viewer", "vera")
+        async with Client(channel_params("--name", "vera", code=code), mode="legacy") as client:
+            listed = await asyncio.wait_for(client.list_resources(), WAIT)
+            templates = await asyncio.wait_for(client.list_resource_templates(), WAIT)
+            read = await asyncio.wait_for(client.read_resource(NOTES), WAIT)
+            spaced = await asyncio.wait_for(client.read_resource(file_uri("src/my file.py")), WAIT)
+            with pytest.raises(MCPError) as secret:
+                await asyncio.wait_for(client.read_resource("letswork://file/.env"), WAIT)
+            with pytest.raises(MCPError) as escape:
+                await asyncio.wait_for(client.read_resource("letswork://file/../x"), WAIT)
+    uris = {str(r.uri) for r in listed.resources}
+    assert {NOTES, "letswork://file/src/app.py", "letswork://file/src/my%20file.py"} <= uris
+    assert "letswork://file/.env" not in uris
+    assert "letswork://file/debug.log" not in uris  # ignored by .gitignore: not shared
+    assert [t.uri_template for t in templates.resource_templates] == [TEMPLATE]
+    content = read.contents[0]
+    assert isinstance(content, types.TextResourceContents)
+    assert content.text == "alpha\nbeta\ngamma\n"
+    assert content.meta is not None
+    assert content.meta["sha256"] == hashlib.sha256(b"alpha\nbeta\ngamma\n").hexdigest()
+    assert content.meta["truncated"] is False
+    assert isinstance(spaced.contents[0], types.TextResourceContents)
+    assert spaced.contents[0].text == "x = 1\n"
+    assert secret.value.error.code == -32002
+    assert "supersecret" not in secret.value.error.message
+    assert escape.value.error.code == -32002
+
+
+def test_a_file_uri_names_its_path_and_nothing_outside_the_project() -> None:
+    assert path_of(file_uri("src/a b#c.py")) == "src/a b#c.py"
+    for bad in ("letswork://file/", "letswork://file/a//b", "file:///etc/passwd"):
+        with pytest.raises(MCPError):
+            path_of(bad)
+
+
+async def test_a_2025_client_subscribed_to_a_file_is_told_when_it_changes_on_disk(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    updated: asyncio.Queue[str] = asyncio.Queue()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updated.put_nowait(str(message.params.uri))
+
+    async with running_hub(project, watch=True) as hub:
+        code = await invite_code(hub, "viewer", "vera")
+        async with Client(
+            channel_params("--name", "vera", code=code), mode="legacy", message_handler=on_message
+        ) as client:
+            await asyncio.wait_for(client.list_tools(), WAIT)  # the link is up
+            with pytest.warns(MCPDeprecationWarning):  # removed at 2026-07-28, not at 2025
+                await client.session.subscribe_resource(NOTES)
+            (project / "README.md").write_text("# not subscribed\n", encoding="utf-8")
+            (project / "notes.txt").write_text("changed\n", encoding="utf-8")
+            uri = await asyncio.wait_for(updated.get(), WAIT)
+    assert uri == NOTES  # README.md changed too, but nobody subscribed to it
+
+
+async def test_a_2026_client_listening_on_a_file_is_told_when_it_changes_on_disk(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    async with running_hub(project, watch=True) as hub:
+        code = await invite_code(hub, "viewer", "vera")
+        async with Client(channel_params("--name", "vera", code=code), mode="auto") as client:
+            version = client.protocol_version
+            await asyncio.wait_for(client.list_tools(), WAIT)
+            async with client.listen(resource_subscriptions=[NOTES]) as subscription:
+                (project / "notes.txt").write_text("changed\n", encoding="utf-8")
+                event = await asyncio.wait_for(anext(aiter(subscription)), WAIT)
+            read = await asyncio.wait_for(client.read_resource(NOTES), WAIT)
+    assert version == "2026-07-28"
+    assert getattr(event, "uri", None) == NOTES
+    assert isinstance(read.contents[0], types.TextResourceContents)
+    assert read.contents[0].text == "changed\n"
