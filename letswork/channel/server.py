@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import mcp_types as types
@@ -45,7 +45,7 @@ from letswork.channel import sessions
 from letswork.channel.config import ChannelConfig
 from letswork.channel.events import Inbox, Note, describe_event, local_note, note_params
 from letswork.channel.stdio import serve_stdio
-from letswork.channel.tools.base import ToolContext, ToolSpec, tool_definition
+from letswork.channel.tools.base import Follow, ToolContext, ToolSpec, tool_definition
 from letswork.channel.tools.catalogue import TOOLS, tools_for_role
 from letswork.channel.tools.errors import format_error
 from letswork.channel.tools.presence import LEFT_TEXT
@@ -147,6 +147,8 @@ class Channel:
         # (op, argument) of a ToolSpec's ``sends`` the hub refused as unknown (an older hub):
         # not sent again while this channel runs.
         self._hub_lacks: set[tuple[str, str]] = set()
+        #: calls waiting for events (ToolSpec.follow): each sees every event
+        self._followers: set[Callable[[Event], None]] = set()
 
     # ------------------------------------------------------------------ state
 
@@ -316,6 +318,8 @@ class Channel:
             log.warning("cannot update session %s: %s", self.config.session, exc)
 
     def _on_event(self, event: Event) -> None:
+        for follower in list(self._followers):
+            follower(event)
         note = describe_event(
             event, seq=self.inbox.next_seq(), me=self.me, role=self._role, now=self.clock()
         )
@@ -389,8 +393,21 @@ class Channel:
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         self.attach(ctx)
+        token = (params.meta or {}).get("progress_token")
+        progress: Callable[[float, str], Awaitable[None]] | None = None
+        if token is not None:
+
+            async def progress(done: float, message: str) -> None:
+                await ctx.session.send_progress_notification(
+                    token,
+                    done,
+                    None,
+                    message,
+                    related_request_id=None if ctx.request_id is None else str(ctx.request_id),
+                )
+
         try:
-            return await self.call_tool(params.name, params.arguments or {})
+            return await self.call_tool(params.name, params.arguments or {}, progress=progress)
         except MCPError:
             raise
         except Exception:
@@ -400,8 +417,15 @@ class Channel:
             log.exception("answering the tool %s failed", params.name[:64])
             return self._result(INTERNAL_ERROR_TEXT, is_error=True)
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        progress: Callable[[float, str], Awaitable[None]] | None = None,
+    ) -> types.CallToolResult:
         """Run one tool; hub refusals and link trouble become ``isError`` results.
+        ``progress`` sends an MCP progress notification (a tool that follows events).
 
         Raises:
             MCPError: ``name`` is not a tool of this server.
@@ -418,6 +442,19 @@ class Channel:
         refusal = spec.refuse(self.config) if spec.refuse is not None else None
         if refusal is not None:
             return self._result(refusal, is_error=True)
+        wait = 0.0
+        if spec.follow is not None and spec.follow.arg in arguments:
+            arguments = dict(arguments)
+            value = arguments.pop(spec.follow.arg)
+            limit = spec.follow.max_seconds
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (0 <= value <= limit)
+            ):
+                text = f"{spec.follow.arg} is a number of seconds from 0 to {limit:g}"
+                return self._result(text, is_error=True)
+            wait = float(value)
         sends = {k: v for k, v in spec.sends.items() if (op, k) not in self._hub_lacks}
         args = {**spec.defaults, **arguments, **sends}
         # A call made while the very first attempt is under way joins it: sent right behind
@@ -437,6 +474,9 @@ class Channel:
             if spec.ends_session and conn.connected:
                 return await self._end_session(conn, spec, op, args)
             parsed = await self._call(conn, op, args, sends, early=early)
+            if spec.follow is not None and wait > 0 and not spec.follow.done(parsed):
+                await self._follow(spec.follow, args, wait, progress)
+                parsed = await self._call(conn, op, args, sends)
         except LetsworkError as exc:
             if isinstance(exc, TransportError):
                 self._told_down = True
@@ -453,6 +493,42 @@ class Channel:
                 self._update_session(name=parsed.name)
         context = ToolContext(me=self.me, role=self._role, link=self.link)
         return self._result(spec.render(parsed, args, context))
+
+    async def _follow(
+        self,
+        follow: Follow,
+        args: Mapping[str, Any],
+        wait: float,
+        progress: Callable[[float, str], Awaitable[None]] | None,
+    ) -> None:
+        """Wait up to ``wait`` seconds for an event that ends ``follow``; each matching event
+        on the way is an MCP progress notification (when the client asked for them)."""
+        seen: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue()
+
+        def note(event: Event) -> None:
+            if event.name == follow.event and follow.matches(event.data, args):
+                seen.put_nowait(event.data)
+
+        self._followers.add(note)
+        deadline = asyncio.get_running_loop().time() + wait
+        try:
+            count = 0
+            while True:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    return
+                try:
+                    data = await asyncio.wait_for(seen.get(), left)
+                except asyncio.TimeoutError:
+                    return
+                count += 1
+                if progress is not None:
+                    with contextlib.suppress(Exception):
+                        await progress(float(count), follow.progress(data))
+                if follow.ends(data):
+                    return
+        finally:
+            self._followers.discard(note)
 
     async def _call(
         self,
