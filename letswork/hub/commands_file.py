@@ -254,6 +254,13 @@ def check_args(command: Command, args: Sequence[str]) -> None:
             command=command.name,
         )
     for arg in args:
+        # ``*`` matches ``/`` and ``..``: "tests/*" must not reach "tests/../../.ssh".
+        if ".." in re.split(r"[/=]", arg):
+            raise op_error(
+                ErrorCode.INVALID,
+                f"argument {arg[:80]!r} climbs out with '..'; name paths inside the project",
+                command=command.name,
+            )
         if not any(fnmatch.fnmatchcase(arg, p) for p in command.patterns):
             allowed = ", ".join(command.patterns)[:300]
             raise op_error(

@@ -239,3 +239,42 @@ async def test_a_kicked_guests_run_is_killed(hub: HubFixture) -> None:
     ended = await run_ended(host, run["id"])
     assert ended["state"] == "cancelled"
     assert live_members(pgid) == []
+
+
+async def test_a_symlinked_commands_file_gives_no_commands(hub: HubFixture, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.toml"
+    elsewhere.write_text(py_command("check", "pass"), encoding="utf-8")
+    (hub.project / "letswork.toml").symlink_to(elsewhere)
+    alice = await hub.guest("alice")
+    listed = await alice.call("list_commands")
+    assert listed["commands"] == [] and "cannot be read" in listed["problem"]
+    with pytest.raises(OpError) as info:
+        await alice.call("run_command", name="check")
+    assert info.value.code == ErrorCode.INVALID
+
+
+async def test_a_guest_cannot_cancel_or_approve_another_guests_run(hub: HubFixture) -> None:
+    write_commands(hub.project, py_command("check", "pass"))
+    alice = await hub.guest("alice")
+    bob = await hub.guest("bob")
+    run = (await alice.call("run_command", name="check"))["run"]
+    for op in ("cancel_run", "approve_run", "deny_run"):
+        with pytest.raises(OpError) as info:
+            await bob.call(op, id=run["id"])
+        assert info.value.code == ErrorCode.FORBIDDEN, op
+    assert (await alice.call("get_run", id=run["id"]))["run"]["state"] == "pending"
+
+
+async def test_commands_in_pyproject_are_read_when_there_is_no_letswork_toml(
+    hub: HubFixture,
+) -> None:
+    table = py_command("check", "print(1)", approval='"auto"').replace(
+        "[commands.check]", "[tool.letswork.commands.check]"
+    )
+    (hub.project / "pyproject.toml").write_text("[project]\nname = 'x'\n\n" + table)
+    alice = await hub.guest("alice")
+    listed = await alice.call("list_commands")
+    assert listed["source"] == "pyproject.toml"
+    assert [c["name"] for c in listed["commands"]] == ["check"]
+    run = (await alice.call("run_command", name="check"))["run"]
+    assert (await run_ended(alice, run["id"]))["exit_code"] == 0
