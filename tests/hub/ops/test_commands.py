@@ -278,3 +278,19 @@ async def test_commands_in_pyproject_are_read_when_there_is_no_letswork_toml(
     assert [c["name"] for c in listed["commands"]] == ["check"]
     run = (await alice.call("run_command", name="check"))["run"]
     assert (await run_ended(alice, run["id"]))["exit_code"] == 0
+
+
+async def test_stopping_the_hub_kills_every_runs_group(project: Path) -> None:
+    from tests.support.hubs import running_hub
+
+    code = "import os, time; print(os.getpgid(0), flush=True); time.sleep(300)"
+    write_commands(project, py_command("hang", code, approval='"auto"'))
+    async with running_hub(project) as fx:
+        host = await fx.host()
+        run = (await host.call("run_command", name="hang"))["run"]
+        await host.wait_event(
+            "run_updated", lambda d: d["run"]["id"] == run["id"] and d["run"]["output_bytes"] > 0
+        )
+        pgid = int((await host.call("get_run", id=run["id"]))["output"])
+        assert live_members(pgid)
+    assert live_members(pgid) == []
