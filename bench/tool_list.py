@@ -65,7 +65,13 @@ def _listed(
 def measure(specs: Iterable[ToolSpec]) -> dict[str, int]:
     """Tools, bytes, description characters and estimated tokens of one ``tools/list``."""
     specs = list(specs)
-    result = types.ListToolsResult(tools=[tool_definition(s) for s in specs])
+    try:  # the output schemas travel in the list too (issue 18's structured results)
+        from letswork.channel.structured import definitions
+    except ImportError:  # a checkout from before them
+        tools = [tool_definition(s) for s in specs]
+    else:
+        tools = definitions(specs)
+    result = types.ListToolsResult(tools=tools)
     size = len(result.model_dump_json(by_alias=True, exclude_none=True).encode("utf-8"))
     return {
         "tools": len(specs),

@@ -35,9 +35,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from letswork.shared import describe as say
+from letswork.shared.describe_runs import run_event_line
 from letswork.shared.errors import ProtocolError
 from letswork.shared.protocol.base import ReasonData
 from letswork.shared.protocol.changes import ChangeDecidedData, ChangeSubmittedData
+from letswork.shared.protocol.commands import RunUpdatedData
 from letswork.shared.protocol.files import FileChangedData
 from letswork.shared.protocol.locks import LockReleasedData, LockTakenData
 from letswork.shared.protocol.messages import MessageData, MessageInfo, MessageReceiptData
@@ -337,6 +339,11 @@ def _describe(
             f"{say.path(data.path)} was {data.change} {by}; re-read it before editing",
             {"path": data.path},
         )
+    if isinstance(data, RunUpdatedData):
+        if data.change == "asked" and data.run.by == me:
+            return None  # run_command's result said so
+        line = run_event_line(data)
+        return None if line is None else (line, {"run": str(data.run.id)})
     if isinstance(data, _COLLAB_DATA):
         return _describe_collab(data, me=me)
     if isinstance(data, ReasonData):

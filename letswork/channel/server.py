@@ -53,9 +53,9 @@ from letswork.channel.events import Inbox, Note, describe_event, local_note, not
 from letswork.channel.progress import Progress
 from letswork.channel.resources import FileResources, file_uri
 from letswork.channel.stdio import serve_stdio
-from letswork.channel.structured import output_schema, structured_content
+from letswork.channel.structured import definitions, structured_content
 from letswork.channel.subscriptions import Subscriptions
-from letswork.channel.tools.base import ToolContext, ToolSpec, tool_definition
+from letswork.channel.tools.base import Follow, ToolContext, ToolSpec
 from letswork.channel.tools.catalogue import TOOLS
 from letswork.channel.tools.errors import format_error
 from letswork.channel.tools.hints import argument_error
@@ -169,6 +169,8 @@ class Channel:
         self._hub_lacks: set[tuple[str, str]] = set()
         self.subscriptions = Subscriptions()  # list_changed and resources/updated, both eras
         self.resources = FileResources(self.hub_call)
+        #: calls waiting for events (ToolSpec.follow): each sees every event
+        self._followers: set[Callable[[Event], None]] = set()
 
     # ------------------------------------------------------------------ state
 
@@ -342,6 +344,8 @@ class Channel:
             log.warning("cannot update session %s: %s", self.config.session, exc)
 
     def _on_event(self, event: Event) -> None:
+        for follower in list(self._followers):
+            follower(event)
         path = event.data.get("path") if event.name == "file_changed" else None
         if isinstance(path, str) and self._outbox.qsize() < MAX_QUEUED_PUSHES:
             self._outbox.put_nowait(("file_changed", path, event.data.get("change")))
@@ -418,14 +422,7 @@ class Channel:
         if role is None:
             self._fallback_list_served = True
             role = "viewer"
-        tools = []
-        for spec in tools_for(role, self.toolsets):
-            tool = tool_definition(spec)
-            schema = output_schema(spec)
-            if schema is not None:
-                tool = tool.model_copy(update={"output_schema": schema})
-            tools.append(tool)
-        return types.ListToolsResult(tools=tools)
+        return types.ListToolsResult(tools=definitions(tools_for(role, self.toolsets)))
 
     async def handle_call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
@@ -435,8 +432,12 @@ class Channel:
         try:
             if progress is None:
                 return await self.call_tool(params.name, params.arguments or {})
-            async with progress.around(clean_line(params.name, 64)):
-                return await self.call_tool(params.name, params.arguments or {})
+            async with progress.around(clean_line(params.name, 64)) as p:
+
+                async def step(_done: float, message: str) -> None:
+                    await p.step(message)  # Progress numbers its notifications itself
+
+                return await self.call_tool(params.name, params.arguments or {}, progress=step)
         except MCPError:
             raise
         except Exception:
@@ -446,8 +447,15 @@ class Channel:
             log.exception("answering the tool %s failed", params.name[:64])
             return self._result(INTERNAL_ERROR_TEXT, is_error=True)
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        progress: Callable[[float, str], Awaitable[None]] | None = None,
+    ) -> types.CallToolResult:
         """Run one tool; hub refusals and link trouble become ``isError`` results.
+        ``progress`` sends an MCP progress notification (a tool that follows events).
 
         Raises:
             MCPError: ``name`` is not a tool of this server.
@@ -469,6 +477,19 @@ class Channel:
         refusal = spec.refuse(self.config) if spec.refuse is not None else None
         if refusal is not None:
             return self._result(refusal, is_error=True)
+        wait = 0.0
+        if spec.follow is not None and spec.follow.arg in arguments:
+            arguments = dict(arguments)
+            value = arguments.pop(spec.follow.arg)
+            limit = spec.follow.max_seconds
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not (0 <= value <= limit)
+            ):
+                text = f"{spec.follow.arg} is a number of seconds from 0 to {limit:g}"
+                return self._result(text, is_error=True)
+            wait = float(value)
         sends = {k: v for k, v in spec.sends.items() if (op, k) not in self._hub_lacks}
         args = {**spec.defaults, **arguments, **sends}
         # A call made while the very first attempt is under way joins it: sent right behind
@@ -488,6 +509,9 @@ class Channel:
             if spec.ends_session and conn.connected:
                 return await self._end_session(conn, spec, op, args)
             parsed = await self._call(conn, op, args, sends, early=early)
+            if spec.follow is not None and wait > 0 and not spec.follow.done(parsed):
+                await self._follow(spec.follow, args, wait, progress)
+                parsed = await self._call(conn, op, args, sends)
         except LetsworkError as exc:
             if isinstance(exc, TransportError):
                 self._told_down = True
@@ -523,6 +547,42 @@ class Channel:
         if conn is None or self._left:
             raise TransportError(f"not connected to the hub: {self._wait_reason}")
         return await conn.call(op, args)
+
+    async def _follow(
+        self,
+        follow: Follow,
+        args: Mapping[str, Any],
+        wait: float,
+        progress: Callable[[float, str], Awaitable[None]] | None,
+    ) -> None:
+        """Wait up to ``wait`` seconds for an event that ends ``follow``; each matching event
+        on the way is an MCP progress notification (when the client asked for them)."""
+        seen: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue()
+
+        def note(event: Event) -> None:
+            if event.name == follow.event and follow.matches(event.data, args):
+                seen.put_nowait(event.data)
+
+        self._followers.add(note)
+        deadline = asyncio.get_running_loop().time() + wait
+        try:
+            count = 0
+            while True:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    return
+                try:
+                    data = await asyncio.wait_for(seen.get(), left)
+                except asyncio.TimeoutError:
+                    return
+                count += 1
+                if progress is not None:
+                    with contextlib.suppress(Exception):
+                        await progress(float(count), follow.progress(data))
+                if follow.ends(data):
+                    return
+        finally:
+            self._followers.discard(note)
 
     async def _call(
         self,

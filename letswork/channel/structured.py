@@ -22,20 +22,21 @@ The text content of every tool stays as it was, for clients that show text.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from mcp import types
 from pydantic import BaseModel
 
-from letswork.channel.tools.base import ToolSpec
+from letswork.channel.tools.base import ToolSpec, tool_definition
 from letswork.channel.tools.files import MAX_READ_CHARS
 from letswork.shared.paging import cut_page
 from letswork.shared.protocol.catalogue import OPS
 from letswork.shared.protocol.files import ReadFileResult
 from letswork.shared.sanitize import clean
 
-__all__ = ["STRUCTURED", "output_schema", "structured_content"]
+__all__ = ["STRUCTURED", "definitions", "output_schema", "structured_content"]
 
 #: Tools that give structured results, each with the result fields it leaves out.
 STRUCTURED: Mapping[str, frozenset[str]] = MappingProxyType(
@@ -54,11 +55,23 @@ STRUCTURED: Mapping[str, frozenset[str]] = MappingProxyType(
 
 #: JSON schema keywords that limit a string, dropped because cleaning may lengthen a string or
 #: put the marker in it.
-_STRING_LIMITS = ("pattern", "maxLength")
+_STRING_LIMITS = ("pattern", "maxLength", "minLength")
 #: Keywords dropped everywhere: they cost every conversation's context (the tool list is sent
 #: with each) and say nothing about the shape a program reads: the models' docstrings (written
-#: about the wire), defaults (every field is sent) and the hub's upper bounds on numbers.
-_NOT_SHAPE = ("title", "description", "default", "maximum")
+#: about the wire), defaults (every field is sent), the hub's bounds on numbers and lists, and
+#: ``additionalProperties: false`` (a reader ignores fields it does not know): every byte here
+#: is in every conversation (issue 18's budget, docs/performance.md).
+_NOT_SHAPE = (
+    "title",
+    "description",
+    "default",
+    "maximum",
+    "minimum",
+    "exclusiveMinimum",
+    "minItems",
+    "maxItems",
+    "additionalProperties",
+)
 
 
 def _result_model(spec: ToolSpec) -> type[BaseModel] | None:
@@ -84,6 +97,19 @@ def output_schema(spec: ToolSpec) -> dict[str, Any] | None:
     return schema
 
 
+def definitions(specs: Iterable[ToolSpec]) -> list[types.Tool]:
+    """The ``tools/list`` entries of ``specs`` as the channel sends them: each tool's
+    definition with its output schema, if it has one (what ``bench.tool_list`` measures)."""
+    tools = []
+    for spec in specs:
+        tool = tool_definition(spec)
+        schema = output_schema(spec)
+        if schema is not None:
+            tool = tool.model_copy(update={"output_schema": schema})
+        tools.append(tool)
+    return tools
+
+
 def _relax(node: Any) -> None:
     """Drop what is not shape (:data:`_NOT_SHAPE`) and string limits, in place, everywhere in
     a schema."""
@@ -99,6 +125,19 @@ def _relax(node: Any) -> None:
                     _relax(prop)
             else:
                 _relax(value)
+        # ``X | None`` as one type list: ``{"type": ["string", "null"]}`` (JSON Schema 2020-12,
+        # section 6.1.1), a third the bytes of pydantic's ``anyOf``
+        options = node.get("anyOf")
+        if (
+            isinstance(options, list)
+            and len(options) == 2
+            and {"type": "null"} in options
+            and all(isinstance(o, dict) for o in options)
+        ):
+            other = options[0] if options[1] == {"type": "null"} else options[1]
+            if set(other) == {"type"} and isinstance(other["type"], str):
+                del node["anyOf"]
+                node["type"] = [other["type"], "null"]
     elif isinstance(node, list):
         for item in node:
             _relax(item)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import click
 
 from letswork import __version__
-from letswork.cli import admin, channel, doctor, join, start
+from letswork.cli import admin, channel, doctor, join, runs, start
 from letswork.ui import printer
 
 __all__ = ["main"]
@@ -34,3 +34,4 @@ join.register(main)
 doctor.register(main)
 start.register(main)
 channel.register(main)
+runs.register(main)

@@ -33,7 +33,17 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 from letswork.hub import admission, changes
-from letswork.hub.ops import admin, files, locks, messages, presence, session, tasks, variables
+from letswork.hub.ops import (
+    admin,
+    commands,
+    files,
+    locks,
+    messages,
+    presence,
+    session,
+    tasks,
+    variables,
+)
 from letswork.hub.ops import changes as change_ops
 from letswork.hub.peers import (
     HOST_ID,
@@ -75,6 +85,7 @@ HANDLERS: dict[str, Handler] = {
     **variables.HANDLERS,
     **presence.HANDLERS,
     **admin.HANDLERS,
+    **commands.HANDLERS,
 }
 _missing = set(OPS) ^ set(HANDLERS)
 if _missing:  # pragma: no cover - a catalogue/implementation mismatch is a bug
@@ -293,6 +304,7 @@ class HubCore(HubState):
     def shutdown(self, now: float) -> None:
         """Tell everyone the hub is stopping and release every peer's locks."""
         self.stopping = True
+        self.runs.stop_all(now)  # every run's process group killed
         for peer in list(self.peers.values()):
             self.send(peer, "hub_stopping", {})
         for peer in list(self.peers.values()):

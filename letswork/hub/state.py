@@ -19,6 +19,7 @@ from letswork.hub.eventlog import EventLogs
 from letswork.hub.locks import Lock, LockTable, filesystem_is_case_insensitive
 from letswork.hub.peers import HOST_ID, Credential, Peer, Person, name_key, participant
 from letswork.hub.ratelimit import TokenBucket
+from letswork.hub.runs import Run, RunTable, run_info
 from letswork.hub.store import Store
 from letswork.hub.workspace import Workspace
 from letswork.hub.workspace.paths import to_relpath
@@ -160,6 +161,8 @@ class HubState:
         #: change id -> the sensitive mark of a pending change whose paths' names do not give it
         #: (it goes through a symlinked sensitive path: Workspace.change_sensitivity)
         self.marks: dict[str, str] = {}
+        #: runs of the host's commands (issue 17): hub/runs.py
+        self.runs = RunTable(root, clock, self._run_changed)
         self.stopping = False
         self.on_shutdown: Callable[[], None] | None = None
         #: sees every broadcast event once (``letswork start --no-ui`` logs them).
@@ -207,11 +210,31 @@ class HubState:
 
     def release_guest_locks(self, guest_id: str) -> int:
         """Release the (non-change) locks of a guest that left the session for good (leave,
-        kick, revoke, a forgotten identity); returns how many."""
+        kick, revoke, a forgotten identity); returns how many. Its runs end too, their
+        process groups killed."""
+        self.runs.end_guest(guest_id, self._clock(), "its guest left the session")
         released = self.locks.release_all(guest_id)
         for lock in released:
             self.broadcast_lock_released(lock, "left")
         return len(released)
+
+    def _run_changed(self, run: Run) -> None:
+        """A run changed state or printed more: ``run_updated`` to everyone; its end in the
+        audit log."""
+        change = "ended" if run.final else "output"
+        self.broadcast("run_updated", {"run": dump(run_info(run)), "change": change})
+        if run.final:
+            self.store.audit(
+                run.by,
+                "run_ended",
+                run.ended_at or self._clock(),
+                actor_id=run.guest_id,
+                run=run.id,
+                command=run.command.name,
+                state=run.state,
+                exit_code=run.exit_code,
+                output_bytes=run.output_bytes,
+            )
 
     def audit(self, peer: Peer | None, kind: str, now: float, **detail: Any) -> None:
         actor = "host" if peer is None or peer.is_host else peer.name

@@ -334,6 +334,48 @@ REPLAY_BYTES_PER_SECOND = 64 * KiB
 MAX_EVENT_LOGS = 64
 
 
+# Host-defined commands and their runs (issue 17, part 1; hub/runs.py, hub/commands.py).
+#: Largest commands file (``letswork.toml``, or ``pyproject.toml`` holding ``[tool.letswork]``)
+#: the hub reads, in bytes.
+MAX_COMMANDS_FILE_BYTES = 256 * KiB
+#: Commands one file may declare.
+MAX_COMMANDS = 64
+#: Characters of a command's name (``[A-Za-z0-9_.-]``).
+MAX_COMMAND_NAME_CHARS = 64
+#: Items of a command's ``run`` argv, of its ``args`` patterns, and of the arguments a peer
+#: may add to one run.
+MAX_COMMAND_ARGV = 64
+#: Characters of one argv item, argument pattern, or argument a peer adds.
+MAX_COMMAND_ARG_CHARS = 1024
+#: Variables a command declares for its environment.
+MAX_COMMAND_ENV = 32
+#: Longest ``timeout`` a command may declare, and the one it has when it declares none.
+MAX_RUN_TIMEOUT_SECONDS = 24 * 3600
+DEFAULT_RUN_TIMEOUT_SECONDS = 600
+#: Runs that may be running at once, over everyone (each guest: one at a time).
+MAX_CONCURRENT_RUNS = 4
+#: Runs waiting for the host's approval at once, over everyone (each guest: one).
+MAX_PENDING_RUNS = 16
+#: Runs the hub remembers (in memory); past this the oldest finished ones are forgotten.
+MAX_RUNS_KEPT = 64
+#: Bytes of a run's output kept from its start and from its end; what falls between is
+#: counted and left out.
+RUN_OUTPUT_HEAD_BYTES = 16 * KiB
+RUN_OUTPUT_TAIL_BYTES = 112 * KiB
+#: Characters of kept output one ``get_run`` page carries.
+RUN_PAGE_CHARS = 16 * KiB
+#: Longest ``wait`` of a channel's ``get_run`` (seconds): the channel waits for the run's
+#: events this long before it asks the hub.
+MAX_RUN_WAIT_SECONDS = 120
+#: Seconds between two ``run_updated`` events about a running run's output.
+RUN_PROGRESS_EVENT_SECONDS = 1.0
+#: Seconds between SIGTERM to a run's process group and SIGKILL.
+RUN_KILL_GRACE_SECONDS = 2.0
+#: Seconds a run's output is still read after its process ended and its group was killed
+#: (a pipe held open by a process that escaped the group).
+RUN_DRAIN_SECONDS = 2.0
+
+
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """The limits in force for one hub or channel; defaults are the module constants."""

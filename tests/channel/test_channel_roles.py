@@ -28,6 +28,12 @@ READING = {
     "publish_card",
     "activity_log",
     "leave",
+    # the host's commands: a command's roles decide who may run it (the hub checks)
+    "list_commands",
+    "run_command",
+    "get_run",
+    "list_runs",
+    "cancel_run",
 }
 CHANGING = {
     "add_task",
@@ -47,7 +53,14 @@ CHANGING = {
     "update_change",
     "get_change",
 }
-DECIDING = {"get_pending_changes", "approve_change", "reject_change", "force_unlock"}
+DECIDING = {
+    "get_pending_changes",
+    "approve_change",
+    "reject_change",
+    "force_unlock",
+    "approve_run",
+    "deny_run",
+}
 
 
 async def test_viewer_editor_and_host_are_offered_the_tools_of_their_role(tmp_path: Path) -> None:

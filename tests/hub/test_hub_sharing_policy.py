@@ -361,6 +361,9 @@ SENSITIVE_WRITES = [
     ".gitconfig",  # wired in with include.path: core.fsmonitor runs on the next git status
     "sub/.githooks/pre-commit",  # the usual core.hooksPath folder
     ".devcontainer.json",  # the root-file form of .devcontainer/devcontainer.json
+    # The commands file (issue 17): it names what guests may run on the host.
+    "letswork.toml",
+    "pyproject.toml",
 ]
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "MAX_RESULT_CHARS",
     "PEER_TEXT",
     "Budget",
+    "Follow",
     "Renderer",
     "ToolContext",
     "ToolSpec",
@@ -65,6 +66,28 @@ Renderer = Callable[[Any, Mapping[str, Any], ToolContext], str]
 
 
 @dataclasses.dataclass(frozen=True)
+class Follow:
+    """A tool whose call the channel may hold until an event ends it (a long poll: the hub
+    always answers at once; ``get_run``'s ``wait``).
+
+    With the channel-only argument ``arg`` (seconds, 0 to ``max_seconds``; never sent to the
+    hub), when the first answer is not ``done``, the channel waits up to that long for an
+    ``event`` that ``matches`` the call's arguments and ``ends`` the wait, sending an MCP
+    progress notification (``progress``'s text) for each matching event when the client
+    gave a progress token, then calls the op again and answers with that.
+    """
+
+    arg: str
+    description: str
+    max_seconds: float
+    event: str
+    matches: Callable[[Mapping[str, Any], Mapping[str, Any]], bool]
+    ends: Callable[[Mapping[str, Any]], bool]
+    done: Callable[[Any], bool]
+    progress: Callable[[Mapping[str, Any]], str]
+
+
+@dataclasses.dataclass(frozen=True)
 class ToolSpec:
     """One MCP tool.
 
@@ -89,6 +112,7 @@ class ToolSpec:
             the channel stops reconnecting before sending it, and closes the link after.
         renames_me: a successful call gives this peer a new display name
             (``set_display_name``): the channel says hello with it and stores it.
+        follow: the channel may hold the call until an event ends it (:class:`Follow`).
 
     From the catalogue (not arguments):
         name: ``listed_as`` or the op's name.
@@ -112,6 +136,7 @@ class ToolSpec:
     refuse: Callable[[ChannelConfig], str | None] | None = None
     ends_session: bool = False
     renames_me: bool = False
+    follow: Follow | None = None
     name: str = dataclasses.field(init=False)
     roles: frozenset[str] = dataclasses.field(init=False)
     read_only: bool = dataclasses.field(init=False)
@@ -144,6 +169,14 @@ class ToolSpec:
         schema = _schema(OPS[self.op].args.model_json_schema(), self.fields, self.defaults)
         for key in self.sends:  # the channel's own, not the model's
             schema["properties"].pop(key, None)
+        if self.follow is not None:  # the channel's own, never sent
+            schema.setdefault("properties", {})[self.follow.arg] = {
+                "type": "number",
+                "minimum": 0,
+                "maximum": self.follow.max_seconds,
+                "default": 0,
+                "description": self.follow.description,
+            }
         return schema
 
 

@@ -11,6 +11,7 @@ from types import MappingProxyType
 
 from letswork.channel.tools import (
     changes,
+    commands,
     files,
     local,
     locks,
@@ -71,6 +72,7 @@ TOOLS: Mapping[str, ToolSpec] = MappingProxyType(
             tasks.TOOLS,
             variables.TOOLS,
             presence.TOOLS,
+            commands.TOOLS,
         )
     )
 )

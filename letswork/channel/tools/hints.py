@@ -106,6 +106,8 @@ def argument_error(spec: ToolSpec, arguments: Mapping[str, Any]) -> str | None:
     if spec.op is None:
         return None
     known = set(OPS[spec.op].args.model_fields)
+    if spec.follow is not None:  # taken by the channel itself (get_run's ``wait``)
+        known.add(spec.follow.arg)
     unknown = [key for key in arguments if key not in known]
     if not unknown:
         return None

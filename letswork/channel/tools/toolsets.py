@@ -23,6 +23,7 @@ from types import MappingProxyType, ModuleType
 
 from letswork.channel.tools import (
     changes,
+    commands,
     files,
     local,
     locks,
@@ -67,11 +68,11 @@ class Toolset:
 
 
 # name -> (about, members): a member is a group module (all its tools) or one tool's name.
-# Issue 17's command runs go here as one more line, e.g. "commands": (..., (commands,)).
 _SETS: dict[str, tuple[str, tuple[ModuleType | str, ...]]] = {
     ALWAYS_ON: ("status, events, your name, leaving", (session, local, "leave")),
     "files": ("list, read, search, lock shared files", (files, locks)),
     "changes": ("write, edit, delete, move; pending changes", (changes,)),
+    "commands": ("run the host's commands (tests, linters), with the host's approval", (commands,)),
     "collaboration": (
         "messages, task board, shared variables, who is here, activity log",
         (messages, tasks, variables, presence),

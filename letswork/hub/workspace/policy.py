@@ -88,6 +88,13 @@ SENSITIVE_PATHS: tuple[tuple[str, str], ...] = (
         ".devcontainer.json",
         "a dev container definition runs commands and mounts folders of the host",
     ),
+    # The commands file (issue 17): it names the commands guests may run on the host.
+    ("letswork.toml", "the commands file: it names the commands guests may run on the host"),
+    (
+        "pyproject.toml",
+        "its [tool.letswork] names the commands guests may run on the host, and its build "
+        "backend runs on install",
+    ),
 )
 
 

@@ -17,6 +17,7 @@ from letswork.shared.errors import ErrorCode
 from letswork.shared.protocol import (
     admin,
     changes,
+    commands,
     files,
     locks,
     messages,
@@ -46,7 +47,18 @@ COMMON_ERRORS: tuple[ErrorCode, ...] = (
 OPS: Mapping[str, OpSpec] = MappingProxyType(
     {
         spec.name: spec
-        for group in (session, files, changes, locks, messages, tasks, variables, presence, admin)
+        for group in (
+            session,
+            files,
+            changes,
+            locks,
+            messages,
+            tasks,
+            variables,
+            presence,
+            admin,
+            commands,
+        )
         for spec in group.OPS
     }
 )
@@ -55,7 +67,18 @@ OPS: Mapping[str, OpSpec] = MappingProxyType(
 EVENTS: Mapping[str, EventSpec] = MappingProxyType(
     {
         spec.name: spec
-        for group in (session, changes, locks, files, messages, tasks, variables, presence, admin)
+        for group in (
+            session,
+            changes,
+            locks,
+            files,
+            messages,
+            tasks,
+            variables,
+            presence,
+            admin,
+            commands,
+        )
         for spec in group.EVENTS
     }
 )

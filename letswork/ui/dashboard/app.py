@@ -35,6 +35,7 @@ from letswork.ui.dashboard.presence import (
     BRIEF_VISIT_SECONDS,
     drop_brief_visits,
 )
+from letswork.ui.dashboard.runs import RunsPane
 from letswork.ui.dashboard.words import (
     _ERROR_STYLE,
     _OK_STYLE,
@@ -55,7 +56,7 @@ RECONNECT_FIRST_DELAY = 0.5
 RECONNECT_MAX_DELAY = 10.0
 
 
-class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
+class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane, RunsPane):
     """The host's dashboard for the hub at ``url``.
 
     Args:
@@ -138,6 +139,8 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
         Binding("y", "admit", "Admit"),
         Binding("A", "admit_all", "All"),
         Binding("n", "deny", "Deny"),
+        Binding("g", "approve_run", "Run", show=False),
+        Binding("x", "deny_run", "Deny run", show=False),
         Binding("i", "new_invite", "Invite"),
         Binding("c", "copy_invite", "Copy"),
         Binding("h", "sharing_help", "Help"),
@@ -259,6 +262,9 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
     @on(HubEvent)
     def _hub_event(self, message: HubEvent) -> None:
         event = message.event
+        if event.name == "run_updated":
+            self.note_run_event(event)
+            return
         line, refresh = describe_event(event)
         peer_id = str(event.data.get("peer_id", ""))
         if event.name == "peer_joined" and peer_id:
@@ -329,6 +335,7 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane):
                 invites = await self._call("list_invites", ListInvitesResult)
                 # Only for the known people who are offline: `status` lists connections.
                 known = await self._call("list_peers", ListPeersResult, {"offline": True})
+                await self.reload_runs()
             except LetsworkError as exc:
                 if self.conn.connected:
                     self._error(f"could not load the hub's state: {exc.message}")

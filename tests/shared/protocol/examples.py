@@ -157,6 +157,13 @@ ARGS_EXAMPLES: dict[str, dict[str, Any]] = {
     "publish_card": {"opt_in": True, "client": "claude-code", "mcp_servers": ["github"]},
     "activity_log": {"actor": "bob", "kind": "write_proposed", "since": T, "limit": 10},
     "leave": {},
+    "list_commands": {},
+    "run_command": {"name": "test", "args": ["tests/test_app.py", "-x"]},
+    "get_run": {"id": 4, "page": 1},
+    "list_runs": {},
+    "cancel_run": {"id": 4},
+    "approve_run": {"id": 4},
+    "deny_run": {"id": 4, "reason": "not now"},
 }
 
 #: One valid ``result`` per op.
@@ -348,6 +355,44 @@ RESULT_EXAMPLES: dict[str, dict[str, Any]] = {
     },
 }
 
+COMMAND: dict[str, Any] = {
+    "name": "test",
+    "run": ["pytest", "-q"],
+    "args": "patterns",
+    "patterns": ["tests/*", "-x"],
+    "approval": "ask",
+    "timeout_seconds": 600,
+    "roles": ["editor"],
+    "env": ["PYTHONHASHSEED"],
+    "description": "the unit tests",
+    "allowed": True,
+}
+RUN: dict[str, Any] = {
+    "id": 4,
+    "command": "test",
+    "argv": ["pytest", "-q", "tests/test_app.py", "-x"],
+    "by": "alice",
+    "state": "failed",
+    "approval": "ask",
+    "timeout_seconds": 600,
+    "created_at": T,
+    "started_at": T + 2,
+    "ended_at": T + 9,
+    "exit_code": 1,
+    "output_bytes": 120,
+}
+RESULT_EXAMPLES.update(
+    {
+        "list_commands": {"commands": [COMMAND], "source": "letswork.toml"},
+        "run_command": {"run": {**RUN, "state": "pending", "started_at": None}},
+        "get_run": {"run": RUN, "output": "1 failed, 3 passed\n", "page": 1, "pages": 1},
+        "list_runs": {"runs": [RUN]},
+        "cancel_run": {"run": {**RUN, "state": "cancelled", "reason": "cancelled by alice"}},
+        "approve_run": {"run": {**RUN, "state": "running", "ended_at": None}},
+        "deny_run": {"run": {**RUN, "state": "denied", "reason": "not now"}},
+    }
+)
+
 #: One valid ``data`` per event.
 EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
     "peer_joined": {"peer_id": "p2", "name": "bob", "role": "viewer"},
@@ -368,4 +413,5 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
     "message_receipt": {"message_id": 7, "recipient": "bob", "status": "read", "at": T},
     "task_updated": {"task": TASK, "change": "unblocked"},
     "var_changed": {"key": "build.target", "deleted": True, "by": "bob", "at": T},
+    "run_updated": {"run": RUN, "change": "ended"},
 }

@@ -35,6 +35,8 @@ HOST_ONLY = {
     "revoke_invite",
     "pending_changes",
     "shutdown",
+    "approve_run",
+    "deny_run",
 }
 
 
@@ -98,8 +100,17 @@ def test_host_only_ops_allow_only_the_host() -> None:
 
 def test_viewers_mutate_nothing_shared_but_their_name_messages_card_and_leaving() -> None:
     # Viewers read everything and talk; files, locks, tasks and variables need an editor.
+    # A run's command names the roles that may run it (the hub checks; issue 17).
     allowed = {n for n, s in OPS.items() if s.mutates and "viewer" in s.roles}
-    assert allowed == {"set_display_name", "send_message", "mark_read", "publish_card", "leave"}
+    assert allowed == {
+        "set_display_name",
+        "send_message",
+        "mark_read",
+        "publish_card",
+        "leave",
+        "run_command",
+        "cancel_run",
+    }
 
 
 def test_every_file_changing_op_is_mutating_and_closed_to_viewers() -> None:

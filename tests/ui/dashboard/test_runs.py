@@ -1,0 +1,56 @@
+"""Runs in the dashboard, driven headless against a real hub: a guest's run waits with its
+exact argv in the feed, ``g`` starts it, ``x`` denies one; the trust-and-auto warning."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tests.hub.ops.test_commands import py_command, run_ended, write_commands
+from tests.support.hubs import running_hub
+from tests.ui.dashboard.support import dashboard_for, project, wait_until
+
+
+def feed(app: object) -> str:
+    return "\n".join(line.plain for line in app.activity)  # type: ignore[attr-defined]
+
+
+async def test_a_waiting_run_shows_its_argv_and_g_starts_it(tmp_path: Path) -> None:
+    async with running_hub(project(tmp_path)) as fx:
+        write_commands(fx.project, py_command("check", "print('ok')"))
+        alice = await fx.guest("alice")
+        async with dashboard_for(fx) as (app, pilot):
+            run = (await alice.call("run_command", name="check"))["run"]
+            argv = f"{sys.executable} -c 'print('\"'\"'ok'\"'\"')'"
+            await wait_until(pilot, lambda: run["id"] in app._runs_state(), "the waiting run")
+            assert f"alice asks to run 'check' (run {run['id']}): {argv}" in feed(app)
+            await pilot.press("g")
+            ended = await run_ended(alice, run["id"])
+            assert ended["state"] == "succeeded"
+            await wait_until(pilot, lambda: "succeeded (exit 0)" in feed(app), "the end")
+
+
+async def test_x_denies_the_waiting_run_and_nothing_runs(tmp_path: Path) -> None:
+    async with running_hub(project(tmp_path)) as fx:
+        marker = fx.project / "ran.txt"
+        write_commands(fx.project, py_command("touch", f"open({str(marker)!r}, 'w')"))
+        alice = await fx.guest("alice")
+        async with dashboard_for(fx) as (app, pilot):
+            run = (await alice.call("run_command", name="touch"))["run"]
+            await wait_until(pilot, lambda: run["id"] in app._runs_state(), "the waiting run")
+            await pilot.press("x")
+            ended = await run_ended(alice, run["id"])
+            assert ended["state"] == "denied"
+            assert not marker.exists()
+
+
+async def test_the_host_is_told_when_a_trusted_guest_meets_an_auto_command(
+    tmp_path: Path,
+) -> None:
+    async with running_hub(project(tmp_path)) as fx:
+        write_commands(fx.project, py_command("check", "pass", approval='"auto"'))
+        await fx.guest("alice")
+        host = await fx.host()
+        await host.call("trust", name="alice")
+        async with dashboard_for(fx) as (app, pilot):
+            await wait_until(pilot, lambda: "run code on this machine" in feed(app), "the warning")
