@@ -13,4 +13,4 @@ this order, and ``tests/test_imports.py`` holds that:
   message catalogue, errors, limits). No I/O.
 """
 
-__version__ = "0.1.0"
+__version__ = "4.0.0"
