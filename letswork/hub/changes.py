@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from letswork.hub import change_blobs
 from letswork.hub.peers import HOST_ID, Peer, holder_id, require_open
 from letswork.hub.state import HubState, Steps, dump
 from letswork.hub.store.changes import ChangeRow
@@ -71,15 +72,30 @@ def set_status(
     by: str | None,
     reason: str | None = None,
     diff: str | None = None,
+    blob: tuple[str, int] | None = None,
 ) -> ChangeRow:
     """Move the stored change ``row`` to ``status`` (checked against :data:`CHANGE_STATUS`);
-    returns the updated row.
+    returns the updated row. ``blob``: the new diff ``diff`` is in the blobs file as
+    ``(key, bytes)``. A large change's data read off the loop stays in memory with it.
 
     Raises:
         IllegalTransition: ``row.status`` may not become ``status`` (a bug in the hub).
     """
     CHANGE_STATUS.check(row.status, status)
-    return ctx.store.set_change_status(row.id, status, now=now, by=by, reason=reason, diff=diff)
+    new = ctx.store.set_change_status(
+        row.id,
+        status,
+        now=now,
+        by=by,
+        reason=reason,
+        diff=None if blob is not None else diff,
+        blob=blob,
+    )
+    if new.blob_key is not None and new.blob_key == row.blob_key:
+        new = dataclasses.replace(new, content=row.content, diff=row.diff)
+    elif blob is not None and diff is not None:
+        new = dataclasses.replace(new, diff=diff)
+    return new
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +118,8 @@ class Draft:
     head: int | None = None
     #: with ``head``: the lines the change adds and removes (:func:`diff_counts`)
     counts: tuple[int, int] | None = None
+    #: a large change: its content and diff are in the blobs file under this key (schema 7)
+    blob_key: str | None = None
 
 
 def draft(
@@ -141,7 +159,10 @@ def recover(ctx: HubState, now: float) -> dict[str, int]:
     counts["unadmitted_guests"] = ctx.store.drop_unadmitted_guests()
     ctx.store.prune()  # a database that grew under larger caps (or before schema 4)
     counts["host_took_back"] = drop_stale_guest_versions(ctx)
+    counts["orphan_blobs"] = ctx.store.sweep_blobs()
     for row in ctx.store.list_changes(status="approved"):
+        if row.blob_key is not None:  # before serving: the loop may wait for it
+            row = change_blobs.with_loaded(row, change_blobs.load(ctx, row, content=True))
         try:
             finish_approved(ctx, row, now, by=row.decided_by or HOST_ID)
         except OpError as exc:
@@ -210,13 +231,25 @@ def change_steps(
         if head is not None:  # counted here, off the loop: 2 MiB of diff is ~3.5 ms
             text = draft.new_text or ""
             counts = (_count_lines(text), 0) if draft.create else diff_counts(draft.diff)
-        return dataclasses.replace(draft, sensitive=sensitive, head=head, counts=counts)
+        draft = dataclasses.replace(draft, sensitive=sensitive, head=head, counts=counts)
+        # A large change's data is stored here, off the loop, before its row is committed.
+        stored = change_blobs.store_draft(
+            ctx, draft.path, draft.new_text, draft.content, draft.diff, draft.create
+        )
+        if stored is not None:
+            draft = dataclasses.replace(draft, blob_key=stored[0], diff=stored[1])
+        return draft
 
     for _ in range(PREPARE_TRIES):
         writes = ctx.writes
         draft: Draft = yield prepared
         if not ctx.written_since(writes, draft.path, draft.new_path):
-            return propose(ctx, peer, now, draft)
+            try:
+                return propose(ctx, peer, now, draft)
+            except BaseException:
+                change_blobs.drop(ctx, draft.blob_key)  # kept if its row was stored
+                raise
+        change_blobs.drop(ctx, draft.blob_key)
     raise op_error(
         ErrorCode.CONFLICT, "the files kept changing while this change was prepared; retry"
     )
@@ -261,6 +294,7 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
         created_at=now,
         decided_at=None,
         decided_by=None,
+        blob_key=draft.blob_key,
     )
     remember_mark(ctx, row, sensitive)
     CHANGE_STATUS.check(NEW, "approved" if trusted else "pending")
@@ -275,7 +309,9 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
         # reconciled on restart by file hashes, like an approval, so no write is unrecorded.
         row = dataclasses.replace(row, status="approved", decided_at=now, decided_by=peer.name)
         with ctx.store.transaction():  # one commit (one fsync) before touching the disk
-            ctx.store.add_change(row, derive_diff=create)
+            ctx.store.add_change(
+                row, derive_diff=create and not row.blob_key, blob_key=row.blob_key
+            )
             ctx.audit(peer, f"{kind}_applied", now, path=path, change=row.id, new_path=new_path)
         try:
             apply(ctx, row)
@@ -290,7 +326,7 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
         ctx.marks.pop(row.id, None)
         return reply
     with ctx.store.transaction():  # committed before the reply: nothing acknowledged is lost
-        ctx.store.add_change(row, derive_diff=create)
+        ctx.store.add_change(row, derive_diff=create and not row.blob_key, blob_key=row.blob_key)
         ctx.audit(peer, f"{kind}_proposed", now, path=path, change=row.id, new_path=new_path)
     # The submitter learns all of this from the reply; events are for everyone else.
     lock_for_change(ctx, row, now, author=peer)
@@ -632,8 +668,9 @@ def decide(
     by: str,
     reason: str | None = None,
     diff: str | None = None,
+    blob: tuple[str, int] | None = None,
 ) -> ChangeRow:
-    row = set_status(ctx, row, status, now, by=by, reason=reason, diff=diff)
+    row = set_status(ctx, row, status, now, by=by, reason=reason, diff=diff, blob=blob)
     while (lock := ctx.locks.release_change(row.id)) is not None:
         ctx.broadcast_lock_released(lock, "decided")
     info = change_info(ctx, row, with_diff=status == "conflict")
@@ -696,10 +733,19 @@ def finish_approved(
 
 
 def conflict(
-    ctx: HubState, row: ChangeRow, now: float, *, by: str, diff: str | None = None
+    ctx: HubState,
+    row: ChangeRow,
+    now: float,
+    *,
+    by: str,
+    diff: str | None = None,
+    blob: tuple[str, int] | None = None,
 ) -> ChangeRow:
+    """Decide ``row`` as a conflict, its diff now ``diff`` (the file as it is to the change's
+    result; read here when None). ``blob``: the diff is in the blobs file as ``(key,
+    bytes)``, and ``diff`` is only what replies show of it."""
     fresh = diff if diff is not None else diff_to_current(ctx, row)
-    return decide(ctx, row, "conflict", now, by=by, diff=fresh)
+    return decide(ctx, row, "conflict", now, by=by, diff=fresh, blob=blob)
 
 
 def diff_to_current(ctx: HubState, row: ChangeRow) -> str:

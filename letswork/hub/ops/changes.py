@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 
+from letswork.hub import change_blobs
 from letswork.hub.changes import (
     PREPARE_TRIES,
     Draft,
@@ -25,6 +26,8 @@ from letswork.hub.changes import (
 )
 from letswork.hub.peers import Peer, holder_id
 from letswork.hub.state import Handler, HubState, Steps
+from letswork.hub.store.changes import ChangeRow
+from letswork.hub.workspace import diff as diffs
 from letswork.hub.workspace.diff import apply_edit
 from letswork.hub.workspace.files import check_text
 from letswork.shared.errors import ErrorCode, OpError, op_error
@@ -109,7 +112,8 @@ def pending_changes(ctx: HubState, peer: Peer, args: PendingChangesArgs, now: fl
     budget = ctx.limits.max_frame_bytes // 2 if args.include_diff else 0
     changes = []
     for row in rows:
-        cost = len(row.diff) + 512
+        # A large change's diff is in the blobs file, never read on the loop: get_change.
+        cost = len(row.diff) + 512 if row.blob_key is None else budget + 1
         changes.append(change_info(ctx, row, with_diff=cost <= budget))
         if cost <= budget:
             budget -= cost
@@ -132,10 +136,26 @@ def my_changes(ctx: HubState, peer: Peer, args: MyChangesArgs, now: float) -> Ch
 DIFF_BYTES_PER_REQUEST = 256 * 1024
 
 
-def get_change(ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float) -> ChangeDetail:
+def get_change(
+    ctx: HubState, peer: Peer, args: ChangeIdArgs, now: float
+) -> ChangeDetail | Steps[ChangeDetail]:
     row = visible_change(ctx, peer, args.id, include_content=False)
+    if row.blob_key is not None:
+        return _get_large_change(ctx, peer, row, now)
     if not peer.is_host:  # paid after the read, into debt: the next requests wait for it
         peer.bucket.charge(now, len(row.diff) / DIFF_BYTES_PER_REQUEST)
+    return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+
+
+def _get_large_change(ctx: HubState, peer: Peer, row: ChangeRow, now: float) -> Steps[ChangeDetail]:
+    """``get_change`` of a change whose diff is in the blobs file: read and fitted to half a
+    frame by a worker (schema 7)."""
+    loaded: change_blobs.Loaded = yield functools.partial(
+        change_blobs.load, ctx, row, content=False
+    )
+    if not peer.is_host:  # the same price as a diff read from the row
+        peer.bucket.charge(now, loaded.diff_chars / DIFF_BYTES_PER_REQUEST)
+    row = change_blobs.with_loaded(row, loaded)
     return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
 
 
@@ -155,20 +175,29 @@ def approve_change(
         writes, pending = ctx.writes, row
         # The file's hash (and a conflict's diff) off the loop; then the change is read
         # again, since another approve or reject may have decided it meanwhile.
+        loaded = None
+        if pending.blob_key is not None:  # a large change's data, read by a worker
+            loaded = yield functools.partial(change_blobs.load, ctx, pending, content=True)
+            pending = change_blobs.with_loaded(pending, loaded)
         current = yield functools.partial(current_sha_for, ctx, pending)
-        conflict_diff = None
+        conflict_diff, conflict_blob = None, None
         if row.status == "pending" and current != row.base_sha256:
-            conflict_diff = yield functools.partial(diff_to_current, ctx, pending)
+            conflict_diff, conflict_blob = yield functools.partial(_conflict_of, ctx, pending)
         row = visible_change(ctx, peer, args.id)
-        if not ctx.written_since(writes, row.path, row.new_path) and (row.status == pending.status):
+        if loaded is not None and row.blob_key == pending.blob_key:
+            row = change_blobs.with_loaded(row, loaded)
+        if not ctx.written_since(writes, row.path, row.new_path) and (
+            row.status == pending.status and row.blob_key == pending.blob_key
+        ):
             break
+        change_blobs.drop(ctx, conflict_blob[0] if conflict_blob else None)
     else:
         raise op_error(
             ErrorCode.CONFLICT, "the files kept changing while this change was checked; retry"
         )
     if row.status == "pending":
         if conflict_diff is not None:
-            row = conflict(ctx, row, now, by=peer.name, diff=conflict_diff)
+            row = conflict(ctx, row, now, by=peer.name, diff=conflict_diff, blob=conflict_blob)
             ctx.audit(peer, "change_conflict", now, path=row.path, change=row.id)
             return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
         # Commit the decision before touching the disk, so a crash in between is
@@ -182,6 +211,17 @@ def approve_change(
         raise
     ctx.audit(peer, "change_" + row.status, now, path=row.path, change=row.id)
     return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+
+
+def _conflict_of(ctx: HubState, row: ChangeRow) -> tuple[str, tuple[str, int] | None]:
+    """Worker: the diff of ``row``'s conflict (the file as it is now to the change's result),
+    and ``None``; a large one is written to the blobs file, and its head (half a frame) is
+    returned with ``(key, bytes)``."""
+    diff = diff_to_current(ctx, row)
+    if not change_blobs.is_large(None, diff):
+        return diff, None
+    blob = change_blobs.store_diff(ctx, diff)
+    return diffs.fit_diff(diff, ctx.limits.max_frame_bytes // 2), blob
 
 
 def reject_change(ctx: HubState, peer: Peer, args: RejectChangeArgs, now: float) -> ChangeDetail:
