@@ -465,17 +465,31 @@ def apply(ctx: HubState, row: ChangeRow) -> None:
     guests' ignore file versions. A guest's change to an ignore file is recorded before
     it reaches the disk; a host's takes the file back once written.
     """
-    ws = ctx.workspace
+    ignore_files = before_apply(ctx, row)
+    write_change(ctx, row)
+    after_apply(ctx, row, ignore_files)
+
+
+def before_apply(ctx: HubState, row: ChangeRow) -> dict[str, str]:
+    """:func:`apply`'s first part, on the loop: record a guest's versions of the ignore files
+    ``row`` changes, and stamp its paths as the hub's own writes. Returns those ignore files
+    (:func:`ignore_files_of`) for :func:`after_apply`."""
     now = ctx._clock()
     ignore_files = ignore_files_of(ctx, row)
-    by_host = row.author_name == HOST_ID
-    if ignore_files and not by_host:
+    if ignore_files and row.author_name != HOST_ID:
         record_guest_versions(ctx, row, ignore_files, now)
     ctx.writes += 1
     for p in (row.path, row.new_path):
         if p is not None:
             ctx.own_writes[p] = now
             ctx.note_written(p)
+    return ignore_files
+
+
+def write_change(ctx: HubState, row: ChangeRow) -> None:
+    """:func:`apply`'s disk work (a worker may run it: it touches only the disk and the
+    index, which any thread may tell)."""
+    ws = ctx.workspace
     if row.kind in ("write", "edit"):
         assert row.content is not None
         ws.write_atomic(row.path, row.content)
@@ -484,8 +498,13 @@ def apply(ctx: HubState, row: ChangeRow) -> None:
     elif row.kind == "move":
         assert row.new_path is not None
         ws.move(row.path, row.new_path)
-    if by_host:
-        rules = ws.rules
+
+
+def after_apply(ctx: HubState, row: ChangeRow, ignore_files: Mapping[str, str]) -> None:
+    """:func:`apply`'s last part, on the loop: a host's change takes back the ignore files
+    it wrote."""
+    if row.author_name == HOST_ID:
+        rules = ctx.workspace.rules
         for key in ignore_files:
             if key in rules.guest_versions():
                 ctx.store.drop_guest_ignore_version(key)

@@ -160,6 +160,9 @@ class HubState:
         #: change id -> the sensitive mark of a pending change whose paths' names do not give it
         #: (it goes through a symlinked sensitive path: Workspace.change_sensitivity)
         self.marks: dict[str, str] = {}
+        #: ids of approved changes whose file a worker is writing now (approve_change): no
+        #: other decision on them until it is done
+        self.applying: set[str] = set()
         self.stopping = False
         self.on_shutdown: Callable[[], None] | None = None
         #: sees every broadcast event once (``letswork start --no-ui`` logs them).
