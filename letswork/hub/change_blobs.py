@@ -15,7 +15,7 @@ import dataclasses
 from letswork.hub.state import HubState
 from letswork.hub.store.blobs import new_blob_key
 from letswork.hub.store.changes import ChangeRow
-from letswork.hub.workspace.diff import fit_diff, unified_diff
+from letswork.hub.workspace.diff import cut_diff, unified_diff
 from letswork.shared.errors import StoreError
 from letswork.shared.limits import MAX_INLINE_CHANGE_BYTES
 
@@ -25,12 +25,12 @@ __all__ = ["Loaded", "drop", "is_large", "load", "store_diff", "store_draft", "w
 @dataclasses.dataclass(frozen=True)
 class Loaded:
     """A large change's data as read back: ``content`` (None unless asked for or a delete or
-    move), ``shown`` (its diff fitted to half a frame, as replies carry it) and ``diff_chars``
-    (the whole diff's length)."""
+    move), ``shown`` (its diff fitted to half a frame, as replies carry it) and
+    ``diff_bytes`` (the whole diff's UTF-8 length)."""
 
     content: bytes | None
     shown: str
-    diff_chars: int
+    diff_bytes: int
 
 
 def is_large(content: bytes | None, diff: str) -> bool:
@@ -73,11 +73,20 @@ def load(ctx: HubState, row: ChangeRow, *, content: bool) -> Loaded:
         StoreError: the blob is gone (the change was decided and pruned meanwhile).
     """
     assert row.blob_key is not None
-    found = ctx.store.blobs.get(row.blob_key, content=content)
+    max_bytes = ctx.limits.max_frame_bytes // 2
+    found = ctx.store.blobs.get(row.blob_key, content=content, diff_head=max_bytes + 1)
     if found is None:
         raise StoreError(f"the data of change {row.id} is gone (decided meanwhile?)")
-    data, diff = found
-    return Loaded(data, fit_diff(diff, ctx.limits.max_frame_bytes // 2), len(diff))
+    data, head, size, line_ends = found
+    if len(head) <= max_bytes:  # the whole diff, which fits
+        return Loaded(data, head.decode("utf-8"), len(head))
+    # fit_diff of the whole diff, from its head: whole lines within max_bytes // 4
+    # characters, and how many line ends follow them.
+    text = head.decode("utf-8", "ignore")  # "ignore": a character cut at the end
+    shown, _ = cut_diff(text, max_bytes // 4)
+    rest = line_ends - shown.count("\n")
+    shown += f"\\ letswork: the diff is cut here, {rest} more lines are not shown\n"
+    return Loaded(data, shown, size)
 
 
 def with_loaded(row: ChangeRow, loaded: Loaded) -> ChangeRow:

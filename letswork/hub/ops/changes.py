@@ -157,7 +157,7 @@ def _get_large_change(ctx: HubState, peer: Peer, row: ChangeRow, now: float) -> 
         change_blobs.load, ctx, row, content=False
     )
     if not peer.is_host:  # the same price as a diff read from the row
-        peer.bucket.charge(now, loaded.diff_chars / DIFF_BYTES_PER_REQUEST)
+        peer.bucket.charge(now, loaded.diff_bytes / DIFF_BYTES_PER_REQUEST)
     row = change_blobs.with_loaded(row, loaded)
     return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
 

@@ -28,8 +28,12 @@ __all__ = ["ChangeBlobs", "blobs_path", "new_blob_key"]
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS change_blobs ("
-    " key TEXT PRIMARY KEY, content BLOB, diff TEXT NOT NULL) WITHOUT ROWID"
+    " key TEXT PRIMARY KEY, content BLOB, diff TEXT NOT NULL)"
 )
+#: Bytes read from a blob per call (:meth:`ChangeBlobs.get`): ``sqlite3`` copies a column
+#: while it holds the GIL, ~2 s for 64 MiB on a busy machine, so every thread, the event loop
+#: included, stood still; in chunks, the GIL is free between them.
+READ_CHUNK_BYTES = 256 * 1024
 
 
 def blobs_path(db_path: Path) -> Path:
@@ -103,22 +107,52 @@ class ChangeBlobs:
             except sqlite3.Error as exc:
                 raise _store_error(exc) from exc
 
-    def get(self, key: str, *, content: bool = True) -> tuple[bytes | None, str] | None:
-        """``(content, diff)`` stored under ``key`` (content None unless ``content``), or
-        None when there is no such blob (deleted since its change was read)."""
-        column = "content" if content else "NULL"
+    def get(
+        self, key: str, *, content: bool = True, diff_head: int | None = None
+    ) -> tuple[bytes | None, bytes, int, int] | None:
+        """``(content, diff, diff bytes, diff line ends)`` stored under ``key``, or None when
+        there is no
+        such blob (deleted since its change was read). ``content`` is None unless asked for
+        (or a delete or move); ``diff`` is the diff's UTF-8, only its first ``diff_head``
+        bytes when given (it may end inside a character); the line ends are counted over
+        the whole diff. Read in chunks of ``READ_CHUNK_BYTES``."""
         with self._lock:
             try:
                 row = self._conn.execute(
-                    f"SELECT {column}, diff FROM change_blobs WHERE key = ?",  # noqa: S608
+                    "SELECT rowid, content IS NULL, length(content), length(CAST(diff AS BLOB))"
+                    " FROM change_blobs WHERE key = ?",
                     (key,),
                 ).fetchone()
+                if row is None:
+                    return None
+                rowid, no_content, size, diff_size = row
+                data = None
+                if content and not no_content:
+                    data = b"".join(self._chunks(rowid, "content", int(size)))
+                head: list[bytes] = []
+                kept, line_ends = 0, 0
+                for chunk in self._chunks(rowid, "diff", int(diff_size)):
+                    line_ends += chunk.count(b"\n")
+                    if diff_head is None or kept < diff_head:
+                        room = len(chunk) if diff_head is None else diff_head - kept
+                        head.append(chunk[:room])
+                        kept += min(room, len(chunk))
             except sqlite3.Error as exc:
                 raise _store_error(exc) from exc
-        if row is None:
-            return None
-        data, diff = row
-        return (None if data is None else bytes(data)), str(diff)
+        return data, b"".join(head), int(diff_size), line_ends
+
+    def _chunks(self, rowid: int, column: str, size: int) -> list[bytes]:
+        if size == 0:
+            return []
+        blobopen = getattr(self._conn, "blobopen", None)  # Python 3.11+
+        if blobopen is None:  # Python 3.10: whole, the GIL held meanwhile
+            (value,) = self._conn.execute(
+                f"SELECT CAST({column} AS BLOB) FROM change_blobs WHERE rowid = ?",  # noqa: S608
+                (rowid,),
+            ).fetchone()
+            return [bytes(value)]
+        with blobopen("change_blobs", column, rowid, readonly=True) as blob:
+            return [blob.read(READ_CHUNK_BYTES) for _ in range(0, size, READ_CHUNK_BYTES)]
 
     def delete(self, keys: list[str]) -> None:
         """Delete the blobs of ``keys`` (missing ones are skipped); one commit."""
