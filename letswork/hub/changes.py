@@ -10,6 +10,7 @@ since its base is a ``conflict``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import secrets
@@ -245,7 +246,7 @@ def change_steps(
         draft: Draft = yield prepared
         if not ctx.written_since(writes, draft.path, draft.new_path):
             try:
-                return propose(ctx, peer, now, draft)
+                return (yield from propose(ctx, peer, now, draft))
             except BaseException:
                 change_blobs.drop(ctx, draft.blob_key)  # kept if its row was stored
                 raise
@@ -261,9 +262,12 @@ def change_steps(
 CHANGE_BYTES_PER_REQUEST = 64 * 1024
 
 
-def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult:
+def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Steps[ChangeResult]:
     """Common tail of write/edit/delete/move: apply at once or queue a pending change.
-    Runs on the loop, with no await before the apply: a kick cannot land in between."""
+    Runs on the loop, with no await before the apply: a kick cannot land in between; but a
+    large change applied at once (``draft.blob_key``) is written by a worker, and a kick
+    during that write leaves it ``approved`` and written, marked applied by the host's
+    approve or the next start (:func:`recover`)."""
     require_open(peer)
     kind, path, new_path, content = draft.kind, draft.path, draft.new_path, draft.content
     holder = holder_id(peer)
@@ -314,7 +318,13 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
             )
             ctx.audit(peer, f"{kind}_applied", now, path=path, change=row.id, new_path=new_path)
         try:
-            apply(ctx, row)
+            if row.blob_key is not None:  # 64 MiB and an fsync held the loop ~0.5 s
+                ignore_files = before_apply(ctx, row)
+                yield functools.partial(write_change, ctx, row)
+                stamp_written(ctx, row)
+                after_apply(ctx, row, ignore_files)
+            else:
+                apply(ctx, row)
         except OpError as exc:
             set_status(ctx, row, "rejected", now, by=peer.name, reason=exc.message)
             raise
@@ -478,12 +488,20 @@ def before_apply(ctx: HubState, row: ChangeRow) -> dict[str, str]:
     ignore_files = ignore_files_of(ctx, row)
     if ignore_files and row.author_name != HOST_ID:
         record_guest_versions(ctx, row, ignore_files, now)
+    stamp_written(ctx, row)
+    return ignore_files
+
+
+def stamp_written(ctx: HubState, row: ChangeRow) -> None:
+    """Stamp ``row``'s paths as the hub's own writes, now: a change prepared off the loop
+    before is prepared again (``HubState.written_since``). Again after a worker's write,
+    since one prepared while it ran may have read the file before it."""
+    now = ctx._clock()
     ctx.writes += 1
     for p in (row.path, row.new_path):
         if p is not None:
             ctx.own_writes[p] = now
             ctx.note_written(p)
-    return ignore_files
 
 
 def write_change(ctx: HubState, row: ChangeRow) -> None:

@@ -24,6 +24,7 @@ from letswork.hub.changes import (
     finish_approved,
     read_current,
     set_status,
+    stamp_written,
     visible_change,
     write_change,
 )
@@ -220,6 +221,7 @@ def approve_change(
                 yield functools.partial(write_change, ctx, row)
             finally:
                 ctx.applying.discard(row.id)
+            stamp_written(ctx, row)
             after_apply(ctx, row, ignore_files)
             current = row.new_sha256
         row = finish_approved(ctx, row, now, by=peer.name, current=current, hashed=True)

@@ -180,3 +180,17 @@ async def test_a_refused_large_proposal_leaves_no_blob_behind(project: Path) -> 
         # The delete was handed to the file pool before the reply: wait for the pool.
         fx.hub.server._answerer._file_pool.shutdown(wait=True)
         assert _blob_keys(fx) == set()
+
+
+async def test_the_hosts_large_edit_is_applied_at_once_and_stored_in_the_blobs_file(
+    hub: HubFixture,
+) -> None:
+    data = lock_file(hub.project)
+    host = await hub.host()
+    result = await host.call("edit_file", path="package-lock.json", old_string=OLD, new_string=NEW)
+    assert result["status"] == "applied"
+    assert (hub.project / "package-lock.json").read_bytes() == data.replace(
+        OLD.encode(), NEW.encode()
+    )
+    length, key, _ = _change_data(hub, result["change"]["id"])
+    assert length is None and key in _blob_keys(hub)
