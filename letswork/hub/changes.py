@@ -130,9 +130,12 @@ def draft(
     base: str | None,
     old_text: str | None,
     new_text: str | None,
+    content: bytes | None = None,
 ) -> Draft:
-    """Hash and diff a change (CPU work, for a worker thread)."""
-    content = new_text.encode("utf-8") if new_text is not None else None
+    """Hash and diff a change (CPU work, for a worker thread). ``content``: ``new_text``
+    already encoded (each pass over 64 MiB holds the GIL, and so the loop, ~20 ms)."""
+    if content is None and new_text is not None:
+        content = new_text.encode("utf-8")
     create = kind == "write" and old_text is None and new_path is None and content is not None
     return Draft(
         kind=kind,

@@ -33,7 +33,7 @@ from letswork.hub.state import Handler, HubState, Steps
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.workspace import diff as diffs
 from letswork.hub.workspace.diff import apply_edit
-from letswork.hub.workspace.files import check_text
+from letswork.hub.workspace.files import check_new_text, check_text
 from letswork.shared.errors import ErrorCode, OpError, op_error
 from letswork.shared.protocol.changes import (
     ChangeDetail,
@@ -73,8 +73,8 @@ def edit_file(ctx: HubState, peer: Peer, args: EditFileArgs, now: float) -> Step
             max_bytes=ctx.workspace.max_text_bytes,
         )
         # An edit's result never crosses the wire whole: files up to max_text_bytes.
-        check_text(new_text.encode("utf-8"), max_bytes=ctx.workspace.max_text_bytes)
-        return draft("edit", path, None, sha, old_text, new_text)
+        content = check_new_text(new_text, max_bytes=ctx.workspace.max_text_bytes)
+        return draft("edit", path, None, sha, old_text, new_text, content)
 
     return (yield from change_steps(ctx, peer, now, prepare, args.path, head=args.diff_head))
 
