@@ -10,6 +10,7 @@ since its base is a ``conflict``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import secrets
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from letswork.hub import merging
+from letswork.hub import change_blobs, merging
 from letswork.hub.peers import HOST_ID, Peer, holder_id, require_open
 from letswork.hub.state import HubState, Steps, dump
 from letswork.hub.store.changes import ChangeRow
@@ -73,15 +74,30 @@ def set_status(
     by: str | None,
     reason: str | None = None,
     diff: str | None = None,
+    blob: tuple[str, int] | None = None,
 ) -> ChangeRow:
     """Move the stored change ``row`` to ``status`` (checked against :data:`CHANGE_STATUS`);
-    returns the updated row.
+    returns the updated row. ``blob``: the new diff ``diff`` is in the blobs file as
+    ``(key, bytes)``. A large change's data read off the loop stays in memory with it.
 
     Raises:
         IllegalTransition: ``row.status`` may not become ``status`` (a bug in the hub).
     """
     CHANGE_STATUS.check(row.status, status)
-    return ctx.store.set_change_status(row.id, status, now=now, by=by, reason=reason, diff=diff)
+    new = ctx.store.set_change_status(
+        row.id,
+        status,
+        now=now,
+        by=by,
+        reason=reason,
+        diff=None if blob is not None else diff,
+        blob=blob,
+    )
+    if new.blob_key is not None and new.blob_key == row.blob_key:
+        new = dataclasses.replace(new, content=row.content, diff=row.diff)
+    elif blob is not None and diff is not None:
+        new = dataclasses.replace(new, diff=diff)
+    return new
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +122,8 @@ class Draft:
     counts: tuple[int, int] | None = None
     #: kept with a pending change for a merge at approval (:func:`merging.merge_data`)
     merge: merging.MergeData | None = None
+    #: a large change: its content and diff are in the blobs file under this key (schema 8)
+    blob_key: str | None = None
 
 
 def draft(
@@ -115,12 +133,15 @@ def draft(
     base: str | None,
     old_text: str | None,
     new_text: str | None,
+    content: bytes | None = None,
     *,
     edit: merging.Edit | None = None,
 ) -> Draft:
-    """Hash and diff a change (CPU work, for a worker thread); ``edit``: the change is this
-    ``edit_file``, kept with its base text for a merge at approval."""
-    content = new_text.encode("utf-8") if new_text is not None else None
+    """Hash and diff a change (CPU work, for a worker thread). ``content``: ``new_text``
+    already encoded (each pass over 64 MiB holds the GIL, and so the loop, ~20 ms); ``edit``:
+    the change is this ``edit_file``, kept with its base text for a merge at approval."""
+    if content is None and new_text is not None:
+        content = new_text.encode("utf-8")
     create = kind == "write" and old_text is None and new_path is None and content is not None
     return Draft(
         kind=kind,
@@ -149,7 +170,10 @@ def recover(ctx: HubState, now: float) -> dict[str, int]:
     counts["unadmitted_guests"] = ctx.store.drop_unadmitted_guests()
     ctx.store.prune()  # a database that grew under larger caps (or before schema 4)
     counts["host_took_back"] = drop_stale_guest_versions(ctx)
+    counts["orphan_blobs"] = ctx.store.sweep_blobs()
     for row in ctx.store.list_changes(status="approved"):
+        if row.blob_key is not None:  # before serving: the loop may wait for it
+            row = change_blobs.with_loaded(row, change_blobs.load(ctx, row, content=True))
         try:
             finish_approved(ctx, row, now, by=row.decided_by or HOST_ID)
         except OpError as exc:
@@ -218,13 +242,25 @@ def change_steps(
         if head is not None:  # counted here, off the loop: 2 MiB of diff is ~3.5 ms
             text = draft.new_text or ""
             counts = (_count_lines(text), 0) if draft.create else diff_counts(draft.diff)
-        return dataclasses.replace(draft, sensitive=sensitive, head=head, counts=counts)
+        draft = dataclasses.replace(draft, sensitive=sensitive, head=head, counts=counts)
+        # A large change's data is stored here, off the loop, before its row is committed.
+        stored = change_blobs.store_draft(
+            ctx, draft.path, draft.new_text, draft.content, draft.diff, draft.create
+        )
+        if stored is not None:
+            draft = dataclasses.replace(draft, blob_key=stored[0], diff=stored[1])
+        return draft
 
     for _ in range(PREPARE_TRIES):
         writes = ctx.writes
         draft: Draft = yield prepared
         if not ctx.written_since(writes, draft.path, draft.new_path):
-            return propose(ctx, peer, now, draft)
+            try:
+                return (yield from propose(ctx, peer, now, draft))
+            except BaseException:
+                change_blobs.drop(ctx, draft.blob_key)  # kept if its row was stored
+                raise
+        change_blobs.drop(ctx, draft.blob_key)
     raise op_error(
         ErrorCode.CONFLICT, "the files kept changing while this change was prepared; retry"
     )
@@ -236,9 +272,12 @@ def change_steps(
 CHANGE_BYTES_PER_REQUEST = 64 * 1024
 
 
-def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult:
+def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Steps[ChangeResult]:
     """Common tail of write/edit/delete/move: apply at once or queue a pending change.
-    Runs on the loop, with no await before the apply: a kick cannot land in between."""
+    Runs on the loop, with no await before the apply: a kick cannot land in between; but a
+    large change applied at once (``draft.blob_key``) is written by a worker, and a kick
+    during that write leaves it ``approved`` and written, marked applied by the host's
+    approve or the next start (:func:`recover`)."""
     require_open(peer)
     kind, path, new_path, content = draft.kind, draft.path, draft.new_path, draft.content
     holder = holder_id(peer)
@@ -270,6 +309,7 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
         created_at=now,
         decided_at=None,
         decided_by=None,
+        blob_key=draft.blob_key,
     )
     remember_mark(ctx, row, sensitive)
     CHANGE_STATUS.check(NEW, "approved" if trusted else "pending")
@@ -284,10 +324,18 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
         # reconciled on restart by file hashes, like an approval, so no write is unrecorded.
         row = dataclasses.replace(row, status="approved", decided_at=now, decided_by=peer.name)
         with ctx.store.transaction():  # one commit (one fsync) before touching the disk
-            ctx.store.add_change(row, derive_diff=create)
+            ctx.store.add_change(
+                row, derive_diff=create and not row.blob_key, blob_key=row.blob_key
+            )
             ctx.audit(peer, f"{kind}_applied", now, path=path, change=row.id, new_path=new_path)
         try:
-            apply(ctx, row)
+            if row.blob_key is not None:  # 64 MiB and an fsync held the loop ~0.5 s
+                ignore_files = before_apply(ctx, row)
+                yield functools.partial(write_change, ctx, row)
+                stamp_written(ctx, row)
+                after_apply(ctx, row, ignore_files)
+            else:
+                apply(ctx, row)
         except OpError as exc:
             set_status(ctx, row, "rejected", now, by=peer.name, reason=exc.message)
             raise
@@ -299,7 +347,7 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> ChangeResult
         ctx.marks.pop(row.id, None)
         return reply
     with ctx.store.transaction():  # committed before the reply: nothing acknowledged is lost
-        ctx.store.add_change(row, derive_diff=create)
+        ctx.store.add_change(row, derive_diff=create and not row.blob_key, blob_key=row.blob_key)
         if draft.merge is not None:  # issue 17 part 2: the base, for a merge at approval
             ctx.store.put_merge_data(row.id, draft.merge)
         ctx.audit(peer, f"{kind}_proposed", now, path=path, change=row.id, new_path=new_path)
@@ -440,17 +488,39 @@ def apply(ctx: HubState, row: ChangeRow) -> None:
     guests' ignore file versions. A guest's change to an ignore file is recorded before
     it reaches the disk; a host's takes the file back once written.
     """
-    ws = ctx.workspace
+    ignore_files = before_apply(ctx, row)
+    write_change(ctx, row)
+    after_apply(ctx, row, ignore_files)
+
+
+def before_apply(ctx: HubState, row: ChangeRow) -> dict[str, str]:
+    """:func:`apply`'s first part, on the loop: record a guest's versions of the ignore files
+    ``row`` changes, and stamp its paths as the hub's own writes. Returns those ignore files
+    (:func:`ignore_files_of`) for :func:`after_apply`."""
     now = ctx._clock()
     ignore_files = ignore_files_of(ctx, row)
-    by_host = row.author_name == HOST_ID
-    if ignore_files and not by_host:
+    if ignore_files and row.author_name != HOST_ID:
         record_guest_versions(ctx, row, ignore_files, now)
+    stamp_written(ctx, row)
+    return ignore_files
+
+
+def stamp_written(ctx: HubState, row: ChangeRow) -> None:
+    """Stamp ``row``'s paths as the hub's own writes, now: a change prepared off the loop
+    before is prepared again (``HubState.written_since``). Again after a worker's write,
+    since one prepared while it ran may have read the file before it."""
+    now = ctx._clock()
     ctx.writes += 1
     for p in (row.path, row.new_path):
         if p is not None:
             ctx.own_writes[p] = now
             ctx.note_written(p)
+
+
+def write_change(ctx: HubState, row: ChangeRow) -> None:
+    """:func:`apply`'s disk work (a worker may run it: it touches only the disk and the
+    index, which any thread may tell)."""
+    ws = ctx.workspace
     if row.kind in ("write", "edit"):
         assert row.content is not None
         ws.write_atomic(row.path, row.content)
@@ -459,8 +529,13 @@ def apply(ctx: HubState, row: ChangeRow) -> None:
     elif row.kind == "move":
         assert row.new_path is not None
         ws.move(row.path, row.new_path)
-    if by_host:
-        rules = ws.rules
+
+
+def after_apply(ctx: HubState, row: ChangeRow, ignore_files: Mapping[str, str]) -> None:
+    """:func:`apply`'s last part, on the loop: a host's change takes back the ignore files
+    it wrote."""
+    if row.author_name == HOST_ID:
+        rules = ctx.workspace.rules
         for key in ignore_files:
             if key in rules.guest_versions():
                 ctx.store.drop_guest_ignore_version(key)
@@ -643,8 +718,9 @@ def decide(
     by: str,
     reason: str | None = None,
     diff: str | None = None,
+    blob: tuple[str, int] | None = None,
 ) -> ChangeRow:
-    row = set_status(ctx, row, status, now, by=by, reason=reason, diff=diff)
+    row = set_status(ctx, row, status, now, by=by, reason=reason, diff=diff, blob=blob)
     while (lock := ctx.locks.release_change(row.id)) is not None:
         ctx.broadcast_lock_released(lock, "decided")
     info = change_info(ctx, row, with_diff=status == "conflict")
@@ -714,9 +790,13 @@ def conflict(
     by: str,
     diff: str | None = None,
     reason: str | None = None,
+    blob: tuple[str, int] | None = None,
 ) -> ChangeRow:
+    """Decide ``row`` as a conflict, its diff now ``diff`` (the file as it is to the change's
+    result; read here when None). ``blob``: the diff is in the blobs file as ``(key,
+    bytes)``, and ``diff`` is only what replies show of it."""
     fresh = diff if diff is not None else diff_to_current(ctx, row)
-    return decide(ctx, row, "conflict", now, by=by, diff=fresh, reason=reason)
+    return decide(ctx, row, "conflict", now, by=by, diff=fresh, reason=reason, blob=blob)
 
 
 def diff_to_current(ctx: HubState, row: ChangeRow) -> str:

@@ -99,10 +99,12 @@ class Job:
     """The rest of one request whose file work runs off the event loop.
 
     :attr:`work` is the next piece: a callable for a worker thread that touches only the disk
-    and its own arguments (never the store, the locks or the peers). Run it, then hand what it
-    returned to :meth:`resume`, or what it raised to :meth:`fail`, on the loop: each gives the
-    result, or this job again with its next piece of work. Both refuse first (``forbidden``)
-    when the peer is gone, so nothing of a kicked peer's request is applied after the kick.
+    and its own arguments (never the store, the locks or the peers; but the store's blobs file,
+    ``Store.blobs``, which has its own connection and lock and is for workers only). Run it,
+    then hand what it returned to :meth:`resume`, or what it raised to :meth:`fail`, on the
+    loop: each gives the result, or this job again with its next piece of work. Both refuse
+    first (``forbidden``) when the peer is gone, so nothing of a kicked peer's request is
+    applied after the kick.
     """
 
     def __init__(

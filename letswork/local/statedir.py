@@ -8,6 +8,7 @@ Layout (``state_root()`` is ``platformdirs.user_state_dir("letswork")`` unless
       projects/                         always 0700
         <slug>-<sha256(path)[:12]>/     always 0700, one per shared folder
           state.db  (+ -wal, -shm)      the SQLite store, 0600
+          state.db.changes (+ -wal, -shm)  large changes' content and diff (schema 7), 0600
           host.key                      the host's credential, 0600
           store.key                     seals secret columns of state.db, 0600
           hub.json                      address and port of the running hub, 0600

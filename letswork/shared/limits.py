@@ -230,6 +230,11 @@ MAX_AUDIT_BYTES_TOTAL = 32 * MiB
 MAX_PENDING_TOTAL = 400
 #: Bytes of proposed content and diffs pending, all guests together.
 MAX_PENDING_BYTES_TOTAL = 256 * MiB
+#: A change whose content and diff together are over this many bytes keeps them in the blobs
+#: file (schema 7), written and read by worker threads: SQLite copies a blob whole, ~4-15 ms a
+#: MiB, which on the event loop stalled every peer (issue 15). At most this much is copied on
+#: the loop per change; a listing of pending changes shows no diff for the others.
+MAX_INLINE_CHANGE_BYTES = 1 * MiB
 #: Decided changes (applied, rejected, conflict) that keep their content and diff; older ones
 #: keep only their summary (``get_change`` says ``data_pruned``; the diff is gone).
 MAX_DECIDED_WITH_DATA = 100

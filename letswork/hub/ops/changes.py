@@ -7,11 +7,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from letswork.hub import merges
+from letswork.hub import change_blobs, merges
 from letswork.hub.changes import (
     CHANGE_BYTES_PER_REQUEST,
     PREPARE_TRIES,
     Draft,
+    after_apply,
+    before_apply,
     change_info,
     change_steps,
     check_base,
@@ -28,15 +30,18 @@ from letswork.hub.changes import (
     read_current,
     reply_change,
     set_status,
+    stamp_written,
     visible_change,
+    write_change,
 )
 from letswork.hub.merging import Edit, conflict_text
 from letswork.hub.peers import Peer, holder_id, require_open
 from letswork.hub.state import Handler, HubState, Steps, dump
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.store.merges import MergeData
+from letswork.hub.workspace import diff as diffs
 from letswork.hub.workspace.diff import apply_edit, unified_diff
-from letswork.hub.workspace.files import check_text
+from letswork.hub.workspace.files import check_new_text, check_text
 from letswork.shared.errors import ErrorCode, OpError, op_error
 from letswork.shared.protocol.changes import (
     ApproveChangeArgs,
@@ -78,9 +83,9 @@ def edit_file(ctx: HubState, peer: Peer, args: EditFileArgs, now: float) -> Step
             max_bytes=ctx.workspace.max_text_bytes,
         )
         # An edit's result never crosses the wire whole: files up to max_text_bytes.
-        check_text(new_text.encode("utf-8"), max_bytes=ctx.workspace.max_text_bytes)
+        content = check_new_text(new_text, max_bytes=ctx.workspace.max_text_bytes)
         edit = Edit(args.old_string, args.new_string, args.replace_all)
-        return draft("edit", path, None, sha, old_text, new_text, edit=edit)
+        return draft("edit", path, None, sha, old_text, new_text, content, edit=edit)
 
     return (yield from change_steps(ctx, peer, now, prepare, args.path, head=args.diff_head))
 
@@ -122,7 +127,8 @@ def pending_changes(ctx: HubState, peer: Peer, args: PendingChangesArgs, now: fl
     budget = ctx.limits.max_frame_bytes // 2 if args.include_diff else 0
     changes = []
     for row in rows:
-        cost = len(row.diff) + 512
+        # A large change's diff is in the blobs file, never read on the loop: get_change.
+        cost = len(row.diff) + 512 if row.blob_key is None else budget + 1
         changes.append(change_info(ctx, row, with_diff=cost <= budget))
         if cost <= budget:
             budget -= cost
@@ -149,6 +155,8 @@ def get_change(
     ctx: HubState, peer: Peer, args: GetChangeArgs, now: float
 ) -> ChangeDetail | Steps[ChangeDetail]:
     row = visible_change(ctx, peer, args.id, include_content=False)
+    if row.blob_key is not None:
+        return _get_large_change(ctx, peer, row, now)
     if not peer.is_host:  # paid after the read, into debt: the next requests wait for it
         peer.bucket.charge(now, len(row.diff) / DIFF_BYTES_PER_REQUEST)
     detail = ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
@@ -169,6 +177,18 @@ def _with_merge_view(
     return detail.model_copy(update={"merge": view})
 
 
+def _get_large_change(ctx: HubState, peer: Peer, row: ChangeRow, now: float) -> Steps[ChangeDetail]:
+    """``get_change`` of a change whose diff is in the blobs file: read and fitted to half a
+    frame by a worker (schema 8)."""
+    loaded: change_blobs.Loaded = yield functools.partial(
+        change_blobs.load, ctx, row, content=False
+    )
+    if not peer.is_host:  # the same price as a diff read from the row
+        peer.bucket.charge(now, loaded.diff_bytes / DIFF_BYTES_PER_REQUEST)
+    row = change_blobs.with_loaded(row, loaded)
+    return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+
+
 def approve_change(
     ctx: HubState, peer: Peer, args: ApproveChangeArgs, now: float
 ) -> Steps[ChangeDetail]:
@@ -177,6 +197,7 @@ def approve_change(
     ``current_sha256`` and ``merged_sha256``, then that exact text is written; an overlap is
     a ``conflict`` with its hunks (issue 17 part 2). Without ``merge``: a ``conflict``."""
     row = visible_change(ctx, peer, args.id)
+    check_not_applying(ctx, row.id)
     for _ in range(PREPARE_TRIES):
         if row.status == "rejected":
             raise op_error(
@@ -189,8 +210,12 @@ def approve_change(
         writes, pending = ctx.writes, row
         # The file's hash (and a conflict's diff) off the loop; then the change is read
         # again, since another approve or reject may have decided it meanwhile.
+        loaded = None
+        if pending.blob_key is not None:  # a large change's data, read by a worker
+            loaded = yield functools.partial(change_blobs.load, ctx, pending, content=True)
+            pending = change_blobs.with_loaded(pending, loaded)
         current = yield functools.partial(current_sha_for, ctx, pending)
-        conflict_diff, plan = None, None
+        conflict_diff, conflict_blob, plan = None, None, None
         if row.status == "pending" and current != row.base_sha256 and args.merge:
             data = ctx.store.get_merge_data(row.id)
             stop = ctx.deadline(peer)
@@ -199,10 +224,16 @@ def approve_change(
                 conflict_diff = merging_text(pending, plan)
         moved = row.status == "pending" and current != row.base_sha256
         if moved and conflict_diff is None and (plan is None or not plan.clean):
-            conflict_diff = yield functools.partial(diff_to_current, ctx, pending)
+            conflict_diff, conflict_blob = yield functools.partial(_conflict_of, ctx, pending)
         row = visible_change(ctx, peer, args.id)
-        if not ctx.written_since(writes, row.path, row.new_path) and (row.status == pending.status):
+        if loaded is not None and row.blob_key == pending.blob_key:
+            row = change_blobs.with_loaded(row, loaded)
+        check_not_applying(ctx, row.id)
+        if not ctx.written_since(writes, row.path, row.new_path) and (
+            row.status == pending.status and row.blob_key == pending.blob_key
+        ):
             break
+        change_blobs.drop(ctx, conflict_blob[0] if conflict_blob else None)
     else:
         raise op_error(
             ErrorCode.CONFLICT, "the files kept changing while this change was checked; retry"
@@ -211,7 +242,9 @@ def approve_change(
     if row.status == "pending":
         if conflict_diff is not None:
             why = merges.conflict_reason(plan) if plan is not None and plan.hunks else None
-            row = conflict(ctx, row, now, by=peer.name, diff=conflict_diff, reason=why)
+            row = conflict(
+                ctx, row, now, by=peer.name, diff=conflict_diff, reason=why, blob=conflict_blob
+            )
             said = {"reason": why} if why else {}
             ctx.audit(peer, "change_conflict", now, path=row.path, change=row.id, **said)
             detail = {"change": change_info(ctx, row, with_diff=True)}
@@ -229,6 +262,20 @@ def approve_change(
         # reconciled on restart instead of applying twice or losing the approval.
         row = set_status(ctx, row, "approved", now, by=peer.name, reason=merged)
     try:
+        if row.kind in ("write", "edit") and current == row.base_sha256 != row.new_sha256:
+            # The file is written by a worker (64 MiB and an fsync held the loop ~0.5 s);
+            # meanwhile no other approve or reject of this change goes ahead (ctx.applying),
+            # and its lock keeps other writers off the path. A kick in between leaves it
+            # approved and written: the next approve (or the next start) marks it applied.
+            ignore_files = before_apply(ctx, row)
+            ctx.applying.add(row.id)
+            try:
+                yield functools.partial(write_change, ctx, row)
+            finally:
+                ctx.applying.discard(row.id)
+            stamp_written(ctx, row)
+            after_apply(ctx, row, ignore_files)
+            current = row.new_sha256
         row = finish_approved(ctx, row, now, by=peer.name, current=current, hashed=True)
     except OpError:
         # The disk refused (full, read-only): the change goes back to pending, unchanged.
@@ -262,8 +309,30 @@ def rebase_onto(ctx: HubState, row: ChangeRow, plan: merges.Plan) -> ChangeRow:
     return fresh
 
 
+def check_not_applying(ctx: HubState, change_id: str) -> None:
+    """Refuse (``conflict``, retry) a decision on a change whose file is being written."""
+    if change_id in ctx.applying:
+        raise op_error(
+            ErrorCode.CONFLICT,
+            f"change {change_id} is being applied now; ask again in a moment",
+            change_id=change_id,
+        )
+
+
+def _conflict_of(ctx: HubState, row: ChangeRow) -> tuple[str, tuple[str, int] | None]:
+    """Worker: the diff of ``row``'s conflict (the file as it is now to the change's result),
+    and ``None``; a large one is written to the blobs file, and its head (half a frame) is
+    returned with ``(key, bytes)``."""
+    diff = diff_to_current(ctx, row)
+    if not change_blobs.is_large(None, diff):
+        return diff, None
+    blob = change_blobs.store_diff(ctx, diff)
+    return diffs.fit_diff(diff, ctx.limits.max_frame_bytes // 2), blob
+
+
 def reject_change(ctx: HubState, peer: Peer, args: RejectChangeArgs, now: float) -> ChangeDetail:
     row = visible_change(ctx, peer, args.id, include_content=False)
+    check_not_applying(ctx, row.id)
     if row.status == "applied":
         raise op_error(
             ErrorCode.ALREADY_DECIDED, f"change {row.id} was already applied", status=row.status

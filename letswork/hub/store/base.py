@@ -80,6 +80,8 @@ class StoreBase:
         self._depth = 0
         #: The caps this store keeps to (issue 13, item 8); the hub core sets its own.
         self.limits = Limits()
+        #: Keys of blobs (schema 8) whose changes dropped them, not yet deleted.
+        self.dropped_blob_keys: list[str] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
 

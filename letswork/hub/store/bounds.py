@@ -72,13 +72,25 @@ class StoreBounds(StoreBase):
     def _delete_audit(self, audit_id: Any) -> None:
         self._conn.execute("DELETE FROM audit WHERE id = ?", (audit_id,))
 
+    def _note_blob(self, change_id: Any) -> None:
+        """Remember the blob ``change_id`` names (schema 8): dropped with its data, it is
+        deleted off the loop once the drop is committed (``take_unreferenced_blobs``)."""
+        row = self._conn.execute(
+            "SELECT blob_key FROM change_data WHERE change_id = ?", (change_id,)
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            self.dropped_blob_keys.append(str(row[0]))
+
     def _delete_change(self, change_id: Any) -> None:
+        self._note_blob(change_id)
         self._conn.execute("DELETE FROM changes WHERE id = ?", (change_id,))
 
     def _drop_change_data(self, change_id: Any) -> None:
+        self._note_blob(change_id)
         self._conn.execute(
             "UPDATE change_data SET content = NULL, diff = '', diff_derived = 0,"
-            " base_z = NULL, edit_z = NULL WHERE change_id = ?",  # schema 7: merge data too
+            " base_z = NULL, edit_z = NULL, blob_key = NULL"  # schema 7's merge data, 8's blob
+            " WHERE change_id = ?",
             (change_id,),
         )
         self._conn.execute(

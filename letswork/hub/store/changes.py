@@ -4,9 +4,13 @@ diffs, and guests' versions of ignore files (schema 5)."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
+from typing_extensions import Self
+
 from letswork.hub.store.base import _guarded
+from letswork.hub.store.blobs import ChangeBlobs, blobs_path
 from letswork.hub.store.bounds import DECIDED_STATUSES, StoreBounds
 from letswork.hub.workspace.diff import unified_diff
 from letswork.hub.workspace.sharing import GuestVersion
@@ -39,13 +43,17 @@ class ChangeRow:
     #: A decided change whose content and diff were pruned (schema 4): ``diff`` is ``""`` and
     #: ``content`` None, only the summary remains.
     data_pruned: bool = False
+    #: Content and diff are in the blobs file under this key (schema 8), read off the loop
+    #: (:attr:`ChangeTables.blobs`); as read from the store, ``content`` is None and ``diff``
+    #: ``""``. None: both are in the row.
+    blob_key: str | None = None
 
 
 # The columns of ChangeRow, in order, over ``changes c JOIN change_data d``.
 _CHANGE_COLS = (
     "c.id, c.author_id, c.author_name, c.kind, c.path, c.new_path, c.base_sha256, c.new_sha256,"
     " d.content, d.diff, c.size, c.status, c.reason, c.created_at, c.decided_at, c.decided_by,"
-    " d.diff_derived, c.data_kept"
+    " d.diff_derived, c.data_kept, d.blob_key"
 )
 _CHANGE_FROM = "changes c JOIN change_data d ON d.change_id = c.id"
 _CHANGE_META_COLS = (
@@ -66,15 +74,18 @@ _SQL_INSERT_CHANGE = (
     f" VALUES ({', '.join('?' * 15)})"
 )
 _SQL_INSERT_CHANGE_DATA = (
-    "INSERT INTO change_data (change_id, diff, content, diff_derived) VALUES (?, ?, ?, ?)"
+    "INSERT INTO change_data (change_id, diff, content, diff_derived, blob_key)"
+    " VALUES (?, ?, ?, ?, ?)"
 )
 
 
 def _change_row(row: tuple[Any, ...], *, with_content: bool = True) -> ChangeRow:
     """A ChangeRow from ``_CHANGE_COLS``; a derived diff (schema 3) is rebuilt from the
     content, which is then dropped unless ``with_content``."""
-    *fields, derived, kept = row
+    *fields, derived, kept, blob_key = row
     change = ChangeRow(*fields)
+    if blob_key is not None:
+        change = dataclasses.replace(change, blob_key=str(blob_key))
     if not kept:
         change = dataclasses.replace(change, data_pruned=True)
     if derived:
@@ -91,22 +102,90 @@ def _change_row(row: tuple[Any, ...], *, with_content: bool = True) -> ChangeRow
 class ChangeTables(StoreBounds):
     """Changes and guests' versions of ignore files."""
 
+    #: The content and diff of large changes (schema 8), for worker threads only.
+    blobs: ChangeBlobs
+
+    # -- changes -------------------------------------------------------------------------------
+
+    # -- the blobs file (schema 8) ---------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, path: Path, store_key: bytes, *, busy_timeout: float = 5.0, fsync: bool = False
+    ) -> Self:
+        """:meth:`StoreBase.open`, and the blobs file beside it (:func:`blobs_path`)."""
+        store = super().open(path, store_key, busy_timeout=busy_timeout, fsync=fsync)
+        try:
+            store.blobs = ChangeBlobs.open(blobs_path(path), busy_timeout=busy_timeout, fsync=fsync)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Close the connection and the blobs file (idempotent)."""
+        super().close()
+        blobs: ChangeBlobs | None = getattr(self, "blobs", None)
+        if blobs is not None:
+            blobs.close()
+
+    def wipe(self) -> None:
+        """:meth:`StoreBase.wipe`, and every blob."""
+        super().wipe()
+        self.blobs.wipe()
+        self.dropped_blob_keys.clear()
+
+    @_guarded
+    def take_unreferenced_blobs(self) -> list[str]:
+        """The keys of blobs no change names any more (pruned, replaced, or written for a
+        proposal that was refused), for :meth:`ChangeBlobs.delete` off the loop; each
+        returned once. A key whose drop was rolled back is still named, and kept."""
+        keys, self.dropped_blob_keys = self.dropped_blob_keys, []
+        return [
+            key
+            for key in keys
+            if self._conn.execute("SELECT 1 FROM change_data WHERE blob_key = ?", (key,)).fetchone()
+            is None
+        ]
+
+    @_guarded
+    def sweep_blobs(self) -> int:
+        """Delete every blob no change names (a crash between a blob's write and its row's
+        commit leaves one); at start, before serving. Returns how many."""
+        named = {
+            str(k)
+            for (k,) in self._conn.execute(
+                "SELECT blob_key FROM change_data WHERE blob_key IS NOT NULL"
+            )
+        }
+        orphans = sorted(self.blobs.keys() - named)
+        self.blobs.delete(orphans)
+        return len(orphans)
+
     # -- changes -------------------------------------------------------------------------------
 
     @_guarded
-    def add_change(self, row: ChangeRow, *, derive_diff: bool = False) -> None:
+    def add_change(
+        self, row: ChangeRow, *, derive_diff: bool = False, blob_key: str | None = None
+    ) -> None:
         """Store a new change (content and diff in ``change_data``), committed on return.
 
         ``derive_diff``: the change creates a file, and its diff is
         ``unified_diff(path, None, content)``; ``row.diff`` is ignored and not stored, and every
         read rebuilds it (schema 3).
 
+        ``blob_key``: ``row.content`` and ``row.diff`` are already in the blobs file under this
+        key (:meth:`ChangeBlobs.put`, off the loop); the row names it and stores neither, but
+        counts their bytes (schema 8).
+
         Raises:
             ValueError: ``derive_diff`` for anything but a ``write`` with content and no
-                ``new_path``.
+                ``new_path``, or with ``blob_key``.
         """
-        if derive_diff and (row.kind != "write" or row.content is None or row.new_path):
-            raise ValueError("only a write of a new file has a derived diff")
+        if derive_diff and (
+            row.kind != "write" or row.content is None or row.new_path or blob_key is not None
+        ):
+            raise ValueError("only a write of a new file, stored in the row, has a derived diff")
         with self.transaction():
             self._conn.execute(
                 _SQL_INSERT_CHANGE,
@@ -129,10 +208,13 @@ class ChangeTables(StoreBounds):
                 ),
             )
             # A new file's diff is its content again: keep one copy (schema 3).
-            self._conn.execute(
-                _SQL_INSERT_CHANGE_DATA,
-                (row.id, "" if derive_diff else row.diff, row.content, int(derive_diff)),
-            )
+            if blob_key is not None:
+                self._conn.execute(_SQL_INSERT_CHANGE_DATA, (row.id, "", None, 0, blob_key))
+            else:
+                self._conn.execute(
+                    _SQL_INSERT_CHANGE_DATA,
+                    (row.id, "" if derive_diff else row.diff, row.content, int(derive_diff), None),
+                )
             if row.status in DECIDED_STATUSES:
                 self._prune_decided(row.id, row.author_id)
 
@@ -206,11 +288,14 @@ class ChangeTables(StoreBounds):
         by: str | None = None,
         reason: str | None = None,
         diff: str | None = None,
+        blob: tuple[str, int] | None = None,
     ) -> ChangeRow:
-        """Move a change to ``status`` and return the updated row.
+        """Move a change to ``status`` and return the updated row (with its content).
 
         Any status other than ``pending`` sets ``decided_at = now`` (the time of the latest
         transition); ``by``, ``reason`` and ``diff`` replace the stored values only when given.
+        ``blob``: ``(key, bytes)`` of a new diff written to the blobs file with no content (a
+        large change's conflict; ``diff`` is then not given): the row names it instead.
         Back to ``pending`` clears ``decided_at`` and ``decided_by``. Transition rules (no
         approving twice, ...) are the hub's business, not the store's.
 
@@ -233,7 +318,17 @@ class ChangeTables(StoreBounds):
             cur = self._conn.execute(sql, params)
             if cur.rowcount != 1:
                 raise op_error(ErrorCode.NOT_FOUND, f"no change {change_id}", change_id=change_id)
-            if diff is not None:
+            if blob is not None:
+                self._note_blob(change_id)
+                self._conn.execute(
+                    "UPDATE change_data SET diff = '', content = NULL, diff_derived = 0,"
+                    " blob_key = ? WHERE change_id = ?",
+                    (blob[0], change_id),
+                )
+                self._conn.execute(
+                    "UPDATE changes SET data_bytes = ? WHERE id = ?", (blob[1], change_id)
+                )
+            elif diff is not None:
                 self._conn.execute(
                     "UPDATE change_data SET diff = ?, diff_derived = 0 WHERE change_id = ?",
                     (diff, change_id),

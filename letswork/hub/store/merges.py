@@ -44,11 +44,21 @@ class MergeTables(StoreBounds):
         ``data_bytes`` (and so in the pending caps). Committed on return, or with the
         enclosing :meth:`transaction`. The cap (``MAX_MERGE_BASE_BYTES``) is the caller's."""
         with self.transaction():
+            # By difference, not recounted from the row: a large change's content and diff
+            # are in the blobs file (schema 8) and counted in data_bytes without being here.
+            old = self._conn.execute(
+                "SELECT COALESCE(length(base_z), 0) + COALESCE(length(edit_z), 0)"
+                " FROM change_data WHERE change_id = ?",
+                (change_id,),
+            ).fetchone()
             self._conn.execute(
                 "UPDATE change_data SET base_z = ?, edit_z = ? WHERE change_id = ?",
                 (data.base_z, data.edit_z, change_id),
             )
-            self._conn.execute(_SQL_DATA_BYTES, (change_id, change_id))
+            added = len(data.base_z or b"") + len(data.edit_z or b"") - (old[0] if old else 0)
+            self._conn.execute(
+                "UPDATE changes SET data_bytes = data_bytes + ? WHERE id = ?", (added, change_id)
+            )
 
     @_guarded
     def get_merge_data(self, change_id: str) -> MergeData:
@@ -98,9 +108,12 @@ class MergeTables(StoreBounds):
             )
             if cur.rowcount != 1:
                 raise op_error(ErrorCode.NOT_FOUND, f"no change {change_id}", change_id=change_id)
+            # A large change's old content was in the blobs file (schema 8): the new one is
+            # in the row, and the blob is deleted once this commits.
+            self._note_blob(change_id)
             self._conn.execute(
                 "UPDATE change_data SET content = ?, diff = ?, diff_derived = 0, base_z = ?,"
-                " edit_z = ? WHERE change_id = ?",
+                " edit_z = ?, blob_key = NULL WHERE change_id = ?",
                 (content, diff, merge.base_z, merge.edit_z, change_id),
             )
             self._conn.execute(_SQL_DATA_BYTES, (change_id, change_id))

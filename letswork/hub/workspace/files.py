@@ -73,6 +73,25 @@ def check_text(content: bytes, *, max_bytes: int) -> str:
         ) from None
 
 
+def check_new_text(text: str, *, max_bytes: int) -> bytes:
+    """``check_text(text.encode("utf-8"))`` without decoding the bytes again: the UTF-8 of
+    ``text``, a text the hub made (an edit's result).
+
+    Raises:
+        OpError: ``too_large`` over ``max_bytes``; ``binary_file`` with a NUL character.
+        UnicodeEncodeError: ``text`` holds a lone surrogate (as ``encode`` did before).
+    """
+    content = text.encode("utf-8")
+    if len(content) > max_bytes:
+        raise _too_large(len(content), max_bytes)
+    if b"\x00" in content:
+        raise op_error(
+            ErrorCode.BINARY_FILE,
+            "file contains NUL bytes; only UTF-8 text files can be shared",
+        )
+    return content
+
+
 #: Characters (or bytes) counted at a time while looking for the end of a page.
 _PAGE_SCAN = 1 << 16
 

@@ -1,0 +1,235 @@
+"""A change over ``MAX_INLINE_CHANGE_BYTES`` keeps its content and diff in the blobs file,
+written and read by workers (schema 7, issue 15), and behaves as before: stored before it is
+visible, approved byte for byte, shown with the same diff, decided once, recovered after a
+restart. Real hubs, real SQLite."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from letswork.hub.store.blobs import ChangeBlobs
+from letswork.hub.workspace.diff import fit_diff, unified_diff
+from letswork.shared.errors import ErrorCode, OpError, StoreError
+from letswork.shared.limits import MAX_FRAME_BYTES, MAX_INLINE_CHANGE_BYTES
+from tests.hub.ops.test_large_files import lock_file
+from tests.support.hubs import HubFixture, running_hub
+
+OLD = '"node_modules/pkg-30000": {"version": "1.0.30000"}'
+NEW = '"node_modules/pkg-30000": {"version": "2.0.30000"}'
+
+
+def _db(fx: HubFixture) -> Path:
+    return fx.hub.state.db_path
+
+
+def _change_data(fx: HubFixture, change_id: str) -> tuple[int | None, str | None, int]:
+    """(length of the row's content, its blob key, data_bytes), read with a connection of
+    its own."""
+    with sqlite3.connect(_db(fx)) as conn:
+        row = conn.execute(
+            "SELECT length(d.content), d.blob_key, c.data_bytes FROM change_data d"
+            " JOIN changes c ON c.id = d.change_id WHERE d.change_id = ?",
+            (change_id,),
+        ).fetchone()
+    return row[0], row[1], int(row[2])
+
+
+def _blob_keys(fx: HubFixture) -> set[str]:
+    assert fx.hub.core is not None
+    return fx.hub.core.store.blobs.keys()
+
+
+async def _propose(fx: HubFixture) -> tuple[str, bytes]:
+    data = lock_file(fx.project)
+    guest = await fx.guest("alice")
+    result = await guest.call("edit_file", path="package-lock.json", old_string=OLD, new_string=NEW)
+    assert result["status"] == "pending"
+    return result["change"]["id"], data.replace(OLD.encode(), NEW.encode())
+
+
+async def test_a_large_pending_edit_is_stored_in_the_blobs_file_not_in_its_row(
+    hub: HubFixture,
+) -> None:
+    change_id, expected = await _propose(hub)
+    length, key, data_bytes = _change_data(hub, change_id)
+    assert length is None and key in _blob_keys(hub)
+    assert data_bytes > len(expected) > MAX_INLINE_CHANGE_BYTES  # the caps still count it
+
+
+async def test_a_large_change_is_approved_byte_for_byte(hub: HubFixture) -> None:
+    change_id, expected = await _propose(hub)
+    host = await hub.host()
+    decided = await host.call("approve_change", id=change_id)
+    assert decided["change"]["status"] == "applied"
+    assert (hub.project / "package-lock.json").read_bytes() == expected
+    assert f"+    {NEW}," in decided["change"]["diff"]
+
+
+async def test_get_change_of_a_large_change_shows_the_diff_a_row_would(hub: HubFixture) -> None:
+    change_id, expected = await _propose(hub)
+    old = (hub.project / "package-lock.json").read_text()
+    host = await hub.host()
+    shown = (await host.call("get_change", id=change_id))["change"]["diff"]
+    whole = unified_diff("package-lock.json", old, expected.decode())
+    assert shown == fit_diff(whole, MAX_FRAME_BYTES // 2)
+
+
+async def test_a_large_diff_is_cut_from_its_head_as_fit_diff_cuts_it(hub: HubFixture) -> None:
+    data = lock_file(hub.project)
+    guest = await hub.guest("alice")
+    # Every line changes: a diff of twice the file, over half a frame.
+    new = data.decode().replace('"1.0.', '"3.0.')
+    result = await guest.call("write_file", path="package-lock.json", content=new[:900_000])
+    host = await hub.host()
+    shown = (await host.call("get_change", id=result["change"]["id"]))["change"]["diff"]
+    whole = unified_diff("package-lock.json", data.decode(), new[:900_000])
+    assert len(whole.encode()) > MAX_FRAME_BYTES // 2
+    assert shown == fit_diff(whole, MAX_FRAME_BYTES // 2)
+
+
+async def test_a_large_change_is_not_visible_when_its_data_could_not_be_stored(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self: ChangeBlobs, key: str, content: bytes | None, diff: str) -> None:
+        raise StoreError("state database: disk I/O error")
+
+    monkeypatch.setattr(ChangeBlobs, "put", refuse)
+    lock_file(hub.project)
+    guest = await hub.guest("alice")
+    with pytest.raises(OpError):
+        await guest.call("edit_file", path="package-lock.json", old_string=OLD, new_string=NEW)
+    host = await hub.host()
+    assert (await host.call("pending_changes"))["changes"] == []
+
+
+async def test_pending_changes_lists_a_large_change_without_its_diff(hub: HubFixture) -> None:
+    change_id, _ = await _propose(hub)
+    host = await hub.host()
+    listed = (await host.call("pending_changes"))["changes"]
+    assert [c["id"] for c in listed] == [change_id]
+    assert listed[0].get("diff") is None
+
+
+async def test_a_decision_on_a_change_whose_file_is_being_written_is_refused(
+    hub: HubFixture,
+) -> None:
+    change_id, _ = await _propose(hub)
+    assert hub.hub.core is not None
+    hub.hub.core.applying.add(change_id)  # as approve_change does while a worker writes
+    host = await hub.host()
+    for op in ("reject_change", "approve_change"):
+        with pytest.raises(OpError) as caught:
+            await host.call(op, id=change_id)
+        assert caught.value.code == ErrorCode.CONFLICT
+    hub.hub.core.applying.discard(change_id)
+    assert (await host.call("reject_change", id=change_id))["change"]["status"] == "rejected"
+
+
+async def test_a_large_conflict_stores_its_new_diff_and_drops_the_old_data(
+    hub: HubFixture,
+) -> None:
+    change_id, _ = await _propose(hub)
+    _, old_key, _ = _change_data(hub, change_id)
+    path = hub.project / "package-lock.json"
+    path.write_bytes(path.read_bytes().replace(b'"1.0.', b'"4.0.'))  # every line moved on
+    host = await hub.host()
+    decided = await host.call("approve_change", id=change_id)
+    assert decided["change"]["status"] == "conflict"
+    assert "the diff is cut here" in decided["change"]["diff"]
+    _, new_key, _ = _change_data(hub, change_id)
+    assert new_key is not None and new_key != old_key
+    shown = (await host.call("get_change", id=change_id))["change"]["diff"]
+    assert shown == decided["change"]["diff"]
+
+
+async def test_an_approved_large_change_is_applied_at_the_next_start(project: Path) -> None:
+    async with running_hub(project) as fx:
+        change_id, expected = await _propose(fx)
+        assert fx.hub.core is not None
+        # As if the hub stopped between the committed approval and the write.
+        fx.hub.core.store.set_change_status(change_id, "approved", now=1.0, by="host")
+    async with running_hub(project) as fx:
+        assert (project / "package-lock.json").read_bytes() == expected
+        host = await fx.host()
+        assert (await host.call("get_change", id=change_id))["change"]["status"] == "applied"
+
+
+async def test_blobs_no_change_names_are_swept_at_start(project: Path) -> None:
+    async with running_hub(project) as fx:
+        change_id, _ = await _propose(fx)
+        _, kept, _ = _change_data(fx, change_id)
+        assert fx.hub.core is not None
+        fx.hub.core.store.blobs.put("orphan", b"x" * 10, "")  # a crash before its row
+    async with running_hub(project) as fx:
+        assert _blob_keys(fx) == {kept}
+
+
+async def test_a_refused_large_proposal_leaves_no_blob_behind(project: Path) -> None:
+    async with running_hub(project) as fx:
+        assert not _blob_keys(fx)
+        lock_file(fx.project)
+        host = await fx.host()
+        await host.call("lock_file", path="package-lock.json")
+        guest = await fx.guest("alice")
+        with pytest.raises(OpError):
+            await guest.call("edit_file", path="package-lock.json", old_string=OLD, new_string=NEW)
+        assert fx.hub.server is not None
+        # The delete was handed to the file pool before the reply: wait for the pool.
+        fx.hub.server._answerer._file_pool.shutdown(wait=True)
+        assert _blob_keys(fx) == set()
+
+
+async def test_the_hosts_large_edit_is_applied_at_once_and_stored_in_the_blobs_file(
+    hub: HubFixture,
+) -> None:
+    data = lock_file(hub.project)
+    host = await hub.host()
+    result = await host.call("edit_file", path="package-lock.json", old_string=OLD, new_string=NEW)
+    assert result["status"] == "applied"
+    assert (hub.project / "package-lock.json").read_bytes() == data.replace(
+        OLD.encode(), NEW.encode()
+    )
+    length, key, _ = _change_data(hub, result["change"]["id"])
+    assert length is None and key in _blob_keys(hub)
+
+
+async def test_a_large_change_counts_its_blob_and_its_kept_base_in_the_pending_bytes(
+    hub: HubFixture,
+) -> None:
+    # Issue 15's blobs file and issue 17's kept base together: keeping the base must not
+    # recount data_bytes from the row, which holds neither content nor diff.
+    change_id, expected = await _propose(hub)
+    assert hub.hub.core is not None
+    merge = hub.hub.core.store.get_merge_data(change_id)
+    _length, key, data_bytes = _change_data(hub, change_id)
+    assert key is not None and merge.size > 0
+    assert data_bytes > len(expected) + merge.size
+
+
+async def test_a_large_change_merged_with_a_host_edit_writes_the_merged_text(
+    hub: HubFixture,
+) -> None:
+    change_id, _expected = await _propose(hub)
+    _length, key, _bytes = _change_data(hub, change_id)
+    path = hub.project / "package-lock.json"
+    host_text = b'{"edited by": "the host",\n' + path.read_bytes()[2:]
+    path.write_bytes(host_text)
+    host = await hub.host()
+    shown = await host.call("approve_change", id=change_id, merge=True)
+    merge = shown["merge"]
+    assert merge["outcome"] in ("edit", "merged")
+    assert path.read_bytes() == host_text  # shown, not written
+    done = await host.call(
+        "approve_change",
+        id=change_id,
+        merge=True,
+        current_sha256=merge["current_sha256"],
+        merged_sha256=merge["merged_sha256"],
+    )
+    assert done["change"]["status"] == "applied"
+    # the merged text, not the proposal kept in the blobs file
+    assert path.read_bytes() == host_text.replace(OLD.encode(), NEW.encode())
+    assert key not in _blob_keys(hub)
