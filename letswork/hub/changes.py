@@ -22,6 +22,7 @@ from typing import Any
 from letswork.hub import change_blobs, merging
 from letswork.hub.peers import HOST_ID, Peer, holder_id, require_open
 from letswork.hub.state import HubState, Steps, dump
+from letswork.hub.store.blobs import new_blob_key
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.transitions import Transitions
 from letswork.hub.workspace import diff as diffs
@@ -235,7 +236,7 @@ def change_steps(
         # Before any file work: a guest at its cap costs the hub no read and no diff.
         check_pending_room(ctx, peer, 0)
 
-    def prepared() -> Draft:
+    def prepared(key: str) -> Draft:
         draft = prepare()
         sensitive = ctx.workspace.change_sensitivity(path, new_path)
         counts = None
@@ -245,15 +246,22 @@ def change_steps(
         draft = dataclasses.replace(draft, sensitive=sensitive, head=head, counts=counts)
         # A large change's data is stored here, off the loop, before its row is committed.
         stored = change_blobs.store_draft(
-            ctx, draft.path, draft.new_text, draft.content, draft.diff, draft.create
+            ctx, peer, key, draft.path, draft.new_text, draft.content, draft.diff, draft.create
         )
         if stored is not None:
-            draft = dataclasses.replace(draft, blob_key=stored[0], diff=stored[1])
+            draft = dataclasses.replace(draft, blob_key=key, diff=stored)
         return draft
 
     for _ in range(PREPARE_TRIES):
         writes = ctx.writes
-        draft: Draft = yield prepared
+        # The key is made here, so that a draft nobody takes (the peer went while it was
+        # prepared: the job is closed, its result dropped) leaves no blob behind.
+        key = new_blob_key()
+        try:
+            draft: Draft = yield functools.partial(prepared, key)
+        except GeneratorExit:
+            change_blobs.drop(ctx, key)
+            raise
         if not ctx.written_since(writes, draft.path, draft.new_path):
             try:
                 return (yield from propose(ctx, peer, now, draft))

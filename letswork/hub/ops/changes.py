@@ -37,6 +37,7 @@ from letswork.hub.changes import (
 from letswork.hub.merging import Edit, conflict_text
 from letswork.hub.peers import Peer, holder_id, require_open
 from letswork.hub.state import Handler, HubState, Steps, dump
+from letswork.hub.store.blobs import new_blob_key
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.store.merges import MergeData
 from letswork.hub.workspace import diff as diffs
@@ -224,11 +225,22 @@ def approve_change(
                 conflict_diff = merging_text(pending, plan)
         moved = row.status == "pending" and current != row.base_sha256
         if moved and conflict_diff is None and (plan is None or not plan.clean):
-            conflict_diff, conflict_blob = yield functools.partial(_conflict_of, ctx, pending)
-        row = visible_change(ctx, peer, args.id)
+            key = new_blob_key()  # made here: dropped if the diff never comes back
+            try:
+                conflict_diff, conflict_blob = yield functools.partial(
+                    _conflict_of, ctx, peer, pending, key
+                )
+            except GeneratorExit:
+                change_blobs.drop(ctx, key)
+                raise
+        try:
+            row = visible_change(ctx, peer, args.id)
+            check_not_applying(ctx, row.id)
+        except BaseException:  # a conflict's diff written meanwhile is not kept
+            change_blobs.drop(ctx, conflict_blob[0] if conflict_blob else None)
+            raise
         if loaded is not None and row.blob_key == pending.blob_key:
             row = change_blobs.with_loaded(row, loaded)
-        check_not_applying(ctx, row.id)
         if not ctx.written_since(writes, row.path, row.new_path) and (
             row.status == pending.status and row.blob_key == pending.blob_key
         ):
@@ -319,14 +331,16 @@ def check_not_applying(ctx: HubState, change_id: str) -> None:
         )
 
 
-def _conflict_of(ctx: HubState, row: ChangeRow) -> tuple[str, tuple[str, int] | None]:
+def _conflict_of(
+    ctx: HubState, peer: Peer, row: ChangeRow, key: str
+) -> tuple[str, tuple[str, int] | None]:
     """Worker: the diff of ``row``'s conflict (the file as it is now to the change's result),
-    and ``None``; a large one is written to the blobs file, and its head (half a frame) is
-    returned with ``(key, bytes)``."""
+    and ``None``; a large one is written to the blobs file under ``key``, and its head (half
+    a frame) is returned with ``(key, bytes)``."""
     diff = diff_to_current(ctx, row)
     if not change_blobs.is_large(None, diff):
         return diff, None
-    blob = change_blobs.store_diff(ctx, diff)
+    blob = change_blobs.store_diff(ctx, peer, key, diff)
     return diffs.fit_diff(diff, ctx.limits.max_frame_bytes // 2), blob
 
 

@@ -5,20 +5,26 @@ restart. Real hubs, real SQLite."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from letswork.hub import change_blobs
 from letswork.hub.store.blobs import ChangeBlobs
 from letswork.hub.workspace.diff import fit_diff, unified_diff
 from letswork.shared.errors import ErrorCode, OpError, StoreError
 from letswork.shared.limits import MAX_FRAME_BYTES, MAX_INLINE_CHANGE_BYTES
 from tests.hub.ops.test_large_files import lock_file
+from tests.hub.test_admission import leave
 from tests.support.hubs import HubFixture, running_hub
 
 OLD = '"node_modules/pkg-30000": {"version": "1.0.30000"}'
 NEW = '"node_modules/pkg-30000": {"version": "2.0.30000"}'
+WAIT = 30.0
 
 
 def _db(fx: HubFixture) -> Path:
@@ -233,3 +239,46 @@ async def test_a_large_change_merged_with_a_host_edit_writes_the_merged_text(
     # the merged text, not the proposal kept in the blobs file
     assert path.read_bytes() == host_text.replace(OLD.encode(), NEW.encode())
     assert key not in _blob_keys(hub)
+
+
+@pytest.mark.parametrize("held", ["in_the_put", "after_the_draft"])
+async def test_a_guest_gone_while_its_large_proposal_is_prepared_leaves_no_blob(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch, held: str
+) -> None:
+    # A hostile guest sends edit_file on a large file and closes its connection at once,
+    # again and again: each blob written by the worker whose result nobody takes must still
+    # be deleted, or the blobs file grows by the file's size each time until a restart.
+    stored, release = threading.Event(), threading.Event()
+    if held == "in_the_put":  # the guest is gone before the worker returns
+        put = ChangeBlobs.put
+
+        def holding_put(self: ChangeBlobs, key: str, content: bytes | None, diff: str) -> None:
+            put(self, key, content, diff)
+            stored.set()
+            release.wait(WAIT)
+
+        monkeypatch.setattr(ChangeBlobs, "put", holding_put)
+    else:  # the worker returned its draft, the loop never takes it
+        store_draft = change_blobs.store_draft
+
+        def holding_store(*args: Any, **kw: Any) -> Any:
+            done = store_draft(*args, **kw)
+            stored.set()
+            release.wait(WAIT)
+            return done
+
+        monkeypatch.setattr(change_blobs, "store_draft", holding_store)
+    lock_file(hub.project)
+    host = await hub.host()
+    guest = await hub.guest("mallory")
+    edit = asyncio.create_task(
+        guest.call("edit_file", path="package-lock.json", old_string=OLD, new_string=NEW)
+    )
+    assert await asyncio.to_thread(stored.wait, WAIT)
+    assert len(_blob_keys(hub)) == 1
+    await leave(hub, guest, host)
+    release.set()
+    await asyncio.gather(edit, return_exceptions=True)
+    assert hub.hub.server is not None
+    hub.hub.server._answerer._file_pool.shutdown(wait=True)  # the worker, and any delete
+    assert _blob_keys(hub) == set()
