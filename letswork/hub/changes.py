@@ -339,7 +339,11 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Steps[Change
         try:
             if row.blob_key is not None:  # 64 MiB and an fsync held the loop ~0.5 s
                 ignore_files = before_apply(ctx, row)
-                yield functools.partial(write_change, ctx, row)
+                ctx.applying.add(row.id)  # no approve or reject of it meanwhile
+                try:
+                    yield functools.partial(write_change, ctx, row)
+                finally:
+                    ctx.applying.discard(row.id)
                 stamp_written(ctx, row)
                 after_apply(ctx, row, ignore_files)
             else:

@@ -163,8 +163,8 @@ class HubState:
         self.marks: dict[str, str] = {}
         #: runs of the host's commands (issue 17): hub/runs.py
         self.runs = RunTable(root, clock, self._run_changed)
-        #: ids of approved changes whose file a worker is writing now (approve_change): no
-        #: other decision on them until it is done
+        #: ids of approved changes whose file a worker is writing now (approve_change, a
+        #: trusted large change in propose): no other decision on them until it is done
         self.applying: set[str] = set()
         self.stopping = False
         self.on_shutdown: Callable[[], None] | None = None

@@ -13,13 +13,14 @@ from typing import Any
 
 import pytest
 
-from letswork.hub import change_blobs
+from letswork.hub import change_blobs, changes
 from letswork.hub.store.blobs import ChangeBlobs
 from letswork.hub.workspace.diff import fit_diff, unified_diff
 from letswork.shared.errors import ErrorCode, OpError, StoreError
 from letswork.shared.limits import MAX_FRAME_BYTES, MAX_INLINE_CHANGE_BYTES
 from tests.hub.ops.test_large_files import lock_file
 from tests.hub.test_admission import leave
+from tests.hub.test_hub_event_loop import trusted_editor
 from tests.support.hubs import HubFixture, running_hub
 
 OLD = '"node_modules/pkg-30000": {"version": "1.0.30000"}'
@@ -282,3 +283,37 @@ async def test_a_guest_gone_while_its_large_proposal_is_prepared_leaves_no_blob(
     assert hub.hub.server is not None
     hub.hub.server._answerer._file_pool.shutdown(wait=True)  # the worker, and any delete
     assert _blob_keys(hub) == set()
+
+
+@pytest.mark.parametrize("decision", ["reject_change", "approve_change"])
+async def test_no_decision_on_a_trusted_large_change_while_a_worker_writes_it(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch, decision: str
+) -> None:
+    # A trusted editor's large change is recorded 'approved', then written by a worker: a
+    # reject meanwhile was answered 'rejected', and the write then landed and marked it
+    # 'applied' anyway (the host told one thing, the disk and the store another).
+    writing, release = threading.Event(), threading.Event()
+    write = changes.write_change
+
+    def holding_write(ctx: Any, row: Any) -> None:
+        writing.set()
+        release.wait(WAIT)
+        write(ctx, row)
+
+    monkeypatch.setattr(changes, "write_change", holding_write)
+    expected = lock_file(hub.project).replace(OLD.encode(), NEW.encode())
+    host, editor = await trusted_editor(hub)
+    edit = asyncio.create_task(
+        editor.call("edit_file", path="package-lock.json", old_string=OLD, new_string=NEW)
+    )
+    assert await asyncio.to_thread(writing.wait, WAIT)
+    assert hub.hub.core is not None
+    (approved,) = hub.hub.core.store.list_changes(status="approved", include_content=False)
+    with pytest.raises(OpError) as caught:
+        await host.call(decision, id=approved.id)
+    assert caught.value.code == ErrorCode.CONFLICT
+    release.set()
+    assert (await edit)["status"] == "applied"
+    assert (hub.project / "package-lock.json").read_bytes() == expected
+    decided = await host.call("get_change", id=approved.id)
+    assert decided["change"]["status"] == "applied"
