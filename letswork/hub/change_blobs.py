@@ -16,7 +16,7 @@ from letswork.hub.peers import Peer, require_open
 from letswork.hub.state import HubState
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.workspace.diff import cut_diff, unified_diff
-from letswork.shared.errors import StoreError
+from letswork.shared.errors import ErrorCode, StoreError
 from letswork.shared.limits import MAX_INLINE_CHANGE_BYTES
 
 __all__ = ["Loaded", "drop", "is_large", "load", "store_diff", "store_draft", "with_loaded"]
@@ -87,13 +87,16 @@ def load(ctx: HubState, row: ChangeRow, *, content: bool) -> Loaded:
     loop to half a frame.
 
     Raises:
-        StoreError: the blob is gone (the change was decided and pruned meanwhile).
+        StoreError: ``not_found``, the blob is gone (the change was decided and pruned
+            meanwhile; or the blobs file lost it: it commits apart from the row).
     """
     assert row.blob_key is not None
     max_bytes = ctx.limits.max_frame_bytes // 2
     found = ctx.store.blobs.get(row.blob_key, content=content, diff_head=max_bytes + 1)
     if found is None:
-        raise StoreError(f"the data of change {row.id} is gone (decided meanwhile?)")
+        raise StoreError(
+            f"the data of change {row.id} is gone (decided meanwhile?)", code=ErrorCode.NOT_FOUND
+        )
     data, head, size, line_ends = found
     if len(head) <= max_bytes:  # the whole diff, which fits
         return Loaded(data, head.decode("utf-8"), len(head))

@@ -32,7 +32,7 @@ from letswork.hub.workspace.paths import to_relpath
 from letswork.hub.workspace.policy import change_sensitivity, git_dir_reason, git_metadata_reason
 from letswork.hub.workspace.sharing import ABSENT, GuestVersion, ignore_file_ids
 from letswork.shared import limits
-from letswork.shared.errors import ErrorCode, OpError, op_error
+from letswork.shared.errors import ErrorCode, OpError, StoreError, op_error
 from letswork.shared.protocol.changes import ChangeInfo, ChangeResult, ChangeSummary
 
 #: Longest diff sent back in the reply to a proposal (characters).
@@ -174,7 +174,19 @@ def recover(ctx: HubState, now: float) -> dict[str, int]:
     counts["orphan_blobs"] = ctx.store.sweep_blobs()
     for row in ctx.store.list_changes(status="approved"):
         if row.blob_key is not None:  # before serving: the loop may wait for it
-            row = change_blobs.with_loaded(row, change_blobs.load(ctx, row, content=True))
+            try:
+                row = change_blobs.with_loaded(row, change_blobs.load(ctx, row, content=True))
+            except StoreError as exc:
+                if exc.code != ErrorCode.NOT_FOUND:
+                    raise
+                # The blobs file commits apart from this row: a power loss, or the file
+                # removed, lost it. Its result cannot be written; not a reason to stop.
+                if row.kind in ("write", "edit") and current_sha_for(ctx, row) != row.new_sha256:
+                    log.warning("approved change %s lost its data: rejected", row.id)
+                    why = "its content was lost from the hub's state (state.db.changes)"
+                    decide(ctx, row, "rejected", now, by=HOST_ID, reason=why)
+                    counts["reconciled"] += 1
+                    continue
         try:
             finish_approved(ctx, row, now, by=row.decided_by or HOST_ID)
         except OpError as exc:

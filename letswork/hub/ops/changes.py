@@ -43,7 +43,7 @@ from letswork.hub.store.merges import MergeData
 from letswork.hub.workspace import diff as diffs
 from letswork.hub.workspace.diff import apply_edit, unified_diff
 from letswork.hub.workspace.files import check_new_text, check_text
-from letswork.shared.errors import ErrorCode, OpError, op_error
+from letswork.shared.errors import ErrorCode, OpError, StoreError, op_error
 from letswork.shared.protocol.changes import (
     ApproveChangeArgs,
     ChangeDetail,
@@ -181,9 +181,20 @@ def _with_merge_view(
 def _get_large_change(ctx: HubState, peer: Peer, row: ChangeRow, now: float) -> Steps[ChangeDetail]:
     """``get_change`` of a change whose diff is in the blobs file: read and fitted to half a
     frame by a worker (schema 8)."""
-    loaded: change_blobs.Loaded = yield functools.partial(
-        change_blobs.load, ctx, row, content=False
-    )
+    try:
+        loaded: change_blobs.Loaded = yield functools.partial(
+            change_blobs.load, ctx, row, content=False
+        )
+    except StoreError as exc:
+        if exc.code != ErrorCode.NOT_FOUND:
+            raise
+        fresh = visible_change(ctx, peer, row.id, include_content=False)
+        if fresh.blob_key is not None and fresh.blob_key != row.blob_key:
+            why = f"change {row.id} changed meanwhile; ask again"
+            raise op_error(ErrorCode.CONFLICT, why) from None
+        if fresh.blob_key is not None:  # lost (the blobs file commits apart): as if pruned
+            fresh = dataclasses.replace(fresh, data_pruned=True)
+        return ChangeDetail.model_validate({"change": change_info(ctx, fresh, with_diff=True)})
     if not peer.is_host:  # the same price as a diff read from the row
         peer.bucket.charge(now, loaded.diff_bytes / DIFF_BYTES_PER_REQUEST)
     row = change_blobs.with_loaded(row, loaded)

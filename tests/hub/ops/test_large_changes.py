@@ -317,3 +317,25 @@ async def test_no_decision_on_a_trusted_large_change_while_a_worker_writes_it(
     assert (hub.project / "package-lock.json").read_bytes() == expected
     decided = await host.call("get_change", id=approved.id)
     assert decided["change"]["status"] == "applied"
+
+
+async def test_an_approved_large_change_whose_blob_was_lost_does_not_stop_the_hub(
+    project: Path,
+) -> None:
+    # The two files commit apart: a power loss (synchronous NORMAL), or a removed
+    # state.db.changes, can leave an approved row naming no blob. The hub must still start.
+    async with running_hub(project) as fx:
+        change_id, _expected = await _propose(fx)
+        assert fx.hub.core is not None
+        fx.hub.core.store.set_change_status(change_id, "approved", now=1.0, by="host")
+        _, key, _ = _change_data(fx, change_id)
+        assert key is not None
+        fx.hub.core.store.blobs.delete([key])
+        before = (project / "package-lock.json").read_bytes()
+    async with running_hub(project) as fx:
+        assert (project / "package-lock.json").read_bytes() == before  # nothing half-written
+        host = await fx.host()
+        decided = (await host.call("get_change", id=change_id))["change"]
+        assert decided["status"] == "rejected"
+        assert "lost" in decided["reason"]
+        assert decided.get("data_pruned") is True
