@@ -146,8 +146,14 @@ async def test_a_large_conflict_stores_its_new_diff_and_drops_the_old_data(
     decided = await host.call("approve_change", id=change_id)
     assert decided["change"]["status"] == "conflict"
     assert "the diff is cut here" in decided["change"]["diff"]
-    _, new_key, _ = _change_data(hub, change_id)
+    _, new_key, data_bytes = _change_data(hub, change_id)
     assert new_key is not None and new_key != old_key
+    assert hub.hub.core is not None
+    kept = hub.hub.core.store.get_merge_data(change_id).size  # still held by the row
+    assert kept > 0
+    found = hub.hub.core.store.blobs.get(new_key, content=False, diff_head=0)
+    assert found is not None
+    assert data_bytes == found[2] + kept  # the new diff and the kept base, as the row holds
     shown = (await host.call("get_change", id=change_id))["change"]["diff"]
     assert shown == decided["change"]["diff"]
 
