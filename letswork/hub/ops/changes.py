@@ -224,7 +224,17 @@ def approve_change(
         # again, since another approve or reject may have decided it meanwhile.
         loaded = None
         if pending.blob_key is not None:  # a large change's data, read by a worker
-            loaded = yield functools.partial(change_blobs.load, ctx, pending, content=True)
+            try:
+                loaded = yield functools.partial(change_blobs.load, ctx, pending, content=True)
+            except StoreError as exc:
+                if exc.code != ErrorCode.NOT_FOUND:
+                    raise
+                # Updated (or decided and pruned) meanwhile: its blob went with its old data.
+                row = visible_change(ctx, peer, args.id)
+                check_not_applying(ctx, row.id)
+                if row.blob_key == pending.blob_key:  # lost, not replaced
+                    raise
+                continue
             pending = change_blobs.with_loaded(pending, loaded)
         current = yield functools.partial(current_sha_for, ctx, pending)
         conflict_diff, conflict_blob, plan = None, None, None

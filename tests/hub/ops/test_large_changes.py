@@ -345,3 +345,37 @@ async def test_an_approved_large_change_whose_blob_was_lost_does_not_stop_the_hu
         assert decided["status"] == "rejected"
         assert "lost" in decided["reason"]
         assert decided.get("data_pruned") is True
+
+
+async def test_an_approve_whose_large_change_was_updated_meanwhile_goes_on_with_the_update(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The author's update_change while the host's approve reads the blob: the old blob is
+    # deleted once the update commits; the approve then found it gone and failed with a
+    # store error, where a change decided or updated meanwhile is otherwise read again.
+    loading, release, deleted = threading.Event(), threading.Event(), threading.Event()
+    load, delete = change_blobs.load, ChangeBlobs.delete
+
+    def holding_load(*args: Any, **kw: Any) -> Any:
+        if not loading.is_set():
+            loading.set()
+            release.wait(WAIT)
+        return load(*args, **kw)
+
+    def noting_delete(self: ChangeBlobs, keys: list[str]) -> None:
+        delete(self, keys)
+        deleted.set()
+
+    monkeypatch.setattr(change_blobs, "load", holding_load)
+    monkeypatch.setattr(ChangeBlobs, "delete", noting_delete)
+    change_id, _ = await _propose(hub)
+    guest = hub.clients[-1]
+    host = await hub.host()
+    approve = asyncio.create_task(host.call("approve_change", id=change_id))
+    assert await asyncio.to_thread(loading.wait, WAIT)
+    await guest.call("update_change", id=change_id, content="small now\n")
+    assert await asyncio.to_thread(deleted.wait, WAIT)  # the old blob is gone
+    release.set()
+    decided = await approve
+    assert decided["change"]["status"] == "applied"
+    assert (hub.project / "package-lock.json").read_bytes() == b"small now\n"
