@@ -218,6 +218,8 @@ def approve_change(
                 status=row.status,
             )
         if row.status in ("applied", "conflict"):
+            if row.blob_key is not None:  # its diff is in the blobs file, not in the row
+                return (yield from _get_large_change(ctx, peer, row, now))
             return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
         writes, pending = ctx.writes, row
         # The file's hash (and a conflict's diff) off the loop; then the change is read

@@ -379,3 +379,14 @@ async def test_an_approve_whose_large_change_was_updated_meanwhile_goes_on_with_
     decided = await approve
     assert decided["change"]["status"] == "applied"
     assert (hub.project / "package-lock.json").read_bytes() == b"small now\n"
+
+
+async def test_approving_a_large_change_again_shows_its_diff_not_an_empty_one(
+    hub: HubFixture,
+) -> None:
+    change_id, _ = await _propose(hub)
+    host = await hub.host()
+    first = await host.call("approve_change", id=change_id)
+    again = await host.call("approve_change", id=change_id)
+    assert again["change"]["status"] == "applied"
+    assert again["change"]["diff"] == first["change"]["diff"] != ""
