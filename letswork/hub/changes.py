@@ -9,13 +9,14 @@ since its base is a ``conflict``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 import os
 import secrets
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -351,11 +352,8 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Steps[Change
         try:
             if row.blob_key is not None:  # 64 MiB and an fsync held the loop ~0.5 s
                 ignore_files = before_apply(ctx, row)
-                ctx.applying.add(row.id)  # no approve or reject of it meanwhile
-                try:
+                with worker_writing(ctx, row):  # no approve or reject of it meanwhile
                     yield functools.partial(write_change, ctx, row)
-                finally:
-                    ctx.applying.discard(row.id)
                 stamp_written(ctx, row)
                 after_apply(ctx, row, ignore_files)
             else:
@@ -539,6 +537,25 @@ def stamp_written(ctx: HubState, row: ChangeRow) -> None:
         if p is not None:
             ctx.own_writes[p] = now
             ctx.note_written(p)
+
+
+@contextlib.contextmanager
+def worker_writing(ctx: HubState, row: ChangeRow) -> Iterator[None]:
+    """While a worker writes ``row``'s file: no other decision on ``row``
+    (``ctx.applying``), and a change to its paths prepared meanwhile is prepared again
+    (``ctx.being_written``: its read may predate the write, which would then undo it)."""
+    keys = [ctx.locks.key(p) for p in (row.path, row.new_path) if p is not None]
+    ctx.applying.add(row.id)
+    for key in keys:
+        ctx.being_written[key] = ctx.being_written.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        ctx.applying.discard(row.id)
+        for key in keys:
+            left = ctx.being_written.pop(key, 1) - 1
+            if left > 0:
+                ctx.being_written[key] = left
 
 
 def write_change(ctx: HubState, row: ChangeRow) -> None:

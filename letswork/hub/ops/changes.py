@@ -32,6 +32,7 @@ from letswork.hub.changes import (
     set_status,
     stamp_written,
     visible_change,
+    worker_writing,
     write_change,
 )
 from letswork.hub.merging import Edit, conflict_text
@@ -303,11 +304,8 @@ def approve_change(
             # and its lock keeps other writers off the path. A kick in between leaves it
             # approved and written: the next approve (or the next start) marks it applied.
             ignore_files = before_apply(ctx, row)
-            ctx.applying.add(row.id)
-            try:
+            with worker_writing(ctx, row):
                 yield functools.partial(write_change, ctx, row)
-            finally:
-                ctx.applying.discard(row.id)
             stamp_written(ctx, row)
             after_apply(ctx, row, ignore_files)
             current = row.new_sha256

@@ -390,3 +390,42 @@ async def test_approving_a_large_change_again_shows_its_diff_not_an_empty_one(
     again = await host.call("approve_change", id=change_id)
     assert again["change"]["status"] == "applied"
     assert again["change"]["diff"] == first["change"]["diff"] != ""
+
+
+async def test_an_edit_read_while_a_worker_writes_a_large_change_does_not_undo_it(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A trusted editor's large edit is written by a worker; the host's edit of the same file,
+    # read before that write landed, was applied on top of the old text, and then the
+    # worker's write replaced it (or the other way round): one of two 'applied' edits lost.
+    writing, release = threading.Event(), threading.Event()
+    write = changes.write_change
+
+    def holding_write(ctx: Any, row: Any) -> None:
+        if not writing.is_set():
+            writing.set()
+            release.wait(WAIT)
+        write(ctx, row)
+
+    monkeypatch.setattr(changes, "write_change", holding_write)
+    lock_file(hub.project)
+    host, editor = await trusted_editor(hub)
+    edit = asyncio.create_task(
+        editor.call("edit_file", path="package-lock.json", old_string=OLD, new_string=NEW)
+    )
+    assert await asyncio.to_thread(writing.wait, WAIT)
+    other_old = OLD.replace("30000", "20000")
+    other_new = NEW.replace("30000", "20000")
+    with pytest.raises(OpError) as caught:  # read while the file is being written
+        await host.call(
+            "edit_file", path="package-lock.json", old_string=other_old, new_string=other_new
+        )
+    assert caught.value.code == ErrorCode.CONFLICT
+    release.set()
+    assert (await edit)["status"] == "applied"
+    ours = await host.call(
+        "edit_file", path="package-lock.json", old_string=other_old, new_string=other_new
+    )
+    assert ours["status"] == "applied"
+    text = (hub.project / "package-lock.json").read_text()
+    assert NEW in text and other_new in text  # both edits, each applied once
