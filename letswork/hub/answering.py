@@ -156,6 +156,9 @@ class Answerer:
             pool = self._search_pool if job.search else self._file_pool
         try:
             value = await loop.run_in_executor(pool, job.work)
+        except asyncio.CancelledError:  # the peer went: closed before answer's reap_blobs
+            job.close()
+            raise
         except Exception as exc:
             return job.fail(exc)
         return job.resume(value)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from letswork.hub.peers import Peer, require_open
 from letswork.hub.state import HubState
-from letswork.hub.store.blobs import new_blob_key
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.workspace.diff import cut_diff, unified_diff
-from letswork.shared.errors import StoreError
+from letswork.shared.errors import ErrorCode, StoreError
 from letswork.shared.limits import MAX_INLINE_CHANGE_BYTES
 
 __all__ = ["Loaded", "drop", "is_large", "load", "store_diff", "store_draft", "with_loaded"]
@@ -40,28 +40,45 @@ def is_large(content: bytes | None, diff: str) -> bool:
 
 
 def store_draft(
-    ctx: HubState, path: str, new_text: str | None, content: bytes | None, diff: str, create: bool
-) -> tuple[str, str] | None:
-    """Worker: write a large change's ``content`` and ``diff`` to the blobs file under a new
-    key, committed on return; returns the key and the diff stored (a new file's diff,
+    ctx: HubState,
+    peer: Peer,
+    key: str,
+    path: str,
+    new_text: str | None,
+    content: bytes | None,
+    diff: str,
+    create: bool,
+) -> str | None:
+    """Worker: write a large change's ``content`` and ``diff`` to the blobs file under
+    ``key`` (made on the loop, which drops it if this draft never comes back: the peer went
+    while this ran), committed on return; returns the diff stored (a new file's diff,
     ``create``, derived on read when in the row, is built here and stored whole), or None
-    for a small change, which its row holds."""
+    for a small change, which its row holds.
+
+    Raises:
+        OpError: ``forbidden``, ``peer`` went while the data was written: deleted again here,
+            since the loop's delete of ``key`` may have run before it was written.
+    """
     if create and new_text is not None:
         if len(content or b"") <= MAX_INLINE_CHANGE_BYTES:
             return None  # the row holds the content once; its diff is derived
         diff = unified_diff(path, None, new_text)
     if not is_large(content, diff):
         return None
-    key = new_blob_key()
     ctx.store.blobs.put(key, content, diff)
-    return key, diff
+    if peer.closed:
+        ctx.store.blobs.delete([key])
+        require_open(peer)
+    return diff
 
 
-def store_diff(ctx: HubState, diff: str) -> tuple[str, int]:
-    """Worker: write a large change's new diff (its conflict) under a new key, with no
-    content; returns the key and the diff's UTF-8 bytes."""
-    key = new_blob_key()
+def store_diff(ctx: HubState, peer: Peer, key: str, diff: str) -> tuple[str, int]:
+    """Worker: write a large change's new diff (its conflict) under ``key`` (as for
+    :func:`store_draft`), with no content; returns the key and the diff's UTF-8 bytes."""
     ctx.store.blobs.put(key, None, diff)
+    if peer.closed:
+        ctx.store.blobs.delete([key])
+        require_open(peer)
     return key, len(diff.encode("utf-8"))
 
 
@@ -70,13 +87,16 @@ def load(ctx: HubState, row: ChangeRow, *, content: bool) -> Loaded:
     loop to half a frame.
 
     Raises:
-        StoreError: the blob is gone (the change was decided and pruned meanwhile).
+        StoreError: ``not_found``, the blob is gone (the change was decided and pruned
+            meanwhile; or the blobs file lost it: it commits apart from the row).
     """
     assert row.blob_key is not None
     max_bytes = ctx.limits.max_frame_bytes // 2
     found = ctx.store.blobs.get(row.blob_key, content=content, diff_head=max_bytes + 1)
     if found is None:
-        raise StoreError(f"the data of change {row.id} is gone (decided meanwhile?)")
+        raise StoreError(
+            f"the data of change {row.id} is gone (decided meanwhile?)", code=ErrorCode.NOT_FOUND
+        )
     data, head, size, line_ends = found
     if len(head) <= max_bytes:  # the whole diff, which fits
         return Loaded(data, head.decode("utf-8"), len(head))

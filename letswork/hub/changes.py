@@ -9,19 +9,21 @@ since its base is a ``conflict``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 import os
 import secrets
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from letswork.hub import change_blobs, merging
 from letswork.hub.peers import HOST_ID, Peer, holder_id, require_open
 from letswork.hub.state import HubState, Steps, dump
+from letswork.hub.store.blobs import new_blob_key
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.transitions import Transitions
 from letswork.hub.workspace import diff as diffs
@@ -31,7 +33,7 @@ from letswork.hub.workspace.paths import to_relpath
 from letswork.hub.workspace.policy import change_sensitivity, git_dir_reason, git_metadata_reason
 from letswork.hub.workspace.sharing import ABSENT, GuestVersion, ignore_file_ids
 from letswork.shared import limits
-from letswork.shared.errors import ErrorCode, OpError, op_error
+from letswork.shared.errors import ErrorCode, OpError, StoreError, op_error
 from letswork.shared.protocol.changes import ChangeInfo, ChangeResult, ChangeSummary
 
 #: Longest diff sent back in the reply to a proposal (characters).
@@ -173,7 +175,19 @@ def recover(ctx: HubState, now: float) -> dict[str, int]:
     counts["orphan_blobs"] = ctx.store.sweep_blobs()
     for row in ctx.store.list_changes(status="approved"):
         if row.blob_key is not None:  # before serving: the loop may wait for it
-            row = change_blobs.with_loaded(row, change_blobs.load(ctx, row, content=True))
+            try:
+                row = change_blobs.with_loaded(row, change_blobs.load(ctx, row, content=True))
+            except StoreError as exc:
+                if exc.code != ErrorCode.NOT_FOUND:
+                    raise
+                # The blobs file commits apart from this row: a power loss, or the file
+                # removed, lost it. Its result cannot be written; not a reason to stop.
+                if row.kind in ("write", "edit") and current_sha_for(ctx, row) != row.new_sha256:
+                    log.warning("approved change %s lost its data: rejected", row.id)
+                    why = "its content was lost from the hub's state (state.db.changes)"
+                    decide(ctx, row, "rejected", now, by=HOST_ID, reason=why)
+                    counts["reconciled"] += 1
+                    continue
         try:
             finish_approved(ctx, row, now, by=row.decided_by or HOST_ID)
         except OpError as exc:
@@ -235,7 +249,7 @@ def change_steps(
         # Before any file work: a guest at its cap costs the hub no read and no diff.
         check_pending_room(ctx, peer, 0)
 
-    def prepared() -> Draft:
+    def prepared(key: str) -> Draft:
         draft = prepare()
         sensitive = ctx.workspace.change_sensitivity(path, new_path)
         counts = None
@@ -245,15 +259,22 @@ def change_steps(
         draft = dataclasses.replace(draft, sensitive=sensitive, head=head, counts=counts)
         # A large change's data is stored here, off the loop, before its row is committed.
         stored = change_blobs.store_draft(
-            ctx, draft.path, draft.new_text, draft.content, draft.diff, draft.create
+            ctx, peer, key, draft.path, draft.new_text, draft.content, draft.diff, draft.create
         )
         if stored is not None:
-            draft = dataclasses.replace(draft, blob_key=stored[0], diff=stored[1])
+            draft = dataclasses.replace(draft, blob_key=key, diff=stored)
         return draft
 
     for _ in range(PREPARE_TRIES):
         writes = ctx.writes
-        draft: Draft = yield prepared
+        # The key is made here, so that a draft nobody takes (the peer went while it was
+        # prepared: the job is closed, its result dropped) leaves no blob behind.
+        key = new_blob_key()
+        try:
+            draft: Draft = yield functools.partial(prepared, key)
+        except GeneratorExit:
+            change_blobs.drop(ctx, key)
+            raise
         if not ctx.written_since(writes, draft.path, draft.new_path):
             try:
                 return (yield from propose(ctx, peer, now, draft))
@@ -331,7 +352,8 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Steps[Change
         try:
             if row.blob_key is not None:  # 64 MiB and an fsync held the loop ~0.5 s
                 ignore_files = before_apply(ctx, row)
-                yield functools.partial(write_change, ctx, row)
+                with worker_writing(ctx, row):  # no approve or reject of it meanwhile
+                    yield functools.partial(write_change, ctx, row)
                 stamp_written(ctx, row)
                 after_apply(ctx, row, ignore_files)
             else:
@@ -515,6 +537,25 @@ def stamp_written(ctx: HubState, row: ChangeRow) -> None:
         if p is not None:
             ctx.own_writes[p] = now
             ctx.note_written(p)
+
+
+@contextlib.contextmanager
+def worker_writing(ctx: HubState, row: ChangeRow) -> Iterator[None]:
+    """While a worker writes ``row``'s file: no other decision on ``row``
+    (``ctx.applying``), and a change to its paths prepared meanwhile is prepared again
+    (``ctx.being_written``: its read may predate the write, which would then undo it)."""
+    keys = [ctx.locks.key(p) for p in (row.path, row.new_path) if p is not None]
+    ctx.applying.add(row.id)
+    for key in keys:
+        ctx.being_written[key] = ctx.being_written.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        ctx.applying.discard(row.id)
+        for key in keys:
+            left = ctx.being_written.pop(key, 1) - 1
+            if left > 0:
+                ctx.being_written[key] = left
 
 
 def write_change(ctx: HubState, row: ChangeRow) -> None:

@@ -128,6 +128,11 @@ class Job:
         """Go on with what :attr:`work` raised (on the loop)."""
         return self._advance(lambda: self._steps.throw(exc))
 
+    def close(self) -> None:
+        """Drop the rest of the job (its request was cancelled: the peer went while its work
+        ran); what it holds for that work is let go now (a large draft's blob)."""
+        self._steps.close()
+
     def _advance(self, step: Callable[[], Callable[[], Any]]) -> Mapping[str, Any] | Job:
         try:
             require_open(self.peer)

@@ -163,9 +163,12 @@ class HubState:
         self.marks: dict[str, str] = {}
         #: runs of the host's commands (issue 17): hub/runs.py
         self.runs = RunTable(root, clock, self._run_changed)
-        #: ids of approved changes whose file a worker is writing now (approve_change): no
-        #: other decision on them until it is done
+        #: ids of approved changes whose file a worker is writing now (approve_change, a
+        #: trusted large change in propose): no other decision on them until it is done
         self.applying: set[str] = set()
+        #: lock key -> how many workers are writing that path now (the changes in
+        #: ``applying``): a change prepared meanwhile may have read it before the write landed
+        self.being_written: dict[str, int] = {}
         self.stopping = False
         self.on_shutdown: Callable[[], None] | None = None
         #: sees every broadcast event once (``letswork start --no-ui`` logs them).
@@ -432,4 +435,6 @@ class HubState:
         """Whether the hub wrote one of ``paths``, or an ignore file, since ``_writes`` was
         ``writes``: a change read and diffed meanwhile may rest on a stale read."""
         keys = [_EVERY_PATH, POLICY, *(self.locks.key(p) for p in paths if p is not None)]
+        if any(key in self.being_written for key in keys):
+            return True  # read while a worker writes it: the read may predate the write
         return any(self.written.get(key, 0) > writes for key in keys)

@@ -32,17 +32,19 @@ from letswork.hub.changes import (
     set_status,
     stamp_written,
     visible_change,
+    worker_writing,
     write_change,
 )
 from letswork.hub.merging import Edit, conflict_text
 from letswork.hub.peers import Peer, holder_id, require_open
 from letswork.hub.state import Handler, HubState, Steps, dump
+from letswork.hub.store.blobs import new_blob_key
 from letswork.hub.store.changes import ChangeRow
 from letswork.hub.store.merges import MergeData
 from letswork.hub.workspace import diff as diffs
 from letswork.hub.workspace.diff import apply_edit, unified_diff
 from letswork.hub.workspace.files import check_new_text, check_text
-from letswork.shared.errors import ErrorCode, OpError, op_error
+from letswork.shared.errors import ErrorCode, OpError, StoreError, op_error
 from letswork.shared.protocol.changes import (
     ApproveChangeArgs,
     ChangeDetail,
@@ -180,9 +182,20 @@ def _with_merge_view(
 def _get_large_change(ctx: HubState, peer: Peer, row: ChangeRow, now: float) -> Steps[ChangeDetail]:
     """``get_change`` of a change whose diff is in the blobs file: read and fitted to half a
     frame by a worker (schema 8)."""
-    loaded: change_blobs.Loaded = yield functools.partial(
-        change_blobs.load, ctx, row, content=False
-    )
+    try:
+        loaded: change_blobs.Loaded = yield functools.partial(
+            change_blobs.load, ctx, row, content=False
+        )
+    except StoreError as exc:
+        if exc.code != ErrorCode.NOT_FOUND:
+            raise
+        fresh = visible_change(ctx, peer, row.id, include_content=False)
+        if fresh.blob_key is not None and fresh.blob_key != row.blob_key:
+            why = f"change {row.id} changed meanwhile; ask again"
+            raise op_error(ErrorCode.CONFLICT, why) from None
+        if fresh.blob_key is not None:  # lost (the blobs file commits apart): as if pruned
+            fresh = dataclasses.replace(fresh, data_pruned=True)
+        return ChangeDetail.model_validate({"change": change_info(ctx, fresh, with_diff=True)})
     if not peer.is_host:  # the same price as a diff read from the row
         peer.bucket.charge(now, loaded.diff_bytes / DIFF_BYTES_PER_REQUEST)
     row = change_blobs.with_loaded(row, loaded)
@@ -206,13 +219,25 @@ def approve_change(
                 status=row.status,
             )
         if row.status in ("applied", "conflict"):
+            if row.blob_key is not None:  # its diff is in the blobs file, not in the row
+                return (yield from _get_large_change(ctx, peer, row, now))
             return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
         writes, pending = ctx.writes, row
         # The file's hash (and a conflict's diff) off the loop; then the change is read
         # again, since another approve or reject may have decided it meanwhile.
         loaded = None
         if pending.blob_key is not None:  # a large change's data, read by a worker
-            loaded = yield functools.partial(change_blobs.load, ctx, pending, content=True)
+            try:
+                loaded = yield functools.partial(change_blobs.load, ctx, pending, content=True)
+            except StoreError as exc:
+                if exc.code != ErrorCode.NOT_FOUND:
+                    raise
+                # Updated (or decided and pruned) meanwhile: its blob went with its old data.
+                row = visible_change(ctx, peer, args.id)
+                check_not_applying(ctx, row.id)
+                if row.blob_key == pending.blob_key:  # lost, not replaced
+                    raise
+                continue
             pending = change_blobs.with_loaded(pending, loaded)
         current = yield functools.partial(current_sha_for, ctx, pending)
         conflict_diff, conflict_blob, plan = None, None, None
@@ -224,11 +249,22 @@ def approve_change(
                 conflict_diff = merging_text(pending, plan)
         moved = row.status == "pending" and current != row.base_sha256
         if moved and conflict_diff is None and (plan is None or not plan.clean):
-            conflict_diff, conflict_blob = yield functools.partial(_conflict_of, ctx, pending)
-        row = visible_change(ctx, peer, args.id)
+            key = new_blob_key()  # made here: dropped if the diff never comes back
+            try:
+                conflict_diff, conflict_blob = yield functools.partial(
+                    _conflict_of, ctx, peer, pending, key
+                )
+            except GeneratorExit:
+                change_blobs.drop(ctx, key)
+                raise
+        try:
+            row = visible_change(ctx, peer, args.id)
+            check_not_applying(ctx, row.id)
+        except BaseException:  # a conflict's diff written meanwhile is not kept
+            change_blobs.drop(ctx, conflict_blob[0] if conflict_blob else None)
+            raise
         if loaded is not None and row.blob_key == pending.blob_key:
             row = change_blobs.with_loaded(row, loaded)
-        check_not_applying(ctx, row.id)
         if not ctx.written_since(writes, row.path, row.new_path) and (
             row.status == pending.status and row.blob_key == pending.blob_key
         ):
@@ -268,11 +304,8 @@ def approve_change(
             # and its lock keeps other writers off the path. A kick in between leaves it
             # approved and written: the next approve (or the next start) marks it applied.
             ignore_files = before_apply(ctx, row)
-            ctx.applying.add(row.id)
-            try:
+            with worker_writing(ctx, row):
                 yield functools.partial(write_change, ctx, row)
-            finally:
-                ctx.applying.discard(row.id)
             stamp_written(ctx, row)
             after_apply(ctx, row, ignore_files)
             current = row.new_sha256
@@ -319,14 +352,16 @@ def check_not_applying(ctx: HubState, change_id: str) -> None:
         )
 
 
-def _conflict_of(ctx: HubState, row: ChangeRow) -> tuple[str, tuple[str, int] | None]:
+def _conflict_of(
+    ctx: HubState, peer: Peer, row: ChangeRow, key: str
+) -> tuple[str, tuple[str, int] | None]:
     """Worker: the diff of ``row``'s conflict (the file as it is now to the change's result),
-    and ``None``; a large one is written to the blobs file, and its head (half a frame) is
-    returned with ``(key, bytes)``."""
+    and ``None``; a large one is written to the blobs file under ``key``, and its head (half
+    a frame) is returned with ``(key, bytes)``."""
     diff = diff_to_current(ctx, row)
     if not change_blobs.is_large(None, diff):
         return diff, None
-    blob = change_blobs.store_diff(ctx, diff)
+    blob = change_blobs.store_diff(ctx, peer, key, diff)
     return diffs.fit_diff(diff, ctx.limits.max_frame_bytes // 2), blob
 
 

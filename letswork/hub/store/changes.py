@@ -325,8 +325,11 @@ class ChangeTables(StoreBounds):
                     " blob_key = ? WHERE change_id = ?",
                     (blob[0], change_id),
                 )
-                self._conn.execute(
-                    "UPDATE changes SET data_bytes = ? WHERE id = ?", (blob[1], change_id)
+                self._conn.execute(  # schema 7's merge data, kept in the row, counts too
+                    "UPDATE changes SET data_bytes = ? + (SELECT COALESCE(length(base_z), 0)"
+                    " + COALESCE(length(edit_z), 0) FROM change_data WHERE change_id = ?)"
+                    " WHERE id = ?",
+                    (blob[1], change_id, change_id),
                 )
             elif diff is not None:
                 self._conn.execute(

@@ -5,20 +5,27 @@ restart. Real hubs, real SQLite."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from letswork.hub import change_blobs, changes
 from letswork.hub.store.blobs import ChangeBlobs
 from letswork.hub.workspace.diff import fit_diff, unified_diff
 from letswork.shared.errors import ErrorCode, OpError, StoreError
 from letswork.shared.limits import MAX_FRAME_BYTES, MAX_INLINE_CHANGE_BYTES
 from tests.hub.ops.test_large_files import lock_file
+from tests.hub.test_admission import leave
+from tests.hub.test_hub_event_loop import trusted_editor
 from tests.support.hubs import HubFixture, running_hub
 
 OLD = '"node_modules/pkg-30000": {"version": "1.0.30000"}'
 NEW = '"node_modules/pkg-30000": {"version": "2.0.30000"}'
+WAIT = 30.0
 
 
 def _db(fx: HubFixture) -> Path:
@@ -139,8 +146,14 @@ async def test_a_large_conflict_stores_its_new_diff_and_drops_the_old_data(
     decided = await host.call("approve_change", id=change_id)
     assert decided["change"]["status"] == "conflict"
     assert "the diff is cut here" in decided["change"]["diff"]
-    _, new_key, _ = _change_data(hub, change_id)
+    _, new_key, data_bytes = _change_data(hub, change_id)
     assert new_key is not None and new_key != old_key
+    assert hub.hub.core is not None
+    kept = hub.hub.core.store.get_merge_data(change_id).size  # still held by the row
+    assert kept > 0
+    found = hub.hub.core.store.blobs.get(new_key, content=False, diff_head=0)
+    assert found is not None
+    assert data_bytes == found[2] + kept  # the new diff and the kept base, as the row holds
     shown = (await host.call("get_change", id=change_id))["change"]["diff"]
     assert shown == decided["change"]["diff"]
 
@@ -233,3 +246,186 @@ async def test_a_large_change_merged_with_a_host_edit_writes_the_merged_text(
     # the merged text, not the proposal kept in the blobs file
     assert path.read_bytes() == host_text.replace(OLD.encode(), NEW.encode())
     assert key not in _blob_keys(hub)
+
+
+@pytest.mark.parametrize("held", ["in_the_put", "after_the_draft"])
+async def test_a_guest_gone_while_its_large_proposal_is_prepared_leaves_no_blob(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch, held: str
+) -> None:
+    # A hostile guest sends edit_file on a large file and closes its connection at once,
+    # again and again: each blob written by the worker whose result nobody takes must still
+    # be deleted, or the blobs file grows by the file's size each time until a restart.
+    stored, release = threading.Event(), threading.Event()
+    if held == "in_the_put":  # the guest is gone before the worker returns
+        put = ChangeBlobs.put
+
+        def holding_put(self: ChangeBlobs, key: str, content: bytes | None, diff: str) -> None:
+            put(self, key, content, diff)
+            stored.set()
+            release.wait(WAIT)
+
+        monkeypatch.setattr(ChangeBlobs, "put", holding_put)
+    else:  # the worker returned its draft, the loop never takes it
+        store_draft = change_blobs.store_draft
+
+        def holding_store(*args: Any, **kw: Any) -> Any:
+            done = store_draft(*args, **kw)
+            stored.set()
+            release.wait(WAIT)
+            return done
+
+        monkeypatch.setattr(change_blobs, "store_draft", holding_store)
+    lock_file(hub.project)
+    host = await hub.host()
+    guest = await hub.guest("mallory")
+    edit = asyncio.create_task(
+        guest.call("edit_file", path="package-lock.json", old_string=OLD, new_string=NEW)
+    )
+    assert await asyncio.to_thread(stored.wait, WAIT)
+    assert len(_blob_keys(hub)) == 1
+    await leave(hub, guest, host)
+    release.set()
+    await asyncio.gather(edit, return_exceptions=True)
+    assert hub.hub.server is not None
+    hub.hub.server._answerer._file_pool.shutdown(wait=True)  # the worker, and any delete
+    assert _blob_keys(hub) == set()
+
+
+@pytest.mark.parametrize("decision", ["reject_change", "approve_change"])
+async def test_no_decision_on_a_trusted_large_change_while_a_worker_writes_it(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch, decision: str
+) -> None:
+    # A trusted editor's large change is recorded 'approved', then written by a worker: a
+    # reject meanwhile was answered 'rejected', and the write then landed and marked it
+    # 'applied' anyway (the host told one thing, the disk and the store another).
+    writing, release = threading.Event(), threading.Event()
+    write = changes.write_change
+
+    def holding_write(ctx: Any, row: Any) -> None:
+        writing.set()
+        release.wait(WAIT)
+        write(ctx, row)
+
+    monkeypatch.setattr(changes, "write_change", holding_write)
+    expected = lock_file(hub.project).replace(OLD.encode(), NEW.encode())
+    host, editor = await trusted_editor(hub)
+    edit = asyncio.create_task(
+        editor.call("edit_file", path="package-lock.json", old_string=OLD, new_string=NEW)
+    )
+    assert await asyncio.to_thread(writing.wait, WAIT)
+    assert hub.hub.core is not None
+    (approved,) = hub.hub.core.store.list_changes(status="approved", include_content=False)
+    with pytest.raises(OpError) as caught:
+        await host.call(decision, id=approved.id)
+    assert caught.value.code == ErrorCode.CONFLICT
+    release.set()
+    assert (await edit)["status"] == "applied"
+    assert (hub.project / "package-lock.json").read_bytes() == expected
+    decided = await host.call("get_change", id=approved.id)
+    assert decided["change"]["status"] == "applied"
+
+
+async def test_an_approved_large_change_whose_blob_was_lost_does_not_stop_the_hub(
+    project: Path,
+) -> None:
+    # The two files commit apart: a power loss (synchronous NORMAL), or a removed
+    # state.db.changes, can leave an approved row naming no blob. The hub must still start.
+    async with running_hub(project) as fx:
+        change_id, _expected = await _propose(fx)
+        assert fx.hub.core is not None
+        fx.hub.core.store.set_change_status(change_id, "approved", now=1.0, by="host")
+        _, key, _ = _change_data(fx, change_id)
+        assert key is not None
+        fx.hub.core.store.blobs.delete([key])
+        before = (project / "package-lock.json").read_bytes()
+    async with running_hub(project) as fx:
+        assert (project / "package-lock.json").read_bytes() == before  # nothing half-written
+        host = await fx.host()
+        decided = (await host.call("get_change", id=change_id))["change"]
+        assert decided["status"] == "rejected"
+        assert "lost" in decided["reason"]
+        assert decided.get("data_pruned") is True
+
+
+async def test_an_approve_whose_large_change_was_updated_meanwhile_goes_on_with_the_update(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The author's update_change while the host's approve reads the blob: the old blob is
+    # deleted once the update commits; the approve then found it gone and failed with a
+    # store error, where a change decided or updated meanwhile is otherwise read again.
+    loading, release, deleted = threading.Event(), threading.Event(), threading.Event()
+    load, delete = change_blobs.load, ChangeBlobs.delete
+
+    def holding_load(*args: Any, **kw: Any) -> Any:
+        if not loading.is_set():
+            loading.set()
+            release.wait(WAIT)
+        return load(*args, **kw)
+
+    def noting_delete(self: ChangeBlobs, keys: list[str]) -> None:
+        delete(self, keys)
+        deleted.set()
+
+    monkeypatch.setattr(change_blobs, "load", holding_load)
+    monkeypatch.setattr(ChangeBlobs, "delete", noting_delete)
+    change_id, _ = await _propose(hub)
+    guest = hub.clients[-1]
+    host = await hub.host()
+    approve = asyncio.create_task(host.call("approve_change", id=change_id))
+    assert await asyncio.to_thread(loading.wait, WAIT)
+    await guest.call("update_change", id=change_id, content="small now\n")
+    assert await asyncio.to_thread(deleted.wait, WAIT)  # the old blob is gone
+    release.set()
+    decided = await approve
+    assert decided["change"]["status"] == "applied"
+    assert (hub.project / "package-lock.json").read_bytes() == b"small now\n"
+
+
+async def test_approving_a_large_change_again_shows_its_diff_not_an_empty_one(
+    hub: HubFixture,
+) -> None:
+    change_id, _ = await _propose(hub)
+    host = await hub.host()
+    first = await host.call("approve_change", id=change_id)
+    again = await host.call("approve_change", id=change_id)
+    assert again["change"]["status"] == "applied"
+    assert again["change"]["diff"] == first["change"]["diff"] != ""
+
+
+async def test_an_edit_read_while_a_worker_writes_a_large_change_does_not_undo_it(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A trusted editor's large edit is written by a worker; the host's edit of the same file,
+    # read before that write landed, was applied on top of the old text, and then the
+    # worker's write replaced it (or the other way round): one of two 'applied' edits lost.
+    writing, release = threading.Event(), threading.Event()
+    write = changes.write_change
+
+    def holding_write(ctx: Any, row: Any) -> None:
+        if not writing.is_set():
+            writing.set()
+            release.wait(WAIT)
+        write(ctx, row)
+
+    monkeypatch.setattr(changes, "write_change", holding_write)
+    lock_file(hub.project)
+    host, editor = await trusted_editor(hub)
+    edit = asyncio.create_task(
+        editor.call("edit_file", path="package-lock.json", old_string=OLD, new_string=NEW)
+    )
+    assert await asyncio.to_thread(writing.wait, WAIT)
+    other_old = OLD.replace("30000", "20000")
+    other_new = NEW.replace("30000", "20000")
+    with pytest.raises(OpError) as caught:  # read while the file is being written
+        await host.call(
+            "edit_file", path="package-lock.json", old_string=other_old, new_string=other_new
+        )
+    assert caught.value.code == ErrorCode.CONFLICT
+    release.set()
+    assert (await edit)["status"] == "applied"
+    ours = await host.call(
+        "edit_file", path="package-lock.json", old_string=other_old, new_string=other_new
+    )
+    assert ours["status"] == "applied"
+    text = (hub.project / "package-lock.json").read_text()
+    assert NEW in text and other_new in text  # both edits, each applied once
