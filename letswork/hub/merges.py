@@ -19,7 +19,7 @@ from letswork.hub.store.merges import MergeData
 from letswork.hub.workspace import diff as diffs
 from letswork.hub.workspace.disk import sha256_hex
 from letswork.shared import limits
-from letswork.shared.errors import OpError
+from letswork.shared.errors import ErrorCode, OpError
 from letswork.shared.protocol.changes import MergeHunk, MergeInfo
 
 __all__ = ["Plan", "conflict_reason", "merge_view", "merged_reason", "plan_merge"]
@@ -71,20 +71,34 @@ def _wire_hunk(h: merging.Hunk) -> MergeHunk:
     )
 
 
-def _read_now(ctx: HubState, row: ChangeRow) -> tuple[str | None, str | None]:
-    """(the file's text now, its sha256), both None when absent. File work.
+def _read_now(ctx: HubState, row: ChangeRow, is_host: bool) -> tuple[str | None, str | None]:
+    """(the file's text now, its sha256), both None when absent. File work. A guest's view
+    (``is_host`` false) is read under the sharing policy: the path may lead elsewhere now
+    (a symlink to ``.env``) or be unshared since the change was proposed.
 
     Raises:
-        OpError: it is not text (binary, over the text cap) or unreadable.
+        OpError: ``not_shared`` (a guest), or it is not text (binary, over the text cap) or
+            unreadable.
     """
+    if not is_host:
+        ctx.workspace.resolve(row.path, is_host=False)
     if ctx.workspace.file_sha256(row.path) is None:
         return None, None
-    text, sha = ctx.workspace.read_text(row.path, is_host=True, whole=True)
+    text, sha = ctx.workspace.read_text(row.path, is_host=is_host, whole=True)
     return text, sha
 
 
+def _refused(exc: OpError) -> bool:
+    return exc.code == ErrorCode.NOT_SHARED
+
+
 def plan_merge(
-    ctx: HubState, row: ChangeRow, data: MergeData, should_stop: Callable[[], bool]
+    ctx: HubState,
+    row: ChangeRow,
+    data: MergeData,
+    should_stop: Callable[[], bool],
+    *,
+    is_host: bool = True,
 ) -> Plan:
     """Bring the pending write or edit ``row`` (with its content) onto the file as it is now,
     from its kept base and edit ``data`` (read from the store on the loop). File and CPU
@@ -94,11 +108,14 @@ def plan_merge(
     approving is a ``conflict`` as before merges.
 
     Raises:
-        OpError: ``timeout`` once ``should_stop()``.
+        OpError: ``timeout`` once ``should_stop()``; ``not_shared`` for a guest's view
+            (``is_host`` false) of a file it may not read now.
     """
     try:
-        current, sha = _read_now(ctx, row)
-    except OpError:
+        current, sha = _read_now(ctx, row, is_host)
+    except OpError as exc:
+        if _refused(exc):
+            raise
         return Plan("none", ctx.workspace.file_sha256(row.path))
     proposed = row.content.decode("utf-8") if row.content is not None else None
     if row.kind not in ("write", "edit") or data.base_z is None or proposed is None:
@@ -128,21 +145,29 @@ def plan_merge(
 
 
 def merge_view(
-    ctx: HubState, row: ChangeRow, data: MergeData, should_stop: Callable[[], bool]
+    ctx: HubState,
+    row: ChangeRow,
+    data: MergeData,
+    should_stop: Callable[[], bool],
+    *,
+    is_host: bool = True,
 ) -> MergeInfo:
     """``get_change``'s ``merge``: the change's base, the current text, the proposer's diff
     against its base and how a merge would come out now (its conflicting hunks). File and
-    CPU work, for a worker."""
+    CPU work, for a worker. A guest's (``is_host`` false) is ``not_shared`` when the file is
+    not one it may read now."""
     base = merging.unpack_text(data.base_z) if data.base_z is not None else None
     try:
-        current, sha = _read_now(ctx, row)
-    except OpError:
+        current, sha = _read_now(ctx, row, is_host)
+    except OpError as exc:
+        if _refused(exc):
+            raise
         current, sha = None, ctx.workspace.file_sha256(row.path)
     proposed = row.content.decode("utf-8") if row.content is not None else None
     if sha == row.base_sha256 and row.status == "pending":
         outcome = MergeInfo(outcome="unchanged", current_sha256=sha)
     else:
-        outcome = plan_merge(ctx, row, data, should_stop).info(ctx)
+        outcome = plan_merge(ctx, row, data, should_stop, is_host=is_host).info(ctx)
     proposed_diff = None
     if base is not None or row.kind == "write":
         proposed_diff = diffs.unified_diff(row.path, base, proposed, new_path=row.new_path)

@@ -76,15 +76,24 @@ class Edit:
     replace_all: bool
 
 
-def pack_edit(edit: Edit) -> bytes:
-    """``edit`` as stored (JSON, zlib-compressed)."""
-    raw = json.dumps({"old": edit.old, "new": edit.new, "all": edit.replace_all})
-    return zlib.compress(raw.encode("utf-8"), _ZLIB_LEVEL)
+#: The largest edit kept, as JSON before compression (what :func:`unpack_edit` inflates).
+_MAX_EDIT_JSON_BYTES = 2 * limits.MAX_MERGE_BASE_BYTES
+
+
+def pack_edit(edit: Edit) -> bytes | None:
+    """``edit`` as stored (JSON, zlib-compressed); None over ``_MAX_EDIT_JSON_BYTES`` (a
+    new_string of megabytes: kept, it would never unpack, and every merge of its change
+    failed; without it the change merges as whole texts)."""
+    raw = {"old": edit.old, "new": edit.new, "all": edit.replace_all}
+    data = json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    if len(data) > _MAX_EDIT_JSON_BYTES:
+        return None
+    return zlib.compress(data, _ZLIB_LEVEL)
 
 
 def unpack_edit(blob: bytes) -> Edit:
     """The edit :func:`pack_edit` stored (``invalid`` as :func:`unpack_text` when damaged)."""
-    raw: Any = json.loads(unpack_text(blob, 2 * limits.MAX_MERGE_BASE_BYTES))
+    raw: Any = json.loads(unpack_text(blob, _MAX_EDIT_JSON_BYTES))
     return Edit(str(raw["old"]), str(raw["new"]), bool(raw["all"]))
 
 

@@ -165,7 +165,8 @@ def _with_merge_view(
     data = ctx.store.get_merge_data(row.id)
     if not peer.is_host:  # the content and the base are read too
         peer.bucket.charge(now, (row.size + data.size) / DIFF_BYTES_PER_REQUEST)
-    view = yield functools.partial(merges.merge_view, ctx, row, data, ctx.deadline(peer))
+    stop = ctx.deadline(peer)
+    view = yield functools.partial(merges.merge_view, ctx, row, data, stop, is_host=peer.is_host)
     return detail.model_copy(update={"merge": view})
 
 
@@ -278,9 +279,11 @@ def reject_change(ctx: HubState, peer: Peer, args: RejectChangeArgs, now: float)
 def update_change(
     ctx: HubState, peer: Peer, args: UpdateChangeArgs, now: float
 ) -> Steps[ChangeResult]:
-    """Resubmit the caller's own pending or conflicting change against the file as it is
-    now (issue 17 part 2): same id, author and creation time; its base, result, diff and kept
-    merge data replaced; a ``conflict`` becomes ``pending`` again and takes its locks back.
+    """Resubmit the caller's own conflicting change against the file as it is now (issue 17
+    part 2): same id, author and creation time; its base, result, diff and kept merge data
+    replaced; the ``conflict`` becomes ``pending`` again and takes its locks back. A pending
+    change is refused (``invalid``): the host may have reviewed it, and approving that id
+    would write bytes it never saw.
     A write or edit gives ``content`` or an edit of the current text; a delete or move gives
     neither. Always waits for the host, even from a trusted editor (the host saw the
     conflict). Raises ``already_decided`` for a change applied or rejected, ``invalid`` for
@@ -393,15 +396,25 @@ def check_update_room(ctx: HubState, peer: Peer, row: ChangeRow, made: Draft) ->
 
 
 def own_open_change(ctx: HubState, peer: Peer, change_id: str) -> ChangeRow:
-    """The caller's own change ``change_id``, pending or in conflict (without its content).
+    """The caller's own change ``change_id`` in conflict (without its content).
 
     Raises:
-        OpError: ``not_found`` (no such change of the caller's), ``already_decided``.
+        OpError: ``not_found`` (no such change of the caller's), ``already_decided``,
+            ``invalid`` (pending: what the host reviews never changes under its id).
     """
     row = visible_change(ctx, peer, change_id, include_content=False)
     if row.author_id != (holder_id(peer) if peer.is_host else peer.guest_id):
         raise op_error(ErrorCode.NOT_FOUND, f"no change of yours with id {change_id!r}")
-    if row.status not in ("pending", "conflict"):
+    if row.status == "pending":
+        # The host may have read it already: the same id with other bytes would be written
+        # unseen by an approval of what was reviewed. Only a conflict is fixed in place.
+        raise op_error(
+            ErrorCode.INVALID,
+            f"change {row.id} is pending: the host may be reviewing it as it is, so it cannot "
+            "change under its id; update_change fixes a change in conflict. Propose a new "
+            "change instead.",
+        )
+    if row.status != "conflict":
         raise op_error(
             ErrorCode.ALREADY_DECIDED,
             f"change {row.id} is {row.status}; propose a new change instead",

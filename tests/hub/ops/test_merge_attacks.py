@@ -1,0 +1,63 @@
+"""Attacks on approvals that merge (issue 17, part 2): a guest cannot swap what the host
+reviewed under the same id, the merge view keeps to the sharing policy, a kept edit always
+unpacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from letswork.hub import merging
+from letswork.shared.errors import ErrorCode, OpError
+from tests.support.hubs import HubFixture
+
+TEXT = "".join(f"line {i}\n" for i in range(1, 11))
+SECRET = "API_KEY=sk-live-do-not-share\n"
+
+
+async def test_a_pending_change_the_host_reviewed_cannot_be_swapped_under_its_id(
+    hub: HubFixture,
+) -> None:
+    (hub.project / "code.py").write_text(TEXT, encoding="utf-8")
+    guest = await hub.guest("mallory")
+    host = await hub.host()
+    proposed = await guest.call("write_file", path="code.py", content=TEXT + "harmless\n")
+    cid = proposed["change"]["id"]
+    reviewed = await host.call("get_change", id=cid)
+    assert "+harmless" in reviewed["change"]["diff"]
+    with pytest.raises(OpError) as err:  # after the host's review, before its approval
+        await guest.call("update_change", id=cid, content=TEXT + "import os; os.system('x')\n")
+    assert err.value.code == ErrorCode.INVALID
+    await host.call("approve_change", id=cid)
+    assert (hub.project / "code.py").read_text() == TEXT + "harmless\n"
+
+
+async def test_the_merge_view_shows_a_guest_no_file_it_may_not_read(hub: HubFixture) -> None:
+    (hub.project / "code.py").write_text(TEXT, encoding="utf-8")
+    (hub.project / ".env").write_text(SECRET, encoding="utf-8")
+    guest = await hub.guest("mallory")
+    with pytest.raises(OpError) as err:
+        await guest.call("read_file", path=".env")
+    assert err.value.code == ErrorCode.NOT_SHARED
+    proposed = await guest.call(
+        "edit_file", path="code.py", old_string="line 5\n", new_string="guest 5\n"
+    )
+    # The path now leads to a file guests do not see (the host, or a local process).
+    (hub.project / "code.py").unlink()
+    (hub.project / "code.py").symlink_to(".env")
+    with pytest.raises(OpError) as err:
+        await guest.call("get_change", id=proposed["change"]["id"], merge=True)
+    assert err.value.code == ErrorCode.NOT_SHARED
+    assert "sk-live" not in err.value.message
+    view = await guest.call("get_change", id=proposed["change"]["id"])  # without the view
+    assert "sk-live" not in json.dumps(view)
+
+
+def test_a_kept_edit_always_unpacks() -> None:
+    # new_string of 1.5 M characters of 3 UTF-8 bytes: 9 MB as escaped JSON, past the bound.
+    edit = merging.Edit("line 5\n", "\u4e2d" * 1_500_000, False)
+    data = merging.merge_data("edit", TEXT, edit)
+    assert data is not None and data.base_z is not None
+    if data.edit_z is not None:
+        assert merging.unpack_edit(data.edit_z) == edit
