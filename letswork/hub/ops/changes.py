@@ -26,6 +26,7 @@ from letswork.hub.changes import (
     finish_approved,
     lock_for_change,
     read_current,
+    remember_mark,
     reply_change,
     set_status,
     visible_change,
@@ -334,9 +335,15 @@ def update_change(
             raise op_error(ErrorCode.EXISTS, f"'{new_path}' already exists")
         return draft("move", rel, new_path, sha, None, None)
 
+    def prepared() -> Draft:
+        # As a proposal: how sensitive the paths are where they really lead (a symlinked
+        # .vscode), or the resubmitted change reached the host unmarked.
+        made = prepare()
+        return dataclasses.replace(made, sensitive=ctx.workspace.change_sensitivity(path, new_path))
+
     for _ in range(PREPARE_TRIES):
         writes = ctx.writes
-        made: Draft = yield prepare
+        made: Draft = yield prepared
         if not ctx.written_since(writes, path, new_path):
             break
     else:
@@ -369,6 +376,7 @@ def update_change(
         peer.bucket.charge(now, stored / CHANGE_BYTES_PER_REQUEST)
     fresh = ctx.store.get_change(row.id)
     assert fresh is not None
+    remember_mark(ctx, fresh, made.sensitive)
     lock_for_change(ctx, fresh, now, author=peer)
     info = change_info(ctx, fresh, with_diff=False)
     ctx.broadcast("change_submitted", {"change": dump(info)}, path=path, exclude=peer)

