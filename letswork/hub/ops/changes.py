@@ -221,8 +221,11 @@ def approve_change(
                 detail["merge"] = plan.info(ctx)
             return ChangeDetail.model_validate(detail)
         if plan is not None and plan.clean:
-            if (args.current_sha256, args.merged_sha256) != (current, plan.merged_sha256):
+            shown = (args.current_sha256, args.merged_sha256)
+            if shown != (current, plan.merged_sha256) or plan.current_sha256 != current:
                 # Shown, not written: the host approves this exact result in a second call.
+                # (The merge read the file again: a local process that wrote in between
+                # made it a merge of another file, to be shown, not rebased onto.)
                 info = change_info(ctx, row, with_diff=False)
                 return ChangeDetail.model_validate({"change": info, "merge": plan.info(ctx)})
             row = rebase_onto(ctx, row, plan)

@@ -5,10 +5,11 @@ unpacks."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from letswork.hub import merging
+from letswork.hub import merges, merging
 from letswork.shared.errors import ErrorCode, OpError
 from tests.support.hubs import HubFixture
 
@@ -81,3 +82,37 @@ async def test_a_conflict_resubmitted_through_a_symlinked_sensitive_folder_stays
     assert updated["change"]["sensitive"]
     [queued] = (await host.call("pending_changes"))["changes"]
     assert queued["sensitive"] == proposed["change"]["sensitive"]
+
+
+async def test_a_merge_approved_while_a_local_process_writes_is_shown_again(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = hub.project / "code.py"
+    code.write_text(TEXT, encoding="utf-8")
+    guest = await hub.guest("alice")
+    host = await hub.host()
+    proposed = await guest.call("write_file", path="code.py", content=TEXT.replace("9\n", "G\n"))
+    cid = proposed["change"]["id"]
+    first = TEXT.replace("line 2\n", "H\n")
+    code.write_text(first, encoding="utf-8")
+    shown = (await host.call("approve_change", id=cid, merge=True))["merge"]
+    # A local process makes the proposal's own change between the approval's hash of the
+    # file and the merge's read of it: the same merged text, against another file.
+    read_now = merges._read_now
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        code.write_text(first.replace("9\n", "G\n"), encoding="utf-8")
+        return read_now(*args, **kwargs)
+
+    monkeypatch.setattr(merges, "_read_now", racing)
+    again = await host.call(
+        "approve_change",
+        id=cid,
+        merge=True,
+        current_sha256=shown["current_sha256"],
+        merged_sha256=shown["merged_sha256"],
+    )
+    assert again["change"]["status"] == "pending"
+    assert again["merge"]["current_sha256"] != shown["current_sha256"]
+    row = hub.hub.core.store.get_change(cid)
+    assert row is not None and row.content == TEXT.replace("9\n", "G\n").encode()
