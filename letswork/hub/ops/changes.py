@@ -47,6 +47,7 @@ from letswork.shared.protocol.changes import (
     DeleteFileArgs,
     EditFileArgs,
     GetChangeArgs,
+    MergeInfo,
     MoveFileArgs,
     MyChangesArgs,
     PendingChangesArgs,
@@ -230,6 +231,12 @@ def approve_change(
                 return ChangeDetail.model_validate({"change": info, "merge": plan.info(ctx)})
             row = rebase_onto(ctx, row, plan)
             merged = merges.merged_reason(plan)
+        elif args.merged_sha256 is not None and args.merged_sha256 != row.new_sha256:
+            # The call names a merge shown earlier, but the file is back at the change's base
+            # (the host undid its edit): what would be written is not what it names.
+            info = change_info(ctx, row, with_diff=False)
+            view = MergeInfo(outcome="unchanged", current_sha256=current)
+            return ChangeDetail.model_validate({"change": info, "merge": view})
         # Commit the decision before touching the disk, so a crash in between is
         # reconciled on restart instead of applying twice or losing the approval.
         row = set_status(ctx, row, "approved", now, by=peer.name, reason=merged)

@@ -147,6 +147,9 @@ class ChangesPane(DashboardCore):
                     "warning",
                 )
             else:
+                # Not written (the file went back to the change's base since the merge was
+                # shown): the merged diff kept for it is not what a writes now.
+                self.forget_change(change_id)
                 self._notify(f"Change {one_line(change.id, 16)} is {change.status}.", "warning")
         self._request_refresh()
 

@@ -4,14 +4,17 @@ unpacks."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from letswork.hub import merges, merging
 from letswork.shared.errors import ErrorCode, OpError
-from tests.support.hubs import HubFixture
+from letswork.shared.limits import Limits
+from tests.support.hubs import HubFixture, make_project, running_hub
 
 TEXT = "".join(f"line {i}\n" for i in range(1, 11))
 SECRET = "API_KEY=sk-live-do-not-share\n"
@@ -116,3 +119,53 @@ async def test_a_merge_approved_while_a_local_process_writes_is_shown_again(
     assert again["merge"]["current_sha256"] != shown["current_sha256"]
     row = hub.hub.core.store.get_change(cid)
     assert row is not None and row.content == TEXT.replace("9\n", "G\n").encode()
+
+
+async def test_conflicts_resubmitted_at_once_stay_within_the_pending_count_cap(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    async with running_hub(project, limits=Limits(max_pending_per_guest=1)) as fx:
+        guest = await fx.guest("mallory")
+        host = await fx.host()
+        ids = []
+        for name in ("a.txt", "b.txt"):
+            (project / name).write_text("base\n", encoding="utf-8")
+            proposed = await guest.call("write_file", path=name, content="guest\n")
+            (project / name).write_text("host\n", encoding="utf-8")
+            await host.call("approve_change", id=proposed["change"]["id"])  # a conflict
+            ids.append(proposed["change"]["id"])
+        results = await asyncio.gather(
+            *(guest.call("update_change", id=cid, content="again\n") for cid in ids),
+            return_exceptions=True,
+        )
+        refused = [r for r in results if isinstance(r, OpError)]
+        assert [e.code for e in refused] == [ErrorCode.QUOTA_EXCEEDED], results
+        pending = (await host.call("pending_changes"))["changes"]
+        assert len(pending) == 1
+
+
+async def test_a_merge_approved_after_the_file_went_back_to_the_base_writes_nothing_unseen(
+    hub: HubFixture,
+) -> None:
+    code = hub.project / "code.py"
+    code.write_text(TEXT, encoding="utf-8")
+    guest = await hub.guest("alice")
+    host = await hub.host()
+    proposed = await guest.call("write_file", path="code.py", content=TEXT.replace("9\n", "G\n"))
+    cid = proposed["change"]["id"]
+    code.write_text(TEXT.replace("line 2\n", "H\n"), encoding="utf-8")
+    shown = (await host.call("approve_change", id=cid, merge=True))["merge"]
+    code.write_text(TEXT, encoding="utf-8")  # the host undid its edit meanwhile
+    again = await host.call(
+        "approve_change",
+        id=cid,
+        merge=True,
+        current_sha256=shown["current_sha256"],
+        merged_sha256=shown["merged_sha256"],
+    )
+    # What the call names is not what would be written: nothing is, until approved as is.
+    assert again["change"]["status"] == "pending"
+    assert code.read_text() == TEXT
+    done = await host.call("approve_change", id=cid, merge=True)
+    assert done["change"]["status"] == "applied"
