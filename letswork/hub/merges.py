@@ -92,6 +92,18 @@ def _refused(exc: OpError) -> bool:
     return exc.code == ErrorCode.NOT_SHARED
 
 
+def guests_may_read(ctx: HubState, path: str) -> bool:
+    """Whether the sharing policy lets guests read ``path`` now, where it really leads (file
+    work). A conflict's hunks and diff go to the change's author: a path unshared since the
+    proposal, or now a symlink to ``.env``, must not put the host's text in them."""
+    try:
+        ctx.workspace.resolve(path, is_host=False)
+    except OpError as exc:
+        if _refused(exc):
+            return False
+    return True
+
+
 def plan_merge(
     ctx: HubState,
     row: ChangeRow,
@@ -99,13 +111,15 @@ def plan_merge(
     should_stop: Callable[[], bool],
     *,
     is_host: bool = True,
+    for_author: bool = False,
 ) -> Plan:
     """Bring the pending write or edit ``row`` (with its content) onto the file as it is now,
     from its kept base and edit ``data`` (read from the store on the loop). File and CPU
     work, for a worker; ``should_stop`` is the request's deadline.
 
-    ``none``: nothing can be merged (no base kept, a delete or move, the file not text now):
-    approving is a ``conflict`` as before merges.
+    ``none``: nothing can be merged (no base kept, a delete or move, the file not text now,
+    or, ``for_author`` (an approval, whose conflict goes to the author), a file guests may
+    not read now): approving is a ``conflict`` as before merges.
 
     Raises:
         OpError: ``timeout`` once ``should_stop()``; ``not_shared`` for a guest's view
@@ -117,6 +131,8 @@ def plan_merge(
         if _refused(exc):
             raise
         return Plan("none", ctx.workspace.file_sha256(row.path))
+    if for_author and not guests_may_read(ctx, row.path):
+        return Plan("none", sha)
     proposed = row.content.decode("utf-8") if row.content is not None else None
     if row.kind not in ("write", "edit") or data.base_z is None or proposed is None:
         return Plan("none", sha)

@@ -197,7 +197,9 @@ def approve_change(
         if row.status == "pending" and current != row.base_sha256 and args.merge:
             data = ctx.store.get_merge_data(row.id)
             stop = ctx.deadline(peer)
-            plan = yield functools.partial(merges.plan_merge, ctx, pending, data, stop)
+            plan = yield functools.partial(
+                merges.plan_merge, ctx, pending, data, stop, for_author=True
+            )
             if plan.outcome == "conflict":
                 conflict_diff = merging_text(pending, plan)
         moved = row.status == "pending" and current != row.base_sha256

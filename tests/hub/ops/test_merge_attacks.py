@@ -169,3 +169,23 @@ async def test_a_merge_approved_after_the_file_went_back_to_the_base_writes_noth
     assert code.read_text() == TEXT
     done = await host.call("approve_change", id=cid, merge=True)
     assert done["change"]["status"] == "applied"
+
+
+async def test_a_conflict_on_a_file_guests_may_not_read_shows_the_author_none_of_it(
+    hub: HubFixture,
+) -> None:
+    (hub.project / "code.py").write_text(TEXT, encoding="utf-8")
+    (hub.project / ".env").write_text(SECRET, encoding="utf-8")
+    guest = await hub.guest("mallory")
+    host = await hub.host()
+    proposed = await guest.call(
+        "edit_file", path="code.py", old_string="line 5\n", new_string="guest 5\n"
+    )
+    cid = proposed["change"]["id"]
+    (hub.project / "code.py").unlink()
+    (hub.project / "code.py").symlink_to(".env")  # now leads to a file guests do not see
+    result = await host.call("approve_change", id=cid, merge=True)
+    assert result["change"]["status"] == "conflict"
+    event = await guest.wait_event("change_decided")
+    assert "sk-live" not in json.dumps(event.data)
+    assert "sk-live" not in json.dumps(await guest.call("get_change", id=cid))
