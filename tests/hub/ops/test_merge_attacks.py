@@ -189,3 +189,66 @@ async def test_a_conflict_on_a_file_guests_may_not_read_shows_the_author_none_of
     event = await guest.wait_event("change_decided")
     assert "sk-live" not in json.dumps(event.data)
     assert "sk-live" not in json.dumps(await guest.call("get_change", id=cid))
+
+
+@pytest.mark.parametrize(
+    ("host_text", "outcome"),
+    [
+        ("\ufeff" + TEXT, "merged"),  # a BOM added: a change of line 1
+        (TEXT.replace("\n", "\r\n"), "conflict"),  # every line changed
+    ],
+)
+async def test_line_endings_and_bom_merge_or_conflict_never_mix(
+    hub: HubFixture, host_text: str, outcome: str
+) -> None:
+    code = hub.project / "code.py"
+    code.write_text(TEXT, encoding="utf-8")
+    guest = await hub.guest("alice")
+    host = await hub.host()
+    proposed = await guest.call("write_file", path="code.py", content=TEXT.replace("9\n", "G\n"))
+    code.write_bytes(host_text.encode("utf-8"))
+    result = await host.call("approve_change", id=proposed["change"]["id"], merge=True)
+    assert result["merge"]["outcome"] == outcome
+    if outcome == "merged":
+        done = await host.call(
+            "approve_change",
+            id=proposed["change"]["id"],
+            merge=True,
+            current_sha256=result["merge"]["current_sha256"],
+            merged_sha256=result["merge"]["merged_sha256"],
+        )
+        assert done["change"]["status"] == "applied"
+        assert code.read_bytes().decode("utf-8") == host_text.replace("9\n", "G\n")
+    else:
+        assert code.read_bytes() == host_text.encode("utf-8")
+
+
+async def test_a_file_that_became_binary_or_a_symlink_is_not_merged_into(
+    hub: HubFixture,
+) -> None:
+    code = hub.project / "code.py"
+    code.write_text(TEXT, encoding="utf-8")
+    (hub.project / "other.py").write_text(TEXT.replace("line 2\n", "H\n"), encoding="utf-8")
+    guest = await hub.guest("alice")
+    host = await hub.host()
+    first = await guest.call("write_file", path="code.py", content=TEXT.replace("9\n", "G\n"))
+    code.write_bytes(b"\x00binary\n")
+    result = await host.call("approve_change", id=first["change"]["id"], merge=True)
+    assert result["change"]["status"] == "conflict"
+    assert code.read_bytes() == b"\x00binary\n"
+    code.write_text(TEXT, encoding="utf-8")
+    second = await guest.call("write_file", path="code.py", content=TEXT.replace("9\n", "G\n"))
+    code.unlink()
+    code.symlink_to("other.py")
+    shown = await host.call("approve_change", id=second["change"]["id"], merge=True)
+    if shown["change"]["status"] == "pending" and shown["merge"].get("merged_sha256"):
+        with pytest.raises(OpError):
+            await host.call(
+                "approve_change",
+                id=second["change"]["id"],
+                merge=True,
+                current_sha256=shown["merge"]["current_sha256"],
+                merged_sha256=shown["merge"]["merged_sha256"],
+            )
+    assert code.is_symlink()
+    assert (hub.project / "other.py").read_text() == TEXT.replace("line 2\n", "H\n")
