@@ -46,28 +46,32 @@ class Plan:
     def info(self, ctx: HubState) -> MergeInfo:
         """The plan as the wire shows it (the diff fitted into a quarter of a frame)."""
         diff = diffs.fit_diff(self.diff, ctx.limits.max_frame_bytes // 4) if self.diff else None
+        # All the hunks' sides share a 32nd of a frame (characters; up to 6 bytes each as
+        # JSON): 50 hunks of 64 KiB a side made a 10 MB reply, which no peer accepts.
+        room = (ctx.limits.max_frame_bytes // 32) // (3 * max(1, len(self.hunks)))
+        side = max(256, min(limits.MAX_MERGE_VIEW_CHARS, room))
         return MergeInfo(
             outcome=self.outcome,
             current_sha256=self.current_sha256,
             merged_sha256=self.merged_sha256,
             diff=diff,
-            hunks=[_wire_hunk(h) for h in self.hunks],
+            hunks=[_wire_hunk(h, side) for h in self.hunks],
             conflicts=self.conflicts,
         )
 
 
-def _cut(lines: tuple[str, ...] | str) -> str:
+def _cut(lines: tuple[str, ...] | str, most: int = limits.MAX_MERGE_VIEW_CHARS) -> str:
     text = lines if isinstance(lines, str) else "".join(lines)
-    return text[: limits.MAX_MERGE_VIEW_CHARS]
+    return text[:most]
 
 
-def _wire_hunk(h: merging.Hunk) -> MergeHunk:
+def _wire_hunk(h: merging.Hunk, most: int) -> MergeHunk:
     return MergeHunk(
         start=h.start,
         end=h.end,
-        base=_cut(h.base),
-        current=_cut(h.current),
-        proposed=_cut(h.proposed),
+        base=_cut(h.base, most),
+        current=_cut(h.current, most),
+        proposed=_cut(h.proposed, most),
     )
 
 

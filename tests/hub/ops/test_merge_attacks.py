@@ -13,7 +13,7 @@ import pytest
 
 from letswork.hub import merges, merging
 from letswork.shared.errors import ErrorCode, OpError
-from letswork.shared.limits import Limits
+from letswork.shared.limits import MAX_MERGE_HUNKS, Limits
 from tests.support.hubs import HubFixture, make_project, running_hub
 
 TEXT = "".join(f"line {i}\n" for i in range(1, 11))
@@ -252,3 +252,24 @@ async def test_a_file_that_became_binary_or_a_symlink_is_not_merged_into(
             )
     assert code.is_symlink()
     assert (hub.project / "other.py").read_text() == TEXT.replace("line 2\n", "H\n")
+
+
+async def test_a_conflict_of_many_long_hunks_fits_a_reply(hub: HubFixture) -> None:
+    # 50 conflicts of 66,000 characters a side: the hunks alone made a 10 MB reply, over the
+    # 4 MiB frame, so the host's approve and the author's merge view both failed.
+    base = "".join(f"sep {i}\n" + "a" * 66_000 + "\n" for i in range(MAX_MERGE_HUNKS))
+    code = hub.project / "big.txt"
+    code.write_text(base, encoding="utf-8")
+    guest = await hub.guest("mallory")
+    host = await hub.host()
+    proposed = await guest.call(
+        "edit_file", path="big.txt", old_string="a", new_string="c", replace_all=True
+    )
+    cid = proposed["change"]["id"]
+    code.write_text(base.replace("a", "b"), encoding="utf-8")
+    result = await host.call("approve_change", id=cid, merge=True)
+    assert result["change"]["status"] == "conflict"
+    assert len(result["merge"]["hunks"]) == MAX_MERGE_HUNKS
+    view = await guest.call("get_change", id=cid, merge=True)
+    assert view["merge"]["conflicts"] == MAX_MERGE_HUNKS
+    assert view["merge"]["hunks"][0]["proposed"].startswith("ccc")
