@@ -841,10 +841,13 @@ def conflict(
 
 
 def diff_to_current(ctx: HubState, row: ChangeRow) -> str:
-    """The diff from the file as it is now to the change's result (file work)."""
+    """The diff from the file as it is now to the change's result (file work). It goes to the
+    change's author: a file guests may not read now (unshared since, or now a symlink to
+    ``.env``) is diffed as absent, so none of its text is in it."""
     current_text: str | None
     try:
         current_text, _ = ctx.workspace.read_text(row.path, is_host=True, whole=True)
+        ctx.workspace.resolve(row.path, is_host=False)
     except OpError:
         current_text = None
     new_text = row.content.decode("utf-8") if row.content is not None else None

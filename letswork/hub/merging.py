@@ -5,8 +5,9 @@ A pending write or edit keeps its base text, compressed (:func:`pack_text`). Whe
 approves it and the file moved on since that base, :func:`merge_change` first re-applies an
 edit (``edit_file``) to the current text when its ``old_string`` still matches exactly, else
 merges base, current text and proposal line by line with ``merge3`` (difflib's matcher, as
-``git merge-file`` would without its heuristics). The result is either one text (``edit`` or
-``merged``) or the conflicting hunks, with their line numbers in the current file.
+``git merge-file`` would: the common head and tail trimmed first, no other heuristics). The
+result is either one text (``edit`` or ``merged``) or the conflicting hunks, with their line
+numbers in the current file.
 """
 
 from __future__ import annotations
@@ -76,15 +77,24 @@ class Edit:
     replace_all: bool
 
 
-def pack_edit(edit: Edit) -> bytes:
-    """``edit`` as stored (JSON, zlib-compressed)."""
-    raw = json.dumps({"old": edit.old, "new": edit.new, "all": edit.replace_all})
-    return zlib.compress(raw.encode("utf-8"), _ZLIB_LEVEL)
+#: The largest edit kept, as JSON before compression (what :func:`unpack_edit` inflates).
+_MAX_EDIT_JSON_BYTES = 2 * limits.MAX_MERGE_BASE_BYTES
+
+
+def pack_edit(edit: Edit) -> bytes | None:
+    """``edit`` as stored (JSON, zlib-compressed); None over ``_MAX_EDIT_JSON_BYTES`` (a
+    new_string of megabytes: kept, it would never unpack, and every merge of its change
+    failed; without it the change merges as whole texts)."""
+    raw = {"old": edit.old, "new": edit.new, "all": edit.replace_all}
+    data = json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    if len(data) > _MAX_EDIT_JSON_BYTES:
+        return None
+    return zlib.compress(data, _ZLIB_LEVEL)
 
 
 def unpack_edit(blob: bytes) -> Edit:
     """The edit :func:`pack_edit` stored (``invalid`` as :func:`unpack_text` when damaged)."""
-    raw: Any = json.loads(unpack_text(blob, 2 * limits.MAX_MERGE_BASE_BYTES))
+    raw: Any = json.loads(unpack_text(blob, _MAX_EDIT_JSON_BYTES))
     return Edit(str(raw["old"]), str(raw["new"]), bool(raw["all"]))
 
 
@@ -113,33 +123,44 @@ class MergeOutcome:
     conflicts: int = 0
 
 
-class _Matcher(_BudgetMatcher):
-    """difflib's matcher as ``unified_diff`` runs it (within ``MAX_MERGE_DIFF_STEPS``), which first
-    checks the merge's deadline (merge3 runs it twice). Past its budget (lines that recur
-    often made it quadratic: 20,000 lines of 200 recurring values took 3.8 s) it matches
-    only the common head and tail: a coarser alignment, so more conflicts, never a wrong
-    merge."""
+class _Matcher:
+    """The matches merge3 asks for (it runs this twice: base with current, base with
+    proposal), as ``git merge-file`` finds them: the common head and tail first, then
+    difflib's matcher on the lines between, within ``MAX_MERGE_DIFF_STEPS``; the merge's
+    deadline is checked first.
+
+    Head and tail first: difflib alone takes the match that starts earliest, so in lines
+    that recur (blank lines, ``}``) one side's replaced line could align as an insertion
+    plus a deletion elsewhere, and the merge kept a line both sides had replaced (base
+    ``v v v v``, host ``H v v v``, guest ``v v G v`` merged to ``H v v G v``). Past the
+    budget (lines that recur often made difflib quadratic: 20,000 lines of 200 recurring
+    values took 3.8 s) only the head and tail match: a coarser alignment, so more
+    conflicts, never a wrong merge."""
 
     should_stop: Callable[[], bool] = staticmethod(lambda: False)
 
     def __init__(self, isjunk: None, a: Sequence[str], b: Sequence[str]) -> None:
-        super().__init__(list(a), list(b), limits.MAX_MERGE_DIFF_STEPS)
+        self.a, self.b = list(a), list(b)
 
     def get_matching_blocks(self) -> list[difflib.Match]:
         if self.should_stop():
             raise op_error(ErrorCode.TIMEOUT, "the merge took too long; resolve it by hand")
-        try:
-            return super().get_matching_blocks()
-        except _CostlyDiff:
-            a, b = self.a, self.b  # type: ignore[attr-defined]
-            end = min(len(a), len(b))
-            head = next((i for i in range(end) if a[i] != b[i]), end)
-            tail = next((i for i in range(end - head) if a[-1 - i] != b[-1 - i]), end - head)
-            blocks = [difflib.Match(0, 0, head)] if head else []
-            if tail:
-                blocks.append(difflib.Match(len(a) - tail, len(b) - tail, tail))
-            self.matching_blocks = [*blocks, difflib.Match(len(a), len(b), 0)]
-            return self.matching_blocks
+        a, b = self.a, self.b
+        end = min(len(a), len(b))
+        head = next((i for i in range(end) if a[i] != b[i]), end)
+        tail = next((i for i in range(end - head) if a[-1 - i] != b[-1 - i]), end - head)
+        blocks = [difflib.Match(0, 0, head)] if head else []
+        mid_a, mid_b = a[head : len(a) - tail], b[head : len(b) - tail]
+        if mid_a and mid_b:
+            try:
+                inner = _BudgetMatcher(mid_a, mid_b, limits.MAX_MERGE_DIFF_STEPS)
+                found = inner.get_matching_blocks()
+            except _CostlyDiff:
+                found = []
+            blocks += [difflib.Match(head + m.a, head + m.b, m.size) for m in found if m.size]
+        if tail:
+            blocks.append(difflib.Match(len(a) - tail, len(b) - tail, tail))
+        return [*blocks, difflib.Match(len(a), len(b), 0)]
 
 
 def merge_texts(

@@ -181,3 +181,20 @@ def test_merge_past_its_step_budget_aligns_head_and_tail_and_stays_right(
     assert both.how == "conflict" or (
         both.text is not None and all(s in both.text for s in ("h3", "h8", "g5"))
     )
+
+
+@pytest.mark.parametrize(
+    ("base", "current", "proposed", "merged"),
+    [
+        # Found attacking issue 17: difflib alone aligned the host's replaced first line as an
+        # insertion plus a deletion of the last, and the merge kept a line both replaced.
+        ("v\nv\nv\nv\n", "H\nv\nv\nv\n", "v\nv\nG\nv\n", "H\nv\nG\nv\n"),
+        ("\n" * 8, "H\n" + "\n" * 7, "\n" * 6 + "G\n\n", "H\n" + "\n" * 5 + "G\n\n"),
+        ("}\n\n}\n\n}\n", "x\n\n}\n\n}\n", "}\n\n}\n\ny\n", "x\n\n}\n\ny\n"),
+    ],
+)
+def test_lines_that_recur_merge_each_sides_replacement_in_place(
+    base: str, current: str, proposed: str, merged: str
+) -> None:
+    out = merging.merge_texts(base, current, proposed)
+    assert (out.how, out.text) == ("merged", merged)

@@ -323,10 +323,11 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "update_change",
         "Resubmit your change",
-        """Resubmit your own pending or conflicting change against the file as it is now,
-        keeping its id and history. Read the conflict first with get_change. A write or edit
-        takes `content` (the whole file) or `old_string`/`new_string` (an edit of the current
-        text); a delete or move takes neither.""",
+        """Resubmit your own change in conflict against the file as it is now, keeping its
+        id and history (a pending change cannot change: propose a new one). Read the
+        conflict first with get_change. A write or edit takes `content` (the whole file) or
+        `old_string`/`new_string` (an edit of the current text); a delete or move takes
+        neither.""",
         _r_change,
         fields={
             "id": _CHANGE_ID,

@@ -28,6 +28,7 @@ from letswork.hub.changes import (
     finish_approved,
     lock_for_change,
     read_current,
+    remember_mark,
     reply_change,
     set_status,
     stamp_written,
@@ -53,6 +54,7 @@ from letswork.shared.protocol.changes import (
     DeleteFileArgs,
     EditFileArgs,
     GetChangeArgs,
+    MergeInfo,
     MoveFileArgs,
     MyChangesArgs,
     PendingChangesArgs,
@@ -158,7 +160,7 @@ def get_change(
 ) -> ChangeDetail | Steps[ChangeDetail]:
     row = visible_change(ctx, peer, args.id, include_content=False)
     if row.blob_key is not None:
-        return _get_large_change(ctx, peer, row, now)
+        return _get_large_change(ctx, peer, args, row, now)
     if not peer.is_host:  # paid after the read, into debt: the next requests wait for it
         peer.bucket.charge(now, len(row.diff) / DIFF_BYTES_PER_REQUEST)
     detail = ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
@@ -172,16 +174,22 @@ def _with_merge_view(
 ) -> Steps[ChangeDetail]:
     """``get_change`` with ``merge``: the merge view, made off the loop (issue 17 part 2)."""
     row = visible_change(ctx, peer, args.id)
+    if row.blob_key is not None:  # a large change's proposal, read by a worker (schema 8)
+        loaded = yield functools.partial(change_blobs.load, ctx, row, content=True)
+        row = change_blobs.with_loaded(row, loaded)
     data = ctx.store.get_merge_data(row.id)
     if not peer.is_host:  # the content and the base are read too
         peer.bucket.charge(now, (row.size + data.size) / DIFF_BYTES_PER_REQUEST)
-    view = yield functools.partial(merges.merge_view, ctx, row, data, ctx.deadline(peer))
+    stop = ctx.deadline(peer)
+    view = yield functools.partial(merges.merge_view, ctx, row, data, stop, is_host=peer.is_host)
     return detail.model_copy(update={"merge": view})
 
 
-def _get_large_change(ctx: HubState, peer: Peer, row: ChangeRow, now: float) -> Steps[ChangeDetail]:
+def _get_large_change(
+    ctx: HubState, peer: Peer, args: GetChangeArgs, row: ChangeRow, now: float
+) -> Steps[ChangeDetail]:
     """``get_change`` of a change whose diff is in the blobs file: read and fitted to half a
-    frame by a worker (schema 8)."""
+    frame by a worker (schema 8); with ``merge``, its merge view as for any change."""
     try:
         loaded: change_blobs.Loaded = yield functools.partial(
             change_blobs.load, ctx, row, content=False
@@ -199,7 +207,10 @@ def _get_large_change(ctx: HubState, peer: Peer, row: ChangeRow, now: float) -> 
     if not peer.is_host:  # the same price as a diff read from the row
         peer.bucket.charge(now, loaded.diff_bytes / DIFF_BYTES_PER_REQUEST)
     row = change_blobs.with_loaded(row, loaded)
-    return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+    detail = ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+    if not args.merge or row.status not in ("pending", "conflict"):
+        return detail
+    return (yield from _with_merge_view(ctx, peer, args, now, detail))
 
 
 def approve_change(
@@ -220,7 +231,8 @@ def approve_change(
             )
         if row.status in ("applied", "conflict"):
             if row.blob_key is not None:  # its diff is in the blobs file, not in the row
-                return (yield from _get_large_change(ctx, peer, row, now))
+                diff_only = GetChangeArgs(id=row.id)  # no merge view
+                return (yield from _get_large_change(ctx, peer, diff_only, row, now))
             return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
         writes, pending = ctx.writes, row
         # The file's hash (and a conflict's diff) off the loop; then the change is read
@@ -244,7 +256,9 @@ def approve_change(
         if row.status == "pending" and current != row.base_sha256 and args.merge:
             data = ctx.store.get_merge_data(row.id)
             stop = ctx.deadline(peer)
-            plan = yield functools.partial(merges.plan_merge, ctx, pending, data, stop)
+            plan = yield functools.partial(
+                merges.plan_merge, ctx, pending, data, stop, for_author=True
+            )
             if plan.outcome == "conflict":
                 conflict_diff = merging_text(pending, plan)
         moved = row.status == "pending" and current != row.base_sha256
@@ -288,12 +302,21 @@ def approve_change(
                 detail["merge"] = plan.info(ctx)
             return ChangeDetail.model_validate(detail)
         if plan is not None and plan.clean:
-            if (args.current_sha256, args.merged_sha256) != (current, plan.merged_sha256):
+            shown = (args.current_sha256, args.merged_sha256)
+            if shown != (current, plan.merged_sha256) or plan.current_sha256 != current:
                 # Shown, not written: the host approves this exact result in a second call.
+                # (The merge read the file again: a local process that wrote in between
+                # made it a merge of another file, to be shown, not rebased onto.)
                 info = change_info(ctx, row, with_diff=False)
                 return ChangeDetail.model_validate({"change": info, "merge": plan.info(ctx)})
             row = rebase_onto(ctx, row, plan)
             merged = merges.merged_reason(plan)
+        elif args.merged_sha256 is not None and args.merged_sha256 != row.new_sha256:
+            # The call names a merge shown earlier, but the file is back at the change's base
+            # (the host undid its edit): what would be written is not what it names.
+            info = change_info(ctx, row, with_diff=False)
+            view = MergeInfo(outcome="unchanged", current_sha256=current)
+            return ChangeDetail.model_validate({"change": info, "merge": view})
         # Commit the decision before touching the disk, so a crash in between is
         # reconciled on restart instead of applying twice or losing the approval.
         row = set_status(ctx, row, "approved", now, by=peer.name, reason=merged)
@@ -382,9 +405,11 @@ def reject_change(ctx: HubState, peer: Peer, args: RejectChangeArgs, now: float)
 def update_change(
     ctx: HubState, peer: Peer, args: UpdateChangeArgs, now: float
 ) -> Steps[ChangeResult]:
-    """Resubmit the caller's own pending or conflicting change against the file as it is
-    now (issue 17 part 2): same id, author and creation time; its base, result, diff and kept
-    merge data replaced; a ``conflict`` becomes ``pending`` again and takes its locks back.
+    """Resubmit the caller's own conflicting change against the file as it is now (issue 17
+    part 2): same id, author and creation time; its base, result, diff and kept merge data
+    replaced; the ``conflict`` becomes ``pending`` again and takes its locks back. A pending
+    change is refused (``invalid``): the host may have reviewed it, and approving that id
+    would write bytes it never saw.
     A write or edit gives ``content`` or an edit of the current text; a delete or move gives
     neither. Always waits for the host, even from a trusted editor (the host saw the
     conflict). Raises ``already_decided`` for a change applied or rejected, ``invalid`` for
@@ -435,9 +460,15 @@ def update_change(
             raise op_error(ErrorCode.EXISTS, f"'{new_path}' already exists")
         return draft("move", rel, new_path, sha, None, None)
 
+    def prepared() -> Draft:
+        # As a proposal: how sensitive the paths are where they really lead (a symlinked
+        # .vscode), or the resubmitted change reached the host unmarked.
+        made = prepare()
+        return dataclasses.replace(made, sensitive=ctx.workspace.change_sensitivity(path, new_path))
+
     for _ in range(PREPARE_TRIES):
         writes = ctx.writes
-        made: Draft = yield prepare
+        made: Draft = yield prepared
         if not ctx.written_since(writes, path, new_path):
             break
     else:
@@ -470,6 +501,7 @@ def update_change(
         peer.bucket.charge(now, stored / CHANGE_BYTES_PER_REQUEST)
     fresh = ctx.store.get_change(row.id)
     assert fresh is not None
+    remember_mark(ctx, fresh, made.sensitive)
     lock_for_change(ctx, fresh, now, author=peer)
     info = change_info(ctx, fresh, with_diff=False)
     ctx.broadcast("change_submitted", {"change": dump(info)}, path=path, exclude=peer)
@@ -497,15 +529,25 @@ def check_update_room(ctx: HubState, peer: Peer, row: ChangeRow, made: Draft) ->
 
 
 def own_open_change(ctx: HubState, peer: Peer, change_id: str) -> ChangeRow:
-    """The caller's own change ``change_id``, pending or in conflict (without its content).
+    """The caller's own change ``change_id`` in conflict (without its content).
 
     Raises:
-        OpError: ``not_found`` (no such change of the caller's), ``already_decided``.
+        OpError: ``not_found`` (no such change of the caller's), ``already_decided``,
+            ``invalid`` (pending: what the host reviews never changes under its id).
     """
     row = visible_change(ctx, peer, change_id, include_content=False)
     if row.author_id != (holder_id(peer) if peer.is_host else peer.guest_id):
         raise op_error(ErrorCode.NOT_FOUND, f"no change of yours with id {change_id!r}")
-    if row.status not in ("pending", "conflict"):
+    if row.status == "pending":
+        # The host may have read it already: the same id with other bytes would be written
+        # unseen by an approval of what was reviewed. Only a conflict is fixed in place.
+        raise op_error(
+            ErrorCode.INVALID,
+            f"change {row.id} is pending: the host may be reviewing it as it is, so it cannot "
+            "change under its id; update_change fixes a change in conflict. Propose a new "
+            "change instead.",
+        )
+    if row.status != "conflict":
         raise op_error(
             ErrorCode.ALREADY_DECIDED,
             f"change {row.id} is {row.status}; propose a new change instead",

@@ -215,8 +215,9 @@ class ChangeDetail(WireModel):
 
 
 class UpdateChangeArgs(WireModel):
-    """``update_change``: resubmit the caller's own pending or conflicting change against the
-    file as it is now, keeping its id and history. A write or edit gives either ``content``
+    """``update_change``: resubmit the caller's own conflicting change against the file as it
+    is now, keeping its id and history (a pending one is ``invalid``: what the host reviews
+    never changes under its id). A write or edit gives either ``content``
     (the whole new text) or ``old_string``/``new_string`` (an edit of the current text); a
     delete or move gives neither (it is re-based on the current file)."""
 
@@ -311,7 +312,7 @@ OPS: tuple[OpSpec, ...] = (
         UpdateChangeArgs,
         ChangeResult,
         WRITERS,
-        "Resubmit your pending or conflicting change against the current file (same id).",
+        "Resubmit your conflicting change against the current file (same id).",
         group="changes",
         mutates=True,
         errors=(
@@ -348,7 +349,7 @@ OPS: tuple[OpSpec, ...] = (
         ALL_ROLES,
         "Show one change with its diff (guests see only their own); merge: its merge view.",
         group="approvals",
-        errors=(_E.NOT_FOUND, _E.TIMEOUT),
+        errors=(_E.NOT_FOUND, _E.NOT_SHARED, _E.TIMEOUT),
     ),
     op(
         "approve_change",

@@ -279,6 +279,10 @@ class Dashboard(InvitePane, PeoplePane, ChangesPane, LocksPane, RunsPane):
             self.bell()
             self._notify(f"{name} is waiting to be admitted: y admits, n denies.", "warning")
         elif event.name == "change_submitted" or _to_host(event):
+            if event.name == "change_submitted":
+                change = event.data.get("change")
+                if isinstance(change, dict):
+                    self.forget_change(str(change.get("id", "")))
             self._notify(line.plain, "information")
         elif event.name == "hub_stopping":
             self._show_banner("The hub is stopping.")

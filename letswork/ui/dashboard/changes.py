@@ -96,6 +96,15 @@ class ChangesPane(DashboardCore):
             self.shown_change_id = change_id
             self._render_diff(detail.change)
 
+    def forget_change(self, change_id: str) -> None:
+        """Drop the diff and merge kept for ``change_id``: it was submitted again (a conflict
+        its author resubmitted under the same id, issue 17), so what ``a`` approves now is
+        its new diff, fetched and shown first, never the one shown before."""
+        self._merges.pop(change_id, None)
+        if self._diffs.pop(change_id, None) is not None and self.shown_change_id == change_id:
+            self.shown_change_id = None
+            self._show_selected_change()
+
     @property
     def selected_change_id(self) -> str | None:
         """The id of the pending change under the cursor."""
@@ -138,6 +147,9 @@ class ChangesPane(DashboardCore):
                     "warning",
                 )
             else:
+                # Not written (the file went back to the change's base since the merge was
+                # shown): the merged diff kept for it is not what a writes now.
+                self.forget_change(change_id)
                 self._notify(f"Change {one_line(change.id, 16)} is {change.status}.", "warning")
         self._request_refresh()
 

@@ -347,12 +347,13 @@ async def test_an_approved_large_change_whose_blob_was_lost_does_not_stop_the_hu
         assert decided.get("data_pruned") is True
 
 
-async def test_an_approve_whose_large_change_was_updated_meanwhile_goes_on_with_the_update(
+async def test_an_approve_reading_a_large_change_writes_it_while_an_update_is_refused(
     hub: HubFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The author's update_change while the host's approve reads the blob: the old blob is
-    # deleted once the update commits; the approve then found it gone and failed with a
-    # store error, where a change decided or updated meanwhile is otherwise read again.
+    # The author's update_change while the host's approve reads the blob. It used to swap
+    # the pending change (and delete the blob the approve was reading: a store error); since
+    # a pending change cannot change under its id (a17-merge), the update is refused and the
+    # approve writes what the host reviewed.
     loading, release, deleted = threading.Event(), threading.Event(), threading.Event()
     load, delete = change_blobs.load, ChangeBlobs.delete
 
@@ -368,17 +369,18 @@ async def test_an_approve_whose_large_change_was_updated_meanwhile_goes_on_with_
 
     monkeypatch.setattr(change_blobs, "load", holding_load)
     monkeypatch.setattr(ChangeBlobs, "delete", noting_delete)
-    change_id, _ = await _propose(hub)
+    change_id, expected = await _propose(hub)
     guest = hub.clients[-1]
     host = await hub.host()
     approve = asyncio.create_task(host.call("approve_change", id=change_id))
     assert await asyncio.to_thread(loading.wait, WAIT)
-    await guest.call("update_change", id=change_id, content="small now\n")
-    assert await asyncio.to_thread(deleted.wait, WAIT)  # the old blob is gone
+    with pytest.raises(OpError, match="cannot change under its id"):
+        await guest.call("update_change", id=change_id, content="small now\n")
     release.set()
     decided = await approve
     assert decided["change"]["status"] == "applied"
-    assert (hub.project / "package-lock.json").read_bytes() == b"small now\n"
+    assert (hub.project / "package-lock.json").read_bytes() == expected
+    assert not deleted.is_set() or change_id not in str(deleted)  # nothing deleted under it
 
 
 async def test_approving_a_large_change_again_shows_its_diff_not_an_empty_one(

@@ -209,8 +209,11 @@ async def test_update_change_cannot_grow_a_pending_change_past_the_byte_cap(
     project = make_project(tmp_path / "project")
     async with running_hub(project, limits=Limits(max_pending_bytes_per_guest=64 * 1024)) as fx:
         guest = await fx.guest("kate")
+        host = await fx.host()
         proposed = await guest.call("write_file", path="notes.txt", content="small\n")
         cid = proposed["change"]["id"]
+        (project / "notes.txt").write_text("the host moved on\n", encoding="utf-8")
+        await host.call("approve_change", id=cid)  # a conflict, which update_change fixes
         with pytest.raises(OpError) as err:
             await guest.call("update_change", id=cid, content="y" * 40_000)
         assert err.value.code == ErrorCode.QUOTA_EXCEEDED

@@ -182,3 +182,29 @@ async def test_a_shows_a_clean_merge_first_and_a_again_writes_exactly_it(tmp_pat
             await pilot.press("a")
             await wait_until(pilot, lambda: notes.read_text() == "ALPHA\nbeta\nGAMMA\n", "write")
             await wait_until(pilot, lambda: change_id not in app.pending, "the queue to empty")
+
+
+async def test_a_conflict_resubmitted_under_its_id_shows_its_new_diff_not_the_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_hub(project(tmp_path)) as fx:
+        alice = await fx.guest("alice")
+        host = await fx.host()
+        notes = fx.project / "notes.txt"
+        async with dashboard_for(fx) as (app, pilot):
+            change_id = await propose_notes(alice)
+            await wait_until(pilot, lambda: app.shown_change_id == change_id, "the diff")
+            assert "+BETA" in app.diff_text
+            # The conflict and the resubmission come before any reload of the queue.
+            load = app._load
+            monkeypatch.setattr(app, "_load", lambda *args: None)
+            notes.write_text("alpha\nbeta\nGAMMA\n", encoding="utf-8")
+            assert (await host.call("approve_change", id=change_id))["change"]["status"] == (
+                "conflict"
+            )
+            seen = len(app.notices)
+            await alice.call("update_change", id=change_id, content="alpha\nEVIL\nGAMMA\n")
+            await wait_until(pilot, lambda: len(app.notices) > seen, "the resubmission")
+            monkeypatch.setattr(app, "_load", load)
+            app._request_refresh()
+            await wait_until(pilot, lambda: "+EVIL" in app.diff_text, "the new diff")
