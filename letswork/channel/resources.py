@@ -62,12 +62,15 @@ def path_of(uri: str) -> str:
 
     Raises:
         MCPError: ``uri`` is not a ``letswork://file/`` URI, or names no file path (empty,
-            ``.``/``..`` parts, a leading ``/``). The hub checks the path again, under its
-            sharing policy.
+            ``.``/``..`` parts, a leading ``/``, NUL, bytes that are not UTF-8). The hub
+            checks the path again, under its sharing policy.
     """
     if not uri.startswith(PREFIX):
         raise MCPError(code=RESOURCE_NOT_FOUND, message=f"not a letswork file URI; use {TEMPLATE}")
-    path = unquote(uri[len(PREFIX) :], errors="strict")
+    try:
+        path = unquote(uri[len(PREFIX) :], errors="strict")
+    except UnicodeDecodeError:
+        path = ""  # percent-encoded bytes that are not UTF-8 name no path
     parts = path.split("/")
     if not path or any(part in ("", ".", "..") for part in parts) or "\x00" in path:
         raise MCPError(

@@ -58,9 +58,20 @@ async def test_shared_files_are_listed_and_read_as_resources_and_secrets_are_not
 
 def test_a_file_uri_names_its_path_and_nothing_outside_the_project() -> None:
     assert path_of(file_uri("src/a b#c.py")) == "src/a b#c.py"
-    for bad in ("letswork://file/", "letswork://file/a//b", "file:///etc/passwd"):
-        with pytest.raises(MCPError):
+    for bad in (
+        "letswork://file/",
+        "letswork://file/a//b",
+        "file:///etc/passwd",
+        "letswork://file/%2E%2E/x",
+        "letswork://file/src/%2E%2E/.env",
+        "letswork://file/%2Fetc%2Fpasswd",
+        "letswork://file/notes.txt%00.md",
+        "letswork://file/%FF",  # not UTF-8: the resource error, not a Python exception's text
+        "letswork://file/caf%C3",
+    ):
+        with pytest.raises(MCPError) as refused:
             path_of(bad)
+        assert refused.value.error.code == -32002, bad
 
 
 async def test_a_2025_client_subscribed_to_a_file_is_told_when_it_changes_on_disk(
