@@ -555,13 +555,22 @@ class Channel:
         wait: float,
         progress: Callable[[float, str], Awaitable[None]] | None,
     ) -> None:
-        """Wait up to ``wait`` seconds for an event that ends ``follow``; each matching event
-        on the way is an MCP progress notification (when the client asked for them)."""
-        seen: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue()
+        """Wait up to ``wait`` seconds for an event that ends ``follow``; matching events on
+        the way are MCP progress notifications (when the client asked for them). Only the
+        latest matching event is kept: while a notification is being sent (a client that
+        stops reading holds it up), the events that arrive meanwhile are one notification,
+        so a hub's flood of them costs no memory, and an ending event is never lost."""
+        latest: list[Mapping[str, Any]] = []  # at most one: the newest unsent event
+        arrived = asyncio.Event()
+        ended = False
 
         def note(event: Event) -> None:
-            if event.name == follow.event and follow.matches(event.data, args):
-                seen.put_nowait(event.data)
+            nonlocal ended
+            if ended or event.name != follow.event or not follow.matches(event.data, args):
+                return
+            latest[:] = [event.data]
+            ended = follow.ends(event.data)
+            arrived.set()
 
         self._followers.add(note)
         deadline = asyncio.get_running_loop().time() + wait
@@ -572,9 +581,11 @@ class Channel:
                 if left <= 0:
                     return
                 try:
-                    data = await asyncio.wait_for(seen.get(), left)
+                    await asyncio.wait_for(arrived.wait(), left)
                 except asyncio.TimeoutError:
                     return
+                arrived.clear()
+                data = latest.pop()
                 count += 1
                 if progress is not None:
                     with contextlib.suppress(Exception):
