@@ -533,9 +533,12 @@ class Channel:
             result.structured_content = structured
         return result
 
-    async def hub_call(self, op: str, args: dict[str, Any]) -> Any:
+    async def hub_call(
+        self, op: str, args: dict[str, Any], sends: Mapping[str, Any] | None = None
+    ) -> Any:
         """One op on the hub link, for the channel's own requests (resources): the op's
-        result model.
+        result model. ``sends`` are arguments an older hub may not know, left out as a
+        tool's ``sends`` are (:meth:`_call`).
 
         Raises:
             LetsworkError: the hub refused (``OpError``) or is unreachable (``TransportError``).
@@ -546,7 +549,8 @@ class Channel:
         conn = self.conn
         if conn is None or self._left:
             raise TransportError(f"not connected to the hub: {self._wait_reason}")
-        return await conn.call(op, args)
+        extra = {k: v for k, v in (sends or {}).items() if (op, k) not in self._hub_lacks}
+        return await self._call(conn, op, {**args, **extra}, extra)
 
     async def _follow(
         self,

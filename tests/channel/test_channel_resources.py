@@ -14,7 +14,11 @@ import pytest
 from mcp.client.client import Client
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 
-from letswork.channel.resources import TEMPLATE, file_uri, path_of
+from letswork.channel.config import ChannelConfig
+from letswork.channel.resources import MAX_RESOURCE_CHARS, TEMPLATE, file_uri, path_of
+from letswork.channel.server import Channel
+from letswork.shared.errors import OpError
+from letswork.shared.protocol.files import ReadFileResult
 from tests.channel.mcp_support import WAIT, invite_code
 from tests.channel.test_channel_listen import channel_params
 from tests.support.hubs import make_project, running_hub
@@ -115,3 +119,45 @@ async def test_a_2026_client_listening_on_a_file_is_told_when_it_changes_on_disk
     assert getattr(event, "uri", None) == NOTES
     assert isinstance(read.contents[0], types.TextResourceContents)
     assert read.contents[0].text == "changed\n"
+
+
+class _OlderHub:
+    """A hub link that answers ``read_file`` as a hub from before ``max_chars`` (issue 15):
+    the argument is refused as unknown, and a page comes whole."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.sent: list[dict[str, Any]] = []
+        self.connected = True
+        self.name = "alice"
+        self.state = "connected"
+
+    async def call(self, op: str, args: dict[str, Any], *, early: bool = False) -> Any:
+        self.sent.append(dict(args))
+        if "max_chars" in args:
+            raise OpError(
+                "args.max_chars: unknown field",
+                data={"reason": "extra_field", "field": "args.max_chars"},
+            )
+        lines = self.text.count("\n")
+        return ReadFileResult(
+            path="big.txt", text=self.text, sha256="0" * 64, offset=0, lines=lines,
+            total_lines=lines, size=len(self.text), truncated=False,
+        )  # fmt: skip
+
+
+async def test_a_resource_from_a_hub_older_than_the_page_budget_is_read_and_cut() -> None:
+    channel = Channel(ChannelConfig(secret=b"s" * 16, url="ws://127.0.0.1:1/"))
+    channel._settled.set()
+    hub = _OlderHub("x" * 99 + "\n" * 1 + ("y" * 99 + "\n") * 999)  # 100,000 characters
+    channel.conn = hub  # type: ignore[assignment]
+    params = types.ReadResourceRequestParams(uri="letswork://file/big.txt")
+    first = await channel.resources.handle_read(None, params)  # type: ignore[arg-type]
+    second = await channel.resources.handle_read(None, params)  # type: ignore[arg-type]
+    for read in (first, second):
+        [content] = read.contents
+        assert isinstance(content, types.TextResourceContents)
+        assert len(content.text) <= MAX_RESOURCE_CHARS
+        assert content.meta is not None and content.meta["truncated"] is True
+        assert content.meta["lines"] == content.text.count("\n") == 600
+    assert [a.get("max_chars") for a in hub.sent] == [MAX_RESOURCE_CHARS, None, None]
