@@ -161,3 +161,66 @@ async def test_a_resource_from_a_hub_older_than_the_page_budget_is_read_and_cut(
         assert content.meta is not None and content.meta["truncated"] is True
         assert content.meta["lines"] == content.text.count("\n") == 600
     assert [a.get("max_chars") for a in hub.sent] == [MAX_RESOURCE_CHARS, None, None]
+
+
+async def test_a_2025_and_a_2026_client_on_one_hub_each_hear_of_changes_their_own_way(
+    tmp_path: Path,
+) -> None:
+    # The two eras side by side: the 2025-11-25 client is told on its connection (only of the
+    # URI it subscribed to), the 2026-07-28 client on its listen stream only, and neither
+    # gets the other's kind of notification.
+    project = make_project(tmp_path / "project")
+    legacy_seen: asyncio.Queue[Any] = asyncio.Queue()
+    modern_bare: list[Any] = []
+
+    async def on_legacy(message: Any) -> None:
+        if isinstance(
+            message, types.ResourceUpdatedNotification | types.ResourceListChangedNotification
+        ):
+            legacy_seen.put_nowait(message)
+
+    async def on_modern(message: Any) -> None:
+        if isinstance(
+            message, types.ResourceUpdatedNotification | types.ResourceListChangedNotification
+        ):
+            meta = (message.params.meta if message.params is not None else None) or {}
+            if "io.modelcontextprotocol/subscriptionId" not in meta:  # not the stream's
+                modern_bare.append(message)
+
+    async with running_hub(project, watch=True) as hub:
+        old_code = await invite_code(hub, "viewer", "olga")
+        new_code = await invite_code(hub, "viewer", "nina")
+        async with (
+            Client(
+                channel_params("--name", "olga", code=old_code),
+                mode="legacy",
+                message_handler=on_legacy,
+            ) as old,
+            Client(
+                channel_params("--name", "nina", code=new_code),
+                mode="auto",
+                message_handler=on_modern,
+            ) as new,
+        ):
+            await asyncio.wait_for(old.list_tools(), WAIT)
+            await asyncio.wait_for(new.list_tools(), WAIT)
+            with pytest.warns(MCPDeprecationWarning):
+                await old.session.subscribe_resource(NOTES)
+            async with new.listen(
+                resources_list_changed=True, resource_subscriptions=[NOTES]
+            ) as stream:
+                (project / "notes.txt").write_text("changed\n", encoding="utf-8")
+                old_first = await asyncio.wait_for(legacy_seen.get(), WAIT)
+                new_first = await asyncio.wait_for(anext(aiter(stream)), WAIT)
+                (project / "fresh.txt").write_text("new\n", encoding="utf-8")
+                old_second = await asyncio.wait_for(legacy_seen.get(), WAIT)
+                new_second = await asyncio.wait_for(anext(aiter(stream)), WAIT)
+            versions = (old.protocol_version, new.protocol_version)
+    assert versions == ("2025-11-25", "2026-07-28")
+    assert isinstance(old_first, types.ResourceUpdatedNotification)
+    assert str(old_first.params.uri) == NOTES
+    assert getattr(new_first, "uri", None) == NOTES
+    # fresh.txt: no update for an unsubscribed URI, a list change for both
+    assert isinstance(old_second, types.ResourceListChangedNotification)
+    assert type(new_second).__name__ == "ResourcesListChanged"
+    assert modern_bare == []  # nothing bare on a 2026 connection
