@@ -224,3 +224,31 @@ async def test_a_2025_and_a_2026_client_on_one_hub_each_hear_of_changes_their_ow
     assert isinstance(old_second, types.ResourceListChangedNotification)
     assert type(new_second).__name__ == "ResourcesListChanged"
     assert modern_bare == []  # nothing bare on a 2026 connection
+
+
+async def test_a_2025_client_subscribed_by_another_spelling_of_the_uri_is_told_in_it(
+    tmp_path: Path,
+) -> None:
+    # A client that builds the URI from the template itself may leave é unencoded or write
+    # lower-case hex: the subscription is to the same file, and is told in its own spelling.
+    project = make_project(tmp_path / "project")
+    (project / "café.txt").write_text("1\n", encoding="utf-8")
+    spellings = ["letswork://file/café.txt", "letswork://file/caf%c3%a9.txt"]
+    updated: asyncio.Queue[str] = asyncio.Queue()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updated.put_nowait(str(message.params.uri))
+
+    async with running_hub(project, watch=True) as hub:
+        code = await invite_code(hub, "viewer", "vera")
+        async with Client(
+            channel_params("--name", "vera", code=code), mode="legacy", message_handler=on_message
+        ) as client:
+            await asyncio.wait_for(client.list_tools(), WAIT)
+            for uri in spellings:
+                with pytest.warns(MCPDeprecationWarning):
+                    await client.session.subscribe_resource(uri)
+            (project / "café.txt").write_text("2\n", encoding="utf-8")
+            told = {await asyncio.wait_for(updated.get(), WAIT) for _ in spellings}
+    assert told == set(spellings)
