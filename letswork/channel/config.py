@@ -107,9 +107,9 @@ def resolve(
 
     With ``plugin`` (how the Claude Code plugin starts the channel, in the folder Claude Code
     runs in: ``folder``, default the current one) and neither an invite in the environment
-    nor ``session``: the session ``letswork join`` bound to the folder
-    (:mod:`letswork.channel.folders`), else the host's channel when a hub was started for the
-    folder, else the only stored session.
+    nor ``session``: the nearest of the folder and its ancestors that ``letswork join`` bound
+    to a session (:mod:`letswork.channel.folders`) or a hub was started for (the host's
+    channel), else the only stored session.
 
     Raises:
         UsageError: conflicting options, no invite or session, a damaged or missing session,
@@ -126,10 +126,12 @@ def resolve(
         raise UsageError("--project only goes with --host")
     code = env.get(INVITE_ENV, "").strip()
     if plugin and not code and session is None:
-        here = folder or Path.cwd()
-        session = folders.session_for_folder(here)
-        if session is None and statedir.existing_project_state(here) is not None:
-            return _host_config(here)
+        choice = folders.plugin_choice(
+            folder or Path.cwd(), lambda f: statedir.existing_project_state(f) is not None
+        )
+        if isinstance(choice, Path):
+            return _host_config(choice)
+        session = choice
     if code:
         session, record = _from_invite(code, session, name)
     else:

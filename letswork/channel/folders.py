@@ -11,13 +11,20 @@ folder up here, the nearest bound ancestor winning. The map is one private file,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from letswork.channel import sessions
 from letswork.local import statedir
 from letswork.shared.errors import UsageError
 
-__all__ = ["MAX_FOLDER_BINDINGS", "bind_folder", "folders_path", "session_for_folder"]
+__all__ = [
+    "MAX_FOLDER_BINDINGS",
+    "bind_folder",
+    "folders_path",
+    "plugin_choice",
+    "session_for_folder",
+]
 
 #: Folders remembered; binding another drops the one bound longest ago.
 MAX_FOLDER_BINDINGS = 256
@@ -67,13 +74,23 @@ def bind_folder(folder: Path, session: str) -> None:
 
 def session_for_folder(folder: Path) -> str | None:
     """The session bound to ``folder`` or its nearest bound ancestor, if it is still stored."""
+    choice = plugin_choice(folder, lambda _folder: False)
+    return choice if isinstance(choice, str) else None
+
+
+def plugin_choice(folder: Path, hosted: Callable[[Path], bool]) -> str | Path | None:
+    """What the plugin's channel started in ``folder`` connects to: the nearest of ``folder``
+    and its ancestors that is bound (its session's name, or None if that session is no
+    longer stored) or shared by a hub of this user's (``hosted``: that folder, for the host's
+    channel). A session joined from a folder above a shared one (the home folder, say) so
+    never takes the host's own project over, nor its subfolders."""
     bound = _load()
-    if not bound:
-        return None
     here = folder.resolve()
-    stored = set(sessions.list_sessions())
+    stored = set(sessions.list_sessions()) if bound else set()
     for candidate in (here, *here.parents):
         name = bound.get(str(candidate))
         if name is not None:
             return name if name in stored else None
+        if hosted(candidate):
+            return candidate
     return None

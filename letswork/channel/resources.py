@@ -17,7 +17,7 @@ whether it was cut and gives the file's ``sha256`` and ``total_lines``.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -27,6 +27,7 @@ from mcp.shared.exceptions import MCPError
 
 from letswork.shared.errors import LetsworkError, OpError
 from letswork.shared.limits import MAX_RESULTS
+from letswork.shared.paging import cut_page
 from letswork.shared.protocol.files import FindFilesResult, ReadFileResult
 from letswork.shared.sanitize import clean_line
 
@@ -48,8 +49,9 @@ MAX_RESOURCE_CHARS = 60_000
 #: The error code of a resource that does not exist or is not shared (the spec's).
 RESOURCE_NOT_FOUND = -32002
 
-#: ``(op, args) -> the op's result model``; raises ``LetsworkError`` as the hub link does.
-HubCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
+#: ``(op, args, sends) -> the op's result model``, ``sends`` being arguments an older hub may
+#: not know; raises ``LetsworkError`` as the hub link does.
+HubCall = Callable[[str, dict[str, Any], Mapping[str, Any]], Awaitable[Any]]
 
 
 def file_uri(path: str) -> str:
@@ -62,12 +64,15 @@ def path_of(uri: str) -> str:
 
     Raises:
         MCPError: ``uri`` is not a ``letswork://file/`` URI, or names no file path (empty,
-            ``.``/``..`` parts, a leading ``/``). The hub checks the path again, under its
-            sharing policy.
+            ``.``/``..`` parts, a leading ``/``, NUL, bytes that are not UTF-8). The hub
+            checks the path again, under its sharing policy.
     """
     if not uri.startswith(PREFIX):
         raise MCPError(code=RESOURCE_NOT_FOUND, message=f"not a letswork file URI; use {TEMPLATE}")
-    path = unquote(uri[len(PREFIX) :], errors="strict")
+    try:
+        path = unquote(uri[len(PREFIX) :], errors="strict")
+    except UnicodeDecodeError:
+        path = ""  # percent-encoded bytes that are not UTF-8 name no path
     parts = path.split("/")
     if not path or any(part in ("", ".", "..") for part in parts) or "\x00" in path:
         raise MCPError(
@@ -93,7 +98,7 @@ class FileResources:
         """Up to ``MAX_RESULTS`` shared files, in the hub's order; an unreachable hub lists
         none (the template still works once it is back)."""
         try:
-            found = await self._call("find_files", {"glob": "*", "max_results": MAX_RESULTS})
+            found = await self._call("find_files", {"glob": "*", "max_results": MAX_RESULTS}, {})
         except LetsworkError:
             return types.ListResourcesResult(resources=[])
         assert isinstance(found, FindFilesResult)
@@ -136,9 +141,8 @@ class FileResources:
         """
         uri = str(params.uri)
         path = path_of(uri)
-        args = {"path": path, "max_chars": MAX_RESOURCE_CHARS}
         try:
-            page = await self._call("read_file", args)
+            page = await self._call("read_file", {"path": path}, {"max_chars": MAX_RESOURCE_CHARS})
         except OpError as exc:
             raise MCPError(
                 code=RESOURCE_NOT_FOUND, message=clean_line(f"{exc.code.value}: {exc.message}", 500)
@@ -149,17 +153,21 @@ class FileResources:
                 message=clean_line(f"the letswork hub is unreachable: {exc.message}", 500),
             ) from None
         assert isinstance(page, ReadFileResult)
-        cut = page.lines < page.total_lines or bool(page.line_cut)
+        text, lines, line_cut = page.text, page.lines, bool(page.line_cut)
+        whole = cut_page(text, MAX_RESOURCE_CHARS)  # a hub older than max_chars sends it all
+        if whole is not None:
+            text, lines, line_cut = whole
+        cut = lines < page.total_lines or line_cut
         return types.ReadResourceResult(
             contents=[
                 types.TextResourceContents(
                     uri=uri,
                     mime_type="text/plain",
-                    text=page.text,
+                    text=text,
                     _meta={
                         "sha256": page.sha256,
                         "total_lines": page.total_lines,
-                        "lines": page.lines,
+                        "lines": lines,
                         "truncated": cut,
                     },
                 )

@@ -533,9 +533,12 @@ class Channel:
             result.structured_content = structured
         return result
 
-    async def hub_call(self, op: str, args: dict[str, Any]) -> Any:
+    async def hub_call(
+        self, op: str, args: dict[str, Any], sends: Mapping[str, Any] | None = None
+    ) -> Any:
         """One op on the hub link, for the channel's own requests (resources): the op's
-        result model.
+        result model. ``sends`` are arguments an older hub may not know, left out as a
+        tool's ``sends`` are (:meth:`_call`).
 
         Raises:
             LetsworkError: the hub refused (``OpError``) or is unreachable (``TransportError``).
@@ -546,7 +549,8 @@ class Channel:
         conn = self.conn
         if conn is None or self._left:
             raise TransportError(f"not connected to the hub: {self._wait_reason}")
-        return await conn.call(op, args)
+        extra = {k: v for k, v in (sends or {}).items() if (op, k) not in self._hub_lacks}
+        return await self._call(conn, op, {**args, **extra}, extra)
 
     async def _follow(
         self,
@@ -555,13 +559,22 @@ class Channel:
         wait: float,
         progress: Callable[[float, str], Awaitable[None]] | None,
     ) -> None:
-        """Wait up to ``wait`` seconds for an event that ends ``follow``; each matching event
-        on the way is an MCP progress notification (when the client asked for them)."""
-        seen: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue()
+        """Wait up to ``wait`` seconds for an event that ends ``follow``; matching events on
+        the way are MCP progress notifications (when the client asked for them). Only the
+        latest matching event is kept: while a notification is being sent (a client that
+        stops reading holds it up), the events that arrive meanwhile are one notification,
+        so a hub's flood of them costs no memory, and an ending event is never lost."""
+        latest: list[Mapping[str, Any]] = []  # at most one: the newest unsent event
+        arrived = asyncio.Event()
+        ended = False
 
         def note(event: Event) -> None:
-            if event.name == follow.event and follow.matches(event.data, args):
-                seen.put_nowait(event.data)
+            nonlocal ended
+            if ended or event.name != follow.event or not follow.matches(event.data, args):
+                return
+            latest[:] = [event.data]
+            ended = follow.ends(event.data)
+            arrived.set()
 
         self._followers.add(note)
         deadline = asyncio.get_running_loop().time() + wait
@@ -572,9 +585,11 @@ class Channel:
                 if left <= 0:
                     return
                 try:
-                    data = await asyncio.wait_for(seen.get(), left)
+                    await asyncio.wait_for(arrived.wait(), left)
                 except asyncio.TimeoutError:
                     return
+                arrived.clear()
+                data = latest.pop()
                 count += 1
                 if progress is not None:
                     with contextlib.suppress(Exception):

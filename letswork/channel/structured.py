@@ -30,10 +30,12 @@ from mcp import types
 from pydantic import BaseModel
 
 from letswork.channel.tools.base import ToolSpec, tool_definition
-from letswork.channel.tools.files import MAX_READ_CHARS
+from letswork.channel.tools.changes import shown_diff
+from letswork.channel.tools.files import MAX_READ_CHARS, match_snippet
 from letswork.shared.paging import cut_page
 from letswork.shared.protocol.catalogue import OPS
-from letswork.shared.protocol.files import ReadFileResult
+from letswork.shared.protocol.changes import ChangeList
+from letswork.shared.protocol.files import ReadFileResult, SearchFilesResult
 from letswork.shared.sanitize import clean
 
 __all__ = ["STRUCTURED", "definitions", "output_schema", "structured_content"]
@@ -157,6 +159,16 @@ def structured_content(spec: ToolSpec, result: Any) -> dict[str, Any] | None:
         if cut is not None:
             data["lines"] = cut[1]
             data["truncated"] = result.offset + cut[1] < result.total_lines
+    # Text the text content cuts is cut here the same way (and before the cleaner runs over
+    # it): a pending change's diff (a guest's 1 MiB write put all of it in the host's
+    # structured result, 40,000 characters in the text) and a search's matching lines.
+    if isinstance(result, SearchFilesResult):
+        for match in data["matches"]:
+            match["text"] = match_snippet(match["text"])
+    if isinstance(result, ChangeList):
+        for change in data["changes"]:
+            if change.get("diff"):
+                change["diff"] = shown_diff(change["diff"])
     cleaned: dict[str, Any] = _cleaned(data)
     return cleaned
 

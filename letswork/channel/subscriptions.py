@@ -28,6 +28,8 @@ from mcp.server.subscriptions import (
 )
 from mcp.shared.exceptions import MCPError
 
+from letswork.channel.resources import file_uri, path_of
+
 __all__ = [
     "MAX_LISTEN_BACKLOG",
     "MAX_LISTEN_STREAMS",
@@ -57,7 +59,9 @@ class Subscriptions:
             max_subscriptions=MAX_LISTEN_STREAMS,
             max_buffered_events=MAX_LISTEN_BACKLOG,
         )
-        self._subscribed: set[str] = set()
+        #: The file URI as the channel spells it (:func:`file_uri`) -> the spellings the client
+        #: subscribed with (another percent-encoding of the same path, say): each is told.
+        self._subscribed: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ the client's requests
 
@@ -70,20 +74,27 @@ class Subscriptions:
             MCPError: the client already holds :data:`MAX_SUBSCRIBED_URIS` subscriptions.
         """
         uri = str(params.uri)
-        if uri not in self._subscribed and len(self._subscribed) >= MAX_SUBSCRIBED_URIS:
+        spellings = self._subscribed.get(_canonical(uri), set())
+        held = sum(len(each) for each in self._subscribed.values())
+        if uri not in spellings and held >= MAX_SUBSCRIBED_URIS:
             raise MCPError(
                 code=types.INVALID_PARAMS,
                 message=f"at most {MAX_SUBSCRIBED_URIS} resources can be subscribed at once; "
                 "unsubscribe from some first",
             )
-        self._subscribed.add(uri)
+        self._subscribed.setdefault(_canonical(uri), set()).add(uri)
         return types.EmptyResult()
 
     async def handle_unsubscribe(
         self, ctx: ServerRequestContext[Any, Any], params: types.UnsubscribeRequestParams
     ) -> types.EmptyResult:
         """``resources/unsubscribe`` (handshake era)."""
-        self._subscribed.discard(str(params.uri))
+        uri = str(params.uri)
+        canonical = _canonical(uri)
+        spellings = self._subscribed.get(canonical, set())
+        spellings.discard(uri)
+        if not spellings:
+            self._subscribed.pop(canonical, None)
         return types.EmptyResult()
 
     def close(self) -> None:
@@ -102,11 +113,21 @@ class Subscriptions:
         """The resource at ``uri`` changed: to listen streams that asked for it, and to a
         handshake-era client that subscribed to it."""
         await self.bus.publish(ResourceUpdated(uri=uri))
-        if session is not None and uri in self._subscribed:
-            await session.send_resource_updated(uri)
+        if session is not None:
+            for spelling in sorted(self._subscribed.get(_canonical(uri), ())):
+                await session.send_resource_updated(spelling)
 
     async def resources_changed(self, session: ServerSession | None) -> None:
         """A resource appeared or went away."""
         await self.bus.publish(ResourcesListChanged())
         if session is not None:
             await session.send_resource_list_changed()
+
+
+def _canonical(uri: str) -> str:
+    """``uri`` spelled as the channel spells a file's URI (percent-encoding as
+    :func:`file_uri` does it), or as it is when it names no file."""
+    try:
+        return file_uri(path_of(uri))
+    except MCPError:
+        return uri

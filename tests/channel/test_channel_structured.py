@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ import mcp_types as types
 
 from letswork.channel.structured import STRUCTURED, output_schema, structured_content
 from letswork.channel.tools.catalogue import TOOLS
+from letswork.channel.tools.changes import MAX_DIFF_CHARS
 from letswork.shared.protocol.catalogue import OPS
-from letswork.shared.protocol.files import ReadFileResult
+from letswork.shared.protocol.files import ReadFileResult, SearchFilesResult, SearchMatch
 from letswork.shared.sanitize import MARKER
 from tests.channel.mcp_support import WAIT, ChannelClient, guest_channel, mcp_channel
 from tests.support.hubs import make_project, running_hub
@@ -129,3 +131,40 @@ def test_a_whole_page_from_an_older_hub_is_counted_as_the_text_shows_it() -> Non
     assert data is not None
     assert data["lines"] == 600  # 60,000 characters of 100-character lines
     assert data["truncated"] is True
+
+
+async def test_a_big_pending_diff_is_no_bigger_in_structured_content_than_in_the_text(
+    tmp_path: Path,
+) -> None:
+    # The text cuts each diff to what one result shows (MAX_DIFF_LINES, MAX_DIFF_CHARS); the
+    # structured copy of the same result must not carry the whole diff past that cut into
+    # the assistant's context.
+    project = make_project(tmp_path / "project")
+    content = "".join(f"line {i} {'x' * 60}\n" for i in range(13_000))  # about 0.9 MB
+    async with (
+        running_hub(project) as hub,
+        guest_channel(hub, "eddie", "editor") as editor,
+        mcp_channel("--host", "--project", str(project)) as host,
+    ):
+        await editor.ok("write_file", {"path": "big.txt", "content": content})
+        pending = await _structured(host, "get_pending_changes", {})
+        mine = await _structured(editor, "my_pending_changes", {})
+    [change] = pending.structured_content["changes"]
+    assert change["diff"].startswith("--- ")
+    assert len(change["diff"]) <= MAX_DIFF_CHARS + 200
+    assert change["diff"].endswith("more diff lines not shown)")  # as the text says it
+    [own] = mine.structured_content["changes"]
+    assert own["diff"] is None or len(own["diff"]) <= MAX_DIFF_CHARS + 200
+    text_size = sum(len(c.text) for c in pending.content)
+    assert len(json.dumps(pending.structured_content)) < text_size + 10_000
+
+
+def test_a_hostile_hubs_long_search_line_is_cut_in_structured_content_as_in_the_text() -> None:
+    hidden = "a\u200b" * 200_000
+    found = SearchFilesResult(
+        matches=[SearchMatch(path="a.txt", line=1, text=hidden)], truncated=False, files_scanned=1
+    )
+    data = structured_content(TOOLS["search_files"], found)
+    assert data is not None
+    text = data["matches"][0]["text"]
+    assert len(text) <= 300 and "\u200b" not in text

@@ -18,7 +18,7 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import TextContent
 
 import letswork
-from letswork.channel import config, folders
+from letswork.channel import config, folders, sessions
 from letswork.channel.tools.catalogue import TOOLS
 from letswork.ui import claude_plugin
 from tests.channel.mcp_support import ROOT, WAIT, coverage_env, invite_code
@@ -228,6 +228,36 @@ async def test_the_plugin_channel_in_a_shared_folder_is_the_hosts(tmp_path: Path
     async with running_hub(project):
         resolved = config.resolve(plugin=True, folder=project, environ={})
     assert resolved.host and resolved.project == project.resolve()
+
+
+async def test_the_plugin_channel_in_a_shared_folder_is_the_hosts_under_a_joined_folder(
+    tmp_path: Path,
+) -> None:
+    # A guest session joined from a folder above the shared one (say the home folder) must
+    # not take the host's own project, or its subfolders, over: the nearest of the two wins.
+    project = make_project(tmp_path / "project")
+    sessions.save_session(
+        "friend", sessions.SessionRecord(url="ws://127.0.0.1:9/", invite_secret=b"s" * 32)
+    )
+    folders.bind_folder(tmp_path, "friend")
+    async with running_hub(project):
+        at_root = config.resolve(plugin=True, folder=project, environ={})
+        below = config.resolve(plugin=True, folder=project / "src", environ={})
+        beside = config.resolve(plugin=True, folder=tmp_path, environ={})
+    assert at_root.host and at_root.project == project.resolve()
+    assert below.host and below.project == project.resolve()
+    assert beside.session == "friend"
+
+
+async def test_a_folder_joined_inside_a_shared_folder_keeps_its_session(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "project")
+    sessions.save_session(
+        "friend", sessions.SessionRecord(url="ws://127.0.0.1:9/", invite_secret=b"s" * 32)
+    )
+    folders.bind_folder(project / "src", "friend")
+    async with running_hub(project):
+        inside = config.resolve(plugin=True, folder=project / "src", environ={})
+    assert inside.session == "friend" and not inside.host
 
 
 def test_the_plugin_channel_with_nothing_joined_says_to_join(tmp_path: Path) -> None:

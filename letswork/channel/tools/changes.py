@@ -20,7 +20,7 @@ from letswork.shared.protocol.changes import (
 )
 from letswork.shared.sanitize import MARKER, clean, clean_line
 
-__all__ = ["MAX_DIFF_CHARS", "MAX_DIFF_LINES", "REPLY_DIFF_HEAD_CHARS", "TOOLS"]
+__all__ = ["MAX_DIFF_CHARS", "MAX_DIFF_LINES", "REPLY_DIFF_HEAD_CHARS", "TOOLS", "shown_diff"]
 
 
 #: Lines of a diff shown in one change result.
@@ -50,7 +50,7 @@ def _sensitive(change: ChangeInfo) -> str:
     )
 
 
-def _diff(diff: str | None, total: int | None = None) -> str:
+def shown_diff(diff: str | None, total: int | None = None) -> str:
     """``diff``, cut to what one result shows and cleaned; ``total``: lines of the whole diff
     when ``diff`` is only its head."""
     if not diff:
@@ -87,7 +87,7 @@ def _reply_diff(r: ChangeResult) -> str:
     sends no summary; its head ends with a line saying what follows)."""
     s, c = r.summary, r.change
     if s is None:
-        return _diff(c.diff)
+        return shown_diff(c.diff)
     text = f"+{s.lines_added} -{s.lines_removed} lines"
     if s.diff_cut:
         text += (
@@ -96,7 +96,7 @@ def _reply_diff(r: ChangeResult) -> str:
         )
     if not c.diff:
         return text + "."
-    return f"{text}:\n{_diff(c.diff, s.diff_lines)}"
+    return f"{text}:\n{shown_diff(c.diff, s.diff_lines)}"
 
 
 def _r_change(r: ChangeResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
@@ -157,7 +157,7 @@ def _r_pending(r: ChangeList, args: Mapping[str, Any], ctx: ToolContext) -> str:
         )
         if c.sensitive:
             head += f"\n{_sensitive(c)}. Read it with care before approving."
-        blocks.append(head if c.diff is None else f"{head}\n{_diff(c.diff)}")
+        blocks.append(head if c.diff is None else f"{head}\n{shown_diff(c.diff)}")
     return "\n\n".join(blocks)
 
 
@@ -201,7 +201,7 @@ def _r_decided(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> st
             f"proposed, and {how}. Review the merged result below (its diff against the current "
             "file); to write exactly this, call approve_change again with "
             f"current_sha256={m.current_sha256} and merged_sha256={m.merged_sha256}. "
-            f"Merged diff:\n{_diff(m.diff)}"
+            f"Merged diff:\n{shown_diff(m.diff)}"
         )
     if c.status == "applied":
         why = f" ({clean_line(c.reason, 300)})" if c.reason else ""
@@ -214,7 +214,7 @@ def _r_decided(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> st
         return (
             f"Change {cid} was NOT applied: {say.path(c.path)} changed since it was proposed "
             f"(status conflict{where}). Ask {say.who(c.author)} to fix it with update_change, "
-            f"or reject_change to clear it. The conflict:\n{_diff(c.diff)}"
+            f"or reject_change to clear it. The conflict:\n{shown_diff(c.diff)}"
         )
     return f"Change {cid} is still {c.status}: {what}."
 
@@ -224,7 +224,7 @@ def _r_get(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> str:
     c, m = r.change, r.merge
     head = _change_line(c)[2:]
     if m is None:
-        return f"Change {head}\nDiff:\n{_diff(c.diff)}"
+        return f"Change {head}\nDiff:\n{shown_diff(c.diff)}"
     parts = [f"Change {head}"]
     if m.outcome == "unchanged":
         parts.append("The file is still as when the change was proposed: nothing to merge.")
@@ -243,7 +243,7 @@ def _r_get(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> str:
             "against the current file with update_change."
         )
     if m.proposed_diff:
-        parts.append(f"Your change against its base:\n{_diff(m.proposed_diff)}")
+        parts.append(f"Your change against its base:\n{shown_diff(m.proposed_diff)}")
     for name, text in (("Base text (when proposed)", m.base), ("Current text", m.current)):
         if text is not None:
             cut = " (cut)" if m.cut or len(text) > MAX_TEXT_CHARS else ""

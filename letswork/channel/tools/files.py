@@ -23,7 +23,7 @@ from letswork.shared.protocol.files import (
 )
 from letswork.shared.sanitize import clean_line, count_hidden, mark_hidden
 
-__all__ = ["DEFAULT_READ_LIMIT", "MAX_READ_CHARS", "TOOLS"]
+__all__ = ["DEFAULT_READ_LIMIT", "MAX_READ_CHARS", "MAX_SNIPPET_CHARS", "TOOLS", "match_snippet"]
 
 
 #: Lines ``read_file`` returns when the caller gives no ``limit``.
@@ -82,6 +82,19 @@ def _r_read(r: ReadFileResult, args: Mapping[str, Any], ctx: ToolContext) -> str
     return f"{header}\n{text}"
 
 
+#: Characters of one matching line a search result shows (the hub sends at most 300).
+MAX_SNIPPET_CHARS = 300
+
+
+def match_snippet(text: str) -> str:
+    """A matching line as a result shows it: cleaned, cut to :data:`MAX_SNIPPET_CHARS` (only
+    that much of a hostile hub's megabyte line is cleaned)."""
+    snippet = mark_hidden(text[: MAX_SNIPPET_CHARS + 1])
+    if len(snippet) > MAX_SNIPPET_CHARS:
+        snippet = snippet[: MAX_SNIPPET_CHARS - 1] + "…"
+    return snippet
+
+
 def _r_search(r: SearchFilesResult, args: Mapping[str, Any], ctx: ToolContext) -> str:
     pattern = clean_line(str(args.get("pattern", "")), 80)
     head = f"{say.count(len(r.matches), 'match', 'matches')} for {pattern!r} in "
@@ -108,9 +121,7 @@ def _r_search(r: SearchFilesResult, args: Mapping[str, Any], ctx: ToolContext) -
         )
     lines = [head + (":" if r.matches else ".")]
     for m in r.matches:
-        snippet = mark_hidden(m.text).replace("\n", " ")
-        if len(snippet) > 300:
-            snippet = snippet[:299] + "…"
+        snippet = match_snippet(m.text).replace("\n", " ")
         lines.append(f"{say.path(m.path)}:{m.line}: {snippet}")
     return "\n".join(lines)
 
