@@ -269,6 +269,9 @@ _TOKENS = [
 @example(tokens=["a", r"\D", r"\S", "b"], text="aαéb", case_sensitive=False)
 @example(tokens=["a", r"\S", "b"], text="a\vb", case_sensitive=True)
 @example(tokens=[r"\W"], text="\u212a", case_sensitive=False)
+# Only an empty match at the end of a file without a final line ending, which ripgrep's
+# multiline mode does not report.
+@example(tokens=[r"\b", "$"], text="1", case_sensitive=False)
 def test_ripgrep_never_misses_a_file_re2_matches(
     tmp_path_factory: pytest.TempPathFactory, tokens: list[str], text: str, case_sensitive: bool
 ) -> None:
