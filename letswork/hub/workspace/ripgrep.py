@@ -102,6 +102,17 @@ def find_rg() -> str | None:
     return None
 
 
+#: RE2's negated Perl classes as ripgrep must get them: one character each, as RE2 matches in
+#: UTF-8 (``(?-u:\W)`` is one byte: ``a\W `` missed "aé "), any but those of RE2's ASCII
+#: class, unfolded (RE2's ``(?i)\W`` leaves out U+212A KELVIN SIGN; a filter may match more).
+#: RE2's ``\s`` is ``[\t\n\f\r ]``, without the ``\v`` of ripgrep's ``(?-u:\s)``.
+_NEGATED_CLASSES = {
+    "W": "(?-i:[^0-9A-Za-z_])",
+    "D": "(?-i:[^0-9])",
+    "S": "(?-i:[^\\t\\n\\f\\r ])",
+}
+
+
 def _hex(ch: str) -> str:
     return f"\\x{{{ord(ch):x}}}"
 
@@ -113,9 +124,10 @@ def rg_pattern(pattern: str, *, regex: bool) -> str | None:
 
     A literal goes as it is (``--fixed-strings``). A regex is passed token by token:
     escaped punctuation becomes ``\\x{..}`` (``\\<`` is a word boundary for ripgrep, a ``<``
-    for RE2); ``\\b``, ``\\B``, ``\\W``, ``\\D``, ``\\S`` become their ASCII forms
-    (``(?-u:\\b)``: RE2's are ASCII, ripgrep's Unicode; ripgrep's ``\\w``, ``\\d``, ``\\s``
-    match more, which a filter may); any other escape of a letter or digit stays. In a bracket
+    for RE2); ``\\b`` and ``\\B`` become their ASCII forms (``(?-u:\\b)``: RE2's are ASCII,
+    ripgrep's Unicode), ``\\W``, ``\\D``, ``\\S`` classes of every character but RE2's ASCII
+    ones (:data:`_NEGATED_CLASSES`; ripgrep's ``\\w``, ``\\d``, ``\\s`` match more, which a
+    filter may); any other escape of a letter or digit stays. In a bracket
     class, a nested ``[`` (not ``[:``), ``&&``, ``--``, ``~~`` (set operations for ripgrep,
     characters for RE2) and ``\\W``, ``\\D``, ``\\S``, ``\\p``, ``\\P`` (and ``\\w``,
     ``\\d``, ``\\s`` in a negated class) give None. A NUL or a character that is not UTF-8
@@ -146,7 +158,9 @@ def rg_pattern(pattern: str, *, regex: bool) -> str | None:
                 out.append(_hex(nxt) if not nxt.isalnum() else ch + nxt)
             elif not nxt.isascii() or not nxt.isalnum():
                 out.append(_hex(nxt))
-            elif nxt in "bBWDS":
+            elif nxt in _NEGATED_CLASSES:
+                out.append(_NEGATED_CLASSES[nxt])
+            elif nxt in "bB":
                 out.append(f"(?-u:\\{nxt})")
             else:
                 out.append(ch + nxt)

@@ -170,6 +170,15 @@ def _literal_hits(
     return hits
 
 
+def _matches_empty_at_the_end(rx: Any) -> bool:
+    """Whether ``rx`` (from :func:`_compile_re2`) matches the empty string at the end of some
+    text: ripgrep's multiline mode does not report such a match at the end of a file without
+    a final line ending (``\\b$`` in "1", ``$``), so ripgrep cannot filter for it. Whatever
+    decides it there (``$``, ``\\z``, ``\\b``, ``\\B``; ``^`` only after a line ending, on no
+    line) depends on the last character at most: a word character, another, or none."""
+    return any(rx.search(text, len(text)) is not None for text in (b"", b"1", b" "))
+
+
 def _compile_re2(source: str, case_sensitive: bool, *, regex: bool) -> Any:
     """``source`` compiled by RE2 with ``^``/``$`` at line boundaries.
 
@@ -459,9 +468,7 @@ class SearchOps(WorkspaceBase):
         max_bytes = self.max_text_bytes
         rg = ripgrep.find_rg() if self.search_engine == "ripgrep" else None
         rg_pat = ripgrep.rg_pattern(pattern, regex=regex) if rg is not None else None
-        if regex and rx.search(b"") is not None:
-            # It matches every file with a line ("$" too, which ripgrep's multiline mode
-            # misses at the end of a file without a final line ending): nothing to filter.
+        if regex and _matches_empty_at_the_end(rx):
             rg_pat = None
         marked: Generator[tuple[str, str, int, bool] | None, None, None]
         if rg is not None and rg_pat is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from letswork.hub.workspace import Workspace, ripgrep, search
@@ -215,6 +215,39 @@ def test_rg_pattern_rewrites_what_ripgrep_reads_otherwise(
     assert ripgrep.rg_pattern(pattern, regex=regex) == expected
 
 
+# One a line, as UTF-8: the characters up to U+2FFF but NUL (binary files are not searched)
+# and "\n", and a few far ones.
+_CHARS = [
+    chr(c)
+    for c in [*range(0x3000), 0xE000, 0xFEFF, 0xFF21, 0xFFFD, 0x1F600, 0x10FFFF]
+    if c not in (0x00, 0x0A)
+]
+
+
+@pytest.mark.parametrize("case_sensitive", [True, False])
+@pytest.mark.parametrize("cls", [r"\w", r"\W", r"\d", r"\D", r"\s", r"\S"])
+def test_each_perl_class_matches_with_ripgrep_every_character_re2s_does(
+    tmp_path: Path, cls: str, case_sensitive: bool
+) -> None:
+    rg = ripgrep.find_rg()
+    assert rg is not None
+    rg_cls = ripgrep.rg_pattern(cls, regex=True)
+    assert rg_cls is not None
+    (tmp_path / "chars.txt").write_text("\n".join(_CHARS) + "\n", encoding="utf-8")
+    case = "--case-sensitive" if case_sensitive else "--ignore-case"
+    argv = [rg, "--no-config", "--line-number", "--no-filename", "--encoding=none", case]
+    done = subprocess.run(
+        [*argv, f"--regexp=^(?:{rg_cls})$", "--", "chars.txt"],
+        cwd=tmp_path,
+        capture_output=True,
+        check=True,
+    )
+    by_rg = {_CHARS[int(line.split(b":", 1)[0]) - 1] for line in done.stdout.splitlines()}
+    rx = search._compile_re2(f"^(?:{cls})$", case_sensitive, regex=True)
+    by_re2 = {c for c in _CHARS if rx.search(c.encode("utf-8"), 0) is not None}
+    assert by_re2 and by_re2 <= by_rg
+
+
 _TOKENS = [
     "a", "b", "é", "K", "\u212a", " ", ".", r"\.", r"\b", r"\B", r"\w", r"\W", r"\s", r"\S",
     r"\d", r"\D", r"\n", "^", "$", "*", "+", "?", "|", "(", ")", "(?i)", "[^a]", "[a-c]",
@@ -230,6 +263,15 @@ _TOKENS = [
     text=st.text(alphabet="abéαK\u212a <.\n1_&[]", max_size=40),
     case_sensitive=st.booleans(),
 )
+# RE2's \W, \D, \S match one character, a multi-byte one too: ripgrep's (?-u:\W) matched one
+# byte of "é" and missed the file. RE2's \s is [\t\n\f\r ], without the \v of ripgrep's.
+@example(tokens=["a", r"\W", " "], text="aé ", case_sensitive=True)
+@example(tokens=["a", r"\D", r"\S", "b"], text="aαéb", case_sensitive=False)
+@example(tokens=["a", r"\S", "b"], text="a\vb", case_sensitive=True)
+@example(tokens=[r"\W"], text="\u212a", case_sensitive=False)
+# Only an empty match at the end of a file without a final line ending, which ripgrep's
+# multiline mode does not report.
+@example(tokens=[r"\b", "$"], text="1", case_sensitive=False)
 def test_ripgrep_never_misses_a_file_re2_matches(
     tmp_path_factory: pytest.TempPathFactory, tokens: list[str], text: str, case_sensitive: bool
 ) -> None:
