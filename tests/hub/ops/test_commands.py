@@ -294,3 +294,37 @@ async def test_stopping_the_hub_kills_every_runs_group(project: Path) -> None:
         pgid = int((await host.call("get_run", id=run["id"]))["output"])
         assert live_members(pgid)
     assert live_members(pgid) == []
+
+
+async def test_a_wildcard_never_makes_an_option_an_argument_file_or_an_outside_path(
+    hub: HubFixture,
+) -> None:
+    """``*.py`` is meant for test files: it must not let ``--basetemp=/home/x.py`` (pytest
+    empties its basetemp), ``@args.py`` (an argument file) or ``/elsewhere/x.py`` through;
+    ``--junitxml=*`` must not write outside the project."""
+    write_commands(
+        hub.project,
+        py_command("t", "pass", args='["*.py", "--junitxml=*", "-k*"]', approval='"auto"'),
+    )
+    alice = await hub.guest("alice")
+    for bad in [
+        "--basetemp=/home/someone/work.py",
+        "-p.py",
+        "@args.py",
+        "+x.py",
+        "/etc/x.py",
+        "~/x.py",
+        "--junitxml=/home/someone/.bashrc",
+        "--junitxml=~/.profile",
+        "a.py=/etc/b.py",
+    ]:
+        with pytest.raises(OpError) as info:
+            await alice.call("run_command", name="t", args=[bad])
+        assert info.value.code == ErrorCode.INVALID, bad
+    assert (await alice.call("list_runs"))["runs"] == []
+    run = (
+        await alice.call(
+            "run_command", name="t", args=["tests/a.py", "--junitxml=out/r.xml", "-kfast"]
+        )
+    )["run"]
+    assert run["argv"][-3:] == ["tests/a.py", "--junitxml=out/r.xml", "-kfast"]
