@@ -25,6 +25,7 @@ import dataclasses
 import functools
 import os
 import re
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -292,6 +293,13 @@ def check_args(command: Command, args: Sequence[str]) -> None:
     for arg in args:
         if "\0" in arg:
             raise op_error(ErrorCode.INVALID, "an argument holds NUL, which no program takes")
+    if len(shlex.join(args)) > lim.MAX_RUN_ARGS_CHARS:
+        raise op_error(
+            ErrorCode.INVALID,
+            f"the arguments are over {lim.MAX_RUN_ARGS_CHARS} characters; the host must be able "
+            "to read them all before approving",
+            command=command.name,
+        )
     if command.args == "any":
         return
     if command.args == "none":

@@ -347,6 +347,9 @@ MAX_COMMAND_NAME_CHARS = 64
 MAX_COMMAND_ARGV = 64
 #: Characters of one argv item, argument pattern, or argument a peer adds.
 MAX_COMMAND_ARG_CHARS = 1024
+#: Characters of the arguments a peer adds to one run, joined as a shell would quote them:
+#: the host sees the whole argv before approving, so no display cuts it, and this bounds it.
+MAX_RUN_ARGS_CHARS = 8 * KiB
 #: Variables a command declares for its environment.
 MAX_COMMAND_ENV = 32
 #: Longest ``timeout`` a command may declare, and the one it has when it declares none.

@@ -124,3 +124,12 @@ def test_output_past_the_head_keeps_the_tail_and_counts_what_fell_between() -> N
     assert run.left_out == 3 * size - size
     last, pages = run.page(1)
     assert len(last) == limits.RUN_PAGE_CHARS and pages > 1
+
+
+def test_arguments_too_long_for_the_host_to_read_are_refused() -> None:
+    command = parse_commands(
+        b'[commands.t]\nrun = ["x"]\nargs = "any"\n', "letswork.toml"
+    ).commands["t"]
+    check_args(command, ["a" * 1000] * 8)
+    with pytest.raises(OpError, match="over 8192 characters"):
+        check_args(command, ["a" * 1000] * 9)

@@ -54,3 +54,26 @@ async def test_the_host_is_told_when_a_trusted_guest_meets_an_auto_command(
         await host.call("trust", name="alice")
         async with dashboard_for(fx) as (app, pilot):
             await wait_until(pilot, lambda: "run code on this machine" in feed(app), "the warning")
+
+
+async def test_a_long_argument_cannot_push_the_rest_of_the_argv_out_of_the_hosts_sight(
+    tmp_path: Path,
+) -> None:
+    """The host approves what it sees: 700 characters of padding must not hide an argument
+    after them (the argv was cut at 600 characters) in the feed, the notification, ``list_runs``
+    for the host's assistant and ``letswork runs``."""
+    from letswork.shared.describe_runs import argv_text, run_line
+    from letswork.shared.protocol.commands import RunInfo
+
+    async with running_hub(project(tmp_path)) as fx:
+        write_commands(fx.project, py_command("check", "pass", args='"any"'))
+        alice = await fx.guest("alice")
+        async with dashboard_for(fx) as (app, pilot):
+            padded = ["-k", "x" * 700, "--basetemp=/home/someone"]
+            run = (await alice.call("run_command", name="check", args=padded))["run"]
+            await wait_until(pilot, lambda: run["id"] in app._runs_state(), "the waiting run")
+            assert "--basetemp=/home/someone" in feed(app)
+        info = RunInfo.model_validate(run)
+        assert "--basetemp=/home/someone" in run_line(info)
+        assert "--basetemp=/home/someone" in run_line(info, terminal=True)
+        assert argv_text(info.argv).endswith("--basetemp=/home/someone")
