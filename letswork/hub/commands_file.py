@@ -58,6 +58,8 @@ _DURATION = re.compile(r"^\s*(\d{1,7})\s*([smh]?)\s*$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600}
 _KEYS = frozenset({"run", "args", "approval", "timeout", "roles", "env", "description"})
 _GUEST_ROLES = frozenset({"editor", "viewer"})
+#: Characters of a ``problem`` (a reply's short text holds it).
+_PROBLEM_CHARS = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,20 +151,20 @@ def parse_commands(data: bytes, source: str) -> CommandsFile:
         if len(raw) > lim.MAX_COMMANDS:
             raise _Bad(f"more than {lim.MAX_COMMANDS} commands")
         commands = {name: _command(name, spec, where) for name, spec in raw.items()}
-    except _Bad as exc:
-        return CommandsFile(source, {}, f"{source}: {exc}")
+    except _Bad as exc:  # cut: a name or key it quotes may be any length
+        return CommandsFile(source, {}, f"{source}: {exc}"[:_PROBLEM_CHARS])
     return CommandsFile(source, commands)
 
 
 def _command(name: str, spec: Any, where: str) -> Command:
-    at = f"[{where}commands.{name}]"
+    at = f"[{where}commands.{name[: lim.MAX_COMMAND_NAME_CHARS]}]"
     if len(name) > lim.MAX_COMMAND_NAME_CHARS or not _NAME.match(name):
         raise _Bad(f"{at}: a command's name is letters, digits, '_', '.' and '-'")
     if not isinstance(spec, dict):
         raise _Bad(f"{at} is not a table")
     unknown = sorted(set(spec) - _KEYS)
     if unknown:
-        raise _Bad(f"{at}: unknown key {unknown[0]!r} (keys: {', '.join(sorted(_KEYS))})")
+        raise _Bad(f"{at}: unknown key {unknown[0][:40]!r} (keys: {', '.join(sorted(_KEYS))})")
     run = spec.get("run")
     if isinstance(run, str):
         raise _Bad(f'{at}: run is an argv list such as ["pytest", "-q"], never a shell string')

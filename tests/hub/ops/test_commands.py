@@ -328,3 +328,23 @@ async def test_a_wildcard_never_makes_an_option_an_argument_file_or_an_outside_p
         )
     )["run"]
     assert run["argv"][-3:] == ["tests/a.py", "--junitxml=out/r.xml", "-kfast"]
+
+
+async def test_a_commands_file_with_a_huge_name_or_key_still_answers_with_its_problem(
+    hub: HubFixture,
+) -> None:
+    """A hostile file in the project (a cloned repository's letswork.toml): the problem text
+    quoted a command's name or an unknown key whole, past what a reply may carry."""
+    alice = await hub.guest("alice")
+    host = await hub.host()
+    for body in [
+        f'[commands."{"a" * 5000}"]\nrun = ["x"]\n',
+        f'[commands.t]\nrun = ["x"]\n"{"b" * 5000}" = 1\n',
+    ]:
+        write_commands(hub.project, body)
+        for peer in (alice, host):
+            listed = await peer.call("list_commands")
+            assert listed["commands"] == [] and listed["problem"]
+        with pytest.raises(OpError) as info:
+            await alice.call("run_command", name="t")
+        assert info.value.code == ErrorCode.INVALID
