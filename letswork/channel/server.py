@@ -71,7 +71,7 @@ from letswork.client.connection import HubConnection
 from letswork.local.hubinfo import hub_info
 from letswork.shared import crypto
 from letswork.shared.errors import LetsworkError, OpError, TransportError
-from letswork.shared.limits import MAX_QUEUED_PUSHES
+from letswork.shared.limits import MAX_FOLLOWED_EVENTS, MAX_QUEUED_PUSHES
 from letswork.shared.protocol.base import NameResult
 from letswork.shared.protocol.wire import Event
 from letswork.shared.sanitize import MARKER, clean_line
@@ -516,6 +516,8 @@ class Channel:
 
                 def note(event: Event) -> None:
                     if event.name == follow.event and follow.matches(event.data, args):
+                        if seen.qsize() >= MAX_FOLLOWED_EVENTS:  # a flood: the oldest go
+                            seen.get_nowait()
                         seen.put_nowait(event.data)
 
                 self._followers.add(note)

@@ -370,6 +370,9 @@ RUN_PAGE_CHARS = 16 * KiB
 #: Longest ``wait`` of a channel's ``get_run`` (seconds): the channel waits for the run's
 #: events this long before it asks the hub.
 MAX_RUN_WAIT_SECONDS = 120
+#: Events a channel keeps for one call that waits (``get_run``'s ``wait``) while the MCP client
+#: reads its progress notifications: the oldest go first (a hostile hub's flood).
+MAX_FOLLOWED_EVENTS = 64
 #: Seconds between two ``run_updated`` events about a running run's output.
 RUN_PROGRESS_EVENT_SECONDS = 1.0
 #: Seconds between SIGTERM to a run's process group and SIGKILL.
