@@ -135,6 +135,8 @@ def parse_commands(data: bytes, source: str) -> CommandsFile:
         return CommandsFile(source, {}, f"{source} is not UTF-8 text")
     except tomllib.TOMLDecodeError as exc:
         return CommandsFile(source, {}, f"{source} is not valid TOML: {str(exc)[:200]}")
+    except RecursionError:  # tomllib recurses into nested arrays and tables
+        return CommandsFile(source, {}, f"{source} is not valid TOML: nested too deep")
     table: Any = doc
     where = ""
     if source == PYPROJECT_FILE:

@@ -348,3 +348,14 @@ async def test_a_commands_file_with_a_huge_name_or_key_still_answers_with_its_pr
         with pytest.raises(OpError) as info:
             await alice.call("run_command", name="t")
         assert info.value.code == ErrorCode.INVALID
+
+
+async def test_a_pyproject_nested_past_the_parsers_depth_gives_a_problem_not_an_error(
+    hub: HubFixture,
+) -> None:
+    """A hostile pyproject.toml in the project (arrays nested 50,000 deep): tomllib recurses
+    and raises RecursionError, which is not a TOMLDecodeError."""
+    (hub.project / "pyproject.toml").write_bytes(b"x = " + b"[" * 50_000)
+    alice = await hub.guest("alice")
+    listed = await alice.call("list_commands")
+    assert listed["commands"] == [] and "not valid TOML" in listed["problem"]
