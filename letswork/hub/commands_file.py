@@ -175,6 +175,11 @@ def _command(name: str, spec: Any, where: str) -> Command:
     patterns: tuple[str, ...] = ()
     if isinstance(args_spec, list):
         patterns = _strings(args_spec, f"{at} args", min_items=1)
+        for pattern in patterns:
+            try:
+                _pattern(pattern)
+            except re.error as exc:  # a reversed range such as [z-a]
+                raise _Bad(f"{at}: args pattern {pattern[:80]!r} is not valid: {exc}") from None
         args = "patterns"
     elif args_spec in ("any", "none"):
         args = args_spec

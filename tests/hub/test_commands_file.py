@@ -133,3 +133,11 @@ def test_arguments_too_long_for_the_host_to_read_are_refused() -> None:
     check_args(command, ["a" * 1000] * 8)
     with pytest.raises(OpError, match="over 8192 characters"):
         check_args(command, ["a" * 1000] * 9)
+
+
+def test_a_pattern_with_a_reversed_range_is_the_files_problem_not_an_internal_error() -> None:
+    """``[z-a]`` is an empty range to fnmatch but an error to ``re``: checking an argument
+    against it raised ``re.error`` for every run."""
+    found = parse_commands(b'[commands.t]\nrun = ["x"]\nargs = ["[z-a]*"]\n', "letswork.toml")
+    assert found.commands == {}
+    assert found.problem is not None and "'[z-a]*'" in found.problem
