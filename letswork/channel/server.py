@@ -71,7 +71,7 @@ from letswork.client.connection import HubConnection
 from letswork.local.hubinfo import hub_info
 from letswork.shared import crypto
 from letswork.shared.errors import LetsworkError, OpError, TransportError
-from letswork.shared.limits import MAX_QUEUED_PUSHES
+from letswork.shared.limits import MAX_FOLLOWED_EVENTS, MAX_QUEUED_PUSHES
 from letswork.shared.protocol.base import NameResult
 from letswork.shared.protocol.wire import Event
 from letswork.shared.sanitize import MARKER, clean_line
@@ -508,10 +508,27 @@ class Channel:
                 raise TransportError(f"not connected to the hub: {self._wait_reason}")
             if spec.ends_session and conn.connected:
                 return await self._end_session(conn, spec, op, args)
-            parsed = await self._call(conn, op, args, sends, early=early)
-            if spec.follow is not None and wait > 0 and not spec.follow.done(parsed):
-                await self._follow(spec.follow, args, wait, progress)
-                parsed = await self._call(conn, op, args, sends)
+            # Events are seen from before the first call: one read right behind its answer
+            # (a run that ended at once) comes before this coroutine resumes.
+            seen: asyncio.Queue[Mapping[str, Any]] = asyncio.Queue()
+            follow = spec.follow if wait > 0 else None
+            if follow is not None:
+
+                def note(event: Event) -> None:
+                    if event.name == follow.event and follow.matches(event.data, args):
+                        if seen.qsize() >= MAX_FOLLOWED_EVENTS:  # a flood: the oldest go
+                            seen.get_nowait()
+                        seen.put_nowait(event.data)
+
+                self._followers.add(note)
+            try:
+                parsed = await self._call(conn, op, args, sends, early=early)
+                if follow is not None and not follow.done(parsed):
+                    await self._follow(follow, seen, wait, progress)
+                    parsed = await self._call(conn, op, args, sends)
+            finally:
+                if follow is not None:
+                    self._followers.discard(note)
         except LetsworkError as exc:
             if isinstance(exc, TransportError):
                 self._told_down = True
@@ -555,49 +572,29 @@ class Channel:
     async def _follow(
         self,
         follow: Follow,
-        args: Mapping[str, Any],
+        seen: asyncio.Queue[Mapping[str, Any]],
         wait: float,
         progress: Callable[[float, str], Awaitable[None]] | None,
     ) -> None:
-        """Wait up to ``wait`` seconds for an event that ends ``follow``; matching events on
-        the way are MCP progress notifications (when the client asked for them). Only the
-        latest matching event is kept: while a notification is being sent (a client that
-        stops reading holds it up), the events that arrive meanwhile are one notification,
-        so a hub's flood of them costs no memory, and an ending event is never lost."""
-        latest: list[Mapping[str, Any]] = []  # at most one: the newest unsent event
-        arrived = asyncio.Event()
-        ended = False
-
-        def note(event: Event) -> None:
-            nonlocal ended
-            if ended or event.name != follow.event or not follow.matches(event.data, args):
-                return
-            latest[:] = [event.data]
-            ended = follow.ends(event.data)
-            arrived.set()
-
-        self._followers.add(note)
+        """Wait up to ``wait`` seconds for an event in ``seen`` (the call's matching events,
+        gathered since before it was sent) that ends ``follow``; each on the way is an MCP
+        progress notification (when the client asked for them)."""
         deadline = asyncio.get_running_loop().time() + wait
-        try:
-            count = 0
-            while True:
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    return
-                try:
-                    await asyncio.wait_for(arrived.wait(), left)
-                except asyncio.TimeoutError:
-                    return
-                arrived.clear()
-                data = latest.pop()
-                count += 1
-                if progress is not None:
-                    with contextlib.suppress(Exception):
-                        await progress(float(count), follow.progress(data))
-                if follow.ends(data):
-                    return
-        finally:
-            self._followers.discard(note)
+        count = 0
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            try:
+                data = await asyncio.wait_for(seen.get(), left)
+            except asyncio.TimeoutError:
+                return
+            count += 1
+            if progress is not None:
+                with contextlib.suppress(Exception):
+                    await progress(float(count), follow.progress(data))
+            if follow.ends(data):
+                return
 
     async def _call(
         self,

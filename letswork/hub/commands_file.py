@@ -25,6 +25,7 @@ import dataclasses
 import fnmatch
 import os
 import re
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -57,6 +58,8 @@ _DURATION = re.compile(r"^\s*(\d{1,7})\s*([smh]?)\s*$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600}
 _KEYS = frozenset({"run", "args", "approval", "timeout", "roles", "env", "description"})
 _GUEST_ROLES = frozenset({"editor", "viewer"})
+#: Characters of a ``problem`` (a reply's short text holds it).
+_PROBLEM_CHARS = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +135,8 @@ def parse_commands(data: bytes, source: str) -> CommandsFile:
         return CommandsFile(source, {}, f"{source} is not UTF-8 text")
     except tomllib.TOMLDecodeError as exc:
         return CommandsFile(source, {}, f"{source} is not valid TOML: {str(exc)[:200]}")
+    except RecursionError:  # tomllib recurses into nested arrays and tables
+        return CommandsFile(source, {}, f"{source} is not valid TOML: nested too deep")
     table: Any = doc
     where = ""
     if source == PYPROJECT_FILE:
@@ -148,20 +153,20 @@ def parse_commands(data: bytes, source: str) -> CommandsFile:
         if len(raw) > lim.MAX_COMMANDS:
             raise _Bad(f"more than {lim.MAX_COMMANDS} commands")
         commands = {name: _command(name, spec, where) for name, spec in raw.items()}
-    except _Bad as exc:
-        return CommandsFile(source, {}, f"{source}: {exc}")
+    except _Bad as exc:  # cut: a name or key it quotes may be any length
+        return CommandsFile(source, {}, f"{source}: {exc}"[:_PROBLEM_CHARS])
     return CommandsFile(source, commands)
 
 
 def _command(name: str, spec: Any, where: str) -> Command:
-    at = f"[{where}commands.{name}]"
+    at = f"[{where}commands.{name[: lim.MAX_COMMAND_NAME_CHARS]}]"
     if len(name) > lim.MAX_COMMAND_NAME_CHARS or not _NAME.match(name):
         raise _Bad(f"{at}: a command's name is letters, digits, '_', '.' and '-'")
     if not isinstance(spec, dict):
         raise _Bad(f"{at} is not a table")
     unknown = sorted(set(spec) - _KEYS)
     if unknown:
-        raise _Bad(f"{at}: unknown key {unknown[0]!r} (keys: {', '.join(sorted(_KEYS))})")
+        raise _Bad(f"{at}: unknown key {unknown[0][:40]!r} (keys: {', '.join(sorted(_KEYS))})")
     run = spec.get("run")
     if isinstance(run, str):
         raise _Bad(f'{at}: run is an argv list such as ["pytest", "-q"], never a shell string')
@@ -234,6 +239,26 @@ def _timeout(value: Any, at: str) -> int:
     return seconds
 
 
+#: Characters an argument may start with, or hold right after an ``=``, only where the
+#: pattern's own text gives them: an option (``-``, ``+``), an argument file (``@``) or a path
+#: from outside the project (``/``, ``\\``, ``~``).
+_LEADING = frozenset("-+@/\\~")
+
+
+def _allowed_by(arg: str, pattern: str) -> bool:
+    """``arg`` matches ``pattern`` as shell-style ``fnmatch`` reads it (``*`` matches ``/``;
+    fnmatch's translation does not backtrack without bound), and every character of
+    ``_LEADING`` at the argument's start or right after one of its ``=`` lies within the
+    pattern's text before its first wildcard: ``*.py`` takes ``tests/a.py``, never
+    ``--basetemp=/home/x.py``, ``@args.py`` or ``/etc/x.py``; ``--junitxml=*`` never
+    ``--junitxml=/home/x``; ``--out=/tmp/*`` does take ``--out=/tmp/a``."""
+    if not fnmatch.fnmatchcase(arg, pattern):
+        return False
+    literal = next((i for i, c in enumerate(pattern) if c in "*?["), len(pattern))
+    starts = (0, *(i + 1 for i, c in enumerate(arg) if c == "="))
+    return all(s >= len(arg) or arg[s] not in _LEADING or s < literal for s in starts)
+
+
 def check_args(command: Command, args: Sequence[str]) -> None:
     """Refuse arguments ``command`` does not take.
 
@@ -245,6 +270,13 @@ def check_args(command: Command, args: Sequence[str]) -> None:
     for arg in args:
         if "\0" in arg:
             raise op_error(ErrorCode.INVALID, "an argument holds NUL, which no program takes")
+    if len(shlex.join(args)) > lim.MAX_RUN_ARGS_CHARS:
+        raise op_error(
+            ErrorCode.INVALID,
+            f"the arguments are over {lim.MAX_RUN_ARGS_CHARS} characters; the host must be able "
+            "to read them all before approving",
+            command=command.name,
+        )
     if command.args == "any":
         return
     if command.args == "none":
@@ -261,7 +293,7 @@ def check_args(command: Command, args: Sequence[str]) -> None:
                 f"argument {arg[:80]!r} climbs out with '..'; name paths inside the project",
                 command=command.name,
             )
-        if not any(fnmatch.fnmatchcase(arg, p) for p in command.patterns):
+        if not any(_allowed_by(arg, p) for p in command.patterns):
             allowed = ", ".join(command.patterns)[:300]
             raise op_error(
                 ErrorCode.INVALID,

@@ -84,6 +84,9 @@ class Run:
     last_event: float = 0.0
     #: an ``output`` event is due after the throttle's pause
     flush: asyncio.TimerHandle | None = None
+    #: the SIGKILL due ``RUN_KILL_GRACE_SECONDS`` after a SIGTERM (cancelled when the run
+    #: ends: its group id may be another group's by then)
+    kill_timer: asyncio.TimerHandle | None = None
 
     @property
     def final(self) -> bool:
@@ -310,10 +313,9 @@ class RunTable:
         if run.pgid is None:
             return  # not spawned yet: _drive sees ``ending`` and does not start it
         _killpg(run.pgid, signal.SIGKILL if at_once else signal.SIGTERM)
-        if not at_once:
-            pgid = run.pgid
-            asyncio.get_running_loop().call_later(
-                lim.RUN_KILL_GRACE_SECONDS, _killpg, pgid, signal.SIGKILL
+        if not at_once and run.kill_timer is None:
+            run.kill_timer = asyncio.get_running_loop().call_later(
+                lim.RUN_KILL_GRACE_SECONDS, _killpg, run.pgid, signal.SIGKILL
             )
 
     async def _drive(self, run: Run) -> None:
@@ -347,8 +349,12 @@ class RunTable:
             self._kill(run, at_once=False)
             await proc.wait()
         finally:
-            # Whatever its first process left behind in the group goes too.
+            # Whatever its first process left behind in the group goes too, now; the delayed
+            # SIGKILL is then due to nobody.
             _killpg(proc.pid, signal.SIGKILL)
+            if run.kill_timer is not None:
+                run.kill_timer.cancel()
+                run.kill_timer = None
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(reader, lim.RUN_DRAIN_SECONDS)
         code = proc.returncode

@@ -16,8 +16,11 @@ from letswork.shared.sanitize import clean_line, terminal_line
 
 __all__ = ["argv_text", "command_line", "run_event_line", "run_line", "run_state"]
 
-#: Characters of an argv shown on one line.
-ARGV_CHARS = 600
+#: Characters of an argv shown on one line to an assistant (the host's terminal shows it
+#: whole). The host approves what it sees, so an argv is never cut before the peer's arguments:
+#: the hub keeps those under ``MAX_RUN_ARGS_CHARS`` (each marked invisible character may take
+#: 8 or so), and only a hostile hub's argv reaches this.
+ARGV_CHARS = 64 * 1024
 
 
 def _line(text: str, max_chars: int, terminal: bool) -> str:
@@ -25,8 +28,10 @@ def _line(text: str, max_chars: int, terminal: bool) -> str:
 
 
 def argv_text(argv: list[str], *, terminal: bool = False) -> str:
-    """``argv`` as a shell would quote it (it is never run by a shell), cleaned, one line."""
-    return _line(shlex.join(argv), ARGV_CHARS, terminal)
+    """``argv`` as a shell would quote it (it is never run by a shell), cleaned, one line;
+    never cut for the terminal."""
+    text = shlex.join(argv)
+    return terminal_line(text, None) if terminal else clean_line(text, ARGV_CHARS)
 
 
 def run_state(run: RunInfo, *, terminal: bool = False) -> str:

@@ -352,6 +352,9 @@ MAX_COMMAND_NAME_CHARS = 64
 MAX_COMMAND_ARGV = 64
 #: Characters of one argv item, argument pattern, or argument a peer adds.
 MAX_COMMAND_ARG_CHARS = 1024
+#: Characters of the arguments a peer adds to one run, joined as a shell would quote them:
+#: the host sees the whole argv before approving, so no display cuts it, and this bounds it.
+MAX_RUN_ARGS_CHARS = 8 * KiB
 #: Variables a command declares for its environment.
 MAX_COMMAND_ENV = 32
 #: Longest ``timeout`` a command may declare, and the one it has when it declares none.
@@ -372,6 +375,9 @@ RUN_PAGE_CHARS = 16 * KiB
 #: Longest ``wait`` of a channel's ``get_run`` (seconds): the channel waits for the run's
 #: events this long before it asks the hub.
 MAX_RUN_WAIT_SECONDS = 120
+#: Events a channel keeps for one call that waits (``get_run``'s ``wait``) while the MCP client
+#: reads its progress notifications: the oldest go first (a hostile hub's flood).
+MAX_FOLLOWED_EVENTS = 64
 #: Seconds between two ``run_updated`` events about a running run's output.
 RUN_PROGRESS_EVENT_SECONDS = 1.0
 #: Seconds between SIGTERM to a run's process group and SIGKILL.

@@ -124,3 +124,29 @@ def test_output_past_the_head_keeps_the_tail_and_counts_what_fell_between() -> N
     assert run.left_out == 3 * size - size
     last, pages = run.page(1)
     assert len(last) == limits.RUN_PAGE_CHARS and pages > 1
+
+
+def test_arguments_too_long_for_the_host_to_read_are_refused() -> None:
+    command = parse_commands(
+        b'[commands.t]\nrun = ["x"]\nargs = "any"\n', "letswork.toml"
+    ).commands["t"]
+    check_args(command, ["a" * 1000] * 8)
+    with pytest.raises(OpError, match="over 8192 characters"):
+        check_args(command, ["a" * 1000] * 9)
+
+
+def test_pattern_matching_takes_time_linear_in_the_argument() -> None:
+    """A guest's argument against a host's pattern with several wildcards (``*a*a*a*b``,
+    ``tests/*/*/*_test.py``): a backtracking matcher took a minute for 300 characters, on the
+    hub's loop; fnmatch's translation does not backtrack so."""
+    for pattern, arg in [("*a*a*a*b", "a" * 1000), ("tests/*/*/*_test.py", "tests/" + "/" * 1000)]:
+        body = f'[commands.t]\nrun = ["x"]\nargs = ["{pattern}"]\n'.encode()
+        command = parse_commands(body, "letswork.toml").commands["t"]
+        with pytest.raises(OpError, match="is not allowed"):
+            check_args(command, [arg])
+
+
+def test_a_pattern_with_a_reversed_range_matches_nothing_as_fnmatch_says() -> None:
+    found = parse_commands(b'[commands.t]\nrun = ["x"]\nargs = ["[z-a]*"]\n', "letswork.toml")
+    with pytest.raises(OpError, match="is not allowed"):
+        check_args(found.commands["t"], ["zebra"])

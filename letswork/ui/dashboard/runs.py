@@ -32,6 +32,8 @@ class RunsPane(DashboardCore):
     waiting_runs: dict[int, RunInfo]
     #: the trust-and-auto warning last shown (shown again only when it changes)
     run_warning: str | None = None
+    #: the run whose argv the last ``g`` showed: the next ``g`` starts it if it still waits
+    run_to_confirm: int | None = None
 
     def _runs_state(self) -> dict[int, RunInfo]:
         if not hasattr(self, "waiting_runs"):
@@ -56,11 +58,11 @@ class RunsPane(DashboardCore):
         if line is None:
             return
         if data.change == "asked":
-            self.add_activity(Text(line + " (g run it, x deny)", style=_WARN_STYLE))
+            self.add_activity(Text(line + " (g twice runs it, x denies it)", style=_WARN_STYLE))
             self.bell()
             self._notify(
                 f"{one_line(run.by, 40)} asks to run: {argv_text(run.argv, terminal=True)} "
-                "— g runs it, x denies it.",
+                "— g twice runs it, x denies it.",
                 "warning",
             )
         else:
@@ -71,10 +73,21 @@ class RunsPane(DashboardCore):
         return waiting[min(waiting)] if waiting else None
 
     def action_approve_run(self) -> None:
+        """The first ``g`` shows the argv of the run it would start (the oldest waiting);
+        the next starts that run, if it is still the oldest waiting: a guest that cancels and
+        asks again in the moment before the key cannot swap in an argv the host did not see."""
         run = self._oldest_waiting_run()
         if run is None:
             self._notify("No run waits for your approval.", "warning")
             return
+        if self.run_to_confirm != run.id:
+            self.run_to_confirm = run.id
+            by = one_line(run.by, 40)
+            line = f"{by}'s run {run.id}: {argv_text(run.argv, terminal=True)}"
+            self.add_activity(Text(f"{line} — g again starts run {run.id}", style=_WARN_STYLE))
+            self._notify(f"{line} — g again starts run {run.id}.", "warning")
+            return
+        self.run_to_confirm = None
         self.run_worker(self.decide_run(run.id, "approve_run"), group="ops", exit_on_error=False)
 
     def action_deny_run(self) -> None:

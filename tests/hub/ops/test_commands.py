@@ -3,6 +3,8 @@ process group, its output, its environment."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import sys
 import textwrap
@@ -292,5 +294,114 @@ async def test_stopping_the_hub_kills_every_runs_group(project: Path) -> None:
             "run_updated", lambda d: d["run"]["id"] == run["id"] and d["run"]["output_bytes"] > 0
         )
         pgid = int((await host.call("get_run", id=run["id"]))["output"])
-        assert live_members(pgid)
+        members = live_members(pgid)
+        assert members
+    # SIGKILL is sent as the hub stops; the kernel ends the process a moment later.
+    await asyncio.wait_for(dead(members), 30)
     assert live_members(pgid) == []
+
+
+async def dead(pids: list[int]) -> None:
+    """Wait (on pidfds, Linux) until each of ``pids`` has ended."""
+    loop = asyncio.get_running_loop()
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        ended = loop.create_future()
+        loop.add_reader(fd, lambda f=ended: f.done() or f.set_result(None))
+        try:
+            await ended
+        finally:
+            loop.remove_reader(fd)
+            os.close(fd)
+
+
+async def test_a_wildcard_never_makes_an_option_an_argument_file_or_an_outside_path(
+    hub: HubFixture,
+) -> None:
+    """``*.py`` is meant for test files: it must not let ``--basetemp=/home/x.py`` (pytest
+    empties its basetemp), ``@args.py`` (an argument file) or ``/elsewhere/x.py`` through;
+    ``--junitxml=*`` must not write outside the project."""
+    write_commands(
+        hub.project,
+        py_command("t", "pass", args='["*.py", "--junitxml=*", "-k*"]', approval='"auto"'),
+    )
+    alice = await hub.guest("alice")
+    for bad in [
+        "--basetemp=/home/someone/work.py",
+        "-p.py",
+        "@args.py",
+        "+x.py",
+        "/etc/x.py",
+        "~/x.py",
+        "--junitxml=/home/someone/.bashrc",
+        "--junitxml=~/.profile",
+        "a.py=/etc/b.py",
+    ]:
+        with pytest.raises(OpError) as info:
+            await alice.call("run_command", name="t", args=[bad])
+        assert info.value.code == ErrorCode.INVALID, bad
+    assert (await alice.call("list_runs"))["runs"] == []
+    run = (
+        await alice.call(
+            "run_command", name="t", args=["tests/a.py", "--junitxml=out/r.xml", "-kfast"]
+        )
+    )["run"]
+    assert run["argv"][-3:] == ["tests/a.py", "--junitxml=out/r.xml", "-kfast"]
+
+
+async def test_a_commands_file_with_a_huge_name_or_key_still_answers_with_its_problem(
+    hub: HubFixture,
+) -> None:
+    """A hostile file in the project (a cloned repository's letswork.toml): the problem text
+    quoted a command's name or an unknown key whole, past what a reply may carry."""
+    alice = await hub.guest("alice")
+    host = await hub.host()
+    for body in [
+        f'[commands."{"a" * 5000}"]\nrun = ["x"]\n',
+        f'[commands.t]\nrun = ["x"]\n"{"b" * 5000}" = 1\n',
+    ]:
+        write_commands(hub.project, body)
+        for peer in (alice, host):
+            listed = await peer.call("list_commands")
+            assert listed["commands"] == [] and listed["problem"]
+        with pytest.raises(OpError) as info:
+            await alice.call("run_command", name="t")
+        assert info.value.code == ErrorCode.INVALID
+
+
+async def test_a_pyproject_nested_past_the_parsers_depth_gives_a_problem_not_an_error(
+    hub: HubFixture,
+) -> None:
+    """A hostile pyproject.toml in the project (arrays nested 50,000 deep): tomllib recurses
+    and raises RecursionError, which is not a TOMLDecodeError."""
+    (hub.project / "pyproject.toml").write_bytes(b"x = " + b"[" * 50_000)
+    alice = await hub.guest("alice")
+    listed = await alice.call("list_commands")
+    assert listed["commands"] == [] and "not valid TOML" in listed["problem"]
+
+
+async def test_no_sigkill_to_a_cancelled_runs_group_is_left_pending_once_it_ended(
+    hub: HubFixture,
+) -> None:
+    """Cancel sends SIGTERM and schedules SIGKILL for 2 s later; a run that ended on the
+    SIGTERM must not keep that SIGKILL (nor one per repeated cancel) aimed at a group id the
+    system may give to another process group by then."""
+    code = "import time; print('up', flush=True); time.sleep(300)"
+    write_commands(hub.project, py_command("hang", code, approval='"auto"'))
+    alice = await hub.guest("alice")
+    run = (await alice.call("run_command", name="hang"))["run"]
+    await alice.wait_event(
+        "run_updated", lambda d: d["run"]["id"] == run["id"] and d["run"]["output_bytes"] > 0
+    )
+    await alice.call("cancel_run", id=run["id"])
+    with contextlib.suppress(OpError):  # already ended, or a second SIGTERM
+        await alice.call("cancel_run", id=run["id"])
+    ended = await run_ended(alice, run["id"])
+    assert ended["state"] == "cancelled"
+    core = hub.hub.core  # type: ignore[union-attr]
+    assert core is not None
+    kept = core.runs.get(run["id"])
+    assert kept.kill_timer is None

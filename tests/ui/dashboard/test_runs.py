@@ -24,7 +24,7 @@ async def test_a_waiting_run_shows_its_argv_and_g_starts_it(tmp_path: Path) -> N
             argv = f"{sys.executable} -c 'print('\"'\"'ok'\"'\"')'"
             await wait_until(pilot, lambda: run["id"] in app._runs_state(), "the waiting run")
             assert f"alice asks to run 'check' (run {run['id']}): {argv}" in feed(app)
-            await pilot.press("g")
+            await pilot.press("g", "g")  # the first shows the argv it would start
             ended = await run_ended(alice, run["id"])
             assert ended["state"] == "succeeded"
             await wait_until(pilot, lambda: "succeeded (exit 0)" in feed(app), "the end")
@@ -54,3 +54,54 @@ async def test_the_host_is_told_when_a_trusted_guest_meets_an_auto_command(
         await host.call("trust", name="alice")
         async with dashboard_for(fx) as (app, pilot):
             await wait_until(pilot, lambda: "run code on this machine" in feed(app), "the warning")
+
+
+async def test_a_long_argument_cannot_push_the_rest_of_the_argv_out_of_the_hosts_sight(
+    tmp_path: Path,
+) -> None:
+    """The host approves what it sees: 700 characters of padding must not hide an argument
+    after them (the argv was cut at 600 characters) in the feed, the notification, ``list_runs``
+    for the host's assistant and ``letswork runs``."""
+    from letswork.shared.describe_runs import argv_text, run_line
+    from letswork.shared.protocol.commands import RunInfo
+
+    async with running_hub(project(tmp_path)) as fx:
+        write_commands(fx.project, py_command("check", "pass", args='"any"'))
+        alice = await fx.guest("alice")
+        async with dashboard_for(fx) as (app, pilot):
+            padded = ["-k", "x" * 700, "--basetemp=/home/someone"]
+            run = (await alice.call("run_command", name="check", args=padded))["run"]
+            await wait_until(pilot, lambda: run["id"] in app._runs_state(), "the waiting run")
+            assert "--basetemp=/home/someone" in feed(app)
+        info = RunInfo.model_validate(run)
+        assert "--basetemp=/home/someone" in run_line(info)
+        assert "--basetemp=/home/someone" in run_line(info, terminal=True)
+        assert argv_text(info.argv).endswith("--basetemp=/home/someone")
+
+
+async def test_g_starts_only_the_run_whose_argv_it_showed(tmp_path: Path) -> None:
+    """A guest cancels its run and asks again with other arguments in the moment before the
+    host's key: ``g`` shows the argv of the run it would start, and starts a run only when
+    pressed again for that same run."""
+    async with running_hub(project(tmp_path)) as fx:
+        write_commands(fx.project, py_command("check", "pass", args='"any"'))
+        alice = await fx.guest("alice")
+        async with dashboard_for(fx) as (app, pilot):
+            first = (await alice.call("run_command", name="check", args=["tests/a.py"]))["run"]
+            await wait_until(pilot, lambda: first["id"] in app._runs_state(), "the first run")
+            await pilot.press("g")
+            assert f"g again starts run {first['id']}" in feed(app)
+            await alice.call("cancel_run", id=first["id"])
+            swapped = (await alice.call("run_command", name="check", args=["--swapped"]))["run"]
+            await wait_until(
+                pilot,
+                lambda: first["id"] not in app._runs_state() and swapped["id"] in app._runs_state(),
+                "the swapped run",
+            )
+            await pilot.press("g")  # meant for the first run: shows the swapped one instead
+            assert f"g again starts run {swapped['id']}" in feed(app)
+            still = (await alice.call("get_run", id=swapped["id"]))["run"]
+            assert still["state"] == "pending"
+            await pilot.press("g")
+            ended = await run_ended(alice, swapped["id"])
+            assert ended["state"] == "succeeded"
