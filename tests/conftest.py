@@ -19,6 +19,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--slow"):
+        # The slow tier's tests run for minutes each. Run first, pytest-xdist's scheduler deals
+        # them out round-robin and fills in behind them with short tests; run last (collection
+        # order), one of them held one worker alone while the other core idled (CI: ~1.2 cores
+        # of 2). A stable sort: every worker must collect the same order.
+        items.sort(key=lambda item: "slow" not in item.keywords)
         return
     skip = pytest.mark.skip(reason="slow tier: run with --slow")
     for item in items:
