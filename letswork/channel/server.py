@@ -5,8 +5,8 @@ because the tool list depends on the peer's role and the Claude Code channel cap
 (``experimental: {"claude/channel": {}}``) must be declared in the initialization options.
 
 One :class:`Channel` holds the link to the hub (a :class:`HubConnection` kept up by
-``run_forever``: exponential backoff with jitter, resuming with the stored credential) and
-answers the MCP client:
+``run_forever``: exponential backoff with jitter, resuming with the stored credential;
+:mod:`letswork.channel.hublink`) and answers the MCP client:
 
 - ``tools/list``: the tools of this peer's role (:mod:`letswork.channel.tools.catalogue`). Until the
   hub has said which role this is (a guest's first connection), the viewer's tools are listed
@@ -47,9 +47,9 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from letswork import __version__
-from letswork.channel import sessions
 from letswork.channel.config import ChannelConfig
-from letswork.channel.events import Inbox, Note, describe_event, local_note, note_params
+from letswork.channel.events import Inbox, Note, note_params
+from letswork.channel.hublink import HubLink
 from letswork.channel.progress import Progress
 from letswork.channel.resources import FileResources, file_uri
 from letswork.channel.stdio import serve_stdio
@@ -68,10 +68,8 @@ from letswork.channel.tools.toolsets import (
     tools_for,
 )
 from letswork.client.connection import HubConnection
-from letswork.local.hubinfo import hub_info
-from letswork.shared import crypto
 from letswork.shared.errors import LetsworkError, OpError, TransportError
-from letswork.shared.limits import MAX_FOLLOWED_EVENTS, MAX_QUEUED_PUSHES
+from letswork.shared.limits import MAX_FOLLOWED_EVENTS
 from letswork.shared.protocol.base import NameResult
 from letswork.shared.protocol.wire import Event
 from letswork.shared.sanitize import MARKER, clean_line
@@ -136,8 +134,9 @@ class ChannelNotification(
     params: dict[str, Any]
 
 
-class Channel:
-    """The hub link and the MCP-facing state of one ``letswork channel`` process."""
+class Channel(HubLink):
+    """The hub link (:class:`~letswork.channel.hublink.HubLink`) and the MCP-facing state of
+    one ``letswork channel`` process."""
 
     def __init__(self, config: ChannelConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
@@ -174,204 +173,9 @@ class Channel:
 
     # ------------------------------------------------------------------ state
 
-    @property
-    def role(self) -> str | None:
-        return self._role
-
-    @property
-    def me(self) -> str:
-        return self.conn.name if self.conn is not None else self.config.name
-
-    @property
-    def link(self) -> str:
-        """The link to the hub, for people and models: ``connected``, ``connecting (...)``."""
-        conn = self.conn
-        if conn is None:
-            return self._wait_reason
-        state = conn.state
-        if state not in ("connected", "awaiting admission") and conn.last_error:
-            return f"{state}; last error: {conn.last_error}"
-        return state
-
     def _context(self) -> ToolContext:
         sets = tuple((t.name, t.about, t.name in self.toolsets) for t in TOOLSETS.values())
         return ToolContext(me=self.me, role=self._role, link=self.link, toolsets=sets)
-
-    @property
-    def revoked(self) -> bool:
-        return self.conn is not None and self.conn.state == "revoked"
-
-    # ------------------------------------------------------------------ the hub link
-
-    def _new_connection(self, url: str) -> HubConnection:
-        return HubConnection(
-            url,
-            self._secret,
-            name=self.config.name,
-            client=self.config.client,
-            on_event=self._on_event,
-            on_resume_secret=self._on_resume_secret,
-            on_state_change=self._on_state,
-            limits=self.config.limits,
-        )
-
-    def _hub_url(self) -> str | None:
-        if self.config.project is None:
-            return self.config.url
-        info = hub_info(self.config.project)
-        url = _host_url(info)
-        if not isinstance(url, str):
-            self._wait_reason = (
-                f"waiting for the hub: no letswork hub is running for {self.config.project}; "
-                "start it with `letswork start` in that folder"
-            )
-            self._settled.set()
-            return None
-        return url
-
-    async def supervise(self) -> None:
-        """Keep the link up until :meth:`close`; returns when the hub refuses us for good.
-
-        Whatever a hub sends, this loop goes on: ``run_forever`` turns the hub's faults into
-        backoff, and an unexpected error out of it (a bug) is logged and retried after a pause
-        rather than ending the supervisor, which would leave the channel down for good.
-        """
-        delay = 0.5
-        while not self._closing:
-            if self.conn is None:
-                url = self._hub_url()
-                if url is None:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                    continue
-                self.conn = self._new_connection(url)
-            conn = self.conn
-            try:
-                await conn.run_forever()
-            except Exception:
-                log.exception("the hub link failed unexpectedly; retrying")
-                with contextlib.suppress(Exception):
-                    await conn.close()
-                self.conn = None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            if self._closing:
-                return
-            invite_secret = self.config.invite_secret
-            if (
-                invite_secret is not None
-                and self._secret != invite_secret
-                and conn.close_code != crypto.CloseCode.REMOVED
-            ):
-                # The hub no longer knows the resume credential (a `--new` session, say):
-                # join again with the invite; the host is asked to admit us again.
-                log.warning("the hub refused the resume credential; joining with the invite")
-                self._forget_resume_secret()
-                self._secret = invite_secret
-                self.conn = None
-                continue
-            self._up = False
-            self._settled.set()
-            self._raise(
-                "The hub refused this channel's credential (the invite was revoked, or you were "
-                "removed from the session). Tools fail until you join again with a new invite "
-                "(`letswork join`).",
-                state="revoked",
-            )
-            return
-
-    def _on_state(self, state: str) -> None:
-        conn = self.conn
-        if conn is None:  # pragma: no cover - only connections we made call this
-            return
-        first_attempt = state.startswith("connecting (attempt 1)") and "next in" not in state
-        if state != "closed" and not first_attempt:
-            self._settled.set()  # the first attempt succeeded or failed
-        if state in ("connected", "awaiting admission"):
-            self._learn(conn.hello)
-            if not self._up:
-                if self._ever_up or self._told_down:
-                    self._raise("The link to the letswork hub is up; tools work again.")
-                self._up = self._ever_up = True
-                self._told_down = False
-        elif state == "disconnected" or state.startswith("connecting"):
-            if self._up and self._closing:
-                self._up = False  # we are leaving or closing: nothing was lost
-            elif self._up:
-                self._up = False
-                why = clean_line(conn.last_error or "the connection was lost", 200)
-                self._raise(
-                    f"Lost the link to the letswork hub ({why}). letswork is reconnecting by "
-                    "itself; meanwhile tools answer `unavailable`.",
-                    state="disconnected",
-                )
-            if self.config.project is not None and state.startswith("connecting"):
-                info = hub_info(self.config.project)  # a restarted hub may use another port
-                url = _host_url(info)
-                if isinstance(url, str) and url != conn.url:
-                    log.info("the hub now listens at %s", url)
-                    conn.url = url
-
-    def _learn(self, hello: dict[str, Any]) -> None:
-        role, name = hello.get("role"), hello.get("name")
-        if isinstance(role, str) and role != self._role:
-            had_none = self._role is None
-            self._role = role
-            self._role_known.set()
-            if had_none and self._fallback_list_served:
-                self._outbox.put_nowait(None)  # tools/list_changed
-        if self.config.session is not None and isinstance(role, str) and isinstance(name, str):
-            self._update_session(role=role, name=name)
-
-    def _on_resume_secret(self, secret: bytes) -> None:
-        self._secret = secret
-        if self.config.session is not None:
-            self._update_session(resume_secret=secret)
-            log.info("stored the resume credential in session %s", self.config.session)
-
-    def _forget_resume_secret(self) -> None:
-        if self.config.session is not None:
-            self._update_session(resume_secret=None)
-
-    def _update_session(self, **changes: Any) -> None:
-        assert self.config.session is not None
-        try:
-            current = sessions.load_session(self.config.session)
-            if any(getattr(current, k) != v for k, v in changes.items()):
-                sessions.update_session(self.config.session, **changes)
-        except (LetsworkError, OSError) as exc:
-            log.warning("cannot update session %s: %s", self.config.session, exc)
-
-    def _on_event(self, event: Event) -> None:
-        for follower in list(self._followers):
-            follower(event)
-        path = event.data.get("path") if event.name == "file_changed" else None
-        if isinstance(path, str) and self._outbox.qsize() < MAX_QUEUED_PUSHES:
-            self._outbox.put_nowait(("file_changed", path, event.data.get("change")))
-        note = describe_event(
-            event, seq=self.inbox.next_seq(), me=self.me, role=self._role, now=self.clock()
-        )
-        if note is not None:
-            self._deliver(note)
-
-    def _raise(self, content: str, *, state: str = "connected") -> None:
-        self._deliver(local_note(self.inbox.next_seq(), self.clock(), content, state=state))
-
-    def _deliver(self, note: Note) -> None:
-        self.inbox.add(note)
-        # The MCP client may stop reading while a hub floods events: the pushes waiting for
-        # it are capped, and what is left out stays in the (bounded) inbox.
-        if self._outbox.qsize() < MAX_QUEUED_PUSHES:
-            self._outbox.put_nowait(note)
-        elif not self._pushes_dropped:
-            self._pushes_dropped = True
-            log.warning("the MCP client is not reading notifications; holding them back")
-
-    async def close(self) -> None:
-        self._closing = True
-        if self.conn is not None:
-            await self.conn.close()
 
     # ------------------------------------------------------------------ MCP
 
@@ -759,11 +563,3 @@ async def run_stdio(config: ChannelConfig) -> None:
     log.info("channel starting: %s as %s", where, config.name)
     async with serve_stdio() as (read_stream, write_stream):
         await serve(channel, read_stream, write_stream)
-
-
-def _host_url(info: dict[str, Any] | None) -> Any:
-    """Where the host channel connects: the hub's Unix socket, which strangers cannot reach
-    (so cannot lock out), or its local URL from an older hub.json."""
-    if not info:
-        return None
-    return info.get("host_url") or info.get("local_url")

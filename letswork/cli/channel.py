@@ -53,7 +53,8 @@ from letswork.shared.errors import LetsworkError
     default="default",
     show_default=True,
     help="Tool groups to list, comma-separated: context (always on), files, changes, "
-    "collaboration (messages, task board, shared variables, who is here); 'default' is "
+    "commands (the host's commands), collaboration (messages, task board, shared variables, "
+    "who is here); 'default' is "
     "files and changes, 'all' is every set. Env: LETSWORK_TOOLSETS.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")

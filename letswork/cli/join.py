@@ -3,9 +3,10 @@
 ``join`` validates the code before connecting, connects once to check it and waits for the
 host's admission, then (only once the hub said yes) stores it in a 0600 session file, then
 registers the channel with Claude Code
-(``claude mcp add -s local letswork -- letswork channel --session NAME``) or prints the JSON
-for any MCP client. The invite never appears in the registered command line (croc's
-CVE-2023-43621 was a secret on a command line).
+(``claude mcp add -s local letswork -- letswork channel --session NAME``, with
+``--toolsets SETS`` when ``join`` was given them) or prints the JSON for any MCP client. The
+invite never appears in the registered command line (croc's CVE-2023-43621 was a secret on a
+command line).
 
 Anyone answering at the invite's address can send ``join`` text before it has authenticated
 anything (a close reason), and a hub sends the project name and error messages: all of it is
@@ -76,24 +77,40 @@ def read_code(raw: str) -> invite.Invite:
     return invite.parse("".join(words).strip("\"'"))
 
 
-def channel_command(session: str) -> list[str]:
-    """The argv an MCP client runs for this session: never contains the invite."""
+def toolsets_arg(text: str) -> str:
+    """A ``--toolsets`` value checked by the channel's own parser and written as the channel
+    reads it: lower-case names joined by commas (``" Default, commands"`` is
+    ``default,commands``; empty is ``default``).
+
+    Raises:
+        UsageError: a name that is no toolset (the message lists them).
+    """
+    from letswork.channel.tools.toolsets import parse_toolsets
+
+    parse_toolsets(text)
+    return ",".join(word.lower() for word in text.replace(",", " ").split()) or "default"
+
+
+def channel_command(session: str, toolsets: str | None = None) -> list[str]:
+    """The argv an MCP client runs for this session (with ``--toolsets`` when ``toolsets``, a
+    :func:`toolsets_arg` value, is given): never contains the invite."""
+    chosen = ["--toolsets", toolsets] if toolsets is not None else []
     # shutil.which finds letswork.exe on Windows (PATHEXT) and checks X_OK elsewhere.
     found = shutil.which("letswork", path=str(Path(sys.executable).parent)) or shutil.which(
         "letswork"
     )
     if found:
-        return [found, "channel", "--session", session]
-    return [sys.executable, "-m", "letswork", "channel", "--session", session]
+        return [found, "channel", "--session", session, *chosen]
+    return [sys.executable, "-m", "letswork", "channel", "--session", session, *chosen]
 
 
-def mcp_json(session: str) -> str:
+def mcp_json(session: str, toolsets: str | None = None) -> str:
     """The ``mcpServers`` snippet for any MCP client."""
-    cmd = channel_command(session)
+    cmd = channel_command(session, toolsets)
     return json.dumps({"mcpServers": {"letswork": {"command": cmd[0], "args": cmd[1:]}}}, indent=2)
 
 
-def register_with_claude(claude: str, session: str) -> None:
+def register_with_claude(claude: str, session: str, toolsets: str | None = None) -> None:
     """Replace any stale ``letswork`` entry, then add ours (scope: local, the same name as the
     host's and the README's, :data:`letswork.ui.claude.SERVER_NAME`)."""
     subprocess.run(
@@ -111,7 +128,7 @@ def register_with_claude(claude: str, session: str) -> None:
             "local",
             claude_ui.SERVER_NAME,
             "--",
-            *channel_command(session),
+            *channel_command(session, toolsets),
         ],
         capture_output=True,
         text=True,
@@ -268,17 +285,29 @@ def register(main: click.Group) -> None:
         is_flag=True,
         help="Print the MCP JSON config instead of registering with Claude Code.",
     )
+    @click.option(
+        "--toolsets",
+        metavar="SETS",
+        default=None,
+        help="Tool groups the registered channel lists, as for `letswork channel --toolsets`: "
+        "comma-separated set names (context, files, changes, commands, collaboration), "
+        "'default' for files and changes, 'all' for every set; e.g. default,commands to run "
+        "the host's tests. Not given: the channel's default (or LETSWORK_TOOLSETS where it "
+        "runs).",
+    )
     def join(
         code: str | None,
         session_name: str | None,
         display_name: str | None,
         no_launch: bool,
         print_config: bool,
+        toolsets: str | None,
     ) -> None:
         """Join a session with the invite CODE the host gave you.
 
         CODE may also come from LETSWORK_INVITE, or be typed at the prompt (so it stays out of
-        your shell history). A mistyped code is reported before any connection is made.
+        your shell history). A mistyped code or an unknown toolset is reported before any
+        connection is made. --toolsets is written into the registered channel command.
         """
         from letswork.channel import folders, sessions
 
@@ -289,6 +318,7 @@ def register(main: click.Group) -> None:
             raw = click.prompt("Invite code", err=True)
         try:
             inv = read_code(raw)
+            sets = toolsets_arg(toolsets) if toolsets is not None else None
         except LetsworkError as exc:
             sys.exit(fail(exc))
         name = display_name or default_display_name()
@@ -333,14 +363,20 @@ def register(main: click.Group) -> None:
                 printer.echo(
                     "Claude Code is not installed; add this to your MCP client's config:", err=True
                 )
-            printer.echo(mcp_json(session))
+            printer.echo(mcp_json(session, sets))
             return
         plugin = claude_plugin.find_plugin(claude, Path.cwd())
         if plugin is not None:
             use_plugin(claude, plugin, session)
+            if sets is not None:
+                printer.echo(
+                    f"--toolsets {sets} is not applied: the plugin's channel lists the sets "
+                    "its manifest names (uninstall the plugin to choose them with join)",
+                    err=True,
+                )
         else:
             try:
-                register_with_claude(claude, session)
+                register_with_claude(claude, session, sets)
             except LetsworkError as exc:
                 sys.exit(fail(exc))
             printer.echo(

@@ -142,8 +142,17 @@ def _plugin_list(installed: bool) -> str:
 
 
 async def _join(
-    tmp_path: Path, folder: Path, code: str, *, plugin: bool, name: str = "pat"
+    tmp_path: Path,
+    folder: Path,
+    code: str,
+    *,
+    plugin: bool,
+    name: str = "pat",
+    extra: tuple[str, ...] = (),
+    said: list[str] | None = None,
 ) -> list[str]:
+    """Run ``letswork join`` with a stand-in ``claude``: its calls, one line each (``said``
+    gets join's stderr)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     claude = bin_dir / "claude"
@@ -161,7 +170,7 @@ async def _join(
         "PYTHONPATH": str(ROOT),
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "letswork", "join", code, "--no-launch", "--name", name,
+        sys.executable, "-m", "letswork", "join", code, "--no-launch", "--name", name, *extra,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -170,6 +179,8 @@ async def _join(
     )  # fmt: skip
     _out, err = await asyncio.wait_for(proc.communicate(), WAIT)
     assert proc.returncode == 0, err.decode()
+    if said is not None:
+        said.append(err.decode())
     return log.read_text(encoding="utf-8").splitlines()
 
 
@@ -212,6 +223,19 @@ async def test_join_with_the_plugin_installed_registers_nothing_and_the_plugin_c
     text = result.content[0]
     assert isinstance(text, TextContent)
     assert "pat" in text.text and "editor" in text.text
+
+
+async def test_join_with_the_plugin_says_its_toolsets_choice_is_not_applied(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    said: list[str] = []
+    async with running_hub(project) as hub:
+        code = await invite_code(hub, "editor", "pat")
+        extra = ("--toolsets", "default,commands")
+        calls = await _join(tmp_path, tmp_path, code, plugin=True, extra=extra, said=said)
+    assert not [c for c in calls if c.startswith("mcp add")]
+    assert "--toolsets default,commands is not applied" in said[0]
 
 
 async def test_join_without_the_plugin_registers_the_channel_once(tmp_path: Path) -> None:

@@ -86,6 +86,42 @@ def test_join_registers_a_channel_command_without_the_invite_and_a_0600_session(
     assert stored["resume_secret"]  # admitted: the resume credential was stored
 
 
+def test_join_with_toolsets_registers_the_channel_with_that_choice(
+    project: Path, fake_claude: tuple[dict[str, str], Path]
+) -> None:
+    env, log = fake_claude
+    with hub_process(project, "--auto-admit") as hp:
+        args = [
+            "join",
+            hp.code,
+            "--no-launch",
+            "--name",
+            "alice",
+            "--toolsets",
+            " Default, commands",
+        ]
+        out = letswork(*args, env=env)
+        assert out.returncode == 0, out.stderr
+    add = next(c for c in log.read_text().splitlines() if c.startswith("mcp add"))
+    assert add.endswith("channel --session letswork --toolsets default,commands")
+
+
+def test_join_refuses_an_unknown_toolset_before_connecting_and_lists_the_sets() -> None:
+    code = invite.generate("ws://127.0.0.1:9").format()  # nothing listens on port 9
+    out = letswork("join", code, "--no-launch", "--toolsets", "default,chat")
+    assert out.returncode == 2
+    assert "unknown toolset 'chat'" in out.stderr
+    assert "commands" in out.stderr and "collaboration" in out.stderr
+    assert "cannot reach" not in out.stderr
+
+
+def test_join_help_explains_toolsets() -> None:
+    out = letswork("join", "--help")
+    assert out.returncode == 0
+    assert "--toolsets SETS" in out.stdout
+    assert "default,commands" in out.stdout
+
+
 def test_join_without_claude_prints_the_mcp_json(project: Path, tmp_path: Path) -> None:
     with hub_process(project, "--auto-admit") as hp:
         out = letswork("join", hp.code, "--name", "bob", env={"PATH": str(tmp_path)})

@@ -1,13 +1,15 @@
-"""Every tool, assembled from the group modules: :data:`TOOLS` and :func:`tools_for_role`.
+"""Every tool, assembled from the group modules: :data:`GROUPS`, :data:`TOOLS` and
+:func:`tools_for_role`.
 
 A new tool goes in its group's module (``channel/tools/<group>.py``, the group of its op in
-``shared/protocol/``); this file changes only for a new group.
+``shared/protocol/``); this file changes only for a new group: one line in :data:`GROUPS`,
+which also places it in a toolset (``channel/tools/toolsets.py`` reads it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 
 from letswork.channel.tools import (
     changes,
@@ -23,7 +25,22 @@ from letswork.channel.tools import (
 )
 from letswork.channel.tools.base import ToolSpec
 
-__all__ = ["TOOLS", "tools_for_role"]
+__all__ = ["GROUPS", "TOOLS", "tools_for_role"]
+
+#: Every tool group module, in the order its tools follow in :data:`TOOLS`, with the name of
+#: the toolset that lists them (one of ``toolsets._ABOUT``; checked at import there).
+GROUPS: tuple[tuple[ModuleType, str], ...] = (
+    (session, "context"),
+    (local, "context"),
+    (files, "files"),
+    (changes, "changes"),
+    (locks, "files"),
+    (messages, "collaboration"),
+    (tasks, "collaboration"),
+    (variables, "collaboration"),
+    (presence, "collaboration"),
+    (commands, "commands"),
+)
 
 #: The tools of the first release, in the places the tool list has always shown them (a
 #: client may show the list as it comes); every later tool follows in group order.
@@ -50,8 +67,8 @@ _FIRST = (
 )
 
 
-def _assemble(groups: tuple[tuple[ToolSpec, ...], ...]) -> dict[str, ToolSpec]:
-    specs = [spec for group in groups for spec in group]
+def _assemble(groups: tuple[tuple[ModuleType, str], ...]) -> dict[str, ToolSpec]:
+    specs: list[ToolSpec] = [spec for module, _set in groups for spec in module.TOOLS]
     by_name = {spec.name: spec for spec in specs}
     if len(by_name) != len(specs):  # pragma: no cover - a declaration error
         raise ValueError("two tools share a name")
@@ -60,22 +77,7 @@ def _assemble(groups: tuple[tuple[ToolSpec, ...], ...]) -> dict[str, ToolSpec]:
 
 
 #: Every tool, by name, in the order the tool list shows them.
-TOOLS: Mapping[str, ToolSpec] = MappingProxyType(
-    _assemble(
-        (
-            session.TOOLS,
-            local.TOOLS,
-            files.TOOLS,
-            changes.TOOLS,
-            locks.TOOLS,
-            messages.TOOLS,
-            tasks.TOOLS,
-            variables.TOOLS,
-            presence.TOOLS,
-            commands.TOOLS,
-        )
-    )
-)
+TOOLS: Mapping[str, ToolSpec] = MappingProxyType(_assemble(GROUPS))
 
 
 def tools_for_role(role: str) -> list[ToolSpec]:

@@ -7,9 +7,10 @@ of them, ``all`` for every set, chosen with ``letswork channel --toolsets defaul
 or ``LETSWORK_TOOLSETS`` (the flag wins). ``context`` (ping, get_status, get_notifications,
 set_display_name, leave) is always on: ``get_status`` is where a model learns what is on.
 
-A set is a tuple of tool group modules (``channel/tools/<group>.py``) and, for a tool kept apart
-from its group, tool names: placing a new module in a set is one line in :data:`_SETS`. A tool
-of no set is a declaration error (checked at import).
+Each tool group module (``channel/tools/<group>.py``) names its set in the catalogue's one list
+(:data:`~letswork.channel.tools.catalogue.GROUPS`), so a new group is placed where it is added;
+a tool kept apart from its group's set is named in :data:`_APART`. A set named there that is
+not in :data:`_ABOUT`, or a set with no tool, is a declaration error (checked at import).
 
 The hub enforces roles on every call whatever is listed; a set that is off only keeps its tools
 out of the list, and a call to one is answered with how to turn it on.
@@ -19,22 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
-from types import MappingProxyType, ModuleType
+from types import MappingProxyType
 
-from letswork.channel.tools import (
-    changes,
-    commands,
-    files,
-    local,
-    locks,
-    messages,
-    presence,
-    session,
-    tasks,
-    variables,
-)
 from letswork.channel.tools.base import ToolSpec
-from letswork.channel.tools.catalogue import TOOLS
+from letswork.channel.tools.catalogue import GROUPS, TOOLS
 from letswork.shared.errors import UsageError
 
 __all__ = [
@@ -67,38 +56,37 @@ class Toolset:
     tools: tuple[str, ...]
 
 
-# name -> (about, members): a member is a group module (all its tools) or one tool's name.
-_SETS: dict[str, tuple[str, tuple[ModuleType | str, ...]]] = {
-    ALWAYS_ON: ("status, events, your name, leaving", (session, local, "leave")),
-    "files": ("list, read, search, lock shared files", (files, locks)),
-    "changes": ("write, edit, delete, move; pending changes", (changes,)),
-    "commands": ("run the host's commands (tests, linters), with the host's approval", (commands,)),
-    "collaboration": (
-        "messages, task board, shared variables, who is here, activity log",
-        (messages, tasks, variables, presence),
-    ),
+#: Every set's name and what it is for, in the order ``get_status`` shows them.
+_ABOUT: dict[str, str] = {
+    ALWAYS_ON: "status, events, your name, leaving",
+    "files": "list, read, search, lock shared files",
+    "changes": "write, edit, delete, move; pending changes",
+    "commands": "run the host's commands (tests, linters), with the host's approval",
+    "collaboration": "messages, task board, shared variables, who is here, activity log",
 }
+
+#: Tools listed in another set than their group's (``GROUPS``): tool -> set.
+_APART: dict[str, str] = {"leave": ALWAYS_ON}
 
 #: The sets ``default`` stands for (and a channel lists when none are chosen).
 DEFAULT_TOOLSETS: frozenset[str] = frozenset({ALWAYS_ON, "files", "changes"})
 
 
 def _build() -> dict[str, Toolset]:
-    owner: dict[str, str] = {}
-    for name, (_about, members) in _SETS.items():
-        for member in members:
-            names = [member] if isinstance(member, str) else [t.name for t in member.TOOLS]
-            for tool in names:
-                # A tool named on its own belongs to that set, not to its module's.
-                if isinstance(member, str) or tool not in owner:
-                    owner[tool] = name
-    missing = set(TOOLS) - set(owner)
-    if missing or set(owner) - set(TOOLS):  # pragma: no cover - a declaration error
-        raise ValueError(f"tools in no toolset, or unknown: {sorted(missing ^ set(owner))}")
-    return {
+    owner = {spec.name: name for module, name in GROUPS for spec in module.TOOLS}
+    owner.update(_APART)
+    unknown = set(owner.values()) - set(_ABOUT)
+    if unknown or set(owner) != set(TOOLS):  # pragma: no cover - a declaration error
+        raise ValueError(
+            f"unknown toolsets {sorted(unknown)} or tools {sorted(set(owner) ^ set(TOOLS))}"
+        )
+    sets = {
         name: Toolset(name, about, tuple(t for t in TOOLS if owner[t] == name))
-        for name, (about, _members) in _SETS.items()
+        for name, about in _ABOUT.items()
     }
+    if empty := [name for name, ts in sets.items() if not ts.tools]:  # pragma: no cover
+        raise ValueError(f"toolsets with no tool: {empty}")
+    return sets
 
 
 #: Every toolset, by name, in the order ``get_status`` shows them.

@@ -26,10 +26,17 @@ from letswork.shared.protocol.commands import (
     RunsResult,
 )
 
-#: The host's warning when a trusted guest can run code on the host without asking.
+#: The host's warning when a guest is trusted and a command open to editors is ``auto``.
 TRUST_AUTO_WARNING = (
     "a trusted guest's changes apply without your approval, and {names} run without asking: "
     "together they let that guest run code on this machine"
+)
+#: The host's warning when a guest is trusted and the project has commands (none ``auto``):
+#: a trusted editor can change what a command runs (a conftest.py) before anyone runs it.
+TRUST_COMMANDS_WARNING = (
+    "a trusted guest's changes apply without your approval, and {names} run the project's "
+    "code: a run you start or approve runs code on this machine that guest may have written "
+    "(a conftest.py, a Makefile)"
 )
 
 
@@ -52,16 +59,21 @@ def _command_info(peer: Peer, command: Command) -> CommandInfo:
     )
 
 
-def trust_auto_warning(ctx: HubState, found: CommandsFile) -> str | None:
-    """The warning the host sees when some editor is trusted and some command is ``auto``."""
-    auto = [c.name for c in found.commands.values() if c.approval == "auto" and "editor" in c.roles]
-    if not auto:
+def trust_warning(ctx: HubState, found: CommandsFile) -> str | None:
+    """The one warning the host sees when an admitted editor is trusted and the commands file
+    defines any command: :data:`TRUST_AUTO_WARNING` when some command open to editors is
+    ``auto``, else :data:`TRUST_COMMANDS_WARNING`; None without either. At most five command
+    names are quoted."""
+    if not found.commands:
         return None
     trusted = [g for g in ctx.store.list_guests(state="admitted") if g.trusted]
     if not trusted:
         return None
-    names = ", ".join(f"'{n}'" for n in auto[:5])
-    return TRUST_AUTO_WARNING.format(names=names)
+    commands = list(found.commands.values())
+    auto = [c.name for c in commands if c.approval == "auto" and "editor" in c.roles]
+    text = TRUST_AUTO_WARNING if auto else TRUST_COMMANDS_WARNING
+    names = ", ".join(f"'{n}'" for n in (auto or [c.name for c in commands])[:5])
+    return text.format(names=names)
 
 
 def list_commands(ctx: HubState, peer: Peer, args: Empty, now: float) -> Steps[CommandsResult]:
@@ -70,7 +82,7 @@ def list_commands(ctx: HubState, peer: Peer, args: Empty, now: float) -> Steps[C
         commands=[_command_info(peer, c) for c in found.commands.values()],
         source=found.source,
         problem=found.problem,
-        warning=trust_auto_warning(ctx, found) if peer.is_host else None,
+        warning=trust_warning(ctx, found) if peer.is_host else None,
     )
 
 

@@ -70,6 +70,56 @@ def _create_private_file(path: Path) -> None:
         os.close(fd)
 
 
+def _open_connection(
+    path: Path,
+    *,
+    what: str,
+    busy_timeout: float,
+    fsync: bool,
+    setup: Callable[[sqlite3.Connection], None],
+    check_same_thread: bool = True,
+) -> sqlite3.Connection:
+    """A connection to the SQLite file at ``path``, set up as every file of the store is:
+    created with mode 0600 (an existing one forced to it), autocommit (``isolation_level=None``),
+    WAL, ``synchronous`` ``FULL`` when ``fsync`` else ``NORMAL``; then ``setup(conn)`` (the
+    file's own pragmas and schema), then the WAL's side files forced to 0600 too. The
+    connection is closed again if any step fails.
+
+    Raises:
+        StoreError: the file cannot be created (``disk_error``; ``what`` names it in the
+            message), is not a database, or ``setup`` failed (``sqlite3`` errors become
+            :class:`StoreError`; other exceptions pass through).
+    """
+    try:
+        _create_private_file(path)
+    except OSError as exc:
+        raise StoreError(f"cannot open {what}: {exc.strerror}", code=ErrorCode.DISK_ERROR) from exc
+    try:
+        conn = sqlite3.connect(
+            str(path),
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=check_same_thread,
+        )
+    except sqlite3.Error as exc:
+        raise _store_error(exc) from exc
+    try:
+        conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
+        setup(conn)
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if os.name == "posix" and side.exists():
+                side.chmod(0o600)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise _store_error(exc) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 class StoreBase:
     """The connection to one project's database, its transactions, sealing and ``meta``."""
 
@@ -106,28 +156,22 @@ class StoreBase:
         """
         if len(store_key) != STORE_KEY_BYTES:
             raise StoreError(f"the store key must be {STORE_KEY_BYTES} bytes")
-        try:
-            _create_private_file(path)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot open the state database {path}: {exc.strerror}", code=ErrorCode.DISK_ERROR
-            ) from exc
-        try:
-            conn = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise _store_error(exc) from exc
-        try:
-            conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
+
+        def setup(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA foreign_keys = ON")
             # The usage triggers (schema 4) open small ephemeral tables on every write; on a
             # temp file each costs a file open (~1 ms per change update), in memory ~10 us.
             conn.execute("PRAGMA temp_store = MEMORY")
             _migrate(conn, path, load_migrations())
-            for suffix in ("-wal", "-shm"):
-                side = path.with_name(path.name + suffix)
-                if os.name == "posix" and side.exists():
-                    side.chmod(0o600)
+
+        conn = _open_connection(
+            path,
+            what=f"the state database {path}",
+            busy_timeout=busy_timeout,
+            fsync=fsync,
+            setup=setup,
+        )
+        try:
             store = cls(conn, path, store_key)
             store._check_key()
         except sqlite3.Error as exc:

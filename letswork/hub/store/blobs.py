@@ -21,8 +21,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from letswork.hub.store.base import _create_private_file, _store_error
-from letswork.shared.errors import ErrorCode, StoreError
+from letswork.hub.store.base import _open_connection, _store_error
 
 __all__ = ["ChangeBlobs", "blobs_path", "new_blob_key"]
 
@@ -66,29 +65,14 @@ class ChangeBlobs:
         Raises:
             StoreError: the file cannot be opened or is not a database.
         """
-        try:
-            _create_private_file(path)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot open {path}: {exc.strerror}", code=ErrorCode.DISK_ERROR
-            ) from exc
-        try:
-            conn = sqlite3.connect(
-                str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise _store_error(exc) from exc
-        try:
-            conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
-            conn.execute(_SCHEMA)
-            for suffix in ("-wal", "-shm"):
-                side = path.with_name(path.name + suffix)
-                if side.exists():
-                    side.chmod(0o600)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise _store_error(exc) from exc
+        conn = _open_connection(
+            path,
+            what=str(path),
+            busy_timeout=busy_timeout,
+            fsync=fsync,
+            setup=lambda conn: conn.execute(_SCHEMA).close(),
+            check_same_thread=False,  # workers share it, under the lock
+        )
         return cls(conn, path)
 
     def close(self) -> None:

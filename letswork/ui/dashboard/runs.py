@@ -1,7 +1,8 @@
 """Runs of the host's commands in the dashboard (issue 17, part 1): a guest's request, with
 the exact argv, in the feed and as a notification (``g`` runs the oldest waiting run, ``x``
-denies it); every later state in the feed; the warning when a trusted guest meets an ``auto``
-command. Run approvals are their own: ``a``/``r`` stay for changes.
+denies it); every later state in the feed; the warning when a guest is trusted and the project
+has commands (stronger when one is ``auto``). Run approvals are their own: ``a``/``r`` stay for
+changes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class RunsPane(DashboardCore):
 
     #: runs waiting for the host, by id (from events and from ``list_runs``)
     waiting_runs: dict[int, RunInfo]
-    #: the trust-and-auto warning last shown (shown again only when it changes)
+    #: the trust warning last shown (shown again only when it changes)
     run_warning: str | None = None
     #: the run whose argv the last ``g`` showed: the next ``g`` starts it if it still waits
     run_to_confirm: int | None = None
@@ -111,7 +112,7 @@ class RunsPane(DashboardCore):
 
     async def reload_runs(self) -> None:
         """The runs that wait (after a reconnect, events may have been missed) and the
-        trust-and-auto warning; failures are quiet (an older hub has no runs)."""
+        trust warning; failures are quiet (an older hub has no runs)."""
         try:
             runs = await self._call("list_runs", RunsResult)
             commands = await self._call("list_commands", CommandsResult)

@@ -227,6 +227,27 @@ async def test_the_host_is_warned_when_a_trusted_guest_meets_an_auto_command(
     assert "run code on this machine" in (await host.call("list_commands"))["warning"]
 
 
+async def test_the_host_is_warned_when_a_trusted_guest_meets_any_command(
+    hub: HubFixture,
+) -> None:
+    write_commands(hub.project, py_command("check", "pass"))  # "ask": the host approves runs
+    await hub.guest("alice")
+    host = await hub.host()
+    assert (await host.call("list_commands")).get("warning") is None
+    await host.call("trust", name="alice")
+    warning = (await host.call("list_commands"))["warning"]
+    assert "'check' run the project's code" in warning
+    assert "runs code on this machine that guest may have written" in warning
+    assert "without asking" not in warning  # the auto wording only for an auto command
+
+
+async def test_a_trusted_guest_without_commands_gives_no_warning(hub: HubFixture) -> None:
+    await hub.guest("alice")
+    host = await hub.host()
+    await host.call("trust", name="alice")
+    assert (await host.call("list_commands")).get("warning") is None
+
+
 async def test_a_kicked_guests_run_is_killed(hub: HubFixture) -> None:
     code = "import os, time; print(os.getpgid(0), flush=True); time.sleep(300)"
     write_commands(hub.project, py_command("hang", code, approval='"auto"'))

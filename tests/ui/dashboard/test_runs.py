@@ -56,6 +56,21 @@ async def test_the_host_is_told_when_a_trusted_guest_meets_an_auto_command(
             await wait_until(pilot, lambda: "run code on this machine" in feed(app), "the warning")
 
 
+async def test_the_host_is_told_once_when_a_trusted_guest_meets_an_ask_command(
+    tmp_path: Path,
+) -> None:
+    async with running_hub(project(tmp_path)) as fx:
+        write_commands(fx.project, py_command("check", "pass"))
+        await fx.guest("alice")
+        host = await fx.host()
+        await host.call("trust", name="alice")
+        async with dashboard_for(fx) as (app, pilot):
+            said = "runs code on this machine that guest may have written"
+            await wait_until(pilot, lambda: said in feed(app), "the warning")
+            await app.reload_runs()  # asked again: the same warning is not repeated
+            assert feed(app).count(said) == 1
+
+
 async def test_a_long_argument_cannot_push_the_rest_of_the_argv_out_of_the_hosts_sight(
     tmp_path: Path,
 ) -> None:
