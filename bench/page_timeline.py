@@ -12,7 +12,12 @@ next to the same step of ``ping``. The stamps themselves cost ~1 us each, ~30 us
 
 ``--work-on-loop`` is an experiment, never the hub's way: the page's file work runs on the
 event loop instead of the file pool, to measure what the hop to the pool costs (a read on the
-loop could stall every peer on a hung filesystem). Prints text; timings are measurements.
+loop could stall every peer on a hung filesystem).
+
+``--ab-plain-json`` times no steps: rounds of 10 pages with the replies of
+``wire.PLAIN_RESULT_OPS`` written by pydantic-core and rounds with them written by
+``json.dumps`` (as before), in turn on one connection, and the pings between them; prints the
+p50s. Prints text; timings are measurements.
 """
 
 from __future__ import annotations
@@ -149,6 +154,41 @@ async def run(calls: int, lines: int) -> dict[str, list[list[Stamp]]]:
     return runs
 
 
+async def ab_plain_json(calls: int, lines: int) -> dict[str, float]:
+    """p50 in us of pages with the plain-JSON writer on, off, and of pings, in rounds of 10."""
+    plain = wire.PLAIN_RESULT_OPS
+    with tempfile.TemporaryDirectory(prefix="letswork-timeline-") as tmp:
+        work = Path(tmp)
+        project = work / "project"
+        project.mkdir()
+        total = (1024 * 1024) // len(LINE)
+        (project / "big.txt").write_text(LINE * total, encoding="utf-8")
+        pages.SETTLE_SECONDS = 0.0
+        samples: dict[str, list[float]] = {"on": [], "off": [], "ping": []}
+        async with hub_in_process(project, work / "state") as (_, code):
+            conn = HubConnection(code.url, code.secret, name="timeline")
+            await conn.connect()
+            rng = random.Random(7)
+            try:
+                for round_ in range(calls // 10 + 2):
+                    for mode in ("off", "on", "ping"):
+                        wire.PLAIN_RESULT_OPS = plain if mode == "on" else frozenset()
+                        for _ in range(10):
+                            offset = rng.randrange(0, total - lines)
+                            args = {"path": "big.txt", "offset": offset, "limit": lines}
+                            t0 = time.perf_counter()
+                            if mode == "ping":
+                                await conn.request("ping", {})
+                            else:
+                                await conn.request("read_file", args)
+                            if round_ >= 2:  # warm-up
+                                samples[mode].append(time.perf_counter() - t0)
+            finally:
+                wire.PLAIN_RESULT_OPS = plain
+            await conn.close()
+    return {mode: statistics.median(xs) * 1e6 for mode, xs in samples.items()}
+
+
 def _steps(samples: list[list[Stamp]]) -> tuple[float, list[tuple[str, float]]]:
     """The p50 of the whole request and of each step between two stamps, in us."""
     labels = [label for label, _ in samples[0]]
@@ -172,7 +212,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--work-on-loop", action="store_true", help="experiment: the page's file work on the loop"
     )
+    parser.add_argument(
+        "--ab-plain-json",
+        action="store_true",
+        help="no stamps: pages with the plain-JSON reply writer on and off, in turn",
+    )
     a = parser.parse_args(argv)
+    if a.ab_plain_json:
+        p50 = asyncio.run(ab_plain_json(max(a.calls, 10), a.lines))
+        print(
+            f"page, pydantic-core: {p50['on']:.1f} us; page, json.dumps: {p50['off']:.1f} us; "
+            f"ping {p50['ping']:.1f} us; on / off {p50['on'] / p50['off']:.3f}"
+        )
+        return
     instrument(a.work_on_loop)
     runs = asyncio.run(run(max(a.calls, 10), a.lines))
     for kind, samples in runs.items():
