@@ -121,7 +121,7 @@ class Answerer:
             outcome = self.core.begin(peer, request, self._clock())
             while isinstance(outcome, Job):
                 outcome = await self._run_work(outcome)
-            return wire.encode_response_ok(request.id, outcome)
+            return wire.encode_response_ok(request.id, outcome, op=request.op)
         except LetsworkError as exc:
             return wire.encode_response_error(request.id, exc)
         except Exception as exc:
