@@ -160,7 +160,7 @@ def parse_commands(data: bytes, source: str) -> CommandsFile:
 
 def _command(name: str, spec: Any, where: str) -> Command:
     at = f"[{where}commands.{name[: lim.MAX_COMMAND_NAME_CHARS]}]"
-    if len(name) > lim.MAX_COMMAND_NAME_CHARS or not _NAME.match(name):
+    if len(name) > lim.MAX_COMMAND_NAME_CHARS or not _NAME.fullmatch(name):
         raise _Bad(f"{at}: a command's name is letters, digits, '_', '.' and '-'")
     if not isinstance(spec, dict):
         raise _Bad(f"{at} is not a table")
@@ -191,7 +191,7 @@ def _command(name: str, spec: Any, where: str) -> Command:
     if not isinstance(env, dict) or len(env) > lim.MAX_COMMAND_ENV:
         raise _Bad(f"{at}: env is a table of at most {lim.MAX_COMMAND_ENV} variables")
     for key, value in env.items():
-        if not _ENV_NAME.match(key) or len(key) > 128 or not isinstance(value, str):
+        if not _ENV_NAME.fullmatch(key) or len(key) > 128 or not isinstance(value, str):
             raise _Bad(f'{at}: env {key[:40]!r} must be a NAME = "text" pair')
         if "\0" in value or len(value) > lim.MAX_COMMAND_ARG_CHARS:
             raise _Bad(f"{at}: env {key!r} is too long or holds NUL")

@@ -115,6 +115,33 @@ def test_join_refuses_an_unknown_toolset_before_connecting_and_lists_the_sets() 
     assert "cannot reach" not in out.stderr
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["--print-config", "-x", "default,--help", "default=all", "default\x1b[2Jcommands", "a" * 5000],
+)
+def test_join_refuses_a_toolsets_value_that_is_no_set_name_before_connecting(value: str) -> None:
+    # Nothing but set names ever reaches `claude mcp add ... -- letswork channel --toolsets`.
+    code = invite.generate("ws://127.0.0.1:9").format()  # nothing listens on port 9
+    out = letswork("join", code, "--no-launch", "--toolsets", value)
+    assert out.returncode == 2, out.stderr
+    assert "unknown toolset" in out.stderr and "cannot reach" not in out.stderr
+    assert "\x1b[2J" not in out.stderr and len(out.stderr) < 400
+
+
+def test_a_toolsets_value_is_written_as_lower_case_set_names_joined_by_commas() -> None:
+    from letswork.cli.join import channel_command, mcp_json, toolsets_arg
+
+    sets = toolsets_arg(
+        "ALL\u3000commands,\x1c files"
+    )  # any whitespace separates, as in the channel
+    assert sets == "all,commands,files"
+    assert channel_command("s", sets)[-4:] == ["--session", "s", "--toolsets", sets]
+    assert json.loads(mcp_json("s", sets))["mcpServers"]["letswork"]["args"][-2:] == [
+        "--toolsets",
+        sets,
+    ]
+
+
 def test_join_help_explains_toolsets() -> None:
     out = letswork("join", "--help")
     assert out.returncode == 0

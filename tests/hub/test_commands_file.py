@@ -59,6 +59,9 @@ def test_defaults_are_ask_no_arguments_editors_and_ten_minutes() -> None:
         ('[commands.t]\nrun = ["x"]\nroles = ["host"]\n', "roles is a list"),
         ('[commands.t]\nrun = ["x"]\nenv = { "A B" = "1" }\n', "NAME = "),
         ('[commands."a b"]\nrun = ["x"]\n', "a command's name"),
+        # `$` matches before a final newline: such a name reached the host's warning.
+        ('[commands."check\\n"]\nrun = ["x"]\n', "a command's name"),
+        ('[commands.t]\nrun = ["x"]\nenv = { "A\\n" = "1" }\n', "NAME = "),
         ('[commands.t]\nrun = ["x"]\nargs = "some"\n', 'args is "any", "none"'),
         ("[commands\n", "not valid TOML"),
     ],

@@ -26,7 +26,7 @@ from letswork.shared.protocol.commands import (
     RunsResult,
 )
 
-#: The host's warning when a guest is trusted and a command open to editors is ``auto``.
+#: The host's warning when a guest is trusted and a command open to guests is ``auto``.
 TRUST_AUTO_WARNING = (
     "a trusted guest's changes apply without your approval, and {names} run without asking: "
     "together they let that guest run code on this machine"
@@ -61,16 +61,17 @@ def _command_info(peer: Peer, command: Command) -> CommandInfo:
 
 def trust_warning(ctx: HubState, found: CommandsFile) -> str | None:
     """The one warning the host sees when an admitted editor is trusted and the commands file
-    defines any command: :data:`TRUST_AUTO_WARNING` when some command open to editors is
-    ``auto``, else :data:`TRUST_COMMANDS_WARNING`; None without either. At most five command
-    names are quoted."""
+    defines any command: :data:`TRUST_AUTO_WARNING` when some command open to any guest role
+    is ``auto`` (a viewer's run of it runs what the trusted editor wrote, unasked), else
+    :data:`TRUST_COMMANDS_WARNING`; None without either. At most five command names are
+    quoted."""
     if not found.commands:
         return None
     trusted = [g for g in ctx.store.list_guests(state="admitted") if g.trusted]
     if not trusted:
         return None
     commands = list(found.commands.values())
-    auto = [c.name for c in commands if c.approval == "auto" and "editor" in c.roles]
+    auto = [c.name for c in commands if c.approval == "auto" and c.roles]
     text = TRUST_AUTO_WARNING if auto else TRUST_COMMANDS_WARNING
     names = ", ".join(f"'{n}'" for n in (auto or [c.name for c in commands])[:5])
     return text.format(names=names)

@@ -39,11 +39,11 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def _store_error(exc: sqlite3.Error) -> StoreError:
+def _store_error(exc: sqlite3.Error, what: str = "state database") -> StoreError:
     code = getattr(exc, "sqlite_errorcode", None)
     if isinstance(code, int) and code & 0xFF in _DISK_CODES:
-        return StoreError(f"state database: {exc}", code=ErrorCode.DISK_ERROR)
-    return StoreError(f"state database: {exc}")
+        return StoreError(f"{what}: {exc}", code=ErrorCode.DISK_ERROR)
+    return StoreError(f"{what}: {exc}")
 
 
 def _guarded(fn: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -86,9 +86,10 @@ def _open_connection(
     connection is closed again if any step fails.
 
     Raises:
-        StoreError: the file cannot be created (``disk_error``; ``what`` names it in the
-            message), is not a database, or ``setup`` failed (``sqlite3`` errors become
-            :class:`StoreError`; other exceptions pass through).
+        StoreError: the file cannot be created (``disk_error``), is not a database, or
+            ``setup`` failed (``sqlite3`` errors become :class:`StoreError`; other exceptions
+            pass through); ``what`` names the file in every message, so the host moves aside
+            the file at fault (a bad blobs file must not read as a bad state database).
     """
     try:
         _create_private_file(path)
@@ -102,7 +103,7 @@ def _open_connection(
             check_same_thread=check_same_thread,
         )
     except sqlite3.Error as exc:
-        raise _store_error(exc) from exc
+        raise _store_error(exc, what) from exc
     try:
         conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute(f"PRAGMA synchronous = {'FULL' if fsync else 'NORMAL'}")
@@ -113,7 +114,7 @@ def _open_connection(
                 side.chmod(0o600)
     except sqlite3.Error as exc:
         conn.close()
-        raise _store_error(exc) from exc
+        raise _store_error(exc, what) from exc
     except BaseException:
         conn.close()
         raise

@@ -67,7 +67,7 @@ class ChangeBlobs:
         """
         conn = _open_connection(
             path,
-            what=str(path),
+            what=f"the blobs file {path}",
             busy_timeout=busy_timeout,
             fsync=fsync,
             setup=lambda conn: conn.execute(_SCHEMA).close(),

@@ -241,6 +241,29 @@ async def test_the_host_is_warned_when_a_trusted_guest_meets_any_command(
     assert "without asking" not in warning  # the auto wording only for an auto command
 
 
+async def test_a_viewers_auto_command_with_a_trusted_editor_gets_the_auto_warning(
+    hub: HubFixture,
+) -> None:
+    # A viewer-only `auto` command: the trusted editor's file applies at once, then any viewer
+    # runs it and the editor's code runs unasked. "A run you start or approve" is not so.
+    write_commands(
+        hub.project, py_command("check", "import mine", approval='"auto"', roles='["viewer"]')
+    )
+    alice = await hub.guest("alice")
+    bob = await hub.guest("bob", "viewer")
+    host = await hub.host()
+    await host.call("trust", name="alice")
+    warning = (await host.call("list_commands"))["warning"]
+    written = await alice.call("write_file", path="mine.py", content="print('alice wrote this')\n")
+    assert written["status"] == "applied"
+    run = (await bob.call("run_command", name="check"))["run"]
+    ended = await run_ended(bob, run["id"])
+    assert (await bob.call("get_run", id=run["id"]))["output"] == "alice wrote this\n"
+    assert ended["state"] == "succeeded"
+    assert "'check' run without asking" in warning
+    assert "you start or approve" not in warning
+
+
 async def test_a_trusted_guest_without_commands_gives_no_warning(hub: HubFixture) -> None:
     await hub.guest("alice")
     host = await hub.host()
