@@ -257,6 +257,15 @@ _POOL: dict[str, Any] = {
 }
 
 
+def _resolve(schema: dict[str, Any], alt: dict[str, Any]) -> dict[str, Any]:
+    """``alt``, or the ``$defs`` entry its local ``$ref`` (``#/$defs/Name``) names."""
+    ref = alt.get("$ref")
+    if not isinstance(ref, str) or not ref.startswith("#/$defs/"):
+        return alt
+    resolved: dict[str, Any] = schema["$defs"][ref.removeprefix("#/$defs/")]
+    return resolved
+
+
 def _field_info() -> dict[str, dict[str, dict[str, Any]]]:
     """Per op, per argument: its JSON types, maxLength, pattern, and whether it is required."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
@@ -269,6 +278,9 @@ def _field_info() -> dict[str, dict[str, dict[str, Any]]]:
             max_len: int | None = None
             pattern: str | None = None
             for alt in prop.get("anyOf", [prop]):
+                # A nested model is a ``$ref`` to ``$defs``: its type is the definition's (an
+                # object; without this, ``{}`` for hello's ``events`` counted as a wrong type).
+                alt = _resolve(schema, alt)
                 kind = alt.get("type")
                 if kind is None and ("enum" in alt or "const" in alt):
                     kind = "string"

@@ -414,6 +414,19 @@ def test_every_template_is_a_valid_request_so_each_mutation_breaks_exactly_one_r
         assert request.op == op
 
 
+def test_every_wrong_type_the_fuzzer_can_put_in_an_argument_is_refused() -> None:
+    # The fuzzer takes each argument's JSON types from the schema; a nested model (a ``$ref``)
+    # once had none, so ``{}`` for hello's ``events`` was drawn as a "wrong" type and accepted.
+    for op in fuzzing.OPS:
+        for name, info in fuzzing.FIELDS[op].items():
+            for kind, value in fuzzing._POOL.items():
+                if kind in info["types"]:
+                    continue
+                args = {**fuzzing.TEMPLATES[op], name: value}
+                with pytest.raises(ProtocolError):
+                    decode_request(fuzzing._dumps({"id": 1, "op": op, "args": args}))
+
+
 def test_every_low_order_point_with_a_valid_mac_is_refused(harness: CoreHarness) -> None:
     for point in fuzzing.LOW_ORDER_POINTS:
         with pytest.raises(HandshakeError, match="low-order"):
