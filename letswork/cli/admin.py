@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from letswork.cli._common import fail, run
-from letswork.cli.reviewed import confirm_reviewed, proposal_line
+from letswork.cli.reviewed import MIN_PROPOSAL_PREFIX, confirm_reviewed, proposal_line
 from letswork.shared.errors import LetsworkError, OpError, TransportError, UsageError
 from letswork.shared.limits import MAX_INVITE_EXPIRY_SECONDS, MAX_INVITE_USES
 from letswork.ui import printer
@@ -431,7 +431,7 @@ def register(main: click.Group) -> None:
         printer.echo(_change_line(change))
         shown = proposal_line(change)
         if shown is not None and change["status"] in ("pending", "conflict"):
-            short = str(change["proposal_sha256"])[:12]
+            short = str(change["proposal_sha256"])[:MIN_PROPOSAL_PREFIX]
             printer.echo(f"{shown}  (approve it: letswork approve {change_id} --proposal {short})")
         if change.get("reason"):  # why it was rejected (by the host, or by a kick)
             printer.echo(f"reason: {one_line(str(change['reason']), 300)}")
@@ -458,7 +458,7 @@ def register(main: click.Group) -> None:
         "expected",
         metavar="SHA256",
         default=None,
-        help="The proposal you reviewed, as `letswork diff` prints it (its first 12 characters "
+        help="The proposal you reviewed, as `letswork diff` prints it (its first 16 characters "
         "are enough): a change resubmitted since is refused. Without it a terminal shows the "
         "change and asks; a script approves the change as it is now.",
     )

@@ -20,11 +20,12 @@ from letswork.ui.printer import one_line
 
 __all__ = ["MIN_PROPOSAL_PREFIX", "OLDER_HUB", "confirm_reviewed", "proposal_line"]
 
-#: The fewest hex characters of a ``proposal_sha256`` that ``--proposal`` takes (32 bits:
-#: a guest cannot aim a resubmission at a prefix the host typed, which it never sees).
-MIN_PROPOSAL_PREFIX = 8
+#: The fewest hex characters of a ``proposal_sha256`` that ``--proposal`` takes: 64 bits. The
+#: author knows its first version's digest, so it could grind a resubmission sharing a short
+#: prefix of it offline (32 bits take minutes); 64 bits are out of reach.
+MIN_PROPOSAL_PREFIX = 16
 
-_HEX = re.compile(r"^[0-9a-f]{8,64}$")
+_HEX = re.compile(rf"^[0-9a-f]{{{MIN_PROPOSAL_PREFIX},64}}$")
 
 #: A hub older than proposal digests refuses the argument: there is nothing to pin then.
 OLDER_HUB = (

@@ -132,15 +132,15 @@ async def test_approve_by_the_proposal_reviewed_refuses_a_resubmission_and_write
         await guest.close()
 
 
-async def test_approve_takes_no_proposal_that_is_not_a_hex_prefix(project: Path) -> None:
+async def test_approve_takes_no_proposal_shorter_than_16_hex_characters(project: Path) -> None:
     with hub_process(project, "--auto-admit") as hp:
         guest = await _guest(hp.code)
         proposed = await guest.request(
             "write_file", {"path": "notes.txt", "content": "alpha\nbeta\n"}
         )
         cid = str(proposed["change"]["id"])
-        short = letswork("approve", cid, "--proposal", "abc", "--project", str(project))
-        assert short.returncode == 2 and "at least 8 hex" in short.stderr
+        short = letswork("approve", cid, "--proposal", "0123456789abcde", "--project", str(project))
+        assert short.returncode == 2 and "at least 16 hex" in short.stderr
         assert (project / "notes.txt").read_text() == "alpha\nbeta\ngamma\n"
         await guest.close()
 
