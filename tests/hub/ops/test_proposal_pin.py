@@ -5,14 +5,18 @@ Real hubs, real SQLite, real connections."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
+import threading
+from typing import Any
 
 import pytest
 
+from letswork.hub.ops import changes as ops_changes
 from letswork.shared.errors import ErrorCode, OpError
 from letswork.shared.protocol.changes import proposal_sha256
-from tests.hub.ops.test_large_changes import NEW, OLD
+from tests.hub.ops.test_large_changes import NEW, OLD, WAIT
 from tests.hub.ops.test_large_files import lock_file
 from tests.support.hubs import Client, HubFixture
 
@@ -159,3 +163,45 @@ async def test_stored_content_that_no_longer_hashes_to_its_sha256_is_not_written
     assert (hub.project / "code.py").read_text() == TEXT
     again = (await host.call("get_change", id=cid))["change"]
     assert again["status"] == "pending"
+
+
+@pytest.mark.parametrize("pinned", [True, False], ids=["pinned", "unpinned"])
+async def test_a_change_resubmitted_while_an_approval_hashes_the_file_is_not_decided_by_it(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch, pinned: bool
+) -> None:
+    # The approval's worker reads the file's hash of version 1; meanwhile another approval
+    # makes it a conflict and its author resubmits version 2 (a small change: its blob_key
+    # stays None, so status and blob_key alone looked unchanged). Version 2 must not be
+    # decided on version 1's reading: pinned, it is refused; unpinned, it is judged afresh.
+    (hub.project / "code.py").write_text(TEXT, encoding="utf-8")
+    guest = await hub.guest("frank")
+    host, other = await hub.host(), await hub.host()
+    cid = (await guest.call("write_file", path="code.py", content=V1))["change"]["id"]
+    d1 = (await host.call("get_change", id=cid, include_proposal=True))["change"]
+    moved = TEXT.replace("line 5\n", "host 5\n")
+    (hub.project / "code.py").write_text(moved, encoding="utf-8")
+
+    hashing, release = threading.Event(), threading.Event()
+    real = ops_changes.current_sha_for
+
+    def held(*args: Any) -> Any:
+        if not hashing.is_set():
+            hashing.set()
+            release.wait(WAIT)
+        return real(*args)
+
+    monkeypatch.setattr(ops_changes, "current_sha_for", held)
+    pin = {"proposal_sha256": d1["proposal_sha256"]} if pinned else {}
+    approve = asyncio.create_task(host.call("approve_change", id=cid, **pin))
+    assert await asyncio.to_thread(hashing.wait, WAIT)
+    assert (await other.call("approve_change", id=cid))["change"]["status"] == "conflict"
+    await guest.call("update_change", id=cid, content=V2)
+    release.set()
+    if pinned:
+        with pytest.raises(OpError, match="resubmitted"):
+            await approve
+        assert (await other.call("get_change", id=cid))["change"]["status"] == "pending"
+        assert (hub.project / "code.py").read_text() == moved
+    else:
+        assert (await approve)["change"]["status"] == "applied"
+        assert (hub.project / "code.py").read_text() == V2
