@@ -158,16 +158,20 @@ def _decide(
     return change
 
 
-async def _change_with_proposal(root: Path, change_id: str) -> dict[str, Any]:
-    """``get_change`` of ``change_id`` with its ``proposal_sha256`` (none from an older hub,
-    asked again without the argument it refused)."""
+async def _with_proposals(root: Path, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """``op`` (``get_change``, ``pending_changes``) with each change's ``proposal_sha256``
+    (none from an older hub, asked again without the argument it refused)."""
     try:
-        got = await host_call(root, "get_change", {"id": change_id, "include_proposal": True})
+        return await host_call(root, op, {**args, "include_proposal": True})
     except OpError as exc:
         if exc.data.get("reason") != "extra_field":
             raise
-        got = await host_call(root, "get_change", {"id": change_id})
-    return dict(got["change"])
+        return await host_call(root, op, args)
+
+
+async def _change_with_proposal(root: Path, change_id: str) -> dict[str, Any]:
+    """``get_change`` of ``change_id`` with its ``proposal_sha256`` (:func:`_with_proposals`)."""
+    return dict((await _with_proposals(root, "get_change", {"id": change_id}))["change"])
 
 
 def _approve_reviewed(project: Path, change_id: str, expected: str | None) -> dict[str, Any]:
@@ -409,8 +413,10 @@ def register(main: click.Group) -> None:
     @PROJECT_OPTION
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with diffs).")
     def pending(project: Path, as_json: bool) -> None:
-        """List the changes waiting for your approval: ID, author, path, summary."""
-        result = _call(project, "pending_changes", {"include_diff": as_json})
+        """List the changes waiting for your approval: ID, author, path, summary (--json: and
+        each one's diff and proposal_sha256, for `letswork approve ID --proposal`)."""
+        root = project.resolve()
+        result = run(lambda: _with_proposals(root, "pending_changes", {"include_diff": as_json}))
         if as_json:
             _echo_json(result["changes"])
             return
