@@ -35,9 +35,12 @@ OLDER_HUB = (
 
 
 def proposal_line(change: dict[str, Any]) -> str | None:
-    """``proposal: <sha256>`` for a change read with its digest, else None."""
+    """``proposal: <sha256> (revision N)`` for a change read with its digest, else None."""
     digest = change.get("proposal_sha256")
-    return None if not digest else f"proposal: {digest}"
+    if not digest:
+        return None
+    revision = change.get("revision")
+    return f"proposal: {digest}" + (f" (revision {revision})" if revision else "")
 
 
 def confirm_reviewed(change: dict[str, Any], expected: str | None, head: str) -> str | None:
@@ -68,8 +71,8 @@ def confirm_reviewed(change: dict[str, Any], expected: str | None, head: str) ->
         if not digest.startswith(wanted):
             raise LetsworkError(
                 f"change {cid} is not the proposal you reviewed: its author resubmitted it "
-                f"since (its proposal is now {digest}). Nothing was approved; review it again "
-                f"with `letswork diff {cid}`"
+                f"since (revision {change.get('revision') or '?'} now, proposal {digest}). "
+                f"Nothing was approved; review it again with `letswork diff {cid}`"
             )
         return str(digest)
     if sys.stdin.isatty():

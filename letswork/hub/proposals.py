@@ -29,9 +29,9 @@ def digest(row: ChangeRow) -> str:
 
 
 def with_digest(info: ChangeInfo, row: ChangeRow) -> ChangeInfo:
-    """``info`` (the view of ``row``) carrying its ``proposal_sha256``, for a request that
-    asked for it (an older client refuses a field it does not know)."""
-    return info.model_copy(update={"proposal_sha256": digest(row)})
+    """``info`` (the view of ``row``) carrying its ``proposal_sha256`` and ``revision``, for a
+    request that asked for them (an older client refuses a field it does not know)."""
+    return info.model_copy(update={"proposal_sha256": digest(row), "revision": row.revision})
 
 
 def check_shown(row: ChangeRow, shown: str | None) -> None:
@@ -50,11 +50,12 @@ def check_shown(row: ChangeRow, shown: str | None) -> None:
         raise op_error(
             ErrorCode.CONFLICT,
             f"change {row.id} is not the proposal you were shown: its author resubmitted it "
-            "(update_change) since, or it was merged. Nothing was written and it is still "
-            f"{row.status}. Review it again (get_change {row.id}) and approve what you see "
-            "(its proposal_sha256 is now given here).",
+            f"(update_change) since, or it was merged; it is revision {row.revision} now. "
+            f"Nothing was written and it is still {row.status}. Review it again (get_change "
+            f"{row.id}) and approve what you see (its proposal_sha256 is now given here).",
             change_id=row.id,
             proposal_sha256=now,
+            revision=row.revision,
         )
 
 

@@ -102,7 +102,7 @@ async def test_the_host_s_assistant_approving_a_proposal_resubmitted_since_it_re
             assert (project / "code.py").read_text(encoding="utf-8") == _with(TEXT, 5, "host 5\n")
 
             seen = await host.ok("get_change", {"id": cid})
-            assert "+other 5" in seen
+            assert "+other 5" in seen and "(revision 2, as shown here)" in seen
             d2 = re.findall(r"approve_change with proposal_sha256=([0-9a-f]{64})", seen)
             assert len(d2) == 1 and d2[0] != d1[0]
             done = await host.ok("approve_change", {"id": cid, "proposal_sha256": d2[0]})

@@ -123,7 +123,8 @@ async def test_approve_by_the_proposal_reviewed_refuses_a_resubmission_and_write
         assert still["change"]["status"] == "pending"
 
         again = letswork("diff", cid, "--project", str(project))
-        assert "+OTHER" in again.stdout
+        assert "+OTHER" in again.stdout and "(revision 2)" in again.stdout
+        assert "revision 2 now" in stale.stderr
         p2 = _proposal(again.stdout)
         assert p2 != p1
         approved = letswork("approve", cid, "--proposal", p2, "--project", str(project))

@@ -156,7 +156,7 @@ def _r_pending(r: ChangeList, args: Mapping[str, Any], ctx: ToolContext) -> str:
             f"{say.clock(c.created_at)}, {say.size(c.size)}"
         )
         if c.proposal_sha256:
-            head += f"; proposal_sha256 {c.proposal_sha256}"
+            head += f"; {_revision(c)}proposal_sha256 {c.proposal_sha256}"
         if c.sensitive:
             head += f"\n{_sensitive(c)}. Read it with care before approving."
         blocks.append(head if c.diff is None else f"{head}\n{shown_diff(c.diff)}")
@@ -222,6 +222,11 @@ def _r_decided(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> st
     return f"Change {cid} is still {c.status}: {what}."
 
 
+def _revision(c: ChangeInfo) -> str:
+    """``"revision N, "`` (resubmitted N-1 times under its id), or ``""`` when not sent."""
+    return f"revision {c.revision}, " if c.revision else ""
+
+
 def _same_proposal(c: ChangeInfo) -> str:
     """How a second approval names the proposal the first one was given (if it was)."""
     return f" and the same proposal_sha256={c.proposal_sha256}" if c.proposal_sha256 else ""
@@ -234,8 +239,9 @@ def _r_get(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> str:
     head = _change_line(c)[2:]
     if c.proposal_sha256 and ctx.role == "host" and c.status in ("pending", "conflict"):
         head += (
-            f"\nTo approve exactly this proposal: approve_change with "
-            f"proposal_sha256={c.proposal_sha256} (refused if its author resubmits it)."
+            f"\nTo approve exactly this proposal ({_revision(c)}as shown here): "
+            f"approve_change with proposal_sha256={c.proposal_sha256} (refused if its author "
+            "resubmits it)."
         )
     if m is None:
         return f"Change {head}\nDiff:\n{shown_diff(c.diff)}"

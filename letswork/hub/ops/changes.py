@@ -515,6 +515,7 @@ def update_change(
             diff=made.diff,
             merge=made.merge or MergeData(None, None),
         )
+        ctx.store.next_revision(row.id)
         if row.status == "conflict":
             row = set_status(ctx, row, "pending", now, by=None, reason="")
         ctx.audit(peer, "change_updated", now, path=path, change=row.id)

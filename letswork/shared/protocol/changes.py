@@ -67,6 +67,9 @@ class ChangeInfo(WireModel):
     #: ``approve_change``'s ``proposal_sha256``: an older client refuses a field it does not
     #: know. ``approve_change`` with it writes only this proposal.
     proposal_sha256: Sha256 | None = None
+    #: Sent with ``proposal_sha256``: 1 when proposed, 1 more at each ``update_change``; for
+    #: people to read (the digest is what an approval checks).
+    revision: Count | None = None
 
 
 def proposal_sha256(

@@ -35,6 +35,7 @@ async def _resubmitted(hub: HubFixture) -> tuple[Client, Client, str, str]:
     cid = (await guest.call("write_file", path="code.py", content=V1))["change"]["id"]
     shown = await host.call("get_change", id=cid, include_proposal=True)
     d1 = shown["change"]["proposal_sha256"]
+    assert shown["change"]["revision"] == 1
     (hub.project / "code.py").write_text(TEXT.replace("line 5\n", "host 5\n"), encoding="utf-8")
     tried = await host.call("approve_change", id=cid, merge=True, proposal_sha256=d1)
     assert tried["change"]["status"] == "conflict"
@@ -54,6 +55,8 @@ async def test_approving_the_proposal_shown_before_a_resubmission_is_refused_and
     assert "resubmitted" in refused.value.message and "Nothing was written" in refused.value.message
     d2 = (await host.call("get_change", id=cid, include_proposal=True))["change"]
     assert refused.value.data["proposal_sha256"] == d2["proposal_sha256"] != d1
+    assert "it is revision 2 now" in refused.value.message
+    assert refused.value.data["revision"] == d2["revision"] == 2
     assert d2["status"] == "pending"
     assert (hub.project / "code.py").read_bytes() == before
 
