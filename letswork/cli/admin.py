@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from letswork.cli._common import fail, run
+from letswork.cli.reviewed import MIN_PROPOSAL_PREFIX, confirm_reviewed, proposal_line
 from letswork.shared.errors import LetsworkError, OpError, TransportError, UsageError
 from letswork.shared.limits import MAX_INVITE_EXPIRY_SECONDS, MAX_INVITE_USES
 from letswork.ui import printer
@@ -155,6 +156,46 @@ def _decide(
         )
         raise SystemExit(1)
     return change
+
+
+async def _with_proposals(root: Path, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """``op`` (``get_change``, ``pending_changes``) with each change's ``proposal_sha256``
+    (none from an older hub, asked again without the argument it refused)."""
+    try:
+        return await host_call(root, op, {**args, "include_proposal": True})
+    except OpError as exc:
+        if exc.data.get("reason") != "extra_field":
+            raise
+        return await host_call(root, op, args)
+
+
+async def _change_with_proposal(root: Path, change_id: str) -> dict[str, Any]:
+    """``get_change`` of ``change_id`` with its ``proposal_sha256`` (:func:`_with_proposals`)."""
+    return dict((await _with_proposals(root, "get_change", {"id": change_id}))["change"])
+
+
+def _approve_reviewed(project: Path, change_id: str, expected: str | None) -> dict[str, Any]:
+    """Approve change ``change_id`` (with ``merge``) by the proposal the host reviewed
+    (:func:`letswork.cli.reviewed.confirm_reviewed`); returns the whole result. A change
+    decided already is left alone: the command says what it was and exits 1."""
+    root = project.resolve()
+    change = run(lambda: _change_with_proposal(root, change_id))
+    if change["status"] not in ("pending", "conflict"):
+        printer.echo(_change_line(change))
+        printer.echo(
+            f"letswork: nothing to approve: change {one_line(str(change['id']), 64)} was "
+            f"already {change['status']}",
+            err=True,
+        )
+        raise SystemExit(1)
+    try:
+        digest = confirm_reviewed(change, expected, _change_line(change))
+    except LetsworkError as exc:
+        raise SystemExit(fail(exc)) from None
+    args: dict[str, Any] = {"id": change_id, "merge": True}
+    if digest is not None:
+        args["proposal_sha256"] = digest
+    return run(lambda: host_call(root, "approve_change", args))
 
 
 def _approve_merged(
@@ -372,8 +413,10 @@ def register(main: click.Group) -> None:
     @PROJECT_OPTION
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (with diffs).")
     def pending(project: Path, as_json: bool) -> None:
-        """List the changes waiting for your approval: ID, author, path, summary."""
-        result = _call(project, "pending_changes", {"include_diff": as_json})
+        """List the changes waiting for your approval: ID, author, path, summary (--json: and
+        each one's diff and proposal_sha256, for `letswork approve ID --proposal`)."""
+        root = project.resolve()
+        result = run(lambda: _with_proposals(root, "pending_changes", {"include_diff": as_json}))
         if as_json:
             _echo_json(result["changes"])
             return
@@ -389,8 +432,13 @@ def register(main: click.Group) -> None:
     @click.argument("change_id")
     def diff(project: Path, change_id: str) -> None:
         """Show the unified diff of change CHANGE_ID."""
-        change = _call(project, "get_change", {"id": change_id})["change"]
+        root = project.resolve()
+        change = run(lambda: _change_with_proposal(root, change_id))
         printer.echo(_change_line(change))
+        shown = proposal_line(change)
+        if shown is not None and change["status"] in ("pending", "conflict"):
+            short = str(change["proposal_sha256"])[:MIN_PROPOSAL_PREFIX]
+            printer.echo(f"{shown}  (approve it: letswork approve {change_id} --proposal {short})")
         if change.get("reason"):  # why it was rejected (by the host, or by a kick)
             printer.echo(f"reason: {one_line(str(change['reason']), 300)}")
         if change.get("data_pruned"):
@@ -411,12 +459,24 @@ def register(main: click.Group) -> None:
         help="If the file changed since the proposal and the change merges cleanly with it, "
         "write the merged result (its diff is printed first). Without it a terminal is asked.",
     )
-    def approve(project: Path, change_id: str, merge_ok: bool) -> None:
-        """Approve change CHANGE_ID: the hub writes it to disk, merges it with the file's
-        changes since (shown, and written with --merge or a yes), or reports a conflict."""
-        args: dict[str, Any] = {"id": change_id, "merge": True}
-        result = _decide(project, "approve_change", args, "approve", whole=True)
+    @click.option(
+        "--proposal",
+        "expected",
+        metavar="SHA256",
+        default=None,
+        help="The proposal you reviewed, as `letswork diff` prints it (its first 16 characters "
+        "are enough): a change resubmitted since is refused. Without it a terminal shows the "
+        "change and asks; a script approves the change as it is now.",
+    )
+    def approve(project: Path, change_id: str, merge_ok: bool, expected: str | None) -> None:
+        """Approve change CHANGE_ID as reviewed: the hub writes it to disk, merges it with the
+        file's changes since (shown, and written with --merge or a yes), or reports a
+        conflict. A change its author resubmitted since it was shown is refused."""
+        result = _approve_reviewed(project, change_id, expected)
         change, merge = result["change"], result.get("merge")
+        args: dict[str, Any] = {"id": change_id, "merge": True}
+        if change.get("proposal_sha256"):  # the merge is approved by the same proposal
+            args["proposal_sha256"] = change["proposal_sha256"]
         if change["status"] == "pending" and merge and merge.get("merged_sha256"):
             change = _approve_merged(project, change, merge, args, merge_ok)
         printer.echo(_change_line(change))

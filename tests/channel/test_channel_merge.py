@@ -69,3 +69,42 @@ async def test_merge_shown_then_approved_and_conflict_fixed_with_update_change(
             assert f"Change {cid} is applied" in approved
             final = _with(merged, 5, "host 5, guest 5\n")
             assert (project / "code.py").read_text(encoding="utf-8") == final
+
+
+async def test_the_host_s_assistant_approving_a_proposal_resubmitted_since_it_read_it_is_refused(
+    tmp_path: Path,
+) -> None:
+    project = make_project(tmp_path / "project")
+    (project / "code.py").write_text(TEXT, encoding="utf-8")
+    async with running_hub(project) as hub:
+        watcher = await observer(hub)
+        code = await invite_code(hub, "editor", "alice")
+        async with (
+            mcp_channel("--name", "alice", invite_code=code) as guest,
+            mcp_channel("--host", "--project", str(project)) as host,
+        ):
+            await joined(watcher, "alice")
+            wrote = await guest.ok(
+                "write_file", {"path": "code.py", "content": _with(TEXT, 5, "guest 5\n")}
+            )
+            cid = change_id(wrote)
+            listed = await host.ok("get_pending_changes")
+            d1 = re.findall(r"proposal_sha256 ([0-9a-f]{64})", listed)
+            assert len(d1) == 1 and "+guest 5" in listed
+            (project / "code.py").write_text(_with(TEXT, 5, "host 5\n"), encoding="utf-8")
+            conflict = await host.ok("approve_change", {"id": cid, "proposal_sha256": d1[0]})
+            assert "status conflict" in conflict
+            await guest.ok("update_change", {"id": cid, "content": _with(TEXT, 5, "other 5\n")})
+
+            stale = await host.call("approve_change", {"id": cid, "proposal_sha256": d1[0]})
+            assert stale.is_error and stale.text.startswith("conflict: ")
+            assert "Next step: the change was resubmitted since you reviewed it" in stale.text
+            assert (project / "code.py").read_text(encoding="utf-8") == _with(TEXT, 5, "host 5\n")
+
+            seen = await host.ok("get_change", {"id": cid})
+            assert "+other 5" in seen and "(revision 2, as shown here)" in seen
+            d2 = re.findall(r"approve_change with proposal_sha256=([0-9a-f]{64})", seen)
+            assert len(d2) == 1 and d2[0] != d1[0]
+            done = await host.ok("approve_change", {"id": cid, "proposal_sha256": d2[0]})
+            assert f"Change {cid} is applied" in done
+            assert (project / "code.py").read_text(encoding="utf-8") == _with(TEXT, 5, "other 5\n")

@@ -115,7 +115,10 @@ async def test_pending_json_lists_a_proposal_and_approve_applies_it(project: Pat
         [change] = json.loads(listed.stdout)
         assert change["author"] == "alice"
         assert "+from alice" in change["diff"]
-        approved = letswork("approve", change["id"], "--project", str(project))
+        reviewed = change["proposal_sha256"]
+        approved = letswork(
+            "approve", change["id"], "--proposal", reviewed, "--project", str(project)
+        )
         assert approved.returncode == 0, approved.stderr
         assert (project / "notes.txt").read_text() == "from alice\n"
         await guest.close()

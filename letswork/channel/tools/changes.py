@@ -155,6 +155,8 @@ def _r_pending(r: ChangeList, args: Mapping[str, Any], ctx: ToolContext) -> str:
             f"Change {clean_line(c.id, 64)}: {say.change_what(c)} by {say.who(c.author)}, proposed "
             f"{say.clock(c.created_at)}, {say.size(c.size)}"
         )
+        if c.proposal_sha256:
+            head += f"; {_revision(c)}proposal_sha256 {c.proposal_sha256}"
         if c.sensitive:
             head += f"\n{_sensitive(c)}. Read it with care before approving."
         blocks.append(head if c.diff is None else f"{head}\n{shown_diff(c.diff)}")
@@ -200,7 +202,8 @@ def _r_decided(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> st
             f"Change {cid} ({what}) was NOT applied yet: {say.path(c.path)} changed since it was "
             f"proposed, and {how}. Review the merged result below (its diff against the current "
             "file); to write exactly this, call approve_change again with "
-            f"current_sha256={m.current_sha256} and merged_sha256={m.merged_sha256}. "
+            f"current_sha256={m.current_sha256} and merged_sha256={m.merged_sha256}"
+            f"{_same_proposal(c)}. "
             f"Merged diff:\n{shown_diff(m.diff)}"
         )
     if c.status == "applied":
@@ -219,10 +222,27 @@ def _r_decided(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> st
     return f"Change {cid} is still {c.status}: {what}."
 
 
+def _revision(c: ChangeInfo) -> str:
+    """``"revision N, "`` (resubmitted N-1 times under its id), or ``""`` when not sent."""
+    return f"revision {c.revision}, " if c.revision else ""
+
+
+def _same_proposal(c: ChangeInfo) -> str:
+    """How a second approval names the proposal the first one was given (if it was)."""
+    return f" and the same proposal_sha256={c.proposal_sha256}" if c.proposal_sha256 else ""
+
+
 def _r_get(r: ChangeDetail, args: Mapping[str, Any], ctx: ToolContext) -> str:
-    """``get_change`` with its merge view: what the proposer reads to fix a conflict."""
+    """``get_change`` with its merge view: what the proposer reads to fix a conflict (and,
+    for the host, the ``proposal_sha256`` that approves exactly what it shows)."""
     c, m = r.change, r.merge
     head = _change_line(c)[2:]
+    if c.proposal_sha256 and ctx.role == "host" and c.status in ("pending", "conflict"):
+        head += (
+            f"\nTo approve exactly this proposal ({_revision(c)}as shown here): "
+            f"approve_change with proposal_sha256={c.proposal_sha256} (refused if its author "
+            "resubmits it)."
+        )
     if m is None:
         return f"Change {head}\nDiff:\n{shown_diff(c.diff)}"
     parts = [f"Change {head}"]
@@ -346,7 +366,7 @@ TOOLS: tuple[ToolSpec, ...] = (
         fields={"id": _CHANGE_ID},
         only=_WRITERS,
         idempotent=True,
-        sends={"merge": True},
+        sends={"merge": True, "include_proposal": True},
     ),
     ToolSpec(
         "my_changes",
@@ -368,20 +388,23 @@ TOOLS: tuple[ToolSpec, ...] = (
         listed_as="get_pending_changes",
         fields={},
         idempotent=True,
+        sends={"include_proposal": True},
     ),
     ToolSpec(
         "approve_change",
         "Approve a change",
-        """Apply a pending change. If the file changed since it was proposed, the hub merges
-        the two: when they do not overlap nothing is written yet and the result shows the merged
-        diff; call again with the current_sha256 and merged_sha256 it gives to write exactly
-        that. When they overlap the change is in conflict (the author fixes it with
-        update_change).""",
+        """Apply a pending change; pass the proposal_sha256 shown with the change you
+        reviewed. If the file changed since it was proposed, the hub merges the two: when they
+        do not overlap nothing is written yet and the result shows the merged diff; call again
+        with the current_sha256 and merged_sha256 it gives to write exactly that. When they
+        overlap the change is in conflict (the author fixes it with update_change).""",
         _r_decided,
         fields={
             "id": _CHANGE_ID,
             "current_sha256": "From a merged result: the file it was merged with.",
             "merged_sha256": "From a merged result: the merged text to write.",
+            "proposal_sha256": "From get_pending_changes or get_change: the proposal you "
+            "reviewed. A change resubmitted since is refused, nothing written.",
         },
         destructive=True,
         idempotent=True,

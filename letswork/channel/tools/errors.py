@@ -52,6 +52,13 @@ _NEXT: Mapping[ErrorCode, str] = {
     ErrorCode.INTERNAL: "this is a bug in letswork; tell the host (the hub's log has details).",
 }
 
+#: The next step after ``approve_change`` named a proposal that is not the change's now.
+_RESUBMITTED = (
+    "the change was resubmitted since you reviewed it; nothing was written. Read it again "
+    "with get_change, and approve_change with its new proposal_sha256 only if you approve "
+    "what it shows now."
+)
+
 _MAYBE_DONE = (
     " The request may or may not have reached the hub before the link broke: check "
     "(read_file, my_pending_changes, get_status) before repeating it."
@@ -87,6 +94,8 @@ def format_error(exc: LetsworkError, *, mutating: bool, link: str, revoked: bool
     ):
         text += f" (retry after {retry_after:.1f}s)"
     nxt = _NEXT.get(code, "see the message.")
+    if code == ErrorCode.CONFLICT and "proposal_sha256" in exc.data:
+        nxt = _RESUBMITTED  # approve_change of a proposal its author replaced since
     if isinstance(exc, TransportError) and not message.startswith("not connected"):
         # The link broke (or timed out) during this call: the message says how, not the state.
         text += f"\nLink to the hub: {clean_line(link, 300)}."

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from letswork.hub import change_blobs, merges
+from letswork.hub import change_blobs, merges, proposals
 from letswork.hub.changes import (
     CHANGE_BYTES_PER_REQUEST,
     PREPARE_TRIES,
@@ -34,7 +34,6 @@ from letswork.hub.changes import (
     stamp_written,
     visible_change,
     worker_writing,
-    write_change,
 )
 from letswork.hub.merging import Edit, conflict_text
 from letswork.hub.peers import Peer, holder_id, require_open
@@ -49,6 +48,7 @@ from letswork.shared.errors import ErrorCode, OpError, StoreError, op_error
 from letswork.shared.protocol.changes import (
     ApproveChangeArgs,
     ChangeDetail,
+    ChangeInfo,
     ChangeList,
     ChangeResult,
     DeleteFileArgs,
@@ -133,7 +133,7 @@ def pending_changes(ctx: HubState, peer: Peer, args: PendingChangesArgs, now: fl
     for row in rows:
         # A large change's diff is in the blobs file, never read on the loop: get_change.
         cost = len(row.diff) + 512 if row.blob_key is None else budget + 1
-        changes.append(change_info(ctx, row, with_diff=cost <= budget))
+        changes.append(_info(ctx, row, with_diff=cost <= budget, pin=args.include_proposal))
         if cost <= budget:
             budget -= cost
     return ChangeList.model_validate({"changes": changes})
@@ -163,7 +163,8 @@ def get_change(
         return _get_large_change(ctx, peer, args, row, now)
     if not peer.is_host:  # paid after the read, into debt: the next requests wait for it
         peer.bucket.charge(now, len(row.diff) / DIFF_BYTES_PER_REQUEST)
-    detail = ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+    info = _info(ctx, row, with_diff=True, pin=args.include_proposal)
+    detail = ChangeDetail.model_validate({"change": info})
     if not args.merge or row.status not in ("pending", "conflict"):
         return detail
     return _with_merge_view(ctx, peer, args, now, detail)
@@ -203,11 +204,13 @@ def _get_large_change(
             raise op_error(ErrorCode.CONFLICT, why) from None
         if fresh.blob_key is not None:  # lost (the blobs file commits apart): as if pruned
             fresh = dataclasses.replace(fresh, data_pruned=True)
-        return ChangeDetail.model_validate({"change": change_info(ctx, fresh, with_diff=True)})
+        info = _info(ctx, fresh, with_diff=True, pin=args.include_proposal)
+        return ChangeDetail.model_validate({"change": info})
     if not peer.is_host:  # the same price as a diff read from the row
         peer.bucket.charge(now, loaded.diff_bytes / DIFF_BYTES_PER_REQUEST)
     row = change_blobs.with_loaded(row, loaded)
-    detail = ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+    info = _info(ctx, row, with_diff=True, pin=args.include_proposal)
+    detail = ChangeDetail.model_validate({"change": info})
     if not args.merge or row.status not in ("pending", "conflict"):
         return detail
     return (yield from _with_merge_view(ctx, peer, args, now, detail))
@@ -219,10 +222,16 @@ def approve_change(
     """Apply a pending change. The file moved on since its base: with ``args.merge``, a
     clean merge is shown (nothing written) until the call names the shown merge's
     ``current_sha256`` and ``merged_sha256``, then that exact text is written; an overlap is
-    a ``conflict`` with its hunks (issue 17 part 2). Without ``merge``: a ``conflict``."""
+    a ``conflict`` with its hunks (issue 17 part 2). Without ``merge``: a ``conflict``.
+    With ``args.proposal_sha256``, a pending change that is another proposal now (resubmitted
+    since it was shown) is refused with ``conflict``, before anything is decided or written;
+    the result then carries ``change.proposal_sha256``."""
+    pin = args.proposal_sha256 is not None
     row = visible_change(ctx, peer, args.id)
     check_not_applying(ctx, row.id)
     for _ in range(PREPARE_TRIES):
+        if row.status == "pending":  # each read of it: the proposal shown, or nothing
+            proposals.check_shown(row, args.proposal_sha256)
         if row.status == "rejected":
             raise op_error(
                 ErrorCode.ALREADY_DECIDED,
@@ -231,9 +240,10 @@ def approve_change(
             )
         if row.status in ("applied", "conflict"):
             if row.blob_key is not None:  # its diff is in the blobs file, not in the row
-                diff_only = GetChangeArgs(id=row.id)  # no merge view
+                diff_only = GetChangeArgs(id=row.id, include_proposal=pin)  # no merge view
                 return (yield from _get_large_change(ctx, peer, diff_only, row, now))
-            return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+            info = _info(ctx, row, with_diff=True, pin=pin)
+            return ChangeDetail.model_validate({"change": info})
         writes, pending = ctx.writes, row
         # The file's hash (and a conflict's diff) off the loop; then the change is read
         # again, since another approve or reject may have decided it meanwhile.
@@ -279,8 +289,12 @@ def approve_change(
             raise
         if loaded is not None and row.blob_key == pending.blob_key:
             row = change_blobs.with_loaded(row, loaded)
+        # The same proposal as the one hashed and merged (a small change resubmitted
+        # meanwhile keeps its blob_key, None): checked at the top of the loop again.
         if not ctx.written_since(writes, row.path, row.new_path) and (
-            row.status == pending.status and row.blob_key == pending.blob_key
+            row.status == pending.status
+            and row.blob_key == pending.blob_key
+            and proposals.digest(row) == proposals.digest(pending)
         ):
             break
         change_blobs.drop(ctx, conflict_blob[0] if conflict_blob else None)
@@ -297,7 +311,7 @@ def approve_change(
             )
             said = {"reason": why} if why else {}
             ctx.audit(peer, "change_conflict", now, path=row.path, change=row.id, **said)
-            detail = {"change": change_info(ctx, row, with_diff=True)}
+            detail = {"change": _info(ctx, row, with_diff=True, pin=pin)}
             if plan is not None:
                 detail["merge"] = plan.info(ctx)
             return ChangeDetail.model_validate(detail)
@@ -307,14 +321,14 @@ def approve_change(
                 # Shown, not written: the host approves this exact result in a second call.
                 # (The merge read the file again: a local process that wrote in between
                 # made it a merge of another file, to be shown, not rebased onto.)
-                info = change_info(ctx, row, with_diff=False)
+                info = _info(ctx, row, with_diff=False, pin=pin)
                 return ChangeDetail.model_validate({"change": info, "merge": plan.info(ctx)})
             row = rebase_onto(ctx, row, plan)
             merged = merges.merged_reason(plan)
         elif args.merged_sha256 is not None and args.merged_sha256 != row.new_sha256:
             # The call names a merge shown earlier, but the file is back at the change's base
             # (the host undid its edit): what would be written is not what it names.
-            info = change_info(ctx, row, with_diff=False)
+            info = _info(ctx, row, with_diff=False, pin=pin)
             view = MergeInfo(outcome="unchanged", current_sha256=current)
             return ChangeDetail.model_validate({"change": info, "merge": view})
         # Commit the decision before touching the disk, so a crash in between is
@@ -328,7 +342,7 @@ def approve_change(
             # approved and written: the next approve (or the next start) marks it applied.
             ignore_files = before_apply(ctx, row)
             with worker_writing(ctx, row):
-                yield functools.partial(write_change, ctx, row)
+                yield functools.partial(proposals.write_checked, ctx, row)
             stamp_written(ctx, row)
             after_apply(ctx, row, ignore_files)
             current = row.new_sha256
@@ -339,7 +353,15 @@ def approve_change(
         raise
     said = {"reason": merged} if merged else {}
     ctx.audit(peer, "change_" + row.status, now, path=row.path, change=row.id, **said)
-    return ChangeDetail.model_validate({"change": change_info(ctx, row, with_diff=True)})
+    info = _info(ctx, row, with_diff=True, pin=pin)
+    return ChangeDetail.model_validate({"change": info})
+
+
+def _info(ctx: HubState, row: ChangeRow, *, with_diff: bool, pin: bool) -> ChangeInfo:
+    """:func:`change_info`, with its ``proposal_sha256`` when ``pin``: the request asked
+    for it (``include_proposal``) or named it (``approve_change``), so knows the field."""
+    info = change_info(ctx, row, with_diff=with_diff)
+    return proposals.with_digest(info, row) if pin else info
 
 
 def merging_text(row: ChangeRow, plan: merges.Plan) -> str:
@@ -493,6 +515,7 @@ def update_change(
             diff=made.diff,
             merge=made.merge or MergeData(None, None),
         )
+        ctx.store.next_revision(row.id)
         if row.status == "conflict":
             row = set_status(ctx, row, "pending", now, by=None, reason="")
         ctx.audit(peer, "change_updated", now, path=path, change=row.id)

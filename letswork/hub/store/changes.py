@@ -47,13 +47,15 @@ class ChangeRow:
     #: (:attr:`ChangeTables.blobs`); as read from the store, ``content`` is None and ``diff``
     #: ``""``. None: both are in the row.
     blob_key: str | None = None
+    #: 1 when proposed, 1 more at each ``update_change`` (schema 9).
+    revision: int = 1
 
 
 # The columns of ChangeRow, in order, over ``changes c JOIN change_data d``.
 _CHANGE_COLS = (
     "c.id, c.author_id, c.author_name, c.kind, c.path, c.new_path, c.base_sha256, c.new_sha256,"
     " d.content, d.diff, c.size, c.status, c.reason, c.created_at, c.decided_at, c.decided_by,"
-    " d.diff_derived, c.data_kept, d.blob_key"
+    " d.diff_derived, c.data_kept, d.blob_key, c.revision"
 )
 _CHANGE_FROM = "changes c JOIN change_data d ON d.change_id = c.id"
 _CHANGE_META_COLS = (
@@ -82,8 +84,10 @@ _SQL_INSERT_CHANGE_DATA = (
 def _change_row(row: tuple[Any, ...], *, with_content: bool = True) -> ChangeRow:
     """A ChangeRow from ``_CHANGE_COLS``; a derived diff (schema 3) is rebuilt from the
     content, which is then dropped unless ``with_content``."""
-    *fields, derived, kept, blob_key = row
+    *fields, derived, kept, blob_key, revision = row
     change = ChangeRow(*fields)
+    if revision != 1:  # resubmitted (schema 9)
+        change = dataclasses.replace(change, revision=int(revision))
     if blob_key is not None:
         change = dataclasses.replace(change, blob_key=str(blob_key))
     if not kept:

@@ -82,6 +82,15 @@ class MergeTables(StoreBounds):
         return 0 if row is None else int(row[0])
 
     @_guarded
+    def next_revision(self, change_id: str) -> None:
+        """Count one more revision of ``change_id`` (``update_change``; schema 9). Committed
+        on return, or with the enclosing :meth:`transaction`."""
+        with self.transaction():
+            self._conn.execute(
+                "UPDATE changes SET revision = revision + 1 WHERE id = ?", (change_id,)
+            )
+
+    @_guarded
     def rebase_change(
         self,
         change_id: str,

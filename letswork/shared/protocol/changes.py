@@ -5,6 +5,8 @@ host's queue of changes to approve or reject, with the ``change_submitted`` and
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -59,6 +61,33 @@ class ChangeInfo(WireModel):
     #: ``SENSITIVE_PATHS``), e.g. ``".gitignore: an ignore file: it decides which files guests
     #: may see"``. Sent only for such a change; older hubs never send it.
     sensitive: ShortText | None = None
+    #: What the host reviews, pinned: :func:`proposal_sha256` of this change as it is now
+    #: (it changes when ``update_change`` resubmits it, or an approval merges it). Sent only
+    #: to a request with ``include_proposal`` (``get_change``, ``pending_changes``) or with
+    #: ``approve_change``'s ``proposal_sha256``: an older client refuses a field it does not
+    #: know. ``approve_change`` with it writes only this proposal.
+    proposal_sha256: Sha256 | None = None
+    #: Sent with ``proposal_sha256``: 1 when proposed, 1 more at each ``update_change``; for
+    #: people to read (the digest is what an approval checks).
+    revision: Count | None = None
+
+
+def proposal_sha256(
+    kind: str,
+    path: str,
+    new_path: str | None,
+    base_sha256: str | None,
+    new_sha256: str | None,
+) -> str:
+    """The digest of what a host reviews when it reads a change: its kind, path(s), the file
+    it was made against (``base_sha256``: the diff's left side) and its result (``new_sha256``,
+    the sha256 of the exact bytes stored, hashed off the event loop by the worker that
+    prepared them; None for a delete or move). 64 lowercase hex characters: the sha256 of the
+    compact JSON array ``["letswork.proposal/1", kind, path, new_path, base_sha256,
+    new_sha256]`` (UTF-8, nulls as ``null``). Hashing these ~300 bytes is cheap on the loop."""
+    fields = ["letswork.proposal/1", kind, path, new_path, base_sha256, new_sha256]
+    data = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
 
 
 #: The most characters of diff the proposer wants in the reply (issue 15, item 5): given, the
@@ -125,6 +154,9 @@ class ChangeResult(WireModel):
 
 class PendingChangesArgs(WireModel):
     include_diff: bool = True
+    #: send each change's ``proposal_sha256`` (an older hub refuses the field: ask again
+    #: without it)
+    include_proposal: bool = False
 
 
 class MyChangesArgs(WireModel):
@@ -157,14 +189,21 @@ class ApproveChangeArgs(WireModel):
     #: the ``merge`` result shown: the file it was made against, and the merged text
     current_sha256: Sha256 | None = None
     merged_sha256: Sha256 | None = None
+    #: the change's ``proposal_sha256`` as the caller showed it: refused with ``conflict``
+    #: (nothing written, the change still pending) when the change is another proposal now
+    #: (resubmitted with ``update_change``). Left out (an older caller), the change is
+    #: approved as it is now, whatever was reviewed.
+    proposal_sha256: Sha256 | None = None
 
 
 class GetChangeArgs(WireModel):
     """``get_change``. ``merge``: add the change's ``merge`` view (its base, the current text,
-    the proposer's diff and any conflicting hunks), when it is pending or in conflict."""
+    the proposer's diff and any conflicting hunks), when it is pending or in conflict.
+    ``include_proposal``: send ``change.proposal_sha256`` (an older hub refuses the field)."""
 
     id: Ident
     merge: bool = False
+    include_proposal: bool = False
 
 
 MergeLines = Annotated[str, Field(max_length=limits.MAX_MERGE_VIEW_CHARS)]

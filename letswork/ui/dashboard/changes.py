@@ -1,6 +1,11 @@
 """The pending changes pane and the diff view: the queue, a syntax-highlighted diff of the
 selected change (fetched one at a time with ``get_change``, so a long queue never makes one huge
-response), ``a`` approves it, ``r`` rejects it with a reason."""
+response), ``a`` approves it, ``r`` rejects it with a reason.
+
+``a`` approves only the proposal on screen: the change's ``proposal_sha256`` as fetched with its
+diff goes with the approval, so one its author resubmitted since (``update_change``, issue 17)
+is refused by the hub and its new diff shown instead; a change whose diff is not on screen yet
+is not approved."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from rich.text import Text
 from textual import on
 from textual.widgets import DataTable, Static
 
-from letswork.shared.errors import LetsworkError
+from letswork.shared.errors import ErrorCode, LetsworkError, OpError
 from letswork.shared.protocol.changes import ChangeDetail, ChangeInfo
 from letswork.ui.dashboard.core import DashboardCore
 from letswork.ui.dashboard.reason import ReasonScreen
@@ -79,9 +84,21 @@ class ChangesPane(DashboardCore):
                 self._fetch_diff(change_id), group="diff", exclusive=True, exit_on_error=False
             )
 
+    async def _get_change(self, change_id: str) -> ChangeDetail:
+        """``get_change`` with the change's ``proposal_sha256`` (an older hub, which refuses
+        the argument, is asked again without it: nothing to pin then)."""
+        try:
+            return await self._call(
+                "get_change", ChangeDetail, {"id": change_id, "include_proposal": True}
+            )
+        except OpError as exc:
+            if exc.data.get("reason") != "extra_field":
+                raise
+            return await self._call("get_change", ChangeDetail, {"id": change_id})
+
     async def _fetch_diff(self, change_id: str) -> None:
         try:
-            detail = await self._call("get_change", ChangeDetail, {"id": change_id})
+            detail = await self._get_change(change_id)
         except LetsworkError as exc:
             if self.selected_change_id == change_id:
                 self._render_diff(None, f"Cannot show this diff: {one_line(exc.message, 300)}")
@@ -118,12 +135,35 @@ class ChangesPane(DashboardCore):
         self.run_worker(self.approve_change(change_id), group="ops", exit_on_error=False)
 
     async def approve_change(self, change_id: str) -> None:
+        on_screen = self._diffs.get(change_id)
+        if on_screen is None or self.shown_change_id != change_id:
+            self._notify(
+                f"The diff of change {one_line(change_id, 16)} is not on screen yet: read it, "
+                "then press a.",
+                "warning",
+            )
+            return
         with self._reporting(f"approve change {change_id}"):
             args: dict[str, Any] = {"id": change_id, "merge": True}
+            if on_screen.proposal_sha256 is not None:  # the proposal on screen, or nothing
+                args["proposal_sha256"] = on_screen.proposal_sha256
             shown = self._merges.pop(change_id, None)
             if shown is not None:  # the merge shown by the last ``a``: exactly that is written
                 args["current_sha256"], args["merged_sha256"] = shown
-            detail = await self._call("approve_change", ChangeDetail, args)
+            try:
+                detail = await self._call("approve_change", ChangeDetail, args)
+            except OpError as exc:
+                if exc.code != ErrorCode.CONFLICT or "proposal_sha256" not in exc.data:
+                    raise
+                # Resubmitted since it was shown: nothing written; its new diff is fetched.
+                self.forget_change(change_id)
+                self._notify(
+                    f"Change {one_line(change_id, 16)} was resubmitted by its author since it "
+                    "was shown; nothing was written. Its new diff is on screen: read it, then "
+                    "press a.",
+                    "warning",
+                )
+                return
             change, merge = detail.change, detail.merge
             if change.status == "pending" and merge is not None and merge.merged_sha256:
                 self._merges[change_id] = (merge.current_sha256, merge.merged_sha256)

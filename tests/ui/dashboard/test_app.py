@@ -17,10 +17,11 @@ from tests.ui.dashboard.support import (
 
 async def test_a_refused_op_is_a_notification_not_a_crash(tmp_path: Path) -> None:
     async with running_hub(project(tmp_path)) as fx, dashboard_for(fx) as (app, pilot):
-        await app.approve_change("0badc0de")
+        # (approve_change asks nothing of the hub for a change whose diff is not on screen)
+        await app.reject_change("0badc0de", None)
         severity, text = app.notices[-1]
         assert severity == "error"
-        assert "could not approve change 0badc0de" in text and "no change with id" in text
+        assert "could not reject change 0badc0de" in text and "no change with id" in text
         await pilot.press("a")  # nothing selected: a warning, not an error
         severity, text = app.notices[-1]
         assert severity == "warning" and "no pending change" in text

@@ -208,3 +208,54 @@ async def test_a_conflict_resubmitted_under_its_id_shows_its_new_diff_not_the_ol
             monkeypatch.setattr(app, "_load", load)
             app._request_refresh()
             await wait_until(pilot, lambda: "+EVIL" in app.diff_text, "the new diff")
+
+
+async def test_a_on_a_stale_screen_does_not_approve_a_change_resubmitted_since_it_was_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with running_hub(project(tmp_path)) as fx:
+        alice = await fx.guest("alice")
+        host = await fx.host()
+        notes = fx.project / "notes.txt"
+        async with dashboard_for(fx) as (app, pilot):
+            change_id = await propose_notes(alice)
+            await wait_until(pilot, lambda: app.shown_change_id == change_id, "the diff")
+            assert "+BETA" in app.diff_text
+            # The screen stays as it is (no reload, the resubmission's event not acted on),
+            # as when `a` is pressed before they arrive.
+            load, forget = app._load, app.forget_change
+            monkeypatch.setattr(app, "_load", lambda *args: None)
+            monkeypatch.setattr(app, "forget_change", lambda change_id: None)
+            notes.write_text("alpha\nbeta\nGAMMA\n", encoding="utf-8")
+            assert (await host.call("approve_change", id=change_id))["change"]["status"] == (
+                "conflict"
+            )
+            seen = len(app.notices)
+            await alice.call("update_change", id=change_id, content="alpha\nEVIL\nGAMMA\n")
+            await wait_until(pilot, lambda: len(app.notices) > seen, "the resubmission")
+            monkeypatch.setattr(app, "_load", load)
+            monkeypatch.setattr(app, "forget_change", forget)
+            assert "+BETA" in app.diff_text and "EVIL" not in app.diff_text
+
+            await pilot.press("a")
+            await wait_until(pilot, lambda: "resubmitted" in app.notices[-1][1], "the refusal")
+            await wait_until(pilot, lambda: "+EVIL" in app.diff_text, "the new diff")
+            assert notes.read_text() == "alpha\nbeta\nGAMMA\n"
+            still = await host.call("get_change", id=change_id)
+            assert still["change"]["status"] == "pending"
+
+            await pilot.press("a")
+            await wait_until(pilot, lambda: notes.read_text() == "alpha\nEVIL\nGAMMA\n", "write")
+
+
+async def test_a_before_the_diff_is_on_screen_approves_nothing(tmp_path: Path) -> None:
+    async with running_hub(project(tmp_path)) as fx:
+        alice = await fx.guest("alice")
+        async with dashboard_for(fx) as (app, pilot):
+            change_id = await propose_notes(alice)
+            await wait_until(pilot, lambda: change_id in app.pending, "the queue")
+            app._diffs.pop(change_id, None)  # as while its diff is still being fetched
+            app.shown_change_id = None
+            await app.approve_change(change_id)
+            assert "not on screen yet" in app.notices[-1][1]
+            assert (fx.project / "notes.txt").read_text() == OLD_NOTES
