@@ -17,21 +17,36 @@ from __future__ import annotations
 import enum
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal, Union
 
+import annotated_types
 import pydantic_core
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, BeforeValidator
+from pydantic.fields import FieldInfo
 
 __all__ = ["is_plain", "to_json"]
 
 _PLAIN_ATOMS: frozenset[Any] = frozenset({str, int, bool, type(None)})
 
+#: Metadata on a type that only checks a value (limits, patterns, validators). Any other (a
+#: ``PlainSerializer``, a custom type's schema) may write something else than the type says.
+_CHECKS = (annotated_types.BaseMetadata, AfterValidator, BeforeValidator)
+
+
+def _checks_only(metadata: Iterable[Any]) -> bool:
+    return all(
+        _checks_only(m.metadata) if isinstance(m, FieldInfo) else isinstance(m, _CHECKS)
+        for m in metadata
+    )
+
 
 def is_plain(annotation: Any, _seen: frozenset[type] = frozenset()) -> bool:
     """Whether every value of ``annotation`` (a model field's type), dumped in JSON mode, is
     made of strings, integers, booleans, ``None``, lists and string-keyed dicts only. Anything
-    this does not know (a float, ``Any``, an enum, a date) counts as not plain."""
+    this does not know (a float, ``Any``, an enum, a date) counts as not plain, and so does a
+    model written other than by its fields' types (a serializer, a computed field, extra
+    fields): either can put a float in its dump."""
     if annotation in _PLAIN_ATOMS:
         return True
     if isinstance(annotation, type):
@@ -40,13 +55,24 @@ def is_plain(annotation: Any, _seen: frozenset[type] = frozenset()) -> bool:
         if issubclass(annotation, BaseModel):
             if annotation in _seen:
                 return True  # a recursive model: its other fields decide
+            decorators = annotation.__pydantic_decorators__
+            if (
+                annotation.model_computed_fields
+                or decorators.field_serializers
+                or decorators.model_serializers
+                or annotation.model_config.get("extra") == "allow"
+            ):
+                return False
             seen = _seen | {annotation}
-            return all(is_plain(f.annotation, seen) for f in annotation.model_fields.values())
+            return all(
+                _checks_only(f.metadata) and is_plain(f.annotation, seen)
+                for f in annotation.model_fields.values()
+            )
         return False
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is Annotated:
-        return is_plain(args[0], _seen)
+        return _checks_only(args[1:]) and is_plain(args[0], _seen)
     if origin is Literal:
         return all(type(arg) in _PLAIN_ATOMS for arg in args)
     if origin in (Union, types.UnionType):

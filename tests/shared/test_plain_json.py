@@ -4,11 +4,20 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import (
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WrapSerializer,
+    computed_field,
+    field_serializer,
+    model_serializer,
+)
 
 from letswork.shared import plainjson
 from letswork.shared.errors import ErrorCode, OpError
@@ -117,3 +126,76 @@ def test_ops_whose_results_hold_a_timestamp_are_not_plain() -> None:
     # ping carries the hub's clock, stat_file a lock's times: json.dumps writes those floats
     assert "ping" not in PLAIN_RESULT_OPS
     assert "stat_file" not in PLAIN_RESULT_OPS
+
+
+class _Computed(WireModel):
+    n: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ratio(self) -> float:
+        return self.n / 100_000
+
+
+class _FieldSerializer(WireModel):
+    n: int
+
+    @field_serializer("n")
+    def _n(self, value: int) -> float:
+        return value / 100_000
+
+
+class _ModelSerializer(WireModel):
+    n: int
+
+    @model_serializer
+    def _whole(self) -> dict[str, float]:
+        return {"n": self.n / 100_000}
+
+
+_AS_FLOAT = PlainSerializer(lambda value: value / 100_000, return_type=float)
+
+
+class _AnnotatedSerializer(WireModel):
+    n: Annotated[int, _AS_FLOAT]
+
+
+class _DeepSerializer(WireModel):
+    n: list[Annotated[int, Field(ge=0), _AS_FLOAT]]
+
+
+class _WrapSerializer(WireModel):
+    n: Annotated[int, WrapSerializer(lambda value, _: value / 100_000)]
+
+
+class _Extra(WireModel):
+    model_config = ConfigDict(extra="allow")
+    n: int
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        _Computed(n=1),
+        _FieldSerializer(n=1),
+        _ModelSerializer(n=1),
+        _AnnotatedSerializer(n=1),
+        _DeepSerializer(n=[1]),
+        _WrapSerializer(n=1),
+        _Extra(n=1, x=1e-5),  # type: ignore[call-arg]
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_a_model_written_other_than_by_its_fields_types_is_not_plain(model: WireModel) -> None:
+    # A serializer, a computed field or an extra field can put a float in the dump of a model
+    # whose fields are all int: pydantic-core writes 1e-05 as 0.00001 and inf as Infinity (not
+    # JSON), where json.dumps wrote 1e-05 and refused inf. Such a model is not plain.
+    dumped = model.model_dump(mode="json")
+    assert plainjson.to_json(dumped) != _dumps(dumped)  # why it matters
+    assert not plainjson.is_plain(type(model))
+
+
+def test_checks_on_a_field_keep_it_plain() -> None:
+    # limits, patterns and validators (a card's server names) only check a value
+    assert {"publish_card", "search_files", "find_files", "hello"} <= PLAIN_RESULT_OPS
+    assert plainjson.is_plain(list[Annotated[str, Field(min_length=1, pattern="^a")]])
