@@ -7,9 +7,10 @@ writes the same bytes (the same escapes: ``\\uXXXX`` in lowercase for control ch
 ``\\b \\f \\n \\r \\t \\" \\\\`` short, everything else as UTF-8; integers of any size; keys
 in insertion order) in a third of the time: ~10 us instead of ~35 us for a page of 200 lines
 (13 KB). ``tests/shared/test_plain_json.py`` checks the equality on generated values. Floats
-are where the two differ (``1e16``, ``NaN``), so only the results of ops whose result model
-cannot hold a float anywhere are written this way (``wire.PLAIN_RESULT_OPS``), and a value
-either side cannot write (a lone surrogate) goes the ``json.dumps`` way, which raises as before.
+are where the two differ (``1e-05`` is written ``0.00001``; ``NaN`` and infinities are
+written, not refused), so only the results of ops whose result model cannot hold a float
+anywhere are written this way (``wire.PLAIN_RESULT_OPS``), and a value either side cannot
+write (a lone surrogate) goes the ``json.dumps`` way, which raises as before.
 """
 
 from __future__ import annotations
