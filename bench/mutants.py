@@ -79,6 +79,7 @@ WS_PATHS = "letswork/hub/workspace/paths.py"
 WS_SHARING = "letswork/hub/workspace/sharing.py"
 WS_BASE = "letswork/hub/workspace/base.py"
 WS_FILES = "letswork/hub/workspace/files.py"
+WS_WRITES = "letswork/hub/workspace/writes.py"
 WS_INDEX = "letswork/hub/workspace/index.py"
 WS_RG = "letswork/hub/workspace/ripgrep.py"
 WS_SEARCH = "letswork/hub/workspace/search.py"
@@ -196,7 +197,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "ws-write-folder",
-        WS_FILES,
+        WS_WRITES,
         "        if old is not None and not stat.S_ISREG(old.st_mode):\n",
         "        if False:\n",
         (
@@ -206,7 +207,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "ws-require-file",
-        WS_FILES,
+        WS_WRITES,
         "        self._refuse_symlink(res)\n        self._require_file(res)\n        try:\n"
         "            os.unlink(res.real)",
         "        self._refuse_symlink(res)\n        try:\n            os.unlink(res.real)",
@@ -690,7 +691,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     _m(
         "ws-refuse-symlink",
-        WS_FILES,
+        WS_WRITES,
         "        if res.lexical.is_symlink():\n            raise op_error(\n"
         "                ErrorCode.INVALID,\n"
         '                f"{_q(res.rel)} is a symlink; letswork',

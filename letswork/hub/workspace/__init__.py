@@ -19,22 +19,25 @@ One module per job, each importing only the ones above it in this list:
 * :mod:`~letswork.hub.workspace.index`: ``TreeIndex``, the folder's entries and what guests see
   of them, kept by the watcher; walks read it when it is on.
 * :mod:`~letswork.hub.workspace.base`: the project folder, the check of a peer's path, walks.
-* :mod:`~letswork.hub.workspace.files`: listings, reads, atomic writes, deletes, moves.
+* :mod:`~letswork.hub.workspace.files`: listings, reads (pages, the whole text, the SHA-256).
+* :mod:`~letswork.hub.workspace.writes`: atomic writes, deletes, moves, and the temporary
+  files a killed hub leaves behind.
 * :mod:`~letswork.hub.workspace.search`: ``find_files`` and ``search_files``.
 
-:class:`Workspace` is the one object the hub holds: the operations of ``files`` and ``search``
-over one folder.
+:class:`Workspace` is the one object the hub holds: the operations of ``files``, ``writes`` and
+``search`` over one folder.
 """
 
 from __future__ import annotations
 
 from letswork.hub.workspace.files import FileOps
 from letswork.hub.workspace.search import SearchOps
+from letswork.hub.workspace.writes import WriteOps
 
 __all__ = ["Workspace"]
 
 
-class Workspace(FileOps, SearchOps):
+class Workspace(FileOps, WriteOps, SearchOps):
     """File operations on the host's project folder.
 
     Reads, listings and searches take ``is_host``: a guest (``False``) never sees an unshared

@@ -72,7 +72,8 @@ class WorkspaceBase:
     """The project folder, its sharing rules, and the checks and walks every operation uses.
 
     :class:`~letswork.hub.workspace.Workspace` is this plus the operations of
-    :mod:`~letswork.hub.workspace.files` and :mod:`~letswork.hub.workspace.search`.
+    :mod:`~letswork.hub.workspace.files`, :mod:`~letswork.hub.workspace.writes` and
+    :mod:`~letswork.hub.workspace.search`.
     """
 
     def __init__(self, root: Path, *, max_file_bytes: int = limits.MAX_FILE_BYTES) -> None:

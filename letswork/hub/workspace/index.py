@@ -243,7 +243,7 @@ class TreeIndex:
         the index on. Paths noted meanwhile are applied by the next :meth:`sync`.
 
         ``remove_temps``: also remove leftover ``.letswork-tmp-*`` files
-        (:meth:`~.files.FileOps.cleanup_temp_files` without its own walk).
+        (:meth:`~.writes.WriteOps.cleanup_temp_files` without its own walk).
 
         Raises:
             IndexFull: over ``max_entries``, or ``should_stop`` said so; the index is off.
