@@ -10,7 +10,7 @@ from letswork.channel.tools.base import ToolContext
 from letswork.channel.tools.catalogue import TOOLS
 from letswork.channel.tools.changes import MAX_DIFF_CHARS, MAX_DIFF_LINES, REPLY_DIFF_HEAD_CHARS
 from letswork.shared.errors import OpError
-from letswork.shared.protocol.changes import ChangeList, ChangeResult
+from letswork.shared.protocol.changes import ChangeDetail, ChangeList, ChangeResult
 
 REASON = ".gitignore: an ignore file: it decides which files guests may see"
 
@@ -141,3 +141,67 @@ async def test_a_hub_that_refuses_the_diff_head_every_time_gets_a_write_at_most_
     later = await channel.call_tool("write_file", {"path": "a.txt", "content": "x\n"})
     assert later.is_error
     assert sent == [{"path": "a.txt", "content": "x\n"}]
+
+
+async def test_a_hub_older_than_proposal_digests_still_gives_a_guest_its_merge_view() -> None:
+    # get_change sends merge and include_proposal; a hub of before q-approve knows merge
+    # (issue 17 part 2) but refuses include_proposal. Only the refused argument is left out:
+    # the repeat (and every later get_change) still asks for the merge view, which the
+    # proposer reads to fix its conflict. Both were dropped, for good, on the first refusal.
+    sent: list[dict[str, Any]] = []
+
+    class Conn:
+        connected = True
+        name = "tess"
+        state = "connected"
+
+        async def call(self, op: str, args: dict[str, Any], *, early: bool = False) -> Any:
+            sent.append(dict(args))
+            if "include_proposal" in args:
+                raise OpError(
+                    "args.include_proposal: unknown field",
+                    data={"reason": "extra_field", "field": "args.include_proposal"},
+                )
+            return ChangeDetail.model_validate({"change": _sensitive_change()})
+
+    channel = channel_server.Channel(ChannelConfig(secret=b"s" * 16, url="ws://127.0.0.1:1"))
+    channel._settled.set()
+    channel.conn = Conn()  # type: ignore[assignment]
+    first = await channel.call_tool("get_change", {"id": "ab12cd34"})
+    later = await channel.call_tool("get_change", {"id": "ab12cd34"})
+    assert not first.is_error and not later.is_error
+    assert sent == [
+        {"id": "ab12cd34", "merge": True, "include_proposal": True},
+        {"id": "ab12cd34", "merge": True},
+        {"id": "ab12cd34", "merge": True},
+    ]
+
+
+async def test_a_hub_that_refuses_every_sent_argument_in_turn_is_asked_once_per_argument() -> None:
+    # A hostile hub refusing merge, then include_proposal, then merge again: each refused
+    # argument is left out once; the call is never repeated more than once per argument.
+    sent: list[dict[str, Any]] = []
+
+    class Conn:
+        connected = True
+        name = "tess"
+        state = "connected"
+
+        async def call(self, op: str, args: dict[str, Any], *, early: bool = False) -> Any:
+            sent.append(dict(args))
+            field = "merge" if "merge" in args or len(sent) > 2 else "include_proposal"
+            raise OpError(
+                f"args.{field}: unknown field",
+                data={"reason": "extra_field", "field": f"args.{field}"},
+            )
+
+    channel = channel_server.Channel(ChannelConfig(secret=b"s" * 16, url="ws://127.0.0.1:1"))
+    channel._settled.set()
+    channel.conn = Conn()  # type: ignore[assignment]
+    first = await channel.call_tool("get_change", {"id": "ab12cd34"})
+    assert first.is_error
+    assert sent == [
+        {"id": "ab12cd34", "merge": True, "include_proposal": True},
+        {"id": "ab12cd34", "include_proposal": True},
+        {"id": "ab12cd34"},
+    ]
