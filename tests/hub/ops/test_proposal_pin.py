@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from letswork.shared.errors import ErrorCode, OpError
 from letswork.shared.protocol.changes import proposal_sha256
 from tests.hub.ops.test_large_changes import NEW, OLD, WAIT
 from tests.hub.ops.test_large_files import lock_file
-from tests.support.hubs import Client, HubFixture
+from tests.support.hubs import Client, HubFixture, make_project, running_hub
 
 TEXT = "".join(f"line {i}\n" for i in range(1, 11))
 V1 = TEXT.replace("line 5\n", "guest 5\n")
@@ -166,6 +167,42 @@ async def test_stored_content_that_no_longer_hashes_to_its_sha256_is_not_written
     assert (hub.project / "code.py").read_text() == TEXT
     again = (await host.call("get_change", id=cid))["change"]
     assert again["status"] == "pending"
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["row", "blobs_file"])
+async def test_an_approval_finished_at_the_next_start_writes_only_the_bytes_reviewed(
+    tmp_path: Path, large: bool
+) -> None:
+    # The hub stopped between the committed approval and the write; meanwhile the stored
+    # content changed (the row, or the blob in state.db.changes). The approving worker checks
+    # the bytes against the sha256 the host reviewed; the start's reconciliation wrote them
+    # unchecked. Now it leaves the file alone and the change waits for the host again.
+    project = make_project(tmp_path / "project")
+    async with running_hub(project) as fx:
+        assert fx.hub.core is not None
+        store = fx.hub.core.store
+        guest = await fx.guest("frank")
+        if large:
+            lock_file(project)
+            path = "package-lock.json"
+            made = await guest.call("edit_file", path=path, old_string=OLD, new_string=NEW)
+        else:
+            path = "notes.txt"
+            made = await guest.call("write_file", path=path, content="reviewed\n")
+        cid, db = made["change"]["id"], fx.hub.state.db_path
+        before = (project / path).read_bytes()
+        store.set_change_status(cid, "approved", now=1.0, by="host")
+    # The hub is stopped: the store changes under it.
+    blobs = db.with_name(db.name + ".changes")
+    with sqlite3.connect(blobs if large else db) as conn:
+        if large:
+            conn.execute("UPDATE change_blobs SET content = ?", (b"x\n",))
+        else:
+            conn.execute("UPDATE change_data SET content = ? WHERE change_id = ?", (b"x\n", cid))
+    async with running_hub(project) as fx:
+        assert (project / path).read_bytes() == before
+        host = await fx.host()
+        assert (await host.call("get_change", id=cid))["change"]["status"] == "pending"
 
 
 @pytest.mark.parametrize("pinned", [True, False], ids=["pinned", "unpinned"])
