@@ -164,7 +164,7 @@ class Channel(HubLink):
         self._closing = False
         self._left = False  # `leave` ended the session: the link stays down for good
         # (op, argument) of a ToolSpec's ``sends`` the hub refused as unknown (an older hub):
-        # not sent again while this channel runs.
+        # not sent again until the link is up again (the hub may have been restarted).
         self._hub_lacks: set[tuple[str, str]] = set()
         self.subscriptions = Subscriptions()  # list_changed and resources/updated, both eras
         self.resources = FileResources(self.hub_call)
@@ -411,7 +411,7 @@ class Channel(HubLink):
     ) -> Any:
         """``conn.call(op, args, early=early)``; when the hub refuses an argument of ``sends``
         as unknown (a hub older than it), the call again without that one, and it is not sent
-        with ``op`` again while this channel runs; the others still go (a hub before proposal
+        with ``op`` again until the link is up again; the others still go (a hub before proposal
         digests refused ``get_change``'s ``include_proposal``, and its ``merge``, which it
         knows, was dropped too). A refused request did nothing, so asking again is safe; at
         most once per argument of ``sends``."""

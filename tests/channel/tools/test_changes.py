@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from letswork.channel import server as channel_server
 from letswork.channel.config import ChannelConfig
@@ -205,3 +205,44 @@ async def test_a_hub_that_refuses_every_sent_argument_in_turn_is_asked_once_per_
         {"id": "ab12cd34", "include_proposal": True},
         {"id": "ab12cd34"},
     ]
+
+
+async def test_a_hub_restarted_by_a_newer_letswork_is_asked_for_the_proposal_again() -> None:
+    # An older hub refused include_proposal; the host restarted it with this version (as the
+    # CLI tells it to). The host's assistant's channel reconnects and asks for the proposal
+    # digest again: it used to leave it out for good, so the assistant never saw a
+    # proposal_sha256 to approve by until the channel itself was restarted.
+    sent: list[dict[str, Any]] = []
+
+    class Conn:
+        connected = True
+        name = "host"
+        state = "connected"
+        hello: ClassVar[dict[str, Any]] = {"role": "host", "name": "host"}
+        last_error = None
+        url = "ws://127.0.0.1:1"
+        newer = False
+
+        async def call(self, op: str, args: dict[str, Any], *, early: bool = False) -> Any:
+            sent.append(dict(args))
+            if "include_proposal" in args and not self.newer:
+                raise OpError(
+                    "args.include_proposal: unknown field",
+                    data={"reason": "extra_field", "field": "args.include_proposal"},
+                )
+            return ChangeDetail.model_validate({"change": _sensitive_change()})
+
+    channel = channel_server.Channel(ChannelConfig(secret=b"s" * 16, url="ws://127.0.0.1:1"))
+    channel._settled.set()
+    conn = Conn()
+    channel.conn = conn  # type: ignore[assignment]
+    channel._on_state("connected")
+    await channel.call_tool("get_change", {"id": "ab12cd34"})
+    await channel.call_tool("get_change", {"id": "ab12cd34"})
+    assert ["include_proposal" in a for a in sent] == [True, False, False]
+    sent.clear()
+    channel._on_state("disconnected")
+    conn.newer = True
+    channel._on_state("connected")
+    await channel.call_tool("get_change", {"id": "ab12cd34"})
+    assert sent == [{"id": "ab12cd34", "merge": True, "include_proposal": True}]
