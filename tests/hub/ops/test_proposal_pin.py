@@ -169,6 +169,31 @@ async def test_stored_content_that_no_longer_hashes_to_its_sha256_is_not_written
     assert again["status"] == "pending"
 
 
+async def test_a_change_pending_in_a_schema_8_state_db_keeps_its_proposal_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    # A change proposed under schema 8 (no revision column) is revision 1 once upgraded, and
+    # its proposal_sha256 is the one computed before: it is made of the stored fields only.
+    project = make_project(tmp_path / "project")
+    async with running_hub(project) as fx:
+        guest = await fx.guest("gail")
+        host = await fx.host()
+        cid = (await guest.call("write_file", path="notes.txt", content="v1\n"))["change"]["id"]
+        before = (await host.call("get_change", id=cid, include_proposal=True))["change"]
+        db = fx.hub.state.db_path
+    with sqlite3.connect(db) as conn:  # back to schema 8, as a hub of before q-approve left it
+        conn.execute("ALTER TABLE changes DROP COLUMN revision")
+        conn.execute("PRAGMA user_version = 8")
+    async with running_hub(project) as fx:
+        host = await fx.host()
+        after = (await host.call("get_change", id=cid, include_proposal=True))["change"]
+        assert after["revision"] == 1
+        assert after["proposal_sha256"] == before["proposal_sha256"]
+        done = await host.call("approve_change", id=cid, proposal_sha256=after["proposal_sha256"])
+        assert done["change"]["status"] == "applied"
+    assert (project / "notes.txt").read_text() == "v1\n"
+
+
 @pytest.mark.parametrize("large", [False, True], ids=["row", "blobs_file"])
 async def test_an_approval_finished_at_the_next_start_writes_only_the_bytes_reviewed(
     tmp_path: Path, large: bool
