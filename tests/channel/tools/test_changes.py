@@ -246,3 +246,18 @@ async def test_a_hub_restarted_by_a_newer_letswork_is_asked_for_the_proposal_aga
     channel._on_state("connected")
     await channel.call_tool("get_change", {"id": "ab12cd34"})
     assert sent == [{"id": "ab12cd34", "merge": True, "include_proposal": True}]
+
+
+def test_the_pending_list_gives_a_proposal_sha256_only_with_the_diff_it_names() -> None:
+    # A change whose diff the list leaves out (a large change, or the list's budget spent):
+    # its digest shown there let the host's assistant approve, pinned, a diff it never read.
+    # It is sent to get_change, which shows both.
+    ctx = ToolContext(me="host", role="host", link="connected")
+    digest = "ab" * 32
+    shown = _sensitive_change(proposal_sha256=digest, revision=1)
+    hidden = _sensitive_change(id="cd34ef56", proposal_sha256="cd" * 32, revision=2, diff=None)
+    changes = ChangeList.model_validate({"changes": [shown, hidden]})
+    text = TOOLS["get_pending_changes"].render(changes, {}, ctx)
+    assert f"revision 1, proposal_sha256 {digest}" in text
+    assert "cd" * 32 not in text
+    assert "its diff is not in this list: get_change shows it" in text

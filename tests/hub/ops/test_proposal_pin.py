@@ -270,3 +270,21 @@ async def test_a_change_resubmitted_while_an_approval_hashes_the_file_is_not_dec
     else:
         assert (await approve)["change"]["status"] == "applied"
         assert (hub.project / "code.py").read_text() == V2
+
+
+async def test_the_raw_protocol_takes_only_the_whole_digest_in_lower_case(hub: HubFixture) -> None:
+    # The 16-character prefix is the CLI's, checked there against the digest it read; on the
+    # wire a prefix, upper case or a trailing newline is refused, nothing written.
+    (hub.project / "code.py").write_text(TEXT, encoding="utf-8")
+    guest = await hub.guest("hank")
+    host = await hub.host()
+    cid = (await guest.call("write_file", path="code.py", content=V1))["change"]["id"]
+    digest = (await host.call("get_change", id=cid, include_proposal=True))["change"][
+        "proposal_sha256"
+    ]
+    for shown in (digest[:16], digest.upper(), digest + "\n", digest[:63]):
+        with pytest.raises(OpError) as refused:
+            await host.call("approve_change", id=cid, proposal_sha256=shown)
+        assert refused.value.code == ErrorCode.INVALID
+    assert (hub.project / "code.py").read_text() == TEXT
+    assert (await host.call("get_change", id=cid))["change"]["status"] == "pending"
