@@ -51,6 +51,7 @@ class HubLink:
     _settled: asyncio.Event
     _closing: bool
     _followers: set[Callable[[Event], None]]
+    _hub_lacks: set[tuple[str, str]]
 
     @property
     def role(self) -> str | None:
@@ -165,6 +166,9 @@ class HubLink:
         if state in ("connected", "awaiting admission"):
             self._learn(conn.hello)
             if not self._up:
+                # The hub may have been restarted by a newer letswork (as an older hub's
+                # refusals tell the host to): what it lacked is asked for again.
+                self._hub_lacks.clear()
                 if self._ever_up or self._told_down:
                     self._raise("The link to the letswork hub is up; tools work again.")
                 self._up = self._ever_up = True

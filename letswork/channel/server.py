@@ -164,7 +164,7 @@ class Channel(HubLink):
         self._closing = False
         self._left = False  # `leave` ended the session: the link stays down for good
         # (op, argument) of a ToolSpec's ``sends`` the hub refused as unknown (an older hub):
-        # not sent again while this channel runs.
+        # not sent again until the link is up again (the hub may have been restarted).
         self._hub_lacks: set[tuple[str, str]] = set()
         self.subscriptions = Subscriptions()  # list_changed and resources/updated, both eras
         self.resources = FileResources(self.hub_call)
@@ -410,18 +410,22 @@ class Channel(HubLink):
         early: bool = False,
     ) -> Any:
         """``conn.call(op, args, early=early)``; when the hub refuses an argument of ``sends``
-        as unknown (a hub older than it), the call again without them, and they are not sent
-        with ``op`` again while this channel runs. A refused request did nothing, so asking
-        again is safe."""
+        as unknown (a hub older than it), the call again without that one, and it is not sent
+        with ``op`` again until the link is up again; the others still go (a hub before proposal
+        digests refused ``get_change``'s ``include_proposal``, and its ``merge``, which it
+        knows, was dropped too). A refused request did nothing, so asking again is safe; at
+        most once per argument of ``sends``."""
         try:
             return await conn.call(op, args, early=early)
         except OpError as exc:
             field = exc.data.get("field") if exc.data.get("reason") == "extra_field" else None
             name = field.removeprefix("args.") if isinstance(field, str) else None
-            if name not in sends:
+            if name is None or name not in sends:
                 raise
-            self._hub_lacks.update((op, key) for key in sends)
-            return await conn.call(op, {k: v for k, v in args.items() if k not in sends})
+            self._hub_lacks.add((op, name))
+            rest = {k: v for k, v in sends.items() if k != name}
+            left = {k: v for k, v in args.items() if k != name}
+            return await self._call(conn, op, left, rest)
 
     async def _end_session(
         self, conn: HubConnection, spec: ToolSpec, op: str, args: dict[str, Any]

@@ -13,10 +13,9 @@ worker) checks again, before writing, that the bytes read back still hash to it.
 
 from __future__ import annotations
 
-from letswork.hub.changes import write_change
+from letswork.hub.changes import check_stored_content, write_change
 from letswork.hub.state import HubState
 from letswork.hub.store.changes import ChangeRow
-from letswork.hub.workspace.disk import sha256_hex
 from letswork.shared.errors import ErrorCode, op_error
 from letswork.shared.protocol.changes import ChangeInfo, proposal_sha256
 
@@ -69,13 +68,5 @@ def write_checked(ctx: HubState, row: ChangeRow) -> None:
         OpError: ``conflict`` when the stored bytes are not those the digest names (the store
             was changed under the hub); nothing is written.
     """
-    if row.kind in ("write", "edit"):
-        content = row.content or b""
-        if sha256_hex(content) != row.new_sha256:
-            raise op_error(
-                ErrorCode.CONFLICT,
-                f"change {row.id}'s stored content does not match the sha256 it was "
-                "reviewed by; nothing was written: reject it",
-                change_id=row.id,
-            )
+    check_stored_content(row)
     write_change(ctx, row)

@@ -155,8 +155,10 @@ def _r_pending(r: ChangeList, args: Mapping[str, Any], ctx: ToolContext) -> str:
             f"Change {clean_line(c.id, 64)}: {say.change_what(c)} by {say.who(c.author)}, proposed "
             f"{say.clock(c.created_at)}, {say.size(c.size)}"
         )
-        if c.proposal_sha256:
+        if c.proposal_sha256 and c.diff is not None:  # a digest only with the diff it names
             head += f"; {_revision(c)}proposal_sha256 {c.proposal_sha256}"
+        elif c.proposal_sha256:
+            head += "; its diff is not in this list: get_change shows it (and its proposal_sha256)"
         if c.sensitive:
             head += f"\n{_sensitive(c)}. Read it with care before approving."
         blocks.append(head if c.diff is None else f"{head}\n{shown_diff(c.diff)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from letswork.channel import server as channel_server
 from letswork.channel.config import ChannelConfig
@@ -10,7 +10,7 @@ from letswork.channel.tools.base import ToolContext
 from letswork.channel.tools.catalogue import TOOLS
 from letswork.channel.tools.changes import MAX_DIFF_CHARS, MAX_DIFF_LINES, REPLY_DIFF_HEAD_CHARS
 from letswork.shared.errors import OpError
-from letswork.shared.protocol.changes import ChangeList, ChangeResult
+from letswork.shared.protocol.changes import ChangeDetail, ChangeList, ChangeResult
 
 REASON = ".gitignore: an ignore file: it decides which files guests may see"
 
@@ -141,3 +141,123 @@ async def test_a_hub_that_refuses_the_diff_head_every_time_gets_a_write_at_most_
     later = await channel.call_tool("write_file", {"path": "a.txt", "content": "x\n"})
     assert later.is_error
     assert sent == [{"path": "a.txt", "content": "x\n"}]
+
+
+async def test_a_hub_older_than_proposal_digests_still_gives_a_guest_its_merge_view() -> None:
+    # get_change sends merge and include_proposal; a hub of before q-approve knows merge
+    # (issue 17 part 2) but refuses include_proposal. Only the refused argument is left out:
+    # the repeat (and every later get_change) still asks for the merge view, which the
+    # proposer reads to fix its conflict. Both were dropped, for good, on the first refusal.
+    sent: list[dict[str, Any]] = []
+
+    class Conn:
+        connected = True
+        name = "tess"
+        state = "connected"
+
+        async def call(self, op: str, args: dict[str, Any], *, early: bool = False) -> Any:
+            sent.append(dict(args))
+            if "include_proposal" in args:
+                raise OpError(
+                    "args.include_proposal: unknown field",
+                    data={"reason": "extra_field", "field": "args.include_proposal"},
+                )
+            return ChangeDetail.model_validate({"change": _sensitive_change()})
+
+    channel = channel_server.Channel(ChannelConfig(secret=b"s" * 16, url="ws://127.0.0.1:1"))
+    channel._settled.set()
+    channel.conn = Conn()  # type: ignore[assignment]
+    first = await channel.call_tool("get_change", {"id": "ab12cd34"})
+    later = await channel.call_tool("get_change", {"id": "ab12cd34"})
+    assert not first.is_error and not later.is_error
+    assert sent == [
+        {"id": "ab12cd34", "merge": True, "include_proposal": True},
+        {"id": "ab12cd34", "merge": True},
+        {"id": "ab12cd34", "merge": True},
+    ]
+
+
+async def test_a_hub_that_refuses_every_sent_argument_in_turn_is_asked_once_per_argument() -> None:
+    # A hostile hub refusing merge, then include_proposal, then merge again: each refused
+    # argument is left out once; the call is never repeated more than once per argument.
+    sent: list[dict[str, Any]] = []
+
+    class Conn:
+        connected = True
+        name = "tess"
+        state = "connected"
+
+        async def call(self, op: str, args: dict[str, Any], *, early: bool = False) -> Any:
+            sent.append(dict(args))
+            field = "merge" if "merge" in args or len(sent) > 2 else "include_proposal"
+            raise OpError(
+                f"args.{field}: unknown field",
+                data={"reason": "extra_field", "field": f"args.{field}"},
+            )
+
+    channel = channel_server.Channel(ChannelConfig(secret=b"s" * 16, url="ws://127.0.0.1:1"))
+    channel._settled.set()
+    channel.conn = Conn()  # type: ignore[assignment]
+    first = await channel.call_tool("get_change", {"id": "ab12cd34"})
+    assert first.is_error
+    assert sent == [
+        {"id": "ab12cd34", "merge": True, "include_proposal": True},
+        {"id": "ab12cd34", "include_proposal": True},
+        {"id": "ab12cd34"},
+    ]
+
+
+async def test_a_hub_restarted_by_a_newer_letswork_is_asked_for_the_proposal_again() -> None:
+    # An older hub refused include_proposal; the host restarted it with this version (as the
+    # CLI tells it to). The host's assistant's channel reconnects and asks for the proposal
+    # digest again: it used to leave it out for good, so the assistant never saw a
+    # proposal_sha256 to approve by until the channel itself was restarted.
+    sent: list[dict[str, Any]] = []
+
+    class Conn:
+        connected = True
+        name = "host"
+        state = "connected"
+        hello: ClassVar[dict[str, Any]] = {"role": "host", "name": "host"}
+        last_error = None
+        url = "ws://127.0.0.1:1"
+        newer = False
+
+        async def call(self, op: str, args: dict[str, Any], *, early: bool = False) -> Any:
+            sent.append(dict(args))
+            if "include_proposal" in args and not self.newer:
+                raise OpError(
+                    "args.include_proposal: unknown field",
+                    data={"reason": "extra_field", "field": "args.include_proposal"},
+                )
+            return ChangeDetail.model_validate({"change": _sensitive_change()})
+
+    channel = channel_server.Channel(ChannelConfig(secret=b"s" * 16, url="ws://127.0.0.1:1"))
+    channel._settled.set()
+    conn = Conn()
+    channel.conn = conn  # type: ignore[assignment]
+    channel._on_state("connected")
+    await channel.call_tool("get_change", {"id": "ab12cd34"})
+    await channel.call_tool("get_change", {"id": "ab12cd34"})
+    assert ["include_proposal" in a for a in sent] == [True, False, False]
+    sent.clear()
+    channel._on_state("disconnected")
+    conn.newer = True
+    channel._on_state("connected")
+    await channel.call_tool("get_change", {"id": "ab12cd34"})
+    assert sent == [{"id": "ab12cd34", "merge": True, "include_proposal": True}]
+
+
+def test_the_pending_list_gives_a_proposal_sha256_only_with_the_diff_it_names() -> None:
+    # A change whose diff the list leaves out (a large change, or the list's budget spent):
+    # its digest shown there let the host's assistant approve, pinned, a diff it never read.
+    # It is sent to get_change, which shows both.
+    ctx = ToolContext(me="host", role="host", link="connected")
+    digest = "ab" * 32
+    shown = _sensitive_change(proposal_sha256=digest, revision=1)
+    hidden = _sensitive_change(id="cd34ef56", proposal_sha256="cd" * 32, revision=2, diff=None)
+    changes = ChangeList.model_validate({"changes": [shown, hidden]})
+    text = TOOLS["get_pending_changes"].render(changes, {}, ctx)
+    assert f"revision 1, proposal_sha256 {digest}" in text
+    assert "cd" * 32 not in text
+    assert "its diff is not in this list: get_change shows it" in text

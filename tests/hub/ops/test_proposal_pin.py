@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import sqlite3
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from letswork.shared.errors import ErrorCode, OpError
 from letswork.shared.protocol.changes import proposal_sha256
 from tests.hub.ops.test_large_changes import NEW, OLD, WAIT
 from tests.hub.ops.test_large_files import lock_file
-from tests.support.hubs import Client, HubFixture
+from tests.support.hubs import Client, HubFixture, make_project, running_hub
 
 TEXT = "".join(f"line {i}\n" for i in range(1, 11))
 V1 = TEXT.replace("line 5\n", "guest 5\n")
@@ -168,6 +169,67 @@ async def test_stored_content_that_no_longer_hashes_to_its_sha256_is_not_written
     assert again["status"] == "pending"
 
 
+async def test_a_change_pending_in_a_schema_8_state_db_keeps_its_proposal_after_the_upgrade(
+    tmp_path: Path,
+) -> None:
+    # A change proposed under schema 8 (no revision column) is revision 1 once upgraded, and
+    # its proposal_sha256 is the one computed before: it is made of the stored fields only.
+    project = make_project(tmp_path / "project")
+    async with running_hub(project) as fx:
+        guest = await fx.guest("gail")
+        host = await fx.host()
+        cid = (await guest.call("write_file", path="notes.txt", content="v1\n"))["change"]["id"]
+        before = (await host.call("get_change", id=cid, include_proposal=True))["change"]
+        db = fx.hub.state.db_path
+    with sqlite3.connect(db) as conn:  # back to schema 8, as a hub of before q-approve left it
+        conn.execute("ALTER TABLE changes DROP COLUMN revision")
+        conn.execute("PRAGMA user_version = 8")
+    async with running_hub(project) as fx:
+        host = await fx.host()
+        after = (await host.call("get_change", id=cid, include_proposal=True))["change"]
+        assert after["revision"] == 1
+        assert after["proposal_sha256"] == before["proposal_sha256"]
+        done = await host.call("approve_change", id=cid, proposal_sha256=after["proposal_sha256"])
+        assert done["change"]["status"] == "applied"
+    assert (project / "notes.txt").read_text() == "v1\n"
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["row", "blobs_file"])
+async def test_an_approval_finished_at_the_next_start_writes_only_the_bytes_reviewed(
+    tmp_path: Path, large: bool
+) -> None:
+    # The hub stopped between the committed approval and the write; meanwhile the stored
+    # content changed (the row, or the blob in state.db.changes). The approving worker checks
+    # the bytes against the sha256 the host reviewed; the start's reconciliation wrote them
+    # unchecked. Now it leaves the file alone and the change waits for the host again.
+    project = make_project(tmp_path / "project")
+    async with running_hub(project) as fx:
+        assert fx.hub.core is not None
+        store = fx.hub.core.store
+        guest = await fx.guest("frank")
+        if large:
+            lock_file(project)
+            path = "package-lock.json"
+            made = await guest.call("edit_file", path=path, old_string=OLD, new_string=NEW)
+        else:
+            path = "notes.txt"
+            made = await guest.call("write_file", path=path, content="reviewed\n")
+        cid, db = made["change"]["id"], fx.hub.state.db_path
+        before = (project / path).read_bytes()
+        store.set_change_status(cid, "approved", now=1.0, by="host")
+    # The hub is stopped: the store changes under it.
+    blobs = db.with_name(db.name + ".changes")
+    with sqlite3.connect(blobs if large else db) as conn:
+        if large:
+            conn.execute("UPDATE change_blobs SET content = ?", (b"x\n",))
+        else:
+            conn.execute("UPDATE change_data SET content = ? WHERE change_id = ?", (b"x\n", cid))
+    async with running_hub(project) as fx:
+        assert (project / path).read_bytes() == before
+        host = await fx.host()
+        assert (await host.call("get_change", id=cid))["change"]["status"] == "pending"
+
+
 @pytest.mark.parametrize("pinned", [True, False], ids=["pinned", "unpinned"])
 async def test_a_change_resubmitted_while_an_approval_hashes_the_file_is_not_decided_by_it(
     hub: HubFixture, monkeypatch: pytest.MonkeyPatch, pinned: bool
@@ -208,3 +270,21 @@ async def test_a_change_resubmitted_while_an_approval_hashes_the_file_is_not_dec
     else:
         assert (await approve)["change"]["status"] == "applied"
         assert (hub.project / "code.py").read_text() == V2
+
+
+async def test_the_raw_protocol_takes_only_the_whole_digest_in_lower_case(hub: HubFixture) -> None:
+    # The 16-character prefix is the CLI's, checked there against the digest it read; on the
+    # wire a prefix, upper case or a trailing newline is refused, nothing written.
+    (hub.project / "code.py").write_text(TEXT, encoding="utf-8")
+    guest = await hub.guest("hank")
+    host = await hub.host()
+    cid = (await guest.call("write_file", path="code.py", content=V1))["change"]["id"]
+    digest = (await host.call("get_change", id=cid, include_proposal=True))["change"][
+        "proposal_sha256"
+    ]
+    for shown in (digest[:16], digest.upper(), digest + "\n", digest[:63]):
+        with pytest.raises(OpError) as refused:
+            await host.call("approve_change", id=cid, proposal_sha256=shown)
+        assert refused.value.code == ErrorCode.INVALID
+    assert (hub.project / "code.py").read_text() == TEXT
+    assert (await host.call("get_change", id=cid))["change"]["status"] == "pending"
