@@ -131,12 +131,10 @@ def parse_duration(text: str) -> float:
     return float(seconds)
 
 
-def _decide(
-    project: Path, op: str, args: dict[str, Any], verb: str, *, whole: bool = False
-) -> dict[str, Any]:
-    """Run ``op`` (approve or reject) on a pending change and return it (``whole``: the whole
-    result, with an approval's ``merge``). A change decided already is left alone, both ways
-    alike: the command says what it was and exits 1."""
+def _decide(project: Path, op: str, args: dict[str, Any], verb: str) -> dict[str, Any]:
+    """Run ``op`` (reject; approvals go through :func:`letswork.cli.reviewed.confirm_reviewed`)
+    on a pending change and return it. A change decided already is left alone: the command
+    says what it was and exits 1."""
     root = project.resolve()
 
     async def body() -> tuple[dict[str, Any], bool]:
@@ -144,7 +142,7 @@ def _decide(
         if before["status"] not in ("pending", "conflict"):
             return before, True
         result = await host_call(root, op, args)
-        return (result if whole else result["change"]), False
+        return result["change"], False
 
     change, decided = run(body)
     if decided:
