@@ -20,7 +20,10 @@ Tiers: the default run shrinks the caps (``SMALL``) so that 20 simulated seconds
 requests) reach the guest's own caps (messages, audit, pending or decided changes);
 ``pytest --slow`` runs the real caps for ten simulated minutes (30,200 requests), long enough
 that every cap a guest can reach is reached in the first half, whose size is also reported, so
-the second half shows the plateau. docs/security.md quotes the figures; rerun with
+the second half shows the plateau; under ``LETSWORK_SLOW_SIZE=ci`` (CI) six simulated minutes,
+enough to reach every cap (an editor's audit cap of 10,000 entries is the last, at ~5.5 minutes;
+``LETSWORK_STATE_GROWTH_SECONDS`` sets any time).
+docs/security.md quotes the figures; rerun with
 ``pytest --slow -s tests/reliability/test_state_growth.py -k slow``.
 """
 
@@ -42,7 +45,7 @@ from letswork.shared import limits as lim
 from letswork.shared.errors import ErrorCode, LetsworkError
 from letswork.shared.limits import KiB, Limits, MiB
 from letswork.shared.protocol.wire import Request, decode_request, encode_request
-from tests.reliability.support import report
+from tests.reliability.support import report, slow_size
 from tests.support.hubs import make_project
 
 #: A small epoch, so that a float holds times to ~1e-10 s (at 1.8e9 it is 2.4e-7 s, which is
@@ -314,7 +317,7 @@ def _cases() -> list[Any]:
         pytest.param(
             role,
             REAL if role == "trusted" else REAL_UNTRUSTED,
-            600.0,
+            float(slow_size(600, 360, "LETSWORK_STATE_GROWTH_SECONDS")),
             id=f"{role}-slow",
             marks=pytest.mark.slow,
         )
