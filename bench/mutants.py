@@ -116,8 +116,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "core-reapprove-conflict",
         OPS_CHANGES,
-        'if row.status in ("applied", "conflict"):\n            return ChangeDetail',
-        'if row.status in ("applied",):\n            return ChangeDetail',
+        'if row.status in ("applied", "conflict"):\n            if row.blob_key',
+        'if row.status in ("applied",):\n            if row.blob_key',
         (f"{_INV}::test_approving_a_conflict_again_writes_nothing_and_it_stays_a_conflict",),
         "approve_change: a conflict is final",
     ),
@@ -587,8 +587,11 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "ws-rg-ascii-boundary",
         WS_RG,
-        'elif nxt in "bBWDS":',
-        "elif False:",
+        "            elif nxt in _NEGATED_CLASSES:\n"
+        "                out.append(_NEGATED_CLASSES[nxt])\n"
+        '            elif nxt in "bB":\n'
+        '                out.append(f"(?-u:\\\\{nxt})")\n',
+        "",
         (RG_TESTS + "test_a_regex_finds_the_same_lines_with_ripgrep",),
         "ripgrep: RE2's ASCII \\b, \\W, ... are passed as ASCII, or rg skips files RE2 matches",
     ),
@@ -611,7 +614,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "ws-rg-empty-match",
         WS_SEARCH,
-        'if regex and rx.search(b"") is not None:',
+        "if regex and _matches_empty_at_the_end(rx):",
         "if False:",
         (RG_TESTS + "test_a_regex_finds_the_same_lines_with_ripgrep",),
         "search: a regex matching the empty string skips rg ($ at the end of a file)",
