@@ -8,12 +8,11 @@ import dataclasses
 import functools
 
 from letswork.hub import change_blobs, merges, proposals
+from letswork.hub.applying import after_apply, before_apply, stamp_written, worker_writing
 from letswork.hub.changes import (
     CHANGE_BYTES_PER_REQUEST,
     PREPARE_TRIES,
     Draft,
-    after_apply,
-    before_apply,
     change_info,
     change_steps,
     check_base,
@@ -31,9 +30,7 @@ from letswork.hub.changes import (
     remember_mark,
     reply_change,
     set_status,
-    stamp_written,
     visible_change,
-    worker_writing,
 )
 from letswork.hub.merging import Edit, conflict_text
 from letswork.hub.peers import Peer, holder_id, require_open
