@@ -15,7 +15,11 @@ the facts of a settled version only; ``--unsettled`` does not wait), and one gue
 - ``edit``: ``edit_file`` of one line in the middle (a pending change: diff and content
   stored);
 - ``approve``: that edit, then the host's ``get_change`` and ``approve_change`` of it (the
-  content read back and written to the file), timed apart (``approve_seconds``).
+  content read back and written to the file), timed apart (``approve_seconds``);
+- ``update``, ``merge``: that edit, the file's first line edited on disk, then the guest's
+  ``update_change`` of its conflict, or the host's approval of the clean merge it was shown;
+  only the pings of that step count (``--mib`` 4 or 16: the pending-bytes and merge-base caps
+  refuse more).
 
 In every case another connection pings the hub meanwhile, one ping after another: the p50,
 p99 and worst of their round trips (``ping_*_ms``); the worst is the event loop's longest
