@@ -1,6 +1,6 @@
 """A 64 MiB text file through a hub in this process: memory and time (issue 16, item 3).
 
-    python -m bench.big_file --case page|oneline|search|edit|approve [--mib N]
+    python -m bench.big_file --case page|oneline|search|edit|approve|update|merge [--mib N]
 
 Each case runs in a fresh process (peak RSS only grows): a hub on a folder with one file of
 ``--mib`` MiB (default 64, ``MAX_TEXT_FILE_BYTES``), left to settle (3 s: the page cache keeps
@@ -15,7 +15,11 @@ the facts of a settled version only; ``--unsettled`` does not wait), and one gue
 - ``edit``: ``edit_file`` of one line in the middle (a pending change: diff and content
   stored);
 - ``approve``: that edit, then the host's ``get_change`` and ``approve_change`` of it (the
-  content read back and written to the file), timed apart (``approve_seconds``).
+  content read back and written to the file), timed apart (``approve_seconds``);
+- ``update``, ``merge``: that edit, the file's first line edited on disk, then the guest's
+  ``update_change`` of its conflict, or the host's approval of the clean merge it was shown;
+  only the pings of that step count (``--mib`` 4 or 16: the pending-bytes and merge-base caps
+  refuse more).
 
 In every case another connection pings the hub meanwhile, one ping after another: the p50,
 p99 and worst of their round trips (``ping_*_ms``); the worst is the event loop's longest
@@ -101,7 +105,7 @@ async def run(case: str, mib: int, *, unsettled: bool = False) -> dict[str, Any]
             pinger = HubConnection(code.url, code.secret, name="pinger")
             await pinger.connect()
             host = None
-            if case == "approve":
+            if case in ("approve", "update", "merge"):
                 secret = statedir.read_secret_file(_hub.state.host_key_path)
                 host = HubConnection(code.url, secret, name="host")
                 await host.connect()
@@ -156,7 +160,10 @@ async def run(case: str, mib: int, *, unsettled: bool = False) -> dict[str, Any]
                     timeout=120,
                 )
                 out["status"] = result["status"]
-                if host is not None:
+                if case in ("update", "merge"):
+                    assert host is not None
+                    out |= await _rebase(case, project / "big.json", (conn, host), result, rtts)
+                elif host is not None:
                     t1 = time.perf_counter()
                     change_id = result["change"]["id"]
                     await host.request("get_change", {"id": change_id}, timeout=120)
@@ -179,10 +186,62 @@ async def run(case: str, mib: int, *, unsettled: bool = False) -> dict[str, Any]
             return out
 
 
+async def _rebase(
+    case: str,
+    path: Path,
+    peers: tuple[HubConnection, HubConnection],
+    result: Any,
+    rtts: list[float],
+) -> dict[str, Any]:
+    """``update``/``merge``: the guest's pending edit, then the file's first line edited on
+    disk (as the host's editor would); ``update``: the host's approve makes it a conflict and
+    the guest resubmits it (``update_change``); ``merge``: the host's approve shows the clean
+    merge, then writes it. Only the pings of that last step are kept (``rtts`` is emptied
+    before it)."""
+    guest, host = peers
+    change_id = result["change"]["id"]
+    data = path.read_bytes()
+    path.write_bytes(data.replace(_line(0), _line(0).replace(b"1.0.", b"9.0."), 1))
+    out: dict[str, Any] = {}
+    if case == "update":
+        decided = await host.request("approve_change", {"id": change_id}, timeout=120)
+        assert decided["change"]["status"] == "conflict", decided
+        mid = _line(int(path.stat().st_size / len(_line(0)) / 3)).decode().strip()
+        rtts.clear()
+        t1 = time.perf_counter()
+        updated = await guest.request(
+            "update_change",
+            {"id": change_id, "old_string": mid, "new_string": mid.replace("1.0.", "3.0.")},
+            timeout=120,
+        )
+        out["updated"] = updated["status"]
+    else:
+        shown = await host.request("approve_change", {"id": change_id, "merge": True}, timeout=120)
+        merge = shown["merge"]
+        rtts.clear()
+        t1 = time.perf_counter()
+        decided = await host.request(
+            "approve_change",
+            {
+                "id": change_id,
+                "merge": True,
+                "current_sha256": merge["current_sha256"],
+                "merged_sha256": merge["merged_sha256"],
+            },
+            timeout=120,
+        )
+        out["approved"] = decided["change"]["status"]
+    out[f"{case}_seconds"] = round(time.perf_counter() - t1, 2)
+    await host.close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--case", choices=("page", "oneline", "search", "edit", "approve"), default="page"
+        "--case",
+        choices=("page", "oneline", "search", "edit", "approve", "update", "merge"),
+        default="page",
     )
     parser.add_argument("--mib", type=int, default=64)
     parser.add_argument(

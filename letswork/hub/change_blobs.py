@@ -19,7 +19,16 @@ from letswork.hub.workspace.diff import cut_diff, unified_diff
 from letswork.shared.errors import ErrorCode, StoreError
 from letswork.shared.limits import MAX_INLINE_CHANGE_BYTES
 
-__all__ = ["Loaded", "drop", "is_large", "load", "store_diff", "store_draft", "with_loaded"]
+__all__ = [
+    "Loaded",
+    "drop",
+    "is_large",
+    "load",
+    "store_diff",
+    "store_draft",
+    "store_rebased",
+    "with_loaded",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +89,27 @@ def store_diff(ctx: HubState, peer: Peer, key: str, diff: str) -> tuple[str, int
         ctx.store.blobs.delete([key])
         require_open(peer)
     return key, len(diff.encode("utf-8"))
+
+
+def store_rebased(
+    ctx: HubState, peer: Peer, key: str, content: bytes | None, diff: str
+) -> tuple[str, int] | None:
+    """Worker: the new data of a stored change made a change of the file as it is now
+    (``update_change``, a clean merge approved), written to the blobs file under ``key`` (as
+    for :func:`store_draft`) when it is large; returns ``(key, bytes)`` (``bytes``: content
+    and diff as ``data_bytes`` counts them) for ``Store.rebase_change``'s ``blob``, or None
+    for a small change, which its row holds.
+
+    Raises:
+        OpError: ``forbidden``, ``peer`` went while the data was written (deleted again).
+    """
+    if not is_large(content, diff):
+        return None
+    ctx.store.blobs.put(key, content, diff)
+    if peer.closed:
+        ctx.store.blobs.delete([key])
+        require_open(peer)
+    return key, len(content or b"") + len(diff.encode("utf-8"))
 
 
 def load(ctx: HubState, row: ChangeRow, *, content: bool) -> Loaded:

@@ -13,7 +13,7 @@ worker) checks again, before writing, that the bytes read back still hash to it.
 
 from __future__ import annotations
 
-from letswork.hub.changes import check_stored_content, write_change
+from letswork.hub.applying import check_stored_content, write_change
 from letswork.hub.state import HubState
 from letswork.hub.store.changes import ChangeRow
 from letswork.shared.errors import ErrorCode, op_error

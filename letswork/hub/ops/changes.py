@@ -8,12 +8,11 @@ import dataclasses
 import functools
 
 from letswork.hub import change_blobs, merges, proposals
+from letswork.hub.applying import after_apply, before_apply, stamp_written, worker_writing
 from letswork.hub.changes import (
     CHANGE_BYTES_PER_REQUEST,
     PREPARE_TRIES,
     Draft,
-    after_apply,
-    before_apply,
     change_info,
     change_steps,
     check_base,
@@ -31,9 +30,7 @@ from letswork.hub.changes import (
     remember_mark,
     reply_change,
     set_status,
-    stamp_written,
     visible_change,
-    worker_writing,
 )
 from letswork.hub.merging import Edit, conflict_text
 from letswork.hub.peers import Peer, holder_id, require_open
@@ -262,7 +259,7 @@ def approve_change(
                 continue
             pending = change_blobs.with_loaded(pending, loaded)
         current = yield functools.partial(current_sha_for, ctx, pending)
-        conflict_diff, conflict_blob, plan = None, None, None
+        conflict_diff, conflict_blob, plan, merged = None, None, None, None
         if row.status == "pending" and current != row.base_sha256 and args.merge:
             data = ctx.store.get_merge_data(row.id)
             stop = ctx.deadline(peer)
@@ -271,6 +268,13 @@ def approve_change(
             )
             if plan.outcome == "conflict":
                 conflict_diff = merging_text(pending, plan)
+            elif _merge_named(args, plan, current):  # written now: a large one's data first
+                key = new_blob_key()  # made here: dropped if the data never comes back
+                try:
+                    merged = yield functools.partial(_store_merged, ctx, peer, plan, key)
+                except GeneratorExit:
+                    change_blobs.drop(ctx, key)
+                    raise
         moved = row.status == "pending" and current != row.base_sha256
         if moved and conflict_diff is None and (plan is None or not plan.clean):
             key = new_blob_key()  # made here: dropped if the diff never comes back
@@ -284,8 +288,9 @@ def approve_change(
         try:
             row = visible_change(ctx, peer, args.id)
             check_not_applying(ctx, row.id)
-        except BaseException:  # a conflict's diff written meanwhile is not kept
+        except BaseException:  # a conflict's diff (or a merge) written meanwhile is not kept
             change_blobs.drop(ctx, conflict_blob[0] if conflict_blob else None)
+            change_blobs.drop(ctx, merged.blob[0] if merged and merged.blob else None)
             raise
         if loaded is not None and row.blob_key == pending.blob_key:
             row = change_blobs.with_loaded(row, loaded)
@@ -298,11 +303,12 @@ def approve_change(
         ):
             break
         change_blobs.drop(ctx, conflict_blob[0] if conflict_blob else None)
+        change_blobs.drop(ctx, merged.blob[0] if merged and merged.blob else None)
     else:
         raise op_error(
             ErrorCode.CONFLICT, "the files kept changing while this change was checked; retry"
         )
-    merged = None
+    merged_why = None
     if row.status == "pending":
         if conflict_diff is not None:
             why = merges.conflict_reason(plan) if plan is not None and plan.hunks else None
@@ -316,15 +322,18 @@ def approve_change(
                 detail["merge"] = plan.info(ctx)
             return ChangeDetail.model_validate(detail)
         if plan is not None and plan.clean:
-            shown = (args.current_sha256, args.merged_sha256)
-            if shown != (current, plan.merged_sha256) or plan.current_sha256 != current:
+            if merged is None:
                 # Shown, not written: the host approves this exact result in a second call.
                 # (The merge read the file again: a local process that wrote in between
                 # made it a merge of another file, to be shown, not rebased onto.)
                 info = _info(ctx, row, with_diff=False, pin=pin)
                 return ChangeDetail.model_validate({"change": info, "merge": plan.info(ctx)})
-            row = rebase_onto(ctx, row, plan)
-            merged = merges.merged_reason(plan)
+            try:
+                row = rebase_onto(ctx, row, plan, merged)
+            except BaseException:
+                change_blobs.drop(ctx, merged.blob[0] if merged.blob else None)
+                raise
+            merged_why = merges.merged_reason(plan)
         elif args.merged_sha256 is not None and args.merged_sha256 != row.new_sha256:
             # The call names a merge shown earlier, but the file is back at the change's base
             # (the host undid its edit): what would be written is not what it names.
@@ -333,7 +342,7 @@ def approve_change(
             return ChangeDetail.model_validate({"change": info, "merge": view})
         # Commit the decision before touching the disk, so a crash in between is
         # reconciled on restart instead of applying twice or losing the approval.
-        row = set_status(ctx, row, "approved", now, by=peer.name, reason=merged)
+        row = set_status(ctx, row, "approved", now, by=peer.name, reason=merged_why)
     try:
         if row.kind in ("write", "edit") and current == row.base_sha256 != row.new_sha256:
             # The file is written by a worker (64 MiB and an fsync held the loop ~0.5 s);
@@ -351,7 +360,7 @@ def approve_change(
         # The disk refused (full, read-only): the change goes back to pending, unchanged.
         set_status(ctx, row, "pending", now, by=None)
         raise
-    said = {"reason": merged} if merged else {}
+    said = {"reason": merged_why} if merged_why else {}
     ctx.audit(peer, "change_" + row.status, now, path=row.path, change=row.id, **said)
     info = _info(ctx, row, with_diff=True, pin=pin)
     return ChangeDetail.model_validate({"change": info})
@@ -369,21 +378,55 @@ def merging_text(row: ChangeRow, plan: merges.Plan) -> str:
     return conflict_text(row.path, plan.hunks)
 
 
-def rebase_onto(ctx: HubState, row: ChangeRow, plan: merges.Plan) -> ChangeRow:
-    """``row`` made the clean merge ``plan`` of the file as read: its result the merged
-    text, its base the current file (so applying, and crash reconciliation, check that)."""
+@dataclasses.dataclass(frozen=True)
+class Merged:
+    """A clean merge's result as a worker prepared it for :func:`rebase_onto`: ``content``
+    (the merged text's UTF-8), ``shown`` (its diff as replies carry it) and ``blob`` (``(key,
+    bytes)``: a large one's content and diff are in the blobs file; None: the row holds them,
+    ``diff``)."""
+
+    content: bytes
+    diff: str
+    shown: str
+    blob: tuple[str, int] | None
+
+
+def _merge_named(args: ApproveChangeArgs, plan: merges.Plan, current: str | None) -> bool:
+    """Whether the approval names the clean merge ``plan`` of the file as read (``current``):
+    then it is written; otherwise it is only shown."""
+    shown = (args.current_sha256, args.merged_sha256)
+    return plan.clean and shown == (current, plan.merged_sha256) and plan.current_sha256 == current
+
+
+def _store_merged(ctx: HubState, peer: Peer, plan: merges.Plan, key: str) -> Merged:
+    """Worker: encode the clean merge ``plan``'s text, and store a large one's data in the
+    blobs file under ``key`` (``change_blobs.store_rebased``): a 4 MiB merge's row held the
+    loop ~0.5 s."""
     assert plan.text is not None and plan.diff is not None
+    content = plan.text.encode("utf-8")
+    blob = change_blobs.store_rebased(ctx, peer, key, content, plan.diff)
+    shown = diffs.fit_diff(plan.diff, ctx.limits.max_frame_bytes // 2) if blob else plan.diff
+    return Merged(content, plan.diff, shown, blob)
+
+
+def rebase_onto(ctx: HubState, row: ChangeRow, plan: merges.Plan, merged: Merged) -> ChangeRow:
+    """``row`` made the clean merge ``plan`` of the file as read: its result the merged
+    text (``merged``, prepared by :func:`_store_merged`), its base the current file (so
+    applying, and crash reconciliation, check that). Returns the row with its content."""
     ctx.store.rebase_change(
         row.id,
         kind=row.kind,
         base_sha256=plan.current_sha256,
         new_sha256=plan.merged_sha256,
-        content=plan.text.encode("utf-8"),
-        diff=plan.diff,
+        content=merged.content,
+        diff=merged.diff,
         merge=MergeData(None, None),
+        blob=merged.blob,
     )
     fresh = ctx.store.get_change(row.id)
     assert fresh is not None
+    if fresh.blob_key is not None:  # its data is in the blobs file: kept in memory here
+        fresh = dataclasses.replace(fresh, content=merged.content, diff=merged.shown)
     return fresh
 
 
@@ -482,25 +525,67 @@ def update_change(
             raise op_error(ErrorCode.EXISTS, f"'{new_path}' already exists")
         return draft("move", rel, new_path, sha, None, None)
 
-    def prepared() -> Draft:
+    def prepared(key: str) -> tuple[Draft, tuple[str, int] | None]:
         # As a proposal: how sensitive the paths are where they really lead (a symlinked
         # .vscode), or the resubmitted change reached the host unmarked.
         made = prepare()
-        return dataclasses.replace(made, sensitive=ctx.workspace.change_sensitivity(path, new_path))
+        made = dataclasses.replace(made, sensitive=ctx.workspace.change_sensitivity(path, new_path))
+        # A large change's data is stored here, off the loop, before its row names it (a
+        # 4 MiB one held the loop in the row's write): a crash in between leaves a blob no
+        # row names, swept at start (Store.sweep_blobs).
+        return made, change_blobs.store_rebased(ctx, peer, key, made.content, made.diff)
 
     for _ in range(PREPARE_TRIES):
         writes = ctx.writes
-        made: Draft = yield prepared
+        key = new_blob_key()  # made here: dropped if the draft never comes back
+        try:
+            made, blob = yield functools.partial(prepared, key)
+        except GeneratorExit:
+            change_blobs.drop(ctx, key)
+            raise
         if not ctx.written_since(writes, path, new_path):
             break
+        change_blobs.drop(ctx, blob[0] if blob else None)
     else:
         raise op_error(
             ErrorCode.CONFLICT, "the files kept changing while this change was prepared; retry"
         )
+    try:
+        row = _store_update(ctx, peer, args, now, made, blob)
+    except BaseException:
+        change_blobs.drop(ctx, blob[0] if blob else None)  # kept if its row names it
+        raise
+    if not peer.is_host:  # stored on the loop, as a proposal is
+        stored = len(made.content or b"") + len(made.diff) + (made.merge.size if made.merge else 0)
+        peer.bucket.charge(now, stored / CHANGE_BYTES_PER_REQUEST)
+    fresh = ctx.store.get_change(row.id)
+    assert fresh is not None
+    if fresh.blob_key is not None:  # its data is in the blobs file: the reply shows it
+        fresh = dataclasses.replace(fresh, diff=made.diff)
+    remember_mark(ctx, fresh, made.sensitive)
+    lock_for_change(ctx, fresh, now, author=peer)
+    info = change_info(ctx, fresh, with_diff=False)
+    ctx.broadcast("change_submitted", {"change": dump(info)}, path=path, exclude=peer)
+    counts = diff_counts(made.diff) if args.diff_head is not None else None
+    reply = reply_change(ctx, fresh, head=args.diff_head, counts=counts)
+    return ChangeResult.model_validate({"status": "pending", **reply})
+
+
+def _store_update(
+    ctx: HubState,
+    peer: Peer,
+    args: UpdateChangeArgs,
+    now: float,
+    made: Draft,
+    blob: tuple[str, int] | None,
+) -> ChangeRow:
+    """``update_change``'s commit, on the loop: ``made`` replaces the caller's change
+    ``args.id`` (``blob``: its data is in the blobs file, ``change_blobs.store_rebased``).
+    Returns the row, ``pending`` now."""
     require_open(peer)
     row = own_open_change(ctx, peer, args.id)  # decided meanwhile?
     holder = holder_id(peer)
-    for p in (path, new_path):
+    for p in (row.path, row.new_path):
         if p is not None:
             ctx.locks.check_writable(p, holder, now)
     if not peer.is_host:
@@ -514,23 +599,13 @@ def update_change(
             content=made.content,
             diff=made.diff,
             merge=made.merge or MergeData(None, None),
+            blob=blob,
         )
         ctx.store.next_revision(row.id)
         if row.status == "conflict":
             row = set_status(ctx, row, "pending", now, by=None, reason="")
-        ctx.audit(peer, "change_updated", now, path=path, change=row.id)
-    if not peer.is_host:  # stored on the loop, as a proposal is
-        stored = len(made.content or b"") + len(made.diff) + (made.merge.size if made.merge else 0)
-        peer.bucket.charge(now, stored / CHANGE_BYTES_PER_REQUEST)
-    fresh = ctx.store.get_change(row.id)
-    assert fresh is not None
-    remember_mark(ctx, fresh, made.sensitive)
-    lock_for_change(ctx, fresh, now, author=peer)
-    info = change_info(ctx, fresh, with_diff=False)
-    ctx.broadcast("change_submitted", {"change": dump(info)}, path=path, exclude=peer)
-    counts = diff_counts(made.diff) if args.diff_head is not None else None
-    reply = reply_change(ctx, fresh, head=args.diff_head, counts=counts)
-    return ChangeResult.model_validate({"status": "pending", **reply})
+        ctx.audit(peer, "change_updated", now, path=row.path, change=row.id)
+    return row
 
 
 def check_update_room(ctx: HubState, peer: Peer, row: ChangeRow, made: Draft) -> None:

@@ -101,10 +101,15 @@ class MergeTables(StoreBounds):
         content: bytes | None,
         diff: str,
         merge: MergeData,
+        blob: tuple[str, int] | None = None,
     ) -> None:
         """Make the stored change ``change_id`` a change of the file as it is now (base
         ``base_sha256``): its kind, result, diff and merge data are replaced, its id, author,
         creation time and status kept. Committed on return.
+
+        ``blob``: ``(key, bytes)``, ``content`` and ``diff`` are already in the blobs file
+        under ``key`` (a large change, written off the loop, :mod:`letswork.hub.change_blobs`),
+        ``bytes`` their UTF-8 size: the row names the key, stores neither, and counts them.
 
         Raises:
             OpError: ``not_found`` if there is no such change.
@@ -117,9 +122,20 @@ class MergeTables(StoreBounds):
             )
             if cur.rowcount != 1:
                 raise op_error(ErrorCode.NOT_FOUND, f"no change {change_id}", change_id=change_id)
-            # A large change's old content was in the blobs file (schema 8): the new one is
-            # in the row, and the blob is deleted once this commits.
+            # A large change's old content was in the blobs file (schema 8): that blob is
+            # deleted once this commits (the new data is in the row, or in a new blob).
             self._note_blob(change_id)
+            if blob is not None:
+                self._conn.execute(
+                    "UPDATE change_data SET content = NULL, diff = '', diff_derived = 0,"
+                    " base_z = ?, edit_z = ?, blob_key = ? WHERE change_id = ?",
+                    (merge.base_z, merge.edit_z, blob[0], change_id),
+                )
+                self._conn.execute(
+                    "UPDATE changes SET data_bytes = ? WHERE id = ?",
+                    (blob[1] + merge.size, change_id),
+                )
+                return
             self._conn.execute(
                 "UPDATE change_data SET content = ?, diff = ?, diff_derived = 0, base_z = ?,"
                 " edit_z = ?, blob_key = NULL WHERE change_id = ?",

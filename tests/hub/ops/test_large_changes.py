@@ -245,9 +245,10 @@ async def test_a_large_change_merged_with_a_host_edit_writes_the_merged_text(
     assert done["change"]["status"] == "applied"
     # the merged text, not the proposal kept in the blobs file
     assert path.read_bytes() == host_text.replace(OLD.encode(), NEW.encode())
-    # the row no longer names the blob (committed with the rebase; the blob itself is
-    # deleted by a worker after the request, so its absence is not waited for here)
-    assert key is not None and _change_data(hub, change_id)[1] is None
+    # the row names the merged text's blob, no longer the proposal's (committed with the
+    # rebase; the old blob is deleted by a worker after the request, not waited for here)
+    new_key = _change_data(hub, change_id)[1]
+    assert key is not None and new_key is not None and new_key != key
 
 
 @pytest.mark.parametrize("held", ["in_the_put", "after_the_draft"])
