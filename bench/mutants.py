@@ -1014,8 +1014,8 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "channel-retries-any-unknown-field",
         "letswork/channel/server.py",
-        "            if name not in sends:\n                raise\n",
-        "            if False:\n                raise\n",
+        "            if name is None or name not in sends:\n                raise\n",
+        "            if name is None:\n                raise\n",
         (
             "tests/channel/tools/test_files.py::test_an_unknown_argument_of_the_caller_is_not_retried",
         ),
@@ -1034,7 +1034,7 @@ MUTANTS: tuple[Mutant, ...] = (
     _m(
         "channel-repeat-not-remembered",
         "letswork/channel/server.py",
-        "            self._hub_lacks.update((op, key) for key in sends)\n",
+        "            self._hub_lacks.add((op, name))\n",
         "",
         (
             "tests/channel/tools/test_changes.py::test_a_hub_that_refuses_the_diff_head_every_time_gets_a_write_at_most_twice",
