@@ -5,7 +5,9 @@ proposal does (issue 15): not in its row on the event loop. Real hubs, real SQLi
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +116,47 @@ async def test_a_refused_large_update_change_leaves_no_blob_behind(project: Path
         fx.hub.server._answerer._file_pool.shutdown(wait=True)
         assert _blob_keys(fx) == {kept}
         assert _change_data(fx, change_id)[1] == kept
+
+
+async def test_a_large_update_changes_diff_is_counted_and_cut_off_the_loop(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Attack (issue 15): the channel always sends diff_head; an update_change that rewrites
+    # every line of a 64 MiB file has a ~128 MiB diff, whose counting (diff_counts), cut
+    # (cut_diff) and UTF-8 size ran on the event loop: ~340 ms, more than the blob write
+    # this merge moved off it; and the summary's diff_lines counted only the half frame
+    # change_info had fitted the diff to (9385 lines of ~120000).
+    from letswork.hub import changes as hub_changes
+    from letswork.hub.ops import changes as op_changes
+    from letswork.hub.workspace import diff as diff_module
+
+    loop_thread = threading.get_ident()
+    on_loop: list[tuple[str, int]] = []
+
+    def watch(name: str, real: Any) -> Any:
+        def watched(diff: str, *args: Any) -> Any:
+            if threading.get_ident() == loop_thread:
+                on_loop.append((name, len(diff)))
+            return real(diff, *args)
+
+        return watched
+
+    monkeypatch.setattr(op_changes, "diff_counts", watch("counts", op_changes.diff_counts))
+    monkeypatch.setattr(hub_changes, "cut_diff", watch("cut", hub_changes.cut_diff))
+    monkeypatch.setattr(diff_module, "cut_diff", watch("fit", diff_module.cut_diff))
+    change_id, guest = await _conflict(hub)
+    updated = await guest.call(
+        "update_change",
+        id=change_id,
+        old_string='"4.0.',
+        new_string='"5.0.',
+        replace_all=True,
+        diff_head=4000,
+    )
+    assert updated["status"] == "pending"
+    summary = updated["summary"]
+    lines = (hub.project / "package-lock.json").read_text().count('"4.0.')
+    assert summary["lines_added"] == summary["lines_removed"] == lines > 1000
+    assert summary["diff_cut"] and summary["diff_lines"] > 2 * lines
+    assert len(updated["change"]["diff"]) <= 4000
+    assert all(size <= 4000 for _, size in on_loop), on_loop
