@@ -232,3 +232,28 @@ async def test_a_reject_while_a_large_clean_merge_is_stored_stands(
     assert gate.results == [None]
     named = {row.blob_key} - {None}
     assert _blob_keys(hub) <= named
+
+
+async def test_many_large_updates_keep_one_blob_and_count_it_once(hub: HubFixture) -> None:
+    # Attack: conflict, update, conflict, update... Each update's old blob (the conflict's
+    # diff) must go, and the pending bytes count only what the row names now.
+    change_id, guest = await _conflict(hub)
+    path = hub.project / "package-lock.json"
+    host = await hub.host()
+    assert hub.hub.core is not None and hub.hub.server is not None
+    store = hub.hub.core.store
+    for n in range(5, 9):
+        old = AGAIN.replace("3.0.", f"{n - 1}.0.")
+        updated = await guest.call("update_change", id=change_id, old_string=old, new_string=AGAIN)
+        assert updated["status"] == "pending"
+        _, key, data_bytes = _change_data(hub, change_id)
+        stored, diff_bytes = _blob(hub, key)
+        assert data_bytes == len(stored) + diff_bytes + store.get_merge_data(change_id).size
+        assert store.pending_grand_totals()[1] == data_bytes
+        path.write_bytes(path.read_bytes().replace(f'"{n - 1}.0.'.encode(), f'"{n}.0.'.encode()))
+        decided = await host.call("approve_change", id=change_id)
+        assert decided["change"]["status"] == "conflict"
+        await host.call("ping")  # the replaced blobs' deletes are handed to the pool
+    hub.hub.server._answerer._file_pool.shutdown(wait=True)
+    assert _blob_keys(hub) == {_change_data(hub, change_id)[1]}
+    assert store.pending_grand_totals()[1] == 0
