@@ -432,6 +432,7 @@ def reply_change(
     created: str | None = None,
     head: int | None = None,
     counts: tuple[int, int] | None = None,
+    more: int = 0,
 ) -> dict[str, Any]:
     """The proposer's reply to ``row`` (a ChangeResult's fields but ``status``): the change
     with only the head of its diff, since the full diff of a 1 MiB file would double the reply
@@ -442,13 +443,16 @@ def reply_change(
     characters (or the start of a first line longer than that), and a ``summary`` that counts
     the whole diff, with ``counts`` (lines added and removed, counted off the loop). Absent:
     the diff cut to REPLY_DIFF_CHARS with a last line saying what follows, and no ``summary``
-    (an older channel refuses a field it does not know)."""
+    (an older channel refuses a field it does not know). ``more``: ``row.diff`` is already
+    a head cut off the loop (:func:`letswork.hub.workspace.diff.cut_diff`), and this many
+    lines of the diff follow it."""
     info = change_info(ctx, row, with_diff=True)
     budget = REPLY_DIFF_CHARS if head is None else head
     if created is not None:
         shown, rest = create_diff_head(row.path, created, budget)
     else:
         shown, rest = cut_diff(info.diff or "", budget)
+    rest += more
     if head is None:
         if rest:
             shown += f"... ({rest} more diff lines; get_change {row.id} shows all)\n"

@@ -4,15 +4,19 @@ proposal does (issue 15): not in its row on the event loop. Real hubs, real SQLi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from letswork.shared.errors import OpError
+from letswork.shared.errors import ErrorCode, OpError
 from letswork.shared.limits import MAX_INLINE_CHANGE_BYTES
 from tests.hub.ops.test_large_changes import NEW, OLD, _blob_keys, _change_data, _propose
 from tests.hub.ops.test_large_files import lock_file
+from tests.hub.test_hub_event_loop import WAIT, hold
 from tests.support.hubs import Client, HubFixture, running_hub
 
 #: The guest's edit again, of the file as the host left it.
@@ -114,3 +118,142 @@ async def test_a_refused_large_update_change_leaves_no_blob_behind(project: Path
         fx.hub.server._answerer._file_pool.shutdown(wait=True)
         assert _blob_keys(fx) == {kept}
         assert _change_data(fx, change_id)[1] == kept
+
+
+async def test_a_large_update_changes_diff_is_counted_and_cut_off_the_loop(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Attack (issue 15): the channel always sends diff_head; an update_change that rewrites
+    # every line of a 64 MiB file has a ~128 MiB diff, whose counting (diff_counts), cut
+    # (cut_diff) and UTF-8 size ran on the event loop: ~340 ms, more than the blob write
+    # this merge moved off it; and the summary's diff_lines counted only the half frame
+    # change_info had fitted the diff to (9385 lines of ~120000).
+    from letswork.hub import changes as hub_changes
+    from letswork.hub.ops import changes as op_changes
+    from letswork.hub.workspace import diff as diff_module
+
+    loop_thread = threading.get_ident()
+    on_loop: list[tuple[str, int]] = []
+
+    def watch(name: str, real: Any) -> Any:
+        def watched(diff: str, *args: Any) -> Any:
+            if threading.get_ident() == loop_thread:
+                on_loop.append((name, len(diff)))
+            return real(diff, *args)
+
+        return watched
+
+    monkeypatch.setattr(op_changes, "diff_counts", watch("counts", op_changes.diff_counts))
+    monkeypatch.setattr(hub_changes, "cut_diff", watch("cut", hub_changes.cut_diff))
+    monkeypatch.setattr(diff_module, "cut_diff", watch("fit", diff_module.cut_diff))
+    change_id, guest = await _conflict(hub)
+    updated = await guest.call(
+        "update_change",
+        id=change_id,
+        old_string='"4.0.',
+        new_string='"5.0.',
+        replace_all=True,
+        diff_head=4000,
+    )
+    assert updated["status"] == "pending"
+    summary = updated["summary"]
+    lines = (hub.project / "package-lock.json").read_text().count('"4.0.')
+    assert summary["lines_added"] == summary["lines_removed"] == lines > 1000
+    assert summary["diff_cut"] and summary["diff_lines"] > 2 * lines
+    assert len(updated["change"]["diff"]) <= 4000
+    assert all(size <= 4000 for _, size in on_loop), on_loop
+
+
+async def test_a_guest_kicked_while_its_large_update_is_stored_leaves_no_blob(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Attack: the blob is written by a worker; the guest is kicked before it is. The loop's
+    # drop of its key may run before the write: nothing may be left in the blobs file.
+    change_id, guest = await _conflict(hub)
+    (kept,) = _blob_keys(hub)  # the conflict's diff
+    assert hub.hub.core is not None and hub.hub.server is not None
+    gate = hold(monkeypatch, hub.hub.core.store.blobs, "put")  # type: ignore[arg-type]
+    update = asyncio.create_task(
+        guest.call(
+            "update_change",
+            id=change_id,
+            old_string=AGAIN.replace("3.0.", "4.0."),
+            new_string=AGAIN,
+        )
+    )
+    await gate.wait_entered()
+    host = await hub.host()
+    await host.call("kick", name="alice")
+    gate.open()
+    await asyncio.wait_for(asyncio.gather(update, return_exceptions=True), WAIT)
+    hub.hub.server._answerer._file_pool.shutdown(wait=True)  # the worker, and the drop
+    assert gate.results == [None]  # it was written
+    assert _blob_keys(hub) == {kept}
+    row = hub.hub.core.store.get_change(change_id)
+    assert row is not None and row.status == "conflict" and row.blob_key == kept
+
+
+async def test_a_reject_while_a_large_clean_merge_is_stored_stands(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Attack: the approval of a clean merge writes the merged text to the blobs file in a
+    # worker; the host rejects the change meanwhile (another window). The worker must not
+    # overturn the reject (nothing written, the change stays rejected), nor leave its blob.
+    change_id, _ = await _propose(hub)
+    path = hub.project / "package-lock.json"
+    path.write_bytes(b'{"edited by": "the host",\n' + path.read_bytes()[2:])
+    before = path.read_bytes()
+    host = await hub.host()
+    merge = (await host.call("approve_change", id=change_id, merge=True))["merge"]
+    assert hub.hub.core is not None and hub.hub.server is not None
+    gate = hold(monkeypatch, hub.hub.core.store.blobs, "put")  # type: ignore[arg-type]
+    approve = asyncio.create_task(
+        host.call(
+            "approve_change",
+            id=change_id,
+            merge=True,
+            current_sha256=merge["current_sha256"],
+            merged_sha256=merge["merged_sha256"],
+        )
+    )
+    await gate.wait_entered()
+    other = await hub.host()
+    rejected = await other.call("reject_change", id=change_id, reason="no")
+    assert rejected["change"]["status"] == "rejected"
+    gate.open()
+    with pytest.raises(OpError) as caught:
+        await asyncio.wait_for(approve, WAIT)
+    assert caught.value.code == ErrorCode.ALREADY_DECIDED
+    assert path.read_bytes() == before
+    row = hub.hub.core.store.get_change(change_id)
+    assert row is not None and row.status == "rejected"
+    await other.call("ping")  # a request after the approval's: its blob's drop is handed over
+    hub.hub.server._answerer._file_pool.shutdown(wait=True)
+    assert gate.results == [None]
+    named = {row.blob_key} - {None}
+    assert _blob_keys(hub) <= named
+
+
+async def test_many_large_updates_keep_one_blob_and_count_it_once(hub: HubFixture) -> None:
+    # Attack: conflict, update, conflict, update... Each update's old blob (the conflict's
+    # diff) must go, and the pending bytes count only what the row names now.
+    change_id, guest = await _conflict(hub)
+    path = hub.project / "package-lock.json"
+    host = await hub.host()
+    assert hub.hub.core is not None and hub.hub.server is not None
+    store = hub.hub.core.store
+    for n in range(5, 9):
+        old = AGAIN.replace("3.0.", f"{n - 1}.0.")
+        updated = await guest.call("update_change", id=change_id, old_string=old, new_string=AGAIN)
+        assert updated["status"] == "pending"
+        _, key, data_bytes = _change_data(hub, change_id)
+        stored, diff_bytes = _blob(hub, key)
+        assert data_bytes == len(stored) + diff_bytes + store.get_merge_data(change_id).size
+        assert store.pending_grand_totals()[1] == data_bytes
+        path.write_bytes(path.read_bytes().replace(f'"{n - 1}.0.'.encode(), f'"{n}.0.'.encode()))
+        decided = await host.call("approve_change", id=change_id)
+        assert decided["change"]["status"] == "conflict"
+        await host.call("ping")  # the replaced blobs' deletes are handed to the pool
+    hub.hub.server._answerer._file_pool.shutdown(wait=True)
+    assert _blob_keys(hub) == {_change_data(hub, change_id)[1]}
+    assert store.pending_grand_totals()[1] == 0
