@@ -25,12 +25,11 @@ from letswork.hub.applying import (
     apply,
     before_apply,
     check_stored_content,
-    drop_stale_guest_versions,
     stamp_written,
     worker_writing,
     write_change,
 )
-from letswork.hub.peers import HOST_ID, Peer, holder_id, require_open
+from letswork.hub.peers import Peer, holder_id, require_open
 from letswork.hub.state import HubState, Steps, dump
 from letswork.hub.store.blobs import new_blob_key
 from letswork.hub.store.changes import ChangeRow
@@ -41,7 +40,7 @@ from letswork.hub.workspace.disk import TEMP_PREFIX, _disk_error, sha256_hex
 from letswork.hub.workspace.paths import to_relpath
 from letswork.hub.workspace.policy import change_sensitivity, git_dir_reason, git_metadata_reason
 from letswork.shared import limits
-from letswork.shared.errors import ErrorCode, OpError, StoreError, op_error
+from letswork.shared.errors import ErrorCode, OpError, op_error
 from letswork.shared.protocol.changes import ChangeInfo, ChangeResult, ChangeSummary
 
 #: Longest diff sent back in the reply to a proposal (characters).
@@ -134,6 +133,8 @@ class Draft:
     merge: merging.MergeData | None = None
     #: a large change: its content and diff are in the blobs file under this key (schema 8)
     blob_key: str | None = None
+    #: the reply's head of ``diff`` and how many diff lines follow it, cut off the loop
+    reply_cut: tuple[str, int] | None = None
 
 
 def draft(
@@ -165,50 +166,6 @@ def draft(
         create=create,
         merge=merging.merge_data(kind, old_text, edit),
     )
-
-
-def recover(ctx: HubState, now: float) -> dict[str, int]:
-    """Crash reconciliation, run once at start (design section 8).
-
-    Re-takes the lock of every pending change; a change recorded as ``approved`` but not
-    ``applied`` is marked applied when the disk already has its result, applied now when the
-    disk still has its base, and marked ``conflict`` otherwise. Removes leftover temp files,
-    and prunes the store's rings to the caps in force.
-    """
-    counts = {"pending": 0, "reconciled": 0, "temp_files": ctx.workspace.cleanup_temp_files()}
-    # Rows an older hub wrote at every hello; waiting guests now live in memory only.
-    counts["unadmitted_guests"] = ctx.store.drop_unadmitted_guests()
-    ctx.store.prune()  # a database that grew under larger caps (or before schema 4)
-    counts["host_took_back"] = drop_stale_guest_versions(ctx)
-    counts["orphan_blobs"] = ctx.store.sweep_blobs()
-    for row in ctx.store.list_changes(status="approved"):
-        if row.blob_key is not None:  # before serving: the loop may wait for it
-            try:
-                row = change_blobs.with_loaded(row, change_blobs.load(ctx, row, content=True))
-            except StoreError as exc:
-                if exc.code != ErrorCode.NOT_FOUND:
-                    raise
-                # The blobs file commits apart from this row: a power loss, or the file
-                # removed, lost it. Its result cannot be written; not a reason to stop.
-                if row.kind in ("write", "edit") and current_sha_for(ctx, row) != row.new_sha256:
-                    log.warning("approved change %s lost its data: rejected", row.id)
-                    why = "its content was lost from the hub's state (state.db.changes)"
-                    decide(ctx, row, "rejected", now, by=HOST_ID, reason=why)
-                    counts["reconciled"] += 1
-                    continue
-        try:
-            finish_approved(ctx, row, now, by=row.decided_by or HOST_ID)
-        except OpError as exc:
-            # Refused now (git metadata, a full disk, the ignore files' cap): it waits for
-            # the host again instead of stopping the hub.
-            log.warning("approved change %s not applied at start: %s", row.id, exc.message)
-            set_status(ctx, row, "pending", now, by=None)
-        counts["reconciled"] += 1
-    for row in ctx.store.list_changes(status="pending", include_content=False, include_diff=False):
-        lock_for_change(ctx, row, now)
-        remember_mark(ctx, row, sensitivity_on_disk(ctx, row))
-        counts["pending"] += 1
-    return counts
 
 
 def read_current(ctx: HubState, peer: Peer, path: str) -> tuple[str, str | None, str | None]:
@@ -271,6 +228,11 @@ def change_steps(
         )
         if stored is not None:
             draft = dataclasses.replace(draft, blob_key=key, diff=stored)
+        if not draft.create:  # a new file's head is built only as far as shown, on the loop
+            # Cut here: a 64 MiB file's diff (~128 MiB) took the loop ~40 ms to fit and cut,
+            # and the half frame fitted first hid most of its lines from diff_lines.
+            budget = REPLY_DIFF_CHARS if head is None else head
+            draft = dataclasses.replace(draft, reply_cut=cut_diff(draft.diff, budget))
         return draft
 
     for _ in range(PREPARE_TRIES):
@@ -371,9 +333,7 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Steps[Change
             raise
         row = set_status(ctx, row, "applied", now, by=peer.name)
         announce_file(ctx, row, by=peer.name)
-        reply = ChangeResult.model_validate(
-            {"status": "applied", **reply_change(ctx, row, head=draft.head, counts=draft.counts)}
-        )
+        reply = ChangeResult.model_validate({"status": "applied", **_reply(ctx, row, draft)})
         ctx.marks.pop(row.id, None)
         return reply
     with ctx.store.transaction():  # committed before the reply: nothing acknowledged is lost
@@ -385,13 +345,18 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Steps[Change
     lock_for_change(ctx, row, now, author=peer)
     info = change_info(ctx, row, with_diff=False)
     ctx.broadcast("change_submitted", {"change": dump(info)}, path=path, exclude=peer)
-    created = draft.new_text if create else None
-    return ChangeResult.model_validate(
-        {
-            "status": "pending",
-            **reply_change(ctx, row, created=created, head=draft.head, counts=draft.counts),
-        }
-    )
+    return ChangeResult.model_validate({"status": "pending", **_reply(ctx, row, draft)})
+
+
+def _reply(ctx: HubState, row: ChangeRow, draft: Draft) -> dict[str, Any]:
+    """:func:`reply_change` for a proposal: from the head its worker cut
+    (``draft.reply_cut``), else from the row (a draft made elsewhere, or a new file)."""
+    if draft.reply_cut is not None:
+        shown, more = draft.reply_cut
+        row = dataclasses.replace(row, diff=shown)
+        return reply_change(ctx, row, head=draft.head, counts=draft.counts, more=more)
+    created = draft.new_text if draft.create else None
+    return reply_change(ctx, row, created=created, head=draft.head, counts=draft.counts)
 
 
 def check_pending_room(ctx: HubState, peer: Peer, size: int) -> None:

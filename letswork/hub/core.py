@@ -32,7 +32,7 @@ import secrets
 from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
-from letswork.hub import admission, changes
+from letswork.hub import admission, changes, recovery
 from letswork.hub.ops import (
     admin,
     commands,
@@ -160,8 +160,8 @@ class HubCore(HubState):
     # ------------------------------------------------------------------ start-up
 
     def recover(self, now: float) -> dict[str, int]:
-        """Crash reconciliation, run once at start: :func:`letswork.hub.changes.recover`."""
-        return changes.recover(self, now)
+        """Crash reconciliation, run once at start: :func:`letswork.hub.recovery.recover`."""
+        return recovery.recover(self, now)
 
     # ------------------------------------------------------------------ authentication
 

@@ -97,6 +97,41 @@ async def test_a_large_diff_is_cut_from_its_head_as_fit_diff_cuts_it(hub: HubFix
     assert shown == fit_diff(whole, MAX_FRAME_BYTES // 2)
 
 
+async def test_a_large_proposal_s_reply_counts_every_diff_line_cut_off_the_loop(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the attack on update_change (issue 15): a proposal's reply fitted its whole
+    # diff to half a frame and cut it on the event loop (~40 ms for 128 MiB), and the
+    # summary's diff_lines then counted only the half frame's lines.
+    from letswork.hub.workspace import diff as diff_module
+
+    loop_thread = threading.get_ident()
+    on_loop: list[int] = []
+
+    def watch(real: Any) -> Any:
+        def watched(diff: str, *args: Any) -> Any:
+            if threading.get_ident() == loop_thread:
+                on_loop.append(len(diff))
+            return real(diff, *args)
+
+        return watched
+
+    monkeypatch.setattr(changes, "cut_diff", watch(changes.cut_diff))
+    monkeypatch.setattr(diff_module, "cut_diff", watch(diff_module.cut_diff))
+    data = lock_file(hub.project)
+    guest = await hub.guest("alice")
+    new = data.decode().replace('"1.0.', '"3.0.')  # every line changes
+    result = await guest.call(
+        "write_file", path="package-lock.json", content=new[:900_000], diff_head=4000
+    )
+    whole = unified_diff("package-lock.json", data.decode(), new[:900_000])
+    assert len(whole.encode()) > MAX_FRAME_BYTES // 2
+    summary = result["summary"]
+    assert summary["diff_cut"] and summary["diff_lines"] == whole.count("\n")
+    assert whole.startswith(result["change"]["diff"]) and len(result["change"]["diff"]) <= 4000
+    assert all(size <= 4000 for size in on_loop), on_loop
+
+
 async def test_a_large_change_is_not_visible_when_its_data_could_not_be_stored(
     hub: HubFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
