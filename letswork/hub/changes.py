@@ -1,5 +1,5 @@
 """The change queue: proposing a change, deciding it, applying it exactly once, and
-reconciling after a crash (:func:`recover`).
+reconciling after a crash (:func:`letswork.hub.recovery.recover`).
 
 A change (write, edit, delete, move) is prepared off the loop (:func:`change_steps`), then
 :func:`propose` applies it at once (host, trusted editor) or queues it ``pending``; the host
@@ -228,11 +228,15 @@ def change_steps(
         )
         if stored is not None:
             draft = dataclasses.replace(draft, blob_key=key, diff=stored)
-        if not draft.create:  # a new file's head is built only as far as shown, on the loop
-            # Cut here: a 64 MiB file's diff (~128 MiB) took the loop ~40 ms to fit and cut,
-            # and the half frame fitted first hid most of its lines from diff_lines.
-            budget = REPLY_DIFF_CHARS if head is None else head
-            draft = dataclasses.replace(draft, reply_cut=cut_diff(draft.diff, budget))
+        # Cut here: a 64 MiB file's diff (~128 MiB) took the loop ~40 ms to fit and cut,
+        # and the half frame fitted first hid most of its lines from diff_lines; a new
+        # file's head (built only as far as shown) counted all its text's lines there.
+        budget = REPLY_DIFF_CHARS if head is None else head
+        if not draft.create:
+            return dataclasses.replace(draft, reply_cut=cut_diff(draft.diff, budget))
+        if draft.new_text is not None:
+            cut = create_diff_head(draft.path, draft.new_text, budget)
+            return dataclasses.replace(draft, reply_cut=cut)
         return draft
 
     for _ in range(PREPARE_TRIES):
@@ -268,7 +272,7 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Steps[Change
     Runs on the loop, with no await before the apply: a kick cannot land in between; but a
     large change applied at once (``draft.blob_key``) is written by a worker, and a kick
     during that write leaves it ``approved`` and written, marked applied by the host's
-    approve or the next start (:func:`recover`)."""
+    approve or the next start (:func:`letswork.hub.recovery.recover`)."""
     require_open(peer)
     kind, path, new_path, content = draft.kind, draft.path, draft.new_path, draft.content
     holder = holder_id(peer)
@@ -350,7 +354,8 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Steps[Change
 
 def _reply(ctx: HubState, row: ChangeRow, draft: Draft) -> dict[str, Any]:
     """:func:`reply_change` for a proposal: from the head its worker cut
-    (``draft.reply_cut``), else from the row (a draft made elsewhere, or a new file)."""
+    (``draft.reply_cut``), else from the row (a draft made elsewhere, or a new file with no
+    text)."""
     if draft.reply_cut is not None:
         shown, more = draft.reply_cut
         row = dataclasses.replace(row, diff=shown)

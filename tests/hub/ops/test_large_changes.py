@@ -469,3 +469,39 @@ async def test_an_edit_read_while_a_worker_writes_a_large_change_does_not_undo_i
     assert ours["status"] == "applied"
     text = (hub.project / "package-lock.json").read_text()
     assert NEW in text and other_new in text  # both edits, each applied once
+
+
+async def test_a_new_file_s_reply_head_is_cut_off_the_loop(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the attack on the proposal reply (issue 15): a new file's head was still built
+    # on the loop, counting every line of its text there (a 3 MiB file, --max-file-size's
+    # ceiling: ~3 ms), and a trusted editor's large new file fitted its whole diff there too.
+    from letswork.hub.workspace import diff as diff_module
+
+    loop_thread = threading.get_ident()
+    on_loop: list[int] = []
+
+    def watch(real: Any) -> Any:
+        def watched(first: str, second: str, *args: Any) -> Any:
+            if threading.get_ident() == loop_thread:
+                on_loop.append(len(second))
+            return real(first, second, *args)
+
+        return watched
+
+    monkeypatch.setattr(changes, "create_diff_head", watch(changes.create_diff_head))
+    monkeypatch.setattr(diff_module, "create_diff_head", watch(diff_module.create_diff_head))
+    text = "".join(f"line {i}\n" for i in range(80_000))
+    guest = await hub.guest("alice")
+    result = await guest.call("write_file", path="new.txt", content=text, diff_head=4000)
+    old = await guest.call("write_file", path="new2.txt", content=text)
+    assert on_loop == []
+    whole = unified_diff("new.txt", None, text)
+    head, rest = diff_module.cut_diff(whole, 4000)
+    assert result["change"]["diff"] == head
+    assert result["summary"]["diff_lines"] == whole.count("\n") and result["summary"]["diff_cut"]
+    whole = unified_diff("new2.txt", None, text)
+    head, rest = diff_module.cut_diff(whole, changes.REPLY_DIFF_CHARS)
+    trailer = f"... ({rest} more diff lines; get_change {old['change']['id']} shows all)\n"
+    assert old["change"]["diff"] == head + trailer
