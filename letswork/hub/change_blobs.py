@@ -74,20 +74,14 @@ def store_draft(
         diff = unified_diff(path, None, new_text)
     if not is_large(content, diff):
         return None
-    ctx.store.blobs.put(key, content, diff)
-    if peer.closed:
-        ctx.store.blobs.delete([key])
-        require_open(peer)
+    _put(ctx, peer, key, content, diff)
     return diff
 
 
 def store_diff(ctx: HubState, peer: Peer, key: str, diff: str) -> tuple[str, int]:
     """Worker: write a large change's new diff (its conflict) under ``key`` (as for
     :func:`store_draft`), with no content; returns the key and the diff's UTF-8 bytes."""
-    ctx.store.blobs.put(key, None, diff)
-    if peer.closed:
-        ctx.store.blobs.delete([key])
-        require_open(peer)
+    _put(ctx, peer, key, None, diff)
     return key, len(diff.encode("utf-8"))
 
 
@@ -105,10 +99,7 @@ def store_rebased(
     """
     if not is_large(content, diff):
         return None
-    ctx.store.blobs.put(key, content, diff)
-    if peer.closed:
-        ctx.store.blobs.delete([key])
-        require_open(peer)
+    _put(ctx, peer, key, content, diff)
     return key, len(content or b"") + len(diff.encode("utf-8"))
 
 
@@ -149,3 +140,16 @@ def drop(ctx: HubState, key: str | None) -> None:
     deleted off the loop after the request (``Store.take_unreferenced_blobs``)."""
     if key is not None:
         ctx.store.dropped_blob_keys.append(key)
+
+
+def _put(ctx: HubState, peer: Peer, key: str, content: bytes | None, diff: str) -> None:
+    """Worker: write ``content`` and ``diff`` under ``key``, committed. The loop may have
+    dropped ``key`` before the write (``peer`` went meanwhile): then deleted again here.
+
+    Raises:
+        OpError: ``forbidden``, ``peer`` went while the data was written.
+    """
+    ctx.store.blobs.put(key, content, diff)
+    if peer.closed:
+        ctx.store.blobs.delete([key])
+        require_open(peer)
