@@ -275,6 +275,16 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Steps[Change
     approve or the next start (:func:`letswork.hub.recovery.recover`)."""
     require_open(peer)
     kind, path, new_path, content = draft.kind, draft.path, draft.new_path, draft.content
+    kept = draft.merge.size if draft.merge is not None else 0
+    if not peer.is_host:
+        # Stored (and a trusted editor's written) ~15 ms a MiB: paid from the guest's request
+        # rate, into debt, so edits of a 64 MiB file cannot follow each other and keep every
+        # peer stalled (a trusted editor has no pending-bytes cap). Charged before the checks
+        # below: the worker's diff and blob write were done even if they refuse it.
+        stored = (len(content) if content is not None else 0) + kept
+        peer.bucket.charge(
+            now, (stored + (0 if draft.create else len(draft.diff))) / CHANGE_BYTES_PER_REQUEST
+        )
     holder = holder_id(peer)
     for p in (path, new_path):
         if p is not None:
@@ -283,7 +293,6 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Steps[Change
     # guest's waits for the host, trusted editor or not (issue 13, item 2).
     sensitive = draft.sensitive or change_sensitivity(path, new_path)
     trusted = ctx.is_trusted(peer) and (peer.is_host or sensitive is None)
-    kept = draft.merge.size if draft.merge is not None else 0
     if not trusted:
         check_pending_room(ctx, peer, (len(content) if content is not None else 0) + kept)
     create = draft.create
@@ -308,12 +317,6 @@ def propose(ctx: HubState, peer: Peer, now: float, draft: Draft) -> Steps[Change
     )
     remember_mark(ctx, row, sensitive)
     CHANGE_STATUS.check(NEW, "approved" if trusted else "pending")
-    if not peer.is_host:
-        # Stored (and a trusted editor's written) on the event loop, ~15 ms a MiB: paid from
-        # the guest's request rate, into debt, so edits of a 64 MiB file cannot follow each
-        # other and keep every peer stalled (a trusted editor has no pending-bytes cap).
-        stored = row.size + kept + (0 if create else len(row.diff))
-        peer.bucket.charge(now, stored / CHANGE_BYTES_PER_REQUEST)
     if trusted:
         # Record first ('approved'), then write, then mark 'applied': a crash in between is
         # reconciled on restart by file hashes, like an approval, so no write is unrecorded.

@@ -558,14 +558,16 @@ def update_change(
         raise op_error(
             ErrorCode.CONFLICT, "the files kept changing while this change was prepared; retry"
         )
+    if not peer.is_host:
+        # Charged before the commit's checks: the worker's diff and blob write are done even
+        # when the update is then refused (a lock, the caps), which cost nothing before.
+        stored = len(made.content or b"") + len(made.diff) + (made.merge.size if made.merge else 0)
+        peer.bucket.charge(now, stored / CHANGE_BYTES_PER_REQUEST)
     try:
         row = _store_update(ctx, peer, args, now, made, blob, diff_bytes)
     except BaseException:
         change_blobs.drop(ctx, blob[0] if blob else None)  # kept if its row names it
         raise
-    if not peer.is_host:  # stored on the loop, as a proposal is
-        stored = len(made.content or b"") + len(made.diff) + (made.merge.size if made.merge else 0)
-        peer.bucket.charge(now, stored / CHANGE_BYTES_PER_REQUEST)
     fresh = ctx.store.get_change(row.id)
     assert fresh is not None
     fresh = dataclasses.replace(fresh, diff=head)  # the reply's head, cut off the loop

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from letswork.hub.changes import CHANGE_BYTES_PER_REQUEST
 from letswork.shared.errors import ErrorCode, OpError
 from letswork.shared.limits import MAX_INLINE_CHANGE_BYTES
 from tests.hub.ops.test_large_changes import NEW, OLD, _blob_keys, _change_data, _propose
 from tests.hub.ops.test_large_files import lock_file
+from tests.hub.test_admission import FakeClock
 from tests.hub.test_hub_event_loop import WAIT, hold
 from tests.support.hubs import Client, HubFixture, running_hub
 
@@ -118,6 +120,33 @@ async def test_a_refused_large_update_change_leaves_no_blob_behind(project: Path
         fx.hub.server._answerer._file_pool.shutdown(wait=True)
         assert _blob_keys(fx) == {kept}
         assert _change_data(fx, change_id)[1] == kept
+
+
+async def test_a_large_update_change_refused_after_its_worker_stored_it_is_still_charged(
+    project: Path,
+) -> None:
+    # Attack (a-writer): an update refused at commit (here a lock) after the worker made its
+    # diff and wrote its blob cost the guest one request; each could make the hub write and
+    # delete up to ~192 MiB. The stored bytes are charged to its rate whatever the answer.
+    clock = FakeClock()
+    async with running_hub(project, clock=clock) as fx:
+        change_id, guest = await _conflict(fx)
+        host = await fx.host()
+        await host.call("lock_file", path="package-lock.json")
+        assert fx.hub.core is not None
+        (peer,) = [p for p in fx.hub.core.peers.values() if p.name == "alice"]
+        before = peer.bucket.tokens(clock.now)
+        with pytest.raises(OpError) as refused:
+            await guest.call(
+                "update_change",
+                id=change_id,
+                old_string=AGAIN.replace("3.0.", "4.0."),
+                new_string=AGAIN,
+            )
+        assert refused.value.code != ErrorCode.RATE_LIMITED
+        size = (fx.project / "package-lock.json").stat().st_size
+        # the content alone is over MAX_INLINE_CHANGE_BYTES: 16+ requests' worth, not 1
+        assert before - peer.bucket.tokens(clock.now) > size / CHANGE_BYTES_PER_REQUEST
 
 
 async def test_a_large_update_changes_diff_is_counted_and_cut_off_the_loop(
