@@ -17,7 +17,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -146,14 +146,19 @@ def _decide(project: Path, op: str, args: dict[str, Any], verb: str) -> dict[str
 
     change, decided = run(body)
     if decided:
-        printer.echo(_change_line(change))
-        printer.echo(
-            f"letswork: nothing to {verb}: change {one_line(str(change['id']), 64)} was "
-            f"already {change['status']}",
-            err=True,
-        )
-        raise SystemExit(1)
+        _already_decided(change, verb)
     return change
+
+
+def _already_decided(change: dict[str, Any], verb: str) -> NoReturn:
+    """Say what a change decided already was, and exit 1: approve and reject leave it alone."""
+    printer.echo(_change_line(change))
+    printer.echo(
+        f"letswork: nothing to {verb}: change {one_line(str(change['id']), 64)} was "
+        f"already {change['status']}",
+        err=True,
+    )
+    raise SystemExit(1)
 
 
 async def _with_proposals(root: Path, op: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -179,13 +184,7 @@ def _approve_reviewed(project: Path, change_id: str, expected: str | None) -> di
     root = project.resolve()
     change = run(lambda: _change_with_proposal(root, change_id))
     if change["status"] not in ("pending", "conflict"):
-        printer.echo(_change_line(change))
-        printer.echo(
-            f"letswork: nothing to approve: change {one_line(str(change['id']), 64)} was "
-            f"already {change['status']}",
-            err=True,
-        )
-        raise SystemExit(1)
+        _already_decided(change, "approve")
     try:
         digest = confirm_reviewed(change, expected, _change_line(change))
     except LetsworkError as exc:
